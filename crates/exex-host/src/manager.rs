@@ -1,0 +1,396 @@
+//! [`ExExManager`]: fans notifications out to every installed ExEx (reth's `ExExManager`).
+//!
+//! The manager writes each notification to the [`Wal`] before buffering it, then hands it to
+//! each ExEx in order through that ExEx's bounded channel. The buffer holds at most
+//! `max_capacity` notifications; when it is full the [`ExExManagerHandle`] reports no capacity
+//! and [`ExExManagerHandle::send_async`] waits, so a slow ExEx slows the block source instead of
+//! losing notifications. Nothing is ever dropped for an ExEx except commits at or below the
+//! height it has already finished.
+
+use alloy::consensus::BlockHeader as _;
+use std::{
+    collections::VecDeque,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+};
+
+use alloy::eips::BlockNumHash;
+use futures::StreamExt;
+use metrics::{Counter, Gauge, counter, gauge};
+use reth_primitives_traits::NodePrimitives;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::WatchStream;
+use tokio_util::sync::PollSender;
+use tracing::{debug, warn};
+
+use crate::{
+    BlockProvider, EthPrimitives, ExExEvent, ExExNotification, ExExNotifications,
+    FinishedExExHeight, HostError, Wal,
+};
+
+/// How many notifications the manager buffers by default.
+pub const DEFAULT_EXEX_MANAGER_CAPACITY: usize = 1024;
+
+/// How many notifications wait in each ExEx's channel by default (reth uses one).
+pub const DEFAULT_EXEX_CHANNEL_CAPACITY: usize = 1;
+
+/// The manager's end of one ExEx (reth's `ExExHandle`).
+#[derive(Debug)]
+pub struct ExExHandle<N: NodePrimitives = EthPrimitives> {
+    id: String,
+    sender: PollSender<ExExNotification<N>>,
+    receiver: mpsc::UnboundedReceiver<ExExEvent>,
+    next_notification_id: u64,
+    finished_height: Option<BlockNumHash>,
+    notifications_sent: Counter,
+    notifications_skipped: Counter,
+    events_received: Counter,
+}
+
+impl<N: NodePrimitives> ExExHandle<N> {
+    /// Creates the handle of ExEx `id`, with the event sender and notification stream that go
+    /// into its context.
+    pub fn new(
+        id: impl Into<String>,
+        channel_capacity: usize,
+        provider: Arc<dyn BlockProvider<N>>,
+        wal: &Wal<N>,
+    ) -> (Self, mpsc::UnboundedSender<ExExEvent>, ExExNotifications<N>) {
+        let id = id.into();
+        let (notification_tx, notification_rx) = mpsc::channel(channel_capacity.max(1));
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let labels = [("exex", id.clone())];
+        let handle = Self {
+            notifications_sent: counter!("exex_notifications_sent_total", &labels),
+            notifications_skipped: counter!("exex_notifications_skipped_total", &labels),
+            events_received: counter!("exex_events_sent_total", &labels),
+            id,
+            sender: PollSender::new(notification_tx),
+            receiver: event_rx,
+            next_notification_id: 0,
+            finished_height: None,
+        };
+        let notifications = ExExNotifications::new(notification_rx, provider, wal.handle());
+        (handle, event_tx, notifications)
+    }
+
+    /// The ExEx's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Tries to hand notification `id` to the ExEx. `Ready(Ok)` when it was sent or skipped.
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        id: u64,
+        notification: &ExExNotification<N>,
+    ) -> Poll<Result<(), HostError>> {
+        if let (Some(finished), ExExNotification::ChainCommitted { new }) =
+            (self.finished_height, notification)
+        {
+            if finished.number >= new.tip().number() {
+                debug!(target: "exex::manager", exex = %self.id, tip = new.tip().number(), "skipping commit below finished height");
+                self.next_notification_id = id + 1;
+                self.notifications_skipped.increment(1);
+                return Poll::Ready(Ok(()));
+            }
+        }
+        match self.sender.poll_reserve(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(_)) => Poll::Ready(Err(HostError::ChannelClosed("exex notifications"))),
+            Poll::Ready(Ok(())) => {
+                if self.sender.send_item(notification.clone()).is_err() {
+                    return Poll::Ready(Err(HostError::ChannelClosed("exex notifications")));
+                }
+                self.next_notification_id = id + 1;
+                self.notifications_sent.increment(1);
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+/// The cloneable side of the manager, used by the block source (reth's `ExExManagerHandle`).
+#[derive(Debug, Clone)]
+pub struct ExExManagerHandle<N: NodePrimitives = EthPrimitives> {
+    sender: mpsc::UnboundedSender<ExExNotification<N>>,
+    num_exexs: usize,
+    is_ready: watch::Receiver<bool>,
+    current_capacity: Arc<AtomicUsize>,
+    finished_height: watch::Receiver<FinishedExExHeight>,
+}
+
+impl<N: NodePrimitives> ExExManagerHandle<N> {
+    /// Hands a notification to the manager without waiting for capacity.
+    pub fn send(&self, notification: ExExNotification<N>) -> Result<(), HostError> {
+        self.sender
+            .send(notification)
+            .map_err(|_| HostError::ChannelClosed("exex manager"))
+    }
+
+    /// Waits until the manager has room, then hands it a notification.
+    pub async fn send_async(&mut self, notification: ExExNotification<N>) -> Result<(), HostError> {
+        self.ready().await?;
+        self.send(notification)
+    }
+
+    /// Waits until the manager's buffer has room.
+    pub async fn ready(&mut self) -> Result<(), HostError> {
+        self.is_ready
+            .wait_for(|ready| *ready)
+            .await
+            .map(|_| ())
+            .map_err(|_| HostError::ChannelClosed("exex manager"))
+    }
+
+    /// How many more notifications the manager can buffer now.
+    pub fn capacity(&self) -> usize {
+        self.current_capacity.load(Ordering::Relaxed)
+    }
+
+    /// True when the manager can buffer another notification.
+    pub fn has_capacity(&self) -> bool {
+        self.capacity() > 0
+    }
+
+    /// True when at least one ExEx is installed.
+    pub const fn has_exexs(&self) -> bool {
+        self.num_exexs > 0
+    }
+
+    /// The height every ExEx has finished.
+    pub fn finished_height(&self) -> watch::Receiver<FinishedExExHeight> {
+        self.finished_height.clone()
+    }
+}
+
+/// Fans notifications out to ExExs; a future that runs until the host stops.
+#[derive(Debug)]
+pub struct ExExManager<N: NodePrimitives = EthPrimitives> {
+    exexs: Vec<ExExHandle<N>>,
+    receiver: mpsc::UnboundedReceiver<ExExNotification<N>>,
+    handle: ExExManagerHandle<N>,
+    buffer: VecDeque<(u64, ExExNotification<N>)>,
+    max_capacity: usize,
+    next_id: u64,
+    min_id: u64,
+    current_capacity: Arc<AtomicUsize>,
+    is_ready: watch::Sender<bool>,
+    finished_height: watch::Sender<FinishedExExHeight>,
+    finalized: WatchStream<Option<BlockNumHash>>,
+    last_finalized: Option<BlockNumHash>,
+    wal: Wal<N>,
+    metrics: ManagerMetrics,
+}
+
+#[derive(Debug)]
+struct ManagerMetrics {
+    buffer_size: Gauge,
+    current_capacity: Gauge,
+    notifications_total: Counter,
+    finished_height: Gauge,
+}
+
+impl<N: NodePrimitives> ExExManager<N> {
+    /// Creates a manager over `exexs` that buffers up to `max_capacity` notifications, logs
+    /// each to `wal`, and prunes the WAL as `finalized` advances.
+    pub fn new(
+        exexs: Vec<ExExHandle<N>>,
+        max_capacity: usize,
+        wal: Wal<N>,
+        finalized: watch::Receiver<Option<BlockNumHash>>,
+    ) -> Self {
+        let max_capacity = max_capacity.max(1);
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let (is_ready, is_ready_rx) = watch::channel(true);
+        let initial = if exexs.is_empty() {
+            FinishedExExHeight::NoExExs
+        } else {
+            FinishedExExHeight::NotReady
+        };
+        let (finished_height, finished_height_rx) = watch::channel(initial);
+        let current_capacity = Arc::new(AtomicUsize::new(max_capacity));
+        gauge!("exex_manager_max_capacity").set(max_capacity as f64);
+        gauge!("exex_manager_num_exexs").set(exexs.len() as f64);
+        let handle = ExExManagerHandle {
+            sender,
+            num_exexs: exexs.len(),
+            is_ready: is_ready_rx,
+            current_capacity: Arc::clone(&current_capacity),
+            finished_height: finished_height_rx,
+        };
+        Self {
+            exexs,
+            receiver,
+            handle,
+            buffer: VecDeque::new(),
+            max_capacity,
+            next_id: 0,
+            min_id: 0,
+            current_capacity,
+            is_ready,
+            finished_height,
+            finalized: WatchStream::new(finalized),
+            last_finalized: None,
+            wal,
+            metrics: ManagerMetrics {
+                buffer_size: gauge!("exex_manager_buffer_size"),
+                current_capacity: gauge!("exex_manager_current_capacity"),
+                notifications_total: counter!("exex_manager_notifications_total"),
+                finished_height: gauge!("exex_manager_finished_height"),
+            },
+        }
+    }
+
+    /// The handle the block source sends through.
+    pub fn handle(&self) -> ExExManagerHandle<N> {
+        self.handle.clone()
+    }
+
+    fn update_capacity(&mut self) {
+        let capacity = self.max_capacity.saturating_sub(self.buffer.len());
+        self.current_capacity.store(capacity, Ordering::Relaxed);
+        self.metrics.buffer_size.set(self.buffer.len() as f64);
+        self.metrics.current_capacity.set(capacity as f64);
+        self.is_ready.send_if_modified(|ready| {
+            let changed = *ready != (capacity > 0);
+            *ready = capacity > 0;
+            changed
+        });
+    }
+
+    fn compute_finished_height(&self) -> FinishedExExHeight {
+        if self.exexs.is_empty() {
+            return FinishedExExHeight::NoExExs;
+        }
+        let mut lowest = u64::MAX;
+        for exex in &self.exexs {
+            match exex.finished_height {
+                Some(height) => lowest = lowest.min(height.number),
+                None => return FinishedExExHeight::NotReady,
+            }
+        }
+        FinishedExExHeight::Height(lowest)
+    }
+
+    fn finalize_wal(&self) -> Result<(), HostError> {
+        let Some(finalized) = self.last_finalized else {
+            return Ok(());
+        };
+        let mut to = finalized;
+        for exex in &self.exexs {
+            match exex.finished_height {
+                Some(height) if height.number < to.number => to = height,
+                Some(_) => {}
+                None => return Ok(()),
+            }
+        }
+        self.wal.finalize(to)?;
+        Ok(())
+    }
+}
+
+impl<N: NodePrimitives> Future for ExExManager<N> {
+    type Output = eyre::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut finished_changed = false;
+
+        // 1. Events from the ExExs.
+        for exex in &mut this.exexs {
+            while let Poll::Ready(Some(event)) = exex.receiver.poll_recv(cx) {
+                let ExExEvent::FinishedHeight(height) = event;
+                exex.finished_height = Some(height);
+                exex.events_received.increment(1);
+                finished_changed = true;
+            }
+        }
+
+        // 2. The finalized block.
+        let mut finalized_changed = false;
+        while let Poll::Ready(Some(finalized)) = this.finalized.poll_next_unpin(cx) {
+            if finalized.is_some() && finalized != this.last_finalized {
+                this.last_finalized = finalized;
+                finalized_changed = true;
+            }
+        }
+        if finalized_changed || finished_changed {
+            this.finalize_wal()?;
+        }
+
+        // 3. New notifications, written to the WAL before anyone sees them.
+        while this.buffer.len() < this.max_capacity {
+            match this.receiver.poll_recv(cx) {
+                Poll::Ready(Some(notification)) => {
+                    this.wal.commit(&notification)?;
+                    this.buffer.push_back((this.next_id, notification));
+                    this.next_id += 1;
+                    this.metrics.notifications_total.increment(1);
+                }
+                // The handle lives in `this`, so the channel never closes while we run.
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+
+        // 4. Hand each ExEx every buffered notification it can take.
+        let mut min_id = this.next_id;
+        for exex in &mut this.exexs {
+            loop {
+                let id = exex.next_notification_id;
+                let Some(index) = id.checked_sub(this.min_id) else {
+                    break;
+                };
+                let Some((_, notification)) = usize::try_from(index)
+                    .ok()
+                    .and_then(|index| this.buffer.get(index))
+                else {
+                    break;
+                };
+                match exex.poll_send(cx, id, notification) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(err)) => {
+                        return Poll::Ready(Err(eyre::eyre!(
+                            "ExEx {} stopped receiving notifications: {err}",
+                            exex.id
+                        )));
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            min_id = min_id.min(exex.next_notification_id);
+        }
+
+        // 5. Drop what every ExEx has.
+        let was_full = this.buffer.len() >= this.max_capacity;
+        while this.buffer.front().is_some_and(|(id, _)| *id < min_id) {
+            this.buffer.pop_front();
+        }
+        this.min_id = min_id;
+        this.update_capacity();
+        if was_full && this.buffer.len() < this.max_capacity {
+            cx.waker().wake_by_ref();
+        } else if was_full {
+            warn!(target: "exex::manager", buffered = this.buffer.len(), "notification buffer is full: an ExEx is lagging and the block source is paused");
+        }
+
+        // 6. Publish the finished height.
+        let finished = this.compute_finished_height();
+        if let FinishedExExHeight::Height(height) = finished {
+            this.metrics.finished_height.set(height as f64);
+        }
+        this.finished_height.send_if_modified(|current| {
+            let changed = *current != finished;
+            *current = finished;
+            changed
+        });
+
+        Poll::Pending
+    }
+}

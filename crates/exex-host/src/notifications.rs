@@ -1,0 +1,342 @@
+//! [`ExExNotifications`]: the stream of notifications an ExEx reads, with or without a head.
+//!
+//! Without a head, the stream yields what the manager sends from now on. With a head (the block
+//! the ExEx had finished before a restart), it first makes the ExEx consistent with the
+//! canonical chain:
+//! 1. if the head's block is no longer canonical, it yields a revert of the blocks the ExEx
+//!    processed from the WAL entry that committed the head, and repeats from that entry's fork
+//!    block, until it reaches a canonical block;
+//! 2. if the head is behind the provider's best block, it backfills from the provider in
+//!    [`BACKFILL_CHUNK_BLOCKS`] chunks;
+//! 3. it then yields the manager's notifications, skipping commits at or below what the ExEx
+//!    already has and trimming a commit that straddles it.
+
+use alloy::consensus::BlockHeader as _;
+use std::{
+    collections::VecDeque,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use alloy::eips::BlockNumHash;
+use futures::{FutureExt, Stream, future::BoxFuture};
+use reth_primitives_traits::NodePrimitives;
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+
+use crate::{BlockProvider, EthPrimitives, ExExHead, ExExNotification, WalHandle};
+
+/// How many blocks one backfill notification carries at most.
+pub const BACKFILL_CHUNK_BLOCKS: u64 = 100;
+
+/// The operations on a notification stream an ExEx can use (reth's `ExExNotificationsStream`).
+pub trait ExExNotificationsStream<N: NodePrimitives = EthPrimitives>:
+    Stream<Item = eyre::Result<ExExNotification<N>>> + Unpin + Send
+{
+    /// From now on, yield every notification without catching up from a head.
+    fn set_without_head(&mut self);
+
+    /// From now on, catch up from `head` first (see the module docs).
+    fn set_with_head(&mut self, head: ExExHead);
+
+    /// [`Self::set_without_head`], by value.
+    fn without_head(self) -> Self
+    where
+        Self: Sized;
+
+    /// [`Self::set_with_head`], by value.
+    fn with_head(self, head: ExExHead) -> Self
+    where
+        Self: Sized;
+}
+
+/// The notification stream handed to an ExEx in its context (reth's `ExExNotifications`).
+pub struct ExExNotifications<N: NodePrimitives = EthPrimitives> {
+    inner: Inner<N>,
+}
+
+impl<N: NodePrimitives> std::fmt::Debug for ExExNotifications<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match &self.inner {
+            Inner::WithoutHead(_) => "without_head",
+            Inner::WithHead(_) => "with_head",
+            Inner::Switching => "switching",
+        };
+        f.debug_struct("ExExNotifications")
+            .field("mode", &mode)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Inner<N: NodePrimitives> {
+    WithoutHead(WithoutHead<N>),
+    WithHead(Box<WithHead<N>>),
+    /// Only while switching mode.
+    Switching,
+}
+
+struct WithoutHead<N: NodePrimitives> {
+    receiver: mpsc::Receiver<ExExNotification<N>>,
+    provider: Arc<dyn BlockProvider<N>>,
+    wal: WalHandle<N>,
+}
+
+impl<N: NodePrimitives> ExExNotifications<N> {
+    /// A stream over what the manager sends on `receiver`, without a head.
+    pub fn new(
+        receiver: mpsc::Receiver<ExExNotification<N>>,
+        provider: Arc<dyn BlockProvider<N>>,
+        wal: WalHandle<N>,
+    ) -> Self {
+        Self {
+            inner: Inner::WithoutHead(WithoutHead {
+                receiver,
+                provider,
+                wal,
+            }),
+        }
+    }
+
+    fn take_without_head(&mut self) -> Option<WithoutHead<N>> {
+        match std::mem::replace(&mut self.inner, Inner::Switching) {
+            Inner::WithoutHead(inner) => Some(inner),
+            Inner::WithHead(inner) => Some(inner.into_without_head()),
+            Inner::Switching => None,
+        }
+    }
+}
+
+impl<N: NodePrimitives> ExExNotificationsStream<N> for ExExNotifications<N> {
+    fn set_without_head(&mut self) {
+        if let Some(inner) = self.take_without_head() {
+            self.inner = Inner::WithoutHead(inner);
+        }
+    }
+
+    fn set_with_head(&mut self, head: ExExHead) {
+        if let Some(inner) = self.take_without_head() {
+            self.inner = Inner::WithHead(Box::new(WithHead::new(inner, head)));
+        }
+    }
+
+    fn without_head(mut self) -> Self {
+        self.set_without_head();
+        self
+    }
+
+    fn with_head(mut self, head: ExExHead) -> Self {
+        self.set_with_head(head);
+        self
+    }
+}
+
+impl<N: NodePrimitives> Stream for ExExNotifications<N> {
+    type Item = eyre::Result<ExExNotification<N>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match &mut self.get_mut().inner {
+            Inner::WithoutHead(inner) => inner.receiver.poll_recv(cx).map(|n| n.map(Ok)),
+            Inner::WithHead(inner) => inner.poll_next_notification(cx),
+            Inner::Switching => Poll::Ready(None),
+        }
+    }
+}
+
+/// Where a stream with a head is in catching up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Checking that the ExEx's head is canonical.
+    CheckCanonical,
+    /// Fetching blocks above the head from the provider.
+    Backfill,
+    /// Yielding the manager's notifications.
+    Live,
+}
+
+/// What one asynchronous catch-up step produced.
+struct StepOutput<N: NodePrimitives> {
+    /// Notifications to yield, in order.
+    notifications: Vec<ExExNotification<N>>,
+    /// The ExEx's head once they are processed.
+    head: BlockNumHash,
+    /// The next stage.
+    stage: Stage,
+}
+
+type StepFuture<N> = BoxFuture<'static, eyre::Result<StepOutput<N>>>;
+
+struct WithHead<N: NodePrimitives> {
+    inner: WithoutHead<N>,
+    /// The highest block the ExEx has (or will have once `ready` is yielded).
+    head: BlockNumHash,
+    stage: Stage,
+    ready: VecDeque<ExExNotification<N>>,
+    step: Option<StepFuture<N>>,
+}
+
+impl<N: NodePrimitives> WithHead<N> {
+    fn new(inner: WithoutHead<N>, head: ExExHead) -> Self {
+        Self {
+            inner,
+            head: head.block,
+            stage: Stage::CheckCanonical,
+            ready: VecDeque::new(),
+            step: None,
+        }
+    }
+
+    fn into_without_head(self) -> WithoutHead<N> {
+        self.inner
+    }
+
+    fn poll_next_notification(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<eyre::Result<ExExNotification<N>>>> {
+        loop {
+            if let Some(notification) = self.ready.pop_front() {
+                return Poll::Ready(Some(Ok(notification)));
+            }
+            if let Some(step) = self.step.as_mut() {
+                let output = ready!(step.poll_unpin(cx));
+                self.step = None;
+                match output {
+                    Ok(output) => {
+                        self.ready.extend(output.notifications);
+                        self.head = output.head;
+                        self.stage = output.stage;
+                        continue;
+                    }
+                    Err(err) => return Poll::Ready(Some(Err(err))),
+                }
+            }
+            match self.stage {
+                Stage::CheckCanonical => {
+                    self.step = Some(
+                        check_canonical(
+                            Arc::clone(&self.inner.provider),
+                            self.inner.wal.clone(),
+                            self.head,
+                        )
+                        .boxed(),
+                    );
+                }
+                Stage::Backfill => {
+                    self.step = Some(backfill(Arc::clone(&self.inner.provider), self.head).boxed());
+                }
+                Stage::Live => {
+                    let Some(notification) = ready!(self.inner.receiver.poll_recv(cx)) else {
+                        return Poll::Ready(None);
+                    };
+                    if let Some(notification) = self.skip_or_trim(notification) {
+                        return Poll::Ready(Some(Ok(notification)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops a commit the ExEx already has and trims one that straddles its head.
+    fn skip_or_trim(&mut self, notification: ExExNotification<N>) -> Option<ExExNotification<N>> {
+        let notification = match notification {
+            ExExNotification::ChainCommitted { new } => {
+                let trimmed = new.blocks_above(self.head.number)?;
+                ExExNotification::ChainCommitted {
+                    new: Arc::new(trimmed),
+                }
+            }
+            other => other,
+        };
+        if let Some(new) = notification.committed_chain() {
+            self.head = new.tip().num_hash();
+        } else if let Some(old) = notification.reverted_chain() {
+            self.head = old.fork_block();
+        }
+        Some(notification)
+    }
+}
+
+async fn check_canonical<N: NodePrimitives>(
+    provider: Arc<dyn BlockProvider<N>>,
+    wal: WalHandle<N>,
+    head: BlockNumHash,
+) -> eyre::Result<StepOutput<N>> {
+    if provider.canonical_hash(head.number).await? == Some(head.hash) {
+        return Ok(StepOutput {
+            notifications: Vec::new(),
+            head,
+            stage: Stage::Backfill,
+        });
+    }
+    let entry = wal.get_committed_notification_by_block_hash(&head.hash)?.ok_or_else(|| {
+        eyre::eyre!(
+            "the ExEx head {} ({}) is not canonical and the WAL no longer holds the notification \
+             that committed it, so it cannot be reverted; restore the ExEx's store from a backup \
+             at or below the finalized block",
+            head.number,
+            head.hash
+        )
+    })?;
+    let committed = entry
+        .committed_chain()
+        .ok_or_else(|| eyre::eyre!("WAL entry for block {} has no committed chain", head.number))?;
+    // Revert only what the ExEx processed: the committed blocks up to its head.
+    let processed: Vec<_> = committed
+        .blocks_and_receipts()
+        .take_while(|(block, _)| block.number() <= head.number)
+        .map(|(b, r)| (Arc::clone(b), r.to_vec()))
+        .collect();
+    let first_block = committed.first().number();
+    let (blocks, receipts): (Vec<_>, Vec<_>) = processed.into_iter().unzip();
+    let reverted = crate::Chain::new(blocks, crate::ExecutionOutcome::new(receipts, first_block))?;
+    let fork = reverted.fork_block();
+    info!(
+        target: "exex::notifications",
+        head = head.number,
+        %head.hash,
+        fork = fork.number,
+        "ExEx head is not canonical: reverting what it processed"
+    );
+    Ok(StepOutput {
+        notifications: vec![ExExNotification::ChainReverted {
+            old: Arc::new(reverted),
+        }],
+        head: fork,
+        stage: Stage::CheckCanonical,
+    })
+}
+
+async fn backfill<N: NodePrimitives>(
+    provider: Arc<dyn BlockProvider<N>>,
+    head: BlockNumHash,
+) -> eyre::Result<StepOutput<N>> {
+    let best = provider.best_block().await?;
+    if best.number <= head.number {
+        return Ok(StepOutput {
+            notifications: Vec::new(),
+            head,
+            stage: Stage::Live,
+        });
+    }
+    let to = best.number.min(head.number + BACKFILL_CHUNK_BLOCKS);
+    let chain = provider.chain_range(head.number + 1..=to).await?;
+    if chain.fork_block().hash != head.hash {
+        // The chain changed under the backfill: check the head again.
+        debug!(target: "exex::notifications", head = head.number, "reorg during backfill");
+        return Ok(StepOutput {
+            notifications: Vec::new(),
+            head,
+            stage: Stage::CheckCanonical,
+        });
+    }
+    debug!(target: "exex::notifications", from = head.number + 1, to, best = best.number, "backfilled");
+    let new_head = chain.tip().num_hash();
+    Ok(StepOutput {
+        notifications: vec![ExExNotification::ChainCommitted {
+            new: Arc::new(chain),
+        }],
+        head: new_head,
+        stage: Stage::Backfill,
+    })
+}

@@ -1,0 +1,371 @@
+//! The write-ahead log of notifications (reth's ExEx `Wal`).
+//!
+//! Every notification the manager fans out is first written here, one file per notification,
+//! so that after a crash an ExEx whose head is no longer canonical can be handed the revert of
+//! what it processed. Files are written atomically (temp file, fsync, rename, fsync of the
+//! directory) and start with a format version byte; stray temp files from a crash are ignored.
+//! [`Wal::finalize`] deletes what every ExEx has finished and the chain has finalized.
+
+mod codec;
+
+pub use codec::WAL_FORMAT_VERSION;
+
+use alloy::consensus::BlockHeader as _;
+use std::{
+    collections::{BTreeMap, HashMap},
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+};
+
+use alloy::{
+    eips::BlockNumHash,
+    primitives::{B256, BlockNumber},
+};
+use metrics::{Gauge, gauge};
+use reth_primitives_traits::NodePrimitives;
+use tracing::{debug, warn};
+
+use crate::{EthPrimitives, ExExNotification, HostError, HostResult};
+
+/// Above this many blocks in the WAL the host logs a warning: some ExEx is not finishing.
+pub const DEFAULT_WAL_BLOCKS_WARNING: usize = 128;
+
+const FILE_SUFFIX: &str = "wal";
+const TEMP_SUFFIX: &str = "tmp";
+const HEAD_FILE: &str = "head";
+
+/// What the WAL remembers of one file without reading it again.
+#[derive(Debug, Clone)]
+struct EntryInfo {
+    /// The highest block the notification touches (committed or reverted).
+    highest_block: BlockNumber,
+    /// Hashes of the committed blocks, to answer lookups by hash.
+    committed: Vec<B256>,
+    /// Number of committed blocks.
+    blocks: usize,
+}
+
+#[derive(Debug)]
+struct WalInner {
+    dir: PathBuf,
+    entries: BTreeMap<u64, EntryInfo>,
+    by_committed_hash: HashMap<B256, u64>,
+    next_id: u64,
+    head: Option<BlockNumHash>,
+    blocks_warning: usize,
+    blocks_gauge: Gauge,
+    files_gauge: Gauge,
+}
+
+/// The write-ahead log of notifications. Cloning shares the same log.
+#[derive(Debug, Clone)]
+pub struct Wal<N: NodePrimitives = EthPrimitives> {
+    inner: Arc<RwLock<WalInner>>,
+    _primitives: std::marker::PhantomData<N>,
+}
+
+/// Read access to the WAL for notification streams (reth's `WalHandle`).
+#[derive(Debug, Clone)]
+pub struct WalHandle<N: NodePrimitives = EthPrimitives> {
+    wal: Wal<N>,
+}
+
+impl<N: NodePrimitives> WalHandle<N> {
+    /// The notification that committed the block with this hash, if it is still in the WAL.
+    pub fn get_committed_notification_by_block_hash(
+        &self,
+        block_hash: &B256,
+    ) -> HostResult<Option<ExExNotification<N>>> {
+        let (dir, id) = {
+            let inner = self.wal.read();
+            let Some(id) = inner.by_committed_hash.get(block_hash).copied() else {
+                return Ok(None);
+            };
+            (inner.dir.clone(), id)
+        };
+        read_entry(&entry_path(&dir, id)).map(Some)
+    }
+}
+
+impl<N: NodePrimitives> Wal<N> {
+    /// Opens (or creates) the WAL in `dir`, reading what is there. Fails on a file written by
+    /// another format version, naming both versions.
+    pub fn open(dir: impl Into<PathBuf>) -> HostResult<Self> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|e| HostError::io("create WAL directory", &dir, e))?;
+        let mut inner = WalInner {
+            dir: dir.clone(),
+            entries: BTreeMap::new(),
+            by_committed_hash: HashMap::new(),
+            next_id: 0,
+            head: None,
+            blocks_warning: DEFAULT_WAL_BLOCKS_WARNING,
+            blocks_gauge: gauge!("exex_wal_blocks_count"),
+            files_gauge: gauge!("exex_wal_notifications_count"),
+        };
+        let listing =
+            fs::read_dir(&dir).map_err(|e| HostError::io("read WAL directory", &dir, e))?;
+        for item in listing {
+            let item = item.map_err(|e| HostError::io("read WAL directory", &dir, e))?;
+            let path = item.path();
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name.ends_with(TEMP_SUFFIX) {
+                // A crash between write and rename: the notification was never acknowledged.
+                warn!(target: "exex::wal", path = %path.display(), "removing stray WAL temp file");
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            let Some(id) = name
+                .strip_suffix(&format!(".{FILE_SUFFIX}"))
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let notification: ExExNotification<N> = read_entry(&path)?;
+            inner.insert(id, &notification);
+            inner.next_id = inner.next_id.max(id + 1);
+        }
+        inner.head = read_head(&dir)?;
+        inner.update_gauges();
+        debug!(target: "exex::wal", dir = %dir.display(), notifications = inner.entries.len(), "opened WAL");
+        Ok(Self {
+            inner: Arc::new(RwLock::new(inner)),
+            _primitives: std::marker::PhantomData,
+        })
+    }
+
+    /// Sets how many blocks the WAL may hold before it warns.
+    pub fn with_blocks_warning(self, blocks: usize) -> Self {
+        self.write().blocks_warning = blocks;
+        self
+    }
+
+    /// A read handle for notification streams.
+    pub fn handle(&self) -> WalHandle<N> {
+        WalHandle { wal: self.clone() }
+    }
+
+    /// Durably appends a notification and records the host's new head (the committed tip, or
+    /// the fork block of a revert). Returns the entry's id.
+    pub fn commit(&self, notification: &ExExNotification<N>) -> HostResult<u64> {
+        let bytes = codec::encode(notification);
+        let mut inner = self.write();
+        let id = inner.next_id;
+        let path = entry_path(&inner.dir, id);
+        atomic_write(&path, &bytes)?;
+        inner.next_id += 1;
+        inner.insert(id, notification);
+        let head = match notification.committed_chain() {
+            Some(new) => new.tip().num_hash(),
+            None => notification
+                .reverted_chain()
+                .map(|old| old.fork_block())
+                .unwrap_or_default(),
+        };
+        write_head(&inner.dir, head)?;
+        inner.head = Some(head);
+        inner.update_gauges();
+        let blocks = inner.num_blocks();
+        if blocks > inner.blocks_warning {
+            metrics::counter!("exex_wal_blocks_warnings_total").increment(1);
+            warn!(
+                target: "exex::wal",
+                blocks,
+                threshold = inner.blocks_warning,
+                "the WAL holds many blocks: an ExEx is not reporting FinishedHeight"
+            );
+        }
+        Ok(id)
+    }
+
+    /// Deletes every notification whose highest block is at or below `to_block`.
+    pub fn finalize(&self, to_block: BlockNumHash) -> HostResult<usize> {
+        let mut inner = self.write();
+        let ids: Vec<u64> = inner
+            .entries
+            .iter()
+            .filter(|(_, info)| info.highest_block <= to_block.number)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            let path = entry_path(&inner.dir, *id);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(HostError::io("remove WAL file", path, e)),
+            }
+            if let Some(info) = inner.entries.remove(id) {
+                for hash in info.committed {
+                    if inner.by_committed_hash.get(&hash) == Some(id) {
+                        inner.by_committed_hash.remove(&hash);
+                    }
+                }
+            }
+        }
+        inner.update_gauges();
+        if !ids.is_empty() {
+            debug!(target: "exex::wal", removed = ids.len(), to_block = to_block.number, "finalized WAL");
+        }
+        Ok(ids.len())
+    }
+
+    /// All notifications in the WAL, oldest first.
+    pub fn iter_notifications(&self) -> HostResult<Vec<ExExNotification<N>>> {
+        let (dir, ids) = {
+            let inner = self.read();
+            (
+                inner.dir.clone(),
+                inner.entries.keys().copied().collect::<Vec<_>>(),
+            )
+        };
+        ids.into_iter()
+            .map(|id| read_entry(&entry_path(&dir, id)))
+            .collect()
+    }
+
+    /// The host's head: the tip after the last committed notification, kept even when every
+    /// notification has been finalized away. `None` for a new WAL.
+    pub fn head(&self) -> Option<BlockNumHash> {
+        self.read().head
+    }
+
+    /// How many committed blocks the WAL holds.
+    pub fn num_blocks(&self) -> usize {
+        self.read().num_blocks()
+    }
+
+    /// How many notifications the WAL holds.
+    pub fn len(&self) -> usize {
+        self.read().entries.len()
+    }
+
+    /// True when the WAL holds no notification.
+    pub fn is_empty(&self) -> bool {
+        self.read().entries.is_empty()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, WalInner> {
+        // A panic while holding the lock leaves consistent data (every write is all-or-nothing).
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, WalInner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl WalInner {
+    fn insert<N: NodePrimitives>(&mut self, id: u64, notification: &ExExNotification<N>) {
+        let committed = notification.committed_chain();
+        let reverted = notification.reverted_chain();
+        let highest_block = committed
+            .iter()
+            .chain(reverted.iter())
+            .map(|c| c.tip().number())
+            .max()
+            .unwrap_or_default();
+        let hashes: Vec<B256> = committed
+            .iter()
+            .flat_map(|c| c.blocks_iter().map(|b| b.hash()))
+            .collect();
+        for hash in &hashes {
+            self.by_committed_hash.insert(*hash, id);
+        }
+        let blocks = hashes.len();
+        self.entries.insert(
+            id,
+            EntryInfo {
+                highest_block,
+                committed: hashes,
+                blocks,
+            },
+        );
+    }
+
+    fn num_blocks(&self) -> usize {
+        self.entries.values().map(|e| e.blocks).sum()
+    }
+
+    fn update_gauges(&self) {
+        self.blocks_gauge.set(self.num_blocks() as f64);
+        self.files_gauge.set(self.entries.len() as f64);
+    }
+}
+
+fn entry_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id}.{FILE_SUFFIX}"))
+}
+
+fn read_entry<N: NodePrimitives>(path: &Path) -> HostResult<ExExNotification<N>> {
+    let bytes = fs::read(path).map_err(|e| HostError::io("read WAL file", path, e))?;
+    codec::decode(&bytes).map_err(|e| match e {
+        codec::DecodeError::Version(found) => HostError::WalVersionMismatch {
+            path: path.to_path_buf(),
+            found,
+            expected: WAL_FORMAT_VERSION,
+        },
+        codec::DecodeError::Corrupt(reason) => HostError::WalCorrupt {
+            path: path.to_path_buf(),
+            reason,
+        },
+    })
+}
+
+fn read_head(dir: &Path) -> HostResult<Option<BlockNumHash>> {
+    let path = dir.join(HEAD_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(HostError::io("read WAL head", path, e)),
+    };
+    match bytes.as_slice() {
+        [WAL_FORMAT_VERSION, rest @ ..] if rest.len() == 40 => {
+            let mut number = [0u8; 8];
+            number.copy_from_slice(&rest[..8]);
+            Ok(Some(BlockNumHash::new(
+                u64::from_be_bytes(number),
+                B256::from_slice(&rest[8..]),
+            )))
+        }
+        [found, ..] if *found != WAL_FORMAT_VERSION => Err(HostError::WalVersionMismatch {
+            path,
+            found: *found,
+            expected: WAL_FORMAT_VERSION,
+        }),
+        _ => Err(HostError::WalCorrupt {
+            path,
+            reason: format!("{} bytes", bytes.len()),
+        }),
+    }
+}
+
+fn write_head(dir: &Path, head: BlockNumHash) -> HostResult<()> {
+    let mut bytes = Vec::with_capacity(41);
+    bytes.push(WAL_FORMAT_VERSION);
+    bytes.extend_from_slice(&head.number.to_be_bytes());
+    bytes.extend_from_slice(head.hash.as_slice());
+    atomic_write(&dir.join(HEAD_FILE), &bytes)
+}
+
+/// Writes `bytes` to `path` so that after a crash the file is either absent or complete.
+pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> HostResult<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(format!(".{TEMP_SUFFIX}"));
+    let temp = PathBuf::from(temp);
+    let mut file =
+        fs::File::create(&temp).map_err(|e| HostError::io("create WAL temp file", &temp, e))?;
+    file.write_all(bytes)
+        .map_err(|e| HostError::io("write WAL temp file", &temp, e))?;
+    file.sync_all()
+        .map_err(|e| HostError::io("fsync WAL temp file", &temp, e))?;
+    drop(file);
+    fs::rename(&temp, path).map_err(|e| HostError::io("rename WAL temp file to", path, e))?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| HostError::io("fsync WAL directory", dir, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs the pinned external tools (anvil, solc) from the npm registry into a
+# project-local, git-ignored folder: `.tools/`. Idempotent and quick when the
+# pinned versions are already there. Prints the anvil path on success.
+#
+# Usage: scripts/tools.sh          (or `make tools`)
+set -euo pipefail
+
+ANVIL_PKG="@foundry-rs/anvil-linux-amd64"
+ANVIL_VERSION="1.7.1"
+SOLC_VERSION="0.8.30"
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+stamp="$tools/.installed"
+want="anvil=$ANVIL_VERSION solc=$SOLC_VERSION"
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$tools/bin/anvil" ]; then
+  exit 0
+fi
+
+case "$(uname -s)-$(uname -m)" in
+  Linux-x86_64) ;;
+  *) echo "tools.sh: only linux x86_64 is supported (the pinned anvil package is $ANVIL_PKG)" >&2; exit 1 ;;
+esac
+
+command -v npm >/dev/null || { echo "tools.sh: npm is required (install Node.js >= 18)" >&2; exit 1; }
+
+mkdir -p "$tools"
+cat > "$tools/package.json" <<JSON
+{
+  "name": "gateway-exex-tools",
+  "private": true,
+  "description": "pinned external tools for gateway-exex, installed by scripts/tools.sh",
+  "dependencies": {
+    "$ANVIL_PKG": "$ANVIL_VERSION",
+    "solc": "$SOLC_VERSION"
+  }
+}
+JSON
+
+echo "tools.sh: installing $want into $tools" >&2
+(cd "$tools" && npm install --no-audit --no-fund --loglevel=error >&2)
+
+anvil_bin="$(find "$tools/node_modules/$ANVIL_PKG" -type f -name anvil | head -n 1)"
+[ -n "$anvil_bin" ] || { echo "tools.sh: the anvil binary was not found in $tools/node_modules/$ANVIL_PKG" >&2; exit 1; }
+chmod +x "$anvil_bin"
+mkdir -p "$tools/bin"
+ln -sf "$anvil_bin" "$tools/bin/anvil"
+cat > "$tools/bin/solcjs" <<SH
+#!/usr/bin/env bash
+exec node "$tools/node_modules/solc/solc.js" "\$@"
+SH
+chmod +x "$tools/bin/solcjs"
+
+"$tools/bin/anvil" --version >&2
+echo "$want" > "$stamp"
