@@ -257,6 +257,27 @@ impl<N: NodePrimitives> Chain<N> {
         })
     }
 
+    /// Keeps the blocks at or below `number`; `None` if none is left.
+    pub fn blocks_at_or_below(&self, number: BlockNumber) -> Option<Self> {
+        if self.first().number() > number {
+            return None;
+        }
+        if self.tip().number() <= number {
+            return Some(self.clone());
+        }
+        let blocks: BTreeMap<_, _> = self
+            .blocks
+            .range(..=number)
+            .map(|(n, b)| (*n, Arc::clone(b)))
+            .collect();
+        let keep = blocks.len();
+        let receipts = self.execution_outcome.receipts[..keep].to_vec();
+        Some(Self {
+            blocks,
+            execution_outcome: ExecutionOutcome::new(receipts, self.first().number()),
+        })
+    }
+
     /// Splits the chain into its blocks and their receipts.
     pub fn into_inner(
         self,

@@ -10,6 +10,11 @@
 //!    [`BACKFILL_CHUNK_BLOCKS`] chunks;
 //! 3. it then yields the manager's notifications, skipping commits at or below what the ExEx
 //!    already has and trimming a commit that straddles it.
+//!
+//! Two deliberate differences from reth: a revert after a dead head covers only the blocks the
+//! ExEx processed (reth inverts the whole WAL entry, which for a reorg entry would re-commit a
+//! chain that was already replaced), and in step 3 reverts of blocks the ExEx never had (for
+//! instance the block source's own catch-up after a restart) are dropped instead of delivered.
 
 use alloy::consensus::BlockHeader as _;
 use std::{
@@ -237,23 +242,31 @@ impl<N: NodePrimitives> WithHead<N> {
         }
     }
 
-    /// Drops a commit the ExEx already has and trims one that straddles its head.
+    /// Keeps what applies to the ExEx's chain: a revert only of blocks the ExEx has (up to its
+    /// head), a commit only of blocks above its head. Returns `None` when nothing is left.
     fn skip_or_trim(&mut self, notification: ExExNotification<N>) -> Option<ExExNotification<N>> {
-        let notification = match notification {
-            ExExNotification::ChainCommitted { new } => {
-                let trimmed = new.blocks_above(self.head.number)?;
-                ExExNotification::ChainCommitted {
-                    new: Arc::new(trimmed),
+        let mut reverted = None;
+        if let Some(old) = notification.reverted_chain() {
+            if old.block_by_hash(self.head.hash).is_some() {
+                if let Some(old) = old.blocks_at_or_below(self.head.number) {
+                    self.head = old.fork_block();
+                    reverted = Some(Arc::new(old));
                 }
             }
-            other => other,
-        };
-        if let Some(new) = notification.committed_chain() {
-            self.head = new.tip().num_hash();
-        } else if let Some(old) = notification.reverted_chain() {
-            self.head = old.fork_block();
         }
-        Some(notification)
+        let committed = notification
+            .committed_chain()
+            .and_then(|new| new.blocks_above(self.head.number))
+            .map(Arc::new);
+        if let Some(new) = &committed {
+            self.head = new.tip().num_hash();
+        }
+        match (reverted, committed) {
+            (Some(old), Some(new)) => Some(ExExNotification::ChainReorged { old, new }),
+            (Some(old), None) => Some(ExExNotification::ChainReverted { old }),
+            (None, Some(new)) => Some(ExExNotification::ChainCommitted { new }),
+            (None, None) => None,
+        }
     }
 }
 

@@ -228,10 +228,20 @@ impl TestChain {
         state.emit(Event::Finalized(finalized));
     }
 
-    /// A block source over this chain, for one host run.
+    /// A block source over this chain, for one host run. Changes from now on are delivered
+    /// by it; earlier ones are caught up from the host's WAL head when it starts.
     pub fn source(&self) -> TestChainSource {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (tip, finalized) = {
+            let mut state = self.lock();
+            state.subscriber = Some(tx);
+            (state.tip(), state.finalized)
+        };
         TestChainSource {
             chain: self.clone(),
+            events: rx,
+            tip,
+            finalized,
         }
     }
 }
@@ -281,9 +291,21 @@ impl BlockProvider<EthPrimitives> for TestChainProvider {
 }
 
 /// The [`BlockSource`] of a [`TestChain`].
-#[derive(Debug)]
 pub struct TestChainSource {
     chain: TestChain,
+    /// Changes since the source was made.
+    events: mpsc::UnboundedReceiver<Event>,
+    /// The tip and finalized block when the source was made.
+    tip: BlockNumHash,
+    finalized: Option<BlockNumHash>,
+}
+
+impl std::fmt::Debug for TestChainSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestChainSource")
+            .field("tip", &self.tip)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BlockSource<EthPrimitives> for TestChainSource {
@@ -299,12 +321,12 @@ impl BlockSource<EthPrimitives> for TestChainSource {
     ) -> BoxFuture<'static, eyre::Result<()>> {
         async move {
             let provider = self.provider();
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            let (tip, finalized) = {
-                let mut state = self.chain.lock();
-                state.subscriber = Some(tx);
-                (state.tip(), state.finalized)
-            };
+            let Self {
+                chain,
+                events: mut rx,
+                tip,
+                finalized,
+            } = *self;
             if let Some(finalized) = finalized {
                 ctx.finalized.send_replace(Some(finalized));
             }
@@ -315,7 +337,7 @@ impl BlockSource<EthPrimitives> for TestChainSource {
                 }
                 while head.number < tip.number {
                     let to = tip.number.min(head.number + CATCH_UP_CHUNK as u64);
-                    let new = Arc::new(self.chain.chain(head.number + 1..=to)?);
+                    let new = Arc::new(chain.chain(head.number + 1..=to)?);
                     head = new.tip().num_hash();
                     ctx.manager
                         .send_async(ExExNotification::ChainCommitted { new })

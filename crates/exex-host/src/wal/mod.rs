@@ -369,3 +369,144 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> HostResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TestChain;
+
+    fn notifications(chain: &TestChain) -> Vec<ExExNotification> {
+        let first = chain.commit(3, 2);
+        let (old, new) = chain.reorg(1, 2, 1);
+        let reverted = chain.revert(1);
+        vec![
+            ExExNotification::ChainCommitted { new: first },
+            ExExNotification::ChainReorged { old, new },
+            ExExNotification::ChainReverted { old: reverted },
+        ]
+    }
+
+    #[test]
+    fn commits_survive_reopen_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let written = notifications(&chain);
+        let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
+        for n in &written {
+            wal.commit(n).unwrap();
+        }
+        drop(wal);
+        let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
+        assert_eq!(wal.iter_notifications().unwrap(), written);
+        // Head after the revert of block 4 of the new fork is block 3.
+        assert_eq!(
+            wal.head(),
+            Some(written[2].reverted_chain().unwrap().fork_block())
+        );
+        let hash = written[1].committed_chain().unwrap().tip().hash();
+        let found = wal
+            .handle()
+            .get_committed_notification_by_block_hash(&hash)
+            .unwrap();
+        assert_eq!(found.as_ref(), Some(&written[1]));
+    }
+
+    #[test]
+    fn a_crash_between_write_and_rename_leaves_no_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let written = notifications(&chain);
+        let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
+        wal.commit(&written[0]).unwrap();
+        drop(wal);
+        // What a crash after writing part of the temp file leaves behind.
+        let bytes = codec::encode(&written[1]);
+        fs::write(dir.path().join("1.wal.tmp"), &bytes[..bytes.len() / 2]).unwrap();
+
+        let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
+        assert_eq!(wal.iter_notifications().unwrap(), vec![written[0].clone()]);
+        assert!(
+            !dir.path().join("1.wal.tmp").exists(),
+            "the stray temp file is removed"
+        );
+        // The next commit takes the id the crashed one never got.
+        assert_eq!(wal.commit(&written[1]).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_file_of_another_format_version_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let mut bytes = codec::encode(&notifications(&chain)[0]);
+        bytes[0] = WAL_FORMAT_VERSION + 1;
+        fs::write(dir.path().join("0.wal"), bytes).unwrap();
+        let err = Wal::<EthPrimitives>::open(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("format version {}", WAL_FORMAT_VERSION + 1))
+                && err.contains(&format!("reads version {WAL_FORMAT_VERSION}"))
+                && err.contains("0.wal"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_truncated_file_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let bytes = codec::encode(&notifications(&chain)[0]);
+        fs::write(dir.path().join("0.wal"), &bytes[..bytes.len() - 3]).unwrap();
+        let err = Wal::<EthPrimitives>::open(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is corrupt") && err.contains("truncated"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn finalize_removes_entries_at_or_below_the_height_and_keeps_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let wal = Wal::<EthPrimitives>::open(dir.path())
+            .unwrap()
+            .with_blocks_warning(2);
+        let a = chain.commit(2, 0);
+        let b = chain.commit(2, 0);
+        wal.commit(&ExExNotification::ChainCommitted {
+            new: Arc::clone(&a),
+        })
+        .unwrap();
+        wal.commit(&ExExNotification::ChainCommitted {
+            new: Arc::clone(&b),
+        })
+        .unwrap();
+        assert_eq!(wal.num_blocks(), 4);
+        assert_eq!(wal.finalize(a.tip().num_hash()).unwrap(), 1);
+        assert_eq!(wal.num_blocks(), 2);
+        let lookup = wal.handle();
+        assert!(
+            lookup
+                .get_committed_notification_by_block_hash(&a.tip().hash())
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            lookup
+                .get_committed_notification_by_block_hash(&b.tip().hash())
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(wal.finalize(b.tip().num_hash()).unwrap(), 1);
+        assert!(wal.is_empty());
+        drop(wal);
+        let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
+        assert_eq!(
+            wal.head(),
+            Some(b.tip().num_hash()),
+            "the head outlives finalization"
+        );
+    }
+}
