@@ -1,1 +1,20 @@
-//! placeholder
+//! Real anvil nodes for tests, examples and the devnet.
+//!
+//! anvil comes from the pinned npm package installed by `scripts/tools.sh` (`make tools`) into
+//! the project's `.tools/` folder; this crate finds it there (or at `$GATEWAY_ANVIL`), starts it
+//! on a free 127.0.0.1 port, and stops it by its pid. The devnet topology grows here.
+//!
+//! # Examples
+//! ```no_run
+//! let anvil = devnet::Anvil::spawn(devnet::AnvilConfig::default())?;
+//! println!("anvil {} listens on {}", anvil.pid(), anvil.endpoint());
+//! # Ok::<_, devnet::DevnetError>(())
+//! ```
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+mod anvil;
+
+pub use anvil::{
+    ANVIL_ENV, Anvil, AnvilConfig, DEV_ACCOUNT_KEYS, DevnetError, DevnetResult, anvil_path,
+    project_root,
+};

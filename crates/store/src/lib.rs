@@ -1,1 +1,349 @@
-//! placeholder
+//! The settlement ExEx's store: a redb database under `<datadir>/settlement/`.
+//!
+//! Typed tables, one write transaction per ExEx step ([`Store::write`]), and a schema version
+//! checked on open: a database written by a newer or unknown schema is refused with an error
+//! that names both versions. An ExEx persists its head in the same transaction as the data the
+//! head covers ([`StoreWriter::set_head`]), so after a crash the two always agree. redb commits
+//! are durable (fsynced) before [`Store::write`] returns.
+//!
+//! # Examples
+//! ```no_run
+//! use alloy::eips::BlockNumHash;
+//! use gateway_store::{BlockRecord, Store};
+//!
+//! let store = Store::open("/tmp/datadir")?;
+//! let block = BlockRecord { number: 1, hash: [1; 32].into(), parent_hash: [0; 32].into(), timestamp: 0, tx_count: 0, gas_used: 0 };
+//! store.write(|tx| {
+//!     tx.put_block(&block)?;
+//!     tx.set_head("settlement", BlockNumHash::new(block.number, block.hash))
+//! })?;
+//! # Ok::<_, gateway_store::StoreError>(())
+//! ```
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+mod records;
+
+pub use records::BlockRecord;
+
+use std::{
+    ops::RangeInclusive,
+    path::{Path, PathBuf},
+};
+
+use alloy::{eips::BlockNumHash, primitives::B256};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use tracing::debug;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The store's file name under `<datadir>/settlement/`.
+pub const STORE_FILE: &str = "store.redb";
+
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+const EXEX_HEADS: TableDefinition<'_, &str, (u64, [u8; 32])> = TableDefinition::new("exex_heads");
+const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
+const SCHEMA_KEY: &str = "schema_version";
+
+/// The result type of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database was written by another schema.
+    #[error(
+        "store {path} has schema version {found}, this build supports version {supported}; \
+         run the build that wrote it or move the directory aside"
+    )]
+    SchemaMismatch {
+        /// The database file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u64,
+        /// The version this build supports.
+        supported: u32,
+    },
+    /// A record could not be decoded.
+    #[error("corrupt {table} record {key}: {reason}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The record's key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Creating the store's directory failed.
+    #[error("create {path}: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// redb failed.
+    #[error("redb: {0}")]
+    Redb(#[from] redb::Error),
+}
+
+macro_rules! redb_from {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for StoreError {
+            fn from(err: $ty) -> Self {
+                Self::Redb(err.into())
+            }
+        }
+    )*};
+}
+redb_from!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// The store. Cheap to share behind an `Arc`; redb serializes writers.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store under `<datadir>/settlement/`.
+    pub fn open(datadir: impl AsRef<Path>) -> StoreResult<Self> {
+        let dir = datadir.as_ref().join("settlement");
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(STORE_FILE);
+        let db = Database::create(&path)?;
+        let store = Self { db, path };
+        store.check_schema()?;
+        debug!(target: "store", path = %store.path.display(), "opened store");
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> StoreResult<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut meta = tx.open_table(META)?;
+            let found = meta.get(SCHEMA_KEY)?.map(|v| v.value());
+            match found {
+                None => {
+                    meta.insert(SCHEMA_KEY, u64::from(SCHEMA_VERSION))?;
+                }
+                Some(found) if found == u64::from(SCHEMA_VERSION) => {}
+                Some(found) => {
+                    return Err(StoreError::SchemaMismatch {
+                        path: self.path.clone(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+            }
+            tx.open_table(EXEX_HEADS)?;
+            tx.open_table(BLOCKS)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one write transaction and commits it durably; nothing is written if `f`
+    /// fails.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut StoreWriter<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let tx = self.db.begin_write()?;
+        let value = {
+            let mut writer = StoreWriter { tx: &tx };
+            f(&mut writer)?
+        };
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// The head ExEx `exex_id` persisted, if any.
+    pub fn head(&self, exex_id: &str) -> StoreResult<Option<BlockNumHash>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(EXEX_HEADS)?;
+        Ok(table.get(exex_id)?.map(|v| {
+            let (number, hash) = v.value();
+            BlockNumHash::new(number, B256::from(hash))
+        }))
+    }
+
+    /// Block `number`, if stored.
+    pub fn block(&self, number: u64) -> StoreResult<Option<BlockRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BLOCKS)?;
+        table
+            .get(number)?
+            .map(|v| BlockRecord::decode(number, v.value()))
+            .transpose()
+    }
+
+    /// The stored blocks in `range`, ascending.
+    pub fn blocks(&self, range: RangeInclusive<u64>) -> StoreResult<Vec<BlockRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BLOCKS)?;
+        let mut out = Vec::new();
+        for item in table.range(range)? {
+            let (key, value) = item?;
+            out.push(BlockRecord::decode(key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The highest stored block.
+    pub fn last_block(&self) -> StoreResult<Option<BlockRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BLOCKS)?;
+        table
+            .last()?
+            .map(|(k, v)| BlockRecord::decode(k.value(), v.value()))
+            .transpose()
+    }
+}
+
+/// Writes inside one [`Store::write`] transaction.
+pub struct StoreWriter<'a> {
+    tx: &'a WriteTransaction,
+}
+
+impl std::fmt::Debug for StoreWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreWriter").finish_non_exhaustive()
+    }
+}
+
+impl StoreWriter<'_> {
+    /// Stores (or replaces) a block.
+    pub fn put_block(&mut self, block: &BlockRecord) -> StoreResult<()> {
+        let mut table = self.tx.open_table(BLOCKS)?;
+        table.insert(block.number, block.encode().as_slice())?;
+        Ok(())
+    }
+
+    /// Removes every block at or above `number` (a revert); returns how many.
+    pub fn remove_blocks_from(&mut self, number: u64) -> StoreResult<usize> {
+        let mut table = self.tx.open_table(BLOCKS)?;
+        let keys: Vec<u64> = table
+            .range(number..)?
+            .map(|r| r.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        for key in &keys {
+            table.remove(key)?;
+        }
+        Ok(keys.len())
+    }
+
+    /// The block `number` as stored in this transaction.
+    pub fn block(&self, number: u64) -> StoreResult<Option<BlockRecord>> {
+        let table = self.tx.open_table(BLOCKS)?;
+        let value = table.get(number)?.map(|v| v.value().to_vec());
+        value.map(|v| BlockRecord::decode(number, &v)).transpose()
+    }
+
+    /// Persists ExEx `exex_id`'s head with the data of this transaction.
+    pub fn set_head(&mut self, exex_id: &str, head: BlockNumHash) -> StoreResult<()> {
+        let mut table = self.tx.open_table(EXEX_HEADS)?;
+        table.insert(exex_id, (head.number, head.hash.0))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(number: u64) -> BlockRecord {
+        BlockRecord {
+            number,
+            hash: B256::with_last_byte(number as u8),
+            parent_hash: B256::with_last_byte(number.saturating_sub(1) as u8),
+            timestamp: 1_000 + number,
+            tx_count: number as u32,
+            gas_used: 21_000 * number,
+        }
+    }
+
+    #[test]
+    fn head_and_blocks_commit_together_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|tx| {
+                for n in 1..=3 {
+                    tx.put_block(&record(n))?;
+                }
+                tx.set_head("e", BlockNumHash::new(3, record(3).hash))
+            })
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.head("e").unwrap(),
+            Some(BlockNumHash::new(3, record(3).hash))
+        );
+        assert_eq!(
+            store.blocks(1..=10).unwrap(),
+            vec![record(1), record(2), record(3)]
+        );
+        assert_eq!(store.head("other").unwrap(), None);
+    }
+
+    #[test]
+    fn a_failed_step_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let result = store.write(|tx| {
+            tx.put_block(&record(1))?;
+            tx.set_head("e", BlockNumHash::new(1, record(1).hash))?;
+            Err::<(), _>(StoreError::Corrupt {
+                table: "blocks",
+                key: "1".into(),
+                reason: "test".into(),
+            })
+        });
+        assert!(result.is_err());
+        assert_eq!(store.head("e").unwrap(), None);
+        assert_eq!(store.block(1).unwrap(), None);
+    }
+
+    #[test]
+    fn revert_removes_blocks_from_a_height() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|tx| (1..=5).try_for_each(|n| tx.put_block(&record(n))))
+            .unwrap();
+        assert_eq!(store.write(|tx| tx.remove_blocks_from(4)).unwrap(), 2);
+        assert_eq!(store.last_block().unwrap(), Some(record(3)));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_naming_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let tx = store.db.begin_write().unwrap();
+        tx.open_table(META).unwrap().insert(SCHEMA_KEY, 7).unwrap();
+        tx.commit().unwrap();
+        drop(store);
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("schema version 7")
+                && err.contains(&format!("supports version {SCHEMA_VERSION}")),
+            "{err}"
+        );
+    }
+}
