@@ -128,7 +128,8 @@ impl<Ext: Args> Cli<Ext> {
     }
 
     /// Runs the command: builds the host from the flags and hands it, with the extension's
-    /// flags, to `launcher`, which installs ExExs, launches and waits. Ctrl-C stops it.
+    /// flags, to `launcher`, which installs ExExs, launches and waits. SIGINT (Ctrl-C) and
+    /// SIGTERM stop it cleanly.
     pub fn run<L, Fut>(self, launcher: L) -> eyre::Result<()>
     where
         L: FnOnce(HostBuilder, Ext) -> Fut,
@@ -147,10 +148,16 @@ impl<Ext: Args> Cli<Ext> {
         runtime.block_on(async move {
             let source = RpcBlockSource::new(command.node.source_config());
             let builder = HostBuilder::new(command.node.host_config(), source);
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 result = launcher(builder, command.ext) => result,
                 _ = tokio::signal::ctrl_c() => {
-                    info!(target: "exex::host", "ctrl-c: stopping");
+                    info!(target: "exex::host", "SIGINT: stopping");
+                    Ok(())
+                }
+                _ = terminate.recv() => {
+                    info!(target: "exex::host", "SIGTERM: stopping");
                     Ok(())
                 }
             }

@@ -1,0 +1,127 @@
+//! Transactions for anvil: value transfers and calls to a contract that emits logs.
+
+use std::time::Duration;
+
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, Bytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    transports::http::reqwest::Url,
+};
+
+/// Creation code of a contract whose runtime code logs its calldata (`LOG0`):
+/// runtime `CALLDATASIZE PUSH0 PUSH0 CALLDATACOPY CALLDATASIZE PUSH0 LOG0 STOP`.
+pub const LOG_EMITTER_INITCODE: [u8; 17] = [
+    0x67, 0x36, 0x5f, 0x5f, 0x37, 0x36, 0x5f, 0xa0, 0x00, // PUSH8 runtime
+    0x5f, 0x52, // PUSH0 MSTORE
+    0x60, 0x08, 0x60, 0x18, 0xf3, // PUSH1 8 PUSH1 24 RETURN
+    0x00,
+];
+
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Sends traffic to one anvil node from one dev account.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    provider: DynProvider,
+    from: Address,
+    emitter: Option<Address>,
+}
+
+impl Traffic {
+    /// Traffic to `url` signed by `private_key`.
+    pub fn new(url: Url, private_key: &str) -> eyre::Result<Self> {
+        let signer: PrivateKeySigner = private_key.parse()?;
+        let from = signer.address();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url)
+            .erased();
+        Ok(Self {
+            provider,
+            from,
+            emitter: None,
+        })
+    }
+
+    /// The node's client.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    async fn raw(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> eyre::Result<serde_json::Value> {
+        Ok(tokio::time::timeout(
+            RECEIPT_TIMEOUT,
+            self.provider.raw_request(method.into(), params),
+        )
+        .await??)
+    }
+
+    /// Deploys the log emitter (mined at once) and uses it for later calls.
+    pub async fn deploy_emitter(&mut self) -> eyre::Result<Address> {
+        let tx = TransactionRequest::default()
+            .with_deploy_code(Bytes::from(LOG_EMITTER_INITCODE.to_vec()));
+        let pending = self.provider.send_transaction(tx).await?;
+        let receipt = tokio::time::timeout(RECEIPT_TIMEOUT, pending.get_receipt()).await??;
+        let address = receipt
+            .contract_address
+            .ok_or_else(|| eyre::eyre!("no contract address"))?;
+        self.emitter = Some(address);
+        Ok(address)
+    }
+
+    /// Mines `blocks` blocks of `txs_per_block` transactions each (transfers, and emitter
+    /// calls once deployed), with automine off while filling a block.
+    pub async fn blocks(&self, blocks: usize, txs_per_block: usize) -> eyre::Result<()> {
+        self.raw("evm_setAutomine", serde_json::json!([false]))
+            .await?;
+        let mut nonce = self
+            .provider
+            .get_transaction_count(self.from)
+            .pending()
+            .await?;
+        let result = async {
+            for _ in 0..blocks {
+                for i in 0..txs_per_block {
+                    let tx = match self.emitter {
+                        Some(emitter) if i % 2 == 1 => TransactionRequest::default()
+                            .with_to(emitter)
+                            .with_input(Bytes::from(nonce.to_be_bytes().to_vec())),
+                        _ => TransactionRequest::default()
+                            .with_to(Address::with_last_byte((i % 200) as u8 + 1))
+                            .with_value(U256::from(nonce + 1)),
+                    }
+                    .with_nonce(nonce)
+                    .with_gas_limit(100_000);
+                    let _pending = self.provider.send_transaction(tx).await?;
+                    nonce += 1;
+                }
+                self.raw("evm_mine", serde_json::json!([])).await?;
+            }
+            Ok::<_, eyre::Report>(())
+        }
+        .await;
+        self.raw("evm_setAutomine", serde_json::json!([true]))
+            .await?;
+        result
+    }
+
+    /// Mines `count` empty blocks.
+    pub async fn mine(&self, count: u64) -> eyre::Result<()> {
+        self.raw("anvil_mine", serde_json::json!([count])).await?;
+        Ok(())
+    }
+
+    /// Replaces the top `depth` blocks with new empty ones (`anvil_reorg`).
+    pub async fn reorg(&self, depth: u64) -> eyre::Result<()> {
+        self.raw("anvil_reorg", serde_json::json!([depth, []]))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! The host driven by `RpcBlockSource` against real anvil nodes.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::{
+    consensus::BlockHeader as _,
+    eips::{BlockId, BlockNumHash},
+    primitives::B256,
+    providers::Provider,
+};
+use devnet::{Anvil, AnvilConfig, DEV_ACCOUNT_KEYS};
+use e2e_tests::{STORE_EXEX_ID, Traffic, store_exex};
+use exex_host::{
+    ExExNotification, HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig,
+};
+use gateway_store::Store;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Following {
+    host: HostHandle,
+    seen: mpsc::UnboundedReceiver<ExExNotification>,
+    store: Arc<Store>,
+}
+
+async fn follow(anvil: &Anvil, datadir: &std::path::Path) -> Following {
+    let mut config = RpcBlockSourceConfig::new(anvil.endpoint());
+    config.poll_interval = Duration::from_millis(50);
+    config.start_after = Some(0);
+    config.catch_up_range = 16;
+    let store = Arc::new(Store::open(datadir).unwrap());
+    let (observer, seen) = mpsc::unbounded_channel();
+    let exex_store = Arc::clone(&store);
+    let host = HostBuilder::new(HostConfig::new(datadir), RpcBlockSource::new(config))
+        .install_exex(STORE_EXEX_ID, async move |ctx| {
+            Ok(store_exex(ctx, exex_store, Some(observer)))
+        })
+        .launch()
+        .await
+        .unwrap();
+    Following { host, seen, store }
+}
+
+/// Collects notifications until the ExEx's head is `tip`; returns them.
+async fn until_head(
+    seen: &mut mpsc::UnboundedReceiver<ExExNotification>,
+    tip: BlockNumHash,
+) -> Vec<ExExNotification> {
+    let mut out = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let n = seen.recv().await.expect("the ExEx stopped");
+            let head = n.committed_chain().map(|c| c.tip().num_hash());
+            out.push(n);
+            if head == Some(tip) {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the ExEx never reached {tip:?}"));
+    out
+}
+
+async fn anvil_tip(traffic: &Traffic) -> BlockNumHash {
+    let block = traffic
+        .provider()
+        .get_block(BlockId::latest())
+        .await
+        .unwrap()
+        .unwrap();
+    BlockNumHash::new(block.header.number(), block.header.hash)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_stream_equals_anvil_blocks_and_receipts() {
+    let anvil = Anvil::spawn(AnvilConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut following = follow(&anvil, dir.path()).await;
+    let mut traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    traffic.deploy_emitter().await.unwrap();
+    // Traffic while the host follows: 55 blocks of 1 to 4 transactions.
+    for round in 0..11 {
+        traffic.blocks(5, 1 + round % 4).await.unwrap();
+    }
+    let tip = anvil_tip(&traffic).await;
+    assert!(tip.number >= 50);
+    let notifications = until_head(&mut following.seen, tip).await;
+    assert!(
+        notifications
+            .iter()
+            .all(|n| matches!(n, ExExNotification::ChainCommitted { .. }))
+    );
+
+    let mut next = 1;
+    let mut txs = 0;
+    let mut logs = 0;
+    for notification in &notifications {
+        let chain = notification.committed_chain().unwrap();
+        for (block, receipts) in chain.blocks_and_receipts() {
+            assert_eq!(block.number(), next, "blocks arrive in order, without gap");
+            next += 1;
+            let rpc = traffic
+                .provider()
+                .get_block(block.number().into())
+                .full()
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(block.hash(), rpc.header.hash);
+            let rpc_txs: Vec<B256> = rpc.transactions.hashes().collect();
+            let our_txs: Vec<B256> = block
+                .body()
+                .transactions
+                .iter()
+                .map(|t| *t.hash())
+                .collect();
+            assert_eq!(our_txs, rpc_txs);
+            let rpc_senders: Vec<_> = rpc.transactions.txns().map(|t| t.inner.signer()).collect();
+            assert_eq!(block.senders(), rpc_senders.as_slice());
+            let rpc_receipts = traffic
+                .provider()
+                .get_block_receipts(block.number().into())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(receipts.len(), rpc_receipts.len());
+            for (ours, theirs) in receipts.iter().zip(&rpc_receipts) {
+                assert_eq!(ours.success, theirs.status());
+                assert_eq!(ours.cumulative_gas_used, theirs.inner.cumulative_gas_used());
+                let their_logs: Vec<_> = theirs
+                    .inner
+                    .logs()
+                    .iter()
+                    .map(|l| l.inner.clone())
+                    .collect();
+                assert_eq!(ours.logs, their_logs);
+                logs += ours.logs.len();
+            }
+            txs += receipts.len();
+        }
+    }
+    assert_eq!(next, tip.number + 1);
+    assert!(
+        txs >= 100 && logs >= 20,
+        "traffic had {txs} transactions and {logs} logs"
+    );
+    following.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anvil_reorg_yields_one_chain_reorged() {
+    let anvil = Anvil::spawn(AnvilConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut following = follow(&anvil, dir.path()).await;
+    let traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    traffic.blocks(10, 2).await.unwrap();
+    let tip = anvil_tip(&traffic).await;
+    until_head(&mut following.seen, tip).await;
+    let before: Vec<BlockNumHash> = following
+        .store
+        .blocks(8..=10)
+        .unwrap()
+        .iter()
+        .map(|b| BlockNumHash::new(b.number, b.hash))
+        .collect();
+
+    traffic.reorg(3).await.unwrap();
+    let new_tip = anvil_tip(&traffic).await;
+    assert_ne!(new_tip.hash, tip.hash);
+    let notifications = until_head(&mut following.seen, new_tip).await;
+    assert_eq!(notifications.len(), 1, "one notification for the reorg");
+    let ExExNotification::ChainReorged { old, new } = &notifications[0] else {
+        panic!("expected ChainReorged, got {}", notifications[0].kind())
+    };
+    let old: Vec<_> = old.blocks_iter().map(|b| b.num_hash()).collect();
+    assert_eq!(old, before);
+    for block in new.blocks_iter() {
+        let rpc = traffic
+            .provider()
+            .get_block(block.number().into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(block.hash(), rpc.header.hash);
+    }
+    assert_eq!(new.range(), 8..=10);
+    // The store followed the reorg.
+    assert_eq!(following.store.head(STORE_EXEX_ID).unwrap(), Some(new_tip));
+    following.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_stopped_for_10s_and_restarted_is_followed_again() {
+    let state = tempfile::tempdir().unwrap();
+    let mut anvil = Anvil::spawn(AnvilConfig {
+        state: Some(state.path().join("anvil.json")),
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut following = follow(&anvil, dir.path()).await;
+    let traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    traffic.blocks(5, 1).await.unwrap();
+    let tip = anvil_tip(&traffic).await;
+    until_head(&mut following.seen, tip).await;
+
+    anvil.stop();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    anvil.restart().unwrap();
+    assert_eq!(anvil_tip(&traffic).await, tip, "anvil restored its chain");
+    traffic.blocks(5, 1).await.unwrap();
+    let new_tip = anvil_tip(&traffic).await;
+    let notifications = until_head(&mut following.seen, new_tip).await;
+    assert!(
+        notifications
+            .iter()
+            .all(|n| matches!(n, ExExNotification::ChainCommitted { .. }))
+    );
+    let stored = following.store.blocks(1..=new_tip.number).unwrap();
+    assert_eq!(
+        stored.len() as u64,
+        new_tip.number,
+        "no gap across the outage"
+    );
+    following.host.stop().await;
+}
+
+/// Runs the `e2e-follower` binary, a real host process, and reads its `head` lines.
+struct Follower {
+    child: std::process::Child,
+    heads: std::sync::mpsc::Receiver<u64>,
+}
+
+impl Follower {
+    fn spawn(anvil: &Anvil, datadir: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-follower"))
+            .args([
+                "node",
+                "--chain.rpc-url",
+                anvil.endpoint().as_str(),
+                "--chain.poll-interval",
+                "50ms",
+            ])
+            .args(["--chain.start-after", "0", "--chain.catch-up-range", "4"])
+            .arg("--datadir")
+            .arg(datadir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, heads) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(number) = line.strip_prefix("head ").and_then(|r| r.split(' ').next()) {
+                    let _ = tx.send(number.parse().unwrap());
+                }
+            }
+        });
+        Self { child, heads }
+    }
+
+    fn wait_for_head(&self, number: u64) {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.heads.recv_timeout(left) {
+                Ok(head) if head >= number => return,
+                Ok(_) => {}
+                Err(_) => panic!("the follower never reached block {number}"),
+            }
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_host_process_resumes_from_its_persisted_head() {
+    let anvil = Anvil::spawn(AnvilConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    traffic.blocks(20, 2).await.unwrap();
+
+    // Kill -9 while it is catching up.
+    let mut follower = Follower::spawn(&anvil, dir.path());
+    follower.wait_for_head(4);
+    follower.signal("-KILL");
+    let _ = follower.child.wait();
+
+    // Blocks keep coming while it is down, and while it restarts.
+    traffic.blocks(10, 2).await.unwrap();
+    let mut follower = Follower::spawn(&anvil, dir.path());
+    traffic.blocks(10, 2).await.unwrap();
+    let tip = anvil_tip(&traffic).await;
+    follower.wait_for_head(tip.number);
+    follower.signal("-TERM");
+    let status = tokio::time::timeout(
+        WAIT,
+        tokio::task::spawn_blocking(move || follower.child.wait()),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap();
+    assert!(
+        status.success(),
+        "the follower exited with {status}: an ExEx error (gap or duplicate) stops it"
+    );
+
+    // Every block exactly once, equal to anvil's.
+    let store = Store::open(dir.path()).unwrap();
+    let stored = store.blocks(0..=tip.number + 10).unwrap();
+    assert_eq!(stored.len() as u64, tip.number);
+    for (expected, record) in (1..=tip.number).zip(&stored) {
+        assert_eq!(record.number, expected);
+        let rpc = traffic
+            .provider()
+            .get_block(expected.into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.hash, rpc.header.hash);
+    }
+    assert_eq!(store.head(STORE_EXEX_ID).unwrap(), Some(tip));
+}
