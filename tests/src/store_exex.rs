@@ -82,9 +82,5 @@ pub async fn store_exex(
 }
 
 fn corrupt(number: u64, reason: &str) -> StoreError {
-    StoreError::Corrupt {
-        table: "blocks",
-        key: number.to_string(),
-        reason: reason.into(),
-    }
+    StoreError::Corrupt { table: "blocks", key: number.to_string(), reason: reason.into() }
 }

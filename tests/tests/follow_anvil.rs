@@ -1,4 +1,5 @@
 //! The host driven by `RpcBlockSource` against real anvil nodes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     io::{BufRead, BufReader},
@@ -13,8 +14,8 @@ use alloy::{
     primitives::B256,
     providers::Provider,
 };
-use devnet::{Anvil, AnvilConfig, DEV_ACCOUNT_KEYS};
-use e2e_tests::{STORE_EXEX_ID, Traffic, store_exex};
+use devnet::{Anvil, AnvilConfig, DEV_ACCOUNT_KEYS, Traffic};
+use e2e_tests::{STORE_EXEX_ID, store_exex};
 use exex_host::{
     ExExNotification, HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig,
 };
@@ -69,12 +70,7 @@ async fn until_head(
 }
 
 async fn anvil_tip(traffic: &Traffic) -> BlockNumHash {
-    let block = traffic
-        .provider()
-        .get_block(BlockId::latest())
-        .await
-        .unwrap()
-        .unwrap();
+    let block = traffic.provider().get_block(BlockId::latest()).await.unwrap().unwrap();
     BlockNumHash::new(block.header.number(), block.header.hash)
 }
 
@@ -92,11 +88,7 @@ async fn committed_stream_equals_anvil_blocks_and_receipts() {
     let tip = anvil_tip(&traffic).await;
     assert!(tip.number >= 50);
     let notifications = until_head(&mut following.seen, tip).await;
-    assert!(
-        notifications
-            .iter()
-            .all(|n| matches!(n, ExExNotification::ChainCommitted { .. }))
-    );
+    assert!(notifications.iter().all(|n| matches!(n, ExExNotification::ChainCommitted { .. })));
 
     let mut next = 1;
     let mut txs = 0;
@@ -106,21 +98,11 @@ async fn committed_stream_equals_anvil_blocks_and_receipts() {
         for (block, receipts) in chain.blocks_and_receipts() {
             assert_eq!(block.number(), next, "blocks arrive in order, without gap");
             next += 1;
-            let rpc = traffic
-                .provider()
-                .get_block(block.number().into())
-                .full()
-                .await
-                .unwrap()
-                .unwrap();
+            let rpc =
+                traffic.provider().get_block(block.number().into()).full().await.unwrap().unwrap();
             assert_eq!(block.hash(), rpc.header.hash);
             let rpc_txs: Vec<B256> = rpc.transactions.hashes().collect();
-            let our_txs: Vec<B256> = block
-                .body()
-                .transactions
-                .iter()
-                .map(|t| *t.hash())
-                .collect();
+            let our_txs: Vec<B256> = block.body().transactions.iter().map(|t| *t.hash()).collect();
             assert_eq!(our_txs, rpc_txs);
             let rpc_senders: Vec<_> = rpc.transactions.txns().map(|t| t.inner.signer()).collect();
             assert_eq!(block.senders(), rpc_senders.as_slice());
@@ -134,12 +116,8 @@ async fn committed_stream_equals_anvil_blocks_and_receipts() {
             for (ours, theirs) in receipts.iter().zip(&rpc_receipts) {
                 assert_eq!(ours.success, theirs.status());
                 assert_eq!(ours.cumulative_gas_used, theirs.inner.cumulative_gas_used());
-                let their_logs: Vec<_> = theirs
-                    .inner
-                    .logs()
-                    .iter()
-                    .map(|l| l.inner.clone())
-                    .collect();
+                let their_logs: Vec<_> =
+                    theirs.inner.logs().iter().map(|l| l.inner.clone()).collect();
                 assert_eq!(ours.logs, their_logs);
                 logs += ours.logs.len();
             }
@@ -147,10 +125,7 @@ async fn committed_stream_equals_anvil_blocks_and_receipts() {
         }
     }
     assert_eq!(next, tip.number + 1);
-    assert!(
-        txs >= 100 && logs >= 20,
-        "traffic had {txs} transactions and {logs} logs"
-    );
+    assert!(txs >= 100 && logs >= 20, "traffic had {txs} transactions and {logs} logs");
     following.host.stop().await;
 }
 
@@ -182,12 +157,7 @@ async fn anvil_reorg_yields_one_chain_reorged() {
     let old: Vec<_> = old.blocks_iter().map(|b| b.num_hash()).collect();
     assert_eq!(old, before);
     for block in new.blocks_iter() {
-        let rpc = traffic
-            .provider()
-            .get_block(block.number().into())
-            .await
-            .unwrap()
-            .unwrap();
+        let rpc = traffic.provider().get_block(block.number().into()).await.unwrap().unwrap();
         assert_eq!(block.hash(), rpc.header.hash);
     }
     assert_eq!(new.range(), 8..=10);
@@ -218,17 +188,9 @@ async fn endpoint_stopped_for_10s_and_restarted_is_followed_again() {
     traffic.blocks(5, 1).await.unwrap();
     let new_tip = anvil_tip(&traffic).await;
     let notifications = until_head(&mut following.seen, new_tip).await;
-    assert!(
-        notifications
-            .iter()
-            .all(|n| matches!(n, ExExNotification::ChainCommitted { .. }))
-    );
+    assert!(notifications.iter().all(|n| matches!(n, ExExNotification::ChainCommitted { .. })));
     let stored = following.store.blocks(1..=new_tip.number).unwrap();
-    assert_eq!(
-        stored.len() as u64,
-        new_tip.number,
-        "no gap across the outage"
-    );
+    assert_eq!(stored.len() as u64, new_tip.number, "no gap across the outage");
     following.host.stop().await;
 }
 
@@ -280,10 +242,8 @@ impl Follower {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status =
+            Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
     }
 }
@@ -308,14 +268,12 @@ async fn killed_host_process_resumes_from_its_persisted_head() {
     let tip = anvil_tip(&traffic).await;
     follower.wait_for_head(tip.number);
     follower.signal("-TERM");
-    let status = tokio::time::timeout(
-        WAIT,
-        tokio::task::spawn_blocking(move || follower.child.wait()),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .unwrap();
+    let status =
+        tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || follower.child.wait()))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     assert!(
         status.success(),
         "the follower exited with {status}: an ExEx error (gap or duplicate) stops it"
@@ -327,12 +285,7 @@ async fn killed_host_process_resumes_from_its_persisted_head() {
     assert_eq!(stored.len() as u64, tip.number);
     for (expected, record) in (1..=tip.number).zip(&stored) {
         assert_eq!(record.number, expected);
-        let rpc = traffic
-            .provider()
-            .get_block(expected.into())
-            .await
-            .unwrap()
-            .unwrap();
+        let rpc = traffic.provider().get_block(expected.into()).await.unwrap().unwrap();
         assert_eq!(record.hash, rpc.header.hash);
     }
     assert_eq!(store.head(STORE_EXEX_ID).unwrap(), Some(tip));

@@ -59,6 +59,12 @@ pub enum DevnetError {
         /// What it printed.
         output: String,
     },
+    /// A request to a node failed.
+    #[error("rpc {0}")]
+    Rpc(String),
+    /// A private key did not parse.
+    #[error("bad private key: {0}")]
+    BadKey(String),
     /// No free port.
     #[error("no free port on 127.0.0.1: {0}")]
     NoPort(std::io::Error),
@@ -81,13 +87,7 @@ pub struct AnvilConfig {
 
 impl Default for AnvilConfig {
     fn default() -> Self {
-        Self {
-            chain_id: 31337,
-            block_time: None,
-            port: None,
-            state: None,
-            extra_args: Vec::new(),
-        }
+        Self { chain_id: 31337, block_time: None, port: None, state: None, extra_args: Vec::new() }
     }
 }
 
@@ -102,15 +102,9 @@ pub struct Anvil {
 /// The project's root: the nearest ancestor of the current directory (or of this crate) that
 /// has `scripts/tools.sh`.
 pub fn project_root() -> Option<PathBuf> {
-    let starts = [
-        std::env::current_dir().ok(),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
-    ];
+    let starts = [std::env::current_dir().ok(), Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")))];
     starts.into_iter().flatten().find_map(|start| {
-        start
-            .ancestors()
-            .find(|dir| dir.join("scripts/tools.sh").is_file())
-            .map(Path::to_path_buf)
+        start.ancestors().find(|dir| dir.join("scripts/tools.sh").is_file()).map(Path::to_path_buf)
     })
 }
 
@@ -124,19 +118,12 @@ pub fn anvil_path() -> DevnetResult<PathBuf> {
             .join("bin")
             .join("anvil"),
     };
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(DevnetError::AnvilMissing(path))
-    }
+    if path.is_file() { Ok(path) } else { Err(DevnetError::AnvilMissing(path)) }
 }
 
 fn free_port() -> DevnetResult<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(DevnetError::NoPort)?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(DevnetError::NoPort)
+    listener.local_addr().map(|a| a.port()).map_err(DevnetError::NoPort)
 }
 
 impl Anvil {
@@ -162,10 +149,8 @@ impl Anvil {
             command.arg("--state").arg(state);
         }
         command.args(&config.extra_args);
-        let mut child = command.spawn().map_err(|source| DevnetError::Spawn {
-            path: path.clone(),
-            source,
-        })?;
+        let mut child =
+            command.spawn().map_err(|source| DevnetError::Spawn { path: path.clone(), source })?;
         let pid = child.id();
 
         let (lines_tx, lines_rx) = mpsc::channel::<String>();
@@ -184,11 +169,7 @@ impl Anvil {
                 }
             });
         }
-        let mut anvil = Self {
-            child: Some(child),
-            port,
-            config,
-        };
+        let mut anvil = Self { child: Some(child), port, config };
         let deadline = Instant::now() + START_TIMEOUT;
         let mut output = Vec::new();
         loop {
@@ -237,9 +218,7 @@ impl Anvil {
 
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Stops the process by pid: SIGTERM (anvil dumps `--state` then), then SIGKILL if it does
@@ -293,19 +272,12 @@ mod tests {
     #[test]
     fn missing_anvil_names_the_fix() {
         let err = DevnetError::AnvilMissing(PathBuf::from("/nowhere/anvil")).to_string();
-        assert!(
-            err.contains("make tools") && err.contains(ANVIL_ENV),
-            "{err}"
-        );
+        assert!(err.contains("make tools") && err.contains(ANVIL_ENV), "{err}");
     }
 
     #[test]
     fn starts_and_stops_by_pid() {
-        let mut anvil = Anvil::spawn(AnvilConfig {
-            chain_id: 506,
-            ..Default::default()
-        })
-        .unwrap();
+        let mut anvil = Anvil::spawn(AnvilConfig { chain_id: 506, ..Default::default() }).unwrap();
         let pid = anvil.pid();
         assert!(anvil.is_running());
         assert!(std::net::TcpStream::connect(("127.0.0.1", anvil.port())).is_ok());

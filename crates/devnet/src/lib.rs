@@ -13,8 +13,10 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod anvil;
+mod traffic;
 
 pub use anvil::{
     ANVIL_ENV, Anvil, AnvilConfig, DEV_ACCOUNT_KEYS, DevnetError, DevnetResult, anvil_path,
     project_root,
 };
+pub use traffic::{LOG_EMITTER_INITCODE, Traffic};

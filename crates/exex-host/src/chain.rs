@@ -26,28 +26,20 @@ pub struct ExecutionOutcome<R> {
 
 impl<R> Default for ExecutionOutcome<R> {
     fn default() -> Self {
-        Self {
-            receipts: Vec::new(),
-            first_block: 0,
-        }
+        Self { receipts: Vec::new(), first_block: 0 }
     }
 }
 
 impl<R> ExecutionOutcome<R> {
     /// Creates an outcome from per-block receipts starting at `first_block`.
     pub const fn new(receipts: Vec<Vec<R>>, first_block: BlockNumber) -> Self {
-        Self {
-            receipts,
-            first_block,
-        }
+        Self { receipts, first_block }
     }
 
     /// The receipts of block `number`, if this outcome covers it.
     pub fn receipts_by_block(&self, number: BlockNumber) -> Option<&[R]> {
         let index = number.checked_sub(self.first_block)?;
-        self.receipts
-            .get(usize::try_from(index).ok()?)
-            .map(Vec::as_slice)
+        self.receipts.get(usize::try_from(index).ok()?).map(Vec::as_slice)
     }
 
     /// All receipts, per block.
@@ -66,6 +58,9 @@ impl<R> ExecutionOutcome<R> {
         self.receipts.push(receipts);
     }
 }
+
+/// The blocks of a [`Chain`], by number.
+pub type ChainBlocks<N> = BTreeMap<BlockNumber, Arc<RecoveredBlock<<N as NodePrimitives>::Block>>>;
 
 /// A chain of consecutive blocks and their receipts (reth's `reth_execution_types::Chain`).
 ///
@@ -90,14 +85,14 @@ impl<N: NodePrimitives> Chain<N> {
         let blocks: BTreeMap<_, _> = blocks.into_iter().map(|b| (b.number(), b)).collect();
         let mut previous: Option<&Arc<RecoveredBlock<N::Block>>> = None;
         for block in blocks.values() {
-            if let Some(previous) = previous {
-                if block.parent_hash() != previous.hash() {
-                    return Err(HostError::UnlinkedChain {
-                        number: block.number(),
-                        parent_hash: block.parent_hash(),
-                        expected: previous.hash(),
-                    });
-                }
+            if let Some(previous) = previous
+                && block.parent_hash() != previous.hash()
+            {
+                return Err(HostError::UnlinkedChain {
+                    number: block.number(),
+                    parent_hash: block.parent_hash(),
+                    expected: previous.hash(),
+                });
             }
             previous = Some(block);
         }
@@ -114,10 +109,7 @@ impl<N: NodePrimitives> Chain<N> {
                 receipts_first_block: execution_outcome.first_block,
             });
         }
-        Ok(Self {
-            blocks,
-            execution_outcome,
-        })
+        Ok(Self { blocks, execution_outcome })
     }
 
     /// Creates a chain of one block.
@@ -147,9 +139,7 @@ impl<N: NodePrimitives> Chain<N> {
     pub fn blocks_and_receipts(
         &self,
     ) -> impl Iterator<Item = (&Arc<RecoveredBlock<N::Block>>, &[N::Receipt])> {
-        self.blocks
-            .values()
-            .zip(self.execution_outcome.receipts.iter().map(Vec::as_slice))
+        self.blocks.values().zip(self.execution_outcome.receipts.iter().map(Vec::as_slice))
     }
 
     /// The receipts of these blocks.
@@ -175,19 +165,13 @@ impl<N: NodePrimitives> Chain<N> {
     /// The highest block.
     pub fn tip(&self) -> &Arc<RecoveredBlock<N::Block>> {
         // The chain is never empty (constructor invariant).
-        self.blocks
-            .last_key_value()
-            .map(|(_, b)| b)
-            .unwrap_or_else(|| unreachable!())
+        self.blocks.last_key_value().map(|(_, b)| b).unwrap_or_else(|| unreachable!())
     }
 
     /// The lowest block.
     pub fn first(&self) -> &Arc<RecoveredBlock<N::Block>> {
         // The chain is never empty (constructor invariant).
-        self.blocks
-            .first_key_value()
-            .map(|(_, b)| b)
-            .unwrap_or_else(|| unreachable!())
+        self.blocks.first_key_value().map(|(_, b)| b).unwrap_or_else(|| unreachable!())
     }
 
     /// The block this chain builds on: number and hash of the first block's parent.
@@ -244,17 +228,11 @@ impl<N: NodePrimitives> Chain<N> {
         if self.first().number() > number {
             return Some(self.clone());
         }
-        let blocks: BTreeMap<_, _> = self
-            .blocks
-            .range(number + 1..)
-            .map(|(n, b)| (*n, Arc::clone(b)))
-            .collect();
+        let blocks: BTreeMap<_, _> =
+            self.blocks.range(number + 1..).map(|(n, b)| (*n, Arc::clone(b))).collect();
         let skip = usize::try_from(number + 1 - self.first().number()).ok()?;
         let receipts = self.execution_outcome.receipts[skip..].to_vec();
-        Some(Self {
-            blocks,
-            execution_outcome: ExecutionOutcome::new(receipts, number + 1),
-        })
+        Some(Self { blocks, execution_outcome: ExecutionOutcome::new(receipts, number + 1) })
     }
 
     /// Keeps the blocks at or below `number`; `None` if none is left.
@@ -265,11 +243,8 @@ impl<N: NodePrimitives> Chain<N> {
         if self.tip().number() <= number {
             return Some(self.clone());
         }
-        let blocks: BTreeMap<_, _> = self
-            .blocks
-            .range(..=number)
-            .map(|(n, b)| (*n, Arc::clone(b)))
-            .collect();
+        let blocks: BTreeMap<_, _> =
+            self.blocks.range(..=number).map(|(n, b)| (*n, Arc::clone(b))).collect();
         let keep = blocks.len();
         let receipts = self.execution_outcome.receipts[..keep].to_vec();
         Some(Self {
@@ -279,12 +254,7 @@ impl<N: NodePrimitives> Chain<N> {
     }
 
     /// Splits the chain into its blocks and their receipts.
-    pub fn into_inner(
-        self,
-    ) -> (
-        BTreeMap<BlockNumber, Arc<RecoveredBlock<N::Block>>>,
-        ExecutionOutcome<N::Receipt>,
-    ) {
+    pub fn into_inner(self) -> (ChainBlocks<N>, ExecutionOutcome<N::Receipt>) {
         (self.blocks, self.execution_outcome)
     }
 }

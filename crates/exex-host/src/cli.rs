@@ -25,10 +25,7 @@ pub struct NoArgs;
 
 /// The host's command line; `Ext` adds an ExEx's own flags to `node`.
 #[derive(Debug, Parser)]
-#[command(
-    version,
-    about = "runs ExExs on the blocks of a followed Ethereum node"
-)]
+#[command(version, about = "runs ExExs on the blocks of a followed Ethereum node")]
 pub struct Cli<Ext: Args = NoArgs> {
     /// What to run.
     #[command(subcommand)]
@@ -61,21 +58,13 @@ pub struct NodeArgs {
     #[arg(long = "datadir", value_name = "DIR", env = "GATEWAY_DATADIR", default_value = DEFAULT_DATADIR)]
     pub datadir: PathBuf,
     /// The JSON-RPC endpoint of the node to follow.
-    #[arg(
-        long = "chain.rpc-url",
-        value_name = "URL",
-        env = "GATEWAY_CHAIN_RPC_URL"
-    )]
+    #[arg(long = "chain.rpc-url", value_name = "URL", env = "GATEWAY_CHAIN_RPC_URL")]
     pub chain_rpc_url: Url,
     /// How often to poll the followed node.
     #[arg(long = "chain.poll-interval", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
     pub chain_poll_interval: Duration,
     /// Only deliver blocks this many blocks below the node's tip.
-    #[arg(
-        long = "chain.confirmations",
-        value_name = "BLOCKS",
-        default_value_t = 0
-    )]
+    #[arg(long = "chain.confirmations", value_name = "BLOCKS", default_value_t = 0)]
     pub chain_confirmations: u64,
     /// On a first start, deliver the blocks after this one (default: start at the tip).
     #[arg(long = "chain.start-after", value_name = "BLOCK")]
@@ -142,9 +131,7 @@ impl<Ext: Args> Cli<Ext> {
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
             )
             .try_init();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async move {
             let source = RpcBlockSource::new(command.node.source_config());
             let builder = HostBuilder::new(command.node.host_config(), source);
@@ -195,10 +182,7 @@ mod tests {
         assert_eq!(command.node.chain_poll_interval, Duration::from_millis(250));
         let config = command.node.host_config();
         assert_eq!(config.http_addr, Some("127.0.0.1:9000".parse().unwrap()));
-        assert_eq!(
-            command.node.source_config().poll_interval,
-            Duration::from_millis(250)
-        );
+        assert_eq!(command.node.source_config().poll_interval, Duration::from_millis(250));
     }
 
     #[test]

@@ -48,9 +48,7 @@ impl<N: NodePrimitives> ExExContext<N> {
         &self,
         height: BlockNumHash,
     ) -> Result<(), SendError<BlockNumHash>> {
-        self.events
-            .send(ExExEvent::FinishedHeight(height))
-            .map_err(|_| SendError(height))
+        self.events.send(ExExEvent::FinishedHeight(height)).map_err(|_| SendError(height))
     }
 
     /// Delivers every notification from now on, without catching up.
@@ -102,8 +100,6 @@ impl<N: NodePrimitives> ExExContextDyn<N> {
         &self,
         height: BlockNumHash,
     ) -> Result<(), SendError<BlockNumHash>> {
-        self.events
-            .send(ExExEvent::FinishedHeight(height))
-            .map_err(|_| SendError(height))
+        self.events.send(ExExEvent::FinishedHeight(height)).map_err(|_| SendError(height))
     }
 }

@@ -82,10 +82,6 @@ pub enum HostError {
 impl HostError {
     /// An I/O error with what was being done and where.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+        Self::Io { action, path: path.into(), source }
     }
 }

@@ -104,10 +104,7 @@ impl<N: NodePrimitives> std::fmt::Debug for HostBuilder<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostBuilder")
             .field("config", &self.config)
-            .field(
-                "exexs",
-                &self.exexs.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-            )
+            .field("exexs", &self.exexs.iter().map(|(id, _)| id).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -115,12 +112,7 @@ impl<N: NodePrimitives> std::fmt::Debug for HostBuilder<N> {
 impl<N: NodePrimitives> HostBuilder<N> {
     /// A host with `config` driven by `source`.
     pub fn new(config: HostConfig, source: impl BlockSource<N>) -> Self {
-        Self {
-            config,
-            source: Box::new(source),
-            exexs: Vec::new(),
-            rpc_hooks: Vec::new(),
-        }
+        Self { config, source: Box::new(source), exexs: Vec::new(), rpc_hooks: Vec::new() }
     }
 
     /// The host's configuration.
@@ -154,11 +146,7 @@ impl<N: NodePrimitives> HostBuilder<N> {
         R: Future<Output = eyre::Result<E>> + Send + 'static,
         E: Future<Output = eyre::Result<()>> + Send + 'static,
     {
-        if cond {
-            self.install_exex(exex_id, exex)
-        } else {
-            self
-        }
+        if cond { self.install_exex(exex_id, exex) } else { self }
     }
 
     /// Adds RPC methods to the host's server, as reth's `extend_rpc_modules`.
@@ -172,12 +160,7 @@ impl<N: NodePrimitives> HostBuilder<N> {
 
     /// Opens the WAL, launches every ExEx, the manager, the RPC server and the block source.
     pub async fn launch(self) -> eyre::Result<HostHandle> {
-        let Self {
-            config,
-            source,
-            exexs,
-            rpc_hooks,
-        } = self;
+        let Self { config, source, exexs, rpc_hooks } = self;
         crate::metrics::describe();
         let mut ids = std::collections::HashSet::new();
         for (id, _) in &exexs {
@@ -191,16 +174,11 @@ impl<N: NodePrimitives> HostBuilder<N> {
         let provider = source.provider();
         let head = match wal.head() {
             Some(head) => head,
-            None => provider
-                .best_block()
-                .await
-                .wrap_err("reading the block source's tip")?,
+            None => provider.best_block().await.wrap_err("reading the block source's tip")?,
         };
         let shutdown = CancellationToken::new();
-        let components = HostComponents {
-            provider: Arc::clone(&provider),
-            shutdown: shutdown.clone(),
-        };
+        let components =
+            HostComponents { provider: Arc::clone(&provider), shutdown: shutdown.clone() };
 
         let mut handles = Vec::with_capacity(exexs.len());
         let mut futures = Vec::with_capacity(exexs.len());
@@ -218,21 +196,15 @@ impl<N: NodePrimitives> HostBuilder<N> {
                 notifications,
                 components: components.clone(),
             };
-            let exex = launcher(ctx)
-                .await
-                .wrap_err_with(|| format!("launching ExEx {id}"))?;
+            let exex = launcher(ctx).await.wrap_err_with(|| format!("launching ExEx {id}"))?;
             info!(target: "exex::host", exex = %id, "ExEx launched");
             handles.push(handle);
             futures.push((id, exex));
         }
 
         let (finalized_tx, finalized_rx) = watch::channel(None);
-        let manager = ExExManager::new(
-            handles,
-            config.exex_manager_capacity,
-            wal.clone(),
-            finalized_rx,
-        );
+        let manager =
+            ExExManager::new(handles, config.exex_manager_capacity, wal.clone(), finalized_rx);
         let manager_handle = manager.handle();
         let (exit_tx, exit_rx) = mpsc::unbounded_channel::<eyre::Report>();
         let mut tasks = JoinSet::new();
@@ -262,21 +234,15 @@ impl<N: NodePrimitives> HostBuilder<N> {
 
         let rpc = match config.http_addr {
             Some(addr) => {
-                let mut ctx = RpcContext {
-                    modules: RpcModule::new(()),
-                };
+                let mut ctx = RpcContext { modules: RpcModule::new(()) };
                 for hook in rpc_hooks {
                     hook(&mut ctx)?;
                 }
-                let server = jsonrpsee::server::Server::builder()
-                    .build(addr)
-                    .await
-                    .wrap_err_with(|| {
+                let server =
+                    jsonrpsee::server::Server::builder().build(addr).await.wrap_err_with(|| {
                         format!("binding the JSON-RPC server to {addr} (--http.addr/--http.port)")
                     })?;
-                let local = server
-                    .local_addr()
-                    .wrap_err("reading the RPC server address")?;
+                let local = server.local_addr().wrap_err("reading the RPC server address")?;
                 info!(target: "exex::host", %local, methods = ctx.modules.method_names().count(), "JSON-RPC server started");
                 Some((local, server.start(ctx.modules)))
             }

@@ -53,7 +53,7 @@ mod provider;
 mod source;
 mod wal;
 
-pub use chain::{Chain, ExecutionOutcome};
+pub use chain::{Chain, ChainBlocks, ExecutionOutcome};
 pub use cli::{
     Cli, Commands, DEFAULT_DATADIR, DEFAULT_HTTP_ADDR, DEFAULT_HTTP_PORT, NoArgs, NodeArgs,
     NodeCommand,

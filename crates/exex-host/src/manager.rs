@@ -93,13 +93,17 @@ impl<N: NodePrimitives> ExExHandle<N> {
     ) -> Poll<Result<(), HostError>> {
         if let (Some(finished), ExExNotification::ChainCommitted { new }) =
             (self.finished_height, notification)
+            && finished.number >= new.tip().number()
         {
-            if finished.number >= new.tip().number() {
-                debug!(target: "exex::manager", exex = %self.id, tip = new.tip().number(), "skipping commit below finished height");
-                self.next_notification_id = id + 1;
-                self.notifications_skipped.increment(1);
-                return Poll::Ready(Ok(()));
-            }
+            debug!(
+                target: "exex::manager",
+                exex = %self.id,
+                tip = new.tip().number(),
+                "skipping commit below finished height"
+            );
+            self.next_notification_id = id + 1;
+            self.notifications_skipped.increment(1);
+            return Poll::Ready(Ok(()));
         }
         match self.sender.poll_reserve(cx) {
             Poll::Pending => Poll::Pending,
@@ -129,9 +133,7 @@ pub struct ExExManagerHandle<N: NodePrimitives = EthPrimitives> {
 impl<N: NodePrimitives> ExExManagerHandle<N> {
     /// Hands a notification to the manager without waiting for capacity.
     pub fn send(&self, notification: ExExNotification<N>) -> Result<(), HostError> {
-        self.sender
-            .send(notification)
-            .map_err(|_| HostError::ChannelClosed("exex manager"))
+        self.sender.send(notification).map_err(|_| HostError::ChannelClosed("exex manager"))
     }
 
     /// Waits until the manager has room, then hands it a notification.
@@ -347,9 +349,8 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
                 let Some(index) = id.checked_sub(this.min_id) else {
                     break;
                 };
-                let Some((_, notification)) = usize::try_from(index)
-                    .ok()
-                    .and_then(|index| this.buffer.get(index))
+                let Some((_, notification)) =
+                    usize::try_from(index).ok().and_then(|index| this.buffer.get(index))
                 else {
                     break;
                 };

@@ -4,62 +4,26 @@ use metrics::{describe_counter, describe_gauge};
 
 /// Registers a description for every metric the host records. Idempotent.
 pub fn describe() {
-    describe_gauge!(
-        "exex_wal_blocks_count",
-        "committed blocks held in the ExEx WAL"
-    );
-    describe_gauge!(
-        "exex_wal_notifications_count",
-        "notifications held in the ExEx WAL"
-    );
+    describe_gauge!("exex_wal_blocks_count", "committed blocks held in the ExEx WAL");
+    describe_gauge!("exex_wal_notifications_count", "notifications held in the ExEx WAL");
     describe_counter!(
         "exex_wal_blocks_warnings_total",
         "times the WAL held more blocks than the warning threshold after a commit"
     );
-    describe_counter!(
-        "exex_notifications_sent_total",
-        "notifications sent to an ExEx"
-    );
+    describe_counter!("exex_notifications_sent_total", "notifications sent to an ExEx");
     describe_counter!(
         "exex_notifications_skipped_total",
         "commits skipped for an ExEx because it had already finished them"
     );
     describe_counter!("exex_events_sent_total", "events received from an ExEx");
-    describe_gauge!(
-        "exex_manager_max_capacity",
-        "capacity of the manager's notification buffer"
-    );
-    describe_gauge!(
-        "exex_manager_current_capacity",
-        "free slots in the manager's buffer"
-    );
-    describe_gauge!(
-        "exex_manager_buffer_size",
-        "notifications waiting in the manager's buffer"
-    );
+    describe_gauge!("exex_manager_max_capacity", "capacity of the manager's notification buffer");
+    describe_gauge!("exex_manager_current_capacity", "free slots in the manager's buffer");
+    describe_gauge!("exex_manager_buffer_size", "notifications waiting in the manager's buffer");
     describe_gauge!("exex_manager_num_exexs", "installed ExExs");
-    describe_counter!(
-        "exex_manager_notifications_total",
-        "notifications received by the manager"
-    );
-    describe_gauge!(
-        "exex_manager_finished_height",
-        "lowest height every ExEx has finished"
-    );
-    describe_counter!(
-        "exex_source_blocks_total",
-        "blocks delivered by the block source"
-    );
-    describe_counter!(
-        "exex_source_reorgs_total",
-        "reorgs detected by the block source"
-    );
-    describe_counter!(
-        "exex_source_errors_total",
-        "failed requests of the block source"
-    );
-    describe_gauge!(
-        "exex_source_tip",
-        "highest block delivered by the block source"
-    );
+    describe_counter!("exex_manager_notifications_total", "notifications received by the manager");
+    describe_gauge!("exex_manager_finished_height", "lowest height every ExEx has finished");
+    describe_counter!("exex_source_blocks_total", "blocks delivered by the block source");
+    describe_counter!("exex_source_reorgs_total", "reorgs detected by the block source");
+    describe_counter!("exex_source_errors_total", "failed requests of the block source");
+    describe_gauge!("exex_source_tip", "highest block delivered by the block source");
 }

@@ -68,9 +68,7 @@ impl<N: NodePrimitives> std::fmt::Debug for ExExNotifications<N> {
             Inner::WithHead(_) => "with_head",
             Inner::Switching => "switching",
         };
-        f.debug_struct("ExExNotifications")
-            .field("mode", &mode)
-            .finish_non_exhaustive()
+        f.debug_struct("ExExNotifications").field("mode", &mode).finish_non_exhaustive()
     }
 }
 
@@ -94,13 +92,7 @@ impl<N: NodePrimitives> ExExNotifications<N> {
         provider: Arc<dyn BlockProvider<N>>,
         wal: WalHandle<N>,
     ) -> Self {
-        Self {
-            inner: Inner::WithoutHead(WithoutHead {
-                receiver,
-                provider,
-                wal,
-            }),
-        }
+        Self { inner: Inner::WithoutHead(WithoutHead { receiver, provider, wal }) }
     }
 
     fn take_without_head(&mut self) -> Option<WithoutHead<N>> {
@@ -234,7 +226,7 @@ impl<N: NodePrimitives> WithHead<N> {
                     let Some(notification) = ready!(self.inner.receiver.poll_recv(cx)) else {
                         return Poll::Ready(None);
                     };
-                    if let Some(notification) = self.skip_or_trim(notification) {
+                    if let Some(notification) = self.skip_or_trim(&notification) {
                         return Poll::Ready(Some(Ok(notification)));
                     }
                 }
@@ -244,15 +236,14 @@ impl<N: NodePrimitives> WithHead<N> {
 
     /// Keeps what applies to the ExEx's chain: a revert only of blocks the ExEx has (up to its
     /// head), a commit only of blocks above its head. Returns `None` when nothing is left.
-    fn skip_or_trim(&mut self, notification: ExExNotification<N>) -> Option<ExExNotification<N>> {
+    fn skip_or_trim(&mut self, notification: &ExExNotification<N>) -> Option<ExExNotification<N>> {
         let mut reverted = None;
-        if let Some(old) = notification.reverted_chain() {
-            if old.block_by_hash(self.head.hash).is_some() {
-                if let Some(old) = old.blocks_at_or_below(self.head.number) {
-                    self.head = old.fork_block();
-                    reverted = Some(Arc::new(old));
-                }
-            }
+        if let Some(old) = notification.reverted_chain()
+            && old.block_by_hash(self.head.hash).is_some()
+            && let Some(old) = old.blocks_at_or_below(self.head.number)
+        {
+            self.head = old.fork_block();
+            reverted = Some(Arc::new(old));
         }
         let committed = notification
             .committed_chain()
@@ -276,11 +267,7 @@ async fn check_canonical<N: NodePrimitives>(
     head: BlockNumHash,
 ) -> eyre::Result<StepOutput<N>> {
     if provider.canonical_hash(head.number).await? == Some(head.hash) {
-        return Ok(StepOutput {
-            notifications: Vec::new(),
-            head,
-            stage: Stage::Backfill,
-        });
+        return Ok(StepOutput { notifications: Vec::new(), head, stage: Stage::Backfill });
     }
     let entry = wal.get_committed_notification_by_block_hash(&head.hash)?.ok_or_else(|| {
         eyre::eyre!(
@@ -312,9 +299,7 @@ async fn check_canonical<N: NodePrimitives>(
         "ExEx head is not canonical: reverting what it processed"
     );
     Ok(StepOutput {
-        notifications: vec![ExExNotification::ChainReverted {
-            old: Arc::new(reverted),
-        }],
+        notifications: vec![ExExNotification::ChainReverted { old: Arc::new(reverted) }],
         head: fork,
         stage: Stage::CheckCanonical,
     })
@@ -326,29 +311,19 @@ async fn backfill<N: NodePrimitives>(
 ) -> eyre::Result<StepOutput<N>> {
     let best = provider.best_block().await?;
     if best.number <= head.number {
-        return Ok(StepOutput {
-            notifications: Vec::new(),
-            head,
-            stage: Stage::Live,
-        });
+        return Ok(StepOutput { notifications: Vec::new(), head, stage: Stage::Live });
     }
     let to = best.number.min(head.number + BACKFILL_CHUNK_BLOCKS);
     let chain = provider.chain_range(head.number + 1..=to).await?;
     if chain.fork_block().hash != head.hash {
         // The chain changed under the backfill: check the head again.
         debug!(target: "exex::notifications", head = head.number, "reorg during backfill");
-        return Ok(StepOutput {
-            notifications: Vec::new(),
-            head,
-            stage: Stage::CheckCanonical,
-        });
+        return Ok(StepOutput { notifications: Vec::new(), head, stage: Stage::CheckCanonical });
     }
     debug!(target: "exex::notifications", from = head.number + 1, to, best = best.number, "backfilled");
     let new_head = chain.tip().num_hash();
     Ok(StepOutput {
-        notifications: vec![ExExNotification::ChainCommitted {
-            new: Arc::new(chain),
-        }],
+        notifications: vec![ExExNotification::ChainCommitted { new: Arc::new(chain) }],
         head: new_head,
         stage: Stage::Backfill,
     })

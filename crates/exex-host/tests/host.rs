@@ -1,5 +1,6 @@
 //! Host semantics on a hand-built chain: commit, reorg, revert, finished-height gating,
 //! restarts with a head (skip, dead fork, backfill), RPC modules and ExEx exit.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     sync::{Arc, Mutex},
@@ -25,12 +26,7 @@ struct Persisted {
 
 impl Persisted {
     fn head(&self, genesis: BlockNumHash) -> BlockNumHash {
-        self.blocks
-            .lock()
-            .unwrap()
-            .last()
-            .copied()
-            .unwrap_or(genesis)
+        self.blocks.lock().unwrap().last().copied().unwrap_or(genesis)
     }
 
     fn blocks(&self) -> Vec<BlockNumHash> {
@@ -122,9 +118,7 @@ async fn next(seen: &mut mpsc::UnboundedReceiver<ExExNotification>) -> ExExNotif
 
 /// Waits until the ExEx's chain equals the canonical chain.
 async fn wait_in_sync(chain: &TestChain, persisted: &Persisted) {
-    let want: Vec<_> = (1..=chain.tip().number)
-        .map(|n| chain.block(n).unwrap())
-        .collect();
+    let want: Vec<_> = (1..=chain.tip().number).map(|n| chain.block(n).unwrap()).collect();
     tokio::time::timeout(WAIT, async {
         while persisted.blocks() != want {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -155,10 +149,7 @@ async fn commit_reorg_and_revert_reach_the_exex_in_order() {
 
     let (old, new_chain) = chain.reorg(2, 3, 1);
     match next(&mut running.seen).await {
-        ExExNotification::ChainReorged {
-            old: got_old,
-            new: got_new,
-        } => {
+        ExExNotification::ChainReorged { old: got_old, new: got_new } => {
             assert_eq!(got_old, old);
             assert_eq!(got_old.range(), 4..=5);
             assert_eq!(got_new, new_chain);
@@ -217,13 +208,10 @@ async fn finished_height_waits_for_every_exex_and_gates_the_wal() {
     assert_eq!(*finished.borrow_and_update(), FinishedExExHeight::NotReady);
 
     slow_finish_tx.send(chain.block(2).unwrap()).unwrap();
-    tokio::time::timeout(
-        WAIT,
-        finished.wait_for(|h| *h == FinishedExExHeight::Height(2)),
-    )
-    .await
-    .expect("finished height never reached 2")
-    .unwrap();
+    tokio::time::timeout(WAIT, finished.wait_for(|h| *h == FinishedExExHeight::Height(2)))
+        .await
+        .expect("finished height never reached 2")
+        .unwrap();
 
     // Finalizing block 4 prunes the WAL only up to what every ExEx finished (2): the entry
     // with blocks 1..=4 stays.
@@ -238,13 +226,10 @@ async fn finished_height_waits_for_every_exex_and_gates_the_wal() {
     drop(wal);
 
     slow_finish_tx.send(chain.block(6).unwrap()).unwrap();
-    tokio::time::timeout(
-        WAIT,
-        finished.wait_for(|h| *h == FinishedExExHeight::Height(6)),
-    )
-    .await
-    .expect("finished height never reached 6")
-    .unwrap();
+    tokio::time::timeout(WAIT, finished.wait_for(|h| *h == FinishedExExHeight::Height(6)))
+        .await
+        .expect("finished height never reached 6")
+        .unwrap();
     tokio::time::timeout(WAIT, async {
         loop {
             let wal = exex_host::Wal::<exex_host::EthPrimitives>::open(dir.path().join("exex/wal"))
@@ -279,11 +264,7 @@ async fn restart_skips_what_the_exex_has_and_backfills_what_it_missed() {
     let mut running = launch(&chain, dir.path(), &persisted, true).await;
     let first = next(&mut running.seen).await;
     let new = first.committed_chain().expect("a backfill commit first");
-    assert_eq!(
-        *new.range().start(),
-        5,
-        "backfill starts right after the ExEx head"
-    );
+    assert_eq!(*new.range().start(), 5, "backfill starts right after the ExEx head");
     wait_in_sync(&chain, &persisted).await;
     // Every block exactly once: the model would have rejected a duplicate commit.
     assert_eq!(persisted.blocks().len(), 16);
@@ -327,20 +308,12 @@ async fn an_exex_that_returns_stops_the_host_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let chain = TestChain::new();
     let host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
-        .install_exex("quitter", async move |_ctx: ExExContext| {
-            Ok(async { Ok(()) })
-        })
+        .install_exex("quitter", async move |_ctx: ExExContext| Ok(async { Ok(()) }))
         .launch()
         .await
         .unwrap();
-    let err = tokio::time::timeout(WAIT, host.wait_for_node_exit())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(
-        format!("{err:#}").contains("ExEx quitter finished"),
-        "{err:#}"
-    );
+    let err = tokio::time::timeout(WAIT, host.wait_for_node_exit()).await.unwrap().unwrap_err();
+    assert!(format!("{err:#}").contains("ExEx quitter finished"), "{err:#}");
 
     let host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
         .install_exex("crasher", async move |_ctx: ExExContext| {
@@ -349,15 +322,9 @@ async fn an_exex_that_returns_stops_the_host_with_its_name() {
         .launch()
         .await
         .unwrap();
-    let err = tokio::time::timeout(WAIT, host.wait_for_node_exit())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = tokio::time::timeout(WAIT, host.wait_for_node_exit()).await.unwrap().unwrap_err();
     let text = format!("{err:#}");
-    assert!(
-        text.contains("ExEx crasher crashed") && text.contains("boom"),
-        "{text}"
-    );
+    assert!(text.contains("ExEx crasher crashed") && text.contains("boom"), "{text}");
 }
 
 #[tokio::test]
@@ -371,13 +338,7 @@ async fn install_exex_if_and_rpc_modules_are_merged() {
     let genesis = chain.block(0).unwrap();
     let mut host = HostBuilder::new(config, chain.source())
         .install_exex_if(false, "disabled", async move |ctx: ExExContext| {
-            Ok(recording_exex(
-                ctx,
-                Persisted::default(),
-                BlockNumHash::default(),
-                true,
-                tx2,
-            ))
+            Ok(recording_exex(ctx, Persisted::default(), BlockNumHash::default(), true, tx2))
         })
         .install_exex("enabled", async move |ctx: ExExContext| {
             Ok(recording_exex(ctx, Persisted::default(), genesis, true, tx))

@@ -115,10 +115,8 @@ impl Store {
     /// Opens (or creates) the store under `<datadir>/settlement/`.
     pub fn open(datadir: impl AsRef<Path>) -> StoreResult<Self> {
         let dir = datadir.as_ref().join("settlement");
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| StoreError::Io { path: dir.clone(), source })?;
         let path = dir.join(STORE_FILE);
         let db = Database::create(&path)?;
         let store = Self { db, path };
@@ -186,10 +184,7 @@ impl Store {
     pub fn block(&self, number: u64) -> StoreResult<Option<BlockRecord>> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(BLOCKS)?;
-        table
-            .get(number)?
-            .map(|v| BlockRecord::decode(number, v.value()))
-            .transpose()
+        table.get(number)?.map(|v| BlockRecord::decode(number, v.value())).transpose()
     }
 
     /// The stored blocks in `range`, ascending.
@@ -208,10 +203,7 @@ impl Store {
     pub fn last_block(&self) -> StoreResult<Option<BlockRecord>> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(BLOCKS)?;
-        table
-            .last()?
-            .map(|(k, v)| BlockRecord::decode(k.value(), v.value()))
-            .transpose()
+        table.last()?.map(|(k, v)| BlockRecord::decode(k.value(), v.value())).transpose()
     }
 }
 
@@ -237,10 +229,8 @@ impl StoreWriter<'_> {
     /// Removes every block at or above `number` (a revert); returns how many.
     pub fn remove_blocks_from(&mut self, number: u64) -> StoreResult<usize> {
         let mut table = self.tx.open_table(BLOCKS)?;
-        let keys: Vec<u64> = table
-            .range(number..)?
-            .map(|r| r.map(|(k, _)| k.value()))
-            .collect::<Result<_, _>>()?;
+        let keys: Vec<u64> =
+            table.range(number..)?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
         for key in &keys {
             table.remove(key)?;
         }
@@ -291,14 +281,8 @@ mod tests {
             .unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            store.head("e").unwrap(),
-            Some(BlockNumHash::new(3, record(3).hash))
-        );
-        assert_eq!(
-            store.blocks(1..=10).unwrap(),
-            vec![record(1), record(2), record(3)]
-        );
+        assert_eq!(store.head("e").unwrap(), Some(BlockNumHash::new(3, record(3).hash)));
+        assert_eq!(store.blocks(1..=10).unwrap(), vec![record(1), record(2), record(3)]);
         assert_eq!(store.head("other").unwrap(), None);
     }
 
@@ -324,9 +308,7 @@ mod tests {
     fn revert_removes_blocks_from_a_height() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store
-            .write(|tx| (1..=5).try_for_each(|n| tx.put_block(&record(n))))
-            .unwrap();
+        store.write(|tx| (1..=5).try_for_each(|n| tx.put_block(&record(n)))).unwrap();
         assert_eq!(store.write(|tx| tx.remove_blocks_from(4)).unwrap(), 2);
         assert_eq!(store.last_block().unwrap(), Some(record(3)));
     }

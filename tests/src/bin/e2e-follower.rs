@@ -13,10 +13,7 @@ fn main() -> eyre::Result<()> {
         let (observer, mut seen) = mpsc::unbounded_channel::<exex_host::ExExNotification>();
         let printer = tokio::spawn(async move {
             while let Some(notification) = seen.recv().await {
-                let head = match (
-                    notification.committed_chain(),
-                    notification.reverted_chain(),
-                ) {
+                let head = match (notification.committed_chain(), notification.reverted_chain()) {
                     (Some(new), _) => new.tip().num_hash(),
                     (None, Some(old)) => old.fork_block(),
                     (None, None) => continue,

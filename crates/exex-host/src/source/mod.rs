@@ -23,19 +23,14 @@ use crate::{
 };
 
 /// A block with its receipts, as sources keep them.
-pub(crate) type BlockWithReceipts<N> = (
-    Arc<RecoveredBlock<<N as NodePrimitives>::Block>>,
-    Vec<<N as NodePrimitives>::Receipt>,
-);
+pub(crate) type BlockWithReceipts<N> =
+    (Arc<RecoveredBlock<<N as NodePrimitives>::Block>>, Vec<<N as NodePrimitives>::Receipt>);
 
 /// Builds a chain from blocks with receipts in ascending order.
 pub(crate) fn chain_from<N: NodePrimitives>(
     blocks: Vec<BlockWithReceipts<N>>,
 ) -> HostResult<Chain<N>> {
-    let first = blocks
-        .first()
-        .map(|(b, _)| b.number())
-        .ok_or(HostError::EmptyChain)?;
+    let first = blocks.first().map(|(b, _)| b.number()).ok_or(HostError::EmptyChain)?;
     let (blocks, receipts): (Vec<_>, Vec<_>) = blocks.into_iter().unzip();
     Chain::new(blocks, ExecutionOutcome::new(receipts, first))
 }

@@ -124,24 +124,19 @@ impl RpcProvider {
         match tokio::time::timeout(self.timeout, request.into_future()).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(HostError::Provider(format!("{what}: {err}"))),
-            Err(_) => Err(HostError::Provider(format!(
-                "{what}: no answer within {:?}",
-                self.timeout
-            ))),
+            Err(_) => {
+                Err(HostError::Provider(format!("{what}: no answer within {:?}", self.timeout)))
+            }
         }
     }
 
     async fn tip_number(&self) -> HostResult<BlockNumber> {
-        self.call("eth_blockNumber", self.client.get_block_number())
-            .await
+        self.call("eth_blockNumber", self.client.get_block_number()).await
     }
 
     async fn hash_at(&self, number: BlockNumber) -> HostResult<Option<B256>> {
         let block = self
-            .call(
-                "eth_getBlockByNumber",
-                self.client.get_block_by_number(number.into()).hashes(),
-            )
+            .call("eth_getBlockByNumber", self.client.get_block_by_number(number.into()).hashes())
             .await?;
         Ok(block.map(|b| b.header.hash))
     }
@@ -150,9 +145,7 @@ impl RpcProvider {
         let block = self
             .call(
                 "eth_getBlockByNumber(finalized)",
-                self.client
-                    .get_block_by_number(BlockNumberOrTag::Finalized)
-                    .hashes(),
+                self.client.get_block_by_number(BlockNumberOrTag::Finalized).hashes(),
             )
             .await?;
         Ok(block.map(|b| BlockNumHash::new(b.header.number(), b.header.hash)))
@@ -234,10 +227,7 @@ impl BlockProvider<EthPrimitives> for RpcProvider {
                 return Ok(delivered);
             }
             let tip = self.tip_number().await?.saturating_sub(self.confirmations);
-            let hash = self
-                .hash_at(tip)
-                .await?
-                .ok_or(HostError::MissingBlock(tip))?;
+            let hash = self.hash_at(tip).await?.ok_or(HostError::MissingBlock(tip))?;
             Ok(BlockNumHash::new(tip, hash))
         }
         .boxed()
@@ -357,28 +347,17 @@ impl Follower {
             let (revert, head) = resume(self.provider.as_ref(), &self.ctx.wal, resume_from).await?;
             if let Some(revert) = revert {
                 info!(target: "exex::source", from = resume_from.number, to = head.number, "the host's last block is not canonical: reverting");
-                self.ctx
-                    .manager
-                    .send_async(revert)
-                    .await
-                    .map_err(StepError::fatal)?;
+                self.ctx.manager.send_async(revert).await.map_err(StepError::fatal)?;
             }
             self.head = head;
             info!(target: "exex::source", after = head.number, "resuming after the WAL head");
         } else {
             let number = match self.config.start_after {
                 Some(number) => number,
-                None => self
-                    .provider
-                    .tip_number()
-                    .await?
-                    .saturating_sub(self.config.confirmations),
+                None => self.provider.tip_number().await?.saturating_sub(self.config.confirmations),
             };
-            let hash = self
-                .provider
-                .hash_at(number)
-                .await?
-                .ok_or(HostError::MissingBlock(number))?;
+            let hash =
+                self.provider.hash_at(number).await?.ok_or(HostError::MissingBlock(number))?;
             self.head = BlockNumHash::new(number, hash);
             info!(target: "exex::source", after = number, "starting");
         }
@@ -399,10 +378,7 @@ impl Follower {
         }
         let to = safe_tip.min(self.head.number + self.config.catch_up_range);
         let blocks = self.provider.blocks(self.head.number + 1..=to).await?;
-        if blocks
-            .first()
-            .is_some_and(|(b, _)| b.parent_hash() != self.head.hash)
-        {
+        if blocks.first().is_some_and(|(b, _)| b.parent_hash() != self.head.hash) {
             self.reorg(safe_tip).await?;
             return Ok(Next::Continue);
         }
@@ -411,11 +387,7 @@ impl Follower {
             return Ok(Next::Continue);
         }
         self.deliver_commit(blocks).await?;
-        Ok(if to < safe_tip {
-            Next::Continue
-        } else {
-            Next::Wait
-        })
+        Ok(if to < safe_tip { Next::Continue } else { Next::Wait })
     }
 
     async fn deliver_commit(
@@ -427,9 +399,7 @@ impl Follower {
         debug!(target: "exex::source", range = ?new.range(), "committed");
         self.ctx
             .manager
-            .send_async(ExExNotification::ChainCommitted {
-                new: Arc::clone(&new),
-            })
+            .send_async(ExExNotification::ChainCommitted { new: Arc::clone(&new) })
             .await
             .map_err(StepError::fatal)?;
         self.remember(blocks);
@@ -478,9 +448,7 @@ impl Follower {
         } else {
             Vec::new()
         };
-        if new_blocks
-            .first()
-            .is_some_and(|(b, _)| b.parent_hash() != fork.hash)
+        if new_blocks.first().is_some_and(|(b, _)| b.parent_hash() != fork.hash)
             || !linked(&new_blocks)
         {
             // Still moving; restore and try again on the next step.
@@ -503,10 +471,7 @@ impl Follower {
             let new = Arc::new(chain_from(new_blocks.clone())?);
             self.ctx
                 .manager
-                .send_async(ExExNotification::ChainReorged {
-                    old: old_chain,
-                    new,
-                })
+                .send_async(ExExNotification::ChainReorged { old: old_chain, new })
                 .await
                 .map_err(StepError::fatal)?;
             self.head = fork;
@@ -517,16 +482,13 @@ impl Follower {
 
     fn restore(&mut self, old: &Chain) {
         for (block, receipts) in old.blocks_and_receipts() {
-            self.window
-                .push_back((Arc::clone(block), receipts.to_vec()));
+            self.window.push_back((Arc::clone(block), receipts.to_vec()));
         }
     }
 }
 
 fn linked(blocks: &[BlockWithReceipts<EthPrimitives>]) -> bool {
-    blocks
-        .windows(2)
-        .all(|pair| pair[1].0.parent_hash() == pair[0].0.hash())
+    blocks.windows(2).all(|pair| pair[1].0.parent_hash() == pair[0].0.hash())
 }
 
 /// Why a step failed.

@@ -40,29 +40,22 @@ struct State {
 
 impl State {
     fn emit(&mut self, event: Event) {
-        if let Some(subscriber) = &self.subscriber {
-            if subscriber.send(event).is_err() {
-                // The host stopped: later changes happen "while it is down".
-                self.subscriber = None;
-            }
+        if let Some(subscriber) = &self.subscriber
+            && subscriber.send(event).is_err()
+        {
+            // The host stopped: later changes happen "while it is down".
+            self.subscriber = None;
         }
     }
 
     fn tip(&self) -> BlockNumHash {
-        self.blocks
-            .last()
-            .map(|(b, _)| b.num_hash())
-            .unwrap_or_default()
+        self.blocks.last().map(|(b, _)| b.num_hash()).unwrap_or_default()
     }
 
     fn build_block(&mut self, txs: usize) -> BlockWithReceipts<EthPrimitives> {
         self.salt += 1;
         let parent = self.tip();
-        let number = if self.blocks.is_empty() {
-            0
-        } else {
-            parent.number + 1
-        };
+        let number = if self.blocks.is_empty() { 0 } else { parent.number + 1 };
         let mut transactions = Vec::with_capacity(txs);
         let mut senders = Vec::with_capacity(txs);
         let mut receipts = Vec::with_capacity(txs);
@@ -105,14 +98,8 @@ impl State {
             extra_data: Bytes::from(self.salt.to_be_bytes().to_vec()),
             ..Default::default()
         };
-        let block = Block {
-            header,
-            body: BlockBody {
-                transactions,
-                ommers: vec![],
-                withdrawals: None,
-            },
-        };
+        let block =
+            Block { header, body: BlockBody { transactions, ommers: vec![], withdrawals: None } };
         let block = Arc::new(RecoveredBlock::new_unhashed(block, senders));
         self.blocks.push((Arc::clone(&block), receipts.clone()));
         (block, receipts)
@@ -129,9 +116,7 @@ pub struct TestChain {
 
 impl std::fmt::Debug for TestChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestChain")
-            .field("tip", &self.tip())
-            .finish()
+        f.debug_struct("TestChain").field("tip", &self.tip()).finish()
     }
 }
 
@@ -146,9 +131,7 @@ impl TestChain {
     pub fn new() -> Self {
         let mut state = State::default();
         state.build_block(0);
-        Self {
-            state: Arc::new(Mutex::new(state)),
-        }
+        Self { state: Arc::new(Mutex::new(state)) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -174,13 +157,9 @@ impl TestChain {
     /// Adds `count` blocks of `txs_per_block` transactions each; returns them.
     pub fn commit(&self, count: usize, txs_per_block: usize) -> Arc<Chain> {
         let mut state = self.lock();
-        let blocks: Vec<_> = (0..count)
-            .map(|_| state.build_block(txs_per_block))
-            .collect();
+        let blocks: Vec<_> = (0..count).map(|_| state.build_block(txs_per_block)).collect();
         let new = Arc::new(chain_from(blocks).unwrap_or_else(|e| unreachable!("{e}")));
-        state.emit(Event::Notification(ExExNotification::ChainCommitted {
-            new: Arc::clone(&new),
-        }));
+        state.emit(Event::Notification(ExExNotification::ChainCommitted { new: Arc::clone(&new) }));
         new
     }
 
@@ -193,9 +172,8 @@ impl TestChain {
     ) -> (Arc<Chain>, Arc<Chain>) {
         let mut state = self.lock();
         let old = pop(&mut state, depth);
-        let blocks: Vec<_> = (0..new_len.max(1))
-            .map(|_| state.build_block(txs_per_block))
-            .collect();
+        let blocks: Vec<_> =
+            (0..new_len.max(1)).map(|_| state.build_block(txs_per_block)).collect();
         let new = Arc::new(chain_from(blocks).unwrap_or_else(|e| unreachable!("{e}")));
         state.emit(Event::Notification(ExExNotification::ChainReorged {
             old: Arc::clone(&old),
@@ -208,19 +186,14 @@ impl TestChain {
     pub fn revert(&self, depth: usize) -> Arc<Chain> {
         let mut state = self.lock();
         let old = pop(&mut state, depth);
-        state.emit(Event::Notification(ExExNotification::ChainReverted {
-            old: Arc::clone(&old),
-        }));
+        state.emit(Event::Notification(ExExNotification::ChainReverted { old: Arc::clone(&old) }));
         old
     }
 
     /// Marks block `number` finalized.
     pub fn finalize(&self, number: BlockNumber) {
         let mut state = self.lock();
-        let Some(block) = usize::try_from(number)
-            .ok()
-            .and_then(|n| state.blocks.get(n))
-        else {
+        let Some(block) = usize::try_from(number).ok().and_then(|n| state.blocks.get(n)) else {
             return;
         };
         let finalized = block.0.num_hash();
@@ -237,12 +210,7 @@ impl TestChain {
             state.subscriber = Some(tx);
             (state.tip(), state.finalized)
         };
-        TestChainSource {
-            chain: self.clone(),
-            events: rx,
-            tip,
-            finalized,
-        }
+        TestChainSource { chain: self.clone(), events: rx, tip, finalized }
     }
 }
 
@@ -258,10 +226,7 @@ fn chain_range(state: &State, range: RangeInclusive<BlockNumber>) -> HostResult<
     let mut blocks = Vec::new();
     for number in range {
         let index = usize::try_from(number).map_err(|_| HostError::MissingBlock(number))?;
-        let block = state
-            .blocks
-            .get(index)
-            .ok_or(HostError::MissingBlock(number))?;
+        let block = state.blocks.get(index).ok_or(HostError::MissingBlock(number))?;
         blocks.push(block.clone());
     }
     chain_from(blocks)
@@ -302,17 +267,13 @@ pub struct TestChainSource {
 
 impl std::fmt::Debug for TestChainSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestChainSource")
-            .field("tip", &self.tip)
-            .finish_non_exhaustive()
+        f.debug_struct("TestChainSource").field("tip", &self.tip).finish_non_exhaustive()
     }
 }
 
 impl BlockSource<EthPrimitives> for TestChainSource {
     fn provider(&self) -> Arc<dyn BlockProvider<EthPrimitives>> {
-        Arc::new(TestChainProvider {
-            chain: self.chain.clone(),
-        })
+        Arc::new(TestChainProvider { chain: self.chain.clone() })
     }
 
     fn run(
@@ -321,12 +282,7 @@ impl BlockSource<EthPrimitives> for TestChainSource {
     ) -> BoxFuture<'static, eyre::Result<()>> {
         async move {
             let provider = self.provider();
-            let Self {
-                chain,
-                events: mut rx,
-                tip,
-                finalized,
-            } = *self;
+            let Self { chain, events: mut rx, tip, finalized } = *self;
             if let Some(finalized) = finalized {
                 ctx.finalized.send_replace(Some(finalized));
             }
@@ -339,9 +295,7 @@ impl BlockSource<EthPrimitives> for TestChainSource {
                     let to = tip.number.min(head.number + CATCH_UP_CHUNK as u64);
                     let new = Arc::new(chain.chain(head.number + 1..=to)?);
                     head = new.tip().num_hash();
-                    ctx.manager
-                        .send_async(ExExNotification::ChainCommitted { new })
-                        .await?;
+                    ctx.manager.send_async(ExExNotification::ChainCommitted { new }).await?;
                 }
             }
             loop {

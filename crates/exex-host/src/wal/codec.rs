@@ -95,30 +95,18 @@ pub(crate) fn decode<N: NodePrimitives>(bytes: &[u8]) -> Result<ExExNotification
         return Err(DecodeError::Version(version));
     }
     let notification = match reader.u8()? {
-        KIND_COMMITTED => ExExNotification::ChainCommitted {
-            new: reader.chain()?,
-        },
+        KIND_COMMITTED => ExExNotification::ChainCommitted { new: reader.chain()? },
         KIND_REORGED => {
             let old = reader.chain()?;
-            ExExNotification::ChainReorged {
-                old,
-                new: reader.chain()?,
-            }
+            ExExNotification::ChainReorged { old, new: reader.chain()? }
         }
-        KIND_REVERTED => ExExNotification::ChainReverted {
-            old: reader.chain()?,
-        },
+        KIND_REVERTED => ExExNotification::ChainReverted { old: reader.chain()? },
         other => {
-            return Err(DecodeError::Corrupt(format!(
-                "unknown notification kind {other}"
-            )));
+            return Err(DecodeError::Corrupt(format!("unknown notification kind {other}")));
         }
     };
     if !reader.bytes.is_empty() {
-        return Err(DecodeError::Corrupt(format!(
-            "{} trailing bytes",
-            reader.bytes.len()
-        )));
+        return Err(DecodeError::Corrupt(format!("{} trailing bytes", reader.bytes.len())));
     }
     Ok(notification)
 }
@@ -161,9 +149,7 @@ impl<'a> Reader<'a> {
         let mut slice = self.take(len)?;
         let item = T::decode(&mut slice).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
         if !slice.is_empty() {
-            return Err(DecodeError::Corrupt(
-                "rlp item shorter than its length".into(),
-            ));
+            return Err(DecodeError::Corrupt("rlp item shorter than its length".into()));
         }
         Ok(item)
     }

@@ -117,9 +117,8 @@ impl<N: NodePrimitives> Wal<N> {
                 let _ = fs::remove_file(&path);
                 continue;
             }
-            let Some(id) = name
-                .strip_suffix(&format!(".{FILE_SUFFIX}"))
-                .and_then(|s| s.parse::<u64>().ok())
+            let Some(id) =
+                name.strip_suffix(&format!(".{FILE_SUFFIX}")).and_then(|s| s.parse::<u64>().ok())
             else {
                 continue;
             };
@@ -130,10 +129,7 @@ impl<N: NodePrimitives> Wal<N> {
         inner.head = read_head(&dir)?;
         inner.update_gauges();
         debug!(target: "exex::wal", dir = %dir.display(), notifications = inner.entries.len(), "opened WAL");
-        Ok(Self {
-            inner: Arc::new(RwLock::new(inner)),
-            _primitives: std::marker::PhantomData,
-        })
+        Ok(Self { inner: Arc::new(RwLock::new(inner)), _primitives: std::marker::PhantomData })
     }
 
     /// Sets how many blocks the WAL may hold before it warns.
@@ -159,10 +155,7 @@ impl<N: NodePrimitives> Wal<N> {
         inner.insert(id, notification);
         let head = match notification.committed_chain() {
             Some(new) => new.tip().num_hash(),
-            None => notification
-                .reverted_chain()
-                .map(|old| old.fork_block())
-                .unwrap_or_default(),
+            None => notification.reverted_chain().map(|old| old.fork_block()).unwrap_or_default(),
         };
         write_head(&inner.dir, head)?;
         inner.head = Some(head);
@@ -215,14 +208,9 @@ impl<N: NodePrimitives> Wal<N> {
     pub fn iter_notifications(&self) -> HostResult<Vec<ExExNotification<N>>> {
         let (dir, ids) = {
             let inner = self.read();
-            (
-                inner.dir.clone(),
-                inner.entries.keys().copied().collect::<Vec<_>>(),
-            )
+            (inner.dir.clone(), inner.entries.keys().copied().collect::<Vec<_>>())
         };
-        ids.into_iter()
-            .map(|id| read_entry(&entry_path(&dir, id)))
-            .collect()
+        ids.into_iter().map(|id| read_entry(&entry_path(&dir, id))).collect()
     }
 
     /// The host's head: the tip after the last committed notification, kept even when every
@@ -266,22 +254,13 @@ impl WalInner {
             .map(|c| c.tip().number())
             .max()
             .unwrap_or_default();
-        let hashes: Vec<B256> = committed
-            .iter()
-            .flat_map(|c| c.blocks_iter().map(|b| b.hash()))
-            .collect();
+        let hashes: Vec<B256> =
+            committed.iter().flat_map(|c| c.blocks_iter().map(|b| b.hash())).collect();
         for hash in &hashes {
             self.by_committed_hash.insert(*hash, id);
         }
         let blocks = hashes.len();
-        self.entries.insert(
-            id,
-            EntryInfo {
-                highest_block,
-                committed: hashes,
-                blocks,
-            },
-        );
+        self.entries.insert(id, EntryInfo { highest_block, committed: hashes, blocks });
     }
 
     fn num_blocks(&self) -> usize {
@@ -306,10 +285,9 @@ fn read_entry<N: NodePrimitives>(path: &Path) -> HostResult<ExExNotification<N>>
             found,
             expected: WAL_FORMAT_VERSION,
         },
-        codec::DecodeError::Corrupt(reason) => HostError::WalCorrupt {
-            path: path.to_path_buf(),
-            reason,
-        },
+        codec::DecodeError::Corrupt(reason) => {
+            HostError::WalCorrupt { path: path.to_path_buf(), reason }
+        }
     })
 }
 
@@ -324,20 +302,12 @@ fn read_head(dir: &Path) -> HostResult<Option<BlockNumHash>> {
         [WAL_FORMAT_VERSION, rest @ ..] if rest.len() == 40 => {
             let mut number = [0u8; 8];
             number.copy_from_slice(&rest[..8]);
-            Ok(Some(BlockNumHash::new(
-                u64::from_be_bytes(number),
-                B256::from_slice(&rest[8..]),
-            )))
+            Ok(Some(BlockNumHash::new(u64::from_be_bytes(number), B256::from_slice(&rest[8..]))))
         }
-        [found, ..] if *found != WAL_FORMAT_VERSION => Err(HostError::WalVersionMismatch {
-            path,
-            found: *found,
-            expected: WAL_FORMAT_VERSION,
-        }),
-        _ => Err(HostError::WalCorrupt {
-            path,
-            reason: format!("{} bytes", bytes.len()),
-        }),
+        [found, ..] if *found != WAL_FORMAT_VERSION => {
+            Err(HostError::WalVersionMismatch { path, found: *found, expected: WAL_FORMAT_VERSION })
+        }
+        _ => Err(HostError::WalCorrupt { path, reason: format!("{} bytes", bytes.len()) }),
     }
 }
 
@@ -356,10 +326,8 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> HostResult<()> {
     let temp = PathBuf::from(temp);
     let mut file =
         fs::File::create(&temp).map_err(|e| HostError::io("create WAL temp file", &temp, e))?;
-    file.write_all(bytes)
-        .map_err(|e| HostError::io("write WAL temp file", &temp, e))?;
-    file.sync_all()
-        .map_err(|e| HostError::io("fsync WAL temp file", &temp, e))?;
+    file.write_all(bytes).map_err(|e| HostError::io("write WAL temp file", &temp, e))?;
+    file.sync_all().map_err(|e| HostError::io("fsync WAL temp file", &temp, e))?;
     drop(file);
     fs::rename(&temp, path).map_err(|e| HostError::io("rename WAL temp file to", path, e))?;
     if let Some(dir) = path.parent() {
@@ -399,15 +367,9 @@ mod tests {
         let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
         assert_eq!(wal.iter_notifications().unwrap(), written);
         // Head after the revert of block 4 of the new fork is block 3.
-        assert_eq!(
-            wal.head(),
-            Some(written[2].reverted_chain().unwrap().fork_block())
-        );
+        assert_eq!(wal.head(), Some(written[2].reverted_chain().unwrap().fork_block()));
         let hash = written[1].committed_chain().unwrap().tip().hash();
-        let found = wal
-            .handle()
-            .get_committed_notification_by_block_hash(&hash)
-            .unwrap();
+        let found = wal.handle().get_committed_notification_by_block_hash(&hash).unwrap();
         assert_eq!(found.as_ref(), Some(&written[1]));
     }
 
@@ -425,10 +387,7 @@ mod tests {
 
         let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
         assert_eq!(wal.iter_notifications().unwrap(), vec![written[0].clone()]);
-        assert!(
-            !dir.path().join("1.wal.tmp").exists(),
-            "the stray temp file is removed"
-        );
+        assert!(!dir.path().join("1.wal.tmp").exists(), "the stray temp file is removed");
         // The next commit takes the id the crashed one never got.
         assert_eq!(wal.commit(&written[1]).unwrap(), 1);
     }
@@ -440,9 +399,7 @@ mod tests {
         let mut bytes = codec::encode(&notifications(&chain)[0]);
         bytes[0] = WAL_FORMAT_VERSION + 1;
         fs::write(dir.path().join("0.wal"), bytes).unwrap();
-        let err = Wal::<EthPrimitives>::open(dir.path())
-            .unwrap_err()
-            .to_string();
+        let err = Wal::<EthPrimitives>::open(dir.path()).unwrap_err().to_string();
         assert!(
             err.contains(&format!("format version {}", WAL_FORMAT_VERSION + 1))
                 && err.contains(&format!("reads version {WAL_FORMAT_VERSION}"))
@@ -457,56 +414,33 @@ mod tests {
         let chain = TestChain::new();
         let bytes = codec::encode(&notifications(&chain)[0]);
         fs::write(dir.path().join("0.wal"), &bytes[..bytes.len() - 3]).unwrap();
-        let err = Wal::<EthPrimitives>::open(dir.path())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("is corrupt") && err.contains("truncated"),
-            "{err}"
-        );
+        let err = Wal::<EthPrimitives>::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is corrupt") && err.contains("truncated"), "{err}");
     }
 
     #[test]
     fn finalize_removes_entries_at_or_below_the_height_and_keeps_the_head() {
         let dir = tempfile::tempdir().unwrap();
         let chain = TestChain::new();
-        let wal = Wal::<EthPrimitives>::open(dir.path())
-            .unwrap()
-            .with_blocks_warning(2);
+        let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap().with_blocks_warning(2);
         let a = chain.commit(2, 0);
         let b = chain.commit(2, 0);
-        wal.commit(&ExExNotification::ChainCommitted {
-            new: Arc::clone(&a),
-        })
-        .unwrap();
-        wal.commit(&ExExNotification::ChainCommitted {
-            new: Arc::clone(&b),
-        })
-        .unwrap();
+        wal.commit(&ExExNotification::ChainCommitted { new: Arc::clone(&a) }).unwrap();
+        wal.commit(&ExExNotification::ChainCommitted { new: Arc::clone(&b) }).unwrap();
         assert_eq!(wal.num_blocks(), 4);
         assert_eq!(wal.finalize(a.tip().num_hash()).unwrap(), 1);
         assert_eq!(wal.num_blocks(), 2);
         let lookup = wal.handle();
         assert!(
-            lookup
-                .get_committed_notification_by_block_hash(&a.tip().hash())
-                .unwrap()
-                .is_none()
+            lookup.get_committed_notification_by_block_hash(&a.tip().hash()).unwrap().is_none()
         );
         assert!(
-            lookup
-                .get_committed_notification_by_block_hash(&b.tip().hash())
-                .unwrap()
-                .is_some()
+            lookup.get_committed_notification_by_block_hash(&b.tip().hash()).unwrap().is_some()
         );
         assert_eq!(wal.finalize(b.tip().num_hash()).unwrap(), 1);
         assert!(wal.is_empty());
         drop(wal);
         let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
-        assert_eq!(
-            wal.head(),
-            Some(b.tip().num_hash()),
-            "the head outlives finalization"
-        );
+        assert_eq!(wal.head(), Some(b.tip().num_hash()), "the head outlives finalization");
     }
 }

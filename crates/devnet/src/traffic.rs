@@ -11,6 +11,8 @@ use alloy::{
     transports::http::reqwest::Url,
 };
 
+use crate::{DevnetError, DevnetResult};
+
 /// Creation code of a contract whose runtime code logs its calldata (`LOG0`):
 /// runtime `CALLDATASIZE PUSH0 PUSH0 CALLDATACOPY CALLDATASIZE PUSH0 LOG0 STOP`.
 pub const LOG_EMITTER_INITCODE: [u8; 17] = [
@@ -32,18 +34,13 @@ pub struct Traffic {
 
 impl Traffic {
     /// Traffic to `url` signed by `private_key`.
-    pub fn new(url: Url, private_key: &str) -> eyre::Result<Self> {
-        let signer: PrivateKeySigner = private_key.parse()?;
+    pub fn new(url: Url, private_key: &str) -> DevnetResult<Self> {
+        let signer: PrivateKeySigner =
+            private_key.parse().map_err(|e| DevnetError::BadKey(format!("{e}")))?;
         let from = signer.address();
-        let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(signer))
-            .connect_http(url)
-            .erased();
-        Ok(Self {
-            provider,
-            from,
-            emitter: None,
-        })
+        let provider =
+            ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+        Ok(Self { provider, from, emitter: None })
     }
 
     /// The node's client.
@@ -55,37 +52,49 @@ impl Traffic {
         &self,
         method: &'static str,
         params: serde_json::Value,
-    ) -> eyre::Result<serde_json::Value> {
-        Ok(tokio::time::timeout(
+    ) -> DevnetResult<serde_json::Value> {
+        match tokio::time::timeout(
             RECEIPT_TIMEOUT,
             self.provider.raw_request(method.into(), params),
         )
-        .await??)
+        .await
+        {
+            Ok(result) => result.map_err(|e| DevnetError::Rpc(format!("{method}: {e}"))),
+            Err(_) => {
+                Err(DevnetError::Rpc(format!("{method}: no answer within {RECEIPT_TIMEOUT:?}")))
+            }
+        }
     }
 
     /// Deploys the log emitter (mined at once) and uses it for later calls.
-    pub async fn deploy_emitter(&mut self) -> eyre::Result<Address> {
+    pub async fn deploy_emitter(&mut self) -> DevnetResult<Address> {
         let tx = TransactionRequest::default()
             .with_deploy_code(Bytes::from(LOG_EMITTER_INITCODE.to_vec()));
-        let pending = self.provider.send_transaction(tx).await?;
-        let receipt = tokio::time::timeout(RECEIPT_TIMEOUT, pending.get_receipt()).await??;
-        let address = receipt
-            .contract_address
-            .ok_or_else(|| eyre::eyre!("no contract address"))?;
+        let pending =
+            self.provider.send_transaction(tx).await.map_err(rpc("eth_sendTransaction"))?;
+        let receipt = tokio::time::timeout(RECEIPT_TIMEOUT, pending.get_receipt())
+            .await
+            .map_err(|_| {
+                DevnetError::Rpc(format!("no emitter receipt within {RECEIPT_TIMEOUT:?}"))
+            })?
+            .map_err(rpc("eth_getTransactionReceipt"))?;
+        let address = receipt.contract_address.ok_or_else(|| {
+            DevnetError::Rpc("the emitter deployment has no contract address".into())
+        })?;
         self.emitter = Some(address);
         Ok(address)
     }
 
     /// Mines `blocks` blocks of `txs_per_block` transactions each (transfers, and emitter
     /// calls once deployed), with automine off while filling a block.
-    pub async fn blocks(&self, blocks: usize, txs_per_block: usize) -> eyre::Result<()> {
-        self.raw("evm_setAutomine", serde_json::json!([false]))
-            .await?;
+    pub async fn blocks(&self, blocks: usize, txs_per_block: usize) -> DevnetResult<()> {
+        self.raw("evm_setAutomine", serde_json::json!([false])).await?;
         let mut nonce = self
             .provider
             .get_transaction_count(self.from)
             .pending()
-            .await?;
+            .await
+            .map_err(rpc("eth_getTransactionCount"))?;
         let result = async {
             for _ in 0..blocks {
                 for i in 0..txs_per_block {
@@ -99,29 +108,35 @@ impl Traffic {
                     }
                     .with_nonce(nonce)
                     .with_gas_limit(100_000);
-                    let _pending = self.provider.send_transaction(tx).await?;
+                    let _pending = self
+                        .provider
+                        .send_transaction(tx)
+                        .await
+                        .map_err(rpc("eth_sendTransaction"))?;
                     nonce += 1;
                 }
                 self.raw("evm_mine", serde_json::json!([])).await?;
             }
-            Ok::<_, eyre::Report>(())
+            Ok::<_, DevnetError>(())
         }
         .await;
-        self.raw("evm_setAutomine", serde_json::json!([true]))
-            .await?;
+        self.raw("evm_setAutomine", serde_json::json!([true])).await?;
         result
     }
 
     /// Mines `count` empty blocks.
-    pub async fn mine(&self, count: u64) -> eyre::Result<()> {
+    pub async fn mine(&self, count: u64) -> DevnetResult<()> {
         self.raw("anvil_mine", serde_json::json!([count])).await?;
         Ok(())
     }
 
     /// Replaces the top `depth` blocks with new empty ones (`anvil_reorg`).
-    pub async fn reorg(&self, depth: u64) -> eyre::Result<()> {
-        self.raw("anvil_reorg", serde_json::json!([depth, []]))
-            .await?;
+    pub async fn reorg(&self, depth: u64) -> DevnetResult<()> {
+        self.raw("anvil_reorg", serde_json::json!([depth, []])).await?;
         Ok(())
     }
+}
+
+fn rpc<E: std::fmt::Display>(method: &'static str) -> impl Fn(E) -> DevnetError {
+    move |e| DevnetError::Rpc(format!("{method}: {e}"))
 }
