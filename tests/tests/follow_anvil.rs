@@ -31,10 +31,15 @@ struct Following {
 }
 
 async fn follow(anvil: &Anvil, datadir: &std::path::Path) -> Following {
+    follow_with(anvil, datadir, 0).await
+}
+
+async fn follow_with(anvil: &Anvil, datadir: &std::path::Path, confirmations: u64) -> Following {
     let mut config = RpcBlockSourceConfig::new(anvil.endpoint());
     config.poll_interval = Duration::from_millis(50);
     config.start_after = Some(0);
     config.catch_up_range = 16;
+    config.confirmations = confirmations;
     let store = Arc::new(Store::open(datadir).unwrap());
     let (observer, seen) = mpsc::unbounded_channel();
     let exex_store = Arc::clone(&store);
@@ -167,6 +172,41 @@ async fn anvil_reorg_yields_one_chain_reorged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorg_after_a_host_restart_takes_the_old_blocks_from_the_wal() {
+    let anvil = Anvil::spawn(AnvilConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    let mut following = follow(&anvil, dir.path()).await;
+    traffic.blocks(10, 1).await.unwrap();
+    let tip = anvil_tip(&traffic).await;
+    until_head(&mut following.seen, tip).await;
+    let before: Vec<BlockNumHash> = following
+        .store
+        .blocks(9..=10)
+        .unwrap()
+        .iter()
+        .map(|b| BlockNumHash::new(b.number, b.hash))
+        .collect();
+    following.host.stop().await;
+    drop(following);
+
+    // A new host process starts with an empty window: the reorg's old blocks come from the WAL.
+    let mut following = follow(&anvil, dir.path()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    traffic.reorg(2).await.unwrap();
+    let new_tip = anvil_tip(&traffic).await;
+    let notifications = until_head(&mut following.seen, new_tip).await;
+    let ExExNotification::ChainReorged { old, new } = notifications.last().unwrap() else {
+        panic!("expected ChainReorged, got {}", notifications.last().unwrap().kind())
+    };
+    let old: Vec<_> = old.blocks_iter().map(|b| b.num_hash()).collect();
+    assert_eq!(old, before);
+    assert_eq!(new.range(), 9..=10);
+    assert_eq!(following.store.head(STORE_EXEX_ID).unwrap(), Some(new_tip));
+    following.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_stopped_for_10s_and_restarted_is_followed_again() {
     let state = tempfile::tempdir().unwrap();
     let mut anvil = Anvil::spawn(AnvilConfig {
@@ -289,4 +329,22 @@ async fn killed_host_process_resumes_from_its_persisted_head() {
         assert_eq!(record.hash, rpc.header.hash);
     }
     assert_eq!(store.head(STORE_EXEX_ID).unwrap(), Some(tip));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmations_hold_back_the_newest_blocks() {
+    let anvil = Anvil::spawn(AnvilConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut following = follow_with(&anvil, dir.path(), 3).await;
+    let traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    traffic.blocks(10, 1).await.unwrap();
+    let tip = anvil_tip(&traffic).await;
+    let seven = traffic.provider().get_block(7.into()).await.unwrap().unwrap();
+    until_head(&mut following.seen, BlockNumHash::new(tip.number - 3, seven.header.hash)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(following.seen.try_recv().is_err(), "nothing above tip - 3 is delivered");
+    traffic.mine(1).await.unwrap();
+    let eight = traffic.provider().get_block(8.into()).await.unwrap().unwrap();
+    until_head(&mut following.seen, BlockNumHash::new(8, eight.header.hash)).await;
+    following.host.stop().await;
 }

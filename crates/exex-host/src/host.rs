@@ -334,9 +334,10 @@ impl HostHandle {
             let _ = rpc.stop();
             let _ = tokio::time::timeout(Duration::from_secs(5), rpc.stopped()).await;
         }
-        // Give the block source a moment to return cleanly, then abort the rest.
+        // Give the block source a moment to return cleanly, then abort the rest (ExExs run
+        // until aborted).
         let _ = tokio::time::timeout(Duration::from_millis(200), async {
-            while self.tasks.try_join_next().is_some() {}
+            while self.tasks.join_next().await.is_some() {}
         })
         .await;
         self.tasks.abort_all();

@@ -4,7 +4,7 @@
 //! each ExEx in order through that ExEx's bounded channel. The buffer holds at most
 //! `max_capacity` notifications; when it is full the [`ExExManagerHandle`] reports no capacity
 //! and [`ExExManagerHandle::send_async`] waits, so a slow ExEx slows the block source instead of
-//! losing notifications. Nothing is ever dropped for an ExEx except commits at or below the
+//! losing notifications or growing a queue without bound. Nothing is ever dropped for an ExEx except commits at or below the
 //! height it has already finished.
 
 use alloy::consensus::BlockHeader as _;
@@ -12,10 +12,7 @@ use std::{
     collections::VecDeque,
     future::Future,
     pin::Pin,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -23,7 +20,7 @@ use alloy::eips::BlockNumHash;
 use futures::StreamExt;
 use metrics::{Counter, Gauge, counter, gauge};
 use reth_primitives_traits::NodePrimitives;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::wrappers::WatchStream;
 use tokio_util::sync::PollSender;
 use tracing::{debug, warn};
@@ -121,42 +118,45 @@ impl<N: NodePrimitives> ExExHandle<N> {
 }
 
 /// The cloneable side of the manager, used by the block source (reth's `ExExManagerHandle`).
+///
+/// [`Self::send_async`] takes one of `max_capacity` permits per notification and the manager
+/// returns it once every ExEx has the notification, so at most `max_capacity` notifications are
+/// ever waiting between the source and the slowest ExEx: a slow ExEx pauses the source.
 #[derive(Debug, Clone)]
 pub struct ExExManagerHandle<N: NodePrimitives = EthPrimitives> {
-    sender: mpsc::UnboundedSender<ExExNotification<N>>,
+    sender: mpsc::UnboundedSender<(ExExNotification<N>, bool)>,
     num_exexs: usize,
-    is_ready: watch::Receiver<bool>,
-    current_capacity: Arc<AtomicUsize>,
+    permits: Arc<Semaphore>,
     finished_height: watch::Receiver<FinishedExExHeight>,
 }
 
 impl<N: NodePrimitives> ExExManagerHandle<N> {
-    /// Hands a notification to the manager without waiting for capacity.
+    /// Hands a notification to the manager at once, past the capacity limit.
     pub fn send(&self, notification: ExExNotification<N>) -> Result<(), HostError> {
-        self.sender.send(notification).map_err(|_| HostError::ChannelClosed("exex manager"))
+        self.sender
+            .send((notification, false))
+            .map_err(|_| HostError::ChannelClosed("exex manager"))
     }
 
     /// Waits until the manager has room, then hands it a notification.
     pub async fn send_async(&mut self, notification: ExExNotification<N>) -> Result<(), HostError> {
-        self.ready().await?;
-        self.send(notification)
+        let permit =
+            self.permits.acquire().await.map_err(|_| HostError::ChannelClosed("exex manager"))?;
+        permit.forget();
+        self.sender.send((notification, true)).map_err(|_| HostError::ChannelClosed("exex manager"))
     }
 
-    /// Waits until the manager's buffer has room.
+    /// Waits until the manager has room.
     pub async fn ready(&mut self) -> Result<(), HostError> {
-        self.is_ready
-            .wait_for(|ready| *ready)
-            .await
-            .map(|_| ())
-            .map_err(|_| HostError::ChannelClosed("exex manager"))
+        self.permits.acquire().await.map(drop).map_err(|_| HostError::ChannelClosed("exex manager"))
     }
 
-    /// How many more notifications the manager can buffer now.
+    /// How many more notifications the manager takes now.
     pub fn capacity(&self) -> usize {
-        self.current_capacity.load(Ordering::Relaxed)
+        self.permits.available_permits()
     }
 
-    /// True when the manager can buffer another notification.
+    /// True when the manager takes another notification now.
     pub fn has_capacity(&self) -> bool {
         self.capacity() > 0
     }
@@ -176,17 +176,19 @@ impl<N: NodePrimitives> ExExManagerHandle<N> {
 #[derive(Debug)]
 pub struct ExExManager<N: NodePrimitives = EthPrimitives> {
     exexs: Vec<ExExHandle<N>>,
-    receiver: mpsc::UnboundedReceiver<ExExNotification<N>>,
+    receiver: mpsc::UnboundedReceiver<(ExExNotification<N>, bool)>,
     handle: ExExManagerHandle<N>,
-    buffer: VecDeque<(u64, ExExNotification<N>)>,
+    /// Notifications not yet delivered to every ExEx, with their id and whether they hold a
+    /// permit of the handle.
+    buffer: VecDeque<(u64, ExExNotification<N>, bool)>,
     max_capacity: usize,
     next_id: u64,
     min_id: u64,
-    current_capacity: Arc<AtomicUsize>,
-    is_ready: watch::Sender<bool>,
+    permits: Arc<Semaphore>,
     finished_height: watch::Sender<FinishedExExHeight>,
     finalized: WatchStream<Option<BlockNumHash>>,
     last_finalized: Option<BlockNumHash>,
+    reported_full: bool,
     wal: Wal<N>,
     metrics: ManagerMetrics,
 }
@@ -210,21 +212,19 @@ impl<N: NodePrimitives> ExExManager<N> {
     ) -> Self {
         let max_capacity = max_capacity.max(1);
         let (sender, receiver) = mpsc::unbounded_channel();
-        let (is_ready, is_ready_rx) = watch::channel(true);
         let initial = if exexs.is_empty() {
             FinishedExExHeight::NoExExs
         } else {
             FinishedExExHeight::NotReady
         };
         let (finished_height, finished_height_rx) = watch::channel(initial);
-        let current_capacity = Arc::new(AtomicUsize::new(max_capacity));
+        let permits = Arc::new(Semaphore::new(max_capacity));
         gauge!("exex_manager_max_capacity").set(max_capacity as f64);
         gauge!("exex_manager_num_exexs").set(exexs.len() as f64);
         let handle = ExExManagerHandle {
             sender,
             num_exexs: exexs.len(),
-            is_ready: is_ready_rx,
-            current_capacity: Arc::clone(&current_capacity),
+            permits: Arc::clone(&permits),
             finished_height: finished_height_rx,
         };
         Self {
@@ -235,11 +235,11 @@ impl<N: NodePrimitives> ExExManager<N> {
             max_capacity,
             next_id: 0,
             min_id: 0,
-            current_capacity,
-            is_ready,
+            permits,
             finished_height,
             finalized: WatchStream::new(finalized),
             last_finalized: None,
+            reported_full: false,
             wal,
             metrics: ManagerMetrics {
                 buffer_size: gauge!("exex_manager_buffer_size"),
@@ -255,16 +255,9 @@ impl<N: NodePrimitives> ExExManager<N> {
         self.handle.clone()
     }
 
-    fn update_capacity(&mut self) {
-        let capacity = self.max_capacity.saturating_sub(self.buffer.len());
-        self.current_capacity.store(capacity, Ordering::Relaxed);
+    fn update_capacity(&self) {
         self.metrics.buffer_size.set(self.buffer.len() as f64);
-        self.metrics.current_capacity.set(capacity as f64);
-        self.is_ready.send_if_modified(|ready| {
-            let changed = *ready != (capacity > 0);
-            *ready = capacity > 0;
-            changed
-        });
+        self.metrics.current_capacity.set(self.permits.available_permits() as f64);
     }
 
     fn compute_finished_height(&self) -> FinishedExExHeight {
@@ -330,9 +323,9 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
         // 3. New notifications, written to the WAL before anyone sees them.
         while this.buffer.len() < this.max_capacity {
             match this.receiver.poll_recv(cx) {
-                Poll::Ready(Some(notification)) => {
+                Poll::Ready(Some((notification, holds_permit))) => {
                     this.wal.commit(&notification)?;
-                    this.buffer.push_back((this.next_id, notification));
+                    this.buffer.push_back((this.next_id, notification, holds_permit));
                     this.next_id += 1;
                     this.metrics.notifications_total.increment(1);
                 }
@@ -349,7 +342,7 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
                 let Some(index) = id.checked_sub(this.min_id) else {
                     break;
                 };
-                let Some((_, notification)) =
+                let Some((_, notification, _)) =
                     usize::try_from(index).ok().and_then(|index| this.buffer.get(index))
                 else {
                     break;
@@ -370,16 +363,26 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
 
         // 5. Drop what every ExEx has.
         let was_full = this.buffer.len() >= this.max_capacity;
-        while this.buffer.front().is_some_and(|(id, _)| *id < min_id) {
-            this.buffer.pop_front();
+        while this.buffer.front().is_some_and(|(id, ..)| *id < min_id) {
+            if let Some((_, _, true)) = this.buffer.pop_front() {
+                this.permits.add_permits(1);
+            }
         }
         this.min_id = min_id;
         this.update_capacity();
-        if was_full && this.buffer.len() < this.max_capacity {
+        let full = this.buffer.len() >= this.max_capacity;
+        if was_full && !full {
+            // Room again: take what the source sent meanwhile.
             cx.waker().wake_by_ref();
-        } else if was_full {
-            warn!(target: "exex::manager", buffered = this.buffer.len(), "notification buffer is full: an ExEx is lagging and the block source is paused");
         }
+        if full && !this.reported_full {
+            warn!(
+                target: "exex::manager",
+                buffered = this.buffer.len(),
+                "notification buffer is full: an ExEx is lagging and the block source waits"
+            );
+        }
+        this.reported_full = full;
 
         // 6. Publish the finished height.
         let finished = this.compute_finished_height();
@@ -393,5 +396,87 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
         });
 
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::{BlockSource, TestChain};
+
+    #[tokio::test]
+    async fn commits_at_or_below_the_finished_height_are_skipped_for_that_exex_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let wal = Wal::open(dir.path()).unwrap();
+        let provider = chain.source().provider();
+        let (a, a_events, mut a_stream) = ExExHandle::new("a", 4, Arc::clone(&provider), &wal);
+        let (b, _b_events, mut b_stream) = ExExHandle::new("b", 4, provider, &wal);
+        let (_finalized_tx, finalized_rx) = watch::channel(None);
+        let manager = ExExManager::new(vec![a, b], 16, wal, finalized_rx);
+        let mut handle = manager.handle();
+        tokio::spawn(manager);
+
+        let first = chain.commit(5, 0);
+        let next = chain.commit(1, 0);
+        // "a" reports it has finished block 5 before the commits arrive (as after a restart).
+        a_events.send(ExExEvent::FinishedHeight(first.tip().num_hash())).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        handle
+            .send_async(ExExNotification::ChainCommitted { new: Arc::clone(&first) })
+            .await
+            .unwrap();
+        handle
+            .send_async(ExExNotification::ChainCommitted { new: Arc::clone(&next) })
+            .await
+            .unwrap();
+
+        let wait = Duration::from_secs(5);
+        let a_first = tokio::time::timeout(wait, a_stream.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(a_first.committed_chain().unwrap(), next, "a skips blocks 1..=5");
+        for expected in [&first, &next] {
+            let got = tokio::time::timeout(wait, b_stream.next()).await.unwrap().unwrap().unwrap();
+            assert_eq!(&got.committed_chain().unwrap(), expected, "b gets everything");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_makes_the_source_wait_instead_of_dropping() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let wal = Wal::open(dir.path()).unwrap();
+        let (exex, _events, mut stream) =
+            ExExHandle::new("slow", 1, chain.source().provider(), &wal);
+        let (_finalized_tx, finalized_rx) = watch::channel(None);
+        let manager = ExExManager::new(vec![exex], 2, wal, finalized_rx);
+        let mut handle = manager.handle();
+        tokio::spawn(manager);
+
+        let commits: Vec<_> = (0..6).map(|_| chain.commit(1, 0)).collect();
+        let sender = {
+            let commits = commits.clone();
+            tokio::spawn(async move {
+                for new in commits {
+                    handle.send_async(ExExNotification::ChainCommitted { new }).await.unwrap();
+                }
+                handle
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!sender.is_finished(), "the source waits while the slow ExEx reads nothing");
+        for expected in &commits {
+            let got = tokio::time::timeout(Duration::from_secs(5), stream.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(&got.committed_chain().unwrap(), expected);
+        }
+        let handle = tokio::time::timeout(Duration::from_secs(5), sender).await.unwrap().unwrap();
+        assert!(handle.has_capacity());
     }
 }

@@ -226,12 +226,37 @@ impl<N: NodePrimitives> WithHead<N> {
                     let Some(notification) = ready!(self.inner.receiver.poll_recv(cx)) else {
                         return Poll::Ready(None);
                     };
+                    if let Some(gap) = self.gap_before(&notification) {
+                        self.step = Some(
+                            fill_gap(
+                                Arc::clone(&self.inner.provider),
+                                self.head,
+                                gap,
+                                notification,
+                            )
+                            .boxed(),
+                        );
+                        continue;
+                    }
                     if let Some(notification) = self.skip_or_trim(&notification) {
                         return Poll::Ready(Some(Ok(notification)));
                     }
                 }
             }
         }
+    }
+
+    /// The blocks missing between the ExEx's head and a commit that starts above it (the source
+    /// started above the backfilled head).
+    fn gap_before(
+        &self,
+        notification: &ExExNotification<N>,
+    ) -> Option<std::ops::RangeInclusive<alloy::primitives::BlockNumber>> {
+        if notification.reverted_chain().is_some() {
+            return None;
+        }
+        let first = notification.committed_chain()?.first().number();
+        (first > self.head.number + 1).then(|| self.head.number + 1..=first - 1)
     }
 
     /// Keeps what applies to the ExEx's chain: a revert only of blocks the ExEx has (up to its
@@ -326,5 +351,32 @@ async fn backfill<N: NodePrimitives>(
         notifications: vec![ExExNotification::ChainCommitted { new: Arc::new(chain) }],
         head: new_head,
         stage: Stage::Backfill,
+    })
+}
+
+/// Fetches the blocks between the ExEx's head and `notification`, then yields both.
+async fn fill_gap<N: NodePrimitives>(
+    provider: Arc<dyn BlockProvider<N>>,
+    head: BlockNumHash,
+    gap: std::ops::RangeInclusive<alloy::primitives::BlockNumber>,
+    notification: ExExNotification<N>,
+) -> eyre::Result<StepOutput<N>> {
+    let chain = provider.chain_range(gap).await?;
+    let new = notification
+        .committed_chain()
+        .ok_or_else(|| eyre::eyre!("a gap is only filled before a commit"))?;
+    if chain.fork_block() != head || new.fork_block() != chain.tip().num_hash() {
+        // The chain moved meanwhile: check the head again, then backfill.
+        return Ok(StepOutput { notifications: Vec::new(), head, stage: Stage::CheckCanonical });
+    }
+    debug!(target: "exex::notifications", gap = ?chain.range(), "filled a gap before a commit");
+    let tip = new.tip().num_hash();
+    Ok(StepOutput {
+        notifications: vec![
+            ExExNotification::ChainCommitted { new: Arc::new(chain) },
+            notification,
+        ],
+        head: tip,
+        stage: Stage::Live,
     })
 }

@@ -428,10 +428,11 @@ impl Follower {
             {
                 break;
             }
-            let Some(block) = self.window.pop_back() else {
+            let Some(block) = self.window.pop_back().or_else(|| self.block_from_wal(fork)) else {
                 return Err(StepError::Fatal(eyre::eyre!(
-                    "the node at {} reorged deeper than the {} blocks this host keeps (fork below block {}); \
-                     raise --chain.max-reorg-depth or restart from a fresh datadir",
+                    "the node at {} reorged deeper than the {} blocks this host keeps in memory and \
+                     its WAL holds (fork below block {}); raise --chain.max-reorg-depth or restart \
+                     from a fresh datadir",
                     self.config.url,
                     self.config.max_reorg_depth,
                     fork.number
@@ -478,6 +479,14 @@ impl Follower {
             self.remember(new_blocks);
         }
         Ok(())
+    }
+
+    /// A delivered block the window no longer holds (after a restart), from the WAL.
+    fn block_from_wal(&self, block: BlockNumHash) -> Option<BlockWithReceipts<EthPrimitives>> {
+        let entry = self.ctx.wal.get_committed_notification_by_block_hash(&block.hash).ok()??;
+        let chain = entry.committed_chain()?;
+        let found = chain.block(block.number)?;
+        Some((Arc::clone(found), chain.receipts_by_block(block.number)?.to_vec()))
     }
 
     fn restore(&mut self, old: &Chain) {

@@ -419,6 +419,25 @@ mod tests {
     }
 
     #[test]
+    fn holding_more_blocks_than_the_threshold_counts_a_warning() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        metrics::with_local_recorder(&recorder, || {
+            let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap().with_blocks_warning(3);
+            wal.commit(&ExExNotification::ChainCommitted { new: chain.commit(2, 0) }).unwrap();
+            wal.commit(&ExExNotification::ChainCommitted { new: chain.commit(2, 0) }).unwrap();
+        });
+        let values: Vec<_> = snapshotter.snapshot().into_vec();
+        let value =
+            |name: &str| values.iter().find(|(key, ..)| key.key().name() == name).map(|(.., v)| v);
+        assert_eq!(value("exex_wal_blocks_warnings_total"), Some(&DebugValue::Counter(1)));
+        assert_eq!(value("exex_wal_blocks_count"), Some(&DebugValue::Gauge(4.0.into())));
+    }
+
+    #[test]
     fn finalize_removes_entries_at_or_below_the_height_and_keeps_the_head() {
         let dir = tempfile::tempdir().unwrap();
         let chain = TestChain::new();
