@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {ChainExecutor} from "./ChainExecutor.sol";
+import {StoredBatchInfo} from "./Types.sol";
+
+/// @notice L1's registry of chains and settlement layers: which executor settles a chain on each
+/// settlement layer, which settlement layer is active, the governance whitelist of settlement
+/// layers, and the migrations between them (any number of round trips).
+/// @dev A Gateway cannot be called from L1 here, so each whitelisted Gateway has a relayer: the
+/// account that carries the Bridgehub's migrations to the Gateway's executors and reports back
+/// the last batch a chain executed there. It stands in for L1 <-> Gateway message delivery.
+contract Bridgehub {
+    struct ChainInfo {
+        address admin;
+        uint256 settlementLayer;
+        bool registered;
+    }
+
+    /// @notice When a chain started settling on a settlement layer.
+    struct Migration {
+        uint256 chainId;
+        uint256 settlementLayer;
+        uint256 firstBatch;
+    }
+
+    address public owner;
+    mapping(uint256 chainId => ChainInfo) public chains;
+    mapping(uint256 chainId => mapping(uint256 settlementLayer => address)) public executorOn;
+    mapping(uint256 settlementLayer => bool) public whitelisted;
+    mapping(uint256 settlementLayer => address) public relayerOf;
+    Migration[] public migrations;
+
+    event ChainRegistered(uint256 indexed chainId, address admin, uint256 settlementLayer);
+    event ExecutorSet(uint256 indexed chainId, uint256 indexed settlementLayer, address executor);
+    event SettlementLayerStatus(uint256 indexed settlementLayer, bool whitelisted, address relayer);
+    event MigrationToGateway(uint256 indexed chainId, uint256 indexed gateway, uint256 firstBatch, StoredBatchInfo lastBatch);
+    event MigrationFromGatewayStarted(uint256 indexed chainId, uint256 indexed gateway);
+    event MigrationFromGateway(uint256 indexed chainId, uint256 indexed gateway, uint256 firstBatch);
+    event SettlementLayerChanged(uint256 indexed chainId, uint256 from, uint256 to, uint256 firstBatch);
+
+    error NotOwner(address caller);
+    error NotChainAdmin(uint256 chainId, address caller);
+    error NotRelayer(uint256 settlementLayer, address caller);
+    error ChainNotRegistered(uint256 chainId);
+    error ChainAlreadyRegistered(uint256 chainId);
+    error SettlementLayerNotWhitelisted(uint256 settlementLayer);
+    error SettlementLayerNotOnL1(uint256 settlementLayer, uint256 settlesOn);
+    error NoExecutorOn(uint256 chainId, uint256 settlementLayer);
+    error AlreadySettlingOn(uint256 chainId, uint256 settlementLayer);
+    error NotSettlingOnL1(uint256 chainId, uint256 settlementLayer);
+    error NotSettlingOnGateway(uint256 chainId, uint256 settlementLayer);
+    error LastBatchMismatch(uint256 chainId, bytes32 expected, bytes32 got);
+
+    modifier onlyOwner() {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _;
+    }
+
+    modifier onlyChainAdmin(uint256 chainId) {
+        if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
+        if (msg.sender != chains[chainId].admin) revert NotChainAdmin(chainId, msg.sender);
+        _;
+    }
+
+    constructor(address owner_) {
+        owner = owner_;
+    }
+
+    // === governance ===
+
+    /// @notice Registers a chain settling on `settlementLayer` (L1's chain id or a whitelisted one).
+    function registerChain(uint256 chainId, address admin, uint256 slChainId) external onlyOwner {
+        if (chains[chainId].registered) revert ChainAlreadyRegistered(chainId);
+        if (slChainId != block.chainid) _requireUsableSettlementLayer(slChainId);
+        chains[chainId] = ChainInfo({admin: admin, settlementLayer: slChainId, registered: true});
+        migrations.push(Migration({chainId: chainId, settlementLayer: slChainId, firstBatch: 1}));
+        emit ChainRegistered(chainId, admin, slChainId);
+    }
+
+    /// @notice Records the executor that settles `chainId` on `settlementLayer`.
+    function setExecutor(uint256 chainId, uint256 slChainId, address executor) external onlyOwner {
+        if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
+        executorOn[chainId][slChainId] = executor;
+        emit ExecutorSet(chainId, slChainId, executor);
+    }
+
+    /// @notice Whitelists (or removes) a settlement layer, with its relayer.
+    function setSettlementLayerStatus(uint256 slChainId, bool status, address relayer) external onlyOwner {
+        if (status) {
+            if (!chains[slChainId].registered) revert ChainNotRegistered(slChainId);
+            uint256 settlesOn = chains[slChainId].settlementLayer;
+            if (settlesOn != block.chainid) revert SettlementLayerNotOnL1(slChainId, settlesOn);
+        }
+        whitelisted[slChainId] = status;
+        relayerOf[slChainId] = relayer;
+        emit SettlementLayerStatus(slChainId, status, relayer);
+    }
+
+    // === views ===
+
+    /// @notice The chain's active settlement layer.
+    function settlementLayer(uint256 chainId) external view returns (uint256) {
+        if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
+        return chains[chainId].settlementLayer;
+    }
+
+    /// @notice How many migration intervals are recorded (registration included).
+    function migrationCount() external view returns (uint256) {
+        return migrations.length;
+    }
+
+    // === migrations ===
+
+    /// @notice Moves a chain from L1 to `gateway`: the L1 executor must be drained (every
+    /// committed batch executed, no pending priority operation); `lastBatch` is the info of its
+    /// last executed batch, which the relayer hands to the Gateway's executor.
+    function migrateToGateway(uint256 chainId, uint256 gateway, StoredBatchInfo calldata lastBatch)
+        external
+        onlyChainAdmin(chainId)
+    {
+        ChainInfo storage chain = chains[chainId];
+        if (chain.settlementLayer == gateway) revert AlreadySettlingOn(chainId, gateway);
+        if (chain.settlementLayer != block.chainid) revert NotSettlingOnL1(chainId, chain.settlementLayer);
+        _requireUsableSettlementLayer(gateway);
+        if (executorOn[chainId][gateway] == address(0)) revert NoExecutorOn(chainId, gateway);
+        ChainExecutor l1Executor = ChainExecutor(executorOn[chainId][block.chainid]);
+        bytes32 expected = l1Executor.storedBatchHash(l1Executor.totalBatchesExecuted());
+        bytes32 got = keccak256(abi.encode(lastBatch));
+        if (got != expected || lastBatch.batchNumber != l1Executor.totalBatchesExecuted()) {
+            revert LastBatchMismatch(chainId, expected, got);
+        }
+        l1Executor.deactivate();
+        uint256 firstBatch = lastBatch.batchNumber + 1;
+        chain.settlementLayer = gateway;
+        migrations.push(Migration({chainId: chainId, settlementLayer: gateway, firstBatch: firstBatch}));
+        emit MigrationToGateway(chainId, gateway, firstBatch, lastBatch);
+        emit SettlementLayerChanged(chainId, block.chainid, gateway, firstBatch);
+    }
+
+    /// @notice The chain admin asks to move back to L1; the relayer drains and deactivates the
+    /// Gateway's executor and then calls finalizeMigrationFromGateway.
+    function startMigrationFromGateway(uint256 chainId) external onlyChainAdmin(chainId) {
+        uint256 gateway = chains[chainId].settlementLayer;
+        if (gateway == block.chainid) revert NotSettlingOnGateway(chainId, gateway);
+        emit MigrationFromGatewayStarted(chainId, gateway);
+    }
+
+    /// @notice Completes a move from the Gateway back to L1 with the last batch the chain
+    /// executed on the Gateway; only the Gateway's relayer.
+    function finalizeMigrationFromGateway(uint256 chainId, StoredBatchInfo calldata lastBatch) external {
+        if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
+        uint256 gateway = chains[chainId].settlementLayer;
+        if (gateway == block.chainid) revert NotSettlingOnGateway(chainId, gateway);
+        if (msg.sender != relayerOf[gateway]) revert NotRelayer(gateway, msg.sender);
+        ChainExecutor l1Executor = ChainExecutor(executorOn[chainId][block.chainid]);
+        l1Executor.activate(lastBatch);
+        uint256 firstBatch = lastBatch.batchNumber + 1;
+        chains[chainId].settlementLayer = block.chainid;
+        migrations.push(Migration({chainId: chainId, settlementLayer: block.chainid, firstBatch: firstBatch}));
+        emit MigrationFromGateway(chainId, gateway, firstBatch);
+        emit SettlementLayerChanged(chainId, gateway, block.chainid, firstBatch);
+    }
+
+    function _requireUsableSettlementLayer(uint256 slChainId) internal view {
+        if (!whitelisted[slChainId]) revert SettlementLayerNotWhitelisted(slChainId);
+        uint256 settlesOn = chains[slChainId].settlementLayer;
+        if (settlesOn != block.chainid) revert SettlementLayerNotOnL1(slChainId, settlesOn);
+    }
+}

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {IVerifier} from "./IVerifier.sol";
+import {MessageRoot} from "./MessageRoot.sol";
+import {CommitBatchInfo, Commitments, StoredBatchInfo} from "./Types.sol";
+
+/// @notice One chain's batches on one settlement layer (L1 or the Gateway): commit, prove,
+/// execute and revert, only while this settlement layer is the chain's active one.
+/// @dev The `controller` turns the executor on and off when the chain migrates: the L1 Bridgehub
+/// on L1; on the Gateway, the account that relays the Bridgehub's migrations (it stands in for
+/// L1 -> Gateway message delivery).
+contract ChainExecutor {
+    /// @notice Operator roles, as bits.
+    uint8 public constant ROLE_COMMIT = 1;
+    uint8 public constant ROLE_PROVE = 2;
+    uint8 public constant ROLE_EXECUTE = 4;
+    /// @notice How far a batch's last block may be ahead of this chain's clock.
+    uint256 public constant MAX_FUTURE_TIMESTAMP = 1 hours;
+
+    uint256 public immutable chainId;
+    address public immutable controller;
+    MessageRoot public immutable messageRoot;
+    address public admin;
+    IVerifier public verifier;
+    bool public active;
+
+    uint256 public totalBatchesCommitted;
+    uint256 public totalBatchesVerified;
+    uint256 public totalBatchesExecuted;
+    mapping(uint256 batchNumber => bytes32) public storedBatchHash;
+    /// @notice The last block timestamp of the last committed batch.
+    uint64 public lastCommittedTimestamp;
+    mapping(address => uint8) public operatorRoles;
+
+    bytes32[] internal priorityQueue;
+    uint256 public priorityQueueHead;
+
+    event BatchCommitted(uint256 indexed batchNumber, bytes32 batchHash, bytes32 commitment);
+    event BatchesProved(uint256 indexed fromBatch, uint256 indexed toBatch);
+    event BatchExecuted(uint256 indexed batchNumber, bytes32 batchHash, bytes32 l2LogsRoot);
+    event BatchesReverted(uint256 totalCommitted, uint256 totalVerified, uint256 totalExecuted);
+    event NewPriorityRequest(uint256 indexed id, bytes32 opHash, bytes data);
+    event OperatorSet(address indexed operator, uint8 roles);
+    event VerifierSet(address verifier);
+    event Activated(uint256 lastBatch, bytes32 lastBatchHash);
+    event Deactivated(uint256 lastBatch);
+
+    error NotAdmin(address caller);
+    error NotController(address caller);
+    error NotOperator(address caller, uint8 role);
+    error SettlementLayerNotActive(uint256 chainId, uint256 settlementLayer);
+    error BatchNumberMismatch(uint256 expected, uint256 got);
+    error PreviousBatchHashMismatch(bytes32 expected, bytes32 got);
+    error BatchHashMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
+    error ChainIdMismatch(uint256 expected, uint256 got);
+    error SettlementLayerChainIdMismatch(uint256 expected, uint256 got);
+    error TimestampsInvalid(uint64 first, uint64 last, uint64 previousLast, uint256 now_);
+    error BatchNotCommitted(uint256 batchNumber, uint256 totalCommitted);
+    error BatchNotProved(uint256 batchNumber, uint256 totalVerified);
+    error InvalidProof();
+    error CannotRevertExecutedBatch(uint256 newLastBatch, uint256 totalExecuted);
+    error PriorityOpsHashMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
+    error NotEnoughPriorityOps(uint256 wanted, uint256 pending);
+    error NotDrained(uint256 committed, uint256 executed, uint256 pendingPriorityOps);
+    error AlreadyActive();
+    error StaleActivation(uint256 lastBatch, uint256 totalExecuted);
+
+    modifier onlyRole(uint8 role) {
+        if (operatorRoles[msg.sender] & role == 0) revert NotOperator(msg.sender, role);
+        _;
+    }
+
+    modifier onlyActiveSettlementLayer() {
+        if (!active) revert SettlementLayerNotActive(chainId, block.chainid);
+        _;
+    }
+
+    /// @param genesis the chain's batch 0; `active_` when this is the chain's initial settlement layer.
+    constructor(
+        uint256 chainId_,
+        address controller_,
+        MessageRoot messageRoot_,
+        IVerifier verifier_,
+        address admin_,
+        StoredBatchInfo memory genesis,
+        bool active_
+    ) {
+        chainId = chainId_;
+        controller = controller_;
+        messageRoot = messageRoot_;
+        verifier = verifier_;
+        admin = admin_;
+        active = active_;
+        storedBatchHash[0] = Commitments.storedBatchHash(genesis);
+    }
+
+    // === admin ===
+
+    /// @notice Gives `operator` the `roles` bits (0 removes it).
+    function setOperator(address operator, uint8 roles) external {
+        if (msg.sender != admin) revert NotAdmin(msg.sender);
+        operatorRoles[operator] = roles;
+        emit OperatorSet(operator, roles);
+    }
+
+    /// @notice Plugs in another verifier (for example the real halo2 one).
+    function setVerifier(IVerifier verifier_) external {
+        if (msg.sender != admin) revert NotAdmin(msg.sender);
+        verifier = verifier_;
+        emit VerifierSet(address(verifier_));
+    }
+
+    // === batches ===
+
+    /// @notice Commits batches on top of `lastCommitted`, the info of batch `totalBatchesCommitted`.
+    function commitBatches(StoredBatchInfo calldata lastCommitted, CommitBatchInfo[] calldata newBatches)
+        external
+        onlyActiveSettlementLayer
+        onlyRole(ROLE_COMMIT)
+    {
+        bytes32 expectedPrev = storedBatchHash[totalBatchesCommitted];
+        bytes32 gotPrev = Commitments.storedBatchHash(lastCommitted);
+        if (gotPrev != expectedPrev) revert PreviousBatchHashMismatch(expectedPrev, gotPrev);
+        uint256 next = totalBatchesCommitted + 1;
+        uint64 previousLast = lastCommittedTimestamp;
+        for (uint256 i = 0; i < newBatches.length; ++i) {
+            CommitBatchInfo calldata b = newBatches[i];
+            if (b.batchNumber != next) revert BatchNumberMismatch(next, b.batchNumber);
+            if (b.chainId != chainId) revert ChainIdMismatch(chainId, b.chainId);
+            if (b.slChainId != block.chainid) revert SettlementLayerChainIdMismatch(block.chainid, b.slChainId);
+            if (
+                b.firstBlockTimestamp > b.lastBlockTimestamp || b.firstBlockTimestamp < previousLast
+                    || b.lastBlockTimestamp > block.timestamp + MAX_FUTURE_TIMESTAMP
+            ) revert TimestampsInvalid(b.firstBlockTimestamp, b.lastBlockTimestamp, previousLast, block.timestamp);
+            StoredBatchInfo memory stored = StoredBatchInfo({
+                batchNumber: b.batchNumber,
+                stateCommitment: b.newStateCommitment,
+                numberOfL1Txs: b.numberOfL1Txs,
+                priorityOpsHash: b.priorityOpsHash,
+                dependencyRootsRollingHash: b.dependencyRootsRollingHash,
+                l2LogsRoot: b.l2LogsRoot,
+                commitment: Commitments.batchOutputHash(b)
+            });
+            bytes32 hash = Commitments.storedBatchHash(stored);
+            storedBatchHash[next] = hash;
+            emit BatchCommitted(next, hash, stored.commitment);
+            previousLast = b.lastBlockTimestamp;
+            ++next;
+        }
+        lastCommittedTimestamp = previousLast;
+        totalBatchesCommitted = next - 1;
+    }
+
+    /// @notice Proves the batches after `prevBatch` (batch `totalBatchesVerified`) with one proof
+    /// over their public inputs.
+    function proveBatches(StoredBatchInfo calldata prevBatch, StoredBatchInfo[] calldata batches, bytes calldata proof)
+        external
+        onlyActiveSettlementLayer
+        onlyRole(ROLE_PROVE)
+    {
+        uint256 verified = totalBatchesVerified;
+        _checkStored(verified, prevBatch);
+        uint256[] memory inputs = new uint256[](batches.length);
+        bytes32 prevState = prevBatch.stateCommitment;
+        for (uint256 i = 0; i < batches.length; ++i) {
+            StoredBatchInfo calldata b = batches[i];
+            uint256 expected = verified + 1 + i;
+            if (b.batchNumber != expected) revert BatchNumberMismatch(expected, b.batchNumber);
+            if (expected > totalBatchesCommitted) revert BatchNotCommitted(expected, totalBatchesCommitted);
+            _checkStored(expected, b);
+            inputs[i] = Commitments.publicInput(prevState, b.stateCommitment, b.commitment);
+            prevState = b.stateCommitment;
+        }
+        if (!verifier.verify(inputs, proof)) revert InvalidProof();
+        totalBatchesVerified = verified + batches.length;
+        emit BatchesProved(verified + 1, verified + batches.length);
+    }
+
+    /// @notice Executes proved batches: consumes their priority operations and records their
+    /// roots in MessageRoot.
+    function executeBatches(StoredBatchInfo[] calldata batches) external onlyActiveSettlementLayer onlyRole(ROLE_EXECUTE) {
+        uint256 executed = totalBatchesExecuted;
+        for (uint256 i = 0; i < batches.length; ++i) {
+            StoredBatchInfo calldata b = batches[i];
+            uint256 expected = executed + 1 + i;
+            if (b.batchNumber != expected) revert BatchNumberMismatch(expected, b.batchNumber);
+            if (expected > totalBatchesVerified) revert BatchNotProved(expected, totalBatchesVerified);
+            _checkStored(expected, b);
+            bytes32 opsHash = _consumePriorityOps(b.numberOfL1Txs);
+            if (opsHash != b.priorityOpsHash) revert PriorityOpsHashMismatch(expected, opsHash, b.priorityOpsHash);
+            messageRoot.addChainBatchRoot(chainId, expected, b.l2LogsRoot);
+            emit BatchExecuted(expected, storedBatchHash[expected], b.l2LogsRoot);
+        }
+        totalBatchesExecuted = executed + batches.length;
+    }
+
+    /// @notice Forgets committed batches above `newLastBatch`; executed batches stay.
+    function revertBatches(uint256 newLastBatch) external onlyActiveSettlementLayer onlyRole(ROLE_COMMIT) {
+        if (newLastBatch < totalBatchesExecuted) revert CannotRevertExecutedBatch(newLastBatch, totalBatchesExecuted);
+        if (newLastBatch > totalBatchesCommitted) revert BatchNotCommitted(newLastBatch, totalBatchesCommitted);
+        for (uint256 n = newLastBatch + 1; n <= totalBatchesCommitted; ++n) {
+            delete storedBatchHash[n];
+        }
+        totalBatchesCommitted = newLastBatch;
+        if (totalBatchesVerified > newLastBatch) totalBatchesVerified = newLastBatch;
+        emit BatchesReverted(totalBatchesCommitted, totalBatchesVerified, totalBatchesExecuted);
+    }
+
+    // === priority operations ===
+
+    /// @notice Queues an operation for the chain (an L1 -> L2 transaction); returns its id.
+    function requestPriorityOp(bytes calldata data) external returns (uint256 id) {
+        id = priorityQueue.length;
+        bytes32 opHash = keccak256(abi.encode(id, msg.sender, data));
+        priorityQueue.push(opHash);
+        emit NewPriorityRequest(id, opHash, data);
+    }
+
+    /// @notice Operations queued and not yet executed.
+    function pendingPriorityOps() public view returns (uint256) {
+        return priorityQueue.length - priorityQueueHead;
+    }
+
+    /// @notice The hash of priority operation `id`.
+    function priorityOpHash(uint256 id) external view returns (bytes32) {
+        return priorityQueue[id];
+    }
+
+    // === migration ===
+
+    /// @notice Makes this the chain's active settlement layer, continuing after `lastBatch`
+    /// (the last batch executed on the previous one).
+    function activate(StoredBatchInfo calldata lastBatch) external {
+        if (msg.sender != controller) revert NotController(msg.sender);
+        if (active) revert AlreadyActive();
+        if (lastBatch.batchNumber < totalBatchesExecuted) {
+            revert StaleActivation(lastBatch.batchNumber, totalBatchesExecuted);
+        }
+        bytes32 hash = Commitments.storedBatchHash(lastBatch);
+        storedBatchHash[lastBatch.batchNumber] = hash;
+        totalBatchesCommitted = lastBatch.batchNumber;
+        totalBatchesVerified = lastBatch.batchNumber;
+        totalBatchesExecuted = lastBatch.batchNumber;
+        messageRoot.setLastBatch(chainId, lastBatch.batchNumber);
+        active = true;
+        emit Activated(lastBatch.batchNumber, hash);
+    }
+
+    /// @notice Stops settling here; only when every committed batch is executed and no priority
+    /// operation waits.
+    function deactivate() external {
+        if (msg.sender != controller) revert NotController(msg.sender);
+        _requireDrained();
+        active = false;
+        emit Deactivated(totalBatchesExecuted);
+    }
+
+    /// @notice Reverts unless every committed batch is executed and no priority operation waits.
+    function requireDrained() external view {
+        _requireDrained();
+    }
+
+    // === helpers the Rust side checks its own hashing against ===
+
+    /// @notice Commitments.batchOutputHash.
+    function batchOutputHash(CommitBatchInfo calldata b) external pure returns (bytes32) {
+        return Commitments.batchOutputHash(b);
+    }
+
+    /// @notice Commitments.storedBatchHash.
+    function hashStoredBatchInfo(StoredBatchInfo calldata b) external pure returns (bytes32) {
+        return Commitments.storedBatchHash(b);
+    }
+
+    /// @notice Commitments.publicInput.
+    function publicInput(bytes32 prevStateCommitment, bytes32 stateCommitment, bytes32 commitment)
+        external
+        pure
+        returns (uint256)
+    {
+        return Commitments.publicInput(prevStateCommitment, stateCommitment, commitment);
+    }
+
+    function _requireDrained() internal view {
+        uint256 pending = pendingPriorityOps();
+        if (totalBatchesCommitted != totalBatchesExecuted || pending != 0) {
+            revert NotDrained(totalBatchesCommitted, totalBatchesExecuted, pending);
+        }
+    }
+
+    function _checkStored(uint256 batchNumber, StoredBatchInfo calldata info) internal view {
+        bytes32 expected = storedBatchHash[batchNumber];
+        bytes32 got = Commitments.storedBatchHash(info);
+        if (got != expected) revert BatchHashMismatch(batchNumber, expected, got);
+    }
+
+    function _consumePriorityOps(uint256 count) internal returns (bytes32 rolling) {
+        uint256 head = priorityQueueHead;
+        uint256 pending = priorityQueue.length - head;
+        if (count > pending) revert NotEnoughPriorityOps(count, pending);
+        for (uint256 i = 0; i < count; ++i) {
+            rolling = keccak256(abi.encodePacked(rolling, priorityQueue[head + i]));
+        }
+        priorityQueueHead = head + count;
+    }
+}

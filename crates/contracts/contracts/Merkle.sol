@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+/// @notice Keccak binary Merkle trees, as the Rust side computes them.
+/// @dev For n leaves the tree has depth d = max(1, ceil(log2 n)); missing leaves are bytes32(0)
+/// and a node is keccak256(left ‖ right). The root of no leaf is keccak256(0 ‖ 0).
+library Merkle {
+    uint256 internal constant MAX_DEPTH = 32;
+
+    /// @notice An append-only tree that keeps one node per level.
+    struct Tree {
+        uint256 count;
+        bytes32[MAX_DEPTH] branch;
+    }
+
+    error TreeFull();
+
+    /// @notice Appends a leaf; O(log n).
+    function push(Tree storage tree, bytes32 leaf) internal {
+        uint256 size = tree.count + 1;
+        if (size > (uint256(1) << MAX_DEPTH) - 1) revert TreeFull();
+        tree.count = size;
+        bytes32 node = leaf;
+        for (uint256 h = 0; h < MAX_DEPTH; ++h) {
+            if (size & 1 == 1) {
+                tree.branch[h] = node;
+                return;
+            }
+            node = keccak256(abi.encodePacked(tree.branch[h], node));
+            size >>= 1;
+        }
+    }
+
+    /// @notice The root over the leaves pushed so far.
+    function root(Tree storage tree) internal view returns (bytes32 node) {
+        uint256 count = tree.count;
+        uint256 depth = depthFor(count);
+        bytes32 zero = bytes32(0);
+        uint256 size = count;
+        for (uint256 h = 0; h < depth; ++h) {
+            if (size & 1 == 1) {
+                node = keccak256(abi.encodePacked(tree.branch[h], node));
+            } else {
+                node = keccak256(abi.encodePacked(node, zero));
+            }
+            zero = keccak256(abi.encodePacked(zero, zero));
+            size >>= 1;
+        }
+    }
+
+    /// @notice The root over `leaves` (memory); the same tree as push and root.
+    function rootOf(bytes32[] memory leaves) internal pure returns (bytes32) {
+        uint256 depth = depthFor(leaves.length);
+        uint256 width = uint256(1) << depth;
+        bytes32[] memory level = new bytes32[](width);
+        for (uint256 i = 0; i < leaves.length; ++i) {
+            level[i] = leaves[i];
+        }
+        while (width > 1) {
+            width >>= 1;
+            for (uint256 i = 0; i < width; ++i) {
+                level[i] = keccak256(abi.encodePacked(level[2 * i], level[2 * i + 1]));
+            }
+        }
+        return level[0];
+    }
+
+    /// @notice Checks a proof of `leaf` at `index` against `expectedRoot`.
+    function verify(bytes32 expectedRoot, bytes32 leaf, uint256 index, bytes32[] memory proof)
+        internal
+        pure
+        returns (bool)
+    {
+        bytes32 node = leaf;
+        for (uint256 h = 0; h < proof.length; ++h) {
+            if ((index >> h) & 1 == 1) {
+                node = keccak256(abi.encodePacked(proof[h], node));
+            } else {
+                node = keccak256(abi.encodePacked(node, proof[h]));
+            }
+        }
+        return index >> proof.length == 0 && node == expectedRoot;
+    }
+
+    /// @notice max(1, ceil(log2 count)).
+    function depthFor(uint256 count) internal pure returns (uint256 depth) {
+        depth = 1;
+        while ((uint256(1) << depth) < count) {
+            ++depth;
+        }
+    }
+}

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+/// @notice What a settlement layer keeps of a committed batch; contracts store
+/// keccak256(abi.encode(StoredBatchInfo)).
+struct StoredBatchInfo {
+    uint64 batchNumber;
+    bytes32 stateCommitment;
+    uint256 numberOfL1Txs;
+    bytes32 priorityOpsHash;
+    bytes32 dependencyRootsRollingHash;
+    bytes32 l2LogsRoot;
+    bytes32 commitment;
+}
+
+/// @notice What an operator commits for a new batch.
+struct CommitBatchInfo {
+    uint64 batchNumber;
+    bytes32 newStateCommitment;
+    uint64 firstBlockTimestamp;
+    uint64 lastBlockTimestamp;
+    uint256 chainId;
+    uint8 daScheme;
+    bytes32 daCommitment;
+    uint256 numberOfL1Txs;
+    uint256 numberOfL2Txs;
+    bytes32 priorityOpsHash;
+    bytes32 l2LogsRoot;
+    bytes32 dependencyRootsRollingHash;
+    uint256 slChainId;
+}
+
+/// @notice The hashes both the contracts and the Rust side compute (DESIGN section 4).
+library Commitments {
+    /// @notice keccak of the packed batch outputs; slChainId is inside, so a batch built for one
+    /// settlement layer can never be committed on another.
+    function batchOutputHash(CommitBatchInfo memory b) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encodePacked(
+                b.chainId,
+                b.firstBlockTimestamp,
+                b.lastBlockTimestamp,
+                b.daScheme,
+                b.daCommitment,
+                b.numberOfL1Txs,
+                b.numberOfL2Txs,
+                b.priorityOpsHash,
+                b.l2LogsRoot,
+                b.dependencyRootsRollingHash,
+                b.slChainId
+            )
+        );
+    }
+
+    /// @notice The hash a settlement layer stores for a batch.
+    function storedBatchHash(StoredBatchInfo memory b) internal pure returns (bytes32) {
+        return keccak256(abi.encode(b));
+    }
+
+    /// @notice The proof's public input for a batch: 224 bits, so it fits a BN254 field element.
+    function publicInput(bytes32 prevStateCommitment, bytes32 stateCommitment, bytes32 commitment)
+        internal
+        pure
+        returns (uint256)
+    {
+        return uint256(keccak256(abi.encodePacked(prevStateCommitment, stateCommitment, commitment))) >> 32;
+    }
+
+    /// @notice A leaf of a chain's batch tree in MessageRoot.
+    function batchLeaf(uint256 batchNumber, bytes32 batchRoot) internal pure returns (bytes32) {
+        return keccak256(abi.encodePacked(batchNumber, batchRoot));
+    }
+
+    /// @notice A leaf of the shared tree over chains in MessageRoot.
+    function chainLeaf(uint256 chainId, bytes32 chainRoot) internal pure returns (bytes32) {
+        return keccak256(abi.encodePacked(chainId, chainRoot));
+    }
+}

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {Merkle} from "../Merkle.sol";
+
+/// @notice Test-only: exposes Merkle so the Rust implementation can be checked against it.
+contract MerkleHarness {
+    using Merkle for Merkle.Tree;
+
+    Merkle.Tree internal tree;
+
+    /// @notice Root of `leaves` computed in memory.
+    function rootOf(bytes32[] calldata leaves) external pure returns (bytes32) {
+        return Merkle.rootOf(leaves);
+    }
+
+    /// @notice Root of `leaves` pushed one by one into a fresh storage tree (then cleared).
+    function incrementalRootOf(bytes32[] calldata leaves) external returns (bytes32 root) {
+        delete tree;
+        for (uint256 i = 0; i < leaves.length; ++i) {
+            tree.push(leaves[i]);
+        }
+        root = tree.root();
+    }
+
+    /// @notice Merkle.verify.
+    function verify(bytes32 root, bytes32 leaf, uint256 index, bytes32[] calldata proof) external pure returns (bool) {
+        return Merkle.verify(root, leaf, index, proof);
+    }
+}

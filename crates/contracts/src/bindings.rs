@@ -1,0 +1,58 @@
+//! alloy bindings generated from the committed artifacts.
+#![allow(missing_docs, unreachable_pub, clippy::too_many_arguments)]
+
+use alloy::sol;
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    Bridgehub,
+    "artifacts/Bridgehub.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    ChainExecutor,
+    "artifacts/ChainExecutor.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    MessageRoot,
+    "artifacts/MessageRoot.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    MockVerifier,
+    "artifacts/MockVerifier.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    IVerifier,
+    "artifacts/IVerifier.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    MerkleHarness,
+    "artifacts/MerkleHarness.json"
+);
+
+/// The operator role bits of [`ChainExecutor`].
+pub mod roles {
+    /// May commit and revert batches.
+    pub const COMMIT: u8 = 1;
+    /// May prove batches.
+    pub const PROVE: u8 = 2;
+    /// May execute batches.
+    pub const EXECUTE: u8 = 4;
+    /// Every role.
+    pub const ALL: u8 = COMMIT | PROVE | EXECUTE;
+}

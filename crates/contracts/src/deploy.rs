@@ -1,0 +1,118 @@
+//! Typed deploy helpers and conversions between the primitives' and the bindings' types.
+
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+    sol_types::SolValue,
+};
+use gateway_primitives::StoredBatchInfo;
+
+use crate::{Bridgehub, ChainExecutor, MerkleHarness, MessageRoot, MockVerifier};
+
+/// The result type of this crate.
+pub type ContractsResult<T> = Result<T, ContractsError>;
+
+/// What can go wrong deploying or calling the contracts.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractsError {
+    /// Deploying a contract failed.
+    #[error("deploying {contract}: {source}")]
+    Deploy {
+        /// Which contract.
+        contract: &'static str,
+        /// Why.
+        source: alloy::contract::Error,
+    },
+    /// A value did not convert between two ABI types.
+    #[error("abi conversion: {0}")]
+    Convert(#[from] alloy::sol_types::Error),
+}
+
+/// Converts between two Solidity types with the same ABI encoding (the primitives' batch types
+/// and each binding's copy of them).
+pub fn convert<
+    A: SolValue,
+    B: SolValue + From<<B::SolType as alloy::sol_types::SolType>::RustType>,
+>(
+    value: &A,
+) -> ContractsResult<B> {
+    Ok(B::abi_decode(&value.abi_encode())?)
+}
+
+/// Deploys the L1 Bridgehub governed by `owner`.
+pub async fn deploy_bridgehub<P: Provider>(
+    provider: P,
+    owner: Address,
+) -> ContractsResult<Address> {
+    let contract = Bridgehub::deploy(provider, owner)
+        .await
+        .map_err(|source| ContractsError::Deploy { contract: "Bridgehub", source })?;
+    Ok(*contract.address())
+}
+
+/// Deploys a MessageRoot owned by `owner` (who authorizes executors).
+pub async fn deploy_message_root<P: Provider>(
+    provider: P,
+    owner: Address,
+) -> ContractsResult<Address> {
+    let contract = MessageRoot::deploy(provider, owner)
+        .await
+        .map_err(|source| ContractsError::Deploy { contract: "MessageRoot", source })?;
+    Ok(*contract.address())
+}
+
+/// Deploys the verifier that accepts any proof (mock-proof devnets and tests only).
+pub async fn deploy_mock_verifier<P: Provider>(provider: P) -> ContractsResult<Address> {
+    let contract = MockVerifier::deploy(provider)
+        .await
+        .map_err(|source| ContractsError::Deploy { contract: "MockVerifier", source })?;
+    Ok(*contract.address())
+}
+
+/// Deploys the Merkle test harness.
+pub async fn deploy_merkle_harness<P: Provider>(provider: P) -> ContractsResult<Address> {
+    let contract = MerkleHarness::deploy(provider)
+        .await
+        .map_err(|source| ContractsError::Deploy { contract: "MerkleHarness", source })?;
+    Ok(*contract.address())
+}
+
+/// What a chain executor is deployed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorDeployment {
+    /// The chain it settles.
+    pub chain_id: u64,
+    /// Who activates and deactivates it: the Bridgehub on L1, the Gateway's relayer there.
+    pub controller: Address,
+    /// The MessageRoot it records batch roots in.
+    pub message_root: Address,
+    /// The proof verifier.
+    pub verifier: Address,
+    /// The chain's admin on this settlement layer.
+    pub admin: Address,
+    /// The chain's batch 0.
+    pub genesis: StoredBatchInfo,
+    /// True when this is the chain's initial settlement layer.
+    pub active: bool,
+}
+
+/// Deploys a chain executor.
+pub async fn deploy_chain_executor<P: Provider>(
+    provider: P,
+    deployment: &ExecutorDeployment,
+) -> ContractsResult<Address> {
+    let genesis: ChainExecutor::StoredBatchInfo = convert(&deployment.genesis)?;
+    let contract = ChainExecutor::deploy(
+        provider,
+        U256::from(deployment.chain_id),
+        deployment.controller,
+        deployment.message_root,
+        deployment.verifier,
+        deployment.admin,
+        genesis,
+        deployment.active,
+    )
+    .await
+    .map_err(|source| ContractsError::Deploy { contract: "ChainExecutor", source })?;
+    Ok(*contract.address())
+}

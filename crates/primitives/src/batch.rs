@@ -1,0 +1,148 @@
+//! Batch types and their hashes (DESIGN section 4).
+
+use alloy_primitives::{B256, U256, keccak256};
+use alloy_sol_types::{SolValue, sol};
+
+sol! {
+    /// What a settlement layer keeps of a committed batch; contracts store
+    /// `keccak256(abi.encode(StoredBatchInfo))`.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct StoredBatchInfo {
+        uint64 batchNumber;
+        bytes32 stateCommitment;
+        uint256 numberOfL1Txs;
+        bytes32 priorityOpsHash;
+        bytes32 dependencyRootsRollingHash;
+        bytes32 l2LogsRoot;
+        bytes32 commitment;
+    }
+
+    /// What an operator commits for a new batch.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct CommitBatchInfo {
+        uint64 batchNumber;
+        bytes32 newStateCommitment;
+        uint64 firstBlockTimestamp;
+        uint64 lastBlockTimestamp;
+        uint256 chainId;
+        uint8 daScheme;
+        bytes32 daCommitment;
+        uint256 numberOfL1Txs;
+        uint256 numberOfL2Txs;
+        bytes32 priorityOpsHash;
+        bytes32 l2LogsRoot;
+        bytes32 dependencyRootsRollingHash;
+        uint256 slChainId;
+    }
+}
+
+/// How a batch's data is made available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DaScheme {
+    /// Pubdata in EIP-4844 blobs on L1.
+    RollupBlobs = 0,
+    /// Pubdata as calldata.
+    RollupCalldata = 1,
+    /// Only a commitment to the data is published.
+    Validium = 2,
+}
+
+/// `keccak256(abi.encodePacked(chainId, firstBlockTimestamp, lastBlockTimestamp, daScheme,
+/// daCommitment, numberOfL1Txs, numberOfL2Txs, priorityOpsHash, l2LogsRoot,
+/// dependencyRootsRollingHash, slChainId))`: the batch's commitment.
+pub fn batch_output_hash(batch: &CommitBatchInfo) -> B256 {
+    let mut packed = Vec::with_capacity(32 * 8 + 8 * 2 + 1 + 32);
+    packed.extend_from_slice(&batch.chainId.to_be_bytes::<32>());
+    packed.extend_from_slice(&batch.firstBlockTimestamp.to_be_bytes());
+    packed.extend_from_slice(&batch.lastBlockTimestamp.to_be_bytes());
+    packed.push(batch.daScheme);
+    packed.extend_from_slice(batch.daCommitment.as_slice());
+    packed.extend_from_slice(&batch.numberOfL1Txs.to_be_bytes::<32>());
+    packed.extend_from_slice(&batch.numberOfL2Txs.to_be_bytes::<32>());
+    packed.extend_from_slice(batch.priorityOpsHash.as_slice());
+    packed.extend_from_slice(batch.l2LogsRoot.as_slice());
+    packed.extend_from_slice(batch.dependencyRootsRollingHash.as_slice());
+    packed.extend_from_slice(&batch.slChainId.to_be_bytes::<32>());
+    keccak256(packed)
+}
+
+impl CommitBatchInfo {
+    /// The info a settlement layer stores once this batch is committed.
+    pub fn to_stored(&self) -> StoredBatchInfo {
+        StoredBatchInfo {
+            batchNumber: self.batchNumber,
+            stateCommitment: self.newStateCommitment,
+            numberOfL1Txs: self.numberOfL1Txs,
+            priorityOpsHash: self.priorityOpsHash,
+            dependencyRootsRollingHash: self.dependencyRootsRollingHash,
+            l2LogsRoot: self.l2LogsRoot,
+            commitment: batch_output_hash(self),
+        }
+    }
+}
+
+/// `keccak256(abi.encode(info))`: what contracts store per batch.
+pub fn stored_batch_hash(info: &StoredBatchInfo) -> B256 {
+    keccak256(info.abi_encode())
+}
+
+/// `uint256(keccak256(prevStateCommitment ‖ stateCommitment ‖ commitment)) >> 32`: the proof's
+/// public input for a batch (224 bits, so it fits a BN254 field element).
+pub fn public_input(prev_state_commitment: B256, state_commitment: B256, commitment: B256) -> U256 {
+    let mut packed = [0u8; 96];
+    packed[..32].copy_from_slice(prev_state_commitment.as_slice());
+    packed[32..64].copy_from_slice(state_commitment.as_slice());
+    packed[64..].copy_from_slice(commitment.as_slice());
+    U256::from_be_bytes(keccak256(packed).0) >> 32
+}
+
+/// A leaf of a chain's batch tree: `keccak256(abi.encodePacked(uint256 batchNumber, batchRoot))`.
+pub fn batch_leaf(batch_number: u64, batch_root: B256) -> B256 {
+    let mut packed = [0u8; 64];
+    packed[..32].copy_from_slice(&U256::from(batch_number).to_be_bytes::<32>());
+    packed[32..].copy_from_slice(batch_root.as_slice());
+    keccak256(packed)
+}
+
+/// A leaf of the shared tree over chains: `keccak256(abi.encodePacked(uint256 chainId, chainRoot))`.
+pub fn chain_leaf(chain_id: u64, chain_root: B256) -> B256 {
+    let mut packed = [0u8; 64];
+    packed[..32].copy_from_slice(&U256::from(chain_id).to_be_bytes::<32>());
+    packed[32..].copy_from_slice(chain_root.as_slice());
+    keccak256(packed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_input_fits_224_bits() {
+        let input = public_input(B256::repeat_byte(0xff), B256::repeat_byte(0xee), B256::ZERO);
+        assert!(input < U256::from(1) << 224);
+        assert_ne!(input, U256::ZERO);
+    }
+
+    #[test]
+    fn sl_chain_id_is_inside_the_commitment() {
+        let mut batch = CommitBatchInfo {
+            chainId: U256::from(270),
+            slChainId: U256::from(1),
+            ..Default::default()
+        };
+        let on_l1 = batch_output_hash(&batch);
+        batch.slChainId = U256::from(506);
+        assert_ne!(on_l1, batch_output_hash(&batch));
+    }
+
+    #[test]
+    fn stored_info_carries_the_commitment() {
+        let batch =
+            CommitBatchInfo { batchNumber: 3, numberOfL1Txs: U256::from(2), ..Default::default() };
+        let stored = batch.to_stored();
+        assert_eq!(stored.batchNumber, 3);
+        assert_eq!(stored.commitment, batch_output_hash(&batch));
+        assert_ne!(stored_batch_hash(&stored), stored_batch_hash(&StoredBatchInfo::default()));
+    }
+}

@@ -1,0 +1,131 @@
+//! Keccak binary Merkle trees, as `Merkle.sol` computes them.
+//!
+//! For `n` leaves the tree has depth `d = max(1, ceil(log2 n))`; missing leaves are zero and a
+//! node is `keccak256(left ‖ right)`. The root of no leaf is `keccak256(0 ‖ 0)`. A proof lists
+//! the sibling at each level from the leaf up.
+
+use alloy_primitives::{B256, keccak256};
+
+fn hash_pair(left: &B256, right: &B256) -> B256 {
+    let mut packed = [0u8; 64];
+    packed[..32].copy_from_slice(left.as_slice());
+    packed[32..].copy_from_slice(right.as_slice());
+    keccak256(packed)
+}
+
+/// `max(1, ceil(log2 count))`.
+pub fn merkle_depth(count: usize) -> usize {
+    let mut depth = 1;
+    while (1usize << depth) < count {
+        depth += 1;
+    }
+    depth
+}
+
+/// The roots of all-zero subtrees: `zero_hashes(d)[h]` is the root of `2^h` zero leaves.
+pub fn zero_hashes(depth: usize) -> Vec<B256> {
+    let mut zeros = Vec::with_capacity(depth + 1);
+    zeros.push(B256::ZERO);
+    for h in 0..depth {
+        let next = hash_pair(&zeros[h], &zeros[h]);
+        zeros.push(next);
+    }
+    zeros
+}
+
+/// The levels of the tree from the leaves up; zero padding is implied.
+fn levels(leaves: &[B256]) -> Vec<Vec<B256>> {
+    let depth = merkle_depth(leaves.len());
+    let zeros = zero_hashes(depth);
+    let mut levels = vec![leaves.to_vec()];
+    for h in 0..depth {
+        let below = &levels[h];
+        let width = below.len().div_ceil(2).max(1);
+        let level = (0..width)
+            .map(|i| {
+                let left = below.get(2 * i).unwrap_or(&zeros[h]);
+                let right = below.get(2 * i + 1).unwrap_or(&zeros[h]);
+                hash_pair(left, right)
+            })
+            .collect();
+        levels.push(level);
+    }
+    levels
+}
+
+/// The root over `leaves`.
+pub fn merkle_root(leaves: &[B256]) -> B256 {
+    levels(leaves).last().and_then(|top| top.first().copied()).unwrap_or_default()
+}
+
+/// The siblings of leaf `index` from the bottom up; `None` if `index` is out of range.
+pub fn merkle_proof(leaves: &[B256], index: usize) -> Option<Vec<B256>> {
+    if index >= leaves.len() {
+        return None;
+    }
+    let depth = merkle_depth(leaves.len());
+    let zeros = zero_hashes(depth);
+    let levels = levels(leaves);
+    Some(
+        (0..depth)
+            .map(|h| {
+                let sibling = (index >> h) ^ 1;
+                levels[h].get(sibling).copied().unwrap_or(zeros[h])
+            })
+            .collect(),
+    )
+}
+
+/// True when `proof` shows `leaf` at `index` under `root`.
+pub fn verify_merkle_proof(root: B256, leaf: B256, index: usize, proof: &[B256]) -> bool {
+    let mut node = leaf;
+    for (h, sibling) in proof.iter().enumerate() {
+        node = if (index >> h) & 1 == 1 {
+            hash_pair(sibling, &node)
+        } else {
+            hash_pair(&node, sibling)
+        };
+    }
+    proof.len() < usize::BITS as usize && index >> proof.len() == 0 && node == root
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn small_trees_by_hand() {
+        let a = B256::repeat_byte(1);
+        let b = B256::repeat_byte(2);
+        let c = B256::repeat_byte(3);
+        assert_eq!(merkle_root(&[]), hash_pair(&B256::ZERO, &B256::ZERO));
+        assert_eq!(merkle_root(&[a]), hash_pair(&a, &B256::ZERO));
+        assert_eq!(merkle_root(&[a, b]), hash_pair(&a, &b));
+        assert_eq!(
+            merkle_root(&[a, b, c]),
+            hash_pair(&hash_pair(&a, &b), &hash_pair(&c, &B256::ZERO))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn every_leaf_proves_and_no_other_does(
+            leaves in proptest::collection::vec(any::<[u8; 32]>(), 1..70),
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let leaves: Vec<B256> = leaves.into_iter().map(B256::from).collect();
+            let root = merkle_root(&leaves);
+            let index = pick.index(leaves.len());
+            let proof = merkle_proof(&leaves, index).unwrap();
+            prop_assert_eq!(proof.len(), merkle_depth(leaves.len()));
+            prop_assert!(verify_merkle_proof(root, leaves[index], index, &proof));
+            let other = B256::from(keccak256(leaves[index]));
+            prop_assert!(!verify_merkle_proof(root, other, index, &proof));
+            let mut tampered = proof.clone();
+            tampered[0] = B256::from(keccak256(tampered[0]));
+            prop_assert!(!verify_merkle_proof(root, leaves[index], index, &tampered));
+        }
+    }
+}
