@@ -1,15 +1,24 @@
 # One command for every gate. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: tools test lint fmt bench devnet
+.PHONY: tools test lint fmt bench devnet contracts contracts-check
 
 ## Install the pinned anvil and solc (npm) into .tools/ (idempotent).
 tools:
 	@scripts/tools.sh
 
-## Every test: unit, doc and end-to-end on real anvil nodes.
-test: tools
+## Every test: the artifacts match the Solidity sources, then unit, doc and end-to-end tests on
+## real anvil nodes.
+test: contracts-check
 	$(CARGO) test --workspace --locked
+
+## Recompile the Solidity contracts with the pinned solc into crates/contracts/artifacts/.
+contracts: tools
+	node scripts/compile-contracts.js
+
+## Fail if the committed artifacts differ from what the sources compile to.
+contracts-check: tools
+	node scripts/compile-contracts.js --check
 
 ## Formatting and clippy, warnings denied.
 lint:
@@ -22,6 +31,7 @@ fmt:
 ## Benchmarks (release builds): print tables and write reports/*.json.
 bench: tools
 	$(CARGO) run --release --locked -p example-bench-exex -- --blocks 200 --txs 1000
+	$(CARGO) run --release --locked -p example-bench-contracts
 
 ## The main job: for now anvil with traffic, followed through the ExEx host (Ctrl-C stops it).
 devnet: tools

@@ -35,6 +35,8 @@ library Merkle {
     function root(Tree storage tree) internal view returns (bytes32 node) {
         uint256 count = tree.count;
         uint256 depth = depthFor(count);
+        // A full tree's root is the node push stored one level above the leaves' levels.
+        if (count == uint256(1) << depth) return tree.branch[depth];
         bytes32 zero = bytes32(0);
         uint256 size = count;
         for (uint256 h = 0; h < depth; ++h) {

@@ -3,6 +3,7 @@
 use std::{
     io::{BufRead, BufReader},
     net::TcpListener,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::mpsc,
@@ -59,6 +60,17 @@ pub enum DevnetError {
         /// What it printed.
         output: String,
     },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The topology is not what it should be.
+    #[error("topology: {0}")]
+    Topology(String),
     /// A request to a node failed.
     #[error("rpc {0}")]
     Rpc(String),
@@ -81,13 +93,22 @@ pub struct AnvilConfig {
     pub port: Option<u16>,
     /// Load state from and dump it to this file on exit (`--state`), to restart the same chain.
     pub state: Option<PathBuf>,
+    /// How many funded dev accounts (anvil's default is 10).
+    pub accounts: Option<u32>,
     /// More arguments for anvil.
     pub extra_args: Vec<String>,
 }
 
 impl Default for AnvilConfig {
     fn default() -> Self {
-        Self { chain_id: 31337, block_time: None, port: None, state: None, extra_args: Vec::new() }
+        Self {
+            chain_id: 31337,
+            block_time: None,
+            port: None,
+            state: None,
+            accounts: None,
+            extra_args: Vec::new(),
+        }
     }
 }
 
@@ -97,6 +118,7 @@ pub struct Anvil {
     child: Option<Child>,
     port: u16,
     config: AnvilConfig,
+    keys: Vec<String>,
 }
 
 /// The project's root: the nearest ancestor of the current directory (or of this crate) that
@@ -145,10 +167,24 @@ impl Anvil {
             // anvil takes whole or fractional seconds.
             command.args(["--block-time", &format!("{}", block_time.as_secs_f64())]);
         }
+        if let Some(accounts) = config.accounts {
+            command.args(["--accounts", &accounts.to_string()]);
+        }
         if let Some(state) = &config.state {
             command.arg("--state").arg(state);
         }
         command.args(&config.extra_args);
+        // If the process that started anvil dies without stopping it (a test killed mid-way),
+        // the kernel sends anvil SIGTERM: nothing is left running.
+        // SAFETY: prctl is async-signal-safe and only changes this child's own settings.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child =
             command.spawn().map_err(|source| DevnetError::Spawn { path: path.clone(), source })?;
         let pid = child.id();
@@ -169,14 +205,20 @@ impl Anvil {
                 }
             });
         }
-        let mut anvil = Self { child: Some(child), port, config };
+        let mut anvil = Self { child: Some(child), port, config, keys: Vec::new() };
         let deadline = Instant::now() + START_TIMEOUT;
         let mut output = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match lines_rx.recv_timeout(left) {
                 Ok(line) if line.contains("Listening on") => break,
-                Ok(line) => output.push(line),
+                Ok(line) => {
+                    // "(3) 0x<64 hex>" lines list the funded dev accounts' private keys.
+                    if let Some(key) = dev_key(&line) {
+                        anvil.keys.push(key);
+                    }
+                    output.push(line);
+                }
                 Err(_) => {
                     anvil.stop();
                     return Err(DevnetError::NotListening {
@@ -192,6 +234,11 @@ impl Anvil {
         std::thread::spawn(move || while lines_rx.recv().is_ok() {});
         debug!(target: "devnet::anvil", pid, port, "anvil started");
         Ok(anvil)
+    }
+
+    /// The private keys of the dev accounts anvil funded, in its order (local use only).
+    pub fn dev_keys(&self) -> &[String] {
+        &self.keys
     }
 
     /// Its pid.
@@ -259,6 +306,15 @@ impl Anvil {
     }
 }
 
+fn dev_key(line: &str) -> Option<String> {
+    let rest = line.trim().strip_prefix('(')?;
+    let (index, key) = rest.split_once(") ")?;
+    index.parse::<u32>().ok()?;
+    let key = key.trim();
+    let hex = key.strip_prefix("0x")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| key.to_string())
+}
+
 impl Drop for Anvil {
     fn drop(&mut self) {
         self.stop();
@@ -278,6 +334,9 @@ mod tests {
     #[test]
     fn starts_and_stops_by_pid() {
         let mut anvil = Anvil::spawn(AnvilConfig { chain_id: 506, ..Default::default() }).unwrap();
+        assert_eq!(anvil.dev_keys().len(), 10);
+        assert_eq!(anvil.dev_keys()[0], DEV_ACCOUNT_KEYS[0]);
+        assert_eq!(anvil.dev_keys()[1], DEV_ACCOUNT_KEYS[1]);
         let pid = anvil.pid();
         assert!(anvil.is_running());
         assert!(std::net::TcpStream::connect(("127.0.0.1", anvil.port())).is_ok());

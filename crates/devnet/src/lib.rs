@@ -13,10 +13,16 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod anvil;
+mod topology;
 mod traffic;
 
 pub use anvil::{
     ANVIL_ENV, Anvil, AnvilConfig, DEV_ACCOUNT_KEYS, DevnetError, DevnetResult, anvil_path,
     project_root,
+};
+pub use topology::{
+    ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,
+    DEFAULT_L1_CHAIN_ID, Devnet, DevnetConfig, GenesisBatch, InitialSettlement, NodeTopology,
+    SettlementLayerTopology, Topology, confirm, signer_provider,
 };
 pub use traffic::{LOG_EMITTER_INITCODE, Traffic};

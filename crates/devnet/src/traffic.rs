@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use alloy::{
-    network::{EthereumWallet, TransactionBuilder},
+    network::TransactionBuilder,
     primitives::{Address, Bytes, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider},
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
@@ -38,8 +38,7 @@ impl Traffic {
         let signer: PrivateKeySigner =
             private_key.parse().map_err(|e| DevnetError::BadKey(format!("{e}")))?;
         let from = signer.address();
-        let provider =
-            ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+        let provider = crate::signer_provider(url, private_key)?;
         Ok(Self { provider, from, emitter: None })
     }
 

@@ -1,0 +1,461 @@
+//! The devnet: L1, the Gateway and N chains on anvil, with the settlement contracts deployed and
+//! registered, described by a topology file that nodes and tests read.
+//!
+//! Keys are anvil's well-known dev keys: for local use only. Account 0 governs L1 (Bridgehub,
+//! L1 MessageRoot), account 1 governs the Gateway and relays migrations, account `2 + i` is chain
+//! `i`'s admin and operator.
+
+use std::{path::Path, time::Duration};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionReceipt,
+    signers::local::PrivateKeySigner,
+    transports::http::reqwest::Url,
+};
+use gateway_contracts::{
+    Bridgehub, ChainExecutor, ExecutorDeployment, MessageRoot, deploy_bridgehub,
+    deploy_chain_executor, deploy_message_root, deploy_mock_verifier, roles,
+};
+use gateway_primitives::StoredBatchInfo;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::{Anvil, AnvilConfig, DevnetError, DevnetResult};
+
+/// L1's chain id on the devnet.
+pub const DEFAULT_L1_CHAIN_ID: u64 = 31337;
+/// The Gateway's chain id on the devnet (testnet's).
+pub const DEFAULT_GATEWAY_CHAIN_ID: u64 = 506;
+/// The first chain's id; the others follow.
+pub const DEFAULT_FIRST_CHAIN_ID: u64 = 270;
+/// How many chains by default.
+pub const DEFAULT_CHAINS: usize = 2;
+const TX_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a chain settles first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitialSettlement {
+    /// Directly on L1.
+    L1,
+    /// On the Gateway.
+    Gateway,
+}
+
+/// What to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevnetConfig {
+    /// L1's chain id.
+    pub l1_chain_id: u64,
+    /// The Gateway's chain id.
+    pub gateway_chain_id: u64,
+    /// The first chain's id.
+    pub first_chain_id: u64,
+    /// Where each chain settles first; its length is the number of chains.
+    pub chains: Vec<InitialSettlement>,
+    /// Block time of every node; `None` mines on each transaction.
+    pub block_time: Option<Duration>,
+}
+
+impl Default for DevnetConfig {
+    fn default() -> Self {
+        Self {
+            l1_chain_id: DEFAULT_L1_CHAIN_ID,
+            gateway_chain_id: DEFAULT_GATEWAY_CHAIN_ID,
+            first_chain_id: DEFAULT_FIRST_CHAIN_ID,
+            chains: vec![InitialSettlement::Gateway; DEFAULT_CHAINS],
+            block_time: None,
+        }
+    }
+}
+
+/// One node of the topology.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeTopology {
+    /// Its chain id.
+    pub chain_id: u64,
+    /// Its JSON-RPC endpoint.
+    pub rpc_url: Url,
+    /// Its anvil's pid (for operators' information; the devnet stops it).
+    pub pid: u32,
+}
+
+/// A settlement layer's contracts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementLayerTopology {
+    /// The node.
+    pub node: NodeTopology,
+    /// Its MessageRoot.
+    pub message_root: Address,
+    /// The verifier its executors use.
+    pub verifier: Address,
+    /// Who governs it (owns MessageRoot); on the Gateway also the migration relayer.
+    pub governance: Address,
+    /// The governance key (dev only).
+    pub governance_key: String,
+}
+
+/// One chain of the devnet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainTopology {
+    /// The chain's node.
+    pub node: NodeTopology,
+    /// Where it settled at start.
+    pub initial_settlement: InitialSettlement,
+    /// Its executor on L1.
+    pub l1_executor: Address,
+    /// Its executor on the Gateway.
+    pub gateway_executor: Address,
+    /// Its admin and operator account.
+    pub operator: Address,
+    /// The operator key (dev only).
+    pub operator_key: String,
+    /// Its batch 0, as both executors store it.
+    pub genesis: GenesisBatch,
+}
+
+/// A chain's batch 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisBatch {
+    /// The state commitment: the chain's genesis block hash.
+    pub state_commitment: B256,
+}
+
+impl GenesisBatch {
+    /// The stored info of batch 0.
+    pub fn stored_info(&self) -> StoredBatchInfo {
+        StoredBatchInfo { stateCommitment: self.state_commitment, ..Default::default() }
+    }
+}
+
+/// The whole devnet, as written to the topology file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topology {
+    /// L1 and its contracts.
+    pub l1: SettlementLayerTopology,
+    /// The L1 Bridgehub.
+    pub bridgehub: Address,
+    /// The Gateway and its contracts.
+    pub gateway: SettlementLayerTopology,
+    /// The Gateway's own executor on L1.
+    pub gateway_l1_executor: Address,
+    /// The chains.
+    pub chains: Vec<ChainTopology>,
+}
+
+impl Topology {
+    /// Reads a topology file.
+    pub fn load(path: &Path) -> DevnetResult<Self> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| DevnetError::Io { path: path.to_path_buf(), source })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| DevnetError::Topology(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes the topology file.
+    pub fn save(&self, path: &Path) -> DevnetResult<()> {
+        let json =
+            serde_json::to_vec_pretty(self).map_err(|e| DevnetError::Topology(e.to_string()))?;
+        std::fs::write(path, json)
+            .map_err(|source| DevnetError::Io { path: path.to_path_buf(), source })
+    }
+
+    /// The chain with `chain_id`.
+    pub fn chain(&self, chain_id: u64) -> Option<&ChainTopology> {
+        self.chains.iter().find(|c| c.node.chain_id == chain_id)
+    }
+}
+
+/// A running devnet; every anvil it started is stopped, by pid, when it is dropped.
+#[derive(Debug)]
+pub struct Devnet {
+    /// What was started and deployed.
+    pub topology: Topology,
+    l1: Anvil,
+    gateway: Anvil,
+    chains: Vec<Anvil>,
+}
+
+/// A provider that signs with `key`. It asks the node for the nonce of every transaction, so
+/// several providers may share a key.
+pub fn signer_provider(url: Url, key: &str) -> DevnetResult<DynProvider> {
+    let signer: PrivateKeySigner = key.parse().map_err(|e| DevnetError::BadKey(format!("{e}")))?;
+    Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased())
+}
+
+/// Waits (at most 30 s) for a sent transaction's receipt and fails if it reverted.
+pub async fn confirm(
+    what: &str,
+    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+) -> DevnetResult<TransactionReceipt> {
+    let receipt = tokio::time::timeout(TX_TIMEOUT, pending.get_receipt())
+        .await
+        .map_err(|_| DevnetError::Rpc(format!("{what}: no receipt within {TX_TIMEOUT:?}")))?
+        .map_err(|e| DevnetError::Rpc(format!("{what}: {e}")))?;
+    if !receipt.status() {
+        return Err(DevnetError::Rpc(format!("{what}: reverted in {}", receipt.transaction_hash)));
+    }
+    Ok(receipt)
+}
+
+fn address_of(key: &str) -> DevnetResult<Address> {
+    let signer: PrivateKeySigner = key.parse().map_err(|e| DevnetError::BadKey(format!("{e}")))?;
+    Ok(signer.address())
+}
+
+/// Sends a contract call and waits for a successful receipt.
+async fn send<C>(what: &str, call: C) -> DevnetResult<TransactionReceipt>
+where
+    C: std::future::IntoFuture<
+            Output = Result<
+                alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+                alloy::contract::Error,
+            >,
+        >,
+{
+    let pending = call.await.map_err(|e| DevnetError::Rpc(format!("{what}: {e}")))?;
+    confirm(what, pending).await
+}
+
+fn deployed(what: &'static str) -> impl Fn(gateway_contracts::ContractsError) -> DevnetError {
+    move |e| DevnetError::Rpc(format!("{what}: {e}"))
+}
+
+impl Devnet {
+    /// Starts every node, deploys and registers everything; writes the topology to
+    /// `topology_file` if given.
+    pub async fn start(config: DevnetConfig, topology_file: Option<&Path>) -> DevnetResult<Self> {
+        let accounts =
+            u32::try_from(config.chains.len()).unwrap_or(u32::MAX).saturating_add(2).max(10);
+        let spawn = |chain_id: u64| {
+            Anvil::spawn(AnvilConfig {
+                chain_id,
+                block_time: config.block_time,
+                accounts: Some(accounts),
+                ..Default::default()
+            })
+        };
+        let l1 = spawn(config.l1_chain_id)?;
+        let gateway = spawn(config.gateway_chain_id)?;
+        let mut chains = Vec::with_capacity(config.chains.len());
+        for i in 0..config.chains.len() {
+            chains.push(spawn(config.first_chain_id + i as u64)?);
+        }
+        let keys = l1.dev_keys().to_vec();
+        let key = |i: usize| {
+            keys.get(i)
+                .cloned()
+                .ok_or_else(|| DevnetError::Topology(format!("anvil printed no dev key {i}")))
+        };
+        let (gov_key, relayer_key) = (key(0)?, key(1)?);
+        let (gov, relayer) = (address_of(&gov_key)?, address_of(&relayer_key)?);
+        let l1_gov = signer_provider(l1.endpoint(), &gov_key)?;
+        let gw_relayer = signer_provider(gateway.endpoint(), &relayer_key)?;
+        let l1_chain = config.l1_chain_id;
+        let gw_chain = config.gateway_chain_id;
+
+        // L1.
+        let l1_verifier =
+            deploy_mock_verifier(&l1_gov).await.map_err(deployed("L1 MockVerifier"))?;
+        let l1_message_root =
+            deploy_message_root(&l1_gov, gov).await.map_err(deployed("L1 MessageRoot"))?;
+        let bridgehub_address =
+            deploy_bridgehub(&l1_gov, gov).await.map_err(deployed("Bridgehub"))?;
+        let bridgehub = Bridgehub::new(bridgehub_address, &l1_gov);
+        let l1_roots = MessageRoot::new(l1_message_root, &l1_gov);
+
+        // The Gateway settles on L1 like any chain, and is whitelisted as a settlement layer.
+        let gw_genesis = GenesisBatch { state_commitment: genesis_hash(&gateway).await? };
+        let gateway_l1_executor = deploy_chain_executor(
+            &l1_gov,
+            &ExecutorDeployment {
+                chain_id: gw_chain,
+                controller: bridgehub_address,
+                message_root: l1_message_root,
+                verifier: l1_verifier,
+                admin: relayer,
+                genesis: gw_genesis.stored_info(),
+                active: true,
+            },
+        )
+        .await
+        .map_err(deployed("Gateway's L1 executor"))?;
+        send(
+            "register the Gateway",
+            bridgehub.registerChain(U256::from(gw_chain), relayer, U256::from(l1_chain)).send(),
+        )
+        .await?;
+        send(
+            "set the Gateway's executor",
+            bridgehub
+                .setExecutor(U256::from(gw_chain), U256::from(l1_chain), gateway_l1_executor)
+                .send(),
+        )
+        .await?;
+        send(
+            "authorize the Gateway's executor",
+            l1_roots.setExecutor(U256::from(gw_chain), gateway_l1_executor).send(),
+        )
+        .await?;
+        send(
+            "whitelist the Gateway",
+            bridgehub.setSettlementLayerStatus(U256::from(gw_chain), true, relayer).send(),
+        )
+        .await?;
+
+        // The Gateway's own contracts.
+        let gw_verifier =
+            deploy_mock_verifier(&gw_relayer).await.map_err(deployed("Gateway MockVerifier"))?;
+        let gw_message_root = deploy_message_root(&gw_relayer, relayer)
+            .await
+            .map_err(deployed("Gateway MessageRoot"))?;
+        let gw_roots = MessageRoot::new(gw_message_root, &gw_relayer);
+
+        let mut chain_topologies = Vec::with_capacity(chains.len());
+        for (i, (node, settlement)) in chains.iter().zip(&config.chains).enumerate() {
+            let chain_id = config.first_chain_id + i as u64;
+            let operator_key = key(2 + i)?;
+            let operator = address_of(&operator_key)?;
+            let genesis = GenesisBatch { state_commitment: genesis_hash(node).await? };
+            let on_l1 = *settlement == InitialSettlement::L1;
+            let l1_executor = deploy_chain_executor(
+                &l1_gov,
+                &ExecutorDeployment {
+                    chain_id,
+                    controller: bridgehub_address,
+                    message_root: l1_message_root,
+                    verifier: l1_verifier,
+                    admin: operator,
+                    genesis: genesis.stored_info(),
+                    active: on_l1,
+                },
+            )
+            .await
+            .map_err(deployed("chain L1 executor"))?;
+            let gateway_executor = deploy_chain_executor(
+                &gw_relayer,
+                &ExecutorDeployment {
+                    chain_id,
+                    controller: relayer,
+                    message_root: gw_message_root,
+                    verifier: gw_verifier,
+                    admin: operator,
+                    genesis: genesis.stored_info(),
+                    active: !on_l1,
+                },
+            )
+            .await
+            .map_err(deployed("chain Gateway executor"))?;
+            let sl = if on_l1 { l1_chain } else { gw_chain };
+            let id = U256::from(chain_id);
+            send("register chain", bridgehub.registerChain(id, operator, U256::from(sl)).send())
+                .await?;
+            send(
+                "set L1 executor",
+                bridgehub.setExecutor(id, U256::from(l1_chain), l1_executor).send(),
+            )
+            .await?;
+            send(
+                "set Gateway executor",
+                bridgehub.setExecutor(id, U256::from(gw_chain), gateway_executor).send(),
+            )
+            .await?;
+            send("authorize L1 executor", l1_roots.setExecutor(id, l1_executor).send()).await?;
+            send("authorize Gateway executor", gw_roots.setExecutor(id, gateway_executor).send())
+                .await?;
+            for (url, executor) in
+                [(l1.endpoint(), l1_executor), (gateway.endpoint(), gateway_executor)]
+            {
+                let admin = signer_provider(url, &operator_key)?;
+                fund(&admin, operator).await?;
+                let executor = ChainExecutor::new(executor, &admin);
+                send("set operator", executor.setOperator(operator, roles::ALL).send()).await?;
+            }
+            info!(target: "devnet", chain_id, settles_on = sl, %l1_executor, %gateway_executor, "chain registered");
+            chain_topologies.push(ChainTopology {
+                node: node_topology(node),
+                initial_settlement: *settlement,
+                l1_executor,
+                gateway_executor,
+                operator,
+                operator_key,
+                genesis,
+            });
+        }
+
+        let topology = Topology {
+            l1: SettlementLayerTopology {
+                node: node_topology(&l1),
+                message_root: l1_message_root,
+                verifier: l1_verifier,
+                governance: gov,
+                governance_key: gov_key,
+            },
+            bridgehub: bridgehub_address,
+            gateway: SettlementLayerTopology {
+                node: node_topology(&gateway),
+                message_root: gw_message_root,
+                verifier: gw_verifier,
+                governance: relayer,
+                governance_key: relayer_key,
+            },
+            gateway_l1_executor,
+            chains: chain_topologies,
+        };
+        if let Some(path) = topology_file {
+            topology.save(path)?;
+        }
+        info!(target: "devnet", chains = topology.chains.len(), %bridgehub_address, "devnet ready");
+        Ok(Self { topology, l1, gateway, chains })
+    }
+
+    /// Every anvil the devnet started: L1, the Gateway, then the chains.
+    pub fn nodes(&self) -> impl Iterator<Item = &Anvil> {
+        [&self.l1, &self.gateway].into_iter().chain(self.chains.iter())
+    }
+
+    /// Stops every node it started, by pid.
+    pub fn stop(&mut self) {
+        self.l1.stop();
+        self.gateway.stop();
+        for chain in &mut self.chains {
+            chain.stop();
+        }
+    }
+}
+
+fn node_topology(anvil: &Anvil) -> NodeTopology {
+    NodeTopology { chain_id: anvil.chain_id(), rpc_url: anvil.endpoint(), pid: anvil.pid() }
+}
+
+async fn genesis_hash(anvil: &Anvil) -> DevnetResult<B256> {
+    let provider = ProviderBuilder::new().connect_http(anvil.endpoint());
+    let block = provider
+        .get_block_by_number(0.into())
+        .await
+        .map_err(|e| DevnetError::Rpc(format!("genesis block of {}: {e}", anvil.chain_id())))?
+        .ok_or_else(|| {
+            DevnetError::Rpc(format!("chain {} has no genesis block", anvil.chain_id()))
+        })?;
+    Ok(block.header.hash)
+}
+
+/// Gives `account` 1,000 ETH on the node `provider` talks to (anvil_setBalance).
+async fn fund(provider: &DynProvider, account: Address) -> DevnetResult<()> {
+    let balance = U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18u64));
+    provider
+        .raw_request::<_, serde_json::Value>("anvil_setBalance".into(), (account, balance))
+        .await
+        .map_err(|e| DevnetError::Rpc(format!("anvil_setBalance: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,527 @@
+//! The settlement contracts on a real devnet (L1, the Gateway, chain 270 on L1 and chain 271 on
+//! the Gateway): the batch lifecycle, every guard's custom error, migrations back and forth, and
+//! the Rust and Solidity hashing and Merkle trees agreeing on random inputs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    providers::DynProvider,
+};
+use devnet::{Devnet, DevnetConfig, InitialSettlement, signer_provider};
+use gateway_contracts::{
+    Bridgehub, ChainExecutor, MerkleHarness, MessageRoot, convert, deploy_merkle_harness,
+};
+use gateway_primitives::{
+    CommitBatchInfo, StoredBatchInfo, batch_leaf, batch_output_hash, chain_leaf, merkle_proof,
+    merkle_root, public_input, stored_batch_hash,
+};
+
+type Errors = ChainExecutor::ChainExecutorErrors;
+
+const TX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn devnet() -> Devnet {
+    Devnet::start(
+        DevnetConfig {
+            chains: vec![InitialSettlement::L1, InitialSettlement::Gateway],
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+/// One chain's executor on one settlement layer, driven by its operator.
+struct Settler {
+    chain_id: u64,
+    sl_chain_id: u64,
+    executor: ChainExecutor::ChainExecutorInstance<DynProvider>,
+    /// The last committed batch, as the contract stores it.
+    last: StoredBatchInfo,
+}
+
+impl Settler {
+    fn new(devnet: &Devnet, chain_id: u64, on_gateway: bool) -> Self {
+        let chain = devnet.topology.chain(chain_id).unwrap();
+        let (node, executor, sl) = if on_gateway {
+            (
+                &devnet.topology.gateway.node,
+                chain.gateway_executor,
+                devnet.topology.gateway.node.chain_id,
+            )
+        } else {
+            (&devnet.topology.l1.node, chain.l1_executor, devnet.topology.l1.node.chain_id)
+        };
+        let provider = signer_provider(node.rpc_url.clone(), &chain.operator_key).unwrap();
+        Self {
+            chain_id,
+            sl_chain_id: sl,
+            executor: ChainExecutor::new(executor, provider),
+            last: chain.genesis.stored_info(),
+        }
+    }
+
+    fn batch(&self, number: u64) -> CommitBatchInfo {
+        CommitBatchInfo {
+            batchNumber: number,
+            newStateCommitment: B256::with_last_byte(number as u8).into(),
+            firstBlockTimestamp: 1_000 + number * 10,
+            lastBlockTimestamp: 1_000 + number * 10 + 5,
+            chainId: U256::from(self.chain_id),
+            daScheme: 2,
+            daCommitment: B256::repeat_byte(0xda),
+            numberOfL1Txs: U256::ZERO,
+            numberOfL2Txs: U256::from(number * 3),
+            priorityOpsHash: B256::ZERO,
+            l2LogsRoot: B256::repeat_byte(number as u8),
+            dependencyRootsRollingHash: B256::ZERO,
+            slChainId: U256::from(self.sl_chain_id),
+        }
+    }
+
+    async fn commit(&mut self, batches: &[CommitBatchInfo]) -> Result<(), alloy::contract::Error> {
+        let last: ChainExecutor::StoredBatchInfo = convert(&self.last).unwrap();
+        let new: Vec<ChainExecutor::CommitBatchInfo> =
+            batches.iter().map(|b| convert(b).unwrap()).collect();
+        self.executor
+            .commitBatches(last, new)
+            .send()
+            .await?
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        self.last = batches.last().unwrap().to_stored();
+        Ok(())
+    }
+
+    async fn prove(
+        &self,
+        prev: &StoredBatchInfo,
+        batches: &[StoredBatchInfo],
+    ) -> Result<(), alloy::contract::Error> {
+        let prev: ChainExecutor::StoredBatchInfo = convert(prev).unwrap();
+        let batches: Vec<ChainExecutor::StoredBatchInfo> =
+            batches.iter().map(|b| convert(b).unwrap()).collect();
+        self.executor
+            .proveBatches(prev, batches, Bytes::from_static(b"mock proof"))
+            .send()
+            .await?
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        Ok(())
+    }
+
+    async fn execute(&self, batches: &[StoredBatchInfo]) -> Result<(), alloy::contract::Error> {
+        let batches: Vec<ChainExecutor::StoredBatchInfo> =
+            batches.iter().map(|b| convert(b).unwrap()).collect();
+        self.executor
+            .executeBatches(batches)
+            .send()
+            .await?
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        Ok(())
+    }
+
+    async fn counters(&self) -> (u64, u64, u64) {
+        let c = self.executor.totalBatchesCommitted().call().await.unwrap();
+        let v = self.executor.totalBatchesVerified().call().await.unwrap();
+        let e = self.executor.totalBatchesExecuted().call().await.unwrap();
+        (c.to(), v.to(), e.to())
+    }
+}
+
+fn expect_error(result: Result<(), alloy::contract::Error>) -> Errors {
+    let err = result.expect_err("the call should revert");
+    err.as_decoded_interface_error::<Errors>()
+        .unwrap_or_else(|| panic!("not a ChainExecutor error: {err}"))
+}
+
+fn expect_bridgehub_error(
+    result: Result<(), alloy::contract::Error>,
+) -> Bridgehub::BridgehubErrors {
+    let err = result.expect_err("the call should revert");
+    err.as_decoded_interface_error().unwrap_or_else(|| panic!("not a Bridgehub error: {err}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_batches_commit_prove_execute_on_l1_and_on_the_gateway() {
+    let devnet = devnet().await;
+    for (chain_id, on_gateway) in [(270, false), (271, true)] {
+        let mut settler = Settler::new(&devnet, chain_id, on_gateway);
+        let genesis = settler.last.clone();
+        let batches: Vec<_> = (1..=3).map(|n| settler.batch(n)).collect();
+        settler.commit(&batches).await.unwrap();
+        assert_eq!(settler.counters().await, (3, 0, 0));
+        let stored: Vec<_> = batches.iter().map(CommitBatchInfo::to_stored).collect();
+        for info in &stored {
+            let on_chain = settler
+                .executor
+                .storedBatchHash(U256::from(info.batchNumber))
+                .call()
+                .await
+                .unwrap();
+            assert_eq!(
+                on_chain,
+                stored_batch_hash(info),
+                "stored hash of batch {}",
+                info.batchNumber
+            );
+        }
+        settler.prove(&genesis, &stored).await.unwrap();
+        assert_eq!(settler.counters().await, (3, 3, 0));
+        settler.execute(&stored).await.unwrap();
+        assert_eq!(settler.counters().await, (3, 3, 3));
+
+        // MessageRoot holds the chain's batch tree and the shared tree exactly as Rust builds them.
+        let (node, roots_address) = if on_gateway {
+            (&devnet.topology.gateway.node, devnet.topology.gateway.message_root)
+        } else {
+            (&devnet.topology.l1.node, devnet.topology.l1.message_root)
+        };
+        let provider =
+            signer_provider(node.rpc_url.clone(), &devnet.topology.l1.governance_key).unwrap();
+        let roots = MessageRoot::new(roots_address, provider);
+        let leaves: Vec<_> =
+            stored.iter().map(|b| batch_leaf(b.batchNumber, b.l2LogsRoot)).collect();
+        assert_eq!(
+            roots.chainRoot(U256::from(chain_id)).call().await.unwrap(),
+            merkle_root(&leaves)
+        );
+        let count: u64 = roots.chainCount().call().await.unwrap().to();
+        let mut chain_leaves = Vec::new();
+        for i in 0..count {
+            let id: u64 = roots.chainIds(U256::from(i)).call().await.unwrap().to();
+            let chain_root = roots.chainRoot(U256::from(id)).call().await.unwrap();
+            chain_leaves.push(chain_leaf(id, chain_root));
+        }
+        assert_eq!(roots.sharedRoot().call().await.unwrap(), merkle_root(&chain_leaves));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_guard_rejects_with_its_custom_error() {
+    let devnet = devnet().await;
+    let mut settler = Settler::new(&devnet, 270, false);
+    let genesis = settler.last.clone();
+
+    // Wrong batch number.
+    let err = expect_error(settler.commit(&[settler.batch(2)]).await);
+    assert!(
+        matches!(err, Errors::BatchNumberMismatch(e) if e.expected == U256::from(1) && e.got == U256::from(2))
+    );
+
+    // Wrong previous hash.
+    let saved = settler.last.clone();
+    settler.last.stateCommitment = B256::repeat_byte(9);
+    let err = expect_error(settler.commit(&[settler.batch(1)]).await);
+    assert!(
+        matches!(err, Errors::PreviousBatchHashMismatch(e) if e.expected == stored_batch_hash(&saved))
+    );
+    settler.last = saved;
+
+    // Wrong slChainId: a batch built for the Gateway can never be committed on L1.
+    let mut for_gateway = settler.batch(1);
+    for_gateway.slChainId = U256::from(devnet.topology.gateway.node.chain_id);
+    let err = expect_error(settler.commit(&[for_gateway]).await);
+    assert!(
+        matches!(err, Errors::SettlementLayerChainIdMismatch(e) if e.expected == U256::from(31337) && e.got == U256::from(506))
+    );
+
+    // Not the operator.
+    let intruder = signer_provider(
+        devnet.topology.l1.node.rpc_url.clone(),
+        &devnet.topology.l1.governance_key,
+    )
+    .unwrap();
+    let as_intruder = ChainExecutor::new(*settler.executor.address(), intruder);
+    let last: ChainExecutor::StoredBatchInfo = convert(&settler.last).unwrap();
+    let batch: ChainExecutor::CommitBatchInfo = convert(&settler.batch(1)).unwrap();
+    let err = expect_error(as_intruder.commitBatches(last, vec![batch]).send().await.map(drop));
+    assert!(matches!(err, Errors::NotOperator(e) if e.caller == devnet.topology.l1.governance));
+
+    // The settlement layer is not the chain's active one: chain 270 settles on L1.
+    let mut on_gateway = Settler::new(&devnet, 270, true);
+    let err = expect_error(on_gateway.commit(&[on_gateway.batch(1)]).await);
+    assert!(
+        matches!(err, Errors::SettlementLayerNotActive(e) if e.chainId == U256::from(270) && e.settlementLayer == U256::from(506))
+    );
+
+    // Prove before commit.
+    let one = settler.batch(1).to_stored();
+    let err = expect_error(settler.prove(&genesis, std::slice::from_ref(&one)).await);
+    assert!(matches!(err, Errors::BatchNotCommitted(e) if e.batchNumber == U256::from(1)));
+
+    // Execute before prove.
+    settler.commit(&[settler.batch(1)]).await.unwrap();
+    let err = expect_error(settler.execute(std::slice::from_ref(&one)).await);
+    assert!(
+        matches!(err, Errors::BatchNotProved(e) if e.batchNumber == U256::from(1) && e.totalVerified == U256::ZERO)
+    );
+
+    // Migration while a batch is committed and not executed.
+    let admin = signer_provider(
+        devnet.topology.l1.node.rpc_url.clone(),
+        &devnet.topology.chains[0].operator_key,
+    )
+    .unwrap();
+    let bridgehub = Bridgehub::new(devnet.topology.bridgehub, admin);
+    let genesis_info: Bridgehub::StoredBatchInfo = convert(&genesis).unwrap();
+    let err = bridgehub
+        .migrateToGateway(U256::from(270), U256::from(506), genesis_info.clone())
+        .send()
+        .await
+        .map(drop);
+    let err = expect_error(err);
+    assert!(
+        matches!(err, Errors::NotDrained(e) if e.committed == U256::from(1) && e.executed == U256::ZERO)
+    );
+
+    // Revert of an executed batch.
+    settler.prove(&genesis, std::slice::from_ref(&one)).await.unwrap();
+    settler.execute(std::slice::from_ref(&one)).await.unwrap();
+    let err = expect_error(settler.executor.revertBatches(U256::ZERO).send().await.map(drop));
+    assert!(
+        matches!(err, Errors::CannotRevertExecutedBatch(e) if e.newLastBatch == U256::ZERO && e.totalExecuted == U256::from(1))
+    );
+
+    // Migration to a settlement layer governance never whitelisted.
+    let last: Bridgehub::StoredBatchInfo = convert(&one).unwrap();
+    let err = expect_bridgehub_error(
+        bridgehub.migrateToGateway(U256::from(270), U256::from(999), last).send().await.map(drop),
+    );
+    assert!(
+        matches!(err, Bridgehub::BridgehubErrors::SettlementLayerNotWhitelisted(e) if e.settlementLayer == U256::from(999))
+    );
+    assert_eq!(settler.counters().await, (1, 1, 1), "the refusals changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_migrates_to_the_gateway_and_back_twice() {
+    let devnet = devnet().await;
+    let topology = &devnet.topology;
+    let chain = topology.chain(270).unwrap();
+    let l1_admin = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let bridgehub = Bridgehub::new(topology.bridgehub, l1_admin);
+    let l1_relayer =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap();
+    let bridgehub_as_relayer = Bridgehub::new(topology.bridgehub, l1_relayer);
+    let gw_relayer =
+        signer_provider(topology.gateway.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap();
+    let gw_executor_as_relayer = ChainExecutor::new(chain.gateway_executor, gw_relayer);
+
+    let mut on_l1 = Settler::new(&devnet, 270, false);
+    let mut on_gw = Settler::new(&devnet, 270, true);
+    let mut next = 1;
+    for round in 0..2 {
+        // A batch on L1.
+        let prev = on_l1.last.clone();
+        let batch = on_l1.batch(next);
+        on_l1.commit(std::slice::from_ref(&batch)).await.unwrap();
+        on_l1.prove(&prev, &[batch.to_stored()]).await.unwrap();
+        on_l1.execute(&[batch.to_stored()]).await.unwrap();
+        next += 1;
+
+        // L1 -> Gateway: the Bridgehub checks the drain and deactivates L1; the relayer
+        // activates the Gateway's executor with the last batch.
+        let last = on_l1.last.clone();
+        let last_bh: Bridgehub::StoredBatchInfo = convert(&last).unwrap();
+        bridgehub
+            .migrateToGateway(U256::from(270), U256::from(506), last_bh)
+            .send()
+            .await
+            .unwrap()
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        assert_eq!(
+            bridgehub.settlementLayer(U256::from(270)).call().await.unwrap(),
+            U256::from(506)
+        );
+        let last_ex: ChainExecutor::StoredBatchInfo = convert(&last).unwrap();
+        gw_executor_as_relayer
+            .activate(last_ex)
+            .send()
+            .await
+            .unwrap()
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+
+        // A batch on the Gateway, continuing the numbering.
+        on_gw.last = last.clone();
+        let batch = on_gw.batch(next);
+        on_gw.commit(std::slice::from_ref(&batch)).await.unwrap();
+        on_gw.prove(&last, &[batch.to_stored()]).await.unwrap();
+        on_gw.execute(&[batch.to_stored()]).await.unwrap();
+        next += 1;
+        // L1 refuses batches while the chain settles on the Gateway.
+        on_l1.last = last.clone();
+        assert!(matches!(
+            expect_error(on_l1.commit(&[on_l1.batch(next)]).await),
+            Errors::SettlementLayerNotActive(_)
+        ));
+
+        // Gateway -> L1.
+        bridgehub
+            .startMigrationFromGateway(U256::from(270))
+            .send()
+            .await
+            .unwrap()
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        gw_executor_as_relayer
+            .deactivate()
+            .send()
+            .await
+            .unwrap()
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        let last = on_gw.last.clone();
+        let last_bh: Bridgehub::StoredBatchInfo = convert(&last).unwrap();
+        bridgehub_as_relayer
+            .finalizeMigrationFromGateway(U256::from(270), last_bh)
+            .send()
+            .await
+            .unwrap()
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        assert_eq!(
+            bridgehub.settlementLayer(U256::from(270)).call().await.unwrap(),
+            U256::from(31337)
+        );
+        on_l1.last = last;
+        let n = next - 1;
+        assert_eq!(
+            on_l1.counters().await,
+            (n, n, n),
+            "round {round}: L1 continues after the Gateway's last batch"
+        );
+    }
+    // Registration plus four migrations, each with the batch it starts at.
+    let count: u64 = bridgehub.migrationCount().call().await.unwrap().to();
+    let mut intervals = Vec::new();
+    for i in 0..count {
+        let m = bridgehub.migrations(U256::from(i)).call().await.unwrap();
+        if m.chainId == U256::from(270) {
+            intervals.push((m.settlementLayer.to::<u64>(), m.firstBatch.to::<u64>()));
+        }
+    }
+    assert_eq!(intervals, vec![(31337, 1), (506, 2), (31337, 3), (506, 4), (31337, 5)]);
+}
+
+/// splitmix64: deterministic random inputs, reproducible from the seed printed on failure.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn b256(&mut self) -> B256 {
+        let mut bytes = [0u8; 32];
+        for chunk in bytes.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next().to_be_bytes());
+        }
+        B256::from(bytes)
+    }
+
+    fn u256(&mut self) -> U256 {
+        U256::from_be_bytes(self.b256().0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_and_solidity_agree_on_hashes_and_merkle_trees_for_random_inputs() {
+    let devnet = devnet().await;
+    let provider = signer_provider(
+        devnet.topology.l1.node.rpc_url.clone(),
+        &devnet.topology.l1.governance_key,
+    )
+    .unwrap();
+    let harness = MerkleHarness::new(deploy_merkle_harness(&provider).await.unwrap(), &provider);
+    let executor = ChainExecutor::new(devnet.topology.chains[0].l1_executor, &provider);
+    let seed = 0x5eed_0001;
+    let mut rng = Rng(seed);
+    for case in 0..120 {
+        let count = (rng.next() % 40) as usize;
+        let leaves: Vec<B256> = (0..count).map(|_| rng.b256()).collect();
+        let root = merkle_root(&leaves);
+        assert_eq!(
+            harness.rootOf(leaves.clone()).call().await.unwrap(),
+            root,
+            "seed {seed} case {case}"
+        );
+        assert_eq!(
+            harness.incrementalRootOf(leaves.clone()).call().await.unwrap(),
+            root,
+            "seed {seed} case {case}"
+        );
+        if count > 0 {
+            let index = (rng.next() as usize) % count;
+            let proof = merkle_proof(&leaves, index).unwrap();
+            assert!(
+                harness
+                    .verify(root, leaves[index], U256::from(index), proof.clone())
+                    .call()
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                !harness.verify(root, rng.b256(), U256::from(index), proof).call().await.unwrap()
+            );
+        }
+
+        let batch = CommitBatchInfo {
+            batchNumber: rng.next(),
+            newStateCommitment: rng.b256(),
+            firstBlockTimestamp: rng.next(),
+            lastBlockTimestamp: rng.next(),
+            chainId: rng.u256(),
+            daScheme: rng.next() as u8,
+            daCommitment: rng.b256(),
+            numberOfL1Txs: rng.u256(),
+            numberOfL2Txs: rng.u256(),
+            priorityOpsHash: rng.b256(),
+            l2LogsRoot: rng.b256(),
+            dependencyRootsRollingHash: rng.b256(),
+            slChainId: rng.u256(),
+        };
+        let onchain: ChainExecutor::CommitBatchInfo = convert(&batch).unwrap();
+        assert_eq!(
+            executor.batchOutputHash(onchain).call().await.unwrap(),
+            batch_output_hash(&batch),
+            "seed {seed} case {case}"
+        );
+        let stored = batch.to_stored();
+        let onchain: ChainExecutor::StoredBatchInfo = convert(&stored).unwrap();
+        assert_eq!(
+            executor.hashStoredBatchInfo(onchain).call().await.unwrap(),
+            stored_batch_hash(&stored)
+        );
+        let (a, b, c) = (rng.b256(), rng.b256(), rng.b256());
+        assert_eq!(executor.publicInput(a, b, c).call().await.unwrap(), public_input(a, b, c));
+    }
+    let _: Address = *harness.address();
+}
