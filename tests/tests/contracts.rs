@@ -66,7 +66,7 @@ impl Settler {
     fn batch(&self, number: u64) -> CommitBatchInfo {
         CommitBatchInfo {
             batchNumber: number,
-            newStateCommitment: B256::with_last_byte(number as u8).into(),
+            newStateCommitment: B256::with_last_byte(number as u8),
             firstBlockTimestamp: 1_000 + number * 10,
             lastBlockTimestamp: 1_000 + number * 10 + 5,
             chainId: U256::from(self.chain_id),

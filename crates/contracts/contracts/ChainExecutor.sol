@@ -181,6 +181,7 @@ contract ChainExecutor {
     /// roots in MessageRoot.
     function executeBatches(StoredBatchInfo[] calldata batches) external onlyActiveSettlementLayer onlyRole(ROLE_EXECUTE) {
         uint256 executed = totalBatchesExecuted;
+        bytes32[] memory roots = new bytes32[](batches.length);
         for (uint256 i = 0; i < batches.length; ++i) {
             StoredBatchInfo calldata b = batches[i];
             uint256 expected = executed + 1 + i;
@@ -189,9 +190,10 @@ contract ChainExecutor {
             _checkStored(expected, b);
             bytes32 opsHash = _consumePriorityOps(b.numberOfL1Txs);
             if (opsHash != b.priorityOpsHash) revert PriorityOpsHashMismatch(expected, opsHash, b.priorityOpsHash);
-            messageRoot.addChainBatchRoot(chainId, expected, b.l2LogsRoot);
+            roots[i] = b.l2LogsRoot;
             emit BatchExecuted(expected, storedBatchHash[expected], b.l2LogsRoot);
         }
+        if (batches.length > 0) messageRoot.addChainBatchRoots(chainId, executed + 1, roots);
         totalBatchesExecuted = executed + batches.length;
     }
 

@@ -25,7 +25,7 @@ contract MessageRoot {
     mapping(uint256 blockNumber => bytes32) public historicalRoot;
 
     event ExecutorSet(uint256 indexed chainId, address executor);
-    event ChainBatchRootAdded(uint256 indexed chainId, uint256 indexed batchNumber, bytes32 batchRoot, bytes32 chainRoot);
+    event ChainBatchRootAdded(uint256 indexed chainId, uint256 indexed batchNumber, bytes32 batchRoot);
     event NewInteropRoot(uint256 indexed blockNumber, bytes32 root);
 
     error NotOwner(address caller);
@@ -49,14 +49,18 @@ contract MessageRoot {
         emit ExecutorSet(chainId, executor);
     }
 
-    /// @notice Records the root of an executed batch; batch numbers per chain are consecutive.
-    function addChainBatchRoot(uint256 chainId, uint256 batchNumber, bytes32 batchRoot) external {
+    /// @notice Records the roots of executed batches `firstBatchNumber, firstBatchNumber + 1, ...`;
+    /// batch numbers per chain are consecutive. The interop root is updated once per call.
+    function addChainBatchRoots(uint256 chainId, uint256 firstBatchNumber, bytes32[] calldata batchRoots) external {
         if (msg.sender != executorOf[chainId]) revert NotExecutor(chainId, msg.sender);
         uint256 expected = lastBatchOf[chainId] + 1;
-        if (batchNumber != expected) revert BatchNumberMismatch(expected, batchNumber);
-        lastBatchOf[chainId] = batchNumber;
-        batchTrees[chainId].push(Commitments.batchLeaf(batchNumber, batchRoot));
-        emit ChainBatchRootAdded(chainId, batchNumber, batchRoot, batchTrees[chainId].root());
+        if (firstBatchNumber != expected) revert BatchNumberMismatch(expected, firstBatchNumber);
+        Merkle.Tree storage tree = batchTrees[chainId];
+        for (uint256 i = 0; i < batchRoots.length; ++i) {
+            tree.push(Commitments.batchLeaf(firstBatchNumber + i, batchRoots[i]));
+            emit ChainBatchRootAdded(chainId, firstBatchNumber + i, batchRoots[i]);
+        }
+        lastBatchOf[chainId] = firstBatchNumber + batchRoots.length - 1;
         _updateSharedRoot();
     }
 

@@ -21,7 +21,7 @@ pub enum ContractsError {
         /// Which contract.
         contract: &'static str,
         /// Why.
-        source: alloy::contract::Error,
+        source: Box<alloy::contract::Error>,
     },
     /// A value did not convert between two ABI types.
     #[error("abi conversion: {0}")]
@@ -44,9 +44,9 @@ pub async fn deploy_bridgehub<P: Provider>(
     provider: P,
     owner: Address,
 ) -> ContractsResult<Address> {
-    let contract = Bridgehub::deploy(provider, owner)
-        .await
-        .map_err(|source| ContractsError::Deploy { contract: "Bridgehub", source })?;
+    let contract = Bridgehub::deploy(provider, owner).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "Bridgehub" }
+    })?;
     Ok(*contract.address())
 }
 
@@ -55,25 +55,25 @@ pub async fn deploy_message_root<P: Provider>(
     provider: P,
     owner: Address,
 ) -> ContractsResult<Address> {
-    let contract = MessageRoot::deploy(provider, owner)
-        .await
-        .map_err(|source| ContractsError::Deploy { contract: "MessageRoot", source })?;
+    let contract = MessageRoot::deploy(provider, owner).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "MessageRoot" }
+    })?;
     Ok(*contract.address())
 }
 
 /// Deploys the verifier that accepts any proof (mock-proof devnets and tests only).
 pub async fn deploy_mock_verifier<P: Provider>(provider: P) -> ContractsResult<Address> {
-    let contract = MockVerifier::deploy(provider)
-        .await
-        .map_err(|source| ContractsError::Deploy { contract: "MockVerifier", source })?;
+    let contract = MockVerifier::deploy(provider).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "MockVerifier" }
+    })?;
     Ok(*contract.address())
 }
 
 /// Deploys the Merkle test harness.
 pub async fn deploy_merkle_harness<P: Provider>(provider: P) -> ContractsResult<Address> {
-    let contract = MerkleHarness::deploy(provider)
-        .await
-        .map_err(|source| ContractsError::Deploy { contract: "MerkleHarness", source })?;
+    let contract = MerkleHarness::deploy(provider).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "MerkleHarness" }
+    })?;
     Ok(*contract.address())
 }
 
@@ -113,6 +113,9 @@ pub async fn deploy_chain_executor<P: Provider>(
         deployment.active,
     )
     .await
-    .map_err(|source| ContractsError::Deploy { contract: "ChainExecutor", source })?;
+    .map_err(|source| ContractsError::Deploy {
+        source: Box::new(source),
+        contract: "ChainExecutor",
+    })?;
     Ok(*contract.address())
 }

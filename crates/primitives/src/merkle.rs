@@ -123,7 +123,7 @@ mod tests {
             prop_assert!(verify_merkle_proof(root, leaves[index], index, &proof));
             let other = B256::from(keccak256(leaves[index]));
             prop_assert!(!verify_merkle_proof(root, other, index, &proof));
-            let mut tampered = proof.clone();
+            let mut tampered = proof;
             tampered[0] = B256::from(keccak256(tampered[0]));
             prop_assert!(!verify_merkle_proof(root, leaves[index], index, &tampered));
         }
