@@ -1,0 +1,148 @@
+//! Proof backends for batch proofs, behind [`ProofBackend`].
+//!
+//! A chain's batch proof binds the batch's public input (DESIGN section 4:
+//! `uint256(keccak(prevStateCommitment ‖ stateCommitment ‖ batchOutputHash)) >> 32`); the
+//! Gateway aggregates several batch proofs into one whose exposed inputs are exactly the leaves'
+//! inputs, in order. A chain's real validity prover plugs in through the same trait.
+//!
+//! [`MockBackend`] proves instantly and is accepted on chain only by `MockVerifier`: it is for
+//! protocol-logic tests and the mock-proof devnet, never a stand-in for a real proof. Its proofs
+//! still bind their inputs, so native verification catches a tampered proof or a wrong input.
+//!
+//! # Examples
+//! ```
+//! use alloy_primitives::U256;
+//! use gateway_prover::{BatchPublicInput, MockBackend, ProofBackend};
+//!
+//! let backend = MockBackend::default();
+//! let input = BatchPublicInput { chain_id: 270, batch_number: 1, value: U256::from(7) };
+//! let proof = backend.prove_batch(&input)?;
+//! backend.verify_batch(&proof)?;
+//! let aggregated = backend.aggregate(&[proof])?;
+//! assert_eq!(aggregated.inputs, vec![input]);
+//! # Ok::<_, gateway_prover::ProverError>(())
+//! ```
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+mod mock;
+
+pub use mock::{MOCK_PROOF_MAGIC, MockBackend};
+
+use alloy_primitives::{Bytes, U256};
+
+/// The result type of proving.
+pub type ProverResult<T> = Result<T, ProverError>;
+
+/// What can go wrong proving or verifying.
+#[derive(Debug, thiserror::Error)]
+pub enum ProverError {
+    /// A proof does not verify.
+    #[error("{kind} proof for {what} does not verify: {reason}")]
+    Invalid {
+        /// The backend.
+        kind: BackendKind,
+        /// Which proof.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A proof of another backend was handed over.
+    #[error("a {got} proof was given to the {expected} backend")]
+    WrongBackend {
+        /// The backend that was asked.
+        expected: BackendKind,
+        /// The backend that made the proof.
+        got: BackendKind,
+    },
+    /// Nothing to aggregate.
+    #[error("aggregation needs at least one proof")]
+    EmptyAggregation,
+    /// A public input does not fit the field the circuit works in.
+    #[error("public input {0} is wider than 224 bits")]
+    InputTooWide(U256),
+}
+
+/// Which backend made a proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// [`MockBackend`].
+    Mock,
+    /// The halo2-KZG backend.
+    Halo2,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Mock => "mock",
+            Self::Halo2 => "halo2",
+        })
+    }
+}
+
+/// What a batch proof proves: the batch's public input, with where it comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchPublicInput {
+    /// The chain.
+    pub chain_id: u64,
+    /// The batch.
+    pub batch_number: u64,
+    /// The public input the contracts compute (224 bits).
+    pub value: U256,
+}
+
+/// A proof of one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchProof {
+    /// Who made it.
+    pub backend: BackendKind,
+    /// What it proves.
+    pub input: BatchPublicInput,
+    /// The proof.
+    pub bytes: Bytes,
+}
+
+/// One proof over several batch proofs; it exposes their inputs in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatedProof {
+    /// Who made it.
+    pub backend: BackendKind,
+    /// The inputs of the aggregated batch proofs, in order.
+    pub inputs: Vec<BatchPublicInput>,
+    /// The proof.
+    pub bytes: Bytes,
+}
+
+/// A proof system for batch proofs and their aggregation. Proving is CPU-bound: call it from a
+/// blocking task.
+pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Proves one batch's public input.
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof>;
+
+    /// Aggregates batch proofs into one exposing their inputs in order.
+    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof>;
+
+    /// Checks a batch proof natively.
+    fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()>;
+
+    /// Checks an aggregated proof natively.
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()>;
+
+    /// The `proof` argument of the executor's `proveBatches` for consecutive batches, proven
+    /// one by one.
+    fn batches_calldata(&self, proofs: &[BatchProof]) -> Bytes;
+
+    /// The `proof` argument the L1 contract takes for an aggregated proof.
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes;
+}
+
+/// Checks that `value` fits 224 bits, as every public input the contracts make does.
+pub fn check_input_width(value: U256) -> ProverResult<()> {
+    if value >> 224 != U256::ZERO {
+        return Err(ProverError::InputTooWide(value));
+    }
+    Ok(())
+}

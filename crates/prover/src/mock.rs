@@ -1,0 +1,138 @@
+//! [`MockBackend`]: instant proofs for protocol tests, accepted on chain only by `MockVerifier`.
+
+use alloy_primitives::{Bytes, U256, keccak256};
+use alloy_sol_types::SolValue;
+
+use crate::{
+    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, ProofBackend, ProverError,
+    ProverResult, check_input_width,
+};
+
+/// The first bytes of every mock proof, so a mock proof is never mistaken for a real one.
+pub const MOCK_PROOF_MAGIC: &[u8; 8] = b"MOCKPRF1";
+
+/// Proofs that are a keccak commitment to their inputs. Not zero-knowledge, not sound: only
+/// `MockVerifier` accepts them, and only the mock-proof devnet deploys it.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct MockBackend;
+
+fn commit(inputs: &[BatchPublicInput]) -> Bytes {
+    let encoded: Vec<(U256, U256, U256)> = inputs
+        .iter()
+        .map(|i| (U256::from(i.chain_id), U256::from(i.batch_number), i.value))
+        .collect();
+    let mut bytes = MOCK_PROOF_MAGIC.to_vec();
+    bytes.extend_from_slice(keccak256(encoded.abi_encode()).as_slice());
+    Bytes::from(bytes)
+}
+
+impl MockBackend {
+    fn check(
+        &self,
+        backend: BackendKind,
+        inputs: &[BatchPublicInput],
+        bytes: &Bytes,
+        what: String,
+    ) -> ProverResult<()> {
+        if backend != BackendKind::Mock {
+            return Err(ProverError::WrongBackend { expected: BackendKind::Mock, got: backend });
+        }
+        if *bytes != commit(inputs) {
+            return Err(ProverError::Invalid {
+                kind: BackendKind::Mock,
+                what,
+                reason: "the proof does not commit to these inputs".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl ProofBackend for MockBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mock
+    }
+
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+        check_input_width(input.value)?;
+        Ok(BatchProof {
+            backend: BackendKind::Mock,
+            input: *input,
+            bytes: commit(std::slice::from_ref(input)),
+        })
+    }
+
+    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        if proofs.is_empty() {
+            return Err(ProverError::EmptyAggregation);
+        }
+        for proof in proofs {
+            self.verify_batch(proof)?;
+        }
+        let inputs: Vec<_> = proofs.iter().map(|p| p.input).collect();
+        let bytes = commit(&inputs);
+        Ok(AggregatedProof { backend: BackendKind::Mock, inputs, bytes })
+    }
+
+    fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+        let what = format!("batch {} of chain {}", proof.input.batch_number, proof.input.chain_id);
+        self.check(proof.backend, std::slice::from_ref(&proof.input), &proof.bytes, what)
+    }
+
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+        let what = format!("an aggregation of {} batches", proof.inputs.len());
+        self.check(proof.backend, &proof.inputs, &proof.bytes, what)
+    }
+
+    fn batches_calldata(&self, proofs: &[BatchProof]) -> Bytes {
+        let inputs: Vec<_> = proofs.iter().map(|p| p.input).collect();
+        commit(&inputs)
+    }
+
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
+        proof.bytes.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(batch: u64) -> BatchPublicInput {
+        BatchPublicInput { chain_id: 270, batch_number: batch, value: U256::from(batch * 11) }
+    }
+
+    #[test]
+    fn round_trip_and_aggregation_expose_inputs_in_order() {
+        let backend = MockBackend;
+        let proofs: Vec<_> = (1..=3).map(|b| backend.prove_batch(&input(b)).unwrap()).collect();
+        for proof in &proofs {
+            backend.verify_batch(proof).unwrap();
+            assert!(proof.bytes.starts_with(MOCK_PROOF_MAGIC));
+        }
+        let aggregated = backend.aggregate(&proofs).unwrap();
+        assert_eq!(aggregated.inputs, vec![input(1), input(2), input(3)]);
+        backend.verify_aggregated(&aggregated).unwrap();
+    }
+
+    #[test]
+    fn a_tampered_proof_or_a_wrong_input_is_rejected() {
+        let backend = MockBackend;
+        let mut proof = backend.prove_batch(&input(1)).unwrap();
+        let mut bytes = proof.bytes.to_vec();
+        bytes[10] ^= 1;
+        let tampered = BatchProof { bytes: bytes.into(), ..proof.clone() };
+        assert!(matches!(backend.verify_batch(&tampered), Err(ProverError::Invalid { .. })));
+        proof.input.value += U256::from(1);
+        assert!(matches!(backend.verify_batch(&proof), Err(ProverError::Invalid { .. })));
+        assert!(matches!(backend.aggregate(&[proof]), Err(ProverError::Invalid { .. })));
+        assert!(matches!(backend.aggregate(&[]), Err(ProverError::EmptyAggregation)));
+    }
+
+    #[test]
+    fn inputs_wider_than_the_field_are_refused() {
+        let wide = BatchPublicInput { value: U256::from(1) << 224, ..input(1) };
+        assert!(matches!(MockBackend.prove_batch(&wide), Err(ProverError::InputTooWide(_))));
+    }
+}
