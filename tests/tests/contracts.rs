@@ -525,3 +525,79 @@ async fn rust_and_solidity_agree_on_hashes_and_merkle_trees_for_random_inputs() 
     }
     let _: Address = *harness.address();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_operations_are_consumed_in_order_and_block_migration_while_pending() {
+    use alloy::primitives::keccak256;
+    let devnet = devnet().await;
+    let mut settler = Settler::new(&devnet, 270, false);
+    let genesis = settler.last.clone();
+    for data in [b"deposit one".as_slice(), b"deposit two".as_slice()] {
+        settler
+            .executor
+            .requestPriorityOp(Bytes::copy_from_slice(data))
+            .send()
+            .await
+            .unwrap()
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    assert_eq!(settler.executor.pendingPriorityOps().call().await.unwrap(), U256::from(2));
+
+    // A pending priority operation blocks migration even with nothing committed.
+    let admin = signer_provider(
+        devnet.topology.l1.node.rpc_url.clone(),
+        &devnet.topology.chains[0].operator_key,
+    )
+    .unwrap();
+    let bridgehub = Bridgehub::new(devnet.topology.bridgehub, admin);
+    let genesis_info: Bridgehub::StoredBatchInfo = convert(&genesis).unwrap();
+    let err = expect_error(
+        bridgehub
+            .migrateToGateway(U256::from(270), U256::from(506), genesis_info)
+            .send()
+            .await
+            .map(drop),
+    );
+    assert!(matches!(err, Errors::NotDrained(e) if e.pendingPriorityOps == U256::from(2)));
+
+    // The rolling hash over the queued operations, as the chain's batch reports it.
+    let mut rolling = B256::ZERO;
+    for id in 0..2u64 {
+        let op = settler.executor.priorityOpHash(U256::from(id)).call().await.unwrap();
+        let mut packed = rolling.to_vec();
+        packed.extend_from_slice(op.as_slice());
+        rolling = keccak256(packed);
+    }
+    let mut wrong = settler.batch(1);
+    wrong.numberOfL1Txs = U256::from(2);
+    wrong.priorityOpsHash = B256::repeat_byte(1);
+    let mut right = wrong.clone();
+    right.priorityOpsHash = rolling;
+
+    let saved = settler.last.clone();
+    settler.commit(std::slice::from_ref(&wrong)).await.unwrap();
+    settler.prove(&saved, &[wrong.to_stored()]).await.unwrap();
+    let err = expect_error(settler.execute(&[wrong.to_stored()]).await);
+    assert!(matches!(err, Errors::PriorityOpsHashMismatch(e) if e.expected == rolling));
+
+    // Replace the batch: revert it (not executed), commit the right one.
+    settler
+        .executor
+        .revertBatches(U256::ZERO)
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+    settler.last = saved.clone();
+    settler.commit(std::slice::from_ref(&right)).await.unwrap();
+    settler.prove(&saved, &[right.to_stored()]).await.unwrap();
+    settler.execute(&[right.to_stored()]).await.unwrap();
+    assert_eq!(settler.executor.pendingPriorityOps().call().await.unwrap(), U256::ZERO);
+    assert_eq!(settler.counters().await, (1, 1, 1));
+}

@@ -31,6 +31,8 @@ contract ChainExecutor {
     mapping(uint256 batchNumber => bytes32) public storedBatchHash;
     /// @notice The last block timestamp of the last committed batch.
     uint64 public lastCommittedTimestamp;
+    /// @notice The last block timestamp of each committed batch, to roll back on revert.
+    mapping(uint256 batchNumber => uint64) public batchLastTimestamp;
     mapping(address => uint8) public operatorRoles;
 
     bytes32[] internal priorityQueue;
@@ -144,6 +146,7 @@ contract ChainExecutor {
             });
             bytes32 hash = Commitments.storedBatchHash(stored);
             storedBatchHash[next] = hash;
+            batchLastTimestamp[next] = b.lastBlockTimestamp;
             emit BatchCommitted(next, hash, stored.commitment);
             previousLast = b.lastBlockTimestamp;
             ++next;
@@ -203,8 +206,10 @@ contract ChainExecutor {
         if (newLastBatch > totalBatchesCommitted) revert BatchNotCommitted(newLastBatch, totalBatchesCommitted);
         for (uint256 n = newLastBatch + 1; n <= totalBatchesCommitted; ++n) {
             delete storedBatchHash[n];
+            delete batchLastTimestamp[n];
         }
         totalBatchesCommitted = newLastBatch;
+        lastCommittedTimestamp = batchLastTimestamp[newLastBatch];
         if (totalBatchesVerified > newLastBatch) totalBatchesVerified = newLastBatch;
         emit BatchesReverted(totalBatchesCommitted, totalBatchesVerified, totalBatchesExecuted);
     }
