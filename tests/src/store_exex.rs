@@ -62,6 +62,7 @@ pub async fn store_exex(
                         timestamp: block.timestamp(),
                         tx_count: receipts.len() as u32,
                         gas_used: block.gas_used(),
+                        ..Default::default()
                     })?;
                 }
                 head = Some(new.tip().num_hash());

@@ -12,7 +12,7 @@
 //! use gateway_store::{BlockRecord, Store};
 //!
 //! let store = Store::open("/tmp/datadir")?;
-//! let block = BlockRecord { number: 1, hash: [1; 32].into(), parent_hash: [0; 32].into(), timestamp: 0, tx_count: 0, gas_used: 0 };
+//! let block = BlockRecord { number: 1, hash: [1; 32].into(), ..Default::default() };
 //! store.write(|tx| {
 //!     tx.put_block(&block)?;
 //!     tx.set_head("settlement", BlockNumHash::new(block.number, block.hash))
@@ -23,7 +23,7 @@
 
 mod records;
 
-pub use records::BlockRecord;
+pub use records::{BatchRecord, BatchStage, BlockRecord};
 
 use std::{
     ops::RangeInclusive,
@@ -35,7 +35,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use tracing::debug;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The store's file name under `<datadir>/settlement/`.
 pub const STORE_FILE: &str = "store.redb";
@@ -43,6 +43,7 @@ pub const STORE_FILE: &str = "store.redb";
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const EXEX_HEADS: TableDefinition<'_, &str, (u64, [u8; 32])> = TableDefinition::new("exex_heads");
 const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
+const BATCHES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("batches");
 const SCHEMA_KEY: &str = "schema_version";
 
 /// The result type of store operations.
@@ -145,6 +146,7 @@ impl Store {
             }
             tx.open_table(EXEX_HEADS)?;
             tx.open_table(BLOCKS)?;
+            tx.open_table(BATCHES)?;
         }
         tx.commit()?;
         Ok(())
@@ -199,6 +201,32 @@ impl Store {
         Ok(out)
     }
 
+    /// Batch `number`, if sealed.
+    pub fn batch(&self, number: u64) -> StoreResult<Option<BatchRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BATCHES)?;
+        table.get(number)?.map(|v| BatchRecord::decode(number, v.value())).transpose()
+    }
+
+    /// The sealed batches in `range`, ascending.
+    pub fn batches(&self, range: RangeInclusive<u64>) -> StoreResult<Vec<BatchRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BATCHES)?;
+        let mut out = Vec::new();
+        for item in table.range(range)? {
+            let (key, value) = item?;
+            out.push(BatchRecord::decode(key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The highest sealed batch.
+    pub fn last_batch(&self) -> StoreResult<Option<BatchRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BATCHES)?;
+        table.last()?.map(|(k, v)| BatchRecord::decode(k.value(), v.value())).transpose()
+    }
+
     /// The highest stored block.
     pub fn last_block(&self) -> StoreResult<Option<BlockRecord>> {
         let tx = self.db.begin_read()?;
@@ -244,6 +272,38 @@ impl StoreWriter<'_> {
         value.map(|v| BlockRecord::decode(number, &v)).transpose()
     }
 
+    /// Stores (or replaces) a batch.
+    pub fn put_batch(&mut self, batch: &BatchRecord) -> StoreResult<()> {
+        let mut table = self.tx.open_table(BATCHES)?;
+        table.insert(batch.number, batch.encode().as_slice())?;
+        Ok(())
+    }
+
+    /// Batch `number` as stored in this transaction.
+    pub fn batch(&self, number: u64) -> StoreResult<Option<BatchRecord>> {
+        let table = self.tx.open_table(BATCHES)?;
+        let value = table.get(number)?.map(|v| v.value().to_vec());
+        value.map(|v| BatchRecord::decode(number, &v)).transpose()
+    }
+
+    /// The highest batch as stored in this transaction.
+    pub fn last_batch(&self) -> StoreResult<Option<BatchRecord>> {
+        let table = self.tx.open_table(BATCHES)?;
+        let value = table.last()?.map(|(k, v)| (k.value(), v.value().to_vec()));
+        value.map(|(k, v)| BatchRecord::decode(k, &v)).transpose()
+    }
+
+    /// Removes every batch at or above `number` (unsealing them); returns how many.
+    pub fn remove_batches_from(&mut self, number: u64) -> StoreResult<usize> {
+        let mut table = self.tx.open_table(BATCHES)?;
+        let keys: Vec<u64> =
+            table.range(number..)?.map(|r| r.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+        for key in &keys {
+            table.remove(key)?;
+        }
+        Ok(keys.len())
+    }
+
     /// Persists ExEx `exex_id`'s head with the data of this transaction.
     pub fn set_head(&mut self, exex_id: &str, head: BlockNumHash) -> StoreResult<()> {
         let mut table = self.tx.open_table(EXEX_HEADS)?;
@@ -264,7 +324,28 @@ mod tests {
             timestamp: 1_000 + number,
             tx_count: number as u32,
             gas_used: 21_000 * number,
+            pubdata_bytes: 100 * number,
+            message_leaves: (0..number % 3).map(|i| B256::repeat_byte(i as u8 + 1)).collect(),
         }
+    }
+
+    #[test]
+    fn batches_round_trip_and_unseal_from_a_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let batch = |n: u64| BatchRecord {
+            number: n,
+            first_block: n * 10,
+            last_block: n * 10 + 9,
+            sl_chain_id: 506,
+            stage: BatchStage::ALL[(n % 5) as usize],
+            commit_info: vec![n as u8; 40],
+            proof: if n % 2 == 0 { vec![] } else { vec![7; 12] },
+        };
+        store.write(|tx| (1..=4).try_for_each(|n| tx.put_batch(&batch(n)))).unwrap();
+        assert_eq!(store.batches(0..=10).unwrap(), (1..=4).map(batch).collect::<Vec<_>>());
+        assert_eq!(store.write(|tx| tx.remove_batches_from(3)).unwrap(), 2);
+        assert_eq!(store.last_batch().unwrap(), Some(batch(2)));
     }
 
     #[test]

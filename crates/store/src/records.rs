@@ -5,7 +5,7 @@ use alloy::primitives::B256;
 use crate::{StoreError, StoreResult};
 
 /// What the settlement ExEx keeps of each L2 block it has seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BlockRecord {
     /// The block number.
     pub number: u64,
@@ -19,43 +19,200 @@ pub struct BlockRecord {
     pub tx_count: u32,
     /// The gas it used.
     pub gas_used: u64,
+    /// The bytes it publishes (its transactions' encoded size).
+    pub pubdata_bytes: u64,
+    /// The leaves of its L2 -> L1 messages, in order.
+    pub message_leaves: Vec<B256>,
 }
 
-const BLOCK_RECORD_LEN: usize = 32 + 32 + 8 + 4 + 8;
+const BLOCK_FIXED_LEN: usize = 32 + 32 + 8 + 4 + 8 + 8 + 4;
 
 impl BlockRecord {
+    /// Its number and hash.
+    pub const fn num_hash(&self) -> alloy::eips::BlockNumHash {
+        alloy::eips::BlockNumHash { number: self.number, hash: self.hash }
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(BLOCK_RECORD_LEN);
+        let mut out = Vec::with_capacity(BLOCK_FIXED_LEN + 32 * self.message_leaves.len());
         out.extend_from_slice(self.hash.as_slice());
         out.extend_from_slice(self.parent_hash.as_slice());
         out.extend_from_slice(&self.timestamp.to_be_bytes());
         out.extend_from_slice(&self.tx_count.to_be_bytes());
         out.extend_from_slice(&self.gas_used.to_be_bytes());
+        out.extend_from_slice(&self.pubdata_bytes.to_be_bytes());
+        out.extend_from_slice(&(self.message_leaves.len() as u32).to_be_bytes());
+        for leaf in &self.message_leaves {
+            out.extend_from_slice(leaf.as_slice());
+        }
         out
     }
 
     pub(crate) fn decode(number: u64, bytes: &[u8]) -> StoreResult<Self> {
-        if bytes.len() != BLOCK_RECORD_LEN {
-            return Err(StoreError::Corrupt {
-                table: "blocks",
-                key: number.to_string(),
-                reason: format!("{} bytes, expected {BLOCK_RECORD_LEN}", bytes.len()),
-            });
-        }
-        let u64_at = |at: usize| {
-            let mut buf = [0u8; 8];
-            buf.copy_from_slice(&bytes[at..at + 8]);
-            u64::from_be_bytes(buf)
+        let corrupt = |reason: String| StoreError::Corrupt {
+            table: "blocks",
+            key: number.to_string(),
+            reason,
         };
-        let mut tx_count = [0u8; 4];
-        tx_count.copy_from_slice(&bytes[72..76]);
+        if bytes.len() < BLOCK_FIXED_LEN {
+            return Err(corrupt(format!(
+                "{} bytes, expected at least {BLOCK_FIXED_LEN}",
+                bytes.len()
+            )));
+        }
+        let mut reader = Reader(bytes);
+        let hash = reader.b256();
+        let parent_hash = reader.b256();
+        let timestamp = reader.u64();
+        let tx_count = reader.u32();
+        let gas_used = reader.u64();
+        let pubdata_bytes = reader.u64();
+        let leaves = reader.u32() as usize;
+        if reader.0.len() != leaves * 32 {
+            return Err(corrupt(format!(
+                "{leaves} message leaves but {} bytes left",
+                reader.0.len()
+            )));
+        }
+        let message_leaves = (0..leaves).map(|_| reader.b256()).collect();
         Ok(Self {
             number,
-            hash: B256::from_slice(&bytes[..32]),
-            parent_hash: B256::from_slice(&bytes[32..64]),
-            timestamp: u64_at(64),
-            tx_count: u32::from_be_bytes(tx_count),
-            gas_used: u64_at(76),
+            hash,
+            parent_hash,
+            timestamp,
+            tx_count,
+            gas_used,
+            pubdata_bytes,
+            message_leaves,
         })
+    }
+}
+
+/// How far a batch has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum BatchStage {
+    /// Sealed: its blocks and commitment are fixed.
+    Sealed = 0,
+    /// Its proof is ready.
+    Proved = 1,
+    /// Committed on the settlement layer.
+    Committed = 2,
+    /// Its proof was accepted on the settlement layer.
+    ProvedOnChain = 3,
+    /// Executed on the settlement layer.
+    Executed = 4,
+}
+
+impl BatchStage {
+    /// Every stage, in order.
+    pub const ALL: [Self; 5] =
+        [Self::Sealed, Self::Proved, Self::Committed, Self::ProvedOnChain, Self::Executed];
+
+    /// A short name for status and metrics.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sealed => "sealed",
+            Self::Proved => "proved",
+            Self::Committed => "committed",
+            Self::ProvedOnChain => "proved_on_chain",
+            Self::Executed => "executed",
+        }
+    }
+
+    fn from_u8(value: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as u8 == value)
+    }
+}
+
+/// A sealed batch and how far it has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRecord {
+    /// The batch number.
+    pub number: u64,
+    /// Its first L2 block.
+    pub first_block: u64,
+    /// Its last L2 block.
+    pub last_block: u64,
+    /// The settlement layer it was built for (it is inside the commitment).
+    pub sl_chain_id: u64,
+    /// How far it has come.
+    pub stage: BatchStage,
+    /// The ABI encoding of its `CommitBatchInfo`.
+    pub commit_info: Vec<u8>,
+    /// Its proof, once proved.
+    pub proof: Vec<u8>,
+}
+
+impl BatchRecord {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 * 3 + 1 + 8 + self.commit_info.len() + self.proof.len());
+        out.extend_from_slice(&self.first_block.to_be_bytes());
+        out.extend_from_slice(&self.last_block.to_be_bytes());
+        out.extend_from_slice(&self.sl_chain_id.to_be_bytes());
+        out.push(self.stage as u8);
+        out.extend_from_slice(&(self.commit_info.len() as u32).to_be_bytes());
+        out.extend_from_slice(&self.commit_info);
+        out.extend_from_slice(&(self.proof.len() as u32).to_be_bytes());
+        out.extend_from_slice(&self.proof);
+        out
+    }
+
+    pub(crate) fn decode(number: u64, bytes: &[u8]) -> StoreResult<Self> {
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            table: "batches",
+            key: number.to_string(),
+            reason: reason.into(),
+        };
+        if bytes.len() < 8 * 3 + 1 + 8 {
+            return Err(corrupt("too short"));
+        }
+        let mut reader = Reader(bytes);
+        let first_block = reader.u64();
+        let last_block = reader.u64();
+        let sl_chain_id = reader.u64();
+        let stage = BatchStage::from_u8(reader.u8()).ok_or_else(|| corrupt("unknown stage"))?;
+        let commit_len = reader.u32() as usize;
+        if reader.0.len() < commit_len + 4 {
+            return Err(corrupt("truncated commit info"));
+        }
+        let commit_info = reader.take(commit_len).to_vec();
+        let proof_len = reader.u32() as usize;
+        if reader.0.len() != proof_len {
+            return Err(corrupt("truncated proof"));
+        }
+        let proof = reader.take(proof_len).to_vec();
+        Ok(Self { number, first_block, last_block, sl_chain_id, stage, commit_info, proof })
+    }
+}
+
+/// Reads fields off a record whose length was checked.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let (head, tail) = self.0.split_at(n.min(self.0.len()));
+        self.0 = tail;
+        head
+    }
+
+    fn u8(&mut self) -> u8 {
+        self.take(1).first().copied().unwrap_or_default()
+    }
+
+    fn u32(&mut self) -> u32 {
+        let mut buf = [0u8; 4];
+        buf.copy_from_slice(self.take(4));
+        u32::from_be_bytes(buf)
+    }
+
+    fn u64(&mut self) -> u64 {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(self.take(8));
+        u64::from_be_bytes(buf)
+    }
+
+    fn b256(&mut self) -> B256 {
+        B256::from_slice(self.take(32))
     }
 }
