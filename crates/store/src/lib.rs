@@ -340,7 +340,7 @@ mod tests {
             sl_chain_id: 506,
             stage: BatchStage::ALL[(n % 5) as usize],
             commit_info: vec![n as u8; 40],
-            proof: if n % 2 == 0 { vec![] } else { vec![7; 12] },
+            proof: if n.is_multiple_of(2) { vec![] } else { vec![7; 12] },
         };
         store.write(|tx| (1..=4).try_for_each(|n| tx.put_batch(&batch(n)))).unwrap();
         assert_eq!(store.batches(0..=10).unwrap(), (1..=4).map(batch).collect::<Vec<_>>());

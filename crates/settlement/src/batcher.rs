@@ -1,0 +1,231 @@
+//! The batcher: seals runs of stored blocks into batches and computes their commitments.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::{B256, U256, keccak256};
+use alloy::sol_types::SolValue;
+use gateway_primitives::{CommitBatchInfo, StoredBatchInfo, merkle_root};
+use gateway_store::{BatchRecord, BatchStage, BlockRecord, Store};
+use tracing::{debug, info};
+
+use crate::{SettlementConfig, SettlementError, SettlementResult, config::BatchLimits};
+
+/// Why a batch was sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealReason {
+    /// It reached the block limit.
+    MaxBlocks,
+    /// The next block would pass the transaction limit.
+    MaxTxs,
+    /// The next block would pass the pubdata limit.
+    MaxPubdata,
+    /// The next block would pass the gas limit.
+    MaxGas,
+    /// Its first block is older than the timeout.
+    Timeout,
+}
+
+impl SealReason {
+    /// A short name for logs and metrics.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::MaxBlocks => "max_blocks",
+            Self::MaxTxs => "max_txs",
+            Self::MaxPubdata => "max_pubdata",
+            Self::MaxGas => "max_gas",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// How many of `candidates` (consecutive blocks, oldest first, all deep enough) the next batch
+/// takes, and why; `None` while the batch may still grow.
+pub fn seal_decision(
+    candidates: &[BlockRecord],
+    limits: &BatchLimits,
+    now: Duration,
+) -> Option<(usize, SealReason)> {
+    let (mut txs, mut pubdata, mut gas) = (0u64, 0u64, 0u64);
+    for (i, block) in candidates.iter().enumerate() {
+        let over = |total: u64, add: u64, max: u64| total + add > max && i > 0;
+        if over(txs, u64::from(block.tx_count), limits.max_txs) {
+            return Some((i, SealReason::MaxTxs));
+        }
+        if over(pubdata, block.pubdata_bytes, limits.max_pubdata_bytes) {
+            return Some((i, SealReason::MaxPubdata));
+        }
+        if over(gas, block.gas_used, limits.max_gas) {
+            return Some((i, SealReason::MaxGas));
+        }
+        txs += u64::from(block.tx_count);
+        pubdata += block.pubdata_bytes;
+        gas += block.gas_used;
+        if i as u64 + 1 >= limits.max_blocks {
+            return Some((i + 1, SealReason::MaxBlocks));
+        }
+    }
+    let first = candidates.first()?;
+    let age = now.saturating_sub(Duration::from_secs(first.timestamp));
+    (age >= limits.timeout).then_some((candidates.len(), SealReason::Timeout))
+}
+
+/// The commit info of a batch over `blocks`.
+pub fn commit_info(
+    config: &SettlementConfig,
+    number: u64,
+    blocks: &[BlockRecord],
+) -> CommitBatchInfo {
+    let leaves: Vec<B256> = blocks.iter().flat_map(|b| b.message_leaves.iter().copied()).collect();
+    let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
+    let last = blocks.last();
+    CommitBatchInfo {
+        batchNumber: number,
+        newStateCommitment: last.map(|b| b.hash).unwrap_or_default(),
+        firstBlockTimestamp: blocks.first().map(|b| b.timestamp).unwrap_or_default(),
+        lastBlockTimestamp: last.map(|b| b.timestamp).unwrap_or_default(),
+        chainId: U256::from(config.chain_id),
+        daScheme: config.da as u8,
+        // Validium on the devnet: a commitment to the batch's blocks.
+        daCommitment: keccak256(hashes.abi_encode()),
+        numberOfL1Txs: U256::ZERO,
+        numberOfL2Txs: U256::from(blocks.iter().map(|b| u64::from(b.tx_count)).sum::<u64>()),
+        priorityOpsHash: B256::ZERO,
+        l2LogsRoot: merkle_root(&leaves),
+        dependencyRootsRollingHash: B256::ZERO,
+        slChainId: U256::from(config.layer.chain_id),
+    }
+}
+
+/// The stored info of batch `number` (batch 0 is the chain's genesis).
+pub fn stored_info(
+    store: &Store,
+    config: &SettlementConfig,
+    number: u64,
+) -> SettlementResult<StoredBatchInfo> {
+    if number == 0 {
+        return Ok(StoredBatchInfo {
+            stateCommitment: config.genesis_state_commitment,
+            ..Default::default()
+        });
+    }
+    let batch = store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
+    Ok(decode_commit_info(&batch)?.to_stored())
+}
+
+/// The commit info a batch record carries.
+pub fn decode_commit_info(batch: &BatchRecord) -> SettlementResult<CommitBatchInfo> {
+    CommitBatchInfo::abi_decode(&batch.commit_info)
+        .map_err(|e| SettlementError::Corrupt(format!("batch {} commit info: {e}", batch.number)))
+}
+
+/// Seals every batch the stored blocks allow; returns how many.
+pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> SettlementResult<usize> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut sealed = 0;
+    loop {
+        let last = store.last_batch()?;
+        let (number, from) = match &last {
+            Some(batch) => (batch.number + 1, batch.last_block + 1),
+            None => (1, 1),
+        };
+        let Some(tip) = store.last_block()? else { return Ok(sealed) };
+        let deep_enough = tip.number.saturating_sub(config.confirmations);
+        if deep_enough < from {
+            return Ok(sealed);
+        }
+        let to = deep_enough.min(from + config.limits.max_blocks.max(1) - 1);
+        let candidates = store.blocks(from..=to)?;
+        if candidates.first().map(|b| b.number) != Some(from) {
+            return Err(SettlementError::Corrupt(format!(
+                "block {from} is missing from the store"
+            )));
+        }
+        let Some((take, reason)) = seal_decision(&candidates, &config.limits, now) else {
+            return Ok(sealed);
+        };
+        let blocks = &candidates[..take];
+        let info = commit_info(config, number, blocks);
+        let record = BatchRecord {
+            number,
+            first_block: from,
+            last_block: from + take as u64 - 1,
+            sl_chain_id: config.layer.chain_id,
+            stage: BatchStage::Sealed,
+            commit_info: info.abi_encode(),
+            proof: Vec::new(),
+        };
+        // Seal only on top of what is still the last batch (the ExEx may have unsealed meanwhile).
+        store.write(|tx| {
+            if tx.last_batch()?.map(|b| b.number) != last.as_ref().map(|b| b.number) {
+                return Ok(());
+            }
+            tx.put_batch(&record)
+        })?;
+        metrics::counter!("settlement_batches_sealed_total", "reason" => reason.as_str())
+            .increment(1);
+        info!(
+            target: "settlement::batcher",
+            batch = number,
+            first_block = record.first_block,
+            last_block = record.last_block,
+            txs = %info.numberOfL2Txs,
+            reason = reason.as_str(),
+            "sealed batch"
+        );
+        debug!(target: "settlement::batcher", batch = number, commitment = %gateway_primitives::batch_output_hash(&info));
+        sealed += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(number: u64, txs: u32, timestamp: u64) -> BlockRecord {
+        BlockRecord {
+            number,
+            tx_count: txs,
+            gas_used: 21_000 * u64::from(txs),
+            pubdata_bytes: 110 * u64::from(txs),
+            timestamp,
+            ..Default::default()
+        }
+    }
+
+    fn limits() -> BatchLimits {
+        BatchLimits {
+            max_blocks: 4,
+            max_txs: 10,
+            max_pubdata_bytes: 1_000_000,
+            max_gas: u64::MAX,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn seals_at_each_limit() {
+        let now = Duration::from_secs(1_000);
+        let young: Vec<_> = (1..=4).map(|n| block(n, 1, 990)).collect();
+        assert_eq!(seal_decision(&young, &limits(), now), Some((4, SealReason::MaxBlocks)));
+        assert_eq!(seal_decision(&young[..3], &limits(), now), None, "may still grow");
+        let busy = vec![block(1, 6, 990), block(2, 6, 990)];
+        assert_eq!(seal_decision(&busy, &limits(), now), Some((1, SealReason::MaxTxs)));
+        let old = vec![block(1, 1, 900)];
+        assert_eq!(seal_decision(&old, &limits(), now), Some((1, SealReason::Timeout)));
+        let mut tight = limits();
+        tight.max_pubdata_bytes = 500;
+        let heavy = vec![block(1, 3, 990), block(2, 3, 990)];
+        assert_eq!(seal_decision(&heavy, &tight, now), Some((1, SealReason::MaxPubdata)));
+        tight = limits();
+        tight.max_gas = 100_000;
+        assert_eq!(seal_decision(&heavy, &tight, now), Some((1, SealReason::MaxGas)));
+        // A single block over a limit still forms a batch of its own.
+        let huge = vec![block(1, 50, 990)];
+        assert_eq!(seal_decision(&huge, &limits(), now), None);
+        assert_eq!(
+            seal_decision(&huge, &limits(), Duration::from_secs(2_000)),
+            Some((1, SealReason::Timeout))
+        );
+        assert_eq!(seal_decision(&[], &limits(), now), None);
+    }
+}

@@ -1,0 +1,146 @@
+//! Settings of the settlement ExEx.
+
+use std::{fmt, time::Duration};
+
+use alloy::{primitives::Address, transports::http::reqwest::Url};
+use gateway_primitives::DaScheme;
+
+/// Seal a batch at this many blocks by default.
+pub const DEFAULT_MAX_BLOCKS: u64 = 10;
+/// Seal a batch at this many transactions by default.
+pub const DEFAULT_MAX_TXS: u64 = 1_000;
+/// Seal a batch at this many pubdata bytes by default.
+pub const DEFAULT_MAX_PUBDATA_BYTES: u64 = 120_000;
+/// Seal a batch at this much gas by default.
+pub const DEFAULT_MAX_GAS: u64 = 300_000_000;
+/// Seal a non-empty batch this long after its first block by default.
+pub const DEFAULT_BATCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Batches per commit, prove or execute transaction by default.
+pub const DEFAULT_MAX_BATCHES_PER_TX: usize = 10;
+/// How often the sender looks at the settlement layer by default.
+pub const DEFAULT_SENDER_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a settlement-layer transaction may take to be mined by default.
+pub const DEFAULT_TX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// When the batcher seals a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// At most this many blocks.
+    pub max_blocks: u64,
+    /// At most this many transactions.
+    pub max_txs: u64,
+    /// At most this many pubdata bytes.
+    pub max_pubdata_bytes: u64,
+    /// At most this much gas.
+    pub max_gas: u64,
+    /// Seal a non-empty batch once its first block is this old.
+    pub timeout: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_blocks: DEFAULT_MAX_BLOCKS,
+            max_txs: DEFAULT_MAX_TXS,
+            max_pubdata_bytes: DEFAULT_MAX_PUBDATA_BYTES,
+            max_gas: DEFAULT_MAX_GAS,
+            timeout: DEFAULT_BATCH_TIMEOUT,
+        }
+    }
+}
+
+/// Where the chain settles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementLayerEndpoint {
+    /// The settlement layer's chain id (it goes into every batch commitment).
+    pub chain_id: u64,
+    /// Its JSON-RPC endpoint.
+    pub rpc_url: Url,
+    /// The chain's executor there.
+    pub executor: Address,
+}
+
+/// The operator's private key; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OperatorKey(String);
+
+impl OperatorKey {
+    /// Wraps a hex private key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key, for the signer only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for OperatorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OperatorKey(<redacted>)")
+    }
+}
+
+/// Everything the settlement ExEx needs.
+#[derive(Debug, Clone)]
+pub struct SettlementConfig {
+    /// The chain being settled.
+    pub chain_id: u64,
+    /// The state commitment of the chain's batch 0 (its genesis block hash on the devnet).
+    pub genesis_state_commitment: alloy::primitives::B256,
+    /// Where it settles.
+    pub layer: SettlementLayerEndpoint,
+    /// Signs commit, prove and execute transactions.
+    pub operator_key: OperatorKey,
+    /// How the batches' data is made available.
+    pub da: DaScheme,
+    /// When to seal.
+    pub limits: BatchLimits,
+    /// Only blocks at least this deep are batched.
+    pub confirmations: u64,
+    /// Batches per settlement-layer transaction.
+    pub max_batches_per_tx: usize,
+    /// How often the sender looks at the settlement layer.
+    pub poll_interval: Duration,
+    /// How long a transaction may take to be mined.
+    pub tx_timeout: Duration,
+    /// The contract whose logs are the chain's L2 -> L1 messages, if any.
+    pub messenger: Option<Address>,
+}
+
+impl SettlementConfig {
+    /// Defaults for everything but what identifies the chain and its settlement layer.
+    pub fn new(
+        chain_id: u64,
+        genesis_state_commitment: alloy::primitives::B256,
+        layer: SettlementLayerEndpoint,
+        operator_key: OperatorKey,
+    ) -> Self {
+        Self {
+            chain_id,
+            genesis_state_commitment,
+            layer,
+            operator_key,
+            da: DaScheme::Validium,
+            limits: BatchLimits::default(),
+            confirmations: 0,
+            max_batches_per_tx: DEFAULT_MAX_BATCHES_PER_TX,
+            poll_interval: DEFAULT_SENDER_POLL_INTERVAL,
+            tx_timeout: DEFAULT_TX_TIMEOUT,
+            messenger: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_key_never_prints() {
+        let key = OperatorKey::new("0xsecret");
+        assert!(!format!("{key:?}").contains("secret"));
+        assert_eq!(key.expose(), "0xsecret");
+    }
+}

@@ -1,0 +1,126 @@
+//! The notification loop: persists each block's settlement data and the ExEx head in one store
+//! transaction, then reports the finished height. Nothing slow happens here.
+
+use std::sync::Arc;
+
+use alloy::{
+    consensus::{BlockHeader as _, TxReceipt as _},
+    eips::{BlockNumHash, Encodable2718},
+    primitives::keccak256,
+};
+use exex_host::{Chain, ExExContext, ExExHead, ExExNotification};
+use futures::TryStreamExt;
+use gateway_store::{BatchStage, BlockRecord, Store, StoreResult, StoreWriter};
+use reth_primitives_traits::RecoveredBlock;
+use tokio::sync::Notify;
+use tracing::{error, info, warn};
+
+use crate::SettlementConfig;
+
+/// The id the settlement ExEx persists its head under.
+pub const SETTLEMENT_EXEX_ID: &str = "settlement";
+
+/// What one block contributes to settlement.
+pub fn block_record(
+    config: &SettlementConfig,
+    block: &RecoveredBlock<exex_host::Block>,
+    receipts: &[exex_host::Receipt],
+) -> BlockRecord {
+    let mut message_leaves = Vec::new();
+    if let Some(messenger) = config.messenger {
+        for log in receipts.iter().flat_map(|r| r.logs()) {
+            if log.address == messenger {
+                let mut packed = log.address.to_vec();
+                packed.extend_from_slice(&log.data.data);
+                message_leaves.push(keccak256(packed));
+            }
+        }
+    }
+    BlockRecord {
+        number: block.number(),
+        hash: block.hash(),
+        parent_hash: block.parent_hash(),
+        timestamp: block.timestamp(),
+        tx_count: block.body().transactions.len() as u32,
+        gas_used: block.gas_used(),
+        pubdata_bytes: block.body().transactions.iter().map(|t| t.encode_2718_len() as u64).sum(),
+        message_leaves,
+    }
+}
+
+/// Runs the ExEx until the host stops: applies notifications to the store and wakes the batcher.
+pub async fn run_exex(
+    mut ctx: ExExContext,
+    config: Arc<SettlementConfig>,
+    store: Arc<Store>,
+    batcher: Arc<Notify>,
+) -> eyre::Result<()> {
+    if let Some(head) = store.head(SETTLEMENT_EXEX_ID)? {
+        info!(target: "settlement::exex", head = head.number, "resuming after the persisted head");
+        ctx.set_notifications_with_head(ExExHead::new(head));
+    }
+    while let Some(notification) = ctx.notifications.try_next().await? {
+        let head = store.write(|tx| apply(tx, &config, &notification))?;
+        if let Some(head) = head {
+            ctx.send_finished_height(head)?;
+        }
+        batcher.notify_one();
+    }
+    Ok(())
+}
+
+fn apply(
+    tx: &mut StoreWriter<'_>,
+    config: &SettlementConfig,
+    notification: &ExExNotification,
+) -> StoreResult<Option<BlockNumHash>> {
+    let mut head = None;
+    if let Some(old) = notification.reverted_chain() {
+        revert(tx, &old)?;
+        head = Some(old.fork_block());
+    }
+    if let Some(new) = notification.committed_chain() {
+        for (block, receipts) in new.blocks_and_receipts() {
+            tx.put_block(&block_record(config, block, receipts))?;
+        }
+        head = Some(new.tip().num_hash());
+    }
+    if let Some(head) = head {
+        tx.set_head(SETTLEMENT_EXEX_ID, head)?;
+    }
+    Ok(head)
+}
+
+/// Drops reverted blocks. Batches that hold them are unsealed if never committed; a reorg below a
+/// committed batch cannot be undone here and raises an alarm.
+fn revert(tx: &mut StoreWriter<'_>, old: &Chain) -> StoreResult<()> {
+    let first = old.first().number();
+    let mut unseal_from = None;
+    let mut number = tx.last_batch()?.map(|b| b.number).unwrap_or_default();
+    while number > 0 {
+        let Some(batch) = tx.batch(number)? else { break };
+        if batch.last_block < first {
+            break;
+        }
+        if batch.stage >= BatchStage::Committed {
+            metrics::counter!("settlement_reorg_below_committed_total").increment(1);
+            error!(
+                target: "settlement::exex",
+                batch = number,
+                stage = batch.stage.as_str(),
+                first_reverted_block = first,
+                "the chain reorged below a committed batch: it stays committed on the settlement layer"
+            );
+            break;
+        }
+        unseal_from = Some(number);
+        number -= 1;
+    }
+    if let Some(from) = unseal_from {
+        let removed = tx.remove_batches_from(from)?;
+        warn!(target: "settlement::exex", from, removed, "unsealed batches over reverted blocks");
+        metrics::counter!("settlement_batches_unsealed_total").increment(removed as u64);
+    }
+    tx.remove_blocks_from(first)?;
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The settlement service: the ExEx plus its batcher, prover and sender tasks, their shared
+//! status, and the `settlement_*` RPC namespace.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use exex_host::{ExExContext, HostBuilder};
+use gateway_prover::ProofBackend;
+use gateway_store::Store;
+use jsonrpsee::{RpcModule, types::ErrorObjectOwned};
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::{
+    OnChainCounters, SETTLEMENT_EXEX_ID, SenderAction, SettlementConfig, SettlementResult,
+    batcher::seal_ready_batches, exex::run_exex, prover::prove_next, sender::Sender,
+};
+
+/// How often the batcher and the prover look again without being woken (for timeouts).
+const IDLE_TICK: Duration = Duration::from_millis(500);
+
+/// What `settlement_status` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementStatus {
+    /// The chain being settled.
+    pub chain_id: u64,
+    /// Its current settlement layer's chain id.
+    pub settlement_layer: u64,
+    /// `settling` or `paused`.
+    pub phase: String,
+    /// The highest block in the store.
+    pub chain_head: Option<u64>,
+    /// The highest sealed batch.
+    pub last_sealed_batch: Option<u64>,
+    /// The highest batch with a local proof.
+    pub last_proved_batch: Option<u64>,
+    /// The executor's counters, as last read.
+    pub on_chain: OnChainCounters,
+    /// Blocks in the store that no sealed batch holds yet.
+    pub unbatched_blocks: u64,
+    /// Blocks from the chain head down to the last executed batch's last block.
+    pub lag_blocks: u64,
+    /// The last error of any task, if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    paused: AtomicBool,
+    counters: Mutex<OnChainCounters>,
+    last_error: Mutex<Option<String>>,
+}
+
+/// The settlement ExEx and its tasks.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    config: Arc<SettlementConfig>,
+    store: Arc<Store>,
+    backend: Arc<dyn ProofBackend>,
+    shared: Arc<Shared>,
+    batcher_wake: Arc<Notify>,
+    prover_wake: Arc<Notify>,
+    sender_wake: Arc<Notify>,
+}
+
+impl Settlement {
+    /// A settlement service over `store` proving with `backend`.
+    pub fn new(
+        config: SettlementConfig,
+        store: Arc<Store>,
+        backend: Arc<dyn ProofBackend>,
+    ) -> Self {
+        Self {
+            config: Arc::new(config),
+            store,
+            backend,
+            shared: Arc::default(),
+            batcher_wake: Arc::default(),
+            prover_wake: Arc::default(),
+            sender_wake: Arc::default(),
+        }
+    }
+
+    /// Installs the ExEx and its RPC namespace into a host.
+    pub fn install(self, builder: HostBuilder) -> HostBuilder {
+        let rpc = self.rpc_module();
+        builder
+            .extend_rpc_modules(move |ctx| {
+                ctx.modules.merge(rpc)?;
+                Ok(())
+            })
+            .install_exex(SETTLEMENT_EXEX_ID, move |ctx| async move { Ok(self.run(ctx)) })
+    }
+
+    /// The status as of now.
+    pub fn status(&self) -> SettlementResult<SettlementStatus> {
+        let head = self.store.last_block()?.map(|b| b.number);
+        let last = self.store.last_batch()?;
+        let on_chain = *lock(&self.shared.counters);
+        let last_proved = self
+            .store
+            .batches(1..=u64::MAX)?
+            .iter()
+            .rev()
+            .find(|b| !b.proof.is_empty())
+            .map(|b| b.number);
+        let executed_block = match on_chain.executed {
+            0 => 0,
+            n => self.store.batch(n)?.map(|b| b.last_block).unwrap_or_default(),
+        };
+        let paused = self.shared.paused.load(Ordering::Relaxed);
+        Ok(SettlementStatus {
+            chain_id: self.config.chain_id,
+            settlement_layer: self.config.layer.chain_id,
+            phase: if paused { "paused" } else { "settling" }.into(),
+            chain_head: head,
+            last_sealed_batch: last.as_ref().map(|b| b.number),
+            last_proved_batch: last_proved,
+            on_chain,
+            unbatched_blocks: head
+                .unwrap_or_default()
+                .saturating_sub(last.map(|b| b.last_block).unwrap_or_default()),
+            lag_blocks: head.unwrap_or_default().saturating_sub(executed_block),
+            last_error: lock(&self.shared.last_error).clone(),
+        })
+    }
+
+    /// Stops sending to the settlement layer (blocks keep being stored, batched and proved).
+    pub fn pause(&self) {
+        self.shared.paused.store(true, Ordering::Relaxed);
+    }
+
+    /// Resumes sending.
+    pub fn resume(&self) {
+        self.shared.paused.store(false, Ordering::Relaxed);
+        self.sender_wake.notify_one();
+    }
+
+    /// `settlement_status`, `settlement_pause`, `settlement_resume`.
+    pub fn rpc_module(&self) -> RpcModule<()> {
+        let mut module = RpcModule::new(());
+        let this = self.clone();
+        let status = module
+            .register_method("settlement_status", move |_, _, _| {
+                this.status()
+                    .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))
+            })
+            .is_ok();
+        let this = self.clone();
+        let pause = module
+            .register_method("settlement_pause", move |_, _, _| {
+                this.pause();
+                "paused"
+            })
+            .is_ok();
+        let this = self.clone();
+        let resume = module
+            .register_method("settlement_resume", move |_, _, _| {
+                this.resume();
+                "settling"
+            })
+            .is_ok();
+        // Method names are unique constants: registering cannot fail.
+        debug_assert!(status && pause && resume);
+        module
+    }
+
+    /// Runs the ExEx, with the batcher, prover and sender beside it, until the host stops.
+    pub async fn run(self, ctx: ExExContext) -> eyre::Result<()> {
+        let shutdown = ctx.components.shutdown.clone();
+        let sender = Sender::new(
+            Arc::clone(&self.config),
+            Arc::clone(&self.store),
+            Arc::clone(&self.backend),
+        )?;
+        tokio::spawn(self.clone().batcher_loop(shutdown.clone()));
+        tokio::spawn(self.clone().prover_loop(shutdown.clone()));
+        tokio::spawn(self.clone().sender_loop(sender, shutdown));
+        run_exex(
+            ctx,
+            Arc::clone(&self.config),
+            Arc::clone(&self.store),
+            Arc::clone(&self.batcher_wake),
+        )
+        .await
+    }
+
+    fn record(&self, task: &str, result: &SettlementResult<impl std::fmt::Debug>) {
+        match result {
+            Ok(_) => {}
+            Err(err) => {
+                warn!(target: "settlement", task, %err, "step failed; retrying");
+                metrics::counter!("settlement_errors_total", "task" => task.to_string())
+                    .increment(1);
+                *lock(&self.shared.last_error) = Some(format!("{task}: {err}"));
+            }
+        }
+    }
+
+    async fn batcher_loop(self, shutdown: CancellationToken) {
+        loop {
+            let result = seal_ready_batches(&self.store, &self.config);
+            if matches!(result, Ok(n) if n > 0) {
+                self.prover_wake.notify_one();
+            }
+            self.record("batcher", &result);
+            if wait(&shutdown, &self.batcher_wake, IDLE_TICK).await {
+                return;
+            }
+        }
+    }
+
+    async fn prover_loop(self, shutdown: CancellationToken) {
+        loop {
+            let result = prove_next(&self.store, &self.config, &self.backend).await;
+            self.record("prover", &result);
+            if matches!(result, Ok(Some(_))) {
+                self.sender_wake.notify_one();
+                continue;
+            }
+            if wait(&shutdown, &self.prover_wake, IDLE_TICK).await {
+                return;
+            }
+        }
+    }
+
+    async fn sender_loop(self, sender: Sender, shutdown: CancellationToken) {
+        loop {
+            let result = async {
+                let counters = sender.counters().await?;
+                *lock(&self.shared.counters) = counters;
+                sender.sync_stages(counters)?;
+                if self.shared.paused.load(Ordering::Relaxed) {
+                    return Ok(SenderAction::Idle);
+                }
+                sender.step(counters).await
+            }
+            .await;
+            self.record("sender", &result);
+            match result {
+                Ok(SenderAction::Idle) | Err(_) => {
+                    if wait(&shutdown, &self.sender_wake, self.config.poll_interval).await {
+                        return;
+                    }
+                }
+                Ok(action) => {
+                    *lock(&self.shared.last_error) = None;
+                    debug!(target: "settlement::sender", ?action, "step done");
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Waits for a wake-up or `tick`; true when the host is shutting down.
+async fn wait(shutdown: &CancellationToken, wake: &Notify, tick: Duration) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = wake.notified() => false,
+        () = tokio::time::sleep(tick) => false,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
