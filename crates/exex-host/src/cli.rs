@@ -95,6 +95,7 @@ impl NodeArgs {
         let mut config = HostConfig::new(&self.datadir);
         config.http_addr = self.http.then(|| (self.http_addr, self.http_port).into());
         config.wal_blocks_warning = self.wal_blocks_warning;
+        config.source_url = Some(self.chain_rpc_url.clone());
         config
     }
 

@@ -34,6 +34,8 @@ pub struct HostConfig {
     pub exex_channel_capacity: usize,
     /// Above this many blocks in the WAL the host warns.
     pub wal_blocks_warning: usize,
+    /// The JSON-RPC endpoint of the node the host follows, when it follows one over RPC.
+    pub source_url: Option<alloy::transports::http::reqwest::Url>,
 }
 
 impl HostConfig {
@@ -45,6 +47,7 @@ impl HostConfig {
             exex_manager_capacity: DEFAULT_EXEX_MANAGER_CAPACITY,
             exex_channel_capacity: DEFAULT_EXEX_CHANNEL_CAPACITY,
             wal_blocks_warning: DEFAULT_WAL_BLOCKS_WARNING,
+            source_url: None,
         }
     }
 

@@ -1,0 +1,218 @@
+//! The settlement flags of `gateway-node node`.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use alloy::{
+    primitives::{Address, B256},
+    transports::http::reqwest::Url,
+};
+use clap::{Args, ValueEnum};
+use gateway_settlement::{
+    DEFAULT_MAX_BATCHES_PER_TX, DEFAULT_MAX_BLOCKS, DEFAULT_MAX_GAS, DEFAULT_MAX_PUBDATA_BYTES,
+    DEFAULT_MAX_TXS,
+};
+
+/// The Gateway's chain id on mainnet.
+pub const GATEWAY_MAINNET_CHAIN_ID: u64 = 9075;
+/// The Gateway's chain id on testnet.
+pub const GATEWAY_TESTNET_CHAIN_ID: u64 = 506;
+
+/// Which settlement layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayerArg {
+    /// Ethereum (L1) directly.
+    L1,
+    /// The Gateway.
+    Gateway,
+}
+
+/// How batch data is made available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DaArg {
+    /// EIP-4844 blobs on L1.
+    RollupBlobs,
+    /// Calldata.
+    RollupCalldata,
+    /// A commitment only.
+    Validium,
+}
+
+/// Which proof backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProofsArg {
+    /// Instant fake proofs, accepted only by MockVerifier (devnets and protocol tests).
+    Mock,
+    /// Real halo2-KZG proofs.
+    Halo2,
+}
+
+/// Everything `gateway-node node` adds to the host's flags.
+#[derive(Debug, Clone, Args)]
+pub struct NodeExtArgs {
+    /// Settlement.
+    #[command(flatten)]
+    pub settlement: SettlementArgs,
+    /// Batching.
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Serve Prometheus metrics on this address.
+    #[arg(long = "metrics", value_name = "ADDR", env = "GATEWAY_METRICS")]
+    pub metrics: Option<SocketAddr>,
+    /// A TOML file with any of these settings (`[settlement] layer = "gateway"`); flags and
+    /// environment variables override it.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `--settlement.*`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Settlement")]
+pub struct SettlementArgs {
+    /// Run the settlement ExEx.
+    #[arg(long = "settlement.enabled", env = "GATEWAY_SETTLEMENT_ENABLED")]
+    pub enabled: bool,
+    /// Where the chain settles.
+    #[arg(long = "settlement.layer", value_enum, default_value = "l1", value_name = "LAYER")]
+    pub layer: LayerArg,
+    /// L1's JSON-RPC endpoint.
+    #[arg(long = "settlement.l1-rpc-url", value_name = "URL", env = "GATEWAY_L1_RPC_URL")]
+    pub l1_rpc_url: Option<Url>,
+    /// The Gateway's JSON-RPC endpoint.
+    #[arg(
+        long = "settlement.gateway-rpc-url",
+        value_name = "URL",
+        env = "GATEWAY_GATEWAY_RPC_URL"
+    )]
+    pub gateway_rpc_url: Option<Url>,
+    /// Which Gateway: `mainnet` (9075), `testnet` (506) or a chain id.
+    #[arg(long = "settlement.gateway-network", value_name = "NETWORK", default_value = "testnet", value_parser = parse_network)]
+    pub gateway_network: u64,
+    /// A file holding the operator's private key (hex). Or set GATEWAY_OPERATOR_KEY.
+    #[arg(
+        long = "settlement.operator-key-file",
+        value_name = "FILE",
+        env = "GATEWAY_OPERATOR_KEY_FILE"
+    )]
+    pub operator_key_file: Option<PathBuf>,
+    /// How batch data is made available.
+    #[arg(long = "settlement.da", value_enum, default_value = "validium", value_name = "MODE")]
+    pub da: DaArg,
+    /// Only blocks at least this deep are batched.
+    #[arg(long = "settlement.confirmations", value_name = "BLOCKS", default_value_t = 0)]
+    pub confirmations: u64,
+    /// The highest fee per gas (wei) the sender pays.
+    #[arg(long = "settlement.max-fee-per-gas", value_name = "WEI")]
+    pub max_fee_per_gas: Option<u128>,
+    /// The devnet topology file to read executor addresses and the genesis batch from.
+    #[arg(long = "settlement.topology", value_name = "FILE", env = "GATEWAY_TOPOLOGY")]
+    pub topology: Option<PathBuf>,
+    /// The chain's executor on L1 (instead of a topology file).
+    #[arg(long = "settlement.l1-executor", value_name = "ADDRESS")]
+    pub l1_executor: Option<Address>,
+    /// The chain's executor on the Gateway (instead of a topology file).
+    #[arg(long = "settlement.gateway-executor", value_name = "ADDRESS")]
+    pub gateway_executor: Option<Address>,
+    /// The state commitment of the chain's batch 0 (instead of a topology file).
+    #[arg(long = "settlement.genesis-state-commitment", value_name = "HASH")]
+    pub genesis_state_commitment: Option<B256>,
+    /// The proof backend; `mock` is for devnets only.
+    #[arg(long = "settlement.proofs", value_enum, default_value = "halo2", value_name = "BACKEND")]
+    pub proofs: ProofsArg,
+    /// Batches per commit, prove or execute transaction.
+    #[arg(long = "settlement.max-batches-per-tx", value_name = "N", default_value_t = DEFAULT_MAX_BATCHES_PER_TX)]
+    pub max_batches_per_tx: usize,
+}
+
+/// `--batch.*`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Batching")]
+pub struct BatchArgs {
+    /// Seal at this many blocks.
+    #[arg(long = "batch.max-blocks", value_name = "N", default_value_t = DEFAULT_MAX_BLOCKS)]
+    pub max_blocks: u64,
+    /// Seal at this many transactions.
+    #[arg(long = "batch.max-txs", value_name = "N", default_value_t = DEFAULT_MAX_TXS)]
+    pub max_txs: u64,
+    /// Seal at this many pubdata bytes.
+    #[arg(long = "batch.max-pubdata-bytes", value_name = "BYTES", default_value_t = DEFAULT_MAX_PUBDATA_BYTES)]
+    pub max_pubdata_bytes: u64,
+    /// Seal at this much gas.
+    #[arg(long = "batch.max-gas", value_name = "GAS", default_value_t = DEFAULT_MAX_GAS)]
+    pub max_gas: u64,
+    /// Seal a non-empty batch once its first block is this old.
+    #[arg(long = "batch.timeout", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+fn parse_network(value: &str) -> Result<u64, String> {
+    match value {
+        "mainnet" => Ok(GATEWAY_MAINNET_CHAIN_ID),
+        "testnet" => Ok(GATEWAY_TESTNET_CHAIN_ID),
+        other => other
+            .parse()
+            .map_err(|_| format!("expected mainnet, testnet or a chain id, got {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        ext: NodeExtArgs,
+    }
+
+    #[test]
+    fn parses_every_flag() {
+        let parsed = Wrapper::try_parse_from([
+            "x",
+            "--settlement.enabled",
+            "--settlement.layer",
+            "gateway",
+            "--settlement.gateway-rpc-url",
+            "http://127.0.0.1:1",
+            "--settlement.gateway-network",
+            "mainnet",
+            "--settlement.da",
+            "rollup-calldata",
+            "--batch.max-blocks",
+            "7",
+            "--batch.timeout",
+            "3s",
+            "--metrics",
+            "127.0.0.1:9001",
+        ])
+        .unwrap();
+        let ext = parsed.ext;
+        assert!(ext.settlement.enabled);
+        assert_eq!(ext.settlement.layer, LayerArg::Gateway);
+        assert_eq!(ext.settlement.gateway_network, GATEWAY_MAINNET_CHAIN_ID);
+        assert_eq!(ext.settlement.da, DaArg::RollupCalldata);
+        assert_eq!(ext.batch.max_blocks, 7);
+        assert_eq!(ext.batch.timeout, Duration::from_secs(3));
+        assert_eq!(ext.metrics, Some("127.0.0.1:9001".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        for (args, flag) in [
+            (vec!["--settlement.da", "carrier-pigeon"], "--settlement.da"),
+            (vec!["--settlement.gateway-network", "moon"], "--settlement.gateway-network"),
+            (vec!["--batch.timeout", "soon"], "--batch.timeout"),
+        ] {
+            let err =
+                Wrapper::try_parse_from(std::iter::once("x").chain(args)).unwrap_err().to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+    }
+
+    #[test]
+    fn network_presets() {
+        assert_eq!(parse_network("testnet"), Ok(506));
+        assert_eq!(parse_network("9075"), Ok(9075));
+    }
+}

@@ -1,0 +1,164 @@
+//! From flags to a checked settlement configuration: every bad value or unreachable endpoint
+//! fails here, at start, with an error that names the flag.
+
+use std::time::Duration;
+
+use alloy::{
+    primitives::B256,
+    providers::{Provider, ProviderBuilder},
+    transports::http::reqwest::Url,
+};
+use devnet::{InitialSettlement, Topology};
+use eyre::WrapErr;
+use gateway_primitives::DaScheme;
+use gateway_settlement::{BatchLimits, OperatorKey, SettlementConfig, SettlementLayerEndpoint};
+
+use crate::args::{DaArg, LayerArg, NodeExtArgs, ProofsArg};
+
+/// The environment variable that may hold the operator key itself.
+pub const OPERATOR_KEY_ENV: &str = "GATEWAY_OPERATOR_KEY";
+const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn chain_id_of(url: &Url, flag: &str) -> eyre::Result<u64> {
+    let provider = ProviderBuilder::new().connect_http(url.clone());
+    match tokio::time::timeout(ENDPOINT_TIMEOUT, provider.get_chain_id()).await {
+        Ok(Ok(id)) => Ok(id),
+        Ok(Err(e)) => eyre::bail!("{flag} {url}: the endpoint does not answer: {e}"),
+        Err(_) => eyre::bail!("{flag} {url}: no answer within {ENDPOINT_TIMEOUT:?}"),
+    }
+}
+
+fn operator_key(args: &NodeExtArgs) -> eyre::Result<OperatorKey> {
+    if let Some(path) = &args.settlement.operator_key_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            eyre::eyre!("--settlement.operator-key-file {}: cannot read it: {e}", path.display())
+        })?;
+        return Ok(OperatorKey::new(text.trim()));
+    }
+    match std::env::var(OPERATOR_KEY_ENV) {
+        Ok(key) => Ok(OperatorKey::new(key.trim())),
+        Err(_) => eyre::bail!(
+            "no operator key: pass --settlement.operator-key-file FILE or set {OPERATOR_KEY_ENV}"
+        ),
+    }
+}
+
+/// Builds and checks the settlement configuration for the chain at `chain_rpc_url`.
+pub async fn settlement_config(
+    args: &NodeExtArgs,
+    chain_rpc_url: &Url,
+) -> eyre::Result<SettlementConfig> {
+    let s = &args.settlement;
+    let chain_id = chain_id_of(chain_rpc_url, "--chain.rpc-url").await?;
+    let topology = match &s.topology {
+        Some(path) => Some(
+            Topology::load(path)
+                .wrap_err_with(|| format!("--settlement.topology {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let chain = topology.as_ref().and_then(|t| t.chain(chain_id));
+    if topology.is_some() && chain.is_none() {
+        eyre::bail!(
+            "--settlement.topology: chain {chain_id} (from --chain.rpc-url) is not in the topology file"
+        );
+    }
+
+    let (flag, url, executor, expected) = match s.layer {
+        LayerArg::L1 => {
+            let url = s
+                .l1_rpc_url
+                .clone()
+                .or_else(|| topology.as_ref().map(|t| t.l1.node.rpc_url.clone()))
+                .ok_or_else(|| {
+                    eyre::eyre!("--settlement.layer l1 needs --settlement.l1-rpc-url")
+                })?;
+            let executor = s.l1_executor.or(chain.map(|c| c.l1_executor)).ok_or_else(|| {
+                eyre::eyre!("the chain's L1 executor is unknown: pass --settlement.l1-executor or --settlement.topology")
+            })?;
+            ("--settlement.l1-rpc-url", url, executor, None)
+        }
+        LayerArg::Gateway => {
+            let url = s
+                .gateway_rpc_url
+                .clone()
+                .or_else(|| topology.as_ref().map(|t| t.gateway.node.rpc_url.clone()))
+                .ok_or_else(|| {
+                    eyre::eyre!("--settlement.layer gateway needs --settlement.gateway-rpc-url")
+                })?;
+            let executor = s.gateway_executor.or(chain.map(|c| c.gateway_executor)).ok_or_else(|| {
+                eyre::eyre!(
+                    "the chain's Gateway executor is unknown: pass --settlement.gateway-executor or --settlement.topology"
+                )
+            })?;
+            ("--settlement.gateway-rpc-url", url, executor, Some(s.gateway_network))
+        }
+    };
+    let sl_chain_id = chain_id_of(&url, flag).await?;
+    if let Some(expected) = expected {
+        if sl_chain_id != expected {
+            eyre::bail!(
+                "{flag} {url}: the endpoint's chain id is {sl_chain_id}, but --settlement.gateway-network expects {expected}"
+            );
+        }
+    }
+    if let (Some(chain), Some(topology)) = (chain, &topology) {
+        let initial = match chain.initial_settlement {
+            InitialSettlement::L1 => LayerArg::L1,
+            InitialSettlement::Gateway => LayerArg::Gateway,
+        };
+        if initial != s.layer {
+            tracing::warn!(
+                target: "gateway_node",
+                chain = chain_id,
+                layer = ?s.layer,
+                topology_layer = ?initial,
+                gateway = topology.gateway.node.chain_id,
+                "--settlement.layer differs from where the topology registered the chain; \
+                 runtime migration is not available yet"
+            );
+        }
+    }
+    let genesis: B256 = s
+        .genesis_state_commitment
+        .or(chain.map(|c| c.genesis.state_commitment))
+        .ok_or_else(|| {
+            eyre::eyre!("the genesis batch is unknown: pass --settlement.genesis-state-commitment or --settlement.topology")
+        })?;
+    let da = match s.da {
+        DaArg::Validium => DaScheme::Validium,
+        DaArg::RollupCalldata => DaScheme::RollupCalldata,
+        DaArg::RollupBlobs => eyre::bail!(
+            "--settlement.da rollup-blobs: blob DA is not implemented in this build yet; use rollup-calldata or validium"
+        ),
+    };
+    let operator_key = operator_key(args)?;
+    let layer = SettlementLayerEndpoint { chain_id: sl_chain_id, rpc_url: url, executor };
+    let mut config = SettlementConfig::new(chain_id, genesis, layer, operator_key);
+    config.da = da;
+    config.confirmations = s.confirmations;
+    config.max_batches_per_tx = s.max_batches_per_tx;
+    config.limits = BatchLimits {
+        max_blocks: args.batch.max_blocks,
+        max_txs: args.batch.max_txs,
+        max_pubdata_bytes: args.batch.max_pubdata_bytes,
+        max_gas: args.batch.max_gas,
+        timeout: args.batch.timeout,
+    };
+    Ok(config)
+}
+
+/// The proof backend the flags ask for.
+pub fn proof_backend(
+    args: &NodeExtArgs,
+) -> eyre::Result<std::sync::Arc<dyn gateway_prover::ProofBackend>> {
+    match args.settlement.proofs {
+        ProofsArg::Mock => {
+            tracing::warn!(target: "gateway_node", "mock proofs: only a MockVerifier accepts them (devnet only)");
+            Ok(std::sync::Arc::new(gateway_prover::MockBackend::default()))
+        }
+        ProofsArg::Halo2 => eyre::bail!(
+            "--settlement.proofs halo2: the halo2 backend is not built yet; on a devnet with MockVerifier pass --settlement.proofs mock"
+        ),
+    }
+}

@@ -1,0 +1,219 @@
+//! The `gateway-node` binary as an operator runs it: bad inputs fail at start naming the flag,
+//! and a node settles a devnet chain's batches, serves status and metrics, and stops on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use devnet::{Anvil, AnvilConfig, Devnet, DevnetConfig, InitialSettlement, Traffic};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
+
+/// Runs the binary to completion (it must fail fast); at most 60 s.
+fn run_to_exit(args: &[&str], datadir: &Path) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("--datadir")
+        .arg(datadir)
+        .env_remove("GATEWAY_OPERATOR_KEY")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "gateway-node did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn bad_inputs_fail_at_start_and_name_the_flag() {
+    let chain = Anvil::spawn(AnvilConfig { chain_id: 270, ..Default::default() }).unwrap();
+    let l1 = Anvil::spawn(AnvilConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let chain_url = chain.endpoint().to_string();
+    let l1_url = l1.endpoint().to_string();
+    let base = [
+        "node",
+        "--chain.rpc-url",
+        chain_url.as_str(),
+        "--settlement.enabled",
+        "--settlement.proofs",
+        "mock",
+        "--settlement.l1-executor",
+        "0x00000000000000000000000000000000000000aa",
+        "--settlement.genesis-state-commitment",
+        "0x0000000000000000000000000000000000000000000000000000000000000001",
+    ];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "--settlement.l1-rpc-url",
+                &l1_url,
+                "--settlement.operator-key-file",
+                "/nonexistent/key",
+            ],
+            "--settlement.operator-key-file /nonexistent/key",
+        ),
+        (
+            vec![
+                "--settlement.layer",
+                "gateway",
+                "--settlement.gateway-rpc-url",
+                &l1_url,
+                "--settlement.gateway-executor",
+                "0x00000000000000000000000000000000000000bb",
+            ],
+            "chain id is 31337, but --settlement.gateway-network expects 506",
+        ),
+        (vec!["--settlement.da", "carrier-pigeon"], "--settlement.da"),
+        (
+            vec!["--settlement.l1-rpc-url", "http://127.0.0.1:1"],
+            "--settlement.l1-rpc-url http://127.0.0.1:1/",
+        ),
+        (vec![], "--settlement.layer l1 needs --settlement.l1-rpc-url"),
+    ];
+    for (extra, expected) in cases {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(extra.iter());
+        let out = run_to_exit(&args, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(stderr.contains(expected), "{args:?}: expected {expected:?} in:\n{stderr}");
+    }
+
+    // A malformed config file.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[settlement\nlayer = ").unwrap();
+    let out = run_to_exit(
+        &["node", "--chain.rpc-url", &chain_url, "--config", bad.to_str().unwrap()],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("not valid TOML"), "{stderr}");
+}
+
+fn http(port: u16, request: &str) -> String {
+    // Not listening yet: the caller polls again.
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+fn rpc(port: u16, method: &str) -> serde_json::Value {
+    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let response = http(port, &request);
+    let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(json).map(|v| v["result"].clone()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology_file = dir.path().join("topology.json");
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+        Some(&topology_file),
+    )
+    .await
+    .unwrap();
+    let chain = &devnet.topology.chains[0];
+    let key_file = dir.path().join("operator.key");
+    std::fs::write(&key_file, &chain.operator_key).unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "[batch]\nmax-blocks = 2\ntimeout = \"1s\"\n").unwrap();
+    let (http_port, metrics_port) = (free_port(), free_port());
+    let datadir = dir.path().join("data");
+    let mut child = Command::new(BIN)
+        .args([
+            "node",
+            "--chain.rpc-url",
+            chain.node.rpc_url.as_str(),
+            "--chain.start-after",
+            "0",
+            "--chain.poll-interval",
+            "100ms",
+        ])
+        .args([
+            "--settlement.enabled",
+            "--settlement.layer",
+            "gateway",
+            "--settlement.proofs",
+            "mock",
+        ])
+        .arg("--settlement.topology")
+        .arg(&topology_file)
+        .arg("--settlement.operator-key-file")
+        .arg(&key_file)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--http",
+            "--http.port",
+            &http_port.to_string(),
+            "--metrics",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])
+        .arg("--datadir")
+        .arg(&datadir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(6, 2).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        assert!(child.try_wait().unwrap().is_none(), "gateway-node exited early");
+        let status = rpc(http_port, "settlement_status");
+        if status["onChain"]["executed"].as_u64().unwrap_or_default() >= 3 {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no 3 executed batches; last status {status}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(status["settlementLayer"], 506);
+    assert_eq!(status["chainId"], chain.node.chain_id);
+    assert_eq!(rpc(http_port, "settlement_pause"), "paused");
+    assert_eq!(rpc(http_port, "settlement_status")["phase"], "paused");
+
+    let metrics =
+        http(metrics_port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(metrics.contains("settlement_batches_sealed_total"), "{metrics}");
+    assert!(metrics.contains("settlement_txs_sent_total"), "{metrics}");
+    assert!(metrics.contains("exex_wal_blocks_count"), "{metrics}");
+
+    let status = Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "gateway-node ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "clean exit on SIGTERM, got {exit}");
+}
