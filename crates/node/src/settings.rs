@@ -95,12 +95,12 @@ pub async fn settlement_config(
         }
     };
     let sl_chain_id = chain_id_of(&url, flag).await?;
-    if let Some(expected) = expected {
-        if sl_chain_id != expected {
-            eyre::bail!(
-                "{flag} {url}: the endpoint's chain id is {sl_chain_id}, but --settlement.gateway-network expects {expected}"
-            );
-        }
+    if let Some(expected) = expected &&
+        sl_chain_id != expected
+    {
+        eyre::bail!(
+            "{flag} {url}: the endpoint's chain id is {sl_chain_id}, but --settlement.gateway-network expects {expected}"
+        );
     }
     if let (Some(chain), Some(topology)) = (chain, &topology) {
         let initial = match chain.initial_settlement {
