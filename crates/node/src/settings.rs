@@ -95,8 +95,8 @@ pub async fn settlement_config(
         }
     };
     let sl_chain_id = chain_id_of(&url, flag).await?;
-    if let Some(expected) = expected &&
-        sl_chain_id != expected
+    if let Some(expected) = expected
+        && sl_chain_id != expected
     {
         eyre::bail!(
             "{flag} {url}: the endpoint's chain id is {sl_chain_id}, but --settlement.gateway-network expects {expected}"
@@ -138,6 +138,7 @@ pub async fn settlement_config(
     config.da = da;
     config.confirmations = s.confirmations;
     config.max_batches_per_tx = s.max_batches_per_tx;
+    config.max_fee_per_gas = s.max_fee_per_gas;
     config.limits = BatchLimits {
         max_blocks: args.batch.max_blocks,
         max_txs: args.batch.max_txs,

@@ -7,7 +7,7 @@ use std::{
     io::{Read, Write},
     net::TcpStream,
     path::Path,
-    process::{Command, Output, Stdio},
+    process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -33,6 +33,18 @@ fn run_to_exit(args: &[&str], datadir: &Path) -> Output {
         std::thread::sleep(Duration::from_millis(50));
     }
     child.wait_with_output().unwrap()
+}
+
+/// A `gateway-node` process this test started; killed by pid if the test ends first.
+struct NodeProcess(Child);
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").args(["-9", &self.0.id().to_string()]).status();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -144,7 +156,7 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     std::fs::write(&config, "[batch]\nmax-blocks = 2\ntimeout = \"1s\"\n").unwrap();
     let (http_port, metrics_port) = (free_port(), free_port());
     let datadir = dir.path().join("data");
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args([
             "node",
             "--chain.rpc-url",
@@ -181,12 +193,13 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut child = NodeProcess(child);
 
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
     traffic.blocks(6, 2).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     let status = loop {
-        assert!(child.try_wait().unwrap().is_none(), "gateway-node exited early");
+        assert!(child.0.try_wait().unwrap().is_none(), "gateway-node exited early");
         let status = rpc(http_port, "settlement_status");
         if status["onChain"]["executed"].as_u64().unwrap_or_default() >= 3 {
             break status;
@@ -205,11 +218,11 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     assert!(metrics.contains("settlement_txs_sent_total"), "{metrics}");
     assert!(metrics.contains("exex_wal_blocks_count"), "{metrics}");
 
-    let status = Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill").arg(child.0.id().to_string()).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
+        if let Some(exit) = child.0.try_wait().unwrap() {
             break exit;
         }
         assert!(Instant::now() < deadline, "gateway-node ignored SIGTERM");

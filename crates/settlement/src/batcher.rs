@@ -161,6 +161,7 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
             }
             tx.put_batch(&record)
         })?;
+        crate::failpoint::failpoint("after-seal");
         metrics::counter!("settlement_batches_sealed_total", "reason" => reason.as_str())
             .increment(1);
         info!(

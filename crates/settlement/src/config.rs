@@ -107,6 +107,8 @@ pub struct SettlementConfig {
     pub tx_timeout: Duration,
     /// The contract whose logs are the chain's L2 -> L1 messages, if any.
     pub messenger: Option<Address>,
+    /// The highest fee per gas (wei) the sender pays, if capped.
+    pub max_fee_per_gas: Option<u128>,
 }
 
 impl SettlementConfig {
@@ -129,6 +131,7 @@ impl SettlementConfig {
             poll_interval: DEFAULT_SENDER_POLL_INTERVAL,
             tx_timeout: DEFAULT_TX_TIMEOUT,
             messenger: None,
+            max_fee_per_gas: None,
         }
     }
 }

@@ -21,6 +21,7 @@
 pub mod batcher;
 mod config;
 mod exex;
+mod failpoint;
 pub mod prover;
 mod sender;
 mod service;
@@ -31,6 +32,7 @@ pub use config::{
     DEFAULT_TX_TIMEOUT, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
 };
 pub use exex::{SETTLEMENT_EXEX_ID, block_record, run_exex};
+pub use failpoint::{FAILPOINT_ENV, FAILPOINTS};
 pub use sender::{OnChainCounters, Sender, SenderAction};
 pub use service::{Settlement, SettlementStatus};
 

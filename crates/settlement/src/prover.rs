@@ -67,6 +67,7 @@ pub async fn prove_next(
         Ok(true)
     })?;
     if stored {
+        crate::failpoint::failpoint("after-proof");
         info!(target: "settlement::prover", batch = batch.number, seconds, backend = %backend.kind(), "proved batch");
     } else {
         warn!(target: "settlement::prover", batch = batch.number, "batch changed while proving: proof dropped");

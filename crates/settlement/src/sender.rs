@@ -8,21 +8,25 @@ use std::sync::Arc;
 
 use alloy::{
     network::EthereumWallet,
-    primitives::{Bytes, U256},
+    primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
 use gateway_contracts::{ChainExecutor, convert};
 use gateway_primitives::StoredBatchInfo;
 use gateway_prover::{BatchProof, ProofBackend};
-use gateway_store::{BatchStage, Store};
+use gateway_store::{BatchStage, InFlightTx, Store};
 use tracing::info;
 
 use crate::{
     SettlementConfig, SettlementError, SettlementResult,
     batcher::{decode_commit_info, stored_info},
+    failpoint::failpoint,
     prover::batch_public_input,
 };
+
+/// Each resend of a stuck transaction pays this much more (percent of the previous fee).
+const FEE_BUMP_PERCENT: u128 = 20;
 
 /// The executor's counters on the settlement layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -55,6 +59,7 @@ pub struct Sender {
     store: Arc<Store>,
     backend: Arc<dyn ProofBackend>,
     executor: ChainExecutor::ChainExecutorInstance<DynProvider>,
+    operator: Address,
 }
 
 impl Sender {
@@ -67,6 +72,7 @@ impl Sender {
         let signer: PrivateKeySigner = config.operator_key.expose().parse().map_err(|e| {
             SettlementError::Config(format!("the operator key does not parse: {e}"))
         })?;
+        let operator = signer.address();
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
             .with_gas_estimation()
@@ -76,7 +82,7 @@ impl Sender {
             .connect_http(config.layer.rpc_url.clone())
             .erased();
         let executor = ChainExecutor::new(config.layer.executor, provider);
-        Ok(Self { config, store, backend, executor })
+        Ok(Self { config, store, backend, executor, operator })
     }
 
     /// The executor's counters.
@@ -103,13 +109,11 @@ impl Sender {
             .map_err(|e| SettlementError::Layer(format!("reading the executor's counters: {e}")))
     }
 
-    /// Raises the stored stages to what the counters show.
+    /// Sets the stored stages to what the counters show (lowering them when a reorg of the
+    /// settlement layer removed a transaction).
     pub fn sync_stages(&self, counters: OnChainCounters) -> SettlementResult<()> {
-        let upto = counters.committed.max(counters.executed);
-        if upto == 0 {
-            return Ok(());
-        }
-        let batches = self.store.batches(1..=upto)?;
+        let Some(last) = self.store.last_batch()? else { return Ok(()) };
+        let batches = self.store.batches(1..=last.number)?;
         let changed: Vec<_> = batches
             .into_iter()
             .filter_map(|mut batch| {
@@ -117,10 +121,14 @@ impl Sender {
                     BatchStage::Executed
                 } else if batch.number <= counters.proved {
                     BatchStage::ProvedOnChain
-                } else {
+                } else if batch.number <= counters.committed {
                     BatchStage::Committed
+                } else if batch.proof.is_empty() {
+                    BatchStage::Sealed
+                } else {
+                    BatchStage::Proved
                 };
-                (batch.stage < stage).then(|| {
+                (batch.stage != stage).then(|| {
                     batch.stage = stage;
                     batch
                 })
@@ -139,8 +147,7 @@ impl Sender {
         if counters.proved > counters.executed {
             let (from, to) = (counters.executed + 1, counters.proved.min(counters.executed + max));
             let infos = self.stored_infos(from, to)?;
-            let call = self.executor.executeBatches(infos);
-            self.send("execute", from, to, call.send().await).await?;
+            self.send(Stage::Execute, from, to, self.executor.executeBatches(infos)).await?;
             return Ok(SenderAction::Executed(from, to));
         }
         if counters.committed > counters.proved {
@@ -163,8 +170,13 @@ impl Sender {
                 let prev = convert(&stored_info(&self.store, &self.config, from - 1)?)?;
                 let infos = self.stored_infos(from, to)?;
                 let calldata: Bytes = self.backend.batches_calldata(&proofs);
-                let call = self.executor.proveBatches(prev, infos, calldata);
-                self.send("prove", from, to, call.send().await).await?;
+                self.send(
+                    Stage::Prove,
+                    from,
+                    to,
+                    self.executor.proveBatches(prev, infos, calldata),
+                )
+                .await?;
                 return Ok(SenderAction::Proved(from, to));
             }
         }
@@ -187,8 +199,7 @@ impl Sender {
         }
         let to = from + batches.len() as u64 - 1;
         let prev = convert(&stored_info(&self.store, &self.config, from - 1)?)?;
-        let call = self.executor.commitBatches(prev, batches);
-        self.send("commit", from, to, call.send().await).await?;
+        self.send(Stage::Commit, from, to, self.executor.commitBatches(prev, batches)).await?;
         Ok(SenderAction::Committed(from, to))
     }
 
@@ -205,37 +216,110 @@ impl Sender {
             .collect()
     }
 
-    async fn send(
+    /// Sends one transaction with the operator's next nonce, persisting it as in flight first.
+    /// A transaction still in flight from before (not mined in time, dropped, or sent just
+    /// before a crash) is replaced: same nonce, higher fee, so at most one of them is mined.
+    async fn send<D>(
         &self,
-        stage: &'static str,
+        stage: Stage,
         from: u64,
         to: u64,
-        sent: Result<
-            alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-            alloy::contract::Error,
-        >,
-    ) -> SettlementResult<()> {
-        let pending = sent.map_err(|e| {
-            SettlementError::Layer(format!("{stage} batches {from}..={to}: {}", describe(&e)))
-        })?;
+        call: alloy::contract::CallBuilder<&DynProvider, D>,
+    ) -> SettlementResult<()>
+    where
+        D: alloy::contract::CallDecoder + Send + Sync,
+    {
+        let provider = self.executor.provider();
+        let name = stage.as_str();
+        let timeout = self.config.tx_timeout;
+        let nonce =
+            tokio::time::timeout(timeout, provider.get_transaction_count(self.operator).latest())
+                .await
+                .map_err(|_| {
+                    SettlementError::Layer(format!(
+                        "no nonce from {} within {timeout:?}",
+                        self.config.layer.rpc_url
+                    ))
+                })?
+                .map_err(|e| {
+                    SettlementError::Layer(format!("reading the operator's nonce: {e}"))
+                })?;
+        let attempts = match self.store.in_flight()? {
+            Some(previous) if previous.nonce == nonce => previous.attempts + 1,
+            _ => 1,
+        };
+        let fees = tokio::time::timeout(timeout, provider.estimate_eip1559_fees())
+            .await
+            .map_err(|_| SettlementError::Layer(format!("no fee estimate within {timeout:?}")))?
+            .map_err(|e| SettlementError::Layer(format!("estimating fees: {e}")))?;
+        let (mut max_fee, mut priority) =
+            (fees.max_fee_per_gas, fees.max_priority_fee_per_gas.max(1));
+        for _ in 1..attempts {
+            max_fee = max_fee * (100 + FEE_BUMP_PERCENT) / 100 + 1;
+            priority = priority * (100 + FEE_BUMP_PERCENT) / 100 + 1;
+        }
+        if let Some(cap) = self.config.max_fee_per_gas {
+            max_fee = max_fee.min(cap);
+        }
+        priority = priority.min(max_fee);
+        let mut record =
+            InFlightTx { stage: stage as u8, from, to, nonce, attempts, hash: B256::ZERO };
+        self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
+
+        let pending = call
+            .nonce(nonce)
+            .max_fee_per_gas(max_fee)
+            .max_priority_fee_per_gas(priority)
+            .send()
+            .await
+            .map_err(|e| {
+                SettlementError::Layer(format!("{name} batches {from}..={to}: {}", describe(&e)))
+            })?;
         let hash = *pending.tx_hash();
-        metrics::counter!("settlement_txs_sent_total", "stage" => stage).increment(1);
-        let receipt =
-            pending.with_timeout(Some(self.config.tx_timeout)).get_receipt().await.map_err(
-                |e| SettlementError::Layer(format!("{stage} batches {from}..={to} ({hash}): {e}")),
-            )?;
+        record.hash = hash;
+        self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
+        metrics::counter!("settlement_txs_sent_total", "stage" => name).increment(1);
+        if attempts > 1 {
+            metrics::counter!("settlement_txs_replaced_total", "stage" => name).increment(1);
+            tracing::warn!(target: "settlement::sender", stage = name, from, to, nonce, attempts, max_fee, "resent with a higher fee");
+        }
+        failpoint(&format!("after-{name}-sent"));
+
+        let receipt = pending.with_timeout(Some(timeout)).get_receipt().await.map_err(|e| {
+            SettlementError::Layer(format!("{name} batches {from}..={to} ({hash}) not mined: {e}; it will be resent with a higher fee"))
+        })?;
+        self.store.write(|tx| tx.set_in_flight(None))?;
         if !receipt.status() {
             return Err(SettlementError::Layer(format!(
-                "{stage} batches {from}..={to} reverted in {hash}"
+                "{name} batches {from}..={to} reverted in {hash}"
             )));
         }
-        metrics::counter!("settlement_gas_used_total", "stage" => stage)
-            .increment(receipt.gas_used);
+        metrics::counter!("settlement_gas_used_total", "stage" => name).increment(receipt.gas_used);
         let fee = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
-        metrics::counter!("settlement_fees_wei_total", "stage" => stage)
+        metrics::counter!("settlement_fees_wei_total", "stage" => name)
             .increment(fee.saturating_to::<u64>());
-        info!(target: "settlement::sender", stage, from, to, %hash, gas = receipt.gas_used, "sent");
+        info!(target: "settlement::sender", stage = name, from, to, %hash, gas = receipt.gas_used, "mined");
+        failpoint(&format!("after-{name}-mined"));
         Ok(())
+    }
+}
+
+/// What a settlement-layer transaction does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Stage {
+    Commit = 0,
+    Prove = 1,
+    Execute = 2,
+}
+
+impl Stage {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Commit => "commit",
+            Self::Prove => "prove",
+            Self::Execute => "execute",
+        }
     }
 }
 

@@ -23,7 +23,7 @@
 
 mod records;
 
-pub use records::{BatchRecord, BatchStage, BlockRecord};
+pub use records::{BatchRecord, BatchStage, BlockRecord, InFlightTx};
 
 use std::{
     ops::RangeInclusive,
@@ -44,6 +44,8 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const EXEX_HEADS: TableDefinition<'_, &str, (u64, [u8; 32])> = TableDefinition::new("exex_heads");
 const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const BATCHES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("batches");
+const SENDER: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sender");
+const IN_FLIGHT_KEY: &str = "in_flight";
 const SCHEMA_KEY: &str = "schema_version";
 
 /// The result type of store operations.
@@ -147,6 +149,7 @@ impl Store {
             tx.open_table(EXEX_HEADS)?;
             tx.open_table(BLOCKS)?;
             tx.open_table(BATCHES)?;
+            tx.open_table(SENDER)?;
         }
         tx.commit()?;
         Ok(())
@@ -227,6 +230,13 @@ impl Store {
         table.last()?.map(|(k, v)| BatchRecord::decode(k.value(), v.value())).transpose()
     }
 
+    /// The sender's transaction in flight, if any.
+    pub fn in_flight(&self) -> StoreResult<Option<InFlightTx>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(SENDER)?;
+        table.get(IN_FLIGHT_KEY)?.map(|v| InFlightTx::decode(v.value())).transpose()
+    }
+
     /// The highest stored block.
     pub fn last_block(&self) -> StoreResult<Option<BlockRecord>> {
         let tx = self.db.begin_read()?;
@@ -302,6 +312,20 @@ impl StoreWriter<'_> {
             table.remove(key)?;
         }
         Ok(keys.len())
+    }
+
+    /// Records the sender's transaction in flight (`None` clears it).
+    pub fn set_in_flight(&mut self, in_flight: Option<&InFlightTx>) -> StoreResult<()> {
+        let mut table = self.tx.open_table(SENDER)?;
+        match in_flight {
+            Some(record) => {
+                table.insert(IN_FLIGHT_KEY, record.encode().as_slice())?;
+            }
+            None => {
+                table.remove(IN_FLIGHT_KEY)?;
+            }
+        }
+        Ok(())
     }
 
     /// Persists ExEx `exex_id`'s head with the data of this transaction.
@@ -383,6 +407,26 @@ mod tests {
         assert!(result.is_err());
         assert_eq!(store.head("e").unwrap(), None);
         assert_eq!(store.block(1).unwrap(), None);
+    }
+
+    #[test]
+    fn the_in_flight_transaction_survives_reopen_and_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let record = InFlightTx {
+            stage: 1,
+            from: 3,
+            to: 5,
+            nonce: 42,
+            attempts: 2,
+            hash: B256::repeat_byte(7),
+        };
+        store.write(|tx| tx.set_in_flight(Some(&record))).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.in_flight().unwrap(), Some(record));
+        store.write(|tx| tx.set_in_flight(None)).unwrap();
+        assert_eq!(store.in_flight().unwrap(), None);
     }
 
     #[test]

@@ -216,3 +216,52 @@ impl<'a> Reader<'a> {
         B256::from_slice(self.take(32))
     }
 }
+
+/// The settlement-layer transaction the sender sent last and has not seen mined yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InFlightTx {
+    /// What it does: 0 commit, 1 prove, 2 execute.
+    pub stage: u8,
+    /// Its first batch.
+    pub from: u64,
+    /// Its last batch.
+    pub to: u64,
+    /// The operator nonce it uses; any replacement reuses it.
+    pub nonce: u64,
+    /// How many times it was sent (each resend bumps the fee).
+    pub attempts: u32,
+    /// The hash of the last send, zero before the first send returned.
+    pub hash: B256,
+}
+
+impl InFlightTx {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 8 * 3 + 4 + 32);
+        out.push(self.stage);
+        out.extend_from_slice(&self.from.to_be_bytes());
+        out.extend_from_slice(&self.to.to_be_bytes());
+        out.extend_from_slice(&self.nonce.to_be_bytes());
+        out.extend_from_slice(&self.attempts.to_be_bytes());
+        out.extend_from_slice(self.hash.as_slice());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> StoreResult<Self> {
+        if bytes.len() != 1 + 8 * 3 + 4 + 32 {
+            return Err(StoreError::Corrupt {
+                table: "sender",
+                key: "in_flight".into(),
+                reason: format!("{} bytes", bytes.len()),
+            });
+        }
+        let mut reader = Reader(bytes);
+        Ok(Self {
+            stage: reader.u8(),
+            from: reader.u64(),
+            to: reader.u64(),
+            nonce: reader.u64(),
+            attempts: reader.u32(),
+            hash: reader.b256(),
+        })
+    }
+}

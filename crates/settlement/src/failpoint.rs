@@ -1,0 +1,30 @@
+//! Crash points for the crash-recovery tests: when `GATEWAY_FAILPOINT` names a point, the
+//! process kills itself with SIGKILL (as `kill -9` would) when it reaches it. Unset, they cost
+//! one comparison.
+
+use std::sync::OnceLock;
+
+/// The environment variable that names the crash point.
+pub const FAILPOINT_ENV: &str = "GATEWAY_FAILPOINT";
+
+/// Every crash point, in pipeline order.
+pub const FAILPOINTS: [&str; 6] = [
+    "after-seal",
+    "after-proof",
+    "after-commit-sent",
+    "after-commit-mined",
+    "after-prove-mined",
+    "after-execute-sent",
+];
+
+/// Kills the process if `GATEWAY_FAILPOINT` is `name`.
+pub(crate) fn failpoint(name: &str) {
+    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    let armed = ARMED.get_or_init(|| std::env::var(FAILPOINT_ENV).ok());
+    if armed.as_deref() == Some(name) {
+        tracing::error!(target: "settlement::failpoint", name, "failpoint reached: killing the process");
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+        std::process::abort();
+    }
+}
