@@ -86,7 +86,7 @@ impl Settler {
         let new: Vec<ChainExecutor::CommitBatchInfo> =
             batches.iter().map(|b| convert(b).unwrap()).collect();
         self.executor
-            .commitBatches(last, new)
+            .commitBatches(last, new, vec![Bytes::new(); batches.len()])
             .send()
             .await?
             .with_timeout(Some(TX_TIMEOUT))
@@ -244,7 +244,9 @@ async fn every_guard_rejects_with_its_custom_error() {
     let as_intruder = ChainExecutor::new(*settler.executor.address(), intruder);
     let last: ChainExecutor::StoredBatchInfo = convert(&settler.last).unwrap();
     let batch: ChainExecutor::CommitBatchInfo = convert(&settler.batch(1)).unwrap();
-    let err = expect_error(as_intruder.commitBatches(last, vec![batch]).send().await.map(drop));
+    let err = expect_error(
+        as_intruder.commitBatches(last, vec![batch], vec![Bytes::new()]).send().await.map(drop),
+    );
     assert!(matches!(err, Errors::NotOperator(e) if e.caller == devnet.topology.l1.governance));
 
     // The settlement layer is not the chain's active one: chain 270 settles on L1.

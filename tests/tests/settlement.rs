@@ -22,7 +22,22 @@ use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_param
 
 const WAIT: Duration = Duration::from_secs(90);
 
+/// Logs to the test's captured output (shown when it fails); `RUST_LOG` overrides the filter.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,settlement=debug".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
 fn config_for(topology: &Topology, chain: &ChainTopology) -> SettlementConfig {
+    config_with_timeout(topology, chain, Duration::from_secs(60))
+}
+
+fn config_with_timeout(
+    topology: &Topology,
+    chain: &ChainTopology,
+    tx_timeout: Duration,
+) -> SettlementConfig {
     let (node, executor) = match chain.initial_settlement {
         InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor),
         InitialSettlement::Gateway => (&topology.gateway.node, chain.gateway_executor),
@@ -41,11 +56,20 @@ fn config_for(topology: &Topology, chain: &ChainTopology) -> SettlementConfig {
     config.limits =
         BatchLimits { max_blocks: 3, timeout: Duration::from_secs(2), ..Default::default() };
     config.poll_interval = Duration::from_millis(200);
+    config.tx_timeout = tx_timeout;
     config
 }
 
 async fn start_node(
     topology: &Topology,
+    chain: &ChainTopology,
+    datadir: &std::path::Path,
+) -> (HostHandle, Arc<Store>) {
+    start_node_with(config_for(topology, chain), chain, datadir).await
+}
+
+async fn start_node_with(
+    config: SettlementConfig,
     chain: &ChainTopology,
     datadir: &std::path::Path,
 ) -> (HostHandle, Arc<Store>) {
@@ -56,7 +80,7 @@ async fn start_node(
     let mut host = HostConfig::new(datadir);
     host.http_addr = Some("127.0.0.1:0".parse().unwrap());
     let settlement = Settlement::new(
-        config_for(topology, chain),
+        config,
         Arc::clone(&store),
         Arc::new(gateway_prover::MockBackend::default()),
     );
@@ -144,4 +168,182 @@ async fn batches_settle_on_l1_and_on_the_gateway() {
         .expect("the store's stages follow the on-chain counters");
         host.stop().await;
     }
+}
+
+async fn anvil_call(
+    url: &alloy::transports::http::reqwest::Url,
+    method: &'static str,
+    params: serde_json::Value,
+) {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let provider = ProviderBuilder::new().connect_http(url.clone());
+    let _: serde_json::Value =
+        tokio::time::timeout(Duration::from_secs(10), provider.raw_request(method.into(), params))
+            .await
+            .unwrap()
+            .unwrap();
+}
+
+async fn wait_for<F: Fn(&Store) -> bool>(store: &Store, what: &str, check: F) {
+    tokio::time::timeout(WAIT, async {
+        while !check(store) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+fn executor_on_l1(
+    devnet: &Devnet,
+) -> ChainExecutor::ChainExecutorInstance<alloy::providers::DynProvider> {
+    let chain = &devnet.topology.chains[0];
+    let provider =
+        signer_provider(devnet.topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    ChainExecutor::new(chain.l1_executor, provider)
+}
+
+async fn commit_events(
+    executor: &ChainExecutor::ChainExecutorInstance<alloy::providers::DynProvider>,
+) -> Vec<u64> {
+    use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+    let filter = Filter::new()
+        .address(*executor.address())
+        .event_signature(ChainExecutor::BatchCommitted::SIGNATURE_HASH)
+        .from_block(0);
+    executor
+        .provider()
+        .get_logs(&filter)
+        .await
+        .unwrap()
+        .iter()
+        .map(|log| U256::from_be_bytes(log.topics()[1].0).to::<u64>())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_transaction_is_fee_bumped_and_a_dropped_one_resent() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let l1 = topology.l1.node.rpc_url.clone();
+    // L1 stops mining: the first commit stays in the mempool.
+    anvil_call(&l1, "evm_setAutomine", serde_json::json!([false])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_timeout(&topology, &chain, Duration::from_secs(2));
+    let (mut host, store) = start_node_with(config, &chain, dir.path()).await;
+    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
+        .unwrap()
+        .blocks(3, 1)
+        .await
+        .unwrap();
+
+    // Not mined within the timeout: resent with the same nonce and a higher fee.
+    wait_for(&store, "a fee-bumped resend", |s| {
+        s.in_flight().unwrap().is_some_and(|tx| tx.attempts >= 2)
+    })
+    .await;
+    let bumped = store.in_flight().unwrap().unwrap();
+    // The mempool loses it: it is sent again.
+    anvil_call(&l1, "anvil_dropAllTransactions", serde_json::json!([])).await;
+    wait_for(&store, "a resend after the drop", |s| {
+        s.in_flight()
+            .unwrap()
+            .is_some_and(|tx| tx.attempts > bumped.attempts && tx.nonce == bumped.nonce)
+    })
+    .await;
+    anvil_call(&l1, "evm_setAutomine", serde_json::json!([true])).await;
+    anvil_call(&l1, "evm_mine", serde_json::json!([])).await;
+
+    let executor = executor_on_l1(&devnet);
+    tokio::time::timeout(WAIT, async {
+        while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(1) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the batch settles once mining resumes");
+    let commits = commit_events(&executor).await;
+    let mut unique = commits.clone();
+    unique.dedup();
+    assert_eq!(commits, unique, "each batch committed once");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settlement_layer_reorg_that_removes_a_commit_leads_to_committing_again() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let l1 = {
+        use alloy::providers::ProviderBuilder;
+        ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone())
+    };
+    // Everything after this block is settlement; the devnet's setup stays below the reorg.
+    let setup_block = {
+        use alloy::providers::Provider;
+        l1.get_block_number().await.unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut host, store) = start_node(&topology, &chain, dir.path()).await;
+    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
+        .unwrap()
+        .blocks(3, 1)
+        .await
+        .unwrap();
+    let executor = executor_on_l1(&devnet);
+    tokio::time::timeout(WAIT, async {
+        while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(1) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("batch 1 executed");
+
+    // Pause, then reorg L1 deep enough to remove batch 1's commit, prove and execute.
+    let settlement_rpc = format!("http://{}", host.rpc_addr().unwrap());
+    let client = HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(10))
+        .build(&settlement_rpc)
+        .unwrap();
+    let _: String = client.request("settlement_pause", rpc_params![]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let committed_before: u64 = executor.totalBatchesCommitted().call().await.unwrap().to();
+    let depth = {
+        use alloy::providers::Provider;
+        l1.get_block_number().await.unwrap() - setup_block
+    };
+    anvil_call(&topology.l1.node.rpc_url, "anvil_reorg", serde_json::json!([depth, []])).await;
+    assert_eq!(
+        executor.totalBatchesCommitted().call().await.unwrap(),
+        U256::ZERO,
+        "the reorg removed the commits"
+    );
+
+    let _: String = client.request("settlement_resume", rpc_params![]).await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(committed_before) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the removed batches are committed, proved and executed again");
+    for batch in store.batches(1..=committed_before).unwrap() {
+        let info = decode_commit_info(&batch).unwrap();
+        let on_chain = executor.storedBatchHash(U256::from(batch.number)).call().await.unwrap();
+        assert_eq!(on_chain, stored_batch_hash(&info.to_stored()));
+    }
+    host.stop().await;
 }

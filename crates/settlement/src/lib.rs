@@ -34,7 +34,7 @@ pub use config::{
 pub use exex::{SETTLEMENT_EXEX_ID, block_record, run_exex};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS};
 pub use sender::{OnChainCounters, Sender, SenderAction};
-pub use service::{Settlement, SettlementStatus};
+pub use service::{PendingTx, Settlement, SettlementStatus};
 
 /// The result type of the settlement crate.
 pub type SettlementResult<T> = Result<T, SettlementError>;

@@ -27,6 +27,14 @@ use crate::{
 
 /// Each resend of a stuck transaction pays this much more (percent of the previous fee).
 const FEE_BUMP_PERCENT: u128 = 20;
+/// Fees stop growing after this many bumps (1.2^20 ≈ 38 times the estimate); `--settlement.max-fee-per-gas` caps them
+/// below that.
+const MAX_FEE_BUMPS: u32 = 20;
+
+/// One fee bump: `FEE_BUMP_PERCENT` more, at least one wei more, never overflowing.
+const fn bump(fee: u128) -> u128 {
+    fee.saturating_mul(100 + FEE_BUMP_PERCENT).saturating_div(100).saturating_add(1)
+}
 
 /// The executor's counters on the settlement layer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -199,7 +207,9 @@ impl Sender {
         }
         let to = from + batches.len() as u64 - 1;
         let prev = convert(&stored_info(&self.store, &self.config, from - 1)?)?;
-        self.send(Stage::Commit, from, to, self.executor.commitBatches(prev, batches)).await?;
+        let da_inputs = vec![Bytes::new(); batches.len()];
+        self.send(Stage::Commit, from, to, self.executor.commitBatches(prev, batches, da_inputs))
+            .await?;
         Ok(SenderAction::Committed(from, to))
     }
 
@@ -254,9 +264,9 @@ impl Sender {
             .map_err(|e| SettlementError::Layer(format!("estimating fees: {e}")))?;
         let (mut max_fee, mut priority) =
             (fees.max_fee_per_gas, fees.max_priority_fee_per_gas.max(1));
-        for _ in 1..attempts {
-            max_fee = max_fee * (100 + FEE_BUMP_PERCENT) / 100 + 1;
-            priority = priority * (100 + FEE_BUMP_PERCENT) / 100 + 1;
+        for _ in 1..attempts.min(MAX_FEE_BUMPS + 1) {
+            max_fee = bump(max_fee);
+            priority = bump(priority);
         }
         if let Some(cap) = self.config.max_fee_per_gas {
             max_fee = max_fee.min(cap);

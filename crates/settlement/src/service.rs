@@ -48,8 +48,28 @@ pub struct SettlementStatus {
     pub unbatched_blocks: u64,
     /// Blocks from the chain head down to the last executed batch's last block.
     pub lag_blocks: u64,
+    /// The settlement-layer transaction sent and not yet seen mined, if any.
+    pub pending_tx: Option<PendingTx>,
     /// The last error of any task, if the last attempt failed.
     pub last_error: Option<String>,
+}
+
+/// A settlement-layer transaction in flight, as `settlement_status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingTx {
+    /// `commit`, `prove` or `execute`.
+    pub stage: String,
+    /// Its first batch.
+    pub from_batch: u64,
+    /// Its last batch.
+    pub to_batch: u64,
+    /// The operator nonce it uses.
+    pub nonce: u64,
+    /// How many times it was sent; each resend pays a higher fee.
+    pub attempts: u32,
+    /// The hash of the last send.
+    pub hash: alloy::primitives::B256,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +149,17 @@ impl Settlement {
                 .unwrap_or_default()
                 .saturating_sub(last.map(|b| b.last_block).unwrap_or_default()),
             lag_blocks: head.unwrap_or_default().saturating_sub(executed_block),
+            pending_tx: self.store.in_flight()?.map(|tx| PendingTx {
+                stage: ["commit", "prove", "execute"]
+                    .get(usize::from(tx.stage))
+                    .unwrap_or(&"unknown")
+                    .to_string(),
+                from_batch: tx.from,
+                to_batch: tx.to,
+                nonce: tx.nonce,
+                attempts: tx.attempts,
+                hash: tx.hash,
+            }),
             last_error: lock(&self.shared.last_error).clone(),
         })
     }

@@ -58,9 +58,13 @@ async fn main() -> eyre::Result<()> {
         let stored_abi: Vec<ChainExecutor::StoredBatchInfo> =
             stored.iter().map(convert).collect::<Result<_, _>>()?;
 
-        let commit =
-            confirm("commit", executor.commitBatches(on_chain_last.clone(), commits).send().await?)
-                .await?;
+        // Validium batches: no data-availability input to check.
+        let da_inputs = vec![alloy::primitives::Bytes::new(); commits.len()];
+        let commit = confirm(
+            "commit",
+            executor.commitBatches(on_chain_last.clone(), commits, da_inputs).send().await?,
+        )
+        .await?;
         let prove = confirm(
             "prove",
             executor
