@@ -82,11 +82,20 @@ impl Settler {
     }
 
     async fn commit(&mut self, batches: &[CommitBatchInfo]) -> Result<(), alloy::contract::Error> {
+        self.commit_with(batches, vec![Bytes::new(); batches.len()]).await
+    }
+
+    /// Commits with these data-availability inputs.
+    async fn commit_with(
+        &mut self,
+        batches: &[CommitBatchInfo],
+        da_inputs: Vec<Bytes>,
+    ) -> Result<(), alloy::contract::Error> {
         let last: ChainExecutor::StoredBatchInfo = convert(&self.last).unwrap();
         let new: Vec<ChainExecutor::CommitBatchInfo> =
             batches.iter().map(|b| convert(b).unwrap()).collect();
         self.executor
-            .commitBatches(last, new, vec![Bytes::new(); batches.len()])
+            .commitBatches(last, new, da_inputs)
             .send()
             .await?
             .with_timeout(Some(TX_TIMEOUT))
@@ -602,4 +611,57 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
     settler.execute(&[right.to_stored()]).await.unwrap();
     assert_eq!(settler.executor.pendingPriorityOps().call().await.unwrap(), U256::ZERO);
     assert_eq!(settler.counters().await, (1, 1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_availability_inputs_are_checked_against_the_commitment() {
+    use alloy::{primitives::keccak256, sol_types::SolValue};
+    let devnet = devnet().await;
+    let mut settler = Settler::new(&devnet, 270, false);
+    let pubdata = Bytes::from(vec![0xab; 300]);
+    let mut calldata_batch = settler.batch(1);
+    calldata_batch.daScheme = 1;
+    calldata_batch.daCommitment = keccak256(&pubdata);
+
+    // One input per batch.
+    let err = expect_error(settler.commit_with(&[calldata_batch.clone()], vec![]).await);
+    assert!(
+        matches!(err, Errors::DaInputsLengthMismatch(e) if e.batches == U256::from(1) && e.daInputs == U256::ZERO)
+    );
+    // Calldata DA: the pubdata must hash to the commitment.
+    let mut tampered = pubdata.to_vec();
+    tampered[7] ^= 1;
+    let err = expect_error(
+        settler.commit_with(&[calldata_batch.clone()], vec![tampered.clone().into()]).await,
+    );
+    assert!(
+        matches!(err, Errors::DaCommitmentMismatch(e) if e.batchNumber == U256::from(1) && e.expected == keccak256(&pubdata) && e.got == keccak256(&tampered))
+    );
+    // Blob DA: a batch that declares a blob the transaction does not carry.
+    let mut blob_batch = settler.batch(1);
+    blob_batch.daScheme = 0;
+    let err = expect_error(
+        settler.commit_with(&[blob_batch.clone()], vec![U256::from(1).abi_encode().into()]).await,
+    );
+    assert!(
+        matches!(err, Errors::MissingBlob(e) if e.batchNumber == U256::from(1) && e.blobIndex == U256::ZERO)
+    );
+    let err = expect_error(
+        settler.commit_with(&[blob_batch.clone()], vec![Bytes::from_static(b"two")]).await,
+    );
+    assert!(matches!(err, Errors::InvalidBlobCount(e) if e.batchNumber == U256::from(1)));
+    // An unknown scheme.
+    let mut unknown = settler.batch(1);
+    unknown.daScheme = 7;
+    let err = expect_error(settler.commit_with(&[unknown], vec![Bytes::new()]).await);
+    assert!(matches!(err, Errors::UnknownDaScheme(e) if e.daScheme == 7));
+
+    // The right pubdata commits; so does a blob batch with no pubdata (no blob, empty list).
+    settler.commit_with(&[calldata_batch], vec![pubdata]).await.unwrap();
+    let mut empty_blobs = settler.batch(2);
+    empty_blobs.daScheme = 0;
+    empty_blobs.daCommitment = keccak256([]);
+    settler.commit_with(&[empty_blobs], vec![U256::ZERO.abi_encode().into()]).await.unwrap();
+    assert_eq!(settler.executor.totalBatchesCommitted().call().await.unwrap(), U256::from(2));
+    drop(devnet);
 }

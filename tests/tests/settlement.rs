@@ -347,3 +347,115 @@ async fn a_settlement_layer_reorg_that_removes_a_commit_leads_to_committing_agai
     }
     host.stop().await;
 }
+
+/// The commit transaction of `batch` on `executor`'s settlement layer.
+async fn commit_tx_of(
+    executor: &ChainExecutor::ChainExecutorInstance<alloy::providers::DynProvider>,
+    batch: u64,
+) -> alloy::rpc::types::Transaction {
+    use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+    let filter = Filter::new()
+        .address(*executor.address())
+        .event_signature(ChainExecutor::BatchCommitted::SIGNATURE_HASH)
+        .topic1(U256::from(batch))
+        .from_block(0);
+    let logs = executor.provider().get_logs(&filter).await.unwrap();
+    let hash = logs.last().unwrap().transaction_hash.unwrap();
+    executor.provider().get_transaction_by_hash(hash).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollup_pubdata_goes_in_blobs_on_l1_and_in_calldata_on_the_gateway() {
+    use alloy::{consensus::Transaction as _, primitives::keccak256, sol_types::SolCall};
+    use gateway_primitives::DaScheme;
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig {
+            chains: vec![InitialSettlement::L1, InitialSettlement::Gateway],
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    for (chain, da) in topology.chains.iter().zip([DaScheme::RollupBlobs, DaScheme::RollupCalldata])
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config_for(&topology, chain);
+        config.da = da;
+        let (mut host, store) = start_node_with(config, chain, dir.path()).await;
+        Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
+            .unwrap()
+            .blocks(6, 3)
+            .await
+            .unwrap();
+        let (node, address) = match chain.initial_settlement {
+            InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor),
+            InitialSettlement::Gateway => (&topology.gateway.node, chain.gateway_executor),
+        };
+        let executor = ChainExecutor::new(
+            address,
+            signer_provider(node.rpc_url.clone(), &chain.operator_key).unwrap(),
+        );
+        tokio::time::timeout(WAIT, async {
+            while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(2) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("chain {} did not execute 2 batches", chain.node.chain_id));
+
+        for number in 1..=2 {
+            let batch = store.batch(number).unwrap().unwrap();
+            let info = decode_commit_info(&batch).unwrap();
+            assert_eq!(info.daScheme, da as u8, "batch {number} is sealed with {}", da.as_str());
+            let tx = commit_tx_of(&executor, number).await;
+            let call = ChainExecutor::commitBatchesCall::abi_decode(tx.input()).unwrap();
+            let index = call
+                .newBatches
+                .iter()
+                .position(|b| b.batchNumber == number)
+                .expect("the commit carries the batch");
+            let input = &call.daInputs[index];
+            let pubdata_bytes: u64 = store
+                .blocks(batch.first_block..=batch.last_block)
+                .unwrap()
+                .iter()
+                .map(|b| b.pubdata_bytes)
+                .sum();
+            assert!(pubdata_bytes > 0, "traffic put transactions in batch {number}");
+            match da {
+                DaScheme::RollupBlobs => {
+                    // The blobs' versioned hashes, as BLOBHASH saw them, are the commitment.
+                    let hashes = tx.blob_versioned_hashes().expect("a blob transaction");
+                    let count: usize = U256::from_be_slice(input).to();
+                    let before: usize = call.daInputs[..index]
+                        .iter()
+                        .map(|i| U256::from_be_slice(i).to::<usize>())
+                        .sum();
+                    assert!(count >= 1);
+                    let packed: Vec<u8> =
+                        hashes[before..before + count].iter().flat_map(|h| h.0).collect();
+                    assert_eq!(keccak256(packed), info.daCommitment, "batch {number}");
+                }
+                _ => {
+                    // The pubdata itself is in the calldata: the batch's transactions.
+                    assert!(tx.blob_versioned_hashes().is_none_or(|h| h.is_empty()));
+                    assert_eq!(input.len() as u64, pubdata_bytes, "batch {number}");
+                    assert_eq!(keccak256(input), info.daCommitment, "batch {number}");
+                }
+            }
+        }
+        // Executed batches' pubdata is pruned from the store.
+        let executed = store.batch(2).unwrap().unwrap();
+        tokio::time::timeout(WAIT, async {
+            while store.pubdata(executed.first_block..=executed.first_block).is_ok() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .expect("pubdata of executed batches is pruned");
+        host.stop().await;
+    }
+}

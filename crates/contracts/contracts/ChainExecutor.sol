@@ -189,7 +189,7 @@ contract ChainExecutor {
         } else if (b.daScheme == DA_ROLLUP_BLOBS) {
             if (daInput.length != 32) revert InvalidBlobCount(b.batchNumber, daInput);
             uint256 count = abi.decode(daInput, (uint256));
-            if (count == 0 || count > MAX_BLOBS_PER_BATCH) revert InvalidBlobCount(b.batchNumber, daInput);
+            if (count > MAX_BLOBS_PER_BATCH) revert InvalidBlobCount(b.batchNumber, daInput);
             bytes32[] memory hashes = new bytes32[](count);
             for (uint256 j = 0; j < count; ++j) {
                 bytes32 versionedHash = blobhash(blobCursor + j);

@@ -128,9 +128,16 @@ pub async fn settlement_config(
     let da = match s.da {
         DaArg::Validium => DaScheme::Validium,
         DaArg::RollupCalldata => DaScheme::RollupCalldata,
-        DaArg::RollupBlobs => eyre::bail!(
-            "--settlement.da rollup-blobs: blob DA is not implemented in this build yet; use rollup-calldata or validium"
-        ),
+        // Blobs exist on L1 only: on the Gateway, rollup pubdata goes as calldata and the
+        // Gateway carries it to L1 in its own batch.
+        DaArg::RollupBlobs if s.layer == LayerArg::Gateway => {
+            tracing::info!(
+                target: "gateway_node",
+                "--settlement.da rollup-blobs: the chain settles on the Gateway, so its pubdata goes as calldata there"
+            );
+            DaScheme::RollupCalldata
+        }
+        DaArg::RollupBlobs => DaScheme::RollupBlobs,
     };
     let operator_key = operator_key(args)?;
     let layer = SettlementLayerEndpoint { chain_id: sl_chain_id, rpc_url: url, executor };

@@ -48,6 +48,32 @@ pub enum DaScheme {
     Validium = 2,
 }
 
+impl DaScheme {
+    /// The scheme with this `daScheme` byte, if any.
+    pub const fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            0 => Some(Self::RollupBlobs),
+            1 => Some(Self::RollupCalldata),
+            2 => Some(Self::Validium),
+            _ => None,
+        }
+    }
+
+    /// Whether the batch's pubdata itself is published (rollups), not only a commitment.
+    pub const fn publishes_pubdata(self) -> bool {
+        !matches!(self, Self::Validium)
+    }
+
+    /// The name operators use (`--settlement.da`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RollupBlobs => "rollup-blobs",
+            Self::RollupCalldata => "rollup-calldata",
+            Self::Validium => "validium",
+        }
+    }
+}
+
 /// `keccak256(abi.encodePacked(chainId, firstBlockTimestamp, lastBlockTimestamp, daScheme,
 /// daCommitment, numberOfL1Txs, numberOfL2Txs, priorityOpsHash, l2LogsRoot,
 /// dependencyRootsRollingHash, slChainId))`: the batch's commitment.

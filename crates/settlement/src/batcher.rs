@@ -2,9 +2,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alloy::primitives::{B256, U256, keccak256};
+use alloy::primitives::{B256, U256};
 use alloy::sol_types::SolValue;
-use gateway_primitives::{CommitBatchInfo, StoredBatchInfo, merkle_root};
+use gateway_primitives::{CommitBatchInfo, DaScheme, StoredBatchInfo, merkle_root};
 use gateway_store::{BatchRecord, BatchStage, BlockRecord, Store};
 use tracing::{debug, info};
 
@@ -69,14 +69,15 @@ pub fn seal_decision(
     (age >= limits.timeout).then_some((candidates.len(), SealReason::Timeout))
 }
 
-/// The commit info of a batch over `blocks`.
+/// The commit info of a batch over `blocks`, whose data is available under `da` with
+/// commitment `da_commitment` (see [`crate::da`]).
 pub fn commit_info(
     config: &SettlementConfig,
     number: u64,
     blocks: &[BlockRecord],
+    (da, da_commitment): (DaScheme, B256),
 ) -> CommitBatchInfo {
     let leaves: Vec<B256> = blocks.iter().flat_map(|b| b.message_leaves.iter().copied()).collect();
-    let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
     let last = blocks.last();
     CommitBatchInfo {
         batchNumber: number,
@@ -84,9 +85,8 @@ pub fn commit_info(
         firstBlockTimestamp: blocks.first().map(|b| b.timestamp).unwrap_or_default(),
         lastBlockTimestamp: last.map(|b| b.timestamp).unwrap_or_default(),
         chainId: U256::from(config.chain_id),
-        daScheme: config.da as u8,
-        // Validium on the devnet: a commitment to the batch's blocks.
-        daCommitment: keccak256(hashes.abi_encode()),
+        daScheme: da as u8,
+        daCommitment: da_commitment,
         numberOfL1Txs: U256::ZERO,
         numberOfL2Txs: U256::from(blocks.iter().map(|b| u64::from(b.tx_count)).sum::<u64>()),
         priorityOpsHash: B256::ZERO,
@@ -144,11 +144,19 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
             return Ok(sealed);
         };
         let blocks = &candidates[..take];
-        let info = commit_info(config, number, blocks);
+        let last_block = from + take as u64 - 1;
+        let pubdata = if config.da.publishes_pubdata() {
+            store.pubdata(from..=last_block)?
+        } else {
+            Vec::new()
+        };
+        let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
+        let da = crate::da::seal_commitment(config.da, &hashes, &pubdata, number)?;
+        let info = commit_info(config, number, blocks, da);
         let record = BatchRecord {
             number,
             first_block: from,
-            last_block: from + take as u64 - 1,
+            last_block,
             sl_chain_id: config.layer.chain_id,
             stage: BatchStage::Sealed,
             commit_info: info.abi_encode(),

@@ -48,6 +48,17 @@ pub fn block_record(
     }
 }
 
+/// The bytes a block publishes under a rollup DA scheme: its transactions, EIP-2718 encoded, in
+/// order (a stand-in for state diffs).
+pub fn block_pubdata(block: &RecoveredBlock<exex_host::Block>) -> Vec<u8> {
+    let transactions = &block.body().transactions;
+    let mut out = Vec::with_capacity(transactions.iter().map(|t| t.encode_2718_len()).sum());
+    for transaction in transactions {
+        transaction.encode_2718(&mut out);
+    }
+    out
+}
+
 /// Runs the ExEx until the host stops: applies notifications to the store and wakes the batcher.
 pub async fn run_exex(
     mut ctx: ExExContext,
@@ -82,6 +93,9 @@ fn apply(
     if let Some(new) = notification.committed_chain() {
         for (block, receipts) in new.blocks_and_receipts() {
             tx.put_block(&block_record(config, block, receipts))?;
+            if config.da.publishes_pubdata() {
+                tx.put_block_pubdata(block.number(), &block_pubdata(block))?;
+            }
         }
         head = Some(new.tip().num_hash());
     }

@@ -20,6 +20,7 @@
 
 pub mod batcher;
 mod config;
+pub mod da;
 mod exex;
 mod failpoint;
 pub mod prover;
@@ -31,7 +32,7 @@ pub use config::{
     DEFAULT_MAX_GAS, DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS, DEFAULT_SENDER_POLL_INTERVAL,
     DEFAULT_TX_TIMEOUT, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
 };
-pub use exex::{SETTLEMENT_EXEX_ID, block_record, run_exex};
+pub use exex::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS};
 pub use sender::{OnChainCounters, Sender, SenderAction};
 pub use service::{PendingTx, Settlement, SettlementStatus};
@@ -69,6 +70,9 @@ pub enum SettlementError {
         /// The current layer.
         layer: u64,
     },
+    /// Building a batch's data availability input failed.
+    #[error("data availability: {0}")]
+    Da(String),
     /// The configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),

@@ -13,14 +13,17 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use gateway_contracts::{ChainExecutor, convert};
+use gateway_primitives::DaScheme;
 use gateway_primitives::StoredBatchInfo;
 use gateway_prover::{BatchProof, ProofBackend};
-use gateway_store::{BatchStage, InFlightTx, Store};
-use tracing::info;
+use gateway_store::{BatchRecord, BatchStage, InFlightTx, Store};
+use std::sync::Mutex;
+use tracing::{debug, info};
 
 use crate::{
     SettlementConfig, SettlementError, SettlementResult,
     batcher::{decode_commit_info, stored_info},
+    da::{DaInput, MAX_BLOBS_PER_TX},
     failpoint::failpoint,
     prover::batch_public_input,
 };
@@ -31,9 +34,13 @@ const FEE_BUMP_PERCENT: u128 = 20;
 /// below that.
 const MAX_FEE_BUMPS: u32 = 20;
 
-/// One fee bump: `FEE_BUMP_PERCENT` more, at least one wei more, never overflowing.
-const fn bump(fee: u128) -> u128 {
-    fee.saturating_mul(100 + FEE_BUMP_PERCENT).saturating_div(100).saturating_add(1)
+/// Each resend of a stuck blob transaction pays this much more on every fee (blob pools refuse
+/// smaller bumps).
+const BLOB_FEE_BUMP_PERCENT: u128 = 100;
+
+/// One fee bump: `percent` more, at least one wei more, never overflowing.
+const fn bump(fee: u128, percent: u128) -> u128 {
+    fee.saturating_mul(100 + percent).saturating_div(100).saturating_add(1)
 }
 
 /// The executor's counters on the settlement layer.
@@ -68,6 +75,8 @@ pub struct Sender {
     backend: Arc<dyn ProofBackend>,
     executor: ChainExecutor::ChainExecutorInstance<DynProvider>,
     operator: Address,
+    /// The last executed batch whose blocks' pubdata is pruned.
+    pubdata_pruned_through: Mutex<u64>,
 }
 
 impl Sender {
@@ -90,7 +99,14 @@ impl Sender {
             .connect_http(config.layer.rpc_url.clone())
             .erased();
         let executor = ChainExecutor::new(config.layer.executor, provider);
-        Ok(Self { config, store, backend, executor, operator })
+        Ok(Self {
+            config,
+            store,
+            backend,
+            executor,
+            operator,
+            pubdata_pruned_through: Mutex::new(0),
+        })
     }
 
     /// The executor's counters.
@@ -145,7 +161,7 @@ impl Sender {
         if !changed.is_empty() {
             self.store.write(|tx| changed.iter().try_for_each(|b| tx.put_batch(b)))?;
         }
-        Ok(())
+        self.prune_pubdata(counters.executed)
     }
 
     /// Sends at most one transaction: execute what is proved, else prove what is committed and
@@ -155,7 +171,7 @@ impl Sender {
         if counters.proved > counters.executed {
             let (from, to) = (counters.executed + 1, counters.proved.min(counters.executed + max));
             let infos = self.stored_infos(from, to)?;
-            self.send(Stage::Execute, from, to, self.executor.executeBatches(infos)).await?;
+            self.send(Stage::Execute, from, to, self.executor.executeBatches(infos), false).await?;
             return Ok(SenderAction::Executed(from, to));
         }
         if counters.committed > counters.proved {
@@ -183,13 +199,14 @@ impl Sender {
                     from,
                     to,
                     self.executor.proveBatches(prev, infos, calldata),
+                    false,
                 )
                 .await?;
                 return Ok(SenderAction::Proved(from, to));
             }
         }
         let from = counters.committed + 1;
-        let mut batches = Vec::new();
+        let (mut batches, mut da_inputs, mut blobs) = (Vec::new(), Vec::new(), Vec::new());
         for number in from..from + max {
             let Some(batch) = self.store.batch(number)? else { break };
             if batch.sl_chain_id != self.config.layer.chain_id {
@@ -199,18 +216,59 @@ impl Sender {
                     layer: self.config.layer.chain_id,
                 });
             }
-            batches
-                .push(convert::<_, ChainExecutor::CommitBatchInfo>(&decode_commit_info(&batch)?)?);
+            let info = decode_commit_info(&batch)?;
+            let da = self.da_input(&batch, info.daScheme)?;
+            if !batches.is_empty() && blobs.len() + da.blobs.len() > MAX_BLOBS_PER_TX {
+                break;
+            }
+            batches.push(convert::<_, ChainExecutor::CommitBatchInfo>(&info)?);
+            da_inputs.push(da.input);
+            blobs.extend(da.blobs);
         }
         if batches.is_empty() {
             return Ok(SenderAction::Idle);
         }
         let to = from + batches.len() as u64 - 1;
         let prev = convert(&stored_info(&self.store, &self.config, from - 1)?)?;
-        let da_inputs = vec![Bytes::new(); batches.len()];
-        self.send(Stage::Commit, from, to, self.executor.commitBatches(prev, batches, da_inputs))
-            .await?;
+        let call = self.executor.commitBatches(prev, batches, da_inputs);
+        if blobs.is_empty() {
+            self.send(Stage::Commit, from, to, call, false).await?;
+        } else {
+            let count = blobs.len();
+            let sidecar =
+                tokio::task::spawn_blocking(move || crate::da::sidecar(blobs)).await.map_err(
+                    |e| SettlementError::Da(format!("building the blob sidecar: {e}")),
+                )??;
+            debug!(target: "settlement::sender", from, to, blobs = count, "commit carries blobs");
+            self.send(Stage::Commit, from, to, call.sidecar_7594(sidecar), true).await?;
+        }
         Ok(SenderAction::Committed(from, to))
+    }
+
+    /// What the commit transaction carries for `batch`, sealed with DA scheme `scheme`.
+    fn da_input(&self, batch: &BatchRecord, scheme: u8) -> SettlementResult<DaInput> {
+        let scheme = DaScheme::from_u8(scheme).ok_or_else(|| {
+            SettlementError::Corrupt(format!("batch {} has DA scheme {scheme}", batch.number))
+        })?;
+        let pubdata = if scheme.publishes_pubdata() {
+            self.store.pubdata(batch.first_block..=batch.last_block)?
+        } else {
+            Vec::new()
+        };
+        Ok(crate::da::commit_input(scheme, pubdata))
+    }
+
+    /// Forgets the pubdata of blocks in executed batches (once per newly executed batch).
+    fn prune_pubdata(&self, executed: u64) -> SettlementResult<()> {
+        let mut pruned = self.pubdata_pruned_through.lock().unwrap_or_else(|e| e.into_inner());
+        if executed <= *pruned || !self.config.da.publishes_pubdata() {
+            return Ok(());
+        }
+        if let Some(batch) = self.store.batch(executed)? {
+            self.store.write(|tx| tx.prune_pubdata_through(batch.last_block))?;
+        }
+        *pruned = executed;
+        Ok(())
     }
 
     fn stored_infos(
@@ -229,12 +287,15 @@ impl Sender {
     /// Sends one transaction with the operator's next nonce, persisting it as in flight first.
     /// A transaction still in flight from before (not mined in time, dropped, or sent just
     /// before a crash) is replaced: same nonce, higher fee, so at most one of them is mined.
+    /// A blob transaction (`carries_blobs`) also pays a blob fee, and its replacements double
+    /// every fee, as blob pools require.
     async fn send<D>(
         &self,
         stage: Stage,
         from: u64,
         to: u64,
         call: alloy::contract::CallBuilder<&DynProvider, D>,
+        carries_blobs: bool,
     ) -> SettlementResult<()>
     where
         D: alloy::contract::CallDecoder + Send + Sync,
@@ -264,9 +325,21 @@ impl Sender {
             .map_err(|e| SettlementError::Layer(format!("estimating fees: {e}")))?;
         let (mut max_fee, mut priority) =
             (fees.max_fee_per_gas, fees.max_priority_fee_per_gas.max(1));
+        let percent = if carries_blobs { BLOB_FEE_BUMP_PERCENT } else { FEE_BUMP_PERCENT };
+        let mut blob_fee = 0;
+        if carries_blobs {
+            let base = tokio::time::timeout(timeout, provider.get_blob_base_fee())
+                .await
+                .map_err(|_| {
+                    SettlementError::Layer(format!("no blob base fee within {timeout:?}"))
+                })?
+                .map_err(|e| SettlementError::Layer(format!("reading the blob base fee: {e}")))?;
+            blob_fee = base.saturating_mul(2).max(1);
+        }
         for _ in 1..attempts.min(MAX_FEE_BUMPS + 1) {
-            max_fee = bump(max_fee);
-            priority = bump(priority);
+            max_fee = bump(max_fee, percent);
+            priority = bump(priority, percent);
+            blob_fee = bump(blob_fee, percent);
         }
         if let Some(cap) = self.config.max_fee_per_gas {
             max_fee = max_fee.min(cap);
@@ -276,6 +349,7 @@ impl Sender {
             InFlightTx { stage: stage as u8, from, to, nonce, attempts, hash: B256::ZERO };
         self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
 
+        let call = if carries_blobs { call.max_fee_per_blob_gas(blob_fee) } else { call };
         let pending = call
             .nonce(nonce)
             .max_fee_per_gas(max_fee)

@@ -35,7 +35,11 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use tracing::debug;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Older schema versions this build upgrades in place when it opens them (each upgrade only
+/// adds tables).
+const UPGRADABLE_FROM: &[u64] = &[2];
 
 /// The store's file name under `<datadir>/settlement/`.
 pub const STORE_FILE: &str = "store.redb";
@@ -45,6 +49,8 @@ const EXEX_HEADS: TableDefinition<'_, &str, (u64, [u8; 32])> = TableDefinition::
 const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const BATCHES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("batches");
 const SENDER: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sender");
+/// Schema 3: the bytes each block publishes under a rollup DA scheme, until its batch executes.
+const PUBDATA: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_pubdata");
 const IN_FLIGHT_KEY: &str = "in_flight";
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -138,6 +144,16 @@ impl Store {
                     meta.insert(SCHEMA_KEY, u64::from(SCHEMA_VERSION))?;
                 }
                 Some(found) if found == u64::from(SCHEMA_VERSION) => {}
+                Some(found) if UPGRADABLE_FROM.contains(&found) => {
+                    meta.insert(SCHEMA_KEY, u64::from(SCHEMA_VERSION))?;
+                    tracing::info!(
+                        target: "store",
+                        path = %self.path.display(),
+                        from = found,
+                        to = SCHEMA_VERSION,
+                        "upgraded the store's schema"
+                    );
+                }
                 Some(found) => {
                     return Err(StoreError::SchemaMismatch {
                         path: self.path.clone(),
@@ -150,6 +166,7 @@ impl Store {
             tx.open_table(BLOCKS)?;
             tx.open_table(BATCHES)?;
             tx.open_table(SENDER)?;
+            tx.open_table(PUBDATA)?;
         }
         tx.commit()?;
         Ok(())
@@ -243,6 +260,31 @@ impl Store {
         let table = tx.open_table(BLOCKS)?;
         table.last()?.map(|(k, v)| BlockRecord::decode(k.value(), v.value())).transpose()
     }
+
+    /// The pubdata of blocks `range`, concatenated in block order; an error names the first
+    /// block whose pubdata is not stored.
+    pub fn pubdata(&self, range: RangeInclusive<u64>) -> StoreResult<Vec<u8>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(PUBDATA)?;
+        let mut out = Vec::new();
+        let mut next = *range.start();
+        for item in table.range(range.clone())? {
+            let (number, bytes) = item?;
+            if number.value() != next {
+                break;
+            }
+            out.extend_from_slice(bytes.value());
+            next += 1;
+        }
+        if next <= *range.end() {
+            return Err(StoreError::Corrupt {
+                table: "block_pubdata",
+                key: next.to_string(),
+                reason: format!("missing, needed for blocks {}..={}", range.start(), range.end()),
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// Writes inside one [`Store::write`] transaction.
@@ -272,7 +314,23 @@ impl StoreWriter<'_> {
         for key in &keys {
             table.remove(key)?;
         }
+        let mut pubdata = self.tx.open_table(PUBDATA)?;
+        pubdata.retain_in(number.., |_, _| false)?;
         Ok(keys.len())
+    }
+
+    /// Stores (or replaces) the bytes block `number` publishes.
+    pub fn put_block_pubdata(&mut self, number: u64, pubdata: &[u8]) -> StoreResult<()> {
+        let mut table = self.tx.open_table(PUBDATA)?;
+        table.insert(number, pubdata)?;
+        Ok(())
+    }
+
+    /// Forgets the pubdata of every block at or below `number` (their batches are executed).
+    pub fn prune_pubdata_through(&mut self, number: u64) -> StoreResult<()> {
+        let mut table = self.tx.open_table(PUBDATA)?;
+        table.retain_in(..=number, |_, _| false)?;
+        Ok(())
     }
 
     /// The block `number` as stored in this transaction.
@@ -452,5 +510,48 @@ mod tests {
                 && err.contains(&format!("supports version {SCHEMA_VERSION}")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_schema_2_store_is_upgraded_in_place_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write(|tx| tx.put_block(&record(1))).unwrap();
+        // What a schema-2 build left: no pubdata table, version 2.
+        let tx = store.db.begin_write().unwrap();
+        tx.open_table(META).unwrap().insert(SCHEMA_KEY, 2).unwrap();
+        tx.delete_table(PUBDATA).unwrap();
+        tx.commit().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.block(1).unwrap(), Some(record(1)));
+        store.write(|tx| tx.put_block_pubdata(1, b"tx bytes")).unwrap();
+        assert_eq!(store.pubdata(1..=1).unwrap(), b"tx bytes");
+        let tx = store.db.begin_read().unwrap();
+        let version = tx.open_table(META).unwrap().get(SCHEMA_KEY).unwrap().unwrap().value();
+        assert_eq!(version, u64::from(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn pubdata_concatenates_in_order_names_a_gap_and_goes_with_its_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|tx| {
+                for n in 1..=4 {
+                    tx.put_block(&record(n))?;
+                    tx.put_block_pubdata(n, &[n as u8; 3])?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.pubdata(2..=3).unwrap(), vec![2, 2, 2, 3, 3, 3]);
+        store.write(|tx| tx.remove_blocks_from(4).map(drop)).unwrap();
+        let err = store.pubdata(3..=4).unwrap_err().to_string();
+        assert!(err.contains("block_pubdata record 4"), "{err}");
+        store.write(|tx| tx.prune_pubdata_through(2)).unwrap();
+        let err = store.pubdata(2..=3).unwrap_err().to_string();
+        assert!(err.contains("record 2"), "{err}");
+        assert_eq!(store.pubdata(3..=3).unwrap(), vec![3, 3, 3]);
     }
 }
