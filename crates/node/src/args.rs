@@ -8,8 +8,8 @@ use alloy::{
 };
 use clap::{Args, ValueEnum};
 use gateway_settlement::{
-    DEFAULT_MAX_BATCHES_PER_TX, DEFAULT_MAX_BLOCKS, DEFAULT_MAX_GAS, DEFAULT_MAX_PUBDATA_BYTES,
-    DEFAULT_MAX_TXS,
+    DEFAULT_LAYER_CONFIRMATIONS, DEFAULT_MAX_BATCHES_PER_TX, DEFAULT_MAX_BLOCKS, DEFAULT_MAX_GAS,
+    DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS, DEFAULT_PROOF_CONCURRENCY,
 };
 
 /// The Gateway's chain id on mainnet.
@@ -121,6 +121,16 @@ pub struct SettlementArgs {
     /// Batches per commit, prove or execute transaction.
     #[arg(long = "settlement.max-batches-per-tx", value_name = "N", default_value_t = DEFAULT_MAX_BATCHES_PER_TX)]
     pub max_batches_per_tx: usize,
+    /// Blocks a settlement-layer transaction must be under before the next one is sent (1: mined).
+    #[arg(long = "settlement.layer-confirmations", value_name = "BLOCKS", default_value_t = DEFAULT_LAYER_CONFIRMATIONS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub layer_confirmations: u64,
+    /// How long a settlement-layer transaction may wait to be mined before it is resent with a
+    /// higher fee.
+    #[arg(long = "settlement.tx-timeout", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub tx_timeout: Duration,
+    /// Proof jobs run at once (each real proof takes gigabytes).
+    #[arg(long = "settlement.proof-concurrency", value_name = "N", default_value_t = DEFAULT_PROOF_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..64))]
+    pub proof_concurrency: u64,
 }
 
 /// `--batch.*`.
@@ -183,6 +193,12 @@ mod tests {
             "7",
             "--batch.timeout",
             "3s",
+            "--settlement.layer-confirmations",
+            "3",
+            "--settlement.tx-timeout",
+            "2m",
+            "--settlement.proof-concurrency",
+            "2",
             "--metrics",
             "127.0.0.1:9001",
         ])
@@ -194,6 +210,9 @@ mod tests {
         assert_eq!(ext.settlement.da, DaArg::RollupCalldata);
         assert_eq!(ext.batch.max_blocks, 7);
         assert_eq!(ext.batch.timeout, Duration::from_secs(3));
+        assert_eq!(ext.settlement.layer_confirmations, 3);
+        assert_eq!(ext.settlement.tx_timeout, Duration::from_secs(120));
+        assert_eq!(ext.settlement.proof_concurrency, 2);
         assert_eq!(ext.metrics, Some("127.0.0.1:9001".parse().unwrap()));
     }
 
@@ -203,6 +222,8 @@ mod tests {
             (vec!["--settlement.da", "carrier-pigeon"], "--settlement.da"),
             (vec!["--settlement.gateway-network", "moon"], "--settlement.gateway-network"),
             (vec!["--batch.timeout", "soon"], "--batch.timeout"),
+            (vec!["--settlement.layer-confirmations", "0"], "--settlement.layer-confirmations"),
+            (vec!["--settlement.proof-concurrency", "0"], "--settlement.proof-concurrency"),
         ] {
             let err =
                 Wrapper::try_parse_from(std::iter::once("x").chain(args)).unwrap_err().to_string();

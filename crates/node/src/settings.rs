@@ -145,6 +145,9 @@ pub async fn settlement_config(
     config.da = da;
     config.confirmations = s.confirmations;
     config.max_batches_per_tx = s.max_batches_per_tx;
+    config.layer_confirmations = s.layer_confirmations;
+    config.tx_timeout = s.tx_timeout;
+    config.proof_concurrency = s.proof_concurrency;
     config.max_fee_per_gas = s.max_fee_per_gas;
     config.limits = BatchLimits {
         max_blocks: args.batch.max_blocks,

@@ -217,6 +217,10 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     assert!(metrics.contains("settlement_batches_sealed_total"), "{metrics}");
     assert!(metrics.contains("settlement_txs_sent_total"), "{metrics}");
     assert!(metrics.contains("exex_wal_blocks_count"), "{metrics}");
+    assert!(metrics.contains("settlement_batches{stage=\"executed\"}"), "{metrics}");
+    assert!(metrics.contains("settlement_lag_blocks"), "{metrics}");
+    assert!(metrics.contains("settlement_gas_used_total{stage=\"commit\"}"), "{metrics}");
+    assert!(metrics.contains("# HELP settlement_proof_seconds"), "{metrics}");
 
     let status = Command::new("kill").arg(child.0.id().to_string()).status().unwrap();
     assert!(status.success());

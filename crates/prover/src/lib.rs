@@ -54,6 +54,15 @@ pub enum ProverError {
         /// The backend that made the proof.
         got: BackendKind,
     },
+    /// The backend could not make a proof (out of resources, cancelled, a bug); the job may be
+    /// retried.
+    #[error("proving {what} failed: {reason}")]
+    Failed {
+        /// Which proof.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// Nothing to aggregate.
     #[error("aggregation needs at least one proof")]
     EmptyAggregation,

@@ -21,6 +21,10 @@ pub const DEFAULT_MAX_BATCHES_PER_TX: usize = 10;
 pub const DEFAULT_SENDER_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a settlement-layer transaction may take to be mined by default.
 pub const DEFAULT_TX_TIMEOUT: Duration = Duration::from_secs(60);
+/// Proof jobs run at once by default (real proofs take gigabytes each).
+pub const DEFAULT_PROOF_CONCURRENCY: u64 = 1;
+/// Blocks on the settlement layer a transaction must be under before it counts as mined.
+pub const DEFAULT_LAYER_CONFIRMATIONS: u64 = 1;
 
 /// When the batcher seals a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +109,10 @@ pub struct SettlementConfig {
     pub poll_interval: Duration,
     /// How long a transaction may take to be mined.
     pub tx_timeout: Duration,
+    /// Blocks a settlement-layer transaction must be under (1: mined) before the sender moves on.
+    pub layer_confirmations: u64,
+    /// Proof jobs run at once.
+    pub proof_concurrency: u64,
     /// The contract whose logs are the chain's L2 -> L1 messages, if any.
     pub messenger: Option<Address>,
     /// The highest fee per gas (wei) the sender pays, if capped.
@@ -130,6 +138,8 @@ impl SettlementConfig {
             max_batches_per_tx: DEFAULT_MAX_BATCHES_PER_TX,
             poll_interval: DEFAULT_SENDER_POLL_INTERVAL,
             tx_timeout: DEFAULT_TX_TIMEOUT,
+            layer_confirmations: DEFAULT_LAYER_CONFIRMATIONS,
+            proof_concurrency: DEFAULT_PROOF_CONCURRENCY,
             messenger: None,
             max_fee_per_gas: None,
         }

@@ -23,17 +23,20 @@ mod config;
 pub mod da;
 mod exex;
 mod failpoint;
+mod metrics;
 pub mod prover;
 mod sender;
 mod service;
 
 pub use config::{
-    BatchLimits, DEFAULT_BATCH_TIMEOUT, DEFAULT_MAX_BATCHES_PER_TX, DEFAULT_MAX_BLOCKS,
-    DEFAULT_MAX_GAS, DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS, DEFAULT_SENDER_POLL_INTERVAL,
-    DEFAULT_TX_TIMEOUT, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
+    BatchLimits, DEFAULT_BATCH_TIMEOUT, DEFAULT_LAYER_CONFIRMATIONS, DEFAULT_MAX_BATCHES_PER_TX,
+    DEFAULT_MAX_BLOCKS, DEFAULT_MAX_GAS, DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS,
+    DEFAULT_PROOF_CONCURRENCY, DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_TX_TIMEOUT, OperatorKey,
+    SettlementConfig, SettlementLayerEndpoint,
 };
 pub use exex::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS};
+pub use metrics::describe as describe_metrics;
 pub use sender::{OnChainCounters, Sender, SenderAction};
 pub use service::{PendingTx, Settlement, SettlementStatus};
 

@@ -33,14 +33,50 @@ pub fn batch_public_input(
     })
 }
 
-/// Proves the lowest sealed batch without a proof, if any; returns its number.
-pub async fn prove_next(
+/// Proves the lowest sealed batches without a proof, at most `config.proof_concurrency` at once;
+/// returns how many proofs were stored. A failed job is counted and logged, and the batch is
+/// tried again on the next call; the first error is returned once every job has ended.
+pub async fn prove_ready(
     store: &Arc<Store>,
     config: &SettlementConfig,
     backend: &Arc<dyn ProofBackend>,
-) -> SettlementResult<Option<u64>> {
-    let from = store.batches(1..=u64::MAX)?.into_iter().find(|b| b.proof.is_empty());
-    let Some(batch) = from else { return Ok(None) };
+) -> SettlementResult<usize> {
+    let waiting: Vec<_> = store
+        .batches(1..=u64::MAX)?
+        .into_iter()
+        .filter(|b| b.proof.is_empty())
+        .take(config.proof_concurrency.clamp(1, 64) as usize)
+        .collect();
+    let jobs = waiting.into_iter().map(|batch| prove_one(store, config, backend, batch));
+    let mut proved = 0;
+    let mut first_error = None;
+    for result in futures::future::join_all(jobs).await {
+        match result {
+            Ok(true) => proved += 1,
+            Ok(false) => {}
+            Err(err) => {
+                metrics::counter!("settlement_proofs_failed_total").increment(1);
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    match first_error {
+        Some(err) if proved == 0 => Err(err),
+        Some(err) => {
+            warn!(target: "settlement::prover", %err, "a proof job failed; it will be retried");
+            Ok(proved)
+        }
+        None => Ok(proved),
+    }
+}
+
+/// Proves one batch and stores the proof if the batch is unchanged; true when stored.
+async fn prove_one(
+    store: &Arc<Store>,
+    config: &SettlementConfig,
+    backend: &Arc<dyn ProofBackend>,
+    batch: gateway_store::BatchRecord,
+) -> SettlementResult<bool> {
     let input = batch_public_input(store, config, batch.number)?;
     let started = Instant::now();
     let job_backend = Arc::clone(backend);
@@ -72,5 +108,123 @@ pub async fn prove_next(
     } else {
         warn!(target: "settlement::prover", batch = batch.number, "batch changed while proving: proof dropped");
     }
-    Ok(Some(batch.number))
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use alloy::sol_types::SolValue;
+    use gateway_prover::{AggregatedProof, BackendKind, MockBackend, ProverError, ProverResult};
+    use gateway_store::{BatchRecord, BlockRecord};
+
+    use super::*;
+    use crate::{OperatorKey, SettlementLayerEndpoint, batcher::commit_info};
+
+    /// Wraps the mock backend: slow, counts jobs running at once, fails batches on a list once.
+    #[derive(Debug, Default)]
+    struct SlowFlakyBackend {
+        inner: MockBackend,
+        running: AtomicUsize,
+        most_at_once: AtomicUsize,
+        fail_once: Mutex<Vec<u64>>,
+    }
+
+    impl ProofBackend for SlowFlakyBackend {
+        fn kind(&self) -> BackendKind {
+            self.inner.kind()
+        }
+        fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_at_once.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            let mut fail = self.fail_once.lock().unwrap();
+            if let Some(i) = fail.iter().position(|b| *b == input.batch_number) {
+                fail.remove(i);
+                return Err(ProverError::Failed {
+                    what: format!("batch {}", input.batch_number),
+                    reason: "fails once".into(),
+                });
+            }
+            self.inner.prove_batch(input)
+        }
+        fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+            self.inner.aggregate(proofs)
+        }
+        fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+            self.inner.verify_batch(proof)
+        }
+        fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+            self.inner.verify_aggregated(proof)
+        }
+        fn batches_calldata(&self, proofs: &[BatchProof]) -> alloy::primitives::Bytes {
+            self.inner.batches_calldata(proofs)
+        }
+        fn aggregated_calldata(&self, proof: &AggregatedProof) -> alloy::primitives::Bytes {
+            self.inner.aggregated_calldata(proof)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn proofs_run_up_to_the_limit_at_once_and_a_failed_job_is_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let layer = SettlementLayerEndpoint {
+            chain_id: 506,
+            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+            executor: Default::default(),
+        };
+        let mut config =
+            SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""));
+        config.proof_concurrency = 3;
+        store
+            .write(|tx| {
+                for n in 1..=5u64 {
+                    let block = BlockRecord { number: n, timestamp: n, ..Default::default() };
+                    let info = commit_info(&config, n, &[block], (config.da, Default::default()));
+                    tx.put_batch(&BatchRecord {
+                        number: n,
+                        first_block: n,
+                        last_block: n,
+                        sl_chain_id: 506,
+                        stage: BatchStage::Sealed,
+                        commit_info: info.abi_encode(),
+                        proof: Vec::new(),
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let flaky = Arc::new(SlowFlakyBackend::default());
+        flaky.fail_once.lock().unwrap().push(2);
+        let backend: Arc<dyn ProofBackend> = flaky.clone();
+
+        // Batches 1..=3 at once; 2 fails and is the first waiting next time.
+        assert_eq!(prove_ready(&store, &config, &backend).await.unwrap(), 2);
+        assert_eq!(flaky.most_at_once.load(Ordering::SeqCst), 3);
+        let waiting: Vec<u64> = store
+            .batches(1..=5)
+            .unwrap()
+            .iter()
+            .filter(|b| b.proof.is_empty())
+            .map(|b| b.number)
+            .collect();
+        assert_eq!(waiting, vec![2, 4, 5]);
+        assert_eq!(prove_ready(&store, &config, &backend).await.unwrap(), 3);
+        assert_eq!(prove_ready(&store, &config, &backend).await.unwrap(), 0);
+        for batch in store.batches(1..=5).unwrap() {
+            assert_eq!(batch.stage, BatchStage::Proved);
+            let proof = BatchProof {
+                backend: backend.kind(),
+                input: batch_public_input(&store, &config, batch.number).unwrap(),
+                bytes: batch.proof.into(),
+            };
+            backend.verify_batch(&proof).unwrap();
+        }
+    }
 }

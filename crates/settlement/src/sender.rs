@@ -369,7 +369,12 @@ impl Sender {
         }
         failpoint(&format!("after-{name}-sent"));
 
-        let receipt = pending.with_timeout(Some(timeout)).get_receipt().await.map_err(|e| {
+        let receipt = pending
+            .with_required_confirmations(self.config.layer_confirmations.max(1))
+            .with_timeout(Some(timeout))
+            .get_receipt()
+            .await
+            .map_err(|e| {
             SettlementError::Layer(format!("{name} batches {from}..={to} ({hash}) not mined: {e}; it will be resent with a higher fee"))
         })?;
         self.store.write(|tx| tx.set_in_flight(None))?;

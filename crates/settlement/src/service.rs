@@ -11,7 +11,7 @@ use std::{
 
 use exex_host::{ExExContext, HostBuilder};
 use gateway_prover::ProofBackend;
-use gateway_store::Store;
+use gateway_store::{BatchStage, Store};
 use jsonrpsee::{RpcModule, types::ErrorObjectOwned};
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -20,11 +20,13 @@ use tracing::{debug, warn};
 
 use crate::{
     OnChainCounters, SETTLEMENT_EXEX_ID, SenderAction, SettlementConfig, SettlementResult,
-    batcher::seal_ready_batches, exex::run_exex, prover::prove_next, sender::Sender,
+    batcher::seal_ready_batches, exex::run_exex, prover::prove_ready, sender::Sender,
 };
 
 /// How often the batcher and the prover look again without being woken (for timeouts).
 const IDLE_TICK: Duration = Duration::from_millis(500);
+/// How often the gauges are refreshed.
+const METRICS_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What `settlement_status` returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -48,6 +50,8 @@ pub struct SettlementStatus {
     pub unbatched_blocks: u64,
     /// Blocks from the chain head down to the last executed batch's last block.
     pub lag_blocks: u64,
+    /// How many stored batches are at each stage.
+    pub batches_by_stage: std::collections::BTreeMap<&'static str, u64>,
     /// The settlement-layer transaction sent and not yet seen mined, if any.
     pub pending_tx: Option<PendingTx>,
     /// The last error of any task, if the last attempt failed.
@@ -125,13 +129,13 @@ impl Settlement {
         let head = self.store.last_block()?.map(|b| b.number);
         let last = self.store.last_batch()?;
         let on_chain = *lock(&self.shared.counters);
-        let last_proved = self
-            .store
-            .batches(1..=u64::MAX)?
-            .iter()
-            .rev()
-            .find(|b| !b.proof.is_empty())
-            .map(|b| b.number);
+        let batches = self.store.batches(1..=u64::MAX)?;
+        let last_proved = batches.iter().rev().find(|b| !b.proof.is_empty()).map(|b| b.number);
+        let mut batches_by_stage: std::collections::BTreeMap<&'static str, u64> =
+            BatchStage::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for batch in &batches {
+            *batches_by_stage.entry(batch.stage.as_str()).or_default() += 1;
+        }
         let executed_block = match on_chain.executed {
             0 => 0,
             n => self.store.batch(n)?.map(|b| b.last_block).unwrap_or_default(),
@@ -149,6 +153,7 @@ impl Settlement {
                 .unwrap_or_default()
                 .saturating_sub(last.map(|b| b.last_block).unwrap_or_default()),
             lag_blocks: head.unwrap_or_default().saturating_sub(executed_block),
+            batches_by_stage,
             pending_tx: self.store.in_flight()?.map(|tx| PendingTx {
                 stage: ["commit", "prove", "execute"]
                     .get(usize::from(tx.stage))
@@ -212,6 +217,8 @@ impl Settlement {
             Arc::clone(&self.store),
             Arc::clone(&self.backend),
         )?;
+        crate::metrics::describe();
+        tokio::spawn(self.clone().metrics_loop(shutdown.clone()));
         tokio::spawn(self.clone().batcher_loop(shutdown.clone()));
         tokio::spawn(self.clone().prover_loop(shutdown.clone()));
         tokio::spawn(self.clone().sender_loop(sender, shutdown));
@@ -236,6 +243,20 @@ impl Settlement {
         }
     }
 
+    /// Refreshes the gauges from the status every [`METRICS_INTERVAL`].
+    async fn metrics_loop(self, shutdown: CancellationToken) {
+        loop {
+            match self.status() {
+                Ok(status) => crate::metrics::record_status(&status),
+                Err(err) => warn!(target: "settlement", %err, "status for metrics failed"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(METRICS_INTERVAL) => {}
+            }
+        }
+    }
+
     async fn batcher_loop(self, shutdown: CancellationToken) {
         loop {
             let result = seal_ready_batches(&self.store, &self.config);
@@ -251,9 +272,9 @@ impl Settlement {
 
     async fn prover_loop(self, shutdown: CancellationToken) {
         loop {
-            let result = prove_next(&self.store, &self.config, &self.backend).await;
+            let result = prove_ready(&self.store, &self.config, &self.backend).await;
             self.record("prover", &result);
-            if matches!(result, Ok(Some(_))) {
+            if matches!(result, Ok(n) if n > 0) {
                 self.sender_wake.notify_one();
                 continue;
             }

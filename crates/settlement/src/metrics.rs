@@ -1,0 +1,67 @@
+//! The settlement ExEx's metrics (prefix `settlement_`), with their descriptions.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram};
+
+use crate::SettlementStatus;
+
+/// Registers a description for every metric the settlement ExEx records. Idempotent.
+pub fn describe() {
+    describe_counter!("settlement_batches_sealed_total", "batches sealed, by seal reason");
+    describe_counter!(
+        "settlement_batches_unsealed_total",
+        "sealed, never committed batches unsealed because the chain reorged their blocks"
+    );
+    describe_counter!(
+        "settlement_reorg_below_committed_total",
+        "chain reorgs that reached a batch already committed on the settlement layer (alarm)"
+    );
+    describe_histogram!("settlement_proof_seconds", "time to prove and natively verify a batch");
+    describe_counter!(
+        "settlement_proofs_failed_total",
+        "proof jobs that failed and will be retried"
+    );
+    describe_counter!("settlement_txs_sent_total", "settlement-layer transactions sent, by stage");
+    describe_counter!(
+        "settlement_txs_replaced_total",
+        "settlement-layer transactions resent with the same nonce and a higher fee, by stage"
+    );
+    describe_counter!(
+        "settlement_gas_used_total",
+        "gas used by mined settlement transactions, by stage"
+    );
+    describe_counter!(
+        "settlement_fees_wei_total",
+        "fees paid by mined settlement transactions in wei (saturating at u64), by stage"
+    );
+    describe_counter!("settlement_errors_total", "failed steps of a settlement task, by task");
+    describe_gauge!("settlement_batches", "batches in the store, by stage");
+    describe_gauge!("settlement_chain_head", "highest chain block in the store");
+    describe_gauge!(
+        "settlement_lag_blocks",
+        "blocks from the chain head down to the last block of the last executed batch"
+    );
+    describe_gauge!("settlement_unbatched_blocks", "stored blocks no sealed batch holds yet");
+    describe_gauge!(
+        "settlement_on_chain_batches",
+        "the executor's counters on the settlement layer, by stage (committed, proved, executed)"
+    );
+    describe_gauge!("settlement_paused", "1 while sending is paused");
+}
+
+/// Sets the gauges from a status snapshot.
+pub(crate) fn record_status(status: &SettlementStatus) {
+    metrics::gauge!("settlement_chain_head").set(status.chain_head.unwrap_or_default() as f64);
+    metrics::gauge!("settlement_lag_blocks").set(status.lag_blocks as f64);
+    metrics::gauge!("settlement_unbatched_blocks").set(status.unbatched_blocks as f64);
+    for (stage, value) in [
+        ("committed", status.on_chain.committed),
+        ("proved", status.on_chain.proved),
+        ("executed", status.on_chain.executed),
+    ] {
+        metrics::gauge!("settlement_on_chain_batches", "stage" => stage).set(value as f64);
+    }
+    for (stage, count) in &status.batches_by_stage {
+        metrics::gauge!("settlement_batches", "stage" => *stage).set(*count as f64);
+    }
+    metrics::gauge!("settlement_paused").set(if status.phase == "paused" { 1.0 } else { 0.0 });
+}
