@@ -1,0 +1,118 @@
+//! The custom node runs as its operator would start it: its own flag is parsed, its own ExEx and
+//! RPC answer, and the embedded settlement ExEx settles a devnet chain's batches.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic};
+
+const BIN: &str = env!("CARGO_BIN_EXE_example-custom-node");
+
+/// The node process this test started; killed by its pid if the test ends first.
+struct NodeProcess(Child);
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").args(["-9", &self.0.id().to_string()]).status();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn rpc(port: u16, method: &str) -> serde_json::Value {
+    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return serde_json::Value::Null;
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(json).map(|v| v["result"].clone()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_custom_node_runs_its_own_exex_and_settles_through_the_embedded_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology_file = dir.path().join("topology.json");
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+        Some(&topology_file),
+    )
+    .await
+    .unwrap();
+    let chain = &devnet.topology.chains[0];
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(BIN)
+        .args(["node", "--chain.rpc-url", chain.node.rpc_url.as_str(), "--chain.start-after", "0"])
+        .args(["--chain.poll-interval", "100ms", "--http", "--http.port", &port.to_string()])
+        .arg("--custom.topology")
+        .arg(&topology_file)
+        .args(["--custom.chain-id", &chain.node.chain_id.to_string(), "--custom.report-every", "2"])
+        .arg("--datadir")
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = NodeProcess(child);
+
+    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
+        .unwrap()
+        .blocks(4, 2)
+        .await
+        .unwrap();
+    // The default batch timeout (10 s) seals the blocks; the settlement layer executes them.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(child.0.try_wait().unwrap().is_none(), "the custom node exited early");
+        let status = rpc(port, "settlement_status");
+        let executed = status["onChain"]["executed"].as_u64().unwrap_or_default();
+        let seen = rpc(port, "custom_blocksSeen").as_u64().unwrap_or_default();
+        if executed >= 1 && seen >= 4 {
+            assert_eq!(status["chainId"], chain.node.chain_id);
+            assert_eq!(status["settlementLayer"], devnet.topology.gateway.node.chain_id);
+            break;
+        }
+        assert!(Instant::now() < deadline, "not settled: status {status}, blocks seen {seen}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    assert!(Command::new("kill").arg(child.0.id().to_string()).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the custom node ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+
+    // A bad value of its own flag fails at start, naming the flag.
+    let output = Command::new(BIN)
+        .args(["node", "--chain.rpc-url", chain.node.rpc_url.as_str()])
+        .arg("--custom.topology")
+        .arg(&topology_file)
+        .args(["--custom.chain-id", "999"])
+        .arg("--datadir")
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--custom.chain-id 999"), "{stderr}");
+}
