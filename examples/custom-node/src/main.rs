@@ -89,7 +89,7 @@ async fn block_reporter(
         if let Some(committed) = notification.committed_chain() {
             for number in committed.blocks().keys() {
                 let total = seen.fetch_add(1, Ordering::Relaxed) + 1;
-                if total % every == 0 {
+                if total.is_multiple_of(every) {
                     info!(target: "custom_node::reporter", blocks = total, tip = number, "blocks seen");
                 }
             }
