@@ -32,6 +32,7 @@ fmt:
 bench: tools
 	$(CARGO) run --release --locked -p example-bench-exex -- --blocks 200 --txs 1000
 	$(CARGO) run --release --locked -p example-bench-contracts
+	$(CARGO) run --release --locked -p example-bench-settlement -- --blocks 200 --batches 6
 
 ## The main job: for now anvil with traffic, followed through the ExEx host (Ctrl-C stops it).
 devnet: tools
