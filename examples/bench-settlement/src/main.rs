@@ -223,10 +223,11 @@ async fn settlement_gas(
     for number in from..=tip {
         let Some(block) = l1.get_block_by_number(number.into()).full().await? else { continue };
         for tx in block.transactions.txns() {
-            if tx.inner.signer() == operator && tx.to() != Some(operator) {
-                if let Some(receipt) = l1.get_transaction_receipt(*tx.inner.tx_hash()).await? {
-                    gas += receipt.gas_used;
-                }
+            if tx.inner.signer() == operator
+                && tx.to() != Some(operator)
+                && let Some(receipt) = l1.get_transaction_receipt(*tx.inner.tx_hash()).await?
+            {
+                gas += receipt.gas_used;
             }
         }
     }
