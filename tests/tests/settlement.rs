@@ -94,6 +94,7 @@ async fn start_node_with(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_settle_on_l1_and_on_the_gateway() {
+    init_tracing();
     let devnet = Devnet::start(
         DevnetConfig {
             chains: vec![InitialSettlement::L1, InitialSettlement::Gateway],

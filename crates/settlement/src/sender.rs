@@ -350,6 +350,7 @@ impl Sender {
         self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
 
         let call = if carries_blobs { call.max_fee_per_blob_gas(blob_fee) } else { call };
+        let sending = std::time::Instant::now();
         let pending = call
             .nonce(nonce)
             .max_fee_per_gas(max_fee)
@@ -360,6 +361,7 @@ impl Sender {
                 SettlementError::Layer(format!("{name} batches {from}..={to}: {}", describe(&e)))
             })?;
         let hash = *pending.tx_hash();
+        debug!(target: "settlement::sender", stage = name, from, to, %hash, ms = sending.elapsed().as_millis() as u64, "sent");
         record.hash = hash;
         self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
         metrics::counter!("settlement_txs_sent_total", "stage" => name).increment(1);
