@@ -1,0 +1,101 @@
+//! Chain reorgs through the settlement ExEx, on hand-built blocks: reverted blocks leave the
+//! store with their pubdata; a sealed batch over them is unsealed and rebuilt if it was never
+//! committed; a reorg reaching a committed batch is an alarm and the batch stays.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{sync::Arc, time::Duration};
+
+use exex_host::{HostBuilder, HostConfig, TestChain};
+use gateway_primitives::DaScheme;
+use gateway_settlement::{
+    BatchLimits, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
+    batcher::seal_ready_batches, run_exex,
+};
+use gateway_store::{BatchStage, Store};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+async fn wait_for_head(store: &Store, number: u64, hash: alloy::primitives::B256) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while store.head("settlement").unwrap().is_none_or(|h| h.number != number || h.hash != hash)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the ExEx reached the chain's tip");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorgs_unseal_uncommitted_batches_and_alarm_below_committed_ones() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let layer = SettlementLayerEndpoint {
+        chain_id: 506,
+        rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+        executor: Default::default(),
+    };
+    let mut config = SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""));
+    config.da = DaScheme::RollupCalldata;
+    config.limits =
+        BatchLimits { max_blocks: 3, timeout: Duration::from_secs(3_600), ..Default::default() };
+    let config = Arc::new(config);
+    let chain = TestChain::new();
+    let (exex_config, exex_store) = (Arc::clone(&config), Arc::clone(&store));
+    let mut host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
+        .install_exex("settlement", move |ctx| async move {
+            Ok(run_exex(ctx, exex_config, exex_store, Arc::default()))
+        })
+        .launch()
+        .await
+        .unwrap();
+
+    chain.commit(6, 2);
+    wait_for_head(&store, 6, chain.tip().hash).await;
+    assert_eq!(seal_ready_batches(&store, &config).unwrap(), 2);
+    let batch_2 = store.batch(2).unwrap().unwrap();
+    assert_eq!((batch_2.first_block, batch_2.last_block), (4, 6));
+
+    // Blocks 5 and 6 are replaced: batch 2 was never committed, so it is unsealed and rebuilt
+    // over the new blocks.
+    let (old, _) = chain.reorg(2, 2, 3);
+    wait_for_head(&store, 6, chain.tip().hash).await;
+    assert!(store.batch(2).unwrap().is_none(), "batch 2 is unsealed");
+    let block_6 = store.block(6).unwrap().unwrap();
+    assert_eq!(block_6.hash, chain.tip().hash);
+    assert_ne!(block_6.hash, old.tip().hash());
+    assert_eq!(block_6.tx_count, 3);
+    assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
+    let rebuilt = store.batch(2).unwrap().unwrap();
+    assert_eq!((rebuilt.first_block, rebuilt.last_block), (4, 6));
+    assert_ne!(rebuilt.commit_info, batch_2.commit_info, "rebuilt over the new blocks");
+    assert!(store.pubdata(4..=6).is_ok());
+
+    // Batch 1 is committed on the settlement layer; a reorg from block 2 reaches it.
+    let mut batch_1 = store.batch(1).unwrap().unwrap();
+    batch_1.stage = BatchStage::Committed;
+    store.write(|tx| tx.put_batch(&batch_1)).unwrap();
+    chain.reorg(5, 5, 1);
+    wait_for_head(&store, 6, chain.tip().hash).await;
+    assert_eq!(store.batch(1).unwrap().unwrap(), batch_1, "a committed batch stays");
+    assert!(store.batch(2).unwrap().is_none(), "the uncommitted batch above it is unsealed");
+    assert_eq!(store.block(2).unwrap().unwrap().hash, chain.block(2).unwrap().hash);
+    let alarms = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find(|(key, ..)| key.key().name() == "settlement_reorg_below_committed_total")
+        .map(|(.., value)| value);
+    assert_eq!(alarms, Some(DebugValue::Counter(1)));
+
+    // A revert of blocks no batch holds just drops them and their pubdata.
+    chain.revert(1);
+    wait_for_head(&store, 5, chain.tip().hash).await;
+    assert!(store.block(6).unwrap().is_none());
+    assert!(store.pubdata(6..=6).is_err());
+    host.stop().await;
+}
