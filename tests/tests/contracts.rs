@@ -665,3 +665,113 @@ async fn data_availability_inputs_are_checked_against_the_commitment() {
     assert_eq!(settler.executor.totalBatchesCommitted().call().await.unwrap(), U256::from(2));
     drop(devnet);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_l1_only_settlement_layers_and_interop_root_history() {
+    use alloy::{providers::Provider, signers::local::PrivateKeySigner, sol_types::SolEvent as _};
+    let devnet = devnet().await;
+    let l1_url = devnet.topology.l1.node.rpc_url.clone();
+
+    // An account with only the commit role commits, and may neither prove nor execute.
+    let committer = PrivateKeySigner::random();
+    let committer_key = alloy::hex::encode(committer.to_bytes());
+    let funder = signer_provider(l1_url.clone(), &devnet.topology.l1.governance_key).unwrap();
+    let _: serde_json::Value = funder
+        .raw_request(
+            "anvil_setBalance".into(),
+            (committer.address(), U256::from(10u64).pow(U256::from(19u64))),
+        )
+        .await
+        .unwrap();
+    let mut admin = Settler::new(&devnet, 270, false);
+    admin
+        .executor
+        .setOperator(committer.address(), gateway_contracts::roles::COMMIT)
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+    let mut only_commit = Settler::new(&devnet, 270, false);
+    only_commit.executor = ChainExecutor::new(
+        *admin.executor.address(),
+        signer_provider(l1_url.clone(), &committer_key).unwrap(),
+    );
+    let genesis = only_commit.last.clone();
+    let batch = only_commit.batch(1);
+    only_commit.commit(std::slice::from_ref(&batch)).await.unwrap();
+    let one = batch.to_stored();
+    let err = expect_error(only_commit.prove(&genesis, std::slice::from_ref(&one)).await);
+    assert!(
+        matches!(err, Errors::NotOperator(e) if e.caller == committer.address() && e.role == gateway_contracts::roles::PROVE)
+    );
+    admin.prove(&genesis, std::slice::from_ref(&one)).await.unwrap();
+    let err = expect_error(only_commit.execute(std::slice::from_ref(&one)).await);
+    assert!(
+        matches!(err, Errors::NotOperator(e) if e.caller == committer.address() && e.role == gateway_contracts::roles::EXECUTE)
+    );
+
+    // Executing records the chain's batch root: the interop root changes, is emitted with its
+    // block and kept in the history by block.
+    let stored: ChainExecutor::StoredBatchInfo = convert(&one).unwrap();
+    let receipt = admin
+        .executor
+        .executeBatches(vec![stored])
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+    admin.last = one.clone();
+    let roots = MessageRoot::new(devnet.topology.l1.message_root, funder.clone());
+    let emitted: Vec<_> = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter_map(|log| MessageRoot::NewInteropRoot::decode_log(&log.inner).ok())
+        .collect();
+    assert_eq!(emitted.len(), 1, "one interop root per executeBatches call");
+    let block = receipt.block_number.unwrap();
+    let shared = roots.sharedRoot().call().await.unwrap();
+    assert_eq!(emitted[0].blockNumber, U256::from(block));
+    assert_eq!(emitted[0].root, shared);
+    assert_eq!(roots.historicalRoot(U256::from(block)).call().await.unwrap(), shared);
+    let chain_leaf_270 = chain_leaf(270, merkle_root(&[batch_leaf(1, one.l2LogsRoot)]));
+    let chain_ids: Vec<u64> = {
+        let count: u64 = roots.chainCount().call().await.unwrap().to();
+        let mut ids = Vec::new();
+        for i in 0..count {
+            ids.push(roots.chainIds(U256::from(i)).call().await.unwrap().to());
+        }
+        ids
+    };
+    let leaves: Vec<B256> = chain_ids
+        .iter()
+        .map(|&id| if id == 270 { chain_leaf_270 } else { chain_leaf(id, merkle_root(&[])) })
+        .collect();
+    assert_eq!(shared, merkle_root(&leaves), "Rust computes the same interop root");
+    assert_ne!(
+        roots.historicalRoot(U256::from(block - 1)).call().await.unwrap(),
+        shared,
+        "the block before has no new root"
+    );
+
+    // Only a settlement layer that itself settles on L1 may be whitelisted: chain 271 settles
+    // on the Gateway.
+    let bridgehub = Bridgehub::new(devnet.topology.bridgehub, funder);
+    let err = expect_bridgehub_error(
+        bridgehub
+            .setSettlementLayerStatus(U256::from(271), true, devnet.topology.gateway.governance)
+            .send()
+            .await
+            .map(drop),
+    );
+    assert!(
+        matches!(err, Bridgehub::BridgehubErrors::SettlementLayerNotOnL1(e) if e.settlementLayer == U256::from(271) && e.settlesOn == U256::from(506))
+    );
+    assert!(!bridgehub.whitelisted(U256::from(271)).call().await.unwrap());
+}

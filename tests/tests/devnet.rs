@@ -92,3 +92,30 @@ async fn starts_registers_writes_the_topology_and_stops_by_pid() {
         assert!(state.is_empty() || state.contains(") Z"), "anvil {pid} is gone");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_devnet_dropped_without_stop_still_stops_every_node() {
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let ports: Vec<u16> = devnet.nodes().map(devnet::Anvil::port).collect();
+    let pids: Vec<u32> = devnet.nodes().map(devnet::Anvil::pid).collect();
+    assert_eq!(pids.len(), 3);
+    for port in &ports {
+        assert!(std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok(), "port {port} serves");
+    }
+    drop(devnet);
+    for port in ports {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} is closed"
+        );
+    }
+    for pid in pids {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(state.is_empty() || state.contains(") Z"), "anvil {pid} is gone");
+    }
+}
