@@ -64,3 +64,25 @@ impl<N: NodePrimitives> ExExNotification<N> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TestChain;
+
+    #[test]
+    fn inverting_swaps_commits_and_reverts_and_the_chains_of_a_reorg() {
+        let chain = TestChain::new();
+        let a = chain.commit(2, 1);
+        let (old, new) = chain.reorg(1, 2, 0);
+        let commit = ExExNotification::ChainCommitted { new: Arc::clone(&a) };
+        let inverted = commit.clone().into_inverted();
+        assert_eq!(inverted.reverted_chain(), Some(Arc::clone(&a)));
+        assert_eq!(inverted.committed_chain(), None);
+        assert_eq!(inverted.clone().into_inverted(), commit, "inverting twice is the identity");
+        let reorg = ExExNotification::ChainReorged { old: Arc::clone(&old), new: Arc::clone(&new) };
+        let inverted = reorg.into_inverted();
+        assert_eq!(inverted.reverted_chain(), Some(new));
+        assert_eq!(inverted.committed_chain(), Some(old));
+    }
+}

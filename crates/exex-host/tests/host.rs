@@ -370,3 +370,74 @@ async fn install_exex_if_and_rpc_modules_are_merged() {
     assert_eq!(answer, "hello");
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_dyn_context_receives_notifications_and_reports_its_height() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let mut host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
+        .install_exex("dyn", async move |ctx: ExExContext| {
+            // Node-agnostic from here on: only the boxed stream and the events channel.
+            let mut ctx = ctx.into_dyn();
+            Ok(async move {
+                while let Some(notification) = ctx.notifications.try_next().await? {
+                    if let Some(new) = notification.committed_chain() {
+                        ctx.send_finished_height(new.tip().num_hash())?;
+                    }
+                    let _ = seen_tx.send(notification);
+                }
+                Ok(())
+            })
+        })
+        .launch()
+        .await
+        .unwrap();
+    let committed = chain.commit(3, 1);
+    assert_eq!(next(&mut seen).await.committed_chain(), Some(committed));
+    let mut finished = host.finished_height();
+    let tip = chain.tip().number;
+    tokio::time::timeout(
+        WAIT,
+        finished.wait_for(|h| matches!(h, FinishedExExHeight::Height(n) if *n == tip)),
+    )
+    .await
+    .expect("the finished height reaches the tip")
+    .unwrap();
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn without_head_skips_the_catch_up_a_head_would_bring() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new();
+    let genesis = chain.block(0).unwrap();
+    // The host sees blocks 1..=3; the ExEx keeps nothing.
+    let first = launch(&chain, dir.path(), &Persisted::default(), false).await;
+    chain.commit(3, 0);
+    let mut first = first;
+    next(&mut first.seen).await;
+    stop(first).await;
+
+    // Restarted: the ExEx sets a head at genesis, then changes its mind and asks for live
+    // notifications only. No backfill of 1..=3 arrives; the next block does.
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let mut host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
+        .install_exex("recorder", async move |mut ctx: ExExContext| {
+            ctx.set_notifications_with_head(ExExHead::new(genesis));
+            ctx.set_notifications_without_head();
+            Ok(async move {
+                while let Some(notification) = ctx.notifications.try_next().await? {
+                    let _ = seen_tx.send(notification);
+                }
+                Ok(())
+            })
+        })
+        .launch()
+        .await
+        .unwrap();
+    let live = chain.commit(1, 0);
+    let first_seen = next(&mut seen).await;
+    assert_eq!(first_seen.committed_chain(), Some(live), "only the live block arrives");
+    host.stop().await;
+}
