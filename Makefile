@@ -34,6 +34,7 @@ bench: tools
 	$(CARGO) run --release --locked -p example-bench-contracts
 	$(CARGO) run --release --locked -p example-bench-settlement -- --blocks 200 --batches 6
 
-## The main job: for now anvil with traffic, followed through the ExEx host (Ctrl-C stops it).
+## The main job: L1, the Gateway and two chains on anvil, every chain settling through its
+## settlement ExEx, traffic and a live status view (Ctrl-C stops everything).
 devnet: tools
-	$(CARGO) run --release --locked -p example-follow-anvil
+	$(CARGO) run --release --locked -p gateway-node -- devnet

@@ -79,7 +79,7 @@ mod tests {
         let inverted = commit.clone().into_inverted();
         assert_eq!(inverted.reverted_chain(), Some(Arc::clone(&a)));
         assert_eq!(inverted.committed_chain(), None);
-        assert_eq!(inverted.clone().into_inverted(), commit, "inverting twice is the identity");
+        assert_eq!(inverted.into_inverted(), commit, "inverting twice is the identity");
         let reorg = ExExNotification::ChainReorged { old: Arc::clone(&old), new: Arc::clone(&new) };
         let inverted = reorg.into_inverted();
         assert_eq!(inverted.reverted_chain(), Some(new));

@@ -1,10 +1,11 @@
 //! `gateway-node`: the ExEx host following a chain's node, with the settlement ExEx installed
-//! when `--settlement.enabled` is set.
+//! when `--settlement.enabled` is set; and `gateway-node devnet`, the whole system on anvil.
 //!
 //! ```text
 //! gateway-node node --chain.rpc-url http://127.0.0.1:8545 --datadir ./data \
 //!     --settlement.enabled --settlement.layer gateway --settlement.topology devnet.json \
 //!     --settlement.operator-key-file operator.key --http --metrics 127.0.0.1:9001
+//! gateway-node devnet --chains 2
 //! ```
 
 // A binary: its modules' public items are public to the binary only.
@@ -12,20 +13,60 @@
 
 mod args;
 mod config_file;
+mod devnet;
 mod settings;
 
 use std::sync::Arc;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, Parser, Subcommand};
 use eyre::WrapErr;
 use gateway_settlement::Settlement;
 use tracing::info;
 
-type Cli = exex_host::Cli<args::NodeExtArgs>;
+/// The `gateway-node` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gateway-node",
+    version,
+    about = "settles a ZK chain on L1 or a Gateway from inside its node"
+)]
+struct GatewayCli {
+    #[command(subcommand)]
+    command: GatewayCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum GatewayCommand {
+    /// Follow a chain's node and run the ExExs (the settlement ExEx with --settlement.enabled).
+    Node(Box<exex_host::NodeCommand<args::NodeExtArgs>>),
+    /// Start L1, the Gateway and chains on anvil, every chain settling; Ctrl-C stops everything.
+    Devnet(devnet::DevnetArgs),
+}
 
 fn main() -> eyre::Result<()> {
-    let args = config_file::merge_config_file(std::env::args_os().collect(), &Cli::command())?;
-    let cli = Cli::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    let args =
+        config_file::merge_config_file(std::env::args_os().collect(), &GatewayCli::command())?;
+    let cli = GatewayCli::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        GatewayCommand::Node(command) => run_node(*command),
+        GatewayCommand::Devnet(args) => run_devnet(args),
+    }
+}
+
+/// `gateway-node devnet`: logs go to stderr so the status view on stdout stays readable.
+fn run_devnet(args: devnet::DevnetArgs) -> eyre::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,gateway_node=info,devnet=info".into()),
+        )
+        .try_init();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(devnet::run(args))
+}
+
+fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<()> {
+    let cli = exex_host::Cli { command: exex_host::Commands::Node(command) };
     cli.run(async move |builder, ext| {
         if let Some(addr) = ext.metrics {
             metrics_exporter_prometheus::PrometheusBuilder::new()

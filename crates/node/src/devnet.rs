@@ -1,0 +1,324 @@
+//! `gateway-node devnet`: the whole system on this machine, on embedded defaults.
+//!
+//! Starts L1, the Gateway and the chains on anvil (from `.tools/`), deploys and registers every
+//! contract, then runs, in this process, one host per chain following the chain's node with the
+//! settlement ExEx installed, and traffic on every chain (transfers and calls to a log emitter
+//! whose logs are the chain's L2 -> L1 messages). A status view is printed every few seconds and
+//! written to `<datadir>/status.json`. Ctrl-C (or SIGTERM, or `--duration`) stops the hosts and
+//! every anvil it started, by pid.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use clap::Args;
+use devnet::{ChainTopology, Devnet, DevnetConfig, InitialSettlement, Topology, Traffic};
+use exex_host::{HostBuilder, HostConfig, RpcBlockSource, RpcBlockSourceConfig};
+use eyre::WrapErr;
+use gateway_primitives::DaScheme;
+use gateway_settlement::{
+    BatchLimits, OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint,
+    SettlementStatus,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::args::ProofsArg;
+
+/// The devnet's data directory by default.
+pub const DEFAULT_DEVNET_DATADIR: &str = "./devnet-data";
+
+/// `gateway-node devnet`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Devnet")]
+pub struct DevnetArgs {
+    /// Chains that settle on the Gateway.
+    #[arg(long = "chains", value_name = "N", default_value_t = 2)]
+    pub chains: usize,
+    /// Chains that settle directly on L1, beside those on the Gateway.
+    #[arg(long = "l1-chains", value_name = "N", default_value_t = 0)]
+    pub l1_chains: usize,
+    /// The proof backend. `mock` is instant and accepted only by the devnet's MockVerifier.
+    #[arg(long = "proofs", value_enum, default_value = "mock", value_name = "BACKEND")]
+    pub proofs: ProofsArg,
+    /// Where the hosts keep their WALs and stores, and where the topology and status files go.
+    /// Each run starts fresh: the chains' old stores are removed.
+    #[arg(long = "datadir", value_name = "DIR", default_value = DEFAULT_DEVNET_DATADIR)]
+    pub datadir: PathBuf,
+    /// Time between traffic blocks on each chain.
+    #[arg(long = "block-time", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub block_time: Duration,
+    /// Transactions per traffic block.
+    #[arg(long = "txs-per-block", value_name = "N", default_value_t = 4)]
+    pub txs_per_block: usize,
+    /// How often the status view is printed and written.
+    #[arg(long = "status-interval", value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub status_interval: Duration,
+    /// Stop after this long (default: run until Ctrl-C).
+    #[arg(long = "duration", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Serve each chain host's JSON-RPC (`settlement_*`) on this port plus the chain's index.
+    #[arg(long = "http.port", value_name = "PORT")]
+    pub http_port: Option<u16>,
+}
+
+/// One chain of the devnet as it runs here.
+struct ChainRun {
+    topology: ChainTopology,
+    settlement: Settlement,
+    host: JoinHandle<eyre::Result<()>>,
+    stop: CancellationToken,
+}
+
+/// Runs the devnet until Ctrl-C, SIGTERM or `--duration`.
+pub async fn run(args: DevnetArgs) -> eyre::Result<()> {
+    if args.proofs == ProofsArg::Halo2 {
+        eyre::bail!(
+            "--proofs halo2: the halo2 backend is not built yet; run the devnet with --proofs mock"
+        );
+    }
+    let total = args.chains + args.l1_chains;
+    eyre::ensure!(
+        total > 0,
+        "--chains {} --l1-chains {}: the devnet needs a chain",
+        args.chains,
+        args.l1_chains
+    );
+    eyre::ensure!(
+        total <= 16,
+        "--chains + --l1-chains = {total}: at most 16 chains on one machine"
+    );
+    std::fs::create_dir_all(&args.datadir)
+        .wrap_err_with(|| format!("--datadir {}: cannot create it", args.datadir.display()))?;
+    let chains_dir = args.datadir.join("chains");
+    if chains_dir.exists() {
+        std::fs::remove_dir_all(&chains_dir).wrap_err_with(|| {
+            format!("removing the last run's stores in {}", chains_dir.display())
+        })?;
+    }
+    let topology_file = args.datadir.join("topology.json");
+    let mut initial = vec![InitialSettlement::Gateway; args.chains];
+    initial.extend(vec![InitialSettlement::L1; args.l1_chains]);
+    info!(target: "gateway_node::devnet", chains = args.chains, l1_chains = args.l1_chains, proofs = "mock", "starting the devnet");
+    let mut devnet =
+        Devnet::start(DevnetConfig { chains: initial, ..Default::default() }, Some(&topology_file))
+            .await
+            .wrap_err("starting the devnet's anvil nodes")?;
+    let result = run_on(&devnet.topology, &args, &chains_dir).await;
+    devnet.stop();
+    info!(target: "gateway_node::devnet", "every node stopped");
+    result
+}
+
+async fn run_on(topology: &Topology, args: &DevnetArgs, chains_dir: &Path) -> eyre::Result<()> {
+    let traffic_stop = CancellationToken::new();
+    let mut runs = Vec::new();
+    let mut traffic_tasks = Vec::new();
+    for (index, chain) in topology.chains.iter().enumerate() {
+        let mut traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)?;
+        let messenger = traffic.deploy_emitter().await?;
+        let http_port = args.http_port.map(|p| p + index as u16);
+        runs.push(
+            start_chain(
+                topology,
+                chain,
+                messenger,
+                &chains_dir.join(chain.node.chain_id.to_string()),
+                http_port,
+            )
+            .await?,
+        );
+        traffic_tasks.push(tokio::spawn(traffic_loop(
+            traffic,
+            args.block_time,
+            args.txs_per_block,
+            traffic_stop.clone(),
+        )));
+    }
+    println!(
+        "devnet up: L1 {} at {}, Gateway {} at {}, {} chains; topology in {}",
+        topology.l1.node.chain_id,
+        topology.l1.node.rpc_url,
+        topology.gateway.node.chain_id,
+        topology.gateway.node.rpc_url,
+        topology.chains.len(),
+        args.datadir.join("topology.json").display()
+    );
+    println!(
+        "proofs: mock (instant, accepted only by the devnet's MockVerifier). Ctrl-C stops everything."
+    );
+
+    let started = Instant::now();
+    let deadline = args.duration.map(|d| started + d);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut ticker = tokio::time::interval(args.status_interval);
+    let outcome = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break Ok("SIGINT"),
+            _ = terminate.recv() => break Ok("SIGTERM"),
+            () = sleep_until(deadline) => break Ok("--duration elapsed"),
+            _ = ticker.tick() => {
+                if let Some(run) = runs.iter().find(|r| r.host.is_finished()) {
+                    break Err(eyre::eyre!("the host of chain {} stopped", run.topology.node.chain_id));
+                }
+                report(topology, &runs, started.elapsed(), &args.datadir)?;
+            }
+        }
+    };
+    traffic_stop.cancel();
+    for task in traffic_tasks {
+        let _ = task.await;
+    }
+    if let Ok(why) = &outcome {
+        report(topology, &runs, started.elapsed(), &args.datadir)?;
+        info!(target: "gateway_node::devnet", why, "stopping");
+    }
+    let mut first_error = outcome.err();
+    for run in runs {
+        run.stop.cancel();
+        match run.host.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                first_error
+                    .get_or_insert(err.wrap_err(format!("chain {}", run.topology.node.chain_id)));
+            }
+            Err(join) => {
+                first_error.get_or_insert(eyre::eyre!(
+                    "chain {} host task: {join}",
+                    run.topology.node.chain_id
+                ));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The settlement settings of a devnet chain: blobs on L1, calldata on the Gateway, small
+/// batches so the devnet shows progress quickly.
+pub fn devnet_settlement_config(topology: &Topology, chain: &ChainTopology) -> SettlementConfig {
+    let (node, executor, da) = match chain.initial_settlement {
+        InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor, DaScheme::RollupBlobs),
+        InitialSettlement::Gateway => {
+            (&topology.gateway.node, chain.gateway_executor, DaScheme::RollupCalldata)
+        }
+    };
+    let layer = SettlementLayerEndpoint {
+        chain_id: node.chain_id,
+        rpc_url: node.rpc_url.clone(),
+        executor,
+    };
+    let mut config = SettlementConfig::new(
+        chain.node.chain_id,
+        chain.genesis.state_commitment,
+        layer,
+        OperatorKey::new(chain.operator_key.clone()),
+    );
+    config.da = da;
+    config.limits =
+        BatchLimits { max_blocks: 5, timeout: Duration::from_secs(3), ..Default::default() };
+    config.poll_interval = Duration::from_millis(500);
+    config
+}
+
+async fn start_chain(
+    topology: &Topology,
+    chain: &ChainTopology,
+    messenger: alloy::primitives::Address,
+    datadir: &Path,
+    http_port: Option<u16>,
+) -> eyre::Result<ChainRun> {
+    let mut config = devnet_settlement_config(topology, chain);
+    config.messenger = Some(messenger);
+    let store = Arc::new(gateway_store::Store::open(datadir)?);
+    let settlement =
+        Settlement::new(config, store, Arc::new(gateway_prover::MockBackend::default()));
+    let mut source = RpcBlockSourceConfig::new(chain.node.rpc_url.clone());
+    source.poll_interval = Duration::from_millis(250);
+    source.start_after = Some(0);
+    let mut host_config = HostConfig::new(datadir);
+    host_config.source_url = Some(chain.node.rpc_url.clone());
+    host_config.http_addr = http_port.map(|port| ([127, 0, 0, 1], port).into());
+    let host = settlement
+        .clone()
+        .install(HostBuilder::new(host_config, RpcBlockSource::new(source)))
+        .launch()
+        .await
+        .wrap_err_with(|| format!("starting the host of chain {}", chain.node.chain_id))?;
+    if let Some(addr) = host.rpc_addr() {
+        info!(target: "gateway_node::devnet", chain = chain.node.chain_id, %addr, "settlement_* JSON-RPC");
+    }
+    let stop = host.shutdown_token();
+    Ok(ChainRun {
+        topology: chain.clone(),
+        settlement,
+        host: tokio::spawn(host.wait_for_node_exit()),
+        stop,
+    })
+}
+
+/// One traffic block every `block_time` until stopped; failures are logged and retried.
+async fn traffic_loop(traffic: Traffic, block_time: Duration, txs: usize, stop: CancellationToken) {
+    loop {
+        if let Err(err) = traffic.blocks(1, txs).await {
+            warn!(target: "gateway_node::devnet", %err, "traffic block failed");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(block_time) => {}
+        }
+    }
+}
+
+/// Prints the status view and writes it to `<datadir>/status.json`.
+fn report(
+    topology: &Topology,
+    runs: &[ChainRun],
+    uptime: Duration,
+    datadir: &Path,
+) -> eyre::Result<()> {
+    let statuses: Vec<SettlementStatus> =
+        runs.iter().map(|r| r.settlement.status()).collect::<Result<_, _>>()?;
+    println!("--- {}s ---", uptime.as_secs());
+    println!(
+        "{:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>6} {:>9} {:>4}  last error",
+        "chain", "SL", "head", "sealed", "proved", "committed", "execd", "lag(blk)", "tx",
+    );
+    for status in &statuses {
+        let layer = if status.settlement_layer == topology.l1.node.chain_id { "L1" } else { "GW" };
+        println!(
+            "{:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>6} {:>9} {:>4}  {}",
+            status.chain_id,
+            format!("{layer}:{}", status.settlement_layer),
+            status.chain_head.unwrap_or_default(),
+            status.last_sealed_batch.unwrap_or_default(),
+            status.last_proved_batch.unwrap_or_default(),
+            status.on_chain.committed,
+            status.on_chain.executed,
+            status.lag_blocks,
+            status.pending_tx.as_ref().map_or("-", |t| t.stage.as_str()),
+            status.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    let json = serde_json::json!({
+        "uptimeSeconds": uptime.as_secs(),
+        "l1": topology.l1.node.chain_id,
+        "gateway": topology.gateway.node.chain_id,
+        "proofs": "mock",
+        "chains": statuses,
+    });
+    let path = datadir.join("status.json");
+    let tmp = datadir.join("status.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&json)?)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
+}
