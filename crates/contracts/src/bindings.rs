@@ -56,3 +56,31 @@ pub mod roles {
     /// Every role.
     pub const ALL: u8 = COMMIT | PROVE | EXECUTE;
 }
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    Halo2BatchVerifier,
+    "artifacts/Halo2BatchVerifier.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    Halo2AggregatedVerifier,
+    "artifacts/Halo2AggregatedVerifier.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    Halo2LeafVerifier,
+    "artifacts/Halo2LeafVerifier.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    Halo2AggregationVerifier,
+    "artifacts/Halo2AggregationVerifier.json"
+);

@@ -24,9 +24,18 @@
 //! ```
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod halo2;
 mod mock;
 
+pub use halo2::{
+    AggregationKeys, CIRCUIT_VERSION, DEFAULT_AGGREGATION_K, DEFAULT_ARITY, DEFAULT_LEAF_K,
+    DEV_SRS_SEED, Halo2Backend, Halo2Config, LeafKeys, SrsSource, peak_memory_bytes,
+};
 pub use mock::{MOCK_PROOF_MAGIC, MockBackend};
+
+// Used by the `halo2-verifiers` binary only.
+use eyre as _;
+use tracing_subscriber as _;
 
 use alloy_primitives::{Bytes, U256};
 

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {IVerifier} from "./IVerifier.sol";
+
+/// @notice Aggregated proofs, checked by the generated halo2 aggregation verifier: the proof's
+/// public instances are the KZG accumulator (12 limbs) followed by every aggregated leaf's
+/// `[chainId, batchPublicInput]`, which the caller passes as `publicInputs` in order.
+/// @dev `proof` is `12 accumulator limbs (32 bytes each) ‖ the proof`; the accumulator is
+/// checked by the generated verifier's pairing.
+contract Halo2AggregatedVerifier is IVerifier {
+    uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
+    uint256 internal constant ACCUMULATOR_BYTES = 12 * 32;
+
+    address public immutable aggregationVerifier;
+    /// @notice Leaves per aggregated proof.
+    uint256 public immutable arity;
+
+    constructor(address aggregationVerifier_, uint256 arity_) {
+        aggregationVerifier = aggregationVerifier_;
+        arity = arity_;
+    }
+
+    /// @inheritdoc IVerifier
+    function verify(uint256[] calldata publicInputs, bytes calldata proof) external view returns (bool) {
+        if (publicInputs.length != 2 * arity || proof.length <= ACCUMULATOR_BYTES) return false;
+        for (uint256 i = 0; i < publicInputs.length; ++i) {
+            if (publicInputs[i] >= R) return false;
+        }
+        (bool ok,) = aggregationVerifier.staticcall(
+            abi.encodePacked(proof[:ACCUMULATOR_BYTES], publicInputs, proof[ACCUMULATOR_BYTES:])
+        );
+        return ok;
+    }
+}

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {IVerifier} from "./IVerifier.sol";
+
+/// @notice One chain's batch proofs, checked by the generated halo2 leaf verifier: the proof of
+/// batch i has the public instances `[chainId, publicInputs[i]]`.
+/// @dev `proof` is `abi.encode(bytes[] leafProofs)`, one per public input. The generated
+/// verifier takes raw calldata (instances as 32-byte words, then the proof) and reverts when
+/// the proof is wrong.
+contract Halo2BatchVerifier is IVerifier {
+    /// @notice The BN254 scalar field: instances must be below it.
+    uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
+
+    address public immutable leafVerifier;
+    uint256 public immutable chainId;
+
+    constructor(address leafVerifier_, uint256 chainId_) {
+        leafVerifier = leafVerifier_;
+        chainId = chainId_;
+    }
+
+    /// @inheritdoc IVerifier
+    function verify(uint256[] calldata publicInputs, bytes calldata proof) external view returns (bool) {
+        bytes[] memory proofs = abi.decode(proof, (bytes[]));
+        if (proofs.length != publicInputs.length || proofs.length == 0) return false;
+        for (uint256 i = 0; i < proofs.length; ++i) {
+            if (publicInputs[i] >= R) return false;
+            (bool ok,) = leafVerifier.staticcall(abi.encodePacked(chainId, publicInputs[i], proofs[i]));
+            if (!ok) return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,510 @@
+//! [`Halo2Backend`]: real halo2-KZG proofs on BN254 (axiom's `halo2-base` and
+//! `snark-verifier-sdk`), verifiable on the EVM.
+//!
+//! - **Leaf**: one proof per batch from a narrow circuit (one advice column, `k` = 12) whose
+//!   public instances are `[chain_id, batch_public_input]`. It stands in for a chain's validity
+//!   circuit: it binds the proof to exactly one batch, and proves nothing about execution.
+//!   Each batch is proven twice: with a Keccak transcript for the on-chain leaf verifier, and with
+//!   a Poseidon transcript for aggregation.
+//! - **Aggregation**: one proof over `arity` leaves (KZG accumulation, SHPLONK, `k` = 20). Its
+//!   instances are the 12 limbs of the KZG accumulator, then every leaf's
+//!   `[chain_id, batch_public_input]` in order; fewer leaves are padded with proofs of
+//!   `[0, 0]`.
+//! - **SRS**: for dev and tests, generated once from a fixed, public seed
+//!   ([`DEV_SRS_SEED`]: INSECURE, anyone can forge proofs against it) and cached; production
+//!   loads a ceremony SRS file ([`SrsSource::File`]).
+//! - **Keys** are cached under the cache directory with the circuit version and the SRS in the
+//!   file name, so a changed circuit or SRS never reuses stale keys.
+//!
+//! Proof byte formats: a [`crate::BatchProof`] holds `u32 len ‖ keccak-transcript proof ‖
+//! poseidon-transcript proof`; [`crate::ProofBackend::batches_calldata`] is
+//! `abi.encode(bytes[] keccakProofs)` for the `Halo2BatchVerifier` contract; an
+//! [`crate::AggregatedProof`] and its calldata are `12 accumulator limbs (32 bytes each) ‖
+//! keccak-transcript proof` for the `Halo2AggregationVerifier` adapter.
+
+mod circuits;
+mod keys;
+mod native;
+
+pub use keys::{AggregationKeys, LeafKeys};
+pub use native::peak_memory_bytes;
+
+use std::{
+    panic::AssertUnwindSafe,
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
+
+use alloy_primitives::{Bytes, U256};
+use alloy_sol_types::SolValue;
+use halo2_base::{
+    gates::circuit::CircuitBuilderStage,
+    halo2_proofs::halo2curves::{bn256::Fr, ff::PrimeField},
+};
+use snark_verifier_sdk::{
+    CircuitExt, SHPLONK, Snark,
+    evm::{gen_evm_proof_shplonk, gen_evm_verifier_sol_code},
+    halo2::{aggregation::AggregationCircuit, gen_snark_shplonk},
+};
+use tracing::info;
+
+use crate::{
+    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, ProofBackend, ProverError,
+    ProverResult, check_input_width,
+};
+use circuits::{ACCUMULATOR_LIMBS, LEAF_INSTANCES, aggregation_circuit, leaf_circuit};
+
+/// The leaf circuit's `k` by default.
+pub const DEFAULT_LEAF_K: u32 = 12;
+/// The aggregation circuit's `k` by default (and the SRS size).
+pub const DEFAULT_AGGREGATION_K: u32 = 20;
+/// Leaves per aggregation by default.
+pub const DEFAULT_ARITY: usize = 2;
+/// The seed of the dev SRS. PUBLIC, so INSECURE: whoever knows it can forge proofs. For devnets
+/// and tests only.
+pub const DEV_SRS_SEED: [u8; 32] = *b"gateway-exex INSECURE dev SRS!!!";
+/// Bumped whenever a circuit changes; part of every cached key's file name.
+pub const CIRCUIT_VERSION: u32 = 1;
+
+/// Where the structured reference string comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SrsSource {
+    /// Generated from [`DEV_SRS_SEED`] and cached: insecure, for devnets and tests.
+    DevSeed,
+    /// A ceremony SRS in halo2's `ParamsKZG` format, of at least the aggregation's `k`.
+    File(PathBuf),
+}
+
+/// Settings of the halo2 backend.
+#[derive(Debug, Clone)]
+pub struct Halo2Config {
+    /// Where the SRS and the keys are cached.
+    pub cache_dir: PathBuf,
+    /// The SRS.
+    pub srs: SrsSource,
+    /// The leaf circuit's `k`.
+    pub leaf_k: u32,
+    /// The aggregation circuit's `k`.
+    pub aggregation_k: u32,
+    /// Leaves per aggregation.
+    pub arity: usize,
+}
+
+impl Halo2Config {
+    /// Defaults, with the insecure dev SRS, caching under `cache_dir`.
+    pub fn dev(cache_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            cache_dir: cache_dir.into(),
+            srs: SrsSource::DevSeed,
+            leaf_k: DEFAULT_LEAF_K,
+            aggregation_k: DEFAULT_AGGREGATION_K,
+            arity: DEFAULT_ARITY,
+        }
+    }
+
+    /// The default cache directory: `$XDG_CACHE_HOME/gateway-exex/halo2`, else
+    /// `$HOME/.cache/gateway-exex/halo2`, else `./.cache/halo2`.
+    pub fn default_cache_dir() -> PathBuf {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map_or_else(|| PathBuf::from(".cache/halo2"), |c| c.join("gateway-exex").join("halo2"))
+    }
+}
+
+/// Real halo2-KZG proofs; see the module docs.
+pub struct Halo2Backend {
+    config: Halo2Config,
+    leaf: Arc<LeafKeys>,
+    aggregation: OnceLock<Result<Arc<AggregationKeys>, String>>,
+}
+
+impl std::fmt::Debug for Halo2Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Halo2Backend").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Runs `f`, turning a panic of the proving libraries (they assert and unwrap) into an error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> ProverResult<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        let reason = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "the prover panicked".into());
+        ProverError::Failed { what: what.into(), reason }
+    })
+}
+
+/// The field element of a 224-bit public input or a chain id.
+pub(crate) fn to_fr(value: U256) -> ProverResult<Fr> {
+    Option::from(Fr::from_repr(value.to_le_bytes::<32>())).ok_or(ProverError::InputTooWide(value))
+}
+
+/// A field element as a 256-bit integer.
+pub(crate) fn from_fr(value: &Fr) -> U256 {
+    U256::from_le_bytes(value.to_repr())
+}
+
+fn leaf_instances(input: &BatchPublicInput) -> ProverResult<Vec<Fr>> {
+    Ok(vec![Fr::from(input.chain_id), to_fr(input.value)?])
+}
+
+/// A batch proof's two proofs.
+struct LeafProofBytes<'a> {
+    evm: &'a [u8],
+    poseidon: &'a [u8],
+}
+
+fn split_leaf(bytes: &[u8]) -> ProverResult<LeafProofBytes<'_>> {
+    let bad = |reason: &str| ProverError::Invalid {
+        kind: BackendKind::Halo2,
+        what: "a batch proof".into(),
+        reason: reason.into(),
+    };
+    let len_bytes: [u8; 4] = bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("shorter than its header"))?;
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    let evm = bytes.get(4..4 + len).ok_or_else(|| bad("shorter than its header says"))?;
+    Ok(LeafProofBytes { evm, poseidon: &bytes[4 + len..] })
+}
+
+impl Halo2Backend {
+    /// Loads (or generates and caches) the SRS and the leaf keys. The aggregation keys are made
+    /// on the first aggregation, or by [`Self::prepare_aggregation`].
+    pub fn new(config: Halo2Config) -> ProverResult<Self> {
+        if config.arity == 0 || config.arity > 8 {
+            return Err(ProverError::Failed {
+                what: "the halo2 backend".into(),
+                reason: format!("arity {} is outside 1..=8", config.arity),
+            });
+        }
+        let leaf = Arc::new(LeafKeys::load_or_create(&config)?);
+        Ok(Self { config, leaf, aggregation: OnceLock::new() })
+    }
+
+    /// The backend's settings.
+    pub const fn config(&self) -> &Halo2Config {
+        &self.config
+    }
+
+    /// The leaf keys.
+    pub fn leaf_keys(&self) -> &LeafKeys {
+        &self.leaf
+    }
+
+    /// Makes (or loads) the aggregation keys now: the big SRS, then about a minute of keygen.
+    pub fn prepare_aggregation(&self) -> ProverResult<Arc<AggregationKeys>> {
+        self.aggregation
+            .get_or_init(|| {
+                AggregationKeys::load_or_create(&self.config, &self.leaf)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|reason| ProverError::Failed { what: "aggregation keys".into(), reason })
+    }
+
+    /// The Solidity source of the leaf verifier (contract `Halo2LeafVerifier`).
+    pub fn leaf_verifier_solidity(&self) -> ProverResult<String> {
+        let keys = &self.leaf;
+        let source = guarded("the leaf verifier", || {
+            gen_evm_verifier_sol_code::<
+                halo2_base::gates::circuit::builder::BaseCircuitBuilder<Fr>,
+                SHPLONK,
+            >(&keys.params, keys.pk.get_vk(), vec![LEAF_INSTANCES])
+        })?;
+        Ok(rename_verifier(&source, "Halo2LeafVerifier"))
+    }
+
+    /// The Solidity source of the aggregation verifier (contract `Halo2AggregationVerifier`).
+    pub fn aggregation_verifier_solidity(&self) -> ProverResult<String> {
+        let keys = self.prepare_aggregation()?;
+        let instances = ACCUMULATOR_LIMBS + LEAF_INSTANCES * self.config.arity;
+        let source = guarded("the aggregation verifier", || {
+            gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(
+                &keys.params,
+                keys.pk.get_vk(),
+                vec![instances],
+            )
+        })?;
+        Ok(rename_verifier(&source, "Halo2AggregationVerifier"))
+    }
+
+    fn leaf_snark(&self, input: &BatchPublicInput, poseidon: &[u8]) -> ProverResult<Snark> {
+        Ok(Snark::new(self.leaf.protocol.clone(), vec![leaf_instances(input)?], poseidon.to_vec()))
+    }
+
+    fn padding_input() -> BatchPublicInput {
+        BatchPublicInput { chain_id: 0, batch_number: 0, value: U256::ZERO }
+    }
+}
+
+/// Gives the generated verifier a name of its own and this repo's compiler version.
+fn rename_verifier(source: &str, name: &str) -> String {
+    let mut out = String::from(
+        "// SPDX-License-Identifier: MIT OR Apache-2.0\n// GENERATED by `cargo run --release -p gateway-prover --bin halo2-verifiers`; do not edit.\n",
+    );
+    for line in source.lines() {
+        let line = if line.trim_start().starts_with("pragma solidity") {
+            "pragma solidity 0.8.30;".to_string()
+        } else if line.trim_start().starts_with("// SPDX") {
+            continue;
+        } else {
+            line.replace("contract Halo2Verifier", &format!("contract {name}"))
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+impl ProofBackend for Halo2Backend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Halo2
+    }
+
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+        check_input_width(input.value)?;
+        let value = to_fr(input.value)?;
+        let keys = &self.leaf;
+        let what = format!("chain {} batch {}", input.chain_id, input.batch_number);
+        let started = Instant::now();
+        let circuit = || {
+            leaf_circuit(
+                CircuitBuilderStage::Prover,
+                &keys.circuit_params,
+                Some(keys.break_points.clone()),
+                input.chain_id,
+                value,
+            )
+        };
+        let instances = leaf_instances(input)?;
+        let evm = guarded(&what, || {
+            gen_evm_proof_shplonk(&keys.params, &keys.pk, circuit(), vec![instances.clone()])
+        })?;
+        let snark =
+            guarded(&what, || gen_snark_shplonk(&keys.params, &keys.pk, circuit(), None::<&str>))?;
+        let mut bytes = (evm.len() as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&evm);
+        bytes.extend_from_slice(&snark.proof);
+        native::record_proof("leaf", started);
+        Ok(BatchProof { backend: BackendKind::Halo2, input: *input, bytes: bytes.into() })
+    }
+
+    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        if proofs.is_empty() {
+            return Err(ProverError::EmptyAggregation);
+        }
+        if proofs.len() > self.config.arity {
+            return Err(ProverError::Failed {
+                what: format!("an aggregation of {} proofs", proofs.len()),
+                reason: format!(
+                    "this backend aggregates at most {} (its arity)",
+                    self.config.arity
+                ),
+            });
+        }
+        let keys = self.prepare_aggregation()?;
+        let mut inputs = Vec::with_capacity(self.config.arity);
+        let mut snarks = Vec::with_capacity(self.config.arity);
+        for proof in proofs {
+            if proof.backend != BackendKind::Halo2 {
+                return Err(ProverError::WrongBackend {
+                    expected: BackendKind::Halo2,
+                    got: proof.backend,
+                });
+            }
+            let parts = split_leaf(&proof.bytes)?;
+            snarks.push(self.leaf_snark(&proof.input, parts.poseidon)?);
+            inputs.push(proof.input);
+        }
+        if proofs.len() < self.config.arity {
+            let padding = self.prove_batch(&Self::padding_input())?;
+            let parts = split_leaf(&padding.bytes)?;
+            while snarks.len() < self.config.arity {
+                snarks.push(self.leaf_snark(&padding.input, parts.poseidon)?);
+                inputs.push(padding.input);
+            }
+        }
+        let what = format!("an aggregation of {} leaves", snarks.len());
+        info!(target: "prover::halo2", leaves = snarks.len(), "aggregating");
+        let started = Instant::now();
+        let (instances, proof) = guarded(&what, || {
+            let circuit = aggregation_circuit(
+                CircuitBuilderStage::Prover,
+                keys.config,
+                &keys.params,
+                snarks,
+                Some(keys.break_points.clone()),
+            );
+            let instances = circuit.instances();
+            let proof = gen_evm_proof_shplonk(&keys.params, &keys.pk, circuit, instances.clone());
+            (instances, proof)
+        })?;
+        native::record_proof("aggregation", started);
+        info!(target: "prover::halo2", seconds = started.elapsed().as_secs_f64(), "aggregated");
+        let mut bytes = Vec::with_capacity(ACCUMULATOR_LIMBS * 32 + proof.len());
+        for limb in instances[0].iter().take(ACCUMULATOR_LIMBS) {
+            bytes.extend_from_slice(&from_fr(limb).to_be_bytes::<32>());
+        }
+        bytes.extend_from_slice(&proof);
+        Ok(AggregatedProof { backend: BackendKind::Halo2, inputs, bytes: bytes.into() })
+    }
+
+    fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+        if proof.backend != BackendKind::Halo2 {
+            return Err(ProverError::WrongBackend {
+                expected: BackendKind::Halo2,
+                got: proof.backend,
+            });
+        }
+        let parts = split_leaf(&proof.bytes)?;
+        let instances = leaf_instances(&proof.input)?;
+        let what = format!("chain {} batch {}", proof.input.chain_id, proof.input.batch_number);
+        native::verify_evm_proof(
+            &self.leaf.params,
+            self.leaf.pk.get_vk(),
+            &instances,
+            parts.evm,
+            &what,
+        )?;
+        native::verify_poseidon_proof(
+            &self.leaf.params,
+            self.leaf.pk.get_vk(),
+            &instances,
+            parts.poseidon,
+            &what,
+        )
+    }
+
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+        if proof.backend != BackendKind::Halo2 {
+            return Err(ProverError::WrongBackend {
+                expected: BackendKind::Halo2,
+                got: proof.backend,
+            });
+        }
+        let keys = self.prepare_aggregation()?;
+        let what = format!("an aggregation of {} leaves", proof.inputs.len());
+        let invalid = |reason: String| ProverError::Invalid {
+            kind: BackendKind::Halo2,
+            what: what.clone(),
+            reason,
+        };
+        if proof.inputs.len() != self.config.arity {
+            return Err(invalid(format!(
+                "{} inputs, the circuit has {}",
+                proof.inputs.len(),
+                self.config.arity
+            )));
+        }
+        let head = ACCUMULATOR_LIMBS * 32;
+        if proof.bytes.len() <= head {
+            return Err(invalid("shorter than its accumulator".into()));
+        }
+        let mut instances = Vec::with_capacity(ACCUMULATOR_LIMBS + 2 * proof.inputs.len());
+        for limb in proof.bytes[..head].chunks(32) {
+            instances.push(
+                to_fr(U256::from_be_slice(limb))
+                    .map_err(|_| invalid("an accumulator limb is not a field element".into()))?,
+            );
+        }
+        for input in &proof.inputs {
+            instances.extend(leaf_instances(input)?);
+        }
+        native::verify_evm_proof(
+            &keys.params,
+            keys.pk.get_vk(),
+            &instances,
+            &proof.bytes[head..],
+            &what,
+        )?;
+        native::check_accumulator(&keys.params, &instances[..ACCUMULATOR_LIMBS], &what)
+    }
+
+    fn batches_calldata(&self, proofs: &[BatchProof]) -> Bytes {
+        let evm: Vec<Bytes> = proofs
+            .iter()
+            .map(|p| {
+                split_leaf(&p.bytes)
+                    .map(|parts| Bytes::copy_from_slice(parts.evm))
+                    .unwrap_or_default()
+            })
+            .collect();
+        evm.abi_encode().into()
+    }
+
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
+        proof.bytes.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(dir: &std::path::Path) -> Halo2Backend {
+        Halo2Backend::new(Halo2Config::dev(dir)).unwrap()
+    }
+
+    #[test]
+    fn field_conversions_round_trip_and_refuse_what_does_not_fit() {
+        let value = (U256::from(1) << 223) + U256::from(12_345);
+        assert_eq!(from_fr(&to_fr(value).unwrap()), value);
+        assert!(matches!(to_fr(U256::MAX), Err(ProverError::InputTooWide(_))));
+    }
+
+    #[test]
+    fn generated_verifiers_get_their_own_name_and_our_compiler() {
+        let source = "// SPDX-License-Identifier: MIT\npragma solidity 0.8.19;\ncontract Halo2Verifier {\n}\n";
+        let renamed = rename_verifier(source, "Halo2LeafVerifier");
+        assert!(renamed.contains("pragma solidity 0.8.30;"));
+        assert!(renamed.contains("contract Halo2LeafVerifier {"));
+        assert!(!renamed.contains("0.8.19") && !renamed.contains("SPDX-License-Identifier: MIT\n"));
+    }
+
+    #[test]
+    fn a_leaf_proof_verifies_and_a_tampered_or_misattributed_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(dir.path());
+        let input =
+            BatchPublicInput { chain_id: 270, batch_number: 7, value: U256::from(1) << 200 };
+        let proof = backend.prove_batch(&input).unwrap();
+        backend.verify_batch(&proof).unwrap();
+
+        let mut tampered = proof.clone();
+        let mut bytes = tampered.bytes.to_vec();
+        bytes[40] ^= 1;
+        tampered.bytes = bytes.into();
+        assert!(matches!(
+            backend.verify_batch(&tampered),
+            Err(ProverError::Invalid { .. } | ProverError::Failed { .. })
+        ));
+
+        let mut other_batch = proof.clone();
+        other_batch.input.value += U256::from(1);
+        assert!(backend.verify_batch(&other_batch).is_err(), "bound to its public input");
+        let mut other_chain = proof.clone();
+        other_chain.input.chain_id = 271;
+        assert!(backend.verify_batch(&other_chain).is_err(), "bound to its chain");
+
+        let mut mock = proof;
+        mock.backend = BackendKind::Mock;
+        assert!(matches!(backend.verify_batch(&mock), Err(ProverError::WrongBackend { .. })));
+        assert!(matches!(
+            backend.prove_batch(&BatchPublicInput { value: U256::from(1) << 224, ..input }),
+            Err(ProverError::InputTooWide(_))
+        ));
+
+        // A second backend over the same cache loads the keys instead of making them, and
+        // accepts the first one's proofs.
+        let again = Halo2Backend::new(Halo2Config::dev(dir.path())).unwrap();
+        let proof = backend.prove_batch(&input).unwrap();
+        again.verify_batch(&proof).unwrap();
+    }
+}

@@ -1,0 +1,213 @@
+//! Real halo2 proofs, once per CI run (one test, so the SRS and keys are made or loaded once):
+//! leaf proofs verify natively and in the generated Solidity verifier through a chain's executor
+//! on anvil; an aggregated proof of two leaves verifies natively and on anvil and exposes the
+//! leaves' inputs in order; tampered proofs and wrong inputs are rejected by the contracts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{sync::Arc, time::Instant};
+
+use alloy::{
+    primitives::{B256, Bytes, U256},
+    providers::Provider,
+};
+use devnet::{Devnet, DevnetConfig, InitialSettlement, signer_provider};
+use gateway_contracts::{
+    ChainExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier, Halo2BatchVerifier,
+    Halo2LeafVerifier, convert,
+};
+use gateway_primitives::{CommitBatchInfo, batch_output_hash, public_input};
+use gateway_prover::{BatchPublicInput, Halo2Backend, Halo2Config, ProofBackend};
+
+const TX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+const SIZE_LIMIT: usize = 24_576;
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anvil() {
+    let backend = Arc::new(
+        blocking(|| Halo2Backend::new(Halo2Config::dev(Halo2Config::default_cache_dir())))
+            .await
+            .unwrap(),
+    );
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let chain = devnet.topology.chains[0].clone();
+    let l1 = signer_provider(devnet.topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+
+    // The generated verifiers deploy under the contract size limit.
+    let leaf_verifier = Halo2LeafVerifier::deploy(&l1).await.unwrap();
+    let size = l1.get_code_at(*leaf_verifier.address()).await.unwrap().len();
+    println!("Halo2LeafVerifier: {size} bytes");
+    assert!(size > 0 && size <= SIZE_LIMIT, "leaf verifier is {size} bytes");
+    let batch_verifier =
+        Halo2BatchVerifier::deploy(&l1, *leaf_verifier.address(), U256::from(chain.node.chain_id))
+            .await
+            .unwrap();
+    let executor = ChainExecutor::new(chain.l1_executor, l1.clone());
+    executor
+        .setVerifier(*batch_verifier.address())
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+
+    // Two batches committed on L1; their public inputs as the executor computes them.
+    let genesis = chain.genesis.stored_info();
+    let batch = |n: u64| CommitBatchInfo {
+        batchNumber: n,
+        newStateCommitment: B256::with_last_byte(n as u8),
+        firstBlockTimestamp: 1_000 + n * 10,
+        lastBlockTimestamp: 1_000 + n * 10 + 5,
+        chainId: U256::from(chain.node.chain_id),
+        daScheme: 2,
+        daCommitment: B256::repeat_byte(0xda),
+        numberOfL2Txs: U256::from(n),
+        slChainId: U256::from(devnet.topology.l1.node.chain_id),
+        ..Default::default()
+    };
+    let (one, two) = (batch(1), batch(2));
+    let commits: Vec<ChainExecutor::CommitBatchInfo> =
+        [&one, &two].iter().map(|b| convert(*b).unwrap()).collect();
+    executor
+        .commitBatches(convert(&genesis).unwrap(), commits, vec![Bytes::new(), Bytes::new()])
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+    let input = |prev: B256, b: &CommitBatchInfo| BatchPublicInput {
+        chain_id: chain.node.chain_id,
+        batch_number: b.batchNumber,
+        value: public_input(prev, b.newStateCommitment, batch_output_hash(b)),
+    };
+    let (input_one, input_two) =
+        (input(genesis.stateCommitment, &one), input(one.newStateCommitment, &two));
+
+    // Leaf proofs, checked natively.
+    let started = Instant::now();
+    let proofs = {
+        let backend = Arc::clone(&backend);
+        blocking(move || [input_one, input_two].map(|i| backend.prove_batch(&i).unwrap())).await
+    };
+    println!("two leaf proofs in {:.1} s", started.elapsed().as_secs_f64());
+    for proof in &proofs {
+        backend.verify_batch(proof).unwrap();
+    }
+
+    // On chain: a proof of another batch, a tampered proof and a wrong chain are refused.
+    let stored_one: ChainExecutor::StoredBatchInfo = convert(&one.to_stored()).unwrap();
+    let prove = |proof: Bytes| {
+        executor.proveBatches(convert(&genesis).unwrap(), vec![stored_one.clone()], proof)
+    };
+    let invalid = |result: Result<(), alloy::contract::Error>| {
+        let err = result.expect_err("the proof must be refused");
+        let decoded = err
+            .as_decoded_interface_error::<ChainExecutor::ChainExecutorErrors>()
+            .unwrap_or_else(|| panic!("not an executor error: {err}"));
+        assert!(
+            matches!(decoded, ChainExecutor::ChainExecutorErrors::InvalidProof(_)),
+            "{decoded:?}"
+        );
+    };
+    invalid(prove(backend.batches_calldata(&proofs[1..])).call().await.map(drop));
+    let mut tampered = proofs[0].clone();
+    let mut bytes = tampered.bytes.to_vec();
+    bytes[100] ^= 1;
+    tampered.bytes = bytes.into();
+    invalid(prove(backend.batches_calldata(&[tampered])).call().await.map(drop));
+    let other_chain = Halo2BatchVerifier::new(*batch_verifier.address(), l1.clone());
+    assert!(
+        !Halo2BatchVerifier::deploy(&l1, *leaf_verifier.address(), U256::from(999))
+            .await
+            .unwrap()
+            .verify(vec![input_one.value], backend.batches_calldata(&proofs[..1]))
+            .call()
+            .await
+            .unwrap(),
+        "a proof for chain 270 does not verify for chain 999"
+    );
+    assert!(
+        other_chain
+            .verify(vec![input_one.value], backend.batches_calldata(&proofs[..1]))
+            .call()
+            .await
+            .unwrap()
+    );
+
+    // The real proof of batch 1 is accepted by the executor.
+    let receipt = prove(backend.batches_calldata(&proofs[..1]))
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    assert_eq!(executor.totalBatchesVerified().call().await.unwrap(), U256::from(1));
+    println!("proveBatches with one real leaf proof: {} gas", receipt.gas_used);
+
+    // Aggregation of the two leaves: exposes their inputs in order, verifies natively and on L1.
+    let started = Instant::now();
+    let aggregated = {
+        let (backend, proofs) = (Arc::clone(&backend), proofs.to_vec());
+        blocking(move || backend.aggregate(&proofs).unwrap()).await
+    };
+    println!(
+        "aggregation of 2 leaves (keygen included if not cached) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(aggregated.inputs, vec![input_one, input_two]);
+    backend.verify_aggregated(&aggregated).unwrap();
+    let mut swapped = aggregated.clone();
+    swapped.inputs.swap(0, 1);
+    assert!(backend.verify_aggregated(&swapped).is_err(), "the order of the inputs is bound");
+
+    let raw = Halo2AggregationVerifier::deploy(&l1).await.unwrap();
+    let size = l1.get_code_at(*raw.address()).await.unwrap().len();
+    println!("Halo2AggregationVerifier: {size} bytes");
+    assert!(size > 0 && size <= SIZE_LIMIT, "aggregation verifier is {size} bytes");
+    let adapter =
+        Halo2AggregatedVerifier::deploy(&l1, *raw.address(), U256::from(2)).await.unwrap();
+    let pairs = |inputs: &[BatchPublicInput]| -> Vec<U256> {
+        inputs.iter().flat_map(|i| [U256::from(i.chain_id), i.value]).collect()
+    };
+    let calldata = backend.aggregated_calldata(&aggregated);
+    let call = adapter.verify(pairs(&aggregated.inputs), calldata.clone());
+    assert!(call.call().await.unwrap(), "the aggregated proof verifies on L1");
+    let gas = call.estimate_gas().await.unwrap();
+    println!("aggregated proof verify on L1: {gas} gas (estimate, incl. 21000 base)");
+    let mut altered = aggregated.inputs.clone();
+    altered[1].value += U256::from(1);
+    assert!(
+        !adapter.verify(pairs(&altered), calldata.clone()).call().await.unwrap(),
+        "an altered input is refused"
+    );
+    let mut omitted = aggregated.inputs.clone();
+    omitted[1] = omitted[0];
+    assert!(
+        !adapter.verify(pairs(&omitted), calldata.clone()).call().await.unwrap(),
+        "a replaced leaf is refused"
+    );
+    let mut bytes = calldata.to_vec();
+    let last = bytes.len() - 1;
+    bytes[last - 40] ^= 1;
+    assert!(
+        !adapter.verify(pairs(&aggregated.inputs), bytes.into()).call().await.unwrap(),
+        "a tampered proof is refused"
+    );
+    drop(devnet);
+}
