@@ -73,17 +73,28 @@ async fn start_node_with(
     chain: &ChainTopology,
     datadir: &std::path::Path,
 ) -> (HostHandle, Arc<Store>) {
+    start_node_proving_with(
+        config,
+        chain,
+        datadir,
+        Arc::new(gateway_prover::MockBackend::default()),
+    )
+    .await
+}
+
+async fn start_node_proving_with(
+    config: SettlementConfig,
+    chain: &ChainTopology,
+    datadir: &std::path::Path,
+    backend: Arc<dyn gateway_prover::ProofBackend>,
+) -> (HostHandle, Arc<Store>) {
     let store = Arc::new(Store::open(datadir).unwrap());
     let mut source = RpcBlockSourceConfig::new(chain.node.rpc_url.clone());
     source.poll_interval = Duration::from_millis(100);
     source.start_after = Some(0);
     let mut host = HostConfig::new(datadir);
     host.http_addr = Some("127.0.0.1:0".parse().unwrap());
-    let settlement = Settlement::new(
-        config,
-        Arc::clone(&store),
-        Arc::new(gateway_prover::MockBackend::default()),
-    );
+    let settlement = Settlement::new(config, Arc::clone(&store), backend);
     let handle = settlement
         .install(HostBuilder::new(host, RpcBlockSource::new(source)))
         .launch()
@@ -457,6 +468,81 @@ async fn rollup_pubdata_goes_in_blobs_on_l1_and_in_calldata_on_the_gateway() {
         })
         .await
         .expect("pubdata of executed batches is pruned");
+        host.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_halo2_leaf_proofs_settle_chains_on_the_gateway_and_on_l1() {
+    use gateway_prover::{BackendKind, Halo2Backend, Halo2Config};
+    init_tracing();
+    let backend: Arc<dyn gateway_prover::ProofBackend> = Arc::new(
+        tokio::task::spawn_blocking(|| {
+            Halo2Backend::new(Halo2Config::dev(Halo2Config::default_cache_dir()))
+        })
+        .await
+        .unwrap()
+        .unwrap(),
+    );
+    let devnet = Devnet::start(
+        DevnetConfig {
+            chains: vec![InitialSettlement::Gateway, InitialSettlement::L1],
+            proofs: devnet::DevnetProofs::Halo2,
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    for chain in &topology.chains {
+        let (node, address) = match chain.initial_settlement {
+            InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor),
+            InitialSettlement::Gateway => (&topology.gateway.node, chain.gateway_executor),
+        };
+        let executor = ChainExecutor::new(
+            address,
+            signer_provider(node.rpc_url.clone(), &chain.operator_key).unwrap(),
+        );
+        // The executor checks real proofs: a mock proof is refused.
+        let verifier = executor.verifier().call().await.unwrap();
+        assert_ne!(verifier, topology.l1.verifier, "a per-chain adapter, not the raw verifier");
+
+        let dir = tempfile::tempdir().unwrap();
+        let (mut host, store) = start_node_proving_with(
+            config_for(&topology, chain),
+            chain,
+            dir.path(),
+            Arc::clone(&backend),
+        )
+        .await;
+        Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
+            .unwrap()
+            .blocks(6, 2)
+            .await
+            .unwrap();
+        tokio::time::timeout(WAIT, async {
+            while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(2) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!("chain {} did not execute 2 batches with halo2 proofs", chain.node.chain_id)
+        });
+        for batch in store.batches(1..=2).unwrap() {
+            let proof = gateway_prover::BatchProof {
+                backend: BackendKind::Halo2,
+                input: gateway_settlement::prover::batch_public_input(
+                    &store,
+                    &config_for(&topology, chain),
+                    batch.number,
+                )
+                .unwrap(),
+                bytes: batch.proof.clone().into(),
+            };
+            backend.verify_batch(&proof).unwrap();
+        }
         host.stop().await;
     }
 }

@@ -7,7 +7,10 @@ use alloy::{
 };
 use gateway_primitives::StoredBatchInfo;
 
-use crate::{Bridgehub, ChainExecutor, MerkleHarness, MessageRoot, MockVerifier};
+use crate::{
+    Bridgehub, ChainExecutor, Halo2BatchVerifier, Halo2LeafVerifier, MerkleHarness, MessageRoot,
+    MockVerifier,
+};
 
 /// The result type of this crate.
 pub type ContractsResult<T> = Result<T, ContractsError>;
@@ -66,6 +69,29 @@ pub async fn deploy_mock_verifier<P: Provider>(provider: P) -> ContractsResult<A
     let contract = MockVerifier::deploy(provider).await.map_err(|source| {
         ContractsError::Deploy { source: Box::new(source), contract: "MockVerifier" }
     })?;
+    Ok(*contract.address())
+}
+
+/// Deploys the generated halo2 leaf verifier (one per settlement layer serves every chain).
+pub async fn deploy_halo2_leaf_verifier<P: Provider>(provider: P) -> ContractsResult<Address> {
+    let contract = Halo2LeafVerifier::deploy(provider).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "Halo2LeafVerifier" }
+    })?;
+    Ok(*contract.address())
+}
+
+/// Deploys the `IVerifier` of one chain's halo2 leaf proofs over `leaf_verifier`.
+pub async fn deploy_halo2_batch_verifier<P: Provider>(
+    provider: P,
+    leaf_verifier: Address,
+    chain_id: u64,
+) -> ContractsResult<Address> {
+    let contract = Halo2BatchVerifier::deploy(provider, leaf_verifier, U256::from(chain_id))
+        .await
+        .map_err(|source| ContractsError::Deploy {
+            source: Box::new(source),
+            contract: "Halo2BatchVerifier",
+        })?;
     Ok(*contract.address())
 }
 

@@ -32,5 +32,6 @@ pub use bindings::{
 };
 pub use deploy::{
     ContractsError, ContractsResult, ExecutorDeployment, convert, deploy_bridgehub,
-    deploy_chain_executor, deploy_merkle_harness, deploy_message_root, deploy_mock_verifier,
+    deploy_chain_executor, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
+    deploy_merkle_harness, deploy_message_root, deploy_mock_verifier,
 };

@@ -22,7 +22,7 @@ pub use anvil::{
 };
 pub use topology::{
     ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,
-    DEFAULT_L1_CHAIN_ID, Devnet, DevnetConfig, GenesisBatch, InitialSettlement, NodeTopology,
-    SettlementLayerTopology, Topology, confirm, signer_provider,
+    DEFAULT_L1_CHAIN_ID, Devnet, DevnetConfig, DevnetProofs, GenesisBatch, InitialSettlement,
+    NodeTopology, SettlementLayerTopology, Topology, confirm, signer_provider,
 };
 pub use traffic::{LOG_EMITTER_INITCODE, Traffic};

@@ -17,7 +17,8 @@ use alloy::{
 };
 use gateway_contracts::{
     Bridgehub, ChainExecutor, ExecutorDeployment, MessageRoot, deploy_bridgehub,
-    deploy_chain_executor, deploy_message_root, deploy_mock_verifier, roles,
+    deploy_chain_executor, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
+    deploy_message_root, deploy_mock_verifier, roles,
 };
 use gateway_primitives::StoredBatchInfo;
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,20 @@ pub struct DevnetConfig {
     pub chains: Vec<InitialSettlement>,
     /// Block time of every node; `None` mines on each transaction.
     pub block_time: Option<Duration>,
+    /// Which proofs the executors accept.
+    pub proofs: DevnetProofs,
+}
+
+/// Which proofs a devnet's executors accept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DevnetProofs {
+    /// `MockVerifier` everywhere: accepts any proof (protocol tests, fast devnets).
+    #[default]
+    Mock,
+    /// Real halo2 leaf proofs: the generated `Halo2LeafVerifier` on L1 and the Gateway and a
+    /// `Halo2BatchVerifier` per chain and settlement layer. No `MockVerifier` is deployed.
+    Halo2,
 }
 
 impl Default for DevnetConfig {
@@ -68,6 +83,7 @@ impl Default for DevnetConfig {
             first_chain_id: DEFAULT_FIRST_CHAIN_ID,
             chains: vec![InitialSettlement::Gateway; DEFAULT_CHAINS],
             block_time: None,
+            proofs: DevnetProofs::Mock,
         }
     }
 }
@@ -144,6 +160,9 @@ pub struct Topology {
     pub gateway_l1_executor: Address,
     /// The chains.
     pub chains: Vec<ChainTopology>,
+    /// Which proofs the executors accept.
+    #[serde(default)]
+    pub proofs: DevnetProofs,
 }
 
 impl Topology {
@@ -264,9 +283,22 @@ impl Devnet {
         let l1_chain = config.l1_chain_id;
         let gw_chain = config.gateway_chain_id;
 
-        // L1.
-        let l1_verifier =
-            deploy_mock_verifier(&l1_gov).await.map_err(deployed("L1 MockVerifier"))?;
+        // L1. The verifier is MockVerifier, or the halo2 leaf verifier behind a per-chain adapter.
+        let mock = config.proofs == DevnetProofs::Mock;
+        let l1_verifier = if mock {
+            deploy_mock_verifier(&l1_gov).await.map_err(deployed("L1 MockVerifier"))?
+        } else {
+            deploy_halo2_leaf_verifier(&l1_gov).await.map_err(deployed("L1 Halo2LeafVerifier"))?
+        };
+        let verifier_for = async |provider: &DynProvider, leaf: Address, chain_id: u64| {
+            if mock {
+                Ok(leaf)
+            } else {
+                deploy_halo2_batch_verifier(provider, leaf, chain_id)
+                    .await
+                    .map_err(deployed("Halo2BatchVerifier"))
+            }
+        };
         let l1_message_root =
             deploy_message_root(&l1_gov, gov).await.map_err(deployed("L1 MessageRoot"))?;
         let bridgehub_address =
@@ -282,7 +314,7 @@ impl Devnet {
                 chain_id: gw_chain,
                 controller: bridgehub_address,
                 message_root: l1_message_root,
-                verifier: l1_verifier,
+                verifier: verifier_for(&l1_gov, l1_verifier, gw_chain).await?,
                 admin: relayer,
                 genesis: gw_genesis.stored_info(),
                 active: true,
@@ -314,8 +346,13 @@ impl Devnet {
         .await?;
 
         // The Gateway's own contracts.
-        let gw_verifier =
-            deploy_mock_verifier(&gw_relayer).await.map_err(deployed("Gateway MockVerifier"))?;
+        let gw_verifier = if mock {
+            deploy_mock_verifier(&gw_relayer).await.map_err(deployed("Gateway MockVerifier"))?
+        } else {
+            deploy_halo2_leaf_verifier(&gw_relayer)
+                .await
+                .map_err(deployed("Gateway Halo2LeafVerifier"))?
+        };
         let gw_message_root = deploy_message_root(&gw_relayer, relayer)
             .await
             .map_err(deployed("Gateway MessageRoot"))?;
@@ -334,7 +371,7 @@ impl Devnet {
                     chain_id,
                     controller: bridgehub_address,
                     message_root: l1_message_root,
-                    verifier: l1_verifier,
+                    verifier: verifier_for(&l1_gov, l1_verifier, chain_id).await?,
                     admin: operator,
                     genesis: genesis.stored_info(),
                     active: on_l1,
@@ -348,7 +385,7 @@ impl Devnet {
                     chain_id,
                     controller: relayer,
                     message_root: gw_message_root,
-                    verifier: gw_verifier,
+                    verifier: verifier_for(&gw_relayer, gw_verifier, chain_id).await?,
                     admin: operator,
                     genesis: genesis.stored_info(),
                     active: !on_l1,
@@ -411,6 +448,7 @@ impl Devnet {
             },
             gateway_l1_executor,
             chains: chain_topologies,
+            proofs: config.proofs,
         };
         if let Some(path) = topology_file {
             topology.save(path)?;

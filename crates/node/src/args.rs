@@ -118,6 +118,13 @@ pub struct SettlementArgs {
     /// The proof backend; `mock` is for devnets only.
     #[arg(long = "settlement.proofs", value_enum, default_value = "halo2", value_name = "BACKEND")]
     pub proofs: ProofsArg,
+    /// A ceremony SRS file (halo2 `ParamsKZG` format) for `--settlement.proofs halo2`; without
+    /// it the INSECURE dev SRS is used.
+    #[arg(long = "settlement.srs-file", value_name = "FILE", env = "GATEWAY_SRS_FILE")]
+    pub srs_file: Option<PathBuf>,
+    /// Where the halo2 SRS and keys are cached (default `<datadir>/halo2`).
+    #[arg(long = "settlement.halo2-cache-dir", value_name = "DIR")]
+    pub halo2_cache_dir: Option<PathBuf>,
     /// Batches per commit, prove or execute transaction.
     #[arg(long = "settlement.max-batches-per-tx", value_name = "N", default_value_t = DEFAULT_MAX_BATCHES_PER_TX)]
     pub max_batches_per_tx: usize,

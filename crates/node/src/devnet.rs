@@ -14,10 +14,13 @@ use std::{
 };
 
 use clap::Args;
-use devnet::{ChainTopology, Devnet, DevnetConfig, InitialSettlement, Topology, Traffic};
+use devnet::{
+    ChainTopology, Devnet, DevnetConfig, DevnetProofs, InitialSettlement, Topology, Traffic,
+};
 use exex_host::{HostBuilder, HostConfig, RpcBlockSource, RpcBlockSourceConfig};
 use eyre::WrapErr;
 use gateway_primitives::DaScheme;
+use gateway_prover::{Halo2Backend, Halo2Config, ProofBackend};
 use gateway_settlement::{
     BatchLimits, OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint,
     SettlementStatus,
@@ -41,7 +44,8 @@ pub struct DevnetArgs {
     /// Chains that settle directly on L1, beside those on the Gateway.
     #[arg(long = "l1-chains", value_name = "N", default_value_t = 0)]
     pub l1_chains: usize,
-    /// The proof backend. `mock` is instant and accepted only by the devnet's MockVerifier.
+    /// The proof backend. `mock` is instant and accepted only by the devnet's MockVerifier;
+    /// `halo2` is real and slow (the executors then check it with the generated verifier).
     #[arg(long = "proofs", value_enum, default_value = "mock", value_name = "BACKEND")]
     pub proofs: ProofsArg,
     /// Where the hosts keep their WALs and stores, and where the topology and status files go.
@@ -75,11 +79,6 @@ struct ChainRun {
 
 /// Runs the devnet until Ctrl-C, SIGTERM or `--duration`.
 pub async fn run(args: DevnetArgs) -> eyre::Result<()> {
-    if args.proofs == ProofsArg::Halo2 {
-        eyre::bail!(
-            "--proofs halo2: the halo2 backend is not built yet; run the devnet with --proofs mock"
-        );
-    }
     let total = args.chains + args.l1_chains;
     eyre::ensure!(
         total > 0,
@@ -102,18 +101,36 @@ pub async fn run(args: DevnetArgs) -> eyre::Result<()> {
     let topology_file = args.datadir.join("topology.json");
     let mut initial = vec![InitialSettlement::Gateway; args.chains];
     initial.extend(vec![InitialSettlement::L1; args.l1_chains]);
-    info!(target: "gateway_node::devnet", chains = args.chains, l1_chains = args.l1_chains, proofs = "mock", "starting the devnet");
-    let mut devnet =
-        Devnet::start(DevnetConfig { chains: initial, ..Default::default() }, Some(&topology_file))
-            .await
-            .wrap_err("starting the devnet's anvil nodes")?;
-    let result = run_on(&devnet.topology, &args, &chains_dir).await;
+    let (proofs, backend): (DevnetProofs, Arc<dyn ProofBackend>) = match args.proofs {
+        ProofsArg::Mock => (DevnetProofs::Mock, Arc::new(gateway_prover::MockBackend::default())),
+        ProofsArg::Halo2 => {
+            let cache = args.datadir.join("halo2");
+            info!(target: "gateway_node::devnet", cache = %cache.display(), "halo2 proofs: loading or making the SRS and leaf keys");
+            let backend =
+                tokio::task::spawn_blocking(move || Halo2Backend::new(Halo2Config::dev(cache)))
+                    .await?
+                    .map_err(|e| eyre::eyre!("--proofs halo2: {e}"))?;
+            (DevnetProofs::Halo2, Arc::new(backend))
+        }
+    };
+    info!(target: "gateway_node::devnet", chains = args.chains, l1_chains = args.l1_chains, proofs = ?proofs, "starting the devnet");
+    let config = DevnetConfig { chains: initial, proofs, ..Default::default() };
+    let mut devnet = Devnet::start(config, Some(&topology_file))
+        .await
+        .wrap_err("starting the devnet's anvil nodes")?;
+    let result = run_on(&devnet.topology, &args, &chains_dir, Arc::clone(&backend)).await;
+    backend.cancel();
     devnet.stop();
     info!(target: "gateway_node::devnet", "every node stopped");
     result
 }
 
-async fn run_on(topology: &Topology, args: &DevnetArgs, chains_dir: &Path) -> eyre::Result<()> {
+async fn run_on(
+    topology: &Topology,
+    args: &DevnetArgs,
+    chains_dir: &Path,
+    backend: Arc<dyn ProofBackend>,
+) -> eyre::Result<()> {
     let traffic_stop = CancellationToken::new();
     let mut runs = Vec::new();
     let mut traffic_tasks = Vec::new();
@@ -128,6 +145,7 @@ async fn run_on(topology: &Topology, args: &DevnetArgs, chains_dir: &Path) -> ey
                 messenger,
                 &chains_dir.join(chain.node.chain_id.to_string()),
                 http_port,
+                Arc::clone(&backend),
             )
             .await?,
         );
@@ -147,9 +165,14 @@ async fn run_on(topology: &Topology, args: &DevnetArgs, chains_dir: &Path) -> ey
         topology.chains.len(),
         args.datadir.join("topology.json").display()
     );
-    println!(
-        "proofs: mock (instant, accepted only by the devnet's MockVerifier). Ctrl-C stops everything."
-    );
+    match topology.proofs {
+        DevnetProofs::Mock => println!(
+            "proofs: mock (instant, accepted only by the devnet's MockVerifier). Ctrl-C stops everything."
+        ),
+        DevnetProofs::Halo2 => println!(
+            "proofs: halo2, REAL and slow (leaf proofs about 1 s each on 2 cores, checked on chain by the generated verifier; INSECURE dev SRS). Ctrl-C stops everything."
+        ),
+    }
 
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
@@ -236,12 +259,12 @@ async fn start_chain(
     messenger: alloy::primitives::Address,
     datadir: &Path,
     http_port: Option<u16>,
+    backend: Arc<dyn ProofBackend>,
 ) -> eyre::Result<ChainRun> {
     let mut config = devnet_settlement_config(topology, chain);
     config.messenger = Some(messenger);
     let store = Arc::new(gateway_store::Store::open(datadir)?);
-    let settlement =
-        Settlement::new(config, store, Arc::new(gateway_prover::MockBackend::default()));
+    let settlement = Settlement::new(config, store, backend);
     let mut source = RpcBlockSourceConfig::new(chain.node.rpc_url.clone());
     source.poll_interval = Duration::from_millis(250);
     source.start_after = Some(0);
@@ -313,7 +336,7 @@ fn report(
         "uptimeSeconds": uptime.as_secs(),
         "l1": topology.l1.node.chain_id,
         "gateway": topology.gateway.node.chain_id,
-        "proofs": "mock",
+        "proofs": topology.proofs,
         "chains": statuses,
     });
     let path = datadir.join("status.json");

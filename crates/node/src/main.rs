@@ -65,6 +65,16 @@ fn run_devnet(args: devnet::DevnetArgs) -> eyre::Result<()> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(devnet::run(args))
 }
 
+/// Cancels the proof backend's jobs when the node stops (also when a signal drops the node's
+/// future), so the process does not wait for a long proof to finish.
+struct CancelOnDrop(Arc<dyn gateway_prover::ProofBackend>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
 fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<()> {
     let cli = exex_host::Cli { command: exex_host::Commands::Node(command) };
     cli.run(async move |builder, ext| {
@@ -75,6 +85,7 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
                 .wrap_err_with(|| format!("--metrics {addr}: cannot serve metrics there"))?;
             info!(target: "gateway_node", %addr, "serving metrics");
         }
+        let mut cancel_proofs = None;
         let builder = if ext.settlement.enabled {
             let chain_url = builder
                 .config()
@@ -82,7 +93,8 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
                 .clone()
                 .ok_or_else(|| eyre::eyre!("--chain.rpc-url is required for settlement"))?;
             let config = settings::settlement_config(&ext, &chain_url).await?;
-            let backend = settings::proof_backend(&ext)?;
+            let backend = settings::proof_backend(&ext, &builder.config().datadir)?;
+            cancel_proofs = Some(CancelOnDrop(Arc::clone(&backend)));
             info!(
                 target: "gateway_node",
                 chain = config.chain_id,
@@ -102,6 +114,8 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
         if let Some(addr) = host.rpc_addr() {
             info!(target: "gateway_node", %addr, "JSON-RPC");
         }
-        host.wait_for_node_exit().await
+        let result = host.wait_for_node_exit().await;
+        drop(cancel_proofs);
+        result
     })
 }

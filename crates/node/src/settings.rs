@@ -159,17 +159,35 @@ pub async fn settlement_config(
     Ok(config)
 }
 
-/// The proof backend the flags ask for.
+/// The proof backend the flags ask for. The halo2 backend loads (or makes, once) its SRS and
+/// leaf keys under `--settlement.halo2-cache-dir` (default `<datadir>/halo2`).
 pub fn proof_backend(
     args: &NodeExtArgs,
+    datadir: &std::path::Path,
 ) -> eyre::Result<std::sync::Arc<dyn gateway_prover::ProofBackend>> {
     match args.settlement.proofs {
         ProofsArg::Mock => {
             tracing::warn!(target: "gateway_node", "mock proofs: only a MockVerifier accepts them (devnet only)");
             Ok(std::sync::Arc::new(gateway_prover::MockBackend::default()))
         }
-        ProofsArg::Halo2 => eyre::bail!(
-            "--settlement.proofs halo2: the halo2 backend is not built yet; on a devnet with MockVerifier pass --settlement.proofs mock"
-        ),
+        ProofsArg::Halo2 => {
+            let cache_dir =
+                args.settlement.halo2_cache_dir.clone().unwrap_or_else(|| datadir.join("halo2"));
+            let srs = match &args.settlement.srs_file {
+                Some(path) => gateway_prover::SrsSource::File(path.clone()),
+                None => {
+                    tracing::warn!(target: "gateway_node", "halo2 proofs over the INSECURE dev SRS (public seed): for devnets only; production passes --settlement.srs-file");
+                    gateway_prover::SrsSource::DevSeed
+                }
+            };
+            let config = gateway_prover::Halo2Config {
+                cache_dir: cache_dir.clone(),
+                srs,
+                ..gateway_prover::Halo2Config::dev(&cache_dir)
+            };
+            let backend = tokio::task::block_in_place(|| gateway_prover::Halo2Backend::new(config))
+                .map_err(|e| eyre::eyre!("--settlement.proofs halo2: {e}"))?;
+            Ok(std::sync::Arc::new(backend))
+        }
     }
 }

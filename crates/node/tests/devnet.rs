@@ -104,7 +104,7 @@ fn the_devnet_settles_every_chain_and_ctrl_c_stops_everything() {
 fn the_devnet_refuses_what_it_cannot_run_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     for (args, flag) in [
-        (vec!["devnet", "--proofs", "halo2"], "--proofs halo2"),
+        (vec!["devnet", "--l1-chains", "20"], "at most 16 chains"),
         (vec!["devnet", "--chains", "0"], "--chains 0"),
     ] {
         let output = Command::new(BIN)

@@ -72,6 +72,9 @@ pub enum ProverError {
         /// Why.
         reason: String,
     },
+    /// The job was cancelled (the node is stopping).
+    #[error("proving {0} was cancelled")]
+    Cancelled(String),
     /// Nothing to aggregate.
     #[error("aggregation needs at least one proof")]
     EmptyAggregation,
@@ -155,6 +158,11 @@ pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
 
     /// The `proof` argument the L1 contract takes for an aggregated proof.
     fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes;
+
+    /// Cancels every job: running ones stop at their next step and fail with
+    /// [`ProverError::Cancelled`], and so do later ones. Called when the node stops. Instant
+    /// backends have nothing to cancel.
+    fn cancel(&self) {}
 }
 
 /// Checks that `value` fits 224 bits, as every public input the contracts make does.

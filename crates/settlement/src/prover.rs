@@ -41,12 +41,10 @@ pub async fn prove_ready(
     config: &SettlementConfig,
     backend: &Arc<dyn ProofBackend>,
 ) -> SettlementResult<usize> {
-    let waiting: Vec<_> = store
-        .batches(1..=u64::MAX)?
-        .into_iter()
-        .filter(|b| b.proof.is_empty())
-        .take(config.proof_concurrency.clamp(1, 64) as usize)
-        .collect();
+    let mut waiting: Vec<_> =
+        store.batches(1..=u64::MAX)?.into_iter().filter(|b| b.proof.is_empty()).collect();
+    metrics::gauge!("settlement_proofs_waiting").set(waiting.len() as f64);
+    waiting.truncate(config.proof_concurrency.clamp(1, 64) as usize);
     let jobs = waiting.into_iter().map(|batch| prove_one(store, config, backend, batch));
     let mut proved = 0;
     let mut first_error = None;

@@ -220,6 +220,8 @@ impl Settlement {
         crate::metrics::describe();
         tokio::spawn(self.clone().metrics_loop(shutdown.clone()));
         tokio::spawn(self.clone().batcher_loop(shutdown.clone()));
+        // The backend may be shared with other hosts of the process: its owner cancels it
+        // (`ProofBackend::cancel`) when the process stops; this host only stops starting jobs.
         tokio::spawn(self.clone().prover_loop(shutdown.clone()));
         tokio::spawn(self.clone().sender_loop(sender, shutdown));
         run_exex(

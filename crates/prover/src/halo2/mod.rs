@@ -32,7 +32,10 @@ pub use native::peak_memory_bytes;
 use std::{
     panic::AssertUnwindSafe,
     path::PathBuf,
-    sync::{Arc, OnceLock},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Instant,
 };
 
@@ -118,6 +121,7 @@ pub struct Halo2Backend {
     config: Halo2Config,
     leaf: Arc<LeafKeys>,
     aggregation: OnceLock<Result<Arc<AggregationKeys>, String>>,
+    cancelled: AtomicBool,
 }
 
 impl std::fmt::Debug for Halo2Backend {
@@ -184,7 +188,7 @@ impl Halo2Backend {
             });
         }
         let leaf = Arc::new(LeafKeys::load_or_create(&config)?);
-        Ok(Self { config, leaf, aggregation: OnceLock::new() })
+        Ok(Self { config, leaf, aggregation: OnceLock::new(), cancelled: AtomicBool::new(false) })
     }
 
     /// The backend's settings.
@@ -239,6 +243,15 @@ impl Halo2Backend {
         Ok(Snark::new(self.leaf.protocol.clone(), vec![leaf_instances(input)?], poseidon.to_vec()))
     }
 
+    /// Fails with [`ProverError::Cancelled`] once [`ProofBackend::cancel`] was called: checked
+    /// between the steps of a job (halo2 itself has no cancellation points).
+    fn check_cancelled(&self, what: &str) -> ProverResult<()> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Err(ProverError::Cancelled(what.into()));
+        }
+        Ok(())
+    }
+
     fn padding_input() -> BatchPublicInput {
         BatchPublicInput { chain_id: 0, batch_number: 0, value: U256::ZERO }
     }
@@ -284,9 +297,11 @@ impl ProofBackend for Halo2Backend {
             )
         };
         let instances = leaf_instances(input)?;
+        self.check_cancelled(&what)?;
         let evm = guarded(&what, || {
             gen_evm_proof_shplonk(&keys.params, &keys.pk, circuit(), vec![instances.clone()])
         })?;
+        self.check_cancelled(&what)?;
         let snark =
             guarded(&what, || gen_snark_shplonk(&keys.params, &keys.pk, circuit(), None::<&str>))?;
         let mut bytes = (evm.len() as u32).to_be_bytes().to_vec();
@@ -309,6 +324,7 @@ impl ProofBackend for Halo2Backend {
                 ),
             });
         }
+        self.check_cancelled("an aggregation")?;
         let keys = self.prepare_aggregation()?;
         let mut inputs = Vec::with_capacity(self.config.arity);
         let mut snarks = Vec::with_capacity(self.config.arity);
@@ -332,6 +348,7 @@ impl ProofBackend for Halo2Backend {
             }
         }
         let what = format!("an aggregation of {} leaves", snarks.len());
+        self.check_cancelled(&what)?;
         info!(target: "prover::halo2", leaves = snarks.len(), "aggregating");
         let started = Instant::now();
         let (instances, proof) = guarded(&what, || {
@@ -442,6 +459,10 @@ impl ProofBackend for Halo2Backend {
     fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
         proof.bytes.clone()
     }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
@@ -506,5 +527,10 @@ mod tests {
         let again = Halo2Backend::new(Halo2Config::dev(dir.path())).unwrap();
         let proof = backend.prove_batch(&input).unwrap();
         again.verify_batch(&proof).unwrap();
+
+        // Cancelled: later jobs fail at once, aggregation included (before any keygen).
+        again.cancel();
+        assert!(matches!(again.prove_batch(&input), Err(ProverError::Cancelled(_))));
+        assert!(matches!(again.aggregate(&[proof]), Err(ProverError::Cancelled(_))));
     }
 }
