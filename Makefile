@@ -1,7 +1,7 @@
 # One command for every gate. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: tools test lint fmt bench devnet contracts contracts-check
+.PHONY: tools test lint fmt bench bench-proofs devnet contracts contracts-check
 
 ## Install the pinned anvil and solc (npm) into .tools/ (idempotent).
 tools:
@@ -33,6 +33,10 @@ bench: tools
 	$(CARGO) run --release --locked -p example-bench-exex -- --blocks 200 --txs 1000
 	$(CARGO) run --release --locked -p example-bench-contracts
 	$(CARGO) run --release --locked -p example-bench-settlement -- --blocks 200 --batches 6
+
+## The halo2 benchmark (about 20 minutes): keygen, proving, memory, proof size, verify gas.
+bench-proofs: tools
+	$(CARGO) run --release --locked -p example-bench-proofs
 
 ## The main job: L1, the Gateway and two chains on anvil, every chain settling through its
 ## settlement ExEx, traffic and a live status view (Ctrl-C stops everything).

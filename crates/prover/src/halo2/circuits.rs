@@ -61,14 +61,17 @@ pub(crate) fn leaf_circuit(
     builder
 }
 
-/// The aggregation circuit over `snarks` (leaves), exposing the accumulator and then every
-/// leaf's instances in order.
+/// The aggregation circuit over `snarks`, exposing its accumulator and then every snark's
+/// instances in order. Over aggregations (`over_aggregations`: the second level of a tree) the
+/// inner accumulators are folded in and not exposed again, so the leaves' instances still follow
+/// the accumulator directly.
 pub(crate) fn aggregation_circuit(
     stage: CircuitBuilderStage,
     config: AggregationConfigParams,
     params: &ParamsKZG<Bn256>,
     snarks: Vec<Snark>,
     break_points: Option<MultiPhaseThreadBreakPoints>,
+    over_aggregations: bool,
 ) -> AggregationCircuit {
     let mut circuit = AggregationCircuit::new::<SHPLONK>(
         stage,
@@ -77,7 +80,7 @@ pub(crate) fn aggregation_circuit(
         snarks,
         VerifierUniversality::None,
     );
-    circuit.expose_previous_instances(false);
+    circuit.expose_previous_instances(over_aggregations);
     if let Some(break_points) = break_points {
         circuit.set_break_points(break_points);
     }

@@ -31,7 +31,10 @@ use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 use serde::{Serialize, de::DeserializeOwned};
 use snark_verifier_sdk::{
     CircuitExt, SHPLONK,
-    halo2::{aggregation::AggregationConfigParams, gen_dummy_snark_from_vk},
+    halo2::{
+        aggregation::{AggregationCircuit, AggregationConfigParams},
+        gen_dummy_snark_from_vk,
+    },
     snark_verifier::{
         system::halo2::{Config, compile},
         verifier::plonk::PlonkProtocol,
@@ -41,7 +44,7 @@ use tracing::info;
 
 use super::{
     CIRCUIT_VERSION, DEV_SRS_SEED, Halo2Config, SrsSource,
-    circuits::{LEAF_INSTANCES, aggregation_circuit, leaf_circuit, leaf_shape},
+    circuits::{ACCUMULATOR_LIMBS, LEAF_INSTANCES, aggregation_circuit, leaf_circuit, leaf_shape},
     guarded,
 };
 use crate::{ProverError, ProverResult};
@@ -226,7 +229,16 @@ impl LeafKeys {
     }
 }
 
-/// The aggregation circuit's SRS, proving key and what proving needs besides.
+/// What an aggregation circuit aggregates.
+#[derive(Clone, Copy)]
+pub(crate) enum Inner<'a> {
+    /// Leaf proofs: a flat aggregation (or the first level of a tree).
+    Leaves(&'a LeafKeys),
+    /// Aggregations of leaves: the second level of a tree.
+    Aggregations(&'a AggregationKeys),
+}
+
+/// An aggregation circuit's SRS, proving key and what proving needs besides.
 pub struct AggregationKeys {
     /// The SRS at the aggregation's `k`.
     pub params: ParamsKZG<Bn256>,
@@ -234,6 +246,10 @@ pub struct AggregationKeys {
     pub pk: ProvingKey<G1Affine>,
     pub(crate) config: AggregationConfigParams,
     pub(crate) break_points: MultiPhaseThreadBreakPoints,
+    /// The circuit's protocol, as a second tree level reads it.
+    pub(crate) protocol: PlonkProtocol<G1Affine>,
+    /// Public instances: the accumulator, then `[chain_id, input]` per leaf.
+    pub(crate) num_instance: usize,
     /// Where the key is cached.
     pub path: PathBuf,
 }
@@ -245,26 +261,44 @@ impl std::fmt::Debug for AggregationKeys {
 }
 
 impl AggregationKeys {
-    pub(crate) fn load_or_create(config: &Halo2Config, leaf: &LeafKeys) -> ProverResult<Self> {
+    /// Keys of the circuit aggregating `config.arity` snarks of `inner`.
+    pub(crate) fn load_or_create(config: &Halo2Config, inner: Inner<'_>) -> ProverResult<Self> {
         let k = config.aggregation_k;
         let params = load_srs(config, k)?;
-        // The aggregation bakes the leaf's verifying key in: name the key after it too.
-        let leaf_id = alloy_primitives::keccak256(
-            leaf.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        // The circuit bakes the inner verifying key in: name the key after it too.
+        let (level, inner_path, inner_params, inner_vk, inner_instances, inner_accumulator) =
+            match inner {
+                Inner::Leaves(leaf) => (
+                    "aggregation",
+                    &leaf.path,
+                    &leaf.params,
+                    leaf.pk.get_vk(),
+                    LEAF_INSTANCES,
+                    None,
+                ),
+                Inner::Aggregations(agg) => (
+                    "tree",
+                    &agg.path,
+                    &agg.params,
+                    agg.pk.get_vk(),
+                    agg.num_instance,
+                    AggregationCircuit::accumulator_indices(),
+                ),
+            };
+        let over_aggregations = matches!(inner, Inner::Aggregations(_));
+        let inner_id = alloy_primitives::keccak256(
+            inner_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         );
         let name = format!(
-            "v{CIRCUIT_VERSION}-aggregation{}-k{k}-{}-leaf{}",
+            "v{CIRCUIT_VERSION}-{level}{}-k{k}-{}-inner{}",
             config.arity,
             srs_id(&params),
-            alloy_primitives::hex::encode(&leaf_id[..4])
+            alloy_primitives::hex::encode(&inner_id[..4])
         );
         let path = config.cache_dir.join("keys").join(format!("{name}.pk"));
         let sidecar_path = path.with_extension("json");
         let cached = read_sidecar::<AggregationConfigParams>(&sidecar_path).and_then(|sidecar| {
-            let pk = read_pk::<snark_verifier_sdk::halo2::aggregation::AggregationCircuit>(
-                &path,
-                sidecar.params,
-            )?;
+            let pk = read_pk::<AggregationCircuit>(&path, sidecar.params)?;
             Some((pk, sidecar))
         });
         let (pk, sidecar) = match cached {
@@ -273,14 +307,14 @@ impl AggregationKeys {
                 cached
             }
             None => {
-                info!(target: "prover::halo2", arity = config.arity, k, "aggregation keygen (about a minute and several GB)");
+                info!(target: "prover::halo2", level, arity = config.arity, k, "aggregation keygen (a minute or two and several GB)");
                 let started = Instant::now();
                 let (pk, sidecar) = guarded("aggregation keygen", || {
                     let dummy = gen_dummy_snark_from_vk::<SHPLONK>(
-                        &leaf.params,
-                        leaf.pk.get_vk(),
-                        vec![LEAF_INSTANCES],
-                        None,
+                        inner_params,
+                        inner_vk,
+                        vec![inner_instances],
+                        inner_accumulator.clone(),
                     );
                     let shape = AggregationConfigParams {
                         degree: k,
@@ -293,6 +327,7 @@ impl AggregationKeys {
                         &params,
                         vec![dummy; config.arity],
                         None,
+                        over_aggregations,
                     );
                     let agg_params = circuit.calculate_params(Some(9));
                     let vk = keygen_vk(&params, &circuit)?;
@@ -303,12 +338,31 @@ impl AggregationKeys {
                     ))
                 })?
                 .map_err(|e| io_error("aggregation keygen", format!("{e:?}")))?;
-                info!(target: "prover::halo2", seconds = started.elapsed().as_secs_f64(), "aggregation keys generated; caching");
+                info!(target: "prover::halo2", level, seconds = started.elapsed().as_secs_f64(), "aggregation keys generated; caching");
                 write_pk(&path, &pk)?;
                 write_sidecar(&sidecar_path, &sidecar)?;
                 (pk, sidecar)
             }
         };
-        Ok(Self { params, pk, config: sidecar.params, break_points: sidecar.break_points, path })
+        let leaves_per_snark = (inner_instances
+            .saturating_sub(ACCUMULATOR_LIMBS * usize::from(over_aggregations)))
+            / LEAF_INSTANCES;
+        let num_instance = ACCUMULATOR_LIMBS + LEAF_INSTANCES * leaves_per_snark * config.arity;
+        let protocol = compile(
+            &params,
+            pk.get_vk(),
+            Config::kzg()
+                .with_num_instance(vec![num_instance])
+                .with_accumulator_indices(AggregationCircuit::accumulator_indices()),
+        );
+        Ok(Self {
+            params,
+            pk,
+            config: sidecar.params,
+            break_points: sidecar.break_points,
+            protocol,
+            num_instance,
+            path,
+        })
     }
 }

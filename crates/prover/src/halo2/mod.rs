@@ -26,6 +26,7 @@ mod circuits;
 mod keys;
 mod native;
 
+use keys::Inner;
 pub use keys::{AggregationKeys, LeafKeys};
 pub use native::peak_memory_bytes;
 
@@ -48,7 +49,7 @@ use halo2_base::{
 use snark_verifier_sdk::{
     CircuitExt, SHPLONK, Snark,
     evm::{gen_evm_proof_shplonk, gen_evm_verifier_sol_code},
-    halo2::{aggregation::AggregationCircuit, gen_snark_shplonk},
+    halo2::{aggregation::AggregationCircuit, gen_proof_shplonk, gen_snark_shplonk},
 };
 use tracing::info;
 
@@ -121,6 +122,7 @@ pub struct Halo2Backend {
     config: Halo2Config,
     leaf: Arc<LeafKeys>,
     aggregation: OnceLock<Result<Arc<AggregationKeys>, String>>,
+    tree: OnceLock<Result<Arc<AggregationKeys>, String>>,
     cancelled: AtomicBool,
 }
 
@@ -188,7 +190,13 @@ impl Halo2Backend {
             });
         }
         let leaf = Arc::new(LeafKeys::load_or_create(&config)?);
-        Ok(Self { config, leaf, aggregation: OnceLock::new(), cancelled: AtomicBool::new(false) })
+        Ok(Self {
+            config,
+            leaf,
+            aggregation: OnceLock::new(),
+            tree: OnceLock::new(),
+            cancelled: AtomicBool::new(false),
+        })
     }
 
     /// The backend's settings.
@@ -205,12 +213,141 @@ impl Halo2Backend {
     pub fn prepare_aggregation(&self) -> ProverResult<Arc<AggregationKeys>> {
         self.aggregation
             .get_or_init(|| {
-                AggregationKeys::load_or_create(&self.config, &self.leaf)
+                AggregationKeys::load_or_create(&self.config, Inner::Leaves(&self.leaf))
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })
             .clone()
             .map_err(|reason| ProverError::Failed { what: "aggregation keys".into(), reason })
+    }
+
+    /// Makes (or loads) the keys of a tree's second level (an aggregation of `arity`
+    /// aggregations), after the first level's.
+    pub fn prepare_tree(&self) -> ProverResult<Arc<AggregationKeys>> {
+        let inner = self.prepare_aggregation()?;
+        self.tree
+            .get_or_init(|| {
+                AggregationKeys::load_or_create(&self.config, Inner::Aggregations(&inner))
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|reason| ProverError::Failed { what: "tree aggregation keys".into(), reason })
+    }
+
+    /// The Solidity source of the verifier of a two-level tree's top proof (contract
+    /// `Halo2TreeVerifier`).
+    pub fn tree_verifier_solidity(&self) -> ProverResult<String> {
+        let keys = self.prepare_tree()?;
+        let source = guarded("the tree verifier", || {
+            gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(
+                &keys.params,
+                keys.pk.get_vk(),
+                vec![keys.num_instance],
+            )
+        })?;
+        Ok(rename_verifier(&source, "Halo2TreeVerifier"))
+    }
+
+    /// One proof over `arity × arity` leaves as a two-level tree: each group of `arity` leaves is
+    /// aggregated (Poseidon transcript, so it can be aggregated again), then the aggregations
+    /// are aggregated into one EVM-verifiable proof. Its inputs are every leaf's, in order;
+    /// fewer leaves are padded with proofs of `[0, 0]`. Verified by [`ProofBackend::verify_aggregated`]
+    /// (it tells a tree from a flat aggregation by the number of inputs).
+    pub fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        let arity = self.config.arity;
+        if proofs.is_empty() {
+            return Err(ProverError::EmptyAggregation);
+        }
+        if proofs.len() > arity * arity {
+            return Err(ProverError::Failed {
+                what: format!("a tree of {} proofs", proofs.len()),
+                reason: format!(
+                    "a two-level tree of arity {arity} takes at most {}",
+                    arity * arity
+                ),
+            });
+        }
+        self.check_cancelled("a tree aggregation")?;
+        let inner = self.prepare_aggregation()?;
+        let top = self.prepare_tree()?;
+        let (mut inputs, mut snarks) = self.leaf_snarks(proofs, arity * arity)?;
+        inputs.truncate(arity * arity);
+        let mut level_one = Vec::with_capacity(arity);
+        for group in snarks.chunks(arity) {
+            let what = format!("a first-level aggregation of {} leaves", group.len());
+            self.check_cancelled(&what)?;
+            let started = Instant::now();
+            let snark = guarded(&what, || {
+                let circuit = aggregation_circuit(
+                    CircuitBuilderStage::Prover,
+                    inner.config,
+                    &inner.params,
+                    group.to_vec(),
+                    Some(inner.break_points.clone()),
+                    false,
+                );
+                let instances = circuit.instances();
+                let proof =
+                    gen_proof_shplonk(&inner.params, &inner.pk, circuit, instances.clone(), None);
+                Snark::new(inner.protocol.clone(), instances, proof)
+            })?;
+            native::record_proof("aggregation", started);
+            level_one.push(snark);
+        }
+        snarks.clear();
+        let what = format!("a tree over {} leaves", inputs.len());
+        self.check_cancelled(&what)?;
+        let started = Instant::now();
+        let (instances, proof) = guarded(&what, || {
+            let circuit = aggregation_circuit(
+                CircuitBuilderStage::Prover,
+                top.config,
+                &top.params,
+                level_one,
+                Some(top.break_points.clone()),
+                true,
+            );
+            let instances = circuit.instances();
+            let proof = gen_evm_proof_shplonk(&top.params, &top.pk, circuit, instances.clone());
+            (instances, proof)
+        })?;
+        native::record_proof("tree", started);
+        Ok(AggregatedProof {
+            backend: BackendKind::Halo2,
+            inputs,
+            bytes: accumulator_and(&instances, &proof),
+        })
+    }
+
+    /// The leaves' inputs and snarks, padded to `count` with proofs of `[0, 0]`.
+    fn leaf_snarks(
+        &self,
+        proofs: &[BatchProof],
+        count: usize,
+    ) -> ProverResult<(Vec<BatchPublicInput>, Vec<Snark>)> {
+        let mut inputs = Vec::with_capacity(count);
+        let mut snarks = Vec::with_capacity(count);
+        for proof in proofs {
+            if proof.backend != BackendKind::Halo2 {
+                return Err(ProverError::WrongBackend {
+                    expected: BackendKind::Halo2,
+                    got: proof.backend,
+                });
+            }
+            let parts = split_leaf(&proof.bytes)?;
+            snarks.push(self.leaf_snark(&proof.input, parts.poseidon)?);
+            inputs.push(proof.input);
+        }
+        if proofs.len() < count {
+            let padding = self.prove_batch(&Self::padding_input())?;
+            let parts = split_leaf(&padding.bytes)?;
+            while snarks.len() < count {
+                snarks.push(self.leaf_snark(&padding.input, parts.poseidon)?);
+                inputs.push(padding.input);
+            }
+        }
+        Ok((inputs, snarks))
     }
 
     /// The Solidity source of the leaf verifier (contract `Halo2LeafVerifier`).
@@ -255,6 +392,16 @@ impl Halo2Backend {
     fn padding_input() -> BatchPublicInput {
         BatchPublicInput { chain_id: 0, batch_number: 0, value: U256::ZERO }
     }
+}
+
+/// An aggregated proof's bytes: its accumulator limbs (32 bytes each), then the proof.
+fn accumulator_and(instances: &[Vec<Fr>], proof: &[u8]) -> Bytes {
+    let mut bytes = Vec::with_capacity(ACCUMULATOR_LIMBS * 32 + proof.len());
+    for limb in instances.first().into_iter().flatten().take(ACCUMULATOR_LIMBS) {
+        bytes.extend_from_slice(&from_fr(limb).to_be_bytes::<32>());
+    }
+    bytes.extend_from_slice(proof);
+    bytes.into()
 }
 
 /// Gives the generated verifier a name of its own and this repo's compiler version.
@@ -326,27 +473,7 @@ impl ProofBackend for Halo2Backend {
         }
         self.check_cancelled("an aggregation")?;
         let keys = self.prepare_aggregation()?;
-        let mut inputs = Vec::with_capacity(self.config.arity);
-        let mut snarks = Vec::with_capacity(self.config.arity);
-        for proof in proofs {
-            if proof.backend != BackendKind::Halo2 {
-                return Err(ProverError::WrongBackend {
-                    expected: BackendKind::Halo2,
-                    got: proof.backend,
-                });
-            }
-            let parts = split_leaf(&proof.bytes)?;
-            snarks.push(self.leaf_snark(&proof.input, parts.poseidon)?);
-            inputs.push(proof.input);
-        }
-        if proofs.len() < self.config.arity {
-            let padding = self.prove_batch(&Self::padding_input())?;
-            let parts = split_leaf(&padding.bytes)?;
-            while snarks.len() < self.config.arity {
-                snarks.push(self.leaf_snark(&padding.input, parts.poseidon)?);
-                inputs.push(padding.input);
-            }
-        }
+        let (inputs, snarks) = self.leaf_snarks(proofs, self.config.arity)?;
         let what = format!("an aggregation of {} leaves", snarks.len());
         self.check_cancelled(&what)?;
         info!(target: "prover::halo2", leaves = snarks.len(), "aggregating");
@@ -358,6 +485,7 @@ impl ProofBackend for Halo2Backend {
                 &keys.params,
                 snarks,
                 Some(keys.break_points.clone()),
+                false,
             );
             let instances = circuit.instances();
             let proof = gen_evm_proof_shplonk(&keys.params, &keys.pk, circuit, instances.clone());
@@ -365,12 +493,11 @@ impl ProofBackend for Halo2Backend {
         })?;
         native::record_proof("aggregation", started);
         info!(target: "prover::halo2", seconds = started.elapsed().as_secs_f64(), "aggregated");
-        let mut bytes = Vec::with_capacity(ACCUMULATOR_LIMBS * 32 + proof.len());
-        for limb in instances[0].iter().take(ACCUMULATOR_LIMBS) {
-            bytes.extend_from_slice(&from_fr(limb).to_be_bytes::<32>());
-        }
-        bytes.extend_from_slice(&proof);
-        Ok(AggregatedProof { backend: BackendKind::Halo2, inputs, bytes: bytes.into() })
+        Ok(AggregatedProof {
+            backend: BackendKind::Halo2,
+            inputs,
+            bytes: accumulator_and(&instances, &proof),
+        })
     }
 
     fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
@@ -406,20 +533,24 @@ impl ProofBackend for Halo2Backend {
                 got: proof.backend,
             });
         }
-        let keys = self.prepare_aggregation()?;
         let what = format!("an aggregation of {} leaves", proof.inputs.len());
         let invalid = |reason: String| ProverError::Invalid {
             kind: BackendKind::Halo2,
             what: what.clone(),
             reason,
         };
-        if proof.inputs.len() != self.config.arity {
+        let arity = self.config.arity;
+        let keys = if proof.inputs.len() == arity {
+            self.prepare_aggregation()?
+        } else if proof.inputs.len() == arity * arity {
+            self.prepare_tree()?
+        } else {
             return Err(invalid(format!(
-                "{} inputs, the circuit has {}",
+                "{} inputs: a flat aggregation has {arity}, a two-level tree {}",
                 proof.inputs.len(),
-                self.config.arity
+                arity * arity
             )));
-        }
+        };
         let head = ACCUMULATOR_LIMBS * 32;
         if proof.bytes.len() <= head {
             return Err(invalid("shorter than its accumulator".into()));

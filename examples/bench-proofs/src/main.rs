@@ -1,0 +1,254 @@
+//! Measures the halo2 backend: for flat aggregations of 1, 2 and 4 leaves and a two-level
+//! 2-to-1 tree (4 leaves): keygen time (leaf and aggregation, fresh keys over the cached dev SRS),
+//! prove time per leaf and per aggregation, peak memory, proof size, and the gas to verify the
+//! proof in its generated Solidity verifier on anvil (plus the verifier's code size).
+//!
+//! Each configuration runs in a child process of its own, so its peak memory is its own.
+//! Prints a table and writes `reports/bench-proofs.json`. Takes about 20 minutes on 2 cores.
+//!
+//! ```text
+//! cargo run --release -p example-bench-proofs [-- --configs flat-1,flat-2,flat-4,tree-2]
+//! ```
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Arc,
+    time::Instant,
+};
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Bytes, U256},
+    providers::Provider,
+    rpc::types::TransactionRequest,
+};
+use clap::Parser;
+use devnet::{Anvil, AnvilConfig, signer_provider};
+use gateway_prover::{
+    BatchPublicInput, Halo2Backend, Halo2Config, ProofBackend, peak_memory_bytes,
+};
+
+/// Flags of the benchmark.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Configurations: `flat-N` (one aggregation of N leaves) or `tree-N` (N×N leaves, two levels).
+    #[arg(long, value_delimiter = ',', default_value = "flat-1,flat-2,flat-4,tree-2")]
+    configs: Vec<String>,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "reports/bench-proofs.json")]
+    report: PathBuf,
+    /// Internal: run one configuration and write its results into this directory.
+    #[arg(long, hide = true, requires = "out")]
+    one: Option<String>,
+    /// Internal: the child's output directory.
+    #[arg(long, hide = true)]
+    out: Option<PathBuf>,
+}
+
+/// A configuration: tree or flat, and its arity.
+fn parse_config(config: &str) -> eyre::Result<(bool, usize)> {
+    let (kind, arity) = config
+        .split_once('-')
+        .ok_or_else(|| eyre::eyre!("config {config:?}: expected flat-N or tree-N"))?;
+    let arity: usize = arity.parse().map_err(|_| eyre::eyre!("config {config:?}: bad arity"))?;
+    match kind {
+        "flat" => Ok((false, arity)),
+        "tree" => Ok((true, arity)),
+        _ => eyre::bail!("config {config:?}: expected flat-N or tree-N"),
+    }
+}
+
+/// Runs one configuration in this process: writes `row.json`, `Verifier.sol` and
+/// `calldata.hex` into `out`.
+fn run_one(config: &str, out: &Path) -> eyre::Result<()> {
+    let (tree, arity) = parse_config(config)?;
+    let leaves = if tree { arity * arity } else { arity };
+    // Fresh keys over the shared, cached dev SRS.
+    let cache = tempfile::tempdir()?;
+    let shared_srs = Halo2Config::default_cache_dir().join("srs");
+    std::fs::create_dir_all(&shared_srs)?;
+    std::os::unix::fs::symlink(&shared_srs, cache.path().join("srs"))?;
+    let mut halo2 = Halo2Config::dev(cache.path());
+    halo2.arity = arity;
+
+    let started = Instant::now();
+    let backend = Arc::new(Halo2Backend::new(halo2)?);
+    let leaf_keygen = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut proofs = Vec::new();
+    for i in 0..leaves as u64 {
+        let input = BatchPublicInput {
+            chain_id: 270 + i,
+            batch_number: i + 1,
+            value: U256::from(1_000 + i),
+        };
+        proofs.push(backend.prove_batch(&input)?);
+    }
+    let per_leaf = started.elapsed().as_secs_f64() / leaves as f64;
+
+    let started = Instant::now();
+    backend.prepare_aggregation()?;
+    if tree {
+        backend.prepare_tree()?;
+    }
+    let keygen = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let aggregated =
+        if tree { backend.aggregate_tree(&proofs)? } else { backend.aggregate(&proofs)? };
+    let prove = started.elapsed().as_secs_f64();
+    backend.verify_aggregated(&aggregated)?;
+
+    let solidity = if tree {
+        backend.tree_verifier_solidity()?
+    } else {
+        backend.aggregation_verifier_solidity()?
+    };
+    std::fs::write(out.join("Verifier.sol"), solidity)?;
+    // The raw verifier's calldata: accumulator limbs, every leaf's [chainId, input], the proof.
+    let bytes = backend.aggregated_calldata(&aggregated);
+    let mut calldata = bytes[..12 * 32].to_vec();
+    for input in &aggregated.inputs {
+        calldata.extend_from_slice(&U256::from(input.chain_id).to_be_bytes::<32>());
+        calldata.extend_from_slice(&input.value.to_be_bytes::<32>());
+    }
+    calldata.extend_from_slice(&bytes[12 * 32..]);
+    std::fs::write(out.join("calldata.hex"), alloy::hex::encode(&calldata))?;
+    let row = serde_json::json!({
+        "config": config,
+        "leaves": leaves,
+        "leaf_keygen_seconds": leaf_keygen,
+        "prove_seconds_per_leaf": per_leaf,
+        "aggregation_keygen_seconds": keygen,
+        "aggregation_prove_seconds": prove,
+        "peak_memory_bytes": peak_memory_bytes(),
+        "proof_bytes": bytes.len(),
+    });
+    std::fs::write(out.join("row.json"), serde_json::to_vec_pretty(&row)?)?;
+    Ok(())
+}
+
+/// Deploys the verifier and measures a verification: (gas, deployed size).
+async fn verify_on_anvil(out: &Path) -> eyre::Result<(u64, u64)> {
+    let compiled = Command::new("node")
+        .args(["scripts/compile-solidity.js"])
+        .arg(out.join("Verifier.sol"))
+        .arg(
+            if out.join("Verifier.sol").exists()
+                && std::fs::read_to_string(out.join("Verifier.sol"))?
+                    .contains("contract Halo2TreeVerifier")
+            {
+                "Halo2TreeVerifier"
+            } else {
+                "Halo2AggregationVerifier"
+            },
+        )
+        .output()?;
+    eyre::ensure!(
+        compiled.status.success(),
+        "compiling the verifier: {}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    let compiled: serde_json::Value = serde_json::from_slice(&compiled.stdout)?;
+    let bytecode: Bytes = compiled["bytecode"].as_str().unwrap_or_default().parse()?;
+    let size = compiled["deployedSize"].as_u64().unwrap_or_default();
+
+    // No code-size limit, so a verifier above it is still measured (the table shows its size).
+    let anvil = Anvil::spawn(AnvilConfig {
+        extra_args: vec!["--disable-code-size-limit".into()],
+        ..Default::default()
+    })?;
+    let key =
+        anvil.dev_keys().first().cloned().ok_or_else(|| eyre::eyre!("anvil printed no key"))?;
+    let provider = signer_provider(anvil.endpoint(), &key)?;
+    let receipt = provider
+        .send_transaction(TransactionRequest::default().with_deploy_code(bytecode))
+        .await?
+        .get_receipt()
+        .await?;
+    let address =
+        receipt.contract_address.ok_or_else(|| eyre::eyre!("the verifier did not deploy"))?;
+    let calldata: Bytes = std::fs::read_to_string(out.join("calldata.hex"))?.trim().parse()?;
+    let call = TransactionRequest::default().with_to(address).with_input(calldata.clone());
+    provider
+        .call(call.clone())
+        .await
+        .map_err(|e| eyre::eyre!("the proof does not verify on anvil: {e}"))?;
+    let gas = provider.estimate_gas(call).await?;
+    // What the verification itself costs: the estimate less the transaction's base and calldata.
+    let calldata_gas: u64 = calldata.iter().map(|b| if *b == 0 { 4 } else { 16 }).sum();
+    Ok((gas.saturating_sub(21_000 + calldata_gas), size))
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let args = Args::parse();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+    if let (Some(config), Some(out)) = (&args.one, &args.out) {
+        return tokio::task::block_in_place(|| run_one(config, out));
+    }
+    let exe = std::env::current_exe()?;
+    let mut rows = Vec::new();
+    for config in &args.configs {
+        parse_config(config)?;
+        let out = tempfile::tempdir()?;
+        eprintln!("{config}: running in a child process...");
+        let status =
+            Command::new(&exe).args(["--one", config, "--out"]).arg(out.path()).status()?;
+        eyre::ensure!(status.success(), "{config}: the child failed ({status})");
+        let mut row: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("row.json"))?)?;
+        let (gas, size) = verify_on_anvil(out.path()).await?;
+        row["verify_gas"] = gas.into();
+        row["verifier_bytes"] = size.into();
+        rows.push(row);
+    }
+    println!(
+        "{:>8} {:>6} {:>10} {:>10} {:>12} {:>12} {:>10} {:>9} {:>11} {:>10}",
+        "config",
+        "leaves",
+        "leaf kg s",
+        "leaf s",
+        "agg kg s",
+        "agg prove s",
+        "peak GB",
+        "proof B",
+        "verify gas",
+        "code B"
+    );
+    for row in &rows {
+        let f = |k: &str| row[k].as_f64().unwrap_or_default();
+        println!(
+            "{:>8} {:>6} {:>10.2} {:>10.2} {:>12.1} {:>12.1} {:>10.2} {:>9} {:>11} {:>10}",
+            row["config"].as_str().unwrap_or_default(),
+            row["leaves"],
+            f("leaf_keygen_seconds"),
+            f("prove_seconds_per_leaf"),
+            f("aggregation_keygen_seconds"),
+            f("aggregation_prove_seconds"),
+            f("peak_memory_bytes") / 1e9,
+            row["proof_bytes"],
+            row["verify_gas"],
+            row["verifier_bytes"],
+        );
+    }
+    if let Some(dir) = args.report.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let report = serde_json::json!({
+        "bench": "proofs",
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "srs": "insecure dev seed, k = 20",
+        "rows": rows,
+    });
+    std::fs::write(&args.report, serde_json::to_vec_pretty(&report)?)?;
+    eprintln!("report written to {}", args.report.display());
+    Ok(())
+}
