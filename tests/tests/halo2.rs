@@ -51,6 +51,16 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         Halo2BatchVerifier::deploy(&l1, *leaf_verifier.address(), U256::from(chain.node.chain_id))
             .await
             .unwrap();
+    // An adapter over an address without code would accept anything: it does not deploy.
+    assert!(
+        Halo2BatchVerifier::deploy(
+            &l1,
+            alloy::primitives::Address::repeat_byte(0x42),
+            U256::from(1)
+        )
+        .await
+        .is_err()
+    );
     let executor = ChainExecutor::new(chain.l1_executor, l1.clone());
     executor
         .setVerifier(*batch_verifier.address())
@@ -188,8 +198,23 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     let calldata = backend.aggregated_calldata(&aggregated);
     let call = adapter.verify(pairs(&aggregated.inputs), calldata.clone());
     assert!(call.call().await.unwrap(), "the aggregated proof verifies on L1");
-    let gas = call.estimate_gas().await.unwrap();
-    println!("aggregated proof verify on L1: {gas} gas (estimate, incl. 21000 base)");
+    // The raw verifier reverts on a bad proof, so its estimate is the real cost (the adapter
+    // turns an out-of-gas verification into `false`, which an estimate would mistake for
+    // success).
+    let mut raw_calldata = calldata[..12 * 32].to_vec();
+    for word in pairs(&aggregated.inputs) {
+        raw_calldata.extend_from_slice(&word.to_be_bytes::<32>());
+    }
+    raw_calldata.extend_from_slice(&calldata[12 * 32..]);
+    let gas = l1
+        .estimate_gas(
+            alloy::rpc::types::TransactionRequest::default()
+                .to(*raw.address())
+                .input(Bytes::from(raw_calldata).into()),
+        )
+        .await
+        .unwrap();
+    println!("aggregated proof verify on L1: {gas} gas (incl. 21,000 base and calldata)");
     let mut altered = aggregated.inputs.clone();
     altered[1].value += U256::from(1);
     assert!(

@@ -396,6 +396,8 @@ async fn rollup_pubdata_goes_in_blobs_on_l1_and_in_calldata_on_the_gateway() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config_for(&topology, chain);
         config.da = da;
+        // Prune the pubdata of executed batches at once (the default keeps the last 64).
+        config.pubdata_retention_batches = 0;
         let (mut host, store) = start_node_with(config, chain, dir.path()).await;
         Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
             .unwrap()

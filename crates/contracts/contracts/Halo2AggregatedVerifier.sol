@@ -16,7 +16,11 @@ contract Halo2AggregatedVerifier is IVerifier {
     /// @notice Leaves per aggregated proof.
     uint256 public immutable arity;
 
+    /// @notice A call to an address without code succeeds: such a verifier would accept anything.
+    error VerifierHasNoCode(address verifier);
+
     constructor(address aggregationVerifier_, uint256 arity_) {
+        if (aggregationVerifier_.code.length == 0) revert VerifierHasNoCode(aggregationVerifier_);
         aggregationVerifier = aggregationVerifier_;
         arity = arity_;
     }

@@ -15,7 +15,11 @@ contract Halo2BatchVerifier is IVerifier {
     address public immutable leafVerifier;
     uint256 public immutable chainId;
 
+    /// @notice A call to an address without code succeeds: such a verifier would accept anything.
+    error VerifierHasNoCode(address verifier);
+
     constructor(address leafVerifier_, uint256 chainId_) {
+        if (leafVerifier_.code.length == 0) revert VerifierHasNoCode(leafVerifier_);
         leafVerifier = leafVerifier_;
         chainId = chainId_;
     }

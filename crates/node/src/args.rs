@@ -55,6 +55,9 @@ pub struct NodeExtArgs {
     /// Batching.
     #[command(flatten)]
     pub batch: BatchArgs,
+    /// Gateway mode.
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
     /// Serve Prometheus metrics on this address.
     #[arg(long = "metrics", value_name = "ADDR", env = "GATEWAY_METRICS")]
     pub metrics: Option<SocketAddr>,
@@ -140,6 +143,22 @@ pub struct SettlementArgs {
     pub proof_concurrency: u64,
 }
 
+/// `--gateway.*`: what the Gateway's own node serves.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Gateway")]
+pub struct GatewayArgs {
+    /// Serve the Gateway's public JSON-RPC here: requests are forwarded to the followed node
+    /// (`--chain.rpc-url`, the Gateway's sequencer) and contract deployments from accounts not
+    /// on the deployment allowlist are refused.
+    #[arg(long = "gateway.public-rpc", value_name = "ADDR", env = "GATEWAY_PUBLIC_RPC")]
+    pub public_rpc: Option<SocketAddr>,
+    /// Accounts allowed to deploy contracts on the Gateway, added to the persisted allowlist
+    /// (`<datadir>/gateway/deployment-allowlist.json`; change it at runtime with
+    /// `gateway_allowDeployer` / `gateway_disallowDeployer` on `--http`).
+    #[arg(long = "gateway.deployers", value_name = "ADDRESSES", value_delimiter = ',')]
+    pub deployers: Vec<Address>,
+}
+
 /// `--batch.*`.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Batching")]
@@ -206,6 +225,10 @@ mod tests {
             "2m",
             "--settlement.proof-concurrency",
             "2",
+            "--gateway.public-rpc",
+            "127.0.0.1:8547",
+            "--gateway.deployers",
+            "0x00000000000000000000000000000000000000aa,0x00000000000000000000000000000000000000bb",
             "--metrics",
             "127.0.0.1:9001",
         ])
@@ -220,6 +243,8 @@ mod tests {
         assert_eq!(ext.settlement.layer_confirmations, 3);
         assert_eq!(ext.settlement.tx_timeout, Duration::from_secs(120));
         assert_eq!(ext.settlement.proof_concurrency, 2);
+        assert_eq!(ext.gateway.public_rpc, Some("127.0.0.1:8547".parse().unwrap()));
+        assert_eq!(ext.gateway.deployers.len(), 2);
         assert_eq!(ext.metrics, Some("127.0.0.1:9001".parse().unwrap()));
     }
 
@@ -231,6 +256,7 @@ mod tests {
             (vec!["--batch.timeout", "soon"], "--batch.timeout"),
             (vec!["--settlement.layer-confirmations", "0"], "--settlement.layer-confirmations"),
             (vec!["--settlement.proof-concurrency", "0"], "--settlement.proof-concurrency"),
+            (vec!["--gateway.deployers", "0xnope"], "--gateway.deployers"),
         ] {
             let err =
                 Wrapper::try_parse_from(std::iter::once("x").chain(args)).unwrap_err().to_string();

@@ -110,6 +110,34 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
         } else {
             builder
         };
+        let (builder, _public_rpc) = match ext.gateway.public_rpc {
+            Some(addr) => {
+                let upstream = builder.config().source_url.clone().ok_or_else(|| {
+                    eyre::eyre!("--gateway.public-rpc needs --chain.rpc-url (the Gateway's sequencer)")
+                })?;
+                let allowlist = Arc::new(
+                    gateway_mode::DeploymentAllowlist::open(
+                        builder.config().datadir.join("gateway"),
+                        &ext.gateway.deployers,
+                    )
+                    .wrap_err("--gateway.deployers: opening the deployment allowlist")?,
+                );
+                let front = gateway_mode::PublicRpc::start(
+                    gateway_mode::PublicRpcConfig::new(addr, upstream),
+                    Arc::clone(&allowlist),
+                )
+                .await
+                .wrap_err_with(|| format!("--gateway.public-rpc {addr}"))?;
+                info!(target: "gateway_node", addr = %front.local_addr(), "Gateway public JSON-RPC (deployment allowlist)");
+                let admin = allowlist.admin_rpc_module();
+                let builder = builder.extend_rpc_modules(move |ctx| {
+                    ctx.modules.merge(admin)?;
+                    Ok(())
+                });
+                (builder, Some(front))
+            }
+            None => (builder, None),
+        };
         let host = builder.launch().await?;
         if let Some(addr) = host.rpc_addr() {
             info!(target: "gateway_node", %addr, "JSON-RPC");

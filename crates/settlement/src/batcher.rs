@@ -118,6 +118,21 @@ pub fn decode_commit_info(batch: &BatchRecord) -> SettlementResult<CommitBatchIn
         .map_err(|e| SettlementError::Corrupt(format!("batch {} commit info: {e}", batch.number)))
 }
 
+/// The error when blocks to publish have no stored pubdata: they were stored while the node ran
+/// with `validium` (or by a build before store schema 3), and a rollup must not silently publish
+/// less.
+pub(crate) fn missing_pubdata(
+    config: &SettlementConfig,
+    from: u64,
+    to: u64,
+    err: &gateway_store::StoreError,
+) -> SettlementError {
+    SettlementError::Da(format!(
+        "blocks {from}..={to} have no stored pubdata for --settlement.da {} ({err}): they were stored while the node ran with validium or an older build; run with --settlement.da validium until they are batched, or resync the settlement store",
+        config.da.as_str()
+    ))
+}
+
 /// Seals every batch the stored blocks allow; returns how many.
 pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> SettlementResult<usize> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -146,7 +161,9 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
         let blocks = &candidates[..take];
         let last_block = from + take as u64 - 1;
         let pubdata = if config.da.publishes_pubdata() {
-            store.pubdata(from..=last_block)?
+            store
+                .pubdata(from..=last_block)
+                .map_err(|e| missing_pubdata(config, from, last_block, &e))?
         } else {
             Vec::new()
         };

@@ -25,6 +25,9 @@ pub const DEFAULT_TX_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_PROOF_CONCURRENCY: u64 = 1;
 /// Blocks on the settlement layer a transaction must be under before it counts as mined.
 pub const DEFAULT_LAYER_CONFIRMATIONS: u64 = 1;
+/// Executed batches whose pubdata is kept by default, in case a settlement-layer reorg undoes
+/// their execution and they must be committed again.
+pub const DEFAULT_PUBDATA_RETENTION_BATCHES: u64 = 64;
 
 /// When the batcher seals a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +116,8 @@ pub struct SettlementConfig {
     pub layer_confirmations: u64,
     /// Proof jobs run at once.
     pub proof_concurrency: u64,
+    /// Executed batches whose pubdata is kept (a settlement-layer reorg may need it again).
+    pub pubdata_retention_batches: u64,
     /// The contract whose logs are the chain's L2 -> L1 messages, if any.
     pub messenger: Option<Address>,
     /// The highest fee per gas (wei) the sender pays, if capped.
@@ -140,6 +145,7 @@ impl SettlementConfig {
             tx_timeout: DEFAULT_TX_TIMEOUT,
             layer_confirmations: DEFAULT_LAYER_CONFIRMATIONS,
             proof_concurrency: DEFAULT_PROOF_CONCURRENCY,
+            pubdata_retention_batches: DEFAULT_PUBDATA_RETENTION_BATCHES,
             messenger: None,
             max_fee_per_gas: None,
         }

@@ -37,6 +37,8 @@ const MAX_FEE_BUMPS: u32 = 20;
 /// Each resend of a stuck blob transaction pays this much more on every fee (blob pools refuse
 /// smaller bumps).
 const BLOB_FEE_BUMP_PERCENT: u128 = 100;
+/// Blob transaction fees stop doubling after this many resends (2^6 = 64 times the estimate).
+const MAX_BLOB_FEE_BUMPS: u32 = 6;
 
 /// One fee bump: `percent` more, at least one wei more, never overflowing.
 const fn bump(fee: u128, percent: u128) -> u128 {
@@ -183,11 +185,22 @@ impl Sender {
                     break;
                 }
                 let input = batch_public_input(&self.store, &self.config, number)?;
-                proofs.push(BatchProof {
+                let proof = BatchProof {
                     backend: self.backend.kind(),
                     input,
-                    bytes: batch.proof.into(),
-                });
+                    bytes: batch.proof.clone().into(),
+                };
+                // A stored proof this backend does not accept (made by another backend before
+                // a restart, or for a batch that changed) is dropped and made again.
+                if let Err(err) = self.backend.verify_batch(&proof) {
+                    tracing::warn!(target: "settlement::sender", batch = number, %err, "stored proof does not verify: proving again");
+                    let mut cleared = batch;
+                    cleared.proof.clear();
+                    cleared.stage = BatchStage::Committed;
+                    self.store.write(|tx| tx.put_batch(&cleared))?;
+                    break;
+                }
+                proofs.push(proof);
             }
             if !proofs.is_empty() {
                 let to = from + proofs.len() as u64 - 1;
@@ -251,7 +264,14 @@ impl Sender {
             SettlementError::Corrupt(format!("batch {} has DA scheme {scheme}", batch.number))
         })?;
         let pubdata = if scheme.publishes_pubdata() {
-            self.store.pubdata(batch.first_block..=batch.last_block)?
+            self.store.pubdata(batch.first_block..=batch.last_block).map_err(|e| {
+                crate::batcher::missing_pubdata(
+                    &self.config,
+                    batch.first_block,
+                    batch.last_block,
+                    &e,
+                )
+            })?
         } else {
             Vec::new()
         };
@@ -259,15 +279,18 @@ impl Sender {
     }
 
     /// Forgets the pubdata of blocks in executed batches (once per newly executed batch).
+    /// Keeps the pubdata of the last `pubdata_retention_batches` executed batches: a reorg of
+    /// the settlement layer can undo an execution, and those batches must be committed again.
     fn prune_pubdata(&self, executed: u64) -> SettlementResult<()> {
+        let through = executed.saturating_sub(self.config.pubdata_retention_batches);
         let mut pruned = self.pubdata_pruned_through.lock().unwrap_or_else(|e| e.into_inner());
-        if executed <= *pruned || !self.config.da.publishes_pubdata() {
+        if through == 0 || through <= *pruned || !self.config.da.publishes_pubdata() {
             return Ok(());
         }
-        if let Some(batch) = self.store.batch(executed)? {
+        if let Some(batch) = self.store.batch(through)? {
             self.store.write(|tx| tx.prune_pubdata_through(batch.last_block))?;
         }
-        *pruned = executed;
+        *pruned = through;
         Ok(())
     }
 
@@ -315,8 +338,14 @@ impl Sender {
                 .map_err(|e| {
                     SettlementError::Layer(format!("reading the operator's nonce: {e}"))
                 })?;
+        // Only a transaction that was broadcast (it has a hash) can be stuck in a mempool and
+        // need a higher fee to be replaced; a send that failed before that (a revert in gas
+        // estimation, an outage) is retried at the same fee.
         let attempts = match self.store.in_flight()? {
-            Some(previous) if previous.nonce == nonce => previous.attempts + 1,
+            Some(previous) if previous.nonce == nonce && previous.hash != B256::ZERO => {
+                previous.attempts + 1
+            }
+            Some(previous) if previous.nonce == nonce => previous.attempts.max(1),
             _ => 1,
         };
         let fees = tokio::time::timeout(timeout, provider.estimate_eip1559_fees())
@@ -336,7 +365,8 @@ impl Sender {
                 .map_err(|e| SettlementError::Layer(format!("reading the blob base fee: {e}")))?;
             blob_fee = base.saturating_mul(2).max(1);
         }
-        for _ in 1..attempts.min(MAX_FEE_BUMPS + 1) {
+        let max_bumps = if carries_blobs { MAX_BLOB_FEE_BUMPS } else { MAX_FEE_BUMPS };
+        for _ in 1..attempts.min(max_bumps + 1) {
             max_fee = bump(max_fee, percent);
             priority = bump(priority, percent);
             blob_fee = bump(blob_fee, percent);

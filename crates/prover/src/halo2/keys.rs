@@ -61,7 +61,11 @@ fn write_atomically(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir.display(), e))?;
     }
-    let tmp = path.with_extension("tmp");
+    // A temporary name of this process's own: two processes sharing a cache never write into
+    // each other's files.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
     let file = File::create(&tmp).map_err(|e| io_error(tmp.display(), e))?;
     let mut writer = BufWriter::with_capacity(1 << 20, file);
     write(&mut writer).map_err(|e| io_error(tmp.display(), e))?;

@@ -1,0 +1,77 @@
+//! Gateway mode: what the Gateway's own node runs besides the chain-side settlement ExEx.
+//!
+//! For now, the Gateway's public JSON-RPC front ([`PublicRpc`]): it forwards requests to the
+//! Gateway's sequencer and refuses contract deployments from accounts not on the
+//! [`DeploymentAllowlist`] (DESIGN section 6: deployment on the Gateway is restricted to
+//! whitelisted accounts). The allowlist persists under the node's data dir and is changed through
+//! admin JSON-RPC methods. Gateway batches, the message root mirror and proof aggregation to L1
+//! are still to come.
+//!
+//! # Examples
+//! ```no_run
+//! # async fn run(upstream: alloy::transports::http::reqwest::Url) -> Result<(), gateway_mode::GatewayError> {
+//! use std::sync::Arc;
+//! use gateway_mode::{DeploymentAllowlist, PublicRpc, PublicRpcConfig};
+//!
+//! let allowlist = Arc::new(DeploymentAllowlist::open("./data/gateway", &[])?);
+//! let front = PublicRpc::start(
+//!     PublicRpcConfig::new("127.0.0.1:8547".parse().unwrap(), upstream),
+//!     Arc::clone(&allowlist),
+//! )
+//! .await?;
+//! println!("public RPC on {}", front.local_addr());
+//! # Ok(()) }
+//! ```
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+mod allowlist;
+mod public_rpc;
+
+pub use allowlist::{ALLOWLIST_FILE, DeploymentAllowlist};
+pub use public_rpc::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_TIMEOUT, DEPLOYMENT_REFUSED_CODE, PublicRpc,
+    PublicRpcConfig,
+};
+
+use std::{net::SocketAddr, path::PathBuf};
+
+/// The result type of gateway mode.
+pub type GatewayResult<T> = Result<T, GatewayError>;
+
+/// What can go wrong in gateway mode.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A file could not be read or written.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// A persisted file does not parse.
+    #[error("{path} is corrupt: {reason}; fix or remove it")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The public front could not listen.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The sequencer client could not be built.
+    #[error("the Gateway sequencer client: {0}")]
+    Upstream(String),
+}
+
+impl GatewayError {
+    pub(crate) fn io(path: &std::path::Path, err: &std::io::Error) -> Self {
+        Self::Io { path: path.to_path_buf(), reason: err.to_string() }
+    }
+}

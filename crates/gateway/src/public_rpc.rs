@@ -1,0 +1,303 @@
+//! [`PublicRpc`]: the Gateway's public JSON-RPC front. It forwards every request to the
+//! Gateway's sequencer and refuses contract deployments from accounts not on the
+//! [`DeploymentAllowlist`] with a JSON-RPC error that says why and what to do.
+//!
+//! A deployment is a transaction without a recipient sent through `eth_sendRawTransaction` (its
+//! signer is recovered) or `eth_sendTransaction` (its `from`). Batches are split: refused
+//! requests are answered here, the rest are forwarded together. Contracts created by other
+//! contracts (factories) are not seen by a front like this one; the allowlist is meant to be
+//! enforced by the sequencer too.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use alloy::{
+    consensus::{Transaction as _, TxEnvelope, transaction::SignerRecoverable},
+    eips::Decodable2718,
+    primitives::{Address, Bytes},
+    transports::http::reqwest::{self, Url},
+};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Request, Response, StatusCode, body::Incoming, service::service_fn};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::{DeploymentAllowlist, GatewayError, GatewayResult};
+
+/// The JSON-RPC error code of a refused deployment (EIP-1474: transaction rejected).
+pub const DEPLOYMENT_REFUSED_CODE: i64 = -32003;
+/// Largest request body accepted by default.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// How long the sequencer may take to answer by default.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings of the public front.
+#[derive(Debug, Clone)]
+pub struct PublicRpcConfig {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The Gateway sequencer's JSON-RPC endpoint.
+    pub upstream: Url,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// How long the sequencer may take to answer.
+    pub upstream_timeout: Duration,
+}
+
+impl PublicRpcConfig {
+    /// Defaults for a front on `listen` before `upstream`.
+    pub const fn new(listen: SocketAddr, upstream: Url) -> Self {
+        Self {
+            listen,
+            upstream,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+        }
+    }
+}
+
+struct State {
+    upstream: Url,
+    client: reqwest::Client,
+    allowlist: Arc<DeploymentAllowlist>,
+    max_body_bytes: usize,
+}
+
+/// The running front; stops when dropped or [`PublicRpc::stop`]ped.
+#[derive(Debug)]
+pub struct PublicRpc {
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl PublicRpc {
+    /// Binds and serves.
+    pub async fn start(
+        config: PublicRpcConfig,
+        allowlist: Arc<DeploymentAllowlist>,
+    ) -> GatewayResult<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| GatewayError::Bind { addr: config.listen, reason: e.to_string() })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| GatewayError::Bind { addr: config.listen, reason: e.to_string() })?;
+        let client = reqwest::Client::builder()
+            .timeout(config.upstream_timeout)
+            .build()
+            .map_err(|e| GatewayError::Upstream(e.to_string()))?;
+        let state = Arc::new(State {
+            upstream: config.upstream.clone(),
+            client,
+            allowlist,
+            max_body_bytes: config.max_body_bytes,
+        });
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    () = stop.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(err) => {
+                            warn!(target: "gateway::public_rpc", %err, "accept failed");
+                            continue;
+                        }
+                    },
+                };
+                let state = Arc::clone(&state);
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        result = connection => if let Err(err) = result {
+                            debug!(target: "gateway::public_rpc", %err, "connection ended");
+                        },
+                    }
+                });
+            }
+        });
+        info!(target: "gateway::public_rpc", %local_addr, upstream = %config.upstream, "public JSON-RPC front listening");
+        Ok(Self { local_addr, shutdown, task: Some(task) })
+    }
+
+    /// Where it listens.
+    pub const fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops serving.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for PublicRpc {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+fn response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn error_body(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value {
+    let mut error = json!({ "code": code, "message": message });
+    if let Some(data) = data {
+        error["data"] = data;
+    }
+    json!({ "jsonrpc": "2.0", "id": id, "error": error })
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, std::convert::Infallible> {
+    metrics::counter!("gateway_public_rpc_requests_total").increment(1);
+    if request.method() != hyper::Method::POST {
+        let body = error_body(&Value::Null, -32600, "send JSON-RPC requests with POST", None);
+        return Ok(response(StatusCode::METHOD_NOT_ALLOWED, body.to_string().into_bytes()));
+    }
+    let body = match Limited::new(request.into_body(), state.max_body_bytes).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) => {
+            let body =
+                error_body(&Value::Null, -32600, &format!("request body refused: {err}"), None);
+            return Ok(response(StatusCode::PAYLOAD_TOO_LARGE, body.to_string().into_bytes()));
+        }
+    };
+    let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
+        // Not ours to judge: the sequencer answers with its parse error.
+        return Ok(forward(&state, body.into()).await);
+    };
+    match parsed {
+        Value::Array(requests) => Ok(batch(&state, requests).await),
+        single => match refusal(&single, &state.allowlist) {
+            Some(refused) => Ok(response(StatusCode::OK, refused.to_string().into_bytes())),
+            None => Ok(forward(&state, body.into()).await),
+        },
+    }
+}
+
+async fn batch(state: &State, requests: Vec<Value>) -> HttpResponse {
+    let mut refused = Vec::new();
+    let mut allowed = Vec::new();
+    for request in requests {
+        match refusal(&request, &state.allowlist) {
+            Some(error) => refused.push(error),
+            None => allowed.push(request),
+        }
+    }
+    if refused.is_empty() {
+        return forward(state, Value::Array(allowed).to_string().into_bytes().into()).await;
+    }
+    let mut answers = Vec::new();
+    if !allowed.is_empty() {
+        let forwarded = forward(state, Value::Array(allowed).to_string().into_bytes().into()).await;
+        let bytes = forwarded.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Array(items)) => answers.extend(items),
+            Ok(other) => answers.push(other),
+            Err(_) => answers.push(error_body(
+                &Value::Null,
+                -32603,
+                "the Gateway sequencer's answer to the batch is not JSON",
+                None,
+            )),
+        }
+    }
+    answers.extend(refused);
+    response(StatusCode::OK, Value::Array(answers).to_string().into_bytes())
+}
+
+async fn forward(state: &State, body: Bytes) -> HttpResponse {
+    let sent = state
+        .client
+        .post(state.upstream.clone())
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await;
+    match sent {
+        Ok(answer) => {
+            let status =
+                StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            match answer.bytes().await {
+                Ok(bytes) => response(status, bytes.to_vec()),
+                Err(err) => upstream_error(&err.to_string()),
+            }
+        }
+        Err(err) => upstream_error(&err.to_string()),
+    }
+}
+
+fn upstream_error(reason: &str) -> HttpResponse {
+    metrics::counter!("gateway_public_rpc_upstream_errors_total").increment(1);
+    warn!(target: "gateway::public_rpc", reason, "the Gateway sequencer did not answer");
+    let body = error_body(
+        &Value::Null,
+        -32603,
+        &format!("the Gateway sequencer did not answer: {reason}"),
+        None,
+    );
+    response(StatusCode::BAD_GATEWAY, body.to_string().into_bytes())
+}
+
+/// The error answer for `request` if it is a deployment the allowlist refuses.
+fn refusal(request: &Value, allowlist: &DeploymentAllowlist) -> Option<Value> {
+    let method = request.get("method")?.as_str()?;
+    let params = request.get("params")?;
+    let deployer = match method {
+        "eth_sendRawTransaction" => {
+            let raw: Bytes = params.get(0)?.as_str()?.parse().ok()?;
+            let tx = TxEnvelope::decode_2718(&mut raw.as_ref()).ok()?;
+            if !tx.kind().is_create() {
+                return None;
+            }
+            tx.recover_signer().ok()?
+        }
+        "eth_sendTransaction" => {
+            let tx = params.get(0)?;
+            let to = tx.get("to").filter(|to| !to.is_null());
+            if to.is_some() {
+                return None;
+            }
+            tx.get("from")?.as_str()?.parse::<Address>().ok()?
+        }
+        _ => return None,
+    };
+    if allowlist.contains(&deployer) {
+        info!(target: "gateway::public_rpc", %deployer, "deployment allowed");
+        return None;
+    }
+    metrics::counter!("gateway_deployments_refused_total").increment(1);
+    warn!(target: "gateway::public_rpc", %deployer, "deployment refused: not on the allowlist");
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    Some(error_body(
+        &id,
+        DEPLOYMENT_REFUSED_CODE,
+        &format!(
+            "contract deployment on the Gateway is restricted: {deployer} is not on the deployment allowlist; ask the Gateway's operators to add it (gateway_allowDeployer)"
+        ),
+        Some(json!({ "deployer": deployer.to_string(), "reason": "deployer-not-allowlisted" })),
+    ))
+}
