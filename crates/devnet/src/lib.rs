@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod anvil;
+mod process;
 mod topology;
 mod traffic;
 
@@ -20,6 +21,7 @@ pub use anvil::{
     ANVIL_ENV, Anvil, AnvilConfig, DEV_ACCOUNT_KEYS, DevnetError, DevnetResult, anvil_path,
     project_root,
 };
+pub use process::{ChildProcess, local_http, local_rpc, process_alive};
 pub use topology::{
     ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,
     DEFAULT_L1_CHAIN_ID, Devnet, DevnetConfig, DevnetProofs, GenesisBatch, InitialSettlement,

@@ -4,14 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
-use devnet::{Anvil, AnvilConfig, Devnet, DevnetConfig, InitialSettlement, Traffic};
+use devnet::{
+    Anvil, AnvilConfig, ChildProcess, Devnet, DevnetConfig, InitialSettlement, Traffic, local_http,
+    local_rpc,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
 
@@ -33,18 +34,6 @@ fn run_to_exit(args: &[&str], datadir: &Path) -> Output {
         std::thread::sleep(Duration::from_millis(50));
     }
     child.wait_with_output().unwrap()
-}
-
-/// A `gateway-node` process this test started; killed by pid if the test ends first.
-struct NodeProcess(Child);
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-9", &self.0.id().to_string()]).status();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 fn free_port() -> u16 {
@@ -118,27 +107,6 @@ fn bad_inputs_fail_at_start_and_name_the_flag() {
     assert!(!out.status.success() && stderr.contains("not valid TOML"), "{stderr}");
 }
 
-fn http(port: u16, request: &str) -> String {
-    // Not listening yet: the caller polls again.
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
-}
-
-fn rpc(port: u16, method: &str) -> serde_json::Value {
-    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let response = http(port, &request);
-    let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    serde_json::from_str::<serde_json::Value>(json).map(|v| v["result"].clone()).unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -193,14 +161,14 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut child = NodeProcess(child);
+    let mut child = ChildProcess(child);
 
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
     traffic.blocks(6, 2).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     let status = loop {
         assert!(child.0.try_wait().unwrap().is_none(), "gateway-node exited early");
-        let status = rpc(http_port, "settlement_status");
+        let status = local_rpc(http_port, "settlement_status");
         if status["onChain"]["executed"].as_u64().unwrap_or_default() >= 3 {
             break status;
         }
@@ -209,11 +177,11 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     };
     assert_eq!(status["settlementLayer"], 506);
     assert_eq!(status["chainId"], chain.node.chain_id);
-    assert_eq!(rpc(http_port, "settlement_pause"), "paused");
-    assert_eq!(rpc(http_port, "settlement_status")["phase"], "paused");
+    assert_eq!(local_rpc(http_port, "settlement_pause"), "paused");
+    assert_eq!(local_rpc(http_port, "settlement_status")["phase"], "paused");
 
     let metrics =
-        http(metrics_port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        local_http(metrics_port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(metrics.contains("settlement_batches_sealed_total"), "{metrics}");
     assert!(metrics.contains("settlement_txs_sent_total"), "{metrics}");
     assert!(metrics.contains("exex_wal_blocks_count"), "{metrics}");

@@ -9,35 +9,25 @@ use std::{
     net::TcpStream,
     os::unix::process::ExitStatusExt,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use alloy::{primitives::U256, providers::Provider, rpc::types::Filter, sol_types::SolEvent};
-use devnet::{ChainTopology, Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
+use devnet::{
+    ChainTopology, ChildProcess, Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider,
+};
 use gateway_contracts::ChainExecutor;
 use gateway_settlement::{FAILPOINT_ENV, batcher::decode_commit_info};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
 const WAIT: Duration = Duration::from_secs(90);
 
-/// A `gateway-node` process this test started; killed by pid if the test ends first.
-struct NodeProcess(Child);
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-9", &self.0.id().to_string()]).status();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn spawn(chain: &ChainTopology, dir: &Path, port: u16, failpoint: Option<&str>) -> NodeProcess {
+fn spawn(chain: &ChainTopology, dir: &Path, port: u16, failpoint: Option<&str>) -> ChildProcess {
     let mut command = Command::new(BIN);
     command
         .args([
@@ -72,7 +62,7 @@ fn spawn(chain: &ChainTopology, dir: &Path, port: u16, failpoint: Option<&str>) 
     if let Some(point) = failpoint {
         command.env(FAILPOINT_ENV, point);
     }
-    NodeProcess(command.spawn().unwrap())
+    ChildProcess(command.spawn().unwrap())
 }
 
 fn executed(port: u16) -> u64 {
@@ -95,7 +85,7 @@ fn executed(port: u16) -> u64 {
         .unwrap_or_default()
 }
 
-async fn wait_exit(node: &mut NodeProcess) -> std::process::ExitStatus {
+async fn wait_exit(node: &mut ChildProcess) -> std::process::ExitStatus {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(status) = node.0.try_wait().unwrap() {

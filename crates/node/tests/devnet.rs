@@ -4,28 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
+use devnet::{ChildProcess, process_alive};
+
 const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
-
-/// The devnet process this test started; killed by pid if the test ends first.
-struct DevnetProcess(Child);
-
-impl Drop for DevnetProcess {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-9", &self.0.id().to_string()]).status();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn alive(pid: u64) -> bool {
-    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !state.is_empty() && !state.contains(") Z")
-}
 
 #[test]
 fn the_devnet_settles_every_chain_and_ctrl_c_stops_everything() {
@@ -41,7 +26,7 @@ fn the_devnet_settles_every_chain_and_ctrl_c_stops_everything() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut child = DevnetProcess(child);
+    let mut child = ChildProcess(child);
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
@@ -77,7 +62,7 @@ fn the_devnet_settles_every_chain_and_ctrl_c_stops_everything() {
         topology["chains"].as_array().unwrap().iter().map(|c| c["node"]["pid"].as_u64().unwrap()),
     );
     assert_eq!(pids.len(), 5);
-    assert!(pids.iter().all(|&pid| alive(pid)));
+    assert!(pids.iter().all(|&pid| process_alive(pid)));
 
     // Ctrl-C.
     assert!(
@@ -93,7 +78,7 @@ fn the_devnet_settles_every_chain_and_ctrl_c_stops_everything() {
     };
     assert!(exit.success(), "{exit:?}");
     for pid in pids {
-        assert!(!alive(pid), "anvil {pid} is gone");
+        assert!(!process_alive(pid), "anvil {pid} is gone");
     }
     let printed = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
     assert!(printed.contains("devnet up"), "{printed}");

@@ -4,44 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic};
+use devnet::{ChildProcess, Devnet, DevnetConfig, InitialSettlement, Traffic, local_rpc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-custom-node");
-
-/// The node process this test started; killed by its pid if the test ends first.
-struct NodeProcess(Child);
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-9", &self.0.id().to_string()]).status();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn rpc(port: u16, method: &str) -> serde_json::Value {
-    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return serde_json::Value::Null;
-    };
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    serde_json::from_str::<serde_json::Value>(json).map(|v| v["result"].clone()).unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_custom_node_runs_its_own_exex_and_settles_through_the_embedded_one() {
@@ -68,7 +37,7 @@ async fn the_custom_node_runs_its_own_exex_and_settles_through_the_embedded_one(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut child = NodeProcess(child);
+    let mut child = ChildProcess(child);
 
     Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
         .unwrap()
@@ -79,9 +48,9 @@ async fn the_custom_node_runs_its_own_exex_and_settles_through_the_embedded_one(
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         assert!(child.0.try_wait().unwrap().is_none(), "the custom node exited early");
-        let status = rpc(port, "settlement_status");
+        let status = local_rpc(port, "settlement_status");
         let executed = status["onChain"]["executed"].as_u64().unwrap_or_default();
-        let seen = rpc(port, "custom_blocksSeen").as_u64().unwrap_or_default();
+        let seen = local_rpc(port, "custom_blocksSeen").as_u64().unwrap_or_default();
         if executed >= 1 && seen >= 4 {
             assert_eq!(status["chainId"], chain.node.chain_id);
             assert_eq!(status["settlementLayer"], devnet.topology.gateway.node.chain_id);
