@@ -548,3 +548,56 @@ async fn real_halo2_leaf_proofs_settle_chains_on_the_gateway_and_on_l1() {
         host.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_refused_before_broadcast_is_retried_at_the_same_fee() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    // The chain settles on L1, but this node sends to its (inactive) executor on the Gateway:
+    // every commit reverts in gas estimation and is never broadcast.
+    let mut config = config_for(&topology, &chain);
+    config.layer = SettlementLayerEndpoint {
+        chain_id: topology.gateway.node.chain_id,
+        rpc_url: topology.gateway.node.rpc_url.clone(),
+        executor: chain.gateway_executor,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut host, store) = start_node_with(config, &chain, dir.path()).await;
+    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
+        .unwrap()
+        .blocks(3, 1)
+        .await
+        .unwrap();
+    let client = HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(10))
+        .build(format!("http://{}", host.rpc_addr().unwrap()))
+        .unwrap();
+    // Many failed attempts later (the sender polls every 200 ms)...
+    let status = tokio::time::timeout(WAIT, async {
+        loop {
+            let status: serde_json::Value =
+                client.request("settlement_status", rpc_params![]).await.unwrap();
+            if status["lastError"].as_str().is_some_and(|e| e.contains("SettlementLayerNotActive"))
+            {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the refusal shows in the status");
+    assert!(status["lastError"].as_str().unwrap().contains("commit batches 1..="), "{status}");
+    // ...nothing was broadcast, and the attempt count, which sets the fee, did not grow.
+    let in_flight = store.in_flight().unwrap().expect("the attempt is recorded before sending");
+    assert_eq!(in_flight.attempts, 1, "a send that never left does not bump the fee");
+    assert_eq!(in_flight.hash, alloy::primitives::B256::ZERO);
+    host.stop().await;
+}

@@ -254,4 +254,30 @@ mod tests {
         );
         assert_eq!(seal_decision(&[], &limits(), now), None);
     }
+
+    #[test]
+    fn blocks_without_pubdata_under_a_rollup_scheme_name_the_cause_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Stored while the node ran as a validium: no pubdata.
+        store.write(|tx| (1..=3).try_for_each(|n| tx.put_block(&block(n, 1, 1)))).unwrap();
+        let layer = crate::SettlementLayerEndpoint {
+            chain_id: 506,
+            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+            executor: Default::default(),
+        };
+        let mut config = SettlementConfig::new(270, B256::ZERO, layer, crate::OperatorKey::new(""));
+        config.limits = BatchLimits { max_blocks: 3, ..limits() };
+        config.da = DaScheme::RollupCalldata;
+        let err = seal_ready_batches(&store, &config).unwrap_err().to_string();
+        assert!(
+            err.contains("blocks 1..=3 have no stored pubdata")
+                && err.contains("--settlement.da rollup-calldata")
+                && err.contains("run with --settlement.da validium"),
+            "{err}"
+        );
+        assert!(store.last_batch().unwrap().is_none(), "nothing sealed without its data");
+        config.da = DaScheme::Validium;
+        assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
+    }
 }
