@@ -129,13 +129,23 @@ impl Settlement {
         let head = self.store.last_block()?.map(|b| b.number);
         let last = self.store.last_batch()?;
         let on_chain = *lock(&self.shared.counters);
-        let batches = self.store.batches(1..=u64::MAX)?;
-        let last_proved = batches.iter().rev().find(|b| !b.proof.is_empty()).map(|b| b.number);
+        // Only the batches not yet executed are read (status and the metrics loop run often, and
+        // a chain's history grows without bound); the executed ones are counted, not read.
+        let last_number = last.as_ref().map(|b| b.number).unwrap_or_default();
+        let executed_stored = on_chain.executed.min(last_number);
+        let open = self.store.batches(executed_stored + 1..=u64::MAX)?;
         let mut batches_by_stage: std::collections::BTreeMap<&'static str, u64> =
             BatchStage::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-        for batch in &batches {
+        *batches_by_stage.entry(BatchStage::Executed.as_str()).or_default() += executed_stored;
+        for batch in &open {
             *batches_by_stage.entry(batch.stage.as_str()).or_default() += 1;
         }
+        let last_proved = open
+            .iter()
+            .rev()
+            .find(|b| !b.proof.is_empty())
+            .map(|b| b.number)
+            .or((executed_stored > 0).then_some(executed_stored));
         let executed_block = match on_chain.executed {
             0 => 0,
             n => self.store.batch(n)?.map(|b| b.last_block).unwrap_or_default(),
