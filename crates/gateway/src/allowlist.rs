@@ -63,7 +63,10 @@ impl DeploymentAllowlist {
         let mut file = std::fs::File::create(&tmp).map_err(|e| GatewayError::io(&tmp, &e))?;
         file.write_all(&json).map_err(|e| GatewayError::io(&tmp, &e))?;
         file.sync_all().map_err(|e| GatewayError::io(&tmp, &e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| GatewayError::io(&self.path, &e))
+        std::fs::rename(&tmp, &self.path).map_err(|e| GatewayError::io(&self.path, &e))?;
+        // The rename itself is on disk only once the directory is.
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| GatewayError::io(dir, &e))
     }
 
     /// Whether `account` may deploy.

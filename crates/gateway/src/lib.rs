@@ -29,8 +29,8 @@ mod public_rpc;
 
 pub use allowlist::{ALLOWLIST_FILE, DeploymentAllowlist};
 pub use public_rpc::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_TIMEOUT, DEPLOYMENT_REFUSED_CODE, PublicRpc,
-    PublicRpcConfig,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_TIMEOUT, DEPLOYMENT_REFUSED_CODE, MAX_BATCH,
+    PublicRpc, PublicRpcConfig,
 };
 
 use std::{net::SocketAddr, path::PathBuf};

@@ -18,7 +18,7 @@ use alloy::{
 };
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Request, Response, StatusCode, body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,10 @@ use crate::{DeploymentAllowlist, GatewayError, GatewayResult};
 pub const DEPLOYMENT_REFUSED_CODE: i64 = -32003;
 /// Largest request body accepted by default.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Most requests in one batch.
+pub const MAX_BATCH: usize = 1_000;
+/// How long a client may take to send a request's headers and body.
+const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the sequencer may take to answer by default.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -104,7 +108,9 @@ impl PublicRpc {
                     accepted = listener.accept() => match accepted {
                         Ok((stream, _)) => stream,
                         Err(err) => {
+                            // Out of file handles, say: do not spin.
                             warn!(target: "gateway::public_rpc", %err, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
                             continue;
                         }
                     },
@@ -114,6 +120,8 @@ impl PublicRpc {
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(Arc::clone(&state), req));
                     let connection = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(CLIENT_READ_TIMEOUT)
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::select! {
                         () = stop.cancelled() => {}
@@ -177,7 +185,15 @@ async fn handle(
         let body = error_body(&Value::Null, -32600, "send JSON-RPC requests with POST", None);
         return Ok(response(StatusCode::METHOD_NOT_ALLOWED, body.to_string().into_bytes()));
     }
-    let body = match Limited::new(request.into_body(), state.max_body_bytes).collect().await {
+    let read = tokio::time::timeout(
+        CLIENT_READ_TIMEOUT,
+        Limited::new(request.into_body(), state.max_body_bytes).collect(),
+    );
+    let body = match read
+        .await
+        .map_err(|_| "timed out".to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
         Ok(body) => body.to_bytes(),
         Err(err) => {
             let body =
@@ -190,10 +206,21 @@ async fn handle(
         return Ok(forward(&state, body.into()).await);
     };
     match parsed {
+        Value::Array(requests) if requests.len() > MAX_BATCH => {
+            let body = error_body(
+                &Value::Null,
+                -32600,
+                &format!("a batch of {} requests; at most {MAX_BATCH}", requests.len()),
+                None,
+            );
+            Ok(response(StatusCode::OK, body.to_string().into_bytes()))
+        }
         Value::Array(requests) => Ok(batch(&state, requests).await),
+        // What was checked is what is forwarded (a duplicate key cannot mean one thing here
+        // and another upstream).
         single => match refusal(&single, &state.allowlist) {
             Some(refused) => Ok(response(StatusCode::OK, refused.to_string().into_bytes())),
-            None => Ok(forward(&state, body.into()).await),
+            None => Ok(forward(&state, single.to_string().into_bytes().into()).await),
         },
     }
 }
@@ -262,26 +289,65 @@ fn upstream_error(reason: &str) -> HttpResponse {
     response(StatusCode::BAD_GATEWAY, body.to_string().into_bytes())
 }
 
-/// The error answer for `request` if it is a deployment the allowlist refuses.
+/// Namespaces and methods the public front never forwards: node control (`anvil_`, `evm_`, ...)
+/// and ways to run code or sign as the node's accounts.
+const REFUSED_PREFIXES: &[&str] =
+    &["anvil_", "hardhat_", "evm_", "debug_", "admin_", "personal_", "miner_", "txpool_", "ots_"];
+const REFUSED_METHODS: &[&str] =
+    &["eth_sendUnsignedTransaction", "eth_sign", "eth_signTransaction"];
+
+/// Whether a transaction gives code to an account: a creation, or an EIP-7702 delegation.
+fn installs_code(tx: &TxEnvelope) -> bool {
+    tx.kind().is_create() || tx.is_eip7702()
+}
+
+/// The error answer for `request` if the front refuses it: a method it does not serve, a send it
+/// cannot read, or a deployment by an account not on the allowlist.
 fn refusal(request: &Value, allowlist: &DeploymentAllowlist) -> Option<Value> {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
     let method = request.get("method")?.as_str()?;
-    let params = request.get("params")?;
+    if REFUSED_METHODS.contains(&method) || REFUSED_PREFIXES.iter().any(|p| method.starts_with(p)) {
+        metrics::counter!("gateway_public_rpc_refused_methods_total").increment(1);
+        return Some(error_body(
+            &id,
+            -32601,
+            &format!("{method} is not served by the Gateway's public JSON-RPC"),
+            None,
+        ));
+    }
+    let unreadable = |what: &str| Some(error_body(&id, -32602, &format!("{method}: {what}"), None));
+    let first = request.get("params").and_then(|p| p.get(0));
     let deployer = match method {
-        "eth_sendRawTransaction" => {
-            let raw: Bytes = params.get(0)?.as_str()?.parse().ok()?;
-            let tx = TxEnvelope::decode_2718(&mut raw.as_ref()).ok()?;
-            if !tx.kind().is_create() {
+        "eth_sendRawTransaction" | "eth_sendRawTransactionSync" => {
+            let Some(raw) = first.and_then(Value::as_str).and_then(|r| r.parse::<Bytes>().ok())
+            else {
+                return unreadable("expected the signed transaction as a hex string");
+            };
+            let Ok(tx) = TxEnvelope::decode_2718(&mut raw.as_ref()) else {
+                return unreadable("the transaction does not decode");
+            };
+            if !installs_code(&tx) {
                 return None;
             }
-            tx.recover_signer().ok()?
+            match tx.recover_signer() {
+                Ok(signer) => signer,
+                Err(_) => return unreadable("the transaction's signature does not recover"),
+            }
         }
-        "eth_sendTransaction" => {
-            let tx = params.get(0)?;
-            let to = tx.get("to").filter(|to| !to.is_null());
-            if to.is_some() {
+        "eth_sendTransaction" | "eth_sendTransactionSync" => {
+            let Some(tx) = first.filter(|t| t.is_object()) else {
+                return unreadable("expected a transaction object");
+            };
+            let to = tx.get("to").filter(|to| !to.is_null() && to.as_str() != Some("0x"));
+            let delegates = tx.get("authorizationList").is_some_and(|l| !l.is_null());
+            if to.is_some() && !delegates {
                 return None;
             }
-            tx.get("from")?.as_str()?.parse::<Address>().ok()?
+            // A creation without a readable `from` would be signed by the node's first account.
+            match tx.get("from").and_then(Value::as_str).and_then(|f| f.parse::<Address>().ok()) {
+                Some(from) => from,
+                None => return unreadable("a deployment must name its `from`"),
+            }
         }
         _ => return None,
     };
@@ -291,7 +357,6 @@ fn refusal(request: &Value, allowlist: &DeploymentAllowlist) -> Option<Value> {
     }
     metrics::counter!("gateway_deployments_refused_total").increment(1);
     warn!(target: "gateway::public_rpc", %deployer, "deployment refused: not on the allowlist");
-    let id = request.get("id").cloned().unwrap_or(Value::Null);
     Some(error_body(
         &id,
         DEPLOYMENT_REFUSED_CODE,

@@ -124,6 +124,39 @@ async fn deployments_need_the_allowlist_and_everything_else_is_forwarded() {
     let status = client.get(url.clone()).send().await.unwrap().status();
     assert_eq!(status.as_u16(), 405, "only POST");
 
+    // Node control and other ways around the allowlist are not served.
+    let call = |method: &str, params: serde_json::Value| {
+        let client = client.clone();
+        let url = url.clone();
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+        async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let set_code = call("anvil_setCode", serde_json::json!([other, "0x6000"])).await;
+    assert_eq!(set_code["error"]["code"], -32601, "{set_code}");
+    assert!(through_front.get_code_at(other).await.unwrap().is_empty());
+    let unsigned = call("eth_sendUnsignedTransaction", serde_json::json!([{"from": other}])).await;
+    assert_eq!(unsigned["error"]["code"], -32601);
+    // A creation without `from` (the node would sign it with its first account) is refused.
+    let no_from = call(
+        "eth_sendTransaction",
+        serde_json::json!([{"data": Bytes::from_static(&LOG_EMITTER_INITCODE)}]),
+    )
+    .await;
+    assert_eq!(no_from["error"]["code"], -32602, "{no_from}");
+    let garbage = call("eth_sendRawTransaction", serde_json::json!(["0x02ff"])).await;
+    assert_eq!(garbage["error"]["code"], -32602, "{garbage}");
+
     // Removed: refused again; the list survives a restart.
     let removed: bool = admin.call("gateway_disallowDeployer", [deployer]).await.unwrap();
     assert!(removed);

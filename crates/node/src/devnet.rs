@@ -69,6 +69,17 @@ pub struct DevnetArgs {
     pub http_port: Option<u16>,
 }
 
+/// Cancels its tokens when dropped: an early return stops what was started.
+struct StopOnDrop(Vec<CancellationToken>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        for token in &self.0 {
+            token.cancel();
+        }
+    }
+}
+
 /// One chain of the devnet as it runs here.
 struct ChainRun {
     topology: ChainTopology,
@@ -132,12 +143,21 @@ async fn run_on(
     backend: Arc<dyn ProofBackend>,
 ) -> eyre::Result<()> {
     let traffic_stop = CancellationToken::new();
+    // Whatever way this function returns, traffic and every started host stop.
+    let mut guard = StopOnDrop(vec![traffic_stop.clone()]);
     let mut runs = Vec::new();
     let mut traffic_tasks = Vec::new();
     for (index, chain) in topology.chains.iter().enumerate() {
         let mut traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)?;
         let messenger = traffic.deploy_emitter().await?;
-        let http_port = args.http_port.map(|p| p + index as u16);
+        let http_port = match args.http_port {
+            Some(port) => {
+                Some(u16::try_from(index).ok().and_then(|i| port.checked_add(i)).ok_or_else(
+                    || eyre::eyre!("--http.port {port}: no port left for chain index {index}"),
+                )?)
+            }
+            None => None,
+        };
         runs.push(
             start_chain(
                 topology,
@@ -149,6 +169,7 @@ async fn run_on(
             )
             .await?,
         );
+        guard.0.extend(runs.last().map(|r: &ChainRun| r.stop.clone()));
         traffic_tasks.push(tokio::spawn(traffic_loop(
             traffic,
             args.block_time,
@@ -177,17 +198,20 @@ async fn run_on(
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut ticker = tokio::time::interval(args.status_interval);
     let outcome = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break Ok("SIGINT"),
+            _ = interrupt.recv() => break Ok("SIGINT"),
             _ = terminate.recv() => break Ok("SIGTERM"),
             () = sleep_until(deadline) => break Ok("--duration elapsed"),
             _ = ticker.tick() => {
                 if let Some(run) = runs.iter().find(|r| r.host.is_finished()) {
                     break Err(eyre::eyre!("the host of chain {} stopped", run.topology.node.chain_id));
                 }
-                report(topology, &runs, started.elapsed(), &args.datadir)?;
+                if let Err(err) = report(topology, &runs, started.elapsed(), &args.datadir) {
+                    warn!(target: "gateway_node::devnet", %err, "status view failed");
+                }
             }
         }
     };
@@ -196,7 +220,9 @@ async fn run_on(
         let _ = task.await;
     }
     if let Ok(why) = &outcome {
-        report(topology, &runs, started.elapsed(), &args.datadir)?;
+        if let Err(err) = report(topology, &runs, started.elapsed(), &args.datadir) {
+            warn!(target: "gateway_node::devnet", %err, "status view failed");
+        }
         info!(target: "gateway_node::devnet", why, "stopping");
     }
     let mut first_error = outcome.err();
