@@ -129,6 +129,11 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
                 .await
                 .wrap_err_with(|| format!("--gateway.public-rpc {addr}"))?;
                 info!(target: "gateway_node", addr = %front.local_addr(), "Gateway public JSON-RPC (deployment allowlist)");
+                match builder.config().http_addr {
+                    None => tracing::warn!(target: "gateway_node", "the deployment allowlist's admin methods need --http; only --gateway.deployers changes it now"),
+                    Some(http) if !http.ip().is_loopback() => tracing::warn!(target: "gateway_node", %http, "gateway_allowDeployer is served without authentication on a non-loopback --http.addr: keep it on 127.0.0.1 or behind an authenticating proxy"),
+                    Some(_) => {}
+                }
                 let admin = allowlist.admin_rpc_module();
                 let builder = builder.extend_rpc_modules(move |ctx| {
                     ctx.modules.merge(admin)?;

@@ -202,3 +202,78 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     };
     assert!(exit.success(), "clean exit on SIGTERM, got {exit}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_public_rpc_refuses_deployments_until_the_admin_allows_them() {
+    use alloy::{
+        network::{EthereumWallet, TransactionBuilder},
+        primitives::Bytes,
+        providers::{Provider, ProviderBuilder},
+        rpc::types::TransactionRequest,
+        signers::local::PrivateKeySigner,
+    };
+    let gateway = Anvil::spawn(AnvilConfig { chain_id: 506, ..Default::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (front_port, http_port) = (free_port(), free_port());
+    let child = Command::new(BIN)
+        .args(["node", "--chain.rpc-url", gateway.endpoint().as_str()])
+        .args(["--gateway.public-rpc", &format!("127.0.0.1:{front_port}")])
+        .args(["--http", "--http.port", &http_port.to_string(), "--datadir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = ChildProcess(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while local_rpc(http_port, "gateway_deploymentAllowlist").is_null() {
+        assert!(child.is_running(), "gateway-node exited early");
+        assert!(Instant::now() < deadline, "the admin methods never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let signer: PrivateKeySigner = gateway.dev_keys()[0].parse().unwrap();
+    let deployer = signer.address();
+    let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(format!("http://127.0.0.1:{front_port}").parse().unwrap());
+    let deploy = || {
+        provider.send_transaction(
+            TransactionRequest::default()
+                .with_deploy_code(Bytes::from_static(&devnet::LOG_EMITTER_INITCODE)),
+        )
+    };
+    let err = deploy().await.expect_err("not on the allowlist");
+    let message = err.as_error_resp().unwrap().message.to_string();
+    assert!(message.contains(&deployer.to_string()), "{message}");
+
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"gateway_allowDeployer","params":["{deployer}"]}}"#
+    );
+    let answer = local_http(
+        http_port,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(answer.contains(r#""result":true"#), "{answer}");
+    let receipt =
+        tokio::time::timeout(Duration::from_secs(30), deploy().await.unwrap().get_receipt())
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(receipt.contract_address.is_some());
+    assert!(
+        std::fs::read_to_string(dir.path().join("gateway/deployment-allowlist.json"))
+            .unwrap()
+            .contains(&format!("{deployer:#x}").to_lowercase())
+    );
+    assert!(child.signal("TERM"));
+    assert!(child.wait_exit(Duration::from_secs(30)).is_some_and(|s| s.success()));
+}
