@@ -339,13 +339,13 @@ fn report(
         runs.iter().map(|r| r.settlement.status()).collect::<Result<_, _>>()?;
     println!("--- {}s ---", uptime.as_secs());
     println!(
-        "{:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>6} {:>9} {:>4}  last error",
+        "{:>6} {:>8} {:>6} {:>7} {:>7} {:>9} {:>6} {:>9} {:>4}  last error",
         "chain", "SL", "head", "sealed", "proved", "committed", "execd", "lag(blk)", "tx",
     );
     for status in &statuses {
         let layer = if status.settlement_layer == topology.l1.node.chain_id { "L1" } else { "GW" };
         println!(
-            "{:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>6} {:>9} {:>4}  {}",
+            "{:>6} {:>8} {:>6} {:>7} {:>7} {:>9} {:>6} {:>9} {:>4}  {}",
             status.chain_id,
             format!("{layer}:{}", status.settlement_layer),
             status.chain_head.unwrap_or_default(),
