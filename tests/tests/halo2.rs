@@ -138,7 +138,7 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     bytes[100] ^= 1;
     tampered.bytes = bytes.into();
     invalid(prove(backend.batches_calldata(&[tampered])).call().await.map(drop));
-    let other_chain = Halo2BatchVerifier::new(*batch_verifier.address(), l1.clone());
+    let same_chain = Halo2BatchVerifier::new(*batch_verifier.address(), l1.clone());
     assert!(
         !Halo2BatchVerifier::deploy(&l1, *leaf_verifier.address(), U256::from(999))
             .await
@@ -150,7 +150,7 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         "a proof for chain 270 does not verify for chain 999"
     );
     assert!(
-        other_chain
+        same_chain
             .verify(vec![input_one.value], backend.batches_calldata(&proofs[..1]))
             .call()
             .await

@@ -38,10 +38,7 @@ fn config_with_timeout(
     chain: &ChainTopology,
     tx_timeout: Duration,
 ) -> SettlementConfig {
-    let (node, executor) = match chain.initial_settlement {
-        InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor),
-        InitialSettlement::Gateway => (&topology.gateway.node, chain.gateway_executor),
-    };
+    let (node, executor) = topology.initial_layer(chain);
     let layer = SettlementLayerEndpoint {
         chain_id: node.chain_id,
         rpc_url: node.rpc_url.clone(),
@@ -122,10 +119,7 @@ async fn batches_settle_on_l1_and_on_the_gateway() {
         let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
         traffic.blocks(9, 2).await.unwrap();
 
-        let sl_node = match chain.initial_settlement {
-            InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor),
-            InitialSettlement::Gateway => (&topology.gateway.node, chain.gateway_executor),
-        };
+        let sl_node = topology.initial_layer(chain);
         let reader = signer_provider(sl_node.0.rpc_url.clone(), &chain.operator_key).unwrap();
         let executor = ChainExecutor::new(sl_node.1, reader);
         tokio::time::timeout(WAIT, async {
@@ -404,10 +398,7 @@ async fn rollup_pubdata_goes_in_blobs_on_l1_and_in_calldata_on_the_gateway() {
             .blocks(6, 3)
             .await
             .unwrap();
-        let (node, address) = match chain.initial_settlement {
-            InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor),
-            InitialSettlement::Gateway => (&topology.gateway.node, chain.gateway_executor),
-        };
+        let (node, address) = topology.initial_layer(chain);
         let executor = ChainExecutor::new(
             address,
             signer_provider(node.rpc_url.clone(), &chain.operator_key).unwrap(),
@@ -498,10 +489,7 @@ async fn real_halo2_leaf_proofs_settle_chains_on_the_gateway_and_on_l1() {
     .unwrap();
     let topology = devnet.topology.clone();
     for chain in &topology.chains {
-        let (node, address) = match chain.initial_settlement {
-            InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor),
-            InitialSettlement::Gateway => (&topology.gateway.node, chain.gateway_executor),
-        };
+        let (node, address) = topology.initial_layer(chain);
         let executor = ChainExecutor::new(
             address,
             signer_provider(node.rpc_url.clone(), &chain.operator_key).unwrap(),

@@ -186,6 +186,14 @@ impl Topology {
     pub fn chain(&self, chain_id: u64) -> Option<&ChainTopology> {
         self.chains.iter().find(|c| c.node.chain_id == chain_id)
     }
+
+    /// Where `chain` settled at start: that layer's node and the chain's executor there.
+    pub fn initial_layer(&self, chain: &ChainTopology) -> (&NodeTopology, Address) {
+        match chain.initial_settlement {
+            InitialSettlement::L1 => (&self.l1.node, chain.l1_executor),
+            InitialSettlement::Gateway => (&self.gateway.node, chain.gateway_executor),
+        }
+    }
 }
 
 /// A running devnet; every anvil it started is stopped, by pid, when it is dropped.

@@ -255,11 +255,10 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// The settlement settings of a devnet chain: blobs on L1, calldata on the Gateway, small
 /// batches so the devnet shows progress quickly.
 pub fn devnet_settlement_config(topology: &Topology, chain: &ChainTopology) -> SettlementConfig {
-    let (node, executor, da) = match chain.initial_settlement {
-        InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor, DaScheme::RollupBlobs),
-        InitialSettlement::Gateway => {
-            (&topology.gateway.node, chain.gateway_executor, DaScheme::RollupCalldata)
-        }
+    let (node, executor) = topology.initial_layer(chain);
+    let da = match chain.initial_settlement {
+        InitialSettlement::L1 => DaScheme::RollupBlobs,
+        InitialSettlement::Gateway => DaScheme::RollupCalldata,
     };
     let layer = SettlementLayerEndpoint {
         chain_id: node.chain_id,

@@ -24,14 +24,6 @@ pub fn describe() {
         "settlement_proofs_waiting",
         "sealed batches waiting for their proof (the proof queue)"
     );
-    describe_histogram!(
-        "prover_proof_seconds",
-        "time of one halo2 proof, by kind (leaf, aggregation)"
-    );
-    describe_gauge!(
-        "prover_peak_memory_bytes",
-        "the process's peak resident memory after a halo2 proof"
-    );
     describe_counter!("settlement_txs_sent_total", "settlement-layer transactions sent, by stage");
     describe_counter!(
         "settlement_txs_replaced_total",

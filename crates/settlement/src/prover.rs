@@ -33,16 +33,21 @@ pub fn batch_public_input(
     })
 }
 
-/// Proves the lowest sealed batches without a proof, at most `config.proof_concurrency` at once;
-/// returns how many proofs were stored. A failed job is counted and logged, and the batch is
-/// tried again on the next call; the first error is returned once every job has ended.
+/// Proves the lowest sealed batches above `executed` (batches executed on the settlement layer
+/// have their proofs) that have none, at most `config.proof_concurrency` at once; returns how
+/// many proofs were stored. A failed job is counted and logged, and the batch is tried again on
+/// the next call; the first error is returned once every job has ended.
 pub async fn prove_ready(
     store: &Arc<Store>,
     config: &SettlementConfig,
     backend: &Arc<dyn ProofBackend>,
+    executed: u64,
 ) -> SettlementResult<usize> {
-    let mut waiting: Vec<_> =
-        store.batches(1..=u64::MAX)?.into_iter().filter(|b| b.proof.is_empty()).collect();
+    let mut waiting: Vec<_> = store
+        .batches(executed + 1..=u64::MAX)?
+        .into_iter()
+        .filter(|b| b.proof.is_empty())
+        .collect();
     metrics::gauge!("settlement_proofs_waiting").set(waiting.len() as f64);
     waiting.truncate(config.proof_concurrency.clamp(1, 64) as usize);
     let jobs = waiting.into_iter().map(|batch| prove_one(store, config, backend, batch));
@@ -66,6 +71,40 @@ pub async fn prove_ready(
         }
         None => Ok(proved),
     }
+}
+
+/// Drops the stored proofs of batches above `executed` that `backend` does not accept (made by
+/// another backend before a restart), so they are proved again; returns how many. Run once when
+/// the prover starts.
+pub fn drop_foreign_proofs(
+    store: &Store,
+    config: &SettlementConfig,
+    backend: &Arc<dyn ProofBackend>,
+    executed: u64,
+) -> SettlementResult<usize> {
+    let mut dropped = Vec::new();
+    for mut batch in store.batches(executed + 1..=u64::MAX)? {
+        if batch.proof.is_empty() || batch.stage >= BatchStage::ProvedOnChain {
+            continue;
+        }
+        let proof = BatchProof {
+            backend: backend.kind(),
+            input: batch_public_input(store, config, batch.number)?,
+            bytes: batch.proof.clone().into(),
+        };
+        if let Err(err) = backend.verify_batch(&proof) {
+            warn!(target: "settlement::prover", batch = batch.number, %err, "stored proof does not verify: proving again");
+            batch.proof.clear();
+            if batch.stage == BatchStage::Proved {
+                batch.stage = BatchStage::Sealed;
+            }
+            dropped.push(batch);
+        }
+    }
+    if !dropped.is_empty() {
+        store.write(|tx| dropped.iter().try_for_each(|b| tx.put_batch(b)))?;
+    }
+    Ok(dropped.len())
 }
 
 /// Proves one batch and stores the proof if the batch is unchanged; true when stored.
@@ -203,7 +242,7 @@ mod tests {
         let backend: Arc<dyn ProofBackend> = flaky.clone();
 
         // Batches 1..=3 at once; 2 fails and is the first waiting next time.
-        assert_eq!(prove_ready(&store, &config, &backend).await.unwrap(), 2);
+        assert_eq!(prove_ready(&store, &config, &backend, 0).await.unwrap(), 2);
         assert_eq!(flaky.most_at_once.load(Ordering::SeqCst), 3);
         let waiting: Vec<u64> = store
             .batches(1..=5)
@@ -213,8 +252,8 @@ mod tests {
             .map(|b| b.number)
             .collect();
         assert_eq!(waiting, vec![2, 4, 5]);
-        assert_eq!(prove_ready(&store, &config, &backend).await.unwrap(), 3);
-        assert_eq!(prove_ready(&store, &config, &backend).await.unwrap(), 0);
+        assert_eq!(prove_ready(&store, &config, &backend, 0).await.unwrap(), 3);
+        assert_eq!(prove_ready(&store, &config, &backend, 0).await.unwrap(), 0);
         for batch in store.batches(1..=5).unwrap() {
             assert_eq!(batch.stage, BatchStage::Proved);
             let proof = BatchProof {
@@ -224,5 +263,18 @@ mod tests {
             };
             backend.verify_batch(&proof).unwrap();
         }
+
+        // A stored proof the backend does not accept (here: altered) is dropped at start and
+        // made again; proofs at or below the executed batch are not even read.
+        let mut third = store.batch(3).unwrap().unwrap();
+        third.proof[9] ^= 1;
+        store.write(|tx| tx.put_batch(&third)).unwrap();
+        assert_eq!(drop_foreign_proofs(&store, &config, &backend, 3).unwrap(), 0);
+        assert_eq!(drop_foreign_proofs(&store, &config, &backend, 0).unwrap(), 1);
+        let third = store.batch(3).unwrap().unwrap();
+        assert!(third.proof.is_empty());
+        assert_eq!(third.stage, BatchStage::Sealed);
+        assert_eq!(prove_ready(&store, &config, &backend, 0).await.unwrap(), 1);
+        assert!(!store.batch(3).unwrap().unwrap().proof.is_empty());
     }
 }

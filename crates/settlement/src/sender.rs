@@ -185,22 +185,11 @@ impl Sender {
                     break;
                 }
                 let input = batch_public_input(&self.store, &self.config, number)?;
-                let proof = BatchProof {
+                proofs.push(BatchProof {
                     backend: self.backend.kind(),
                     input,
-                    bytes: batch.proof.clone().into(),
-                };
-                // A stored proof this backend does not accept (made by another backend before
-                // a restart, or for a batch that changed) is dropped and made again.
-                if let Err(err) = self.backend.verify_batch(&proof) {
-                    tracing::warn!(target: "settlement::sender", batch = number, %err, "stored proof does not verify: proving again");
-                    let mut cleared = batch;
-                    cleared.proof.clear();
-                    cleared.stage = BatchStage::Committed;
-                    self.store.write(|tx| tx.put_batch(&cleared))?;
-                    break;
-                }
-                proofs.push(proof);
+                    bytes: batch.proof.into(),
+                });
             }
             if !proofs.is_empty() {
                 let to = from + proofs.len() as u64 - 1;
@@ -432,6 +421,14 @@ enum Stage {
     Commit = 0,
     Prove = 1,
     Execute = 2,
+}
+
+/// The name of a stage as `InFlightTx::stage` stores it.
+pub(crate) fn stage_name(stage: u8) -> &'static str {
+    [Stage::Commit, Stage::Prove, Stage::Execute]
+        .into_iter()
+        .find(|s| *s as u8 == stage)
+        .map_or("unknown", Stage::as_str)
 }
 
 impl Stage {

@@ -20,7 +20,10 @@ use tracing::{debug, warn};
 
 use crate::{
     OnChainCounters, SETTLEMENT_EXEX_ID, SenderAction, SettlementConfig, SettlementResult,
-    batcher::seal_ready_batches, exex::run_exex, prover::prove_ready, sender::Sender,
+    batcher::seal_ready_batches,
+    exex::run_exex,
+    prover::{drop_foreign_proofs, prove_ready},
+    sender::Sender,
 };
 
 /// How often the batcher and the prover look again without being woken (for timeouts).
@@ -165,10 +168,7 @@ impl Settlement {
             lag_blocks: head.unwrap_or_default().saturating_sub(executed_block),
             batches_by_stage,
             pending_tx: self.store.in_flight()?.map(|tx| PendingTx {
-                stage: ["commit", "prove", "execute"]
-                    .get(usize::from(tx.stage))
-                    .unwrap_or(&"unknown")
-                    .to_string(),
+                stage: crate::sender::stage_name(tx.stage).to_string(),
                 from_batch: tx.from,
                 to_batch: tx.to,
                 nonce: tx.nonce,
@@ -283,8 +283,11 @@ impl Settlement {
     }
 
     async fn prover_loop(self, shutdown: CancellationToken) {
+        let check = drop_foreign_proofs(&self.store, &self.config, &self.backend, 0);
+        self.record("prover", &check);
         loop {
-            let result = prove_ready(&self.store, &self.config, &self.backend).await;
+            let executed = lock(&self.shared.counters).executed;
+            let result = prove_ready(&self.store, &self.config, &self.backend, executed).await;
             self.record("prover", &result);
             if matches!(result, Ok(n) if n > 0) {
                 self.sender_wake.notify_one();

@@ -23,7 +23,7 @@ use std::{
     },
 };
 
-use devnet::{InitialSettlement, Topology};
+use devnet::Topology;
 use exex_host::{ExExContext, HostBuilder};
 use eyre::WrapErr;
 use futures::TryStreamExt;
@@ -59,10 +59,7 @@ fn settlement_config(args: &CustomArgs) -> eyre::Result<SettlementConfig> {
             topology.chains.iter().map(|c| c.node.chain_id).collect::<Vec<_>>()
         )
     })?;
-    let (node, executor) = match chain.initial_settlement {
-        InitialSettlement::L1 => (&topology.l1.node, chain.l1_executor),
-        InitialSettlement::Gateway => (&topology.gateway.node, chain.gateway_executor),
-    };
+    let (node, executor) = topology.initial_layer(chain);
     let layer = SettlementLayerEndpoint {
         chain_id: node.chain_id,
         rpc_url: node.rpc_url.clone(),

@@ -189,6 +189,7 @@ impl Halo2Backend {
                 reason: format!("arity {} is outside 1..=8", config.arity),
             });
         }
+        native::describe_metrics();
         let leaf = Arc::new(LeafKeys::load_or_create(&config)?);
         Ok(Self {
             config,

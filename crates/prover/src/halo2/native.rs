@@ -112,6 +112,18 @@ pub(crate) fn check_accumulator(
     Ok(())
 }
 
+/// Registers the descriptions of the prover's metrics. Idempotent.
+pub(crate) fn describe_metrics() {
+    metrics::describe_histogram!(
+        "prover_proof_seconds",
+        "time of one halo2 proof, by kind (leaf, aggregation, tree)"
+    );
+    metrics::describe_gauge!(
+        "prover_peak_memory_bytes",
+        "the process's peak resident memory after a halo2 proof"
+    );
+}
+
 /// Records a proof's time and the process's peak memory.
 pub(crate) fn record_proof(kind: &'static str, started: Instant) {
     metrics::histogram!("prover_proof_seconds", "kind" => kind)
