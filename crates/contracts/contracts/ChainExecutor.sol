@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.30;
 
+import {DataAvailability} from "./DataAvailability.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {MessageRoot} from "./MessageRoot.sol";
 import {CommitBatchInfo, Commitments, StoredBatchInfo} from "./Types.sol";
@@ -18,11 +19,11 @@ contract ChainExecutor {
     /// @notice How far a batch's last block may be ahead of this chain's clock.
     uint256 public constant MAX_FUTURE_TIMESTAMP = 1 hours;
     /// @notice `daScheme` values (DESIGN section 4).
-    uint8 public constant DA_ROLLUP_BLOBS = 0;
-    uint8 public constant DA_ROLLUP_CALLDATA = 1;
-    uint8 public constant DA_VALIDIUM = 2;
+    uint8 public constant DA_ROLLUP_BLOBS = DataAvailability.ROLLUP_BLOBS;
+    uint8 public constant DA_ROLLUP_CALLDATA = DataAvailability.ROLLUP_CALLDATA;
+    uint8 public constant DA_VALIDIUM = DataAvailability.VALIDIUM;
     /// @notice At most this many blobs per batch.
-    uint256 public constant MAX_BLOBS_PER_BATCH = 6;
+    uint256 public constant MAX_BLOBS_PER_BATCH = DataAvailability.MAX_BLOBS_PER_BATCH;
 
     uint256 public immutable chainId;
     address public immutable controller;
@@ -73,11 +74,6 @@ contract ChainExecutor {
     error NotDrained(uint256 committed, uint256 executed, uint256 pendingPriorityOps);
     error AlreadyActive();
     error DaInputsLengthMismatch(uint256 batches, uint256 daInputs);
-    error UnknownDaScheme(uint256 batchNumber, uint8 daScheme);
-    error DaCommitmentMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
-    error InvalidBlobCount(uint256 batchNumber, bytes daInput);
-    error MissingBlob(uint256 batchNumber, uint256 blobIndex);
-    error UnusedBlob(uint256 blobIndex);
     error StaleActivation(uint256 lastBatch, uint256 totalExecuted);
 
     modifier onlyRole(uint8 role) {
@@ -128,10 +124,9 @@ contract ChainExecutor {
     // === batches ===
 
     /// @notice Commits batches on top of `lastCommitted`, the info of batch `totalBatchesCommitted`.
-    /// @param daInputs one per batch, checked against its `daCommitment`: rollup-calldata, the
-    /// pubdata itself (`keccak256(pubdata)`); rollup-blobs, `abi.encode(uint256 blobCount)` for the
-    /// batch's blobs in this transaction, in order (`keccak256(abi.encodePacked(versionedHashes))`);
-    /// validium, empty (only the commitment is published).
+    /// @param daInputs one per batch, checked against its `daCommitment` (`DataAvailability.check`):
+    /// the pubdata (rollup-calldata), `abi.encode(uint256 blobCount)` (rollup-blobs, the batch's
+    /// blobs in this transaction, in order), or empty (validium).
     function commitBatches(
         StoredBatchInfo calldata lastCommitted,
         CommitBatchInfo[] calldata newBatches,
@@ -153,7 +148,7 @@ contract ChainExecutor {
                 b.firstBlockTimestamp > b.lastBlockTimestamp || b.firstBlockTimestamp < previousLast
                     || b.lastBlockTimestamp > block.timestamp + MAX_FUTURE_TIMESTAMP
             ) revert TimestampsInvalid(b.firstBlockTimestamp, b.lastBlockTimestamp, previousLast, block.timestamp);
-            blobCursor = _checkDa(b, daInputs[i], blobCursor);
+            blobCursor = DataAvailability.check(b, daInputs[i], blobCursor);
             StoredBatchInfo memory stored = StoredBatchInfo({
                 batchNumber: b.batchNumber,
                 stateCommitment: b.newStateCommitment,
@@ -170,39 +165,9 @@ contract ChainExecutor {
             previousLast = b.lastBlockTimestamp;
             ++next;
         }
-        if (blobhash(blobCursor) != bytes32(0)) revert UnusedBlob(blobCursor);
+        DataAvailability.requireNoBlobAfter(blobCursor);
         lastCommittedTimestamp = previousLast;
         totalBatchesCommitted = next - 1;
-    }
-
-    /// @dev Checks a batch's data availability input against its commitment; returns the index of
-    /// the next unread blob of this transaction.
-    function _checkDa(CommitBatchInfo calldata b, bytes calldata daInput, uint256 blobCursor)
-        internal
-        view
-        returns (uint256)
-    {
-        if (b.daScheme == DA_VALIDIUM) return blobCursor;
-        bytes32 got;
-        if (b.daScheme == DA_ROLLUP_CALLDATA) {
-            got = keccak256(daInput);
-        } else if (b.daScheme == DA_ROLLUP_BLOBS) {
-            if (daInput.length != 32) revert InvalidBlobCount(b.batchNumber, daInput);
-            uint256 count = abi.decode(daInput, (uint256));
-            if (count > MAX_BLOBS_PER_BATCH) revert InvalidBlobCount(b.batchNumber, daInput);
-            bytes32[] memory hashes = new bytes32[](count);
-            for (uint256 j = 0; j < count; ++j) {
-                bytes32 versionedHash = blobhash(blobCursor + j);
-                if (versionedHash == bytes32(0)) revert MissingBlob(b.batchNumber, blobCursor + j);
-                hashes[j] = versionedHash;
-            }
-            got = keccak256(abi.encodePacked(hashes));
-            blobCursor += count;
-        } else {
-            revert UnknownDaScheme(b.batchNumber, b.daScheme);
-        }
-        if (got != b.daCommitment) revert DaCommitmentMismatch(b.batchNumber, b.daCommitment, got);
-        return blobCursor;
     }
 
     /// @notice Proves the batches after `prevBatch` (batch `totalBatchesVerified`) with one proof

@@ -5,7 +5,8 @@ import {IVerifier} from "./IVerifier.sol";
 
 /// @notice Aggregated proofs, checked by the generated halo2 aggregation verifier: the proof's
 /// public instances are the KZG accumulator (12 limbs) followed by every aggregated leaf's
-/// `[chainId, batchPublicInput]`, which the caller passes as `publicInputs` in order.
+/// `[chainId, batchPublicInput]`, which the caller passes as `publicInputs` in order. Fewer than
+/// `arity` leaves are padded with `[0, 0]` leaves, as the prover pads them.
 /// @dev `proof` is `12 accumulator limbs (32 bytes each) ‖ the proof`; the accumulator is
 /// checked by the generated verifier's pairing.
 contract Halo2AggregatedVerifier is IVerifier {
@@ -27,12 +28,15 @@ contract Halo2AggregatedVerifier is IVerifier {
 
     /// @inheritdoc IVerifier
     function verify(uint256[] calldata publicInputs, bytes calldata proof) external view returns (bool) {
-        if (publicInputs.length != 2 * arity || proof.length <= ACCUMULATOR_BYTES) return false;
-        for (uint256 i = 0; i < publicInputs.length; ++i) {
+        uint256 n = publicInputs.length;
+        if (n == 0 || n % 2 != 0 || n > 2 * arity || proof.length <= ACCUMULATOR_BYTES) return false;
+        for (uint256 i = 0; i < n; ++i) {
             if (publicInputs[i] >= R) return false;
         }
         (bool ok,) = aggregationVerifier.staticcall(
-            abi.encodePacked(proof[:ACCUMULATOR_BYTES], publicInputs, proof[ACCUMULATOR_BYTES:])
+            abi.encodePacked(
+                proof[:ACCUMULATOR_BYTES], publicInputs, new uint256[](2 * arity - n), proof[ACCUMULATOR_BYTES:]
+            )
         );
         return ok;
     }

@@ -5,7 +5,9 @@ import {IVerifier} from "./IVerifier.sol";
 
 /// @notice One chain's batch proofs, checked by the generated halo2 leaf verifier: the proof of
 /// batch i has the public instances `[chainId, publicInputs[i]]`.
-/// @dev `proof` is `abi.encode(bytes[] leafProofs)`, one per public input. The generated
+/// @dev `proof` is `abi.encode(bytes[] batchProofs)`, one per public input, each `uint32 len ‖
+/// keccak-transcript proof (len bytes) ‖ poseidon-transcript proof`: this contract checks the
+/// first; the second rides along so the Gateway can aggregate it from the calldata. The generated
 /// verifier takes raw calldata (instances as 32-byte words, then the proof) and reverts when
 /// the proof is wrong.
 contract Halo2BatchVerifier is IVerifier {
@@ -30,7 +32,15 @@ contract Halo2BatchVerifier is IVerifier {
         if (proofs.length != publicInputs.length || proofs.length == 0) return false;
         for (uint256 i = 0; i < proofs.length; ++i) {
             if (publicInputs[i] >= R) return false;
-            (bool ok,) = leafVerifier.staticcall(abi.encodePacked(chainId, publicInputs[i], proofs[i]));
+            bytes memory batchProof = proofs[i];
+            if (batchProof.length < 4) return false;
+            uint256 len = uint32(bytes4(batchProof));
+            if (batchProof.length < 4 + len) return false;
+            bytes memory evmProof = new bytes(len);
+            assembly ("memory-safe") {
+                mcopy(add(evmProof, 32), add(batchProof, 36), len)
+            }
+            (bool ok,) = leafVerifier.staticcall(abi.encodePacked(chainId, publicInputs[i], evmProof));
             if (!ok) return false;
         }
         return true;

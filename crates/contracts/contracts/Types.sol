@@ -30,6 +30,14 @@ struct CommitBatchInfo {
     uint256 slChainId;
 }
 
+/// @notice A chain batch a Gateway batch carries to L1: executed on the Gateway inside it, its
+/// leaf proof aggregated into the Gateway batch's proof.
+struct ChainBatchRef {
+    uint256 chainId;
+    uint256 batchNumber;
+    uint256 publicInput;
+}
+
 /// @notice The hashes both the contracts and the Rust side compute (DESIGN section 4).
 library Commitments {
     /// @notice keccak of the packed batch outputs; slChainId is inside, so a batch built for one
@@ -50,6 +58,16 @@ library Commitments {
                 b.slChainId
             )
         );
+    }
+
+    /// @notice A Gateway batch's commitment: its own outputs (whose `l2LogsRoot` is the shared
+    /// message root) bound to the chain batches it carries, in order.
+    function gatewayCommitment(bytes32 outputHash, ChainBatchRef[] calldata chainBatches)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encodePacked(outputHash, keccak256(abi.encode(chainBatches))));
     }
 
     /// @notice The hash a settlement layer stores for a batch.

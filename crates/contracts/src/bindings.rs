@@ -84,3 +84,17 @@ sol!(
     Halo2AggregationVerifier,
     "artifacts/Halo2AggregationVerifier.json"
 );
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    GatewayExecutor,
+    "artifacts/GatewayExecutor.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    MockAggregatedVerifier,
+    "artifacts/MockAggregatedVerifier.json"
+);

@@ -8,7 +8,8 @@ use alloy::{
 use gateway_primitives::StoredBatchInfo;
 
 use crate::{
-    Bridgehub, ChainExecutor, Halo2BatchVerifier, Halo2LeafVerifier, MerkleHarness, MessageRoot,
+    Bridgehub, ChainExecutor, GatewayExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier,
+    Halo2BatchVerifier, Halo2LeafVerifier, MerkleHarness, MessageRoot, MockAggregatedVerifier,
     MockVerifier,
 };
 
@@ -143,5 +144,52 @@ pub async fn deploy_chain_executor<P: Provider>(
         source: Box::new(source),
         contract: "ChainExecutor",
     })?;
+    Ok(*contract.address())
+}
+
+/// Deploys the mock aggregated-proof verifier (mock-proof devnets and tests only): it accepts
+/// any "proof" that commits to its inputs.
+pub async fn deploy_mock_aggregated_verifier<P: Provider>(provider: P) -> ContractsResult<Address> {
+    let contract = MockAggregatedVerifier::deploy(provider).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "MockAggregatedVerifier" }
+    })?;
+    Ok(*contract.address())
+}
+
+/// Deploys the generated halo2 aggregation verifier and its `IVerifier` adapter for
+/// aggregations of `arity` leaves; returns the adapter.
+pub async fn deploy_halo2_aggregated_verifier<P: Provider>(
+    provider: P,
+    arity: usize,
+) -> ContractsResult<Address> {
+    let generated = Halo2AggregationVerifier::deploy(&provider).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "Halo2AggregationVerifier" }
+    })?;
+    let adapter =
+        Halo2AggregatedVerifier::deploy(&provider, *generated.address(), U256::from(arity))
+            .await
+            .map_err(|source| ContractsError::Deploy {
+            source: Box::new(source),
+            contract: "Halo2AggregatedVerifier",
+        })?;
+    Ok(*adapter.address())
+}
+
+/// Deploys the Gateway's executor on L1, checking aggregated proofs with `verifier`.
+pub async fn deploy_gateway_executor<P: Provider>(
+    provider: P,
+    gateway_chain_id: u64,
+    verifier: Address,
+    admin: Address,
+    genesis: &StoredBatchInfo,
+) -> ContractsResult<Address> {
+    let genesis: GatewayExecutor::StoredBatchInfo = convert(genesis)?;
+    let contract =
+        GatewayExecutor::deploy(provider, U256::from(gateway_chain_id), verifier, admin, genesis)
+            .await
+            .map_err(|source| ContractsError::Deploy {
+                source: Box::new(source),
+                contract: "GatewayExecutor",
+            })?;
     Ok(*contract.address())
 }

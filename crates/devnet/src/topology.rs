@@ -16,9 +16,10 @@ use alloy::{
     transports::http::reqwest::Url,
 };
 use gateway_contracts::{
-    Bridgehub, ChainExecutor, ExecutorDeployment, MessageRoot, deploy_bridgehub,
-    deploy_chain_executor, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
-    deploy_message_root, deploy_mock_verifier, roles,
+    Bridgehub, ChainExecutor, ExecutorDeployment, GatewayExecutor, MessageRoot, deploy_bridgehub,
+    deploy_chain_executor, deploy_gateway_executor, deploy_halo2_aggregated_verifier,
+    deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_message_root,
+    deploy_mock_aggregated_verifier, deploy_mock_verifier, roles,
 };
 use gateway_primitives::StoredBatchInfo;
 use serde::{Deserialize, Serialize};
@@ -134,7 +135,7 @@ pub struct ChainTopology {
 }
 
 /// A chain's batch 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenesisBatch {
     /// The state commitment: the chain's genesis block hash.
     pub state_commitment: B256,
@@ -156,8 +157,12 @@ pub struct Topology {
     pub bridgehub: Address,
     /// The Gateway and its contracts.
     pub gateway: SettlementLayerTopology,
-    /// The Gateway's own executor on L1.
+    /// The Gateway's own executor on L1 (a `GatewayExecutor`: one aggregated proof per
+    /// Gateway batch), operated with the Gateway's governance key.
     pub gateway_l1_executor: Address,
+    /// The Gateway's batch 0, as its L1 executor stores it.
+    #[serde(default)]
+    pub gateway_genesis: GenesisBatch,
     /// The chains.
     pub chains: Vec<ChainTopology>,
     /// Which proofs the executors accept.
@@ -314,22 +319,36 @@ impl Devnet {
         let bridgehub = Bridgehub::new(bridgehub_address, &l1_gov);
         let l1_roots = MessageRoot::new(l1_message_root, &l1_gov);
 
-        // The Gateway settles on L1 like any chain, and is whitelisted as a settlement layer.
+        // The Gateway settles on L1 with one aggregated proof per Gateway batch, and is
+        // whitelisted as a settlement layer.
         let gw_genesis = GenesisBatch { state_commitment: genesis_hash(&gateway).await? };
-        let gateway_l1_executor = deploy_chain_executor(
+        let aggregated_verifier = if mock {
+            deploy_mock_aggregated_verifier(&l1_gov)
+                .await
+                .map_err(deployed("L1 MockAggregatedVerifier"))?
+        } else {
+            deploy_halo2_aggregated_verifier(&l1_gov, gateway_prover_arity())
+                .await
+                .map_err(deployed("L1 halo2 aggregated verifier"))?
+        };
+        let gateway_l1_executor = deploy_gateway_executor(
             &l1_gov,
-            &ExecutorDeployment {
-                chain_id: gw_chain,
-                controller: bridgehub_address,
-                message_root: l1_message_root,
-                verifier: verifier_for(&l1_gov, l1_verifier, gw_chain).await?,
-                admin: relayer,
-                genesis: gw_genesis.stored_info(),
-                active: true,
-            },
+            gw_chain,
+            aggregated_verifier,
+            relayer,
+            &gw_genesis.stored_info(),
         )
         .await
         .map_err(deployed("Gateway's L1 executor"))?;
+        let l1_relayer = signer_provider(l1.endpoint(), &relayer_key)?;
+        fund(&l1_relayer, relayer).await?;
+        send(
+            "let the Gateway's operator settle",
+            GatewayExecutor::new(gateway_l1_executor, &l1_relayer)
+                .setOperator(relayer, roles::ALL)
+                .send(),
+        )
+        .await?;
         send(
             "register the Gateway",
             bridgehub.registerChain(U256::from(gw_chain), relayer, U256::from(l1_chain)).send(),
@@ -340,11 +359,6 @@ impl Devnet {
             bridgehub
                 .setExecutor(U256::from(gw_chain), U256::from(l1_chain), gateway_l1_executor)
                 .send(),
-        )
-        .await?;
-        send(
-            "authorize the Gateway's executor",
-            l1_roots.setExecutor(U256::from(gw_chain), gateway_l1_executor).send(),
         )
         .await?;
         send(
@@ -455,6 +469,7 @@ impl Devnet {
                 governance_key: relayer_key,
             },
             gateway_l1_executor,
+            gateway_genesis: gw_genesis,
             chains: chain_topologies,
             proofs: config.proofs,
         };
@@ -478,6 +493,11 @@ impl Devnet {
             chain.stop();
         }
     }
+}
+
+/// Leaves per aggregated proof of the halo2 backend (its committed verifier's arity).
+const fn gateway_prover_arity() -> usize {
+    2
 }
 
 fn node_topology(anvil: &Anvil) -> NodeTopology {

@@ -22,8 +22,8 @@ use eyre::WrapErr;
 use gateway_primitives::DaScheme;
 use gateway_prover::{Halo2Backend, Halo2Config, ProofBackend};
 use gateway_settlement::{
-    BatchLimits, OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint,
-    SettlementStatus,
+    BatchLimits, GatewayMode, L1FinalitySource, OperatorKey, Settlement, SettlementConfig,
+    SettlementLayerEndpoint, SettlementStatus,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -80,9 +80,9 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// One chain of the devnet as it runs here.
-struct ChainRun {
-    topology: ChainTopology,
+/// One host of the devnet (a chain's, or the Gateway's in gateway mode) as it runs here.
+struct HostRun {
+    chain_id: u64,
     settlement: Settlement,
     host: JoinHandle<eyre::Result<()>>,
     stop: CancellationToken,
@@ -147,6 +147,17 @@ async fn run_on(
     let mut guard = StopOnDrop(vec![traffic_stop.clone()]);
     let mut runs = Vec::new();
     let mut traffic_tasks = Vec::new();
+    // The Gateway's own node: gateway mode, settling the Gateway on L1.
+    let gateway_run = start_host(
+        topology.gateway.node.chain_id,
+        &topology.gateway.node.rpc_url,
+        devnet_gateway_config(topology),
+        &chains_dir.join(format!("gateway-{}", topology.gateway.node.chain_id)),
+        None,
+        Arc::clone(&backend),
+    )
+    .await?;
+    guard.0.push(gateway_run.stop.clone());
     for (index, chain) in topology.chains.iter().enumerate() {
         let mut traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)?;
         let messenger = traffic.deploy_emitter().await?;
@@ -158,18 +169,20 @@ async fn run_on(
             }
             None => None,
         };
+        let mut config = devnet_settlement_config(topology, chain);
+        config.messenger = Some(messenger);
         runs.push(
-            start_chain(
-                topology,
-                chain,
-                messenger,
+            start_host(
+                chain.node.chain_id,
+                &chain.node.rpc_url,
+                config,
                 &chains_dir.join(chain.node.chain_id.to_string()),
                 http_port,
                 Arc::clone(&backend),
             )
             .await?,
         );
-        guard.0.extend(runs.last().map(|r: &ChainRun| r.stop.clone()));
+        guard.0.extend(runs.last().map(|r: &HostRun| r.stop.clone()));
         traffic_tasks.push(tokio::spawn(traffic_loop(
             traffic,
             args.block_time,
@@ -206,10 +219,10 @@ async fn run_on(
             _ = terminate.recv() => break Ok("SIGTERM"),
             () = sleep_until(deadline) => break Ok("--duration elapsed"),
             _ = ticker.tick() => {
-                if let Some(run) = runs.iter().find(|r| r.host.is_finished()) {
-                    break Err(eyre::eyre!("the host of chain {} stopped", run.topology.node.chain_id));
+                if let Some(run) = runs.iter().chain([&gateway_run]).find(|r| r.host.is_finished()) {
+                    break Err(eyre::eyre!("the host of chain {} stopped", run.chain_id));
                 }
-                if let Err(err) = report(topology, &runs, started.elapsed(), &args.datadir) {
+                if let Err(err) = report(topology, &runs, &gateway_run, started.elapsed(), &args.datadir) {
                     warn!(target: "gateway_node::devnet", %err, "status view failed");
                 }
             }
@@ -220,25 +233,21 @@ async fn run_on(
         let _ = task.await;
     }
     if let Ok(why) = &outcome {
-        if let Err(err) = report(topology, &runs, started.elapsed(), &args.datadir) {
+        if let Err(err) = report(topology, &runs, &gateway_run, started.elapsed(), &args.datadir) {
             warn!(target: "gateway_node::devnet", %err, "status view failed");
         }
         info!(target: "gateway_node::devnet", why, "stopping");
     }
     let mut first_error = outcome.err();
-    for run in runs {
+    for run in runs.into_iter().chain([gateway_run]) {
         run.stop.cancel();
         match run.host.await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
-                first_error
-                    .get_or_insert(err.wrap_err(format!("chain {}", run.topology.node.chain_id)));
+                first_error.get_or_insert(err.wrap_err(format!("chain {}", run.chain_id)));
             }
             Err(join) => {
-                first_error.get_or_insert(eyre::eyre!(
-                    "chain {} host task: {join}",
-                    run.topology.node.chain_id
-                ));
+                first_error.get_or_insert(eyre::eyre!("chain {} host task: {join}", run.chain_id));
             }
         }
     }
@@ -275,43 +284,64 @@ pub fn devnet_settlement_config(topology: &Topology, chain: &ChainTopology) -> S
     config.limits =
         BatchLimits { max_blocks: 5, timeout: Duration::from_secs(3), ..Default::default() };
     config.poll_interval = Duration::from_millis(500);
+    if chain.initial_settlement == InitialSettlement::Gateway {
+        config.l1_finality = Some(L1FinalitySource {
+            l1_rpc_url: topology.l1.node.rpc_url.clone(),
+            gateway_executor: topology.gateway_l1_executor,
+        });
+    }
     config
 }
 
-async fn start_chain(
-    topology: &Topology,
-    chain: &ChainTopology,
-    messenger: alloy::primitives::Address,
+/// The settlement settings of the devnet Gateway's own node: gateway mode, settling on L1
+/// through its `GatewayExecutor`, validium (the chains' pubdata is already on the Gateway).
+pub fn devnet_gateway_config(topology: &Topology) -> SettlementConfig {
+    let layer = SettlementLayerEndpoint {
+        chain_id: topology.l1.node.chain_id,
+        rpc_url: topology.l1.node.rpc_url.clone(),
+        executor: topology.gateway_l1_executor,
+    };
+    let mut config = SettlementConfig::new(
+        topology.gateway.node.chain_id,
+        topology.gateway_genesis.state_commitment,
+        layer,
+        OperatorKey::new(topology.gateway.governance_key.clone()),
+    );
+    config.da = DaScheme::Validium;
+    config.limits =
+        BatchLimits { max_blocks: 50, timeout: Duration::from_secs(4), ..Default::default() };
+    config.poll_interval = Duration::from_millis(500);
+    config.gateway = Some(GatewayMode::new(topology.gateway.message_root));
+    config
+}
+
+async fn start_host(
+    chain_id: u64,
+    rpc_url: &alloy::transports::http::reqwest::Url,
+    config: SettlementConfig,
     datadir: &Path,
     http_port: Option<u16>,
     backend: Arc<dyn ProofBackend>,
-) -> eyre::Result<ChainRun> {
-    let mut config = devnet_settlement_config(topology, chain);
-    config.messenger = Some(messenger);
+) -> eyre::Result<HostRun> {
     let store = Arc::new(gateway_store::Store::open(datadir)?);
     let settlement = Settlement::new(config, store, backend);
-    let mut source = RpcBlockSourceConfig::new(chain.node.rpc_url.clone());
+    let mut source = RpcBlockSourceConfig::new(rpc_url.clone());
     source.poll_interval = Duration::from_millis(250);
     source.start_after = Some(0);
     let mut host_config = HostConfig::new(datadir);
-    host_config.source_url = Some(chain.node.rpc_url.clone());
+    host_config.source_url = Some(rpc_url.clone());
     host_config.http_addr = http_port.map(|port| ([127, 0, 0, 1], port).into());
     let host = settlement
         .clone()
         .install(HostBuilder::new(host_config, RpcBlockSource::new(source)))
         .launch()
         .await
-        .wrap_err_with(|| format!("starting the host of chain {}", chain.node.chain_id))?;
+        .wrap_err_with(|| format!("starting the host of chain {chain_id}"))?;
     if let Some(addr) = host.rpc_addr() {
-        info!(target: "gateway_node::devnet", chain = chain.node.chain_id, %addr, "settlement_* JSON-RPC");
+        info!(target: "gateway_node::devnet", chain = chain_id, %addr, "settlement_* JSON-RPC");
     }
     let stop = host.shutdown_token();
-    Ok(ChainRun {
-        topology: chain.clone(),
-        settlement,
-        host: tokio::spawn(host.wait_for_node_exit()),
-        stop,
-    })
+    Ok(HostRun { chain_id, settlement, host: tokio::spawn(host.wait_for_node_exit()), stop })
 }
 
 /// One traffic block every `block_time` until stopped; failures are logged and retried.
@@ -330,21 +360,27 @@ async fn traffic_loop(traffic: Traffic, block_time: Duration, txs: usize, stop: 
 /// Prints the status view and writes it to `<datadir>/status.json`.
 fn report(
     topology: &Topology,
-    runs: &[ChainRun],
+    runs: &[HostRun],
+    gateway: &HostRun,
     uptime: Duration,
     datadir: &Path,
 ) -> eyre::Result<()> {
     let statuses: Vec<SettlementStatus> =
         runs.iter().map(|r| r.settlement.status()).collect::<Result<_, _>>()?;
+    let gateway_status = gateway.settlement.status()?;
     println!("--- {}s ---", uptime.as_secs());
     println!(
-        "{:>6} {:>8} {:>6} {:>7} {:>7} {:>9} {:>6} {:>9} {:>4}  last error",
-        "chain", "SL", "head", "sealed", "proved", "committed", "execd", "lag(blk)", "tx",
+        "{:>6} {:>8} {:>6} {:>7} {:>7} {:>9} {:>6} {:>6} {:>9} {:>4}  last error",
+        "chain", "SL", "head", "sealed", "proved", "committed", "execd", "L1fin", "lag(blk)", "tx",
     );
     for status in &statuses {
         let layer = if status.settlement_layer == topology.l1.node.chain_id { "L1" } else { "GW" };
+        let l1_final = match &status.finality {
+            Some(f) => f.l1_final_through,
+            None => status.on_chain.executed,
+        };
         println!(
-            "{:>6} {:>8} {:>6} {:>7} {:>7} {:>9} {:>6} {:>9} {:>4}  {}",
+            "{:>6} {:>8} {:>6} {:>7} {:>7} {:>9} {:>6} {:>6} {:>9} {:>4}  {}",
             status.chain_id,
             format!("{layer}:{}", status.settlement_layer),
             status.chain_head.unwrap_or_default(),
@@ -352,9 +388,26 @@ fn report(
             status.last_proved_batch.unwrap_or_default(),
             status.on_chain.committed,
             status.on_chain.executed,
+            l1_final,
             status.lag_blocks,
             status.pending_tx.as_ref().map_or("-", |t| t.stage.as_str()),
             status.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    if let Some(gw) = &gateway_status.gateway {
+        let per_batch =
+            gw.l1_gas_per_chain_batch.map_or_else(|| "-".to_string(), |gas| format!("{gas}"));
+        println!(
+            "Gateway {}: head {}, batches sealed {} proved {} settled on L1 {}; chain batches L1-final {}; L1 gas per chain batch {} (direct on L1: {}); {}",
+            gateway_status.chain_id,
+            gateway_status.chain_head.unwrap_or_default(),
+            gateway_status.last_sealed_batch.unwrap_or_default(),
+            gateway_status.last_proved_batch.unwrap_or_default(),
+            gw.batches_settled,
+            gw.chain_batches_settled,
+            per_batch,
+            gw.direct_l1_gas_per_chain_batch,
+            gateway_status.last_error.as_deref().unwrap_or("no error"),
         );
     }
     let json = serde_json::json!({
@@ -363,6 +416,7 @@ fn report(
         "gateway": topology.gateway.node.chain_id,
         "proofs": topology.proofs,
         "chains": statuses,
+        "gatewayNode": gateway_status,
     });
     let path = datadir.join("status.json");
     let tmp = datadir.join("status.json.tmp");

@@ -34,6 +34,15 @@ sol! {
         bytes32 dependencyRootsRollingHash;
         uint256 slChainId;
     }
+
+    /// A chain batch a Gateway batch carries to L1: executed on the Gateway inside it, its leaf
+    /// proof aggregated into the Gateway batch's proof.
+    #[derive(Debug, Default, PartialEq, Eq, Hash)]
+    struct ChainBatchRef {
+        uint256 chainId;
+        uint256 batchNumber;
+        uint256 publicInput;
+    }
 }
 
 /// How a batch's data is made available.
@@ -108,6 +117,16 @@ impl CommitBatchInfo {
     }
 }
 
+/// `keccak256(abi.encodePacked(outputHash, keccak256(abi.encode(chainBatches))))`: a Gateway
+/// batch's commitment, binding its own outputs (whose `l2LogsRoot` is the Gateway's shared
+/// message root) to the chain batches it carries, in order.
+pub fn gateway_commitment(output_hash: B256, chain_batches: &[ChainBatchRef]) -> B256 {
+    let mut packed = [0u8; 64];
+    packed[..32].copy_from_slice(output_hash.as_slice());
+    packed[32..].copy_from_slice(keccak256(chain_batches.abi_encode()).as_slice());
+    keccak256(packed)
+}
+
 /// `keccak256(abi.encode(info))`: what contracts store per batch.
 pub fn stored_batch_hash(info: &StoredBatchInfo) -> B256 {
     keccak256(info.abi_encode())
@@ -160,6 +179,23 @@ mod tests {
         let on_l1 = batch_output_hash(&batch);
         batch.slChainId = U256::from(506);
         assert_ne!(on_l1, batch_output_hash(&batch));
+    }
+
+    #[test]
+    fn the_gateway_commitment_binds_every_chain_batch_in_order() {
+        let output = B256::repeat_byte(7);
+        let a = ChainBatchRef {
+            chainId: U256::from(270),
+            batchNumber: U256::from(1),
+            publicInput: U256::from(5),
+        };
+        let b = ChainBatchRef { chainId: U256::from(271), ..a.clone() };
+        let both = gateway_commitment(output, &[a.clone(), b.clone()]);
+        assert_ne!(both, gateway_commitment(output, &[b.clone(), a.clone()]));
+        assert_ne!(both, gateway_commitment(output, std::slice::from_ref(&a)));
+        let altered = ChainBatchRef { publicInput: U256::from(6), ..b };
+        assert_ne!(both, gateway_commitment(output, &[a, altered]));
+        assert_ne!(gateway_commitment(output, &[]), output);
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod batch;
 mod merkle;
 
 pub use batch::{
-    CommitBatchInfo, DaScheme, StoredBatchInfo, batch_leaf, batch_output_hash, chain_leaf,
-    public_input, stored_batch_hash,
+    ChainBatchRef, CommitBatchInfo, DaScheme, StoredBatchInfo, batch_leaf, batch_output_hash,
+    chain_leaf, gateway_commitment, public_input, stored_batch_hash,
 };
 pub use merkle::{merkle_depth, merkle_proof, merkle_root, verify_merkle_proof, zero_hashes};

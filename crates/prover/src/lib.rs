@@ -38,6 +38,7 @@ use eyre as _;
 use tracing_subscriber as _;
 
 use alloy_primitives::{Bytes, U256};
+use alloy_sol_types::SolValue;
 
 /// The result type of proving.
 pub type ProverResult<T> = Result<T, ProverError>;
@@ -153,16 +154,36 @@ pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
     fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()>;
 
     /// The `proof` argument of the executor's `proveBatches` for consecutive batches, proven
-    /// one by one.
-    fn batches_calldata(&self, proofs: &[BatchProof]) -> Bytes;
+    /// one by one: `abi.encode(bytes[] batchProofs)`, each the whole [`BatchProof::bytes`], so
+    /// the Gateway can take every batch's proof from the calldata and aggregate it
+    /// ([`batch_proofs_from_calldata`]).
+    fn batches_calldata(&self, proofs: &[BatchProof]) -> Bytes {
+        let bytes: Vec<Bytes> = proofs.iter().map(|p| p.bytes.clone()).collect();
+        bytes.abi_encode().into()
+    }
 
     /// The `proof` argument the L1 contract takes for an aggregated proof.
     fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes;
+
+    /// At most this many proofs go into one aggregation (`None`: no limit).
+    fn max_aggregated(&self) -> Option<usize> {
+        None
+    }
 
     /// Cancels every job: running ones stop at their next step and fail with
     /// [`ProverError::Cancelled`], and so do later ones. Called when the node stops. Instant
     /// backends have nothing to cancel.
     fn cancel(&self) {}
+}
+
+/// Every batch's proof bytes from a `proveBatches` `proof` argument made by
+/// [`ProofBackend::batches_calldata`].
+pub fn batch_proofs_from_calldata(calldata: &[u8]) -> ProverResult<Vec<Bytes>> {
+    Vec::<Bytes>::abi_decode(calldata).map_err(|e| ProverError::Invalid {
+        kind: BackendKind::Mock,
+        what: "a proveBatches proof argument".into(),
+        reason: format!("not abi.encode(bytes[]): {e}"),
+    })
 }
 
 /// Checks that `value` fits 224 bits, as every public input the contracts make does.

@@ -85,13 +85,17 @@ impl ProofBackend for MockBackend {
         self.check(proof.backend, &proof.inputs, &proof.bytes, what)
     }
 
-    fn batches_calldata(&self, proofs: &[BatchProof]) -> Bytes {
-        let inputs: Vec<_> = proofs.iter().map(|p| p.input).collect();
-        commit(&inputs)
-    }
-
+    /// What `MockAggregatedVerifier` accepts: `MOCK_PROOF_MAGIC ‖
+    /// keccak256(abi.encodePacked(chainId_1, input_1, chainId_2, input_2, ...))`.
     fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
-        proof.bytes.clone()
+        let mut packed = Vec::with_capacity(64 * proof.inputs.len());
+        for input in &proof.inputs {
+            packed.extend_from_slice(&U256::from(input.chain_id).to_be_bytes::<32>());
+            packed.extend_from_slice(&input.value.to_be_bytes::<32>());
+        }
+        let mut bytes = MOCK_PROOF_MAGIC.to_vec();
+        bytes.extend_from_slice(keccak256(packed).as_slice());
+        Bytes::from(bytes)
     }
 }
 
@@ -128,6 +132,16 @@ mod tests {
         assert!(matches!(backend.verify_batch(&proof), Err(ProverError::Invalid { .. })));
         assert!(matches!(backend.aggregate(&[proof]), Err(ProverError::Invalid { .. })));
         assert!(matches!(backend.aggregate(&[]), Err(ProverError::EmptyAggregation)));
+    }
+
+    #[test]
+    fn batch_proofs_come_back_out_of_prove_calldata() {
+        let backend = MockBackend;
+        let proofs: Vec<_> = (1..=3).map(|b| backend.prove_batch(&input(b)).unwrap()).collect();
+        let calldata = backend.batches_calldata(&proofs);
+        let back = crate::batch_proofs_from_calldata(&calldata).unwrap();
+        assert_eq!(back, proofs.iter().map(|p| p.bytes.clone()).collect::<Vec<_>>());
+        assert!(crate::batch_proofs_from_calldata(b"not abi").is_err());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum SealReason {
     MaxGas,
     /// Its first block is older than the timeout.
     Timeout,
+    /// Gateway mode: one more chain batch would not fit one aggregated proof.
+    MaxChainBatches,
 }
 
 impl SealReason {
@@ -34,6 +36,7 @@ impl SealReason {
             Self::MaxPubdata => "max_pubdata",
             Self::MaxGas => "max_gas",
             Self::Timeout => "timeout",
+            Self::MaxChainBatches => "max_chain_batches",
         }
     }
 }
@@ -109,7 +112,30 @@ pub fn stored_info(
         });
     }
     let batch = store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
-    Ok(decode_commit_info(&batch)?.to_stored())
+    let info = decode_commit_info(&batch)?;
+    let mut stored = info.to_stored();
+    stored.commitment = batch_commitment(store, config, &info)?;
+    Ok(stored)
+}
+
+/// A batch's commitment as its settlement layer stores it: the output hash, and in gateway mode
+/// that hash bound to the chain batches the Gateway batch carries.
+pub fn batch_commitment(
+    store: &Store,
+    config: &SettlementConfig,
+    info: &CommitBatchInfo,
+) -> SettlementResult<B256> {
+    let output = gateway_primitives::batch_output_hash(info);
+    if config.gateway.is_none() {
+        return Ok(output);
+    }
+    let contents = store.gateway_batch_contents(info.batchNumber)?.ok_or_else(|| {
+        SettlementError::Corrupt(format!(
+            "Gateway batch {} has no stored contents (chain batches it carries)",
+            info.batchNumber
+        ))
+    })?;
+    Ok(crate::gateway::commitment(output, &contents))
 }
 
 /// The commit info a batch record carries.
@@ -155,9 +181,25 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
                 "block {from} is missing from the store"
             )));
         }
-        let Some((take, reason)) = seal_decision(&candidates, &config.limits, now) else {
+        let Some((mut take, mut reason)) = seal_decision(&candidates, &config.limits, now) else {
             return Ok(sealed);
         };
+        if let Some(max) = config.gateway.as_ref().and_then(|m| m.max_chain_batches) {
+            let mut carried = 0;
+            for (block, executed) in
+                crate::gateway::executed_per_block(store, from, from + take as u64 - 1)?
+            {
+                if carried + executed > max && block > from {
+                    take = (block - from) as usize;
+                    reason = SealReason::MaxChainBatches;
+                    break;
+                }
+                carried += executed;
+            }
+            if carried > max {
+                crate::gateway::warn_over_capacity(number, carried, max);
+            }
+        }
         let blocks = &candidates[..take];
         let last_block = from + take as u64 - 1;
         let pubdata = if config.da.publishes_pubdata() {
@@ -169,7 +211,15 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
         };
         let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
         let da = crate::da::seal_commitment(config.da, &hashes, &pubdata, number)?;
-        let info = commit_info(config, number, blocks, da);
+        let mut info = commit_info(config, number, blocks, da);
+        let contents = match &config.gateway {
+            Some(_) => {
+                let contents = crate::gateway::batch_contents(store, from, last_block)?;
+                info.l2LogsRoot = contents.sharedRoot;
+                Some(contents)
+            }
+            None => None,
+        };
         let record = BatchRecord {
             number,
             first_block: from,
@@ -184,6 +234,9 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
             if tx.last_batch()?.map(|b| b.number) != last.as_ref().map(|b| b.number) {
                 return Ok(());
             }
+            if let Some(contents) = &contents {
+                tx.put_gateway_batch_contents(number, contents)?;
+            }
             tx.put_batch(&record)
         })?;
         crate::failpoint::failpoint("after-seal");
@@ -195,6 +248,7 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
             first_block = record.first_block,
             last_block = record.last_block,
             txs = %info.numberOfL2Txs,
+            chain_batches = contents.as_ref().map(|c| c.chainBatches.len()),
             reason = reason.as_str(),
             "sealed batch"
         );

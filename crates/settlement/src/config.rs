@@ -122,6 +122,21 @@ pub struct SettlementConfig {
     pub messenger: Option<Address>,
     /// The highest fee per gas (wei) the sender pays, if capped.
     pub max_fee_per_gas: Option<u128>,
+    /// Set in the Gateway's own node: settle the Gateway on L1 with aggregated proofs
+    /// (`layer` is then L1 and its executor the `GatewayExecutor`).
+    pub gateway: Option<crate::gateway::GatewayMode>,
+    /// Where a chain settling on the Gateway reads its batches' L1 finality, if anywhere.
+    pub l1_finality: Option<L1FinalitySource>,
+}
+
+/// Where a chain on the Gateway learns which of its batches are L1-final: the Gateway's
+/// executor on L1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L1FinalitySource {
+    /// L1's JSON-RPC endpoint.
+    pub l1_rpc_url: Url,
+    /// The Gateway's `GatewayExecutor` on L1.
+    pub gateway_executor: Address,
 }
 
 impl SettlementConfig {
@@ -148,6 +163,8 @@ impl SettlementConfig {
             pubdata_retention_batches: DEFAULT_PUBDATA_RETENTION_BATCHES,
             messenger: None,
             max_fee_per_gas: None,
+            gateway: None,
+            l1_finality: None,
         }
     }
 }

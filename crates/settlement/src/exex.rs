@@ -96,6 +96,10 @@ fn apply(
             if config.da.publishes_pubdata() {
                 tx.put_block_pubdata(block.number(), &block_pubdata(block))?;
             }
+            if let Some(mode) = &config.gateway {
+                let events = crate::gateway::block_events(tx, mode, block, receipts)?;
+                tx.put_gateway_block_events(block.number(), &events)?;
+            }
         }
         head = Some(new.tip().num_hash());
     }

@@ -23,6 +23,7 @@ mod config;
 pub mod da;
 mod exex;
 mod failpoint;
+pub mod gateway;
 mod metrics;
 pub mod prover;
 mod sender;
@@ -32,13 +33,17 @@ pub use config::{
     BatchLimits, DEFAULT_BATCH_TIMEOUT, DEFAULT_LAYER_CONFIRMATIONS, DEFAULT_MAX_BATCHES_PER_TX,
     DEFAULT_MAX_BLOCKS, DEFAULT_MAX_GAS, DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS,
     DEFAULT_PROOF_CONCURRENCY, DEFAULT_PUBDATA_RETENTION_BATCHES, DEFAULT_SENDER_POLL_INTERVAL,
-    DEFAULT_TX_TIMEOUT, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
+    DEFAULT_TX_TIMEOUT, L1FinalitySource, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
 };
 pub use exex::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS};
+pub use gateway::GatewayMode;
 pub use metrics::describe as describe_metrics;
 pub use sender::{OnChainCounters, Sender, SenderAction};
-pub use service::{PendingTx, Settlement, SettlementStatus};
+pub use service::{
+    BatchFinality, FinalityStatus, GatewayBatchStatus, GatewayChainStatus, GatewayStatus,
+    PendingTx, Settlement, SettlementStatus,
+};
 
 /// The result type of the settlement crate.
 pub type SettlementResult<T> = Result<T, SettlementError>;

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use gateway_primitives::{batch_output_hash, public_input};
+use gateway_primitives::public_input;
 use gateway_prover::{BatchProof, BatchPublicInput, ProofBackend};
 use gateway_store::{BatchStage, Store};
 use tracing::{info, warn};
@@ -22,14 +22,11 @@ pub fn batch_public_input(
     let batch = store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
     let info = decode_commit_info(&batch)?;
     let prev = stored_info(store, config, number - 1)?;
+    let commitment = crate::batcher::batch_commitment(store, config, &info)?;
     Ok(BatchPublicInput {
         chain_id: config.chain_id,
         batch_number: number,
-        value: public_input(
-            prev.stateCommitment,
-            info.newStateCommitment,
-            batch_output_hash(&info),
-        ),
+        value: public_input(prev.stateCommitment, info.newStateCommitment, commitment),
     })
 }
 
@@ -82,6 +79,10 @@ pub fn drop_foreign_proofs(
     backend: &Arc<dyn ProofBackend>,
     executed: u64,
 ) -> SettlementResult<usize> {
+    if config.gateway.is_some() {
+        // Aggregated proofs are checked natively when made; the L1 verifier checks them again.
+        return Ok(0);
+    }
     let mut dropped = Vec::new();
     for mut batch in store.batches(executed + 1..=u64::MAX)? {
         if batch.proof.is_empty() || batch.stage >= BatchStage::ProvedOnChain {
@@ -115,12 +116,23 @@ async fn prove_one(
     batch: gateway_store::BatchRecord,
 ) -> SettlementResult<bool> {
     let input = batch_public_input(store, config, batch.number)?;
+    let chain_leaves = match config.gateway {
+        Some(_) => Some(chain_leaves(store, backend, batch.number)?),
+        None => None,
+    };
     let started = Instant::now();
     let job_backend = Arc::clone(backend);
-    let proof: BatchProof = tokio::task::spawn_blocking(move || {
+    let proof_bytes: Vec<u8> = tokio::task::spawn_blocking(move || {
         let proof = job_backend.prove_batch(&input)?;
         job_backend.verify_batch(&proof)?;
-        Ok::<_, gateway_prover::ProverError>(proof)
+        let Some(chain_leaves) = chain_leaves else { return Ok(proof.bytes.to_vec()) };
+        // Gateway mode: ONE proof over the Gateway's leaf and every carried chain batch's.
+        let mut leaves = Vec::with_capacity(1 + chain_leaves.len());
+        leaves.push(proof);
+        leaves.extend(chain_leaves);
+        let aggregated = job_backend.aggregate(&leaves)?;
+        job_backend.verify_aggregated(&aggregated)?;
+        Ok::<_, gateway_prover::ProverError>(job_backend.aggregated_calldata(&aggregated).to_vec())
     })
     .await
     .map_err(|e| SettlementError::Prover(format!("proof job for batch {}: {e}", batch.number)))??;
@@ -132,7 +144,7 @@ async fn prove_one(
         if current.commit_info != batch.commit_info {
             return Ok(false);
         }
-        current.proof = proof.bytes.to_vec();
+        current.proof = proof_bytes;
         if current.stage < BatchStage::Proved {
             current.stage = BatchStage::Proved;
         }
@@ -146,6 +158,39 @@ async fn prove_one(
         warn!(target: "settlement::prover", batch = batch.number, "batch changed while proving: proof dropped");
     }
     Ok(stored)
+}
+
+/// Gateway mode: the leaf proofs of the chain batches Gateway batch `number` carries, as the
+/// chains proved them on the Gateway.
+fn chain_leaves(
+    store: &Store,
+    backend: &Arc<dyn ProofBackend>,
+    number: u64,
+) -> SettlementResult<Vec<BatchProof>> {
+    let contents = store.gateway_batch_contents(number)?.ok_or_else(|| {
+        SettlementError::Corrupt(format!("Gateway batch {number} has no stored contents"))
+    })?;
+    let mut leaves = Vec::with_capacity(contents.chainBatches.len());
+    for carried in &contents.chainBatches {
+        let (chain_id, batch_number) =
+            (carried.chainId.saturating_to::<u64>(), carried.batchNumber.saturating_to::<u64>());
+        let proved = store.gateway_chain_proof(chain_id, batch_number)?.ok_or_else(|| {
+            SettlementError::Corrupt(format!(
+                "Gateway batch {number} carries chain {chain_id} batch {batch_number} but no proof of it was seen"
+            ))
+        })?;
+        if proved.publicInput != carried.publicInput {
+            return Err(SettlementError::Corrupt(format!(
+                "chain {chain_id} batch {batch_number} was proved again with another input after Gateway batch {number} was sealed"
+            )));
+        }
+        leaves.push(BatchProof {
+            backend: backend.kind(),
+            input: BatchPublicInput { chain_id, batch_number, value: proved.publicInput },
+            bytes: proved.proof,
+        });
+    }
+    Ok(leaves)
 }
 
 #[cfg(test)]

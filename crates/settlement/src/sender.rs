@@ -12,7 +12,7 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use gateway_contracts::{ChainExecutor, convert};
+use gateway_contracts::{ChainExecutor, GatewayExecutor, convert};
 use gateway_primitives::DaScheme;
 use gateway_primitives::StoredBatchInfo;
 use gateway_prover::{BatchProof, ProofBackend};
@@ -65,6 +65,8 @@ pub enum SenderAction {
     Proved(u64, u64),
     /// Executed batches `from..=to`.
     Executed(u64, u64),
+    /// Gateway mode: committed, proved and executed Gateway batch `n` on L1 in one transaction.
+    Settled(u64),
     /// Nothing to do.
     Idle,
 }
@@ -76,6 +78,8 @@ pub struct Sender {
     store: Arc<Store>,
     backend: Arc<dyn ProofBackend>,
     executor: ChainExecutor::ChainExecutorInstance<DynProvider>,
+    /// Gateway mode: the same address, as the Gateway's executor on L1.
+    gateway_executor: GatewayExecutor::GatewayExecutorInstance<DynProvider>,
     operator: Address,
     /// The last executed batch whose blocks' pubdata is pruned.
     pubdata_pruned_through: Mutex<u64>,
@@ -100,12 +104,14 @@ impl Sender {
             .wallet(EthereumWallet::from(signer))
             .connect_http(config.layer.rpc_url.clone())
             .erased();
+        let gateway_executor = GatewayExecutor::new(config.layer.executor, provider.clone());
         let executor = ChainExecutor::new(config.layer.executor, provider);
         Ok(Self {
             config,
             store,
             backend,
             executor,
+            gateway_executor,
             operator,
             pubdata_pruned_through: Mutex::new(0),
         })
@@ -169,6 +175,9 @@ impl Sender {
     /// Sends at most one transaction: execute what is proved, else prove what is committed and
     /// proved locally, else commit what is sealed.
     pub async fn step(&self, counters: OnChainCounters) -> SettlementResult<SenderAction> {
+        if self.config.gateway.is_some() {
+            return self.settle_step(counters).await;
+        }
         let max = self.config.max_batches_per_tx.max(1) as u64;
         if counters.proved > counters.executed {
             let (from, to) = (counters.executed + 1, counters.proved.min(counters.executed + max));
@@ -247,6 +256,70 @@ impl Sender {
         Ok(SenderAction::Committed(from, to))
     }
 
+    /// Gateway mode: settles the next Gateway batch on L1 (commit, prove and execute in one
+    /// `GatewayExecutor.settleBatch`) once its aggregated proof is ready, and records what it
+    /// cost on L1.
+    async fn settle_step(&self, counters: OnChainCounters) -> SettlementResult<SenderAction> {
+        let number = counters.executed + 1;
+        let Some(batch) = self.store.batch(number)? else { return Ok(SenderAction::Idle) };
+        if batch.proof.is_empty() {
+            return Ok(SenderAction::Idle);
+        }
+        if batch.sl_chain_id != self.config.layer.chain_id {
+            return Err(SettlementError::WrongLayer {
+                batch: number,
+                built_for: batch.sl_chain_id,
+                layer: self.config.layer.chain_id,
+            });
+        }
+        let info = decode_commit_info(&batch)?;
+        let da = self.da_input(&batch, info.daScheme)?;
+        let mut contents = self.store.gateway_batch_contents(number)?.ok_or_else(|| {
+            SettlementError::Corrupt(format!("Gateway batch {number} has no stored contents"))
+        })?;
+        let refs: Vec<GatewayExecutor::ChainBatchRef> = contents
+            .chainBatches
+            .iter()
+            .map(|r| GatewayExecutor::ChainBatchRef {
+                chainId: r.chainId,
+                batchNumber: r.batchNumber,
+                publicInput: r.publicInput,
+            })
+            .collect();
+        let prev = convert(&stored_info(&self.store, &self.config, number - 1)?)?;
+        let call = self.gateway_executor.settleBatch(
+            prev,
+            convert(&info)?,
+            da.input,
+            refs,
+            batch.proof.clone().into(),
+        );
+        let mined = if da.blobs.is_empty() {
+            self.send(Stage::Settle, number, number, call, false).await?
+        } else {
+            let blobs = da.blobs;
+            let sidecar =
+                tokio::task::spawn_blocking(move || crate::da::sidecar(blobs)).await.map_err(
+                    |e| SettlementError::Da(format!("building the blob sidecar: {e}")),
+                )??;
+            self.send(Stage::Settle, number, number, call.sidecar_7594(sidecar), true).await?
+        };
+        contents.l1GasUsed = mined.gas_used;
+        contents.l1CostWei = mined.cost_wei;
+        self.store.write(|tx| tx.put_gateway_batch_contents(number, &contents))?;
+        metrics::counter!("gateway_chain_batches_settled_total")
+            .increment(contents.chainBatches.len() as u64);
+        metrics::counter!("gateway_l1_gas_total").increment(mined.gas_used);
+        info!(
+            target: "settlement::gateway",
+            gateway_batch = number,
+            chain_batches = contents.chainBatches.len(),
+            l1_gas = mined.gas_used,
+            "Gateway batch settled on L1: its chain batches are L1-final"
+        );
+        Ok(SenderAction::Settled(number))
+    }
+
     /// What the commit transaction carries for `batch`, sealed with DA scheme `scheme`.
     fn da_input(&self, batch: &BatchRecord, scheme: u8) -> SettlementResult<DaInput> {
         let scheme = DaScheme::from_u8(scheme).ok_or_else(|| {
@@ -308,7 +381,7 @@ impl Sender {
         to: u64,
         call: alloy::contract::CallBuilder<&DynProvider, D>,
         carries_blobs: bool,
-    ) -> SettlementResult<()>
+    ) -> SettlementResult<Mined>
     where
         D: alloy::contract::CallDecoder + Send + Sync,
     {
@@ -410,8 +483,15 @@ impl Sender {
             .increment(fee.saturating_to::<u64>());
         info!(target: "settlement::sender", stage = name, from, to, %hash, gas = receipt.gas_used, "mined");
         failpoint(&format!("after-{name}-mined"));
-        Ok(())
+        Ok(Mined { gas_used: receipt.gas_used, cost_wei: fee })
     }
+}
+
+/// What a mined settlement-layer transaction cost.
+#[derive(Debug, Clone, Copy)]
+struct Mined {
+    gas_used: u64,
+    cost_wei: U256,
 }
 
 /// What a settlement-layer transaction does.
@@ -421,11 +501,13 @@ enum Stage {
     Commit = 0,
     Prove = 1,
     Execute = 2,
+    /// Gateway mode: commit, prove and execute at once.
+    Settle = 3,
 }
 
 /// The name of a stage as `InFlightTx::stage` stores it.
 pub(crate) fn stage_name(stage: u8) -> &'static str {
-    [Stage::Commit, Stage::Prove, Stage::Execute]
+    [Stage::Commit, Stage::Prove, Stage::Execute, Stage::Settle]
         .into_iter()
         .find(|s| *s as u8 == stage)
         .map_or("unknown", Stage::as_str)
@@ -437,13 +519,17 @@ impl Stage {
             Self::Commit => "commit",
             Self::Prove => "prove",
             Self::Execute => "execute",
+            Self::Settle => "settle",
         }
     }
 }
 
 /// The contract's custom error by name when there is one, else the transport's message.
 fn describe(err: &alloy::contract::Error) -> String {
-    match err.as_decoded_interface_error::<ChainExecutor::ChainExecutorErrors>() {
+    if let Some(decoded) = err.as_decoded_interface_error::<ChainExecutor::ChainExecutorErrors>() {
+        return format!("{decoded:?}");
+    }
+    match err.as_decoded_interface_error::<GatewayExecutor::GatewayExecutorErrors>() {
         Some(decoded) => format!("{decoded:?}"),
         None => err.to_string(),
     }

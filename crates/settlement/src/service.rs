@@ -59,6 +59,102 @@ pub struct SettlementStatus {
     pub pending_tx: Option<PendingTx>,
     /// The last error of any task, if the last attempt failed.
     pub last_error: Option<String>,
+    /// Gateway mode: the chains the Gateway settles, its batches on L1, and what they cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayStatus>,
+    /// A chain on the Gateway: which of its batches are interop-final and L1-final.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finality: Option<FinalityStatus>,
+}
+
+/// Gateway mode's part of `settlement_status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayStatus {
+    /// Gateway batches settled on L1.
+    pub batches_settled: u64,
+    /// Chain batches made L1-final by them.
+    pub chain_batches_settled: u64,
+    /// L1 gas they used, in all.
+    pub l1_gas_used: u64,
+    /// What that gas cost on L1 (wei).
+    pub l1_cost_wei: alloy::primitives::U256,
+    /// L1 gas per chain batch through the Gateway (all L1 gas over all carried chain batches).
+    pub l1_gas_per_chain_batch: Option<u64>,
+    /// L1 gas one chain batch costs settled directly on L1 (measured).
+    pub direct_l1_gas_per_chain_batch: u64,
+    /// The fixed price each chain pays per settled batch, in the Gateway's gas token (wei).
+    pub price_per_chain_batch: alloy::primitives::U256,
+    /// Per chain.
+    pub chains: Vec<GatewayChainStatus>,
+    /// The last few Gateway batches.
+    pub recent_batches: Vec<GatewayBatchStatus>,
+}
+
+/// One chain as the Gateway sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayChainStatus {
+    /// The chain.
+    pub chain_id: u64,
+    /// Its executor on the Gateway.
+    pub executor: alloy::primitives::Address,
+    /// Its batches committed on the Gateway.
+    pub committed: u64,
+    /// Proved on the Gateway.
+    pub proved: u64,
+    /// Executed on the Gateway (interop-final).
+    pub executed: u64,
+    /// Its highest batch made L1-final by a settled Gateway batch.
+    pub l1_final: u64,
+    /// Its batches settled on L1 through the Gateway.
+    pub batches_settled: u64,
+    /// What the Gateway charged it for them (fixed price × batches, gas-token wei).
+    pub charged: alloy::primitives::U256,
+    /// Its share of the Gateway batches' real L1 cost (wei).
+    pub l1_cost_share_wei: alloy::primitives::U256,
+    /// What settling them directly on L1 would have cost at the same gas prices (wei).
+    pub direct_l1_cost_wei: alloy::primitives::U256,
+}
+
+/// One Gateway batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayBatchStatus {
+    /// The Gateway batch.
+    pub number: u64,
+    /// Its stage.
+    pub stage: String,
+    /// The chain batches it carries.
+    pub chain_batches: u64,
+    /// L1 gas its settlement used (0 until settled).
+    pub l1_gas_used: u64,
+}
+
+/// A chain's finality on the Gateway and L1.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalityStatus {
+    /// Batches up to here are executed on the Gateway: other chains may act on their messages.
+    pub interop_final_through: u64,
+    /// Batches up to here are L1-final: the Gateway batch carrying them is executed on L1.
+    pub l1_final_through: u64,
+    /// The last few batches.
+    pub recent: Vec<BatchFinality>,
+}
+
+/// One batch's finality.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchFinality {
+    /// The batch.
+    pub batch: u64,
+    /// Executed on the Gateway.
+    pub interop_final: bool,
+    /// Carried to L1 by a settled Gateway batch.
+    pub l1_final: bool,
+    /// That Gateway batch, once known.
+    pub gateway_batch: Option<u64>,
 }
 
 /// A settlement-layer transaction in flight, as `settlement_status` shows it.
@@ -84,6 +180,27 @@ struct Shared {
     paused: AtomicBool,
     counters: Mutex<OnChainCounters>,
     last_error: Mutex<Option<String>>,
+    /// Gateway mode: running totals over settled Gateway batches.
+    gateway_totals: Mutex<GatewayTotals>,
+    /// A chain on the Gateway: what L1 says of its batches.
+    l1_finality: Mutex<L1Finality>,
+}
+
+#[derive(Debug, Default)]
+struct GatewayTotals {
+    scanned_through: u64,
+    chain_batches: u64,
+    gas: u64,
+    cost: alloy::primitives::U256,
+    chains: std::collections::BTreeMap<u64, GatewayChainStatus>,
+}
+
+#[derive(Debug, Default)]
+struct L1Finality {
+    through: u64,
+    /// `(first, last, gateway batch)` per `ChainBatchesFinal` event seen.
+    ranges: Vec<(u64, u64, u64)>,
+    scanned_l1_block: u64,
 }
 
 /// The settlement ExEx and its tasks.
@@ -99,12 +216,20 @@ pub struct Settlement {
 }
 
 impl Settlement {
-    /// A settlement service over `store` proving with `backend`.
+    /// A settlement service over `store` proving with `backend`. In gateway mode, a Gateway
+    /// batch carries at most as many chain batches as one aggregation holds beside the
+    /// Gateway's own leaf, unless configured lower.
     pub fn new(
-        config: SettlementConfig,
+        mut config: SettlementConfig,
         store: Arc<Store>,
         backend: Arc<dyn ProofBackend>,
     ) -> Self {
+        if let Some(mode) = &mut config.gateway
+            && let Some(max) = backend.max_aggregated()
+        {
+            let fits = max.saturating_sub(1).max(1);
+            mode.max_chain_batches = Some(mode.max_chain_batches.map_or(fits, |m| m.min(fits)));
+        }
         Self {
             config: Arc::new(config),
             store,
@@ -164,7 +289,7 @@ impl Settlement {
             on_chain,
             unbatched_blocks: head
                 .unwrap_or_default()
-                .saturating_sub(last.map(|b| b.last_block).unwrap_or_default()),
+                .saturating_sub(last.as_ref().map(|b| b.last_block).unwrap_or_default()),
             lag_blocks: head.unwrap_or_default().saturating_sub(executed_block),
             batches_by_stage,
             pending_tx: self.store.in_flight()?.map(|tx| PendingTx {
@@ -176,6 +301,96 @@ impl Settlement {
                 hash: tx.hash,
             }),
             last_error: lock(&self.shared.last_error).clone(),
+            gateway: self.gateway_status(on_chain.executed, &open)?,
+            finality: self.finality_status(on_chain, last.as_ref().map(|b| b.number)),
+        })
+    }
+
+    /// Gateway mode's status: totals over settled Gateway batches (read once each, then kept).
+    fn gateway_status(
+        &self,
+        settled: u64,
+        open: &[gateway_store::BatchRecord],
+    ) -> SettlementResult<Option<GatewayStatus>> {
+        let Some(mode) = &self.config.gateway else { return Ok(None) };
+        let mut totals = lock(&self.shared.gateway_totals);
+        if settled > totals.scanned_through {
+            for (_, contents) in
+                self.store.gateway_batches_contents(totals.scanned_through + 1..=settled)?
+            {
+                add_settled_batch(&mut totals, mode, &contents);
+            }
+            totals.scanned_through = settled;
+        }
+        let mut chains = totals.chains.clone();
+        for (chain_id, chain) in self.store.gateway_chains()? {
+            let entry = chains.entry(chain_id).or_default();
+            entry.chain_id = chain_id;
+            entry.executor = chain.executor;
+            entry.committed = chain.committed;
+            entry.proved = chain.proved;
+            entry.executed = chain.executed;
+        }
+        let mut recent = Vec::new();
+        let first_recent = settled.saturating_sub(4).max(1);
+        for (number, contents) in self.store.gateway_batches_contents(first_recent..=settled)? {
+            recent.push(GatewayBatchStatus {
+                number,
+                stage: BatchStage::Executed.as_str().into(),
+                chain_batches: contents.chainBatches.len() as u64,
+                l1_gas_used: contents.l1GasUsed,
+            });
+        }
+        for batch in open.iter().take(4) {
+            let carried = self.store.gateway_batch_contents(batch.number)?;
+            recent.push(GatewayBatchStatus {
+                number: batch.number,
+                stage: batch.stage.as_str().into(),
+                chain_batches: carried.map_or(0, |c| c.chainBatches.len() as u64),
+                l1_gas_used: 0,
+            });
+        }
+        Ok(Some(GatewayStatus {
+            batches_settled: settled,
+            chain_batches_settled: totals.chain_batches,
+            l1_gas_used: totals.gas,
+            l1_cost_wei: totals.cost,
+            l1_gas_per_chain_batch: (totals.chain_batches > 0)
+                .then(|| totals.gas / totals.chain_batches),
+            direct_l1_gas_per_chain_batch: mode.direct_l1_gas_per_batch,
+            price_per_chain_batch: mode.price_per_chain_batch,
+            chains: chains.into_values().collect(),
+            recent_batches: recent,
+        }))
+    }
+
+    /// A chain on the Gateway: its batches' finality, from the executor's counters on the
+    /// Gateway and what L1's `GatewayExecutor` said.
+    fn finality_status(
+        &self,
+        on_chain: OnChainCounters,
+        last: Option<u64>,
+    ) -> Option<FinalityStatus> {
+        self.config.l1_finality.as_ref()?;
+        let l1 = lock(&self.shared.l1_finality);
+        let last = last.unwrap_or_default();
+        let recent = (last.saturating_sub(7).max(1)..=last)
+            .filter(|n| *n > 0)
+            .map(|batch| BatchFinality {
+                batch,
+                interop_final: batch <= on_chain.executed,
+                l1_final: batch <= l1.through,
+                gateway_batch: l1
+                    .ranges
+                    .iter()
+                    .find(|(first, to, _)| (*first..=*to).contains(&batch))
+                    .map(|(_, _, gateway_batch)| *gateway_batch),
+            })
+            .collect();
+        Some(FinalityStatus {
+            interop_final_through: on_chain.executed,
+            l1_final_through: l1.through,
+            recent,
         })
     }
 
@@ -233,6 +448,9 @@ impl Settlement {
         // The backend may be shared with other hosts of the process: its owner cancels it
         // (`ProofBackend::cancel`) when the process stops; this host only stops starting jobs.
         tokio::spawn(self.clone().prover_loop(shutdown.clone()));
+        if self.config.l1_finality.is_some() {
+            tokio::spawn(self.clone().finality_loop(shutdown.clone()));
+        }
         tokio::spawn(self.clone().sender_loop(sender, shutdown));
         run_exex(
             ctx,
@@ -299,6 +517,82 @@ impl Settlement {
         }
     }
 
+    /// A chain on the Gateway: reads which of its batches L1 holds final through the Gateway
+    /// (`GatewayExecutor.lastFinalBatch` and its `ChainBatchesFinal` events).
+    async fn finality_loop(self, shutdown: CancellationToken) {
+        let Some(source) = self.config.l1_finality.clone() else { return };
+        let provider =
+            alloy::providers::ProviderBuilder::new().connect_http(source.l1_rpc_url.clone());
+        let executor = gateway_contracts::GatewayExecutor::new(source.gateway_executor, provider);
+        let chain_id = alloy::primitives::U256::from(self.config.chain_id);
+        loop {
+            let result = async {
+                let timeout = self.config.tx_timeout;
+                let scanned = lock(&self.shared.l1_finality).scanned_l1_block;
+                let read = async {
+                    use alloy::providers::Provider as _;
+                    use std::future::IntoFuture as _;
+                    let head = executor.provider().get_block_number().into_future().await.map_err(
+                        |e| crate::SettlementError::Layer(format!("reading L1's head: {e}")),
+                    )?;
+                    let through = executor.lastFinalBatch(chain_id).call().await.map_err(|e| {
+                        crate::SettlementError::Layer(format!("reading lastFinalBatch: {e}"))
+                    })?;
+                    let events = if head > scanned {
+                        executor
+                            .ChainBatchesFinal_filter()
+                            .topic1(chain_id)
+                            .from_block(scanned + 1)
+                            .to_block(head)
+                            .query()
+                            .await
+                            .map_err(|e| {
+                                crate::SettlementError::Layer(format!(
+                                    "reading ChainBatchesFinal: {e}"
+                                ))
+                            })?
+                    } else {
+                        Vec::new()
+                    };
+                    Ok::<_, crate::SettlementError>((head, through, events))
+                };
+                let (head, through, events) =
+                    tokio::time::timeout(timeout, read).await.map_err(|_| {
+                        crate::SettlementError::Layer(format!(
+                            "no answer from L1 within {timeout:?}"
+                        ))
+                    })??;
+                let mut state = lock(&self.shared.l1_finality);
+                state.through = through.saturating_to();
+                for (event, _) in events {
+                    state.ranges.push((
+                        event.fromBatch.saturating_to(),
+                        event.toBatch.saturating_to(),
+                        event.gatewayBatch.saturating_to(),
+                    ));
+                }
+                state.scanned_l1_block = state.scanned_l1_block.max(head);
+                // Only the recent ranges matter to the status.
+                let keep = state.ranges.len().saturating_sub(64);
+                state.ranges.drain(..keep);
+                metrics::gauge!("settlement_l1_final_batch").set(state.through as f64);
+                Ok::<_, crate::SettlementError>(())
+            }
+            .await;
+            self.record("finality", &result);
+            if result.is_ok() {
+                let mut last_error = lock(&self.shared.last_error);
+                if last_error.as_deref().is_some_and(|e| e.starts_with("finality:")) {
+                    *last_error = None;
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+    }
+
     async fn sender_loop(self, sender: Sender, shutdown: CancellationToken) {
         loop {
             let result = async {
@@ -327,6 +621,39 @@ impl Settlement {
                 }
             }
         }
+    }
+}
+
+/// Adds a settled Gateway batch to the running totals: its chain batches, its L1 cost split
+/// evenly over them, and what each would have cost settled directly at the same gas price.
+fn add_settled_batch(
+    totals: &mut GatewayTotals,
+    mode: &crate::gateway::GatewayMode,
+    contents: &gateway_store::GatewayBatchContents,
+) {
+    use alloy::primitives::U256;
+    let carried = contents.chainBatches.len() as u64;
+    totals.chain_batches += carried;
+    totals.gas += contents.l1GasUsed;
+    totals.cost += contents.l1CostWei;
+    if carried == 0 {
+        return;
+    }
+    let gas_price = if contents.l1GasUsed == 0 {
+        U256::ZERO
+    } else {
+        contents.l1CostWei / U256::from(contents.l1GasUsed)
+    };
+    let share = contents.l1CostWei / U256::from(carried);
+    for r in &contents.chainBatches {
+        let chain_id = r.chainId.saturating_to::<u64>();
+        let chain = totals.chains.entry(chain_id).or_default();
+        chain.chain_id = chain_id;
+        chain.batches_settled += 1;
+        chain.l1_final = chain.l1_final.max(r.batchNumber.saturating_to());
+        chain.charged += mode.price_per_chain_batch;
+        chain.l1_cost_share_wei += share;
+        chain.direct_l1_cost_wei += gas_price * U256::from(mode.direct_l1_gas_per_batch);
     }
 }
 

@@ -21,8 +21,13 @@
 //! ```
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod gateway;
 mod records;
 
+pub use gateway::{
+    ChainExecutorSet, ChainRef, CommittedChainBatch, ExecutedChainBatch, GatewayBatchContents,
+    GatewayBlockEvents, GatewayChain, ProvedChainBatch,
+};
 pub use records::{BatchRecord, BatchStage, BlockRecord, InFlightTx};
 
 use std::{
@@ -35,11 +40,11 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use tracing::debug;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Older schema versions this build upgrades in place when it opens them (each upgrade only
 /// adds tables).
-const UPGRADABLE_FROM: &[u64] = &[2];
+const UPGRADABLE_FROM: &[u64] = &[2, 3];
 
 /// The store's file name under `<datadir>/settlement/`.
 pub const STORE_FILE: &str = "store.redb";
@@ -167,6 +172,10 @@ impl Store {
             tx.open_table(BATCHES)?;
             tx.open_table(SENDER)?;
             tx.open_table(PUBDATA)?;
+            tx.open_table(gateway::BLOCK_EVENTS)?;
+            tx.open_table(gateway::CHAIN_PROOFS)?;
+            tx.open_table(gateway::CHAINS)?;
+            tx.open_table(gateway::BATCH_CONTENTS)?;
         }
         tx.commit()?;
         Ok(())
@@ -316,6 +325,8 @@ impl StoreWriter<'_> {
         }
         let mut pubdata = self.tx.open_table(PUBDATA)?;
         pubdata.retain_in(number.., |_, _| false)?;
+        drop(pubdata);
+        self.remove_gateway_block_events_from(number)?;
         Ok(keys.len())
     }
 
@@ -361,7 +372,8 @@ impl StoreWriter<'_> {
         value.map(|(k, v)| BatchRecord::decode(k, &v)).transpose()
     }
 
-    /// Removes every batch at or above `number` (unsealing them); returns how many.
+    /// Removes every batch at or above `number` (unsealing them, with their Gateway contents);
+    /// returns how many.
     pub fn remove_batches_from(&mut self, number: u64) -> StoreResult<usize> {
         let mut table = self.tx.open_table(BATCHES)?;
         let keys: Vec<u64> =
@@ -369,6 +381,8 @@ impl StoreWriter<'_> {
         for key in &keys {
             table.remove(key)?;
         }
+        drop(table);
+        self.remove_gateway_batch_contents_from(number)?;
         Ok(keys.len())
     }
 
@@ -517,16 +531,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store.write(|tx| tx.put_block(&record(1))).unwrap();
-        // What a schema-2 build left: no pubdata table, version 2.
+        // What a schema-2 build left: no pubdata or gateway tables, version 2.
         let tx = store.db.begin_write().unwrap();
         tx.open_table(META).unwrap().insert(SCHEMA_KEY, 2).unwrap();
         tx.delete_table(PUBDATA).unwrap();
+        tx.delete_table(gateway::BLOCK_EVENTS).unwrap();
+        tx.delete_table(gateway::BATCH_CONTENTS).unwrap();
         tx.commit().unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.block(1).unwrap(), Some(record(1)));
         store.write(|tx| tx.put_block_pubdata(1, b"tx bytes")).unwrap();
         assert_eq!(store.pubdata(1..=1).unwrap(), b"tx bytes");
+        assert_eq!(store.gateway_block_events(0..=9).unwrap(), vec![]);
+        assert_eq!(store.gateway_batch_contents(1).unwrap(), None);
         let tx = store.db.begin_read().unwrap();
         let version = tx.open_table(META).unwrap().get(SCHEMA_KEY).unwrap().unwrap().value();
         assert_eq!(version, u64::from(SCHEMA_VERSION));

@@ -18,7 +18,8 @@
 //!
 //! Proof byte formats: a [`crate::BatchProof`] holds `u32 len ‖ keccak-transcript proof ‖
 //! poseidon-transcript proof`; [`crate::ProofBackend::batches_calldata`] is
-//! `abi.encode(bytes[] keccakProofs)` for the `Halo2BatchVerifier` contract; an
+//! `abi.encode(bytes[] batchProofs)`, of which the `Halo2BatchVerifier` contract checks the
+//! keccak-transcript part and the Gateway aggregates the poseidon one; an
 //! [`crate::AggregatedProof`] and its calldata are `12 accumulator limbs (32 bytes each) ‖
 //! keccak-transcript proof` for the `Halo2AggregationVerifier` adapter.
 
@@ -41,7 +42,6 @@ use std::{
 };
 
 use alloy_primitives::{Bytes, U256};
-use alloy_sol_types::SolValue;
 use halo2_base::{
     gates::circuit::CircuitBuilderStage,
     halo2_proofs::halo2curves::{bn256::Fr, ff::PrimeField},
@@ -576,20 +576,12 @@ impl ProofBackend for Halo2Backend {
         native::check_accumulator(&keys.params, &instances[..ACCUMULATOR_LIMBS], &what)
     }
 
-    fn batches_calldata(&self, proofs: &[BatchProof]) -> Bytes {
-        let evm: Vec<Bytes> = proofs
-            .iter()
-            .map(|p| {
-                split_leaf(&p.bytes)
-                    .map(|parts| Bytes::copy_from_slice(parts.evm))
-                    .unwrap_or_default()
-            })
-            .collect();
-        evm.abi_encode().into()
-    }
-
     fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
         proof.bytes.clone()
+    }
+
+    fn max_aggregated(&self) -> Option<usize> {
+        Some(self.config.arity)
     }
 
     fn cancel(&self) {
