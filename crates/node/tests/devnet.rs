@@ -1,5 +1,6 @@
 //! `gateway-node devnet`, the main job: it starts everything, every chain settles (on the
-//! Gateway and on L1), the status view is written, and Ctrl-C stops every process it started.
+//! Gateway and on L1), the Gateway settles its batches on L1 so the Gateway's chains' batches
+//! become L1-final, the status view is written, and Ctrl-C stops every process it started.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +14,7 @@ use devnet::{ChildProcess, process_alive};
 const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
 
 #[test]
-fn the_devnet_settles_every_chain_and_ctrl_c_stops_everything() {
+fn the_devnet_runs_a_minute_makes_gateway_chains_l1_final_and_ctrl_c_stops_everything() {
     let dir = tempfile::tempdir().unwrap();
     let datadir = dir.path().join("devnet");
     let stdout = std::fs::File::create(dir.path().join("stdout")).unwrap();
@@ -28,21 +29,41 @@ fn the_devnet_settles_every_chain_and_ctrl_c_stops_everything() {
         .unwrap();
     let mut child = ChildProcess(child);
 
-    let deadline = Instant::now() + Duration::from_secs(120);
+    // It runs for a minute, then must show every chain settled and, through a Gateway batch
+    // executed on L1, the Gateway chains' batches L1-final.
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(150);
     let status = loop {
         assert!(child.0.try_wait().unwrap().is_none(), "the devnet exited early");
         let text = std::fs::read_to_string(datadir.join("status.json")).unwrap_or_default();
         if let Ok(status) = serde_json::from_str::<serde_json::Value>(&text) {
             let chains = status["chains"].as_array().unwrap();
-            if chains.len() == 3
+            let settled = status["gatewayNode"]["gateway"]["batchesSettled"].as_u64();
+            let l1_final = chains
+                .iter()
+                .filter(|c| c["settlementLayer"] == 506)
+                .all(|c| c["finality"]["l1FinalThrough"].as_u64().unwrap_or_default() >= 1);
+            if started.elapsed() >= Duration::from_secs(60)
+                && chains.len() == 3
                 && chains.iter().all(|c| c["onChain"]["executed"].as_u64().unwrap_or_default() >= 1)
+                && settled.unwrap_or_default() >= 1
+                && l1_final
             {
                 break status;
             }
         }
-        assert!(Instant::now() < deadline, "not every chain executed a batch: {text}");
-        std::thread::sleep(Duration::from_millis(250));
+        assert!(
+            Instant::now() < deadline,
+            "after {:?}: no Gateway batch on L1 with every chain settled: {text}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(500));
     };
+    let gateway = &status["gatewayNode"]["gateway"];
+    assert!(gateway["chainBatchesSettled"].as_u64().unwrap() >= 2, "{gateway}");
+    let per_batch = gateway["l1GasPerChainBatch"].as_u64().unwrap();
+    let direct = gateway["directL1GasPerChainBatch"].as_u64().unwrap();
+    assert!(per_batch < direct, "via the Gateway {per_batch} gas per chain batch, direct {direct}");
     let layers: Vec<u64> = status["chains"]
         .as_array()
         .unwrap()
@@ -83,6 +104,7 @@ fn the_devnet_settles_every_chain_and_ctrl_c_stops_everything() {
     let printed = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
     assert!(printed.contains("devnet up"), "{printed}");
     assert!(printed.contains("committed"), "the status view was printed: {printed}");
+    assert!(printed.contains("settled on L1"), "the Gateway's line was printed: {printed}");
 }
 
 #[test]
