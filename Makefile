@@ -32,6 +32,7 @@ fmt:
 bench: tools
 	$(CARGO) run --release --locked -p example-bench-exex -- --blocks 200 --txs 1000
 	$(CARGO) run --release --locked -p example-bench-contracts
+	$(CARGO) run --release --locked -p example-bench-gateway
 	$(CARGO) run --release --locked -p example-bench-settlement -- --blocks 200 --batches 6
 
 ## The halo2 benchmark (about 20 minutes): keygen, proving, memory, proof size, verify gas.

@@ -1,7 +1,9 @@
 //! Real halo2 proofs, once per CI run (one test, so the SRS and keys are made or loaded once):
 //! leaf proofs verify natively and in the generated Solidity verifier through a chain's executor
-//! on anvil; an aggregated proof of two leaves verifies natively and on anvil and exposes the
-//! leaves' inputs in order; tampered proofs and wrong inputs are rejected by the contracts.
+//! on anvil; an aggregated proof of a Gateway batch's leaf and a chain batch's leaf verifies
+//! natively and on anvil and exposes the leaves' inputs in order, and L1's `GatewayExecutor`
+//! settles that Gateway batch with it, making the chain batch L1-final; tampered proofs and
+//! wrong inputs are rejected by the contracts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,10 +15,12 @@ use alloy::{
 };
 use devnet::{Devnet, DevnetConfig, InitialSettlement, signer_provider};
 use gateway_contracts::{
-    ChainExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier, Halo2BatchVerifier,
-    Halo2LeafVerifier, convert,
+    ChainExecutor, GatewayExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier,
+    Halo2BatchVerifier, Halo2LeafVerifier, convert, deploy_gateway_executor,
 };
-use gateway_primitives::{CommitBatchInfo, batch_output_hash, public_input};
+use gateway_primitives::{
+    ChainBatchRef, CommitBatchInfo, batch_output_hash, gateway_commitment, public_input,
+};
 use gateway_prover::{BatchPublicInput, Halo2Backend, Halo2Config, ProofBackend};
 
 const TX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -170,17 +174,52 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     assert_eq!(executor.totalBatchesVerified().call().await.unwrap(), U256::from(1));
     println!("proveBatches with one real leaf proof: {} gas", receipt.gas_used);
 
-    // Aggregation of the two leaves: exposes their inputs in order, verifies natively and on L1.
+    // A Gateway batch carrying chain batch 1: the Gateway's own leaf over its commitment.
+    let topology = &devnet.topology;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let gateway_info = CommitBatchInfo {
+        batchNumber: 1,
+        newStateCommitment: B256::repeat_byte(0x66),
+        firstBlockTimestamp: now - 20,
+        lastBlockTimestamp: now - 10,
+        chainId: U256::from(topology.gateway.node.chain_id),
+        daScheme: 2,
+        l2LogsRoot: B256::repeat_byte(0x77),
+        slChainId: U256::from(topology.l1.node.chain_id),
+        ..Default::default()
+    };
+    let carried = vec![ChainBatchRef {
+        chainId: U256::from(chain.node.chain_id),
+        batchNumber: U256::from(1),
+        publicInput: input_one.value,
+    }];
+    let gateway_genesis = topology.gateway_genesis.stored_info();
+    let gateway_input = BatchPublicInput {
+        chain_id: topology.gateway.node.chain_id,
+        batch_number: 1,
+        value: public_input(
+            gateway_genesis.stateCommitment,
+            gateway_info.newStateCommitment,
+            gateway_commitment(batch_output_hash(&gateway_info), &carried),
+        ),
+    };
+
+    // Aggregation of the Gateway's leaf and the chain batch's: exposes their inputs in order,
+    // verifies natively and on L1.
     let started = Instant::now();
     let aggregated = {
-        let (backend, proofs) = (Arc::clone(&backend), proofs.to_vec());
-        blocking(move || backend.aggregate(&proofs).unwrap()).await
+        let (backend, chain_leaf) = (Arc::clone(&backend), proofs[0].clone());
+        blocking(move || {
+            let gateway_leaf = backend.prove_batch(&gateway_input).unwrap();
+            backend.aggregate(&[gateway_leaf, chain_leaf]).unwrap()
+        })
+        .await
     };
     println!(
-        "aggregation of 2 leaves (keygen included if not cached) in {:.1} s",
+        "Gateway leaf + aggregation of 2 leaves (keygen included if not cached) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(aggregated.inputs, vec![input_one, input_two]);
+    assert_eq!(aggregated.inputs, vec![gateway_input, input_one]);
     backend.verify_aggregated(&aggregated).unwrap();
     let mut swapped = aggregated.clone();
     swapped.inputs.swap(0, 1);
@@ -233,6 +272,65 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     assert!(
         !adapter.verify(pairs(&aggregated.inputs), bytes.into()).call().await.unwrap(),
         "a tampered proof is refused"
+    );
+
+    // L1's GatewayExecutor with the real aggregated verifier settles the Gateway batch in one
+    // transaction, and only with exactly the chain batch its proof covers.
+    let operator = chain.operator;
+    let gateway_executor = GatewayExecutor::new(
+        deploy_gateway_executor(
+            &l1,
+            topology.gateway.node.chain_id,
+            *adapter.address(),
+            operator,
+            &gateway_genesis,
+        )
+        .await
+        .unwrap(),
+        l1.clone(),
+    );
+    gateway_executor
+        .setOperator(operator, 7)
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+    let settle = |refs: &[ChainBatchRef]| {
+        gateway_executor.settleBatch(
+            convert(&gateway_genesis).unwrap(),
+            convert(&gateway_info).unwrap(),
+            Bytes::new(),
+            refs.iter().map(|r| convert(r).unwrap()).collect(),
+            calldata.clone(),
+        )
+    };
+    let mut altered = carried.clone();
+    altered[0].publicInput = input_two.value;
+    let err = settle(&altered).call().await.unwrap_err();
+    assert!(
+        matches!(
+            err.as_decoded_interface_error::<GatewayExecutor::GatewayExecutorErrors>(),
+            Some(GatewayExecutor::GatewayExecutorErrors::InvalidProof(_))
+        ),
+        "{err}"
+    );
+    let receipt = settle(&carried)
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    println!("settleBatch with a real aggregated proof (1 chain batch): {} gas", receipt.gas_used);
+    assert_eq!(
+        gateway_executor.lastFinalBatch(U256::from(chain.node.chain_id)).call().await.unwrap(),
+        U256::from(1),
+        "the chain batch is L1-final"
     );
     drop(devnet);
 }

@@ -38,6 +38,22 @@ pub fn describe() {
         "fees paid by mined settlement transactions in wei (saturating at u64), by stage"
     );
     describe_counter!("settlement_errors_total", "failed steps of a settlement task, by task");
+    describe_gauge!(
+        "settlement_l1_final_batch",
+        "a chain on the Gateway: its highest batch L1-final through a settled Gateway batch"
+    );
+    describe_counter!(
+        "gateway_chain_batches_settled_total",
+        "gateway mode: chain batches made L1-final by Gateway batches settled on L1"
+    );
+    describe_counter!(
+        "gateway_l1_gas_total",
+        "gateway mode: L1 gas used settling Gateway batches (one transaction each)"
+    );
+    describe_counter!(
+        "gateway_chain_proofs_unreadable_total",
+        "gateway mode: chain proveBatches transactions whose proofs could not be read from calldata (alarm)"
+    );
     describe_gauge!("settlement_batches", "batches in the store, by stage");
     describe_gauge!("settlement_chain_head", "highest chain block in the store");
     describe_gauge!(

@@ -1,0 +1,201 @@
+//! L1 gas per chain batch, settled directly on L1 versus carried by a Gateway batch, for 1, 2,
+//! 4, 8 and 16 chains, measured in one run on the same anvil L1. Prints a table and writes
+//! `reports/bench-gateway.json`.
+//!
+//! - Direct: each chain commits, proves and executes its batch on its own L1 executor (three
+//!   transactions, mock verifier: the protocol's own cost).
+//! - Through the Gateway: one `GatewayExecutor.settleBatch` per Gateway batch carrying one batch
+//!   of each of N chains, with the mock aggregated verifier (steady state: every chain already
+//!   has an L1-final batch). The real path adds the halo2 aggregated proof's verification, a
+//!   constant per Gateway batch: the column `halo2 est.` adds the measured
+//!   [`HALO2_AGGREGATED_VERIFY_GAS`] (`make bench-proofs`, 2-to-1 aggregation) to the mock
+//!   total before dividing by N.
+//!
+//! ```text
+//! cargo run --release -p example-bench-gateway
+//! ```
+
+use alloy::primitives::{B256, Bytes, U256};
+use devnet::{Devnet, DevnetConfig, InitialSettlement, confirm, signer_provider};
+use gateway_contracts::{ChainExecutor, GatewayExecutor, convert};
+use gateway_primitives::{
+    ChainBatchRef, CommitBatchInfo, StoredBatchInfo, batch_output_hash, gateway_commitment,
+    public_input,
+};
+use gateway_prover::{BatchPublicInput, MockBackend, ProofBackend};
+
+/// Gas of verifying one halo2 aggregated proof on L1 (generated verifier, 2 leaves), measured
+/// by `bench-proofs` on this machine's anvil.
+const HALO2_AGGREGATED_VERIFY_GAS: u64 = 426_835;
+const CHAIN_COUNTS: [usize; 5] = [1, 2, 4, 8, 16];
+
+fn batch(chain_id: u64, sl: u64, number: u64, timestamp: u64) -> CommitBatchInfo {
+    CommitBatchInfo {
+        batchNumber: number,
+        newStateCommitment: B256::from(U256::from(number * 1_000 + chain_id)),
+        firstBlockTimestamp: timestamp,
+        lastBlockTimestamp: timestamp + 1,
+        chainId: U256::from(chain_id),
+        daScheme: 2,
+        daCommitment: B256::repeat_byte(0xda),
+        numberOfL2Txs: U256::from(100),
+        l2LogsRoot: B256::from(U256::from(number * 7 + 1)),
+        slChainId: U256::from(sl),
+        ..Default::default()
+    }
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await?;
+    let topology = &devnet.topology;
+    let chain = &topology.chains[0];
+    let l1_chain = topology.l1.node.chain_id;
+    let gateway_chain = topology.gateway.node.chain_id;
+    let direct_provider = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key)?;
+    let direct = ChainExecutor::new(chain.l1_executor, &direct_provider);
+    let gateway_provider =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)?;
+    let gateway = GatewayExecutor::new(topology.gateway_l1_executor, &gateway_provider);
+    let backend = MockBackend::default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+
+    // Direct: one chain batch in three transactions, averaged over 4 batches.
+    let mut last: StoredBatchInfo = chain.genesis.stored_info();
+    let mut direct_total = 0;
+    let direct_batches = 4u64;
+    for number in 1..=direct_batches {
+        let info = batch(chain.node.chain_id, l1_chain, number, 1_000 + number * 10);
+        let stored = info.to_stored();
+        let commit = confirm(
+            "commit",
+            direct
+                .commitBatches(convert(&last)?, vec![convert(&info)?], vec![Bytes::new()])
+                .send()
+                .await?,
+        )
+        .await?;
+        let prove = confirm(
+            "prove",
+            direct
+                .proveBatches(convert(&last)?, vec![convert(&stored)?], Bytes::from_static(b"mock"))
+                .send()
+                .await?,
+        )
+        .await?;
+        let execute =
+            confirm("execute", direct.executeBatches(vec![convert(&stored)?]).send().await?)
+                .await?;
+        direct_total += commit.gas_used + prove.gas_used + execute.gas_used;
+        last = stored;
+    }
+    let direct_per_batch = direct_total / direct_batches;
+
+    // Through the Gateway: per N, a warm-up Gateway batch (first L1-final batch of each chain),
+    // then the measured one.
+    let mut gateway_last: StoredBatchInfo = topology.gateway_genesis.stored_info();
+    let mut gateway_number = 0u64;
+    let mut chain_batch = std::collections::BTreeMap::<u64, u64>::new();
+    let mut rows = Vec::new();
+    println!(
+        "{:>6} {:>14} {:>16} {:>16} {:>12} {:>16} {:>12}",
+        "chains",
+        "direct/batch",
+        "gateway tx gas",
+        "via GW/batch",
+        "saving",
+        "halo2 est./batch",
+        "saving"
+    );
+    for chains in CHAIN_COUNTS {
+        let mut measured = 0;
+        for _round in 0..2 {
+            gateway_number += 1;
+            let refs: Vec<ChainBatchRef> = (0..chains as u64)
+                .map(|i| {
+                    let id = 1_000 + i;
+                    let n = chain_batch.entry(id).or_default();
+                    *n += 1;
+                    ChainBatchRef {
+                        chainId: U256::from(id),
+                        batchNumber: U256::from(*n),
+                        publicInput: U256::from(id * 1_000_003 + *n),
+                    }
+                })
+                .collect();
+            let mut info =
+                batch(gateway_chain, l1_chain, gateway_number, now - 3_600 + gateway_number * 10);
+            info.daScheme = 2;
+            info.l2LogsRoot = B256::from(U256::from(gateway_number));
+            let commitment = gateway_commitment(batch_output_hash(&info), &refs);
+            let mut leaves = vec![backend.prove_batch(&BatchPublicInput {
+                chain_id: gateway_chain,
+                batch_number: gateway_number,
+                value: public_input(
+                    gateway_last.stateCommitment,
+                    info.newStateCommitment,
+                    commitment,
+                ),
+            })?];
+            for r in &refs {
+                leaves.push(backend.prove_batch(&BatchPublicInput {
+                    chain_id: r.chainId.to(),
+                    batch_number: r.batchNumber.to(),
+                    value: r.publicInput,
+                })?);
+            }
+            let proof = backend.aggregated_calldata(&backend.aggregate(&leaves)?);
+            let abi_refs: Vec<GatewayExecutor::ChainBatchRef> =
+                refs.iter().map(convert).collect::<Result<_, _>>()?;
+            let receipt = confirm(
+                "settleBatch",
+                gateway
+                    .settleBatch(
+                        convert(&gateway_last)?,
+                        convert(&info)?,
+                        Bytes::new(),
+                        abi_refs,
+                        proof,
+                    )
+                    .send()
+                    .await?,
+            )
+            .await?;
+            measured = receipt.gas_used;
+            let mut stored = info.to_stored();
+            stored.commitment = commitment;
+            gateway_last = stored;
+        }
+        let per_batch = measured / chains as u64;
+        let halo2 = (measured + HALO2_AGGREGATED_VERIFY_GAS) / chains as u64;
+        let saving = direct_per_batch as f64 / per_batch as f64;
+        let halo2_saving = direct_per_batch as f64 / halo2 as f64;
+        println!(
+            "{chains:>6} {direct_per_batch:>14} {measured:>16} {per_batch:>16} {:>11.1}x {halo2:>16} {:>11.1}x",
+            saving, halo2_saving
+        );
+        rows.push(serde_json::json!({
+            "chains": chains,
+            "direct_gas_per_chain_batch": direct_per_batch,
+            "gateway_settle_gas": measured,
+            "gateway_gas_per_chain_batch": per_batch,
+            "saving_factor": saving,
+            "halo2_estimated_gas_per_chain_batch": halo2,
+            "halo2_estimated_saving_factor": halo2_saving,
+        }));
+    }
+    std::fs::create_dir_all("reports")?;
+    let report = serde_json::json!({
+        "bench": "gateway-gas",
+        "verifiers": { "direct": "MockVerifier", "gateway": "MockAggregatedVerifier" },
+        "halo2_aggregated_verify_gas": HALO2_AGGREGATED_VERIFY_GAS,
+        "rows": rows,
+    });
+    std::fs::write("reports/bench-gateway.json", serde_json::to_vec_pretty(&report)?)?;
+    eprintln!("report written to reports/bench-gateway.json");
+    Ok(())
+}
