@@ -189,7 +189,7 @@ mod tests {
             batchNumber: U256::from(1),
             publicInput: U256::from(5),
         };
-        let b = ChainBatchRef { chainId: U256::from(271), ..a.clone() };
+        let b = ChainBatchRef { chainId: U256::from(271), ..a };
         let both = gateway_commitment(output, &[a.clone(), b.clone()]);
         assert_ne!(both, gateway_commitment(output, &[b.clone(), a.clone()]));
         assert_ne!(both, gateway_commitment(output, std::slice::from_ref(&a)));
