@@ -66,6 +66,22 @@ pub fn describe() {
         "the executor's counters on the settlement layer, by stage (committed, proved, executed)"
     );
     describe_gauge!("settlement_paused", "1 while sending is paused");
+    describe_gauge!(
+        "gateway_chain_batches_l1_final",
+        "gateway mode: per chain (label chain_id), its batches settled on L1 through the Gateway"
+    );
+    describe_gauge!(
+        "gateway_chain_charged_wei",
+        "gateway mode: per chain, what the Gateway charged it (fixed price per batch, gas-token wei)"
+    );
+    describe_gauge!(
+        "gateway_chain_l1_cost_share_wei",
+        "gateway mode: per chain, its share of the Gateway batches' real L1 cost (wei)"
+    );
+    describe_gauge!(
+        "gateway_chain_direct_l1_cost_wei",
+        "gateway mode: per chain, what settling its batches directly on L1 would have cost (wei)"
+    );
 }
 
 /// Sets the gauges from a status snapshot.
@@ -84,4 +100,21 @@ pub(crate) fn record_status(status: &SettlementStatus) {
         metrics::gauge!("settlement_batches", "stage" => *stage).set(*count as f64);
     }
     metrics::gauge!("settlement_paused").set(if status.phase == "paused" { 1.0 } else { 0.0 });
+    if let Some(gateway) = &status.gateway {
+        let wei = |v: alloy::primitives::U256| f64::from(v);
+        for chain in &gateway.chains {
+            let id = chain.chain_id.to_string();
+            metrics::gauge!("gateway_chain_batches_l1_final", "chain_id" => id.clone())
+                .set(chain.batches_settled as f64);
+            metrics::gauge!("gateway_chain_charged_wei", "chain_id" => id.clone())
+                .set(wei(chain.charged));
+            metrics::gauge!("gateway_chain_l1_cost_share_wei", "chain_id" => id.clone())
+                .set(wei(chain.l1_cost_share_wei));
+            metrics::gauge!("gateway_chain_direct_l1_cost_wei", "chain_id" => id)
+                .set(wei(chain.direct_l1_cost_wei));
+        }
+    }
+    if let Some(finality) = &status.finality {
+        metrics::gauge!("settlement_l1_final_batch").set(finality.l1_final_through as f64);
+    }
 }
