@@ -575,7 +575,6 @@ impl Settlement {
                 // Only the recent ranges matter to the status.
                 let keep = state.ranges.len().saturating_sub(64);
                 state.ranges.drain(..keep);
-                metrics::gauge!("settlement_l1_final_batch").set(state.through as f64);
                 Ok::<_, crate::SettlementError>(())
             }
             .await;

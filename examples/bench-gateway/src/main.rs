@@ -129,7 +129,6 @@ async fn main() -> eyre::Result<()> {
                 .collect();
             let mut info =
                 batch(gateway_chain, l1_chain, gateway_number, now - 3_600 + gateway_number * 10);
-            info.daScheme = 2;
             info.l2LogsRoot = B256::from(U256::from(gateway_number));
             let commitment = gateway_commitment(batch_output_hash(&info), &refs);
             let mut leaves = vec![backend.prove_batch(&BatchPublicInput {
