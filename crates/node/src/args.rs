@@ -141,6 +141,18 @@ pub struct SettlementArgs {
     /// Proof jobs run at once (each real proof takes gigabytes).
     #[arg(long = "settlement.proof-concurrency", value_name = "N", default_value_t = DEFAULT_PROOF_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..64))]
     pub proof_concurrency: u64,
+    /// The L1 Bridgehub (instead of a topology file). With both layers known it turns on
+    /// runtime migration: `settlement_migrate`, and a `--settlement.layer` that differs from the
+    /// Bridgehub's migrates the chain at start.
+    #[arg(long = "settlement.bridgehub", value_name = "ADDRESS")]
+    pub bridgehub: Option<Address>,
+    /// A file holding the chain admin's key on the Bridgehub (default: the operator key).
+    #[arg(long = "settlement.admin-key-file", value_name = "FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// A file holding the Gateway relayer's key: this node then carries its own migrations to
+    /// the Gateway's executor (devnets; without it the Gateway's relayer does).
+    #[arg(long = "settlement.relayer-key-file", value_name = "FILE")]
+    pub relayer_key_file: Option<PathBuf>,
 }
 
 /// `--gateway.*`: what the Gateway's own node serves.
@@ -225,6 +237,10 @@ mod tests {
             "2m",
             "--settlement.proof-concurrency",
             "2",
+            "--settlement.bridgehub",
+            "0x00000000000000000000000000000000000000cc",
+            "--settlement.relayer-key-file",
+            "/tmp/relayer.key",
             "--gateway.public-rpc",
             "127.0.0.1:8547",
             "--gateway.deployers",
@@ -243,6 +259,8 @@ mod tests {
         assert_eq!(ext.settlement.layer_confirmations, 3);
         assert_eq!(ext.settlement.tx_timeout, Duration::from_secs(120));
         assert_eq!(ext.settlement.proof_concurrency, 2);
+        assert_eq!(ext.settlement.bridgehub, Some(Address::with_last_byte(0xcc)));
+        assert_eq!(ext.settlement.relayer_key_file, Some(PathBuf::from("/tmp/relayer.key")));
         assert_eq!(ext.gateway.public_rpc, Some("127.0.0.1:8547".parse().unwrap()));
         assert_eq!(ext.gateway.deployers.len(), 2);
         assert_eq!(ext.metrics, Some("127.0.0.1:9001".parse().unwrap()));

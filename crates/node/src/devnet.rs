@@ -22,8 +22,8 @@ use eyre::WrapErr;
 use gateway_primitives::DaScheme;
 use gateway_prover::{Halo2Backend, Halo2Config, ProofBackend};
 use gateway_settlement::{
-    BatchLimits, GatewayMode, L1FinalitySource, OperatorKey, Settlement, SettlementConfig,
-    SettlementLayerEndpoint, SettlementStatus,
+    BatchLimits, GatewayMode, L1FinalitySource, MigrationConfig, OperatorKey, Settlement,
+    SettlementConfig, SettlementLayerEndpoint, SettlementStatus,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -284,6 +284,7 @@ pub fn devnet_settlement_config(topology: &Topology, chain: &ChainTopology) -> S
     config.limits =
         BatchLimits { max_blocks: 5, timeout: Duration::from_secs(3), ..Default::default() };
     config.poll_interval = Duration::from_millis(500);
+    config.migration = Some(devnet_migration_config(topology, chain));
     if chain.initial_settlement == InitialSettlement::Gateway {
         config.l1_finality = Some(L1FinalitySource {
             l1_rpc_url: topology.l1.node.rpc_url.clone(),
@@ -291,6 +292,27 @@ pub fn devnet_settlement_config(topology: &Topology, chain: &ChainTopology) -> S
         });
     }
     config
+}
+
+/// A devnet chain's runtime-migration settings: both layers, the Bridgehub, and the Gateway's
+/// relayer key (the devnet node carries its chains' migrations to the Gateway itself).
+pub fn devnet_migration_config(topology: &Topology, chain: &ChainTopology) -> MigrationConfig {
+    MigrationConfig {
+        l1: SettlementLayerEndpoint {
+            chain_id: topology.l1.node.chain_id,
+            rpc_url: topology.l1.node.rpc_url.clone(),
+            executor: chain.l1_executor,
+        },
+        gateway: SettlementLayerEndpoint {
+            chain_id: topology.gateway.node.chain_id,
+            rpc_url: topology.gateway.node.rpc_url.clone(),
+            executor: chain.gateway_executor,
+        },
+        bridgehub: topology.bridgehub,
+        admin_key: None,
+        relayer_key: Some(OperatorKey::new(topology.gateway.governance_key.clone())),
+        start_on: None,
+    }
 }
 
 /// The settlement settings of the devnet Gateway's own node: gateway mode, settling on L1

@@ -8,10 +8,12 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
     transports::http::reqwest::Url,
 };
-use devnet::{InitialSettlement, Topology};
+use devnet::Topology;
 use eyre::WrapErr;
 use gateway_primitives::DaScheme;
-use gateway_settlement::{BatchLimits, OperatorKey, SettlementConfig, SettlementLayerEndpoint};
+use gateway_settlement::{
+    BatchLimits, LayerKind, MigrationConfig, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
+};
 
 use crate::args::{DaArg, LayerArg, NodeExtArgs, ProofsArg};
 
@@ -25,6 +27,30 @@ async fn chain_id_of(url: &Url, flag: &str) -> eyre::Result<u64> {
         Ok(Ok(id)) => Ok(id),
         Ok(Err(e)) => eyre::bail!("{flag} {url}: the endpoint does not answer: {e}"),
         Err(_) => eyre::bail!("{flag} {url}: no answer within {ENDPOINT_TIMEOUT:?}"),
+    }
+}
+
+fn key_file(path: &std::path::Path, flag: &str) -> eyre::Result<OperatorKey> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| eyre::eyre!("{flag} {}: cannot read it: {e}", path.display()))?;
+    Ok(OperatorKey::new(text.trim()))
+}
+
+/// The settlement layer the Bridgehub has for `chain_id`.
+async fn bridgehub_layer(migration: &MigrationConfig, chain_id: u64) -> eyre::Result<u64> {
+    let provider = ProviderBuilder::new().connect_http(migration.l1.rpc_url.clone());
+    let bridgehub = gateway_contracts::Bridgehub::new(migration.bridgehub, provider);
+    let call = bridgehub.settlementLayer(alloy::primitives::U256::from(chain_id));
+    match tokio::time::timeout(ENDPOINT_TIMEOUT, call.call()).await {
+        Ok(Ok(layer)) => Ok(layer.saturating_to()),
+        Ok(Err(e)) => eyre::bail!(
+            "--settlement.bridgehub {}: cannot read chain {chain_id}'s settlement layer: {e}",
+            migration.bridgehub
+        ),
+        Err(_) => eyre::bail!(
+            "--settlement.bridgehub {}: no answer within {ENDPOINT_TIMEOUT:?}",
+            migration.bridgehub
+        ),
     }
 }
 
@@ -64,61 +90,116 @@ pub async fn settlement_config(
         );
     }
 
-    let (flag, url, executor, expected) = match s.layer {
+    let l1_url =
+        s.l1_rpc_url.clone().or_else(|| topology.as_ref().map(|t| t.l1.node.rpc_url.clone()));
+    let gateway_url = s
+        .gateway_rpc_url
+        .clone()
+        .or_else(|| topology.as_ref().map(|t| t.gateway.node.rpc_url.clone()));
+    let l1_executor = s.l1_executor.or(chain.map(|c| c.l1_executor));
+    let gateway_executor = s.gateway_executor.or(chain.map(|c| c.gateway_executor));
+    // The configured layer must be fully known; the other one only for runtime migration.
+    match s.layer {
         LayerArg::L1 => {
-            let url = s
-                .l1_rpc_url
-                .clone()
-                .or_else(|| topology.as_ref().map(|t| t.l1.node.rpc_url.clone()))
-                .ok_or_else(|| {
-                    eyre::eyre!("--settlement.layer l1 needs --settlement.l1-rpc-url")
-                })?;
-            let executor = s.l1_executor.or(chain.map(|c| c.l1_executor)).ok_or_else(|| {
-                eyre::eyre!("the chain's L1 executor is unknown: pass --settlement.l1-executor or --settlement.topology")
-            })?;
-            ("--settlement.l1-rpc-url", url, executor, None)
+            if l1_url.is_none() {
+                eyre::bail!("--settlement.layer l1 needs --settlement.l1-rpc-url");
+            }
+            if l1_executor.is_none() {
+                eyre::bail!(
+                    "the chain's L1 executor is unknown: pass --settlement.l1-executor or --settlement.topology"
+                );
+            }
         }
         LayerArg::Gateway => {
-            let url = s
-                .gateway_rpc_url
-                .clone()
-                .or_else(|| topology.as_ref().map(|t| t.gateway.node.rpc_url.clone()))
-                .ok_or_else(|| {
-                    eyre::eyre!("--settlement.layer gateway needs --settlement.gateway-rpc-url")
-                })?;
-            let executor = s.gateway_executor.or(chain.map(|c| c.gateway_executor)).ok_or_else(|| {
-                eyre::eyre!(
+            if gateway_url.is_none() {
+                eyre::bail!("--settlement.layer gateway needs --settlement.gateway-rpc-url");
+            }
+            if gateway_executor.is_none() {
+                eyre::bail!(
                     "the chain's Gateway executor is unknown: pass --settlement.gateway-executor or --settlement.topology"
-                )
-            })?;
-            ("--settlement.gateway-rpc-url", url, executor, Some(s.gateway_network))
+                );
+            }
         }
+    }
+    let l1 = match (&l1_url, l1_executor) {
+        (Some(url), Some(executor)) => Some(SettlementLayerEndpoint {
+            chain_id: chain_id_of(url, "--settlement.l1-rpc-url").await?,
+            rpc_url: url.clone(),
+            executor,
+        }),
+        _ => None,
     };
-    let sl_chain_id = chain_id_of(&url, flag).await?;
-    if let Some(expected) = expected
-        && sl_chain_id != expected
-    {
-        eyre::bail!(
-            "{flag} {url}: the endpoint's chain id is {sl_chain_id}, but --settlement.gateway-network expects {expected}"
-        );
-    }
-    if let (Some(chain), Some(topology)) = (chain, &topology) {
-        let initial = match chain.initial_settlement {
-            InitialSettlement::L1 => LayerArg::L1,
-            InitialSettlement::Gateway => LayerArg::Gateway,
-        };
-        if initial != s.layer {
-            tracing::warn!(
-                target: "gateway_node",
-                chain = chain_id,
-                layer = ?s.layer,
-                topology_layer = ?initial,
-                gateway = topology.gateway.node.chain_id,
-                "--settlement.layer differs from where the topology registered the chain; \
-                 runtime migration is not available yet"
-            );
+    let gateway = match (&gateway_url, gateway_executor) {
+        (Some(url), Some(executor)) => {
+            let flag = "--settlement.gateway-rpc-url";
+            let sl_chain_id = chain_id_of(url, flag).await?;
+            if sl_chain_id != s.gateway_network {
+                eyre::bail!(
+                    "{flag} {url}: the endpoint's chain id is {sl_chain_id}, but --settlement.gateway-network expects {}",
+                    s.gateway_network
+                );
+            }
+            Some(SettlementLayerEndpoint { chain_id: sl_chain_id, rpc_url: url.clone(), executor })
         }
+        _ => None,
+    };
+    let wanted = match s.layer {
+        LayerArg::L1 => LayerKind::L1,
+        LayerArg::Gateway => LayerKind::Gateway,
+    };
+    let bridgehub = s.bridgehub.or(topology.as_ref().map(|t| t.bridgehub));
+    let migration = match (&l1, &gateway, bridgehub) {
+        (Some(l1), Some(gateway), Some(bridgehub)) => Some(MigrationConfig {
+            l1: l1.clone(),
+            gateway: gateway.clone(),
+            bridgehub,
+            admin_key: s
+                .admin_key_file
+                .as_deref()
+                .map(|p| key_file(p, "--settlement.admin-key-file"))
+                .transpose()?,
+            relayer_key: s
+                .relayer_key_file
+                .as_deref()
+                .map(|p| key_file(p, "--settlement.relayer-key-file"))
+                .transpose()?,
+            start_on: Some(wanted),
+        }),
+        _ => None,
+    };
+    // With runtime migration the chain starts on the layer the Bridgehub has (the truth) and
+    // migrates to `--settlement.layer` if that differs.
+    let initial = match &migration {
+        Some(migration) => {
+            let on_chain = bridgehub_layer(migration, chain_id).await?;
+            let Some(kind) = migration.kind_of(on_chain) else {
+                eyre::bail!(
+                    "the Bridgehub {} says chain {chain_id} settles on {on_chain}, neither L1 ({}) nor the Gateway ({})",
+                    migration.bridgehub,
+                    migration.l1.chain_id,
+                    migration.gateway.chain_id
+                );
+            };
+            if kind != wanted {
+                tracing::info!(
+                    target: "gateway_node",
+                    chain = chain_id,
+                    bridgehub_layer = on_chain,
+                    wanted = wanted.as_str(),
+                    "--settlement.layer differs from the Bridgehub's: the chain migrates there at start"
+                );
+            }
+            kind
+        }
+        None => wanted,
+    };
+    let layer = match initial {
+        LayerKind::L1 => l1,
+        LayerKind::Gateway => gateway,
     }
+    .ok_or_else(|| {
+        eyre::eyre!("the settlement layer {} is not fully configured", initial.as_str())
+    })?;
     let genesis: B256 = s
         .genesis_state_commitment
         .or(chain.map(|c| c.genesis.state_commitment))
@@ -130,7 +211,7 @@ pub async fn settlement_config(
         DaArg::RollupCalldata => DaScheme::RollupCalldata,
         // Blobs exist on L1 only: on the Gateway, rollup pubdata goes as calldata and the
         // Gateway carries it to L1 in its own batch.
-        DaArg::RollupBlobs if s.layer == LayerArg::Gateway => {
+        DaArg::RollupBlobs if initial == LayerKind::Gateway => {
             tracing::info!(
                 target: "gateway_node",
                 "--settlement.da rollup-blobs: the chain settles on the Gateway, so its pubdata goes as calldata there"
@@ -140,7 +221,6 @@ pub async fn settlement_config(
         DaArg::RollupBlobs => DaScheme::RollupBlobs,
     };
     let operator_key = operator_key(args)?;
-    let layer = SettlementLayerEndpoint { chain_id: sl_chain_id, rpc_url: url, executor };
     let mut config = SettlementConfig::new(chain_id, genesis, layer, operator_key);
     config.da = da;
     config.confirmations = s.confirmations;
@@ -149,6 +229,7 @@ pub async fn settlement_config(
     config.tx_timeout = s.tx_timeout;
     config.proof_concurrency = s.proof_concurrency;
     config.max_fee_per_gas = s.max_fee_per_gas;
+    config.migration = migration;
     config.limits = BatchLimits {
         max_blocks: args.batch.max_blocks,
         max_txs: args.batch.max_txs,

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use alloy::primitives::{B256, U256};
 use alloy::sol_types::SolValue;
 use gateway_primitives::{CommitBatchInfo, DaScheme, StoredBatchInfo, merkle_root};
-use gateway_store::{BatchRecord, BatchStage, BlockRecord, Store};
+use gateway_store::{BatchRecord, BatchStage, BlockRecord, MigrationPhase, Store};
 use tracing::{debug, info};
 
 use crate::{SettlementConfig, SettlementError, SettlementResult, config::BatchLimits};
@@ -230,15 +230,30 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
             proof: Vec::new(),
         };
         // Seal only on top of what is still the last batch (the ExEx may have unsealed meanwhile).
-        store.write(|tx| {
+        // And only while no migration runs, for the layer the chain settles on now.
+        let written = store.write(|tx| {
             if tx.last_batch()?.map(|b| b.number) != last.as_ref().map(|b| b.number) {
-                return Ok(());
+                return Ok(false);
+            }
+            if let Some(migration) = tx.last_migration()? {
+                let layer = match migration.migration_phase()? {
+                    MigrationPhase::Completed => migration.toLayer,
+                    MigrationPhase::Cancelled => migration.fromLayer,
+                    MigrationPhase::Draining | MigrationPhase::Migrating => return Ok(false),
+                };
+                if layer != config.layer.chain_id {
+                    return Ok(false);
+                }
             }
             if let Some(contents) = &contents {
                 tx.put_gateway_batch_contents(number, contents)?;
             }
-            tx.put_batch(&record)
+            tx.put_batch(&record)?;
+            Ok(true)
         })?;
+        if !written {
+            return Ok(sealed);
+        }
         crate::failpoint::failpoint("after-seal");
         metrics::counter!("settlement_batches_sealed_total", "reason" => reason.as_str())
             .increment(1);

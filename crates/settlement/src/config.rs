@@ -127,6 +127,8 @@ pub struct SettlementConfig {
     pub gateway: Option<crate::gateway::GatewayMode>,
     /// Where a chain settling on the Gateway reads its batches' L1 finality, if anywhere.
     pub l1_finality: Option<L1FinalitySource>,
+    /// Both layers and the Bridgehub, to switch the settlement layer at runtime.
+    pub migration: Option<crate::migration::MigrationConfig>,
 }
 
 /// Where a chain on the Gateway learns which of its batches are L1-final: the Gateway's
@@ -140,6 +142,17 @@ pub struct L1FinalitySource {
 }
 
 impl SettlementConfig {
+    /// This configuration settling on `layer` instead: rollup blobs become calldata off L1
+    /// (blobs exist on L1 only; the Gateway carries the pubdata to L1 in its own batch).
+    pub fn on_layer(&self, layer: SettlementLayerEndpoint, l1_chain_id: u64) -> Self {
+        let mut config = self.clone();
+        if layer.chain_id != l1_chain_id && config.da == DaScheme::RollupBlobs {
+            config.da = DaScheme::RollupCalldata;
+        }
+        config.layer = layer;
+        config
+    }
+
     /// Defaults for everything but what identifies the chain and its settlement layer.
     pub fn new(
         chain_id: u64,
@@ -165,6 +178,7 @@ impl SettlementConfig {
             max_fee_per_gas: None,
             gateway: None,
             l1_finality: None,
+            migration: None,
         }
     }
 }

@@ -8,13 +8,18 @@ use std::sync::OnceLock;
 pub const FAILPOINT_ENV: &str = "GATEWAY_FAILPOINT";
 
 /// Every crash point, in pipeline order.
-pub const FAILPOINTS: [&str; 6] = [
+pub const FAILPOINTS: [&str; 9] = [
     "after-seal",
     "after-proof",
     "after-commit-sent",
     "after-commit-mined",
     "after-prove-mined",
     "after-execute-sent",
+    // Migrations: a proof made while draining (not yet stored), a migration transaction
+    // broadcast (not yet seen mined), and one just mined.
+    "draining-proof",
+    "after-migration-sent",
+    "after-migration-mined",
 ];
 
 /// Kills the process if `GATEWAY_FAILPOINT` is `name`.

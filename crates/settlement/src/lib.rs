@@ -25,6 +25,7 @@ mod exex;
 mod failpoint;
 pub mod gateway;
 mod metrics;
+pub mod migration;
 pub mod prover;
 mod sender;
 mod service;
@@ -39,10 +40,11 @@ pub use exex::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS};
 pub use gateway::GatewayMode;
 pub use metrics::describe as describe_metrics;
+pub use migration::{LayerKind, MigrationConfig, MigrationError};
 pub use sender::{OnChainCounters, Sender, SenderAction};
 pub use service::{
     BatchFinality, FinalityStatus, GatewayBatchStatus, GatewayChainStatus, GatewayStatus,
-    PendingTx, Settlement, SettlementStatus,
+    MigrationStatus, PendingTx, Settlement, SettlementStatus,
 };
 
 /// The result type of the settlement crate.

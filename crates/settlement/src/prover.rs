@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Instant};
 
 use gateway_primitives::public_input;
 use gateway_prover::{BatchProof, BatchPublicInput, ProofBackend};
-use gateway_store::{BatchStage, Store};
+use gateway_store::{BatchStage, MigrationPhase, Store};
 use tracing::{info, warn};
 
 use crate::{
@@ -138,6 +138,12 @@ async fn prove_one(
     .map_err(|e| SettlementError::Prover(format!("proof job for batch {}: {e}", batch.number)))??;
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("settlement_proof_seconds").record(seconds);
+    // Crash test: a proof made while a migration drains, not yet stored.
+    if std::env::var_os(crate::FAILPOINT_ENV).is_some()
+        && store.last_migration()?.is_some_and(|m| m.phase == MigrationPhase::Draining.as_u8())
+    {
+        crate::failpoint::failpoint("draining-proof");
+    }
     let stored = store.write(|tx| {
         // The batch may have been unsealed and resealed meanwhile: store only a matching proof.
         let Some(mut current) = tx.batch(batch.number)? else { return Ok(false) };

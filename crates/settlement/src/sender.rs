@@ -117,6 +117,11 @@ impl Sender {
         })
     }
 
+    /// The settlement layer it sends to.
+    pub fn layer(&self) -> &crate::SettlementLayerEndpoint {
+        &self.config.layer
+    }
+
     /// The executor's counters.
     pub async fn counters(&self) -> SettlementResult<OnChainCounters> {
         let timeout = self.config.tx_timeout;

@@ -11,7 +11,7 @@ use std::{
 
 use exex_host::{ExExContext, HostBuilder};
 use gateway_prover::ProofBackend;
-use gateway_store::{BatchStage, Store};
+use gateway_store::{BatchStage, MigrationPhase, MigrationRecord, Store};
 use jsonrpsee::{RpcModule, types::ErrorObjectOwned};
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -19,9 +19,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::{
-    OnChainCounters, SETTLEMENT_EXEX_ID, SenderAction, SettlementConfig, SettlementResult,
+    LayerKind, MigrationError, OnChainCounters, SETTLEMENT_EXEX_ID, SenderAction, SettlementConfig,
+    SettlementResult,
     batcher::seal_ready_batches,
     exex::run_exex,
+    migration::{Advance, Migrator},
     prover::{drop_foreign_proofs, prove_ready},
     sender::Sender,
 };
@@ -65,6 +67,39 @@ pub struct SettlementStatus {
     /// A chain on the Gateway: which of its batches are interop-final and L1-final.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finality: Option<FinalityStatus>,
+    /// The running migration, else the last one, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationStatus>,
+    /// Migrations completed so far.
+    pub migrations_completed: u64,
+}
+
+/// A migration of the settlement layer, as `settlement_status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationStatus {
+    /// Its id (what `settlement_migrate` returned).
+    pub id: u64,
+    /// The settlement layer's chain id it leaves.
+    pub from: u64,
+    /// The settlement layer's chain id it goes to.
+    pub to: u64,
+    /// `draining`, `migrating`, `completed` or `cancelled`.
+    pub phase: String,
+    /// What started it: `rpc` or `start flag`.
+    pub trigger: String,
+    /// While running: what it waits for now.
+    pub waiting_for: Option<String>,
+    /// The last batch settled on `from` (once drained).
+    pub drained_through: Option<u64>,
+    /// Milliseconds in the current phase (or, finished, from start to finish).
+    pub phase_ms: u64,
+    /// Milliseconds since it started (or, finished, from start to finish).
+    pub elapsed_ms: u64,
+    /// Blocks the chain produced since it started (up to its end once finished).
+    pub blocks_meanwhile: u64,
+    /// A migration transaction sent and not yet seen mined.
+    pub pending_tx: Option<alloy::primitives::B256>,
 }
 
 /// Gateway mode's part of `settlement_status`.
@@ -184,6 +219,11 @@ struct Shared {
     gateway_totals: Mutex<GatewayTotals>,
     /// A chain on the Gateway: what L1 says of its batches.
     l1_finality: Mutex<L1Finality>,
+    /// The configuration for the layer the chain settles on now, once it differs from the
+    /// configured one (after a migration).
+    active: Mutex<Option<Arc<SettlementConfig>>>,
+    /// What the running migration waits for.
+    migration_waiting: Mutex<Option<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -213,6 +253,7 @@ pub struct Settlement {
     batcher_wake: Arc<Notify>,
     prover_wake: Arc<Notify>,
     sender_wake: Arc<Notify>,
+    migrator: Option<Arc<Migrator>>,
 }
 
 impl Settlement {
@@ -230,15 +271,52 @@ impl Settlement {
             let fits = max.saturating_sub(1).max(1);
             mode.max_chain_batches = Some(mode.max_chain_batches.map_or(fits, |m| m.min(fits)));
         }
-        Self {
-            config: Arc::new(config),
+        let config = Arc::new(config);
+        let migrator = config.migration.clone().and_then(|migration| {
+            Migrator::new(Arc::clone(&config), migration, Arc::clone(&store))
+                .map_err(|err| {
+                    tracing::error!(target: "settlement::migration", %err, "runtime migration is off");
+                })
+                .ok()
+                .map(Arc::new)
+        });
+        let this = Self {
+            config,
             store,
             backend,
             shared: Arc::default(),
             batcher_wake: Arc::default(),
             prover_wake: Arc::default(),
             sender_wake: Arc::default(),
+            migrator,
+        };
+        match this.store.migrated_layer() {
+            Ok(Some(layer)) => this.switch_to(layer),
+            Ok(None) => {}
+            Err(err) => {
+                warn!(target: "settlement::migration", %err, "reading past migrations failed")
+            }
         }
+        this
+    }
+
+    /// The configuration for the layer the chain settles on now.
+    pub fn active_config(&self) -> Arc<SettlementConfig> {
+        lock(&self.shared.active).clone().unwrap_or_else(|| Arc::clone(&self.config))
+    }
+
+    /// Settles on `layer` from now on (known to the migration settings; else ignored).
+    fn switch_to(&self, layer: u64) {
+        let Some(migrator) = &self.migrator else { return };
+        let migration = migrator.config();
+        let Some(kind) = migration.kind_of(layer) else {
+            warn!(target: "settlement::migration", layer, "the store names a layer neither L1 nor the Gateway; keeping the configured one");
+            return;
+        };
+        let config = self.config.on_layer(migration.endpoint(kind).clone(), migration.l1.chain_id);
+        *lock(&self.shared.active) = Some(Arc::new(config));
+        self.batcher_wake.notify_one();
+        self.sender_wake.notify_one();
     }
 
     /// Installs the ExEx and its RPC namespace into a host.
@@ -279,10 +357,16 @@ impl Settlement {
             n => self.store.batch(n)?.map(|b| b.last_block).unwrap_or_default(),
         };
         let paused = self.shared.paused.load(Ordering::Relaxed);
+        let (migration, migrations_completed) = self.migration_status(head.unwrap_or_default())?;
+        let phase = match &migration {
+            Some(m) if m.phase == "draining" || m.phase == "migrating" => m.phase.clone(),
+            _ if paused => "paused".into(),
+            _ => "settling".into(),
+        };
         Ok(SettlementStatus {
             chain_id: self.config.chain_id,
-            settlement_layer: self.config.layer.chain_id,
-            phase: if paused { "paused" } else { "settling" }.into(),
+            settlement_layer: self.active_config().layer.chain_id,
+            phase,
             chain_head: head,
             last_sealed_batch: last.as_ref().map(|b| b.number),
             last_proved_batch: last_proved,
@@ -303,7 +387,271 @@ impl Settlement {
             last_error: lock(&self.shared.last_error).clone(),
             gateway: self.gateway_status(on_chain.executed, &open)?,
             finality: self.finality_status(on_chain, last.as_ref().map(|b| b.number)),
+            migration,
+            migrations_completed,
         })
+    }
+
+    /// The running (else the last) migration, and how many completed.
+    fn migration_status(&self, head: u64) -> SettlementResult<(Option<MigrationStatus>, u64)> {
+        let migrations = self.store.migrations()?;
+        let completed =
+            migrations.iter().filter(|m| m.phase == MigrationPhase::Completed.as_u8()).count()
+                as u64;
+        let Some(last) = migrations.last() else { return Ok((None, 0)) };
+        let phase = last.migration_phase()?;
+        let now = crate::migration::now_ms();
+        let running = phase.is_running();
+        let end = if running { now } else { last.finishedAtMs };
+        let status = MigrationStatus {
+            id: last.id,
+            from: last.fromLayer,
+            to: last.toLayer,
+            phase: phase.as_str().into(),
+            trigger: last.trigger.clone(),
+            waiting_for: if running { lock(&self.shared.migration_waiting).clone() } else { None },
+            drained_through: (phase != MigrationPhase::Draining
+                && phase != MigrationPhase::Cancelled)
+                .then_some(last.drainedThrough),
+            phase_ms: end.saturating_sub(if running {
+                last.phaseStartedAtMs
+            } else {
+                last.startedAtMs
+            }),
+            elapsed_ms: end.saturating_sub(last.startedAtMs),
+            blocks_meanwhile: if running { head } else { last.headAtFinish }
+                .saturating_sub(last.headAtStart),
+            pending_tx: last.pending_tx(),
+        };
+        Ok((Some(status), completed))
+    }
+
+    /// Starts a migration to `to`; returns its record at once (the migration goes on in the
+    /// background: `settlement_status` shows it). Refused, changing nothing, when the node has
+    /// no migration settings, a migration runs, the chain already settles there, or the
+    /// Bridgehub would refuse (target not whitelisted, chain not registered there, the admin key
+    /// not the chain's admin).
+    pub async fn migrate(
+        &self,
+        to: LayerKind,
+        trigger: &str,
+    ) -> Result<MigrationRecord, MigrationError> {
+        let migrator = self.migrator.as_ref().ok_or(MigrationError::NotConfigured)?;
+        if let Some(running) = self.running_migration()? {
+            return Err(already_running(&running));
+        }
+        let from = self.active_config().layer.chain_id;
+        let target = migrator.config().endpoint(to).chain_id;
+        if from == target {
+            return Err(MigrationError::AlreadyOn(to.as_str(), target));
+        }
+        migrator.check_target(to).await?;
+        let head = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
+        let now = crate::migration::now_ms();
+        let started = self.store.write(|tx| {
+            let last = tx.last_migration()?;
+            if let Some(last) = &last
+                && last.migration_phase()?.is_running()
+            {
+                return Ok(Err(last.clone()));
+            }
+            let mut record = MigrationRecord {
+                id: last.map_or(1, |l| l.id + 1),
+                fromLayer: from,
+                toLayer: target,
+                startedAtMs: now,
+                phaseStartedAtMs: now,
+                headAtStart: head,
+                trigger: trigger.into(),
+                ..Default::default()
+            };
+            record.set_phase(MigrationPhase::Draining);
+            tx.put_migration(&record)?;
+            Ok(Ok(record))
+        })?;
+        let record = started.map_err(|running| already_running(&running))?;
+        *lock(&self.shared.migration_waiting) = Some("the sealed batches to settle".into());
+        metrics::counter!("settlement_migrations_started_total").increment(1);
+        tracing::info!(
+            target: "settlement::migration",
+            id = record.id,
+            from,
+            to = target,
+            trigger,
+            "migration started: draining (no new batches for the old layer; blocks keep coming)"
+        );
+        self.sender_wake.notify_one();
+        Ok(record)
+    }
+
+    /// Cancels the running migration while it drains: the chain goes on settling where it was.
+    pub fn cancel_migration(&self) -> Result<MigrationRecord, MigrationError> {
+        let cancelled = self.store.write(|tx| {
+            let Some(mut last) = tx.last_migration()? else { return Ok(Err(None)) };
+            match last.migration_phase()? {
+                MigrationPhase::Draining => {
+                    crate::migration::enter(&mut last, MigrationPhase::Cancelled);
+                    tx.put_migration(&last)?;
+                    Ok(Ok(last))
+                }
+                phase if phase.is_running() => Ok(Err(Some((last.id, phase.as_str())))),
+                _ => Ok(Err(None)),
+            }
+        })?;
+        let record = cancelled.map_err(|refused| match refused {
+            Some((id, phase)) => MigrationError::NotCancellable { id, phase },
+            None => MigrationError::NothingToCancel,
+        })?;
+        tracing::info!(target: "settlement::migration", id = record.id, "migration cancelled while draining: settling on {} again", record.fromLayer);
+        self.batcher_wake.notify_one();
+        Ok(record)
+    }
+
+    fn running_migration(&self) -> SettlementResult<Option<MigrationRecord>> {
+        Ok(self
+            .store
+            .last_migration()?
+            .filter(|m| m.migration_phase().is_ok_and(|p| p.is_running())))
+    }
+
+    /// At start, with migration settings: the Bridgehub is the truth for where the chain
+    /// settles (a node whose store says otherwise, with no migration running, follows it), and
+    /// a configured layer that differs starts a migration there.
+    async fn reconcile_layer_at_start(&self) -> Result<(), MigrationError> {
+        let Some(migrator) = &self.migrator else { return Ok(()) };
+        if self.running_migration()?.is_none() {
+            let on_chain = migrator.bridgehub_layer().await?;
+            let active = self.active_config().layer.chain_id;
+            if on_chain != active {
+                if migrator.config().kind_of(on_chain).is_none() {
+                    return Err(MigrationError::Layer(format!(
+                        "the Bridgehub says the chain settles on {on_chain}, neither L1 ({}) nor the Gateway ({})",
+                        migrator.config().l1.chain_id,
+                        migrator.config().gateway.chain_id
+                    )));
+                }
+                warn!(target: "settlement::migration", on_chain, configured = active, "the Bridgehub says the chain settles elsewhere: following it");
+                let head = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
+                let drained = self.store.last_batch()?.map(|b| b.number).unwrap_or_default();
+                let now = crate::migration::now_ms();
+                self.store.write(|tx| {
+                    let mut record = MigrationRecord {
+                        id: tx.last_migration()?.map_or(1, |l| l.id + 1),
+                        fromLayer: active,
+                        toLayer: on_chain,
+                        drainedThrough: drained,
+                        startedAtMs: now,
+                        phaseStartedAtMs: now,
+                        finishedAtMs: now,
+                        headAtStart: head,
+                        headAtFinish: head,
+                        trigger: "found on the Bridgehub at start".into(),
+                        ..Default::default()
+                    };
+                    record.set_phase(MigrationPhase::Completed);
+                    tx.put_migration(&record)
+                })?;
+                self.switch_to(on_chain);
+            }
+            if let Some(target) = migrator.config().start_on {
+                let wanted = migrator.config().endpoint(target).chain_id;
+                if wanted != on_chain {
+                    tracing::info!(target: "settlement::migration", from = on_chain, to = wanted, "the configured settlement layer differs from the Bridgehub's: migrating");
+                    self.migrate(target, "start flag").await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the migration state machine until the host stops.
+    async fn migration_loop(self, shutdown: CancellationToken) {
+        let Some(migrator) = self.migrator.clone() else { return };
+        loop {
+            let result = self.migration_step(&migrator).await;
+            let progressed = matches!(result, Ok(true));
+            if let Err(err) = &result {
+                warn!(target: "settlement::migration", %err, "migration step failed; retrying");
+                metrics::counter!("settlement_errors_total", "task" => "migration").increment(1);
+                *lock(&self.shared.last_error) = Some(format!("migration: {err}"));
+                *lock(&self.shared.migration_waiting) = Some(format!("a retry after: {err}"));
+            }
+            if progressed {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+    }
+
+    /// One step of the running migration, if any; true when it changed something.
+    async fn migration_step(&self, migrator: &Migrator) -> Result<bool, MigrationError> {
+        let Some(mut record) = self.running_migration()? else { return Ok(false) };
+        let from = migrator.config().kind_of(record.fromLayer).ok_or_else(|| {
+            MigrationError::Layer(format!(
+                "migration {} leaves unknown layer {}",
+                record.id, record.fromLayer
+            ))
+        })?;
+        match record.migration_phase()? {
+            MigrationPhase::Draining => match migrator.drained(from).await? {
+                Err(waiting) => {
+                    *lock(&self.shared.migration_waiting) = Some(waiting);
+                    Ok(false)
+                }
+                Ok(last) => {
+                    let moved = self.store.write(|tx| {
+                        let Some(mut current) = tx.last_migration()? else { return Ok(false) };
+                        if current.id != record.id
+                            || current.migration_phase()? != MigrationPhase::Draining
+                        {
+                            return Ok(false);
+                        }
+                        current.drainedThrough = last;
+                        crate::migration::enter(&mut current, MigrationPhase::Migrating);
+                        tx.put_migration(&current)?;
+                        Ok(true)
+                    })?;
+                    if moved {
+                        tracing::info!(target: "settlement::migration", id = record.id, through = last, from = from.as_str(), "drained: every sealed batch is executed on the old layer; migrating");
+                        *lock(&self.shared.migration_waiting) =
+                            Some("the Bridgehub migration".into());
+                    }
+                    Ok(moved)
+                }
+            },
+            MigrationPhase::Migrating => match migrator.advance(&mut record).await? {
+                Advance::Waiting(waiting) => {
+                    *lock(&self.shared.migration_waiting) = Some(waiting);
+                    Ok(false)
+                }
+                Advance::Progressed => Ok(true),
+                Advance::Completed => {
+                    crate::migration::enter(&mut record, MigrationPhase::Completed);
+                    record.headAtFinish =
+                        self.store.last_block()?.map(|b| b.number).unwrap_or_default();
+                    self.store.write(|tx| tx.put_migration(&record))?;
+                    self.switch_to(record.toLayer);
+                    *lock(&self.shared.migration_waiting) = None;
+                    tracing::info!(
+                        target: "settlement::migration",
+                        id = record.id,
+                        to = record.toLayer,
+                        next_batch = record.drainedThrough + 1,
+                        ms = record.finishedAtMs.saturating_sub(record.startedAtMs),
+                        blocks_meanwhile = record.headAtFinish.saturating_sub(record.headAtStart),
+                        "migration complete: the chain settles on the new layer"
+                    );
+                    Ok(true)
+                }
+            },
+            _ => Ok(false),
+        }
     }
 
     /// Gateway mode's status: totals over settled Gateway batches (read once each, then kept).
@@ -409,6 +757,49 @@ impl Settlement {
     pub fn rpc_module(&self) -> RpcModule<()> {
         let mut module = RpcModule::new(());
         let this = self.clone();
+        let migrate = module
+            .register_async_method("settlement_migrate", move |params, _, _| {
+                let this = this.clone();
+                async move {
+                    let request: MigrateRequest =
+                        params.one().or_else(|_| params.parse()).map_err(|e| {
+                            ErrorObjectOwned::owned(
+                                -32602,
+                                format!(
+                                    "settlement_migrate takes {{\"to\": \"gateway\" | \"l1\"}}: {e}"
+                                ),
+                                None::<()>,
+                            )
+                        })?;
+                    let to: LayerKind = request.to.parse().map_err(|e: MigrationError| {
+                        ErrorObjectOwned::owned(-32602, e.to_string(), None::<()>)
+                    })?;
+                    let record = this
+                        .migrate(to, "rpc")
+                        .await
+                        .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))?;
+                    Ok::<_, ErrorObjectOwned>(serde_json::json!({
+                        "id": record.id,
+                        "from": record.fromLayer,
+                        "to": record.toLayer,
+                        "phase": MigrationPhase::Draining.as_str(),
+                    }))
+                }
+            })
+            .is_ok();
+        let this = self.clone();
+        let cancel = module
+            .register_method("settlement_cancel_migration", move |_, _, _| {
+                let record = this
+                    .cancel_migration()
+                    .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))?;
+                Ok::<_, ErrorObjectOwned>(serde_json::json!({
+                    "id": record.id,
+                    "phase": MigrationPhase::Cancelled.as_str(),
+                }))
+            })
+            .is_ok();
+        let this = self.clone();
         let status = module
             .register_method("settlement_status", move |_, _, _| {
                 this.status()
@@ -430,18 +821,19 @@ impl Settlement {
             })
             .is_ok();
         // Method names are unique constants: registering cannot fail.
-        debug_assert!(status && pause && resume);
+        debug_assert!(status && pause && resume && migrate && cancel);
         module
     }
 
     /// Runs the ExEx, with the batcher, prover and sender beside it, until the host stops.
     pub async fn run(self, ctx: ExExContext) -> eyre::Result<()> {
         let shutdown = ctx.components.shutdown.clone();
-        let sender = Sender::new(
-            Arc::clone(&self.config),
-            Arc::clone(&self.store),
-            Arc::clone(&self.backend),
-        )?;
+        if let Err(err) = self.reconcile_layer_at_start().await {
+            warn!(target: "settlement::migration", %err, "checking the settlement layer on the Bridgehub at start failed");
+            *lock(&self.shared.last_error) = Some(format!("migration: {err}"));
+        }
+        let sender =
+            Sender::new(self.active_config(), Arc::clone(&self.store), Arc::clone(&self.backend))?;
         crate::metrics::describe();
         tokio::spawn(self.clone().metrics_loop(shutdown.clone()));
         tokio::spawn(self.clone().batcher_loop(shutdown.clone()));
@@ -450,6 +842,9 @@ impl Settlement {
         tokio::spawn(self.clone().prover_loop(shutdown.clone()));
         if self.config.l1_finality.is_some() {
             tokio::spawn(self.clone().finality_loop(shutdown.clone()));
+        }
+        if self.migrator.is_some() {
+            tokio::spawn(self.clone().migration_loop(shutdown.clone()));
         }
         tokio::spawn(self.clone().sender_loop(sender, shutdown));
         run_exex(
@@ -489,7 +884,7 @@ impl Settlement {
 
     async fn batcher_loop(self, shutdown: CancellationToken) {
         loop {
-            let result = seal_ready_batches(&self.store, &self.config);
+            let result = seal_ready_batches(&self.store, &self.active_config());
             if matches!(result, Ok(n) if n > 0) {
                 self.prover_wake.notify_one();
             }
@@ -501,11 +896,12 @@ impl Settlement {
     }
 
     async fn prover_loop(self, shutdown: CancellationToken) {
-        let check = drop_foreign_proofs(&self.store, &self.config, &self.backend, 0);
+        let check = drop_foreign_proofs(&self.store, &self.active_config(), &self.backend, 0);
         self.record("prover", &check);
         loop {
             let executed = lock(&self.shared.counters).executed;
-            let result = prove_ready(&self.store, &self.config, &self.backend, executed).await;
+            let result =
+                prove_ready(&self.store, &self.active_config(), &self.backend, executed).await;
             self.record("prover", &result);
             if matches!(result, Ok(n) if n > 0) {
                 self.sender_wake.notify_one();
@@ -592,8 +988,18 @@ impl Settlement {
         }
     }
 
-    async fn sender_loop(self, sender: Sender, shutdown: CancellationToken) {
+    async fn sender_loop(self, mut sender: Sender, shutdown: CancellationToken) {
         loop {
+            let active = self.active_config();
+            if sender.layer() != &active.layer {
+                match Sender::new(active, Arc::clone(&self.store), Arc::clone(&self.backend)) {
+                    Ok(next) => {
+                        tracing::info!(target: "settlement::sender", layer = next.layer().chain_id, executor = %next.layer().executor, "sending to the new settlement layer");
+                        sender = next;
+                    }
+                    Err(err) => self.record("sender", &Err::<(), _>(err)),
+                }
+            }
             let result = async {
                 let counters = sender.counters().await?;
                 *lock(&self.shared.counters) = counters;
@@ -620,6 +1026,22 @@ impl Settlement {
                 }
             }
         }
+    }
+}
+
+/// `settlement_migrate`'s parameter.
+#[derive(Debug, serde::Deserialize)]
+struct MigrateRequest {
+    /// `gateway` or `l1`.
+    to: String,
+}
+
+fn already_running(record: &MigrationRecord) -> MigrationError {
+    MigrationError::AlreadyRunning {
+        id: record.id,
+        from: record.fromLayer,
+        to: record.toLayer,
+        phase: record.migration_phase().map_or("running", MigrationPhase::as_str),
     }
 }
 

@@ -22,12 +22,14 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod gateway;
+mod migration;
 mod records;
 
 pub use gateway::{
     ChainExecutorSet, ChainRef, CommittedChainBatch, ExecutedChainBatch, GatewayBatchContents,
     GatewayBlockEvents, GatewayChain, ProvedChainBatch,
 };
+pub use migration::{MigrationPhase, MigrationRecord};
 pub use records::{BatchRecord, BatchStage, BlockRecord, InFlightTx};
 
 use std::{
@@ -40,11 +42,11 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use tracing::debug;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Older schema versions this build upgrades in place when it opens them (each upgrade only
 /// adds tables).
-const UPGRADABLE_FROM: &[u64] = &[2, 3];
+const UPGRADABLE_FROM: &[u64] = &[2, 3, 4];
 
 /// The store's file name under `<datadir>/settlement/`.
 pub const STORE_FILE: &str = "store.redb";
@@ -176,6 +178,7 @@ impl Store {
             tx.open_table(gateway::CHAIN_PROOFS)?;
             tx.open_table(gateway::CHAINS)?;
             tx.open_table(gateway::BATCH_CONTENTS)?;
+            tx.open_table(migration::MIGRATIONS)?;
         }
         tx.commit()?;
         Ok(())

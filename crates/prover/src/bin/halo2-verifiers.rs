@@ -4,11 +4,15 @@
 //! compiles them (optimizer off) into the committed artifacts.
 //!
 //! ```text
-//! cargo run --release -p gateway-prover --bin halo2-verifiers [-- OUT_DIR]
+//! cargo run --release -p gateway-prover --bin halo2-verifiers [-- [--aggregation-k K] [--arity N] [OUT_DIR]]
 //! ```
+//!
+//! `--aggregation-k` and `--arity` override the backend's defaults, to try other shapes (the
+//! aggregation verifier must stay under EIP-170's 24,576 bytes).
 
 use std::path::PathBuf;
 
+use eyre::{WrapErr, bail};
 use gateway_prover::{Halo2Backend, Halo2Config};
 
 fn main() -> eyre::Result<()> {
@@ -17,11 +21,31 @@ fn main() -> eyre::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let out = std::env::args()
-        .nth(1)
-        .map_or_else(|| PathBuf::from("crates/contracts/contracts/verifiers"), PathBuf::from);
+    let mut config = Halo2Config::dev(Halo2Config::default_cache_dir());
+    let mut out = PathBuf::from("crates/contracts/contracts/verifiers");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--aggregation-k" => {
+                let value = args.next().unwrap_or_default();
+                config.aggregation_k = value
+                    .parse()
+                    .wrap_err_with(|| format!("--aggregation-k {value:?}: expected a number"))?;
+            }
+            "--arity" => {
+                let value = args.next().unwrap_or_default();
+                config.arity = value
+                    .parse()
+                    .wrap_err_with(|| format!("--arity {value:?}: expected a number"))?;
+            }
+            flag if flag.starts_with("--") => {
+                bail!("unknown flag {flag:?}; known: --aggregation-k K, --arity N, OUT_DIR")
+            }
+            dir => out = PathBuf::from(dir),
+        }
+    }
     std::fs::create_dir_all(&out)?;
-    let backend = Halo2Backend::new(Halo2Config::dev(Halo2Config::default_cache_dir()))?;
+    let backend = Halo2Backend::new(config)?;
     let leaf = backend.leaf_verifier_solidity()?;
     std::fs::write(out.join("Halo2LeafVerifier.sol"), leaf)?;
     let aggregation = backend.aggregation_verifier_solidity()?;

@@ -1,0 +1,641 @@
+//! Switching the settlement layer at runtime, L1 ⇄ Gateway, in-process and any number of times.
+//!
+//! A migration is a persisted state machine (`gateway_store::MigrationRecord`):
+//!
+//! ```text
+//! Settling(L) ──settlement_migrate──▶ Draining(L→M) ──▶ Migrating(L→M) ──▶ Settling(M)
+//!                                         │ settlement_cancel_migration
+//!                                         ▼
+//!                                     Settling(L)
+//! ```
+//!
+//! - **Draining**: no batch is sealed any more (blocks keep flowing into the store); the batches
+//!   already sealed for L are proved, committed and executed there as usual. Done when L's
+//!   executor has executed every sealed batch, nothing is in flight and no priority operation
+//!   waits; the last batch settled on L is recorded (`drainedThrough`).
+//! - **Migrating**, every step decided from on-chain state (the Bridgehub and both executors
+//!   are the truth) and so idempotent: L1 → Gateway: the chain admin's
+//!   `Bridgehub.migrateToGateway` with the last batch (it deactivates the L1 executor), then the
+//!   Gateway's executor is activated after that batch (by the relayer, which stands in for
+//!   L1 → Gateway message delivery). Gateway → L1: the admin's `startMigrationFromGateway`, the
+//!   relayer deactivates the Gateway's executor and calls `finalizeMigrationFromGateway` (which
+//!   activates the L1 executor). Then, on the new layer: the executor is active, its counters
+//!   continue at `drainedThrough`, and the operator has every role (the admin grants them if
+//!   not).
+//! - **Settling(M)**: the next batch is sealed with `slChainId = M`, continuing the numbering.
+//!
+//! A sent migration transaction is persisted before the node waits for it, so a restart waits
+//! for that transaction instead of sending another.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use gateway_contracts::{Bridgehub, ChainExecutor, convert};
+use gateway_store::{MigrationPhase, MigrationRecord, Store};
+use tracing::info;
+
+use crate::{
+    OperatorKey, SettlementConfig, SettlementLayerEndpoint, batcher::stored_info,
+    failpoint::failpoint,
+};
+
+/// Every operator role of a `ChainExecutor` (commit, prove, execute).
+const ALL_ROLES: u8 = 7;
+/// `stepsDone` bit: `startMigrationFromGateway` was mined.
+const STEP_REQUESTED_FROM_GATEWAY: u8 = 1;
+
+/// Which settlement layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    /// Ethereum (the devnet's L1 anvil).
+    L1,
+    /// The Gateway.
+    Gateway,
+}
+
+impl LayerKind {
+    /// `l1` or `gateway`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::L1 => "l1",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
+impl std::str::FromStr for LayerKind {
+    type Err = MigrationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "l1" => Ok(Self::L1),
+            "gateway" => Ok(Self::Gateway),
+            other => Err(MigrationError::UnknownLayer(other.to_string())),
+        }
+    }
+}
+
+/// What a chain needs to switch its settlement layer at runtime.
+#[derive(Debug, Clone)]
+pub struct MigrationConfig {
+    /// L1, with the chain's executor there.
+    pub l1: SettlementLayerEndpoint,
+    /// The Gateway, with the chain's executor there.
+    pub gateway: SettlementLayerEndpoint,
+    /// The Bridgehub on L1.
+    pub bridgehub: Address,
+    /// The chain admin's key on the Bridgehub (default: the operator key).
+    pub admin_key: Option<OperatorKey>,
+    /// The Gateway's relayer key, if this node may act as the relayer (it carries the
+    /// Bridgehub's migrations to the Gateway's executor). Without it the node waits for the
+    /// Gateway's relayer.
+    pub relayer_key: Option<OperatorKey>,
+    /// Settle here: a different on-chain layer at start starts a migration (`--settlement.layer`).
+    pub start_on: Option<LayerKind>,
+}
+
+impl MigrationConfig {
+    /// The endpoint of `kind`.
+    pub const fn endpoint(&self, kind: LayerKind) -> &SettlementLayerEndpoint {
+        match kind {
+            LayerKind::L1 => &self.l1,
+            LayerKind::Gateway => &self.gateway,
+        }
+    }
+
+    /// Which layer has chain id `chain_id`, if either.
+    pub fn kind_of(&self, chain_id: u64) -> Option<LayerKind> {
+        if chain_id == self.l1.chain_id {
+            Some(LayerKind::L1)
+        } else if chain_id == self.gateway.chain_id {
+            Some(LayerKind::Gateway)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a migration was refused or could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    /// The node has no migration settings.
+    #[error(
+        "runtime migration is not configured: give the node both layers and the Bridgehub (--settlement.topology, or --settlement.l1-rpc-url, --settlement.gateway-rpc-url, both executors and --settlement.bridgehub)"
+    )]
+    NotConfigured,
+    /// `to` is neither `l1` nor `gateway`.
+    #[error("unknown settlement layer {0:?}: expected \"l1\" or \"gateway\"")]
+    UnknownLayer(String),
+    /// Another migration runs.
+    #[error(
+        "migration {id} ({from} -> {to}) is already {phase}: wait for it (settlement_status) or, while it drains, cancel it (settlement_cancel_migration)"
+    )]
+    AlreadyRunning {
+        /// Its id.
+        id: u64,
+        /// Layer it leaves.
+        from: u64,
+        /// Layer it goes to.
+        to: u64,
+        /// Its phase.
+        phase: &'static str,
+    },
+    /// The chain already settles there.
+    #[error("the chain already settles on {0} (chain id {1}): nothing to migrate")]
+    AlreadyOn(&'static str, u64),
+    /// Governance has not whitelisted the target.
+    #[error(
+        "settlement layer {layer} is not whitelisted on the Bridgehub {bridgehub}: governance must call setSettlementLayerStatus({layer}, true, relayer) first"
+    )]
+    NotWhitelisted {
+        /// The target's chain id.
+        layer: u64,
+        /// The Bridgehub.
+        bridgehub: Address,
+    },
+    /// The chain is not on the Bridgehub at all.
+    #[error("chain {chain_id} is not registered on the Bridgehub {bridgehub}")]
+    ChainNotRegistered {
+        /// The chain.
+        chain_id: u64,
+        /// The Bridgehub.
+        bridgehub: Address,
+    },
+    /// The chain has no executor on the target.
+    #[error(
+        "chain {chain_id} is not registered on settlement layer {layer}: the Bridgehub has no executor for it there (governance: setExecutor)"
+    )]
+    NotRegisteredOn {
+        /// The chain.
+        chain_id: u64,
+        /// The target's chain id.
+        layer: u64,
+    },
+    /// The admin key is not the chain's admin.
+    #[error(
+        "the chain admin key ({key}) is not chain {chain_id}'s admin on the Bridgehub ({admin}): migrations must be sent by the admin; pass the admin's key"
+    )]
+    NotChainAdmin {
+        /// The chain.
+        chain_id: u64,
+        /// The admin the Bridgehub has.
+        admin: Address,
+        /// The key's address.
+        key: Address,
+    },
+    /// No migration is running.
+    #[error("no migration is running")]
+    NothingToCancel,
+    /// Past draining, the Bridgehub transaction may be out.
+    #[error(
+        "migration {id} is {phase}: past draining the Bridgehub transaction may already be sent, so it can no longer be cancelled; migrate back once it completes"
+    )]
+    NotCancellable {
+        /// Its id.
+        id: u64,
+        /// Its phase.
+        phase: &'static str,
+    },
+    /// A key does not parse.
+    #[error("{0}")]
+    Key(String),
+    /// A layer did not answer or refused.
+    #[error("{0}")]
+    Layer(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] gateway_store::StoreError),
+    /// Building a batch's stored info failed.
+    #[error(transparent)]
+    Settlement(#[from] Box<crate::SettlementError>),
+}
+
+impl From<crate::SettlementError> for MigrationError {
+    fn from(err: crate::SettlementError) -> Self {
+        Self::Settlement(Box::new(err))
+    }
+}
+
+/// What one step of a running migration did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Advance {
+    /// It waits for this.
+    Waiting(String),
+    /// It changed something; step again.
+    Progressed,
+    /// It is complete: the chain settles on the target.
+    Completed,
+}
+
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+fn signer(key: &OperatorKey, what: &str) -> Result<PrivateKeySigner, MigrationError> {
+    key.expose()
+        .parse()
+        .map_err(|e| MigrationError::Key(format!("the {what} key does not parse: {e}")))
+}
+
+fn wallet_provider(
+    url: &alloy::transports::http::reqwest::Url,
+    signer: PrivateKeySigner,
+) -> DynProvider {
+    // The operator's sender may use the same key on the same layer: read the nonce every time.
+    ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url.clone())
+        .erased()
+}
+
+/// The contract's custom error by name when there is one, else the transport's message.
+fn describe(err: &alloy::contract::Error) -> String {
+    if let Some(decoded) = err.as_decoded_interface_error::<Bridgehub::BridgehubErrors>() {
+        return format!("{decoded:?}");
+    }
+    match err.as_decoded_interface_error::<ChainExecutor::ChainExecutorErrors>() {
+        Some(decoded) => format!("{decoded:?}"),
+        None => err.to_string(),
+    }
+}
+
+/// Drives migrations: the checks before one starts, the drain test, and the migrating steps.
+#[derive(Debug)]
+pub(crate) struct Migrator {
+    base: Arc<SettlementConfig>,
+    config: MigrationConfig,
+    store: Arc<Store>,
+    l1_admin: DynProvider,
+    admin: Address,
+    operator: Address,
+    /// On L1 and on the Gateway, when this node may relay.
+    relayer: Option<(DynProvider, DynProvider)>,
+    gateway_admin: DynProvider,
+}
+
+impl Migrator {
+    pub(crate) fn new(
+        base: Arc<SettlementConfig>,
+        config: MigrationConfig,
+        store: Arc<Store>,
+    ) -> Result<Self, MigrationError> {
+        let admin_key = config.admin_key.clone().unwrap_or_else(|| base.operator_key.clone());
+        let admin_signer = signer(&admin_key, "chain admin")?;
+        let admin = admin_signer.address();
+        let operator = signer(&base.operator_key, "operator")?.address();
+        let l1_admin = wallet_provider(&config.l1.rpc_url, admin_signer.clone());
+        let gateway_admin = wallet_provider(&config.gateway.rpc_url, admin_signer);
+        let relayer = match &config.relayer_key {
+            Some(key) => {
+                let relayer = signer(key, "relayer")?;
+                Some((
+                    wallet_provider(&config.l1.rpc_url, relayer.clone()),
+                    wallet_provider(&config.gateway.rpc_url, relayer),
+                ))
+            }
+            None => None,
+        };
+        Ok(Self { base, config, store, l1_admin, admin, operator, relayer, gateway_admin })
+    }
+
+    pub(crate) const fn config(&self) -> &MigrationConfig {
+        &self.config
+    }
+
+    fn timeout(&self) -> Duration {
+        self.base.tx_timeout
+    }
+
+    async fn read<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        call: impl std::future::IntoFuture<Output = Result<T, E>>,
+    ) -> Result<T, MigrationError> {
+        let timeout = self.timeout();
+        tokio::time::timeout(timeout, call.into_future())
+            .await
+            .map_err(|_| MigrationError::Layer(format!("{what}: no answer within {timeout:?}")))?
+            .map_err(|e| MigrationError::Layer(format!("{what}: {e}")))
+    }
+
+    fn bridgehub(&self) -> Bridgehub::BridgehubInstance<DynProvider> {
+        Bridgehub::new(self.config.bridgehub, self.l1_admin.clone())
+    }
+
+    fn executor_on(&self, kind: LayerKind) -> ChainExecutor::ChainExecutorInstance<DynProvider> {
+        let provider = match kind {
+            LayerKind::L1 => self.l1_admin.clone(),
+            LayerKind::Gateway => self.gateway_admin.clone(),
+        };
+        ChainExecutor::new(self.config.endpoint(kind).executor, provider)
+    }
+
+    /// The settlement layer the Bridgehub has for the chain.
+    pub(crate) async fn bridgehub_layer(&self) -> Result<u64, MigrationError> {
+        let chain = U256::from(self.base.chain_id);
+        let layer = self
+            .read("Bridgehub.settlementLayer", self.bridgehub().settlementLayer(chain).call())
+            .await?;
+        Ok(layer.saturating_to())
+    }
+
+    /// The on-chain refusals: the chain and its admin on the Bridgehub, the target whitelisted
+    /// (a Gateway) and the chain registered there.
+    pub(crate) async fn check_target(&self, target: LayerKind) -> Result<(), MigrationError> {
+        let bridgehub = self.bridgehub();
+        let chain = U256::from(self.base.chain_id);
+        let info = self.read("Bridgehub.chains", bridgehub.chains(chain).call()).await?;
+        if !info.registered {
+            return Err(MigrationError::ChainNotRegistered {
+                chain_id: self.base.chain_id,
+                bridgehub: self.config.bridgehub,
+            });
+        }
+        if info.admin != self.admin {
+            return Err(MigrationError::NotChainAdmin {
+                chain_id: self.base.chain_id,
+                admin: info.admin,
+                key: self.admin,
+            });
+        }
+        let layer = self.config.endpoint(target).chain_id;
+        if target == LayerKind::Gateway {
+            let whitelisted = self
+                .read("Bridgehub.whitelisted", bridgehub.whitelisted(U256::from(layer)).call())
+                .await?;
+            if !whitelisted {
+                return Err(MigrationError::NotWhitelisted {
+                    layer,
+                    bridgehub: self.config.bridgehub,
+                });
+            }
+        }
+        let executor = self
+            .read("Bridgehub.executorOn", bridgehub.executorOn(chain, U256::from(layer)).call())
+            .await?;
+        if executor == Address::ZERO {
+            return Err(MigrationError::NotRegisteredOn { chain_id: self.base.chain_id, layer });
+        }
+        Ok(())
+    }
+
+    /// Draining: `Some(last batch settled on the old layer)` once every sealed batch is
+    /// executed there, nothing is in flight and no priority operation waits; else what it waits
+    /// for.
+    pub(crate) async fn drained(
+        &self,
+        from: LayerKind,
+    ) -> Result<Result<u64, String>, MigrationError> {
+        let last = self.store.last_batch()?.map(|b| b.number).unwrap_or_default();
+        let executor = self.executor_on(from);
+        let executed: u64 = self
+            .read("totalBatchesExecuted", executor.totalBatchesExecuted().call())
+            .await?
+            .saturating_to();
+        if executed < last {
+            return Ok(Err(format!(
+                "{} sealed batch(es) to be executed on {} (executed {executed} of {last})",
+                last - executed,
+                from.as_str()
+            )));
+        }
+        if let Some(tx) = self.store.in_flight()? {
+            return Ok(Err(format!(
+                "the {} transaction {} to be mined",
+                crate::sender::stage_name(tx.stage),
+                tx.hash
+            )));
+        }
+        let pending: u64 = self
+            .read("pendingPriorityOps", executor.pendingPriorityOps().call())
+            .await?
+            .saturating_to();
+        if pending > 0 {
+            return Ok(Err(format!(
+                "{pending} priority operation(s) pending on {} to be processed",
+                from.as_str()
+            )));
+        }
+        Ok(Ok(last))
+    }
+
+    /// One step of `Migrating`: at most one transaction, decided from on-chain state. Persists
+    /// what it sent in `record` (the caller's copy is updated too).
+    pub(crate) async fn advance(
+        &self,
+        record: &mut MigrationRecord,
+    ) -> Result<Advance, MigrationError> {
+        if let Some(waiting) = self.settle_pending_tx(record).await? {
+            return Ok(Advance::Waiting(waiting));
+        }
+        let to = self.config.kind_of(record.toLayer).ok_or_else(|| {
+            MigrationError::Layer(format!(
+                "migration {} goes to unknown layer {}",
+                record.id, record.toLayer
+            ))
+        })?;
+        let last = record.drainedThrough;
+        let info = stored_info(&self.store, &self.base, last)?;
+        let on_bridgehub = self.bridgehub_layer().await?;
+        let chain = U256::from(self.base.chain_id);
+        match to {
+            LayerKind::Gateway if on_bridgehub == self.config.l1.chain_id => {
+                let bridgehub = self.bridgehub();
+                let call = bridgehub.migrateToGateway(
+                    chain,
+                    U256::from(record.toLayer),
+                    convert(&info).map_err(crate::SettlementError::from)?,
+                );
+                return self.send(record, "Bridgehub.migrateToGateway", call).await;
+            }
+            LayerKind::L1 if on_bridgehub == self.config.gateway.chain_id => {
+                if record.stepsDone & STEP_REQUESTED_FROM_GATEWAY == 0 {
+                    let bridgehub = self.bridgehub();
+                    let call = bridgehub.startMigrationFromGateway(chain);
+                    let advance =
+                        self.send(record, "Bridgehub.startMigrationFromGateway", call).await?;
+                    if advance == Advance::Progressed {
+                        record.stepsDone |= STEP_REQUESTED_FROM_GATEWAY;
+                        self.store.write(|tx| tx.put_migration(record))?;
+                    }
+                    return Ok(advance);
+                }
+                let Some((l1_relayer, gateway_relayer)) = &self.relayer else {
+                    return Ok(Advance::Waiting("the Gateway's relayer to deactivate the chain's Gateway executor and finalize the migration on L1".into()));
+                };
+                let on_gateway =
+                    ChainExecutor::new(self.config.gateway.executor, gateway_relayer.clone());
+                if self.read("active", on_gateway.active().call()).await? {
+                    return self
+                        .send(record, "deactivate on the Gateway", on_gateway.deactivate())
+                        .await;
+                }
+                let bridgehub = Bridgehub::new(self.config.bridgehub, l1_relayer.clone());
+                let call = bridgehub.finalizeMigrationFromGateway(
+                    chain,
+                    convert(&info).map_err(crate::SettlementError::from)?,
+                );
+                return self.send(record, "Bridgehub.finalizeMigrationFromGateway", call).await;
+            }
+            _ if on_bridgehub == record.toLayer => {}
+            _ => {
+                return Err(MigrationError::Layer(format!(
+                    "the Bridgehub says chain {} settles on {on_bridgehub}, neither the migration's source {} nor its target {}",
+                    self.base.chain_id, record.fromLayer, record.toLayer
+                )));
+            }
+        }
+        // The Bridgehub has the target: the executor there must be live after `last`.
+        let executor = self.executor_on(to);
+        if !self.read("active", executor.active().call()).await? {
+            if to == LayerKind::L1 {
+                return Ok(Advance::Waiting(
+                    "the L1 executor to be activated (finalizeMigrationFromGateway)".into(),
+                ));
+            }
+            let Some((_, gateway_relayer)) = &self.relayer else {
+                return Ok(Advance::Waiting(
+                    "the Gateway's relayer to activate the chain's executor on the Gateway".into(),
+                ));
+            };
+            let on_gateway =
+                ChainExecutor::new(self.config.gateway.executor, gateway_relayer.clone());
+            let call = on_gateway.activate(convert(&info).map_err(crate::SettlementError::from)?);
+            return self.send(record, "activate on the Gateway", call).await;
+        }
+        let executed: u64 = self
+            .read("totalBatchesExecuted", executor.totalBatchesExecuted().call())
+            .await?
+            .saturating_to();
+        let committed: u64 = self
+            .read("totalBatchesCommitted", executor.totalBatchesCommitted().call())
+            .await?
+            .saturating_to();
+        if executed != last || committed != last {
+            return Err(MigrationError::Layer(format!(
+                "the executor on {} continues at batch {executed} (committed {committed}), the chain's last settled batch is {last}",
+                to.as_str()
+            )));
+        }
+        let hash =
+            self.read("storedBatchHash", executor.storedBatchHash(U256::from(last)).call()).await?;
+        let expected = gateway_primitives::stored_batch_hash(&info);
+        if hash != expected {
+            return Err(MigrationError::Layer(format!(
+                "the executor on {} holds batch {last} as {hash}, the chain's is {expected}",
+                to.as_str()
+            )));
+        }
+        let roles =
+            self.read("operatorRoles", executor.operatorRoles(self.operator).call()).await?;
+        if roles & ALL_ROLES != ALL_ROLES {
+            let admin: Address = self.read("admin", executor.admin().call()).await?;
+            if admin != self.admin {
+                return Err(MigrationError::Layer(format!(
+                    "the operator {} lacks roles on {}'s executor (has {roles:#b}) and the admin key is not its admin {admin}: its admin must call setOperator",
+                    self.operator,
+                    to.as_str()
+                )));
+            }
+            return self
+                .send(record, "setOperator", executor.setOperator(self.operator, ALL_ROLES))
+                .await;
+        }
+        Ok(Advance::Completed)
+    }
+
+    /// A migration transaction sent before (maybe before a crash): mined → cleared; still
+    /// pending → what to wait for; unknown (dropped) → cleared, so the step is decided again.
+    async fn settle_pending_tx(
+        &self,
+        record: &mut MigrationRecord,
+    ) -> Result<Option<String>, MigrationError> {
+        let Some(hash) = record.pending_tx() else { return Ok(None) };
+        for provider in [&self.l1_admin, &self.gateway_admin] {
+            if let Some(receipt) =
+                self.read("receipt", provider.get_transaction_receipt(hash)).await?
+            {
+                record.pendingTx = B256::ZERO;
+                self.store.write(|tx| tx.put_migration(record))?;
+                if !receipt.status() {
+                    tracing::warn!(target: "settlement::migration", id = record.id, %hash, "a migration transaction reverted; deciding the step again from on-chain state");
+                }
+                return Ok(None);
+            }
+        }
+        for provider in [&self.l1_admin, &self.gateway_admin] {
+            if self.read("transaction", provider.get_transaction_by_hash(hash)).await?.is_some() {
+                return Ok(Some(format!("the migration transaction {hash} to be mined")));
+            }
+        }
+        tracing::warn!(target: "settlement::migration", id = record.id, %hash, "a migration transaction was dropped; deciding the step again");
+        record.pendingTx = B256::ZERO;
+        self.store.write(|tx| tx.put_migration(record))?;
+        Ok(None)
+    }
+
+    /// Sends `call`, persists its hash, and waits (up to the tx timeout) for it to be mined.
+    async fn send<D>(
+        &self,
+        record: &mut MigrationRecord,
+        what: &str,
+        call: alloy::contract::CallBuilder<&DynProvider, D>,
+    ) -> Result<Advance, MigrationError>
+    where
+        D: alloy::contract::CallDecoder + Send + Sync,
+    {
+        let timeout = self.timeout();
+        let pending = tokio::time::timeout(timeout, call.send())
+            .await
+            .map_err(|_| MigrationError::Layer(format!("{what}: not sent within {timeout:?}")))?
+            .map_err(|e| MigrationError::Layer(format!("{what}: {}", describe(&e))))?;
+        let hash = *pending.tx_hash();
+        record.pendingTx = hash;
+        self.store.write(|tx| tx.put_migration(record))?;
+        info!(target: "settlement::migration", id = record.id, what, %hash, "sent");
+        metrics::counter!("settlement_migration_txs_sent_total").increment(1);
+        failpoint("after-migration-sent");
+        let receipt = match pending.with_timeout(Some(timeout)).get_receipt().await {
+            Ok(receipt) => receipt,
+            Err(e) => return Ok(Advance::Waiting(format!("{what} ({hash}) to be mined: {e}"))),
+        };
+        record.pendingTx = B256::ZERO;
+        self.store.write(|tx| tx.put_migration(record))?;
+        if !receipt.status() {
+            return Err(MigrationError::Layer(format!("{what} reverted in {hash}")));
+        }
+        info!(target: "settlement::migration", id = record.id, what, %hash, gas = receipt.gas_used, "mined");
+        failpoint("after-migration-mined");
+        Ok(Advance::Progressed)
+    }
+}
+
+/// Marks `record` as entering `phase` now.
+pub(crate) fn enter(record: &mut MigrationRecord, phase: MigrationPhase) {
+    let now = now_ms();
+    let seconds = now.saturating_sub(record.phaseStartedAtMs) as f64 / 1000.0;
+    if let Ok(old) = record.migration_phase() {
+        metrics::histogram!("settlement_migration_phase_seconds", "phase" => old.as_str())
+            .record(seconds);
+    }
+    record.set_phase(phase);
+    record.phaseStartedAtMs = now;
+    if !phase.is_running() {
+        record.finishedAtMs = now;
+        metrics::counter!("settlement_migrations_total", "outcome" => phase.as_str()).increment(1);
+    }
+}

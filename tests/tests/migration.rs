@@ -1,0 +1,460 @@
+//! Switching the settlement layer at runtime on a real devnet (mock proofs): a chain with traffic
+//! migrates L1 → Gateway → L1 → Gateway in-process, and every refusal changes nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+    sol_types::SolEvent,
+};
+use devnet::{
+    ChainTopology, Devnet, DevnetConfig, InitialSettlement, Topology, Traffic, signer_provider,
+};
+use exex_host::{HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig};
+use gateway_contracts::{Bridgehub, ChainExecutor};
+use gateway_settlement::{
+    BatchLimits, LayerKind, MigrationConfig, MigrationError, OperatorKey, Settlement,
+    SettlementConfig, SettlementLayerEndpoint, batcher::decode_commit_info,
+};
+use gateway_store::{BatchStage, Store};
+use jsonrpsee::{
+    core::client::ClientT,
+    http_client::{HttpClient, HttpClientBuilder},
+    rpc_params,
+};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,settlement=debug".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
+fn endpoint(node: &devnet::NodeTopology, executor: Address) -> SettlementLayerEndpoint {
+    SettlementLayerEndpoint { chain_id: node.chain_id, rpc_url: node.rpc_url.clone(), executor }
+}
+
+/// A chain that starts on L1 and may migrate; `relay`: the node relays to the Gateway itself.
+fn config(topology: &Topology, chain: &ChainTopology, relay: bool) -> SettlementConfig {
+    let mut config = SettlementConfig::new(
+        chain.node.chain_id,
+        chain.genesis.state_commitment,
+        endpoint(&topology.l1.node, chain.l1_executor),
+        OperatorKey::new(chain.operator_key.clone()),
+    );
+    config.limits =
+        BatchLimits { max_blocks: 3, timeout: Duration::from_secs(1), ..Default::default() };
+    config.poll_interval = Duration::from_millis(200);
+    config.tx_timeout = Duration::from_secs(30);
+    config.migration = Some(MigrationConfig {
+        l1: endpoint(&topology.l1.node, chain.l1_executor),
+        gateway: endpoint(&topology.gateway.node, chain.gateway_executor),
+        bridgehub: topology.bridgehub,
+        admin_key: None,
+        relayer_key: relay.then(|| OperatorKey::new(topology.gateway.governance_key.clone())),
+        start_on: None,
+    });
+    config
+}
+
+async fn start(config: SettlementConfig, chain: &ChainTopology, dir: &std::path::Path) -> Node {
+    let store = Arc::new(Store::open(dir).unwrap());
+    let mut source = RpcBlockSourceConfig::new(chain.node.rpc_url.clone());
+    source.poll_interval = Duration::from_millis(100);
+    source.start_after = Some(0);
+    let mut host = HostConfig::new(dir);
+    host.http_addr = Some("127.0.0.1:0".parse().unwrap());
+    let settlement = Settlement::new(
+        config,
+        Arc::clone(&store),
+        Arc::new(gateway_prover::MockBackend::default()),
+    );
+    let host = settlement
+        .clone()
+        .install(HostBuilder::new(host, RpcBlockSource::new(source)))
+        .launch()
+        .await
+        .unwrap();
+    let client = HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .build(format!("http://{}", host.rpc_addr().unwrap()))
+        .unwrap();
+    Node { host, store, client, settlement }
+}
+
+struct Node {
+    host: HostHandle,
+    store: Arc<Store>,
+    client: HttpClient,
+    settlement: Settlement,
+}
+
+impl Node {
+    async fn status(&self) -> Value {
+        self.client.request("settlement_status", rpc_params![]).await.unwrap()
+    }
+
+    async fn migrate(&self, to: &str) -> Result<Value, String> {
+        self.client
+            .request::<Value, _>("settlement_migrate", rpc_params![serde_json::json!({ "to": to })])
+            .await
+            .map_err(|e| match e {
+                jsonrpsee::core::ClientError::Call(call) => call.message().to_string(),
+                other => panic!("not a JSON-RPC error: {other}"),
+            })
+    }
+
+    /// Waits until `check` holds on the status.
+    async fn wait(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let status = self.status().await;
+                if check(&status) {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+}
+
+/// Blocks with a few transactions each, until stopped.
+fn steady_traffic(chain: &ChainTopology) -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let flag = Arc::clone(&stop);
+    let task = tokio::spawn(async move {
+        while !flag.load(Ordering::Relaxed) {
+            traffic.blocks(1, 2).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    (stop, task)
+}
+
+fn executed(status: &Value) -> u64 {
+    status["onChain"]["executed"].as_u64().unwrap()
+}
+
+/// Migrates to `to` and waits until it is complete and two more batches are executed there.
+async fn migrate_and_settle(node: &Node, to: &str, layer: u64, completed: u64) -> u64 {
+    let started = std::time::Instant::now();
+    let answer = node.migrate(to).await.unwrap();
+    assert_eq!(answer["phase"], "draining");
+    let id = answer["id"].as_u64().unwrap();
+    assert_eq!(answer["to"], layer);
+    let done = node
+        .wait(&format!("migration {id} to {to}"), |s| {
+            s["migrationsCompleted"] == completed && s["settlementLayer"] == layer
+        })
+        .await;
+    assert_eq!(done["migration"]["id"], id);
+    assert_eq!(done["migration"]["phase"], "completed");
+    assert_eq!(done["phase"], "settling");
+    let drained = done["migration"]["drainedThrough"].as_u64().unwrap();
+    let settled = node.wait(&format!("batches on {to}"), |s| executed(s) >= drained + 2).await;
+    println!(
+        "migration {id} to {to}: {} ms to complete, first batch on {to} executed after {} ms; {} blocks meanwhile",
+        done["migration"]["elapsedMs"],
+        started.elapsed().as_millis(),
+        done["migration"]["blocksMeanwhile"]
+    );
+    assert_eq!(settled["settlementLayer"], layer);
+    drained
+}
+
+/// `BatchExecuted` batch numbers on `executor`.
+async fn executed_batches(
+    url: &alloy::transports::http::reqwest::Url,
+    executor: Address,
+) -> Vec<u64> {
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(url.clone());
+    let filter = alloy::rpc::types::Filter::new()
+        .address(executor)
+        .event_signature(ChainExecutor::BatchExecuted::SIGNATURE_HASH)
+        .from_block(0);
+    provider
+        .get_logs(&filter)
+        .await
+        .unwrap()
+        .iter()
+        .map(|log| ChainExecutor::BatchExecuted::decode_log(&log.inner).unwrap().batchNumber.to())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_migrates_to_the_gateway_back_to_l1_and_again_losing_and_repeating_nothing() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let (l1, gateway) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(config(&topology, &chain, true), &chain, dir.path()).await;
+    let (stop, traffic) = steady_traffic(&chain);
+    node.wait("two batches executed on L1", |s| executed(s) >= 2).await;
+
+    let mut drained = Vec::new();
+    drained.push(migrate_and_settle(&node, "gateway", gateway, 1).await);
+    drained.push(migrate_and_settle(&node, "l1", l1, 2).await);
+    drained.push(migrate_and_settle(&node, "gateway", gateway, 3).await);
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    // Let everything sealed settle.
+    let last = node.store.last_block().unwrap().unwrap().number;
+    node.wait("every block settled", |s| {
+        let sealed = s["lastSealedBatch"].as_u64().unwrap_or_default();
+        s["unbatchedBlocks"] == 0 && executed(s) == sealed && s["chainHead"] == last
+    })
+    .await;
+    let status = node.status().await;
+    node.host.stop().await;
+
+    // Every block is in exactly one batch, batch numbers continue across the switches.
+    let batches = node.store.batches(1..=u64::MAX).unwrap();
+    let mut next_block = 1;
+    for (i, batch) in batches.iter().enumerate() {
+        assert_eq!(batch.number, i as u64 + 1);
+        assert_eq!(batch.first_block, next_block, "batch {}", batch.number);
+        next_block = batch.last_block + 1;
+        assert_eq!(batch.stage, BatchStage::Executed);
+    }
+    assert_eq!(next_block, last + 1);
+    // Each batch was built for, and executed on, exactly one layer: the one it was sealed
+    // for, which changes exactly after each migration's last drained batch.
+    let on_l1 = executed_batches(&topology.l1.node.rpc_url, chain.l1_executor).await;
+    let on_gateway = executed_batches(&topology.gateway.node.rpc_url, chain.gateway_executor).await;
+    let mut where_executed = BTreeMap::new();
+    for (layer, numbers) in [(l1, &on_l1), (gateway, &on_gateway)] {
+        for n in numbers {
+            assert!(where_executed.insert(*n, layer).is_none(), "batch {n} executed twice");
+        }
+    }
+    let expected_layer = |n: u64| match drained.iter().filter(|d| n > **d).count() {
+        0 | 2 => l1,
+        _ => gateway,
+    };
+    for batch in &batches {
+        let layer = where_executed[&batch.number];
+        assert_eq!(layer, batch.sl_chain_id, "batch {}", batch.number);
+        assert_eq!(layer, expected_layer(batch.number), "batch {}", batch.number);
+        assert_eq!(decode_commit_info(batch).unwrap().slChainId, U256::from(layer));
+    }
+    assert_eq!(where_executed.len(), batches.len());
+    // The Bridgehub agrees: four intervals, each starting right after a drained batch.
+    let provider = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let bridgehub = Bridgehub::new(topology.bridgehub, &provider);
+    let id = U256::from(chain.node.chain_id);
+    assert_eq!(bridgehub.settlementLayer(id).call().await.unwrap(), U256::from(gateway));
+    let mut starts = Vec::new();
+    for i in 0..bridgehub.migrationCount().call().await.unwrap().to::<u64>() {
+        let m = bridgehub.migrations(U256::from(i)).call().await.unwrap();
+        if m.chainId == id {
+            starts.push((m.settlementLayer.to::<u64>(), m.firstBatch.to::<u64>()));
+        }
+    }
+    assert_eq!(
+        starts,
+        vec![(l1, 1), (gateway, drained[0] + 1), (l1, drained[1] + 1), (gateway, drained[2] + 1)]
+    );
+    // The executors' counters agree with the node.
+    let gw_provider =
+        signer_provider(topology.gateway.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let on_gw = ChainExecutor::new(chain.gateway_executor, &gw_provider);
+    let on_l1_executor = ChainExecutor::new(chain.l1_executor, &provider);
+    assert_eq!(on_gw.totalBatchesExecuted().call().await.unwrap().to::<u64>(), executed(&status));
+    assert_eq!(on_l1_executor.totalBatchesExecuted().call().await.unwrap().to::<u64>(), drained[2]);
+    assert!(on_gw.active().call().await.unwrap());
+    assert!(!on_l1_executor.active().call().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refusal_returns_its_error_and_changes_nothing() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let (l1, gateway) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
+    let id = U256::from(chain.node.chain_id);
+    let gov =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
+    let bridgehub = Bridgehub::new(topology.bridgehub, &gov);
+    let dir = tempfile::tempdir().unwrap();
+    // No relayer key: the migration to the Gateway stops in Migrating until the relayer acts.
+    let mut node = start(config(&topology, &chain, false), &chain, dir.path()).await;
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    node.wait("a batch executed on L1", |s| executed(s) >= 1).await;
+
+    let unchanged = async |node: &Node| {
+        assert_eq!(bridgehub.settlementLayer(id).call().await.unwrap(), U256::from(l1));
+        (node.store.migrations().unwrap(), node.store.last_migration().unwrap())
+    };
+    let before = unchanged(&node).await;
+
+    // Unknown layer, and the layer it is already on.
+    let err = node.migrate("mars").await.unwrap_err();
+    assert!(err.contains("unknown settlement layer \"mars\""), "{err}");
+    let err = node.migrate("l1").await.unwrap_err();
+    assert!(err.contains(&format!("already settles on l1 (chain id {l1})")), "{err}");
+    // Not whitelisted.
+    bridgehub
+        .setSettlementLayerStatus(U256::from(gateway), false, topology.gateway.governance)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let err = node.migrate("gateway").await.unwrap_err();
+    assert!(err.contains(&format!("settlement layer {gateway} is not whitelisted")), "{err}");
+    bridgehub
+        .setSettlementLayerStatus(U256::from(gateway), true, topology.gateway.governance)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    // Not registered on the Gateway.
+    bridgehub
+        .setExecutor(id, U256::from(gateway), Address::ZERO)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let err = node.migrate("gateway").await.unwrap_err();
+    assert!(err.contains(&format!("is not registered on settlement layer {gateway}")), "{err}");
+    bridgehub
+        .setExecutor(id, U256::from(gateway), chain.gateway_executor)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    // The admin key is not the chain admin (a second service over its own store, not run).
+    let mut wrong_admin = config(&topology, &chain, false);
+    if let Some(m) = &mut wrong_admin.migration {
+        m.admin_key = Some(OperatorKey::new(topology.l1.governance_key.clone()));
+    }
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Settlement::new(
+        wrong_admin,
+        Arc::new(Store::open(other_dir.path()).unwrap()),
+        Arc::new(gateway_prover::MockBackend::default()),
+    );
+    let err = other.migrate(LayerKind::Gateway, "test").await.unwrap_err();
+    assert!(matches!(err, MigrationError::NotChainAdmin { .. }), "{err}");
+    assert!(err.to_string().contains("is not chain"), "{err}");
+    // Nothing to cancel.
+    let err = node.settlement.cancel_migration().unwrap_err();
+    assert!(matches!(err, MigrationError::NothingToCancel), "{err}");
+    assert_eq!(unchanged(&node).await, before);
+    assert_eq!(node.status().await["phase"], "settling");
+
+    // Pause the sender and seal a batch, so the next migration cannot finish draining.
+    let _: String = node.client.request("settlement_pause", rpc_params![]).await.unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    node.wait("a sealed batch not executed", |s| {
+        s["lastSealedBatch"].as_u64().unwrap_or_default() > executed(s)
+    })
+    .await;
+    let first = node.migrate("gateway").await.unwrap();
+    // It waits for the sealed batch to be executed on L1.
+    let draining = node
+        .wait("draining, waiting for the sealed batch", |s| {
+            s["phase"] == "draining"
+                && s["migration"]["waitingFor"]
+                    .as_str()
+                    .is_some_and(|w| w.contains("to be executed on l1"))
+        })
+        .await;
+    assert_eq!(draining["migration"]["id"], first["id"]);
+    // A migration already running.
+    let err = node.migrate("gateway").await.unwrap_err();
+    assert!(err.contains("is already draining"), "{err}");
+    // Blocks keep flowing into the store, and no batch is sealed while draining.
+    let sealed = draining["lastSealedBatch"].as_u64().unwrap();
+    traffic.blocks(4, 1).await.unwrap();
+    node.wait("blocks stored while draining", |s| s["unbatchedBlocks"].as_u64().unwrap() >= 4)
+        .await;
+    assert_eq!(node.status().await["lastSealedBatch"], sealed);
+    // Cancel while draining: settling on L1 again, sealing resumes.
+    let cancelled: Value =
+        node.client.request("settlement_cancel_migration", rpc_params![]).await.unwrap();
+    assert_eq!(cancelled["phase"], "cancelled");
+    let _: String = node.client.request("settlement_resume", rpc_params![]).await.unwrap();
+    let back = node
+        .wait("sealing again on L1", |s| {
+            s["phase"] == "settling" && s["lastSealedBatch"].as_u64().unwrap() > sealed
+        })
+        .await;
+    assert_eq!(back["settlementLayer"], l1);
+    assert_eq!(back["migration"]["phase"], "cancelled");
+    assert_eq!(bridgehub.settlementLayer(id).call().await.unwrap(), U256::from(l1));
+
+    // Without a relayer the migration waits in Migrating; it cannot be cancelled there.
+    node.migrate("gateway").await.unwrap();
+    let waiting = node
+        .wait("waiting for the relayer", |s| {
+            s["phase"] == "migrating"
+                && s["migration"]["waitingFor"].as_str().is_some_and(|w| w.contains("relayer"))
+        })
+        .await;
+    let err = node.settlement.cancel_migration().unwrap_err();
+    assert!(matches!(err, MigrationError::NotCancellable { .. }), "{err}");
+    // The relayer activates the Gateway's executor after the drained batch: the node goes on.
+    let drained = waiting["migration"]["drainedThrough"].as_u64().unwrap();
+    let relayer =
+        signer_provider(topology.gateway.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap();
+    let info = gateway_settlement::batcher::stored_info(
+        &node.store,
+        &config(&topology, &chain, false),
+        drained,
+    )
+    .unwrap();
+    ChainExecutor::new(chain.gateway_executor, &relayer)
+        .activate(gateway_contracts::convert(&info).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    let done = node
+        .wait("settling on the Gateway", |s| {
+            s["settlementLayer"] == gateway && executed(s) > drained
+        })
+        .await;
+    assert_eq!(done["migrationsCompleted"], 1);
+    node.host.stop().await;
+}
