@@ -28,6 +28,18 @@ fn free_port() -> u16 {
 }
 
 fn spawn(chain: &ChainTopology, dir: &Path, port: u16, failpoint: Option<&str>) -> ChildProcess {
+    spawn_on(chain, dir, port, failpoint, "l1")
+}
+
+/// The node settling on `layer` (`l1` or `gateway`): a Bridgehub that says otherwise makes it
+/// migrate at start; it relays its own migrations to the Gateway (devnet relayer key).
+fn spawn_on(
+    chain: &ChainTopology,
+    dir: &Path,
+    port: u16,
+    failpoint: Option<&str>,
+    layer: &str,
+) -> ChildProcess {
     let mut command = Command::new(BIN);
     command
         .args([
@@ -39,7 +51,7 @@ fn spawn(chain: &ChainTopology, dir: &Path, port: u16, failpoint: Option<&str>) 
             "--chain.poll-interval",
             "100ms",
         ])
-        .args(["--settlement.enabled", "--settlement.layer", "l1", "--settlement.proofs", "mock"])
+        .args(["--settlement.enabled", "--settlement.layer", layer, "--settlement.proofs", "mock"])
         .args([
             "--batch.max-blocks",
             "2",
@@ -52,6 +64,8 @@ fn spawn(chain: &ChainTopology, dir: &Path, port: u16, failpoint: Option<&str>) 
         .arg(dir.join("topology.json"))
         .arg("--settlement.operator-key-file")
         .arg(dir.join("operator.key"))
+        .arg("--settlement.relayer-key-file")
+        .arg(dir.join("relayer.key"))
         .args(["--http", "--http.port", &port.to_string()])
         .arg("--datadir")
         .arg(dir.join("data"))
@@ -66,23 +80,23 @@ fn spawn(chain: &ChainTopology, dir: &Path, port: u16, failpoint: Option<&str>) 
 }
 
 fn executed(port: u16) -> u64 {
+    status(port).and_then(|s| s["onChain"]["executed"].as_u64()).unwrap_or_default()
+}
+
+/// `settlement_status`, if the node answers.
+fn status(port: u16) -> Option<serde_json::Value> {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"settlement_status","params":[]}"#;
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return 0 };
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let request = format!(
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return 0;
-    }
+    stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    serde_json::from_str::<serde_json::Value>(json)
-        .ok()
-        .and_then(|v| v["result"]["onChain"]["executed"].as_u64())
-        .unwrap_or_default()
+    serde_json::from_str::<serde_json::Value>(json).ok().map(|mut v| v["result"].take())
 }
 
 async fn wait_exit(node: &mut ChildProcess) -> std::process::ExitStatus {
@@ -190,4 +204,189 @@ async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
             );
         }
     }
+}
+
+/// Waits until the node on `port` reports a status for which `check` holds (the node must stay
+/// up meanwhile).
+async fn wait_status(
+    node: &mut ChildProcess,
+    port: u16,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = status(port).filter(|s| check(s)) {
+            return status;
+        }
+        assert!(node.0.try_wait().unwrap().is_none(), "{what}: the node exited");
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits for the node to reach its failpoint and kill itself.
+async fn expect_killed(node: &mut ChildProcess, point: &str) {
+    let status = wait_exit(node).await;
+    assert_eq!(status.signal(), Some(9), "{point}: killed at the failpoint ({status})");
+}
+
+async fn stop(mut node: ChildProcess) {
+    Command::new("kill").arg(node.0.id().to_string()).status().unwrap();
+    let exit = wait_exit(&mut node).await;
+    assert!(exit.success(), "clean exit after SIGTERM ({exit})");
+}
+
+fn last_migration(dir: &Path) -> gateway_store::MigrationRecord {
+    let store = gateway_store::Store::open(dir.join("data")).unwrap();
+    store.last_migration().unwrap().expect("a migration is recorded")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_in_each_migration_phase_then_restart_completes_it_losing_and_repeating_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        Some(&dir.path().join("topology.json")),
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let (l1_id, gateway_id) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
+    std::fs::write(dir.path().join("operator.key"), &chain.operator_key).unwrap();
+    std::fs::write(dir.path().join("relayer.key"), &topology.gateway.governance_key).unwrap();
+    let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let bridgehub = gateway_contracts::Bridgehub::new(topology.bridgehub, &l1);
+    let id = U256::from(chain.node.chain_id);
+    // Blocks keep coming the whole time, whatever the node does.
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let stop_traffic = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop_traffic);
+    let traffic_task = tokio::spawn(async move {
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            traffic.blocks(1, 1).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let port = free_port();
+
+    // Draining with a proof in flight: a batch sealed (and the node killed before proving it),
+    // then a start with `--settlement.layer gateway` drains, and the node dies with that
+    // batch's proof made but not stored.
+    let mut node = spawn_on(&chain, dir.path(), port, Some("after-seal"), "l1");
+    expect_killed(&mut node, "after-seal").await;
+    let mut node = spawn_on(&chain, dir.path(), port, Some("draining-proof"), "gateway");
+    expect_killed(&mut node, "draining-proof").await;
+    let record = last_migration(dir.path());
+    assert_eq!(record.migration_phase().unwrap(), gateway_store::MigrationPhase::Draining);
+    assert_eq!(record.trigger, "start flag");
+    // Restarted, it drains and dies just before the Bridgehub transaction.
+    let mut node = spawn_on(&chain, dir.path(), port, Some("before-migration-send"), "gateway");
+    expect_killed(&mut node, "before-migration-send").await;
+    let record = last_migration(dir.path());
+    assert_eq!(record.migration_phase().unwrap(), gateway_store::MigrationPhase::Migrating);
+    assert!(record.drainedThrough >= 1);
+    assert_eq!(bridgehub.settlementLayer(id).call().await.unwrap(), U256::from(l1_id));
+
+    // Migrating after the L1 transaction was sent, before it was mined: L1 stops mining.
+    l1.raw_request::<_, serde_json::Value>("evm_setAutomine".into(), (false,)).await.unwrap();
+    let mut node = spawn_on(&chain, dir.path(), port, Some("after-migration-sent"), "gateway");
+    expect_killed(&mut node, "after-migration-sent").await;
+    let record = last_migration(dir.path());
+    let sent = record.pending_tx().expect("the sent transaction is recorded");
+    let tx = l1.get_transaction_by_hash(sent).await.unwrap().expect("in L1's pool");
+    assert!(tx.block_number.is_none(), "not mined yet");
+    assert_eq!(bridgehub.settlementLayer(id).call().await.unwrap(), U256::from(l1_id));
+    // Restarted, it waits for that transaction instead of sending another; L1 mines again.
+    let mut node = spawn_on(&chain, dir.path(), port, None, "gateway");
+    wait_status(&mut node, port, "waiting for the sent transaction", |s| {
+        s["phase"] == "migrating"
+            && s["migration"]["waitingFor"]
+                .as_str()
+                .is_some_and(|w| w.contains(&sent.to_string()) && w.contains("to be mined"))
+    })
+    .await;
+    l1.raw_request::<_, serde_json::Value>("evm_setAutomine".into(), (true,)).await.unwrap();
+    l1.raw_request::<_, serde_json::Value>("evm_mine".into(), ()).await.unwrap();
+    let drained_to_gateway = record.drainedThrough;
+    let done = wait_status(&mut node, port, "settling on the Gateway", |s| {
+        s["migrationsCompleted"] == 1
+            && s["settlementLayer"] == gateway_id
+            && s["onChain"]["executed"].as_u64().unwrap_or_default() >= drained_to_gateway + 2
+    })
+    .await;
+    assert_eq!(done["migration"]["drainedThrough"], drained_to_gateway);
+    stop(node).await;
+
+    // Right after a migration transaction was mined, on the way back to L1.
+    let mut node = spawn_on(&chain, dir.path(), port, Some("after-migration-mined"), "l1");
+    expect_killed(&mut node, "after-migration-mined").await;
+    let mut node = spawn_on(&chain, dir.path(), port, None, "l1");
+    let back = wait_status(&mut node, port, "settling on L1 again", |s| {
+        s["migrationsCompleted"] == 2 && s["settlementLayer"] == l1_id
+    })
+    .await;
+    let drained_to_l1 = back["migration"]["drainedThrough"].as_u64().unwrap();
+    stop_traffic.store(true, std::sync::atomic::Ordering::Relaxed);
+    traffic_task.await.unwrap();
+    let head = chain_head(&chain).await;
+    wait_status(&mut node, port, "every block settled on L1", |s| {
+        let sealed = s["lastSealedBatch"].as_u64().unwrap_or_default();
+        s["chainHead"] == head
+            && s["unbatchedBlocks"] == 0
+            && s["onChain"]["executed"] == sealed
+            && sealed > drained_to_l1
+    })
+    .await;
+    stop(node).await;
+
+    // Every block in exactly one batch; every batch committed and executed exactly once, on
+    // the layer it was sealed for; the numbering runs on across both switches.
+    let store = gateway_store::Store::open(dir.path().join("data")).unwrap();
+    let batches = store.batches(1..=u64::MAX).unwrap();
+    let gateway =
+        signer_provider(topology.gateway.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let mut commits: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    let mut executions: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (layer, provider, executor) in
+        [(l1_id, &l1, chain.l1_executor), (gateway_id, &gateway, chain.gateway_executor)]
+    {
+        for (signature, into) in [
+            (ChainExecutor::BatchCommitted::SIGNATURE_HASH, &mut commits),
+            (ChainExecutor::BatchExecuted::SIGNATURE_HASH, &mut executions),
+        ] {
+            let filter = Filter::new().address(executor).event_signature(signature).from_block(0);
+            for log in provider.get_logs(&filter).await.unwrap() {
+                let number = U256::from_be_bytes(log.topics()[1].0).to::<u64>();
+                into.entry(number).or_default().push(layer);
+            }
+        }
+    }
+    let mut next_block = 1;
+    for batch in &batches {
+        assert_eq!(batch.first_block, next_block, "blocks of batch {} follow on", batch.number);
+        next_block = batch.last_block + 1;
+        let layer = if batch.number <= drained_to_gateway || batch.number > drained_to_l1 {
+            l1_id
+        } else {
+            gateway_id
+        };
+        assert_eq!(batch.sl_chain_id, layer, "batch {}", batch.number);
+        assert_eq!(commits.get(&batch.number), Some(&vec![layer]), "batch {}", batch.number);
+        assert_eq!(executions.get(&batch.number), Some(&vec![layer]), "batch {}", batch.number);
+    }
+    assert_eq!(next_block, head + 1);
+    assert_eq!(executions.len(), batches.len());
+    println!(
+        "{} batches over {head} blocks: 1..={drained_to_gateway} on L1, ..={drained_to_l1} on the Gateway, the rest on L1",
+        batches.len()
+    );
+    assert!(drained_to_l1 > drained_to_gateway);
+}
+
+async fn chain_head(chain: &ChainTopology) -> u64 {
+    let provider =
+        alloy::providers::ProviderBuilder::new().connect_http(chain.node.rpc_url.clone());
+    provider.get_block_number().await.unwrap()
 }

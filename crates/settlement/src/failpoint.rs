@@ -8,16 +8,17 @@ use std::sync::OnceLock;
 pub const FAILPOINT_ENV: &str = "GATEWAY_FAILPOINT";
 
 /// Every crash point, in pipeline order.
-pub const FAILPOINTS: [&str; 9] = [
+pub const FAILPOINTS: [&str; 10] = [
     "after-seal",
     "after-proof",
     "after-commit-sent",
     "after-commit-mined",
     "after-prove-mined",
     "after-execute-sent",
-    // Migrations: a proof made while draining (not yet stored), a migration transaction
-    // broadcast (not yet seen mined), and one just mined.
+    // Migrations: a proof made while draining (not yet stored), a migration transaction about
+    // to be sent, one broadcast (not yet seen mined), and one just mined.
     "draining-proof",
+    "before-migration-send",
     "after-migration-sent",
     "after-migration-mined",
 ];

@@ -460,19 +460,22 @@ impl Migrator {
                     U256::from(record.toLayer),
                     convert(&info).map_err(crate::SettlementError::from)?,
                 );
-                return self.send(record, "Bridgehub.migrateToGateway", call).await;
+                return self.send(record, "Bridgehub.migrateToGateway", call, 0).await;
             }
             LayerKind::L1 if on_bridgehub == self.config.gateway.chain_id => {
                 if record.stepsDone & STEP_REQUESTED_FROM_GATEWAY == 0 {
                     let bridgehub = self.bridgehub();
                     let call = bridgehub.startMigrationFromGateway(chain);
-                    let advance =
-                        self.send(record, "Bridgehub.startMigrationFromGateway", call).await?;
-                    if advance == Advance::Progressed {
-                        record.stepsDone |= STEP_REQUESTED_FROM_GATEWAY;
-                        self.store.write(|tx| tx.put_migration(record))?;
-                    }
-                    return Ok(advance);
+                    // The step counts as taken once broadcast: the request is only an event
+                    // for the relayer.
+                    return self
+                        .send(
+                            record,
+                            "Bridgehub.startMigrationFromGateway",
+                            call,
+                            STEP_REQUESTED_FROM_GATEWAY,
+                        )
+                        .await;
                 }
                 let Some((l1_relayer, gateway_relayer)) = &self.relayer else {
                     return Ok(Advance::Waiting("the Gateway's relayer to deactivate the chain's Gateway executor and finalize the migration on L1".into()));
@@ -481,7 +484,7 @@ impl Migrator {
                     ChainExecutor::new(self.config.gateway.executor, gateway_relayer.clone());
                 if self.read("active", on_gateway.active().call()).await? {
                     return self
-                        .send(record, "deactivate on the Gateway", on_gateway.deactivate())
+                        .send(record, "deactivate on the Gateway", on_gateway.deactivate(), 0)
                         .await;
                 }
                 let bridgehub = Bridgehub::new(self.config.bridgehub, l1_relayer.clone());
@@ -489,7 +492,7 @@ impl Migrator {
                     chain,
                     convert(&info).map_err(crate::SettlementError::from)?,
                 );
-                return self.send(record, "Bridgehub.finalizeMigrationFromGateway", call).await;
+                return self.send(record, "Bridgehub.finalizeMigrationFromGateway", call, 0).await;
             }
             _ if on_bridgehub == record.toLayer => {}
             _ => {
@@ -515,7 +518,7 @@ impl Migrator {
             let on_gateway =
                 ChainExecutor::new(self.config.gateway.executor, gateway_relayer.clone());
             let call = on_gateway.activate(convert(&info).map_err(crate::SettlementError::from)?);
-            return self.send(record, "activate on the Gateway", call).await;
+            return self.send(record, "activate on the Gateway", call, 0).await;
         }
         let executed: u64 = self
             .read("totalBatchesExecuted", executor.totalBatchesExecuted().call())
@@ -552,7 +555,7 @@ impl Migrator {
                 )));
             }
             return self
-                .send(record, "setOperator", executor.setOperator(self.operator, ALL_ROLES))
+                .send(record, "setOperator", executor.setOperator(self.operator, ALL_ROLES), 0)
                 .await;
         }
         Ok(Advance::Completed)
@@ -594,17 +597,20 @@ impl Migrator {
         record: &mut MigrationRecord,
         what: &str,
         call: alloy::contract::CallBuilder<&DynProvider, D>,
+        steps: u8,
     ) -> Result<Advance, MigrationError>
     where
         D: alloy::contract::CallDecoder + Send + Sync,
     {
         let timeout = self.timeout();
+        failpoint("before-migration-send");
         let pending = tokio::time::timeout(timeout, call.send())
             .await
             .map_err(|_| MigrationError::Layer(format!("{what}: not sent within {timeout:?}")))?
             .map_err(|e| MigrationError::Layer(format!("{what}: {}", describe(&e))))?;
         let hash = *pending.tx_hash();
         record.pendingTx = hash;
+        record.stepsDone |= steps;
         self.store.write(|tx| tx.put_migration(record))?;
         info!(target: "settlement::migration", id = record.id, what, %hash, "sent");
         metrics::counter!("settlement_migration_txs_sent_total").increment(1);
