@@ -34,6 +34,7 @@ bench: tools
 	$(CARGO) run --release --locked -p example-bench-contracts
 	$(CARGO) run --release --locked -p example-bench-gateway
 	$(CARGO) run --release --locked -p example-bench-settlement -- --blocks 200 --batches 6
+	$(CARGO) run --release --locked -p example-bench-migration
 
 ## The halo2 benchmark (about 20 minutes): keygen, proving, memory, proof size, verify gas.
 bench-proofs: tools

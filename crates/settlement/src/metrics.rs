@@ -82,6 +82,27 @@ pub fn describe() {
         "gateway_chain_direct_l1_cost_wei",
         "gateway mode: per chain, what settling its batches directly on L1 would have cost (wei)"
     );
+    describe_counter!("settlement_migrations_started_total", "settlement-layer migrations started");
+    describe_counter!(
+        "settlement_migrations_total",
+        "settlement-layer migrations finished, by outcome (completed, cancelled)"
+    );
+    describe_histogram!(
+        "settlement_migration_phase_seconds",
+        "time a migration spent in each phase (draining, migrating)"
+    );
+    describe_counter!(
+        "settlement_migration_txs_sent_total",
+        "migration transactions sent (Bridgehub, executor activation, operator roles)"
+    );
+    describe_gauge!(
+        "settlement_layer",
+        "the chain id of the settlement layer the chain settles on"
+    );
+    describe_gauge!(
+        "settlement_migration_running",
+        "1 while a migration drains, 2 while it migrates, 0 otherwise"
+    );
 }
 
 /// Sets the gauges from a status snapshot.
@@ -100,6 +121,13 @@ pub(crate) fn record_status(status: &SettlementStatus) {
         metrics::gauge!("settlement_batches", "stage" => *stage).set(*count as f64);
     }
     metrics::gauge!("settlement_paused").set(if status.phase == "paused" { 1.0 } else { 0.0 });
+    metrics::gauge!("settlement_layer").set(status.settlement_layer as f64);
+    let migration = match status.phase.as_str() {
+        "draining" => 1.0,
+        "migrating" => 2.0,
+        _ => 0.0,
+    };
+    metrics::gauge!("settlement_migration_running").set(migration);
     if let Some(gateway) = &status.gateway {
         let wei = |v: alloy::primitives::U256| f64::from(v);
         for chain in &gateway.chains {
