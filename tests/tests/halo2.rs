@@ -1,9 +1,9 @@
 //! Real halo2 proofs, once per CI run (one test, so the SRS and keys are made or loaded once):
 //! leaf proofs verify natively and in the generated Solidity verifier through a chain's executor
-//! on anvil; an aggregated proof of a Gateway batch's leaf and a chain batch's leaf verifies
-//! natively and on anvil and exposes the leaves' inputs in order, and L1's `GatewayExecutor`
-//! settles that Gateway batch with it, making the chain batch L1-final; tampered proofs and
-//! wrong inputs are rejected by the contracts.
+//! on anvil; ONE aggregated proof of a Gateway batch's leaf and two chain batches' leaves
+//! verifies natively and on anvil and exposes the leaves' inputs in order, and L1's
+//! `GatewayExecutor` settles that Gateway batch with it, making both chain batches L1-final;
+//! tampered proofs, altered and omitted inputs are rejected by the contracts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,7 +21,7 @@ use gateway_contracts::{
 use gateway_primitives::{
     ChainBatchRef, CommitBatchInfo, batch_output_hash, gateway_commitment, public_input,
 };
-use gateway_prover::{BatchPublicInput, Halo2Backend, Halo2Config, ProofBackend};
+use gateway_prover::{BatchPublicInput, DEFAULT_ARITY, Halo2Backend, Halo2Config, ProofBackend};
 
 const TX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const SIZE_LIMIT: usize = 24_576;
@@ -174,7 +174,8 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     assert_eq!(executor.totalBatchesVerified().call().await.unwrap(), U256::from(1));
     println!("proveBatches with one real leaf proof: {} gas", receipt.gas_used);
 
-    // A Gateway batch carrying chain batch 1: the Gateway's own leaf over its commitment.
+    // A Gateway batch carrying chain batches 1 and 2: the Gateway's own leaf over its
+    // commitment.
     let topology = &devnet.topology;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let gateway_info = CommitBatchInfo {
@@ -188,11 +189,14 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         slChainId: U256::from(topology.l1.node.chain_id),
         ..Default::default()
     };
-    let carried = vec![ChainBatchRef {
-        chainId: U256::from(chain.node.chain_id),
-        batchNumber: U256::from(1),
-        publicInput: input_one.value,
-    }];
+    let carried: Vec<ChainBatchRef> = [input_one, input_two]
+        .iter()
+        .map(|input| ChainBatchRef {
+            chainId: U256::from(chain.node.chain_id),
+            batchNumber: U256::from(input.batch_number),
+            publicInput: input.value,
+        })
+        .collect();
     let gateway_genesis = topology.gateway_genesis.stored_info();
     let gateway_input = BatchPublicInput {
         chain_id: topology.gateway.node.chain_id,
@@ -204,33 +208,36 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         ),
     };
 
-    // Aggregation of the Gateway's leaf and the chain batch's: exposes their inputs in order,
-    // verifies natively and on L1.
+    // ONE aggregation of the Gateway's leaf and both chain batches' (padded to the arity with a
+    // [0, 0] leaf): exposes their inputs in order, verifies natively and on L1.
     let started = Instant::now();
     let aggregated = {
-        let (backend, chain_leaf) = (Arc::clone(&backend), proofs[0].clone());
+        let (backend, chain_leaves) = (Arc::clone(&backend), proofs.clone());
         blocking(move || {
             let gateway_leaf = backend.prove_batch(&gateway_input).unwrap();
-            backend.aggregate(&[gateway_leaf, chain_leaf]).unwrap()
+            let [one, two] = chain_leaves;
+            backend.aggregate(&[gateway_leaf, one, two]).unwrap()
         })
         .await
     };
     println!(
-        "Gateway leaf + aggregation of 2 leaves (keygen included if not cached) in {:.1} s",
+        "Gateway leaf + aggregation of 3 leaves (keygen included if not cached) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(aggregated.inputs, vec![gateway_input, input_one]);
+    assert_eq!(aggregated.inputs[..3], [gateway_input, input_one, input_two]);
+    assert!(aggregated.inputs[3..].iter().all(|i| i.chain_id == 0 && i.value.is_zero()));
     backend.verify_aggregated(&aggregated).unwrap();
     let mut swapped = aggregated.clone();
-    swapped.inputs.swap(0, 1);
+    swapped.inputs.swap(1, 2);
     assert!(backend.verify_aggregated(&swapped).is_err(), "the order of the inputs is bound");
 
     let raw = Halo2AggregationVerifier::deploy(&l1).await.unwrap();
     let size = l1.get_code_at(*raw.address()).await.unwrap().len();
     println!("Halo2AggregationVerifier: {size} bytes");
     assert!(size > 0 && size <= SIZE_LIMIT, "aggregation verifier is {size} bytes");
-    let adapter =
-        Halo2AggregatedVerifier::deploy(&l1, *raw.address(), U256::from(2)).await.unwrap();
+    let adapter = Halo2AggregatedVerifier::deploy(&l1, *raw.address(), U256::from(DEFAULT_ARITY))
+        .await
+        .unwrap();
     let pairs = |inputs: &[BatchPublicInput]| -> Vec<U256> {
         inputs.iter().flat_map(|i| [U256::from(i.chain_id), i.value]).collect()
     };
@@ -275,7 +282,7 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     );
 
     // L1's GatewayExecutor with the real aggregated verifier settles the Gateway batch in one
-    // transaction, and only with exactly the chain batch its proof covers.
+    // transaction, and only with exactly the chain batches its proof covers.
     let operator = chain.operator;
     let gateway_executor = GatewayExecutor::new(
         deploy_gateway_executor(
@@ -308,15 +315,17 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         )
     };
     let mut altered = carried.clone();
-    altered[0].publicInput = input_two.value;
-    let err = settle(&altered).call().await.unwrap_err();
-    assert!(
-        matches!(
-            err.as_decoded_interface_error::<GatewayExecutor::GatewayExecutorErrors>(),
-            Some(GatewayExecutor::GatewayExecutorErrors::InvalidProof(_))
-        ),
-        "{err}"
-    );
+    altered[1].publicInput += U256::from(1);
+    for refs in [&altered[..], &carried[..1]] {
+        let err = settle(refs).call().await.unwrap_err();
+        assert!(
+            matches!(
+                err.as_decoded_interface_error::<GatewayExecutor::GatewayExecutorErrors>(),
+                Some(GatewayExecutor::GatewayExecutorErrors::InvalidProof(_))
+            ),
+            "an altered or omitted chain batch is refused: {err}"
+        );
+    }
     let receipt = settle(&carried)
         .send()
         .await
@@ -326,11 +335,14 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         .await
         .unwrap();
     assert!(receipt.status());
-    println!("settleBatch with a real aggregated proof (1 chain batch): {} gas", receipt.gas_used);
+    println!(
+        "settleBatch with a real aggregated proof (2 chain batches): {} gas",
+        receipt.gas_used
+    );
     assert_eq!(
         gateway_executor.lastFinalBatch(U256::from(chain.node.chain_id)).call().await.unwrap(),
-        U256::from(1),
-        "the chain batch is L1-final"
+        U256::from(2),
+        "both chain batches are L1-final"
     );
     drop(devnet);
 }

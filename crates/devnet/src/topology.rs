@@ -495,9 +495,10 @@ impl Devnet {
     }
 }
 
-/// Leaves per aggregated proof of the halo2 backend (its committed verifier's arity).
+/// Leaves per aggregated proof of the halo2 backend (its committed verifier's arity:
+/// `gateway_prover::DEFAULT_ARITY`, which this crate does not depend on).
 const fn gateway_prover_arity() -> usize {
-    2
+    4
 }
 
 fn node_topology(anvil: &Anvil) -> NodeTopology {

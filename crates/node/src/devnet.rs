@@ -416,6 +416,22 @@ fn report(
             status.last_error.as_deref().unwrap_or("-")
         );
     }
+    for status in &statuses {
+        if let Some(m) =
+            status.migration.as_ref().filter(|m| m.phase == "draining" || m.phase == "migrating")
+        {
+            println!(
+                "chain {} migration {}: {} -> {} {} for {} ms, waiting for {}",
+                status.chain_id,
+                m.id,
+                m.from,
+                m.to,
+                m.phase,
+                m.phase_ms,
+                m.waiting_for.as_deref().unwrap_or("-")
+            );
+        }
+    }
     if let Some(gw) = &gateway_status.gateway {
         let per_batch =
             gw.l1_gas_per_chain_batch.map_or_else(|| "-".to_string(), |gas| format!("{gas}"));

@@ -615,7 +615,13 @@ impl Migrator {
         info!(target: "settlement::migration", id = record.id, what, %hash, "sent");
         metrics::counter!("settlement_migration_txs_sent_total").increment(1);
         failpoint("after-migration-sent");
-        let receipt = match pending.with_timeout(Some(timeout)).get_receipt().await {
+        // Final enough: as deep as the sender's own transactions must be.
+        let receipt = match pending
+            .with_required_confirmations(self.base.layer_confirmations.max(1))
+            .with_timeout(Some(timeout))
+            .get_receipt()
+            .await
+        {
             Ok(receipt) => receipt,
             Err(e) => return Ok(Advance::Waiting(format!("{what} ({hash}) to be mined: {e}"))),
         };

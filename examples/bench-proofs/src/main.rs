@@ -245,7 +245,7 @@ async fn main() -> eyre::Result<()> {
     let report = serde_json::json!({
         "bench": "proofs",
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
-        "srs": "insecure dev seed, k = 20",
+        "srs": "insecure dev seed, k = 21",
         "rows": rows,
     });
     std::fs::write(&args.report, serde_json::to_vec_pretty(&report)?)?;

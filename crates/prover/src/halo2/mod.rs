@@ -6,7 +6,7 @@
 //!   circuit: it binds the proof to exactly one batch, and proves nothing about execution.
 //!   Each batch is proven twice: with a Keccak transcript for the on-chain leaf verifier, and with
 //!   a Poseidon transcript for aggregation.
-//! - **Aggregation**: one proof over `arity` leaves (KZG accumulation, SHPLONK, `k` = 20). Its
+//! - **Aggregation**: one proof over `arity` (4) leaves (KZG accumulation, SHPLONK, `k` = 21). Its
 //!   instances are the 12 limbs of the KZG accumulator, then every leaf's
 //!   `[chain_id, batch_public_input]` in order; fewer leaves are padded with proofs of
 //!   `[0, 0]`.
@@ -62,9 +62,11 @@ use circuits::{ACCUMULATOR_LIMBS, LEAF_INSTANCES, aggregation_circuit, leaf_circ
 /// The leaf circuit's `k` by default.
 pub const DEFAULT_LEAF_K: u32 = 12;
 /// The aggregation circuit's `k` by default (and the SRS size).
-pub const DEFAULT_AGGREGATION_K: u32 = 20;
-/// Leaves per aggregation by default.
-pub const DEFAULT_ARITY: usize = 2;
+pub const DEFAULT_AGGREGATION_K: u32 = 21;
+/// Leaves per aggregation by default: the Gateway's leaf and three chain batches. At `k` = 21
+/// the aggregation circuit needs 6 advice columns for 4 leaves, and its generated verifier
+/// (22,264 bytes) still deploys under EIP-170; at `k` = 20 only 2 leaves fit.
+pub const DEFAULT_ARITY: usize = 4;
 /// The seed of the dev SRS. PUBLIC, so INSECURE: whoever knows it can forge proofs. For devnets
 /// and tests only.
 pub const DEV_SRS_SEED: [u8; 32] = *b"gateway-exex INSECURE dev SRS!!!";
