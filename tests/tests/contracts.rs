@@ -128,8 +128,9 @@ impl Settler {
     async fn execute(&self, batches: &[StoredBatchInfo]) -> Result<(), alloy::contract::Error> {
         let batches: Vec<ChainExecutor::StoredBatchInfo> =
             batches.iter().map(|b| convert(b).unwrap()).collect();
+        let no_imports = vec![vec![]; batches.len()];
         self.executor
-            .executeBatches(batches)
+            .executeBatches(batches, no_imports)
             .send()
             .await?
             .with_timeout(Some(TX_TIMEOUT))
@@ -718,7 +719,7 @@ async fn roles_l1_only_settlement_layers_and_interop_root_history() {
     let stored: ChainExecutor::StoredBatchInfo = convert(&one).unwrap();
     let receipt = admin
         .executor
-        .executeBatches(vec![stored])
+        .executeBatches(vec![stored], vec![vec![]])
         .send()
         .await
         .unwrap()

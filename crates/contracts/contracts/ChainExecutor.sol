@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {DataAvailability} from "./DataAvailability.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {MessageRoot} from "./MessageRoot.sol";
-import {CommitBatchInfo, Commitments, StoredBatchInfo} from "./Types.sol";
+import {CommitBatchInfo, Commitments, InteropRootRef, StoredBatchInfo} from "./Types.sol";
 
 /// @notice One chain's batches on one settlement layer (L1 or the Gateway): commit, prove,
 /// execute and revert, only while this settlement layer is the chain's active one.
@@ -75,6 +75,9 @@ contract ChainExecutor {
     error AlreadyActive();
     error DaInputsLengthMismatch(uint256 batches, uint256 daInputs);
     error StaleActivation(uint256 lastBatch, uint256 totalExecuted);
+    error ImportedRootsLengthMismatch(uint256 batches, uint256 importedRoots);
+    error UnknownInteropRoot(uint256 batchNumber, uint256 gatewayBlock, bytes32 root);
+    error DependencyRootsMismatch(uint256 batchNumber, bytes32 committed, bytes32 imported);
 
     modifier onlyRole(uint8 role) {
         if (operatorRoles[msg.sender] & role == 0) revert NotOperator(msg.sender, role);
@@ -195,9 +198,19 @@ contract ChainExecutor {
         emit BatchesProved(verified + 1, verified + batches.length);
     }
 
-    /// @notice Executes proved batches: consumes their priority operations and records their
-    /// roots in MessageRoot.
-    function executeBatches(StoredBatchInfo[] calldata batches) external onlyActiveSettlementLayer onlyRole(ROLE_EXECUTE) {
+    /// @notice Executes proved batches: checks the interop roots each imported (every one must be
+    /// a root this settlement layer's MessageRoot really had, and together they must hash to the
+    /// batch's `dependencyRootsRollingHash`), consumes their priority operations and records
+    /// their roots in MessageRoot.
+    /// @param importedRoots per batch, the interop roots it imported, in order.
+    function executeBatches(StoredBatchInfo[] calldata batches, InteropRootRef[][] calldata importedRoots)
+        external
+        onlyActiveSettlementLayer
+        onlyRole(ROLE_EXECUTE)
+    {
+        if (importedRoots.length != batches.length) {
+            revert ImportedRootsLengthMismatch(batches.length, importedRoots.length);
+        }
         uint256 executed = totalBatchesExecuted;
         bytes32[] memory roots = new bytes32[](batches.length);
         for (uint256 i = 0; i < batches.length; ++i) {
@@ -206,6 +219,7 @@ contract ChainExecutor {
             if (b.batchNumber != expected) revert BatchNumberMismatch(expected, b.batchNumber);
             if (expected > totalBatchesVerified) revert BatchNotProved(expected, totalBatchesVerified);
             _checkStored(expected, b);
+            _checkImportedRoots(expected, b.dependencyRootsRollingHash, importedRoots[i]);
             bytes32 opsHash = _consumePriorityOps(b.numberOfL1Txs);
             if (opsHash != b.priorityOpsHash) revert PriorityOpsHashMismatch(expected, opsHash, b.priorityOpsHash);
             roots[i] = b.l2LogsRoot;
@@ -309,6 +323,21 @@ contract ChainExecutor {
         if (totalBatchesCommitted != totalBatchesExecuted || pending != 0) {
             revert NotDrained(totalBatchesCommitted, totalBatchesExecuted, pending);
         }
+    }
+
+    function _checkImportedRoots(uint256 batchNumber, bytes32 rollingHash, InteropRootRef[] calldata refs)
+        internal
+        view
+    {
+        bytes32 rolling = bytes32(0);
+        for (uint256 j = 0; j < refs.length; ++j) {
+            bytes32 known = messageRoot.historicalRoot(refs[j].gatewayBlock);
+            if (known == bytes32(0) || known != refs[j].root) {
+                revert UnknownInteropRoot(batchNumber, refs[j].gatewayBlock, refs[j].root);
+            }
+            rolling = keccak256(abi.encodePacked(rolling, refs[j].gatewayBlock, refs[j].root));
+        }
+        if (rolling != rollingHash) revert DependencyRootsMismatch(batchNumber, rollingHash, rolling);
     }
 
     function _checkStored(uint256 batchNumber, StoredBatchInfo calldata info) internal view {

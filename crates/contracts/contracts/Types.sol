@@ -30,6 +30,13 @@ struct CommitBatchInfo {
     uint256 slChainId;
 }
 
+/// @notice An interop root a chain imported: the root its settlement layer's MessageRoot had at
+/// the end of `gatewayBlock`.
+struct InteropRootRef {
+    uint256 gatewayBlock;
+    bytes32 root;
+}
+
 /// @notice A chain batch a Gateway batch carries to L1: executed on the Gateway inside it, its
 /// leaf proof aggregated into the Gateway batch's proof.
 struct ChainBatchRef {

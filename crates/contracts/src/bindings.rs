@@ -98,3 +98,34 @@ sol!(
     MockAggregatedVerifier,
     "artifacts/MockAggregatedVerifier.json"
 );
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    L2Messenger,
+    "artifacts/L2Messenger.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    InteropRoots,
+    "artifacts/InteropRoots.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    MessageVerifier,
+    "artifacts/MessageVerifier.json"
+);
+
+/// Where a [`MessageVerifier`] reads its trusted roots (`sourceKind`).
+pub mod root_sources {
+    /// A chain's `InteropRoots` (`interopRoot(gatewayBlock)`): imported Gateway roots.
+    pub const INTEROP_ROOTS: u8 = 0;
+    /// L1's `GatewayExecutor` (`sharedRootOf(gatewayBatch)`): Gateway batches settled on L1.
+    pub const GATEWAY_EXECUTOR: u8 = 1;
+    /// A `MessageRoot` (`historicalRoot(block)`): L1's own roots, for chains settling on L1.
+    pub const MESSAGE_ROOT: u8 = 2;
+}

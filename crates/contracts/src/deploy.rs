@@ -9,8 +9,8 @@ use gateway_primitives::StoredBatchInfo;
 
 use crate::{
     Bridgehub, ChainExecutor, GatewayExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier,
-    Halo2BatchVerifier, Halo2LeafVerifier, MerkleHarness, MessageRoot, MockAggregatedVerifier,
-    MockVerifier,
+    Halo2BatchVerifier, Halo2LeafVerifier, InteropRoots, L2Messenger, MerkleHarness, MessageRoot,
+    MessageVerifier, MockAggregatedVerifier, MockVerifier,
 };
 
 /// The result type of this crate.
@@ -191,5 +191,41 @@ pub async fn deploy_gateway_executor<P: Provider>(
                 source: Box::new(source),
                 contract: "GatewayExecutor",
             })?;
+    Ok(*contract.address())
+}
+
+/// Deploys an `L2Messenger` (the devnet then copies its code to the fixed messenger address).
+pub async fn deploy_l2_messenger<P: Provider>(provider: P) -> ContractsResult<Address> {
+    let contract = L2Messenger::deploy(provider).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "L2Messenger" }
+    })?;
+    Ok(*contract.address())
+}
+
+/// Deploys a chain's `InteropRoots`, written by `importer` (the chain's operator).
+pub async fn deploy_interop_roots<P: Provider>(
+    provider: P,
+    importer: Address,
+) -> ContractsResult<Address> {
+    let contract = InteropRoots::deploy(provider, importer).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "InteropRoots" }
+    })?;
+    Ok(*contract.address())
+}
+
+/// Deploys a `MessageVerifier` for messages sent through `messenger`, trusting the roots of
+/// `root_source`, a source of kind `source_kind` (`crate::root_sources`).
+pub async fn deploy_message_verifier<P: Provider>(
+    provider: P,
+    messenger: Address,
+    root_source: Address,
+    source_kind: u8,
+) -> ContractsResult<Address> {
+    let contract = MessageVerifier::deploy(provider, messenger, root_source, source_kind)
+        .await
+        .map_err(|source| ContractsError::Deploy {
+            source: Box::new(source),
+            contract: "MessageVerifier",
+        })?;
     Ok(*contract.address())
 }

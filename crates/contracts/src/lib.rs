@@ -13,6 +13,9 @@
 //! | [`Halo2AggregatedVerifier`] | L1 | `IVerifier` over one aggregated proof exposing every leaf's `[chainId, publicInput]` (padded with `[0, 0]` leaves up to its arity) |
 //! | [`GatewayExecutor`] | L1 | the Gateway's own executor: commits, proves and executes a Gateway batch in one call, with one aggregated proof over the Gateway's leaf and every chain batch it carries; records chains' L1-final batches and the shared root |
 //! | [`MockAggregatedVerifier`] | mock-proof devnets and tests only | accepts a "proof" that only commits to its inputs (not sound) |
+//! | [`L2Messenger`] | every chain, one fixed address | `sendMessage(data)`: a message to L1 and the other chains, a leaf of the batch's `l2LogsRoot` |
+//! | [`InteropRoots`] | every chain | the Gateway interop roots the chain imported (written by its operator); their rolling hash is in each batch's commitment |
+//! | [`MessageVerifier`] | every chain and L1 | `proveMessageInclusion(srcChainId, batchNumber, message, proof)` against imported roots, Gateway batches on L1, or L1's own roots |
 //!
 //! # Examples
 //! ```no_run
@@ -29,12 +32,13 @@ mod deploy;
 
 pub use bindings::{
     Bridgehub, ChainExecutor, GatewayExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier,
-    Halo2BatchVerifier, Halo2LeafVerifier, IVerifier, MerkleHarness, MessageRoot,
-    MockAggregatedVerifier, MockVerifier, roles,
+    Halo2BatchVerifier, Halo2LeafVerifier, IVerifier, InteropRoots, L2Messenger, MerkleHarness,
+    MessageRoot, MessageVerifier, MockAggregatedVerifier, MockVerifier, roles, root_sources,
 };
 pub use deploy::{
     ContractsError, ContractsResult, ExecutorDeployment, convert, deploy_bridgehub,
     deploy_chain_executor, deploy_gateway_executor, deploy_halo2_aggregated_verifier,
-    deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_merkle_harness,
-    deploy_message_root, deploy_mock_aggregated_verifier, deploy_mock_verifier,
+    deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_interop_roots,
+    deploy_l2_messenger, deploy_merkle_harness, deploy_message_root, deploy_message_verifier,
+    deploy_mock_aggregated_verifier, deploy_mock_verifier,
 };

@@ -16,10 +16,12 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod batch;
+mod interop;
 mod merkle;
 
 pub use batch::{
     ChainBatchRef, CommitBatchInfo, DaScheme, StoredBatchInfo, batch_leaf, batch_output_hash,
     chain_leaf, gateway_commitment, public_input, stored_batch_hash,
 };
+pub use interop::{MessageProof, dependency_roots_rolling_hash, message_leaf, message_leaf_of_log};
 pub use merkle::{merkle_depth, merkle_proof, merkle_root, verify_merkle_proof, zero_hashes};

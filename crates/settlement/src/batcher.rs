@@ -99,6 +99,15 @@ pub fn commit_info(
     }
 }
 
+/// The interop roots the blocks `first..=last` imported, in order.
+pub fn imported_roots(
+    store: &Store,
+    first: u64,
+    last: u64,
+) -> gateway_store::StoreResult<Vec<(u64, B256)>> {
+    Ok(store.blocks(first..=last)?.into_iter().flat_map(|b| b.imported_roots).collect())
+}
+
 /// The stored info of batch `number` (batch 0 is the chain's genesis).
 pub fn stored_info(
     store: &Store,
@@ -212,6 +221,10 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
         let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
         let da = crate::da::seal_commitment(config.da, &hashes, &pubdata, number)?;
         let mut info = commit_info(config, number, blocks, da);
+        let imported: Vec<(u64, B256)> =
+            blocks.iter().flat_map(|b| b.imported_roots.iter().copied()).collect();
+        info.dependencyRootsRollingHash =
+            gateway_primitives::dependency_roots_rolling_hash(&imported);
         let contents = match &config.gateway {
             Some(_) => {
                 let contents = crate::gateway::batch_contents(store, from, last_block)?;

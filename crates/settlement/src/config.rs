@@ -129,6 +129,8 @@ pub struct SettlementConfig {
     pub l1_finality: Option<L1FinalitySource>,
     /// Both layers and the Bridgehub, to switch the settlement layer at runtime.
     pub migration: Option<crate::migration::MigrationConfig>,
+    /// Interop: importing the Gateway's interop roots, and message proofs.
+    pub interop: Option<crate::interop::InteropConfig>,
 }
 
 /// Where a chain on the Gateway learns which of its batches are L1-final: the Gateway's
@@ -179,6 +181,7 @@ impl SettlementConfig {
             gateway: None,
             l1_finality: None,
             migration: None,
+            interop: None,
         }
     }
 }

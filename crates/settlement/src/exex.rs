@@ -6,7 +6,7 @@ use std::sync::Arc;
 use alloy::{
     consensus::{BlockHeader as _, TxReceipt as _},
     eips::{BlockNumHash, Encodable2718},
-    primitives::keccak256,
+    sol_types::SolEvent as _,
 };
 use exex_host::{Chain, ExExContext, ExExHead, ExExNotification};
 use futures::TryStreamExt;
@@ -27,13 +27,21 @@ pub fn block_record(
     receipts: &[exex_host::Receipt],
 ) -> BlockRecord {
     let mut message_leaves = Vec::new();
-    if let Some(messenger) = config.messenger {
-        for log in receipts.iter().flat_map(|r| r.logs()) {
-            if log.address == messenger {
-                let mut packed = log.address.to_vec();
-                packed.extend_from_slice(&log.data.data);
-                message_leaves.push(keccak256(packed));
-            }
+    let mut imported_roots = Vec::new();
+    let interop_roots = config.interop.as_ref().map(|i| i.interop_roots);
+    for log in receipts.iter().flat_map(|r| r.logs()) {
+        let topic = log.data.topics().first();
+        if Some(log.address) == config.messenger
+            && topic == Some(&gateway_contracts::L2Messenger::MessageSent::SIGNATURE_HASH)
+        {
+            message_leaves
+                .push(gateway_primitives::message_leaf_of_log(log.address, &log.data.data));
+        } else if Some(log.address) == interop_roots
+            && topic == Some(&gateway_contracts::InteropRoots::RootImported::SIGNATURE_HASH)
+            && let Ok(imported) =
+                gateway_contracts::InteropRoots::RootImported::decode_log_data(&log.data)
+        {
+            imported_roots.push((imported.gatewayBlock.saturating_to(), imported.root));
         }
     }
     BlockRecord {
@@ -45,6 +53,7 @@ pub fn block_record(
         gas_used: block.gas_used(),
         pubdata_bytes: block.body().transactions.iter().map(|t| t.encode_2718_len() as u64).sum(),
         message_leaves,
+        imported_roots,
     }
 }
 

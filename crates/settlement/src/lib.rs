@@ -24,6 +24,7 @@ pub mod da;
 mod exex;
 mod failpoint;
 pub mod gateway;
+pub mod interop;
 mod metrics;
 pub mod migration;
 pub mod prover;
@@ -39,6 +40,7 @@ pub use config::{
 pub use exex::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS};
 pub use gateway::GatewayMode;
+pub use interop::{InteropConfig, MessageRootSource};
 pub use metrics::describe as describe_metrics;
 pub use migration::{LayerKind, MigrationConfig, MigrationError};
 pub use sender::{OnChainCounters, Sender, SenderAction};

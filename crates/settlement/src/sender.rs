@@ -187,7 +187,11 @@ impl Sender {
         if counters.proved > counters.executed {
             let (from, to) = (counters.executed + 1, counters.proved.min(counters.executed + max));
             let infos = self.stored_infos(from, to)?;
-            self.send(Stage::Execute, from, to, self.executor.executeBatches(infos), false).await?;
+            let imported = (from..=to)
+                .map(|n| self.imported_roots(n))
+                .collect::<SettlementResult<Vec<_>>>()?;
+            let call = self.executor.executeBatches(infos, imported);
+            self.send(Stage::Execute, from, to, call, false).await?;
             return Ok(SenderAction::Executed(from, to));
         }
         if counters.committed > counters.proved {
@@ -359,6 +363,19 @@ impl Sender {
         }
         *pruned = through;
         Ok(())
+    }
+
+    /// The interop roots batch `number`'s blocks imported, in order, as `executeBatches` takes
+    /// them.
+    fn imported_roots(&self, number: u64) -> SettlementResult<Vec<ChainExecutor::InteropRootRef>> {
+        let batch = self.store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
+        Ok(crate::batcher::imported_roots(&self.store, batch.first_block, batch.last_block)?
+            .into_iter()
+            .map(|(block, root)| ChainExecutor::InteropRootRef {
+                gatewayBlock: U256::from(block),
+                root,
+            })
+            .collect())
     }
 
     fn stored_infos(

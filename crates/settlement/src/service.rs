@@ -254,6 +254,7 @@ pub struct Settlement {
     prover_wake: Arc<Notify>,
     sender_wake: Arc<Notify>,
     migrator: Option<Arc<Migrator>>,
+    interop: Option<Arc<crate::interop::Interop>>,
 }
 
 impl Settlement {
@@ -280,7 +281,15 @@ impl Settlement {
                 .ok()
                 .map(Arc::new)
         });
+        let interop = crate::interop::Interop::new(&config)
+            .map_err(|err| {
+                tracing::error!(target: "settlement::interop", %err, "interop is off");
+            })
+            .ok()
+            .flatten()
+            .map(Arc::new);
         let this = Self {
+            interop,
             config,
             store,
             backend,
@@ -564,6 +573,22 @@ impl Settlement {
         Ok(())
     }
 
+    /// Imports the Gateway's newest interop root into the chain while it settles on the Gateway.
+    async fn import_loop(self, shutdown: CancellationToken) {
+        let Some(interop) = self.interop.clone() else { return };
+        let gateway = self.config.interop.as_ref().map(|i| i.gateway.chain_id);
+        loop {
+            if Some(self.active_config().layer.chain_id) == gateway {
+                let result = interop.import_newest().await;
+                self.record("interop", &result);
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+    }
+
     /// Runs the migration state machine until the host stops.
     async fn migration_loop(self, shutdown: CancellationToken) {
         let Some(migrator) = self.migrator.clone() else { return };
@@ -788,6 +813,38 @@ impl Settlement {
             })
             .is_ok();
         let this = self.clone();
+        let proof = module
+            .register_async_method("interop_getMessageProof", move |params, _, _| {
+                let this = this.clone();
+                async move {
+                    let invalid = |e: String| ErrorObjectOwned::owned(-32602, e, None::<()>);
+                    let mut seq = params.sequence();
+                    let tx_hash: alloy::primitives::B256 = seq.next().map_err(|e| {
+                        invalid(format!("interop_getMessageProof(txHash, logIndex[, \"interop\" | \"l1\"]): txHash: {e}"))
+                    })?;
+                    let log_index: u64 = seq.next().map_err(|e| invalid(format!("logIndex: {e}")))?;
+                    let target: Option<crate::interop::ProofTarget> =
+                        seq.optional_next().map_err(|e| invalid(format!("target: {e}")))?;
+                    let Some(interop) = &this.interop else {
+                        return Err(ErrorObjectOwned::owned(
+                            -32000,
+                            "interop is not configured on this node",
+                            None::<()>,
+                        ));
+                    };
+                    interop
+                        .message_proof(
+                            &this.store,
+                            tx_hash,
+                            log_index,
+                            target.unwrap_or(crate::interop::ProofTarget::Interop),
+                        )
+                        .await
+                        .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))
+                }
+            })
+            .is_ok();
+        let this = self.clone();
         let cancel = module
             .register_method("settlement_cancel_migration", move |_, _, _| {
                 let record = this
@@ -821,7 +878,7 @@ impl Settlement {
             })
             .is_ok();
         // Method names are unique constants: registering cannot fail.
-        debug_assert!(status && pause && resume && migrate && cancel);
+        debug_assert!(status && pause && resume && migrate && cancel && proof);
         module
     }
 
@@ -845,6 +902,9 @@ impl Settlement {
         }
         if self.migrator.is_some() {
             tokio::spawn(self.clone().migration_loop(shutdown.clone()));
+        }
+        if self.interop.is_some() {
+            tokio::spawn(self.clone().import_loop(shutdown.clone()));
         }
         tokio::spawn(self.clone().sender_loop(sender, shutdown));
         run_exex(

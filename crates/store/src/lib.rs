@@ -425,6 +425,10 @@ mod tests {
             gas_used: 21_000 * number,
             pubdata_bytes: 100 * number,
             message_leaves: (0..number % 3).map(|i| B256::repeat_byte(i as u8 + 1)).collect(),
+            // Every other block imported interop roots (schema 5's addition).
+            imported_roots: (0..number % 2)
+                .map(|i| (number * 100 + i, B256::repeat_byte(0x40 + number as u8)))
+                .collect(),
         }
     }
 

@@ -23,6 +23,9 @@ pub struct BlockRecord {
     pub pubdata_bytes: u64,
     /// The leaves of its L2 -> L1 messages, in order.
     pub message_leaves: Vec<B256>,
+    /// The interop roots it imported (`InteropRoots.RootImported`), in order: the Gateway
+    /// block each is the root of, and the root.
+    pub imported_roots: Vec<(u64, B256)>,
 }
 
 const BLOCK_FIXED_LEN: usize = 32 + 32 + 8 + 4 + 8 + 8 + 4;
@@ -44,6 +47,14 @@ impl BlockRecord {
         out.extend_from_slice(&(self.message_leaves.len() as u32).to_be_bytes());
         for leaf in &self.message_leaves {
             out.extend_from_slice(leaf.as_slice());
+        }
+        // Since schema 5; older records end here and read as importing nothing.
+        if !self.imported_roots.is_empty() {
+            out.extend_from_slice(&(self.imported_roots.len() as u32).to_be_bytes());
+            for (block, root) in &self.imported_roots {
+                out.extend_from_slice(&block.to_be_bytes());
+                out.extend_from_slice(root.as_slice());
+            }
         }
         out
     }
@@ -68,13 +79,27 @@ impl BlockRecord {
         let gas_used = reader.u64();
         let pubdata_bytes = reader.u64();
         let leaves = reader.u32() as usize;
-        if reader.0.len() != leaves * 32 {
+        if reader.0.len() < leaves * 32 {
             return Err(corrupt(format!(
                 "{leaves} message leaves but {} bytes left",
                 reader.0.len()
             )));
         }
         let message_leaves = (0..leaves).map(|_| reader.b256()).collect();
+        let mut imported_roots = Vec::new();
+        if !reader.0.is_empty() {
+            if reader.0.len() < 4 {
+                return Err(corrupt(format!("{} stray bytes after the leaves", reader.0.len())));
+            }
+            let count = reader.u32() as usize;
+            if reader.0.len() != count * 40 {
+                return Err(corrupt(format!(
+                    "{count} imported roots but {} bytes left",
+                    reader.0.len()
+                )));
+            }
+            imported_roots = (0..count).map(|_| (reader.u64(), reader.b256())).collect();
+        }
         Ok(Self {
             number,
             hash,
@@ -84,6 +109,7 @@ impl BlockRecord {
             gas_used,
             pubdata_bytes,
             message_leaves,
+            imported_roots,
         })
     }
 }

@@ -73,7 +73,11 @@ async fn main() -> eyre::Result<()> {
                 .await?,
         )
         .await?;
-        let execute = confirm("execute", executor.executeBatches(stored_abi).send().await?).await?;
+        let execute = confirm(
+            "execute",
+            executor.executeBatches(stored_abi, vec![vec![]; count as usize]).send().await?,
+        )
+        .await?;
         let (c, p, e) = (commit.gas_used, prove.gas_used, execute.gas_used);
         let total = c + p + e;
         println!("{count:>8} {c:>12} {p:>12} {e:>12} {total:>12} {:>16}", total / count);

@@ -87,9 +87,11 @@ async fn main() -> eyre::Result<()> {
                 .await?,
         )
         .await?;
-        let execute =
-            confirm("execute", direct.executeBatches(vec![convert(&stored)?]).send().await?)
-                .await?;
+        let execute = confirm(
+            "execute",
+            direct.executeBatches(vec![convert(&stored)?], vec![vec![]]).send().await?,
+        )
+        .await?;
         direct_total += commit.gas_used + prove.gas_used + execute.gas_used;
         last = stored;
     }

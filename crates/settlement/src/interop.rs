@@ -1,0 +1,577 @@
+//! Interop on a chain's node: importing the Gateway's interop roots into the chain, and
+//! building message proofs (`interop_getMessageProof`).
+//!
+//! **Import.** While the chain settles on the Gateway, the importer watches the Gateway
+//! `MessageRoot`'s `NewInteropRoot` events and writes the newest root into the chain's
+//! `InteropRoots` contract (`importRoot(gatewayBlock, root)`, one transaction per new root). The
+//! ExEx reads the `RootImported` logs of each block; a batch commits to the rolling hash of the
+//! roots its blocks imported (`dependencyRootsRollingHash`) and the executor on the Gateway
+//! checks every one against its `MessageRoot.historicalRoot` when the batch executes, so a
+//! forged root makes the batch fail to execute.
+//!
+//! **Proofs.** `interop_getMessageProof(txHash, logIndex[, target])` finds the `L2Messenger`
+//! log, its batch, and the batch's place in its settlement layer's `MessageRoot` (rebuilt from
+//! that contract's events), and returns the nested proof of
+//! [`gateway_primitives::MessageProof`]:
+//! - `target = "interop"` (default): against the newest interop root of the layer the batch
+//!   executed on: a Gateway block's root (checked on other chains against their imported roots)
+//!   or, for a batch executed on L1, an L1 block's root (`MessageRoot.historicalRoot` on L1).
+//! - `target = "l1"`: for a batch executed on the Gateway, against the Gateway batch that carried
+//!   it to L1 (`GatewayExecutor.sharedRootOf`), once L1-final.
+//!
+//! While the batch is not final enough the answer has `proof: null` and a `reason`.
+
+use std::{collections::BTreeMap, sync::Mutex, time::Duration};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, Bytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::Filter,
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+    transports::http::reqwest::Url,
+};
+use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageRoot};
+use gateway_primitives::{
+    MessageProof, batch_leaf, chain_leaf, merkle_proof, merkle_root, message_leaf_of_log,
+};
+use gateway_store::Store;
+use serde::Serialize;
+use tracing::{debug, info};
+
+use crate::{OperatorKey, SettlementConfig, SettlementError, SettlementResult};
+
+/// A `MessageRoot` and where to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRootSource {
+    /// The layer's chain id.
+    pub chain_id: u64,
+    /// Its JSON-RPC endpoint.
+    pub rpc_url: Url,
+    /// Its `MessageRoot`.
+    pub message_root: Address,
+}
+
+/// What interop needs on a chain's node.
+#[derive(Debug, Clone)]
+pub struct InteropConfig {
+    /// The chain's own JSON-RPC endpoint (receipts, and the import transactions).
+    pub chain_rpc_url: Url,
+    /// The chain's `InteropRoots`.
+    pub interop_roots: Address,
+    /// Signs `importRoot` (the contract's `importer`).
+    pub importer_key: OperatorKey,
+    /// The Gateway's `MessageRoot` (roots to import; trees of batches executed there).
+    pub gateway: MessageRootSource,
+    /// L1's `MessageRoot` (trees of batches executed on L1).
+    pub l1: MessageRootSource,
+    /// The Gateway's `GatewayExecutor` on L1 (Gateway batches' roots, chain batches' L1 finality).
+    pub gateway_executor_on_l1: Address,
+}
+
+/// Which root a proof should end at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProofTarget {
+    /// The newest interop root of the layer the batch executed on.
+    Interop,
+    /// L1: the Gateway batch that carried it (or L1's own root for a batch executed on L1).
+    L1,
+}
+
+/// Where a proof is checked: which `MessageVerifier` root source its `rootId` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootKind {
+    /// A Gateway block's interop root, as chains import it (`InteropRoots.interopRoot`).
+    GatewayBlock,
+    /// A Gateway batch's root on L1 (`GatewayExecutor.sharedRootOf`).
+    GatewayBatch,
+    /// An L1 block's interop root (`MessageRoot.historicalRoot` on L1).
+    L1Block,
+}
+
+/// What `interop_getMessageProof` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageProofResponse {
+    /// The chain that sent it.
+    pub src_chain_id: u64,
+    /// The batch holding it.
+    pub batch_number: u64,
+    /// Who sent it.
+    pub sender: Address,
+    /// What was sent.
+    pub data: Bytes,
+    /// Its leaf.
+    pub leaf: B256,
+    /// The proof, or `None` while not final enough (see `reason`).
+    pub proof: Option<ProofJson>,
+    /// Why there is no proof yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A [`MessageProof`] as JSON, with the root it ends at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProofJson {
+    /// What `root_id` names.
+    pub root_kind: RootKind,
+    /// A Gateway block, a Gateway batch or an L1 block (see `root_kind`).
+    pub root_id: u64,
+    /// The root itself.
+    pub root: B256,
+    /// See [`MessageProof`].
+    pub message_index: u64,
+    /// See [`MessageProof`].
+    pub message_path: Vec<B256>,
+    /// See [`MessageProof`].
+    pub batch_index: u64,
+    /// See [`MessageProof`].
+    pub batch_path: Vec<B256>,
+    /// See [`MessageProof`].
+    pub chain_index: u64,
+    /// See [`MessageProof`].
+    pub chain_path: Vec<B256>,
+}
+
+impl ProofJson {
+    /// The proof without its root.
+    pub fn to_proof(&self) -> MessageProof {
+        MessageProof {
+            root_id: self.root_id,
+            message_index: self.message_index,
+            message_path: self.message_path.clone(),
+            batch_index: self.batch_index,
+            batch_path: self.batch_path.clone(),
+            chain_index: self.chain_index,
+            chain_path: self.chain_path.clone(),
+        }
+    }
+}
+
+/// A `MessageRoot`'s history rebuilt from its events.
+#[derive(Debug, Default)]
+struct Mirror {
+    scanned_through: Option<u64>,
+    /// Chains in the order they were added, with the block they were added in.
+    chains: Vec<(u64, u64)>,
+    /// Per chain: `(batch number, batch root, block)` in the order they were added.
+    batches: BTreeMap<u64, Vec<(u64, B256, u64)>>,
+    /// `(block, root)` of every `NewInteropRoot`, ascending.
+    roots: Vec<(u64, B256)>,
+}
+
+/// How far down a proof's batch sits in a `MessageRoot` at some block.
+struct Placement {
+    batch_index: u64,
+    batch_path: Vec<B256>,
+    chain_index: u64,
+    chain_path: Vec<B256>,
+    root: B256,
+}
+
+impl Mirror {
+    /// The trees as of the end of `block`; checks the rebuilt root against the event's.
+    fn place(&self, chain_id: u64, batch_number: u64, block: u64) -> Result<Placement, String> {
+        let batches = self.batches.get(&chain_id).map(Vec::as_slice).unwrap_or_default();
+        let batch_index = batches
+            .iter()
+            .position(|(n, _, at)| *n == batch_number && *at <= block)
+            .ok_or_else(|| {
+                format!(
+                    "batch {batch_number} of chain {chain_id} is not in the tree at block {block}"
+                )
+            })?;
+        let chain_leaves: Vec<B256> = self
+            .chains
+            .iter()
+            .filter(|(_, added)| *added <= block)
+            .map(|(id, _)| {
+                let leaves: Vec<B256> = self
+                    .batches
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, _, at)| *at <= block)
+                    .map(|(n, root, _)| batch_leaf(*n, *root))
+                    .collect();
+                chain_leaf(*id, merkle_root(&leaves))
+            })
+            .collect();
+        let chain_index = self
+            .chains
+            .iter()
+            .filter(|(_, added)| *added <= block)
+            .position(|(id, _)| *id == chain_id)
+            .ok_or_else(|| {
+                format!("chain {chain_id} is not in the shared tree at block {block}")
+            })?;
+        let own: Vec<B256> = batches
+            .iter()
+            .filter(|(_, _, at)| *at <= block)
+            .map(|(n, root, _)| batch_leaf(*n, *root))
+            .collect();
+        let root = merkle_root(&chain_leaves);
+        let recorded = self.roots.iter().rev().find(|(at, _)| *at <= block).map(|(_, r)| *r);
+        if recorded != Some(root) {
+            return Err(format!(
+                "the rebuilt interop root at block {block} is {root}, the MessageRoot recorded {recorded:?}"
+            ));
+        }
+        Ok(Placement {
+            batch_index: batch_index as u64,
+            batch_path: merkle_proof(&own, batch_index).unwrap_or_default(),
+            chain_index: chain_index as u64,
+            chain_path: merkle_proof(&chain_leaves, chain_index).unwrap_or_default(),
+            root,
+        })
+    }
+
+    /// The block where `chain_id`'s batch `batch_number` was added, if it was.
+    fn added_at(&self, chain_id: u64, batch_number: u64) -> Option<u64> {
+        self.batches
+            .get(&chain_id)?
+            .iter()
+            .find(|(n, _, _)| *n == batch_number)
+            .map(|(_, _, at)| *at)
+    }
+}
+
+/// Interop on a chain's node: the importer and the proof builder.
+#[derive(Debug)]
+pub struct Interop {
+    config: InteropConfig,
+    chain_id: u64,
+    messenger: Option<Address>,
+    chain: DynProvider,
+    gateway: DynProvider,
+    l1: DynProvider,
+    timeout: Duration,
+    gateway_mirror: tokio::sync::Mutex<Mirror>,
+    l1_mirror: tokio::sync::Mutex<Mirror>,
+    /// The newest Gateway root seen (block, root) and the last block scanned for them.
+    newest_root: Mutex<(u64, Option<(u64, B256)>)>,
+}
+
+impl Interop {
+    /// Interop for the chain `config` settles; `None` without interop settings.
+    pub fn new(config: &SettlementConfig) -> SettlementResult<Option<Self>> {
+        let Some(interop) = config.interop.clone() else { return Ok(None) };
+        let importer: PrivateKeySigner = interop.importer_key.expose().parse().map_err(|e| {
+            SettlementError::Config(format!("the interop importer key does not parse: {e}"))
+        })?;
+        let chain = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(EthereumWallet::from(importer))
+            .connect_http(interop.chain_rpc_url.clone())
+            .erased();
+        let gateway = ProviderBuilder::new().connect_http(interop.gateway.rpc_url.clone()).erased();
+        let l1 = ProviderBuilder::new().connect_http(interop.l1.rpc_url.clone()).erased();
+        Ok(Some(Self {
+            chain_id: config.chain_id,
+            messenger: config.messenger,
+            chain,
+            gateway,
+            l1,
+            timeout: config.tx_timeout,
+            config: interop,
+            gateway_mirror: tokio::sync::Mutex::default(),
+            l1_mirror: tokio::sync::Mutex::default(),
+            newest_root: Mutex::new((0, None)),
+        }))
+    }
+
+    async fn within<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        call: impl std::future::IntoFuture<Output = Result<T, E>>,
+    ) -> SettlementResult<T> {
+        tokio::time::timeout(self.timeout, call.into_future())
+            .await
+            .map_err(|_| {
+                SettlementError::Layer(format!("{what}: no answer within {:?}", self.timeout))
+            })?
+            .map_err(|e| SettlementError::Layer(format!("{what}: {e}")))
+    }
+
+    /// Imports the Gateway's newest interop root into the chain if it is newer than the last
+    /// one imported; returns the Gateway block imported, if any.
+    pub async fn import_newest(&self) -> SettlementResult<Option<u64>> {
+        let head = self.within("the Gateway's head", self.gateway.get_block_number()).await?;
+        let from = {
+            let state = self.newest_root.lock().unwrap_or_else(|e| e.into_inner());
+            state.0
+        };
+        if head > from || from == 0 {
+            let filter = Filter::new()
+                .address(self.config.gateway.message_root)
+                .event_signature(MessageRoot::NewInteropRoot::SIGNATURE_HASH)
+                .from_block(from.saturating_add(u64::from(from > 0)))
+                .to_block(head);
+            let logs = self.within("NewInteropRoot events", self.gateway.get_logs(&filter)).await?;
+            let mut state = self.newest_root.lock().unwrap_or_else(|e| e.into_inner());
+            for log in logs {
+                if let Ok(event) = MessageRoot::NewInteropRoot::decode_log_data(log.data()) {
+                    state.1 = Some((event.blockNumber.saturating_to(), event.root));
+                }
+            }
+            state.0 = head;
+        }
+        let newest = self.newest_root.lock().unwrap_or_else(|e| e.into_inner()).1;
+        let Some((block, root)) = newest else { return Ok(None) };
+        let roots = InteropRoots::new(self.config.interop_roots, self.chain.clone());
+        let count: U256 =
+            self.within("InteropRoots.importedCount", roots.importedCount().call()).await?;
+        let last: U256 =
+            self.within("InteropRoots.lastImportedBlock", roots.lastImportedBlock().call()).await?;
+        if !count.is_zero() && last >= U256::from(block) {
+            return Ok(None);
+        }
+        let pending =
+            self.within("importRoot", roots.importRoot(U256::from(block), root).send()).await?;
+        let receipt = self
+            .within("importRoot receipt", pending.with_timeout(Some(self.timeout)).get_receipt())
+            .await?;
+        if !receipt.status() {
+            return Err(SettlementError::Layer(format!(
+                "importRoot({block}, {root}) reverted in {}",
+                receipt.transaction_hash
+            )));
+        }
+        metrics::counter!("interop_roots_imported_total").increment(1);
+        info!(target: "settlement::interop", gateway_block = block, %root, "imported the Gateway's interop root");
+        Ok(Some(block))
+    }
+
+    async fn refresh(
+        &self,
+        layer: &MessageRootSource,
+        provider: &DynProvider,
+        mirror: &mut Mirror,
+    ) -> SettlementResult<()> {
+        let head = self.within("the head", provider.get_block_number()).await?;
+        let from = mirror.scanned_through.map_or(0, |s| s + 1);
+        if from > head {
+            return Ok(());
+        }
+        let filter = Filter::new()
+            .address(layer.message_root)
+            .event_signature(vec![
+                MessageRoot::ExecutorSet::SIGNATURE_HASH,
+                MessageRoot::ChainBatchRootAdded::SIGNATURE_HASH,
+                MessageRoot::NewInteropRoot::SIGNATURE_HASH,
+            ])
+            .from_block(from)
+            .to_block(head);
+        let logs = self.within("MessageRoot events", provider.get_logs(&filter)).await?;
+        for log in logs {
+            let block = log.block_number.unwrap_or_default();
+            if let Ok(e) = MessageRoot::ExecutorSet::decode_log_data(log.data()) {
+                let id = e.chainId.saturating_to();
+                if !mirror.chains.iter().any(|(c, _)| *c == id) {
+                    mirror.chains.push((id, block));
+                }
+            } else if let Ok(e) = MessageRoot::ChainBatchRootAdded::decode_log_data(log.data()) {
+                mirror.batches.entry(e.chainId.saturating_to()).or_default().push((
+                    e.batchNumber.saturating_to(),
+                    e.batchRoot,
+                    block,
+                ));
+            } else if let Ok(e) = MessageRoot::NewInteropRoot::decode_log_data(log.data()) {
+                mirror.roots.push((e.blockNumber.saturating_to(), e.root));
+            }
+        }
+        mirror.scanned_through = Some(head);
+        debug!(target: "settlement::interop", layer = layer.chain_id, head, "MessageRoot mirror refreshed");
+        Ok(())
+    }
+
+    /// `interop_getMessageProof`: the message of log `log_index` (the block-wide index) of
+    /// transaction `tx_hash`, and its proof against `target`.
+    pub async fn message_proof(
+        &self,
+        store: &Store,
+        tx_hash: B256,
+        log_index: u64,
+        target: ProofTarget,
+    ) -> SettlementResult<MessageProofResponse> {
+        let messenger = self.messenger.ok_or_else(|| {
+            SettlementError::Config("no messenger is configured: messages cannot be proven".into())
+        })?;
+        let receipt = self
+            .within("the receipt", self.chain.get_transaction_receipt(tx_hash))
+            .await?
+            .ok_or_else(|| {
+                SettlementError::Layer(format!("transaction {tx_hash} has no receipt on the chain"))
+            })?;
+        let log = receipt.inner.logs().iter().find(|l| l.log_index == Some(log_index)).ok_or_else(
+            || SettlementError::Layer(format!("transaction {tx_hash} has no log {log_index}")),
+        )?;
+        if log.address() != messenger
+            || log.topics().first() != Some(&L2Messenger::MessageSent::SIGNATURE_HASH)
+        {
+            return Err(SettlementError::Layer(format!(
+                "log {log_index} of {tx_hash} is not a MessageSent of the messenger {messenger}"
+            )));
+        }
+        let sent = L2Messenger::MessageSent::decode_log_data(log.data())
+            .map_err(|e| SettlementError::Layer(format!("MessageSent does not decode: {e}")))?;
+        let leaf = message_leaf_of_log(messenger, &log.data().data);
+        let block_number = receipt.block_number.unwrap_or_default();
+        let mut response = MessageProofResponse {
+            src_chain_id: self.chain_id,
+            batch_number: 0,
+            sender: sent.sender,
+            data: sent.data.clone(),
+            leaf,
+            proof: None,
+            reason: None,
+        };
+        let Some(batch) = batch_of_block(store, block_number)? else {
+            response.reason = Some(format!("block {block_number} is not in a sealed batch yet"));
+            return Ok(response);
+        };
+        response.batch_number = batch.number;
+        // The message's place among the batch's messages: the leaves of its earlier blocks, then
+        // the messenger's MessageSent logs before it in its block.
+        let mut leaves = Vec::new();
+        let mut index = None;
+        for block in store.blocks(batch.first_block..=batch.last_block)? {
+            if block.number == block_number {
+                let receipts = self
+                    .within(
+                        "the block's receipts",
+                        self.chain.get_block_receipts(block_number.into()),
+                    )
+                    .await?
+                    .unwrap_or_default();
+                let before = receipts
+                    .iter()
+                    .flat_map(|r| r.inner.logs())
+                    .filter(|l| {
+                        l.address() == messenger
+                            && l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH)
+                            && l.log_index.is_some_and(|i| i < log_index)
+                    })
+                    .count();
+                index = Some(leaves.len() + before);
+            }
+            leaves.extend(block.message_leaves);
+        }
+        let message_index = index.filter(|i| leaves.get(*i) == Some(&leaf)).ok_or_else(|| {
+            SettlementError::Corrupt(format!(
+                "the store's message leaves of batch {} do not hold {leaf} where block {block_number} puts it",
+                batch.number
+            ))
+        })?;
+        let on_gateway = batch.sl_chain_id == self.config.gateway.chain_id;
+        let (layer, provider, mirror) = if on_gateway {
+            (&self.config.gateway, &self.gateway, &self.gateway_mirror)
+        } else {
+            (&self.config.l1, &self.l1, &self.l1_mirror)
+        };
+        let mut mirror = mirror.lock().await;
+        self.refresh(layer, provider, &mut mirror).await?;
+        let Some(added) = mirror.added_at(self.chain_id, batch.number) else {
+            response.reason = Some(format!(
+                "batch {} is not executed on settlement layer {} yet",
+                batch.number, batch.sl_chain_id
+            ));
+            return Ok(response);
+        };
+        let (kind, root_id, at_block) = match (on_gateway, target) {
+            (true, ProofTarget::L1) => {
+                let executor =
+                    GatewayExecutor::new(self.config.gateway_executor_on_l1, self.l1.clone());
+                let chain = U256::from(self.chain_id);
+                let filter = executor.ChainBatchesFinal_filter().topic1(chain).from_block(0);
+                let events = self.within("ChainBatchesFinal events", filter.query()).await?;
+                let carried = events.iter().find(|(e, _)| {
+                    e.fromBatch <= U256::from(batch.number) && U256::from(batch.number) <= e.toBatch
+                });
+                let Some((event, _)) = carried else {
+                    let through: U256 = self
+                        .within("lastFinalBatch", executor.lastFinalBatch(chain).call())
+                        .await?;
+                    response.reason = Some(format!(
+                        "batch {} is executed on the Gateway (interop-final) but not yet carried to L1 (L1-final through {through})",
+                        batch.number
+                    ));
+                    return Ok(response);
+                };
+                let gateway_batch: u64 = event.gatewayBatch.saturating_to();
+                let root = self
+                    .within("sharedRootOf", executor.sharedRootOf(event.gatewayBatch).call())
+                    .await?;
+                let at = mirror.roots.iter().rev().find(|(_, r)| *r == root).map(|(b, _)| *b).ok_or_else(|| {
+                    SettlementError::Layer(format!(
+                        "Gateway batch {gateway_batch}'s root {root} is not among the Gateway's interop roots"
+                    ))
+                })?;
+                (RootKind::GatewayBatch, gateway_batch, at)
+            }
+            (true, ProofTarget::Interop) => {
+                let (at, _) = *mirror.roots.last().ok_or_else(|| {
+                    SettlementError::Layer("the Gateway has no interop root".into())
+                })?;
+                (RootKind::GatewayBlock, at, at)
+            }
+            (false, _) => {
+                let (at, _) = *mirror
+                    .roots
+                    .last()
+                    .ok_or_else(|| SettlementError::Layer("L1 has no interop root".into()))?;
+                (RootKind::L1Block, at, at)
+            }
+        };
+        if at_block < added {
+            response.reason = Some(format!("no root after block {added} yet"));
+            return Ok(response);
+        }
+        let placement =
+            mirror.place(self.chain_id, batch.number, at_block).map_err(SettlementError::Layer)?;
+        response.proof = Some(ProofJson {
+            root_kind: kind,
+            root_id,
+            root: placement.root,
+            message_index: message_index as u64,
+            message_path: merkle_proof(&leaves, message_index).unwrap_or_default(),
+            batch_index: placement.batch_index,
+            batch_path: placement.batch_path,
+            chain_index: placement.chain_index,
+            chain_path: placement.chain_path,
+        });
+        Ok(response)
+    }
+}
+
+/// The sealed batch holding `block`, if any.
+fn batch_of_block(
+    store: &Store,
+    block: u64,
+) -> SettlementResult<Option<gateway_store::BatchRecord>> {
+    let Some(last) = store.last_batch()? else { return Ok(None) };
+    if block > last.last_block {
+        return Ok(None);
+    }
+    // Batches are contiguous and ascending: bisect on their numbers.
+    let (mut low, mut high) = (1, last.number);
+    while low <= high {
+        let mid = low + (high - low) / 2;
+        let Some(batch) = store.batch(mid)? else { return Ok(None) };
+        if block < batch.first_block {
+            high = mid - 1;
+        } else if block > batch.last_block {
+            low = mid + 1;
+        } else {
+            return Ok(Some(batch));
+        }
+    }
+    Ok(None)
+}
