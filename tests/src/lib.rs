@@ -9,6 +9,7 @@
 //! ```
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub mod fixtures;
 mod store_exex;
 
 pub use store_exex::{STORE_EXEX_ID, store_exex};

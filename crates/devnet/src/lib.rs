@@ -23,8 +23,9 @@ pub use anvil::{
 };
 pub use process::{ChildProcess, local_http, local_rpc, process_alive};
 pub use topology::{
-    ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,
+    ChainInterop, ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,
     DEFAULT_L1_CHAIN_ID, Devnet, DevnetConfig, DevnetProofs, GenesisBatch, InitialSettlement,
-    NodeTopology, SettlementLayerTopology, Topology, confirm, signer_provider,
+    L1Interop, MESSENGER_ADDRESS, NodeTopology, SettlementLayerTopology, Topology, confirm,
+    signer_provider,
 };
 pub use traffic::{LOG_EMITTER_INITCODE, Traffic};

@@ -18,8 +18,9 @@ use alloy::{
 use gateway_contracts::{
     Bridgehub, ChainExecutor, ExecutorDeployment, GatewayExecutor, MessageRoot, deploy_bridgehub,
     deploy_chain_executor, deploy_gateway_executor, deploy_halo2_aggregated_verifier,
-    deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_message_root,
-    deploy_mock_aggregated_verifier, deploy_mock_verifier, roles,
+    deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_interop_roots,
+    deploy_l2_messenger, deploy_message_root, deploy_message_verifier,
+    deploy_mock_aggregated_verifier, deploy_mock_verifier, roles, root_sources,
 };
 use gateway_primitives::StoredBatchInfo;
 use serde::{Deserialize, Serialize};
@@ -132,7 +133,36 @@ pub struct ChainTopology {
     pub operator_key: String,
     /// Its batch 0, as both executors store it.
     pub genesis: GenesisBatch,
+    /// Its interop contracts.
+    #[serde(default)]
+    pub interop: ChainInterop,
 }
+
+/// A chain's interop contracts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainInterop {
+    /// Its `L2Messenger`, at [`MESSENGER_ADDRESS`].
+    pub messenger: Address,
+    /// Its `InteropRoots`, written by the importer.
+    pub interop_roots: Address,
+    /// The importer's key (dev account 0 of the chain's anvil: dev only).
+    pub importer_key: String,
+    /// Its `MessageVerifier` over the imported Gateway roots.
+    pub message_verifier: Address,
+}
+
+/// L1's message verifiers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L1Interop {
+    /// Over the Gateway batches' roots (`GatewayExecutor.sharedRootOf`).
+    pub gateway_batches_verifier: Address,
+    /// Over L1's own roots (`MessageRoot.historicalRoot`), for chains settling on L1.
+    pub l1_roots_verifier: Address,
+}
+
+/// Where every chain's `L2Messenger` lives (the same address on each chain).
+pub const MESSENGER_ADDRESS: Address =
+    Address::new([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x08]);
 
 /// A chain's batch 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +198,9 @@ pub struct Topology {
     /// Which proofs the executors accept.
     #[serde(default)]
     pub proofs: DevnetProofs,
+    /// L1's message verifiers.
+    #[serde(default)]
+    pub l1_interop: L1Interop,
 }
 
 impl Topology {
@@ -440,6 +473,7 @@ impl Devnet {
                 let executor = ChainExecutor::new(executor, &admin);
                 send("set operator", executor.setOperator(operator, roles::ALL).send()).await?;
             }
+            let interop = deploy_chain_interop(node, &key(0)?).await?;
             info!(target: "devnet", chain_id, settles_on = sl, %l1_executor, %gateway_executor, "chain registered");
             chain_topologies.push(ChainTopology {
                 node: node_topology(node),
@@ -449,6 +483,7 @@ impl Devnet {
                 operator,
                 operator_key,
                 genesis,
+                interop,
             });
         }
 
@@ -472,6 +507,24 @@ impl Devnet {
             gateway_genesis: gw_genesis,
             chains: chain_topologies,
             proofs: config.proofs,
+            l1_interop: L1Interop {
+                gateway_batches_verifier: deploy_message_verifier(
+                    &l1_gov,
+                    MESSENGER_ADDRESS,
+                    gateway_l1_executor,
+                    root_sources::GATEWAY_EXECUTOR,
+                )
+                .await
+                .map_err(deployed("L1 MessageVerifier over Gateway batches"))?,
+                l1_roots_verifier: deploy_message_verifier(
+                    &l1_gov,
+                    MESSENGER_ADDRESS,
+                    l1_message_root,
+                    root_sources::MESSAGE_ROOT,
+                )
+                .await
+                .map_err(deployed("L1 MessageVerifier over L1 roots"))?,
+            },
         };
         if let Some(path) = topology_file {
             topology.save(path)?;
@@ -493,6 +546,38 @@ impl Devnet {
             chain.stop();
         }
     }
+}
+
+/// A chain's interop contracts: the `L2Messenger` copied to [`MESSENGER_ADDRESS`], its
+/// `InteropRoots` written by dev account 0, and a `MessageVerifier` over them.
+async fn deploy_chain_interop(node: &Anvil, importer_key: &str) -> DevnetResult<ChainInterop> {
+    let provider = signer_provider(node.endpoint(), importer_key)?;
+    let importer = address_of(importer_key)?;
+    let deployed_at = deploy_l2_messenger(&provider).await.map_err(deployed("L2Messenger"))?;
+    let code = provider
+        .get_code_at(deployed_at)
+        .await
+        .map_err(|e| DevnetError::Rpc(format!("reading the L2Messenger's code: {e}")))?;
+    let _: serde_json::Value = provider
+        .raw_request("anvil_setCode".into(), (MESSENGER_ADDRESS, code))
+        .await
+        .map_err(|e| DevnetError::Rpc(format!("anvil_setCode of the messenger: {e}")))?;
+    let interop_roots =
+        deploy_interop_roots(&provider, importer).await.map_err(deployed("InteropRoots"))?;
+    let message_verifier = deploy_message_verifier(
+        &provider,
+        MESSENGER_ADDRESS,
+        interop_roots,
+        root_sources::INTEROP_ROOTS,
+    )
+    .await
+    .map_err(deployed("chain MessageVerifier"))?;
+    Ok(ChainInterop {
+        messenger: MESSENGER_ADDRESS,
+        interop_roots,
+        importer_key: importer_key.to_string(),
+        message_verifier,
+    })
 }
 
 /// Leaves per aggregated proof of the halo2 backend (its committed verifier's arity:

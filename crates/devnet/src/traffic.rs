@@ -8,6 +8,7 @@ use alloy::{
     providers::{DynProvider, Provider},
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
+    sol_types::SolCall as _,
     transports::http::reqwest::Url,
 };
 
@@ -30,6 +31,7 @@ pub struct Traffic {
     provider: DynProvider,
     from: Address,
     emitter: Option<Address>,
+    messenger: Option<Address>,
 }
 
 impl Traffic {
@@ -39,7 +41,7 @@ impl Traffic {
             private_key.parse().map_err(|e| DevnetError::BadKey(format!("{e}")))?;
         let from = signer.address();
         let provider = crate::signer_provider(url, private_key)?;
-        Ok(Self { provider, from, emitter: None })
+        Ok(Self { provider, from, emitter: None, messenger: None })
     }
 
     /// The node's client.
@@ -63,6 +65,12 @@ impl Traffic {
                 Err(DevnetError::Rpc(format!("{method}: no answer within {RECEIPT_TIMEOUT:?}")))
             }
         }
+    }
+
+    /// Sends every other transaction as a message through the chain's `L2Messenger` at
+    /// `messenger` (its payload: the sender's nonce).
+    pub fn use_messenger(&mut self, messenger: Address) {
+        self.messenger = Some(messenger);
     }
 
     /// Deploys the log emitter (mined at once) and uses it for later calls.
@@ -97,8 +105,16 @@ impl Traffic {
         let result = async {
             for _ in 0..blocks {
                 for i in 0..txs_per_block {
-                    let tx = match self.emitter {
-                        Some(emitter) if i % 2 == 1 => TransactionRequest::default()
+                    let tx = match (self.messenger, self.emitter) {
+                        (Some(messenger), _) if i % 2 == 1 => TransactionRequest::default()
+                            .with_to(messenger)
+                            .with_input(Bytes::from(
+                                gateway_contracts::L2Messenger::sendMessageCall {
+                                    data: Bytes::from(nonce.to_be_bytes().to_vec()),
+                                }
+                                .abi_encode(),
+                            )),
+                        (None, Some(emitter)) if i % 2 == 1 => TransactionRequest::default()
                             .with_to(emitter)
                             .with_input(Bytes::from(nonce.to_be_bytes().to_vec())),
                         _ => TransactionRequest::default()

@@ -22,8 +22,8 @@ use eyre::WrapErr;
 use gateway_primitives::DaScheme;
 use gateway_prover::{Halo2Backend, Halo2Config, ProofBackend};
 use gateway_settlement::{
-    BatchLimits, GatewayMode, L1FinalitySource, MigrationConfig, OperatorKey, Settlement,
-    SettlementConfig, SettlementLayerEndpoint, SettlementStatus,
+    BatchLimits, GatewayMode, InteropConfig, L1FinalitySource, MessageRootSource, MigrationConfig,
+    OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint, SettlementStatus,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -160,7 +160,7 @@ async fn run_on(
     guard.0.push(gateway_run.stop.clone());
     for (index, chain) in topology.chains.iter().enumerate() {
         let mut traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)?;
-        let messenger = traffic.deploy_emitter().await?;
+        traffic.use_messenger(chain.interop.messenger);
         let http_port = match args.http_port {
             Some(port) => {
                 Some(u16::try_from(index).ok().and_then(|i| port.checked_add(i)).ok_or_else(
@@ -169,8 +169,7 @@ async fn run_on(
             }
             None => None,
         };
-        let mut config = devnet_settlement_config(topology, chain);
-        config.messenger = Some(messenger);
+        let config = devnet_settlement_config(topology, chain);
         runs.push(
             start_host(
                 chain.node.chain_id,
@@ -285,6 +284,10 @@ pub fn devnet_settlement_config(topology: &Topology, chain: &ChainTopology) -> S
         BatchLimits { max_blocks: 5, timeout: Duration::from_secs(3), ..Default::default() };
     config.poll_interval = Duration::from_millis(500);
     config.migration = Some(devnet_migration_config(topology, chain));
+    if !chain.interop.messenger.is_zero() {
+        config.messenger = Some(chain.interop.messenger);
+        config.interop = Some(devnet_interop_config(topology, chain));
+    }
     if chain.initial_settlement == InitialSettlement::Gateway {
         config.l1_finality = Some(L1FinalitySource {
             l1_rpc_url: topology.l1.node.rpc_url.clone(),
@@ -292,6 +295,27 @@ pub fn devnet_settlement_config(topology: &Topology, chain: &ChainTopology) -> S
         });
     }
     config
+}
+
+/// A devnet chain's interop settings: its `InteropRoots` and importer, both `MessageRoot`s, and
+/// the Gateway's executor on L1.
+pub fn devnet_interop_config(topology: &Topology, chain: &ChainTopology) -> InteropConfig {
+    InteropConfig {
+        chain_rpc_url: chain.node.rpc_url.clone(),
+        interop_roots: chain.interop.interop_roots,
+        importer_key: OperatorKey::new(chain.interop.importer_key.clone()),
+        gateway: MessageRootSource {
+            chain_id: topology.gateway.node.chain_id,
+            rpc_url: topology.gateway.node.rpc_url.clone(),
+            message_root: topology.gateway.message_root,
+        },
+        l1: MessageRootSource {
+            chain_id: topology.l1.node.chain_id,
+            rpc_url: topology.l1.node.rpc_url.clone(),
+            message_root: topology.l1.message_root,
+        },
+        gateway_executor_on_l1: topology.gateway_l1_executor,
+    }
 }
 
 /// A devnet chain's runtime-migration settings: both layers, the Bridgehub, and the Gateway's

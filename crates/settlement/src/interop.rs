@@ -393,13 +393,16 @@ impl Interop {
     }
 
     /// `interop_getMessageProof`: the message of log `log_index` (the block-wide index) of
-    /// transaction `tx_hash`, and its proof against `target`.
+    /// transaction `tx_hash`, and its proof against `target`; `at_block` pins an interop
+    /// root (a block of the batch's settlement layer whose root the verifier knows, such as the
+    /// last root the destination chain imported) instead of the newest.
     pub async fn message_proof(
         &self,
         store: &Store,
         tx_hash: B256,
         log_index: u64,
         target: ProofTarget,
+        at_block: Option<u64>,
     ) -> SettlementResult<MessageProofResponse> {
         let messenger = self.messenger.ok_or_else(|| {
             SettlementError::Config("no messenger is configured: messages cannot be proven".into())
@@ -516,22 +519,33 @@ impl Interop {
                 })?;
                 (RootKind::GatewayBatch, gateway_batch, at)
             }
-            (true, ProofTarget::Interop) => {
-                let (at, _) = *mirror.roots.last().ok_or_else(|| {
-                    SettlementError::Layer("the Gateway has no interop root".into())
-                })?;
-                (RootKind::GatewayBlock, at, at)
-            }
-            (false, _) => {
-                let (at, _) = *mirror
-                    .roots
-                    .last()
-                    .ok_or_else(|| SettlementError::Layer("L1 has no interop root".into()))?;
-                (RootKind::L1Block, at, at)
+            (on_gateway, _) => {
+                let kind = if on_gateway { RootKind::GatewayBlock } else { RootKind::L1Block };
+                let at = match at_block {
+                    Some(block) => {
+                        if !mirror.roots.iter().any(|(b, _)| *b == block) {
+                            return Err(SettlementError::Layer(format!(
+                                "settlement layer {} recorded no interop root at block {block}",
+                                layer.chain_id
+                            )));
+                        }
+                        block
+                    }
+                    None => mirror.roots.last().map(|(b, _)| *b).ok_or_else(|| {
+                        SettlementError::Layer(format!(
+                            "settlement layer {} has no interop root",
+                            layer.chain_id
+                        ))
+                    })?,
+                };
+                (kind, at, at)
             }
         };
         if at_block < added {
-            response.reason = Some(format!("no root after block {added} yet"));
+            response.reason = Some(format!(
+                "the root at block {at_block} predates batch {}'s execution (block {added}): ask for a later root",
+                batch.number
+            ));
             return Ok(response);
         }
         let placement =

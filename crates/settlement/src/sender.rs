@@ -28,6 +28,9 @@ use crate::{
     prover::batch_public_input,
 };
 
+/// Gas limit above the estimate (percent).
+const GAS_MARGIN_PERCENT: u64 = 25;
+
 /// Each resend of a stuck transaction pays this much more (percent of the previous fee).
 const FEE_BUMP_PERCENT: u128 = 20;
 /// Fees stop growing after this many bumps (1.2^20 ≈ 38 times the estimate); `--settlement.max-fee-per-gas` caps them
@@ -464,6 +467,16 @@ impl Sender {
         self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
 
         let call = if carries_blobs { call.max_fee_per_blob_gas(blob_fee) } else { call };
+        // The estimate is exact for the state it ran on; other chains' executions (a
+        // MessageRoot's shared root is recomputed over every chain) can make the mined call
+        // cost more, so the limit carries a margin.
+        let estimate = tokio::time::timeout(timeout, call.estimate_gas())
+            .await
+            .map_err(|_| SettlementError::Layer(format!("no gas estimate within {timeout:?}")))?
+            .map_err(|e| {
+                SettlementError::Layer(format!("{name} batches {from}..={to}: {}", describe(&e)))
+            })?;
+        let call = call.gas(estimate.saturating_mul(100 + GAS_MARGIN_PERCENT) / 100);
         let sending = std::time::Instant::now();
         let pending = call
             .nonce(nonce)

@@ -820,11 +820,13 @@ impl Settlement {
                     let invalid = |e: String| ErrorObjectOwned::owned(-32602, e, None::<()>);
                     let mut seq = params.sequence();
                     let tx_hash: alloy::primitives::B256 = seq.next().map_err(|e| {
-                        invalid(format!("interop_getMessageProof(txHash, logIndex[, \"interop\" | \"l1\"]): txHash: {e}"))
+                        invalid(format!("interop_getMessageProof(txHash, logIndex[, \"interop\" | \"l1\"[, rootBlock]]): txHash: {e}"))
                     })?;
                     let log_index: u64 = seq.next().map_err(|e| invalid(format!("logIndex: {e}")))?;
                     let target: Option<crate::interop::ProofTarget> =
                         seq.optional_next().map_err(|e| invalid(format!("target: {e}")))?;
+                    let at_block: Option<u64> =
+                        seq.optional_next().map_err(|e| invalid(format!("rootBlock: {e}")))?;
                     let Some(interop) = &this.interop else {
                         return Err(ErrorObjectOwned::owned(
                             -32000,
@@ -838,6 +840,7 @@ impl Settlement {
                             tx_hash,
                             log_index,
                             target.unwrap_or(crate::interop::ProofTarget::Interop),
+                            at_block,
                         )
                         .await
                         .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))

@@ -1,0 +1,119 @@
+//! Settlement fixtures shared by the end-to-end tests: configurations for a devnet's chains and
+//! its Gateway node, an in-process host running the settlement ExEx, and bounded waits.
+
+use std::{future::Future, path::Path, sync::Arc, time::Duration};
+
+use alloy::transports::http::reqwest::Url;
+use devnet::{ChainTopology, Topology};
+use exex_host::{HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig};
+use gateway_settlement::{
+    BatchLimits, GatewayMode, InteropConfig, L1FinalitySource, MessageRootSource, OperatorKey,
+    Settlement, SettlementConfig, SettlementLayerEndpoint,
+};
+use gateway_store::Store;
+
+/// How long a fixture waits for anything.
+pub const WAIT: Duration = Duration::from_secs(120);
+
+/// A devnet chain settling where the topology registered it: small batches, quick polls, its
+/// L1 finality read from the Gateway's executor on L1, and interop (messenger, root import,
+/// proofs) when the topology has the contracts.
+pub fn chain_config(topology: &Topology, chain: &ChainTopology) -> SettlementConfig {
+    let (node, executor) = topology.initial_layer(chain);
+    let layer = SettlementLayerEndpoint {
+        chain_id: node.chain_id,
+        rpc_url: node.rpc_url.clone(),
+        executor,
+    };
+    let mut config = SettlementConfig::new(
+        chain.node.chain_id,
+        chain.genesis.state_commitment,
+        layer,
+        OperatorKey::new(chain.operator_key.clone()),
+    );
+    config.limits =
+        BatchLimits { max_blocks: 3, timeout: Duration::from_secs(2), ..Default::default() };
+    config.poll_interval = Duration::from_millis(200);
+    config.l1_finality = Some(L1FinalitySource {
+        l1_rpc_url: topology.l1.node.rpc_url.clone(),
+        gateway_executor: topology.gateway_l1_executor,
+    });
+    if !chain.interop.messenger.is_zero() {
+        config.messenger = Some(chain.interop.messenger);
+        config.interop = Some(InteropConfig {
+            chain_rpc_url: chain.node.rpc_url.clone(),
+            interop_roots: chain.interop.interop_roots,
+            importer_key: OperatorKey::new(chain.interop.importer_key.clone()),
+            gateway: MessageRootSource {
+                chain_id: topology.gateway.node.chain_id,
+                rpc_url: topology.gateway.node.rpc_url.clone(),
+                message_root: topology.gateway.message_root,
+            },
+            l1: MessageRootSource {
+                chain_id: topology.l1.node.chain_id,
+                rpc_url: topology.l1.node.rpc_url.clone(),
+                message_root: topology.l1.message_root,
+            },
+            gateway_executor_on_l1: topology.gateway_l1_executor,
+        });
+    }
+    config
+}
+
+/// The devnet Gateway's own node: gateway mode, settling Gateway batches on L1.
+pub fn gateway_config(topology: &Topology) -> SettlementConfig {
+    let layer = SettlementLayerEndpoint {
+        chain_id: topology.l1.node.chain_id,
+        rpc_url: topology.l1.node.rpc_url.clone(),
+        executor: topology.gateway_l1_executor,
+    };
+    let mut config = SettlementConfig::new(
+        topology.gateway.node.chain_id,
+        topology.gateway_genesis.state_commitment,
+        layer,
+        OperatorKey::new(topology.gateway.governance_key.clone()),
+    );
+    config.limits =
+        BatchLimits { max_blocks: 20, timeout: Duration::from_secs(2), ..Default::default() };
+    config.poll_interval = Duration::from_millis(200);
+    config.gateway = Some(GatewayMode::new(topology.gateway.message_root));
+    config
+}
+
+/// A host following `rpc_url` with the settlement ExEx (mock proofs) and `settlement_*` on a
+/// free local port.
+pub async fn start_host(
+    config: SettlementConfig,
+    rpc_url: &Url,
+    datadir: &Path,
+) -> eyre::Result<(HostHandle, Arc<Store>)> {
+    let store = Arc::new(Store::open(datadir)?);
+    let mut source = RpcBlockSourceConfig::new(rpc_url.clone());
+    source.poll_interval = Duration::from_millis(100);
+    source.start_after = Some(0);
+    let mut host = HostConfig::new(datadir);
+    host.http_addr = Some(([127, 0, 0, 1], 0).into());
+    let settlement = Settlement::new(
+        config,
+        Arc::clone(&store),
+        Arc::new(gateway_prover::MockBackend::default()),
+    );
+    let handle =
+        settlement.install(HostBuilder::new(host, RpcBlockSource::new(source))).launch().await?;
+    Ok((handle, store))
+}
+
+/// Polls `check` until it holds; fails after [`WAIT`] naming `what`.
+pub async fn wait_for<F, Fut>(what: &str, mut check: F) -> eyre::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    tokio::time::timeout(WAIT, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .map_err(|_| eyre::eyre!("timed out after {WAIT:?} waiting for {what}"))
+}

@@ -1,0 +1,355 @@
+//! Interop on a real devnet (mock proofs): a message sent on chain A is proven on chain B
+//! against a Gateway interop root B imported, before any L1 finality of its batch, and on L1
+//! once L1-final; tampered proofs are refused with their errors; a chain settling on L1 proves
+//! its own messages on L1; a forged imported root makes the importing chain's batch fail to
+//! execute on the Gateway.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    providers::DynProvider,
+    sol_types::SolEvent,
+};
+use devnet::{ChainTopology, Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
+use e2e_tests::fixtures::{chain_config, gateway_config, start_host, wait_for};
+use exex_host::HostHandle;
+use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageVerifier};
+use jsonrpsee::{
+    core::client::ClientT,
+    http_client::{HttpClient, HttpClientBuilder},
+    rpc_params,
+};
+use serde_json::Value;
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,settlement=debug".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
+fn client(host: &HostHandle) -> HttpClient {
+    HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .build(format!("http://{}", host.rpc_addr().unwrap()))
+        .unwrap()
+}
+
+/// Sends `data` through chain `chain`'s messenger; returns the tx hash and the log's index.
+async fn send_message(chain: &ChainTopology, data: &[u8]) -> (B256, u64, Address) {
+    let provider = signer_provider(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let messenger = L2Messenger::new(chain.interop.messenger, &provider);
+    let receipt = messenger
+        .sendMessage(Bytes::copy_from_slice(data))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let log = receipt
+        .inner
+        .logs()
+        .iter()
+        .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
+        .unwrap();
+    (receipt.transaction_hash, log.log_index.unwrap(), chain.operator)
+}
+
+/// A proof from the JSON `interop_getMessageProof` returns, in the contract's shape.
+fn contract_proof(proof: &Value) -> MessageVerifier::MessageProof {
+    let u = |k: &str| U256::from(proof[k].as_u64().unwrap());
+    let path = |k: &str| -> Vec<B256> {
+        proof[k].as_array().unwrap().iter().map(|v| v.as_str().unwrap().parse().unwrap()).collect()
+    };
+    MessageVerifier::MessageProof {
+        rootId: u("rootId"),
+        messageIndex: u("messageIndex"),
+        messagePath: path("messagePath"),
+        batchIndex: u("batchIndex"),
+        batchPath: path("batchPath"),
+        chainIndex: u("chainIndex"),
+        chainPath: path("chainPath"),
+    }
+}
+
+fn message(sender: Address, data: &[u8]) -> MessageVerifier::Message {
+    MessageVerifier::Message { sender, data: Bytes::copy_from_slice(data) }
+}
+
+fn decode_error(err: alloy::contract::Error) -> MessageVerifier::MessageVerifierErrors {
+    err.as_decoded_interface_error::<MessageVerifier::MessageVerifierErrors>()
+        .unwrap_or_else(|| panic!("not a MessageVerifier error: {err}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig {
+            chains: vec![
+                InitialSettlement::Gateway,
+                InitialSettlement::Gateway,
+                InitialSettlement::L1,
+            ],
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let (a, b, c) =
+        (topology.chains[0].clone(), topology.chains[1].clone(), topology.chains[2].clone());
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut hosts = Vec::new();
+    for (chain, dir) in [&a, &b, &c].into_iter().zip(&dirs) {
+        hosts.push(
+            start_host(chain_config(&topology, chain), &chain.node.rpc_url, dir.path())
+                .await
+                .unwrap(),
+        );
+    }
+    let (client_a, client_c) = (client(&hosts[0].0), client(&hosts[2].0));
+    let traffic: Vec<Traffic> = [&a, &b, &c]
+        .iter()
+        .map(|chain| Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap())
+        .collect();
+
+    // A sends a message; blocks follow so its batch seals, settles and B imports roots.
+    let payload = b"from chain A to chain B".to_vec();
+    let sent_at = Instant::now();
+    let (tx, log_index, sender) = send_message(&a, &payload).await;
+    let b_provider: DynProvider = signer_provider(b.node.rpc_url.clone(), &b.operator_key).unwrap();
+    let b_roots = InteropRoots::new(b.interop.interop_roots, &b_provider);
+    let b_verifier = MessageVerifier::new(b.interop.message_verifier, &b_provider);
+    let proven = tokio::time::timeout(e2e_tests::fixtures::WAIT, async {
+        loop {
+            traffic[0].blocks(1, 1).await.unwrap();
+            traffic[1].blocks(1, 1).await.unwrap();
+            if b_roots.importedCount().call().await.unwrap().is_zero() {
+                continue;
+            }
+            let last: u64 = b_roots.lastImportedBlock().call().await.unwrap().to();
+            let answer: Value = client_a
+                .request("interop_getMessageProof", rpc_params![tx, log_index, "interop", last])
+                .await
+                .unwrap();
+            if answer["proof"].is_null() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let batch = U256::from(answer["batchNumber"].as_u64().unwrap());
+            let proof = contract_proof(&answer["proof"]);
+            b_verifier
+                .proveMessageInclusion(U256::from(270), batch, message(sender, &payload), proof)
+                .call()
+                .await
+                .expect("the proof against a root B imported verifies on B");
+            return answer;
+        }
+    })
+    .await
+    .expect("the message provable on chain B");
+    let interop_latency = sent_at.elapsed();
+    let answer = proven;
+    let batch = answer["batchNumber"].as_u64().unwrap();
+    assert_eq!(answer["srcChainId"], 270);
+    assert_eq!(answer["proof"]["rootKind"], "gateway-block");
+    // Not L1-final: the Gateway's own node has not even started.
+    let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &a.operator_key).unwrap();
+    let gateway_executor = GatewayExecutor::new(topology.gateway_l1_executor, &l1);
+    assert!(
+        gateway_executor.lastFinalBatch(U256::from(270)).call().await.unwrap() < U256::from(batch)
+    );
+    println!(
+        "interop latency (send on A -> provable on B): {} ms, before L1 finality",
+        interop_latency.as_millis()
+    );
+
+    // Refusals on B, each with its error.
+    let proof = contract_proof(&answer["proof"]);
+    let prove = |msg: MessageVerifier::Message, proof: MessageVerifier::MessageProof| {
+        let verifier = &b_verifier;
+        async move {
+            verifier
+                .proveMessageInclusion(U256::from(270), U256::from(batch), msg, proof)
+                .call()
+                .await
+                .map(drop)
+        }
+    };
+    let err = decode_error(
+        prove(message(sender, b"from chain A to chain C"), proof.clone()).await.unwrap_err(),
+    );
+    assert!(
+        matches!(err, MessageVerifier::MessageVerifierErrors::MessageNotIncluded(_)),
+        "tampered: {err:?}"
+    );
+    let mut wrong_index = proof.clone();
+    wrong_index.messageIndex ^= U256::from(1);
+    let err = decode_error(prove(message(sender, &payload), wrong_index).await.unwrap_err());
+    assert!(
+        matches!(
+            err,
+            MessageVerifier::MessageVerifierErrors::MessageNotIncluded(_)
+                | MessageVerifier::MessageVerifierErrors::PathTooShort(_)
+        ),
+        "wrong index: {err:?}"
+    );
+    let mut unknown = proof.clone();
+    unknown.rootId += U256::from(1_000_000);
+    let err = decode_error(prove(message(sender, &payload), unknown).await.unwrap_err());
+    assert!(
+        matches!(err, MessageVerifier::MessageVerifierErrors::UnknownRoot(_)),
+        "unknown root: {err:?}"
+    );
+
+    // The Gateway's node settles Gateway batches on L1: the same message is proven on L1.
+    let (gateway_host, _) =
+        start_host(gateway_config(&topology), &topology.gateway.node.rpc_url, dirs[3].path())
+            .await
+            .unwrap();
+    let l1_final_at = Instant::now();
+    let gateway_traffic =
+        Traffic::new(topology.gateway.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap();
+    let on_l1 = {
+        let answer = async {
+            loop {
+                traffic[0].blocks(1, 1).await.unwrap();
+                gateway_traffic.mine(1).await.unwrap();
+                let answer: Value = client_a
+                    .request("interop_getMessageProof", rpc_params![tx, log_index, "l1"])
+                    .await
+                    .unwrap();
+                if !answer["proof"].is_null() {
+                    return answer;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        };
+        tokio::time::timeout(e2e_tests::fixtures::WAIT, answer).await.expect("an L1 proof")
+    };
+    println!(
+        "L1-final latency: {} ms after the Gateway's node started ({} ms after the send)",
+        l1_final_at.elapsed().as_millis(),
+        sent_at.elapsed().as_millis()
+    );
+    assert_eq!(on_l1["proof"]["rootKind"], "gateway-batch");
+    let l1_verifier = MessageVerifier::new(topology.l1_interop.gateway_batches_verifier, &l1);
+    let l1_proof = contract_proof(&on_l1["proof"]);
+    let root = l1_verifier
+        .proveMessageInclusion(
+            U256::from(270),
+            U256::from(batch),
+            message(sender, &payload),
+            l1_proof.clone(),
+        )
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(root.to_string(), on_l1["proof"]["root"].as_str().unwrap());
+    // A root from another Gateway batch.
+    wait_for("a second Gateway batch on L1", || {
+        let executor = &gateway_executor;
+        let gateway_traffic = &gateway_traffic;
+        async move {
+            gateway_traffic.mine(1).await.unwrap();
+            executor.totalBatchesExecuted().call().await.unwrap() >= U256::from(2)
+        }
+    })
+    .await
+    .unwrap();
+    let mut other = l1_proof.clone();
+    other.rootId =
+        if other.rootId > U256::from(1) { other.rootId - U256::from(1) } else { U256::from(2) };
+    let err = decode_error(
+        l1_verifier
+            .proveMessageInclusion(
+                U256::from(270),
+                U256::from(batch),
+                message(sender, &payload),
+                other,
+            )
+            .call()
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(err, MessageVerifier::MessageVerifierErrors::MessageNotIncluded(_)),
+        "other batch's root: {err:?}"
+    );
+
+    // Chain C settles on L1 directly and proves its own messages on L1.
+    let withdrawal = b"withdraw from chain C".to_vec();
+    let (tx_c, log_c, sender_c) = send_message(&c, &withdrawal).await;
+    traffic[2].blocks(3, 1).await.unwrap();
+    let answer_c = {
+        let answer = async {
+            loop {
+                traffic[2].blocks(1, 1).await.unwrap();
+                let answer: Value = client_c
+                    .request("interop_getMessageProof", rpc_params![tx_c, log_c, "l1"])
+                    .await
+                    .unwrap();
+                if !answer["proof"].is_null() {
+                    return answer;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        };
+        tokio::time::timeout(e2e_tests::fixtures::WAIT, answer)
+            .await
+            .expect("a proof on L1 for chain C")
+    };
+    assert_eq!(answer_c["proof"]["rootKind"], "l1-block");
+    MessageVerifier::new(topology.l1_interop.l1_roots_verifier, &l1)
+        .proveMessageInclusion(
+            U256::from(272),
+            U256::from(answer_c["batchNumber"].as_u64().unwrap()),
+            message(sender_c, &withdrawal),
+            contract_proof(&answer_c["proof"]),
+        )
+        .call()
+        .await
+        .unwrap();
+
+    // A forged root imported on B: B's batch holding it cannot execute on the Gateway.
+    let importer = signer_provider(b.node.rpc_url.clone(), &b.interop.importer_key).unwrap();
+    let last: u64 = b_roots.lastImportedBlock().call().await.unwrap().to();
+    let forged = InteropRoots::new(b.interop.interop_roots, &importer)
+        .importRoot(U256::from(last + 1_000), B256::repeat_byte(0xf0))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let forged_block = forged.block_number.unwrap();
+    let client_b = client(&hosts[1].0);
+    wait_for("B's execution refused for the forged root", || {
+        let (client_b, traffic) = (&client_b, &traffic);
+        async move {
+            traffic[1].blocks(1, 1).await.unwrap();
+            let status: Value = client_b.request("settlement_status", rpc_params![]).await.unwrap();
+            status["lastError"].as_str().is_some_and(|e| e.contains("UnknownInteropRoot"))
+        }
+    })
+    .await
+    .unwrap();
+    let store_b = &hosts[1].1;
+    let holding = (1..=store_b.last_batch().unwrap().unwrap().number)
+        .find(|n| {
+            let batch = store_b.batch(*n).unwrap().unwrap();
+            (batch.first_block..=batch.last_block).contains(&forged_block)
+        })
+        .unwrap();
+    let status: Value = client_b.request("settlement_status", rpc_params![]).await.unwrap();
+    assert!(status["onChain"]["executed"].as_u64().unwrap() < holding, "{status}");
+
+    drop(gateway_host);
+    drop(hosts);
+}
