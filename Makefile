@@ -35,6 +35,7 @@ bench: tools
 	$(CARGO) run --release --locked -p example-bench-gateway
 	$(CARGO) run --release --locked -p example-bench-settlement -- --blocks 200 --batches 6
 	$(CARGO) run --release --locked -p example-bench-migration
+	$(CARGO) run --release --locked -p example-bench-interop
 
 ## The halo2 benchmark (about 20 minutes): keygen, proving, memory, proof size, verify gas.
 bench-proofs: tools

@@ -7,8 +7,8 @@ use alloy::transports::http::reqwest::Url;
 use devnet::{ChainTopology, Topology};
 use exex_host::{HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig};
 use gateway_settlement::{
-    BatchLimits, GatewayMode, InteropConfig, L1FinalitySource, MessageRootSource, OperatorKey,
-    Settlement, SettlementConfig, SettlementLayerEndpoint,
+    BatchLimits, GatewayMode, InteropConfig, L1FinalitySource, MessageRootSource, MigrationConfig,
+    OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint,
 };
 use gateway_store::Store;
 
@@ -58,6 +58,24 @@ pub fn chain_config(topology: &Topology, chain: &ChainTopology) -> SettlementCon
         });
     }
     config
+}
+
+/// Runtime migration for a devnet chain: both layers, the Bridgehub, and the Gateway's relayer
+/// key (the node relays its own migrations).
+pub fn migration_config(topology: &Topology, chain: &ChainTopology) -> MigrationConfig {
+    let endpoint = |node: &devnet::NodeTopology, executor| SettlementLayerEndpoint {
+        chain_id: node.chain_id,
+        rpc_url: node.rpc_url.clone(),
+        executor,
+    };
+    MigrationConfig {
+        l1: endpoint(&topology.l1.node, chain.l1_executor),
+        gateway: endpoint(&topology.gateway.node, chain.gateway_executor),
+        bridgehub: topology.bridgehub,
+        admin_key: None,
+        relayer_key: Some(OperatorKey::new(topology.gateway.governance_key.clone())),
+        start_on: None,
+    }
 }
 
 /// The devnet Gateway's own node: gateway mode, settling Gateway batches on L1.

@@ -14,7 +14,7 @@ use alloy::{
     sol_types::SolEvent,
 };
 use devnet::{ChainTopology, Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
-use e2e_tests::fixtures::{chain_config, gateway_config, start_host, wait_for};
+use e2e_tests::fixtures::{chain_config, gateway_config, migration_config, start_host, wait_for};
 use exex_host::HostHandle;
 use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageVerifier};
 use jsonrpsee::{
@@ -106,11 +106,9 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut hosts = Vec::new();
     for (chain, dir) in [&a, &b, &c].into_iter().zip(&dirs) {
-        hosts.push(
-            start_host(chain_config(&topology, chain), &chain.node.rpc_url, dir.path())
-                .await
-                .unwrap(),
-        );
+        let mut config = chain_config(&topology, chain);
+        config.migration = Some(migration_config(&topology, chain));
+        hosts.push(start_host(config, &chain.node.rpc_url, dir.path()).await.unwrap());
     }
     let (client_a, client_c) = (client(&hosts[0].0), client(&hosts[2].0));
     let traffic: Vec<Traffic> = [&a, &b, &c]
@@ -316,6 +314,42 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
         .call()
         .await
         .unwrap();
+
+    // A migrates off the Gateway: every block that imported a Gateway root settles on the
+    // Gateway (only its executor can check them); A then settles on L1.
+    let migrated: Value = client_a
+        .request("settlement_migrate", rpc_params![serde_json::json!({"to": "l1"})])
+        .await
+        .unwrap();
+    let id = migrated["id"].as_u64().unwrap();
+    wait_for("A settling on L1", || {
+        let (client_a, traffic) = (&client_a, &traffic);
+        async move {
+            traffic[0].blocks(1, 1).await.unwrap();
+            let status: Value = client_a.request("settlement_status", rpc_params![]).await.unwrap();
+            status["migration"]["id"] == id
+                && status["migration"]["phase"] == "completed"
+                && status["onChain"]["executed"].as_u64().unwrap()
+                    > status["migration"]["drainedThrough"].as_u64().unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let store_a = &hosts[0].1;
+    let mut imports_seen = 0;
+    for batch in store_a.batches(1..=u64::MAX).unwrap() {
+        let imported = store_a
+            .blocks(batch.first_block..=batch.last_block)
+            .unwrap()
+            .iter()
+            .map(|b| b.imported_roots.len())
+            .sum::<usize>();
+        imports_seen += imported;
+        if imported > 0 {
+            assert_eq!(batch.sl_chain_id, topology.gateway.node.chain_id, "batch {}", batch.number);
+        }
+    }
+    assert!(imports_seen > 0, "chain A imported Gateway roots");
 
     // A forged root imported on B: B's batch holding it cannot execute on the Gateway.
     let importer = signer_provider(b.node.rpc_url.clone(), &b.interop.importer_key).unwrap();

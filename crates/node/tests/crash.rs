@@ -64,8 +64,6 @@ fn spawn_on(
         .arg(dir.join("topology.json"))
         .arg("--settlement.operator-key-file")
         .arg(dir.join("operator.key"))
-        .arg("--settlement.relayer-key-file")
-        .arg(dir.join("relayer.key"))
         .args(["--http", "--http.port", &port.to_string()])
         .arg("--datadir")
         .arg(dir.join("data"))
@@ -75,6 +73,9 @@ fn spawn_on(
         .stderr(Stdio::null());
     if let Some(point) = failpoint {
         command.env(FAILPOINT_ENV, point);
+    }
+    if dir.join("relayer.key").exists() {
+        command.arg("--settlement.relayer-key-file").arg(dir.join("relayer.key"));
     }
     ChildProcess(command.spawn().unwrap())
 }
@@ -227,6 +228,11 @@ async fn wait_status(
 
 /// Waits for the node to reach its failpoint and kill itself.
 async fn expect_killed(node: &mut ChildProcess, point: &str) {
+    let deadline = Instant::now() + WAIT;
+    while node.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "{point}: the node did not reach its failpoint");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let status = wait_exit(node).await;
     assert_eq!(status.signal(), Some(9), "{point}: killed at the failpoint ({status})");
 }

@@ -25,6 +25,9 @@ pub enum SealReason {
     Timeout,
     /// Gateway mode: one more chain batch would not fit one aggregated proof.
     MaxChainBatches,
+    /// A migration off the Gateway drains: blocks that imported Gateway interop roots must
+    /// settle on the Gateway (only its executor can check those roots).
+    Draining,
 }
 
 impl SealReason {
@@ -37,6 +40,7 @@ impl SealReason {
             Self::MaxGas => "max_gas",
             Self::Timeout => "timeout",
             Self::MaxChainBatches => "max_chain_batches",
+            Self::Draining => "draining",
         }
     }
 }
@@ -97,6 +101,23 @@ pub fn commit_info(
         dependencyRootsRollingHash: B256::ZERO,
         slChainId: U256::from(config.layer.chain_id),
     }
+}
+
+/// The last of the blocks `first..=last` that imported an interop root, if any.
+pub fn last_importing_block(
+    store: &Store,
+    first: u64,
+    last: u64,
+) -> gateway_store::StoreResult<Option<u64>> {
+    if first > last {
+        return Ok(None);
+    }
+    Ok(store
+        .blocks(first..=last)?
+        .iter()
+        .rev()
+        .find(|b| !b.imported_roots.is_empty())
+        .map(|b| b.number))
 }
 
 /// The interop roots the blocks `first..=last` imported, in order.
@@ -179,7 +200,22 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
             None => (1, 1),
         };
         let Some(tip) = store.last_block()? else { return Ok(sealed) };
-        let deep_enough = tip.number.saturating_sub(config.confirmations);
+        let mut deep_enough = tip.number.saturating_sub(config.confirmations);
+        // While a migration runs nothing is sealed, except that draining off the Gateway seals
+        // (for the Gateway) the blocks up to the last one that imported an interop root.
+        let draining_to = match store.last_migration()? {
+            Some(m) if m.migration_phase()?.is_running() => {
+                let limit = (m.migration_phase()? == MigrationPhase::Draining
+                    && m.fromLayer == config.layer.chain_id)
+                    .then(|| last_importing_block(store, from, deep_enough))
+                    .transpose()?
+                    .flatten();
+                let Some(limit) = limit else { return Ok(sealed) };
+                deep_enough = limit;
+                Some(limit)
+            }
+            _ => None,
+        };
         if deep_enough < from {
             return Ok(sealed);
         }
@@ -190,7 +226,12 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
                 "block {from} is missing from the store"
             )));
         }
-        let Some((mut take, mut reason)) = seal_decision(&candidates, &config.limits, now) else {
+        let decision = match draining_to {
+            Some(_) => seal_decision(&candidates, &config.limits, now)
+                .or(Some((candidates.len(), SealReason::Draining))),
+            None => seal_decision(&candidates, &config.limits, now),
+        };
+        let Some((mut take, mut reason)) = decision else {
             return Ok(sealed);
         };
         if let Some(max) = config.gateway.as_ref().and_then(|m| m.max_chain_batches) {
@@ -252,6 +293,11 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
                 let layer = match migration.migration_phase()? {
                     MigrationPhase::Completed => migration.toLayer,
                     MigrationPhase::Cancelled => migration.fromLayer,
+                    MigrationPhase::Draining
+                        if draining_to.is_some_and(|limit| record.last_block <= limit) =>
+                    {
+                        migration.fromLayer
+                    }
                     MigrationPhase::Draining | MigrationPhase::Migrating => return Ok(false),
                 };
                 if layer != config.layer.chain_id {

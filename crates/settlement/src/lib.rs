@@ -7,6 +7,10 @@
 //! through a [`gateway_prover::ProofBackend`], and the sender commits, proves and executes them
 //! on the settlement layer, deciding what to send from the executor's on-chain counters.
 //!
+//! [`migration`] switches the settlement layer at runtime (L1 ⇄ Gateway, persisted and
+//! crash-safe); [`interop`] imports the Gateway's interop roots into the chain and builds message
+//! proofs (`interop_getMessageProof`); [`gateway`] is the Gateway's own node's mode.
+//!
 //! # Examples
 //! ```no_run
 //! # use std::sync::Arc;

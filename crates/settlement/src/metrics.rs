@@ -99,6 +99,10 @@ pub fn describe() {
         "settlement_layer",
         "the chain id of the settlement layer the chain settles on"
     );
+    describe_counter!(
+        "interop_roots_imported_total",
+        "Gateway interop roots imported into the chain's InteropRoots"
+    );
     describe_gauge!(
         "settlement_migration_running",
         "1 while a migration drains, 2 while it migrates, 0 otherwise"

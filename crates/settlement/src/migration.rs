@@ -413,6 +413,15 @@ impl Migrator {
                 from.as_str()
             )));
         }
+        let sealed_to = self.store.last_batch()?.map(|b| b.last_block).unwrap_or_default();
+        let head = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
+        if let Some(block) = crate::batcher::last_importing_block(&self.store, sealed_to + 1, head)?
+        {
+            return Ok(Err(format!(
+                "block {block}, which imported an interop root, to be sealed and settled on {}",
+                from.as_str()
+            )));
+        }
         if let Some(tx) = self.store.in_flight()? {
             return Ok(Err(format!(
                 "the {} transaction {} to be mined",

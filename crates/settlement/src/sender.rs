@@ -149,6 +149,36 @@ impl Sender {
             .map_err(|e| SettlementError::Layer(format!("reading the executor's counters: {e}")))
     }
 
+    /// Forgets the transaction in flight once the operator's nonce on the layer moved past it
+    /// (it was mined, or replaced, while nobody waited for it: say the node stopped first), so
+    /// the status and a migration's drain do not wait for it.
+    pub async fn forget_mined_in_flight(&self) -> SettlementResult<()> {
+        let Some(in_flight) = self.store.in_flight()? else { return Ok(()) };
+        if in_flight.hash == B256::ZERO {
+            return Ok(());
+        }
+        let provider = self.executor.provider();
+        let timeout = self.config.tx_timeout;
+        let nonce =
+            tokio::time::timeout(timeout, provider.get_transaction_count(self.operator).latest())
+                .await
+                .map_err(|_| SettlementError::Layer(format!("no nonce within {timeout:?}")))?
+                .map_err(|e| {
+                    SettlementError::Layer(format!("reading the operator's nonce: {e}"))
+                })?;
+        if nonce > in_flight.nonce {
+            debug!(target: "settlement::sender", nonce = in_flight.nonce, hash = %in_flight.hash, "the transaction in flight is mined: forgetting it");
+            self.store.write(|tx| {
+                // Only the record read above: a new send may have replaced it meanwhile.
+                if tx.in_flight()?.is_some_and(|current| current == in_flight) {
+                    tx.set_in_flight(None)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
     /// Sets the stored stages to what the counters show (lowering them when a reorg of the
     /// settlement layer removed a transaction).
     pub fn sync_stages(&self, counters: OnChainCounters) -> SettlementResult<()> {

@@ -578,7 +578,10 @@ impl Settlement {
         let Some(interop) = self.interop.clone() else { return };
         let gateway = self.config.interop.as_ref().map(|i| i.gateway.chain_id);
         loop {
-            if Some(self.active_config().layer.chain_id) == gateway {
+            // Not while a migration runs: roots imported then could land in a batch settled on
+            // L1, which cannot check them.
+            let migrating = matches!(self.running_migration(), Ok(Some(_)));
+            if Some(self.active_config().layer.chain_id) == gateway && !migrating {
                 let result = interop.import_newest().await;
                 self.record("interop", &result);
             }
@@ -1067,6 +1070,7 @@ impl Settlement {
                 let counters = sender.counters().await?;
                 *lock(&self.shared.counters) = counters;
                 sender.sync_stages(counters)?;
+                sender.forget_mined_in_flight().await?;
                 if self.shared.paused.load(Ordering::Relaxed) {
                     return Ok(SenderAction::Idle);
                 }

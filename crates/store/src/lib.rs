@@ -389,6 +389,13 @@ impl StoreWriter<'_> {
         Ok(keys.len())
     }
 
+    /// The sender's transaction in flight, as stored in this transaction.
+    pub fn in_flight(&self) -> StoreResult<Option<InFlightTx>> {
+        let table = self.tx.open_table(SENDER)?;
+        let value = table.get(IN_FLIGHT_KEY)?.map(|v| v.value().to_vec());
+        value.map(|v| InFlightTx::decode(&v)).transpose()
+    }
+
     /// Records the sender's transaction in flight (`None` clears it).
     pub fn set_in_flight(&mut self, in_flight: Option<&InFlightTx>) -> StoreResult<()> {
         let mut table = self.tx.open_table(SENDER)?;

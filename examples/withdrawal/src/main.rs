@@ -1,0 +1,125 @@
+//! A withdrawal, end to end on a devnet (mock proofs): a user on chain 270, which settles on the
+//! Gateway, sends a message to L1 through the chain's `L2Messenger`; the chain's batch executes
+//! on the Gateway, the Gateway's node settles the Gateway batch carrying it on L1, and the
+//! message is then proven on L1 with `interop_getMessageProof(txHash, logIndex, "l1")` and L1's
+//! `MessageVerifier` (what an L1 bridge would call before releasing funds).
+//!
+//! ```text
+//! cargo run -p example-withdrawal
+//! ```
+
+use std::time::{Duration, Instant};
+
+use alloy::{
+    primitives::{Bytes, U256},
+    sol_types::SolEvent,
+};
+use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
+use e2e_tests::fixtures::{WAIT, chain_config, gateway_config, start_host};
+use gateway_contracts::{L2Messenger, MessageVerifier};
+use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
+use serde_json::Value;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> eyre::Result<()> {
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+        None,
+    )
+    .await?;
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let (mut chain_host, _) =
+        start_host(chain_config(&topology, &chain), &chain.node.rpc_url, dirs[0].path()).await?;
+    let (mut gateway_host, _) =
+        start_host(gateway_config(&topology), &topology.gateway.node.rpc_url, dirs[1].path())
+            .await?;
+    let node = HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .build(format!("http://{}", chain_host.rpc_addr().ok_or_else(|| eyre::eyre!("no RPC"))?))?;
+
+    // The user (the devnet's account 1 on the chain) withdraws: a message to L1.
+    let user = signer_provider(chain.node.rpc_url.clone(), &topology.gateway.governance_key)?;
+    let payload =
+        Bytes::from_static(b"withdraw 1 ETH to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+    let started = Instant::now();
+    let receipt = L2Messenger::new(chain.interop.messenger, &user)
+        .sendMessage(payload.clone())
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    let log_index = receipt
+        .inner
+        .logs()
+        .iter()
+        .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
+        .and_then(|l| l.log_index)
+        .ok_or_else(|| eyre::eyre!("no MessageSent log"))?;
+    let tx = receipt.transaction_hash;
+    println!("1. sent on chain {}: tx {tx}, log {log_index}", chain.node.chain_id);
+
+    // Blocks keep coming on the chain; ask the node until the message is L1-final.
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)?;
+    let mut last_reason = String::new();
+    let answer = loop {
+        if started.elapsed() > WAIT {
+            eyre::bail!("not provable on L1 within {WAIT:?}: {last_reason}");
+        }
+        traffic.blocks(1, 1).await?;
+        let answer: Value =
+            node.request("interop_getMessageProof", rpc_params![tx, log_index, "l1"]).await?;
+        if !answer["proof"].is_null() {
+            break answer;
+        }
+        let reason = answer["reason"].as_str().unwrap_or_default().to_string();
+        if reason != last_reason {
+            println!("   waiting: {reason}");
+            last_reason = reason;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let proof = &answer["proof"];
+    println!(
+        "2. L1-final after {} ms: batch {} of chain {}, carried by Gateway batch {} (root {})",
+        started.elapsed().as_millis(),
+        answer["batchNumber"],
+        answer["srcChainId"],
+        proof["rootId"],
+        proof["root"].as_str().unwrap_or_default()
+    );
+
+    // What an L1 bridge does before paying out.
+    let u = |k: &str| proof[k].as_u64().map(U256::from).ok_or_else(|| eyre::eyre!("no {k}"));
+    let path = |k: &str| -> eyre::Result<Vec<_>> {
+        proof[k]
+            .as_array()
+            .ok_or_else(|| eyre::eyre!("no {k}"))?
+            .iter()
+            .map(|v| Ok(v.as_str().unwrap_or_default().parse()?))
+            .collect()
+    };
+    let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)?;
+    let root = MessageVerifier::new(topology.l1_interop.gateway_batches_verifier, &l1)
+        .proveMessageInclusion(
+            U256::from(chain.node.chain_id),
+            U256::from(answer["batchNumber"].as_u64().unwrap_or_default()),
+            MessageVerifier::Message { sender: topology.gateway.governance, data: payload },
+            MessageVerifier::MessageProof {
+                rootId: u("rootId")?,
+                messageIndex: u("messageIndex")?,
+                messagePath: path("messagePath")?,
+                batchIndex: u("batchIndex")?,
+                batchPath: path("batchPath")?,
+                chainIndex: u("chainIndex")?,
+                chainPath: path("chainPath")?,
+            },
+        )
+        .call()
+        .await?;
+    println!("3. proven on L1 by MessageVerifier against the Gateway batch root {root}");
+    chain_host.stop().await;
+    gateway_host.stop().await;
+    Ok(())
+}
