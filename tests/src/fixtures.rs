@@ -105,6 +105,16 @@ pub async fn start_host(
     rpc_url: &Url,
     datadir: &Path,
 ) -> eyre::Result<(HostHandle, Arc<Store>)> {
+    let (host, store, _) = start_settlement(config, rpc_url, datadir).await?;
+    Ok((host, store))
+}
+
+/// [`start_host`], also returning the settlement service (to call it directly).
+pub async fn start_settlement(
+    config: SettlementConfig,
+    rpc_url: &Url,
+    datadir: &Path,
+) -> eyre::Result<(HostHandle, Arc<Store>, Settlement)> {
     let store = Arc::new(Store::open(datadir)?);
     let mut source = RpcBlockSourceConfig::new(rpc_url.clone());
     source.poll_interval = Duration::from_millis(100);
@@ -116,9 +126,12 @@ pub async fn start_host(
         Arc::clone(&store),
         Arc::new(gateway_prover::MockBackend::default()),
     );
-    let handle =
-        settlement.install(HostBuilder::new(host, RpcBlockSource::new(source))).launch().await?;
-    Ok((handle, store))
+    let handle = settlement
+        .clone()
+        .install(HostBuilder::new(host, RpcBlockSource::new(source)))
+        .launch()
+        .await?;
+    Ok((handle, store, settlement))
 }
 
 /// Polls `check` until it holds; fails after [`WAIT`] naming `what`.

@@ -17,6 +17,7 @@ use devnet::{ChainTopology, Devnet, DevnetConfig, InitialSettlement, Traffic, si
 use e2e_tests::fixtures::{chain_config, gateway_config, migration_config, start_host, wait_for};
 use exex_host::HostHandle;
 use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageVerifier};
+use gateway_settlement::ProofJson;
 use jsonrpsee::{
     core::client::ClientT,
     http_client::{HttpClient, HttpClientBuilder},
@@ -58,28 +59,16 @@ async fn send_message(chain: &ChainTopology, data: &[u8]) -> (B256, u64, Address
     (receipt.transaction_hash, log.log_index.unwrap(), chain.operator)
 }
 
-/// A proof from the JSON `interop_getMessageProof` returns, in the contract's shape.
+/// The contract's shape of the proof in an `interop_getMessageProof` answer.
 fn contract_proof(proof: &Value) -> MessageVerifier::MessageProof {
-    let u = |k: &str| U256::from(proof[k].as_u64().unwrap());
-    let path = |k: &str| -> Vec<B256> {
-        proof[k].as_array().unwrap().iter().map(|v| v.as_str().unwrap().parse().unwrap()).collect()
-    };
-    MessageVerifier::MessageProof {
-        rootId: u("rootId"),
-        messageIndex: u("messageIndex"),
-        messagePath: path("messagePath"),
-        batchIndex: u("batchIndex"),
-        batchPath: path("batchPath"),
-        chainIndex: u("chainIndex"),
-        chainPath: path("chainPath"),
-    }
+    serde_json::from_value::<ProofJson>(proof.clone()).unwrap().to_contract()
 }
 
 fn message(sender: Address, data: &[u8]) -> MessageVerifier::Message {
     MessageVerifier::Message { sender, data: Bytes::copy_from_slice(data) }
 }
 
-fn decode_error(err: alloy::contract::Error) -> MessageVerifier::MessageVerifierErrors {
+fn decode_error(err: &alloy::contract::Error) -> MessageVerifier::MessageVerifierErrors {
     err.as_decoded_interface_error::<MessageVerifier::MessageVerifierErrors>()
         .unwrap_or_else(|| panic!("not a MessageVerifier error: {err}"))
 }
@@ -180,7 +169,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
         }
     };
     let err = decode_error(
-        prove(message(sender, b"from chain A to chain C"), proof.clone()).await.unwrap_err(),
+        &prove(message(sender, b"from chain A to chain C"), proof.clone()).await.unwrap_err(),
     );
     assert!(
         matches!(err, MessageVerifier::MessageVerifierErrors::MessageNotIncluded(_)),
@@ -188,7 +177,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     );
     let mut wrong_index = proof.clone();
     wrong_index.messageIndex ^= U256::from(1);
-    let err = decode_error(prove(message(sender, &payload), wrong_index).await.unwrap_err());
+    let err = decode_error(&prove(message(sender, &payload), wrong_index).await.unwrap_err());
     assert!(
         matches!(
             err,
@@ -199,7 +188,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     );
     let mut unknown = proof.clone();
     unknown.rootId += U256::from(1_000_000);
-    let err = decode_error(prove(message(sender, &payload), unknown).await.unwrap_err());
+    let err = decode_error(&prove(message(sender, &payload), unknown).await.unwrap_err());
     assert!(
         matches!(err, MessageVerifier::MessageVerifierErrors::UnknownRoot(_)),
         "unknown root: {err:?}"
@@ -265,7 +254,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     other.rootId =
         if other.rootId > U256::from(1) { other.rootId - U256::from(1) } else { U256::from(2) };
     let err = decode_error(
-        l1_verifier
+        &l1_verifier
             .proveMessageInclusion(
                 U256::from(270),
                 U256::from(batch),

@@ -32,7 +32,7 @@ use alloy::{
     sol_types::SolEvent,
     transports::http::reqwest::Url,
 };
-use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageRoot};
+use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageRoot, MessageVerifier};
 use gateway_primitives::{
     MessageProof, batch_leaf, chain_leaf, merkle_proof, merkle_root, message_leaf_of_log,
 };
@@ -81,7 +81,7 @@ pub enum ProofTarget {
 }
 
 /// Where a proof is checked: which `MessageVerifier` root source its `rootId` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RootKind {
     /// A Gateway block's interop root, as chains import it (`InteropRoots.interopRoot`).
@@ -114,7 +114,7 @@ pub struct MessageProofResponse {
 }
 
 /// A [`MessageProof`] as JSON, with the root it ends at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProofJson {
     /// What `root_id` names.
@@ -138,6 +138,19 @@ pub struct ProofJson {
 }
 
 impl ProofJson {
+    /// The proof as `MessageVerifier.proveMessageInclusion` takes it.
+    pub fn to_contract(&self) -> MessageVerifier::MessageProof {
+        MessageVerifier::MessageProof {
+            rootId: U256::from(self.root_id),
+            messageIndex: U256::from(self.message_index),
+            messagePath: self.message_path.clone(),
+            batchIndex: U256::from(self.batch_index),
+            batchPath: self.batch_path.clone(),
+            chainIndex: U256::from(self.chain_index),
+            chainPath: self.chain_path.clone(),
+        }
+    }
+
     /// The proof without its root.
     pub fn to_proof(&self) -> MessageProof {
         MessageProof {
@@ -254,6 +267,7 @@ pub struct Interop {
     l1_mirror: tokio::sync::Mutex<Mirror>,
     /// The newest Gateway root seen (block, root) and the last block scanned for them.
     newest_root: Mutex<(u64, Option<(u64, B256)>)>,
+    import_gate: tokio::sync::Mutex<()>,
 }
 
 impl Interop {
@@ -284,6 +298,7 @@ impl Interop {
             gateway_mirror: tokio::sync::Mutex::default(),
             l1_mirror: tokio::sync::Mutex::default(),
             newest_root: Mutex::new((0, None)),
+            import_gate: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -298,6 +313,17 @@ impl Interop {
                 SettlementError::Layer(format!("{what}: no answer within {:?}", self.timeout))
             })?
             .map_err(|e| SettlementError::Layer(format!("{what}: {e}")))
+    }
+
+    /// Held while a root is imported, and by a migration while it starts: no import is under
+    /// way once a migration drains, and none starts after.
+    pub(crate) fn import_gate(&self) -> &tokio::sync::Mutex<()> {
+        &self.import_gate
+    }
+
+    /// The chain's head block number.
+    pub(crate) async fn chain_head(&self) -> SettlementResult<u64> {
+        self.within("the chain's head", self.chain.get_block_number()).await
     }
 
     /// Imports the Gateway's newest interop root into the chain if it is newer than the last

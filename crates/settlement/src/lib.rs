@@ -44,7 +44,7 @@ pub use config::{
 pub use exex::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS};
 pub use gateway::GatewayMode;
-pub use interop::{InteropConfig, MessageRootSource};
+pub use interop::{InteropConfig, MessageRootSource, ProofJson};
 pub use metrics::describe as describe_metrics;
 pub use migration::{LayerKind, MigrationConfig, MigrationError};
 pub use sender::{OnChainCounters, Sender, SenderAction};

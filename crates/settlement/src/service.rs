@@ -224,6 +224,8 @@ struct Shared {
     active: Mutex<Option<Arc<SettlementConfig>>>,
     /// What the running migration waits for.
     migration_waiting: Mutex<Option<String>>,
+    /// Draining off the Gateway: the migration and the chain head the store must reach.
+    drain_head: Mutex<Option<(u64, u64)>>,
 }
 
 #[derive(Debug, Default)]
@@ -455,6 +457,11 @@ impl Settlement {
             return Err(MigrationError::AlreadyOn(to.as_str(), target));
         }
         migrator.check_target(to).await?;
+        // No interop root import is under way from here on, and none starts (see import_loop).
+        let _no_import = match &self.interop {
+            Some(interop) => Some(interop.import_gate().lock().await),
+            None => None,
+        };
         let head = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
         let now = crate::migration::now_ms();
         let started = self.store.write(|tx| {
@@ -580,10 +587,13 @@ impl Settlement {
         loop {
             // Not while a migration runs: roots imported then could land in a batch settled on
             // L1, which cannot check them.
-            let migrating = matches!(self.running_migration(), Ok(Some(_)));
-            if Some(self.active_config().layer.chain_id) == gateway && !migrating {
-                let result = interop.import_newest().await;
-                self.record("interop", &result);
+            {
+                let _gate = interop.import_gate().lock().await;
+                let migrating = matches!(self.running_migration(), Ok(Some(_)));
+                if Some(self.active_config().layer.chain_id) == gateway && !migrating {
+                    let result = interop.import_newest().await;
+                    self.record("interop", &result);
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -617,6 +627,34 @@ impl Settlement {
         }
     }
 
+    /// Draining off the Gateway with interop: every chain block that may hold a root import
+    /// (imports stopped when the migration started) must be in the store before the drain can
+    /// tell which blocks to settle on the Gateway. What it waits for, if anything.
+    async fn imports_not_stored(
+        &self,
+        record: &MigrationRecord,
+    ) -> Result<Option<String>, MigrationError> {
+        let Some(interop) = &self.interop else { return Ok(None) };
+        if self.config.interop.as_ref().map(|i| i.gateway.chain_id) != Some(record.fromLayer) {
+            return Ok(None);
+        }
+        let target = {
+            let known = *lock(&self.shared.drain_head);
+            match known {
+                Some((id, head)) if id == record.id => head,
+                _ => {
+                    let head = interop.chain_head().await?;
+                    *lock(&self.shared.drain_head) = Some((record.id, head));
+                    head
+                }
+            }
+        };
+        let stored = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
+        Ok((stored < target).then(|| {
+            format!("the chain's blocks through {target} to reach the store (stored {stored}): they may import interop roots")
+        }))
+    }
+
     /// One step of the running migration, if any; true when it changed something.
     async fn migration_step(&self, migrator: &Migrator) -> Result<bool, MigrationError> {
         let Some(mut record) = self.running_migration()? else { return Ok(false) };
@@ -626,6 +664,12 @@ impl Settlement {
                 record.id, record.fromLayer
             ))
         })?;
+        if record.migration_phase()? == MigrationPhase::Draining
+            && let Some(waiting) = self.imports_not_stored(&record).await?
+        {
+            *lock(&self.shared.migration_waiting) = Some(waiting);
+            return Ok(false);
+        }
         match record.migration_phase()? {
             MigrationPhase::Draining => match migrator.drained(from).await? {
                 Err(waiting) => {

@@ -25,29 +25,12 @@ use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::{WAIT, chain_config, gateway_config, start_host};
 use eyre::{WrapErr, bail};
 use gateway_contracts::{InteropRoots, L2Messenger, MessageVerifier};
-use gateway_settlement::BatchLimits;
+use gateway_settlement::{BatchLimits, ProofJson};
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use serde_json::Value;
 
 fn contract_proof(proof: &Value) -> eyre::Result<MessageVerifier::MessageProof> {
-    let u = |k: &str| proof[k].as_u64().map(U256::from).ok_or_else(|| eyre::eyre!("no {k}"));
-    let path = |k: &str| -> eyre::Result<Vec<_>> {
-        proof[k]
-            .as_array()
-            .ok_or_else(|| eyre::eyre!("no {k}"))?
-            .iter()
-            .map(|v| Ok(v.as_str().unwrap_or_default().parse()?))
-            .collect()
-    };
-    Ok(MessageVerifier::MessageProof {
-        rootId: u("rootId")?,
-        messageIndex: u("messageIndex")?,
-        messagePath: path("messagePath")?,
-        batchIndex: u("batchIndex")?,
-        batchPath: path("batchPath")?,
-        chainIndex: u("chainIndex")?,
-        chainPath: path("chainPath")?,
-    })
+    Ok(serde_json::from_value::<ProofJson>(proof.clone())?.to_contract())
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

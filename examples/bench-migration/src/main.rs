@@ -17,13 +17,9 @@ use std::{
 };
 
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic};
-use exex_host::{HostBuilder, HostConfig, RpcBlockSource, RpcBlockSourceConfig};
+use e2e_tests::fixtures::{chain_config, migration_config, start_settlement};
 use eyre::{WrapErr, bail};
-use gateway_settlement::{
-    BatchLimits, LayerKind, MigrationConfig, OperatorKey, Settlement, SettlementConfig,
-    SettlementLayerEndpoint, SettlementStatus,
-};
-use gateway_store::Store;
+use gateway_settlement::{BatchLimits, LayerKind, Settlement, SettlementStatus};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -76,40 +72,14 @@ async fn main() -> eyre::Result<()> {
     .await?;
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
-    let endpoint = |node: &devnet::NodeTopology, executor| SettlementLayerEndpoint {
-        chain_id: node.chain_id,
-        rpc_url: node.rpc_url.clone(),
-        executor,
-    };
-    let mut config = SettlementConfig::new(
-        chain.node.chain_id,
-        chain.genesis.state_commitment,
-        endpoint(&topology.l1.node, chain.l1_executor),
-        OperatorKey::new(chain.operator_key.clone()),
-    );
+    let mut config = chain_config(&topology, &chain);
     config.limits =
         BatchLimits { max_blocks: 4, timeout: Duration::from_secs(1), ..Default::default() };
     config.poll_interval = Duration::from_millis(100);
-    config.migration = Some(MigrationConfig {
-        l1: endpoint(&topology.l1.node, chain.l1_executor),
-        gateway: endpoint(&topology.gateway.node, chain.gateway_executor),
-        bridgehub: topology.bridgehub,
-        admin_key: None,
-        relayer_key: Some(OperatorKey::new(topology.gateway.governance_key.clone())),
-        start_on: None,
-    });
+    config.migration = Some(migration_config(&topology, &chain));
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(Store::open(dir.path())?);
-    let settlement =
-        Settlement::new(config, store, Arc::new(gateway_prover::MockBackend::default()));
-    let mut source = RpcBlockSourceConfig::new(chain.node.rpc_url.clone());
-    source.poll_interval = Duration::from_millis(50);
-    source.start_after = Some(0);
-    let mut host = settlement
-        .clone()
-        .install(HostBuilder::new(HostConfig::new(dir.path()), RpcBlockSource::new(source)))
-        .launch()
-        .await?;
+    let (mut host, _, settlement) =
+        start_settlement(config, &chain.node.rpc_url, dir.path()).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)?;

@@ -17,6 +17,7 @@ use alloy::{
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::{WAIT, chain_config, gateway_config, start_host};
 use gateway_contracts::{L2Messenger, MessageVerifier};
+use gateway_settlement::ProofJson;
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use serde_json::Value;
 
@@ -91,30 +92,14 @@ async fn main() -> eyre::Result<()> {
     );
 
     // What an L1 bridge does before paying out.
-    let u = |k: &str| proof[k].as_u64().map(U256::from).ok_or_else(|| eyre::eyre!("no {k}"));
-    let path = |k: &str| -> eyre::Result<Vec<_>> {
-        proof[k]
-            .as_array()
-            .ok_or_else(|| eyre::eyre!("no {k}"))?
-            .iter()
-            .map(|v| Ok(v.as_str().unwrap_or_default().parse()?))
-            .collect()
-    };
+    let parsed: ProofJson = serde_json::from_value(proof.clone())?;
     let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)?;
     let root = MessageVerifier::new(topology.l1_interop.gateway_batches_verifier, &l1)
         .proveMessageInclusion(
             U256::from(chain.node.chain_id),
             U256::from(answer["batchNumber"].as_u64().unwrap_or_default()),
             MessageVerifier::Message { sender: topology.gateway.governance, data: payload },
-            MessageVerifier::MessageProof {
-                rootId: u("rootId")?,
-                messageIndex: u("messageIndex")?,
-                messagePath: path("messagePath")?,
-                batchIndex: u("batchIndex")?,
-                batchPath: path("batchPath")?,
-                chainIndex: u("chainIndex")?,
-                chainPath: path("chainPath")?,
-            },
+            parsed.to_contract(),
         )
         .call()
         .await?;
