@@ -202,12 +202,13 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
         let Some(tip) = store.last_block()? else { return Ok(sealed) };
         let mut deep_enough = tip.number.saturating_sub(config.confirmations);
         // While a migration runs nothing is sealed, except that draining off the Gateway seals
-        // (for the Gateway) the blocks up to the last one that imported an interop root.
+        // (for the Gateway) the blocks up to the last one that imported an interop root, deep
+        // enough or not (the drain waits for them).
         let draining_to = match store.last_migration()? {
             Some(m) if m.migration_phase()?.is_running() => {
                 let limit = (m.migration_phase()? == MigrationPhase::Draining
                     && m.fromLayer == config.layer.chain_id)
-                    .then(|| last_importing_block(store, from, deep_enough))
+                    .then(|| last_importing_block(store, from, tip.number))
                     .transpose()?
                     .flatten();
                 let Some(limit) = limit else { return Ok(sealed) };
@@ -252,6 +253,17 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
         }
         let blocks = &candidates[..take];
         let last_block = from + take as u64 - 1;
+        // Only the Gateway's executor can check Gateway interop roots: a block that imported one
+        // never goes into a batch for another layer (a migration off the Gateway drains them).
+        if let Some(gateway) = config.interop.as_ref().map(|i| i.gateway.chain_id)
+            && config.layer.chain_id != gateway
+            && let Some(block) = blocks.iter().find(|b| !b.imported_roots.is_empty())
+        {
+            return Err(SettlementError::Config(format!(
+                "block {} imported Gateway interop roots but batch {number} would settle on {}, whose executor cannot check them: migrate back to the Gateway (settlement_migrate) to settle it",
+                block.number, config.layer.chain_id
+            )));
+        }
         let pubdata = if config.da.publishes_pubdata() {
             store
                 .pubdata(from..=last_block)
@@ -407,5 +419,69 @@ mod tests {
         assert!(store.last_batch().unwrap().is_none(), "nothing sealed without its data");
         config.da = DaScheme::Validium;
         assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
+    }
+
+    #[test]
+    fn blocks_that_imported_gateway_roots_are_sealed_only_for_the_gateway_and_drained_before_leaving()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut importing = block(2, 1, 1);
+        importing.imported_roots = vec![(40, B256::repeat_byte(4))];
+        store
+            .write(|tx| {
+                tx.put_block(&block(1, 1, 1))?;
+                tx.put_block(&importing)?;
+                (3..=4).try_for_each(|n| tx.put_block(&block(n, 1, 1)))
+            })
+            .unwrap();
+        let endpoint = |chain_id| crate::SettlementLayerEndpoint {
+            chain_id,
+            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+            executor: Default::default(),
+        };
+        let source = |chain_id| crate::MessageRootSource {
+            chain_id,
+            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+            message_root: Default::default(),
+        };
+        let mut gateway =
+            SettlementConfig::new(270, B256::ZERO, endpoint(506), crate::OperatorKey::new(""));
+        gateway.limits = BatchLimits { max_blocks: 10, ..limits() };
+        gateway.interop = Some(crate::InteropConfig {
+            chain_rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+            interop_roots: Default::default(),
+            importer_key: crate::OperatorKey::new(""),
+            gateway: source(506),
+            l1: source(31337),
+            gateway_executor_on_l1: Default::default(),
+        });
+        let l1 = gateway.on_layer(endpoint(31337), 31337);
+        // For L1: refused, naming the block and the way out.
+        let err = seal_ready_batches(&store, &l1).unwrap_err().to_string();
+        assert!(
+            err.contains("block 2 imported Gateway interop roots")
+                && err.contains("settlement_migrate"),
+            "{err}"
+        );
+        assert!(store.last_batch().unwrap().is_none());
+        // Draining off the Gateway: the blocks through the importing one are sealed for the
+        // Gateway at once (young as they are), the rest waits for the new layer.
+        let mut draining = gateway_store::MigrationRecord {
+            id: 1,
+            fromLayer: 506,
+            toLayer: 31337,
+            ..Default::default()
+        };
+        draining.set_phase(MigrationPhase::Draining);
+        store.write(|tx| tx.put_migration(&draining)).unwrap();
+        assert_eq!(seal_ready_batches(&store, &gateway).unwrap(), 1);
+        let sealed = store.last_batch().unwrap().unwrap();
+        assert_eq!((sealed.first_block, sealed.last_block, sealed.sl_chain_id), (1, 2, 506));
+        assert_eq!(seal_ready_batches(&store, &gateway).unwrap(), 0, "nothing more while draining");
+        assert_eq!(
+            decode_commit_info(&sealed).unwrap().dependencyRootsRollingHash,
+            gateway_primitives::dependency_roots_rolling_hash(&[(40, B256::repeat_byte(4))])
+        );
     }
 }

@@ -42,6 +42,9 @@ use tracing::{debug, info};
 
 use crate::{OperatorKey, SettlementConfig, SettlementError, SettlementResult};
 
+/// Blocks per `eth_getLogs` query.
+const LOG_PAGE_BLOCKS: u64 = 10_000;
+
 /// A `MessageRoot` and where to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRootSource {
@@ -169,6 +172,8 @@ impl ProofJson {
 #[derive(Debug, Default)]
 struct Mirror {
     scanned_through: Option<u64>,
+    /// The hash of that block, to notice a reorg below it.
+    scanned_hash: Option<B256>,
     /// Chains in the order they were added, with the block they were added in.
     chains: Vec<(u64, u64)>,
     /// Per chain: `(batch number, batch root, block)` in the order they were added.
@@ -268,6 +273,7 @@ pub struct Interop {
     /// The newest Gateway root seen (block, root) and the last block scanned for them.
     newest_root: Mutex<(u64, Option<(u64, B256)>)>,
     import_gate: tokio::sync::Mutex<()>,
+    importer: Address,
 }
 
 impl Interop {
@@ -277,6 +283,7 @@ impl Interop {
         let importer: PrivateKeySigner = interop.importer_key.expose().parse().map_err(|e| {
             SettlementError::Config(format!("the interop importer key does not parse: {e}"))
         })?;
+        let importer_address = importer.address();
         let chain = ProviderBuilder::new()
             .disable_recommended_fillers()
             .with_gas_estimation()
@@ -299,6 +306,7 @@ impl Interop {
             l1_mirror: tokio::sync::Mutex::default(),
             newest_root: Mutex::new((0, None)),
             import_gate: tokio::sync::Mutex::new(()),
+            importer: importer_address,
         }))
     }
 
@@ -319,6 +327,22 @@ impl Interop {
     /// way once a migration drains, and none starts after.
     pub(crate) fn import_gate(&self) -> &tokio::sync::Mutex<()> {
         &self.import_gate
+    }
+
+    /// True when the importer has no transaction waiting in the chain's pool (an import sent
+    /// before a timeout may still be mined later).
+    pub(crate) async fn importer_idle(&self) -> SettlementResult<bool> {
+        let importer = self.importer;
+        let latest = self
+            .within("the importer's nonce", self.chain.get_transaction_count(importer).latest())
+            .await?;
+        let pending = self
+            .within(
+                "the importer's pending nonce",
+                self.chain.get_transaction_count(importer).pending(),
+            )
+            .await?;
+        Ok(pending <= latest)
     }
 
     /// The chain's head block number.
@@ -382,37 +406,53 @@ impl Interop {
         mirror: &mut Mirror,
     ) -> SettlementResult<()> {
         let head = self.within("the head", provider.get_block_number()).await?;
-        let from = mirror.scanned_through.map_or(0, |s| s + 1);
-        if from > head {
-            return Ok(());
-        }
-        let filter = Filter::new()
-            .address(layer.message_root)
-            .event_signature(vec![
-                MessageRoot::ExecutorSet::SIGNATURE_HASH,
-                MessageRoot::ChainBatchRootAdded::SIGNATURE_HASH,
-                MessageRoot::NewInteropRoot::SIGNATURE_HASH,
-            ])
-            .from_block(from)
-            .to_block(head);
-        let logs = self.within("MessageRoot events", provider.get_logs(&filter)).await?;
-        for log in logs {
-            let block = log.block_number.unwrap_or_default();
-            if let Ok(e) = MessageRoot::ExecutorSet::decode_log_data(log.data()) {
-                let id = e.chainId.saturating_to();
-                if !mirror.chains.iter().any(|(c, _)| *c == id) {
-                    mirror.chains.push((id, block));
-                }
-            } else if let Ok(e) = MessageRoot::ChainBatchRootAdded::decode_log_data(log.data()) {
-                mirror.batches.entry(e.chainId.saturating_to()).or_default().push((
-                    e.batchNumber.saturating_to(),
-                    e.batchRoot,
-                    block,
-                ));
-            } else if let Ok(e) = MessageRoot::NewInteropRoot::decode_log_data(log.data()) {
-                mirror.roots.push((e.blockNumber.saturating_to(), e.root));
+        // A reorg below what was scanned: start over (rare; the events are cheap to read).
+        if let (Some(scanned), Some(hash)) = (mirror.scanned_through, mirror.scanned_hash) {
+            let block =
+                self.within("a block", provider.get_block_by_number(scanned.into())).await?;
+            if block.map(|b| b.header.hash) != Some(hash) {
+                tracing::warn!(target: "settlement::interop", layer = layer.chain_id, scanned, "the layer reorged below the mirrored events: reading them again");
+                *mirror = Mirror::default();
             }
         }
+        let mut from = mirror.scanned_through.map_or(0, |s| s + 1);
+        while from <= head {
+            // Pages, as public RPC endpoints cap the range of one query.
+            let to = head.min(from + LOG_PAGE_BLOCKS - 1);
+            let filter = Filter::new()
+                .address(layer.message_root)
+                .event_signature(vec![
+                    MessageRoot::ExecutorSet::SIGNATURE_HASH,
+                    MessageRoot::ChainBatchRootAdded::SIGNATURE_HASH,
+                    MessageRoot::NewInteropRoot::SIGNATURE_HASH,
+                ])
+                .from_block(from)
+                .to_block(to);
+            let logs = self.within("MessageRoot events", provider.get_logs(&filter)).await?;
+            for log in logs {
+                let block = log.block_number.unwrap_or_default();
+                if let Ok(e) = MessageRoot::ExecutorSet::decode_log_data(log.data()) {
+                    let id = e.chainId.saturating_to();
+                    if !mirror.chains.iter().any(|(c, _)| *c == id) {
+                        mirror.chains.push((id, block));
+                    }
+                } else if let Ok(e) = MessageRoot::ChainBatchRootAdded::decode_log_data(log.data())
+                {
+                    mirror.batches.entry(e.chainId.saturating_to()).or_default().push((
+                        e.batchNumber.saturating_to(),
+                        e.batchRoot,
+                        block,
+                    ));
+                } else if let Ok(e) = MessageRoot::NewInteropRoot::decode_log_data(log.data()) {
+                    mirror.roots.push((e.blockNumber.saturating_to(), e.root));
+                }
+            }
+            from = to + 1;
+        }
+        mirror.scanned_hash = self
+            .within("the head block", provider.get_block_by_number(head.into()))
+            .await?
+            .map(|b| b.header.hash);
         mirror.scanned_through = Some(head);
         debug!(target: "settlement::interop", layer = layer.chain_id, head, "MessageRoot mirror refreshed");
         Ok(())

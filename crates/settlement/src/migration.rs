@@ -400,7 +400,11 @@ impl Migrator {
         &self,
         from: LayerKind,
     ) -> Result<Result<u64, String>, MigrationError> {
-        let last = self.store.last_batch()?.map(|b| b.number).unwrap_or_default();
+        // One read: a batch the batcher seals meanwhile (draining off the Gateway) is caught by
+        // the transition's own check that the last batch is still this one.
+        let last_batch = self.store.last_batch()?;
+        let last = last_batch.as_ref().map(|b| b.number).unwrap_or_default();
+        let sealed_to = last_batch.as_ref().map(|b| b.last_block).unwrap_or_default();
         let executor = self.executor_on(from);
         let executed: u64 = self
             .read("totalBatchesExecuted", executor.totalBatchesExecuted().call())
@@ -413,7 +417,6 @@ impl Migrator {
                 from.as_str()
             )));
         }
-        let sealed_to = self.store.last_batch()?.map(|b| b.last_block).unwrap_or_default();
         let head = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
         if let Some(block) = crate::batcher::last_importing_block(&self.store, sealed_to + 1, head)?
         {
@@ -491,6 +494,9 @@ impl Migrator {
                 };
                 let on_gateway =
                     ChainExecutor::new(self.config.gateway.executor, gateway_relayer.clone());
+                // L1 cannot check the last batch coming back from the Gateway: the node does,
+                // so L1 goes on exactly where the Gateway stopped.
+                self.require_settled_through(LayerKind::Gateway, last, &info).await?;
                 if self.read("active", on_gateway.active().call()).await? {
                     return self
                         .send(record, "deactivate on the Gateway", on_gateway.deactivate(), 0)
@@ -529,29 +535,7 @@ impl Migrator {
             let call = on_gateway.activate(convert(&info).map_err(crate::SettlementError::from)?);
             return self.send(record, "activate on the Gateway", call, 0).await;
         }
-        let executed: u64 = self
-            .read("totalBatchesExecuted", executor.totalBatchesExecuted().call())
-            .await?
-            .saturating_to();
-        let committed: u64 = self
-            .read("totalBatchesCommitted", executor.totalBatchesCommitted().call())
-            .await?
-            .saturating_to();
-        if executed != last || committed != last {
-            return Err(MigrationError::Layer(format!(
-                "the executor on {} continues at batch {executed} (committed {committed}), the chain's last settled batch is {last}",
-                to.as_str()
-            )));
-        }
-        let hash =
-            self.read("storedBatchHash", executor.storedBatchHash(U256::from(last)).call()).await?;
-        let expected = gateway_primitives::stored_batch_hash(&info);
-        if hash != expected {
-            return Err(MigrationError::Layer(format!(
-                "the executor on {} holds batch {last} as {hash}, the chain's is {expected}",
-                to.as_str()
-            )));
-        }
+        self.require_settled_through(to, last, &info).await?;
         let roles =
             self.read("operatorRoles", executor.operatorRoles(self.operator).call()).await?;
         if roles & ALL_ROLES != ALL_ROLES {
@@ -570,6 +554,50 @@ impl Migrator {
         Ok(Advance::Completed)
     }
 
+    /// The executor on `layer` has committed and executed exactly through `last`, holding it
+    /// as `info`.
+    async fn require_settled_through(
+        &self,
+        layer: LayerKind,
+        last: u64,
+        info: &gateway_primitives::StoredBatchInfo,
+    ) -> Result<(), MigrationError> {
+        let executor = self.executor_on(layer);
+        let executed: u64 = self
+            .read("totalBatchesExecuted", executor.totalBatchesExecuted().call())
+            .await?
+            .saturating_to();
+        let committed: u64 = self
+            .read("totalBatchesCommitted", executor.totalBatchesCommitted().call())
+            .await?
+            .saturating_to();
+        if executed != last || committed != last {
+            return Err(MigrationError::Layer(format!(
+                "the executor on {} is at batch {executed} (committed {committed}), the chain's last settled batch is {last}",
+                layer.as_str()
+            )));
+        }
+        let hash =
+            self.read("storedBatchHash", executor.storedBatchHash(U256::from(last)).call()).await?;
+        let expected = gateway_primitives::stored_batch_hash(info);
+        if hash != expected {
+            return Err(MigrationError::Layer(format!(
+                "the executor on {} holds batch {last} as {hash}, the chain's is {expected}",
+                layer.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The executor on `layer`'s `totalBatchesExecuted`.
+    pub(crate) async fn executed_on(&self, layer: LayerKind) -> Result<u64, MigrationError> {
+        let executor = self.executor_on(layer);
+        Ok(self
+            .read("totalBatchesExecuted", executor.totalBatchesExecuted().call())
+            .await?
+            .saturating_to())
+    }
+
     /// A migration transaction sent before (maybe before a crash): mined → cleared; still
     /// pending → what to wait for; unknown (dropped) → cleared, so the step is decided again.
     async fn settle_pending_tx(
@@ -581,11 +609,23 @@ impl Migrator {
             if let Some(receipt) =
                 self.read("receipt", provider.get_transaction_receipt(hash)).await?
             {
+                // As deep as `send` would have waited for.
+                let head = self.read("the head", provider.get_block_number()).await?;
+                let depth = head.saturating_sub(receipt.block_number.unwrap_or(head)) + 1;
+                if depth < self.base.layer_confirmations.max(1) {
+                    return Ok(Some(format!(
+                        "the migration transaction {hash} to be {} blocks deep (now {depth})",
+                        self.base.layer_confirmations
+                    )));
+                }
                 record.pendingTx = B256::ZERO;
-                self.store.write(|tx| tx.put_migration(record))?;
-                if !receipt.status() {
+                if receipt.status() {
+                    record.stepsDone |= record.pendingSteps;
+                } else {
                     tracing::warn!(target: "settlement::migration", id = record.id, %hash, "a migration transaction reverted; deciding the step again from on-chain state");
                 }
+                record.pendingSteps = 0;
+                self.store.write(|tx| tx.put_migration(record))?;
                 return Ok(None);
             }
         }
@@ -596,6 +636,7 @@ impl Migrator {
         }
         tracing::warn!(target: "settlement::migration", id = record.id, %hash, "a migration transaction was dropped; deciding the step again");
         record.pendingTx = B256::ZERO;
+        record.pendingSteps = 0;
         self.store.write(|tx| tx.put_migration(record))?;
         Ok(None)
     }
@@ -619,7 +660,7 @@ impl Migrator {
             .map_err(|e| MigrationError::Layer(format!("{what}: {}", describe(&e))))?;
         let hash = *pending.tx_hash();
         record.pendingTx = hash;
-        record.stepsDone |= steps;
+        record.pendingSteps = steps;
         self.store.write(|tx| tx.put_migration(record))?;
         info!(target: "settlement::migration", id = record.id, what, %hash, "sent");
         metrics::counter!("settlement_migration_txs_sent_total").increment(1);
@@ -635,6 +676,10 @@ impl Migrator {
             Err(e) => return Ok(Advance::Waiting(format!("{what} ({hash}) to be mined: {e}"))),
         };
         record.pendingTx = B256::ZERO;
+        if receipt.status() {
+            record.stepsDone |= record.pendingSteps;
+        }
+        record.pendingSteps = 0;
         self.store.write(|tx| tx.put_migration(record))?;
         if !receipt.status() {
             return Err(MigrationError::Layer(format!("{what} reverted in {hash}")));

@@ -153,10 +153,9 @@ impl Sender {
     /// (it was mined, or replaced, while nobody waited for it: say the node stopped first), so
     /// the status and a migration's drain do not wait for it.
     pub async fn forget_mined_in_flight(&self) -> SettlementResult<()> {
+        // A record without a hash (a send that failed before broadcast, or a crash right after
+        // it) counts too: once its nonce is used, whatever used it is mined.
         let Some(in_flight) = self.store.in_flight()? else { return Ok(()) };
-        if in_flight.hash == B256::ZERO {
-            return Ok(());
-        }
         let provider = self.executor.provider();
         let timeout = self.config.tx_timeout;
         let nonce =
@@ -506,7 +505,17 @@ impl Sender {
             .map_err(|e| {
                 SettlementError::Layer(format!("{name} batches {from}..={to}: {}", describe(&e)))
             })?;
-        let call = call.gas(estimate.saturating_mul(100 + GAS_MARGIN_PERCENT) / 100);
+        // ... but never above the block gas limit, or the node refuses it outright.
+        let block_limit = tokio::time::timeout(
+            timeout,
+            provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest),
+        )
+        .await
+        .map_err(|_| SettlementError::Layer(format!("no latest block within {timeout:?}")))?
+        .map_err(|e| SettlementError::Layer(format!("reading the latest block: {e}")))?
+        .map_or(u64::MAX, |block| block.header.gas_limit);
+        let limit = (estimate.saturating_mul(100 + GAS_MARGIN_PERCENT) / 100).min(block_limit);
+        let call = call.gas(limit.max(estimate));
         let sending = std::time::Instant::now();
         let pending = call
             .nonce(nonce)

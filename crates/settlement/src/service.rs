@@ -226,6 +226,8 @@ struct Shared {
     migration_waiting: Mutex<Option<String>>,
     /// Draining off the Gateway: the migration and the chain head the store must reach.
     drain_head: Mutex<Option<(u64, u64)>>,
+    /// The layer was checked against the Bridgehub since the start.
+    reconciled: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -548,9 +550,20 @@ impl Settlement {
                 }
                 warn!(target: "settlement::migration", on_chain, configured = active, "the Bridgehub says the chain settles elsewhere: following it");
                 let head = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
-                let drained = self.store.last_batch()?.map(|b| b.number).unwrap_or_default();
+                // The layer it follows goes on after its executor's last batch: batches the
+                // store sealed above that (for the other layer) are unsealed and sealed again.
+                let kind = migrator.config().kind_of(on_chain).ok_or_else(|| {
+                    MigrationError::Layer(format!("unknown settlement layer {on_chain}"))
+                })?;
+                let drained = migrator.executed_on(kind).await?;
                 let now = crate::migration::now_ms();
                 self.store.write(|tx| {
+                    let unsealed = tx.remove_batches_from(drained + 1)?;
+                    if unsealed > 0 {
+                        warn!(target: "settlement::migration", unsealed, from = drained + 1, "unsealed batches built for the layer the chain left");
+                    }
+                    // A transaction in flight belonged to the other layer.
+                    tx.set_in_flight(None)?;
                     let mut record = MigrationRecord {
                         id: tx.last_migration()?.map_or(1, |l| l.id + 1),
                         fromLayer: active,
@@ -589,7 +602,8 @@ impl Settlement {
             // L1, which cannot check them.
             {
                 let _gate = interop.import_gate().lock().await;
-                let migrating = matches!(self.running_migration(), Ok(Some(_)));
+                // A store error counts as "migrating": better no import than a stray one.
+                let migrating = !matches!(self.running_migration(), Ok(None));
                 if Some(self.active_config().layer.chain_id) == gateway && !migrating {
                     let result = interop.import_newest().await;
                     self.record("interop", &result);
@@ -606,6 +620,14 @@ impl Settlement {
     async fn migration_loop(self, shutdown: CancellationToken) {
         let Some(migrator) = self.migrator.clone() else { return };
         loop {
+            if !self.shared.reconciled.load(Ordering::Relaxed) {
+                match self.reconcile_layer_at_start().await {
+                    Ok(()) => self.shared.reconciled.store(true, Ordering::Relaxed),
+                    Err(err) => {
+                        warn!(target: "settlement::migration", %err, "checking the settlement layer on the Bridgehub failed; retrying");
+                    }
+                }
+            }
             let result = self.migration_step(&migrator).await;
             let progressed = matches!(result, Ok(true));
             if let Err(err) = &result {
@@ -649,6 +671,11 @@ impl Settlement {
                 }
             }
         };
+        if !interop.importer_idle().await? {
+            return Ok(Some(
+                "a root import sent before the migration to be mined or dropped".into(),
+            ));
+        }
         let stored = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
         Ok((stored < target).then(|| {
             format!("the chain's blocks through {target} to reach the store (stored {stored}): they may import interop roots")
@@ -681,6 +708,7 @@ impl Settlement {
                         let Some(mut current) = tx.last_migration()? else { return Ok(false) };
                         if current.id != record.id
                             || current.migration_phase()? != MigrationPhase::Draining
+                            || tx.last_batch()?.map_or(0, |b| b.number) != last
                         {
                             return Ok(false);
                         }
@@ -935,9 +963,12 @@ impl Settlement {
     /// Runs the ExEx, with the batcher, prover and sender beside it, until the host stops.
     pub async fn run(self, ctx: ExExContext) -> eyre::Result<()> {
         let shutdown = ctx.components.shutdown.clone();
-        if let Err(err) = self.reconcile_layer_at_start().await {
-            warn!(target: "settlement::migration", %err, "checking the settlement layer on the Bridgehub at start failed");
-            *lock(&self.shared.last_error) = Some(format!("migration: {err}"));
+        match self.reconcile_layer_at_start().await {
+            Ok(()) => self.shared.reconciled.store(true, Ordering::Relaxed),
+            Err(err) => {
+                warn!(target: "settlement::migration", %err, "checking the settlement layer on the Bridgehub at start failed; retrying");
+                *lock(&self.shared.last_error) = Some(format!("migration: {err}"));
+            }
         }
         let sender =
             Sender::new(self.active_config(), Arc::clone(&self.store), Arc::clone(&self.backend))?;

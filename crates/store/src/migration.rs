@@ -30,6 +30,8 @@ sol! {
         uint8 stepsDone;
         /// The migration transaction last sent and not yet seen mined, if any.
         bytes32 pendingTx;
+        /// The `stepsDone` bits that transaction completes once it succeeds.
+        uint8 pendingSteps;
         /// Unix milliseconds: started, entered its current phase, finished (0 while running).
         uint64 startedAtMs;
         uint64 phaseStartedAtMs;
