@@ -11,6 +11,9 @@ use crate::{
     HostConfig, RpcBlockSource, RpcBlockSourceConfig,
 };
 
+/// How long a stopping process waits for blocking work (a proof job) before it exits.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// The default data directory.
 pub const DEFAULT_DATADIR: &str = "./data";
 /// The default JSON-RPC listen address.
@@ -133,7 +136,7 @@ impl<Ext: Args> Cli<Ext> {
             )
             .try_init();
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        runtime.block_on(async move {
+        let result = runtime.block_on(async move {
             let source = RpcBlockSource::new(command.node.source_config());
             let builder = HostBuilder::new(command.node.host_config(), source);
             let mut terminate =
@@ -149,7 +152,11 @@ impl<Ext: Args> Cli<Ext> {
                     Ok(())
                 }
             }
-        })
+        });
+        // Blocking work (a proof, a key generation) cannot be interrupted: what is persisted
+        // is safe, so the process does not wait for it.
+        runtime.shutdown_timeout(SHUTDOWN_GRACE);
+        result
     }
 }
 

@@ -62,7 +62,12 @@ fn run_devnet(args: devnet::DevnetArgs) -> eyre::Result<()> {
                 .unwrap_or_else(|_| "warn,gateway_node=info,devnet=info".into()),
         )
         .try_init();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(devnet::run(args))
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(devnet::run(args));
+    // Every node is stopped by now; a proof job or an SRS/key generation in a blocking thread
+    // cannot be interrupted, so the process does not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
 
 /// Cancels the proof backend's jobs when the node stops (also when a signal drops the node's

@@ -51,7 +51,7 @@ use snark_verifier_sdk::{
     evm::{gen_evm_proof_shplonk, gen_evm_verifier_sol_code},
     halo2::{aggregation::AggregationCircuit, gen_proof_shplonk, gen_snark_shplonk},
 };
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     AggregatedProof, BackendKind, BatchProof, BatchPublicInput, ProofBackend, ProverError,
@@ -126,6 +126,9 @@ pub struct Halo2Backend {
     aggregation: OnceLock<Result<Arc<AggregationKeys>, String>>,
     tree: OnceLock<Result<Arc<AggregationKeys>, String>>,
     cancelled: AtomicBool,
+    /// Aggregations (and their keygen) run on their own rayon pool: they take minutes and
+    /// would otherwise hold rayon's global pool, starving every leaf proof queued behind them.
+    aggregation_pool: OnceLock<Option<rayon::ThreadPool>>,
 }
 
 impl std::fmt::Debug for Halo2Backend {
@@ -198,6 +201,7 @@ impl Halo2Backend {
             leaf,
             aggregation: OnceLock::new(),
             tree: OnceLock::new(),
+            aggregation_pool: OnceLock::new(),
             cancelled: AtomicBool::new(false),
         })
     }
@@ -379,6 +383,66 @@ impl Halo2Backend {
         Ok(rename_verifier(&source, "Halo2AggregationVerifier"))
     }
 
+    /// [`ProofBackend::aggregate`], on the calling thread's rayon pool.
+    fn aggregate_leaves(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        if proofs.is_empty() {
+            return Err(ProverError::EmptyAggregation);
+        }
+        if proofs.len() > self.config.arity {
+            return Err(ProverError::Failed {
+                what: format!("an aggregation of {} proofs", proofs.len()),
+                reason: format!(
+                    "this backend aggregates at most {} (its arity)",
+                    self.config.arity
+                ),
+            });
+        }
+        self.check_cancelled("an aggregation")?;
+        let keys = self.prepare_aggregation()?;
+        let (inputs, snarks) = self.leaf_snarks(proofs, self.config.arity)?;
+        let what = format!("an aggregation of {} leaves", snarks.len());
+        self.check_cancelled(&what)?;
+        info!(target: "prover::halo2", leaves = snarks.len(), "aggregating");
+        let started = Instant::now();
+        let (instances, proof) = guarded(&what, || {
+            let circuit = aggregation_circuit(
+                CircuitBuilderStage::Prover,
+                keys.config,
+                &keys.params,
+                snarks,
+                Some(keys.break_points.clone()),
+                false,
+            );
+            let instances = circuit.instances();
+            let proof = gen_evm_proof_shplonk(&keys.params, &keys.pk, circuit, instances.clone());
+            (instances, proof)
+        })?;
+        native::record_proof("aggregation", started);
+        info!(target: "prover::halo2", seconds = started.elapsed().as_secs_f64(), "aggregated");
+        Ok(AggregatedProof {
+            backend: BackendKind::Halo2,
+            inputs,
+            bytes: accumulator_and(&instances, &proof),
+        })
+    }
+
+    /// Runs `f` on the aggregation pool (made on first use), or here if it cannot be made.
+    fn on_aggregation_pool<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let pool = self.aggregation_pool.get_or_init(|| {
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("halo2-aggregation-{i}"))
+                .build()
+                .map_err(|e| warn!(target: "prover::halo2", %e, "no aggregation pool: aggregating on the global one"))
+                .ok()
+        });
+        match pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+
     fn leaf_snark(&self, input: &BatchPublicInput, poseidon: &[u8]) -> ProverResult<Snark> {
         Ok(Snark::new(self.leaf.protocol.clone(), vec![leaf_instances(input)?], poseidon.to_vec()))
     }
@@ -462,45 +526,7 @@ impl ProofBackend for Halo2Backend {
     }
 
     fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
-        if proofs.is_empty() {
-            return Err(ProverError::EmptyAggregation);
-        }
-        if proofs.len() > self.config.arity {
-            return Err(ProverError::Failed {
-                what: format!("an aggregation of {} proofs", proofs.len()),
-                reason: format!(
-                    "this backend aggregates at most {} (its arity)",
-                    self.config.arity
-                ),
-            });
-        }
-        self.check_cancelled("an aggregation")?;
-        let keys = self.prepare_aggregation()?;
-        let (inputs, snarks) = self.leaf_snarks(proofs, self.config.arity)?;
-        let what = format!("an aggregation of {} leaves", snarks.len());
-        self.check_cancelled(&what)?;
-        info!(target: "prover::halo2", leaves = snarks.len(), "aggregating");
-        let started = Instant::now();
-        let (instances, proof) = guarded(&what, || {
-            let circuit = aggregation_circuit(
-                CircuitBuilderStage::Prover,
-                keys.config,
-                &keys.params,
-                snarks,
-                Some(keys.break_points.clone()),
-                false,
-            );
-            let instances = circuit.instances();
-            let proof = gen_evm_proof_shplonk(&keys.params, &keys.pk, circuit, instances.clone());
-            (instances, proof)
-        })?;
-        native::record_proof("aggregation", started);
-        info!(target: "prover::halo2", seconds = started.elapsed().as_secs_f64(), "aggregated");
-        Ok(AggregatedProof {
-            backend: BackendKind::Halo2,
-            inputs,
-            bytes: accumulator_and(&instances, &proof),
-        })
+        self.on_aggregation_pool(|| self.aggregate_leaves(proofs))
     }
 
     fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
