@@ -5,93 +5,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{sync::Arc, time::Duration};
-
 use alloy::primitives::{B256, Bytes, U256};
-use devnet::{
-    ChainTopology, Devnet, DevnetConfig, InitialSettlement, Topology, Traffic, signer_provider,
-};
-use exex_host::{HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig};
+use devnet::{Devnet, DevnetConfig, InitialSettlement, Topology, Traffic, signer_provider};
+use e2e_tests::fixtures::{self, chain_config, gateway_config, start_host};
+use exex_host::HostHandle;
 use gateway_contracts::{ChainExecutor, GatewayExecutor, MessageRoot};
 use gateway_primitives::{
     ChainBatchRef, CommitBatchInfo, batch_output_hash, gateway_commitment, public_input,
 };
 use gateway_prover::{BatchPublicInput, MockBackend, ProofBackend};
-use gateway_settlement::{
-    BatchLimits, GatewayMode, L1FinalitySource, OperatorKey, Settlement, SettlementConfig,
-    SettlementLayerEndpoint, SettlementStatus,
-};
-use gateway_store::Store;
+use gateway_settlement::SettlementStatus;
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
-
-const WAIT: Duration = Duration::from_secs(120);
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,settlement=debug".into());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-}
-
-fn chain_config(topology: &Topology, chain: &ChainTopology) -> SettlementConfig {
-    let (node, executor) = topology.initial_layer(chain);
-    let layer = SettlementLayerEndpoint {
-        chain_id: node.chain_id,
-        rpc_url: node.rpc_url.clone(),
-        executor,
-    };
-    let mut config = SettlementConfig::new(
-        chain.node.chain_id,
-        chain.genesis.state_commitment,
-        layer,
-        OperatorKey::new(chain.operator_key.clone()),
-    );
-    config.limits =
-        BatchLimits { max_blocks: 3, timeout: Duration::from_secs(2), ..Default::default() };
-    config.poll_interval = Duration::from_millis(200);
-    config.l1_finality = Some(L1FinalitySource {
-        l1_rpc_url: topology.l1.node.rpc_url.clone(),
-        gateway_executor: topology.gateway_l1_executor,
-    });
-    config
-}
-
-fn gateway_config(topology: &Topology) -> SettlementConfig {
-    let layer = SettlementLayerEndpoint {
-        chain_id: topology.l1.node.chain_id,
-        rpc_url: topology.l1.node.rpc_url.clone(),
-        executor: topology.gateway_l1_executor,
-    };
-    let mut config = SettlementConfig::new(
-        topology.gateway.node.chain_id,
-        topology.gateway_genesis.state_commitment,
-        layer,
-        OperatorKey::new(topology.gateway.governance_key.clone()),
-    );
-    config.limits =
-        BatchLimits { max_blocks: 20, timeout: Duration::from_secs(2), ..Default::default() };
-    config.poll_interval = Duration::from_millis(200);
-    config.gateway = Some(GatewayMode::new(topology.gateway.message_root));
-    config
-}
-
-async fn start_host(
-    config: SettlementConfig,
-    rpc_url: &alloy::transports::http::reqwest::Url,
-    datadir: &std::path::Path,
-) -> (HostHandle, Arc<Store>) {
-    let store = Arc::new(Store::open(datadir).unwrap());
-    let mut source = RpcBlockSourceConfig::new(rpc_url.clone());
-    source.poll_interval = Duration::from_millis(100);
-    source.start_after = Some(0);
-    let mut host = HostConfig::new(datadir);
-    host.http_addr = Some("127.0.0.1:0".parse().unwrap());
-    let settlement = Settlement::new(config, Arc::clone(&store), Arc::new(MockBackend::default()));
-    let handle = settlement
-        .install(HostBuilder::new(host, RpcBlockSource::new(source)))
-        .launch()
-        .await
-        .unwrap();
-    (handle, store)
 }
 
 async fn status(host: &HostHandle) -> SettlementStatus {
@@ -129,18 +58,13 @@ async fn status(host: &HostHandle) -> SettlementStatus {
     }
 }
 
-async fn wait_for<F, Fut>(what: &str, mut check: F)
+/// [`fixtures::wait_for`], failing the test on a timeout.
+async fn wait_for<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    tokio::time::timeout(WAIT, async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    fixtures::wait_for(what, check).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,11 +82,15 @@ async fn two_chains_on_the_gateway_become_l1_final_through_gateway_batches() {
     let topology = devnet.topology.clone();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let (gateway_host, gateway_store) =
-        start_host(gateway_config(&topology), &topology.gateway.node.rpc_url, dirs[0].path()).await;
+        start_host(gateway_config(&topology), &topology.gateway.node.rpc_url, dirs[0].path())
+            .await
+            .unwrap();
     let mut chain_hosts = Vec::new();
     for (chain, dir) in topology.chains.iter().zip(&dirs[1..]) {
         chain_hosts.push(
-            start_host(chain_config(&topology, chain), &chain.node.rpc_url, dir.path()).await,
+            start_host(chain_config(&topology, chain), &chain.node.rpc_url, dir.path())
+                .await
+                .unwrap(),
         );
         let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
         traffic.blocks(6, 2).await.unwrap();
@@ -283,10 +211,10 @@ async fn two_chains_on_the_gateway_become_l1_final_through_gateway_batches() {
 
     for (host, _) in chain_hosts {
         host.shutdown_token().cancel();
-        tokio::time::timeout(WAIT, host.wait_for_node_exit()).await.unwrap().unwrap();
+        tokio::time::timeout(fixtures::WAIT, host.wait_for_node_exit()).await.unwrap().unwrap();
     }
     gateway_host.shutdown_token().cancel();
-    tokio::time::timeout(WAIT, gateway_host.wait_for_node_exit()).await.unwrap().unwrap();
+    tokio::time::timeout(fixtures::WAIT, gateway_host.wait_for_node_exit()).await.unwrap().unwrap();
 }
 
 /// A Gateway batch as the contracts see it, with its mock aggregated proof over `proven`.

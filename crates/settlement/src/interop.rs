@@ -274,6 +274,8 @@ pub struct Interop {
     newest_root: Mutex<(u64, Option<(u64, B256)>)>,
     import_gate: tokio::sync::Mutex<()>,
     importer: Address,
+    /// The chain block that holds the last import (0: none yet).
+    last_import_block: std::sync::atomic::AtomicU64,
 }
 
 impl Interop {
@@ -307,6 +309,7 @@ impl Interop {
             newest_root: Mutex::new((0, None)),
             import_gate: tokio::sync::Mutex::new(()),
             importer: importer_address,
+            last_import_block: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -352,7 +355,16 @@ impl Interop {
 
     /// Imports the Gateway's newest interop root into the chain if it is newer than the last
     /// one imported; returns the Gateway block imported, if any.
+    /// Imports ride on the chain's own activity: nothing is imported while the chain's newest
+    /// block is still the one holding the last import (or two idle chains on one Gateway would
+    /// keep each other busy: a batch changes the root, the other chain imports it in a new
+    /// block, which makes a batch, which changes the root, ...).
     pub async fn import_newest(&self) -> SettlementResult<Option<u64>> {
+        let chain_head = self.chain_head().await?;
+        let last_import = self.last_import_block.load(std::sync::atomic::Ordering::Relaxed);
+        if last_import != 0 && chain_head <= last_import {
+            return Ok(None);
+        }
         let head = self.within("the Gateway's head", self.gateway.get_block_number()).await?;
         let from = {
             let state = self.newest_root.lock().unwrap_or_else(|e| e.into_inner());
@@ -393,6 +405,9 @@ impl Interop {
                 "importRoot({block}, {root}) reverted in {}",
                 receipt.transaction_hash
             )));
+        }
+        if let Some(block) = receipt.block_number {
+            self.last_import_block.store(block, std::sync::atomic::Ordering::Relaxed);
         }
         metrics::counter!("interop_roots_imported_total").increment(1);
         info!(target: "settlement::interop", gateway_block = block, %root, "imported the Gateway's interop root");
