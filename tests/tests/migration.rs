@@ -458,3 +458,94 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
     assert_eq!(done["migrationsCompleted"], 1);
     node.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let (l1, gateway) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+
+    // The node settles on L1, then stops sending: batches are sealed but not committed.
+    let mut node = start(config(&topology, &chain, true), &chain, dir.path()).await;
+    traffic.blocks(3, 1).await.unwrap();
+    node.wait("a batch executed on L1", |s| executed(s) >= 1).await;
+    let _: String = node.client.request("settlement_pause", rpc_params![]).await.unwrap();
+    let on_l1: u64 = executed(&node.status().await);
+    traffic.blocks(6, 1).await.unwrap();
+    node.wait("batches sealed above the executed one", |s| {
+        s["lastSealedBatch"].as_u64().unwrap_or_default() >= on_l1 + 2
+    })
+    .await;
+    node.host.stop().await;
+    let drained = {
+        let l1_provider =
+            signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+        let executed: u64 = ChainExecutor::new(chain.l1_executor, &l1_provider)
+            .totalBatchesExecuted()
+            .call()
+            .await
+            .unwrap()
+            .to();
+        assert!(node.store.last_batch().unwrap().unwrap().number > executed);
+        let info = gateway_settlement::batcher::stored_info(
+            &node.store,
+            &config(&topology, &chain, true),
+            executed,
+        )
+        .unwrap();
+        // The operator migrates by hand while the node is down: the Bridgehub, then the
+        // relayer on the Gateway.
+        Bridgehub::new(topology.bridgehub, &l1_provider)
+            .migrateToGateway(
+                U256::from(chain.node.chain_id),
+                U256::from(gateway),
+                gateway_contracts::convert(&info).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        let relayer = signer_provider(
+            topology.gateway.node.rpc_url.clone(),
+            &topology.gateway.governance_key,
+        )
+        .unwrap();
+        ChainExecutor::new(chain.gateway_executor, &relayer)
+            .activate(gateway_contracts::convert(&info).unwrap())
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        executed
+    };
+    drop(node);
+
+    // Restarted with its old L1 settings: it follows the Bridgehub, unseals the batches it had
+    // sealed for L1 and settles them, resealed, on the Gateway.
+    let node = start(config(&topology, &chain, true), &chain, dir.path()).await;
+    let status = node
+        .wait("settling on the Gateway", |s| {
+            s["settlementLayer"] == gateway && executed(s) >= drained + 2
+        })
+        .await;
+    assert_eq!(status["migration"]["trigger"], "found on the Bridgehub at start");
+    assert_eq!(status["migration"]["from"], l1);
+    assert_eq!(status["migration"]["drainedThrough"], drained);
+    for batch in node.store.batches(1..=executed(&status)).unwrap() {
+        let layer = if batch.number <= drained { l1 } else { gateway };
+        assert_eq!(batch.sl_chain_id, layer, "batch {}", batch.number);
+    }
+}
