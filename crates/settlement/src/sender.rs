@@ -86,6 +86,8 @@ pub struct Sender {
     operator: Address,
     /// The last executed batch whose blocks' pubdata is pruned.
     pubdata_pruned_through: Mutex<u64>,
+    /// The executed counter at the last [`Sender::sync_stages`], once it ran.
+    synced_executed: Mutex<Option<u64>>,
 }
 
 impl Sender {
@@ -117,6 +119,7 @@ impl Sender {
             gateway_executor,
             operator,
             pubdata_pruned_through: Mutex::new(0),
+            synced_executed: Mutex::new(None),
         })
     }
 
@@ -180,9 +183,16 @@ impl Sender {
 
     /// Sets the stored stages to what the counters show (lowering them when a reorg of the
     /// settlement layer removed a transaction).
+    /// Batches at or below both this call's and the last call's executed counter are executed
+    /// in both and are not read again (the first call reads them all).
     pub fn sync_stages(&self, counters: OnChainCounters) -> SettlementResult<()> {
         let Some(last) = self.store.last_batch()? else { return Ok(()) };
-        let batches = self.store.batches(1..=last.number)?;
+        let synced = self
+            .synced_executed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map_or(0, |previous| previous.min(counters.executed));
+        let batches = self.store.batches(synced + 1..=last.number)?;
         let changed: Vec<_> = batches
             .into_iter()
             .filter_map(|mut batch| {
@@ -206,6 +216,7 @@ impl Sender {
         if !changed.is_empty() {
             self.store.write(|tx| changed.iter().try_for_each(|b| tx.put_batch(b)))?;
         }
+        *self.synced_executed.lock().unwrap_or_else(|e| e.into_inner()) = Some(counters.executed);
         self.prune_pubdata(counters.executed)
     }
 
