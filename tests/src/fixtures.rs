@@ -3,9 +3,17 @@
 
 use std::{future::Future, path::Path, sync::Arc, time::Duration};
 
-use alloy::transports::http::reqwest::Url;
+use alloy::{
+    network::Ethereum,
+    primitives::{B256, Bytes},
+    providers::PendingTransactionBuilder,
+    rpc::types::TransactionReceipt,
+    sol_types::SolEvent,
+    transports::http::reqwest::Url,
+};
 use devnet::{ChainTopology, Topology};
 use exex_host::{HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig};
+use gateway_contracts::L2Messenger;
 use gateway_settlement::{
     BatchLimits, GatewayMode, InteropConfig, L1FinalitySource, MessageRootSource, MigrationConfig,
     OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint,
@@ -147,4 +155,40 @@ where
     })
     .await
     .map_err(|_| eyre::eyre!("timed out after {WAIT:?} waiting for {what}"))
+}
+
+/// A sent transaction, awaited with a bound ([`devnet::confirm`]): mined, and not reverted.
+pub trait Mined {
+    /// Its receipt, within 30 s.
+    fn mined(self) -> impl Future<Output = eyre::Result<TransactionReceipt>> + Send;
+}
+
+impl Mined for PendingTransactionBuilder<Ethereum> {
+    async fn mined(self) -> eyre::Result<TransactionReceipt> {
+        Ok(devnet::confirm("a test transaction", self).await?)
+    }
+}
+
+/// Sends `data` through `chain`'s `L2Messenger`, signed by `key`; returns the transaction and
+/// the block-wide index of its `MessageSent` log (what `interop_getMessageProof` takes).
+pub async fn send_message(
+    chain: &ChainTopology,
+    key: &str,
+    data: &[u8],
+) -> eyre::Result<(B256, u64)> {
+    let provider = devnet::signer_provider(chain.node.rpc_url.clone(), key)?;
+    let receipt = L2Messenger::new(chain.interop.messenger, &provider)
+        .sendMessage(Bytes::copy_from_slice(data))
+        .send()
+        .await?
+        .mined()
+        .await?;
+    let log_index = receipt
+        .inner
+        .logs()
+        .iter()
+        .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
+        .and_then(|l| l.log_index)
+        .ok_or_else(|| eyre::eyre!("{}: no MessageSent log", receipt.transaction_hash))?;
+    Ok((receipt.transaction_hash, log_index))
 }

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     providers::DynProvider,
-    sol_types::SolEvent,
 };
-use devnet::{ChainTopology, Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
-use e2e_tests::fixtures::{chain_config, gateway_config, migration_config, start_host, wait_for};
+use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
+use e2e_tests::fixtures::{
+    Mined, chain_config, gateway_config, migration_config, send_message, start_host, wait_for,
+};
 use exex_host::HostHandle;
-use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageVerifier};
+use gateway_contracts::{GatewayExecutor, InteropRoots, MessageVerifier};
 use gateway_settlement::ProofJson;
 use jsonrpsee::{
     core::client::ClientT,
@@ -38,27 +39,6 @@ fn client(host: &HostHandle) -> HttpClient {
         .unwrap()
 }
 
-/// Sends `data` through chain `chain`'s messenger; returns the tx hash and the log's index.
-async fn send_message(chain: &ChainTopology, data: &[u8]) -> (B256, u64, Address) {
-    let provider = signer_provider(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
-    let messenger = L2Messenger::new(chain.interop.messenger, &provider);
-    let receipt = messenger
-        .sendMessage(Bytes::copy_from_slice(data))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let log = receipt
-        .inner
-        .logs()
-        .iter()
-        .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
-        .unwrap();
-    (receipt.transaction_hash, log.log_index.unwrap(), chain.operator)
-}
-
 /// The contract's shape of the proof in an `interop_getMessageProof` answer.
 fn contract_proof(proof: &Value) -> MessageVerifier::MessageProof {
     serde_json::from_value::<ProofJson>(proof.clone()).unwrap().to_contract()
@@ -66,6 +46,30 @@ fn contract_proof(proof: &Value) -> MessageVerifier::MessageProof {
 
 fn message(sender: Address, data: &[u8]) -> MessageVerifier::Message {
     MessageVerifier::Message { sender, data: Bytes::copy_from_slice(data) }
+}
+
+/// Asks `client` for the L1 proof of (`tx`, `log_index`) until it has one, running `drive`
+/// (blocks on the chains involved) before each try; at most [`e2e_tests::fixtures::WAIT`].
+async fn l1_proof_of(
+    client: &HttpClient,
+    tx: B256,
+    log_index: u64,
+    drive: impl AsyncFn(),
+) -> Value {
+    let answer = async {
+        loop {
+            drive().await;
+            let answer: Value = client
+                .request("interop_getMessageProof", rpc_params![tx, log_index, "l1"])
+                .await
+                .unwrap();
+            if !answer["proof"].is_null() {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    tokio::time::timeout(e2e_tests::fixtures::WAIT, answer).await.expect("an L1 proof in time")
 }
 
 fn decode_error(err: &alloy::contract::Error) -> MessageVerifier::MessageVerifierErrors {
@@ -108,7 +112,8 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     // A sends a message; blocks follow so its batch seals, settles and B imports roots.
     let payload = b"from chain A to chain B".to_vec();
     let sent_at = Instant::now();
-    let (tx, log_index, sender) = send_message(&a, &payload).await;
+    let (tx, log_index) = send_message(&a, &a.operator_key, &payload).await.unwrap();
+    let sender = a.operator;
     let b_provider: DynProvider = signer_provider(b.node.rpc_url.clone(), &b.operator_key).unwrap();
     let b_roots = InteropRoots::new(b.interop.interop_roots, &b_provider);
     let b_verifier = MessageVerifier::new(b.interop.message_verifier, &b_provider);
@@ -203,23 +208,11 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     let gateway_traffic =
         Traffic::new(topology.gateway.node.rpc_url.clone(), &topology.gateway.governance_key)
             .unwrap();
-    let on_l1 = {
-        let answer = async {
-            loop {
-                traffic[0].blocks(1, 1).await.unwrap();
-                gateway_traffic.mine(1).await.unwrap();
-                let answer: Value = client_a
-                    .request("interop_getMessageProof", rpc_params![tx, log_index, "l1"])
-                    .await
-                    .unwrap();
-                if !answer["proof"].is_null() {
-                    return answer;
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        };
-        tokio::time::timeout(e2e_tests::fixtures::WAIT, answer).await.expect("an L1 proof")
-    };
+    let on_l1 = l1_proof_of(&client_a, tx, log_index, async || {
+        traffic[0].blocks(1, 1).await.unwrap();
+        gateway_traffic.mine(1).await.unwrap();
+    })
+    .await;
     println!(
         "L1-final latency: {} ms after the Gateway's node started ({} ms after the send)",
         l1_final_at.elapsed().as_millis(),
@@ -272,26 +265,13 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
 
     // Chain C settles on L1 directly and proves its own messages on L1.
     let withdrawal = b"withdraw from chain C".to_vec();
-    let (tx_c, log_c, sender_c) = send_message(&c, &withdrawal).await;
+    let (tx_c, log_c) = send_message(&c, &c.operator_key, &withdrawal).await.unwrap();
+    let sender_c = c.operator;
     traffic[2].blocks(3, 1).await.unwrap();
-    let answer_c = {
-        let answer = async {
-            loop {
-                traffic[2].blocks(1, 1).await.unwrap();
-                let answer: Value = client_c
-                    .request("interop_getMessageProof", rpc_params![tx_c, log_c, "l1"])
-                    .await
-                    .unwrap();
-                if !answer["proof"].is_null() {
-                    return answer;
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        };
-        tokio::time::timeout(e2e_tests::fixtures::WAIT, answer)
-            .await
-            .expect("a proof on L1 for chain C")
-    };
+    let answer_c = l1_proof_of(&client_c, tx_c, log_c, async || {
+        traffic[2].blocks(1, 1).await.unwrap();
+    })
+    .await;
     assert_eq!(answer_c["proof"]["rootKind"], "l1-block");
     MessageVerifier::new(topology.l1_interop.l1_roots_verifier, &l1)
         .proveMessageInclusion(
@@ -348,7 +328,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
         .send()
         .await
         .unwrap()
-        .get_receipt()
+        .mined()
         .await
         .unwrap();
     let forged_block = forged.block_number.unwrap();

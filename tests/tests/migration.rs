@@ -20,7 +20,8 @@ use alloy::{
 use devnet::{
     ChainTopology, Devnet, DevnetConfig, InitialSettlement, Topology, Traffic, signer_provider,
 };
-use exex_host::{HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig};
+use e2e_tests::fixtures::{Mined, start_settlement};
+use exex_host::HostHandle;
 use gateway_contracts::{Bridgehub, ChainExecutor};
 use gateway_settlement::{
     BatchLimits, LayerKind, MigrationConfig, MigrationError, OperatorKey, Settlement,
@@ -70,23 +71,8 @@ fn config(topology: &Topology, chain: &ChainTopology, relay: bool) -> Settlement
 }
 
 async fn start(config: SettlementConfig, chain: &ChainTopology, dir: &std::path::Path) -> Node {
-    let store = Arc::new(Store::open(dir).unwrap());
-    let mut source = RpcBlockSourceConfig::new(chain.node.rpc_url.clone());
-    source.poll_interval = Duration::from_millis(100);
-    source.start_after = Some(0);
-    let mut host = HostConfig::new(dir);
-    host.http_addr = Some("127.0.0.1:0".parse().unwrap());
-    let settlement = Settlement::new(
-        config,
-        Arc::clone(&store),
-        Arc::new(gateway_prover::MockBackend::default()),
-    );
-    let host = settlement
-        .clone()
-        .install(HostBuilder::new(host, RpcBlockSource::new(source)))
-        .launch()
-        .await
-        .unwrap();
+    let (host, store, settlement) =
+        start_settlement(config, &chain.node.rpc_url, dir).await.unwrap();
     let client = HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(30))
         .build(format!("http://{}", host.rpc_addr().unwrap()))
@@ -327,7 +313,7 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
         .send()
         .await
         .unwrap()
-        .get_receipt()
+        .mined()
         .await
         .unwrap();
     let err = node.migrate("gateway").await.unwrap_err();
@@ -337,7 +323,7 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
         .send()
         .await
         .unwrap()
-        .get_receipt()
+        .mined()
         .await
         .unwrap();
     // Not registered on the Gateway.
@@ -346,7 +332,7 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
         .send()
         .await
         .unwrap()
-        .get_receipt()
+        .mined()
         .await
         .unwrap();
     let err = node.migrate("gateway").await.unwrap_err();
@@ -356,7 +342,7 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
         .send()
         .await
         .unwrap()
-        .get_receipt()
+        .mined()
         .await
         .unwrap();
     // The admin key is not the chain admin (a second service over its own store, not run).
@@ -446,7 +432,7 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
         .send()
         .await
         .unwrap()
-        .get_receipt()
+        .mined()
         .await
         .unwrap();
     traffic.blocks(3, 1).await.unwrap();
@@ -513,7 +499,7 @@ async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub
             .send()
             .await
             .unwrap()
-            .get_receipt()
+            .mined()
             .await
             .unwrap();
         let relayer = signer_provider(
@@ -526,7 +512,7 @@ async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub
             .send()
             .await
             .unwrap()
-            .get_receipt()
+            .mined()
             .await
             .unwrap();
         executed

@@ -2,7 +2,13 @@
 
 use std::{fmt, time::Duration};
 
-use alloy::{primitives::Address, transports::http::reqwest::Url};
+use alloy::{
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{DynProvider, Provider as _, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+    transports::http::reqwest::Url,
+};
 use gateway_primitives::DaScheme;
 
 /// Seal a batch at this many blocks by default.
@@ -80,6 +86,27 @@ impl OperatorKey {
     /// The key, for the signer only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Its signer; `what` names the key in the error (`operator`, `relayer`, ...).
+    pub fn signer(&self, what: &str) -> crate::SettlementResult<PrivateKeySigner> {
+        self.0.parse().map_err(|e| {
+            crate::SettlementError::Config(format!("the {what} key does not parse: {e}"))
+        })
+    }
+
+    /// A provider for `url` that signs with this key, estimates gas, and reads the nonce for
+    /// every transaction (other parts of the node may send with the same key on the same
+    /// chain).
+    pub fn provider(&self, what: &str, url: &Url) -> crate::SettlementResult<DynProvider> {
+        Ok(ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(EthereumWallet::from(self.signer(what)?))
+            .connect_http(url.clone())
+            .erased())
     }
 }
 

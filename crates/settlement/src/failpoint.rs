@@ -23,11 +23,16 @@ pub const FAILPOINTS: [&str; 10] = [
     "after-migration-mined",
 ];
 
+/// True when `GATEWAY_FAILPOINT` is `name` (read once), for points that need a check of their
+/// own before they fire.
+pub(crate) fn armed(name: &str) -> bool {
+    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    ARMED.get_or_init(|| std::env::var(FAILPOINT_ENV).ok()).as_deref() == Some(name)
+}
+
 /// Kills the process if `GATEWAY_FAILPOINT` is `name`.
 pub(crate) fn failpoint(name: &str) {
-    static ARMED: OnceLock<Option<String>> = OnceLock::new();
-    let armed = ARMED.get_or_init(|| std::env::var(FAILPOINT_ENV).ok());
-    if armed.as_deref() == Some(name) {
+    if armed(name) {
         tracing::error!(target: "settlement::failpoint", name, "failpoint reached: killing the process");
         // At once, from this thread: other tasks must not get to persist anything more.
         // SAFETY: kill(2) on our own pid has no memory-safety preconditions.

@@ -24,18 +24,14 @@
 use std::{collections::BTreeMap, sync::Mutex, time::Duration};
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::Filter,
-    signers::local::PrivateKeySigner,
     sol_types::SolEvent,
     transports::http::reqwest::Url,
 };
 use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageRoot, MessageVerifier};
-use gateway_primitives::{
-    MessageProof, batch_leaf, chain_leaf, merkle_proof, merkle_root, message_leaf_of_log,
-};
+use gateway_primitives::{batch_leaf, chain_leaf, merkle_proof, merkle_root, message_leaf_of_log};
 use gateway_store::Store;
 use serde::Serialize;
 use tracing::{debug, info};
@@ -116,7 +112,7 @@ pub struct MessageProofResponse {
     pub reason: Option<String>,
 }
 
-/// A [`MessageProof`] as JSON, with the root it ends at.
+/// A [`gateway_primitives::MessageProof`] as JSON, with the root it ends at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProofJson {
@@ -126,17 +122,17 @@ pub struct ProofJson {
     pub root_id: u64,
     /// The root itself.
     pub root: B256,
-    /// See [`MessageProof`].
+    /// See [`gateway_primitives::MessageProof`].
     pub message_index: u64,
-    /// See [`MessageProof`].
+    /// See [`gateway_primitives::MessageProof`].
     pub message_path: Vec<B256>,
-    /// See [`MessageProof`].
+    /// See [`gateway_primitives::MessageProof`].
     pub batch_index: u64,
-    /// See [`MessageProof`].
+    /// See [`gateway_primitives::MessageProof`].
     pub batch_path: Vec<B256>,
-    /// See [`MessageProof`].
+    /// See [`gateway_primitives::MessageProof`].
     pub chain_index: u64,
-    /// See [`MessageProof`].
+    /// See [`gateway_primitives::MessageProof`].
     pub chain_path: Vec<B256>,
 }
 
@@ -151,19 +147,6 @@ impl ProofJson {
             batchPath: self.batch_path.clone(),
             chainIndex: U256::from(self.chain_index),
             chainPath: self.chain_path.clone(),
-        }
-    }
-
-    /// The proof without its root.
-    pub fn to_proof(&self) -> MessageProof {
-        MessageProof {
-            root_id: self.root_id,
-            message_index: self.message_index,
-            message_path: self.message_path.clone(),
-            batch_index: self.batch_index,
-            batch_path: self.batch_path.clone(),
-            chain_index: self.chain_index,
-            chain_path: self.chain_path.clone(),
         }
     }
 }
@@ -282,18 +265,8 @@ impl Interop {
     /// Interop for the chain `config` settles; `None` without interop settings.
     pub fn new(config: &SettlementConfig) -> SettlementResult<Option<Self>> {
         let Some(interop) = config.interop.clone() else { return Ok(None) };
-        let importer: PrivateKeySigner = interop.importer_key.expose().parse().map_err(|e| {
-            SettlementError::Config(format!("the interop importer key does not parse: {e}"))
-        })?;
-        let importer_address = importer.address();
-        let chain = ProviderBuilder::new()
-            .disable_recommended_fillers()
-            .with_gas_estimation()
-            .with_simple_nonce_management()
-            .fetch_chain_id()
-            .wallet(EthereumWallet::from(importer))
-            .connect_http(interop.chain_rpc_url.clone())
-            .erased();
+        let importer_address = interop.importer_key.signer("interop importer")?.address();
+        let chain = interop.importer_key.provider("interop importer", &interop.chain_rpc_url)?;
         let gateway = ProviderBuilder::new().connect_http(interop.gateway.rpc_url.clone()).erased();
         let l1 = ProviderBuilder::new().connect_http(interop.l1.rpc_url.clone()).erased();
         Ok(Some(Self {

@@ -30,10 +30,8 @@
 use std::{sync::Arc, time::Duration};
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
+    providers::{DynProvider, Provider},
 };
 use gateway_contracts::{Bridgehub, ChainExecutor, convert};
 use gateway_store::{MigrationPhase, MigrationRecord, Store};
@@ -241,27 +239,6 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
-fn signer(key: &OperatorKey, what: &str) -> Result<PrivateKeySigner, MigrationError> {
-    key.expose()
-        .parse()
-        .map_err(|e| MigrationError::Key(format!("the {what} key does not parse: {e}")))
-}
-
-fn wallet_provider(
-    url: &alloy::transports::http::reqwest::Url,
-    signer: PrivateKeySigner,
-) -> DynProvider {
-    // The operator's sender may use the same key on the same layer: read the nonce every time.
-    ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(url.clone())
-        .erased()
-}
-
 /// The contract's custom error by name when there is one, else the transport's message.
 fn describe(err: &alloy::contract::Error) -> String {
     if let Some(decoded) = err.as_decoded_interface_error::<Bridgehub::BridgehubErrors>() {
@@ -294,19 +271,15 @@ impl Migrator {
         store: Arc<Store>,
     ) -> Result<Self, MigrationError> {
         let admin_key = config.admin_key.clone().unwrap_or_else(|| base.operator_key.clone());
-        let admin_signer = signer(&admin_key, "chain admin")?;
-        let admin = admin_signer.address();
-        let operator = signer(&base.operator_key, "operator")?.address();
-        let l1_admin = wallet_provider(&config.l1.rpc_url, admin_signer.clone());
-        let gateway_admin = wallet_provider(&config.gateway.rpc_url, admin_signer);
+        let admin = admin_key.signer("chain admin")?.address();
+        let operator = base.operator_key.signer("operator")?.address();
+        let l1_admin = admin_key.provider("chain admin", &config.l1.rpc_url)?;
+        let gateway_admin = admin_key.provider("chain admin", &config.gateway.rpc_url)?;
         let relayer = match &config.relayer_key {
-            Some(key) => {
-                let relayer = signer(key, "relayer")?;
-                Some((
-                    wallet_provider(&config.l1.rpc_url, relayer.clone()),
-                    wallet_provider(&config.gateway.rpc_url, relayer),
-                ))
-            }
+            Some(key) => Some((
+                key.provider("relayer", &config.l1.rpc_url)?,
+                key.provider("relayer", &config.gateway.rpc_url)?,
+            )),
             None => None,
         };
         Ok(Self { base, config, store, l1_admin, admin, operator, relayer, gateway_admin })

@@ -139,7 +139,7 @@ async fn prove_one(
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("settlement_proof_seconds").record(seconds);
     // Crash test: a proof made while a migration drains, not yet stored.
-    if std::env::var_os(crate::FAILPOINT_ENV).is_some()
+    if crate::failpoint::armed("draining-proof")
         && store.last_migration()?.is_some_and(|m| m.phase == MigrationPhase::Draining.as_u8())
     {
         crate::failpoint::failpoint("draining-proof");

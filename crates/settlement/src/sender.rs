@@ -7,10 +7,8 @@
 use std::sync::Arc;
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, B256, Bytes, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
+    providers::{DynProvider, Provider},
 };
 use gateway_contracts::{ChainExecutor, GatewayExecutor, convert};
 use gateway_primitives::DaScheme;
@@ -97,18 +95,8 @@ impl Sender {
         store: Arc<Store>,
         backend: Arc<dyn ProofBackend>,
     ) -> SettlementResult<Self> {
-        let signer: PrivateKeySigner = config.operator_key.expose().parse().map_err(|e| {
-            SettlementError::Config(format!("the operator key does not parse: {e}"))
-        })?;
-        let operator = signer.address();
-        let provider = ProviderBuilder::new()
-            .disable_recommended_fillers()
-            .with_gas_estimation()
-            .with_simple_nonce_management()
-            .fetch_chain_id()
-            .wallet(EthereumWallet::from(signer))
-            .connect_http(config.layer.rpc_url.clone())
-            .erased();
+        let operator = config.operator_key.signer("operator")?.address();
+        let provider = config.operator_key.provider("operator", &config.layer.rpc_url)?;
         let gateway_executor = GatewayExecutor::new(config.layer.executor, provider.clone());
         let executor = ChainExecutor::new(config.layer.executor, provider);
         Ok(Self {

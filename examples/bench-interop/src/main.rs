@@ -17,14 +17,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    primitives::{Bytes, U256},
-    sol_types::SolEvent,
-};
+use alloy::primitives::{Bytes, U256};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
-use e2e_tests::fixtures::{WAIT, chain_config, gateway_config, start_host};
+use e2e_tests::fixtures::{WAIT, chain_config, gateway_config, send_message, start_host};
 use eyre::{WrapErr, bail};
-use gateway_contracts::{InteropRoots, L2Messenger, MessageVerifier};
+use gateway_contracts::{InteropRoots, MessageVerifier};
 use gateway_settlement::{BatchLimits, ProofJson};
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use serde_json::Value;
@@ -90,27 +87,17 @@ async fn main() -> eyre::Result<()> {
     }
     // The sender is not the traffic account, so their nonces never collide.
     let sender_key = topology.gateway.governance_key.clone();
-    let a_sender = signer_provider(a.node.rpc_url.clone(), &sender_key)?;
     let b_provider = signer_provider(b.node.rpc_url.clone(), &b.operator_key)?;
     let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &sender_key)?;
     let b_roots = InteropRoots::new(b.interop.interop_roots, &b_provider);
     let b_verifier = MessageVerifier::new(b.interop.message_verifier, &b_provider);
     let l1_verifier = MessageVerifier::new(topology.l1_interop.gateway_batches_verifier, &l1);
-    let messenger = L2Messenger::new(a.interop.messenger, &a_sender);
 
     let mut rows = Vec::new();
     for i in 0..messages {
         let data = Bytes::from(format!("message {i} from chain A").into_bytes());
         let sent = Instant::now();
-        let receipt = messenger.sendMessage(data.clone()).send().await?.get_receipt().await?;
-        let log_index = receipt
-            .inner
-            .logs()
-            .iter()
-            .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
-            .and_then(|l| l.log_index)
-            .ok_or_else(|| eyre::eyre!("no MessageSent log"))?;
-        let tx = receipt.transaction_hash;
+        let (tx, log_index) = send_message(&a, &sender_key, &data).await?;
         let message = MessageVerifier::Message { sender: topology.gateway.governance, data };
         let (mut on_b, mut on_l1, mut batch) = (None, None, 0);
         while on_b.is_none() || on_l1.is_none() {

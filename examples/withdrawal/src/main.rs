@@ -10,13 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use alloy::{
-    primitives::{Bytes, U256},
-    sol_types::SolEvent,
-};
+use alloy::primitives::{Bytes, U256};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
-use e2e_tests::fixtures::{WAIT, chain_config, gateway_config, start_host};
-use gateway_contracts::{L2Messenger, MessageVerifier};
+use e2e_tests::fixtures::{WAIT, chain_config, gateway_config, send_message, start_host};
+use gateway_contracts::MessageVerifier;
 use gateway_settlement::ProofJson;
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 use serde_json::Value;
@@ -41,24 +38,10 @@ async fn main() -> eyre::Result<()> {
         .build(format!("http://{}", chain_host.rpc_addr().ok_or_else(|| eyre::eyre!("no RPC"))?))?;
 
     // The user (the devnet's account 1 on the chain) withdraws: a message to L1.
-    let user = signer_provider(chain.node.rpc_url.clone(), &topology.gateway.governance_key)?;
     let payload =
         Bytes::from_static(b"withdraw 1 ETH to 0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     let started = Instant::now();
-    let receipt = L2Messenger::new(chain.interop.messenger, &user)
-        .sendMessage(payload.clone())
-        .send()
-        .await?
-        .get_receipt()
-        .await?;
-    let log_index = receipt
-        .inner
-        .logs()
-        .iter()
-        .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
-        .and_then(|l| l.log_index)
-        .ok_or_else(|| eyre::eyre!("no MessageSent log"))?;
-    let tx = receipt.transaction_hash;
+    let (tx, log_index) = send_message(&chain, &topology.gateway.governance_key, &payload).await?;
     println!("1. sent on chain {}: tx {tx}, log {log_index}", chain.node.chain_id);
 
     // Blocks keep coming on the chain; ask the node until the message is L1-final.
