@@ -8,6 +8,7 @@ use std::{
     time::Duration,
 };
 
+use alloy::transports::http::reqwest::Url;
 use alloy::{
     consensus::BlockHeader as _,
     eips::{BlockId, BlockNumHash},
@@ -35,7 +36,11 @@ async fn follow(anvil: &Anvil, datadir: &std::path::Path) -> Following {
 }
 
 async fn follow_with(anvil: &Anvil, datadir: &std::path::Path, confirmations: u64) -> Following {
-    let mut config = RpcBlockSourceConfig::new(anvil.endpoint());
+    follow_url(anvil.endpoint(), datadir, confirmations).await
+}
+
+async fn follow_url(url: Url, datadir: &std::path::Path, confirmations: u64) -> Following {
+    let mut config = RpcBlockSourceConfig::new(url);
     config.poll_interval = Duration::from_millis(50);
     config.start_after = Some(0);
     config.catch_up_range = 16;
@@ -346,5 +351,143 @@ async fn confirmations_hold_back_the_newest_blocks() {
     traffic.mine(1).await.unwrap();
     let eight = traffic.provider().get_block(8.into()).await.unwrap().unwrap();
     until_head(&mut following.seen, BlockNumHash::new(8, eight.header.hash)).await;
+    following.host.stop().await;
+}
+
+/// A JSON-RPC front of a real anvil that refuses about one request in `one_in` (picked by a
+/// fixed hash of the request's sequence number: an endpoint that drops requests now and then).
+struct FlakyRpc {
+    url: Url,
+    failed: Arc<std::sync::atomic::AtomicU64>,
+    /// Requests are dropped only once armed.
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    _server: jsonrpsee::server::ServerHandle,
+}
+
+impl FlakyRpc {
+    async fn start(anvil: &Anvil, one_in: u64) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let upstream =
+            alloy::providers::RootProvider::<alloy::network::Ethereum>::new_http(anvil.endpoint());
+        let requests = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut module = jsonrpsee::RpcModule::new(());
+        for method in [
+            "eth_blockNumber",
+            "eth_chainId",
+            "eth_getBlockByNumber",
+            "eth_getBlockByHash",
+            "eth_getBlockReceipts",
+        ] {
+            let upstream = upstream.clone();
+            let requests = Arc::clone(&requests);
+            let failed = Arc::clone(&failed);
+            let armed = Arc::clone(&armed);
+            module
+                .register_async_method(method, move |params, _, _| {
+                    let upstream = upstream.clone();
+                    let requests = Arc::clone(&requests);
+                    let failed = Arc::clone(&failed);
+                    let armed = armed.load(Ordering::SeqCst);
+                    let params = params.as_str().unwrap_or("[]").to_owned();
+                    async move {
+                        let n = requests.fetch_add(1, Ordering::SeqCst);
+                        if armed && splitmix64(n) % one_in == 0 {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                            return Err(jsonrpsee::types::ErrorObjectOwned::owned(
+                                -32000,
+                                "flaky endpoint: request dropped",
+                                None::<()>,
+                            ));
+                        }
+                        let params = serde_json::value::RawValue::from_string(params).unwrap();
+                        upstream.raw_request_dyn(method.into(), &params).await.map_err(|e| {
+                            jsonrpsee::types::ErrorObjectOwned::owned(
+                                -32000,
+                                e.to_string(),
+                                None::<()>,
+                            )
+                        })
+                    }
+                })
+                .unwrap();
+        }
+        let server = jsonrpsee::server::Server::builder().build("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", server.local_addr().unwrap()).parse().unwrap();
+        Self { url, failed, armed, _server: server.start(module) }
+    }
+}
+
+/// A fixed, well-mixed hash of `n` (splitmix64's finalizer).
+fn splitmix64(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Replays notifications on a list of block ids: every commit must extend the list's tip and
+/// every reorg or revert must take off exactly the list's newest blocks.
+fn replay(chain: &mut Vec<BlockNumHash>, notification: &ExExNotification) {
+    if let Some(old) = notification.reverted_chain() {
+        let old: Vec<BlockNumHash> = old.blocks_iter().map(|b| b.num_hash()).collect();
+        assert!(
+            chain.ends_with(&old),
+            "a {} reverts {:?}..{:?}, not the delivered tip {:?}",
+            notification.kind(),
+            old.first(),
+            old.last(),
+            chain.last()
+        );
+        chain.truncate(chain.len() - old.len());
+    }
+    if let Some(new) = notification.committed_chain() {
+        let first = new.first();
+        assert_eq!(
+            Some(first.parent_hash()),
+            chain.last().map(|b| b.hash),
+            "block {} does not extend the delivered tip",
+            first.number()
+        );
+        chain.extend(new.blocks_iter().map(|b| b.num_hash()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorgs_while_the_endpoint_drops_requests_are_delivered_whole() {
+    let anvil = Anvil::spawn(AnvilConfig::default()).unwrap();
+    let flaky = FlakyRpc::start(&anvil, 12).await;
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    let genesis = traffic.provider().get_block(0.into()).await.unwrap().unwrap();
+    let mut chain = vec![BlockNumHash::new(0, genesis.header.hash)];
+    let mut following = follow_url(flaky.url.clone(), dir.path(), 0).await;
+    flaky.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut reorgs = 0;
+    for depth in [2, 3, 4, 2, 3, 5] {
+        traffic.blocks(6, 1).await.unwrap();
+        let tip = anvil_tip(&traffic).await;
+        for n in until_head(&mut following.seen, tip).await {
+            replay(&mut chain, &n);
+        }
+        traffic.reorg(depth).await.unwrap();
+        let tip = anvil_tip(&traffic).await;
+        for n in until_head(&mut following.seen, tip).await {
+            reorgs += usize::from(matches!(n, ExExNotification::ChainReorged { .. }));
+            replay(&mut chain, &n);
+        }
+    }
+    assert_eq!(reorgs, 6, "one ChainReorged per anvil_reorg");
+    assert!(
+        flaky.failed.load(std::sync::atomic::Ordering::SeqCst) > 10,
+        "the endpoint dropped requests"
+    );
+    // What the ExEx was told adds up to anvil's canonical chain.
+    for block in &chain {
+        let canonical = traffic.provider().get_block(block.number.into()).await.unwrap().unwrap();
+        assert_eq!(block.hash, canonical.header.hash, "block {}", block.number);
+    }
+    assert_eq!(chain.last().copied(), Some(anvil_tip(&traffic).await));
     following.host.stop().await;
 }

@@ -341,7 +341,12 @@ mod tests {
         assert!(anvil.is_running());
         assert!(std::net::TcpStream::connect(("127.0.0.1", anvil.port())).is_ok());
         anvil.stop();
-        assert!(!Path::new(&format!("/proc/{pid}")).exists() || !anvil.is_running());
+        // Stopped and reaped: no process by that pid, or (the pid reused) one that is not anvil.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains("anvil"),
+            "anvil (pid {pid}) still runs after stop()"
+        );
         assert!(std::net::TcpStream::connect(("127.0.0.1", anvil.port())).is_err());
     }
 }

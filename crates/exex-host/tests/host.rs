@@ -247,6 +247,61 @@ async fn finished_height_waits_for_every_exex_and_gates_the_wal() {
 }
 
 #[tokio::test]
+async fn the_wal_keeps_what_every_exex_finished_above_the_finalized_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new();
+    let genesis = chain.block(0).unwrap();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let mut host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
+        .install_exex("exex", async move |ctx: ExExContext| {
+            Ok(recording_exex(ctx, Persisted::default(), genesis, true, seen_tx))
+        })
+        .launch()
+        .await
+        .unwrap();
+    let mut finished = host.finished_height();
+    // Three WAL entries: blocks 1..=4, 5..=7 and 8..=10; the ExEx finishes all of them.
+    for blocks in [4, 3, 3] {
+        chain.commit(blocks, 0);
+        next(&mut seen).await;
+    }
+    tokio::time::timeout(WAIT, finished.wait_for(|h| *h == FinishedExExHeight::Height(10)))
+        .await
+        .expect("finished height never reached 10")
+        .unwrap();
+    let wal_len = || {
+        exex_host::Wal::<exex_host::EthPrimitives>::open(dir.path().join("exex/wal")).unwrap().len()
+    };
+    assert_eq!(wal_len(), 3);
+
+    // Finalizing block 5 prunes only the entry wholly at or below it.
+    chain.finalize(5);
+    tokio::time::timeout(WAIT, async {
+        while wal_len() != 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the entry of blocks 1..=4 was not pruned");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        wal_len(),
+        2,
+        "entries above the finalized block stay though the ExEx finished them"
+    );
+
+    chain.finalize(10);
+    tokio::time::timeout(WAIT, async {
+        while wal_len() != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the WAL was not pruned once block 10 was final");
+    host.stop().await;
+}
+
+#[tokio::test]
 async fn restart_skips_what_the_exex_has_and_backfills_what_it_missed() {
     let dir = tempfile::tempdir().unwrap();
     let chain = TestChain::new();

@@ -541,6 +541,34 @@ mod tests {
     }
 
     #[test]
+    fn an_older_or_unknown_schema_is_refused_naming_both_versions_and_left_as_it_was() {
+        // 1: before the settlement tables (no upgrade path); 0 and u64::MAX: never written by
+        // any build.
+        for found in [0, 1, u64::MAX] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let tx = store.db.begin_write().unwrap();
+            tx.open_table(META).unwrap().insert(SCHEMA_KEY, found).unwrap();
+            tx.commit().unwrap();
+            drop(store);
+            let err = Store::open(dir.path()).unwrap_err();
+            assert!(
+                matches!(err, StoreError::SchemaMismatch { found: f, supported, .. }
+                    if f == found && supported == SCHEMA_VERSION),
+                "{err}"
+            );
+            let message = err.to_string();
+            assert!(message.contains(&format!("schema version {found}")), "{message}");
+            assert!(message.contains(&format!("supports version {SCHEMA_VERSION}")), "{message}");
+            // The refused file keeps its version: nothing was upgraded or rewritten.
+            let db = redb::Database::open(dir.path().join("settlement/store.redb")).unwrap();
+            let read = db.begin_read().unwrap();
+            let kept = read.open_table(META).unwrap().get(SCHEMA_KEY).unwrap().unwrap().value();
+            assert_eq!(kept, found);
+        }
+    }
+
+    #[test]
     fn a_schema_2_store_is_upgraded_in_place_keeping_its_data() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

@@ -420,44 +420,22 @@ impl Follower {
 
     /// The node's chain no longer extends our head: find the fork point and emit one reorg.
     async fn reorg(&mut self, safe_tip: BlockNumber) -> Result<(), StepError> {
+        // Blocks popped off the window while walking back. Whatever fails before the
+        // notification is sent (the node unreachable mid-walk, a second reorg) puts them back,
+        // so that the retried walk starts again from the delivered head.
         let mut old: Vec<BlockWithReceipts<EthPrimitives>> = Vec::new();
-        let mut fork = self.head;
-        loop {
-            if fork.number <= safe_tip
-                && self.provider.hash_at(fork.number).await? == Some(fork.hash)
-            {
-                break;
+        let found = self.walk_back_and_fetch(safe_tip, &mut old).await;
+        let (fork, new_blocks) = match found {
+            Ok(found) => found,
+            Err(err) => {
+                for block in old.into_iter().rev() {
+                    self.window.push_back(block);
+                }
+                return Err(err);
             }
-            let Some(block) = self.window.pop_back().or_else(|| self.block_from_wal(fork)) else {
-                return Err(StepError::Fatal(eyre::eyre!(
-                    "the node at {} reorged deeper than the {} blocks this host keeps in memory and \
-                     its WAL holds (fork below block {}); raise --chain.max-reorg-depth or restart \
-                     from a fresh datadir",
-                    self.config.url,
-                    self.config.max_reorg_depth,
-                    fork.number
-                )));
-            };
-            fork = BlockNumHash::new(block.0.number().saturating_sub(1), block.0.parent_hash());
-            old.push(block);
-        }
+        };
         old.reverse();
         let old_chain = Arc::new(chain_from(old)?);
-        let to = safe_tip.min(fork.number + self.config.catch_up_range);
-        let new_blocks = if to > fork.number {
-            self.provider.blocks(fork.number + 1..=to).await?
-        } else {
-            Vec::new()
-        };
-        if new_blocks.first().is_some_and(|(b, _)| b.parent_hash() != fork.hash)
-            || !linked(&new_blocks)
-        {
-            // Still moving; restore and try again on the next step.
-            self.restore(&old_chain);
-            return Err(StepError::Retry(HostError::Provider(
-                "the node reorged again while fetching".into(),
-            )));
-        }
         counter!("exex_source_reorgs_total").increment(1);
         info!(target: "exex::source", fork = fork.number, old = ?old_chain.range(), new_blocks = new_blocks.len(), "reorg");
         if new_blocks.is_empty() {
@@ -481,18 +459,57 @@ impl Follower {
         Ok(())
     }
 
+    /// Walks back from the delivered head to the newest block the node still has, moving each
+    /// block it passes from the window (or the WAL) into `old`, newest first; then fetches the
+    /// node's blocks after the fork. Returns the fork and those blocks.
+    async fn walk_back_and_fetch(
+        &mut self,
+        safe_tip: BlockNumber,
+        old: &mut Vec<BlockWithReceipts<EthPrimitives>>,
+    ) -> Result<(BlockNumHash, Vec<BlockWithReceipts<EthPrimitives>>), StepError> {
+        let mut fork = self.head;
+        loop {
+            if fork.number <= safe_tip
+                && self.provider.hash_at(fork.number).await? == Some(fork.hash)
+            {
+                break;
+            }
+            let Some(block) = self.window.pop_back().or_else(|| self.block_from_wal(fork)) else {
+                return Err(StepError::Fatal(eyre::eyre!(
+                    "the node at {} reorged deeper than the {} blocks this host keeps in memory and \
+                     its WAL holds (fork below block {}); raise --chain.max-reorg-depth or restart \
+                     from a fresh datadir",
+                    self.config.url,
+                    self.config.max_reorg_depth,
+                    fork.number
+                )));
+            };
+            fork = BlockNumHash::new(block.0.number().saturating_sub(1), block.0.parent_hash());
+            old.push(block);
+        }
+        let to = safe_tip.min(fork.number + self.config.catch_up_range);
+        let new_blocks = if to > fork.number {
+            self.provider.blocks(fork.number + 1..=to).await?
+        } else {
+            Vec::new()
+        };
+        if new_blocks.first().is_some_and(|(b, _)| b.parent_hash() != fork.hash)
+            || !linked(&new_blocks)
+        {
+            // Still moving: try again on the next step.
+            return Err(StepError::Retry(HostError::Provider(
+                "the node reorged again while fetching".into(),
+            )));
+        }
+        Ok((fork, new_blocks))
+    }
+
     /// A delivered block the window no longer holds (after a restart), from the WAL.
     fn block_from_wal(&self, block: BlockNumHash) -> Option<BlockWithReceipts<EthPrimitives>> {
         let entry = self.ctx.wal.get_committed_notification_by_block_hash(&block.hash).ok()??;
         let chain = entry.committed_chain()?;
         let found = chain.block(block.number)?;
         Some((Arc::clone(found), chain.receipts_by_block(block.number)?.to_vec()))
-    }
-
-    fn restore(&mut self, old: &Chain) {
-        for (block, receipts) in old.blocks_and_receipts() {
-            self.window.push_back((Arc::clone(block), receipts.to_vec()));
-        }
     }
 }
 
