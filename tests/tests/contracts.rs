@@ -11,7 +11,7 @@ use alloy::{
 use devnet::{Devnet, DevnetConfig, InitialSettlement, signer_provider};
 use gateway_contracts::{
     Bridgehub, ChainExecutor, MerkleHarness, MessageRoot, MessageVerifier, convert,
-    deploy_merkle_harness,
+    deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_merkle_harness,
 };
 use gateway_primitives::{
     CommitBatchInfo, MessageProof, StoredBatchInfo, batch_leaf, batch_output_hash, chain_leaf,
@@ -246,6 +246,26 @@ async fn every_guard_rejects_with_its_custom_error() {
         matches!(err, Errors::SettlementLayerChainIdMismatch(e) if e.expected == U256::from(31337) && e.got == U256::from(506))
     );
 
+    // Another chain's batch.
+    let mut other_chain = settler.batch(1);
+    other_chain.chainId = U256::from(271);
+    let err = expect_error(settler.commit(&[other_chain]).await);
+    assert!(
+        matches!(err, Errors::ChainIdMismatch(e) if e.expected == U256::from(270) && e.got == U256::from(271))
+    );
+
+    // Timestamps: first after last, and last too far in the future.
+    let mut backwards = settler.batch(1);
+    backwards.firstBlockTimestamp = backwards.lastBlockTimestamp + 1;
+    let err = expect_error(settler.commit(&[backwards.clone()]).await);
+    assert!(
+        matches!(err, Errors::TimestampsInvalid(e) if e.first == backwards.firstBlockTimestamp && e.last == backwards.lastBlockTimestamp)
+    );
+    let mut future = settler.batch(1);
+    future.lastBlockTimestamp = u64::MAX / 2;
+    let err = expect_error(settler.commit(&[future]).await);
+    assert!(matches!(err, Errors::TimestampsInvalid(e) if e.last == u64::MAX / 2));
+
     // Not the operator.
     let intruder = signer_provider(
         devnet.topology.l1.node.rpc_url.clone(),
@@ -313,7 +333,73 @@ async fn every_guard_rejects_with_its_custom_error() {
     assert!(
         matches!(err, Bridgehub::BridgehubErrors::SettlementLayerNotWhitelisted(e) if e.settlementLayer == U256::from(999))
     );
+    // A batch starting before the last committed one ended.
+    let mut earlier = settler.batch(2);
+    earlier.firstBlockTimestamp = settler.batch(1).lastBlockTimestamp - 1;
+    let err = expect_error(settler.commit(&[earlier]).await);
+    assert!(
+        matches!(err, Errors::TimestampsInvalid(e) if e.previousLast == settler.batch(1).lastBlockTimestamp)
+    );
+
+    // Governance calls from anyone but the owner.
+    let err = expect_bridgehub_error(
+        bridgehub
+            .setSettlementLayerStatus(U256::from(999), true, Address::ZERO)
+            .send()
+            .await
+            .map(drop),
+    );
+    assert!(
+        matches!(err, Bridgehub::BridgehubErrors::NotOwner(e) if e.caller == devnet.topology.chains[0].operator)
+    );
+
+    // A priority operation that was never queued.
+    let err = expect_error(settler.executor.priorityOpHash(U256::from(5)).call().await.map(drop));
+    assert!(
+        matches!(err, Errors::UnknownPriorityOp(e) if e.id == U256::from(5) && e.queued == U256::ZERO)
+    );
     assert_eq!(settler.counters().await, (1, 1, 1), "the refusals changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_halo2_verifier_refuses_mock_and_malformed_proofs_with_invalid_proof() {
+    use alloy::sol_types::SolValue;
+    let devnet = devnet().await;
+    let mut settler = Settler::new(&devnet, 270, false);
+    let provider = settler.executor.provider().clone();
+    let leaf = deploy_halo2_leaf_verifier(&provider).await.unwrap();
+    let verifier = deploy_halo2_batch_verifier(&provider, leaf, 270).await.unwrap();
+    settler
+        .executor
+        .setVerifier(verifier)
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+    let genesis = settler.last.clone();
+    let one = settler.batch(1);
+    settler.commit(std::slice::from_ref(&one)).await.unwrap();
+    let prove = |proof: Bytes| {
+        let prev: ChainExecutor::StoredBatchInfo = convert(&genesis).unwrap();
+        let batch: ChainExecutor::StoredBatchInfo = convert(&one.to_stored()).unwrap();
+        let executor = settler.executor.clone();
+        async move { executor.proveBatches(prev, vec![batch], proof).call().await.map(drop) }
+    };
+    // What the mock backend submits; bytes that are no `bytes[]` at all (the verifier reverts);
+    // a well-formed envelope around a proof that is not one (the leaf verifier refuses it).
+    let mock = Bytes::from(vec![Bytes::from_static(b"mock proof")].abi_encode());
+    let mut garbage = vec![0u8; 4];
+    garbage[3] = 64;
+    garbage.extend_from_slice(&[7u8; 64]);
+    let not_a_proof = Bytes::from(vec![Bytes::from(garbage)].abi_encode());
+    for proof in [mock, Bytes::from_static(b"mock proof"), not_a_proof] {
+        let err = expect_error(prove(proof.clone()).await);
+        assert!(matches!(err, Errors::InvalidProof(_)), "{proof}: {err:?}");
+    }
+    assert_eq!(settler.counters().await, (1, 0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,7 +472,19 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
             Errors::SettlementLayerNotActive(_)
         ));
 
-        // Gateway -> L1.
+        // Gateway -> L1: the relayer alone cannot move the chain back.
+        if round == 0 {
+            let err = expect_bridgehub_error(
+                bridgehub_as_relayer
+                    .finalizeMigrationFromGateway(U256::from(270), convert(&on_gw.last).unwrap())
+                    .send()
+                    .await
+                    .map(drop),
+            );
+            assert!(
+                matches!(err, Bridgehub::BridgehubErrors::MigrationNotStarted(e) if e.chainId == U256::from(270) && e.gateway == U256::from(506))
+            );
+        }
         bridgehub
             .startMigrationFromGateway(U256::from(270))
             .send()
@@ -626,6 +724,49 @@ async fn rust_and_solidity_agree_on_hashes_and_merkle_trees_for_random_inputs() 
         assert_eq!(executor.publicInput(a, b, c).call().await.unwrap(), public_input(a, b, c));
     }
     let _: Address = *harness.address();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_test_vectors_hold_in_solidity() {
+    // The same file `gateway-primitives`' unit tests check the Rust code against.
+    let vectors = gateway_primitives::vectors::load().unwrap();
+    let devnet = devnet().await;
+    let provider = signer_provider(
+        devnet.topology.l1.node.rpc_url.clone(),
+        &devnet.topology.l1.governance_key,
+    )
+    .unwrap();
+    let harness = MerkleHarness::new(deploy_merkle_harness(&provider).await.unwrap(), &provider);
+    let executor = ChainExecutor::new(devnet.topology.chains[0].l1_executor, &provider);
+    for v in &vectors.merkle {
+        let n = v.leaves.len();
+        assert_eq!(harness.rootOf(v.leaves.clone()).call().await.unwrap(), v.root, "{n} leaves");
+        assert_eq!(harness.incrementalRootOf(v.leaves.clone()).call().await.unwrap(), v.root);
+        if n > 0 {
+            let (leaf, index) = (v.leaves[v.index], U256::from(v.index));
+            assert!(harness.verify(v.root, leaf, index, v.proof.clone()).call().await.unwrap());
+        }
+    }
+    for v in &vectors.batches {
+        let batch: ChainExecutor::CommitBatchInfo = convert(&v.batch).unwrap();
+        assert_eq!(executor.batchOutputHash(batch).call().await.unwrap(), v.batch_output_hash);
+        let stored: ChainExecutor::StoredBatchInfo = convert(&v.batch.to_stored()).unwrap();
+        assert_eq!(executor.hashStoredBatchInfo(stored).call().await.unwrap(), v.stored_batch_hash);
+    }
+    for v in &vectors.public_inputs {
+        let onchain = executor
+            .publicInput(v.prev_state_commitment, v.state_commitment, v.commitment)
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(onchain, v.public_input);
+    }
+    for v in &vectors.leaves {
+        let (batch, chain) = (U256::from(v.batch_number), U256::from(v.chain_id));
+        assert_eq!(harness.batchLeaf(batch, v.root).call().await.unwrap(), v.batch_leaf);
+        assert_eq!(harness.chainLeaf(chain, v.root).call().await.unwrap(), v.chain_leaf);
+    }
+    assert!(vectors.merkle.len() >= 10 && vectors.batches.len() >= 8 && vectors.leaves.len() >= 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,9 @@ contract Bridgehub {
     mapping(uint256 settlementLayer => bool) public whitelisted;
     mapping(uint256 settlementLayer => address) public relayerOf;
     Migration[] public migrations;
+    /// @notice The Gateway a chain's admin asked to leave (startMigrationFromGateway), until the
+    /// move back to L1 completes; 0 when no such request is open.
+    mapping(uint256 chainId => uint256 gateway) public migrationBackRequested;
 
     event ChainRegistered(uint256 indexed chainId, address admin, uint256 settlementLayer);
     event ExecutorSet(uint256 indexed chainId, uint256 indexed settlementLayer, address executor);
@@ -51,6 +54,7 @@ contract Bridgehub {
     error NotSettlingOnL1(uint256 chainId, uint256 settlementLayer);
     error NotSettlingOnGateway(uint256 chainId, uint256 settlementLayer);
     error LastBatchMismatch(uint256 chainId, bytes32 expected, bytes32 got);
+    error MigrationNotStarted(uint256 chainId, uint256 gateway);
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert NotOwner(msg.sender);
@@ -124,7 +128,7 @@ contract Bridgehub {
         if (chain.settlementLayer != block.chainid) revert NotSettlingOnL1(chainId, chain.settlementLayer);
         _requireUsableSettlementLayer(gateway);
         if (executorOn[chainId][gateway] == address(0)) revert NoExecutorOn(chainId, gateway);
-        ChainExecutor l1Executor = ChainExecutor(executorOn[chainId][block.chainid]);
+        ChainExecutor l1Executor = _l1Executor(chainId);
         bytes32 expected = l1Executor.storedBatchHash(l1Executor.totalBatchesExecuted());
         bytes32 got = keccak256(abi.encode(lastBatch));
         if (got != expected || lastBatch.batchNumber != l1Executor.totalBatchesExecuted()) {
@@ -143,23 +147,33 @@ contract Bridgehub {
     function startMigrationFromGateway(uint256 chainId) external onlyChainAdmin(chainId) {
         uint256 gateway = chains[chainId].settlementLayer;
         if (gateway == block.chainid) revert NotSettlingOnGateway(chainId, gateway);
+        migrationBackRequested[chainId] = gateway;
         emit MigrationFromGatewayStarted(chainId, gateway);
     }
 
     /// @notice Completes a move from the Gateway back to L1 with the last batch the chain
-    /// executed on the Gateway; only the Gateway's relayer.
+    /// executed on the Gateway; only the Gateway's relayer, and only after the chain's admin
+    /// asked for it (startMigrationFromGateway).
     function finalizeMigrationFromGateway(uint256 chainId, StoredBatchInfo calldata lastBatch) external {
         if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
         uint256 gateway = chains[chainId].settlementLayer;
         if (gateway == block.chainid) revert NotSettlingOnGateway(chainId, gateway);
         if (msg.sender != relayerOf[gateway]) revert NotRelayer(gateway, msg.sender);
-        ChainExecutor l1Executor = ChainExecutor(executorOn[chainId][block.chainid]);
+        if (migrationBackRequested[chainId] != gateway) revert MigrationNotStarted(chainId, gateway);
+        delete migrationBackRequested[chainId];
+        ChainExecutor l1Executor = _l1Executor(chainId);
         l1Executor.activate(lastBatch);
         uint256 firstBatch = lastBatch.batchNumber + 1;
         chains[chainId].settlementLayer = block.chainid;
         migrations.push(Migration({chainId: chainId, settlementLayer: block.chainid, firstBatch: firstBatch}));
         emit MigrationFromGateway(chainId, gateway, firstBatch);
         emit SettlementLayerChanged(chainId, gateway, block.chainid, firstBatch);
+    }
+
+    function _l1Executor(uint256 chainId) internal view returns (ChainExecutor) {
+        address executor = executorOn[chainId][block.chainid];
+        if (executor == address(0)) revert NoExecutorOn(chainId, block.chainid);
+        return ChainExecutor(executor);
     }
 
     function _requireUsableSettlementLayer(uint256 slChainId) internal view {

@@ -78,6 +78,7 @@ contract ChainExecutor {
     error ImportedRootsLengthMismatch(uint256 batches, uint256 importedRoots);
     error UnknownInteropRoot(uint256 batchNumber, uint256 gatewayBlock, bytes32 root);
     error DependencyRootsMismatch(uint256 batchNumber, bytes32 committed, bytes32 imported);
+    error UnknownPriorityOp(uint256 id, uint256 queued);
 
     modifier onlyRole(uint8 role) {
         if (operatorRoles[msg.sender] & role == 0) revert NotOperator(msg.sender, role);
@@ -193,7 +194,12 @@ contract ChainExecutor {
             inputs[i] = Commitments.publicInput(prevState, b.stateCommitment, b.commitment);
             prevState = b.stateCommitment;
         }
-        if (!verifier.verify(inputs, proof)) revert InvalidProof();
+        // A verifier that reverts (a malformed proof) refuses the proof as well.
+        try verifier.verify(inputs, proof) returns (bool valid) {
+            if (!valid) revert InvalidProof();
+        } catch {
+            revert InvalidProof();
+        }
         totalBatchesVerified = verified + batches.length;
         emit BatchesProved(verified + 1, verified + batches.length);
     }
@@ -260,6 +266,7 @@ contract ChainExecutor {
 
     /// @notice The hash of priority operation `id`.
     function priorityOpHash(uint256 id) external view returns (bytes32) {
+        if (id >= priorityQueue.length) revert UnknownPriorityOp(id, priorityQueue.length);
         return priorityQueue[id];
     }
 

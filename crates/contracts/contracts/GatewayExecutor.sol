@@ -137,7 +137,12 @@ contract GatewayExecutor {
         inputs[0] = chainId;
         inputs[1] = Commitments.publicInput(last.stateCommitment, batch.newStateCommitment, commitment);
         _finalizeChainBatches(chainBatches, inputs, number);
-        if (!verifier.verify(inputs, proof)) revert InvalidProof();
+        // A verifier that reverts (a malformed proof) refuses the proof as well.
+        try verifier.verify(inputs, proof) returns (bool valid) {
+            if (!valid) revert InvalidProof();
+        } catch {
+            revert InvalidProof();
+        }
 
         bytes32 hash = Commitments.storedBatchHash(stored);
         storedBatchHash[number] = hash;

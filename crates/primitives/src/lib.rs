@@ -18,6 +18,8 @@
 mod batch;
 mod interop;
 mod merkle;
+#[cfg(any(test, feature = "test-vectors"))]
+pub mod vectors;
 
 pub use batch::{
     ChainBatchRef, CommitBatchInfo, DaScheme, StoredBatchInfo, batch_leaf, batch_output_hash,

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Merkle} from "../Merkle.sol";
+import {Commitments} from "../Types.sol";
 
 /// @notice Test-only: exposes Merkle so the Rust implementation can be checked against it.
 contract MerkleHarness {
@@ -26,5 +27,15 @@ contract MerkleHarness {
     /// @notice Merkle.verify.
     function verify(bytes32 root, bytes32 leaf, uint256 index, bytes32[] calldata proof) external pure returns (bool) {
         return Merkle.verify(root, leaf, index, proof);
+    }
+
+    /// @notice A batch's leaf in its chain's tree, as MessageRoot computes it.
+    function batchLeaf(uint256 batchNumber, bytes32 batchRoot) external pure returns (bytes32) {
+        return Commitments.batchLeaf(batchNumber, batchRoot);
+    }
+
+    /// @notice A chain's leaf in the shared tree, as MessageRoot computes it.
+    function chainLeaf(uint256 chainId, bytes32 chainRoot) external pure returns (bytes32) {
+        return Commitments.chainLeaf(chainId, chainRoot);
     }
 }
