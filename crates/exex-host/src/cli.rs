@@ -3,8 +3,10 @@
 use std::{future::Future, net::IpAddr, path::PathBuf, time::Duration};
 
 use alloy::transports::http::reqwest::Url;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use eyre::WrapErr;
 use tracing::info;
+use tracing_subscriber::{EnvFilter, fmt::writer::BoxMakeWriter};
 
 use crate::{
     DEFAULT_CATCH_UP_RANGE, DEFAULT_MAX_REORG_DEPTH, DEFAULT_WAL_BLOCKS_WARNING, HostBuilder,
@@ -58,38 +60,150 @@ pub struct NodeCommand<Ext: Args> {
 #[command(next_help_heading = "Host")]
 pub struct NodeArgs {
     /// Where the host keeps its WAL and the ExExs their stores.
-    #[arg(long = "datadir", value_name = "DIR", env = "GATEWAY_DATADIR", default_value = DEFAULT_DATADIR)]
+    #[arg(long = "datadir", env = "GATEWAY_DATADIR", value_name = "DIR", default_value = DEFAULT_DATADIR)]
     pub datadir: PathBuf,
     /// The JSON-RPC endpoint of the node to follow.
-    #[arg(long = "chain.rpc-url", value_name = "URL", env = "GATEWAY_CHAIN_RPC_URL")]
+    #[arg(long = "chain.rpc-url", env = "GATEWAY_CHAIN_RPC_URL", value_name = "URL")]
     pub chain_rpc_url: Url,
     /// How often to poll the followed node.
-    #[arg(long = "chain.poll-interval", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long = "chain.poll-interval", env = "GATEWAY_CHAIN_POLL_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
     pub chain_poll_interval: Duration,
     /// Only deliver blocks this many blocks below the node's tip.
-    #[arg(long = "chain.confirmations", value_name = "BLOCKS", default_value_t = 0)]
+    #[arg(
+        long = "chain.confirmations",
+        env = "GATEWAY_CHAIN_CONFIRMATIONS",
+        value_name = "BLOCKS",
+        default_value_t = 0
+    )]
     pub chain_confirmations: u64,
     /// On a first start, deliver the blocks after this one (default: start at the tip).
-    #[arg(long = "chain.start-after", value_name = "BLOCK")]
+    #[arg(long = "chain.start-after", env = "GATEWAY_CHAIN_START_AFTER", value_name = "BLOCK")]
     pub chain_start_after: Option<u64>,
     /// How many delivered blocks to keep for reorgs.
-    #[arg(long = "chain.max-reorg-depth", value_name = "BLOCKS", default_value_t = DEFAULT_MAX_REORG_DEPTH)]
+    #[arg(long = "chain.max-reorg-depth", env = "GATEWAY_CHAIN_MAX_REORG_DEPTH", value_name = "BLOCKS", default_value_t = DEFAULT_MAX_REORG_DEPTH)]
     pub chain_max_reorg_depth: usize,
     /// How many blocks one notification carries at most while catching up.
-    #[arg(long = "chain.catch-up-range", value_name = "BLOCKS", default_value_t = DEFAULT_CATCH_UP_RANGE)]
+    #[arg(long = "chain.catch-up-range", env = "GATEWAY_CHAIN_CATCH_UP_RANGE", value_name = "BLOCKS", default_value_t = DEFAULT_CATCH_UP_RANGE)]
     pub chain_catch_up_range: u64,
     /// Serve JSON-RPC (the ExExs' namespaces).
-    #[arg(long = "http")]
+    #[arg(long = "http", env = "GATEWAY_HTTP")]
     pub http: bool,
     /// The JSON-RPC listen address.
-    #[arg(long = "http.addr", value_name = "ADDR", default_value = DEFAULT_HTTP_ADDR)]
+    #[arg(long = "http.addr", env = "GATEWAY_HTTP_ADDR", value_name = "ADDR", default_value = DEFAULT_HTTP_ADDR)]
     pub http_addr: IpAddr,
     /// The JSON-RPC port.
-    #[arg(long = "http.port", value_name = "PORT", default_value_t = DEFAULT_HTTP_PORT)]
+    #[arg(long = "http.port", env = "GATEWAY_HTTP_PORT", value_name = "PORT", default_value_t = DEFAULT_HTTP_PORT)]
     pub http_port: u16,
     /// Warn when the WAL holds more blocks than this.
-    #[arg(long = "exex.wal-blocks-warning", value_name = "BLOCKS", default_value_t = DEFAULT_WAL_BLOCKS_WARNING)]
+    #[arg(long = "exex.wal-blocks-warning", env = "GATEWAY_EXEX_WAL_BLOCKS_WARNING", value_name = "BLOCKS", default_value_t = DEFAULT_WAL_BLOCKS_WARNING)]
     pub wal_blocks_warning: usize,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+/// When log lines are colored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogColor {
+    /// When writing to a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `--log.*`: what is logged, how, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LogArgs {
+    /// What to log, as `tracing` directives (`info,settlement=debug`); without it `RUST_LOG`,
+    /// else `info`.
+    #[arg(long = "log.filter", env = "GATEWAY_LOG_FILTER", value_name = "DIRECTIVES")]
+    pub filter: Option<String>,
+    /// How lines are written.
+    #[arg(
+        long = "log.format",
+        env = "GATEWAY_LOG_FORMAT",
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub format: LogFormat,
+    /// Append log lines to this file instead of standard output.
+    #[arg(long = "log.file", env = "GATEWAY_LOG_FILE", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// When to color text lines (never in a file).
+    #[arg(
+        long = "log.color",
+        env = "GATEWAY_LOG_COLOR",
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    pub color: LogColor,
+}
+
+impl Default for LogArgs {
+    fn default() -> Self {
+        Self { filter: None, format: LogFormat::Text, file: None, color: LogColor::Auto }
+    }
+}
+
+impl LogArgs {
+    /// The filter these flags ask for; a bad directive is an error naming `--log.filter`.
+    pub fn env_filter(&self) -> eyre::Result<EnvFilter> {
+        match &self.filter {
+            Some(directives) => EnvFilter::try_new(directives)
+                .wrap_err_with(|| format!("--log.filter {directives:?}: not a valid filter")),
+            None => {
+                Ok(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+            }
+        }
+    }
+
+    /// Installs the global subscriber these flags describe (once per process; later calls
+    /// change nothing). A file that cannot be opened is an error naming `--log.file`.
+    pub fn init(&self) -> eyre::Result<()> {
+        use std::io::IsTerminal;
+        let filter = self.env_filter()?;
+        let (writer, ansi) = match &self.file {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .wrap_err_with(|| {
+                        format!("--log.file {}: cannot append to it", path.display())
+                    })?;
+                (BoxMakeWriter::new(std::sync::Mutex::new(file)), false)
+            }
+            None => {
+                let ansi = match self.color {
+                    LogColor::Auto => std::io::stdout().is_terminal(),
+                    LogColor::Always => true,
+                    LogColor::Never => false,
+                };
+                (BoxMakeWriter::new(std::io::stdout), ansi)
+            }
+        };
+        let builder =
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
+        let _ = match self.format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder.json().try_init(),
+        };
+        Ok(())
+    }
 }
 
 impl NodeArgs {
@@ -129,12 +243,7 @@ impl<Ext: Args> Cli<Ext> {
         Fut: Future<Output = eyre::Result<()>>,
     {
         let Commands::Node(command) = self.command;
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .try_init();
+        command.node.log.init()?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let result = runtime.block_on(async move {
             let source = RpcBlockSource::new(command.node.source_config());
@@ -166,7 +275,7 @@ mod tests {
 
     #[derive(Debug, Args)]
     struct ExtArgs {
-        #[arg(long = "settlement.enabled")]
+        #[arg(long = "settlement.enabled", env = "GATEWAY_SETTLEMENT_ENABLED")]
         enabled: bool,
     }
 

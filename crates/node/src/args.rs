@@ -59,11 +59,11 @@ pub struct NodeExtArgs {
     #[command(flatten)]
     pub gateway: GatewayArgs,
     /// Serve Prometheus metrics on this address.
-    #[arg(long = "metrics", value_name = "ADDR", env = "GATEWAY_METRICS")]
+    #[arg(long = "metrics", env = "GATEWAY_METRICS", value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
     /// A TOML file with any of these settings (`[settlement] layer = "gateway"`); flags and
     /// environment variables override it.
-    #[arg(long = "config", value_name = "FILE")]
+    #[arg(long = "config", env = "GATEWAY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
 
@@ -75,83 +75,150 @@ pub struct SettlementArgs {
     #[arg(long = "settlement.enabled", env = "GATEWAY_SETTLEMENT_ENABLED")]
     pub enabled: bool,
     /// Where the chain settles.
-    #[arg(long = "settlement.layer", value_enum, default_value = "l1", value_name = "LAYER")]
+    #[arg(
+        long = "settlement.layer",
+        env = "GATEWAY_SETTLEMENT_LAYER",
+        value_enum,
+        default_value = "l1",
+        value_name = "LAYER"
+    )]
     pub layer: LayerArg,
     /// L1's JSON-RPC endpoint.
-    #[arg(long = "settlement.l1-rpc-url", value_name = "URL", env = "GATEWAY_L1_RPC_URL")]
+    #[arg(
+        long = "settlement.l1-rpc-url",
+        env = "GATEWAY_SETTLEMENT_L1_RPC_URL",
+        value_name = "URL"
+    )]
     pub l1_rpc_url: Option<Url>,
     /// The Gateway's JSON-RPC endpoint.
     #[arg(
         long = "settlement.gateway-rpc-url",
-        value_name = "URL",
-        env = "GATEWAY_GATEWAY_RPC_URL"
+        env = "GATEWAY_SETTLEMENT_GATEWAY_RPC_URL",
+        value_name = "URL"
     )]
     pub gateway_rpc_url: Option<Url>,
     /// Which Gateway: `mainnet` (9075), `testnet` (506) or a chain id.
-    #[arg(long = "settlement.gateway-network", value_name = "NETWORK", default_value = "testnet", value_parser = parse_network)]
+    #[arg(long = "settlement.gateway-network", env = "GATEWAY_SETTLEMENT_GATEWAY_NETWORK", value_name = "NETWORK", default_value = "testnet", value_parser = parse_network)]
     pub gateway_network: u64,
     /// A file holding the operator's private key (hex). Or set GATEWAY_OPERATOR_KEY.
     #[arg(
         long = "settlement.operator-key-file",
-        value_name = "FILE",
-        env = "GATEWAY_OPERATOR_KEY_FILE"
+        env = "GATEWAY_SETTLEMENT_OPERATOR_KEY_FILE",
+        value_name = "FILE"
     )]
     pub operator_key_file: Option<PathBuf>,
     /// How batch data is made available.
-    #[arg(long = "settlement.da", value_enum, default_value = "validium", value_name = "MODE")]
+    #[arg(
+        long = "settlement.da",
+        env = "GATEWAY_SETTLEMENT_DA",
+        value_enum,
+        default_value = "validium",
+        value_name = "MODE"
+    )]
     pub da: DaArg,
     /// Only blocks at least this deep are batched.
-    #[arg(long = "settlement.confirmations", value_name = "BLOCKS", default_value_t = 0)]
+    #[arg(
+        long = "settlement.confirmations",
+        env = "GATEWAY_SETTLEMENT_CONFIRMATIONS",
+        value_name = "BLOCKS",
+        default_value_t = 0
+    )]
     pub confirmations: u64,
     /// The highest fee per gas (wei) the sender pays.
-    #[arg(long = "settlement.max-fee-per-gas", value_name = "WEI")]
+    #[arg(
+        long = "settlement.max-fee-per-gas",
+        env = "GATEWAY_SETTLEMENT_MAX_FEE_PER_GAS",
+        value_name = "WEI"
+    )]
     pub max_fee_per_gas: Option<u128>,
     /// The devnet topology file to read executor addresses and the genesis batch from.
-    #[arg(long = "settlement.topology", value_name = "FILE", env = "GATEWAY_TOPOLOGY")]
+    #[arg(long = "settlement.topology", env = "GATEWAY_SETTLEMENT_TOPOLOGY", value_name = "FILE")]
     pub topology: Option<PathBuf>,
     /// The chain's executor on L1 (instead of a topology file).
-    #[arg(long = "settlement.l1-executor", value_name = "ADDRESS")]
+    #[arg(
+        long = "settlement.l1-executor",
+        env = "GATEWAY_SETTLEMENT_L1_EXECUTOR",
+        value_name = "ADDRESS"
+    )]
     pub l1_executor: Option<Address>,
     /// The chain's executor on the Gateway (instead of a topology file).
-    #[arg(long = "settlement.gateway-executor", value_name = "ADDRESS")]
+    #[arg(
+        long = "settlement.gateway-executor",
+        env = "GATEWAY_SETTLEMENT_GATEWAY_EXECUTOR",
+        value_name = "ADDRESS"
+    )]
     pub gateway_executor: Option<Address>,
     /// The state commitment of the chain's batch 0 (instead of a topology file).
-    #[arg(long = "settlement.genesis-state-commitment", value_name = "HASH")]
+    #[arg(
+        long = "settlement.genesis-state-commitment",
+        env = "GATEWAY_SETTLEMENT_GENESIS_STATE_COMMITMENT",
+        value_name = "HASH"
+    )]
     pub genesis_state_commitment: Option<B256>,
     /// The proof backend; `mock` is for devnets only.
-    #[arg(long = "settlement.proofs", value_enum, default_value = "halo2", value_name = "BACKEND")]
+    #[arg(
+        long = "settlement.proofs",
+        env = "GATEWAY_SETTLEMENT_PROOFS",
+        value_enum,
+        default_value = "halo2",
+        value_name = "BACKEND"
+    )]
     pub proofs: ProofsArg,
     /// A ceremony SRS file (halo2 `ParamsKZG` format) for `--settlement.proofs halo2`; without
     /// it the INSECURE dev SRS is used.
-    #[arg(long = "settlement.srs-file", value_name = "FILE", env = "GATEWAY_SRS_FILE")]
+    #[arg(long = "settlement.srs-file", env = "GATEWAY_SETTLEMENT_SRS_FILE", value_name = "FILE")]
     pub srs_file: Option<PathBuf>,
     /// Where the halo2 SRS and keys are cached (default `<datadir>/halo2`).
-    #[arg(long = "settlement.halo2-cache-dir", value_name = "DIR")]
+    #[arg(
+        long = "settlement.halo2-cache-dir",
+        env = "GATEWAY_SETTLEMENT_HALO2_CACHE_DIR",
+        value_name = "DIR"
+    )]
     pub halo2_cache_dir: Option<PathBuf>,
     /// Batches per commit, prove or execute transaction.
-    #[arg(long = "settlement.max-batches-per-tx", value_name = "N", default_value_t = DEFAULT_MAX_BATCHES_PER_TX)]
+    #[arg(long = "settlement.max-batches-per-tx", env = "GATEWAY_SETTLEMENT_MAX_BATCHES_PER_TX", value_name = "N", default_value_t = DEFAULT_MAX_BATCHES_PER_TX)]
     pub max_batches_per_tx: usize,
     /// Blocks a settlement-layer transaction must be under before the next one is sent (1: mined).
-    #[arg(long = "settlement.layer-confirmations", value_name = "BLOCKS", default_value_t = DEFAULT_LAYER_CONFIRMATIONS, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "settlement.layer-confirmations", env = "GATEWAY_SETTLEMENT_LAYER_CONFIRMATIONS", value_name = "BLOCKS", default_value_t = DEFAULT_LAYER_CONFIRMATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub layer_confirmations: u64,
     /// How long a settlement-layer transaction may wait to be mined before it is resent with a
     /// higher fee.
-    #[arg(long = "settlement.tx-timeout", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long = "settlement.tx-timeout", env = "GATEWAY_SETTLEMENT_TX_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub tx_timeout: Duration,
     /// Proof jobs run at once (each real proof takes gigabytes).
-    #[arg(long = "settlement.proof-concurrency", value_name = "N", default_value_t = DEFAULT_PROOF_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..64))]
+    #[arg(long = "settlement.proof-concurrency", env = "GATEWAY_SETTLEMENT_PROOF_CONCURRENCY", value_name = "N", default_value_t = DEFAULT_PROOF_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..64))]
     pub proof_concurrency: u64,
+    /// The chain's L2Messenger: its `MessageSent` logs are the chain's L2->L1 messages
+    /// (default: the one in --settlement.topology; without either, no message is collected).
+    #[arg(
+        long = "settlement.messenger",
+        env = "GATEWAY_SETTLEMENT_MESSENGER",
+        value_name = "ADDRESS"
+    )]
+    pub messenger: Option<Address>,
     /// The L1 Bridgehub (instead of a topology file). With both layers known it turns on
     /// runtime migration: `settlement_migrate`, and a `--settlement.layer` that differs from the
     /// Bridgehub's migrates the chain at start.
-    #[arg(long = "settlement.bridgehub", value_name = "ADDRESS")]
+    #[arg(
+        long = "settlement.bridgehub",
+        env = "GATEWAY_SETTLEMENT_BRIDGEHUB",
+        value_name = "ADDRESS"
+    )]
     pub bridgehub: Option<Address>,
     /// A file holding the chain admin's key on the Bridgehub (default: the operator key).
-    #[arg(long = "settlement.admin-key-file", value_name = "FILE")]
+    #[arg(
+        long = "settlement.admin-key-file",
+        env = "GATEWAY_SETTLEMENT_ADMIN_KEY_FILE",
+        value_name = "FILE"
+    )]
     pub admin_key_file: Option<PathBuf>,
     /// A file holding the Gateway relayer's key: this node then carries its own migrations to
     /// the Gateway's executor (devnets; without it the Gateway's relayer does).
-    #[arg(long = "settlement.relayer-key-file", value_name = "FILE")]
+    #[arg(
+        long = "settlement.relayer-key-file",
+        env = "GATEWAY_SETTLEMENT_RELAYER_KEY_FILE",
+        value_name = "FILE"
+    )]
     pub relayer_key_file: Option<PathBuf>,
 }
 
@@ -162,12 +229,17 @@ pub struct GatewayArgs {
     /// Serve the Gateway's public JSON-RPC here: requests are forwarded to the followed node
     /// (`--chain.rpc-url`, the Gateway's sequencer) and contract deployments from accounts not
     /// on the deployment allowlist are refused.
-    #[arg(long = "gateway.public-rpc", value_name = "ADDR", env = "GATEWAY_PUBLIC_RPC")]
+    #[arg(long = "gateway.public-rpc", env = "GATEWAY_GATEWAY_PUBLIC_RPC", value_name = "ADDR")]
     pub public_rpc: Option<SocketAddr>,
     /// Accounts allowed to deploy contracts on the Gateway, added to the persisted allowlist
     /// (`<datadir>/gateway/deployment-allowlist.json`; change it at runtime with
     /// `gateway_allowDeployer` / `gateway_disallowDeployer` on `--http`).
-    #[arg(long = "gateway.deployers", value_name = "ADDRESSES", value_delimiter = ',')]
+    #[arg(
+        long = "gateway.deployers",
+        env = "GATEWAY_GATEWAY_DEPLOYERS",
+        value_name = "ADDRESSES",
+        value_delimiter = ','
+    )]
     pub deployers: Vec<Address>,
 }
 
@@ -176,19 +248,19 @@ pub struct GatewayArgs {
 #[command(next_help_heading = "Batching")]
 pub struct BatchArgs {
     /// Seal at this many blocks.
-    #[arg(long = "batch.max-blocks", value_name = "N", default_value_t = DEFAULT_MAX_BLOCKS)]
+    #[arg(long = "batch.max-blocks", env = "GATEWAY_BATCH_MAX_BLOCKS", value_name = "N", default_value_t = DEFAULT_MAX_BLOCKS)]
     pub max_blocks: u64,
     /// Seal at this many transactions.
-    #[arg(long = "batch.max-txs", value_name = "N", default_value_t = DEFAULT_MAX_TXS)]
+    #[arg(long = "batch.max-txs", env = "GATEWAY_BATCH_MAX_TXS", value_name = "N", default_value_t = DEFAULT_MAX_TXS)]
     pub max_txs: u64,
     /// Seal at this many pubdata bytes.
-    #[arg(long = "batch.max-pubdata-bytes", value_name = "BYTES", default_value_t = DEFAULT_MAX_PUBDATA_BYTES)]
+    #[arg(long = "batch.max-pubdata-bytes", env = "GATEWAY_BATCH_MAX_PUBDATA_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_PUBDATA_BYTES)]
     pub max_pubdata_bytes: u64,
     /// Seal at this much gas.
-    #[arg(long = "batch.max-gas", value_name = "GAS", default_value_t = DEFAULT_MAX_GAS)]
+    #[arg(long = "batch.max-gas", env = "GATEWAY_BATCH_MAX_GAS", value_name = "GAS", default_value_t = DEFAULT_MAX_GAS)]
     pub max_gas: u64,
     /// Seal a non-empty batch once its first block is this old.
-    #[arg(long = "batch.timeout", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long = "batch.timeout", env = "GATEWAY_BATCH_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 }
 

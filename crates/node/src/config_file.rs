@@ -47,7 +47,15 @@ pub fn merge_config_file(args: Vec<OsString>, command: &Command) -> eyre::Result
     Ok(merged)
 }
 
+/// `--config FILE`, else the file `GATEWAY_CONFIG` names.
 fn config_path(args: &[OsString]) -> Option<std::path::PathBuf> {
+    config_flag(args).or_else(|| std::env::var_os(CONFIG_ENV).map(Into::into))
+}
+
+/// The environment variable of `--config`.
+const CONFIG_ENV: &str = "GATEWAY_CONFIG";
+
+fn config_flag(args: &[OsString]) -> Option<std::path::PathBuf> {
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let text = arg.to_string_lossy();
@@ -122,6 +130,27 @@ mod tests {
         assert_eq!(node.ext.settlement.layer, crate::args::LayerArg::Gateway);
         assert_eq!(node.ext.batch.max_blocks, 9, "the flag wins over the file");
         assert_eq!(node.ext.batch.timeout, std::time::Duration::from_secs(2));
+    }
+
+    /// Every setting of `node` has an environment variable named after its flag:
+    /// `--settlement.l1-rpc-url` is `GATEWAY_SETTLEMENT_L1_RPC_URL`.
+    #[test]
+    fn every_flag_has_an_environment_variable_named_after_it() {
+        let command = Cli::command();
+        let node = command.find_subcommand("node").unwrap();
+        let mut checked = 0;
+        for arg in node.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "help" || long == "version" {
+                continue;
+            }
+            let expected = format!("GATEWAY_{}", long.replace(['.', '-'], "_").to_uppercase());
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            assert_eq!(env.as_deref(), Some(expected.as_str()), "--{long}");
+            checked += 1;
+        }
+        assert!(checked >= 45, "only {checked} flags");
+        assert_eq!(CONFIG_ENV, "GATEWAY_CONFIG");
     }
 
     #[test]

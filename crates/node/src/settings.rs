@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use alloy::{
-    primitives::B256,
+    primitives::{Address, B256},
     providers::{Provider, ProviderBuilder},
     transports::http::reqwest::Url,
 };
@@ -33,7 +33,28 @@ async fn chain_id_of(url: &Url, flag: &str) -> eyre::Result<u64> {
 fn key_file(path: &std::path::Path, flag: &str) -> eyre::Result<OperatorKey> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| eyre::eyre!("{flag} {}: cannot read it: {e}", path.display()))?;
-    Ok(OperatorKey::new(text.trim()))
+    checked_key(OperatorKey::new(text.trim()), &format!("{flag} {}", path.display()))
+}
+
+/// `key` if it parses as a private key; else an error naming where it came from (never the key).
+fn checked_key(key: OperatorKey, source: &str) -> eyre::Result<OperatorKey> {
+    match key.signer("operator") {
+        Ok(_) => Ok(key),
+        Err(_) => eyre::bail!("{source}: not a private key (expected 32 bytes of hex)"),
+    }
+}
+
+/// Fails unless a contract is deployed at `address` on the endpoint at `url`.
+async fn require_code(url: &Url, address: Address, flag: &str) -> eyre::Result<()> {
+    let provider = ProviderBuilder::new().connect_http(url.clone());
+    match tokio::time::timeout(ENDPOINT_TIMEOUT, provider.get_code_at(address)).await {
+        Ok(Ok(code)) if code.is_empty() => {
+            eyre::bail!("{flag} {address}: no contract at that address on {url}")
+        }
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => eyre::bail!("{flag} {address}: cannot read its code on {url}: {e}"),
+        Err(_) => eyre::bail!("{flag} {address}: {url} gave no answer within {ENDPOINT_TIMEOUT:?}"),
+    }
 }
 
 /// The settlement layer the Bridgehub has for `chain_id`.
@@ -56,13 +77,10 @@ async fn bridgehub_layer(migration: &MigrationConfig, chain_id: u64) -> eyre::Re
 
 fn operator_key(args: &NodeExtArgs) -> eyre::Result<OperatorKey> {
     if let Some(path) = &args.settlement.operator_key_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            eyre::eyre!("--settlement.operator-key-file {}: cannot read it: {e}", path.display())
-        })?;
-        return Ok(OperatorKey::new(text.trim()));
+        return key_file(path, "--settlement.operator-key-file");
     }
     match std::env::var(OPERATOR_KEY_ENV) {
-        Ok(key) => Ok(OperatorKey::new(key.trim())),
+        Ok(key) => checked_key(OperatorKey::new(key.trim()), OPERATOR_KEY_ENV),
         Err(_) => eyre::bail!(
             "no operator key: pass --settlement.operator-key-file FILE or set {OPERATOR_KEY_ENV}"
         ),
@@ -75,6 +93,8 @@ pub async fn settlement_config(
     chain_rpc_url: &Url,
 ) -> eyre::Result<SettlementConfig> {
     let s = &args.settlement;
+    // Local checks first: a key that cannot be read or parsed fails before any endpoint is asked.
+    let operator_key = operator_key(args)?;
     let chain_id = chain_id_of(chain_rpc_url, "--chain.rpc-url").await?;
     let topology = match &s.topology {
         Some(path) => Some(
@@ -122,11 +142,19 @@ pub async fn settlement_config(
         }
     }
     let l1 = match (&l1_url, l1_executor) {
-        (Some(url), Some(executor)) => Some(SettlementLayerEndpoint {
-            chain_id: chain_id_of(url, "--settlement.l1-rpc-url").await?,
-            rpc_url: url.clone(),
-            executor,
-        }),
+        (Some(url), Some(executor)) => {
+            let flag = "--settlement.l1-rpc-url";
+            let l1_chain_id = chain_id_of(url, flag).await?;
+            if let Some(expected) = topology.as_ref().map(|t| t.l1.node.chain_id)
+                && l1_chain_id != expected
+            {
+                eyre::bail!(
+                    "{flag} {url}: the endpoint's chain id is {l1_chain_id}, but --settlement.topology's L1 is {expected}"
+                );
+            }
+            require_code(url, executor, "--settlement.l1-executor").await?;
+            Some(SettlementLayerEndpoint { chain_id: l1_chain_id, rpc_url: url.clone(), executor })
+        }
         _ => None,
     };
     let gateway = match (&gateway_url, gateway_executor) {
@@ -139,6 +167,7 @@ pub async fn settlement_config(
                     s.gateway_network
                 );
             }
+            require_code(url, executor, "--settlement.gateway-executor").await?;
             Some(SettlementLayerEndpoint { chain_id: sl_chain_id, rpc_url: url.clone(), executor })
         }
         _ => None,
@@ -148,6 +177,9 @@ pub async fn settlement_config(
         LayerArg::Gateway => LayerKind::Gateway,
     };
     let bridgehub = s.bridgehub.or(topology.as_ref().map(|t| t.bridgehub));
+    if let (Some(l1), Some(bridgehub)) = (&l1, bridgehub) {
+        require_code(&l1.rpc_url, bridgehub, "--settlement.bridgehub").await?;
+    }
     let migration = match (&l1, &gateway, bridgehub) {
         (Some(l1), Some(gateway), Some(bridgehub)) => Some(MigrationConfig {
             l1: l1.clone(),
@@ -220,8 +252,18 @@ pub async fn settlement_config(
         }
         DaArg::RollupBlobs => DaScheme::RollupBlobs,
     };
-    let operator_key = operator_key(args)?;
+    let messenger = s.messenger.or_else(|| {
+        chain.map(|c| c.interop.messenger).filter(|messenger| *messenger != Address::ZERO)
+    });
+    match messenger {
+        Some(messenger) => require_code(chain_rpc_url, messenger, "--settlement.messenger").await?,
+        None => tracing::warn!(
+            target: "gateway_node",
+            "no --settlement.messenger: the chain's L2->L1 messages are not collected (every batch's l2LogsRoot is empty)"
+        ),
+    }
     let mut config = SettlementConfig::new(chain_id, genesis, layer, operator_key);
+    config.messenger = messenger;
     config.da = da;
     config.confirmations = s.confirmations;
     config.max_batches_per_tx = s.max_batches_per_tx;

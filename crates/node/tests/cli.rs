@@ -18,8 +18,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
 
 /// Runs the binary to completion (it must fail fast); at most 60 s.
 fn run_to_exit(args: &[&str], datadir: &Path) -> Output {
+    run_to_exit_with_env(args, datadir, &[])
+}
+
+/// [`run_to_exit`] with these environment variables set.
+fn run_to_exit_with_env(args: &[&str], datadir: &Path, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .arg("--datadir")
         .arg(datadir)
         .env_remove("GATEWAY_OPERATOR_KEY")
@@ -59,6 +65,15 @@ fn bad_inputs_fail_at_start_and_name_the_flag() {
         "--settlement.genesis-state-commitment",
         "0x0000000000000000000000000000000000000000000000000000000000000001",
     ];
+    let dev_key = dir.path().join("dev.key");
+    std::fs::write(&dev_key, devnet::DEV_ACCOUNT_KEYS[0]).unwrap();
+    let dev_key = dev_key.to_str().unwrap().to_owned();
+    let bad_key = dir.path().join("bad.key");
+    std::fs::write(&bad_key, "0xnot-a-key").unwrap();
+    let bad_key = bad_key.to_str().unwrap().to_owned();
+    let no_such_dir = dir.path().join("missing/node.log");
+    let no_such_dir = no_such_dir.to_str().unwrap().to_owned();
+    let key = ["--settlement.operator-key-file", dev_key.as_str()];
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec![
@@ -77,16 +92,43 @@ fn bad_inputs_fail_at_start_and_name_the_flag() {
                 &l1_url,
                 "--settlement.gateway-executor",
                 "0x00000000000000000000000000000000000000bb",
+                key[0],
+                key[1],
             ],
             "chain id is 31337, but --settlement.gateway-network expects 506",
         ),
         (vec!["--settlement.da", "carrier-pigeon"], "--settlement.da"),
         (
-            vec!["--settlement.l1-rpc-url", "http://127.0.0.1:1"],
+            vec!["--settlement.l1-rpc-url", "http://127.0.0.1:1", key[0], key[1]],
             "--settlement.l1-rpc-url http://127.0.0.1:1/",
         ),
-        (vec![], "--settlement.layer l1 needs --settlement.l1-rpc-url"),
+        (key.to_vec(), "--settlement.layer l1 needs --settlement.l1-rpc-url"),
     ];
+    let cases: Vec<(Vec<&str>, &str)> = cases
+        .into_iter()
+        .chain([
+            (
+                vec![
+                    "--settlement.l1-rpc-url",
+                    &l1_url,
+                    "--settlement.operator-key-file",
+                    &bad_key,
+                ],
+                "--settlement.operator-key-file",
+            ),
+            (
+                vec![
+                    "--settlement.l1-rpc-url",
+                    &l1_url,
+                    "--settlement.operator-key-file",
+                    &dev_key,
+                ],
+                "no contract at that address",
+            ),
+            (vec!["--log.filter", "gateway=[nope"], "--log.filter"),
+            (vec!["--log.file", &no_such_dir], "--log.file"),
+        ])
+        .collect();
     for (extra, expected) in cases {
         let mut args: Vec<&str> = base.to_vec();
         args.extend(extra.iter());
@@ -95,6 +137,27 @@ fn bad_inputs_fail_at_start_and_name_the_flag() {
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(stderr.contains(expected), "{args:?}: expected {expected:?} in:\n{stderr}");
     }
+
+    // The key error names the flag and never prints the file's content.
+    let out = run_to_exit(
+        &[
+            &base[..],
+            &["--settlement.l1-rpc-url", &l1_url, "--settlement.operator-key-file", &bad_key],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a private key") && !stderr.contains("not-a-key"), "{stderr}");
+
+    // Settings from the environment are checked like flags.
+    let out = run_to_exit_with_env(
+        &base,
+        dir.path(),
+        &[("GATEWAY_SETTLEMENT_DA", "carrier-pigeon"), ("GATEWAY_SETTLEMENT_L1_RPC_URL", &l1_url)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--settlement.da"), "{stderr}");
 
     // A malformed config file.
     let bad = dir.path().join("bad.toml");
@@ -163,7 +226,10 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
         .unwrap();
     let mut child = ChildProcess(child);
 
-    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let mut traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    // Every other transaction sends an L2->L1 message through the chain's L2Messenger, which
+    // the node knows from the topology file.
+    traffic.use_messenger(chain.interop.messenger);
     traffic.blocks(6, 2).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     let status = loop {
@@ -201,6 +267,13 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "clean exit on SIGTERM, got {exit}");
+
+    // The node collected the messages: one per traffic block, in the blocks' records.
+    let store = gateway_store::Store::open(&datadir).unwrap();
+    let last = store.last_block().unwrap().unwrap().number;
+    let messages: usize =
+        store.blocks(1..=last).unwrap().iter().map(|b| b.message_leaves.len()).sum();
+    assert!(messages >= 6, "{messages} L2->L1 messages recorded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
