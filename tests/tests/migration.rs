@@ -271,6 +271,18 @@ async fn a_chain_migrates_to_the_gateway_back_to_l1_and_again_losing_and_repeati
     assert_eq!(on_l1_executor.totalBatchesExecuted().call().await.unwrap().to::<u64>(), drained[2]);
     assert!(on_gw.active().call().await.unwrap());
     assert!(!on_l1_executor.active().call().await.unwrap());
+    // The status shows both layers, with what each executor holds.
+    let layers = status["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "{status}");
+    let (l1_status, gw_status) = (&layers[0], &layers[1]);
+    assert_eq!((l1_status["chainId"].as_u64(), l1_status["kind"].as_str()), (Some(l1), Some("l1")));
+    assert_eq!(l1_status["active"], false);
+    assert_eq!(l1_status["onChain"]["executed"], drained[2]);
+    assert_eq!(l1_status["onChain"]["committed"], drained[2]);
+    assert_eq!(gw_status["chainId"], gateway);
+    assert_eq!(gw_status["active"], true);
+    assert_eq!(gw_status["onChain"]["executed"].as_u64(), Some(executed(&status)));
+    assert_eq!(gw_status["lastSealedBatch"], status["lastSealedBatch"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

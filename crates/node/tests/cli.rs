@@ -251,6 +251,24 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     assert!(metrics.contains("settlement_batches_sealed_total"), "{metrics}");
     assert!(metrics.contains("settlement_txs_sent_total"), "{metrics}");
     assert!(metrics.contains("exex_wal_blocks_count"), "{metrics}");
+    // The WAL's size, refreshed every 2 s: the notifications not yet finalized are there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = local_http(
+            metrics_port,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let wal_bytes = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("settlement_wal_bytes "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no settlement_wal_bytes in {metrics}"));
+        if wal_bytes > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "settlement_wal_bytes stayed 0");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(metrics.contains("settlement_batches{stage=\"executed\"}"), "{metrics}");
     assert!(metrics.contains("settlement_lag_blocks"), "{metrics}");
     assert!(metrics.contains("settlement_gas_used_total{stage=\"commit\"}"), "{metrics}");

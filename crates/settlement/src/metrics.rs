@@ -67,6 +67,11 @@ pub fn describe() {
     );
     describe_gauge!("settlement_paused", "1 while sending is paused");
     describe_gauge!(
+        "settlement_wal_bytes",
+        "bytes in the host's WAL (notifications not yet finalized and finished by every ExEx)"
+    );
+    describe_gauge!("settlement_wal_files", "files in the host's WAL (one per notification)");
+    describe_gauge!(
         "gateway_chain_batches_l1_final",
         "gateway mode: per chain (label chain_id), its batches settled on L1 through the Gateway"
     );
@@ -107,6 +112,16 @@ pub fn describe() {
         "settlement_migration_running",
         "1 while a migration drains, 2 while it migrates, 0 otherwise"
     );
+}
+
+/// How many files `dir` holds and their bytes (0, 0 when it cannot be read).
+pub(crate) fn dir_size(dir: &std::path::Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.metadata().ok())
+        .filter(std::fs::Metadata::is_file)
+        .fold((0, 0), |(files, bytes), meta| (files + 1, bytes + meta.len()))
 }
 
 /// Sets the gauges from a status snapshot.

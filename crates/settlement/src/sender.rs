@@ -4,11 +4,12 @@
 //! restart or a lost transaction it simply sends what the counters say is missing, so nothing is
 //! sent twice and nothing is skipped.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider},
+    transports::http::reqwest::Url,
 };
 use gateway_contracts::{ChainExecutor, GatewayExecutor, convert};
 use gateway_primitives::DaScheme;
@@ -118,26 +119,7 @@ impl Sender {
 
     /// The executor's counters.
     pub async fn counters(&self) -> SettlementResult<OnChainCounters> {
-        let timeout = self.config.tx_timeout;
-        let read = async {
-            let committed = self.executor.totalBatchesCommitted().call().await?;
-            let proved = self.executor.totalBatchesVerified().call().await?;
-            let executed = self.executor.totalBatchesExecuted().call().await?;
-            Ok::<_, alloy::contract::Error>(OnChainCounters {
-                committed: committed.to(),
-                proved: proved.to(),
-                executed: executed.to(),
-            })
-        };
-        tokio::time::timeout(timeout, read)
-            .await
-            .map_err(|_| {
-                SettlementError::Layer(format!(
-                    "no answer from {} within {timeout:?}",
-                    self.config.layer.rpc_url
-                ))
-            })?
-            .map_err(|e| SettlementError::Layer(format!("reading the executor's counters: {e}")))
+        read_counters(&self.executor, &self.config.layer.rpc_url, self.config.tx_timeout).await
     }
 
     /// Forgets the transaction in flight once the operator's nonce on the layer moved past it
@@ -606,4 +588,37 @@ fn describe(err: &alloy::contract::Error) -> String {
         Some(decoded) => format!("{decoded:?}"),
         None => err.to_string(),
     }
+}
+
+/// The counters of `executor` (reached at `rpc_url`), read within `timeout`.
+pub(crate) async fn read_counters<P: Provider>(
+    executor: &ChainExecutor::ChainExecutorInstance<P>,
+    rpc_url: &Url,
+    timeout: Duration,
+) -> SettlementResult<OnChainCounters> {
+    let read = async {
+        let committed = executor.totalBatchesCommitted().call().await?;
+        let proved = executor.totalBatchesVerified().call().await?;
+        let executed = executor.totalBatchesExecuted().call().await?;
+        Ok::<_, alloy::contract::Error>(OnChainCounters {
+            committed: committed.to(),
+            proved: proved.to(),
+            executed: executed.to(),
+        })
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| {
+            SettlementError::Layer(format!("no answer from {rpc_url} within {timeout:?}"))
+        })?
+        .map_err(|e| SettlementError::Layer(format!("reading the executor's counters: {e}")))
+}
+
+/// The counters of the chain's executor on `layer`, through a read-only connection.
+pub(crate) async fn layer_counters(
+    layer: &crate::SettlementLayerEndpoint,
+    timeout: Duration,
+) -> SettlementResult<OnChainCounters> {
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(layer.rpc_url.clone());
+    read_counters(&ChainExecutor::new(layer.executor, provider), &layer.rpc_url, timeout).await
 }

@@ -51,6 +51,9 @@ pub struct SettlementStatus {
     pub last_proved_batch: Option<u64>,
     /// The executor's counters, as last read.
     pub on_chain: OnChainCounters,
+    /// Every settlement layer the chain can settle on: its executor's counters there, as last
+    /// read, and the last batch sealed for it (the active layer only).
+    pub layers: Vec<LayerStatus>,
     /// Blocks in the store that no sealed batch holds yet.
     pub unbatched_blocks: u64,
     /// Blocks from the chain head down to the last executed batch's last block.
@@ -72,6 +75,26 @@ pub struct SettlementStatus {
     pub migration: Option<MigrationStatus>,
     /// Migrations completed so far.
     pub migrations_completed: u64,
+}
+
+/// One settlement layer in `settlement_status.layers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerStatus {
+    /// The layer's chain id.
+    pub chain_id: u64,
+    /// `l1` or `gateway`, when the configuration tells (always with runtime migration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// The chain's executor there.
+    pub executor: alloy::primitives::Address,
+    /// The chain settles here now.
+    pub active: bool,
+    /// The last batch sealed for this layer (the active one only: a migration reseals what
+    /// the layer it leaves did not commit).
+    pub last_sealed_batch: Option<u64>,
+    /// The executor's counters there, as last read (`None` before the first read).
+    pub on_chain: Option<OnChainCounters>,
 }
 
 /// A migration of the settlement layer, as `settlement_status` shows it.
@@ -214,6 +237,9 @@ pub struct PendingTx {
 struct Shared {
     paused: AtomicBool,
     counters: Mutex<OnChainCounters>,
+    /// The last counters read of the chain's executor on each settlement layer (chain id): the
+    /// active one each poll, the others once (only the active one changes).
+    layer_counters: Mutex<std::collections::BTreeMap<u64, OnChainCounters>>,
     last_error: Mutex<Option<String>>,
     /// Gateway mode: running totals over settled Gateway batches.
     gateway_totals: Mutex<GatewayTotals>,
@@ -384,6 +410,7 @@ impl Settlement {
             last_sealed_batch: last.as_ref().map(|b| b.number),
             last_proved_batch: last_proved,
             on_chain,
+            layers: self.layer_statuses(last.as_ref().map(|b| b.number)),
             unbatched_blocks: head
                 .unwrap_or_default()
                 .saturating_sub(last.as_ref().map(|b| b.last_block).unwrap_or_default()),
@@ -403,6 +430,44 @@ impl Settlement {
             migration,
             migrations_completed,
         })
+    }
+
+    /// `settlement_status.layers`: the configured layer, or both with runtime migration.
+    fn layer_statuses(&self, last_sealed: Option<u64>) -> Vec<LayerStatus> {
+        let active = self.active_config();
+        let counters = lock(&self.shared.layer_counters).clone();
+        let layers: Vec<(&crate::SettlementLayerEndpoint, Option<&'static str>)> =
+            match &self.config.migration {
+                Some(migration) => {
+                    vec![(&migration.l1, Some("l1")), (&migration.gateway, Some("gateway"))]
+                }
+                None => {
+                    // The Gateway's own node settles on L1; a chain reading L1 finality settles
+                    // on the Gateway; otherwise the configuration does not say.
+                    let kind = if self.config.gateway.is_some() {
+                        Some("l1")
+                    } else if self.config.l1_finality.is_some() {
+                        Some("gateway")
+                    } else {
+                        None
+                    };
+                    vec![(&active.layer, kind)]
+                }
+            };
+        layers
+            .into_iter()
+            .map(|(layer, kind)| {
+                let is_active = layer.chain_id == active.layer.chain_id;
+                LayerStatus {
+                    chain_id: layer.chain_id,
+                    kind,
+                    executor: layer.executor,
+                    active: is_active,
+                    last_sealed_batch: if is_active { last_sealed } else { None },
+                    on_chain: counters.get(&layer.chain_id).copied(),
+                }
+            })
+            .collect()
     }
 
     /// The running (else the last) migration, and how many completed.
@@ -973,7 +1038,7 @@ impl Settlement {
         let sender =
             Sender::new(self.active_config(), Arc::clone(&self.store), Arc::clone(&self.backend))?;
         crate::metrics::describe();
-        tokio::spawn(self.clone().metrics_loop(shutdown.clone()));
+        tokio::spawn(self.clone().metrics_loop(ctx.config.wal_dir(), shutdown.clone()));
         tokio::spawn(self.clone().batcher_loop(shutdown.clone()));
         // The backend may be shared with other hosts of the process: its owner cancels it
         // (`ProofBackend::cancel`) when the process stops; this host only stops starting jobs.
@@ -1009,13 +1074,17 @@ impl Settlement {
         }
     }
 
-    /// Refreshes the gauges from the status every [`METRICS_INTERVAL`].
-    async fn metrics_loop(self, shutdown: CancellationToken) {
+    /// Refreshes the gauges from the status, and the size of the host's WAL (`wal_dir`), every
+    /// [`METRICS_INTERVAL`].
+    async fn metrics_loop(self, wal_dir: std::path::PathBuf, shutdown: CancellationToken) {
         loop {
             match self.status() {
                 Ok(status) => crate::metrics::record_status(&status),
                 Err(err) => warn!(target: "settlement", %err, "status for metrics failed"),
             }
+            let (files, bytes) = crate::metrics::dir_size(&wal_dir);
+            metrics::gauge!("settlement_wal_files").set(files as f64);
+            metrics::gauge!("settlement_wal_bytes").set(bytes as f64);
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(METRICS_INTERVAL) => {}
@@ -1129,21 +1198,47 @@ impl Settlement {
         }
     }
 
+    /// Reads, once, the counters of the executors on the layers the chain does not settle on
+    /// now (for `settlement_status.layers`); a failed read is tried again next poll.
+    async fn read_inactive_layers(&self, active: u64) {
+        let Some(migration) = &self.config.migration else { return };
+        for layer in [&migration.l1, &migration.gateway] {
+            if layer.chain_id == active
+                || lock(&self.shared.layer_counters).contains_key(&layer.chain_id)
+            {
+                continue;
+            }
+            match crate::sender::layer_counters(layer, self.config.tx_timeout).await {
+                Ok(counters) => {
+                    lock(&self.shared.layer_counters).insert(layer.chain_id, counters);
+                }
+                Err(err) => {
+                    debug!(target: "settlement::sender", layer = layer.chain_id, %err, "cannot read the executor's counters there yet");
+                }
+            }
+        }
+    }
+
     async fn sender_loop(self, mut sender: Sender, shutdown: CancellationToken) {
         loop {
             let active = self.active_config();
+            let active_layer = active.layer.chain_id;
             if sender.layer() != &active.layer {
                 match Sender::new(active, Arc::clone(&self.store), Arc::clone(&self.backend)) {
                     Ok(next) => {
                         tracing::info!(target: "settlement::sender", layer = next.layer().chain_id, executor = %next.layer().executor, "sending to the new settlement layer");
+                        // The layer left behind is read once more, now that it is final.
+                        lock(&self.shared.layer_counters).remove(&sender.layer().chain_id);
                         sender = next;
                     }
                     Err(err) => self.record("sender", &Err::<(), _>(err)),
                 }
             }
+            self.read_inactive_layers(active_layer).await;
             let result = async {
                 let counters = sender.counters().await?;
                 *lock(&self.shared.counters) = counters;
+                lock(&self.shared.layer_counters).insert(sender.layer().chain_id, counters);
                 sender.sync_stages(counters)?;
                 sender.forget_mined_in_flight().await?;
                 if self.shared.paused.load(Ordering::Relaxed) {
