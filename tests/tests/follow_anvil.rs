@@ -393,7 +393,7 @@ impl FlakyRpc {
                     let params = params.as_str().unwrap_or("[]").to_owned();
                     async move {
                         let n = requests.fetch_add(1, Ordering::SeqCst);
-                        if armed && splitmix64(n) % one_in == 0 {
+                        if armed && splitmix64(n).is_multiple_of(one_in) {
                             failed.fetch_add(1, Ordering::SeqCst);
                             return Err(jsonrpsee::types::ErrorObjectOwned::owned(
                                 -32000,
