@@ -122,6 +122,12 @@ fn apply(
 /// committed batch cannot be undone here and raises an alarm.
 fn revert(tx: &mut StoreWriter<'_>, old: &Chain) -> StoreResult<()> {
     let first = old.first().number();
+    // A batch a commit transaction was sent for may be committed already (mined, and the
+    // sender has not seen it yet): it counts as committed.
+    let in_flight = tx.in_flight()?;
+    let maybe_committed = |number: u64| {
+        in_flight.as_ref().is_some_and(|sent| (sent.from..=sent.to).contains(&number))
+    };
     let mut unseal_from = None;
     let mut number = tx.last_batch()?.map(|b| b.number).unwrap_or_default();
     while number > 0 {
@@ -129,12 +135,13 @@ fn revert(tx: &mut StoreWriter<'_>, old: &Chain) -> StoreResult<()> {
         if batch.last_block < first {
             break;
         }
-        if batch.stage >= BatchStage::Committed {
+        if batch.stage >= BatchStage::Committed || maybe_committed(number) {
             metrics::counter!("settlement_reorg_below_committed_total").increment(1);
             error!(
                 target: "settlement::exex",
                 batch = number,
                 stage = batch.stage.as_str(),
+                commit_in_flight = maybe_committed(number),
                 first_reverted_block = first,
                 "the chain reorged below a committed batch: it stays committed on the settlement layer"
             );
@@ -145,8 +152,15 @@ fn revert(tx: &mut StoreWriter<'_>, old: &Chain) -> StoreResult<()> {
     }
     if let Some(from) = unseal_from {
         let removed = tx.remove_batches_from(from)?;
-        warn!(target: "settlement::exex", from, removed, "unsealed batches over reverted blocks");
+        metrics::counter!("settlement_reorg_below_sealed_total").increment(1);
         metrics::counter!("settlement_batches_unsealed_total").increment(removed as u64);
+        error!(
+            target: "settlement::exex",
+            from,
+            removed,
+            first_reverted_block = first,
+            "the chain reorged below a sealed batch: unsealed (it was never committed) to be rebuilt over the new blocks"
+        );
     }
     tx.remove_blocks_from(first)?;
     Ok(())

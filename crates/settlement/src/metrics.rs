@@ -12,6 +12,10 @@ pub fn describe() {
         "sealed, never committed batches unsealed because the chain reorged their blocks"
     );
     describe_counter!(
+        "settlement_reorg_below_sealed_total",
+        "chain reorgs that reached a sealed, never committed batch: it was unsealed and is rebuilt (alarm)"
+    );
+    describe_counter!(
         "settlement_reorg_below_committed_total",
         "chain reorgs that reached a batch already committed on the settlement layer (alarm)"
     );

@@ -6,13 +6,14 @@
 
 use std::{sync::Arc, time::Duration};
 
+use alloy::primitives::B256;
 use exex_host::{HostBuilder, HostConfig, TestChain};
 use gateway_primitives::DaScheme;
 use gateway_settlement::{
     BatchLimits, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
     batcher::seal_ready_batches, run_exex,
 };
-use gateway_store::{BatchStage, Store};
+use gateway_store::{BatchStage, InFlightTx, Store};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 async fn wait_for_head(store: &Store, number: u64, hash: alloy::primitives::B256) {
@@ -74,6 +75,10 @@ async fn reorgs_unseal_uncommitted_batches_and_alarm_below_committed_ones() {
     assert_eq!((rebuilt.first_block, rebuilt.last_block), (4, 6));
     assert_ne!(rebuilt.commit_info, batch_2.commit_info, "rebuilt over the new blocks");
     assert!(store.pubdata(4..=6).is_ok());
+    assert_eq!(
+        counter(&snapshotter, "settlement_reorg_below_sealed_total"),
+        Some(DebugValue::Counter(1))
+    );
 
     // Batch 1 is committed on the settlement layer; a reorg from block 2 reaches it.
     let mut batch_1 = store.batch(1).unwrap().unwrap();
@@ -84,18 +89,45 @@ async fn reorgs_unseal_uncommitted_batches_and_alarm_below_committed_ones() {
     assert_eq!(store.batch(1).unwrap().unwrap(), batch_1, "a committed batch stays");
     assert!(store.batch(2).unwrap().is_none(), "the uncommitted batch above it is unsealed");
     assert_eq!(store.block(2).unwrap().unwrap().hash, chain.block(2).unwrap().hash);
-    let alarms = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .find(|(key, ..)| key.key().name() == "settlement_reorg_below_committed_total")
-        .map(|(.., value)| value);
-    assert_eq!(alarms, Some(DebugValue::Counter(1)));
+    assert_eq!(
+        counter(&snapshotter, "settlement_reorg_below_committed_total"),
+        Some(DebugValue::Counter(1))
+    );
 
     // A revert of blocks no batch holds just drops them and their pubdata.
     chain.revert(1);
     wait_for_head(&store, 5, chain.tip().hash).await;
     assert!(store.block(6).unwrap().is_none());
     assert!(store.pubdata(6..=6).is_err());
+
+    // A commit was sent for batch 2 and is not seen mined yet: the batch may be committed on
+    // the settlement layer, so a reorg below it is the alarm and the batch stays.
+    chain.commit(1, 1);
+    wait_for_head(&store, 6, chain.tip().hash).await;
+    assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
+    let batch_2 = store.batch(2).unwrap().unwrap();
+    assert!(batch_2.stage < BatchStage::Committed);
+    let sent = InFlightTx { stage: 0, from: 2, to: 2, nonce: 7, attempts: 1, hash: B256::ZERO };
+    store.write(|tx| tx.set_in_flight(Some(&sent))).unwrap();
+    chain.reorg(1, 1, 2);
+    wait_for_head(&store, 6, chain.tip().hash).await;
+    assert_eq!(store.batch(2).unwrap().unwrap(), batch_2, "a batch with a commit in flight stays");
+    // (The debugging recorder's counters count from the last snapshot.)
+    let alarms = snapshotter.snapshot().into_vec();
+    let delta = |name: &str| {
+        alarms.iter().find(|(key, ..)| key.key().name() == name).map(|(.., value)| value)
+    };
+    assert_eq!(delta("settlement_reorg_below_committed_total"), Some(&DebugValue::Counter(1)));
+    assert_eq!(delta("settlement_reorg_below_sealed_total"), Some(&DebugValue::Counter(0)));
     host.stop().await;
+}
+
+/// `name`'s increments since the last snapshot.
+fn counter(snapshotter: &metrics_util::debugging::Snapshotter, name: &str) -> Option<DebugValue> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find(|(key, ..)| key.key().name() == name)
+        .map(|(.., value)| value)
 }
