@@ -6,7 +6,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::primitives::U256;
+use alloy::{
+    consensus::Transaction as _,
+    primitives::{B256, U256},
+};
 use devnet::{
     ChainTopology, Devnet, DevnetConfig, InitialSettlement, Topology, Traffic, signer_provider,
 };
@@ -209,22 +212,19 @@ fn executor_on_l1(
     ChainExecutor::new(chain.l1_executor, provider)
 }
 
-async fn commit_events(
-    executor: &ChainExecutor::ChainExecutorInstance<alloy::providers::DynProvider>,
-) -> Vec<u64> {
-    use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
-    let filter = Filter::new()
-        .address(*executor.address())
-        .event_signature(ChainExecutor::BatchCommitted::SIGNATURE_HASH)
-        .from_block(0);
-    executor
-        .provider()
-        .get_logs(&filter)
-        .await
-        .unwrap()
-        .iter()
-        .map(|log| U256::from_be_bytes(log.topics()[1].0).to::<u64>())
-        .collect()
+/// The in-flight record's transaction as L1's pool (or chain) has it, checked against the
+/// signed bytes the sender persisted before broadcasting; `None` when L1 does not know it.
+async fn pooled(
+    l1: &alloy::transports::http::reqwest::Url,
+    record: &gateway_store::InFlightTx,
+) -> Option<alloy::rpc::types::Transaction> {
+    use alloy::{eips::eip2718::Decodable2718, providers::Provider};
+    let signed = alloy::consensus::TxEnvelope::decode_2718(&mut record.raw.as_slice())
+        .expect("the persisted bytes are a signed transaction");
+    assert_eq!(*signed.tx_hash(), record.hash, "the persisted hash is the bytes' hash");
+    assert_eq!(signed.nonce(), record.nonce);
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(l1.clone());
+    provider.get_transaction_by_hash(record.hash).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,20 +250,39 @@ async fn a_stuck_transaction_is_fee_bumped_and_a_dropped_one_resent() {
         .await
         .unwrap();
 
-    // Not mined within the timeout: resent with the same nonce and a higher fee.
+    // The first send, persisted signed before its broadcast: the pool holds exactly it.
+    wait_for(&store, "a first send", |s| {
+        s.in_flight().unwrap().is_some_and(|tx| tx.hash != B256::ZERO)
+    })
+    .await;
+    let first = store.in_flight().unwrap().unwrap();
+    let first_tx = pooled(&l1, &first).await.expect("the first send is in L1's pool");
+    // Not mined within the timeout: resent with the same nonce and a higher fee, replacing it.
     wait_for(&store, "a fee-bumped resend", |s| {
-        s.in_flight().unwrap().is_some_and(|tx| tx.attempts >= 2)
+        s.in_flight().unwrap().is_some_and(|tx| tx.attempts >= 2 && tx.hash != first.hash)
     })
     .await;
     let bumped = store.in_flight().unwrap().unwrap();
-    // The mempool loses it: it is sent again.
+    let bumped_tx = pooled(&l1, &bumped).await.expect("the bumped send is in L1's pool");
+    assert_eq!(bumped_tx.nonce(), first_tx.nonce());
+    assert!(
+        bumped_tx.max_fee_per_gas() > first_tx.max_fee_per_gas()
+            && bumped_tx.max_priority_fee_per_gas() > first_tx.max_priority_fee_per_gas(),
+        "the resend pays more"
+    );
+    assert!(pooled(&l1, &first).await.is_none(), "the resend replaced the first send");
+
+    // The mempool loses it: it is sent again, and is in the pool again.
     anvil_call(&l1, "anvil_dropAllTransactions", serde_json::json!([])).await;
+    assert!(pooled(&l1, &bumped).await.is_none(), "dropped");
     wait_for(&store, "a resend after the drop", |s| {
-        s.in_flight()
-            .unwrap()
-            .is_some_and(|tx| tx.attempts > bumped.attempts && tx.nonce == bumped.nonce)
+        s.in_flight().unwrap().is_some_and(|tx| tx.hash != bumped.hash && tx.hash != B256::ZERO)
     })
     .await;
+    let resent = store.in_flight().unwrap().unwrap();
+    assert_eq!(resent.nonce, bumped.nonce);
+    let resent_tx = pooled(&l1, &resent).await.expect("the resend is in L1's pool");
+    assert_eq!(resent_tx.nonce(), bumped_tx.nonce());
     anvil_call(&l1, "evm_setAutomine", serde_json::json!([true])).await;
     anvil_call(&l1, "evm_mine", serde_json::json!([])).await;
 
@@ -275,10 +294,10 @@ async fn a_stuck_transaction_is_fee_bumped_and_a_dropped_one_resent() {
     })
     .await
     .expect("the batch settles once mining resumes");
-    let commits = commit_events(&executor).await;
-    let mut unique = commits.clone();
-    unique.dedup();
-    assert_eq!(commits, unique, "each batch committed once");
+    // Of all the sends, one commit was mined, and nothing reverted.
+    let mined = devnet::mined_from(&l1, chain.operator).await.unwrap();
+    let calls = devnet::SettlementCalls::of(&mined, chain.l1_executor).unwrap();
+    calls.check_each_batch_once(1).unwrap();
     host.stop().await;
 }
 

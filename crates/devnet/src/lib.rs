@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod anvil;
+mod history;
 mod process;
 mod topology;
 mod traffic;
@@ -21,6 +22,7 @@ pub use anvil::{
     ANVIL_ENV, Anvil, AnvilConfig, DEV_ACCOUNT_KEYS, DevnetError, DevnetResult, anvil_path,
     project_root,
 };
+pub use history::{MinedTx, SettlementCalls, mined_from};
 pub use process::{ChildProcess, local_http, local_rpc, process_alive};
 pub use topology::{
     ChainInterop, ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{primitives::U256, providers::Provider, rpc::types::Filter, sol_types::SolEvent};
+use alloy::{primitives::U256, providers::Provider};
 use devnet::{
     ChainTopology, ChildProcess, Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider,
 };
@@ -111,15 +111,21 @@ async fn wait_exit(node: &mut ChildProcess) -> std::process::ExitStatus {
     }
 }
 
+/// Where a node is killed, and whether L1 holds back the transaction it sent last (the
+/// kill then lands between the broadcast and the mining).
+const KILL_POINTS: [(&str, Option<&str>); 5] = [
+    ("after-seal", None),
+    ("after-proof", None),
+    // The commit is in L1's pool, not mined, when the node dies.
+    ("after-commit-sent", Some("commit")),
+    ("after-commit-mined", None),
+    // Mid-execute: committed and proved, the execute in L1's pool, not mined.
+    ("after-execute-sent", Some("execute")),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
-    for point in [
-        "after-seal",
-        "after-proof",
-        "after-commit-sent",
-        "after-commit-mined",
-        "after-execute-sent",
-    ] {
+    for (point, hold_back) in KILL_POINTS {
         let dir = tempfile::tempdir().unwrap();
         let devnet = Devnet::start(
             DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
@@ -128,18 +134,37 @@ async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
         .await
         .unwrap();
         let chain = devnet.topology.chains[0].clone();
+        let l1_url = devnet.topology.l1.node.rpc_url.clone();
         std::fs::write(dir.path().join("operator.key"), &chain.operator_key).unwrap();
         let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
         traffic.blocks(4, 1).await.unwrap();
 
         let port = free_port();
         let mut child = spawn(&chain, dir.path(), port, Some(point));
-        let status = wait_exit(&mut child).await;
+        let status = match hold_back {
+            // The test mines L1 itself: every settlement call but `held` is mined at once.
+            Some(held) => {
+                anvil_call(&l1_url, "evm_setAutomine", serde_json::json!([false])).await;
+                mine_all_but(&l1_url, held, &mut child).await
+            }
+            None => wait_exit(&mut child).await,
+        };
         assert_eq!(
             status.signal(),
             Some(9),
             "{point}: the process was killed at the failpoint ({status})"
         );
+        if hold_back.is_some() {
+            // The persisted in-flight transaction is the one in L1's pool, not mined.
+            let store = gateway_store::Store::open(dir.path().join("data")).unwrap();
+            let sent = store.in_flight().unwrap().expect("an in-flight record");
+            drop(store);
+            let l1 = alloy::providers::ProviderBuilder::new().connect_http(l1_url.clone());
+            let pooled = l1.get_transaction_by_hash(sent.hash).await.unwrap();
+            let pooled = pooled.unwrap_or_else(|| panic!("{point}: {} is not on L1", sent.hash));
+            assert_eq!(pooled.block_number, None, "{point}: killed before it was mined");
+            anvil_call(&l1_url, "evm_setAutomine", serde_json::json!([true])).await;
+        }
 
         traffic.blocks(4, 1).await.unwrap();
         let mut child = spawn(&chain, dir.path(), port, None);
@@ -156,34 +181,14 @@ async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
         let exit = wait_exit(&mut child).await;
         assert!(exit.success(), "{point}: clean exit after SIGTERM ({exit})");
 
-        // Each batch was committed and executed exactly once, with the store's hashes.
-        let l1 =
-            signer_provider(devnet.topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+        // Each batch was committed, proved and executed exactly once (no duplicate was even
+        // mined as a revert), with the store's hashes.
+        let l1 = signer_provider(l1_url.clone(), &chain.operator_key).unwrap();
         let executor = ChainExecutor::new(chain.l1_executor, &l1);
         let executed_on_chain: u64 = executor.totalBatchesExecuted().call().await.unwrap().to();
-        let count_events = |signature| {
-            let filter =
-                Filter::new().address(chain.l1_executor).event_signature(signature).from_block(0);
-            let l1 = l1.clone();
-            async move {
-                let mut counts: BTreeMap<U256, usize> = BTreeMap::new();
-                for log in l1.get_logs(&filter).await.unwrap() {
-                    *counts.entry(U256::from_be_bytes(log.topics()[1].0)).or_default() += 1;
-                }
-                counts
-            }
-        };
-        let commits = count_events(ChainExecutor::BatchCommitted::SIGNATURE_HASH).await;
-        let executions = count_events(ChainExecutor::BatchExecuted::SIGNATURE_HASH).await;
-        assert!(
-            commits.values().all(|n| *n == 1),
-            "{point}: a batch was committed twice: {commits:?}"
-        );
-        assert!(
-            executions.values().all(|n| *n == 1),
-            "{point}: a batch was executed twice: {executions:?}"
-        );
-        assert!(executions.len() as u64 >= executed_on_chain);
+        let mined = devnet::mined_from(&l1_url, chain.operator).await.unwrap();
+        let calls = devnet::SettlementCalls::of(&mined, chain.l1_executor).unwrap();
+        calls.check_each_batch_once(executed_on_chain).unwrap_or_else(|e| panic!("{point}: {e}"));
 
         let store = gateway_store::Store::open(dir.path().join("data")).unwrap();
         let batches = store.batches(1..=executed_on_chain).unwrap();
@@ -205,6 +210,53 @@ async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
             );
         }
     }
+}
+
+/// Mines L1 (automine off) whenever its pool holds a transaction, until `node` exits; stops
+/// mining for good once the pool holds a `held` (`commit` or `execute`) call.
+async fn mine_all_but(
+    l1: &alloy::transports::http::reqwest::Url,
+    held: &str,
+    node: &mut ChildProcess,
+) -> std::process::ExitStatus {
+    use alloy::sol_types::SolCall;
+    let selector = match held {
+        "commit" => ChainExecutor::commitBatchesCall::SELECTOR,
+        _ => ChainExecutor::executeBatchesCall::SELECTOR,
+    };
+    let deadline = Instant::now() + WAIT;
+    let mut holding = false;
+    loop {
+        if let Some(status) = node.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the node did not reach its failpoint");
+        let pool = anvil_call(l1, "txpool_content", serde_json::json!([])).await;
+        let inputs: Vec<String> = pool["pending"]
+            .as_object()
+            .into_iter()
+            .flat_map(|by_sender| by_sender.values())
+            .filter_map(|by_nonce| by_nonce.as_object())
+            .flat_map(|by_nonce| by_nonce.values())
+            .filter_map(|tx| tx["input"].as_str().map(str::to_owned))
+            .collect();
+        let held_hex = alloy::primitives::hex::encode_prefixed(selector);
+        holding |= inputs.iter().any(|input| input.starts_with(&held_hex));
+        if !holding && !inputs.is_empty() {
+            anvil_call(l1, "evm_mine", serde_json::json!([])).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An anvil JSON-RPC call; its result.
+async fn anvil_call(
+    url: &alloy::transports::http::reqwest::Url,
+    method: &'static str,
+    params: serde_json::Value,
+) -> serde_json::Value {
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(url.clone());
+    provider.raw_request(method.into(), params).await.unwrap()
 }
 
 /// Waits until the node on `port` reports a status for which `check` holds (the node must stay
@@ -351,21 +403,22 @@ async fn kill_in_each_migration_phase_then_restart_completes_it_losing_and_repea
     // the layer it was sealed for; the numbering runs on across both switches.
     let store = gateway_store::Store::open(dir.path().join("data")).unwrap();
     let batches = store.batches(1..=u64::MAX).unwrap();
-    let gateway =
-        signer_provider(topology.gateway.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    // From the operator's mined transactions on each layer (a duplicate would show, even as a
+    // revert).
     let mut commits: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     let mut executions: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for (layer, provider, executor) in
-        [(l1_id, &l1, chain.l1_executor), (gateway_id, &gateway, chain.gateway_executor)]
-    {
-        for (signature, into) in [
-            (ChainExecutor::BatchCommitted::SIGNATURE_HASH, &mut commits),
-            (ChainExecutor::BatchExecuted::SIGNATURE_HASH, &mut executions),
-        ] {
-            let filter = Filter::new().address(executor).event_signature(signature).from_block(0);
-            for log in provider.get_logs(&filter).await.unwrap() {
-                let number = U256::from_be_bytes(log.topics()[1].0).to::<u64>();
-                into.entry(number).or_default().push(layer);
+    for (layer, url, executor) in [
+        (l1_id, &topology.l1.node.rpc_url, chain.l1_executor),
+        (gateway_id, &topology.gateway.node.rpc_url, chain.gateway_executor),
+    ] {
+        let mined = devnet::mined_from(url, chain.operator).await.unwrap();
+        let calls = devnet::SettlementCalls::of(&mined, executor).unwrap();
+        assert!(calls.reverted.is_empty(), "reverted on {layer}: {:?}", calls.reverted);
+        for (numbers, into) in
+            [(&calls.committed, &mut commits), (&calls.executed, &mut executions)]
+        {
+            for number in numbers {
+                into.entry(*number).or_default().push(layer);
             }
         }
     }

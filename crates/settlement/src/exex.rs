@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use gateway_store::{BatchStage, BlockRecord, Store, StoreResult, StoreWriter};
 use reth_primitives_traits::RecoveredBlock;
 use tokio::sync::Notify;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::SettlementConfig;
 

@@ -7,6 +7,8 @@
 use std::{sync::Arc, time::Duration};
 
 use alloy::{
+    eips::eip2718::Encodable2718,
+    network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider},
     transports::http::reqwest::Url,
@@ -83,6 +85,8 @@ pub struct Sender {
     /// Gateway mode: the same address, as the Gateway's executor on L1.
     gateway_executor: GatewayExecutor::GatewayExecutorInstance<DynProvider>,
     operator: Address,
+    /// Signs the settlement transactions (the operator key).
+    wallet: EthereumWallet,
     /// The last executed batch whose blocks' pubdata is pruned.
     pubdata_pruned_through: Mutex<u64>,
     /// The executed counter at the last [`Sender::sync_stages`], once it ran.
@@ -96,7 +100,9 @@ impl Sender {
         store: Arc<Store>,
         backend: Arc<dyn ProofBackend>,
     ) -> SettlementResult<Self> {
-        let operator = config.operator_key.signer("operator")?.address();
+        let signer = config.operator_key.signer("operator")?;
+        let operator = signer.address();
+        let wallet = EthereumWallet::from(signer);
         let provider = config.operator_key.provider("operator", &config.layer.rpc_url)?;
         let gateway_executor = GatewayExecutor::new(config.layer.executor, provider.clone());
         let executor = ChainExecutor::new(config.layer.executor, provider);
@@ -107,6 +113,7 @@ impl Sender {
             executor,
             gateway_executor,
             operator,
+            wallet,
             pubdata_pruned_through: Mutex::new(0),
             synced_executed: Mutex::new(None),
         })
@@ -472,8 +479,15 @@ impl Sender {
             max_fee = max_fee.min(cap);
         }
         priority = priority.min(max_fee);
-        let mut record =
-            InFlightTx { stage: stage as u8, from, to, nonce, attempts, hash: B256::ZERO };
+        let mut record = InFlightTx {
+            stage: stage as u8,
+            from,
+            to,
+            nonce,
+            attempts,
+            hash: B256::ZERO,
+            raw: Vec::new(),
+        };
         self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
 
         let call = if carries_blobs { call.max_fee_per_blob_gas(blob_fee) } else { call };
@@ -496,21 +510,49 @@ impl Sender {
         .map_err(|e| SettlementError::Layer(format!("reading the latest block: {e}")))?
         .map_or(u64::MAX, |block| block.header.gas_limit);
         let limit = (estimate.saturating_mul(100 + GAS_MARGIN_PERCENT) / 100).min(block_limit);
-        let call = call.gas(limit.max(estimate));
-        let sending = std::time::Instant::now();
-        let pending = call
+        // Signed here, and persisted with its hash and bytes before it is broadcast: a crash
+        // at any point leaves a record of exactly what may be in the settlement layer's pool.
+        let mut request = call
+            .gas(limit.max(estimate))
             .nonce(nonce)
             .max_fee_per_gas(max_fee)
             .max_priority_fee_per_gas(priority)
-            .send()
-            .await
-            .map_err(|e| {
-                SettlementError::Layer(format!("{name} batches {from}..={to}: {}", describe(&e)))
-            })?;
-        let hash = *pending.tx_hash();
-        debug!(target: "settlement::sender", stage = name, from, to, %hash, ms = sending.elapsed().as_millis() as u64, "sent");
+            .into_transaction_request();
+        request.set_from(self.operator);
+        request.set_chain_id(self.config.layer.chain_id);
+        let signed = request.build(&self.wallet).await.map_err(|e| {
+            SettlementError::Layer(format!("{name} batches {from}..={to}: signing: {e}"))
+        })?;
+        let hash = *signed.tx_hash();
         record.hash = hash;
+        record.raw = signed.encoded_2718();
         self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
+        let sending = std::time::Instant::now();
+        let broadcast = tokio::time::timeout(timeout, provider.send_raw_transaction(&record.raw))
+            .await
+            .map_err(|_| {
+                SettlementError::Layer(format!(
+                    "{name} batches {from}..={to} ({hash}): no answer to the broadcast within {timeout:?}; it may be pending"
+                ))
+            })?;
+        let pending = match broadcast {
+            Ok(pending) => pending,
+            Err(e) => {
+                // The node answered with an error: it refused the transaction, which is in no
+                // pool; the next attempt is a first send again (at the same fee).
+                if e.as_error_resp().is_some() {
+                    record.hash = B256::ZERO;
+                    record.raw = Vec::new();
+                    self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
+                }
+                let e = alloy::contract::Error::TransportError(e);
+                return Err(SettlementError::Layer(format!(
+                    "{name} batches {from}..={to}: {}",
+                    describe(&e)
+                )));
+            }
+        };
+        debug!(target: "settlement::sender", stage = name, from, to, %hash, ms = sending.elapsed().as_millis() as u64, "sent");
         metrics::counter!("settlement_txs_sent_total", "stage" => name).increment(1);
         if attempts > 1 {
             metrics::counter!("settlement_txs_replaced_total", "stage" => name).increment(1);

@@ -506,13 +506,21 @@ mod tests {
             nonce: 42,
             attempts: 2,
             hash: B256::repeat_byte(7),
+            raw: vec![0x02, 0xf8, 0x71, 0x01],
         };
         store.write(|tx| tx.set_in_flight(Some(&record))).unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.in_flight().unwrap(), Some(record));
+        assert_eq!(store.in_flight().unwrap(), Some(record.clone()));
         store.write(|tx| tx.set_in_flight(None)).unwrap();
         assert_eq!(store.in_flight().unwrap(), None);
+        // A record an older build wrote (no transaction bytes) still reads, with none.
+        let old = InFlightTx { raw: Vec::new(), ..record };
+        let mut bytes = old.encode();
+        assert_eq!(bytes.len(), 1 + 8 * 3 + 4 + 32);
+        assert_eq!(InFlightTx::decode(&bytes).unwrap(), old);
+        bytes.pop();
+        assert!(InFlightTx::decode(&bytes).is_err(), "a truncated record is corrupt");
     }
 
     #[test]

@@ -243,8 +243,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The settlement-layer transaction the sender sent last and has not seen mined yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The settlement-layer transaction the sender sent last and has not seen mined yet. It is
+/// written before the transaction is broadcast: signed, with its hash and bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InFlightTx {
     /// What it does: 0 commit, 1 prove, 2 execute.
     pub stage: u8,
@@ -256,24 +257,31 @@ pub struct InFlightTx {
     pub nonce: u64,
     /// How many times it was sent (each resend bumps the fee).
     pub attempts: u32,
-    /// The hash of the last send, zero before the first send returned.
+    /// The hash of the last signed send (it may have been broadcast); zero when none was
+    /// signed, or the node refused the last one.
     pub hash: B256,
+    /// That transaction as signed and broadcast (EIP-2718 bytes; with a blob sidecar, its
+    /// network form); empty with a zero hash. Records written before it existed decode empty.
+    pub raw: Vec<u8>,
 }
+
+const IN_FLIGHT_FIXED_LEN: usize = 1 + 8 * 3 + 4 + 32;
 
 impl InFlightTx {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + 8 * 3 + 4 + 32);
+        let mut out = Vec::with_capacity(IN_FLIGHT_FIXED_LEN + self.raw.len());
         out.push(self.stage);
         out.extend_from_slice(&self.from.to_be_bytes());
         out.extend_from_slice(&self.to.to_be_bytes());
         out.extend_from_slice(&self.nonce.to_be_bytes());
         out.extend_from_slice(&self.attempts.to_be_bytes());
         out.extend_from_slice(self.hash.as_slice());
+        out.extend_from_slice(&self.raw);
         out
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> StoreResult<Self> {
-        if bytes.len() != 1 + 8 * 3 + 4 + 32 {
+        if bytes.len() < IN_FLIGHT_FIXED_LEN {
             return Err(StoreError::Corrupt {
                 table: "sender",
                 key: "in_flight".into(),
@@ -288,6 +296,7 @@ impl InFlightTx {
             nonce: reader.u64(),
             attempts: reader.u32(),
             hash: reader.b256(),
+            raw: bytes[IN_FLIGHT_FIXED_LEN..].to_vec(),
         })
     }
 }
