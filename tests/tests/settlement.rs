@@ -212,6 +212,81 @@ fn executor_on_l1(
     ChainExecutor::new(chain.l1_executor, provider)
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_fee_cap_a_stuck_transaction_is_kept_and_rebroadcast_not_replaced() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let l1 = topology.l1.node.rpc_url.clone();
+    anvil_call(&l1, "evm_setAutomine", serde_json::json!([false])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_with_timeout(&topology, &chain, Duration::from_secs(1));
+    // Just above L1's base fee (which stays: L1 mines nothing now), below what the sender
+    // would pay: the first send already pays the cap.
+    let base_fee = {
+        use alloy::providers::Provider;
+        let provider = alloy::providers::ProviderBuilder::new().connect_http(l1.clone());
+        let latest = provider.get_block(alloy::eips::BlockId::latest()).await.unwrap().unwrap();
+        u128::from(latest.header.base_fee_per_gas.unwrap())
+    };
+    let cap = base_fee + base_fee / 20 + 1;
+    config.max_fee_per_gas = Some(cap);
+    let (mut host, store) = start_node_with(config, &chain, dir.path()).await;
+    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
+        .unwrap()
+        .blocks(3, 1)
+        .await
+        .unwrap();
+    wait_for(&store, "a first send", |s| {
+        s.in_flight().unwrap().is_some_and(|tx| tx.hash != B256::ZERO)
+    })
+    .await;
+    let first = store.in_flight().unwrap().unwrap();
+    let pooled_first = pooled(&l1, &first).await.expect("in L1's pool");
+    assert_eq!(pooled_first.max_fee_per_gas(), cap);
+
+    // Several timeouts later: no replacement (the pool would refuse it), the same transaction.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let still = store.in_flight().unwrap().unwrap();
+    assert_eq!((still.hash, still.attempts), (first.hash, first.attempts), "kept, not replaced");
+    assert!(pooled(&l1, &first).await.is_some());
+
+    // Lost from the pool: the very same bytes go out again.
+    anvil_call(&l1, "anvil_dropAllTransactions", serde_json::json!([])).await;
+    assert!(pooled(&l1, &first).await.is_none(), "dropped");
+    tokio::time::timeout(WAIT, async {
+        while pooled(&l1, &first).await.is_none() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the same transaction is rebroadcast");
+    assert_eq!(store.in_flight().unwrap().unwrap().hash, first.hash);
+
+    anvil_call(&l1, "evm_setAutomine", serde_json::json!([true])).await;
+    anvil_call(&l1, "evm_mine", serde_json::json!([])).await;
+    let executor = executor_on_l1(&devnet);
+    tokio::time::timeout(WAIT, async {
+        while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(1) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the batch settles once mining resumes");
+    let mined = devnet::mined_from(&l1, chain.operator).await.unwrap();
+    devnet::SettlementCalls::of(&mined, chain.l1_executor)
+        .unwrap()
+        .check_each_batch_once(1)
+        .unwrap();
+    host.stop().await;
+}
+
 /// The in-flight record's transaction as L1's pool (or chain) has it, checked against the
 /// signed bytes the sender persisted before broadcasting; `None` when L1 does not know it.
 async fn pooled(

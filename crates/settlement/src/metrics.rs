@@ -30,6 +30,10 @@ pub fn describe() {
     );
     describe_counter!("settlement_txs_sent_total", "settlement-layer transactions sent, by stage");
     describe_counter!(
+        "settlement_txs_held_at_fee_cap_total",
+        "times a stuck transaction was kept (and rebroadcast if lost) because the fee cap left no valid replacement"
+    );
+    describe_counter!(
         "settlement_txs_replaced_total",
         "settlement-layer transactions resent with the same nonce and a higher fee, by stage"
     );

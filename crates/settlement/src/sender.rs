@@ -45,6 +45,12 @@ const BLOB_FEE_BUMP_PERCENT: u128 = 100;
 const MAX_BLOB_FEE_BUMPS: u32 = 6;
 
 /// One fee bump: `percent` more, at least one wei more, never overflowing.
+/// The fee increase a pool needs to take a replacement (geth and anvil: 10%; blob
+/// transactions: 100%).
+const REPLACEMENT_PERCENT: u128 = 10;
+/// See [`REPLACEMENT_PERCENT`].
+const BLOB_REPLACEMENT_PERCENT: u128 = 100;
+
 const fn bump(fee: u128, percent: u128) -> u128 {
     fee.saturating_mul(100 + percent).saturating_div(100).saturating_add(1)
 }
@@ -416,6 +422,55 @@ impl Sender {
     /// before a crash) is replaced: same nonce, higher fee, so at most one of them is mined.
     /// A blob transaction (`carries_blobs`) also pays a blob fee, and its replacements double
     /// every fee, as blob pools require.
+    /// `None` when a transaction paying `max_fee`/`priority` may replace `previous` (same
+    /// nonce, in the pool or lost from it). Otherwise the fee cap holds the fees too low for a
+    /// replacement the pool would take: `previous` stays the transaction, broadcast again if
+    /// the node lost it, and the returned error says the sender waits for it.
+    async fn held_at_cap(
+        &self,
+        previous: &InFlightTx,
+        max_fee: u128,
+        priority: u128,
+        required_percent: u128,
+    ) -> SettlementResult<Option<SettlementError>> {
+        use alloy::{consensus::Transaction as _, eips::eip2718::Decodable2718};
+        let Ok(sent) = alloy::consensus::TxEnvelope::network_decode(&mut previous.raw.as_slice())
+            .or_else(|_| alloy::consensus::TxEnvelope::decode_2718(&mut previous.raw.as_slice()))
+        else {
+            return Ok(None);
+        };
+        let (sent_max, sent_priority) =
+            (sent.max_fee_per_gas(), sent.max_priority_fee_per_gas().unwrap_or_default());
+        if max_fee >= bump(sent_max, required_percent)
+            && priority >= bump(sent_priority, required_percent)
+        {
+            return Ok(None);
+        }
+        let provider = self.executor.provider();
+        let timeout = self.config.tx_timeout;
+        let known = tokio::time::timeout(timeout, provider.get_transaction_by_hash(previous.hash))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .is_some();
+        if !known {
+            // Lost from the pool: the very same signed transaction goes out again.
+            let resent =
+                tokio::time::timeout(timeout, provider.send_raw_transaction(&previous.raw)).await;
+            info!(target: "settlement::sender", hash = %previous.hash, ok = matches!(resent, Ok(Ok(_))), "rebroadcast the pending transaction at the fee cap");
+        }
+        metrics::counter!("settlement_txs_held_at_fee_cap_total").increment(1);
+        let cap = match self.config.max_fee_per_gas {
+            Some(cap) => format!("the fee cap (--settlement.max-fee-per-gas {cap})"),
+            None => "the highest fee the sender pays".to_string(),
+        };
+        Ok(Some(SettlementError::Layer(format!(
+            "{} pending at {cap}: a replacement could not pay the {required_percent}% more the pool needs; waiting for it to be mined",
+            previous.hash
+        ))))
+    }
+
     async fn send<D>(
         &self,
         stage: Stage,
@@ -445,7 +500,8 @@ impl Sender {
         // Only a transaction that was broadcast (it has a hash) can be stuck in a mempool and
         // need a higher fee to be replaced; a send that failed before that (a revert in gas
         // estimation, an outage) is retried at the same fee.
-        let attempts = match self.store.in_flight()? {
+        let previous = self.store.in_flight()?;
+        let attempts = match &previous {
             Some(previous) if previous.nonce == nonce && previous.hash != B256::ZERO => {
                 previous.attempts + 1
             }
@@ -479,6 +535,13 @@ impl Sender {
             max_fee = max_fee.min(cap);
         }
         priority = priority.min(max_fee);
+        if let Some(previous) = previous.filter(|p| p.nonce == nonce && !p.raw.is_empty()) {
+            let required =
+                if carries_blobs { BLOB_REPLACEMENT_PERCENT } else { REPLACEMENT_PERCENT };
+            if let Some(held) = self.held_at_cap(&previous, max_fee, priority, required).await? {
+                return Err(held);
+            }
+        }
         let mut record = InFlightTx {
             stage: stage as u8,
             from,
