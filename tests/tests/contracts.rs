@@ -107,6 +107,30 @@ impl Settler {
         Ok(())
     }
 
+    /// Commits one batch with a transaction that carries `blobs` (EIP-7594 sidecar).
+    async fn commit_with_blobs(
+        &mut self,
+        batch: &CommitBatchInfo,
+        da_input: Bytes,
+        blobs: Vec<alloy::eips::eip4844::Blob>,
+    ) -> Result<(), alloy::contract::Error> {
+        let last: ChainExecutor::StoredBatchInfo = convert(&self.last).unwrap();
+        let new: ChainExecutor::CommitBatchInfo = convert(batch).unwrap();
+        let sidecar = gateway_settlement::da::sidecar(blobs).unwrap();
+        self.executor
+            .commitBatches(last, vec![new], vec![da_input])
+            .sidecar_7594(sidecar)
+            .max_fee_per_blob_gas(1_000_000_000)
+            .send()
+            .await?
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        self.last = batch.to_stored();
+        Ok(())
+    }
+
     async fn prove(
         &self,
         prev: &StoredBatchInfo,
@@ -882,6 +906,30 @@ async fn data_availability_inputs_are_checked_against_the_commitment() {
         settler.commit_with(&[blob_batch.clone()], vec![Bytes::from_static(b"two")]).await,
     );
     assert!(matches!(err, Errors::InvalidBlobCount(e) if e.batchNumber == U256::from(1)));
+    // Blob DA: the transaction carries a blob, but not the one the batch committed to; and a
+    // blob no batch declares.
+    let carried = gateway_settlement::da::blobs_of(&[0x11; 200]);
+    let committed = gateway_settlement::da::blobs_of(&[0x22; 200]);
+    let mut wrong_blob = settler.batch(1);
+    wrong_blob.daScheme = 0;
+    wrong_blob.daCommitment = gateway_settlement::da::blob_commitment(&committed).unwrap();
+    let carried_commitment = gateway_settlement::da::blob_commitment(&carried).unwrap();
+    let err = expect_error(
+        settler
+            .commit_with_blobs(&wrong_blob, U256::from(1).abi_encode().into(), carried.clone())
+            .await,
+    );
+    assert!(
+        matches!(&err, Errors::DaCommitmentMismatch(e) if e.expected == wrong_blob.daCommitment && e.got == carried_commitment),
+        "{err:?}"
+    );
+    let mut no_blob_declared = settler.batch(1);
+    no_blob_declared.daScheme = 0;
+    no_blob_declared.daCommitment = keccak256([]);
+    let err = expect_error(
+        settler.commit_with_blobs(&no_blob_declared, U256::ZERO.abi_encode().into(), carried).await,
+    );
+    assert!(matches!(&err, Errors::UnusedBlob(e) if e.blobIndex == U256::ZERO), "{err:?}");
     // An unknown scheme.
     let mut unknown = settler.batch(1);
     unknown.daScheme = 7;

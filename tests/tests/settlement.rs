@@ -175,6 +175,41 @@ async fn batches_settle_on_l1_and_on_the_gateway() {
         })
         .await
         .expect("the store's stages follow the on-chain counters");
+
+        // While paused, three more batches are sealed and proved; on resume one commit and one
+        // execute transaction carry all of them (up to --settlement.max-batches-per-tx).
+        let settled: u64 = executor.totalBatchesExecuted().call().await.unwrap().to();
+        traffic.blocks(9, 1).await.unwrap();
+        wait_for(&store, "three batches proved while paused", |s| {
+            s.batches(settled + 1..=u64::MAX)
+                .unwrap()
+                .iter()
+                .filter(|b| !b.proof.is_empty())
+                .count()
+                >= 3
+        })
+        .await;
+        let waiting = store.batches(settled + 1..=u64::MAX).unwrap().len();
+        let _: String = client.request("settlement_resume", rpc_params![]).await.unwrap();
+        tokio::time::timeout(WAIT, async {
+            while executor.totalBatchesExecuted().call().await.unwrap()
+                < U256::from(settled + waiting as u64)
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await
+        .expect("the batches sealed while paused settle on resume");
+        let mined = devnet::mined_from(&sl_node.0.rpc_url, chain.operator).await.unwrap();
+        let calls = devnet::SettlementCalls::of(&mined, sl_node.1).unwrap();
+        calls.check_each_batch_once(settled + waiting as u64).unwrap();
+        assert_eq!(
+            calls.commit_tx_sizes.last(),
+            Some(&waiting),
+            "one commit carried every batch sealed while paused: {:?}",
+            calls.commit_tx_sizes
+        );
+        assert_eq!(calls.execute_tx_sizes.last(), Some(&waiting), "{:?}", calls.execute_tx_sizes);
         host.stop().await;
     }
 }

@@ -78,6 +78,10 @@ pub struct SettlementCalls {
     pub executed: Vec<u64>,
     /// Transactions to the executor that reverted (a duplicate send would).
     pub reverted: Vec<B256>,
+    /// How many batches each successful `commitBatches` carried, in order.
+    pub commit_tx_sizes: Vec<usize>,
+    /// How many batches each successful `executeBatches` carried, in order.
+    pub execute_tx_sizes: Vec<usize>,
 }
 
 impl SettlementCalls {
@@ -95,13 +99,11 @@ impl SettlementCalls {
             }
             let bad = |e: alloy::sol_types::Error| DevnetError::Rpc(format!("{}: {e}", tx.hash));
             match tx.input.get(..4).map(|s| <[u8; 4]>::try_from(s).unwrap_or_default()) {
-                Some(commitBatchesCall::SELECTOR) => calls.committed.extend(
-                    commitBatchesCall::abi_decode(&tx.input)
-                        .map_err(bad)?
-                        .newBatches
-                        .iter()
-                        .map(|b| b.batchNumber),
-                ),
+                Some(commitBatchesCall::SELECTOR) => {
+                    let call = commitBatchesCall::abi_decode(&tx.input).map_err(bad)?;
+                    calls.commit_tx_sizes.push(call.newBatches.len());
+                    calls.committed.extend(call.newBatches.iter().map(|b| b.batchNumber));
+                }
                 Some(proveBatchesCall::SELECTOR) => calls.proved.extend(
                     proveBatchesCall::abi_decode(&tx.input)
                         .map_err(bad)?
@@ -109,13 +111,11 @@ impl SettlementCalls {
                         .iter()
                         .map(|b| b.batchNumber),
                 ),
-                Some(executeBatchesCall::SELECTOR) => calls.executed.extend(
-                    executeBatchesCall::abi_decode(&tx.input)
-                        .map_err(bad)?
-                        .batches
-                        .iter()
-                        .map(|b| b.batchNumber),
-                ),
+                Some(executeBatchesCall::SELECTOR) => {
+                    let call = executeBatchesCall::abi_decode(&tx.input).map_err(bad)?;
+                    calls.execute_tx_sizes.push(call.batches.len());
+                    calls.executed.extend(call.batches.iter().map(|b| b.batchNumber));
+                }
                 _ => {}
             }
         }

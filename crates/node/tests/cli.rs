@@ -220,6 +220,9 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
         .arg("--datadir")
         .arg(&datadir)
         .env("RUST_LOG", "warn")
+        // From the environment, like any flag: blobs exist on L1 only, so on the Gateway the
+        // node publishes the pubdata as calldata.
+        .env("GATEWAY_SETTLEMENT_DA", "rollup-blobs")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -292,6 +295,16 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     let messages: usize =
         store.blocks(1..=last).unwrap().iter().map(|b| b.message_leaves.len()).sum();
     assert!(messages >= 6, "{messages} L2->L1 messages recorded");
+    for batch in store.batches(1..=3).unwrap() {
+        let info = gateway_settlement::batcher::decode_commit_info(&batch).unwrap();
+        assert_eq!(
+            gateway_primitives::DaScheme::from_u8(info.daScheme),
+            Some(gateway_primitives::DaScheme::RollupCalldata),
+            "batch {}",
+            batch.number
+        );
+        assert_ne!(info.daCommitment, alloy::primitives::B256::ZERO);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

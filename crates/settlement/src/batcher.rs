@@ -396,6 +396,30 @@ mod tests {
     }
 
     #[test]
+    fn only_blocks_confirmations_deep_are_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Old blocks: each batch seals at once by timeout, as far as it may reach.
+        store.write(|tx| (1..=5).try_for_each(|n| tx.put_block(&block(n, 1, 1)))).unwrap();
+        let layer = crate::SettlementLayerEndpoint {
+            chain_id: 506,
+            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+            executor: Default::default(),
+        };
+        let mut config = SettlementConfig::new(270, B256::ZERO, layer, crate::OperatorKey::new(""));
+        config.limits = BatchLimits { max_blocks: 10, ..limits() };
+        config.confirmations = 2;
+        assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
+        let batch = store.last_batch().unwrap().unwrap();
+        assert_eq!((batch.first_block, batch.last_block), (1, 3), "blocks 4 and 5 are too new");
+        assert_eq!(seal_ready_batches(&store, &config).unwrap(), 0);
+        store.write(|tx| tx.put_block(&block(6, 1, 1))).unwrap();
+        assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
+        let batch = store.last_batch().unwrap().unwrap();
+        assert_eq!((batch.first_block, batch.last_block), (4, 4));
+    }
+
+    #[test]
     fn blocks_without_pubdata_under_a_rollup_scheme_name_the_cause_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
