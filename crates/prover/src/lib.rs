@@ -25,12 +25,14 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod halo2;
+mod job;
 mod mock;
 
 pub use halo2::{
     AggregationKeys, CIRCUIT_VERSION, DEFAULT_AGGREGATION_K, DEFAULT_ARITY, DEFAULT_LEAF_K,
     DEV_SRS_SEED, Halo2Backend, Halo2Config, LeafKeys, SrsSource, peak_memory_bytes,
 };
+pub use job::{JobCancel, job_cancelled, run_job};
 pub use mock::{MOCK_PROOF_MAGIC, MockBackend};
 
 // Used by the `halo2-verifiers` binary only.
@@ -172,7 +174,8 @@ pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
 
     /// Cancels every job: running ones stop at their next step and fail with
     /// [`ProverError::Cancelled`], and so do later ones. Called when the node stops. Instant
-    /// backends have nothing to cancel.
+    /// backends have nothing to cancel. One job alone is cancelled through its [`JobCancel`]
+    /// (see [`run_job`]).
     fn cancel(&self) {}
 }
 

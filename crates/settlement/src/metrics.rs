@@ -21,6 +21,10 @@ pub fn describe() {
     );
     describe_histogram!("settlement_proof_seconds", "time to prove and natively verify a batch");
     describe_counter!(
+        "settlement_proof_jobs_cancelled_total",
+        "proof jobs cancelled because their batch was unsealed (a chain reorg) while proving"
+    );
+    describe_counter!(
         "settlement_proofs_failed_total",
         "proof jobs that failed and will be retried"
     );

@@ -108,7 +108,29 @@ pub fn drop_foreign_proofs(
     Ok(dropped.len())
 }
 
-/// Proves one batch and stores the proof if the batch is unchanged; true when stored.
+/// How often a running proof job checks that its batch is still sealed as it was.
+const JOB_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The blocking part of a proof job: the batch's proof, checked natively; in Gateway mode ONE
+/// proof over the Gateway's leaf and every carried chain batch's. Returns what is stored.
+fn prove_job(
+    backend: &dyn ProofBackend,
+    input: &gateway_prover::BatchPublicInput,
+    chain_leaves: Option<Vec<BatchProof>>,
+) -> Result<Vec<u8>, gateway_prover::ProverError> {
+    let proof = backend.prove_batch(input)?;
+    backend.verify_batch(&proof)?;
+    let Some(chain_leaves) = chain_leaves else { return Ok(proof.bytes.to_vec()) };
+    let mut leaves = Vec::with_capacity(1 + chain_leaves.len());
+    leaves.push(proof);
+    leaves.extend(chain_leaves);
+    let aggregated = backend.aggregate(&leaves)?;
+    backend.verify_aggregated(&aggregated)?;
+    Ok(backend.aggregated_calldata(&aggregated).to_vec())
+}
+
+/// Proves one batch and stores the proof if the batch is unchanged; true when stored. A batch
+/// unsealed while proving cancels its job.
 async fn prove_one(
     store: &Arc<Store>,
     config: &SettlementConfig,
@@ -122,20 +144,31 @@ async fn prove_one(
     };
     let started = Instant::now();
     let job_backend = Arc::clone(backend);
-    let proof_bytes: Vec<u8> = tokio::task::spawn_blocking(move || {
-        let proof = job_backend.prove_batch(&input)?;
-        job_backend.verify_batch(&proof)?;
-        let Some(chain_leaves) = chain_leaves else { return Ok(proof.bytes.to_vec()) };
-        // Gateway mode: ONE proof over the Gateway's leaf and every carried chain batch's.
-        let mut leaves = Vec::with_capacity(1 + chain_leaves.len());
-        leaves.push(proof);
-        leaves.extend(chain_leaves);
-        let aggregated = job_backend.aggregate(&leaves)?;
-        job_backend.verify_aggregated(&aggregated)?;
-        Ok::<_, gateway_prover::ProverError>(job_backend.aggregated_calldata(&aggregated).to_vec())
-    })
-    .await
-    .map_err(|e| SettlementError::Prover(format!("proof job for batch {}: {e}", batch.number)))??;
+    let cancel = gateway_prover::JobCancel::new();
+    let job_cancel = cancel.clone();
+    let mut job = tokio::task::spawn_blocking(move || {
+        gateway_prover::run_job(&job_cancel, || {
+            prove_job(job_backend.as_ref(), &input, chain_leaves)
+        })
+    });
+    // While the job runs, the batch must stay as it was sealed: a chain reorg that unseals it
+    // cancels the job (it stops at its next step) and nothing waits for it any longer.
+    let proof_bytes: Vec<u8> = loop {
+        tokio::select! {
+            joined = &mut job => break joined.map_err(|e| {
+                SettlementError::Prover(format!("proof job for batch {}: {e}", batch.number))
+            })??,
+            () = tokio::time::sleep(JOB_CHECK_INTERVAL) => {
+                let current = store.batch(batch.number)?;
+                if current.is_none_or(|current| current.commit_info != batch.commit_info) {
+                    cancel.cancel();
+                    metrics::counter!("settlement_proof_jobs_cancelled_total").increment(1);
+                    warn!(target: "settlement::prover", batch = batch.number, "the batch was unsealed while proving: job cancelled");
+                    return Ok(false);
+                }
+            }
+        }
+    };
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("settlement_proof_seconds").record(seconds);
     // Crash test: a proof made while a migration drains, not yet stored.
@@ -220,6 +253,10 @@ mod tests {
         running: AtomicUsize,
         most_at_once: AtomicUsize,
         fail_once: Mutex<Vec<u64>>,
+        /// Batches whose proof runs until its job is cancelled (at most 30 s).
+        until_cancelled: Mutex<Vec<u64>>,
+        /// Jobs that saw their cancellation.
+        cancelled: AtomicUsize,
     }
 
     impl ProofBackend for SlowFlakyBackend {
@@ -227,6 +264,19 @@ mod tests {
             self.inner.kind()
         }
         fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+            if self.until_cancelled.lock().unwrap().contains(&input.batch_number) {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while std::time::Instant::now() < deadline {
+                    if gateway_prover::job_cancelled() {
+                        self.cancelled.fetch_add(1, Ordering::SeqCst);
+                        return Err(ProverError::Cancelled(format!(
+                            "batch {}",
+                            input.batch_number
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.most_at_once.fetch_max(now, Ordering::SeqCst);
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -327,5 +377,55 @@ mod tests {
         assert_eq!(third.stage, BatchStage::Sealed);
         assert_eq!(prove_ready(&store, &config, &backend, 0).await.unwrap(), 1);
         assert!(!store.batch(3).unwrap().unwrap().proof.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_unsealed_while_proving_cancels_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let layer = SettlementLayerEndpoint {
+            chain_id: 506,
+            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+            executor: Default::default(),
+        };
+        let config = SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""));
+        let block = BlockRecord { number: 1, timestamp: 1, ..Default::default() };
+        let info = commit_info(&config, 1, &[block], (config.da, Default::default()));
+        let batch = BatchRecord {
+            number: 1,
+            first_block: 1,
+            last_block: 1,
+            sl_chain_id: 506,
+            stage: BatchStage::Sealed,
+            commit_info: info.abi_encode(),
+            proof: Vec::new(),
+        };
+        store.write(|tx| tx.put_batch(&batch)).unwrap();
+        let slow = Arc::new(SlowFlakyBackend::default());
+        slow.until_cancelled.lock().unwrap().push(1);
+        let backend: Arc<dyn ProofBackend> = slow.clone();
+
+        let proving = {
+            let (store, backend, config) =
+                (Arc::clone(&store), Arc::clone(&backend), config.clone());
+            tokio::spawn(async move { prove_ready(&store, &config, &backend, 0).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // A chain reorg unseals the batch while its proof runs.
+        store.write(|tx| tx.remove_batches_from(1).map(drop)).unwrap();
+        let proved = tokio::time::timeout(std::time::Duration::from_secs(5), proving)
+            .await
+            .expect("the prover stops waiting for the cancelled job")
+            .unwrap()
+            .unwrap();
+        assert_eq!(proved, 0);
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while slow.cancelled.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the job itself saw its cancellation and stopped");
+        assert!(store.batch(1).unwrap().is_none());
     }
 }

@@ -438,7 +438,11 @@ impl Halo2Backend {
                 .ok()
         });
         match pool {
-            Some(pool) => pool.install(f),
+            // The calling job goes along to the pool's thread, so it can still be cancelled.
+            Some(pool) => {
+                let job = crate::job::current_job();
+                pool.install(move || crate::job::with_job(job, f))
+            }
             None => f(),
         }
     }
@@ -447,10 +451,11 @@ impl Halo2Backend {
         Ok(Snark::new(self.leaf.protocol.clone(), vec![leaf_instances(input)?], poseidon.to_vec()))
     }
 
-    /// Fails with [`ProverError::Cancelled`] once [`ProofBackend::cancel`] was called: checked
-    /// between the steps of a job (halo2 itself has no cancellation points).
+    /// Fails with [`ProverError::Cancelled`] once [`ProofBackend::cancel`] was called, or the
+    /// running job's [`crate::JobCancel`]: checked between the steps of a job (halo2 itself has
+    /// no cancellation points).
     fn check_cancelled(&self, what: &str) -> ProverResult<()> {
-        if self.cancelled.load(Ordering::Relaxed) {
+        if self.cancelled.load(Ordering::Relaxed) || crate::job::job_cancelled() {
             return Err(ProverError::Cancelled(what.into()));
         }
         Ok(())
@@ -679,6 +684,19 @@ mod tests {
         let again = Halo2Backend::new(Halo2Config::dev(dir.path())).unwrap();
         let proof = backend.prove_batch(&input).unwrap();
         again.verify_batch(&proof).unwrap();
+
+        // One job cancelled: it fails, the next one runs.
+        let job = crate::JobCancel::new();
+        job.cancel();
+        assert!(matches!(
+            crate::run_job(&job, || again.prove_batch(&input)),
+            Err(ProverError::Cancelled(_))
+        ));
+        assert!(matches!(
+            crate::run_job(&job, || again.aggregate(std::slice::from_ref(&proof))),
+            Err(ProverError::Cancelled(_))
+        ));
+        again.verify_batch(&again.prove_batch(&input).unwrap()).unwrap();
 
         // Cancelled: later jobs fail at once, aggregation included (before any keygen).
         again.cancel();
