@@ -224,8 +224,15 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         "Gateway leaf + aggregation of 3 leaves (keygen included if not cached) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(aggregated.inputs[..3], [gateway_input, input_one, input_two]);
-    assert!(aggregated.inputs[3..].iter().all(|i| i.chain_id == 0 && i.value.is_zero()));
+    // (The leaves' inputs in order, then the [0, 0] padding: checked against the proof below,
+    // natively and on L1, where a swapped order is refused.)
+    let expected = [
+        gateway_input,
+        input_one,
+        input_two,
+        BatchPublicInput { chain_id: 0, batch_number: 0, value: U256::ZERO },
+    ];
+    assert_eq!(aggregated.inputs, expected);
     backend.verify_aggregated(&aggregated).unwrap();
     let mut swapped = aggregated.clone();
     swapped.inputs.swap(1, 2);
@@ -266,6 +273,16 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     assert!(
         !adapter.verify(pairs(&altered), calldata.clone()).call().await.unwrap(),
         "an altered input is refused"
+    );
+    let mut swapped = expected.to_vec();
+    swapped.swap(1, 2);
+    assert!(
+        !adapter.verify(pairs(&swapped), calldata.clone()).call().await.unwrap(),
+        "the leaves' order is bound on L1: the exposed inputs are the leaves' inputs in order"
+    );
+    assert!(
+        adapter.verify(pairs(&expected), calldata.clone()).call().await.unwrap(),
+        "the leaves' inputs, in order, are what the proof exposes"
     );
     let mut omitted = aggregated.inputs.clone();
     omitted[1] = omitted[0];

@@ -29,8 +29,9 @@ mod job;
 mod mock;
 
 pub use halo2::{
-    AggregationKeys, CIRCUIT_VERSION, DEFAULT_AGGREGATION_K, DEFAULT_ARITY, DEFAULT_LEAF_K,
-    DEV_SRS_SEED, Halo2Backend, Halo2Config, LeafKeys, SrsSource, peak_memory_bytes,
+    AggregationKeys, CIRCUIT_HASH, CIRCUIT_VERSION, DEFAULT_AGGREGATION_K, DEFAULT_ARITY,
+    DEFAULT_LEAF_K, DEV_SRS_SEED, Halo2Backend, Halo2Config, LeafKeys, SrsSource,
+    peak_memory_bytes,
 };
 pub use job::{JobCancel, job_cancelled, run_job};
 pub use mock::{MOCK_PROOF_MAGIC, MockBackend};
@@ -148,6 +149,15 @@ pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
 
     /// Aggregates batch proofs into one exposing their inputs in order.
     fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof>;
+
+    /// Aggregates aggregations: a two-level tree whose first level aggregates groups of batch
+    /// proofs (at most [`ProofBackend::max_aggregated`] each) and whose second level
+    /// aggregates those aggregations into one proof; it exposes every batch's input in order,
+    /// like [`ProofBackend::aggregate`], and [`ProofBackend::verify_aggregated`] checks it. A
+    /// backend without recursion aggregates them flat.
+    fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        self.aggregate(proofs)
+    }
 
     /// Checks a batch proof natively.
     fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()>;

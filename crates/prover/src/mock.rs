@@ -118,6 +118,12 @@ mod tests {
         let aggregated = backend.aggregate(&proofs).unwrap();
         assert_eq!(aggregated.inputs, vec![input(1), input(2), input(3)]);
         backend.verify_aggregated(&aggregated).unwrap();
+        // Without recursion a tree is a flat aggregation, bound the same way.
+        let tree = backend.aggregate_tree(&proofs).unwrap();
+        backend.verify_aggregated(&tree).unwrap();
+        let mut reordered = tree;
+        reordered.inputs.swap(0, 2);
+        assert!(backend.verify_aggregated(&reordered).is_err(), "the order is bound");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The SRS and the proving keys, cached on disk.
 //!
-//! A key file is named after the circuit version, the circuit, its `k` and the SRS it was made
-//! with (`v1-leaf-k12-srs3f2a….pk`), beside a JSON file with the circuit's parameters and break
+//! A key file is named after the circuit version and fingerprint ([`super::CIRCUIT_HASH`]), the
+//! circuit, its `k` and the SRS it was made with (`v1-c3f2a…-leaf-k12-srs3f2a….pk`), beside a JSON file with the circuit's parameters and break
 //! points, which proving needs and a cached key does not carry. Files are written to a temporary
 //! name and renamed, so a crash never leaves half a key behind.
 
@@ -43,7 +43,7 @@ use snark_verifier_sdk::{
 use tracing::info;
 
 use super::{
-    CIRCUIT_VERSION, DEV_SRS_SEED, Halo2Config, SrsSource,
+    CIRCUIT_HASH, CIRCUIT_VERSION, DEV_SRS_SEED, Halo2Config, SrsSource,
     circuits::{ACCUMULATOR_LIMBS, LEAF_INSTANCES, aggregation_circuit, leaf_circuit, leaf_shape},
     guarded,
 };
@@ -95,6 +95,8 @@ pub(crate) fn load_srs(config: &Halo2Config, k: u32) -> ProverResult<ParamsKZG<B
             Ok(params)
         }
         SrsSource::File(path) => {
+            info!(target: "prover::halo2", k, path = %path.display(), "loading the SRS file");
+            let started = Instant::now();
             let file = File::open(path)
                 .map_err(|e| io_error(format!("SRS file {}", path.display()), e))?;
             let mut params = guarded("the SRS file", || {
@@ -108,6 +110,7 @@ pub(crate) fn load_srs(config: &Halo2Config, k: u32) -> ProverResult<ParamsKZG<B
                 });
             }
             params.downsize(k);
+            info!(target: "prover::halo2", k, seconds = started.elapsed().as_secs_f64(), "SRS loaded");
             Ok(params)
         }
     }
@@ -168,6 +171,8 @@ pub struct LeafKeys {
     pub(crate) protocol: PlonkProtocol<G1Affine>,
     /// Where the key is cached.
     pub path: PathBuf,
+    /// True when the key was read from the cache, false when it was made now.
+    pub from_cache: bool,
 }
 
 impl std::fmt::Debug for LeafKeys {
@@ -181,16 +186,18 @@ impl LeafKeys {
         let k = config.leaf_k;
         // The dev SRS at the leaf's size comes from the same seed, so the same tau as the big one.
         let params = load_srs(config, k)?;
-        let name = format!("v{CIRCUIT_VERSION}-leaf-k{k}-{}", srs_id(&params));
+        let name = format!("v{CIRCUIT_VERSION}-c{CIRCUIT_HASH}-leaf-k{k}-{}", srs_id(&params));
         let path = config.cache_dir.join("keys").join(format!("{name}.pk"));
         let sidecar_path = path.with_extension("json");
         let cached = read_sidecar::<BaseCircuitParams>(&sidecar_path).and_then(|sidecar| {
             let pk = read_pk::<BaseCircuitBuilder<Fr>>(&path, sidecar.params.clone())?;
             Some((pk, sidecar))
         });
+        let from_cache = cached.is_some();
         let (pk, sidecar) = match cached {
             Some(cached) => cached,
             None => {
+                info!(target: "prover::halo2", k, path = %path.display(), "leaf keygen");
                 let started = Instant::now();
                 let (pk, sidecar) = guarded("leaf keygen", || {
                     let mut circuit = leaf_circuit(
@@ -229,6 +236,7 @@ impl LeafKeys {
             break_points: sidecar.break_points,
             protocol,
             path,
+            from_cache,
         })
     }
 }
@@ -256,6 +264,8 @@ pub struct AggregationKeys {
     pub(crate) num_instance: usize,
     /// Where the key is cached.
     pub path: PathBuf,
+    /// True when the key was read from the cache, false when it was made now.
+    pub from_cache: bool,
 }
 
 impl std::fmt::Debug for AggregationKeys {
@@ -294,7 +304,7 @@ impl AggregationKeys {
             inner_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         );
         let name = format!(
-            "v{CIRCUIT_VERSION}-{level}{}-k{k}-{}-inner{}",
+            "v{CIRCUIT_VERSION}-c{CIRCUIT_HASH}-{level}{}-k{k}-{}-inner{}",
             config.arity,
             srs_id(&params),
             alloy_primitives::hex::encode(&inner_id[..4])
@@ -305,6 +315,7 @@ impl AggregationKeys {
             let pk = read_pk::<AggregationCircuit>(&path, sidecar.params)?;
             Some((pk, sidecar))
         });
+        let from_cache = cached.is_some();
         let (pk, sidecar) = match cached {
             Some(cached) => {
                 info!(target: "prover::halo2", path = %path.display(), "aggregation keys loaded");
@@ -367,6 +378,7 @@ impl AggregationKeys {
             protocol,
             num_instance,
             path,
+            from_cache,
         })
     }
 }

@@ -72,6 +72,10 @@ pub const DEFAULT_ARITY: usize = 4;
 pub const DEV_SRS_SEED: [u8; 32] = *b"gateway-exex INSECURE dev SRS!!!";
 /// Bumped whenever a circuit changes; part of every cached key's file name.
 pub const CIRCUIT_VERSION: u32 = 1;
+/// A hash of the sources that define the circuits and make their keys (computed at build
+/// time); part of every cached key's file name, so editing a circuit without bumping
+/// [`CIRCUIT_VERSION`] still never reuses a stale key.
+pub const CIRCUIT_HASH: &str = env!("GATEWAY_CIRCUIT_HASH");
 
 /// Where the structured reference string comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +265,7 @@ impl Halo2Backend {
     /// are aggregated into one EVM-verifiable proof. Its inputs are every leaf's, in order;
     /// fewer leaves are padded with proofs of `[0, 0]`. Verified by [`ProofBackend::verify_aggregated`]
     /// (it tells a tree from a flat aggregation by the number of inputs).
-    pub fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+    fn tree_of_leaves(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
         let arity = self.config.arity;
         if proofs.is_empty() {
             return Err(ProverError::EmptyAggregation);
@@ -281,9 +285,10 @@ impl Halo2Backend {
         let (mut inputs, mut snarks) = self.leaf_snarks(proofs, arity * arity)?;
         inputs.truncate(arity * arity);
         let mut level_one = Vec::with_capacity(arity);
-        for group in snarks.chunks(arity) {
+        for (index, group) in snarks.chunks(arity).enumerate() {
             let what = format!("a first-level aggregation of {} leaves", group.len());
             self.check_cancelled(&what)?;
+            info!(target: "prover::halo2", level = 1, group = index + 1, of = arity, leaves = group.len(), "tree: aggregating");
             let started = Instant::now();
             let snark = guarded(&what, || {
                 let circuit = aggregation_circuit(
@@ -305,6 +310,7 @@ impl Halo2Backend {
         snarks.clear();
         let what = format!("a tree over {} leaves", inputs.len());
         self.check_cancelled(&what)?;
+        info!(target: "prover::halo2", level = 2, aggregations = level_one.len(), "tree: aggregating the aggregations");
         let started = Instant::now();
         let (instances, proof) = guarded(&what, || {
             let circuit = aggregation_circuit(
@@ -534,6 +540,10 @@ impl ProofBackend for Halo2Backend {
         self.on_aggregation_pool(|| self.aggregate_leaves(proofs))
     }
 
+    fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        self.on_aggregation_pool(|| self.tree_of_leaves(proofs))
+    }
+
     fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
         if proof.backend != BackendKind::Halo2 {
             return Err(ProverError::WrongBackend {
@@ -680,8 +690,14 @@ mod tests {
         ));
 
         // A second backend over the same cache loads the keys instead of making them, and
-        // accepts the first one's proofs.
+        // accepts the first one's proofs. The key file names the circuit's fingerprint.
+        assert!(!backend.leaf_keys().from_cache, "made on first use");
+        let name = backend.leaf_keys().path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.contains(&format!("c{CIRCUIT_HASH}")), "{name}");
+        assert_eq!(CIRCUIT_HASH.len(), 10);
         let again = Halo2Backend::new(Halo2Config::dev(dir.path())).unwrap();
+        assert!(again.leaf_keys().from_cache, "loaded from the cache");
+        assert_eq!(again.leaf_keys().path, backend.leaf_keys().path);
         let proof = backend.prove_batch(&input).unwrap();
         again.verify_batch(&proof).unwrap();
 
@@ -702,5 +718,52 @@ mod tests {
         again.cancel();
         assert!(matches!(again.prove_batch(&input), Err(ProverError::Cancelled(_))));
         assert!(matches!(again.aggregate(&[proof]), Err(ProverError::Cancelled(_))));
+    }
+
+    #[test]
+    fn an_srs_file_from_config_is_used_and_one_too_small_is_refused_naming_it() {
+        use halo2_base::halo2_proofs::{
+            halo2curves::bn256::Bn256,
+            poly::{commitment::Params, kzg::commitment::ParamsKZG},
+        };
+        use rand_chacha::rand_core::SeedableRng;
+        let dir = tempfile::tempdir().unwrap();
+        let made = backend(dir.path());
+        let input = BatchPublicInput { chain_id: 270, batch_number: 1, value: U256::from(5) };
+        let proof = made.prove_batch(&input).unwrap();
+        // The SRS the first backend cached, handed over as a file (a ceremony's file would be
+        // the same format): same tau, so the keys and proofs agree.
+        let srs = dir.path().join("srs").join(format!("insecure-dev-seed-k{DEFAULT_LEAF_K}.srs"));
+        let other = tempfile::tempdir().unwrap();
+        let from_file = Halo2Backend::new(Halo2Config {
+            srs: SrsSource::File(srs),
+            ..Halo2Config::dev(other.path())
+        })
+        .unwrap();
+        from_file.verify_batch(&proof).unwrap();
+        made.verify_batch(&from_file.prove_batch(&input).unwrap()).unwrap();
+
+        // A file with a smaller k than the circuits need.
+        let small = other.path().join("small.srs");
+        let params = ParamsKZG::<Bn256>::setup(
+            DEFAULT_LEAF_K - 2,
+            rand_chacha::ChaCha20Rng::from_seed([7; 32]),
+        );
+        let mut file = std::fs::File::create(&small).unwrap();
+        params.write(&mut file).unwrap();
+        drop(file);
+        let third = tempfile::tempdir().unwrap();
+        let err = Halo2Backend::new(Halo2Config {
+            srs: SrsSource::File(small.clone()),
+            ..Halo2Config::dev(third.path())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&small.display().to_string())
+                && err.contains(&format!("k = {}", DEFAULT_LEAF_K - 2))
+                && err.contains(&format!("need k = {DEFAULT_LEAF_K}")),
+            "{err}"
+        );
     }
 }
