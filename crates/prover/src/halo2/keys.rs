@@ -66,12 +66,28 @@ fn write_atomically(
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    let file = File::create(&tmp).map_err(|e| io_error(tmp.display(), e))?;
-    let mut writer = BufWriter::with_capacity(1 << 20, file);
-    write(&mut writer).map_err(|e| io_error(tmp.display(), e))?;
-    writer.flush().map_err(|e| io_error(tmp.display(), e))?;
-    writer.get_ref().sync_all().map_err(|e| io_error(tmp.display(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path.display(), e))
+    // Removes the part written on any failure, a panic included (halo2's key writer unwraps
+    // its I/O errors).
+    struct Part<'a>(&'a Path, bool);
+    impl Drop for Part<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = std::fs::remove_file(self.0);
+            }
+        }
+    }
+    let mut part = Part(&tmp, false);
+    let written = (|| {
+        let file = File::create(&tmp)?;
+        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        write(&mut writer)?;
+        writer.flush()?;
+        writer.get_ref().sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    // A key is gigabytes: a failed write (a full disk) must not leave its part behind.
+    part.1 = written.is_ok();
+    written.map_err(|e| io_error(path.display(), e))
 }
 
 /// The SRS of size `2^k` from `source`, cached under `cache_dir/srs`.
@@ -380,5 +396,33 @@ impl AggregationKeys {
             path,
             from_cache,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_or_panicking_write_leaves_no_part_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys").join("k.pk");
+        let err = write_atomically(&path, |w| {
+            w.write_all(&[1; 4096])?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        let panicked = std::panic::catch_unwind(|| {
+            let _ = write_atomically(&path, |w| {
+                w.write_all(&[2; 4096])?;
+                panic!("the key writer unwraps an I/O error");
+            });
+        });
+        assert!(panicked.is_err());
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("keys")).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        write_atomically(&path, |w| w.write_all(b"key")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"key");
+        assert_eq!(std::fs::read_dir(dir.path().join("keys")).unwrap().count(), 1);
     }
 }
