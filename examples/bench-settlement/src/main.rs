@@ -182,26 +182,52 @@ async fn seal_to_executed(batches: u64, txs: usize) -> eyre::Result<Settle> {
         l1.get_block_number().await? + 1
     };
 
-    let mut sealed_at: BTreeMap<u64, Instant> = BTreeMap::new();
+    // When each batch is sealed: the store is watched every 2 ms on a task of its own (reading
+    // the settlement layer's counters takes longer than sealing, proving and committing a batch
+    // with mock proofs, so one loop would see some batches sealed only once executed).
+    let sealed_at: Arc<std::sync::Mutex<BTreeMap<u64, Instant>>> = Arc::default();
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (store, sealed_at, watching) =
+            (Arc::clone(&store), Arc::clone(&sealed_at), Arc::clone(&watching));
+        tokio::spawn(async move {
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(Some(last)) = store.last_batch() {
+                    let mut sealed_at = sealed_at.lock().unwrap_or_else(|e| e.into_inner());
+                    for n in 1..=last.number {
+                        sealed_at.entry(n).or_insert_with(Instant::now);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
     let mut took = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     let producer = tokio::spawn(async move { traffic.blocks(batches as usize, txs).await });
     while (took.len() as u64) < batches {
         eyre::ensure!(Instant::now() < deadline, "batches were not executed within 10 minutes");
-        if let Some(last) = store.last_batch()? {
-            for n in 1..=last.number {
-                sealed_at.entry(n).or_insert_with(Instant::now);
-            }
-        }
         let executed: u64 = executor.totalBatchesExecuted().call().await?.to();
         while (took.len() as u64) < executed.min(batches) {
             let n = took.len() as u64 + 1;
-            let sealed = sealed_at.get(&n).copied().unwrap_or_else(Instant::now);
+            let sealed = sealed_at.lock().unwrap_or_else(|e| e.into_inner()).get(&n).copied();
+            let sealed =
+                sealed.ok_or_else(|| eyre::eyre!("batch {n} executed, never seen sealed"))?;
             took.push(sealed.elapsed().as_secs_f64());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    watcher.await?;
     producer.await??;
+    // The chain's blocks really held `txs` transactions each (one per batch).
+    let last = store.last_block()?.map_or(0, |b| b.number);
+    let full: Vec<u32> =
+        store.blocks(1..=last)?.iter().map(|b| b.tx_count).filter(|n| *n > 0).collect();
+    eyre::ensure!(
+        full.len() as u64 >= batches && full.iter().all(|n| *n as usize == txs),
+        "expected {batches} blocks of {txs} transactions, the chain has {full:?}"
+    );
     let gas = settlement_gas(&l1, chain.operator, first_l1_block).await?;
     host.stop().await;
     devnet.stop();
