@@ -176,6 +176,24 @@ async fn seal_to_executed(batches: u64, txs: usize) -> eyre::Result<Settle> {
         signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key)?,
     );
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)?;
+    // The devnet's own blocks (its deployments on the chain) settle first: the batches measured
+    // are the traffic's, one block each.
+    let head = {
+        use alloy::providers::Provider;
+        traffic.provider().get_block_number().await?
+    };
+    let settled_before = Instant::now() + Duration::from_secs(120);
+    let base = loop {
+        eyre::ensure!(Instant::now() < settled_before, "the devnet's blocks did not settle");
+        let executed: u64 = executor.totalBatchesExecuted().call().await?.to();
+        if let Some(last) = store.last_batch()?
+            && last.last_block == head
+            && executed == last.number
+        {
+            break executed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key)?;
     let first_l1_block = {
         use alloy::providers::Provider;
@@ -194,7 +212,7 @@ async fn seal_to_executed(batches: u64, txs: usize) -> eyre::Result<Settle> {
             while watching.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Ok(Some(last)) = store.last_batch() {
                     let mut sealed_at = sealed_at.lock().unwrap_or_else(|e| e.into_inner());
-                    for n in 1..=last.number {
+                    for n in base + 1..=last.number {
                         sealed_at.entry(n).or_insert_with(Instant::now);
                     }
                 }
@@ -208,8 +226,8 @@ async fn seal_to_executed(batches: u64, txs: usize) -> eyre::Result<Settle> {
     while (took.len() as u64) < batches {
         eyre::ensure!(Instant::now() < deadline, "batches were not executed within 10 minutes");
         let executed: u64 = executor.totalBatchesExecuted().call().await?.to();
-        while (took.len() as u64) < executed.min(batches) {
-            let n = took.len() as u64 + 1;
+        while (took.len() as u64) < executed.saturating_sub(base).min(batches) {
+            let n = base + took.len() as u64 + 1;
             let sealed = sealed_at.lock().unwrap_or_else(|e| e.into_inner()).get(&n).copied();
             let sealed =
                 sealed.ok_or_else(|| eyre::eyre!("batch {n} executed, never seen sealed"))?;
@@ -220,12 +238,14 @@ async fn seal_to_executed(batches: u64, txs: usize) -> eyre::Result<Settle> {
     watching.store(false, std::sync::atomic::Ordering::Relaxed);
     watcher.await?;
     producer.await??;
-    // The chain's blocks really held `txs` transactions each (one per batch).
+    // The traffic's blocks (the last non-empty ones; the devnet's own deployments come first)
+    // really held `txs` transactions each.
     let last = store.last_block()?.map_or(0, |b| b.number);
     let full: Vec<u32> =
         store.blocks(1..=last)?.iter().map(|b| b.tx_count).filter(|n| *n > 0).collect();
+    let traffic_blocks = &full[full.len().saturating_sub(batches as usize)..];
     eyre::ensure!(
-        full.len() as u64 >= batches && full.iter().all(|n| *n as usize == txs),
+        traffic_blocks.len() as u64 == batches && traffic_blocks.iter().all(|n| *n as usize == txs),
         "expected {batches} blocks of {txs} transactions, the chain has {full:?}"
     );
     let gas = settlement_gas(&l1, chain.operator, first_l1_block).await?;
