@@ -37,7 +37,7 @@ bench: tools
 	$(CARGO) run --release --locked -p example-bench-migration
 	$(CARGO) run --release --locked -p example-bench-interop
 
-## The halo2 benchmark (about 20 minutes): keygen, proving, memory, proof size, verify gas.
+## The halo2 benchmark (about 30 minutes at k = 21): keygen, proving, memory, proof size, verify gas.
 bench-proofs: tools
 	$(CARGO) run --release --locked -p example-bench-proofs
 

@@ -4,7 +4,7 @@
 //! proof in its generated Solidity verifier on anvil (plus the verifier's code size).
 //!
 //! Each configuration runs in a child process of its own, so its peak memory is its own.
-//! Prints a table and writes `reports/bench-proofs.json`. Takes about 20 minutes on 2 cores.
+//! Prints a table and writes `reports/bench-proofs.json`. Takes about 30 minutes on 2 cores at k = 21.
 //!
 //! ```text
 //! cargo run --release -p example-bench-proofs [-- --configs flat-1,flat-2,flat-4,tree-2]
