@@ -28,9 +28,18 @@ pub struct MinedTx {
     pub success: bool,
 }
 
+/// How long the whole read may take.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Every transaction `from` had mined on the node at `url`, oldest first (reads every block:
-/// for devnet-sized chains).
+/// for devnet-sized chains; at most a minute).
 pub async fn mined_from(url: &Url, from: Address) -> DevnetResult<Vec<MinedTx>> {
+    tokio::time::timeout(READ_TIMEOUT, read_mined_from(url, from)).await.map_err(|_| {
+        DevnetError::Rpc(format!("{url}: the history was not read within {READ_TIMEOUT:?}"))
+    })?
+}
+
+async fn read_mined_from(url: &Url, from: Address) -> DevnetResult<Vec<MinedTx>> {
     let rpc = |what: &'static str| {
         move |e: alloy::transports::TransportError| DevnetError::Rpc(format!("{what}: {e}"))
     };

@@ -311,6 +311,47 @@ mod tests {
     }
 
     #[test]
+    fn log_flags_parse_and_a_bad_filter_names_its_flag() {
+        let cli = Cli::<NoArgs>::try_parse_from([
+            "host",
+            "node",
+            "--chain.rpc-url",
+            "http://x:1",
+            "--log.filter",
+            "info,settlement=debug",
+            "--log.format",
+            "json",
+            "--log.file",
+            "/var/log/node.log",
+            "--log.color",
+            "never",
+        ])
+        .unwrap();
+        let Commands::Node(command) = cli.command;
+        let log = &command.node.log;
+        assert_eq!(log.filter.as_deref(), Some("info,settlement=debug"));
+        assert_eq!(
+            (log.format, log.color, log.file.as_deref()),
+            (LogFormat::Json, LogColor::Never, Some(std::path::Path::new("/var/log/node.log")))
+        );
+        assert!(log.env_filter().is_ok());
+        let bad = LogArgs { filter: Some("x=[nope".into()), ..LogArgs::default() };
+        let err = bad.env_filter().unwrap_err().to_string();
+        assert!(err.contains("--log.filter"), "{err}");
+        let err = Cli::<NoArgs>::try_parse_from([
+            "host",
+            "node",
+            "--chain.rpc-url",
+            "http://x:1",
+            "--log.format",
+            "xml",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--log.format"), "{err}");
+    }
+
+    #[test]
     fn http_is_off_by_default() {
         let cli = Cli::<NoArgs>::try_parse_from(["host", "node", "--chain.rpc-url", "http://x:1"])
             .unwrap();

@@ -93,7 +93,8 @@ pub async fn settlement_config(
     chain_rpc_url: &Url,
 ) -> eyre::Result<SettlementConfig> {
     let s = &args.settlement;
-    // Local checks first: a key that cannot be read or parsed fails before any endpoint is asked.
+    // The operator key first: one that cannot be read or parsed fails before any endpoint is
+    // asked.
     let operator_key = operator_key(args)?;
     let chain_id = chain_id_of(chain_rpc_url, "--chain.rpc-url").await?;
     let topology = match &s.topology {

@@ -222,7 +222,8 @@ async fn mine_all_but(
     use alloy::sol_types::SolCall;
     let selector = match held {
         "commit" => ChainExecutor::commitBatchesCall::SELECTOR,
-        _ => ChainExecutor::executeBatchesCall::SELECTOR,
+        "execute" => ChainExecutor::executeBatchesCall::SELECTOR,
+        other => panic!("cannot hold back {other:?}: commit or execute"),
     };
     let deadline = Instant::now() + WAIT;
     let mut holding = false;

@@ -125,8 +125,12 @@ fn revert(tx: &mut StoreWriter<'_>, old: &Chain) -> StoreResult<()> {
     // A batch a commit transaction was sent for may be committed already (mined, and the
     // sender has not seen it yet): it counts as committed.
     let in_flight = tx.in_flight()?;
+    // (Only a signed one: a record without a hash was never broadcast, and the sender checks
+    // the batches again when it signs.)
     let maybe_committed = |number: u64| {
-        in_flight.as_ref().is_some_and(|sent| (sent.from..=sent.to).contains(&number))
+        in_flight.as_ref().is_some_and(|sent| {
+            sent.hash != alloy::primitives::B256::ZERO && (sent.from..=sent.to).contains(&number)
+        })
     };
     let mut unseal_from = None;
     let mut number = tx.last_batch()?.map(|b| b.number).unwrap_or_default();

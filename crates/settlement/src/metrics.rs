@@ -126,11 +126,13 @@ pub fn describe() {
     );
 }
 
-/// How many files `dir` holds and their bytes (0, 0 when it cannot be read).
+/// How many WAL entries (`*.wal` files) `dir` holds and their bytes (0, 0 when it cannot be
+/// read).
 pub(crate) fn dir_size(dir: &std::path::Path) -> (u64, u64) {
     let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
     entries
         .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "wal"))
         .filter_map(|entry| entry.metadata().ok())
         .filter(std::fs::Metadata::is_file)
         .fold((0, 0), |(files, bytes), meta| (files + 1, bytes + meta.len()))

@@ -146,13 +146,25 @@ async fn prove_one(
     let job_backend = Arc::clone(backend);
     let cancel = gateway_prover::JobCancel::new();
     let job_cancel = cancel.clone();
+    // Whatever ends this function early (an error, the future dropped at shutdown) cancels the
+    // job too.
+    struct CancelOnDrop(Option<gateway_prover::JobCancel>);
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            if let Some(cancel) = &self.0 {
+                cancel.cancel();
+            }
+        }
+    }
     let mut job = tokio::task::spawn_blocking(move || {
         gateway_prover::run_job(&job_cancel, || {
             prove_job(job_backend.as_ref(), &input, chain_leaves)
         })
     });
+    let mut guard = CancelOnDrop(Some(cancel.clone()));
     // While the job runs, the batch must stay as it was sealed: a chain reorg that unseals it
-    // cancels the job (it stops at its next step) and nothing waits for it any longer.
+    // cancels the job, which stops at its next step (awaited, so no more jobs run at once than
+    // the limit allows).
     let proof_bytes: Vec<u8> = loop {
         tokio::select! {
             joined = &mut job => break joined.map_err(|e| {
@@ -164,11 +176,13 @@ async fn prove_one(
                     cancel.cancel();
                     metrics::counter!("settlement_proof_jobs_cancelled_total").increment(1);
                     warn!(target: "settlement::prover", batch = batch.number, "the batch was unsealed while proving: job cancelled");
+                    let _ = (&mut job).await;
                     return Ok(false);
                 }
             }
         }
     };
+    guard.0 = None;
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("settlement_proof_seconds").record(seconds);
     // Crash test: a proof made while a migration drains, not yet stored.

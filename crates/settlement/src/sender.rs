@@ -44,13 +44,13 @@ const BLOB_FEE_BUMP_PERCENT: u128 = 100;
 /// Blob transaction fees stop doubling after this many resends (2^6 = 64 times the estimate).
 const MAX_BLOB_FEE_BUMPS: u32 = 6;
 
-/// One fee bump: `percent` more, at least one wei more, never overflowing.
 /// The fee increase a pool needs to take a replacement (geth and anvil: 10%; blob
 /// transactions: 100%).
 const REPLACEMENT_PERCENT: u128 = 10;
 /// See [`REPLACEMENT_PERCENT`].
 const BLOB_REPLACEMENT_PERCENT: u128 = 100;
 
+/// One fee bump: `percent` more, at least one wei more, never overflowing.
 const fn bump(fee: u128, percent: u128) -> u128 {
     fee.saturating_mul(100 + percent).saturating_div(100).saturating_add(1)
 }
@@ -93,6 +93,8 @@ pub struct Sender {
     operator: Address,
     /// Signs the settlement transactions (the operator key).
     wallet: EthereumWallet,
+    /// The transaction last held at the fee cap (counted once).
+    held: Mutex<Option<B256>>,
     /// The last executed batch whose blocks' pubdata is pruned.
     pubdata_pruned_through: Mutex<u64>,
     /// The executed counter at the last [`Sender::sync_stages`], once it ran.
@@ -120,6 +122,7 @@ impl Sender {
             gateway_executor,
             operator,
             wallet,
+            held: Mutex::new(None),
             pubdata_pruned_through: Mutex::new(0),
             synced_executed: Mutex::new(None),
         })
@@ -217,7 +220,7 @@ impl Sender {
                 .map(|n| self.imported_roots(n))
                 .collect::<SettlementResult<Vec<_>>>()?;
             let call = self.executor.executeBatches(infos, imported);
-            self.send(Stage::Execute, from, to, call, false).await?;
+            self.send(Stage::Execute, from, to, call, false, None).await?;
             return Ok(SenderAction::Executed(from, to));
         }
         if counters.committed > counters.proved {
@@ -246,6 +249,7 @@ impl Sender {
                     to,
                     self.executor.proveBatches(prev, infos, calldata),
                     false,
+                    None,
                 )
                 .await?;
                 return Ok(SenderAction::Proved(from, to));
@@ -253,6 +257,7 @@ impl Sender {
         }
         let from = counters.committed + 1;
         let (mut batches, mut da_inputs, mut blobs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut sealed = Vec::new();
         for number in from..from + max {
             let Some(batch) = self.store.batch(number)? else { break };
             if batch.sl_chain_id != self.config.layer.chain_id {
@@ -268,6 +273,7 @@ impl Sender {
                 break;
             }
             batches.push(convert::<_, ChainExecutor::CommitBatchInfo>(&info)?);
+            sealed.push(batch.commit_info);
             da_inputs.push(da.input);
             blobs.extend(da.blobs);
         }
@@ -278,7 +284,7 @@ impl Sender {
         let prev = convert(&stored_info(&self.store, &self.config, from - 1)?)?;
         let call = self.executor.commitBatches(prev, batches, da_inputs);
         if blobs.is_empty() {
-            self.send(Stage::Commit, from, to, call, false).await?;
+            self.send(Stage::Commit, from, to, call, false, Some(&sealed)).await?;
         } else {
             let count = blobs.len();
             let sidecar =
@@ -286,7 +292,8 @@ impl Sender {
                     |e| SettlementError::Da(format!("building the blob sidecar: {e}")),
                 )??;
             debug!(target: "settlement::sender", from, to, blobs = count, "commit carries blobs");
-            self.send(Stage::Commit, from, to, call.sidecar_7594(sidecar), true).await?;
+            self.send(Stage::Commit, from, to, call.sidecar_7594(sidecar), true, Some(&sealed))
+                .await?;
         }
         Ok(SenderAction::Committed(from, to))
     }
@@ -309,6 +316,7 @@ impl Sender {
         }
         let info = decode_commit_info(&batch)?;
         let da = self.da_input(&batch, info.daScheme)?;
+        let sealed = [batch.commit_info.clone()];
         let mut contents = self.store.gateway_batch_contents(number)?.ok_or_else(|| {
             SettlementError::Corrupt(format!("Gateway batch {number} has no stored contents"))
         })?;
@@ -330,14 +338,22 @@ impl Sender {
             batch.proof.clone().into(),
         );
         let mined = if da.blobs.is_empty() {
-            self.send(Stage::Settle, number, number, call, false).await?
+            self.send(Stage::Settle, number, number, call, false, Some(&sealed)).await?
         } else {
             let blobs = da.blobs;
             let sidecar =
                 tokio::task::spawn_blocking(move || crate::da::sidecar(blobs)).await.map_err(
                     |e| SettlementError::Da(format!("building the blob sidecar: {e}")),
                 )??;
-            self.send(Stage::Settle, number, number, call.sidecar_7594(sidecar), true).await?
+            self.send(
+                Stage::Settle,
+                number,
+                number,
+                call.sidecar_7594(sidecar),
+                true,
+                Some(&sealed),
+            )
+            .await?
         };
         contents.l1GasUsed = mined.gas_used;
         contents.l1CostWei = mined.cost_wei;
@@ -417,35 +433,10 @@ impl Sender {
             .collect()
     }
 
-    /// Sends one transaction with the operator's next nonce, persisting it as in flight first.
-    /// A transaction still in flight from before (not mined in time, dropped, or sent just
-    /// before a crash) is replaced: same nonce, higher fee, so at most one of them is mined.
-    /// A blob transaction (`carries_blobs`) also pays a blob fee, and its replacements double
-    /// every fee, as blob pools require.
-    /// `None` when a transaction paying `max_fee`/`priority` may replace `previous` (same
-    /// nonce, in the pool or lost from it). Otherwise the fee cap holds the fees too low for a
-    /// replacement the pool would take: `previous` stays the transaction, broadcast again if
-    /// the node lost it, and the returned error says the sender waits for it.
-    async fn held_at_cap(
-        &self,
-        previous: &InFlightTx,
-        max_fee: u128,
-        priority: u128,
-        required_percent: u128,
-    ) -> SettlementResult<Option<SettlementError>> {
-        use alloy::{consensus::Transaction as _, eips::eip2718::Decodable2718};
-        let Ok(sent) = alloy::consensus::TxEnvelope::network_decode(&mut previous.raw.as_slice())
-            .or_else(|_| alloy::consensus::TxEnvelope::decode_2718(&mut previous.raw.as_slice()))
-        else {
-            return Ok(None);
-        };
-        let (sent_max, sent_priority) =
-            (sent.max_fee_per_gas(), sent.max_priority_fee_per_gas().unwrap_or_default());
-        if max_fee >= bump(sent_max, required_percent)
-            && priority >= bump(sent_priority, required_percent)
-        {
-            return Ok(None);
-        }
+    /// The transaction `previous` sent at this nonce stays the one in flight: the fee cap (or
+    /// the last bump) leaves no replacement the pool would take. It is broadcast again if the
+    /// node lost it; the returned error says the sender waits for it.
+    async fn hold(&self, previous: &InFlightTx, required_percent: u128) -> SettlementError {
         let provider = self.executor.provider();
         let timeout = self.config.tx_timeout;
         let known = tokio::time::timeout(timeout, provider.get_transaction_by_hash(previous.hash))
@@ -458,19 +449,32 @@ impl Sender {
             // Lost from the pool: the very same signed transaction goes out again.
             let resent =
                 tokio::time::timeout(timeout, provider.send_raw_transaction(&previous.raw)).await;
-            info!(target: "settlement::sender", hash = %previous.hash, ok = matches!(resent, Ok(Ok(_))), "rebroadcast the pending transaction at the fee cap");
+            info!(target: "settlement::sender", hash = %previous.hash, ok = matches!(resent, Ok(Ok(_))), "rebroadcast the held transaction");
         }
-        metrics::counter!("settlement_txs_held_at_fee_cap_total").increment(1);
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if *held != Some(previous.hash) {
+            *held = Some(previous.hash);
+            metrics::counter!("settlement_txs_held_at_fee_cap_total").increment(1);
+            info!(target: "settlement::sender", hash = %previous.hash, nonce = previous.nonce, "no replacement the pool would take: waiting for the transaction in flight");
+        }
         let cap = match self.config.max_fee_per_gas {
             Some(cap) => format!("the fee cap (--settlement.max-fee-per-gas {cap})"),
             None => "the highest fee the sender pays".to_string(),
         };
-        Ok(Some(SettlementError::Layer(format!(
+        SettlementError::Layer(format!(
             "{} pending at {cap}: a replacement could not pay the {required_percent}% more the pool needs; waiting for it to be mined",
             previous.hash
-        ))))
+        ))
     }
 
+    /// Sends one transaction with the operator's next nonce, persisting it as in flight first.
+    /// A transaction still in flight from before (not mined in time, dropped, or sent just
+    /// before a crash) is replaced: same nonce, every fee at least what the pool needs above
+    /// the one it replaces, so at most one of them is mined. A blob transaction
+    /// (`carries_blobs`) also pays a blob fee, and its replacements double every fee, as blob
+    /// pools require. `sealed` (commits) holds the batches' commit info as the call was built:
+    /// if a chain reorg changed them meanwhile, nothing is sent.
+    #[allow(clippy::too_many_arguments)]
     async fn send<D>(
         &self,
         stage: Stage,
@@ -478,6 +482,7 @@ impl Sender {
         to: u64,
         call: alloy::contract::CallBuilder<&DynProvider, D>,
         carries_blobs: bool,
+        sealed: Option<&[Vec<u8>]>,
     ) -> SettlementResult<Mined>
     where
         D: alloy::contract::CallDecoder + Send + Sync,
@@ -500,13 +505,11 @@ impl Sender {
         // Only a transaction that was broadcast (it has a hash) can be stuck in a mempool and
         // need a higher fee to be replaced; a send that failed before that (a revert in gas
         // estimation, an outage) is retried at the same fee.
-        let previous = self.store.in_flight()?;
+        let previous = self.store.in_flight()?.filter(|p| p.nonce == nonce);
         let attempts = match &previous {
-            Some(previous) if previous.nonce == nonce && previous.hash != B256::ZERO => {
-                previous.attempts + 1
-            }
-            Some(previous) if previous.nonce == nonce => previous.attempts.max(1),
-            _ => 1,
+            Some(previous) if previous.hash != B256::ZERO => previous.attempts + 1,
+            Some(previous) => previous.attempts.max(1),
+            None => 1,
         };
         let fees = tokio::time::timeout(timeout, provider.estimate_eip1559_fees())
             .await
@@ -531,17 +534,37 @@ impl Sender {
             priority = bump(priority, percent);
             blob_fee = bump(blob_fee, percent);
         }
+        // A transaction of this nonce may be in the pool (it was signed, maybe broadcast): its
+        // replacement must pay what the pool needs above it on every fee, whatever the
+        // estimate says now. Where the cap or the last bump forbids that, it is kept instead.
+        let required = if carries_blobs { BLOB_REPLACEMENT_PERCENT } else { REPLACEMENT_PERCENT };
+        let sent = previous.as_ref().filter(|p| p.hash != B256::ZERO).and_then(|p| {
+            let fees = sent_fees(&p.raw);
+            if fees.is_none() {
+                tracing::warn!(target: "settlement::sender", hash = %p.hash, "the persisted transaction does not decode: replacing it without a fee floor");
+            }
+            fees.map(|fees| (p, fees))
+        });
+        if let Some((_, (sent_max, sent_priority, sent_blob))) = sent {
+            max_fee = max_fee.max(bump(sent_max, required));
+            priority = priority.max(bump(sent_priority, required));
+            if carries_blobs {
+                blob_fee = blob_fee.max(bump(sent_blob, required));
+            }
+        }
         if let Some(cap) = self.config.max_fee_per_gas {
             max_fee = max_fee.min(cap);
         }
         priority = priority.min(max_fee);
-        if let Some(previous) = previous.filter(|p| p.nonce == nonce && !p.raw.is_empty()) {
-            let required =
-                if carries_blobs { BLOB_REPLACEMENT_PERCENT } else { REPLACEMENT_PERCENT };
-            if let Some(held) = self.held_at_cap(&previous, max_fee, priority, required).await? {
-                return Err(held);
-            }
+        if let Some((previous, (sent_max, sent_priority, _))) = sent
+            && (max_fee < bump(sent_max, required)
+                || priority < bump(sent_priority, required)
+                || attempts > max_bumps + 1)
+        {
+            return Err(self.hold(previous, required).await);
         }
+        // The record of what is about to be sent; one for this nonce with a signed transaction
+        // stays until the replacement is signed (that transaction may still be mined).
         let mut record = InFlightTx {
             stage: stage as u8,
             from,
@@ -551,7 +574,10 @@ impl Sender {
             hash: B256::ZERO,
             raw: Vec::new(),
         };
-        self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
+        if sent.is_none() {
+            self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
+        }
+        let previous = previous.filter(|p| p.hash != B256::ZERO);
 
         let call = if carries_blobs { call.max_fee_per_blob_gas(blob_fee) } else { call };
         // The estimate is exact for the state it ran on; other chains' executions (a
@@ -589,7 +615,21 @@ impl Sender {
         let hash = *signed.tx_hash();
         record.hash = hash;
         record.raw = signed.encoded_2718();
-        self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
+        let unchanged = self.store.write(|tx| {
+            // A chain reorg may have unsealed the batches since the call was built.
+            for (i, info) in sealed.unwrap_or_default().iter().enumerate() {
+                if tx.batch(from + i as u64)?.is_none_or(|b| b.commit_info != *info) {
+                    return Ok(false);
+                }
+            }
+            tx.set_in_flight(Some(&record))?;
+            Ok(true)
+        })?;
+        if !unchanged {
+            return Err(SettlementError::Layer(format!(
+                "{name} batches {from}..={to}: the chain reorged them while the commit was prepared; not sent"
+            )));
+        }
         let sending = std::time::Instant::now();
         let broadcast = tokio::time::timeout(timeout, provider.send_raw_transaction(&record.raw))
             .await
@@ -601,12 +641,17 @@ impl Sender {
         let pending = match broadcast {
             Ok(pending) => pending,
             Err(e) => {
-                // The node answered with an error: it refused the transaction, which is in no
-                // pool; the next attempt is a first send again (at the same fee).
+                // The node answered with an error: it refused this transaction, which is in no
+                // pool. What was in flight at this nonce before stays the record (it may still
+                // be pooled, and the next replacement must top it); with nothing before, the
+                // next attempt is a first send again, at the same fee.
                 if e.as_error_resp().is_some() {
-                    record.hash = B256::ZERO;
-                    record.raw = Vec::new();
-                    self.store.write(|tx| tx.set_in_flight(Some(&record)))?;
+                    let restored = previous.clone().unwrap_or(InFlightTx {
+                        hash: B256::ZERO,
+                        raw: Vec::new(),
+                        ..record.clone()
+                    });
+                    self.store.write(|tx| tx.set_in_flight(Some(&restored)))?;
                 }
                 let e = alloy::contract::Error::TransportError(e);
                 return Err(SettlementError::Layer(format!(
@@ -693,6 +738,20 @@ fn describe(err: &alloy::contract::Error) -> String {
         Some(decoded) => format!("{decoded:?}"),
         None => err.to_string(),
     }
+}
+
+/// The fees a persisted signed transaction pays: max fee, priority fee, blob fee (0 without
+/// blobs); `None` when the bytes do not decode.
+fn sent_fees(raw: &[u8]) -> Option<(u128, u128, u128)> {
+    use alloy::{consensus::Transaction as _, eips::eip2718::Decodable2718};
+    let sent = alloy::consensus::TxEnvelope::network_decode(&mut &raw[..])
+        .or_else(|_| alloy::consensus::TxEnvelope::decode_2718(&mut &raw[..]))
+        .ok()?;
+    Some((
+        sent.max_fee_per_gas(),
+        sent.max_priority_fee_per_gas().unwrap_or_default(),
+        sent.max_fee_per_blob_gas().unwrap_or_default(),
+    ))
 }
 
 /// The counters of `executor` (reached at `rpc_url`), read within `timeout`.

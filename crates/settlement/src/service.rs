@@ -28,6 +28,11 @@ use crate::{
     sender::Sender,
 };
 
+/// How long reading an inactive layer's counters (for the status) may take.
+const INACTIVE_LAYER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long after a failed read of an inactive layer's counters it is tried again.
+const INACTIVE_LAYER_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How often the batcher and the prover look again without being woken (for timeouts).
 const IDLE_TICK: Duration = Duration::from_millis(500);
 /// How often the gauges are refreshed.
@@ -240,6 +245,8 @@ struct Shared {
     /// The last counters read of the chain's executor on each settlement layer (chain id): the
     /// active one each poll, the others once (only the active one changes).
     layer_counters: Mutex<std::collections::BTreeMap<u64, OnChainCounters>>,
+    /// When reading an inactive layer's counters last failed.
+    inactive_layer_read: Mutex<Option<std::time::Instant>>,
     last_error: Mutex<Option<String>>,
     /// Gateway mode: running totals over settled Gateway batches.
     gateway_totals: Mutex<GatewayTotals>,
@@ -1208,11 +1215,20 @@ impl Settlement {
             {
                 continue;
             }
-            match crate::sender::layer_counters(layer, self.config.tx_timeout).await {
+            // An unreachable layer the chain does not use must not slow the sender: a short
+            // timeout, and after a failure no new try for a while.
+            if lock(&self.shared.inactive_layer_read)
+                .is_some_and(|failed| failed.elapsed() < INACTIVE_LAYER_RETRY)
+            {
+                continue;
+            }
+            match crate::sender::layer_counters(layer, INACTIVE_LAYER_TIMEOUT).await {
                 Ok(counters) => {
                     lock(&self.shared.layer_counters).insert(layer.chain_id, counters);
+                    *lock(&self.shared.inactive_layer_read) = None;
                 }
                 Err(err) => {
+                    *lock(&self.shared.inactive_layer_read) = Some(std::time::Instant::now());
                     debug!(target: "settlement::sender", layer = layer.chain_id, %err, "cannot read the executor's counters there yet");
                 }
             }

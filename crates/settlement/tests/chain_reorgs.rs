@@ -106,7 +106,15 @@ async fn reorgs_unseal_uncommitted_batches_and_alarm_below_committed_ones() {
     assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
     let batch_2 = store.batch(2).unwrap().unwrap();
     assert!(batch_2.stage < BatchStage::Committed);
-    let sent = InFlightTx { stage: 0, from: 2, to: 2, nonce: 7, attempts: 1, ..Default::default() };
+    let sent = InFlightTx {
+        stage: 0,
+        from: 2,
+        to: 2,
+        nonce: 7,
+        attempts: 1,
+        hash: alloy::primitives::B256::repeat_byte(7),
+        raw: vec![2],
+    };
     store.write(|tx| tx.set_in_flight(Some(&sent))).unwrap();
     chain.reorg(1, 1, 2);
     wait_for_head(&store, 6, chain.tip().hash).await;
