@@ -13,6 +13,7 @@ use gateway_contracts::{
     Bridgehub, ChainExecutor, MerkleHarness, MessageRoot, MessageVerifier, convert,
     deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_merkle_harness,
 };
+use gateway_primitives::vectors::SplitMix as Rng;
 use gateway_primitives::{
     CommitBatchInfo, MessageProof, StoredBatchInfo, batch_leaf, batch_output_hash, chain_leaf,
     merkle_proof, merkle_root, message_leaf, public_input, stored_batch_hash,
@@ -92,19 +93,7 @@ impl Settler {
         batches: &[CommitBatchInfo],
         da_inputs: Vec<Bytes>,
     ) -> Result<(), alloy::contract::Error> {
-        let last: ChainExecutor::StoredBatchInfo = convert(&self.last).unwrap();
-        let new: Vec<ChainExecutor::CommitBatchInfo> =
-            batches.iter().map(|b| convert(b).unwrap()).collect();
-        self.executor
-            .commitBatches(last, new, da_inputs)
-            .send()
-            .await?
-            .with_timeout(Some(TX_TIMEOUT))
-            .get_receipt()
-            .await
-            .unwrap();
-        self.last = batches.last().unwrap().to_stored();
-        Ok(())
+        self.commit_carrying(batches, da_inputs, Vec::new()).await
     }
 
     /// Commits one batch with a transaction that carries `blobs` (EIP-7594 sidecar).
@@ -114,20 +103,25 @@ impl Settler {
         da_input: Bytes,
         blobs: Vec<alloy::eips::eip4844::Blob>,
     ) -> Result<(), alloy::contract::Error> {
+        self.commit_carrying(std::slice::from_ref(batch), vec![da_input], blobs).await
+    }
+
+    async fn commit_carrying(
+        &mut self,
+        batches: &[CommitBatchInfo],
+        da_inputs: Vec<Bytes>,
+        blobs: Vec<alloy::eips::eip4844::Blob>,
+    ) -> Result<(), alloy::contract::Error> {
         let last: ChainExecutor::StoredBatchInfo = convert(&self.last).unwrap();
-        let new: ChainExecutor::CommitBatchInfo = convert(batch).unwrap();
-        let sidecar = gateway_settlement::da::sidecar(blobs).unwrap();
-        self.executor
-            .commitBatches(last, vec![new], vec![da_input])
-            .sidecar_7594(sidecar)
-            .max_fee_per_blob_gas(1_000_000_000)
-            .send()
-            .await?
-            .with_timeout(Some(TX_TIMEOUT))
-            .get_receipt()
-            .await
-            .unwrap();
-        self.last = batch.to_stored();
+        let new: Vec<ChainExecutor::CommitBatchInfo> =
+            batches.iter().map(|b| convert(b).unwrap()).collect();
+        let mut call = self.executor.commitBatches(last, new, da_inputs);
+        if !blobs.is_empty() {
+            let sidecar = gateway_settlement::da::sidecar(blobs).unwrap();
+            call = call.sidecar_7594(sidecar).max_fee_per_blob_gas(1_000_000_000);
+        }
+        call.send().await?.with_timeout(Some(TX_TIMEOUT)).get_receipt().await.unwrap();
+        self.last = batches.last().unwrap().to_stored();
         Ok(())
     }
 
@@ -562,31 +556,6 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
     assert_eq!(intervals, vec![(31337, 1), (506, 2), (31337, 3), (506, 4), (31337, 5)]);
 }
 
-/// splitmix64: deterministic random inputs, reproducible from the seed printed on failure.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn b256(&mut self) -> B256 {
-        let mut bytes = [0u8; 32];
-        for chunk in bytes.chunks_mut(8) {
-            chunk.copy_from_slice(&self.next().to_be_bytes());
-        }
-        B256::from(bytes)
-    }
-
-    fn u256(&mut self) -> U256 {
-        U256::from_be_bytes(self.b256().0)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_solidity_agree_on_message_proofs_for_random_nested_trees() {
     let devnet = devnet().await;
@@ -605,7 +574,7 @@ async fn rust_and_solidity_agree_on_message_proofs_for_random_nested_trees() {
         let messages: Vec<(Address, Vec<u8>)> = (0..1 + rng.next() % 20)
             .map(|_| {
                 let len = (rng.next() % 70) as usize;
-                (Address::from_word(rng.b256()), (0..len).map(|_| rng.next() as u8).collect())
+                (Address::from_word(rng.word()), (0..len).map(|_| rng.next() as u8).collect())
             })
             .collect();
         let leaves: Vec<B256> =
@@ -613,10 +582,10 @@ async fn rust_and_solidity_agree_on_message_proofs_for_random_nested_trees() {
         let message_index = (rng.next() as usize) % leaves.len();
         let batch_number = rng.next() % 1_000_000;
         let src_chain = rng.next() % 100_000;
-        let mut batch_leaves: Vec<B256> = (0..1 + rng.next() % 12).map(|_| rng.b256()).collect();
+        let mut batch_leaves: Vec<B256> = (0..1 + rng.next() % 12).map(|_| rng.word()).collect();
         let batch_index = (rng.next() as usize) % batch_leaves.len();
         batch_leaves[batch_index] = batch_leaf(batch_number, merkle_root(&leaves));
-        let mut chain_leaves: Vec<B256> = (0..1 + rng.next() % 9).map(|_| rng.b256()).collect();
+        let mut chain_leaves: Vec<B256> = (0..1 + rng.next() % 9).map(|_| rng.word()).collect();
         let chain_index = (rng.next() as usize) % chain_leaves.len();
         chain_leaves[chain_index] = chain_leaf(src_chain, merkle_root(&batch_leaves));
         let root = merkle_root(&chain_leaves);
@@ -690,7 +659,7 @@ async fn rust_and_solidity_agree_on_hashes_and_merkle_trees_for_random_inputs() 
     let mut rng = Rng(seed);
     for case in 0..120 {
         let count = (rng.next() % 40) as usize;
-        let leaves: Vec<B256> = (0..count).map(|_| rng.b256()).collect();
+        let leaves: Vec<B256> = (0..count).map(|_| rng.word()).collect();
         let root = merkle_root(&leaves);
         assert_eq!(
             harness.rootOf(leaves.clone()).call().await.unwrap(),
@@ -713,23 +682,23 @@ async fn rust_and_solidity_agree_on_hashes_and_merkle_trees_for_random_inputs() 
                     .unwrap()
             );
             assert!(
-                !harness.verify(root, rng.b256(), U256::from(index), proof).call().await.unwrap()
+                !harness.verify(root, rng.word(), U256::from(index), proof).call().await.unwrap()
             );
         }
 
         let batch = CommitBatchInfo {
             batchNumber: rng.next(),
-            newStateCommitment: rng.b256(),
+            newStateCommitment: rng.word(),
             firstBlockTimestamp: rng.next(),
             lastBlockTimestamp: rng.next(),
             chainId: rng.u256(),
             daScheme: rng.next() as u8,
-            daCommitment: rng.b256(),
+            daCommitment: rng.word(),
             numberOfL1Txs: rng.u256(),
             numberOfL2Txs: rng.u256(),
-            priorityOpsHash: rng.b256(),
-            l2LogsRoot: rng.b256(),
-            dependencyRootsRollingHash: rng.b256(),
+            priorityOpsHash: rng.word(),
+            l2LogsRoot: rng.word(),
+            dependencyRootsRollingHash: rng.word(),
             slChainId: rng.u256(),
         };
         let onchain: ChainExecutor::CommitBatchInfo = convert(&batch).unwrap();
@@ -744,7 +713,7 @@ async fn rust_and_solidity_agree_on_hashes_and_merkle_trees_for_random_inputs() 
             executor.hashStoredBatchInfo(onchain).call().await.unwrap(),
             stored_batch_hash(&stored)
         );
-        let (a, b, c) = (rng.b256(), rng.b256(), rng.b256());
+        let (a, b, c) = (rng.word(), rng.word(), rng.word());
         assert_eq!(executor.publicInput(a, b, c).call().await.unwrap(), public_input(a, b, c));
     }
     let _: Address = *harness.address();

@@ -393,7 +393,11 @@ impl FlakyRpc {
                     let params = params.as_str().unwrap_or("[]").to_owned();
                     async move {
                         let n = requests.fetch_add(1, Ordering::SeqCst);
-                        if armed && splitmix64(n).is_multiple_of(one_in) {
+                        if armed
+                            && gateway_primitives::vectors::SplitMix(n)
+                                .next()
+                                .is_multiple_of(one_in)
+                        {
                             failed.fetch_add(1, Ordering::SeqCst);
                             return Err(jsonrpsee::types::ErrorObjectOwned::owned(
                                 -32000,
@@ -417,14 +421,6 @@ impl FlakyRpc {
         let url = format!("http://{}", server.local_addr().unwrap()).parse().unwrap();
         Self { url, failed, armed, _server: server.start(module) }
     }
-}
-
-/// A fixed, well-mixed hash of `n` (splitmix64's finalizer).
-fn splitmix64(n: u64) -> u64 {
-    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Replays notifications on a list of block ids: every commit must extend the list's tip and

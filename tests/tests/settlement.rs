@@ -219,13 +219,7 @@ async fn anvil_call(
     method: &'static str,
     params: serde_json::Value,
 ) {
-    use alloy::providers::{Provider, ProviderBuilder};
-    let provider = ProviderBuilder::new().connect_http(url.clone());
-    let _: serde_json::Value =
-        tokio::time::timeout(Duration::from_secs(10), provider.raw_request(method.into(), params))
-            .await
-            .unwrap()
-            .unwrap();
+    devnet::rpc_call(url, method, params).await.unwrap();
 }
 
 async fn wait_for<F: Fn(&Store) -> bool>(store: &Store, what: &str, check: F) {
@@ -247,42 +241,86 @@ fn executor_on_l1(
     ChainExecutor::new(chain.l1_executor, provider)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_the_fee_cap_a_stuck_transaction_is_kept_and_rebroadcast_not_replaced() {
-    init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let chain = topology.chains[0].clone();
-    let l1 = topology.l1.node.rpc_url.clone();
-    anvil_call(&l1, "evm_setAutomine", serde_json::json!([false])).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config_with_timeout(&topology, &chain, Duration::from_secs(1));
-    // Just above L1's base fee (which stays: L1 mines nothing now), below what the sender
-    // would pay: the first send already pays the cap.
-    let base_fee = {
-        use alloy::providers::Provider;
-        let provider = alloy::providers::ProviderBuilder::new().connect_http(l1.clone());
-        let latest = provider.get_block(alloy::eips::BlockId::latest()).await.unwrap().unwrap();
-        u128::from(latest.header.base_fee_per_gas.unwrap())
-    };
-    // (The next block's base fee may be up to 12.5% above the latest's.)
-    let cap = base_fee + base_fee / 4 + 1;
-    config.max_fee_per_gas = Some(cap);
-    let (mut host, store) = start_node_with(config, &chain, dir.path()).await;
-    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
-        .unwrap()
-        .blocks(3, 1)
+/// A devnet chain settling on an L1 that mines nothing (automine off), with its node running
+/// and the first commit signed; `cap_over_base_percent` caps the fees that much above L1's
+/// base fee.
+struct StuckOnL1 {
+    devnet: Devnet,
+    chain: ChainTopology,
+    l1: alloy::transports::http::reqwest::Url,
+    host: HostHandle,
+    store: Arc<Store>,
+    cap: Option<u128>,
+    _dir: tempfile::TempDir,
+}
+
+impl StuckOnL1 {
+    async fn start(tx_timeout: Duration, cap_over_base_percent: Option<u128>) -> Self {
+        init_tracing();
+        let devnet = Devnet::start(
+            DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+            None,
+        )
         .await
         .unwrap();
-    wait_for(&store, "a first send", |s| {
-        s.in_flight().unwrap().is_some_and(|tx| tx.hash != B256::ZERO)
-    })
-    .await;
+        let topology = devnet.topology.clone();
+        let chain = topology.chains[0].clone();
+        let l1 = topology.l1.node.rpc_url.clone();
+        anvil_call(&l1, "evm_setAutomine", serde_json::json!([false])).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config_with_timeout(&topology, &chain, tx_timeout);
+        let mut cap = None;
+        if let Some(percent) = cap_over_base_percent {
+            use alloy::providers::Provider;
+            let provider = alloy::providers::ProviderBuilder::new().connect_http(l1.clone());
+            let latest = provider.get_block(alloy::eips::BlockId::latest()).await.unwrap().unwrap();
+            let base_fee = u128::from(latest.header.base_fee_per_gas.unwrap());
+            cap = Some(base_fee + base_fee * percent / 100 + 1);
+            config.max_fee_per_gas = cap;
+        }
+        let (host, store) = start_node_with(config, &chain, dir.path()).await;
+        Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
+            .unwrap()
+            .blocks(3, 1)
+            .await
+            .unwrap();
+        wait_for(&store, "a first send", |s| {
+            s.in_flight().unwrap().is_some_and(|tx| tx.hash != B256::ZERO)
+        })
+        .await;
+        Self { devnet, chain, l1, host, store, cap, _dir: dir }
+    }
+
+    /// L1 mines again: batch 1 settles, and of all the sends one commit was mined and nothing
+    /// reverted.
+    async fn mine_and_settle_once(mut self) {
+        anvil_call(&self.l1, "evm_setAutomine", serde_json::json!([true])).await;
+        anvil_call(&self.l1, "evm_mine", serde_json::json!([])).await;
+        let executor = executor_on_l1(&self.devnet);
+        tokio::time::timeout(WAIT, async {
+            while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(1) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await
+        .expect("the batch settles once mining resumes");
+        let mined = devnet::mined_from(&self.l1, self.chain.operator).await.unwrap();
+        devnet::SettlementCalls::of(&mined, self.chain.l1_executor)
+            .unwrap()
+            .check_each_batch_once(1)
+            .unwrap();
+        self.host.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_fee_cap_a_stuck_transaction_is_kept_and_rebroadcast_not_replaced() {
+    // Just above L1's base fee (which stays: L1 mines nothing now), below what the sender
+    // would pay: the first send already pays the cap. (The next block's base fee may be up to
+    // 12.5% above the latest's.)
+    let stuck = StuckOnL1::start(Duration::from_secs(1), Some(25)).await;
+    let cap = stuck.cap.unwrap();
+    let (l1, store) = (stuck.l1.clone(), Arc::clone(&stuck.store));
     let first = store.in_flight().unwrap().unwrap();
     let pooled_first = pooled_soon(&l1, &first).await;
     assert_eq!(pooled_first.max_fee_per_gas(), cap);
@@ -303,23 +341,7 @@ async fn at_the_fee_cap_a_stuck_transaction_is_kept_and_rebroadcast_not_replaced
     .await
     .expect("the same transaction is rebroadcast");
     assert_eq!(store.in_flight().unwrap().unwrap().hash, first.hash);
-
-    anvil_call(&l1, "evm_setAutomine", serde_json::json!([true])).await;
-    anvil_call(&l1, "evm_mine", serde_json::json!([])).await;
-    let executor = executor_on_l1(&devnet);
-    tokio::time::timeout(WAIT, async {
-        while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(1) {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("the batch settles once mining resumes");
-    let mined = devnet::mined_from(&l1, chain.operator).await.unwrap();
-    devnet::SettlementCalls::of(&mined, chain.l1_executor)
-        .unwrap()
-        .check_each_batch_once(1)
-        .unwrap();
-    host.stop().await;
+    stuck.mine_and_settle_once().await;
 }
 
 /// [`pooled`], waiting (at most 10 s) for the transaction to reach the pool: the record is
@@ -355,32 +377,10 @@ async fn pooled(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_transaction_is_fee_bumped_and_a_dropped_one_resent() {
-    init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let chain = topology.chains[0].clone();
-    let l1 = topology.l1.node.rpc_url.clone();
-    // L1 stops mining: the first commit stays in the mempool.
-    anvil_call(&l1, "evm_setAutomine", serde_json::json!([false])).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_with_timeout(&topology, &chain, Duration::from_secs(2));
-    let (mut host, store) = start_node_with(config, &chain, dir.path()).await;
-    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
-        .unwrap()
-        .blocks(3, 1)
-        .await
-        .unwrap();
-
-    // The first send, persisted signed before its broadcast: the pool holds exactly it.
-    wait_for(&store, "a first send", |s| {
-        s.in_flight().unwrap().is_some_and(|tx| tx.hash != B256::ZERO)
-    })
-    .await;
+    // L1 stops mining: the first commit stays in the mempool, persisted signed before its
+    // broadcast; the pool holds exactly it.
+    let stuck = StuckOnL1::start(Duration::from_secs(2), None).await;
+    let (l1, store) = (stuck.l1.clone(), Arc::clone(&stuck.store));
     let first = store.in_flight().unwrap().unwrap();
     let first_tx = pooled_soon(&l1, &first).await;
     // Not mined within the timeout: resent with the same nonce and a higher fee, replacing it.
@@ -408,22 +408,7 @@ async fn a_stuck_transaction_is_fee_bumped_and_a_dropped_one_resent() {
     assert_eq!(resent.nonce, bumped.nonce);
     let resent_tx = pooled_soon(&l1, &resent).await;
     assert_eq!(resent_tx.nonce(), bumped_tx.nonce());
-    anvil_call(&l1, "evm_setAutomine", serde_json::json!([true])).await;
-    anvil_call(&l1, "evm_mine", serde_json::json!([])).await;
-
-    let executor = executor_on_l1(&devnet);
-    tokio::time::timeout(WAIT, async {
-        while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(1) {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("the batch settles once mining resumes");
-    // Of all the sends, one commit was mined, and nothing reverted.
-    let mined = devnet::mined_from(&l1, chain.operator).await.unwrap();
-    let calls = devnet::SettlementCalls::of(&mined, chain.l1_executor).unwrap();
-    calls.check_each_batch_once(1).unwrap();
-    host.stop().await;
+    stuck.mine_and_settle_once().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,4 +30,4 @@ pub use topology::{
     L1Interop, MESSENGER_ADDRESS, NodeTopology, SettlementLayerTopology, Topology, confirm,
     signer_provider,
 };
-pub use traffic::{LOG_EMITTER_INITCODE, Traffic};
+pub use traffic::{LOG_EMITTER_INITCODE, Traffic, raw_call, rpc_call};

@@ -54,17 +54,7 @@ impl Traffic {
         method: &'static str,
         params: serde_json::Value,
     ) -> DevnetResult<serde_json::Value> {
-        match tokio::time::timeout(
-            RECEIPT_TIMEOUT,
-            self.provider.raw_request(method.into(), params),
-        )
-        .await
-        {
-            Ok(result) => result.map_err(|e| DevnetError::Rpc(format!("{method}: {e}"))),
-            Err(_) => {
-                Err(DevnetError::Rpc(format!("{method}: no answer within {RECEIPT_TIMEOUT:?}")))
-            }
-        }
+        raw_call(&self.provider, method, params).await
     }
 
     /// Sends every other transaction as a message through the chain's `L2Messenger` at
@@ -154,4 +144,27 @@ impl Traffic {
 
 fn rpc<E: std::fmt::Display>(method: &'static str) -> impl Fn(E) -> DevnetError {
     move |e| DevnetError::Rpc(format!("{method}: {e}"))
+}
+
+/// One JSON-RPC call (`anvil_reorg`, `evm_setAutomine`, `txpool_content`, ...) answered within
+/// 20 s; its result.
+pub async fn raw_call<P: Provider>(
+    provider: &P,
+    method: &'static str,
+    params: serde_json::Value,
+) -> DevnetResult<serde_json::Value> {
+    match tokio::time::timeout(RECEIPT_TIMEOUT, provider.raw_request(method.into(), params)).await {
+        Ok(result) => result.map_err(|e| DevnetError::Rpc(format!("{method}: {e}"))),
+        Err(_) => Err(DevnetError::Rpc(format!("{method}: no answer within {RECEIPT_TIMEOUT:?}"))),
+    }
+}
+
+/// [`raw_call`] to the node at `url`.
+pub async fn rpc_call(
+    url: &alloy::transports::http::reqwest::Url,
+    method: &'static str,
+    params: serde_json::Value,
+) -> DevnetResult<serde_json::Value> {
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(url.clone());
+    raw_call(&provider, method, params).await
 }

@@ -144,7 +144,9 @@ async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
         let status = match hold_back {
             // The test mines L1 itself: every settlement call but `held` is mined at once.
             Some(held) => {
-                anvil_call(&l1_url, "evm_setAutomine", serde_json::json!([false])).await;
+                devnet::rpc_call(&l1_url, "evm_setAutomine", serde_json::json!([false]))
+                    .await
+                    .unwrap();
                 mine_all_but(&l1_url, held, &mut child).await
             }
             None => wait_exit(&mut child).await,
@@ -163,7 +165,7 @@ async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
             let pooled = l1.get_transaction_by_hash(sent.hash).await.unwrap();
             let pooled = pooled.unwrap_or_else(|| panic!("{point}: {} is not on L1", sent.hash));
             assert_eq!(pooled.block_number, None, "{point}: killed before it was mined");
-            anvil_call(&l1_url, "evm_setAutomine", serde_json::json!([true])).await;
+            devnet::rpc_call(&l1_url, "evm_setAutomine", serde_json::json!([true])).await.unwrap();
         }
 
         traffic.blocks(4, 1).await.unwrap();
@@ -232,7 +234,7 @@ async fn mine_all_but(
             return status;
         }
         assert!(Instant::now() < deadline, "the node did not reach its failpoint");
-        let pool = anvil_call(l1, "txpool_content", serde_json::json!([])).await;
+        let pool = devnet::rpc_call(l1, "txpool_content", serde_json::json!([])).await.unwrap();
         let inputs: Vec<String> = pool["pending"]
             .as_object()
             .into_iter()
@@ -244,20 +246,10 @@ async fn mine_all_but(
         let held_hex = alloy::primitives::hex::encode_prefixed(selector);
         holding |= inputs.iter().any(|input| input.starts_with(&held_hex));
         if !holding && !inputs.is_empty() {
-            anvil_call(l1, "evm_mine", serde_json::json!([])).await;
+            devnet::rpc_call(l1, "evm_mine", serde_json::json!([])).await.unwrap();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// An anvil JSON-RPC call; its result.
-async fn anvil_call(
-    url: &alloy::transports::http::reqwest::Url,
-    method: &'static str,
-    params: serde_json::Value,
-) -> serde_json::Value {
-    let provider = alloy::providers::ProviderBuilder::new().connect_http(url.clone());
-    provider.raw_request(method.into(), params).await.unwrap()
 }
 
 /// Waits until the node on `port` reports a status for which `check` holds (the node must stay

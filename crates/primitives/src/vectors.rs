@@ -302,11 +302,15 @@ fn words(value: &Value) -> Result<Vec<B256>, VectorsError> {
         .collect()
 }
 
-/// splitmix64: the vectors' fixed pseudo-random inputs.
-struct SplitMix(u64);
+/// splitmix64: a fixed pseudo-random sequence from a seed, for the vectors' inputs and the
+/// tests' random cases (reproducible from the seed).
+#[derive(Debug, Clone)]
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    /// The next number.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -314,12 +318,18 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
-    fn word(&mut self) -> B256 {
+    /// The next 32 bytes.
+    pub fn word(&mut self) -> B256 {
         let mut bytes = [0u8; 32];
         for chunk in bytes.chunks_mut(8) {
             chunk.copy_from_slice(&self.next().to_be_bytes());
         }
         B256::from(bytes)
+    }
+
+    /// The next 256-bit number.
+    pub fn u256(&mut self) -> U256 {
+        U256::from_be_bytes(self.word().0)
     }
 }
 

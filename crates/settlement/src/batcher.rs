@@ -401,12 +401,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         // Old blocks: each batch seals at once by timeout, as far as it may reach.
         store.write(|tx| (1..=5).try_for_each(|n| tx.put_block(&block(n, 1, 1)))).unwrap();
-        let layer = crate::SettlementLayerEndpoint {
-            chain_id: 506,
-            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
-            executor: Default::default(),
-        };
-        let mut config = SettlementConfig::new(270, B256::ZERO, layer, crate::OperatorKey::new(""));
+        let mut config = crate::config::offline_config();
         config.limits = BatchLimits { max_blocks: 10, ..limits() };
         config.confirmations = 2;
         assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
@@ -425,12 +420,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         // Stored while the node ran as a validium: no pubdata.
         store.write(|tx| (1..=3).try_for_each(|n| tx.put_block(&block(n, 1, 1)))).unwrap();
-        let layer = crate::SettlementLayerEndpoint {
-            chain_id: 506,
-            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
-            executor: Default::default(),
-        };
-        let mut config = SettlementConfig::new(270, B256::ZERO, layer, crate::OperatorKey::new(""));
+        let mut config = crate::config::offline_config();
         config.limits = BatchLimits { max_blocks: 3, ..limits() };
         config.da = DaScheme::RollupCalldata;
         let err = seal_ready_batches(&store, &config).unwrap_err().to_string();

@@ -213,6 +213,17 @@ impl SettlementConfig {
     }
 }
 
+/// Unit tests' configuration: chain 270 on a settlement layer 506 nobody listens at.
+#[cfg(test)]
+pub(crate) fn offline_config() -> SettlementConfig {
+    let layer = SettlementLayerEndpoint {
+        chain_id: 506,
+        rpc_url: "http://127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!()),
+        executor: Default::default(),
+    };
+    SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

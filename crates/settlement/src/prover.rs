@@ -258,7 +258,7 @@ mod tests {
     use gateway_store::{BatchRecord, BlockRecord};
 
     use super::*;
-    use crate::{OperatorKey, SettlementLayerEndpoint, batcher::commit_info};
+    use crate::batcher::commit_info;
 
     /// Wraps the mock backend: slow, counts jobs running at once, fails batches on a list once.
     #[derive(Debug, Default)]
@@ -326,13 +326,7 @@ mod tests {
     async fn proofs_run_up_to_the_limit_at_once_and_a_failed_job_is_retried() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
-        let layer = SettlementLayerEndpoint {
-            chain_id: 506,
-            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
-            executor: Default::default(),
-        };
-        let mut config =
-            SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""));
+        let mut config = crate::config::offline_config();
         config.proof_concurrency = 3;
         store
             .write(|tx| {
@@ -397,12 +391,7 @@ mod tests {
     async fn a_batch_unsealed_while_proving_cancels_its_job() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
-        let layer = SettlementLayerEndpoint {
-            chain_id: 506,
-            rpc_url: "http://127.0.0.1:1".parse().unwrap(),
-            executor: Default::default(),
-        };
-        let config = SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""));
+        let config = crate::config::offline_config();
         let block = BlockRecord { number: 1, timestamp: 1, ..Default::default() };
         let info = commit_info(&config, 1, &[block], (config.da, Default::default()));
         let batch = BatchRecord {
