@@ -25,7 +25,7 @@ use exex_host::HostHandle;
 use gateway_contracts::{Bridgehub, ChainExecutor};
 use gateway_settlement::{
     BatchLimits, LayerKind, MigrationConfig, MigrationError, OperatorKey, Settlement,
-    SettlementConfig, SettlementLayerEndpoint, batcher::decode_commit_info,
+    SettlementConfig, SettlementLayerEndpoint, commitment::decode_commit_info,
 };
 use gateway_store::{BatchStage, Store};
 use jsonrpsee::{
@@ -433,7 +433,7 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
     let relayer =
         signer_provider(topology.gateway.node.rpc_url.clone(), &topology.gateway.governance_key)
             .unwrap();
-    let info = gateway_settlement::batcher::stored_info(
+    let info = gateway_settlement::commitment::stored_info(
         &node.store,
         &config(&topology, &chain, false),
         drained,
@@ -494,7 +494,7 @@ async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub
             .unwrap()
             .to();
         assert!(node.store.last_batch().unwrap().unwrap().number > executed);
-        let info = gateway_settlement::batcher::stored_info(
+        let info = gateway_settlement::commitment::stored_info(
             &node.store,
             &config(&topology, &chain, true),
             executed,

@@ -18,7 +18,7 @@ use gateway_contracts::ChainExecutor;
 use gateway_primitives::stored_batch_hash;
 use gateway_settlement::{
     BatchLimits, OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint,
-    batcher::decode_commit_info,
+    commitment::decode_commit_info,
 };
 use gateway_store::{BatchStage, Store};
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
@@ -652,7 +652,7 @@ async fn real_halo2_leaf_proofs_settle_chains_on_the_gateway_and_on_l1() {
         for batch in store.batches(1..=2).unwrap() {
             let proof = gateway_prover::BatchProof {
                 backend: BackendKind::Halo2,
-                input: gateway_settlement::prover::batch_public_input(
+                input: gateway_settlement::commitment::batch_public_input(
                     &store,
                     &config_for(&topology, chain),
                     batch.number,

@@ -296,7 +296,7 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
         store.blocks(1..=last).unwrap().iter().map(|b| b.message_leaves.len()).sum();
     assert!(messages >= 6, "{messages} L2->L1 messages recorded");
     for batch in store.batches(1..=3).unwrap() {
-        let info = gateway_settlement::batcher::decode_commit_info(&batch).unwrap();
+        let info = gateway_settlement::commitment::decode_commit_info(&batch).unwrap();
         assert_eq!(
             gateway_primitives::DaScheme::from_u8(info.daScheme),
             Some(gateway_primitives::DaScheme::RollupCalldata),

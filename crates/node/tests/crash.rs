@@ -18,7 +18,7 @@ use devnet::{
     ChainTopology, ChildProcess, Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider,
 };
 use gateway_contracts::ChainExecutor;
-use gateway_settlement::{FAILPOINT_ENV, batcher::decode_commit_info};
+use gateway_settlement::{FAILPOINT_ENV, commitment::decode_commit_info};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
 const WAIT: Duration = Duration::from_secs(90);

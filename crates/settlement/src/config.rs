@@ -1,15 +1,19 @@
-//! Settings of the settlement ExEx.
+//! Settings of the settlement ExEx: the chain, its settlement layers, the operator's keys, batch
+//! limits, and the optional parts (runtime migration, interop, gateway mode). Plain data: nothing
+//! here talks to a layer.
 
 use std::{fmt, time::Duration};
 
 use alloy::{
     network::EthereumWallet,
-    primitives::Address,
+    primitives::{Address, U256},
     providers::{DynProvider, Provider as _, ProviderBuilder},
     signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
 };
 use gateway_primitives::DaScheme;
+
+use crate::error::{SettlementError, SettlementResult};
 
 /// Seal a batch at this many blocks by default.
 pub const DEFAULT_MAX_BLOCKS: u64 = 10;
@@ -89,16 +93,14 @@ impl OperatorKey {
     }
 
     /// Its signer; `what` names the key in the error (`operator`, `relayer`, ...).
-    pub fn signer(&self, what: &str) -> crate::SettlementResult<PrivateKeySigner> {
-        self.0.parse().map_err(|e| {
-            crate::SettlementError::Config(format!("the {what} key does not parse: {e}"))
-        })
+    pub fn signer(&self, what: &'static str) -> SettlementResult<PrivateKeySigner> {
+        self.0.parse().map_err(|source| SettlementError::Key { what, source })
     }
 
     /// A provider for `url` that signs with this key, estimates gas, and reads the nonce for
     /// every transaction (other parts of the node may send with the same key on the same
     /// chain).
-    pub fn provider(&self, what: &str, url: &Url) -> crate::SettlementResult<DynProvider> {
+    pub fn provider(&self, what: &'static str, url: &Url) -> SettlementResult<DynProvider> {
         Ok(ProviderBuilder::new()
             .disable_recommended_fillers()
             .with_gas_estimation()
@@ -151,13 +153,13 @@ pub struct SettlementConfig {
     pub max_fee_per_gas: Option<u128>,
     /// Set in the Gateway's own node: settle the Gateway on L1 with aggregated proofs
     /// (`layer` is then L1 and its executor the `GatewayExecutor`).
-    pub gateway: Option<crate::gateway::GatewayMode>,
+    pub gateway: Option<GatewayMode>,
     /// Where a chain settling on the Gateway reads its batches' L1 finality, if anywhere.
     pub l1_finality: Option<L1FinalitySource>,
     /// Both layers and the Bridgehub, to switch the settlement layer at runtime.
-    pub migration: Option<crate::migration::MigrationConfig>,
+    pub migration: Option<MigrationConfig>,
     /// Interop: importing the Gateway's interop roots, and message proofs.
-    pub interop: Option<crate::interop::InteropConfig>,
+    pub interop: Option<InteropConfig>,
 }
 
 /// Where a chain on the Gateway learns which of its batches are L1-final: the Gateway's
@@ -209,6 +211,144 @@ impl SettlementConfig {
             l1_finality: None,
             migration: None,
             interop: None,
+        }
+    }
+}
+
+/// Which settlement layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    /// Ethereum (the devnet's L1 anvil).
+    L1,
+    /// The Gateway.
+    Gateway,
+}
+
+impl LayerKind {
+    /// `l1` or `gateway`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::L1 => "l1",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
+/// A layer name that is neither `l1` nor `gateway`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown settlement layer {0:?}: expected \"l1\" or \"gateway\"")]
+pub struct UnknownLayer(pub String);
+
+impl std::str::FromStr for LayerKind {
+    type Err = UnknownLayer;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "l1" => Ok(Self::L1),
+            "gateway" => Ok(Self::Gateway),
+            other => Err(UnknownLayer(other.to_string())),
+        }
+    }
+}
+
+/// What a chain needs to switch its settlement layer at runtime.
+#[derive(Debug, Clone)]
+pub struct MigrationConfig {
+    /// L1, with the chain's executor there.
+    pub l1: SettlementLayerEndpoint,
+    /// The Gateway, with the chain's executor there.
+    pub gateway: SettlementLayerEndpoint,
+    /// The Bridgehub on L1.
+    pub bridgehub: Address,
+    /// The chain admin's key on the Bridgehub (default: the operator key).
+    pub admin_key: Option<OperatorKey>,
+    /// The Gateway's relayer key, if this node may act as the relayer (it carries the
+    /// Bridgehub's migrations to the Gateway's executor). Without it the node waits for the
+    /// Gateway's relayer.
+    pub relayer_key: Option<OperatorKey>,
+    /// Settle here: a different on-chain layer at start starts a migration (`--settlement.layer`).
+    pub start_on: Option<LayerKind>,
+}
+
+impl MigrationConfig {
+    /// The endpoint of `kind`.
+    pub const fn endpoint(&self, kind: LayerKind) -> &SettlementLayerEndpoint {
+        match kind {
+            LayerKind::L1 => &self.l1,
+            LayerKind::Gateway => &self.gateway,
+        }
+    }
+
+    /// Which layer has chain id `chain_id`, if either.
+    pub fn kind_of(&self, chain_id: u64) -> Option<LayerKind> {
+        if chain_id == self.l1.chain_id {
+            Some(LayerKind::L1)
+        } else if chain_id == self.gateway.chain_id {
+            Some(LayerKind::Gateway)
+        } else {
+            None
+        }
+    }
+}
+
+/// A `MessageRoot` and where to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRootSource {
+    /// The layer's chain id.
+    pub chain_id: u64,
+    /// Its JSON-RPC endpoint.
+    pub rpc_url: Url,
+    /// Its `MessageRoot`.
+    pub message_root: Address,
+}
+
+/// What interop needs on a chain's node.
+#[derive(Debug, Clone)]
+pub struct InteropConfig {
+    /// The chain's own JSON-RPC endpoint (receipts, and the import transactions).
+    pub chain_rpc_url: Url,
+    /// The chain's `InteropRoots`.
+    pub interop_roots: Address,
+    /// Signs `importRoot` (the contract's `importer`).
+    pub importer_key: OperatorKey,
+    /// The Gateway's `MessageRoot` (roots to import; trees of batches executed there).
+    pub gateway: MessageRootSource,
+    /// L1's `MessageRoot` (trees of batches executed on L1).
+    pub l1: MessageRootSource,
+    /// The Gateway's `GatewayExecutor` on L1 (Gateway batches' roots, chain batches' L1 finality).
+    pub gateway_executor_on_l1: Address,
+}
+
+/// The fixed price per chain batch by default: 0.01 $ZK.
+pub const DEFAULT_PRICE_PER_CHAIN_BATCH: u128 = 10_000_000_000_000_000;
+/// Direct L1 gas per chain batch by default: measured by `bench-contracts` (one batch per
+/// commit, prove and execute transaction, mock verifier: ≈ 375k gas).
+pub const DEFAULT_DIRECT_L1_GAS_PER_BATCH: u64 = 374_784;
+
+/// What gateway mode (the Gateway's own node) needs beyond the settlement config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayMode {
+    /// The Gateway's MessageRoot: its `ExecutorSet` events name the chain executors followed.
+    pub message_root: Address,
+    /// The fixed price each chain pays per settled batch, in the Gateway's gas token (wei).
+    pub price_per_chain_batch: U256,
+    /// L1 gas one chain batch costs settled directly on L1 (commit + prove + execute), measured;
+    /// the status compares each chain's share of the Gateway's real L1 cost with it.
+    pub direct_l1_gas_per_batch: u64,
+    /// A Gateway batch carries at most this many chain batches (`None`: as many as the proof
+    /// backend aggregates, minus the Gateway's own leaf).
+    pub max_chain_batches: Option<usize>,
+}
+
+impl GatewayMode {
+    /// Gateway mode following `message_root`, with the default price and direct-L1 gas.
+    pub fn new(message_root: Address) -> Self {
+        Self {
+            message_root,
+            price_per_chain_batch: U256::from(DEFAULT_PRICE_PER_CHAIN_BATCH),
+            direct_l1_gas_per_batch: DEFAULT_DIRECT_L1_GAS_PER_BATCH,
+            max_chain_batches: None,
         }
     }
 }

@@ -22,7 +22,7 @@ use alloy::{
 use gateway_primitives::DaScheme;
 use tracing::warn;
 
-use crate::{SettlementError, SettlementResult};
+use crate::error::{SettlementError, SettlementResult};
 
 /// At most this many blobs per batch and per commit transaction (EIP-7594's per-transaction
 /// limit); the executor enforces the same per batch.
@@ -113,10 +113,31 @@ pub fn sidecar(blobs: Vec<Blob>) -> SettlementResult<BlobTransactionSidecarEip75
     Ok(BlobTransactionSidecarEip7594::try_from_blobs_with_settings(blobs, kzg())?)
 }
 
-impl From<alloy::eips::eip4844::c_kzg::Error> for SettlementError {
-    fn from(err: alloy::eips::eip4844::c_kzg::Error) -> Self {
-        Self::Da(format!("kzg: {err}"))
+/// The EIP-7594 sidecar of `blobs`, built on a blocking thread (cell proofs take a while).
+pub async fn sidecar_off_thread(
+    blobs: Vec<Blob>,
+) -> SettlementResult<BlobTransactionSidecarEip7594> {
+    tokio::task::spawn_blocking(move || sidecar(blobs)).await.map_err(SettlementError::Sidecar)?
+}
+
+/// The pubdata of blocks `from..=to` as stored, for a batch under `scheme` (empty for a scheme
+/// that publishes none). Blocks stored while the node ran as a validium have none: a rollup
+/// must not silently publish less, so that is an error naming the fix.
+pub fn stored_pubdata(
+    store: &gateway_store::Store,
+    scheme: DaScheme,
+    from: u64,
+    to: u64,
+) -> SettlementResult<Vec<u8>> {
+    if !scheme.publishes_pubdata() {
+        return Ok(Vec::new());
     }
+    store.pubdata(from..=to).map_err(|source| SettlementError::MissingPubdata {
+        from,
+        to,
+        da: scheme.as_str(),
+        source,
+    })
 }
 
 #[cfg(test)]

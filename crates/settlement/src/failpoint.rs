@@ -1,6 +1,7 @@
 //! Crash points for the crash-recovery tests: when `GATEWAY_FAILPOINT` names a point, the
-//! process kills itself with SIGKILL (as `kill -9` would) when it reaches it. Unset, they cost
-//! one comparison.
+//! process kills itself with SIGKILL (as `kill -9` would) when it reaches it. A panic point
+//! (`panic-in-sender`) panics the task that reaches it instead, for the supervision test. Unset,
+//! they cost one comparison.
 
 use std::sync::OnceLock;
 
@@ -23,6 +24,9 @@ pub const FAILPOINTS: [&str; 10] = [
     "after-migration-mined",
 ];
 
+/// Every panic point: the task named after `panic-in-` panics when it reaches it.
+pub const PANIC_FAILPOINTS: [&str; 1] = ["panic-in-sender"];
+
 /// True when `GATEWAY_FAILPOINT` is `name` (read once), for points that need a check of their
 /// own before they fire.
 pub(crate) fn armed(name: &str) -> bool {
@@ -40,5 +44,13 @@ pub(crate) fn failpoint(name: &str) {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
         std::process::abort();
+    }
+}
+
+/// Panics if `GATEWAY_FAILPOINT` is `name` (one of [`PANIC_FAILPOINTS`]).
+pub(crate) fn panic_point(name: &str) {
+    if armed(name) {
+        tracing::error!(target: "settlement::failpoint", name, "panic point reached: panicking");
+        panic!("failpoint {name} reached");
     }
 }

@@ -1,74 +1,276 @@
-//! Gateway mode: the same ExEx, run in the Gateway's own node, settling the Gateway on L1.
+//! Gateway mode: the same ExEx, run in the Gateway's own node, settling the Gateway on L1. The
+//! stages call one [`Gateway`] object where the Gateway's node differs from a chain's:
 //!
 //! - From each Gateway block it records the chain executors' events (chain batches committed,
 //!   proved with their proofs taken from the `proveBatches` calldata, executed with their roots)
 //!   and the MessageRoot's (executors authorized, the shared root), in the block's store
-//!   transaction ([`block_events`]).
+//!   transaction (ingest: [`Gateway::record_block`]).
 //! - A Gateway batch carries the chain batches executed on the Gateway inside it: its
 //!   commitment binds them, `(chainId, batchNumber, publicInput)` in order, and its
-//!   `l2LogsRoot` is the shared message root after its last block ([`batch_contents`]).
+//!   `l2LogsRoot` is the shared message root after its last block (seal: [`Gateway::cap`],
+//!   [`Gateway::contents`]).
 //! - Its proof is ONE aggregation of the Gateway's own leaf and every carried chain batch's
 //!   leaf proof; the Gateway's `GatewayExecutor` on L1 commits, proves and executes it in one
-//!   transaction and then holds those chain batches L1-final.
+//!   transaction and then holds those chain batches L1-final (prove: [`Gateway::chain_leaves`];
+//!   send: [`Gateway::settled`]; status: [`Gateway::status`]).
 //!
 //! A chain batch proved through another contract (not a direct call of its executor) has no
 //! proof in the calldata the Gateway can read: it is logged as an error and counted in
 //! `gateway_chain_proofs_unreadable_total`, and the Gateway batch that executes it cannot be
 //! proved until an operator intervenes.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Mutex};
 
 use alloy::{
     consensus::TxReceipt as _,
-    primitives::{Address, B256, U256},
+    primitives::{Address, U256},
     sol_types::{SolCall, SolEvent},
 };
 use gateway_contracts::{ChainExecutor, MessageRoot};
-use gateway_primitives::{ChainBatchRef, merkle_root, public_input};
+use gateway_primitives::{merkle_root, public_input};
+use gateway_prover::{BatchProof, BatchPublicInput, ProofBackend};
 use gateway_store::{
-    ChainExecutorSet, ChainRef, CommittedChainBatch, ExecutedChainBatch, GatewayBatchContents,
-    GatewayBlockEvents, ProvedChainBatch, Store, StoreResult, StoreWriter,
+    BatchRecord, BatchStage, ChainExecutorSet, ChainRef, CommittedChainBatch, ExecutedChainBatch,
+    GatewayBatchContents, GatewayBlockEvents, ProvedChainBatch, Store, StoreResult, StoreWriter,
 };
 use reth_primitives_traits::RecoveredBlock;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
-use crate::{SettlementError, SettlementResult};
+use crate::{
+    commitment::gateway_contents,
+    config::GatewayMode,
+    error::{SettlementError, SettlementResult},
+    status::{GatewayBatchStatus, GatewayChainStatus, GatewayStatus},
+    support::lock,
+};
 
-/// What gateway mode needs beyond the settlement config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayMode {
-    /// The Gateway's MessageRoot: its `ExecutorSet` events name the chain executors followed.
-    pub message_root: Address,
-    /// The fixed price each chain pays per settled batch, in the Gateway's gas token (wei).
-    pub price_per_chain_batch: U256,
-    /// L1 gas one chain batch costs settled directly on L1 (commit + prove + execute), measured;
-    /// the status compares each chain's share of the Gateway's real L1 cost with it.
-    pub direct_l1_gas_per_batch: u64,
-    /// A Gateway batch carries at most this many chain batches (`None`: as many as the proof
-    /// backend aggregates, minus the Gateway's own leaf).
-    pub max_chain_batches: Option<usize>,
+/// Gateway mode, as the stages call it.
+#[derive(Debug)]
+pub(crate) struct Gateway {
+    mode: GatewayMode,
+    /// Running totals over settled Gateway batches (for the status).
+    totals: Mutex<GatewayTotals>,
 }
 
-/// The fixed price per chain batch by default: 0.01 $ZK.
-pub const DEFAULT_PRICE_PER_CHAIN_BATCH: u128 = 10_000_000_000_000_000;
-/// Direct L1 gas per chain batch by default: measured by `bench-contracts` (one batch per
-/// commit, prove and execute transaction, mock verifier: ≈ 375k gas).
-pub const DEFAULT_DIRECT_L1_GAS_PER_BATCH: u64 = 374_784;
+#[derive(Debug, Default)]
+struct GatewayTotals {
+    scanned_through: u64,
+    chain_batches: u64,
+    gas: u64,
+    cost: U256,
+    chains: std::collections::BTreeMap<u64, GatewayChainStatus>,
+}
 
-impl GatewayMode {
-    /// Gateway mode following `message_root`, with the default price and direct-L1 gas.
-    pub fn new(message_root: Address) -> Self {
-        Self {
-            message_root,
-            price_per_chain_batch: U256::from(DEFAULT_PRICE_PER_CHAIN_BATCH),
-            direct_l1_gas_per_batch: DEFAULT_DIRECT_L1_GAS_PER_BATCH,
-            max_chain_batches: None,
+impl Gateway {
+    /// Gateway mode with these settings.
+    pub(crate) fn new(mode: GatewayMode) -> Self {
+        Self { mode, totals: Mutex::default() }
+    }
+
+    /// Ingest: records the chain events of a Gateway block in the block's store transaction.
+    pub(crate) fn record_block(
+        &self,
+        tx: &mut StoreWriter<'_>,
+        block: &RecoveredBlock<exex_host::Block>,
+        receipts: &[exex_host::Receipt],
+    ) -> StoreResult<()> {
+        let events = block_events(tx, &self.mode, block, receipts)?;
+        tx.put_gateway_block_events(block.header().number, &events)
+    }
+
+    /// Seal: how many of the `take` blocks from `from` Gateway batch `number` may hold so that
+    /// its chain batches fit one aggregated proof; `None` when all of them fit.
+    pub(crate) fn cap(
+        &self,
+        store: &Store,
+        number: u64,
+        from: u64,
+        take: usize,
+    ) -> SettlementResult<Option<usize>> {
+        let Some(max) = self.mode.max_chain_batches else { return Ok(None) };
+        let mut carried = 0;
+        for (block, executed) in executed_per_block(store, from, from + take as u64 - 1)? {
+            if carried + executed > max && block > from {
+                return Ok(Some((block - from) as usize));
+            }
+            carried += executed;
         }
+        if carried > max {
+            warn!(
+                target: "settlement::gateway",
+                batch = number,
+                carried,
+                max,
+                "a Gateway block executed more chain batches than one aggregation holds; this Gateway batch cannot be proved with this backend"
+            );
+        }
+        Ok(None)
+    }
+
+    /// Seal: what a Gateway batch over blocks `from..=to` carries.
+    pub(crate) fn contents(
+        &self,
+        store: &Store,
+        from: u64,
+        to: u64,
+    ) -> SettlementResult<GatewayBatchContents> {
+        batch_contents(store, from, to)
+    }
+
+    /// Prove: the leaf proofs of the chain batches Gateway batch `number` carries, as the
+    /// chains proved them on the Gateway.
+    pub(crate) fn chain_leaves(
+        &self,
+        store: &Store,
+        backend: &dyn ProofBackend,
+        number: u64,
+    ) -> SettlementResult<Vec<BatchProof>> {
+        let contents = gateway_contents(store, number)?;
+        let mut leaves = Vec::with_capacity(contents.chainBatches.len());
+        for carried in &contents.chainBatches {
+            let (chain_id, batch_number) = (
+                carried.chainId.saturating_to::<u64>(),
+                carried.batchNumber.saturating_to::<u64>(),
+            );
+            let proved = store.gateway_chain_proof(chain_id, batch_number)?.ok_or_else(|| {
+                SettlementError::Corrupt(format!(
+                    "Gateway batch {number} carries chain {chain_id} batch {batch_number} but no proof of it was seen"
+                ))
+            })?;
+            if proved.publicInput != carried.publicInput {
+                return Err(SettlementError::Corrupt(format!(
+                    "chain {chain_id} batch {batch_number} was proved again with another input after Gateway batch {number} was sealed"
+                )));
+            }
+            leaves.push(BatchProof {
+                backend: backend.kind(),
+                input: BatchPublicInput { chain_id, batch_number, value: proved.publicInput },
+                bytes: proved.proof,
+            });
+        }
+        Ok(leaves)
+    }
+
+    /// Send: Gateway batch `number` was settled on L1 for `gas_used` gas costing `cost_wei`:
+    /// records what it cost beside what it carries.
+    pub(crate) fn settled(
+        &self,
+        store: &Store,
+        number: u64,
+        gas_used: u64,
+        cost_wei: U256,
+    ) -> SettlementResult<()> {
+        let mut contents = gateway_contents(store, number)?;
+        contents.l1GasUsed = gas_used;
+        contents.l1CostWei = cost_wei;
+        store.write(|tx| tx.put_gateway_batch_contents(number, &contents))?;
+        metrics::counter!("gateway_chain_batches_settled_total")
+            .increment(contents.chainBatches.len() as u64);
+        metrics::counter!("gateway_l1_gas_total").increment(gas_used);
+        info!(
+            target: "settlement::gateway",
+            gateway_batch = number,
+            chain_batches = contents.chainBatches.len(),
+            l1_gas = gas_used,
+            "Gateway batch settled on L1: its chain batches are L1-final"
+        );
+        Ok(())
+    }
+
+    /// Status: totals over settled Gateway batches (each read once, then kept), the chains,
+    /// and the recent Gateway batches (`open`: the stored batches not yet settled).
+    pub(crate) fn status(
+        &self,
+        store: &Store,
+        settled: u64,
+        open: &[BatchRecord],
+    ) -> SettlementResult<GatewayStatus> {
+        let mut totals = lock(&self.totals);
+        if settled > totals.scanned_through {
+            for (_, contents) in
+                store.gateway_batches_contents(totals.scanned_through + 1..=settled)?
+            {
+                add_settled_batch(&mut totals, &self.mode, &contents);
+            }
+            totals.scanned_through = settled;
+        }
+        let mut chains = totals.chains.clone();
+        for (chain_id, chain) in store.gateway_chains()? {
+            let entry = chains.entry(chain_id).or_default();
+            entry.chain_id = chain_id;
+            entry.executor = chain.executor;
+            entry.committed = chain.committed;
+            entry.proved = chain.proved;
+            entry.executed = chain.executed;
+        }
+        let mut recent = Vec::new();
+        let first_recent = settled.saturating_sub(4).max(1);
+        for (number, contents) in store.gateway_batches_contents(first_recent..=settled)? {
+            recent.push(GatewayBatchStatus {
+                number,
+                stage: BatchStage::Executed.as_str().into(),
+                chain_batches: contents.chainBatches.len() as u64,
+                l1_gas_used: contents.l1GasUsed,
+            });
+        }
+        for batch in open.iter().take(4) {
+            let carried = store.gateway_batch_contents(batch.number)?;
+            recent.push(GatewayBatchStatus {
+                number: batch.number,
+                stage: batch.stage.as_str().into(),
+                chain_batches: carried.map_or(0, |c| c.chainBatches.len() as u64),
+                l1_gas_used: 0,
+            });
+        }
+        Ok(GatewayStatus {
+            batches_settled: settled,
+            chain_batches_settled: totals.chain_batches,
+            l1_gas_used: totals.gas,
+            l1_cost_wei: totals.cost,
+            l1_gas_per_chain_batch: (totals.chain_batches > 0)
+                .then(|| totals.gas / totals.chain_batches),
+            direct_l1_gas_per_chain_batch: self.mode.direct_l1_gas_per_batch,
+            price_per_chain_batch: self.mode.price_per_chain_batch,
+            chains: chains.into_values().collect(),
+            recent_batches: recent,
+        })
+    }
+}
+
+/// Adds a settled Gateway batch to the running totals: its chain batches, its L1 cost split
+/// evenly over them, and what each would have cost settled directly at the same gas price.
+fn add_settled_batch(
+    totals: &mut GatewayTotals,
+    mode: &GatewayMode,
+    contents: &GatewayBatchContents,
+) {
+    let carried = contents.chainBatches.len() as u64;
+    totals.chain_batches += carried;
+    totals.gas += contents.l1GasUsed;
+    totals.cost += contents.l1CostWei;
+    if carried == 0 {
+        return;
+    }
+    let gas_price = if contents.l1GasUsed == 0 {
+        U256::ZERO
+    } else {
+        contents.l1CostWei / U256::from(contents.l1GasUsed)
+    };
+    let share = contents.l1CostWei / U256::from(carried);
+    for r in &contents.chainBatches {
+        let chain_id = r.chainId.saturating_to::<u64>();
+        let chain = totals.chains.entry(chain_id).or_default();
+        chain.chain_id = chain_id;
+        chain.batches_settled += 1;
+        chain.l1_final = chain.l1_final.max(r.batchNumber.saturating_to());
+        chain.charged += mode.price_per_chain_batch;
+        chain.l1_cost_share_wei += share;
+        chain.direct_l1_cost_wei += gas_price * U256::from(mode.direct_l1_gas_per_batch);
     }
 }
 
 /// The chain events of one Gateway block. `tx` looks up executors authorized in earlier blocks.
-pub fn block_events(
+fn block_events(
     tx: &StoreWriter<'_>,
     mode: &GatewayMode,
     block: &RecoveredBlock<exex_host::Block>,
@@ -188,7 +390,7 @@ fn proved_batches(
 
 /// The chain batches executed on the Gateway in blocks `from..=to` (grouped by chain, each
 /// chain's ascending, as `GatewayExecutor` wants them) and the shared root after block `to`.
-pub fn batch_contents(store: &Store, from: u64, to: u64) -> SettlementResult<GatewayBatchContents> {
+fn batch_contents(store: &Store, from: u64, to: u64) -> SettlementResult<GatewayBatchContents> {
     let mut executed: Vec<(u64, u64)> = store
         .gateway_block_events(from..=to)?
         .iter()
@@ -217,44 +419,10 @@ pub fn batch_contents(store: &Store, from: u64, to: u64) -> SettlementResult<Gat
 }
 
 /// How many chain batches were executed in each of the Gateway blocks `from..=to`.
-pub fn executed_per_block(
-    store: &Store,
-    from: u64,
-    to: u64,
-) -> SettlementResult<Vec<(u64, usize)>> {
+fn executed_per_block(store: &Store, from: u64, to: u64) -> SettlementResult<Vec<(u64, usize)>> {
     Ok(store
         .gateway_block_events(from..=to)?
         .iter()
         .map(|(number, events)| (*number, events.executed.len()))
         .collect())
-}
-
-/// The store's chain batch references as the primitives' type.
-pub fn refs(contents: &GatewayBatchContents) -> Vec<ChainBatchRef> {
-    contents
-        .chainBatches
-        .iter()
-        .map(|r| ChainBatchRef {
-            chainId: r.chainId,
-            batchNumber: r.batchNumber,
-            publicInput: r.publicInput,
-        })
-        .collect()
-}
-
-/// The Gateway batch's commitment: its output hash bound to the chain batches it carries.
-pub fn commitment(output_hash: B256, contents: &GatewayBatchContents) -> B256 {
-    gateway_primitives::gateway_commitment(output_hash, &refs(contents))
-}
-
-/// Warns once per call when a Gateway batch carries more chain batches than the backend
-/// aggregates: it cannot be proved.
-pub(crate) fn warn_over_capacity(batch: u64, carried: usize, max: usize) {
-    warn!(
-        target: "settlement::gateway",
-        batch,
-        carried,
-        max,
-        "a Gateway block executed more chain batches than one aggregation holds; this Gateway batch cannot be proved with this backend"
-    );
 }

@@ -1,15 +1,30 @@
-//! The chain-side settlement ExEx.
+//! The settlement ExEx: settles a ZK chain's batches on its settlement layer (L1 or the
+//! Gateway), and in the Gateway's own node (gateway mode) settles the Gateway on L1 with one
+//! aggregated proof per Gateway batch.
 //!
-//! The ExEx's notification loop only persists each block's settlement data and its head in one
-//! redb transaction, then reports the finished height. Beside it, fed from the store, the
-//! batcher seals batches (max blocks, transactions, pubdata, gas, or a timeout) and computes
-//! their commitments for the current settlement layer, the prover proves each sealed batch
-//! through a [`gateway_prover::ProofBackend`], and the sender commits, proves and executes them
-//! on the settlement layer, deciding what to send from the executor's on-chain counters.
+//! # The pipeline
 //!
+//! The modules read as the data path. Each stage reads its input from the store and writes its
+//! output there, then wakes the next (a `Notify`):
+//!
+//! 1. [`ingest`](run_exex): the ExEx's notification loop stores each block's settlement data
+//!    and the ExEx head in one redb transaction, then reports the finished height;
+//! 2. [`seal`]: runs of stored blocks become batches (max blocks, transactions, pubdata, gas, or a
+//!    timeout) with their commit info for the layer the chain settles on now;
+//! 3. `prove`: each sealed batch is proved through a [`gateway_prover::ProofBackend`];
+//! 4. `send`: batches are committed, proved and executed on the settlement layer, one signed
+//!    and persisted transaction in flight, decided from the executor's on-chain counters;
+//! 5. `finality` (a chain on the Gateway): which batches L1 holds final through the Gateway.
+//!
+//! At the bottom, [`commitment`] derives what every stage needs from a batch (commit info,
+//! stored info, commitment, public input) and imports no stage. Beside the stages:
 //! [`migration`] switches the settlement layer at runtime (L1 ⇄ Gateway, persisted and
-//! crash-safe); [`interop`] imports the Gateway's interop roots into the chain and builds message
-//! proofs (`interop_getMessageProof`); [`gateway`] is the Gateway's own node's mode.
+//! crash-safe); [`interop`] imports the Gateway's interop roots and builds message proofs;
+//! `gateway` is gateway mode, one object the stages call where the Gateway's node differs; the
+//! RPC methods call the service through its handle, [`Settlement`]; [`SettlementStatus`] and
+//! its parts are plain types. Every background task runs under one supervisor: a task that
+//! panics or fails stops the ExEx with an error naming it ([`TaskFailure`]), and the host
+//! stops, as in reth.
 //!
 //! # Examples
 //! ```no_run
@@ -22,83 +37,45 @@
 //! ```
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
-pub mod batcher;
+pub mod commitment;
 mod config;
 pub mod da;
-mod exex;
+mod error;
 mod failpoint;
-pub mod gateway;
+mod finality;
+mod gateway;
+mod handle;
+mod ingest;
 pub mod interop;
 mod metrics;
 pub mod migration;
-pub mod prover;
-mod sender;
+mod prove;
+mod rpc;
+pub mod seal;
+mod send;
 mod service;
+mod state;
+mod status;
+mod supervisor;
+mod support;
 
 pub use config::{
-    BatchLimits, DEFAULT_BATCH_TIMEOUT, DEFAULT_LAYER_CONFIRMATIONS, DEFAULT_MAX_BATCHES_PER_TX,
-    DEFAULT_MAX_BLOCKS, DEFAULT_MAX_GAS, DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS,
+    BatchLimits, DEFAULT_BATCH_TIMEOUT, DEFAULT_DIRECT_L1_GAS_PER_BATCH,
+    DEFAULT_LAYER_CONFIRMATIONS, DEFAULT_MAX_BATCHES_PER_TX, DEFAULT_MAX_BLOCKS, DEFAULT_MAX_GAS,
+    DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS, DEFAULT_PRICE_PER_CHAIN_BATCH,
     DEFAULT_PROOF_CONCURRENCY, DEFAULT_PUBDATA_RETENTION_BATCHES, DEFAULT_SENDER_POLL_INTERVAL,
-    DEFAULT_TX_TIMEOUT, L1FinalitySource, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
+    DEFAULT_TX_TIMEOUT, GatewayMode, InteropConfig, L1FinalitySource, LayerKind, MessageRootSource,
+    MigrationConfig, OperatorKey, SettlementConfig, SettlementLayerEndpoint, UnknownLayer,
 };
-pub use exex::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};
-pub use failpoint::{FAILPOINT_ENV, FAILPOINTS};
-pub use gateway::GatewayMode;
-pub use interop::{InteropConfig, MessageRootSource, ProofJson};
+pub use error::{LayerCall, LayerError, SettlementError, SettlementResult};
+pub use failpoint::{FAILPOINT_ENV, FAILPOINTS, PANIC_FAILPOINTS};
+pub use handle::Settlement;
+pub use ingest::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};
+pub use interop::ProofJson;
 pub use metrics::describe as describe_metrics;
-pub use migration::{LayerKind, MigrationConfig, MigrationError};
-pub use sender::{OnChainCounters, Sender, SenderAction};
-pub use service::{
+pub use migration::MigrationError;
+pub use status::{
     BatchFinality, FinalityStatus, GatewayBatchStatus, GatewayChainStatus, GatewayStatus,
-    MigrationStatus, PendingTx, Settlement, SettlementStatus,
+    LayerStatus, MigrationStatus, OnChainCounters, PendingTx, SettlementStatus, TxStage,
 };
-
-/// The result type of the settlement crate.
-pub type SettlementResult<T> = Result<T, SettlementError>;
-
-/// What can go wrong settling.
-#[derive(Debug, thiserror::Error)]
-pub enum SettlementError {
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] gateway_store::StoreError),
-    /// A batch the sender or prover needs is not in the store.
-    #[error("batch {0} is not in the store")]
-    MissingBatch(u64),
-    /// Stored data does not decode.
-    #[error("corrupt store data: {0}")]
-    Corrupt(String),
-    /// Proving failed.
-    #[error("prover: {0}")]
-    Prover(String),
-    /// The settlement layer refused or did not answer.
-    #[error("settlement layer: {0}")]
-    Layer(String),
-    /// A batch was built for another settlement layer.
-    #[error(
-        "batch {batch} was built for settlement layer {built_for}, the chain settles on {layer}"
-    )]
-    WrongLayer {
-        /// The batch.
-        batch: u64,
-        /// The layer in its commitment.
-        built_for: u64,
-        /// The current layer.
-        layer: u64,
-    },
-    /// Building a batch's data availability input failed.
-    #[error("data availability: {0}")]
-    Da(String),
-    /// The configuration is unusable.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// A value did not convert between ABI types.
-    #[error(transparent)]
-    Contracts(#[from] gateway_contracts::ContractsError),
-}
-
-impl From<gateway_prover::ProverError> for SettlementError {
-    fn from(err: gateway_prover::ProverError) -> Self {
-        Self::Prover(err.to_string())
-    }
-}
+pub use supervisor::TaskFailure;

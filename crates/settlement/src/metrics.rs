@@ -2,7 +2,7 @@
 
 use metrics::{describe_counter, describe_gauge, describe_histogram};
 
-use crate::SettlementStatus;
+use crate::status::SettlementStatus;
 
 /// Registers a description for every metric the settlement ExEx records. Idempotent.
 pub fn describe() {

@@ -9,8 +9,8 @@ use std::{sync::Arc, time::Duration};
 use exex_host::{HostBuilder, HostConfig, TestChain};
 use gateway_primitives::DaScheme;
 use gateway_settlement::{
-    BatchLimits, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
-    batcher::seal_ready_batches, run_exex,
+    BatchLimits, OperatorKey, SettlementConfig, SettlementLayerEndpoint, run_exex,
+    seal::seal_ready_batches,
 };
 use gateway_store::{BatchStage, InFlightTx, Store};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};

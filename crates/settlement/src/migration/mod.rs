@@ -27,6 +27,8 @@
 //! A sent migration transaction is persisted before the node waits for it, so a restart waits
 //! for that transaction instead of sending another.
 
+mod run;
+
 use std::{sync::Arc, time::Duration};
 
 use alloy::{
@@ -37,87 +39,20 @@ use gateway_contracts::{Bridgehub, ChainExecutor, convert};
 use gateway_store::{MigrationPhase, MigrationRecord, Store};
 use tracing::info;
 
+pub(crate) use self::run::{MigrationRunner, cancel_migration, migration_status};
 use crate::{
-    OperatorKey, SettlementConfig, SettlementLayerEndpoint, batcher::stored_info,
+    commitment::{last_importing_block, stored_info},
+    config::{LayerKind, MigrationConfig, SettlementConfig, UnknownLayer},
+    error::{LayerCall, LayerError},
     failpoint::failpoint,
+    status::TxStage,
+    support::within,
 };
 
 /// Every operator role of a `ChainExecutor` (commit, prove, execute).
 const ALL_ROLES: u8 = 7;
 /// `stepsDone` bit: `startMigrationFromGateway` was mined.
 const STEP_REQUESTED_FROM_GATEWAY: u8 = 1;
-
-/// Which settlement layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LayerKind {
-    /// Ethereum (the devnet's L1 anvil).
-    L1,
-    /// The Gateway.
-    Gateway,
-}
-
-impl LayerKind {
-    /// `l1` or `gateway`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::L1 => "l1",
-            Self::Gateway => "gateway",
-        }
-    }
-}
-
-impl std::str::FromStr for LayerKind {
-    type Err = MigrationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "l1" => Ok(Self::L1),
-            "gateway" => Ok(Self::Gateway),
-            other => Err(MigrationError::UnknownLayer(other.to_string())),
-        }
-    }
-}
-
-/// What a chain needs to switch its settlement layer at runtime.
-#[derive(Debug, Clone)]
-pub struct MigrationConfig {
-    /// L1, with the chain's executor there.
-    pub l1: SettlementLayerEndpoint,
-    /// The Gateway, with the chain's executor there.
-    pub gateway: SettlementLayerEndpoint,
-    /// The Bridgehub on L1.
-    pub bridgehub: Address,
-    /// The chain admin's key on the Bridgehub (default: the operator key).
-    pub admin_key: Option<OperatorKey>,
-    /// The Gateway's relayer key, if this node may act as the relayer (it carries the
-    /// Bridgehub's migrations to the Gateway's executor). Without it the node waits for the
-    /// Gateway's relayer.
-    pub relayer_key: Option<OperatorKey>,
-    /// Settle here: a different on-chain layer at start starts a migration (`--settlement.layer`).
-    pub start_on: Option<LayerKind>,
-}
-
-impl MigrationConfig {
-    /// The endpoint of `kind`.
-    pub const fn endpoint(&self, kind: LayerKind) -> &SettlementLayerEndpoint {
-        match kind {
-            LayerKind::L1 => &self.l1,
-            LayerKind::Gateway => &self.gateway,
-        }
-    }
-
-    /// Which layer has chain id `chain_id`, if either.
-    pub fn kind_of(&self, chain_id: u64) -> Option<LayerKind> {
-        if chain_id == self.l1.chain_id {
-            Some(LayerKind::L1)
-        } else if chain_id == self.gateway.chain_id {
-            Some(LayerKind::Gateway)
-        } else {
-            None
-        }
-    }
-}
 
 /// Why a migration was refused or could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -128,8 +63,8 @@ pub enum MigrationError {
     )]
     NotConfigured,
     /// `to` is neither `l1` nor `gateway`.
-    #[error("unknown settlement layer {0:?}: expected \"l1\" or \"gateway\"")]
-    UnknownLayer(String),
+    #[error(transparent)]
+    UnknownLayer(#[from] UnknownLayer),
     /// Another migration runs.
     #[error(
         "migration {id} ({from} -> {to}) is already {phase}: wait for it (settlement_status) or, while it drains, cancel it (settlement_cancel_migration)"
@@ -200,22 +135,23 @@ pub enum MigrationError {
         /// Its phase.
         phase: &'static str,
     },
-    /// A key does not parse.
-    #[error("{0}")]
-    Key(String),
     /// A layer did not answer or refused.
+    #[error(transparent)]
+    Layer(#[from] LayerCall),
+    /// On-chain state does not allow the next step (the Bridgehub or an executor says what the
+    /// migration did not expect); the step is retried and the status shows this.
     #[error("{0}")]
-    Layer(String),
+    OnChain(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] gateway_store::StoreError),
     /// Building a batch's stored info failed.
     #[error(transparent)]
-    Settlement(#[from] Box<crate::SettlementError>),
+    Settlement(#[from] Box<crate::error::SettlementError>),
 }
 
-impl From<crate::SettlementError> for MigrationError {
-    fn from(err: crate::SettlementError) -> Self {
+impl From<crate::error::SettlementError> for MigrationError {
+    fn from(err: crate::error::SettlementError) -> Self {
         Self::Settlement(Box::new(err))
     }
 }
@@ -237,17 +173,6 @@ pub(crate) fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
-}
-
-/// The contract's custom error by name when there is one, else the transport's message.
-fn describe(err: &alloy::contract::Error) -> String {
-    if let Some(decoded) = err.as_decoded_interface_error::<Bridgehub::BridgehubErrors>() {
-        return format!("{decoded:?}");
-    }
-    match err.as_decoded_interface_error::<ChainExecutor::ChainExecutorErrors>() {
-        Some(decoded) => format!("{decoded:?}"),
-        None => err.to_string(),
-    }
 }
 
 /// Drives migrations: the checks before one starts, the drain test, and the migrating steps.
@@ -293,16 +218,12 @@ impl Migrator {
         self.base.tx_timeout
     }
 
-    async fn read<T, E: std::fmt::Display>(
+    async fn read<T, E: Into<LayerError>>(
         &self,
         what: &str,
         call: impl std::future::IntoFuture<Output = Result<T, E>>,
     ) -> Result<T, MigrationError> {
-        let timeout = self.timeout();
-        tokio::time::timeout(timeout, call.into_future())
-            .await
-            .map_err(|_| MigrationError::Layer(format!("{what}: no answer within {timeout:?}")))?
-            .map_err(|e| MigrationError::Layer(format!("{what}: {e}")))
+        Ok(within(self.timeout(), what, call).await?)
     }
 
     fn bridgehub(&self) -> Bridgehub::BridgehubInstance<DynProvider> {
@@ -391,8 +312,7 @@ impl Migrator {
             )));
         }
         let head = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
-        if let Some(block) = crate::batcher::last_importing_block(&self.store, sealed_to + 1, head)?
-        {
+        if let Some(block) = last_importing_block(&self.store, sealed_to + 1, head)? {
             return Ok(Err(format!(
                 "block {block}, which imported an interop root, to be sealed and settled on {}",
                 from.as_str()
@@ -401,7 +321,7 @@ impl Migrator {
         if let Some(tx) = self.store.in_flight()? {
             return Ok(Err(format!(
                 "the {} transaction {} to be mined",
-                crate::sender::stage_name(tx.stage),
+                TxStage::name_of(tx.stage),
                 tx.hash
             )));
         }
@@ -428,7 +348,7 @@ impl Migrator {
             return Ok(Advance::Waiting(waiting));
         }
         let to = self.config.kind_of(record.toLayer).ok_or_else(|| {
-            MigrationError::Layer(format!(
+            MigrationError::OnChain(format!(
                 "migration {} goes to unknown layer {}",
                 record.id, record.toLayer
             ))
@@ -443,7 +363,7 @@ impl Migrator {
                 let call = bridgehub.migrateToGateway(
                     chain,
                     U256::from(record.toLayer),
-                    convert(&info).map_err(crate::SettlementError::from)?,
+                    convert(&info).map_err(crate::error::SettlementError::from)?,
                 );
                 return self.send(record, "Bridgehub.migrateToGateway", call, 0).await;
             }
@@ -478,13 +398,13 @@ impl Migrator {
                 let bridgehub = Bridgehub::new(self.config.bridgehub, l1_relayer.clone());
                 let call = bridgehub.finalizeMigrationFromGateway(
                     chain,
-                    convert(&info).map_err(crate::SettlementError::from)?,
+                    convert(&info).map_err(crate::error::SettlementError::from)?,
                 );
                 return self.send(record, "Bridgehub.finalizeMigrationFromGateway", call, 0).await;
             }
             _ if on_bridgehub == record.toLayer => {}
             _ => {
-                return Err(MigrationError::Layer(format!(
+                return Err(MigrationError::OnChain(format!(
                     "the Bridgehub says chain {} settles on {on_bridgehub}, neither the migration's source {} nor its target {}",
                     self.base.chain_id, record.fromLayer, record.toLayer
                 )));
@@ -505,7 +425,8 @@ impl Migrator {
             };
             let on_gateway =
                 ChainExecutor::new(self.config.gateway.executor, gateway_relayer.clone());
-            let call = on_gateway.activate(convert(&info).map_err(crate::SettlementError::from)?);
+            let call =
+                on_gateway.activate(convert(&info).map_err(crate::error::SettlementError::from)?);
             return self.send(record, "activate on the Gateway", call, 0).await;
         }
         self.require_settled_through(to, last, &info).await?;
@@ -514,7 +435,7 @@ impl Migrator {
         if roles & ALL_ROLES != ALL_ROLES {
             let admin: Address = self.read("admin", executor.admin().call()).await?;
             if admin != self.admin {
-                return Err(MigrationError::Layer(format!(
+                return Err(MigrationError::OnChain(format!(
                     "the operator {} lacks roles on {}'s executor (has {roles:#b}) and the admin key is not its admin {admin}: its admin must call setOperator",
                     self.operator,
                     to.as_str()
@@ -545,7 +466,7 @@ impl Migrator {
             .await?
             .saturating_to();
         if executed != last || committed != last {
-            return Err(MigrationError::Layer(format!(
+            return Err(MigrationError::OnChain(format!(
                 "the executor on {} is at batch {executed} (committed {committed}), the chain's last settled batch is {last}",
                 layer.as_str()
             )));
@@ -554,7 +475,7 @@ impl Migrator {
             self.read("storedBatchHash", executor.storedBatchHash(U256::from(last)).call()).await?;
         let expected = gateway_primitives::stored_batch_hash(info);
         if hash != expected {
-            return Err(MigrationError::Layer(format!(
+            return Err(MigrationError::OnChain(format!(
                 "the executor on {} holds batch {last} as {hash}, the chain's is {expected}",
                 layer.as_str()
             )));
@@ -627,10 +548,7 @@ impl Migrator {
     {
         let timeout = self.timeout();
         failpoint("before-migration-send");
-        let pending = tokio::time::timeout(timeout, call.send())
-            .await
-            .map_err(|_| MigrationError::Layer(format!("{what}: not sent within {timeout:?}")))?
-            .map_err(|e| MigrationError::Layer(format!("{what}: {}", describe(&e))))?;
+        let pending = within(timeout, what, call.send()).await?;
         let hash = *pending.tx_hash();
         record.pendingTx = hash;
         record.pendingSteps = steps;
@@ -655,7 +573,7 @@ impl Migrator {
         record.pendingSteps = 0;
         self.store.write(|tx| tx.put_migration(record))?;
         if !receipt.status() {
-            return Err(MigrationError::Layer(format!("{what} reverted in {hash}")));
+            return Err(LayerCall::new(what, LayerError::Reverted(hash)).into());
         }
         info!(target: "settlement::migration", id = record.id, what, %hash, gas = receipt.gas_used, "mined");
         failpoint("after-migration-mined");

@@ -1,5 +1,7 @@
-//! The notification loop: persists each block's settlement data and the ExEx head in one store
-//! transaction, then reports the finished height. Nothing slow happens here.
+//! Stage 1, ingest: the ExEx's notification loop. Persists each block's settlement data (and in
+//! gateway mode the chains' events in it) with the ExEx head in one store transaction, then
+//! reports the finished height and wakes the seal stage. Nothing slow happens here; a reorg
+//! unseals the batches over reverted blocks that were never committed.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use reth_primitives_traits::RecoveredBlock;
 use tokio::sync::Notify;
 use tracing::{error, info};
 
-use crate::SettlementConfig;
+use crate::{config::SettlementConfig, gateway::Gateway};
 
 /// The id the settlement ExEx persists its head under.
 pub const SETTLEMENT_EXEX_ID: &str = "settlement";
@@ -68,23 +70,25 @@ pub fn block_pubdata(block: &RecoveredBlock<exex_host::Block>) -> Vec<u8> {
     out
 }
 
-/// Runs the ExEx until the host stops: applies notifications to the store and wakes the batcher.
+/// Runs the ExEx until the host stops: applies notifications to the store and wakes the seal
+/// stage (`seal`).
 pub async fn run_exex(
     mut ctx: ExExContext,
     config: Arc<SettlementConfig>,
     store: Arc<Store>,
-    batcher: Arc<Notify>,
+    seal: Arc<Notify>,
 ) -> eyre::Result<()> {
+    let gateway = config.gateway.clone().map(Gateway::new);
     if let Some(head) = store.head(SETTLEMENT_EXEX_ID)? {
-        info!(target: "settlement::exex", head = head.number, "resuming after the persisted head");
+        info!(target: "settlement::ingest", head = head.number, "resuming after the persisted head");
         ctx.set_notifications_with_head(ExExHead::new(head));
     }
     while let Some(notification) = ctx.notifications.try_next().await? {
-        let head = store.write(|tx| apply(tx, &config, &notification))?;
+        let head = store.write(|tx| apply(tx, &config, gateway.as_ref(), &notification))?;
         if let Some(head) = head {
             ctx.send_finished_height(head)?;
         }
-        batcher.notify_one();
+        seal.notify_one();
     }
     Ok(())
 }
@@ -92,6 +96,7 @@ pub async fn run_exex(
 fn apply(
     tx: &mut StoreWriter<'_>,
     config: &SettlementConfig,
+    gateway: Option<&Gateway>,
     notification: &ExExNotification,
 ) -> StoreResult<Option<BlockNumHash>> {
     let mut head = None;
@@ -105,9 +110,8 @@ fn apply(
             if config.da.publishes_pubdata() {
                 tx.put_block_pubdata(block.number(), &block_pubdata(block))?;
             }
-            if let Some(mode) = &config.gateway {
-                let events = crate::gateway::block_events(tx, mode, block, receipts)?;
-                tx.put_gateway_block_events(block.number(), &events)?;
+            if let Some(gateway) = gateway {
+                gateway.record_block(tx, block, receipts)?;
             }
         }
         head = Some(new.tip().num_hash());
@@ -142,7 +146,7 @@ fn revert(tx: &mut StoreWriter<'_>, old: &Chain) -> StoreResult<()> {
         if batch.stage >= BatchStage::Committed || maybe_committed(number) {
             metrics::counter!("settlement_reorg_below_committed_total").increment(1);
             error!(
-                target: "settlement::exex",
+                target: "settlement::ingest",
                 batch = number,
                 stage = batch.stage.as_str(),
                 commit_in_flight = maybe_committed(number),
@@ -159,7 +163,7 @@ fn revert(tx: &mut StoreWriter<'_>, old: &Chain) -> StoreResult<()> {
         metrics::counter!("settlement_reorg_below_sealed_total").increment(1);
         metrics::counter!("settlement_batches_unsealed_total").increment(removed as u64);
         error!(
-            target: "settlement::exex",
+            target: "settlement::ingest",
             from,
             removed,
             first_reverted_block = first,

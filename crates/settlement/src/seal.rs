@@ -1,14 +1,44 @@
-//! The batcher: seals runs of stored blocks into batches and computes their commitments.
+//! Stage 2, seal: seals runs of stored blocks into batches (max blocks, transactions, pubdata,
+//! gas, or a timeout; in gateway mode also the chain batches one aggregation holds) with their
+//! commit info for the layer the chain settles on now, and wakes the prove stage.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::B256;
 use alloy::sol_types::SolValue;
-use gateway_primitives::{CommitBatchInfo, DaScheme, StoredBatchInfo, merkle_root};
 use gateway_store::{BatchRecord, BatchStage, BlockRecord, MigrationPhase, Store};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::{SettlementConfig, SettlementError, SettlementResult, config::BatchLimits};
+use crate::{
+    commitment::{commit_info, last_importing_block},
+    config::{BatchLimits, SettlementConfig},
+    error::{SettlementError, SettlementResult},
+    gateway::Gateway,
+    state::{IDLE_TICK, Pipeline, wait},
+};
+
+/// Runs the seal stage until `shutdown`: seals what the stored blocks allow whenever woken
+/// (or every [`IDLE_TICK`], for timeouts).
+pub(crate) async fn run(
+    pipeline: Arc<Pipeline>,
+    gateway: Option<Arc<Gateway>>,
+    shutdown: CancellationToken,
+) -> SettlementResult<()> {
+    loop {
+        let result = seal_batches(&pipeline.store, &pipeline.active_config(), gateway.as_deref());
+        if matches!(result, Ok(n) if n > 0) {
+            pipeline.wakes.prove.notify_one();
+        }
+        pipeline.record("batcher", &result);
+        if wait(&shutdown, &pipeline.wakes.seal, IDLE_TICK).await {
+            return Ok(());
+        }
+    }
+}
 
 /// Why a batch was sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,121 +106,19 @@ pub fn seal_decision(
     (age >= limits.timeout).then_some((candidates.len(), SealReason::Timeout))
 }
 
-/// The commit info of a batch over `blocks`, whose data is available under `da` with
-/// commitment `da_commitment` (see [`crate::da`]).
-pub fn commit_info(
-    config: &SettlementConfig,
-    number: u64,
-    blocks: &[BlockRecord],
-    (da, da_commitment): (DaScheme, B256),
-) -> CommitBatchInfo {
-    let leaves: Vec<B256> = blocks.iter().flat_map(|b| b.message_leaves.iter().copied()).collect();
-    let last = blocks.last();
-    CommitBatchInfo {
-        batchNumber: number,
-        newStateCommitment: last.map(|b| b.hash).unwrap_or_default(),
-        firstBlockTimestamp: blocks.first().map(|b| b.timestamp).unwrap_or_default(),
-        lastBlockTimestamp: last.map(|b| b.timestamp).unwrap_or_default(),
-        chainId: U256::from(config.chain_id),
-        daScheme: da as u8,
-        daCommitment: da_commitment,
-        numberOfL1Txs: U256::ZERO,
-        numberOfL2Txs: U256::from(blocks.iter().map(|b| u64::from(b.tx_count)).sum::<u64>()),
-        priorityOpsHash: B256::ZERO,
-        l2LogsRoot: merkle_root(&leaves),
-        dependencyRootsRollingHash: B256::ZERO,
-        slChainId: U256::from(config.layer.chain_id),
-    }
-}
-
-/// The last of the blocks `first..=last` that imported an interop root, if any.
-pub fn last_importing_block(
-    store: &Store,
-    first: u64,
-    last: u64,
-) -> gateway_store::StoreResult<Option<u64>> {
-    if first > last {
-        return Ok(None);
-    }
-    Ok(store
-        .blocks(first..=last)?
-        .iter()
-        .rev()
-        .find(|b| !b.imported_roots.is_empty())
-        .map(|b| b.number))
-}
-
-/// The interop roots the blocks `first..=last` imported, in order.
-pub fn imported_roots(
-    store: &Store,
-    first: u64,
-    last: u64,
-) -> gateway_store::StoreResult<Vec<(u64, B256)>> {
-    Ok(store.blocks(first..=last)?.into_iter().flat_map(|b| b.imported_roots).collect())
-}
-
-/// The stored info of batch `number` (batch 0 is the chain's genesis).
-pub fn stored_info(
-    store: &Store,
-    config: &SettlementConfig,
-    number: u64,
-) -> SettlementResult<StoredBatchInfo> {
-    if number == 0 {
-        return Ok(StoredBatchInfo {
-            stateCommitment: config.genesis_state_commitment,
-            ..Default::default()
-        });
-    }
-    let batch = store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
-    let info = decode_commit_info(&batch)?;
-    let mut stored = info.to_stored();
-    stored.commitment = batch_commitment(store, config, &info)?;
-    Ok(stored)
-}
-
-/// A batch's commitment as its settlement layer stores it: the output hash, and in gateway mode
-/// that hash bound to the chain batches the Gateway batch carries.
-pub fn batch_commitment(
-    store: &Store,
-    config: &SettlementConfig,
-    info: &CommitBatchInfo,
-) -> SettlementResult<B256> {
-    let output = gateway_primitives::batch_output_hash(info);
-    if config.gateway.is_none() {
-        return Ok(output);
-    }
-    let contents = store.gateway_batch_contents(info.batchNumber)?.ok_or_else(|| {
-        SettlementError::Corrupt(format!(
-            "Gateway batch {} has no stored contents (chain batches it carries)",
-            info.batchNumber
-        ))
-    })?;
-    Ok(crate::gateway::commitment(output, &contents))
-}
-
-/// The commit info a batch record carries.
-pub fn decode_commit_info(batch: &BatchRecord) -> SettlementResult<CommitBatchInfo> {
-    CommitBatchInfo::abi_decode(&batch.commit_info)
-        .map_err(|e| SettlementError::Corrupt(format!("batch {} commit info: {e}", batch.number)))
-}
-
-/// The error when blocks to publish have no stored pubdata: they were stored while the node ran
-/// with `validium` (or by a build before store schema 3), and a rollup must not silently publish
-/// less.
-pub(crate) fn missing_pubdata(
-    config: &SettlementConfig,
-    from: u64,
-    to: u64,
-    err: &gateway_store::StoreError,
-) -> SettlementError {
-    SettlementError::Da(format!(
-        "blocks {from}..={to} have no stored pubdata for --settlement.da {} ({err}): they were stored while the node ran with validium or an older build; run with --settlement.da validium until they are batched, or resync the settlement store",
-        config.da.as_str()
-    ))
-}
-
-/// Seals every batch the stored blocks allow; returns how many.
+/// Seals every batch the stored blocks allow under `config` (in gateway mode, Gateway batches);
+/// returns how many.
 pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> SettlementResult<usize> {
+    let gateway = config.gateway.clone().map(Gateway::new);
+    seal_batches(store, config, gateway.as_ref())
+}
+
+/// Seals every batch the stored blocks allow; `gateway` in gateway mode. Returns how many.
+pub(crate) fn seal_batches(
+    store: &Store,
+    config: &SettlementConfig,
+    gateway: Option<&Gateway>,
+) -> SettlementResult<usize> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut sealed = 0;
     loop {
@@ -235,21 +163,11 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
         let Some((mut take, mut reason)) = decision else {
             return Ok(sealed);
         };
-        if let Some(max) = config.gateway.as_ref().and_then(|m| m.max_chain_batches) {
-            let mut carried = 0;
-            for (block, executed) in
-                crate::gateway::executed_per_block(store, from, from + take as u64 - 1)?
-            {
-                if carried + executed > max && block > from {
-                    take = (block - from) as usize;
-                    reason = SealReason::MaxChainBatches;
-                    break;
-                }
-                carried += executed;
-            }
-            if carried > max {
-                crate::gateway::warn_over_capacity(number, carried, max);
-            }
+        if let Some(gateway) = gateway
+            && let Some(fits) = gateway.cap(store, number, from, take)?
+        {
+            take = fits;
+            reason = SealReason::MaxChainBatches;
         }
         let blocks = &candidates[..take];
         let last_block = from + take as u64 - 1;
@@ -259,28 +177,19 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
             && config.layer.chain_id != gateway
             && let Some(block) = blocks.iter().find(|b| !b.imported_roots.is_empty())
         {
-            return Err(SettlementError::Config(format!(
-                "block {} imported Gateway interop roots but batch {number} would settle on {}, whose executor cannot check them: migrate back to the Gateway (settlement_migrate) to settle it",
-                block.number, config.layer.chain_id
-            )));
+            return Err(SettlementError::ImportsOffGateway {
+                block: block.number,
+                batch: number,
+                layer: config.layer.chain_id,
+            });
         }
-        let pubdata = if config.da.publishes_pubdata() {
-            store
-                .pubdata(from..=last_block)
-                .map_err(|e| missing_pubdata(config, from, last_block, &e))?
-        } else {
-            Vec::new()
-        };
+        let pubdata = crate::da::stored_pubdata(store, config.da, from, last_block)?;
         let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
-        let da = crate::da::seal_commitment(config.da, &hashes, &pubdata, number)?;
-        let mut info = commit_info(config, number, blocks, da);
-        let imported: Vec<(u64, B256)> =
-            blocks.iter().flat_map(|b| b.imported_roots.iter().copied()).collect();
-        info.dependencyRootsRollingHash =
-            gateway_primitives::dependency_roots_rolling_hash(&imported);
-        let contents = match &config.gateway {
-            Some(_) => {
-                let contents = crate::gateway::batch_contents(store, from, last_block)?;
+        let (da, da_commitment) = crate::da::seal_commitment(config.da, &hashes, &pubdata, number)?;
+        let mut info = commit_info(config, number, blocks, da, da_commitment);
+        let contents = match gateway {
+            Some(gateway) => {
+                let contents = gateway.contents(store, from, last_block)?;
                 info.l2LogsRoot = contents.sharedRoot;
                 Some(contents)
             }
@@ -329,7 +238,7 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
         metrics::counter!("settlement_batches_sealed_total", "reason" => reason.as_str())
             .increment(1);
         info!(
-            target: "settlement::batcher",
+            target: "settlement::seal",
             batch = number,
             first_block = record.first_block,
             last_block = record.last_block,
@@ -338,13 +247,15 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
             reason = reason.as_str(),
             "sealed batch"
         );
-        debug!(target: "settlement::batcher", batch = number, commitment = %gateway_primitives::batch_output_hash(&info));
+        debug!(target: "settlement::seal", batch = number, commitment = %gateway_primitives::batch_output_hash(&info));
         sealed += 1;
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use gateway_primitives::DaScheme;
+
     use super::*;
 
     fn block(number: u64, txs: u32, timestamp: u64) -> BlockRecord {
@@ -449,20 +360,24 @@ mod tests {
                 (3..=4).try_for_each(|n| tx.put_block(&block(n, 1, 1)))
             })
             .unwrap();
-        let endpoint = |chain_id| crate::SettlementLayerEndpoint {
+        let endpoint = |chain_id| crate::config::SettlementLayerEndpoint {
             chain_id,
             rpc_url: "http://127.0.0.1:1".parse().unwrap(),
             executor: Default::default(),
         };
-        let source = |chain_id| crate::MessageRootSource {
+        let source = |chain_id| crate::config::MessageRootSource {
             chain_id,
             rpc_url: "http://127.0.0.1:1".parse().unwrap(),
             message_root: Default::default(),
         };
-        let mut gateway =
-            SettlementConfig::new(270, B256::ZERO, endpoint(506), crate::OperatorKey::new(""));
+        let mut gateway = SettlementConfig::new(
+            270,
+            B256::ZERO,
+            endpoint(506),
+            crate::config::OperatorKey::new(""),
+        );
         gateway.limits = BatchLimits { max_blocks: 10, ..limits() };
-        gateway.interop = Some(crate::InteropConfig {
+        gateway.interop = Some(crate::config::InteropConfig {
             chain_rpc_url: "http://127.0.0.1:1".parse().unwrap(),
             interop_roots: Default::default(),
             importer_key: crate::OperatorKey::new(""),
@@ -494,7 +409,7 @@ mod tests {
         assert_eq!((sealed.first_block, sealed.last_block, sealed.sl_chain_id), (1, 2, 506));
         assert_eq!(seal_ready_batches(&store, &gateway).unwrap(), 0, "nothing more while draining");
         assert_eq!(
-            decode_commit_info(&sealed).unwrap().dependencyRootsRollingHash,
+            crate::commitment::decode_commit_info(&sealed).unwrap().dependencyRootsRollingHash,
             gateway_primitives::dependency_roots_rolling_hash(&[(40, B256::repeat_byte(4))])
         );
     }

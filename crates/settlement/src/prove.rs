@@ -1,43 +1,61 @@
-//! Proof jobs: one per sealed batch, through the [`ProofBackend`], verified natively before the
-//! proof is stored.
+//! Stage 3, prove: one proof job per sealed batch, through the [`ProofBackend`] (in gateway mode
+//! ONE aggregation of the Gateway's leaf and every carried chain batch's), verified natively
+//! before the proof is stored; then the send stage is woken.
 
 use std::{sync::Arc, time::Instant};
 
-use gateway_primitives::public_input;
-use gateway_prover::{BatchProof, BatchPublicInput, ProofBackend};
+use gateway_prover::{BatchProof, ProofBackend};
 use gateway_store::{BatchStage, MigrationPhase, Store};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::{
-    SettlementConfig, SettlementError, SettlementResult,
-    batcher::{decode_commit_info, stored_info},
+    commitment::batch_public_input,
+    config::SettlementConfig,
+    error::{SettlementError, SettlementResult},
+    gateway::Gateway,
+    state::{IDLE_TICK, Pipeline, wait},
 };
 
-/// The public input of batch `number`, as the executor computes it.
-pub fn batch_public_input(
-    store: &Store,
-    config: &SettlementConfig,
-    number: u64,
-) -> SettlementResult<BatchPublicInput> {
-    let batch = store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
-    let info = decode_commit_info(&batch)?;
-    let prev = stored_info(store, config, number - 1)?;
-    let commitment = crate::batcher::batch_commitment(store, config, &info)?;
-    Ok(BatchPublicInput {
-        chain_id: config.chain_id,
-        batch_number: number,
-        value: public_input(prev.stateCommitment, info.newStateCommitment, commitment),
-    })
+/// Runs the prove stage until `shutdown`. The backend may be shared with other hosts of the
+/// process: its owner cancels it (`ProofBackend::cancel`) when the process stops; this stage
+/// only stops starting jobs.
+pub(crate) async fn run(
+    pipeline: Arc<Pipeline>,
+    gateway: Option<Arc<Gateway>>,
+    shutdown: CancellationToken,
+) -> SettlementResult<()> {
+    let (store, backend) = (&pipeline.store, &pipeline.backend);
+    if gateway.is_none() {
+        // Aggregated proofs are checked natively when made; the L1 verifier checks them again.
+        let check = drop_foreign_proofs(store, &pipeline.active_config(), backend, 0);
+        pipeline.record("prover", &check);
+    }
+    loop {
+        let executed = pipeline.counters().executed;
+        let result =
+            prove_ready(store, &pipeline.active_config(), backend, gateway.as_deref(), executed)
+                .await;
+        pipeline.record("prover", &result);
+        if matches!(result, Ok(n) if n > 0) {
+            pipeline.wakes.send.notify_one();
+            continue;
+        }
+        if wait(&shutdown, &pipeline.wakes.prove, IDLE_TICK).await {
+            return Ok(());
+        }
+    }
 }
 
 /// Proves the lowest sealed batches above `executed` (batches executed on the settlement layer
 /// have their proofs) that have none, at most `config.proof_concurrency` at once; returns how
 /// many proofs were stored. A failed job is counted and logged, and the batch is tried again on
 /// the next call; the first error is returned once every job has ended.
-pub async fn prove_ready(
+pub(crate) async fn prove_ready(
     store: &Arc<Store>,
     config: &SettlementConfig,
     backend: &Arc<dyn ProofBackend>,
+    gateway: Option<&Gateway>,
     executed: u64,
 ) -> SettlementResult<usize> {
     let mut waiting: Vec<_> = store
@@ -47,7 +65,7 @@ pub async fn prove_ready(
         .collect();
     metrics::gauge!("settlement_proofs_waiting").set(waiting.len() as f64);
     waiting.truncate(config.proof_concurrency.clamp(1, 64) as usize);
-    let jobs = waiting.into_iter().map(|batch| prove_one(store, config, backend, batch));
+    let jobs = waiting.into_iter().map(|batch| prove_one(store, config, backend, gateway, batch));
     let mut proved = 0;
     let mut first_error = None;
     for result in futures::future::join_all(jobs).await {
@@ -63,7 +81,7 @@ pub async fn prove_ready(
     match first_error {
         Some(err) if proved == 0 => Err(err),
         Some(err) => {
-            warn!(target: "settlement::prover", %err, "a proof job failed; it will be retried");
+            warn!(target: "settlement::prove", %err, "a proof job failed; it will be retried");
             Ok(proved)
         }
         None => Ok(proved),
@@ -72,17 +90,13 @@ pub async fn prove_ready(
 
 /// Drops the stored proofs of batches above `executed` that `backend` does not accept (made by
 /// another backend before a restart), so they are proved again; returns how many. Run once when
-/// the prover starts.
-pub fn drop_foreign_proofs(
+/// the prove stage starts (not in gateway mode: aggregated proofs are not leaf proofs).
+pub(crate) fn drop_foreign_proofs(
     store: &Store,
     config: &SettlementConfig,
     backend: &Arc<dyn ProofBackend>,
     executed: u64,
 ) -> SettlementResult<usize> {
-    if config.gateway.is_some() {
-        // Aggregated proofs are checked natively when made; the L1 verifier checks them again.
-        return Ok(0);
-    }
     let mut dropped = Vec::new();
     for mut batch in store.batches(executed + 1..=u64::MAX)? {
         if batch.proof.is_empty() || batch.stage >= BatchStage::ProvedOnChain {
@@ -94,7 +108,7 @@ pub fn drop_foreign_proofs(
             bytes: batch.proof.clone().into(),
         };
         if let Err(err) = backend.verify_batch(&proof) {
-            warn!(target: "settlement::prover", batch = batch.number, %err, "stored proof does not verify: proving again");
+            warn!(target: "settlement::prove", batch = batch.number, %err, "stored proof does not verify: proving again");
             batch.proof.clear();
             if batch.stage == BatchStage::Proved {
                 batch.stage = BatchStage::Sealed;
@@ -135,11 +149,12 @@ async fn prove_one(
     store: &Arc<Store>,
     config: &SettlementConfig,
     backend: &Arc<dyn ProofBackend>,
+    gateway: Option<&Gateway>,
     batch: gateway_store::BatchRecord,
 ) -> SettlementResult<bool> {
     let input = batch_public_input(store, config, batch.number)?;
-    let chain_leaves = match config.gateway {
-        Some(_) => Some(chain_leaves(store, backend, batch.number)?),
+    let chain_leaves = match gateway {
+        Some(gateway) => Some(gateway.chain_leaves(store, backend.as_ref(), batch.number)?),
         None => None,
     };
     let started = Instant::now();
@@ -167,15 +182,14 @@ async fn prove_one(
     // the limit allows).
     let proof_bytes: Vec<u8> = loop {
         tokio::select! {
-            joined = &mut job => break joined.map_err(|e| {
-                SettlementError::Prover(format!("proof job for batch {}: {e}", batch.number))
-            })??,
+            joined = &mut job => break joined
+                .map_err(|source| SettlementError::ProofJob { batch: batch.number, source })??,
             () = tokio::time::sleep(JOB_CHECK_INTERVAL) => {
                 let current = store.batch(batch.number)?;
                 if current.is_none_or(|current| current.commit_info != batch.commit_info) {
                     cancel.cancel();
                     metrics::counter!("settlement_proof_jobs_cancelled_total").increment(1);
-                    warn!(target: "settlement::prover", batch = batch.number, "the batch was unsealed while proving: job cancelled");
+                    warn!(target: "settlement::prove", batch = batch.number, "the batch was unsealed while proving: job cancelled");
                     let _ = (&mut job).await;
                     return Ok(false);
                 }
@@ -206,44 +220,11 @@ async fn prove_one(
     })?;
     if stored {
         crate::failpoint::failpoint("after-proof");
-        info!(target: "settlement::prover", batch = batch.number, seconds, backend = %backend.kind(), "proved batch");
+        info!(target: "settlement::prove", batch = batch.number, seconds, backend = %backend.kind(), "proved batch");
     } else {
-        warn!(target: "settlement::prover", batch = batch.number, "batch changed while proving: proof dropped");
+        warn!(target: "settlement::prove", batch = batch.number, "batch changed while proving: proof dropped");
     }
     Ok(stored)
-}
-
-/// Gateway mode: the leaf proofs of the chain batches Gateway batch `number` carries, as the
-/// chains proved them on the Gateway.
-fn chain_leaves(
-    store: &Store,
-    backend: &Arc<dyn ProofBackend>,
-    number: u64,
-) -> SettlementResult<Vec<BatchProof>> {
-    let contents = store.gateway_batch_contents(number)?.ok_or_else(|| {
-        SettlementError::Corrupt(format!("Gateway batch {number} has no stored contents"))
-    })?;
-    let mut leaves = Vec::with_capacity(contents.chainBatches.len());
-    for carried in &contents.chainBatches {
-        let (chain_id, batch_number) =
-            (carried.chainId.saturating_to::<u64>(), carried.batchNumber.saturating_to::<u64>());
-        let proved = store.gateway_chain_proof(chain_id, batch_number)?.ok_or_else(|| {
-            SettlementError::Corrupt(format!(
-                "Gateway batch {number} carries chain {chain_id} batch {batch_number} but no proof of it was seen"
-            ))
-        })?;
-        if proved.publicInput != carried.publicInput {
-            return Err(SettlementError::Corrupt(format!(
-                "chain {chain_id} batch {batch_number} was proved again with another input after Gateway batch {number} was sealed"
-            )));
-        }
-        leaves.push(BatchProof {
-            backend: backend.kind(),
-            input: BatchPublicInput { chain_id, batch_number, value: proved.publicInput },
-            bytes: proved.proof,
-        });
-    }
-    Ok(leaves)
 }
 
 #[cfg(test)]
@@ -254,11 +235,13 @@ mod tests {
     };
 
     use alloy::sol_types::SolValue;
-    use gateway_prover::{AggregatedProof, BackendKind, MockBackend, ProverError, ProverResult};
+    use gateway_prover::{
+        AggregatedProof, BackendKind, BatchPublicInput, MockBackend, ProverError, ProverResult,
+    };
     use gateway_store::{BatchRecord, BlockRecord};
 
     use super::*;
-    use crate::batcher::commit_info;
+    use crate::commitment::commit_info;
 
     /// Wraps the mock backend: slow, counts jobs running at once, fails batches on a list once.
     #[derive(Debug, Default)]
@@ -332,7 +315,7 @@ mod tests {
             .write(|tx| {
                 for n in 1..=5u64 {
                     let block = BlockRecord { number: n, timestamp: n, ..Default::default() };
-                    let info = commit_info(&config, n, &[block], (config.da, Default::default()));
+                    let info = commit_info(&config, n, &[block], config.da, Default::default());
                     tx.put_batch(&BatchRecord {
                         number: n,
                         first_block: n,
@@ -351,7 +334,7 @@ mod tests {
         let backend: Arc<dyn ProofBackend> = flaky.clone();
 
         // Batches 1..=3 at once; 2 fails and is the first waiting next time.
-        assert_eq!(prove_ready(&store, &config, &backend, 0).await.unwrap(), 2);
+        assert_eq!(prove_ready(&store, &config, &backend, None, 0).await.unwrap(), 2);
         assert_eq!(flaky.most_at_once.load(Ordering::SeqCst), 3);
         let waiting: Vec<u64> = store
             .batches(1..=5)
@@ -361,8 +344,8 @@ mod tests {
             .map(|b| b.number)
             .collect();
         assert_eq!(waiting, vec![2, 4, 5]);
-        assert_eq!(prove_ready(&store, &config, &backend, 0).await.unwrap(), 3);
-        assert_eq!(prove_ready(&store, &config, &backend, 0).await.unwrap(), 0);
+        assert_eq!(prove_ready(&store, &config, &backend, None, 0).await.unwrap(), 3);
+        assert_eq!(prove_ready(&store, &config, &backend, None, 0).await.unwrap(), 0);
         for batch in store.batches(1..=5).unwrap() {
             assert_eq!(batch.stage, BatchStage::Proved);
             let proof = BatchProof {
@@ -383,7 +366,7 @@ mod tests {
         let third = store.batch(3).unwrap().unwrap();
         assert!(third.proof.is_empty());
         assert_eq!(third.stage, BatchStage::Sealed);
-        assert_eq!(prove_ready(&store, &config, &backend, 0).await.unwrap(), 1);
+        assert_eq!(prove_ready(&store, &config, &backend, None, 0).await.unwrap(), 1);
         assert!(!store.batch(3).unwrap().unwrap().proof.is_empty());
     }
 
@@ -393,7 +376,7 @@ mod tests {
         let store = Arc::new(Store::open(dir.path()).unwrap());
         let config = crate::config::offline_config();
         let block = BlockRecord { number: 1, timestamp: 1, ..Default::default() };
-        let info = commit_info(&config, 1, &[block], (config.da, Default::default()));
+        let info = commit_info(&config, 1, &[block], config.da, Default::default());
         let batch = BatchRecord {
             number: 1,
             first_block: 1,
@@ -411,7 +394,7 @@ mod tests {
         let proving = {
             let (store, backend, config) =
                 (Arc::clone(&store), Arc::clone(&backend), config.clone());
-            tokio::spawn(async move { prove_ready(&store, &config, &backend, 0).await })
+            tokio::spawn(async move { prove_ready(&store, &config, &backend, None, 0).await })
         };
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         // A chain reorg unseals the batch while its proof runs.

@@ -21,53 +21,33 @@
 //!
 //! While the batch is not final enough the answer has `proof: null` and a `reason`.
 
-use std::{collections::BTreeMap, sync::Mutex, time::Duration};
+mod mirror;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::Filter,
     sol_types::SolEvent,
-    transports::http::reqwest::Url,
 };
 use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageRoot, MessageVerifier};
-use gateway_primitives::{batch_leaf, chain_leaf, merkle_proof, merkle_root, message_leaf_of_log};
+use gateway_primitives::{merkle_proof, message_leaf_of_log};
 use gateway_store::Store;
 use serde::Serialize;
-use tracing::{debug, info};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
 
-use crate::{OperatorKey, SettlementConfig, SettlementError, SettlementResult};
-
-/// Blocks per `eth_getLogs` query.
-const LOG_PAGE_BLOCKS: u64 = 10_000;
-
-/// A `MessageRoot` and where to read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageRootSource {
-    /// The layer's chain id.
-    pub chain_id: u64,
-    /// Its JSON-RPC endpoint.
-    pub rpc_url: Url,
-    /// Its `MessageRoot`.
-    pub message_root: Address,
-}
-
-/// What interop needs on a chain's node.
-#[derive(Debug, Clone)]
-pub struct InteropConfig {
-    /// The chain's own JSON-RPC endpoint (receipts, and the import transactions).
-    pub chain_rpc_url: Url,
-    /// The chain's `InteropRoots`.
-    pub interop_roots: Address,
-    /// Signs `importRoot` (the contract's `importer`).
-    pub importer_key: OperatorKey,
-    /// The Gateway's `MessageRoot` (roots to import; trees of batches executed there).
-    pub gateway: MessageRootSource,
-    /// L1's `MessageRoot` (trees of batches executed on L1).
-    pub l1: MessageRootSource,
-    /// The Gateway's `GatewayExecutor` on L1 (Gateway batches' roots, chain batches' L1 finality).
-    pub gateway_executor_on_l1: Address,
-}
+use self::mirror::Mirror;
+use crate::{
+    config::{InteropConfig, SettlementConfig},
+    error::{LayerCall, LayerError, SettlementError, SettlementResult},
+    state::Pipeline,
+    support::within,
+};
 
 /// Which root a proof should end at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -151,96 +131,6 @@ impl ProofJson {
     }
 }
 
-/// A `MessageRoot`'s history rebuilt from its events.
-#[derive(Debug, Default)]
-struct Mirror {
-    scanned_through: Option<u64>,
-    /// The hash of that block, to notice a reorg below it.
-    scanned_hash: Option<B256>,
-    /// Chains in the order they were added, with the block they were added in.
-    chains: Vec<(u64, u64)>,
-    /// Per chain: `(batch number, batch root, block)` in the order they were added.
-    batches: BTreeMap<u64, Vec<(u64, B256, u64)>>,
-    /// `(block, root)` of every `NewInteropRoot`, ascending.
-    roots: Vec<(u64, B256)>,
-}
-
-/// How far down a proof's batch sits in a `MessageRoot` at some block.
-struct Placement {
-    batch_index: u64,
-    batch_path: Vec<B256>,
-    chain_index: u64,
-    chain_path: Vec<B256>,
-    root: B256,
-}
-
-impl Mirror {
-    /// The trees as of the end of `block`; checks the rebuilt root against the event's.
-    fn place(&self, chain_id: u64, batch_number: u64, block: u64) -> Result<Placement, String> {
-        let batches = self.batches.get(&chain_id).map(Vec::as_slice).unwrap_or_default();
-        let batch_index = batches
-            .iter()
-            .position(|(n, _, at)| *n == batch_number && *at <= block)
-            .ok_or_else(|| {
-                format!(
-                    "batch {batch_number} of chain {chain_id} is not in the tree at block {block}"
-                )
-            })?;
-        let chain_leaves: Vec<B256> = self
-            .chains
-            .iter()
-            .filter(|(_, added)| *added <= block)
-            .map(|(id, _)| {
-                let leaves: Vec<B256> = self
-                    .batches
-                    .get(id)
-                    .into_iter()
-                    .flatten()
-                    .filter(|(_, _, at)| *at <= block)
-                    .map(|(n, root, _)| batch_leaf(*n, *root))
-                    .collect();
-                chain_leaf(*id, merkle_root(&leaves))
-            })
-            .collect();
-        let chain_index = self
-            .chains
-            .iter()
-            .filter(|(_, added)| *added <= block)
-            .position(|(id, _)| *id == chain_id)
-            .ok_or_else(|| {
-                format!("chain {chain_id} is not in the shared tree at block {block}")
-            })?;
-        let own: Vec<B256> = batches
-            .iter()
-            .filter(|(_, _, at)| *at <= block)
-            .map(|(n, root, _)| batch_leaf(*n, *root))
-            .collect();
-        let root = merkle_root(&chain_leaves);
-        let recorded = self.roots.iter().rev().find(|(at, _)| *at <= block).map(|(_, r)| *r);
-        if recorded != Some(root) {
-            return Err(format!(
-                "the rebuilt interop root at block {block} is {root}, the MessageRoot recorded {recorded:?}"
-            ));
-        }
-        Ok(Placement {
-            batch_index: batch_index as u64,
-            batch_path: merkle_proof(&own, batch_index).unwrap_or_default(),
-            chain_index: chain_index as u64,
-            chain_path: merkle_proof(&chain_leaves, chain_index).unwrap_or_default(),
-            root,
-        })
-    }
-
-    /// The block where `chain_id`'s batch `batch_number` was added, if it was.
-    fn added_at(&self, chain_id: u64, batch_number: u64) -> Option<u64> {
-        self.batches
-            .get(&chain_id)?
-            .iter()
-            .find(|(n, _, _)| *n == batch_number)
-            .map(|(_, _, at)| *at)
-    }
-}
-
 /// Interop on a chain's node: the importer and the proof builder.
 #[derive(Debug)]
 pub struct Interop {
@@ -286,17 +176,39 @@ impl Interop {
         }))
     }
 
-    async fn within<T, E: std::fmt::Display>(
+    async fn within<T, E: Into<LayerError>>(
         &self,
         what: &str,
         call: impl std::future::IntoFuture<Output = Result<T, E>>,
     ) -> SettlementResult<T> {
-        tokio::time::timeout(self.timeout, call.into_future())
-            .await
-            .map_err(|_| {
-                SettlementError::Layer(format!("{what}: no answer within {:?}", self.timeout))
-            })?
-            .map_err(|e| SettlementError::Layer(format!("{what}: {e}")))
+        Ok(within(self.timeout, what, call).await?)
+    }
+
+    /// Runs the import task until `shutdown`: imports the Gateway's newest interop root into
+    /// the chain while the chain settles on the Gateway and no migration runs (roots imported
+    /// then could land in a batch settled on L1, which cannot check them).
+    pub(crate) async fn run_imports(
+        self: Arc<Self>,
+        pipeline: Arc<Pipeline>,
+        shutdown: CancellationToken,
+    ) -> SettlementResult<()> {
+        loop {
+            {
+                let _gate = self.import_gate().lock().await;
+                // A store error counts as "migrating": better no import than a stray one.
+                let migrating = !matches!(pipeline.running_migration(), Ok(None));
+                if pipeline.active_config().layer.chain_id == self.config.gateway.chain_id
+                    && !migrating
+                {
+                    let result = self.import_newest().await;
+                    pipeline.record("interop", &result);
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(pipeline.config.poll_interval) => {}
+            }
+        }
     }
 
     /// Held while a root is imported, and by a migration while it starts: no import is under
@@ -374,10 +286,11 @@ impl Interop {
             .within("importRoot receipt", pending.with_timeout(Some(self.timeout)).get_receipt())
             .await?;
         if !receipt.status() {
-            return Err(SettlementError::Layer(format!(
-                "importRoot({block}, {root}) reverted in {}",
-                receipt.transaction_hash
-            )));
+            return Err(LayerCall::new(
+                format!("importRoot({block}, {root})"),
+                LayerError::Reverted(receipt.transaction_hash),
+            )
+            .into());
         }
         if let Some(block) = receipt.block_number {
             self.last_import_block.store(block, std::sync::atomic::Ordering::Relaxed);
@@ -385,65 +298,6 @@ impl Interop {
         metrics::counter!("interop_roots_imported_total").increment(1);
         info!(target: "settlement::interop", gateway_block = block, %root, "imported the Gateway's interop root");
         Ok(Some(block))
-    }
-
-    async fn refresh(
-        &self,
-        layer: &MessageRootSource,
-        provider: &DynProvider,
-        mirror: &mut Mirror,
-    ) -> SettlementResult<()> {
-        let head = self.within("the head", provider.get_block_number()).await?;
-        // A reorg below what was scanned: start over (rare; the events are cheap to read).
-        if let (Some(scanned), Some(hash)) = (mirror.scanned_through, mirror.scanned_hash) {
-            let block =
-                self.within("a block", provider.get_block_by_number(scanned.into())).await?;
-            if block.map(|b| b.header.hash) != Some(hash) {
-                tracing::warn!(target: "settlement::interop", layer = layer.chain_id, scanned, "the layer reorged below the mirrored events: reading them again");
-                *mirror = Mirror::default();
-            }
-        }
-        let mut from = mirror.scanned_through.map_or(0, |s| s + 1);
-        while from <= head {
-            // Pages, as public RPC endpoints cap the range of one query.
-            let to = head.min(from + LOG_PAGE_BLOCKS - 1);
-            let filter = Filter::new()
-                .address(layer.message_root)
-                .event_signature(vec![
-                    MessageRoot::ExecutorSet::SIGNATURE_HASH,
-                    MessageRoot::ChainBatchRootAdded::SIGNATURE_HASH,
-                    MessageRoot::NewInteropRoot::SIGNATURE_HASH,
-                ])
-                .from_block(from)
-                .to_block(to);
-            let logs = self.within("MessageRoot events", provider.get_logs(&filter)).await?;
-            for log in logs {
-                let block = log.block_number.unwrap_or_default();
-                if let Ok(e) = MessageRoot::ExecutorSet::decode_log_data(log.data()) {
-                    let id = e.chainId.saturating_to();
-                    if !mirror.chains.iter().any(|(c, _)| *c == id) {
-                        mirror.chains.push((id, block));
-                    }
-                } else if let Ok(e) = MessageRoot::ChainBatchRootAdded::decode_log_data(log.data())
-                {
-                    mirror.batches.entry(e.chainId.saturating_to()).or_default().push((
-                        e.batchNumber.saturating_to(),
-                        e.batchRoot,
-                        block,
-                    ));
-                } else if let Ok(e) = MessageRoot::NewInteropRoot::decode_log_data(log.data()) {
-                    mirror.roots.push((e.blockNumber.saturating_to(), e.root));
-                }
-            }
-            from = to + 1;
-        }
-        mirror.scanned_hash = self
-            .within("the head block", provider.get_block_by_number(head.into()))
-            .await?
-            .map(|b| b.header.hash);
-        mirror.scanned_through = Some(head);
-        debug!(target: "settlement::interop", layer = layer.chain_id, head, "MessageRoot mirror refreshed");
-        Ok(())
     }
 
     /// `interop_getMessageProof`: the message of log `log_index` (the block-wide index) of
@@ -458,27 +312,27 @@ impl Interop {
         target: ProofTarget,
         at_block: Option<u64>,
     ) -> SettlementResult<MessageProofResponse> {
-        let messenger = self.messenger.ok_or_else(|| {
-            SettlementError::Config("no messenger is configured: messages cannot be proven".into())
-        })?;
+        let messenger = self.messenger.ok_or(SettlementError::NoMessenger)?;
         let receipt = self
             .within("the receipt", self.chain.get_transaction_receipt(tx_hash))
             .await?
             .ok_or_else(|| {
-                SettlementError::Layer(format!("transaction {tx_hash} has no receipt on the chain"))
+                SettlementError::Request(format!(
+                    "transaction {tx_hash} has no receipt on the chain"
+                ))
             })?;
         let log = receipt.inner.logs().iter().find(|l| l.log_index == Some(log_index)).ok_or_else(
-            || SettlementError::Layer(format!("transaction {tx_hash} has no log {log_index}")),
+            || SettlementError::Request(format!("transaction {tx_hash} has no log {log_index}")),
         )?;
         if log.address() != messenger
             || log.topics().first() != Some(&L2Messenger::MessageSent::SIGNATURE_HASH)
         {
-            return Err(SettlementError::Layer(format!(
+            return Err(SettlementError::Request(format!(
                 "log {log_index} of {tx_hash} is not a MessageSent of the messenger {messenger}"
             )));
         }
         let sent = L2Messenger::MessageSent::decode_log_data(log.data())
-            .map_err(|e| SettlementError::Layer(format!("MessageSent does not decode: {e}")))?;
+            .map_err(|e| LayerCall::new("the MessageSent log", e))?;
         let leaf = message_leaf_of_log(messenger, &log.data().data);
         let block_number = receipt.block_number.unwrap_or_default();
         let mut response = MessageProofResponse {
@@ -534,7 +388,7 @@ impl Interop {
             (&self.config.l1, &self.l1, &self.l1_mirror)
         };
         let mut mirror = mirror.lock().await;
-        self.refresh(layer, provider, &mut mirror).await?;
+        mirror.refresh(layer, provider, self.timeout).await?;
         let Some(added) = mirror.added_at(self.chain_id, batch.number) else {
             response.reason = Some(format!(
                 "batch {} is not executed on settlement layer {} yet",
@@ -566,11 +420,20 @@ impl Interop {
                 let root = self
                     .within("sharedRootOf", executor.sharedRootOf(event.gatewayBatch).call())
                     .await?;
-                let at = mirror.roots.iter().rev().find(|(_, r)| *r == root).map(|(b, _)| *b).ok_or_else(|| {
-                    SettlementError::Layer(format!(
-                        "Gateway batch {gateway_batch}'s root {root} is not among the Gateway's interop roots"
-                    ))
-                })?;
+                let at = mirror
+                    .roots
+                    .iter()
+                    .rev()
+                    .find(|(_, r)| *r == root)
+                    .map(|(b, _)| *b)
+                    .ok_or_else(|| {
+                        LayerCall::new(
+                            "the Gateway's interop roots",
+                            LayerError::Unexpected(format!(
+                                "Gateway batch {gateway_batch}'s root {root} is not among them"
+                            )),
+                        )
+                    })?;
                 (RootKind::GatewayBatch, gateway_batch, at)
             }
             (on_gateway, _) => {
@@ -578,7 +441,7 @@ impl Interop {
                 let at = match at_block {
                     Some(block) => {
                         if !mirror.roots.iter().any(|(b, _)| *b == block) {
-                            return Err(SettlementError::Layer(format!(
+                            return Err(SettlementError::Request(format!(
                                 "settlement layer {} recorded no interop root at block {block}",
                                 layer.chain_id
                             )));
@@ -586,8 +449,8 @@ impl Interop {
                         block
                     }
                     None => mirror.roots.last().map(|(b, _)| *b).ok_or_else(|| {
-                        SettlementError::Layer(format!(
-                            "settlement layer {} has no interop root",
+                        SettlementError::Request(format!(
+                            "settlement layer {} has no interop root yet",
                             layer.chain_id
                         ))
                     })?,
@@ -602,8 +465,9 @@ impl Interop {
             ));
             return Ok(response);
         }
-        let placement =
-            mirror.place(self.chain_id, batch.number, at_block).map_err(SettlementError::Layer)?;
+        let placement = mirror
+            .place(self.chain_id, batch.number, at_block)
+            .map_err(|e| LayerCall::new("the MessageRoot's trees", LayerError::Unexpected(e)))?;
         response.proof = Some(ProofJson {
             root_kind: kind,
             root_id,

@@ -1,0 +1,167 @@
+//! What every stage derives from a sealed batch: its commit info, its stored info and
+//! commitment as the settlement layer holds them, its proof's public input, and the interop
+//! roots its blocks imported. Read from the store; no stage is imported here.
+
+use alloy::{
+    primitives::{B256, U256},
+    sol_types::SolValue as _,
+};
+use gateway_primitives::{
+    ChainBatchRef, CommitBatchInfo, DaScheme, StoredBatchInfo, merkle_root, public_input,
+};
+use gateway_prover::BatchPublicInput;
+use gateway_store::{BatchRecord, BlockRecord, GatewayBatchContents, Store, StoreResult};
+
+use crate::{
+    config::SettlementConfig,
+    error::{SettlementError, SettlementResult},
+};
+
+/// A root a chain block imported from the Gateway: the Gateway block it is the root of, and the
+/// root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportedRoot {
+    /// The Gateway block.
+    pub gateway_block: u64,
+    /// Its interop root.
+    pub root: B256,
+}
+
+/// The commit info of a batch over `blocks` (at least one), whose data is available under
+/// `da` with commitment `da_commitment` (see [`crate::da`]).
+pub fn commit_info(
+    config: &SettlementConfig,
+    number: u64,
+    blocks: &[BlockRecord],
+    da: DaScheme,
+    da_commitment: B256,
+) -> CommitBatchInfo {
+    let leaves: Vec<B256> = blocks.iter().flat_map(|b| b.message_leaves.iter().copied()).collect();
+    let imported: Vec<(u64, B256)> =
+        blocks.iter().flat_map(|b| b.imported_roots.iter().copied()).collect();
+    let last = blocks.last();
+    CommitBatchInfo {
+        batchNumber: number,
+        newStateCommitment: last.map(|b| b.hash).unwrap_or_default(),
+        firstBlockTimestamp: blocks.first().map(|b| b.timestamp).unwrap_or_default(),
+        lastBlockTimestamp: last.map(|b| b.timestamp).unwrap_or_default(),
+        chainId: U256::from(config.chain_id),
+        daScheme: da as u8,
+        daCommitment: da_commitment,
+        numberOfL1Txs: U256::ZERO,
+        numberOfL2Txs: U256::from(blocks.iter().map(|b| u64::from(b.tx_count)).sum::<u64>()),
+        priorityOpsHash: B256::ZERO,
+        l2LogsRoot: merkle_root(&leaves),
+        dependencyRootsRollingHash: gateway_primitives::dependency_roots_rolling_hash(&imported),
+        slChainId: U256::from(config.layer.chain_id),
+    }
+}
+
+/// The commit info a batch record carries.
+pub fn decode_commit_info(batch: &BatchRecord) -> SettlementResult<CommitBatchInfo> {
+    CommitBatchInfo::abi_decode(&batch.commit_info).map_err(|source| SettlementError::Decode {
+        what: format!("batch {} commit info", batch.number),
+        source,
+    })
+}
+
+/// The stored info of batch `number` (batch 0 is the chain's genesis).
+pub fn stored_info(
+    store: &Store,
+    config: &SettlementConfig,
+    number: u64,
+) -> SettlementResult<StoredBatchInfo> {
+    if number == 0 {
+        return Ok(StoredBatchInfo {
+            stateCommitment: config.genesis_state_commitment,
+            ..Default::default()
+        });
+    }
+    let batch = store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
+    let info = decode_commit_info(&batch)?;
+    let mut stored = info.to_stored();
+    stored.commitment = batch_commitment(store, config, &info)?;
+    Ok(stored)
+}
+
+/// A batch's commitment as its settlement layer stores it: the output hash, and in gateway mode
+/// that hash bound to the chain batches the Gateway batch carries.
+pub fn batch_commitment(
+    store: &Store,
+    config: &SettlementConfig,
+    info: &CommitBatchInfo,
+) -> SettlementResult<B256> {
+    let output = gateway_primitives::batch_output_hash(info);
+    if config.gateway.is_none() {
+        return Ok(output);
+    }
+    let contents = gateway_contents(store, info.batchNumber)?;
+    Ok(gateway_commitment(output, &contents))
+}
+
+/// The public input of batch `number`'s proof, as the executor computes it.
+pub fn batch_public_input(
+    store: &Store,
+    config: &SettlementConfig,
+    number: u64,
+) -> SettlementResult<BatchPublicInput> {
+    let batch = store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
+    let info = decode_commit_info(&batch)?;
+    let prev = stored_info(store, config, number - 1)?;
+    let commitment = batch_commitment(store, config, &info)?;
+    Ok(BatchPublicInput {
+        chain_id: config.chain_id,
+        batch_number: number,
+        value: public_input(prev.stateCommitment, info.newStateCommitment, commitment),
+    })
+}
+
+/// Gateway mode: what Gateway batch `number` carries, as sealed.
+pub fn gateway_contents(store: &Store, number: u64) -> SettlementResult<GatewayBatchContents> {
+    store.gateway_batch_contents(number)?.ok_or_else(|| {
+        SettlementError::Corrupt(format!(
+            "Gateway batch {number} has no stored contents (chain batches it carries)"
+        ))
+    })
+}
+
+/// The chain batches a Gateway batch carries, as the primitives' type.
+pub fn chain_batch_refs(contents: &GatewayBatchContents) -> Vec<ChainBatchRef> {
+    contents
+        .chainBatches
+        .iter()
+        .map(|r| ChainBatchRef {
+            chainId: r.chainId,
+            batchNumber: r.batchNumber,
+            publicInput: r.publicInput,
+        })
+        .collect()
+}
+
+/// A Gateway batch's commitment: its output hash bound to the chain batches it carries.
+pub fn gateway_commitment(output_hash: B256, contents: &GatewayBatchContents) -> B256 {
+    gateway_primitives::gateway_commitment(output_hash, &chain_batch_refs(contents))
+}
+
+/// The last of the blocks `first..=last` that imported an interop root, if any.
+pub fn last_importing_block(store: &Store, first: u64, last: u64) -> StoreResult<Option<u64>> {
+    if first > last {
+        return Ok(None);
+    }
+    Ok(store
+        .blocks(first..=last)?
+        .iter()
+        .rev()
+        .find(|b| !b.imported_roots.is_empty())
+        .map(|b| b.number))
+}
+
+/// The interop roots the blocks of `batch` imported, in order.
+pub fn imported_roots(store: &Store, batch: &BatchRecord) -> StoreResult<Vec<ImportedRoot>> {
+    Ok(store
+        .blocks(batch.first_block..=batch.last_block)?
+        .into_iter()
+        .flat_map(|b| b.imported_roots)
+        .map(|(gateway_block, root)| ImportedRoot { gateway_block, root })
+        .collect())
+}

@@ -1,0 +1,432 @@
+//! Running migrations: starting and cancelling one (`settlement_migrate`,
+//! `settlement_cancel_migration`), following the Bridgehub at start, and the task that steps the
+//! state machine ([`super::Migrator`]) until the chain settles on the new layer.
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicBool, Ordering},
+};
+
+use gateway_store::{MigrationPhase, MigrationRecord, Store};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::{Advance, MigrationError, Migrator, enter, now_ms};
+use crate::{
+    config::{LayerKind, MigrationConfig},
+    error::SettlementResult,
+    interop::Interop,
+    state::Pipeline,
+    status::MigrationStatus,
+    support::lock,
+};
+
+/// The chain head the store must reach before a drain off the Gateway can tell which blocks
+/// to settle there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DrainHead {
+    /// The migration draining.
+    migration: u64,
+    /// The chain's head when it was read.
+    head: u64,
+}
+
+/// Starts, cancels and runs migrations of the settlement layer.
+#[derive(Debug)]
+pub(crate) struct MigrationRunner {
+    pipeline: Arc<Pipeline>,
+    migrator: Migrator,
+    interop: Option<Arc<Interop>>,
+    /// What the running migration waits for.
+    waiting: Mutex<Option<String>>,
+    /// Draining off the Gateway with interop: the head the store must reach.
+    drain_head: Mutex<Option<DrainHead>>,
+    /// The layer was checked against the Bridgehub since the start.
+    reconciled: AtomicBool,
+}
+
+impl MigrationRunner {
+    /// A runner for `config`; the layer a past migration left the chain on (in the store) is
+    /// the active one from now on.
+    pub(crate) fn new(
+        pipeline: Arc<Pipeline>,
+        config: MigrationConfig,
+        interop: Option<Arc<Interop>>,
+    ) -> Result<Self, MigrationError> {
+        let migrator =
+            Migrator::new(Arc::clone(&pipeline.config), config, Arc::clone(&pipeline.store))?;
+        let this = Self {
+            pipeline,
+            migrator,
+            interop,
+            waiting: Mutex::default(),
+            drain_head: Mutex::default(),
+            reconciled: AtomicBool::new(false),
+        };
+        match this.pipeline.store.migrated_layer() {
+            Ok(Some(layer)) => this.switch_to(layer),
+            Ok(None) => {}
+            Err(err) => {
+                warn!(target: "settlement::migration", %err, "reading past migrations failed")
+            }
+        }
+        Ok(this)
+    }
+
+    /// What the running migration waits for.
+    pub(crate) fn waiting(&self) -> Option<String> {
+        lock(&self.waiting).clone()
+    }
+
+    fn set_waiting(&self, waiting: Option<String>) {
+        *lock(&self.waiting) = waiting;
+    }
+
+    /// Settles on `layer` from now on (known to the migration settings; else ignored).
+    fn switch_to(&self, layer: u64) {
+        let migration = self.migrator.config();
+        let Some(kind) = migration.kind_of(layer) else {
+            warn!(target: "settlement::migration", layer, "the store names a layer neither L1 nor the Gateway; keeping the configured one");
+            return;
+        };
+        let config =
+            self.pipeline.config.on_layer(migration.endpoint(kind).clone(), migration.l1.chain_id);
+        self.pipeline.set_active(config);
+    }
+
+    /// Starts a migration to `to`; returns its record at once (the migration goes on in the
+    /// background: `settlement_status` shows it). Refused, changing nothing, when a migration
+    /// runs, the chain already settles there, or the Bridgehub would refuse (target not
+    /// whitelisted, chain not registered there, the admin key not the chain's admin).
+    pub(crate) async fn migrate(
+        &self,
+        to: LayerKind,
+        trigger: &str,
+    ) -> Result<MigrationRecord, MigrationError> {
+        let store = &self.pipeline.store;
+        if let Some(running) = self.pipeline.running_migration()? {
+            return Err(already_running(&running));
+        }
+        let from = self.pipeline.active_config().layer.chain_id;
+        let target = self.migrator.config().endpoint(to).chain_id;
+        if from == target {
+            return Err(MigrationError::AlreadyOn(to.as_str(), target));
+        }
+        self.migrator.check_target(to).await?;
+        // No interop root import is under way from here on, and none starts (see the import
+        // task in `interop`).
+        let _no_import = match &self.interop {
+            Some(interop) => Some(interop.import_gate().lock().await),
+            None => None,
+        };
+        let head = store.last_block()?.map(|b| b.number).unwrap_or_default();
+        let now = now_ms();
+        let started = store.write(|tx| {
+            let last = tx.last_migration()?;
+            if let Some(last) = &last
+                && last.migration_phase()?.is_running()
+            {
+                return Ok(Err(last.clone()));
+            }
+            let mut record = MigrationRecord {
+                id: last.map_or(1, |l| l.id + 1),
+                fromLayer: from,
+                toLayer: target,
+                startedAtMs: now,
+                phaseStartedAtMs: now,
+                headAtStart: head,
+                trigger: trigger.into(),
+                ..Default::default()
+            };
+            record.set_phase(MigrationPhase::Draining);
+            tx.put_migration(&record)?;
+            Ok(Ok(record))
+        })?;
+        let record = started.map_err(|running| already_running(&running))?;
+        self.set_waiting(Some("the sealed batches to settle".into()));
+        metrics::counter!("settlement_migrations_started_total").increment(1);
+        tracing::info!(
+            target: "settlement::migration",
+            id = record.id,
+            from,
+            to = target,
+            trigger,
+            "migration started: draining (no new batches for the old layer; blocks keep coming)"
+        );
+        self.pipeline.wakes.send.notify_one();
+        Ok(record)
+    }
+
+    /// Checks the layer against the Bridgehub, once per start (retried by [`Self::run`] until
+    /// it succeeds).
+    pub(crate) async fn reconcile_once(&self) {
+        if self.reconciled.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.reconcile_layer_at_start().await {
+            Ok(()) => self.reconciled.store(true, Ordering::Relaxed),
+            Err(err) => {
+                warn!(target: "settlement::migration", %err, "checking the settlement layer on the Bridgehub failed; retrying");
+                self.pipeline.set_error("migration", &err);
+            }
+        }
+    }
+
+    /// At start: the Bridgehub is the truth for where the chain settles (a node whose store
+    /// says otherwise, with no migration running, follows it), and a configured layer that
+    /// differs starts a migration there.
+    async fn reconcile_layer_at_start(&self) -> Result<(), MigrationError> {
+        if self.pipeline.running_migration()?.is_some() {
+            return Ok(());
+        }
+        let store = &self.pipeline.store;
+        let migrator = &self.migrator;
+        let on_chain = migrator.bridgehub_layer().await?;
+        let active = self.pipeline.active_config().layer.chain_id;
+        if on_chain != active {
+            let kind = migrator.config().kind_of(on_chain).ok_or_else(|| {
+                MigrationError::OnChain(format!(
+                    "the Bridgehub says the chain settles on {on_chain}, neither L1 ({}) nor the Gateway ({})",
+                    migrator.config().l1.chain_id,
+                    migrator.config().gateway.chain_id
+                ))
+            })?;
+            warn!(target: "settlement::migration", on_chain, configured = active, "the Bridgehub says the chain settles elsewhere: following it");
+            let head = store.last_block()?.map(|b| b.number).unwrap_or_default();
+            // The layer it follows goes on after its executor's last batch: batches the store
+            // sealed above that (for the other layer) are unsealed and sealed again.
+            let drained = migrator.executed_on(kind).await?;
+            let now = now_ms();
+            store.write(|tx| {
+                let unsealed = tx.remove_batches_from(drained + 1)?;
+                if unsealed > 0 {
+                    warn!(target: "settlement::migration", unsealed, from = drained + 1, "unsealed batches built for the layer the chain left");
+                }
+                // A transaction in flight belonged to the other layer.
+                tx.set_in_flight(None)?;
+                let mut record = MigrationRecord {
+                    id: tx.last_migration()?.map_or(1, |l| l.id + 1),
+                    fromLayer: active,
+                    toLayer: on_chain,
+                    drainedThrough: drained,
+                    startedAtMs: now,
+                    phaseStartedAtMs: now,
+                    finishedAtMs: now,
+                    headAtStart: head,
+                    headAtFinish: head,
+                    trigger: "found on the Bridgehub at start".into(),
+                    ..Default::default()
+                };
+                record.set_phase(MigrationPhase::Completed);
+                tx.put_migration(&record)
+            })?;
+            self.switch_to(on_chain);
+        }
+        if let Some(target) = migrator.config().start_on {
+            let wanted = migrator.config().endpoint(target).chain_id;
+            if wanted != on_chain {
+                tracing::info!(target: "settlement::migration", from = on_chain, to = wanted, "the configured settlement layer differs from the Bridgehub's: migrating");
+                self.migrate(target, "start flag").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the migration state machine until `shutdown`.
+    pub(crate) async fn run(self: Arc<Self>, shutdown: CancellationToken) -> SettlementResult<()> {
+        loop {
+            self.reconcile_once().await;
+            let result = self.step().await;
+            let progressed = matches!(result, Ok(true));
+            if let Err(err) = &result {
+                warn!(target: "settlement::migration", %err, "migration step failed; retrying");
+                metrics::counter!("settlement_errors_total", "task" => "migration").increment(1);
+                self.pipeline.set_error("migration", err);
+                self.set_waiting(Some(format!("a retry after: {err}")));
+            }
+            if progressed {
+                if shutdown.is_cancelled() {
+                    return Ok(());
+                }
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(self.pipeline.config.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Draining off the Gateway with interop: every chain block that may hold a root import
+    /// (imports stopped when the migration started) must be in the store before the drain can
+    /// tell which blocks to settle on the Gateway. What it waits for, if anything.
+    async fn imports_not_stored(
+        &self,
+        record: &MigrationRecord,
+    ) -> Result<Option<String>, MigrationError> {
+        let Some(interop) = &self.interop else { return Ok(None) };
+        let config = &self.pipeline.config;
+        if config.interop.as_ref().map(|i| i.gateway.chain_id) != Some(record.fromLayer) {
+            return Ok(None);
+        }
+        let known = *lock(&self.drain_head);
+        let target = match known {
+            Some(known) if known.migration == record.id => known.head,
+            _ => {
+                let head = interop.chain_head().await?;
+                *lock(&self.drain_head) = Some(DrainHead { migration: record.id, head });
+                head
+            }
+        };
+        if !interop.importer_idle().await? {
+            return Ok(Some(
+                "a root import sent before the migration to be mined or dropped".into(),
+            ));
+        }
+        let stored = self.pipeline.store.last_block()?.map(|b| b.number).unwrap_or_default();
+        Ok((stored < target).then(|| {
+            format!("the chain's blocks through {target} to reach the store (stored {stored}): they may import interop roots")
+        }))
+    }
+
+    /// One step of the running migration, if any; true when it changed something.
+    async fn step(&self) -> Result<bool, MigrationError> {
+        let store = &self.pipeline.store;
+        let migrator = &self.migrator;
+        let Some(mut record) = self.pipeline.running_migration()? else { return Ok(false) };
+        let from = migrator.config().kind_of(record.fromLayer).ok_or_else(|| {
+            MigrationError::OnChain(format!(
+                "migration {} leaves unknown layer {}",
+                record.id, record.fromLayer
+            ))
+        })?;
+        if record.migration_phase()? == MigrationPhase::Draining
+            && let Some(waiting) = self.imports_not_stored(&record).await?
+        {
+            self.set_waiting(Some(waiting));
+            return Ok(false);
+        }
+        match record.migration_phase()? {
+            MigrationPhase::Draining => match migrator.drained(from).await? {
+                Err(waiting) => {
+                    self.set_waiting(Some(waiting));
+                    Ok(false)
+                }
+                Ok(last) => {
+                    let moved = store.write(|tx| {
+                        let Some(mut current) = tx.last_migration()? else { return Ok(false) };
+                        if current.id != record.id
+                            || current.migration_phase()? != MigrationPhase::Draining
+                            || tx.last_batch()?.map_or(0, |b| b.number) != last
+                        {
+                            return Ok(false);
+                        }
+                        current.drainedThrough = last;
+                        enter(&mut current, MigrationPhase::Migrating);
+                        tx.put_migration(&current)?;
+                        Ok(true)
+                    })?;
+                    if moved {
+                        tracing::info!(target: "settlement::migration", id = record.id, through = last, from = from.as_str(), "drained: every sealed batch is executed on the old layer; migrating");
+                        self.set_waiting(Some("the Bridgehub migration".into()));
+                    }
+                    Ok(moved)
+                }
+            },
+            MigrationPhase::Migrating => match migrator.advance(&mut record).await? {
+                Advance::Waiting(waiting) => {
+                    self.set_waiting(Some(waiting));
+                    Ok(false)
+                }
+                Advance::Progressed => Ok(true),
+                Advance::Completed => {
+                    enter(&mut record, MigrationPhase::Completed);
+                    record.headAtFinish = store.last_block()?.map(|b| b.number).unwrap_or_default();
+                    store.write(|tx| tx.put_migration(&record))?;
+                    self.switch_to(record.toLayer);
+                    self.set_waiting(None);
+                    tracing::info!(
+                        target: "settlement::migration",
+                        id = record.id,
+                        to = record.toLayer,
+                        next_batch = record.drainedThrough + 1,
+                        ms = record.finishedAtMs.saturating_sub(record.startedAtMs),
+                        blocks_meanwhile = record.headAtFinish.saturating_sub(record.headAtStart),
+                        "migration complete: the chain settles on the new layer"
+                    );
+                    Ok(true)
+                }
+            },
+            _ => Ok(false),
+        }
+    }
+}
+
+/// Cancels the running migration of `pipeline`'s store while it drains.
+pub(crate) fn cancel_migration(pipeline: &Pipeline) -> Result<MigrationRecord, MigrationError> {
+    let cancelled = pipeline.store.write(|tx| {
+        let Some(mut last) = tx.last_migration()? else { return Ok(Err(None)) };
+        match last.migration_phase()? {
+            MigrationPhase::Draining => {
+                enter(&mut last, MigrationPhase::Cancelled);
+                tx.put_migration(&last)?;
+                Ok(Ok(last))
+            }
+            phase if phase.is_running() => Ok(Err(Some((last.id, phase.as_str())))),
+            _ => Ok(Err(None)),
+        }
+    })?;
+    let record = cancelled.map_err(|refused| match refused {
+        Some((id, phase)) => MigrationError::NotCancellable { id, phase },
+        None => MigrationError::NothingToCancel,
+    })?;
+    tracing::info!(target: "settlement::migration", id = record.id, "migration cancelled while draining: settling on {} again", record.fromLayer);
+    pipeline.wakes.seal.notify_one();
+    Ok(record)
+}
+
+/// The running (else the last) migration as the status shows it, and how many completed;
+/// `waiting` is what a running one waits for, `head` the chain head now.
+pub(crate) fn migration_status(
+    store: &Store,
+    waiting: Option<String>,
+    head: u64,
+) -> SettlementResult<(Option<MigrationStatus>, u64)> {
+    let migrations = store.migrations()?;
+    let completed =
+        migrations.iter().filter(|m| m.phase == MigrationPhase::Completed.as_u8()).count() as u64;
+    let Some(last) = migrations.last() else { return Ok((None, 0)) };
+    let phase = last.migration_phase()?;
+    let now = now_ms();
+    let running = phase.is_running();
+    let end = if running { now } else { last.finishedAtMs };
+    let status = MigrationStatus {
+        id: last.id,
+        from: last.fromLayer,
+        to: last.toLayer,
+        phase: phase.as_str().into(),
+        trigger: last.trigger.clone(),
+        waiting_for: if running { waiting } else { None },
+        drained_through: (phase != MigrationPhase::Draining && phase != MigrationPhase::Cancelled)
+            .then_some(last.drainedThrough),
+        phase_ms: end.saturating_sub(if running {
+            last.phaseStartedAtMs
+        } else {
+            last.startedAtMs
+        }),
+        elapsed_ms: end.saturating_sub(last.startedAtMs),
+        blocks_meanwhile: if running { head } else { last.headAtFinish }
+            .saturating_sub(last.headAtStart),
+        pending_tx: last.pending_tx(),
+    };
+    Ok((Some(status), completed))
+}
+
+fn already_running(record: &MigrationRecord) -> MigrationError {
+    MigrationError::AlreadyRunning {
+        id: record.id,
+        from: record.fromLayer,
+        to: record.toLayer,
+        phase: record.migration_phase().map_or("running", MigrationPhase::as_str),
+    }
+}

@@ -1,0 +1,497 @@
+//! Stage 4, send: commits, proves and executes batches on the settlement layer (in gateway mode:
+//! settles each Gateway batch on L1 in one transaction), one signed-and-persisted transaction in
+//! flight at a time ([`transaction`]).
+//!
+//! It decides what to send from the executor's on-chain counters, which are the truth: after a
+//! restart or a lost transaction it simply sends what the counters say is missing, so nothing is
+//! sent twice and nothing is skipped.
+
+mod transaction;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, Bytes, U256},
+    providers::{DynProvider, Provider},
+};
+use gateway_contracts::{ChainExecutor, GatewayExecutor, convert};
+use gateway_primitives::DaScheme;
+use gateway_prover::{BatchProof, ProofBackend};
+use gateway_store::{BatchRecord, BatchStage, Store};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::{
+    commitment::{batch_public_input, decode_commit_info, imported_roots, stored_info},
+    config::{SettlementConfig, SettlementLayerEndpoint},
+    da::{DaInput, MAX_BLOBS_PER_TX},
+    error::{SettlementError, SettlementResult},
+    gateway::Gateway,
+    state::{Pipeline, wait},
+    status::{OnChainCounters, TxStage},
+    support::{lock, within},
+};
+
+/// How long reading an inactive layer's counters (for the status) may take.
+const INACTIVE_LAYER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long after a failed read of an inactive layer's counters it is tried again.
+const INACTIVE_LAYER_RETRY: Duration = Duration::from_secs(30);
+
+/// Runs the send stage until `shutdown`: follows the active layer (a new sender after a
+/// migration), reads the executor's counters, moves the stored stages to them, and sends the
+/// next transaction unless paused.
+pub(crate) async fn run(
+    pipeline: Arc<Pipeline>,
+    gateway: Option<Arc<Gateway>>,
+    shutdown: CancellationToken,
+) -> SettlementResult<()> {
+    let mut sender = Sender::new(
+        pipeline.active_config(),
+        Arc::clone(&pipeline.store),
+        Arc::clone(&pipeline.backend),
+        gateway.clone(),
+    )?;
+    let mut inactive_read_failed: Option<Instant> = None;
+    loop {
+        let active = pipeline.active_config();
+        let active_layer = active.layer.chain_id;
+        if sender.layer() != &active.layer {
+            match Sender::new(
+                active,
+                Arc::clone(&pipeline.store),
+                Arc::clone(&pipeline.backend),
+                gateway.clone(),
+            ) {
+                Ok(next) => {
+                    info!(target: "settlement::send", layer = next.layer().chain_id, executor = %next.layer().executor, "sending to the new settlement layer");
+                    // The layer left behind is read once more, now that it is final.
+                    pipeline.forget_counters(sender.layer().chain_id);
+                    sender = next;
+                }
+                Err(err) => pipeline.record("sender", &Err::<(), _>(err)),
+            }
+        }
+        read_inactive_layers(&pipeline, active_layer, &mut inactive_read_failed).await;
+        let result = async {
+            let counters = sender.counters().await?;
+            pipeline.set_counters(sender.layer().chain_id, counters, true);
+            sender.sync_stages(counters)?;
+            sender.forget_mined_in_flight().await?;
+            if pipeline.paused() {
+                return Ok(SenderAction::Idle);
+            }
+            crate::failpoint::panic_point("panic-in-sender");
+            sender.step(counters).await
+        }
+        .await;
+        pipeline.record("sender", &result);
+        match result {
+            Ok(SenderAction::Idle) | Err(_) => {
+                if wait(&shutdown, &pipeline.wakes.send, pipeline.config.poll_interval).await {
+                    return Ok(());
+                }
+            }
+            Ok(action) => {
+                pipeline.clear_error(None);
+                debug!(target: "settlement::send", ?action, "step done");
+                if shutdown.is_cancelled() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Reads, once, the counters of the executors on the layers the chain does not settle on now
+/// (for `settlement_status.layers`); a failed read is tried again after
+/// [`INACTIVE_LAYER_RETRY`], so an unreachable layer the chain does not use never slows the
+/// sender.
+async fn read_inactive_layers(pipeline: &Pipeline, active: u64, failed: &mut Option<Instant>) {
+    let Some(migration) = &pipeline.config.migration else { return };
+    let known = pipeline.layer_counters();
+    for layer in [&migration.l1, &migration.gateway] {
+        if layer.chain_id == active || known.contains_key(&layer.chain_id) {
+            continue;
+        }
+        if failed.is_some_and(|at| at.elapsed() < INACTIVE_LAYER_RETRY) {
+            continue;
+        }
+        match layer_counters(layer, INACTIVE_LAYER_TIMEOUT).await {
+            Ok(counters) => {
+                pipeline.set_counters(layer.chain_id, counters, false);
+                *failed = None;
+            }
+            Err(err) => {
+                *failed = Some(Instant::now());
+                debug!(target: "settlement::send", layer = layer.chain_id, %err, "cannot read the executor's counters there yet");
+            }
+        }
+    }
+}
+
+/// What one step of the sender did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SenderAction {
+    /// Committed batches `from..=to`.
+    Committed(u64, u64),
+    /// Proved batches `from..=to`.
+    Proved(u64, u64),
+    /// Executed batches `from..=to`.
+    Executed(u64, u64),
+    /// Gateway mode: committed, proved and executed Gateway batch `n` on L1 in one transaction.
+    Settled(u64),
+    /// Nothing to do.
+    Idle,
+}
+
+/// Sends the chain's batches to its executor on the settlement layer.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    config: Arc<SettlementConfig>,
+    store: Arc<Store>,
+    backend: Arc<dyn ProofBackend>,
+    /// Gateway mode: settles Gateway batches on L1.
+    gateway: Option<Arc<Gateway>>,
+    executor: ChainExecutor::ChainExecutorInstance<DynProvider>,
+    /// Gateway mode: the same address, as the Gateway's executor on L1.
+    gateway_executor: GatewayExecutor::GatewayExecutorInstance<DynProvider>,
+    operator: Address,
+    /// Signs the settlement transactions (the operator key).
+    wallet: EthereumWallet,
+    /// The transaction last held at the fee cap (counted once).
+    held: Mutex<Option<B256>>,
+    /// The last executed batch whose blocks' pubdata is pruned.
+    pubdata_pruned_through: Mutex<u64>,
+    /// The executed counter at the last [`Sender::sync_stages`], once it ran.
+    synced_executed: Mutex<Option<u64>>,
+}
+
+impl Sender {
+    /// A sender signing with the configured operator key; `gateway` in gateway mode.
+    pub(crate) fn new(
+        config: Arc<SettlementConfig>,
+        store: Arc<Store>,
+        backend: Arc<dyn ProofBackend>,
+        gateway: Option<Arc<Gateway>>,
+    ) -> SettlementResult<Self> {
+        let signer = config.operator_key.signer("operator")?;
+        let operator = signer.address();
+        let wallet = EthereumWallet::from(signer);
+        let provider = config.operator_key.provider("operator", &config.layer.rpc_url)?;
+        let gateway_executor = GatewayExecutor::new(config.layer.executor, provider.clone());
+        let executor = ChainExecutor::new(config.layer.executor, provider);
+        Ok(Self {
+            config,
+            store,
+            backend,
+            gateway,
+            executor,
+            gateway_executor,
+            operator,
+            wallet,
+            held: Mutex::new(None),
+            pubdata_pruned_through: Mutex::new(0),
+            synced_executed: Mutex::new(None),
+        })
+    }
+
+    /// The settlement layer it sends to.
+    pub(crate) fn layer(&self) -> &SettlementLayerEndpoint {
+        &self.config.layer
+    }
+
+    /// The executor's counters.
+    pub(crate) async fn counters(&self) -> SettlementResult<OnChainCounters> {
+        read_counters(&self.executor, self.config.tx_timeout).await
+    }
+
+    /// Forgets the transaction in flight once the operator's nonce on the layer moved past it
+    /// (it was mined, or replaced, while nobody waited for it: say the node stopped first), so
+    /// the status and a migration's drain do not wait for it.
+    pub(crate) async fn forget_mined_in_flight(&self) -> SettlementResult<()> {
+        // A record without a hash (a send that failed before broadcast, or a crash right after
+        // it) counts too: once its nonce is used, whatever used it is mined.
+        let Some(in_flight) = self.store.in_flight()? else { return Ok(()) };
+        let provider = self.executor.provider();
+        let timeout = self.config.tx_timeout;
+        let nonce = within(
+            timeout,
+            "reading the operator's nonce",
+            provider.get_transaction_count(self.operator).latest(),
+        )
+        .await?;
+        if nonce > in_flight.nonce {
+            debug!(target: "settlement::send", nonce = in_flight.nonce, hash = %in_flight.hash, "the transaction in flight is mined: forgetting it");
+            self.store.write(|tx| {
+                // Only the record read above: a new send may have replaced it meanwhile.
+                if tx.in_flight()?.is_some_and(|current| current == in_flight) {
+                    tx.set_in_flight(None)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sets the stored stages to what the counters show (lowering them when a reorg of the
+    /// settlement layer removed a transaction).
+    /// Batches at or below both this call's and the last call's executed counter are executed
+    /// in both and are not read again (the first call reads them all).
+    pub(crate) fn sync_stages(&self, counters: OnChainCounters) -> SettlementResult<()> {
+        let Some(last) = self.store.last_batch()? else { return Ok(()) };
+        let synced =
+            lock(&self.synced_executed).map_or(0, |previous| previous.min(counters.executed));
+        let batches = self.store.batches(synced + 1..=last.number)?;
+        let changed: Vec<_> = batches
+            .into_iter()
+            .filter_map(|mut batch| {
+                let stage = if batch.number <= counters.executed {
+                    BatchStage::Executed
+                } else if batch.number <= counters.proved {
+                    BatchStage::ProvedOnChain
+                } else if batch.number <= counters.committed {
+                    BatchStage::Committed
+                } else if batch.proof.is_empty() {
+                    BatchStage::Sealed
+                } else {
+                    BatchStage::Proved
+                };
+                (batch.stage != stage).then(|| {
+                    batch.stage = stage;
+                    batch
+                })
+            })
+            .collect();
+        if !changed.is_empty() {
+            self.store.write(|tx| changed.iter().try_for_each(|b| tx.put_batch(b)))?;
+        }
+        *lock(&self.synced_executed) = Some(counters.executed);
+        self.prune_pubdata(counters.executed)
+    }
+
+    /// Sends at most one transaction: execute what is proved, else prove what is committed and
+    /// proved locally, else commit what is sealed.
+    pub(crate) async fn step(&self, counters: OnChainCounters) -> SettlementResult<SenderAction> {
+        if let Some(gateway) = &self.gateway {
+            return self.settle_step(gateway, counters).await;
+        }
+        let max = self.config.max_batches_per_tx.max(1) as u64;
+        if counters.proved > counters.executed {
+            let (from, to) = (counters.executed + 1, counters.proved.min(counters.executed + max));
+            let infos = self.stored_infos(from, to)?;
+            let imported = (from..=to)
+                .map(|n| self.imported_roots(n))
+                .collect::<SettlementResult<Vec<_>>>()?;
+            let call = self.executor.executeBatches(infos, imported);
+            self.send(TxStage::Execute, from, to, call, false, None).await?;
+            return Ok(SenderAction::Executed(from, to));
+        }
+        if counters.committed > counters.proved {
+            let from = counters.proved + 1;
+            let mut proofs = Vec::new();
+            for number in from..=counters.committed.min(counters.proved + max) {
+                let Some(batch) = self.store.batch(number)? else { break };
+                if batch.proof.is_empty() {
+                    break;
+                }
+                let input = batch_public_input(&self.store, &self.config, number)?;
+                proofs.push(BatchProof {
+                    backend: self.backend.kind(),
+                    input,
+                    bytes: batch.proof.into(),
+                });
+            }
+            if !proofs.is_empty() {
+                let to = from + proofs.len() as u64 - 1;
+                let prev = convert(&stored_info(&self.store, &self.config, from - 1)?)?;
+                let infos = self.stored_infos(from, to)?;
+                let calldata: Bytes = self.backend.batches_calldata(&proofs);
+                self.send(
+                    TxStage::Prove,
+                    from,
+                    to,
+                    self.executor.proveBatches(prev, infos, calldata),
+                    false,
+                    None,
+                )
+                .await?;
+                return Ok(SenderAction::Proved(from, to));
+            }
+        }
+        let from = counters.committed + 1;
+        let (mut batches, mut da_inputs, mut blobs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut sealed = Vec::new();
+        for number in from..from + max {
+            let Some(batch) = self.store.batch(number)? else { break };
+            if batch.sl_chain_id != self.config.layer.chain_id {
+                return Err(SettlementError::WrongLayer {
+                    batch: number,
+                    built_for: batch.sl_chain_id,
+                    layer: self.config.layer.chain_id,
+                });
+            }
+            let info = decode_commit_info(&batch)?;
+            let da = self.da_input(&batch, info.daScheme)?;
+            if !batches.is_empty() && blobs.len() + da.blobs.len() > MAX_BLOBS_PER_TX {
+                break;
+            }
+            batches.push(convert::<_, ChainExecutor::CommitBatchInfo>(&info)?);
+            sealed.push(batch.commit_info);
+            da_inputs.push(da.input);
+            blobs.extend(da.blobs);
+        }
+        if batches.is_empty() {
+            return Ok(SenderAction::Idle);
+        }
+        let to = from + batches.len() as u64 - 1;
+        let prev = convert(&stored_info(&self.store, &self.config, from - 1)?)?;
+        let call = self.executor.commitBatches(prev, batches, da_inputs);
+        if blobs.is_empty() {
+            self.send(TxStage::Commit, from, to, call, false, Some(&sealed)).await?;
+        } else {
+            let count = blobs.len();
+            let sidecar = crate::da::sidecar_off_thread(blobs).await?;
+            debug!(target: "settlement::send", from, to, blobs = count, "commit carries blobs");
+            self.send(TxStage::Commit, from, to, call.sidecar_7594(sidecar), true, Some(&sealed))
+                .await?;
+        }
+        Ok(SenderAction::Committed(from, to))
+    }
+
+    /// Gateway mode: settles the next Gateway batch on L1 (commit, prove and execute in one
+    /// `GatewayExecutor.settleBatch`) once its aggregated proof is ready, and records what it
+    /// cost on L1.
+    async fn settle_step(
+        &self,
+        gateway: &Gateway,
+        counters: OnChainCounters,
+    ) -> SettlementResult<SenderAction> {
+        let number = counters.executed + 1;
+        let Some(batch) = self.store.batch(number)? else { return Ok(SenderAction::Idle) };
+        if batch.proof.is_empty() {
+            return Ok(SenderAction::Idle);
+        }
+        if batch.sl_chain_id != self.config.layer.chain_id {
+            return Err(SettlementError::WrongLayer {
+                batch: number,
+                built_for: batch.sl_chain_id,
+                layer: self.config.layer.chain_id,
+            });
+        }
+        let info = decode_commit_info(&batch)?;
+        let da = self.da_input(&batch, info.daScheme)?;
+        let sealed = [batch.commit_info.clone()];
+        let contents = crate::commitment::gateway_contents(&self.store, number)?;
+        let refs: Vec<GatewayExecutor::ChainBatchRef> = contents
+            .chainBatches
+            .iter()
+            .map(|r| GatewayExecutor::ChainBatchRef {
+                chainId: r.chainId,
+                batchNumber: r.batchNumber,
+                publicInput: r.publicInput,
+            })
+            .collect();
+        let prev = convert(&stored_info(&self.store, &self.config, number - 1)?)?;
+        let call = self.gateway_executor.settleBatch(
+            prev,
+            convert(&info)?,
+            da.input,
+            refs,
+            batch.proof.clone().into(),
+        );
+        let mined = if da.blobs.is_empty() {
+            self.send(TxStage::Settle, number, number, call, false, Some(&sealed)).await?
+        } else {
+            let sidecar = crate::da::sidecar_off_thread(da.blobs).await?;
+            self.send(
+                TxStage::Settle,
+                number,
+                number,
+                call.sidecar_7594(sidecar),
+                true,
+                Some(&sealed),
+            )
+            .await?
+        };
+        gateway.settled(&self.store, number, mined.gas_used, mined.cost_wei)?;
+        Ok(SenderAction::Settled(number))
+    }
+
+    /// What the commit transaction carries for `batch`, sealed with DA scheme `scheme`.
+    fn da_input(&self, batch: &BatchRecord, scheme: u8) -> SettlementResult<DaInput> {
+        let scheme = DaScheme::from_u8(scheme).ok_or_else(|| {
+            SettlementError::Corrupt(format!("batch {} has DA scheme {scheme}", batch.number))
+        })?;
+        let pubdata =
+            crate::da::stored_pubdata(&self.store, scheme, batch.first_block, batch.last_block)?;
+        Ok(crate::da::commit_input(scheme, pubdata))
+    }
+
+    /// Forgets the pubdata of blocks in executed batches (once per newly executed batch).
+    /// Keeps the pubdata of the last `pubdata_retention_batches` executed batches: a reorg of
+    /// the settlement layer can undo an execution, and those batches must be committed again.
+    fn prune_pubdata(&self, executed: u64) -> SettlementResult<()> {
+        let through = executed.saturating_sub(self.config.pubdata_retention_batches);
+        let mut pruned = lock(&self.pubdata_pruned_through);
+        if through == 0 || through <= *pruned || !self.config.da.publishes_pubdata() {
+            return Ok(());
+        }
+        if let Some(batch) = self.store.batch(through)? {
+            self.store.write(|tx| tx.prune_pubdata_through(batch.last_block))?;
+        }
+        *pruned = through;
+        Ok(())
+    }
+
+    /// The interop roots batch `number`'s blocks imported, in order, as `executeBatches` takes
+    /// them.
+    fn imported_roots(&self, number: u64) -> SettlementResult<Vec<ChainExecutor::InteropRootRef>> {
+        let batch = self.store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
+        Ok(imported_roots(&self.store, &batch)?
+            .into_iter()
+            .map(|imported| ChainExecutor::InteropRootRef {
+                gatewayBlock: U256::from(imported.gateway_block),
+                root: imported.root,
+            })
+            .collect())
+    }
+
+    fn stored_infos(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> SettlementResult<Vec<ChainExecutor::StoredBatchInfo>> {
+        (from..=to).map(|n| Ok(convert(&stored_info(&self.store, &self.config, n)?)?)).collect()
+    }
+}
+
+/// The counters of `executor` (reached at `rpc_url`), read within `timeout`.
+async fn read_counters<P: Provider>(
+    executor: &ChainExecutor::ChainExecutorInstance<P>,
+    timeout: Duration,
+) -> SettlementResult<OnChainCounters> {
+    let read = async {
+        let committed = executor.totalBatchesCommitted().call().await?;
+        let proved = executor.totalBatchesVerified().call().await?;
+        let executed = executor.totalBatchesExecuted().call().await?;
+        Ok::<_, alloy::contract::Error>(OnChainCounters {
+            committed: committed.to(),
+            proved: proved.to(),
+            executed: executed.to(),
+        })
+    };
+    Ok(within(timeout, "reading the executor's counters", read).await?)
+}
+
+/// The counters of the chain's executor on `layer`, through a read-only connection.
+pub(crate) async fn layer_counters(
+    layer: &SettlementLayerEndpoint,
+    timeout: Duration,
+) -> SettlementResult<OnChainCounters> {
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(layer.rpc_url.clone());
+    read_counters(&ChainExecutor::new(layer.executor, provider), timeout).await
+}

@@ -1,0 +1,252 @@
+//! What `settlement_status` shows: plain serializable types, filled by the service and read by
+//! the RPC, the metrics and the devnet's view.
+
+use std::collections::BTreeMap;
+
+use alloy::primitives::{Address, B256, U256};
+use serde::Serialize;
+
+/// The executor's counters on the settlement layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OnChainCounters {
+    /// `totalBatchesCommitted`.
+    pub committed: u64,
+    /// `totalBatchesVerified`.
+    pub proved: u64,
+    /// `totalBatchesExecuted`.
+    pub executed: u64,
+}
+
+/// What a settlement-layer transaction does, as `InFlightTx::stage` stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TxStage {
+    /// `commitBatches`.
+    Commit = 0,
+    /// `proveBatches`.
+    Prove = 1,
+    /// `executeBatches`.
+    Execute = 2,
+    /// Gateway mode: commit, prove and execute at once (`settleBatch`).
+    Settle = 3,
+}
+
+impl TxStage {
+    /// Its name in logs, metrics and the status.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Commit => "commit",
+            Self::Prove => "prove",
+            Self::Execute => "execute",
+            Self::Settle => "settle",
+        }
+    }
+
+    /// The name of a stored stage byte (`unknown` for a byte no stage has).
+    pub fn name_of(stored: u8) -> &'static str {
+        [Self::Commit, Self::Prove, Self::Execute, Self::Settle]
+            .into_iter()
+            .find(|s| *s as u8 == stored)
+            .map_or("unknown", Self::as_str)
+    }
+}
+
+/// What `settlement_status` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementStatus {
+    /// The chain being settled.
+    pub chain_id: u64,
+    /// Its current settlement layer's chain id.
+    pub settlement_layer: u64,
+    /// `settling` or `paused`.
+    pub phase: String,
+    /// The highest block in the store.
+    pub chain_head: Option<u64>,
+    /// The highest sealed batch.
+    pub last_sealed_batch: Option<u64>,
+    /// The highest batch with a local proof.
+    pub last_proved_batch: Option<u64>,
+    /// The executor's counters, as last read.
+    pub on_chain: OnChainCounters,
+    /// Every settlement layer the chain can settle on: its executor's counters there, as last
+    /// read, and the last batch sealed for it (the active layer only).
+    pub layers: Vec<LayerStatus>,
+    /// Blocks in the store that no sealed batch holds yet.
+    pub unbatched_blocks: u64,
+    /// Blocks from the chain head down to the last executed batch's last block.
+    pub lag_blocks: u64,
+    /// How many stored batches are at each stage.
+    pub batches_by_stage: BTreeMap<&'static str, u64>,
+    /// The settlement-layer transaction sent and not yet seen mined, if any.
+    pub pending_tx: Option<PendingTx>,
+    /// The last error of any task, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Gateway mode: the chains the Gateway settles, its batches on L1, and what they cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayStatus>,
+    /// A chain on the Gateway: which of its batches are interop-final and L1-final.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finality: Option<FinalityStatus>,
+    /// The running migration, else the last one, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationStatus>,
+    /// Migrations completed so far.
+    pub migrations_completed: u64,
+}
+
+/// One settlement layer in `settlement_status.layers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerStatus {
+    /// The layer's chain id.
+    pub chain_id: u64,
+    /// `l1` or `gateway`, when the configuration tells (always with runtime migration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// The chain's executor there.
+    pub executor: Address,
+    /// The chain settles here now.
+    pub active: bool,
+    /// The last batch sealed for this layer (the active one only: a migration reseals what
+    /// the layer it leaves did not commit).
+    pub last_sealed_batch: Option<u64>,
+    /// The executor's counters there, as last read (`None` before the first read).
+    pub on_chain: Option<OnChainCounters>,
+}
+
+/// A migration of the settlement layer, as `settlement_status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationStatus {
+    /// Its id (what `settlement_migrate` returned).
+    pub id: u64,
+    /// The settlement layer's chain id it leaves.
+    pub from: u64,
+    /// The settlement layer's chain id it goes to.
+    pub to: u64,
+    /// `draining`, `migrating`, `completed` or `cancelled`.
+    pub phase: String,
+    /// What started it: `rpc` or `start flag`.
+    pub trigger: String,
+    /// While running: what it waits for now.
+    pub waiting_for: Option<String>,
+    /// The last batch settled on `from` (once drained).
+    pub drained_through: Option<u64>,
+    /// Milliseconds in the current phase (or, finished, from start to finish).
+    pub phase_ms: u64,
+    /// Milliseconds since it started (or, finished, from start to finish).
+    pub elapsed_ms: u64,
+    /// Blocks the chain produced since it started (up to its end once finished).
+    pub blocks_meanwhile: u64,
+    /// A migration transaction sent and not yet seen mined.
+    pub pending_tx: Option<B256>,
+}
+
+/// Gateway mode's part of `settlement_status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayStatus {
+    /// Gateway batches settled on L1.
+    pub batches_settled: u64,
+    /// Chain batches made L1-final by them.
+    pub chain_batches_settled: u64,
+    /// L1 gas they used, in all.
+    pub l1_gas_used: u64,
+    /// What that gas cost on L1 (wei).
+    pub l1_cost_wei: U256,
+    /// L1 gas per chain batch through the Gateway (all L1 gas over all carried chain batches).
+    pub l1_gas_per_chain_batch: Option<u64>,
+    /// L1 gas one chain batch costs settled directly on L1 (measured).
+    pub direct_l1_gas_per_chain_batch: u64,
+    /// The fixed price each chain pays per settled batch, in the Gateway's gas token (wei).
+    pub price_per_chain_batch: U256,
+    /// Per chain.
+    pub chains: Vec<GatewayChainStatus>,
+    /// The last few Gateway batches.
+    pub recent_batches: Vec<GatewayBatchStatus>,
+}
+
+/// One chain as the Gateway sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayChainStatus {
+    /// The chain.
+    pub chain_id: u64,
+    /// Its executor on the Gateway.
+    pub executor: Address,
+    /// Its batches committed on the Gateway.
+    pub committed: u64,
+    /// Proved on the Gateway.
+    pub proved: u64,
+    /// Executed on the Gateway (interop-final).
+    pub executed: u64,
+    /// Its highest batch made L1-final by a settled Gateway batch.
+    pub l1_final: u64,
+    /// Its batches settled on L1 through the Gateway.
+    pub batches_settled: u64,
+    /// What the Gateway charged it for them (fixed price × batches, gas-token wei).
+    pub charged: U256,
+    /// Its share of the Gateway batches' real L1 cost (wei).
+    pub l1_cost_share_wei: U256,
+    /// What settling them directly on L1 would have cost at the same gas prices (wei).
+    pub direct_l1_cost_wei: U256,
+}
+
+/// One Gateway batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayBatchStatus {
+    /// The Gateway batch.
+    pub number: u64,
+    /// Its stage.
+    pub stage: String,
+    /// The chain batches it carries.
+    pub chain_batches: u64,
+    /// L1 gas its settlement used (0 until settled).
+    pub l1_gas_used: u64,
+}
+
+/// A chain's finality on the Gateway and L1.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalityStatus {
+    /// Batches up to here are executed on the Gateway: other chains may act on their messages.
+    pub interop_final_through: u64,
+    /// Batches up to here are L1-final: the Gateway batch carrying them is executed on L1.
+    pub l1_final_through: u64,
+    /// The last few batches.
+    pub recent: Vec<BatchFinality>,
+}
+
+/// One batch's finality.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchFinality {
+    /// The batch.
+    pub batch: u64,
+    /// Executed on the Gateway.
+    pub interop_final: bool,
+    /// Carried to L1 by a settled Gateway batch.
+    pub l1_final: bool,
+    /// That Gateway batch, once known.
+    pub gateway_batch: Option<u64>,
+}
+
+/// A settlement-layer transaction in flight, as `settlement_status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingTx {
+    /// `commit`, `prove` or `execute`.
+    pub stage: String,
+    /// Its first batch.
+    pub from_batch: u64,
+    /// Its last batch.
+    pub to_batch: u64,
+    /// The operator nonce it uses.
+    pub nonce: u64,
+    /// How many times it was sent; each resend pays a higher fee.
+    pub attempts: u32,
+    /// The hash of the last send.
+    pub hash: B256,
+}
