@@ -1,11 +1,12 @@
-//! Gateway mode: what the Gateway's own node runs besides the chain-side settlement ExEx.
+//! What the Gateway's own node runs besides the settlement ExEx: the Gateway's public JSON-RPC
+//! front ([`PublicRpc`]). It forwards requests to the Gateway's sequencer and refuses contract
+//! deployments from accounts not on the [`DeploymentAllowlist`] (DESIGN section 6: deployment
+//! on the Gateway is restricted to whitelisted accounts). The allowlist persists under the
+//! node's data dir and is changed through admin JSON-RPC methods.
 //!
-//! For now, the Gateway's public JSON-RPC front ([`PublicRpc`]): it forwards requests to the
-//! Gateway's sequencer and refuses contract deployments from accounts not on the
-//! [`DeploymentAllowlist`] (DESIGN section 6: deployment on the Gateway is restricted to
-//! whitelisted accounts). The allowlist persists under the node's data dir and is changed through
-//! admin JSON-RPC methods. Gateway batches, the message root mirror and proof aggregation to L1
-//! are still to come.
+//! Gateway batches, the chains' events they carry and their ONE aggregated proof settled on L1
+//! are the settlement ExEx's gateway mode (`gateway_settlement`, `SettlementConfig::gateway`),
+//! which the same node runs.
 //!
 //! # Examples
 //! ```no_run

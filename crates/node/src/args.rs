@@ -185,6 +185,11 @@ pub struct SettlementArgs {
     /// higher fee.
     #[arg(long = "settlement.tx-timeout", env = "GATEWAY_SETTLEMENT_TX_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub tx_timeout: Duration,
+    /// How long the data of an L1-final batch stays in the store after its last block (its
+    /// blocks, which message proofs read; in gateway mode the carried chain batches' proofs);
+    /// then it is pruned.
+    #[arg(long = "settlement.retention", env = "GATEWAY_SETTLEMENT_RETENTION", value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
     /// Proof jobs run at once (each real proof takes gigabytes).
     #[arg(long = "settlement.proof-concurrency", env = "GATEWAY_SETTLEMENT_PROOF_CONCURRENCY", value_name = "N", default_value_t = DEFAULT_PROOF_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..64))]
     pub proof_concurrency: u64,
@@ -307,6 +312,8 @@ mod tests {
             "3",
             "--settlement.tx-timeout",
             "2m",
+            "--settlement.retention",
+            "36h",
             "--settlement.proof-concurrency",
             "2",
             "--settlement.bridgehub",
@@ -330,6 +337,7 @@ mod tests {
         assert_eq!(ext.batch.timeout, Duration::from_secs(3));
         assert_eq!(ext.settlement.layer_confirmations, 3);
         assert_eq!(ext.settlement.tx_timeout, Duration::from_secs(120));
+        assert_eq!(ext.settlement.retention, Duration::from_secs(36 * 3600));
         assert_eq!(ext.settlement.proof_concurrency, 2);
         assert_eq!(ext.settlement.bridgehub, Some(Address::with_last_byte(0xcc)));
         assert_eq!(ext.settlement.relayer_key_file, Some(PathBuf::from("/tmp/relayer.key")));

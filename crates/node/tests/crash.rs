@@ -18,7 +18,7 @@ use devnet::{
     ChainTopology, ChildProcess, Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider,
 };
 use gateway_contracts::ChainExecutor;
-use gateway_settlement::{FAILPOINT_ENV, commitment::decode_commit_info};
+use gateway_settlement::{FAILPOINT_ENV, PANIC_FAILPOINTS, commitment::decode_commit_info};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
 const WAIT: Duration = Duration::from_secs(90);
@@ -70,7 +70,7 @@ fn spawn_on(
         .env("RUST_LOG", "warn")
         .env_remove(FAILPOINT_ENV)
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(stderr_log(dir));
     if let Some(point) = failpoint {
         command.env(FAILPOINT_ENV, point);
     }
@@ -78,6 +78,11 @@ fn spawn_on(
         command.arg("--settlement.relayer-key-file").arg(dir.join("relayer.key"));
     }
     ChildProcess(command.spawn().unwrap())
+}
+
+/// Where the node's standard error goes: `node.stderr` in `dir`, appended to by each start.
+fn stderr_log(dir: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.stderr")).unwrap()
 }
 
 fn executed(port: u16) -> u64 {
@@ -212,6 +217,44 @@ async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
             );
         }
     }
+}
+
+/// A panic inside the sender is not lost while the node keeps acknowledging blocks: the
+/// supervisor stops the settlement ExEx, and with it the node, with a non-zero exit and an error
+/// that names the sender; a restart resumes from the store and settles on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_sender_stops_the_node_naming_it_and_a_restart_settles_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        Some(&dir.path().join("topology.json")),
+    )
+    .await
+    .unwrap();
+    let chain = devnet.topology.chains[0].clone();
+    std::fs::write(dir.path().join("operator.key"), &chain.operator_key).unwrap();
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(4, 1).await.unwrap();
+
+    let port = free_port();
+    let mut child = spawn(&chain, dir.path(), port, Some(PANIC_FAILPOINTS[0]));
+    let status = wait_exit(&mut child).await;
+    assert!(
+        !status.success() && status.signal().is_none(),
+        "the node exits with an error, not by a signal ({status})"
+    );
+    let stderr = std::fs::read_to_string(dir.path().join("node.stderr")).unwrap();
+    assert!(stderr.contains("settlement task `sender` panicked"), "{stderr}");
+
+    traffic.blocks(2, 1).await.unwrap();
+    let mut child = spawn(&chain, dir.path(), port, None);
+    let deadline = Instant::now() + WAIT;
+    while executed(port) < 3 {
+        assert!(child.0.try_wait().unwrap().is_none(), "the restarted node exited");
+        assert!(Instant::now() < deadline, "3 batches were not executed after the restart");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop(child).await;
 }
 
 /// Mines L1 (automine off) whenever its pool holds a transaction, until `node` exits; stops

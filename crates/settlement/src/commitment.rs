@@ -10,22 +10,14 @@ use gateway_primitives::{
     ChainBatchRef, CommitBatchInfo, DaScheme, StoredBatchInfo, merkle_root, public_input,
 };
 use gateway_prover::BatchPublicInput;
-use gateway_store::{BatchRecord, BlockRecord, GatewayBatchContents, Store, StoreResult};
+use gateway_store::{
+    BatchRecord, BlockRecord, GatewayBatchContents, ImportedRoot, Store, StoreResult,
+};
 
 use crate::{
     config::SettlementConfig,
     error::{SettlementError, SettlementResult},
 };
-
-/// A root a chain block imported from the Gateway: the Gateway block it is the root of, and the
-/// root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImportedRoot {
-    /// The Gateway block.
-    pub gateway_block: u64,
-    /// Its interop root.
-    pub root: B256,
-}
 
 /// The commit info of a batch over `blocks` (at least one), whose data is available under
 /// `da` with commitment `da_commitment` (see [`crate::da`]).
@@ -37,8 +29,10 @@ pub fn commit_info(
     da_commitment: B256,
 ) -> CommitBatchInfo {
     let leaves: Vec<B256> = blocks.iter().flat_map(|b| b.message_leaves.iter().copied()).collect();
-    let imported: Vec<(u64, B256)> =
-        blocks.iter().flat_map(|b| b.imported_roots.iter().copied()).collect();
+    let imported: Vec<(u64, B256)> = blocks
+        .iter()
+        .flat_map(|b| b.imported_roots.iter().map(|i| (i.gateway_block, i.root)))
+        .collect();
     let last = blocks.last();
     CommitBatchInfo {
         batchNumber: number,
@@ -61,7 +55,7 @@ pub fn commit_info(
 pub fn decode_commit_info(batch: &BatchRecord) -> SettlementResult<CommitBatchInfo> {
     CommitBatchInfo::abi_decode(&batch.commit_info).map_err(|source| SettlementError::Decode {
         what: format!("batch {} commit info", batch.number),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -162,6 +156,5 @@ pub fn imported_roots(store: &Store, batch: &BatchRecord) -> StoreResult<Vec<Imp
         .blocks(batch.first_block..=batch.last_block)?
         .into_iter()
         .flat_map(|b| b.imported_roots)
-        .map(|(gateway_block, root)| ImportedRoot { gateway_block, root })
         .collect())
 }

@@ -39,6 +39,10 @@ pub const DEFAULT_LAYER_CONFIRMATIONS: u64 = 1;
 /// their execution and they must be committed again.
 pub const DEFAULT_PUBDATA_RETENTION_BATCHES: u64 = 64;
 
+/// How long the data of L1-final batches stays in the store by default (their blocks, for
+/// message proofs, and in gateway mode the carried chain batches' proofs).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
 /// When the batcher seals a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchLimits {
@@ -94,7 +98,7 @@ impl OperatorKey {
 
     /// Its signer; `what` names the key in the error (`operator`, `relayer`, ...).
     pub fn signer(&self, what: &'static str) -> SettlementResult<PrivateKeySigner> {
-        self.0.parse().map_err(|source| SettlementError::Key { what, source })
+        self.0.parse().map_err(|source| SettlementError::Key { what, source: Box::new(source) })
     }
 
     /// A provider for `url` that signs with this key, estimates gas, and reads the nonce for
@@ -147,6 +151,9 @@ pub struct SettlementConfig {
     pub proof_concurrency: u64,
     /// Executed batches whose pubdata is kept (a settlement-layer reorg may need it again).
     pub pubdata_retention_batches: u64,
+    /// How long after its last block an L1-final batch's data stays in the store (see
+    /// `retention`).
+    pub retention: Duration,
     /// The contract whose logs are the chain's L2 -> L1 messages, if any.
     pub messenger: Option<Address>,
     /// The highest fee per gas (wei) the sender pays, if capped.
@@ -205,6 +212,7 @@ impl SettlementConfig {
             layer_confirmations: DEFAULT_LAYER_CONFIRMATIONS,
             proof_concurrency: DEFAULT_PROOF_CONCURRENCY,
             pubdata_retention_batches: DEFAULT_PUBDATA_RETENTION_BATCHES,
+            retention: DEFAULT_RETENTION,
             messenger: None,
             max_fee_per_gas: None,
             gateway: None,

@@ -117,7 +117,9 @@ pub fn sidecar(blobs: Vec<Blob>) -> SettlementResult<BlobTransactionSidecarEip75
 pub async fn sidecar_off_thread(
     blobs: Vec<Blob>,
 ) -> SettlementResult<BlobTransactionSidecarEip7594> {
-    tokio::task::spawn_blocking(move || sidecar(blobs)).await.map_err(SettlementError::Sidecar)?
+    tokio::task::spawn_blocking(move || sidecar(blobs))
+        .await
+        .map_err(|e| SettlementError::Sidecar(Box::new(e)))?
 }
 
 /// The pubdata of blocks `from..=to` as stored, for a batch under `scheme` (empty for a scheme
@@ -136,7 +138,7 @@ pub fn stored_pubdata(
         from,
         to,
         da: scheme.as_str(),
-        source,
+        source: Box::new(source),
     })
 }
 

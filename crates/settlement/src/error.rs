@@ -27,7 +27,7 @@ pub enum SettlementError {
         what: String,
         /// The decoder's error.
         #[source]
-        source: alloy::sol_types::Error,
+        source: Box<alloy::sol_types::Error>,
     },
     /// Proving failed.
     #[error("prover: {0}")]
@@ -39,7 +39,7 @@ pub enum SettlementError {
         batch: u64,
         /// The join error.
         #[source]
-        source: tokio::task::JoinError,
+        source: Box<tokio::task::JoinError>,
     },
     /// The settlement layer (or another chain the node reads) refused or did not answer.
     #[error("settlement layer: {0}")]
@@ -94,14 +94,14 @@ pub enum SettlementError {
         da: &'static str,
         /// The store's answer.
         #[source]
-        source: gateway_store::StoreError,
+        source: Box<gateway_store::StoreError>,
     },
     /// KZG commitments or proofs of blobs could not be made.
     #[error("data availability: kzg: {0}")]
-    Kzg(#[from] alloy::eips::eip4844::c_kzg::Error),
+    Kzg(#[source] Box<alloy::eips::eip4844::c_kzg::Error>),
     /// The thread building a blob sidecar ended without an answer.
     #[error("data availability: building the blob sidecar: {0}")]
-    Sidecar(#[source] tokio::task::JoinError),
+    Sidecar(#[source] Box<tokio::task::JoinError>),
     /// A key does not parse.
     #[error("configuration: the {what} key does not parse: {source}")]
     Key {
@@ -109,7 +109,7 @@ pub enum SettlementError {
         what: &'static str,
         /// The parser's error.
         #[source]
-        source: alloy::signers::local::LocalSignerError,
+        source: Box<alloy::signers::local::LocalSignerError>,
     },
     /// A block that imported Gateway interop roots would go into a batch for another layer.
     #[error(
@@ -134,6 +134,12 @@ pub enum SettlementError {
     Contracts(#[from] gateway_contracts::ContractsError),
 }
 
+impl From<alloy::eips::eip4844::c_kzg::Error> for SettlementError {
+    fn from(err: alloy::eips::eip4844::c_kzg::Error) -> Self {
+        Self::Kzg(Box::new(err))
+    }
+}
+
 /// One call to a settlement layer (or any other JSON-RPC endpoint the node reads) that failed:
 /// what was asked, and why it failed.
 #[derive(Debug, thiserror::Error)]
@@ -143,13 +149,13 @@ pub struct LayerCall {
     pub what: String,
     /// Why it failed.
     #[source]
-    pub source: LayerError,
+    pub source: Box<LayerError>,
 }
 
 impl LayerCall {
     /// `what` failed for `source`.
     pub fn new(what: impl Into<String>, source: impl Into<LayerError>) -> Self {
-        Self { what: what.into(), source: source.into() }
+        Self { what: what.into(), source: Box::new(source.into()) }
     }
 }
 

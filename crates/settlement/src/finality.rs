@@ -98,6 +98,7 @@ impl Finality {
         };
         let mut seen = lock(&self.seen);
         seen.through = through.saturating_to();
+        pipeline.set_l1_final(seen.through);
         for (event, _) in events {
             seen.ranges.push(FinalRange {
                 from: event.fromBatch.saturating_to(),

@@ -122,6 +122,7 @@ impl Settlement {
             settlement_layer: pipeline.active_config().layer.chain_id,
             phase,
             chain_head: head,
+            oldest_stored_block: store.first_block()?.map(|b| b.number),
             last_sealed_batch: last.as_ref().map(|b| b.number),
             last_proved_batch: last_proved,
             on_chain,

@@ -11,7 +11,7 @@ use alloy::{
     sol_types::SolEvent as _,
 };
 use exex_host::{Chain, ExExContext, ExExHead, ExExNotification};
-use futures::TryStreamExt;
+use futures::{FutureExt as _, TryStreamExt};
 use gateway_store::{BatchStage, BlockRecord, Store, StoreResult, StoreWriter};
 use reth_primitives_traits::RecoveredBlock;
 use tokio::sync::Notify;
@@ -22,11 +22,27 @@ use crate::{config::SettlementConfig, gateway::Gateway};
 /// The id the settlement ExEx persists its head under.
 pub const SETTLEMENT_EXEX_ID: &str = "settlement";
 
+/// At most this many notifications that are already waiting go into one store transaction
+/// (one fsync): a backlog (a restart, a burst) is ingested in a few writes, and no block is
+/// acknowledged before the transaction holding it is durable.
+const MAX_NOTIFICATIONS_PER_WRITE: usize = 32;
+
 /// What one block contributes to settlement.
 pub fn block_record(
     config: &SettlementConfig,
     block: &RecoveredBlock<exex_host::Block>,
     receipts: &[exex_host::Receipt],
+) -> BlockRecord {
+    let pubdata_bytes = block.body().transactions.iter().map(|t| t.encode_2718_len() as u64).sum();
+    block_record_of(config, block, receipts, pubdata_bytes)
+}
+
+/// [`block_record`] with the block's pubdata size already known.
+fn block_record_of(
+    config: &SettlementConfig,
+    block: &RecoveredBlock<exex_host::Block>,
+    receipts: &[exex_host::Receipt],
+    pubdata_bytes: u64,
 ) -> BlockRecord {
     let mut message_leaves = Vec::new();
     let mut imported_roots = Vec::new();
@@ -43,7 +59,10 @@ pub fn block_record(
             && let Ok(imported) =
                 gateway_contracts::InteropRoots::RootImported::decode_log_data(&log.data)
         {
-            imported_roots.push((imported.gatewayBlock.saturating_to(), imported.root));
+            imported_roots.push(gateway_store::ImportedRoot {
+                gateway_block: imported.gatewayBlock.saturating_to(),
+                root: imported.root,
+            });
         }
     }
     BlockRecord {
@@ -53,7 +72,7 @@ pub fn block_record(
         timestamp: block.timestamp(),
         tx_count: block.body().transactions.len() as u32,
         gas_used: block.gas_used(),
-        pubdata_bytes: block.body().transactions.iter().map(|t| t.encode_2718_len() as u64).sum(),
+        pubdata_bytes,
         message_leaves,
         imported_roots,
     }
@@ -83,41 +102,100 @@ pub async fn run_exex(
         info!(target: "settlement::ingest", head = head.number, "resuming after the persisted head");
         ctx.set_notifications_with_head(ExExHead::new(head));
     }
-    while let Some(notification) = ctx.notifications.try_next().await? {
-        let head = store.write(|tx| apply(tx, &config, gateway.as_ref(), &notification))?;
+    while let Some(first) = ctx.notifications.try_next().await? {
+        // The notifications already waiting join the first in one transaction; an error
+        // after them is returned once they are stored.
+        let mut waiting = vec![first];
+        let mut failed = None;
+        while waiting.len() < MAX_NOTIFICATIONS_PER_WRITE {
+            match ctx.notifications.try_next().now_or_never() {
+                Some(Ok(Some(next))) => waiting.push(next),
+                Some(Err(err)) => {
+                    failed = Some(err);
+                    break;
+                }
+                Some(Ok(None)) | None => break,
+            }
+        }
+        // What the blocks contribute is computed before the write lock is taken.
+        let prepared: Vec<Prepared<'_>> =
+            waiting.iter().map(|notification| prepare(&config, notification)).collect();
+        let head = store.write(|tx| {
+            let mut head = None;
+            for prepared in &prepared {
+                head = apply(tx, gateway.as_ref(), prepared)?.or(head);
+            }
+            if let Some(head) = head {
+                tx.set_head(SETTLEMENT_EXEX_ID, head)?;
+            }
+            Ok(head)
+        })?;
         if let Some(head) = head {
             ctx.send_finished_height(head)?;
         }
         seal.notify_one();
+        if let Some(err) = failed {
+            return Err(err);
+        }
     }
     Ok(())
 }
 
+/// One notification, with each committed block's record and pubdata computed.
+struct Prepared<'a> {
+    notification: &'a ExExNotification,
+    blocks: Vec<(BlockRecord, Option<Vec<u8>>)>,
+}
+
+fn prepare<'a>(config: &SettlementConfig, notification: &'a ExExNotification) -> Prepared<'a> {
+    let blocks = notification
+        .committed_chain()
+        .map(|new| {
+            new.blocks_and_receipts()
+                .map(|(block, receipts)| {
+                    let pubdata = config.da.publishes_pubdata().then(|| block_pubdata(block));
+                    let bytes = match &pubdata {
+                        Some(pubdata) => pubdata.len() as u64,
+                        None => block
+                            .body()
+                            .transactions
+                            .iter()
+                            .map(|t| t.encode_2718_len() as u64)
+                            .sum(),
+                    };
+                    (block_record_of(config, block, receipts, bytes), pubdata)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Prepared { notification, blocks }
+}
+
+/// Applies one notification in `tx`; returns the head it leaves the ExEx at.
 fn apply(
     tx: &mut StoreWriter<'_>,
-    config: &SettlementConfig,
     gateway: Option<&Gateway>,
-    notification: &ExExNotification,
+    prepared: &Prepared<'_>,
 ) -> StoreResult<Option<BlockNumHash>> {
+    let notification = prepared.notification;
     let mut head = None;
     if let Some(old) = notification.reverted_chain() {
         revert(tx, &old)?;
         head = Some(old.fork_block());
     }
     if let Some(new) = notification.committed_chain() {
-        for (block, receipts) in new.blocks_and_receipts() {
-            tx.put_block(&block_record(config, block, receipts))?;
-            if config.da.publishes_pubdata() {
-                tx.put_block_pubdata(block.number(), &block_pubdata(block))?;
+        for ((record, pubdata), (block, receipts)) in
+            prepared.blocks.iter().zip(new.blocks_and_receipts())
+        {
+            tx.put_block(record)?;
+            if let Some(pubdata) = pubdata {
+                tx.put_block_pubdata(record.number, pubdata)?;
             }
             if let Some(gateway) = gateway {
                 gateway.record_block(tx, block, receipts)?;
             }
         }
         head = Some(new.tip().num_hash());
-    }
-    if let Some(head) = head {
-        tx.set_head(SETTLEMENT_EXEX_ID, head)?;
     }
     Ok(head)
 }

@@ -14,7 +14,9 @@
 //! 3. `prove`: each sealed batch is proved through a [`gateway_prover::ProofBackend`];
 //! 4. `send`: batches are committed, proved and executed on the settlement layer, one signed
 //!    and persisted transaction in flight, decided from the executor's on-chain counters;
-//! 5. `finality` (a chain on the Gateway): which batches L1 holds final through the Gateway.
+//! 5. `finality` (a chain on the Gateway): which batches L1 holds final through the Gateway;
+//!    once L1-final and past `SettlementConfig::retention`, what a batch no longer needs is
+//!    pruned from the store (`retention`) in the transaction that moves the stages on.
 //!
 //! At the bottom, [`commitment`] derives what every stage needs from a batch (commit info,
 //! stored info, commitment, public input) and imports no stage. Beside the stages:
@@ -50,6 +52,7 @@ pub mod interop;
 mod metrics;
 pub mod migration;
 mod prove;
+mod retention;
 mod rpc;
 pub mod seal;
 mod send;
@@ -63,9 +66,10 @@ pub use config::{
     BatchLimits, DEFAULT_BATCH_TIMEOUT, DEFAULT_DIRECT_L1_GAS_PER_BATCH,
     DEFAULT_LAYER_CONFIRMATIONS, DEFAULT_MAX_BATCHES_PER_TX, DEFAULT_MAX_BLOCKS, DEFAULT_MAX_GAS,
     DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS, DEFAULT_PRICE_PER_CHAIN_BATCH,
-    DEFAULT_PROOF_CONCURRENCY, DEFAULT_PUBDATA_RETENTION_BATCHES, DEFAULT_SENDER_POLL_INTERVAL,
-    DEFAULT_TX_TIMEOUT, GatewayMode, InteropConfig, L1FinalitySource, LayerKind, MessageRootSource,
-    MigrationConfig, OperatorKey, SettlementConfig, SettlementLayerEndpoint, UnknownLayer,
+    DEFAULT_PROOF_CONCURRENCY, DEFAULT_PUBDATA_RETENTION_BATCHES, DEFAULT_RETENTION,
+    DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_TX_TIMEOUT, GatewayMode, InteropConfig, L1FinalitySource,
+    LayerKind, MessageRootSource, MigrationConfig, OperatorKey, SettlementConfig,
+    SettlementLayerEndpoint, UnknownLayer,
 };
 pub use error::{LayerCall, LayerError, SettlementError, SettlementResult};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS, PANIC_FAILPOINTS};

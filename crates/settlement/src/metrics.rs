@@ -50,6 +50,14 @@ pub fn describe() {
         "fees paid by mined settlement transactions in wei (saturating at u64), by stage"
     );
     describe_counter!("settlement_errors_total", "failed steps of a settlement task, by task");
+    describe_counter!(
+        "settlement_pruned_blocks_total",
+        "blocks of L1-final batches pruned from the store once past --settlement.retention"
+    );
+    describe_counter!(
+        "settlement_pruned_batches_total",
+        "batch records of L1-final batches pruned from the store once past --settlement.retention"
+    );
     describe_gauge!(
         "settlement_l1_final_batch",
         "a chain on the Gateway: its highest batch L1-final through a settled Gateway batch"

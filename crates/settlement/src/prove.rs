@@ -183,7 +183,7 @@ async fn prove_one(
     let proof_bytes: Vec<u8> = loop {
         tokio::select! {
             joined = &mut job => break joined
-                .map_err(|source| SettlementError::ProofJob { batch: batch.number, source })??,
+                .map_err(|source| SettlementError::ProofJob { batch: batch.number, source: Box::new(source) })??,
             () = tokio::time::sleep(JOB_CHECK_INTERVAL) => {
                 let current = store.batch(batch.number)?;
                 if current.is_none_or(|current| current.commit_info != batch.commit_info) {

@@ -75,35 +75,51 @@ impl SealReason {
     }
 }
 
+/// A decision to seal: the next batch takes this many of the candidate blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seal {
+    /// How many of the candidate blocks, oldest first.
+    pub blocks: usize,
+    /// Why now.
+    pub reason: SealReason,
+}
+
+impl Seal {
+    /// Seal the first `blocks` candidates for `reason`.
+    pub const fn new(blocks: usize, reason: SealReason) -> Self {
+        Self { blocks, reason }
+    }
+}
+
 /// How many of `candidates` (consecutive blocks, oldest first, all deep enough) the next batch
 /// takes, and why; `None` while the batch may still grow.
 pub fn seal_decision(
     candidates: &[BlockRecord],
     limits: &BatchLimits,
     now: Duration,
-) -> Option<(usize, SealReason)> {
+) -> Option<Seal> {
     let (mut txs, mut pubdata, mut gas) = (0u64, 0u64, 0u64);
     for (i, block) in candidates.iter().enumerate() {
         let over = |total: u64, add: u64, max: u64| total + add > max && i > 0;
         if over(txs, u64::from(block.tx_count), limits.max_txs) {
-            return Some((i, SealReason::MaxTxs));
+            return Some(Seal::new(i, SealReason::MaxTxs));
         }
         if over(pubdata, block.pubdata_bytes, limits.max_pubdata_bytes) {
-            return Some((i, SealReason::MaxPubdata));
+            return Some(Seal::new(i, SealReason::MaxPubdata));
         }
         if over(gas, block.gas_used, limits.max_gas) {
-            return Some((i, SealReason::MaxGas));
+            return Some(Seal::new(i, SealReason::MaxGas));
         }
         txs += u64::from(block.tx_count);
         pubdata += block.pubdata_bytes;
         gas += block.gas_used;
         if i as u64 + 1 >= limits.max_blocks {
-            return Some((i + 1, SealReason::MaxBlocks));
+            return Some(Seal::new(i + 1, SealReason::MaxBlocks));
         }
     }
     let first = candidates.first()?;
     let age = now.saturating_sub(Duration::from_secs(first.timestamp));
-    (age >= limits.timeout).then_some((candidates.len(), SealReason::Timeout))
+    (age >= limits.timeout).then_some(Seal::new(candidates.len(), SealReason::Timeout))
 }
 
 /// Seals every batch the stored blocks allow under `config` (in gateway mode, Gateway batches);
@@ -157,10 +173,10 @@ pub(crate) fn seal_batches(
         }
         let decision = match draining_to {
             Some(_) => seal_decision(&candidates, &config.limits, now)
-                .or(Some((candidates.len(), SealReason::Draining))),
+                .or(Some(Seal::new(candidates.len(), SealReason::Draining))),
             None => seal_decision(&candidates, &config.limits, now),
         };
-        let Some((mut take, mut reason)) = decision else {
+        let Some(Seal { blocks: mut take, mut reason }) = decision else {
             return Ok(sealed);
         };
         if let Some(gateway) = gateway
@@ -283,25 +299,28 @@ mod tests {
     fn seals_at_each_limit() {
         let now = Duration::from_secs(1_000);
         let young: Vec<_> = (1..=4).map(|n| block(n, 1, 990)).collect();
-        assert_eq!(seal_decision(&young, &limits(), now), Some((4, SealReason::MaxBlocks)));
+        assert_eq!(
+            seal_decision(&young, &limits(), now),
+            Some(Seal::new(4, SealReason::MaxBlocks))
+        );
         assert_eq!(seal_decision(&young[..3], &limits(), now), None, "may still grow");
         let busy = vec![block(1, 6, 990), block(2, 6, 990)];
-        assert_eq!(seal_decision(&busy, &limits(), now), Some((1, SealReason::MaxTxs)));
+        assert_eq!(seal_decision(&busy, &limits(), now), Some(Seal::new(1, SealReason::MaxTxs)));
         let old = vec![block(1, 1, 900)];
-        assert_eq!(seal_decision(&old, &limits(), now), Some((1, SealReason::Timeout)));
+        assert_eq!(seal_decision(&old, &limits(), now), Some(Seal::new(1, SealReason::Timeout)));
         let mut tight = limits();
         tight.max_pubdata_bytes = 500;
         let heavy = vec![block(1, 3, 990), block(2, 3, 990)];
-        assert_eq!(seal_decision(&heavy, &tight, now), Some((1, SealReason::MaxPubdata)));
+        assert_eq!(seal_decision(&heavy, &tight, now), Some(Seal::new(1, SealReason::MaxPubdata)));
         tight = limits();
         tight.max_gas = 100_000;
-        assert_eq!(seal_decision(&heavy, &tight, now), Some((1, SealReason::MaxGas)));
+        assert_eq!(seal_decision(&heavy, &tight, now), Some(Seal::new(1, SealReason::MaxGas)));
         // A single block over a limit still forms a batch of its own.
         let huge = vec![block(1, 50, 990)];
         assert_eq!(seal_decision(&huge, &limits(), now), None);
         assert_eq!(
             seal_decision(&huge, &limits(), Duration::from_secs(2_000)),
-            Some((1, SealReason::Timeout))
+            Some(Seal::new(1, SealReason::Timeout))
         );
         assert_eq!(seal_decision(&[], &limits(), now), None);
     }
@@ -352,7 +371,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let mut importing = block(2, 1, 1);
-        importing.imported_roots = vec![(40, B256::repeat_byte(4))];
+        importing.imported_roots =
+            vec![gateway_store::ImportedRoot { gateway_block: 40, root: B256::repeat_byte(4) }];
         store
             .write(|tx| {
                 tx.put_block(&block(1, 1, 1))?;

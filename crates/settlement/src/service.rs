@@ -24,6 +24,9 @@ use crate::{
     supervisor::Supervisor,
 };
 
+/// How long the tasks may take to end once the host stops, before they are aborted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// How often the gauges are refreshed.
 const METRICS_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -134,10 +137,15 @@ impl Settlement {
             Arc::clone(&pipeline.store),
             Arc::clone(&pipeline.wakes.seal),
         );
-        tokio::select! {
+        let result = tokio::select! {
             result = ingest => result,
-            failure = supervisor.failure() => Err(eyre::Report::new(failure)),
-        }
+            failure = supervisor.failure() => return Err(eyre::Report::new(failure)),
+        };
+        // The host is stopping: the tasks end on the cancelled token (after a failed ingest
+        // they are stopped at once).
+        let grace = if result.is_ok() { SHUTDOWN_GRACE } else { Duration::ZERO };
+        supervisor.stop(grace).await;
+        result
     }
 }
 

@@ -55,6 +55,9 @@ pub(crate) struct Pipeline {
     /// The last counters read of the chain's executor on each settlement layer (chain id).
     layer_counters: Mutex<BTreeMap<u64, OnChainCounters>>,
     last_error: Mutex<Option<String>>,
+    /// A chain on the Gateway: its highest batch L1 holds final, as the finality task last
+    /// read it.
+    l1_final: Mutex<Option<u64>>,
 }
 
 impl Pipeline {
@@ -74,6 +77,7 @@ impl Pipeline {
             counters: Mutex::default(),
             layer_counters: Mutex::default(),
             last_error: Mutex::default(),
+            l1_final: Mutex::default(),
         }
     }
 
@@ -153,6 +157,29 @@ impl Pipeline {
             metrics::counter!("settlement_errors_total", "task" => task).increment(1);
             self.set_error(task, err);
         }
+    }
+
+    /// Records what L1 holds final of a chain on the Gateway.
+    pub(crate) fn set_l1_final(&self, through: u64) {
+        *lock(&self.l1_final) = Some(through);
+    }
+
+    /// The highest batch L1 holds final, given the active executor's `executed` counter:
+    /// `executed` itself on L1 (the Gateway's own node settles there; a chain's node knows its
+    /// layer from the migration settings); for a chain on the Gateway what L1's
+    /// `GatewayExecutor` said, if it is read. `None` when unknown.
+    pub(crate) fn l1_final_through(&self, executed: u64) -> Option<u64> {
+        let config = &self.config;
+        if config.gateway.is_some() {
+            return Some(executed);
+        }
+        let layer = self.active_config().layer.chain_id;
+        let on_l1 = config.migration.as_ref().and_then(|m| m.kind_of(layer))
+            == Some(crate::config::LayerKind::L1);
+        if on_l1 {
+            return Some(executed);
+        }
+        (*lock(&self.l1_final)).map(|through| through.min(executed))
     }
 
     /// The running migration, if any.

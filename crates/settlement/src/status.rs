@@ -63,6 +63,8 @@ pub struct SettlementStatus {
     pub phase: String,
     /// The highest block in the store.
     pub chain_head: Option<u64>,
+    /// The lowest block still in the store (older ones were pruned past retention).
+    pub oldest_stored_block: Option<u64>,
     /// The highest sealed batch.
     pub last_sealed_batch: Option<u64>,
     /// The highest batch with a local proof.

@@ -122,6 +122,18 @@ impl Supervisor {
         }
     }
 
+    /// At shutdown: gives the tasks `grace` to see the cancelled token and end, then aborts
+    /// what is left (a task is never aborted inside a store write: writes do not await).
+    pub(crate) async fn stop(mut self, grace: std::time::Duration) {
+        let ended =
+            tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} })
+                .await;
+        if ended.is_err() {
+            tracing::warn!(target: "settlement", left = self.tasks.len(), "settlement tasks did not end in time at shutdown: aborted");
+            self.tasks.abort_all();
+        }
+    }
+
     fn name(&mut self, id: Id) -> &'static str {
         self.names.remove(&id).unwrap_or("unknown")
     }

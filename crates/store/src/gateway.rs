@@ -259,6 +259,33 @@ impl StoreWriter<'_> {
         Ok(())
     }
 
+    /// Forgets the stored proofs of the chain batches that the Gateway batches in
+    /// `gateway_batches` carried (settled on L1 long enough ago); returns how many went.
+    pub fn prune_gateway_chain_proofs(
+        &mut self,
+        gateway_batches: std::ops::Range<u64>,
+    ) -> StoreResult<u64> {
+        let carried: Vec<(u64, u64)> = {
+            let table = self.tx.open_table(BATCH_CONTENTS)?;
+            let mut carried = Vec::new();
+            for item in table.range(gateway_batches)? {
+                let (key, value) = item?;
+                let contents: GatewayBatchContents =
+                    decode("gateway_batch_contents", key.value(), value.value())?;
+                carried.extend(contents.chainBatches.iter().map(|r| {
+                    (r.chainId.saturating_to::<u64>(), r.batchNumber.saturating_to::<u64>())
+                }));
+            }
+            carried
+        };
+        let mut proofs = self.tx.open_table(CHAIN_PROOFS)?;
+        let mut removed = 0;
+        for key in carried {
+            removed += u64::from(proofs.remove(key)?.is_some());
+        }
+        Ok(removed)
+    }
+
     /// Forgets the events of Gateway blocks at or above `number` (a reorg of the Gateway) and
     /// what the indexes learnt from them: proofs first seen there, and counters (recomputed from
     /// the remaining blocks' events).

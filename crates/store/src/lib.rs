@@ -30,7 +30,16 @@ pub use gateway::{
     GatewayBlockEvents, GatewayChain, ProvedChainBatch,
 };
 pub use migration::{MigrationPhase, MigrationRecord};
-pub use records::{BatchRecord, BatchStage, BlockRecord, InFlightTx};
+pub use records::{BatchRecord, BatchStage, BlockRecord, ImportedRoot, InFlightTx};
+
+/// What one [`StoreWriter::prune_settled`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Blocks (with their pubdata).
+    pub blocks: u64,
+    /// Batch records.
+    pub batches: u64,
+}
 
 use std::{
     ops::RangeInclusive,
@@ -50,6 +59,11 @@ const UPGRADABLE_FROM: &[u64] = &[2, 3, 4];
 
 /// The store's file name under `<datadir>/settlement/`.
 pub const STORE_FILE: &str = "store.redb";
+
+/// The store's page cache. redb's default (1 GiB) lets a node's memory grow with its history;
+/// the pipeline reads mostly what it wrote last (recent blocks and batches), which fits in far
+/// less.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const EXEX_HEADS: TableDefinition<'_, &str, (u64, [u8; 32])> = TableDefinition::new("exex_heads");
@@ -134,7 +148,7 @@ impl Store {
         std::fs::create_dir_all(&dir)
             .map_err(|source| StoreError::Io { path: dir.clone(), source })?;
         let path = dir.join(STORE_FILE);
-        let db = Database::create(&path)?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path)?;
         let store = Self { db, path };
         store.check_schema()?;
         debug!(target: "store", path = %store.path.display(), "opened store");
@@ -259,6 +273,20 @@ impl Store {
         table.last()?.map(|(k, v)| BatchRecord::decode(k.value(), v.value())).transpose()
     }
 
+    /// The lowest block still stored, if any (lower ones were pruned).
+    pub fn first_block(&self) -> StoreResult<Option<BlockRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BLOCKS)?;
+        table.first()?.map(|(k, v)| BlockRecord::decode(k.value(), v.value())).transpose()
+    }
+
+    /// The lowest batch still stored, if any (lower ones were pruned).
+    pub fn first_batch(&self) -> StoreResult<Option<BatchRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BATCHES)?;
+        table.first()?.map(|(k, v)| BatchRecord::decode(k.value(), v.value())).transpose()
+    }
+
     /// The sender's transaction in flight, if any.
     pub fn in_flight(&self) -> StoreResult<Option<InFlightTx>> {
         let tx = self.db.begin_read()?;
@@ -375,6 +403,40 @@ impl StoreWriter<'_> {
         value.map(|(k, v)| BatchRecord::decode(k, &v)).transpose()
     }
 
+    /// Forgets what settled history no longer needs: blocks at or below `blocks_through` (with
+    /// their pubdata) and batch records below `batches_below`. Returns how many blocks and
+    /// batches went.
+    pub fn prune_settled(
+        &mut self,
+        blocks_through: u64,
+        batches_below: u64,
+    ) -> StoreResult<Pruned> {
+        let mut pruned = Pruned::default();
+        {
+            let mut blocks = self.tx.open_table(BLOCKS)?;
+            blocks.retain_in(..=blocks_through, |_, _| {
+                pruned.blocks += 1;
+                false
+            })?;
+        }
+        self.prune_pubdata_through(blocks_through)?;
+        if batches_below > 0 {
+            let mut batches = self.tx.open_table(BATCHES)?;
+            batches.retain_in(..batches_below, |_, _| {
+                pruned.batches += 1;
+                false
+            })?;
+        }
+        Ok(pruned)
+    }
+
+    /// The lowest batch still stored, if any (lower ones were pruned).
+    pub fn first_batch(&self) -> StoreResult<Option<BatchRecord>> {
+        let table = self.tx.open_table(BATCHES)?;
+        let value = table.first()?.map(|(k, v)| (k.value(), v.value().to_vec()));
+        value.map(|(k, v)| BatchRecord::decode(k, &v)).transpose()
+    }
+
     /// Removes every batch at or above `number` (unsealing them, with their Gateway contents);
     /// returns how many.
     pub fn remove_batches_from(&mut self, number: u64) -> StoreResult<usize> {
@@ -434,7 +496,10 @@ mod tests {
             message_leaves: (0..number % 3).map(|i| B256::repeat_byte(i as u8 + 1)).collect(),
             // Every other block imported interop roots (schema 5's addition).
             imported_roots: (0..number % 2)
-                .map(|i| (number * 100 + i, B256::repeat_byte(0x40 + number as u8)))
+                .map(|i| ImportedRoot {
+                    gateway_block: number * 100 + i,
+                    root: B256::repeat_byte(0x40 + number as u8),
+                })
                 .collect(),
         }
     }

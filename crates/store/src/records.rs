@@ -23,9 +23,17 @@ pub struct BlockRecord {
     pub pubdata_bytes: u64,
     /// The leaves of its L2 -> L1 messages, in order.
     pub message_leaves: Vec<B256>,
-    /// The interop roots it imported (`InteropRoots.RootImported`), in order: the Gateway
-    /// block each is the root of, and the root.
-    pub imported_roots: Vec<(u64, B256)>,
+    /// The interop roots it imported (`InteropRoots.RootImported`), in order.
+    pub imported_roots: Vec<ImportedRoot>,
+}
+
+/// An interop root a chain block imported from the Gateway.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportedRoot {
+    /// The Gateway block it is the root of.
+    pub gateway_block: u64,
+    /// The root.
+    pub root: B256,
 }
 
 const BLOCK_FIXED_LEN: usize = 32 + 32 + 8 + 4 + 8 + 8 + 4;
@@ -51,9 +59,9 @@ impl BlockRecord {
         // Since schema 5; older records end here and read as importing nothing.
         if !self.imported_roots.is_empty() {
             out.extend_from_slice(&(self.imported_roots.len() as u32).to_be_bytes());
-            for (block, root) in &self.imported_roots {
-                out.extend_from_slice(&block.to_be_bytes());
-                out.extend_from_slice(root.as_slice());
+            for imported in &self.imported_roots {
+                out.extend_from_slice(&imported.gateway_block.to_be_bytes());
+                out.extend_from_slice(imported.root.as_slice());
             }
         }
         out
@@ -98,7 +106,9 @@ impl BlockRecord {
                     reader.0.len()
                 )));
             }
-            imported_roots = (0..count).map(|_| (reader.u64(), reader.b256())).collect();
+            imported_roots = (0..count)
+                .map(|_| ImportedRoot { gateway_block: reader.u64(), root: reader.b256() })
+                .collect();
         }
         Ok(Self {
             number,

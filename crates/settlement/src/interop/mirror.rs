@@ -120,19 +120,17 @@ impl Mirror {
         provider: &DynProvider,
         timeout: Duration,
     ) -> Result<(), LayerCall> {
-        let mirror = self;
-        // `mirror` is `self`; the name reads as what is rebuilt.
         let head = within(timeout, "the head", provider.get_block_number()).await?;
         // A reorg below what was scanned: start over (rare; the events are cheap to read).
-        if let (Some(scanned), Some(hash)) = (mirror.scanned_through, mirror.scanned_hash) {
+        if let (Some(scanned), Some(hash)) = (self.scanned_through, self.scanned_hash) {
             let block =
                 within(timeout, "a block", provider.get_block_by_number(scanned.into())).await?;
             if block.map(|b| b.header.hash) != Some(hash) {
                 tracing::warn!(target: "settlement::interop", layer = layer.chain_id, scanned, "the layer reorged below the mirrored events: reading them again");
-                *mirror = Mirror::default();
+                *self = Self::default();
             }
         }
-        let mut from = mirror.scanned_through.map_or(0, |s| s + 1);
+        let mut from = self.scanned_through.map_or(0, |s| s + 1);
         while from <= head {
             // Pages, as public RPC endpoints cap the range of one query.
             let to = head.min(from + LOG_PAGE_BLOCKS - 1);
@@ -150,27 +148,27 @@ impl Mirror {
                 let block = log.block_number.unwrap_or_default();
                 if let Ok(e) = MessageRoot::ExecutorSet::decode_log_data(log.data()) {
                     let id = e.chainId.saturating_to();
-                    if !mirror.chains.iter().any(|(c, _)| *c == id) {
-                        mirror.chains.push((id, block));
+                    if !self.chains.iter().any(|(c, _)| *c == id) {
+                        self.chains.push((id, block));
                     }
                 } else if let Ok(e) = MessageRoot::ChainBatchRootAdded::decode_log_data(log.data())
                 {
-                    mirror.batches.entry(e.chainId.saturating_to()).or_default().push((
+                    self.batches.entry(e.chainId.saturating_to()).or_default().push((
                         e.batchNumber.saturating_to(),
                         e.batchRoot,
                         block,
                     ));
                 } else if let Ok(e) = MessageRoot::NewInteropRoot::decode_log_data(log.data()) {
-                    mirror.roots.push((e.blockNumber.saturating_to(), e.root));
+                    self.roots.push((e.blockNumber.saturating_to(), e.root));
                 }
             }
             from = to + 1;
         }
-        mirror.scanned_hash =
+        self.scanned_hash =
             within(timeout, "the head block", provider.get_block_by_number(head.into()))
                 .await?
                 .map(|b| b.header.hash);
-        mirror.scanned_through = Some(head);
+        self.scanned_through = Some(head);
         debug!(target: "settlement::interop", layer = layer.chain_id, head, "MessageRoot mirror refreshed");
         Ok(())
     }

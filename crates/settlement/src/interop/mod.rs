@@ -46,7 +46,7 @@ use crate::{
     config::{InteropConfig, SettlementConfig},
     error::{LayerCall, LayerError, SettlementError, SettlementResult},
     state::Pipeline,
-    support::within,
+    support::{lock, within},
 };
 
 /// Which root a proof should end at.
@@ -131,6 +131,15 @@ impl ProofJson {
     }
 }
 
+/// The Gateway's newest interop root as the importer last saw it.
+#[derive(Debug, Default)]
+struct NewestRoot {
+    /// Gateway blocks read for `NewInteropRoot` events so far.
+    scanned_through: u64,
+    /// The newest root: its Gateway block, and the root.
+    newest: Option<(u64, B256)>,
+}
+
 /// Interop on a chain's node: the importer and the proof builder.
 #[derive(Debug)]
 pub struct Interop {
@@ -144,7 +153,7 @@ pub struct Interop {
     gateway_mirror: tokio::sync::Mutex<Mirror>,
     l1_mirror: tokio::sync::Mutex<Mirror>,
     /// The newest Gateway root seen (block, root) and the last block scanned for them.
-    newest_root: Mutex<(u64, Option<(u64, B256)>)>,
+    newest_root: Mutex<NewestRoot>,
     import_gate: tokio::sync::Mutex<()>,
     importer: Address,
     /// The chain block that holds the last import (0: none yet).
@@ -169,7 +178,7 @@ impl Interop {
             config: interop,
             gateway_mirror: tokio::sync::Mutex::default(),
             l1_mirror: tokio::sync::Mutex::default(),
-            newest_root: Mutex::new((0, None)),
+            newest_root: Mutex::default(),
             import_gate: tokio::sync::Mutex::new(()),
             importer: importer_address,
             last_import_block: std::sync::atomic::AtomicU64::new(0),
@@ -252,8 +261,8 @@ impl Interop {
         }
         let head = self.within("the Gateway's head", self.gateway.get_block_number()).await?;
         let from = {
-            let state = self.newest_root.lock().unwrap_or_else(|e| e.into_inner());
-            state.0
+            let state = lock(&self.newest_root);
+            state.scanned_through
         };
         if head > from || from == 0 {
             let filter = Filter::new()
@@ -262,15 +271,15 @@ impl Interop {
                 .from_block(from.saturating_add(u64::from(from > 0)))
                 .to_block(head);
             let logs = self.within("NewInteropRoot events", self.gateway.get_logs(&filter)).await?;
-            let mut state = self.newest_root.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = lock(&self.newest_root);
             for log in logs {
                 if let Ok(event) = MessageRoot::NewInteropRoot::decode_log_data(log.data()) {
-                    state.1 = Some((event.blockNumber.saturating_to(), event.root));
+                    state.newest = Some((event.blockNumber.saturating_to(), event.root));
                 }
             }
-            state.0 = head;
+            state.scanned_through = head;
         }
-        let newest = self.newest_root.lock().unwrap_or_else(|e| e.into_inner()).1;
+        let newest = lock(&self.newest_root).newest;
         let Some((block, root)) = newest else { return Ok(None) };
         let roots = InteropRoots::new(self.config.interop_roots, self.chain.clone());
         let count: U256 =
@@ -344,6 +353,14 @@ impl Interop {
             proof: None,
             reason: None,
         };
+        // A sealed block is stored until retention prunes it.
+        let sealed_through = store.last_batch()?.map_or(0, |b| b.last_block);
+        if block_number <= sealed_through && store.block(block_number)?.is_none() {
+            response.reason = Some(format!(
+                "block {block_number} was pruned from this node's store (L1-final and past --settlement.retention)"
+            ));
+            return Ok(response);
+        }
         let Some(batch) = batch_of_block(store, block_number)? else {
             response.reason = Some(format!("block {block_number} is not in a sealed batch yet"));
             return Ok(response);
@@ -492,8 +509,10 @@ fn batch_of_block(
     if block > last.last_block {
         return Ok(None);
     }
-    // Batches are contiguous and ascending: bisect on their numbers.
-    let (mut low, mut high) = (1, last.number);
+    // Batches are contiguous and ascending from the first one still stored (retention prunes
+    // older ones): bisect on their numbers.
+    let first = store.first_batch()?.map_or(1, |b| b.number);
+    let (mut low, mut high) = (first, last.number);
     while low <= high {
         let mid = low + (high - low) / 2;
         let Some(batch) = store.batch(mid)? else { return Ok(None) };

@@ -79,7 +79,7 @@ pub(crate) async fn run(
         let result = async {
             let counters = sender.counters().await?;
             pipeline.set_counters(sender.layer().chain_id, counters, true);
-            sender.sync_stages(counters)?;
+            sender.sync_stages(counters, pipeline.l1_final_through(counters.executed))?;
             sender.forget_mined_in_flight().await?;
             if pipeline.paused() {
                 return Ok(SenderAction::Idle);
@@ -238,10 +238,15 @@ impl Sender {
     }
 
     /// Sets the stored stages to what the counters show (lowering them when a reorg of the
-    /// settlement layer removed a transaction).
+    /// settlement layer removed a transaction), and in the same store transaction prunes what
+    /// batches L1-final through `l1_final` (if known) no longer need once past retention.
     /// Batches at or below both this call's and the last call's executed counter are executed
     /// in both and are not read again (the first call reads them all).
-    pub(crate) fn sync_stages(&self, counters: OnChainCounters) -> SettlementResult<()> {
+    pub(crate) fn sync_stages(
+        &self,
+        counters: OnChainCounters,
+        l1_final: Option<u64>,
+    ) -> SettlementResult<()> {
         let Some(last) = self.store.last_batch()? else { return Ok(()) };
         let synced =
             lock(&self.synced_executed).map_or(0, |previous| previous.min(counters.executed));
@@ -266,8 +271,26 @@ impl Sender {
                 })
             })
             .collect();
-        if !changed.is_empty() {
-            self.store.write(|tx| changed.iter().try_for_each(|b| tx.put_batch(b)))?;
+        // Retention runs on the chain's own clock: its newest stored block's timestamp.
+        let prune = match (l1_final, self.store.last_block()?) {
+            (Some(through), Some(head)) => crate::retention::plan(
+                &self.store,
+                through,
+                self.config.retention,
+                Duration::from_secs(head.timestamp),
+            )?,
+            _ => None,
+        };
+        if !changed.is_empty() || prune.is_some() {
+            let pruned = self.store.write(|tx| {
+                changed.iter().try_for_each(|b| tx.put_batch(b))?;
+                prune.map(|prune| prune.apply(tx, self.gateway.is_some())).transpose()
+            })?;
+            if let Some(pruned) = pruned {
+                metrics::counter!("settlement_pruned_blocks_total").increment(pruned.blocks);
+                metrics::counter!("settlement_pruned_batches_total").increment(pruned.batches);
+                debug!(target: "settlement::send", blocks = pruned.blocks, batches = pruned.batches, "pruned settled history past retention");
+            }
         }
         *lock(&self.synced_executed) = Some(counters.executed);
         self.prune_pubdata(counters.executed)

@@ -59,17 +59,20 @@ impl Sender {
     async fn hold(&self, previous: &InFlightTx, required_percent: u128) -> SettlementError {
         let provider = self.executor.provider();
         let timeout = self.config.tx_timeout;
-        let known = tokio::time::timeout(timeout, provider.get_transaction_by_hash(previous.hash))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten()
-            .is_some();
+        let known = within(
+            timeout,
+            "the held transaction",
+            provider.get_transaction_by_hash(previous.hash),
+        )
+        .await
+        .ok()
+        .flatten()
+        .is_some();
         if !known {
             // Lost from the pool: the very same signed transaction goes out again.
             let resent =
-                tokio::time::timeout(timeout, provider.send_raw_transaction(&previous.raw)).await;
-            info!(target: "settlement::send", hash = %previous.hash, ok = matches!(resent, Ok(Ok(_))), "rebroadcast the held transaction");
+                within(timeout, "rebroadcast", provider.send_raw_transaction(&previous.raw)).await;
+            info!(target: "settlement::send", hash = %previous.hash, ok = resent.is_ok(), "rebroadcast the held transaction");
         }
         let mut held = lock(&self.held);
         if *held != Some(previous.hash) {
@@ -228,22 +231,20 @@ impl Sender {
             return Err(SettlementError::ReorgedWhileSending { stage: name, from, to });
         }
         let sending = std::time::Instant::now();
-        let broadcast = tokio::time::timeout(timeout, provider.send_raw_transaction(&record.raw))
-            .await
-            .map_err(|_| {
-                LayerCall::new(
-                    format!("{what} ({hash}): broadcast, which may be pending"),
-                    LayerError::Timeout(timeout),
-                )
-            })?;
+        let broadcast = within(
+            timeout,
+            &format!("{what} ({hash}): broadcast (it may be pending)"),
+            provider.send_raw_transaction(&record.raw),
+        )
+        .await;
         let pending = match broadcast {
             Ok(pending) => pending,
-            Err(e) => {
+            Err(call) => {
                 // The node answered with an error: it refused this transaction, which is in no
                 // pool. What was in flight at this nonce before stays the record (it may still
                 // be pooled, and the next replacement must top it); with nothing before, the
                 // next attempt is a first send again, at the same fee.
-                if e.as_error_resp().is_some() {
+                if matches!(&*call.source, LayerError::Rpc(e) if e.as_error_resp().is_some()) {
                     let restored = previous.clone().unwrap_or(InFlightTx {
                         hash: B256::ZERO,
                         raw: Vec::new(),
@@ -251,8 +252,7 @@ impl Sender {
                     });
                     self.store.write(|tx| tx.set_in_flight(Some(&restored)))?;
                 }
-                let e = alloy::contract::Error::TransportError(e);
-                return Err(LayerCall::new(what, e).into());
+                return Err(call.into());
             }
         };
         debug!(target: "settlement::send", stage = name, from, to, %hash, ms = sending.elapsed().as_millis() as u64, "sent");
