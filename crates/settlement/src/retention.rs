@@ -1,7 +1,5 @@
 //! Retention: what settled batches no longer need leaves the store once they are L1-final and
-//! `--settlement.retention` has passed since their last block, on the chain's own clock (the
-//! timestamp of its newest stored block, so a node that was down prunes nothing it has not
-//! caught up on): their blocks (with pubdata)
+//! `--settlement.retention` has passed since their last block's timestamp: their blocks (with pubdata)
 //! and the batch records below the newest such batch (kept: the next commit builds on it); in
 //! gateway mode also the chain batches' proofs the Gateway batches below it carried. The send
 //! stage prunes in the same store transaction that moves the stages to the executor's
@@ -39,8 +37,7 @@ impl Prune {
 }
 
 /// What may be pruned now: batches up to `final_through` are L1-final, and those whose last
-/// block is `retention` older than `now` (the chain's newest block's timestamp) are past
-/// retention. `None` when nothing
+/// block is `retention` older than `now` (Unix time) are past retention. `None` when nothing
 /// new may go.
 pub(crate) fn plan(
     store: &Store,

@@ -199,3 +199,49 @@ pub(crate) async fn wait(shutdown: &CancellationToken, wake: &Notify, tick: Dura
         () = tokio::time::sleep(tick) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{GatewayMode, LayerKind, MigrationConfig, offline_config};
+
+    fn pipeline(config: SettlementConfig) -> (tempfile::TempDir, Pipeline) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let backend = Arc::new(gateway_prover::MockBackend::default());
+        (dir, Pipeline::new(Arc::new(config), store, backend))
+    }
+
+    #[test]
+    fn only_what_l1_holds_final_counts_as_final() {
+        // Unknown layer, no finality read: nothing is final.
+        let (_dir, unknown) = pipeline(offline_config());
+        assert_eq!(unknown.l1_final_through(5), None);
+
+        // The Gateway's own node settles on L1.
+        let mut gateway = offline_config();
+        gateway.gateway = Some(GatewayMode::new(Default::default()));
+        assert_eq!(pipeline(gateway).1.l1_final_through(5), Some(5));
+
+        // A chain that knows both layers: on L1 executed is final; on the Gateway only what
+        // L1's GatewayExecutor said, never above executed.
+        let mut chain = offline_config();
+        let mut l1 = chain.layer.clone();
+        l1.chain_id = 31337;
+        chain.migration = Some(MigrationConfig {
+            l1: l1.clone(),
+            gateway: chain.layer.clone(),
+            bridgehub: Default::default(),
+            admin_key: None,
+            relayer_key: None,
+            start_on: Some(LayerKind::Gateway),
+        });
+        let (_dir, on_gateway) = pipeline(chain.clone());
+        assert_eq!(on_gateway.l1_final_through(5), None, "executed on the Gateway is not final");
+        on_gateway.set_l1_final(3);
+        assert_eq!(on_gateway.l1_final_through(5), Some(3));
+        assert_eq!(on_gateway.l1_final_through(2), Some(2));
+        on_gateway.set_active(chain.on_layer(l1, 31337));
+        assert_eq!(on_gateway.l1_final_through(5), Some(5), "on L1 executed is final");
+    }
+}

@@ -271,15 +271,13 @@ impl Sender {
                 })
             })
             .collect();
-        // Retention runs on the chain's own clock: its newest stored block's timestamp.
-        let prune = match (l1_final, self.store.last_block()?) {
-            (Some(through), Some(head)) => crate::retention::plan(
-                &self.store,
-                through,
-                self.config.retention,
-                Duration::from_secs(head.timestamp),
-            )?,
-            _ => None,
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let prune = match l1_final {
+            Some(through) => {
+                crate::retention::plan(&self.store, through, self.config.retention, now)?
+            }
+            None => None,
         };
         if !changed.is_empty() || prune.is_some() {
             let pruned = self.store.write(|tx| {
