@@ -85,6 +85,20 @@ fn stderr_log(dir: &Path) -> std::fs::File {
     std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.stderr")).unwrap()
 }
 
+/// A devnet with one chain settling on L1, its topology in `dir/topology.json` and the chain's
+/// operator key in `dir/operator.key` (what [`spawn`] passes the node).
+async fn l1_devnet(dir: &Path) -> (Devnet, ChainTopology) {
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        Some(&dir.join("topology.json")),
+    )
+    .await
+    .unwrap();
+    let chain = devnet.topology.chains[0].clone();
+    std::fs::write(dir.join("operator.key"), &chain.operator_key).unwrap();
+    (devnet, chain)
+}
+
 fn executed(port: u16) -> u64 {
     status(port).and_then(|s| s["onChain"]["executed"].as_u64()).unwrap_or_default()
 }
@@ -132,15 +146,8 @@ const KILL_POINTS: [(&str, Option<&str>); 5] = [
 async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
     for (point, hold_back) in KILL_POINTS {
         let dir = tempfile::tempdir().unwrap();
-        let devnet = Devnet::start(
-            DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-            Some(&dir.path().join("topology.json")),
-        )
-        .await
-        .unwrap();
-        let chain = devnet.topology.chains[0].clone();
+        let (devnet, chain) = l1_devnet(dir.path()).await;
         let l1_url = devnet.topology.l1.node.rpc_url.clone();
-        std::fs::write(dir.path().join("operator.key"), &chain.operator_key).unwrap();
         let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
         traffic.blocks(4, 1).await.unwrap();
 
@@ -225,14 +232,7 @@ async fn kill_at_each_point_then_restart_loses_and_repeats_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_sender_stops_the_node_naming_it_and_a_restart_settles_on() {
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        Some(&dir.path().join("topology.json")),
-    )
-    .await
-    .unwrap();
-    let chain = devnet.topology.chains[0].clone();
-    std::fs::write(dir.path().join("operator.key"), &chain.operator_key).unwrap();
+    let (_devnet, chain) = l1_devnet(dir.path()).await;
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
     traffic.blocks(4, 1).await.unwrap();
 
@@ -339,16 +339,9 @@ fn last_migration(dir: &Path) -> gateway_store::MigrationRecord {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_in_each_migration_phase_then_restart_completes_it_losing_and_repeating_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        Some(&dir.path().join("topology.json")),
-    )
-    .await
-    .unwrap();
+    let (devnet, chain) = l1_devnet(dir.path()).await;
     let topology = devnet.topology.clone();
-    let chain = topology.chains[0].clone();
     let (l1_id, gateway_id) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
-    std::fs::write(dir.path().join("operator.key"), &chain.operator_key).unwrap();
     std::fs::write(dir.path().join("relayer.key"), &topology.gateway.governance_key).unwrap();
     let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let bridgehub = gateway_contracts::Bridgehub::new(topology.bridgehub, &l1);

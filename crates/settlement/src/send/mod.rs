@@ -348,13 +348,7 @@ impl Sender {
         let mut sealed = Vec::new();
         for number in from..from + max {
             let Some(batch) = self.store.batch(number)? else { break };
-            if batch.sl_chain_id != self.config.layer.chain_id {
-                return Err(SettlementError::WrongLayer {
-                    batch: number,
-                    built_for: batch.sl_chain_id,
-                    layer: self.config.layer.chain_id,
-                });
-            }
+            self.check_layer(&batch)?;
             let info = decode_commit_info(&batch)?;
             let da = self.da_input(&batch, info.daScheme)?;
             if !batches.is_empty() && blobs.len() + da.blobs.len() > MAX_BLOBS_PER_TX {
@@ -396,13 +390,7 @@ impl Sender {
         if batch.proof.is_empty() {
             return Ok(SenderAction::Idle);
         }
-        if batch.sl_chain_id != self.config.layer.chain_id {
-            return Err(SettlementError::WrongLayer {
-                batch: number,
-                built_for: batch.sl_chain_id,
-                layer: self.config.layer.chain_id,
-            });
-        }
+        self.check_layer(&batch)?;
         let info = decode_commit_info(&batch)?;
         let da = self.da_input(&batch, info.daScheme)?;
         let sealed = [batch.commit_info.clone()];
@@ -440,6 +428,18 @@ impl Sender {
         };
         gateway.settled(&self.store, number, mined.gas_used, mined.cost_wei)?;
         Ok(SenderAction::Settled(number))
+    }
+
+    /// Refuses a batch built for another settlement layer (its commitment names the layer).
+    fn check_layer(&self, batch: &BatchRecord) -> SettlementResult<()> {
+        if batch.sl_chain_id != self.config.layer.chain_id {
+            return Err(SettlementError::WrongLayer {
+                batch: batch.number,
+                built_for: batch.sl_chain_id,
+                layer: self.config.layer.chain_id,
+            });
+        }
+        Ok(())
     }
 
     /// What the commit transaction carries for `batch`, sealed with DA scheme `scheme`.
