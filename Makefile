@@ -1,7 +1,7 @@
 # One command for every gate. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: tools test lint fmt bench bench-proofs devnet contracts contracts-check
+.PHONY: tools test lint fmt bench bench-proofs bench-soak devnet contracts contracts-check
 
 ## Install the pinned anvil and solc (npm) into .tools/ (idempotent).
 tools:
@@ -36,6 +36,11 @@ bench: tools
 	$(CARGO) run --release --locked -p example-bench-settlement -- --blocks 200 --batches 6
 	$(CARGO) run --release --locked -p example-bench-migration
 	$(CARGO) run --release --locked -p example-bench-interop
+
+## The soak benchmark (about 15 minutes): the devnet's pipeline for 10,000 blocks per chain, the
+## process's RSS and the datadirs' size sampled (retention 120 s).
+bench-soak: tools
+	$(CARGO) run --release --locked -p example-bench-soak -- --blocks 10000 --txs 20 --retention-s 120
 
 ## The halo2 benchmark (about 30 minutes at k = 21): keygen, proving, memory, proof size, verify gas.
 bench-proofs: tools

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use gateway_store::{Pruned, Store, StoreResult, StoreWriter};
 
-use crate::{commitment::decode_commit_info, error::SettlementResult};
+use crate::{commitment::decode_commit_info, error::SettlementResult, state::L1Final};
 
 /// What one prune removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,23 +36,30 @@ impl Prune {
     }
 }
 
-/// What may be pruned now: batches up to `final_through` are L1-final, and those whose last
-/// block is `retention` older than `now` (Unix time) are past retention. `None` when nothing
-/// new may go.
+/// At most this many batches are read (and pruned) per call: a node that turns retention on
+/// over a long history catches up in steps, never in one long store transaction.
+const MAX_BATCHES_PER_PRUNE: u64 = 1_000;
+
+/// What may be pruned now: batches that `finality` holds L1-final with `keep` more final
+/// batches above them (a reorg of the settlement layer can undo the newest executions, and
+/// those batches must be sent again), and whose last block is `retention` older than `now`
+/// (Unix time). `None` when nothing new may go.
 pub(crate) fn plan(
     store: &Store,
-    final_through: u64,
+    finality: &L1Final,
+    keep: u64,
     retention: Duration,
     now: Duration,
 ) -> SettlementResult<Option<Prune>> {
     let Some(first) = store.first_batch()? else { return Ok(None) };
     let cutoff = now.saturating_sub(retention).as_secs();
     let mut newest = None;
-    // Batches are in time order: the scan stops at the first one too young (or not final),
-    // so it reads only what it prunes, plus one.
-    for number in first.number..=final_through {
+    // Batches are in time order: the scan stops at the first one too young or not final, so
+    // it reads only what it prunes, plus one.
+    for number in first.number..first.number.saturating_add(MAX_BATCHES_PER_PRUNE) {
         let Some(batch) = store.batch(number)? else { break };
-        if decode_commit_info(&batch)?.lastBlockTimestamp > cutoff {
+        if !finality.holds(&batch, keep) || decode_commit_info(&batch)?.lastBlockTimestamp > cutoff
+        {
             break;
         }
         newest = Some(batch);
@@ -118,7 +125,12 @@ mod tests {
         let retention = Duration::from_secs(50);
         // At time 130, blocks up to time 80 (block 8, batch 4) are past retention, but only
         // batches through 3 are L1-final.
-        let first = plan(&store, 3, retention, Duration::from_secs(130)).unwrap().unwrap();
+        // Keeping one more executed batch than that: batch 2 is the newest that may go.
+        let kept = plan(&store, &L1Final::on_l1(3), 1, retention, Duration::from_secs(130));
+        assert_eq!(kept.unwrap().unwrap().batches_below, 2);
+        let first = plan(&store, &L1Final::on_l1(3), 0, retention, Duration::from_secs(130))
+            .unwrap()
+            .unwrap();
         assert_eq!(first, Prune { blocks_through: 6, batches_below: 3, first_batch: 1 });
         let pruned = store.write(|tx| first.apply(tx, false)).unwrap();
         assert_eq!(pruned, Pruned { blocks: 6, batches: 2 });
@@ -134,13 +146,21 @@ mod tests {
             "the next commit still builds on the newest pruned-through batch"
         );
         // Nothing new: the same plan again is none.
-        assert_eq!(plan(&store, 3, retention, Duration::from_secs(130)).unwrap(), None);
+        assert_eq!(
+            plan(&store, &L1Final::on_l1(3), 0, retention, Duration::from_secs(130)).unwrap(),
+            None
+        );
 
         // Later everything is final, but the retention keeps what is younger than 50 s.
-        let later = plan(&store, 6, retention, Duration::from_secs(150)).unwrap().unwrap();
+        let later = plan(&store, &L1Final::on_l1(6), 0, retention, Duration::from_secs(150))
+            .unwrap()
+            .unwrap();
         assert_eq!(later, Prune { blocks_through: 10, batches_below: 5, first_batch: 3 });
         // Nothing is past retention: nothing goes, final or not.
         let (_dir, fresh) = store_with_batches();
-        assert_eq!(plan(&fresh, 6, retention, Duration::from_secs(60)).unwrap(), None);
+        assert_eq!(
+            plan(&fresh, &L1Final::on_l1(6), 0, retention, Duration::from_secs(60)).unwrap(),
+            None
+        );
     }
 }

@@ -5,6 +5,7 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use exex_host::{ExExContext, HostBuilder};
+use futures::FutureExt as _;
 use gateway_prover::ProofBackend;
 use gateway_store::Store;
 use jsonrpsee::RpcModule;
@@ -21,7 +22,7 @@ use crate::{
     interop::Interop,
     migration::MigrationRunner,
     state::Pipeline,
-    supervisor::Supervisor,
+    supervisor::{Supervisor, TaskFailure},
 };
 
 /// How long the tasks may take to end once the host stops, before they are aborted.
@@ -129,20 +130,26 @@ impl Settlement {
         }
         supervisor.spawn(
             "sender",
-            crate::send::run(Arc::clone(pipeline), self.gateway.clone(), shutdown),
+            crate::send::run(Arc::clone(pipeline), self.gateway.clone(), shutdown.clone()),
         );
-        let ingest = run_exex(
+        // The ingest loop is the ExEx future itself; a panic in it stops the ExEx too.
+        let ingest = std::panic::AssertUnwindSafe(run_exex(
             ctx,
             Arc::clone(&pipeline.config),
             Arc::clone(&pipeline.store),
             Arc::clone(&pipeline.wakes.seal),
-        );
+        ))
+        .catch_unwind();
         let result = tokio::select! {
-            result = ingest => result,
+            ingested = ingest => match ingested {
+                Ok(result) => result,
+                Err(payload) => Err(eyre::Report::new(TaskFailure::panicked("ingest", &*payload))),
+            },
             failure = supervisor.failure() => return Err(eyre::Report::new(failure)),
+            // The host stops: the tasks see the same token and end (the host aborts this
+            // future if they take longer than it waits).
+            () = shutdown.cancelled() => Ok(()),
         };
-        // The host is stopping: the tasks end on the cancelled token (after a failed ingest
-        // they are stopped at once).
         let grace = if result.is_ok() { SHUTDOWN_GRACE } else { Duration::ZERO };
         supervisor.stop(grace).await;
         result

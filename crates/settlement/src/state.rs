@@ -164,22 +164,31 @@ impl Pipeline {
         *lock(&self.l1_final) = Some(through);
     }
 
-    /// The highest batch L1 holds final, given the active executor's `executed` counter:
-    /// `executed` itself on L1 (the Gateway's own node settles there; a chain's node knows its
-    /// layer from the migration settings); for a chain on the Gateway what L1's
-    /// `GatewayExecutor` said, if it is read. `None` when unknown.
-    pub(crate) fn l1_final_through(&self, executed: u64) -> Option<u64> {
+    /// What L1 holds final, given the `executed` counter of the executor the send stage just
+    /// read; `None` when this node cannot tell (a chain that knows neither which of its layers
+    /// is L1 nor what L1 says of its Gateway batches).
+    pub(crate) fn l1_finality(&self, executed: u64) -> Option<L1Final> {
         let config = &self.config;
+        let via_gateway = *lock(&self.l1_final);
         if config.gateway.is_some() {
-            return Some(executed);
+            // The Gateway's own node settles on L1.
+            return Some(L1Final {
+                executed,
+                l1_chain_id: None,
+                via_gateway: None,
+                all_on_l1: true,
+            });
         }
-        let layer = self.active_config().layer.chain_id;
-        let on_l1 = config.migration.as_ref().and_then(|m| m.kind_of(layer))
-            == Some(crate::config::LayerKind::L1);
-        if on_l1 {
-            return Some(executed);
+        if let Some(migration) = &config.migration {
+            return Some(L1Final {
+                executed,
+                l1_chain_id: Some(migration.l1.chain_id),
+                via_gateway,
+                all_on_l1: false,
+            });
         }
-        (*lock(&self.l1_final)).map(|through| through.min(executed))
+        config.l1_finality.as_ref()?;
+        Some(L1Final { executed, l1_chain_id: None, via_gateway, all_on_l1: false })
     }
 
     /// The running migration, if any.
@@ -188,6 +197,38 @@ impl Pipeline {
             .store
             .last_migration()?
             .filter(|m| m.migration_phase().is_ok_and(|p| p.is_running())))
+    }
+}
+
+/// What L1 holds final of the chain's batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct L1Final {
+    /// The executed counter of the executor the send stage reads.
+    executed: u64,
+    /// L1's chain id, when the node knows both layers.
+    l1_chain_id: Option<u64>,
+    /// For batches settled on the Gateway: the highest one L1 holds final (the Gateway batch
+    /// carrying it is executed on L1), once read.
+    via_gateway: Option<u64>,
+    /// Every batch settles on L1 (the Gateway's own node).
+    all_on_l1: bool,
+}
+
+impl L1Final {
+    /// Every batch settles on L1, executed through `executed` (tests).
+    #[cfg(test)]
+    pub(crate) const fn on_l1(executed: u64) -> Self {
+        Self { executed, l1_chain_id: None, via_gateway: None, all_on_l1: true }
+    }
+
+    /// True when `batch` is L1-final with `margin` more batches final above it: executed on
+    /// L1 (a batch built for L1 at or below the executed counter: a drain executes every batch
+    /// on the layer it leaves), or carried to L1 by a settled Gateway batch (a batch built for
+    /// the Gateway).
+    pub(crate) fn holds(&self, batch: &gateway_store::BatchRecord, margin: u64) -> bool {
+        let on_l1 = self.all_on_l1 || Some(batch.sl_chain_id) == self.l1_chain_id;
+        let through = if on_l1 { Some(self.executed) } else { self.via_gateway };
+        through.is_some_and(|through| batch.number.saturating_add(margin) <= through)
     }
 }
 
@@ -214,34 +255,47 @@ mod tests {
 
     #[test]
     fn only_what_l1_holds_final_counts_as_final() {
-        // Unknown layer, no finality read: nothing is final.
+        let batch = |number, sl_chain_id| gateway_store::BatchRecord {
+            number,
+            first_block: number,
+            last_block: number,
+            sl_chain_id,
+            stage: gateway_store::BatchStage::Executed,
+            commit_info: Vec::new(),
+            proof: Vec::new(),
+        };
+        // Unknown layer, no finality source: the node cannot tell.
         let (_dir, unknown) = pipeline(offline_config());
-        assert_eq!(unknown.l1_final_through(5), None);
+        assert_eq!(unknown.l1_finality(5), None);
 
-        // The Gateway's own node settles on L1.
+        // The Gateway's own node settles on L1: executed is final.
         let mut gateway = offline_config();
         gateway.gateway = Some(GatewayMode::new(Default::default()));
-        assert_eq!(pipeline(gateway).1.l1_final_through(5), Some(5));
+        let view = pipeline(gateway).1.l1_finality(5).unwrap();
+        assert!(view.holds(&batch(5, 31337), 0) && !view.holds(&batch(6, 31337), 0));
 
-        // A chain that knows both layers: on L1 executed is final; on the Gateway only what
-        // L1's GatewayExecutor said, never above executed.
+        // A chain that knows both layers (L1 31337, the Gateway 506): its batches built for L1
+        // are final once executed; those built for the Gateway only once L1's GatewayExecutor
+        // holds them final, whatever the executed counter says (after a migration back to L1
+        // it is L1's, and counts the Gateway's batches as executed).
         let mut chain = offline_config();
         let mut l1 = chain.layer.clone();
         l1.chain_id = 31337;
         chain.migration = Some(MigrationConfig {
-            l1: l1.clone(),
+            l1,
             gateway: chain.layer.clone(),
             bridgehub: Default::default(),
             admin_key: None,
             relayer_key: None,
             start_on: Some(LayerKind::Gateway),
         });
-        let (_dir, on_gateway) = pipeline(chain.clone());
-        assert_eq!(on_gateway.l1_final_through(5), None, "executed on the Gateway is not final");
-        on_gateway.set_l1_final(3);
-        assert_eq!(on_gateway.l1_final_through(5), Some(3));
-        assert_eq!(on_gateway.l1_final_through(2), Some(2));
-        on_gateway.set_active(chain.on_layer(l1, 31337));
-        assert_eq!(on_gateway.l1_final_through(5), Some(5), "on L1 executed is final");
+        let (_dir, node) = pipeline(chain);
+        let view = node.l1_finality(9).unwrap();
+        assert!(view.holds(&batch(9, 31337), 0), "built for L1 and executed");
+        assert!(!view.holds(&batch(9, 31337), 1), "one more executed batch is kept");
+        assert!(!view.holds(&batch(3, 506), 0), "executed on the Gateway is not L1-final");
+        node.set_l1_final(3);
+        let view = node.l1_finality(9).unwrap();
+        assert!(view.holds(&batch(3, 506), 0) && !view.holds(&batch(4, 506), 0));
     }
 }

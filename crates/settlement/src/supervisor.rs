@@ -52,6 +52,16 @@ pub enum TaskFailure {
 }
 
 impl TaskFailure {
+    /// `task` panicked with `payload`.
+    pub(crate) fn panicked(task: &'static str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        Self::Panicked { task, message }
+    }
+
     /// The task that failed.
     pub const fn task(&self) -> &'static str {
         match self {
@@ -105,13 +115,7 @@ impl Supervisor {
                 Err(err) => {
                     let task = self.name(err.id());
                     if err.is_panic() {
-                        let payload = err.into_panic();
-                        let message = payload
-                            .downcast_ref::<&str>()
-                            .map(|s| (*s).to_string())
-                            .or_else(|| payload.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "(no message)".into());
-                        TaskFailure::Panicked { task, message }
+                        TaskFailure::panicked(task, &*err.into_panic())
                     } else {
                         TaskFailure::Cancelled { task, source: err }
                     }

@@ -31,7 +31,7 @@ use crate::{
     da::{DaInput, MAX_BLOBS_PER_TX},
     error::{SettlementError, SettlementResult},
     gateway::Gateway,
-    state::{Pipeline, wait},
+    state::{L1Final, Pipeline, wait},
     status::{OnChainCounters, TxStage},
     support::{lock, within},
 };
@@ -55,6 +55,12 @@ pub(crate) async fn run(
         Arc::clone(&pipeline.backend),
         gateway.clone(),
     )?;
+    if pipeline.l1_finality(0).is_none() {
+        tracing::warn!(
+            target: "settlement::send",
+            "retention is off: this node cannot tell what L1 holds final (give it both layers, --settlement.topology, or L1 finality for a chain on the Gateway); nothing is pruned"
+        );
+    }
     let mut inactive_read_failed: Option<Instant> = None;
     loop {
         let active = pipeline.active_config();
@@ -79,7 +85,7 @@ pub(crate) async fn run(
         let result = async {
             let counters = sender.counters().await?;
             pipeline.set_counters(sender.layer().chain_id, counters, true);
-            sender.sync_stages(counters, pipeline.l1_final_through(counters.executed))?;
+            sender.sync_stages(counters, pipeline.l1_finality(counters.executed))?;
             sender.forget_mined_in_flight().await?;
             if pipeline.paused() {
                 return Ok(SenderAction::Idle);
@@ -239,13 +245,16 @@ impl Sender {
 
     /// Sets the stored stages to what the counters show (lowering them when a reorg of the
     /// settlement layer removed a transaction), and in the same store transaction prunes what
-    /// batches L1-final through `l1_final` (if known) no longer need once past retention.
+    /// batches L1 holds final (`l1_final`, if known) no longer need once past retention,
+    /// keeping the newest `pubdata_retention_batches` executed ones (a reorg of the layer may
+    /// undo their execution). A failed prune plan is logged and skipped: it never stops
+    /// sending.
     /// Batches at or below both this call's and the last call's executed counter are executed
     /// in both and are not read again (the first call reads them all).
     pub(crate) fn sync_stages(
         &self,
         counters: OnChainCounters,
-        l1_final: Option<u64>,
+        l1_final: Option<L1Final>,
     ) -> SettlementResult<()> {
         let Some(last) = self.store.last_batch()? else { return Ok(()) };
         let synced =
@@ -271,14 +280,18 @@ impl Sender {
                 })
             })
             .collect();
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let prune = match l1_final {
-            Some(through) => {
-                crate::retention::plan(&self.store, through, self.config.retention, now)?
-            }
-            None => None,
-        };
+        let prune = l1_final.and_then(|finality| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let keep = self.config.pubdata_retention_batches;
+            crate::retention::plan(&self.store, &finality, keep, self.config.retention, now)
+                .inspect_err(|err| {
+                    tracing::warn!(target: "settlement::send", %err, "planning the retention prune failed; nothing pruned");
+                })
+                .ok()
+                .flatten()
+        });
         if !changed.is_empty() || prune.is_some() {
             let pruned = self.store.write(|tx| {
                 changed.iter().try_for_each(|b| tx.put_batch(b))?;
