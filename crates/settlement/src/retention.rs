@@ -1,7 +1,8 @@
 //! Retention: what settled batches no longer need leaves the store once they are L1-final and
 //! `--settlement.retention` has passed since their last block's timestamp: their blocks (with pubdata)
 //! and the batch records below the newest such batch (kept: the next commit builds on it); in
-//! gateway mode also the chain batches' proofs the Gateway batches below it carried. The send
+//! gateway mode also the chain batches' proofs the Gateway batches below it carried, and the
+//! chains' events of its Gateway blocks, folded into one summary entry. The send
 //! stage prunes in the same store transaction that moves the stages to the executor's
 //! counters.
 //!
@@ -31,6 +32,7 @@ impl Prune {
     pub(crate) fn apply(&self, tx: &mut StoreWriter<'_>, gateway: bool) -> StoreResult<Pruned> {
         if gateway {
             tx.prune_gateway_chain_proofs(self.first_batch..self.batches_below)?;
+            tx.compact_gateway_block_events_through(self.blocks_through)?;
         }
         tx.prune_settled(self.blocks_through, self.batches_below)
     }

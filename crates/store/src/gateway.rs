@@ -259,6 +259,79 @@ impl StoreWriter<'_> {
         Ok(())
     }
 
+    /// Folds the events of Gateway blocks at or below `number` (settled long ago) into one
+    /// entry at `number` holding what later readers still need of them: per chain its latest
+    /// executor and its highest committed, proved and executed batch (a reorg of later blocks
+    /// recomputes the counters from the entries left), and the latest shared root. The proofs
+    /// they carried are dropped. Returns how many entries were folded (0: nothing to fold).
+    pub fn compact_gateway_block_events_through(&mut self, number: u64) -> StoreResult<u64> {
+        use std::collections::BTreeMap;
+        let mut executors: BTreeMap<u64, Address> = BTreeMap::new();
+        let mut committed: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut proved: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut executed: BTreeMap<u64, (u64, B256)> = BTreeMap::new();
+        let mut summary = GatewayBlockEvents::default();
+        let mut folded = 0;
+        let mut table = self.tx.open_table(BLOCK_EVENTS)?;
+        for item in table.range(..=number)? {
+            let (key, value) = item?;
+            let events: GatewayBlockEvents =
+                decode("gateway_block_events", key.value(), value.value())?;
+            for set in &events.executorsSet {
+                executors.insert(set.chainId, set.executor);
+            }
+            for c in &events.committed {
+                let entry = committed.entry(c.chainId).or_default();
+                *entry = (*entry).max(c.batchNumber);
+            }
+            for p in &events.proved {
+                let entry = proved.entry(p.chainId).or_default();
+                *entry = (*entry).max(p.batchNumber);
+            }
+            for e in &events.executed {
+                let entry = executed.entry(e.chainId).or_default();
+                if e.batchNumber >= entry.0 {
+                    *entry = (e.batchNumber, e.batchRoot);
+                }
+            }
+            if events.sharedRootChanged {
+                summary.sharedRootChanged = true;
+                summary.sharedRoot = events.sharedRoot;
+            }
+            folded += 1;
+        }
+        if folded <= 1 {
+            return Ok(0);
+        }
+        summary.executorsSet = executors
+            .into_iter()
+            .map(|(chainId, executor)| ChainExecutorSet { chainId, executor })
+            .collect();
+        summary.committed = committed
+            .into_iter()
+            .map(|(chainId, batchNumber)| CommittedChainBatch { chainId, batchNumber })
+            .collect();
+        summary.proved = proved
+            .into_iter()
+            .map(|(chainId, batchNumber)| ProvedChainBatch {
+                chainId,
+                batchNumber,
+                ..Default::default()
+            })
+            .collect();
+        summary.executed = executed
+            .into_iter()
+            .map(|(chainId, (batchNumber, batchRoot))| ExecutedChainBatch {
+                chainId,
+                batchNumber,
+                batchRoot,
+            })
+            .collect();
+        table.retain_in(..=number, |_, _| false)?;
+        table.insert(number, summary.abi_encode().as_slice())?;
+        Ok(folded)
+    }
+
     /// Forgets the stored proofs of the chain batches that the Gateway batches in
     /// `gateway_batches` carried (settled on L1 long enough ago); returns how many went.
     pub fn prune_gateway_chain_proofs(
@@ -439,6 +512,73 @@ mod tests {
             vec![(270, GatewayChain { executor, committed: 1, proved: 0, executed: 0 })]
         );
         assert_eq!(store.gateway_shared_root_at(5).unwrap(), None);
+    }
+
+    #[test]
+    fn compacted_events_keep_the_counters_a_later_reorg_recomputes_and_the_shared_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (Address::repeat_byte(9), Address::repeat_byte(8));
+        let root = |n: u8| B256::repeat_byte(n);
+        let blocks = [
+            GatewayBlockEvents {
+                executorsSet: vec![
+                    ChainExecutorSet { chainId: 270, executor: a },
+                    ChainExecutorSet { chainId: 271, executor: b },
+                ],
+                committed: vec![CommittedChainBatch { chainId: 270, batchNumber: 1 }],
+                ..Default::default()
+            },
+            GatewayBlockEvents {
+                proved: vec![proved(270, 1, 1)],
+                executed: vec![ExecutedChainBatch {
+                    chainId: 270,
+                    batchNumber: 1,
+                    batchRoot: root(1),
+                }],
+                sharedRootChanged: true,
+                sharedRoot: root(2),
+                ..Default::default()
+            },
+            GatewayBlockEvents {
+                committed: vec![CommittedChainBatch { chainId: 271, batchNumber: 4 }],
+                ..Default::default()
+            },
+            GatewayBlockEvents {
+                committed: vec![CommittedChainBatch { chainId: 270, batchNumber: 2 }],
+                proved: vec![proved(270, 2, 2)],
+                sharedRootChanged: true,
+                sharedRoot: root(3),
+                ..Default::default()
+            },
+        ];
+        store
+            .write(|tx| {
+                for (i, events) in blocks.iter().enumerate() {
+                    tx.put_gateway_block_events(i as u64 + 1, events)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let before = store.gateway_chains().unwrap();
+
+        assert_eq!(store.write(|tx| tx.compact_gateway_block_events_through(3)).unwrap(), 3);
+        assert_eq!(store.gateway_block_events(0..=9).unwrap().len(), 2, "one summary, block 4");
+        assert_eq!(store.gateway_chains().unwrap(), before);
+        assert_eq!(store.gateway_shared_root_at(3).unwrap(), Some(root(2)));
+        assert_eq!(store.write(|tx| tx.gateway_chain_of(b)).unwrap(), Some(271));
+        assert_eq!(store.write(|tx| tx.compact_gateway_block_events_through(3)).unwrap(), 0);
+
+        // A reorg of block 4 recomputes the counters from the summary: as after block 3.
+        store.write(|tx| tx.remove_gateway_block_events_from(4).map(drop)).unwrap();
+        assert_eq!(
+            store.gateway_chains().unwrap(),
+            vec![
+                (270, GatewayChain { executor: a, committed: 1, proved: 1, executed: 1 }),
+                (271, GatewayChain { executor: b, committed: 4, proved: 0, executed: 0 }),
+            ]
+        );
+        assert_eq!(store.gateway_shared_root_at(9).unwrap(), Some(root(2)));
     }
 
     #[test]
