@@ -305,26 +305,29 @@ impl StoreWriter<'_> {
         }
         summary.executorsSet = executors
             .into_iter()
-            .map(|(chainId, executor)| ChainExecutorSet { chainId, executor })
+            .map(|(chain_id, executor)| ChainExecutorSet { chainId: chain_id, executor })
             .collect();
         summary.committed = committed
             .into_iter()
-            .map(|(chainId, batchNumber)| CommittedChainBatch { chainId, batchNumber })
+            .map(|(chain_id, number)| CommittedChainBatch {
+                chainId: chain_id,
+                batchNumber: number,
+            })
             .collect();
         summary.proved = proved
             .into_iter()
-            .map(|(chainId, batchNumber)| ProvedChainBatch {
-                chainId,
-                batchNumber,
+            .map(|(chain_id, number)| ProvedChainBatch {
+                chainId: chain_id,
+                batchNumber: number,
                 ..Default::default()
             })
             .collect();
         summary.executed = executed
             .into_iter()
-            .map(|(chainId, (batchNumber, batchRoot))| ExecutedChainBatch {
-                chainId,
-                batchNumber,
-                batchRoot,
+            .map(|(chain_id, (number, root))| ExecutedChainBatch {
+                chainId: chain_id,
+                batchNumber: number,
+                batchRoot: root,
             })
             .collect();
         table.retain_in(..=number, |_, _| false)?;
