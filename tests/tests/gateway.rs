@@ -192,11 +192,23 @@ async fn two_chains_on_the_gateway_become_l1_final_through_gateway_batches() {
         assert_eq!(status.chain_id, chain.node.chain_id);
     }
 
-    // The Gateway node's status: chains, costs, the fixed price.
+    // The Gateway node's status: chains, costs, the fixed price. A chain may still execute a
+    // last batch on the Gateway (the block of its last root import, sealed by timeout) after
+    // the wait above: wait until the Gateway has carried that one to L1 too.
     let url = format!("http://{}", gateway_host.rpc_addr().unwrap());
     let client = HttpClientBuilder::default().build(url).unwrap();
-    let value: serde_json::Value =
-        client.request("settlement_status", rpc_params![]).await.unwrap();
+    let read = || async {
+        client.request::<serde_json::Value, _>("settlement_status", rpc_params![]).await.unwrap()
+    };
+    wait_for("the Gateway's status to show every executed chain batch L1-final", || async {
+        let value = read().await;
+        value["gateway"]["chains"]
+            .as_array()
+            .is_some_and(|chains| chains.iter().all(|c| c["l1Final"] == c["executed"]))
+    })
+    .await;
+    let value = read().await;
+    let settled: u64 = l1_executor.totalBatchesExecuted().call().await.unwrap().to();
     let gateway = &value["gateway"];
     assert_eq!(gateway["batchesSettled"].as_u64().unwrap(), settled);
     let chains = gateway["chains"].as_array().unwrap();
