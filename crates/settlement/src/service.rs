@@ -146,9 +146,12 @@ impl Settlement {
                 Err(payload) => Err(eyre::Report::new(TaskFailure::panicked("ingest", &*payload))),
             },
             failure = supervisor.failure() => return Err(eyre::Report::new(failure)),
-            // The host stops: the tasks see the same token and end (the host aborts this
-            // future if they take longer than it waits).
-            () = shutdown.cancelled() => Ok(()),
+            // The host stops: the tasks see the same token and end. An ExEx that returns is
+            // an error to its host, so this one then waits to be aborted, as ExExs do.
+            () = shutdown.cancelled() => {
+                supervisor.stop(SHUTDOWN_GRACE).await;
+                return std::future::pending().await;
+            }
         };
         let grace = if result.is_ok() { SHUTDOWN_GRACE } else { Duration::ZERO };
         supervisor.stop(grace).await;
