@@ -151,16 +151,16 @@ impl Gateway {
         Ok(leaves)
     }
 
-    /// Send: Gateway batch `number` was settled on L1 for `gas_used` gas costing `cost_wei`:
-    /// records what it cost beside what it carries.
+    /// Send: Gateway batch `number`, carrying `contents`, was settled on L1 for `gas_used` gas
+    /// costing `cost_wei`: records what it cost beside what it carries.
     pub(crate) fn settled(
         &self,
         store: &Store,
         number: u64,
+        mut contents: GatewayBatchContents,
         gas_used: u64,
         cost_wei: U256,
     ) -> SettlementResult<()> {
-        let mut contents = gateway_contents(store, number)?;
         contents.l1GasUsed = gas_used;
         contents.l1CostWei = cost_wei;
         store.write(|tx| tx.put_gateway_batch_contents(number, &contents))?;

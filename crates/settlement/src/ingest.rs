@@ -33,8 +33,7 @@ pub fn block_record(
     block: &RecoveredBlock<exex_host::Block>,
     receipts: &[exex_host::Receipt],
 ) -> BlockRecord {
-    let pubdata_bytes = block.body().transactions.iter().map(|t| t.encode_2718_len() as u64).sum();
-    block_record_of(config, block, receipts, pubdata_bytes)
+    block_record_of(config, block, receipts, pubdata_len(block))
 }
 
 /// [`block_record`] with the block's pubdata size already known.
@@ -76,6 +75,11 @@ fn block_record_of(
         message_leaves,
         imported_roots,
     }
+}
+
+/// How many bytes [`block_pubdata`] has for `block`, without encoding it.
+fn pubdata_len(block: &RecoveredBlock<exex_host::Block>) -> u64 {
+    block.body().transactions.iter().map(|t| t.encode_2718_len() as u64).sum()
 }
 
 /// The bytes a block publishes under a rollup DA scheme: its transactions, EIP-2718 encoded, in
@@ -154,15 +158,8 @@ fn prepare<'a>(config: &SettlementConfig, notification: &'a ExExNotification) ->
             new.blocks_and_receipts()
                 .map(|(block, receipts)| {
                     let pubdata = config.da.publishes_pubdata().then(|| block_pubdata(block));
-                    let bytes = match &pubdata {
-                        Some(pubdata) => pubdata.len() as u64,
-                        None => block
-                            .body()
-                            .transactions
-                            .iter()
-                            .map(|t| t.encode_2718_len() as u64)
-                            .sum(),
-                    };
+                    let bytes =
+                        pubdata.as_ref().map_or_else(|| pubdata_len(block), |p| p.len() as u64);
                     (block_record_of(config, block, receipts, bytes), pubdata)
                 })
                 .collect()

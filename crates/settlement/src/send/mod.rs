@@ -439,7 +439,7 @@ impl Sender {
             )
             .await?
         };
-        gateway.settled(&self.store, number, mined.gas_used, mined.cost_wei)?;
+        gateway.settled(&self.store, number, contents, mined.gas_used, mined.cost_wei)?;
         Ok(SenderAction::Settled(number))
     }
 
