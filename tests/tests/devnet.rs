@@ -28,6 +28,14 @@ async fn starts_registers_writes_the_topology_and_stops_by_pid() {
         .unwrap();
     assert_eq!(l1.get_chain_id().await.unwrap(), 31337);
     assert_eq!(gw.get_chain_id().await.unwrap(), 506);
+    // No code on the Gateway that an outsider could deploy with: anvil's CREATE2 deployer is
+    // absent there (it is present on the other nodes).
+    let create2 = alloy::primitives::address!("4e59b44847b379578588920cA78FbF26c0B4956C");
+    assert!(
+        gw.get_code_at(create2).await.unwrap().is_empty(),
+        "no CREATE2 deployer on the Gateway"
+    );
+    assert!(!l1.get_code_at(create2).await.unwrap().is_empty());
     let bridgehub = Bridgehub::new(topology.bridgehub, &l1);
     assert!(
         bridgehub.whitelisted(U256::from(506)).call().await.unwrap(),

@@ -302,19 +302,22 @@ impl Devnet {
     pub async fn start(config: DevnetConfig, topology_file: Option<&Path>) -> DevnetResult<Self> {
         let accounts =
             u32::try_from(config.chains.len()).unwrap_or(u32::MAX).saturating_add(2).max(10);
-        let spawn = |chain_id: u64| {
+        let spawn = |chain_id: u64, extra_args: &[&str]| {
             Anvil::spawn(AnvilConfig {
                 chain_id,
                 block_time: config.block_time,
                 accounts: Some(accounts),
+                extra_args: extra_args.iter().map(ToString::to_string).collect(),
                 ..Default::default()
             })
         };
-        let l1 = spawn(config.l1_chain_id)?;
-        let gateway = spawn(config.gateway_chain_id)?;
+        let l1 = spawn(config.l1_chain_id, &[])?;
+        // The Gateway's sequencer starts with no code that outsiders could deploy with (anvil's
+        // default CREATE2 deployer): every contract on it comes from an allowlisted deployer.
+        let gateway = spawn(config.gateway_chain_id, &["--disable-default-create2-deployer"])?;
         let mut chains = Vec::with_capacity(config.chains.len());
         for i in 0..config.chains.len() {
-            chains.push(spawn(config.first_chain_id + i as u64)?);
+            chains.push(spawn(config.first_chain_id + i as u64, &[])?);
         }
         let keys = l1.dev_keys().to_vec();
         let key = |i: usize| {

@@ -1,7 +1,8 @@
 //! What the Gateway's own node runs besides the settlement ExEx: the Gateway's public JSON-RPC
-//! front ([`PublicRpc`]). It forwards requests to the Gateway's sequencer and refuses contract
-//! deployments from accounts not on the [`DeploymentAllowlist`] (DESIGN section 6: deployment
-//! on the Gateway is restricted to whitelisted accounts). The allowlist persists under the
+//! front ([`PublicRpc`]). It forwards an allowlist of methods ([`PUBLIC_METHODS`]) to the
+//! Gateway's sequencer and refuses contract deployments from accounts not on the
+//! [`DeploymentAllowlist`] on every route it can see (DESIGN section 6: deployment on the Gateway
+//! is restricted to whitelisted accounts). The allowlist persists under the
 //! node's data dir and is changed through admin JSON-RPC methods.
 //!
 //! Gateway batches, the chains' events they carry and their ONE aggregated proof settled on L1
@@ -31,8 +32,38 @@ mod public_rpc;
 pub use allowlist::{ALLOWLIST_FILE, DeploymentAllowlist};
 pub use public_rpc::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_TIMEOUT, DEPLOYMENT_REFUSED_CODE, MAX_BATCH,
-    PublicRpc, PublicRpcConfig,
+    PUBLIC_METHODS, PublicRpc, PublicRpcConfig,
 };
+
+/// Describes gateway mode's metrics to the installed recorder; [`PublicRpc::start`] calls it.
+/// Idempotent.
+pub fn describe_metrics() {
+    use metrics::describe_counter;
+    describe_counter!(
+        "gateway_public_rpc_requests_total",
+        "HTTP requests received by the Gateway's public JSON-RPC front"
+    );
+    describe_counter!(
+        "gateway_public_rpc_refused_methods_total",
+        "JSON-RPC requests the public front refused because it does not serve their method"
+    );
+    describe_counter!(
+        "gateway_public_rpc_upstream_errors_total",
+        "requests the public front could not forward because the Gateway sequencer did not answer"
+    );
+    describe_counter!(
+        "gateway_public_rpc_simulations_total",
+        "signed transactions from accounts off the deployment allowlist traced before forwarding"
+    );
+    describe_counter!(
+        "gateway_public_rpc_simulation_failures_total",
+        "signed transactions refused because their trace could not be had (fail closed)"
+    );
+    describe_counter!(
+        "gateway_deployments_refused_total",
+        "transactions refused because they deploy a contract from an account off the allowlist"
+    );
+}
 
 use std::{net::SocketAddr, path::PathBuf};
 

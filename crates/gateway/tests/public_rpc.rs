@@ -147,13 +147,13 @@ async fn deployments_need_the_allowlist_and_everything_else_is_forwarded() {
     assert!(through_front.get_code_at(other).await.unwrap().is_empty());
     let unsigned = call("eth_sendUnsignedTransaction", serde_json::json!([{"from": other}])).await;
     assert_eq!(unsigned["error"]["code"], -32601);
-    // A creation without `from` (the node would sign it with its first account) is refused.
+    // A creation the node would sign with its own account is not served at all.
     let no_from = call(
         "eth_sendTransaction",
         serde_json::json!([{"data": Bytes::from_static(&LOG_EMITTER_INITCODE)}]),
     )
     .await;
-    assert_eq!(no_from["error"]["code"], -32602, "{no_from}");
+    assert_eq!(no_from["error"]["code"], -32601, "{no_from}");
     let garbage = call("eth_sendRawTransaction", serde_json::json!(["0x02ff"])).await;
     assert_eq!(garbage["error"]["code"], -32602, "{garbage}");
 

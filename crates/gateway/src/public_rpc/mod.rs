@@ -1,19 +1,20 @@
-//! [`PublicRpc`]: the Gateway's public JSON-RPC front. It forwards every request to the
-//! Gateway's sequencer and refuses contract deployments from accounts not on the
-//! [`DeploymentAllowlist`] with a JSON-RPC error that says why and what to do.
-//!
-//! A deployment is a transaction without a recipient sent through `eth_sendRawTransaction` (its
-//! signer is recovered) or `eth_sendTransaction` (its `from`). Batches are split: refused
-//! requests are answered here, the rest are forwarded together. Contracts created by other
-//! contracts (factories) are not seen by a front like this one; the allowlist is meant to be
-//! enforced by the sequencer too.
+//! [`PublicRpc`]: the Gateway's public JSON-RPC front. It serves an explicit allowlist of methods
+//! ([`PUBLIC_METHODS`]: reads, and transactions their senders signed) by forwarding them to the
+//! Gateway's sequencer, answers every other method itself with `-32601`, and refuses contract
+//! deployments from accounts not on the [`DeploymentAllowlist`] on every route it can see
+//! ([`deployment`]). Batches are split: refused requests are answered here, the rest are
+//! forwarded together.
+
+mod deployment;
+mod methods;
+
+pub use deployment::DEPLOYMENT_REFUSED_CODE;
+pub use methods::PUBLIC_METHODS;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use alloy::{
-    consensus::{Transaction as _, TxEnvelope, transaction::SignerRecoverable},
-    eips::Decodable2718,
-    primitives::{Address, Bytes},
+    primitives::Bytes,
     transports::http::reqwest::{self, Url},
 };
 use http_body_util::{BodyExt, Full, Limited};
@@ -24,10 +25,10 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use self::deployment::Verdict;
+
 use crate::{DeploymentAllowlist, GatewayError, GatewayResult};
 
-/// The JSON-RPC error code of a refused deployment (EIP-1474: transaction rejected).
-pub const DEPLOYMENT_REFUSED_CODE: i64 = -32003;
 /// Largest request body accepted by default.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// Most requests in one batch.
@@ -83,6 +84,7 @@ impl PublicRpc {
         config: PublicRpcConfig,
         allowlist: Arc<DeploymentAllowlist>,
     ) -> GatewayResult<Self> {
+        crate::describe_metrics();
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| GatewayError::Bind { addr: config.listen, reason: e.to_string() })?;
@@ -168,7 +170,7 @@ fn response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
     response
 }
 
-fn error_body(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value {
+pub(crate) fn error_body(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value {
     let mut error = json!({ "code": code, "message": message });
     if let Some(data) = data {
         error["data"] = data;
@@ -202,8 +204,8 @@ async fn handle(
         }
     };
     let Ok(parsed) = serde_json::from_slice::<Value>(&body) else {
-        // Not ours to judge: the sequencer answers with its parse error.
-        return Ok(forward(&state, body.into()).await);
+        let body = error_body(&Value::Null, -32700, "the request body is not JSON", None);
+        return Ok(response(StatusCode::OK, body.to_string().into_bytes()));
     };
     match parsed {
         Value::Array(requests) if requests.len() > MAX_BATCH => {
@@ -215,10 +217,14 @@ async fn handle(
             );
             Ok(response(StatusCode::OK, body.to_string().into_bytes()))
         }
+        Value::Array(requests) if requests.is_empty() => {
+            let body = error_body(&Value::Null, -32600, "an empty batch", None);
+            Ok(response(StatusCode::OK, body.to_string().into_bytes()))
+        }
         Value::Array(requests) => Ok(batch(&state, requests).await),
         // What was checked is what is forwarded (a duplicate key cannot mean one thing here
         // and another upstream).
-        single => match refusal(&single, &state.allowlist) {
+        single => match refusal(&state, &single).await {
             Some(refused) => Ok(response(StatusCode::OK, refused.to_string().into_bytes())),
             None => Ok(forward(&state, single.to_string().into_bytes().into()).await),
         },
@@ -229,7 +235,7 @@ async fn batch(state: &State, requests: Vec<Value>) -> HttpResponse {
     let mut refused = Vec::new();
     let mut allowed = Vec::new();
     for request in requests {
-        match refusal(&request, &state.allowlist) {
+        match refusal(state, &request).await {
             Some(error) => refused.push(error),
             None => allowed.push(request),
         }
@@ -289,80 +295,38 @@ fn upstream_error(reason: &str) -> HttpResponse {
     response(StatusCode::BAD_GATEWAY, body.to_string().into_bytes())
 }
 
-/// Namespaces and methods the public front never forwards: node control (`anvil_`, `evm_`, ...)
-/// and ways to run code or sign as the node's accounts.
-const REFUSED_PREFIXES: &[&str] =
-    &["anvil_", "hardhat_", "evm_", "debug_", "admin_", "personal_", "miner_", "txpool_", "ots_"];
-const REFUSED_METHODS: &[&str] =
-    &["eth_sendUnsignedTransaction", "eth_sign", "eth_signTransaction"];
-
-/// Whether a transaction gives code to an account: a creation, or an EIP-7702 delegation.
-fn installs_code(tx: &TxEnvelope) -> bool {
-    tx.kind().is_create() || tx.is_eip7702()
-}
-
-/// The error answer for `request` if the front refuses it: a method it does not serve, a send it
-/// cannot read, or a deployment by an account not on the allowlist.
-fn refusal(request: &Value, allowlist: &DeploymentAllowlist) -> Option<Value> {
+/// The error answer for `request` if the front refuses it: not a request, a method it does not
+/// serve, a send it cannot read, or a deployment by an account not on the allowlist.
+async fn refusal(state: &State, request: &Value) -> Option<Value> {
     let id = request.get("id").cloned().unwrap_or(Value::Null);
-    let method = request.get("method")?.as_str()?;
-    if REFUSED_METHODS.contains(&method) || REFUSED_PREFIXES.iter().any(|p| method.starts_with(p)) {
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return Some(error_body(
+            &id,
+            -32600,
+            "not a JSON-RPC request: expected an object with a string `method`",
+            None,
+        ));
+    };
+    if !methods::served(method) {
         metrics::counter!("gateway_public_rpc_refused_methods_total").increment(1);
+        debug!(target: "gateway::public_rpc", method, "method not served");
         return Some(error_body(
             &id,
             -32601,
-            &format!("{method} is not served by the Gateway's public JSON-RPC"),
-            None,
+            &format!(
+                "{method} is not served by the Gateway's public JSON-RPC: it serves reads and eth_sendRawTransaction (transactions signed by their sender)"
+            ),
+            Some(json!({ "method": method })),
         ));
     }
-    let unreadable = |what: &str| Some(error_body(&id, -32602, &format!("{method}: {what}"), None));
-    let first = request.get("params").and_then(|p| p.get(0));
-    let deployer = match method {
-        "eth_sendRawTransaction" | "eth_sendRawTransactionSync" => {
-            let Some(raw) = first.and_then(Value::as_str).and_then(|r| r.parse::<Bytes>().ok())
-            else {
-                return unreadable("expected the signed transaction as a hex string");
-            };
-            let Ok(tx) = TxEnvelope::decode_2718(&mut raw.as_ref()) else {
-                return unreadable("the transaction does not decode");
-            };
-            if !installs_code(&tx) {
-                return None;
-            }
-            match tx.recover_signer() {
-                Ok(signer) => signer,
-                Err(_) => return unreadable("the transaction's signature does not recover"),
-            }
-        }
-        "eth_sendTransaction" | "eth_sendTransactionSync" => {
-            let Some(tx) = first.filter(|t| t.is_object()) else {
-                return unreadable("expected a transaction object");
-            };
-            let to = tx.get("to").filter(|to| !to.is_null() && to.as_str() != Some("0x"));
-            let delegates = tx.get("authorizationList").is_some_and(|l| !l.is_null());
-            if to.is_some() && !delegates {
-                return None;
-            }
-            // A creation without a readable `from` would be signed by the node's first account.
-            match tx.get("from").and_then(Value::as_str).and_then(|f| f.parse::<Address>().ok()) {
-                Some(from) => from,
-                None => return unreadable("a deployment must name its `from`"),
-            }
-        }
-        _ => return None,
-    };
-    if allowlist.contains(&deployer) {
-        info!(target: "gateway::public_rpc", %deployer, "deployment allowed");
+    if !methods::sends_raw(method) {
         return None;
     }
-    metrics::counter!("gateway_deployments_refused_total").increment(1);
-    warn!(target: "gateway::public_rpc", %deployer, "deployment refused: not on the allowlist");
-    Some(error_body(
-        &id,
-        DEPLOYMENT_REFUSED_CODE,
-        &format!(
-            "contract deployment on the Gateway is restricted: {deployer} is not on the deployment allowlist; ask the Gateway's operators to add it (gateway_allowDeployer)"
-        ),
-        Some(json!({ "deployer": deployer.to_string(), "reason": "deployer-not-allowlisted" })),
-    ))
+    match deployment::inspect(&id, method, request.get("params"), &state.allowlist) {
+        Verdict::Forward => None,
+        Verdict::Refuse(answer) => Some(answer),
+        Verdict::Simulate { sender, call } => {
+            deployment::simulate(&state.client, &state.upstream, &id, sender, call).await
+        }
+    }
 }
