@@ -127,8 +127,7 @@ pub async fn start_settlement(
     let mut source = RpcBlockSourceConfig::new(rpc_url.clone());
     source.poll_interval = Duration::from_millis(100);
     source.start_after = Some(0);
-    let mut host = HostConfig::new(datadir);
-    host.http_addr = Some(([127, 0, 0, 1], 0).into());
+    let host = host_config(datadir);
     let settlement = Settlement::new(
         config,
         Arc::clone(&store),
@@ -140,6 +139,29 @@ pub async fn start_settlement(
         .launch()
         .await?;
     Ok((handle, store, settlement))
+}
+
+/// A host config for tests: reads on `--http`, admin methods on the authenticated listener,
+/// both on free loopback ports, the JWT secret in `datadir`.
+pub fn host_config(datadir: &Path) -> HostConfig {
+    let mut host = HostConfig::new(datadir);
+    host.http_addr = Some(([127, 0, 0, 1], 0).into());
+    host.auth = Some(exex_host::AuthRpcConfig {
+        addr: ([127, 0, 0, 1], 0).into(),
+        jwt_secret: datadir.join(exex_host::auth::DEFAULT_JWT_SECRET_FILE),
+    });
+    host
+}
+
+/// A client of `host`'s admin methods (its authenticated listener), with the secret from
+/// `datadir`.
+pub fn admin_client(host: &HostHandle, datadir: &Path) -> exex_host::AdminClient {
+    let url = format!("http://{}", host.auth_addr().expect("the host serves admin methods"));
+    let secret = exex_host::JwtSecret::load_or_create(
+        &datadir.join(exex_host::auth::DEFAULT_JWT_SECRET_FILE),
+    )
+    .expect("the host made its secret");
+    exex_host::AdminClient::new(url.parse().expect("a URL"), secret)
 }
 
 /// Polls `check` until it holds; fails after [`WAIT`] naming `what`.

@@ -77,13 +77,15 @@ async fn start(config: SettlementConfig, chain: &ChainTopology, dir: &std::path:
         .request_timeout(Duration::from_secs(30))
         .build(format!("http://{}", host.rpc_addr().unwrap()))
         .unwrap();
-    Node { host, store, client, settlement }
+    let admin = e2e_tests::fixtures::admin_client(&host, dir);
+    Node { host, store, client, admin, settlement }
 }
 
 struct Node {
     host: HostHandle,
     store: Arc<Store>,
     client: HttpClient,
+    admin: exex_host::AdminClient,
     settlement: Settlement,
 }
 
@@ -93,13 +95,12 @@ impl Node {
     }
 
     async fn migrate(&self, to: &str) -> Result<Value, String> {
-        self.client
-            .request::<Value, _>("settlement_migrate", rpc_params![serde_json::json!({ "to": to })])
-            .await
-            .map_err(|e| match e {
-                jsonrpsee::core::ClientError::Call(call) => call.message().to_string(),
+        self.admin.call("settlement_migrate", serde_json::json!([{ "to": to }])).await.map_err(
+            |e| match e {
+                exex_host::auth::AdminCallError::Rpc { message, .. } => message,
                 other => panic!("not a JSON-RPC error: {other}"),
-            })
+            },
+        )
     }
 
     /// Waits until `check` holds on the status.
@@ -378,7 +379,7 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
     assert_eq!(node.status().await["phase"], "settling");
 
     // Pause the sender and seal a batch, so the next migration cannot finish draining.
-    let _: String = node.client.request("settlement_pause", rpc_params![]).await.unwrap();
+    node.admin.call("settlement_pause", serde_json::json!([])).await.unwrap();
     traffic.blocks(3, 1).await.unwrap();
     node.wait("a sealed batch not executed", |s| {
         s["lastSealedBatch"].as_u64().unwrap_or_default() > executed(s)
@@ -405,10 +406,10 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
         .await;
     assert_eq!(node.status().await["lastSealedBatch"], sealed);
     // Cancel while draining: settling on L1 again, sealing resumes.
-    let cancelled: Value =
-        node.client.request("settlement_cancel_migration", rpc_params![]).await.unwrap();
+    let cancelled =
+        node.admin.call("settlement_cancel_migration", serde_json::json!([])).await.unwrap();
     assert_eq!(cancelled["phase"], "cancelled");
-    let _: String = node.client.request("settlement_resume", rpc_params![]).await.unwrap();
+    node.admin.call("settlement_resume", serde_json::json!([])).await.unwrap();
     let back = node
         .wait("sealing again on L1", |s| {
             s["phase"] == "settling" && s["lastSealedBatch"].as_u64().unwrap() > sealed
@@ -476,7 +477,7 @@ async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub
     let mut node = start(config(&topology, &chain, true), &chain, dir.path()).await;
     traffic.blocks(3, 1).await.unwrap();
     node.wait("a batch executed on L1", |s| executed(s) >= 1).await;
-    let _: String = node.client.request("settlement_pause", rpc_params![]).await.unwrap();
+    node.admin.call("settlement_pause", serde_json::json!([])).await.unwrap();
     let on_l1: u64 = executed(&node.status().await);
     traffic.blocks(6, 1).await.unwrap();
     node.wait("batches sealed above the executed one", |s| {

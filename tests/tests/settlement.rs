@@ -13,7 +13,7 @@ use alloy::{
 use devnet::{
     ChainTopology, Devnet, DevnetConfig, InitialSettlement, Topology, Traffic, signer_provider,
 };
-use exex_host::{HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig};
+use exex_host::{HostBuilder, HostHandle, RpcBlockSource, RpcBlockSourceConfig};
 use gateway_contracts::ChainExecutor;
 use gateway_primitives::stored_batch_hash;
 use gateway_settlement::{
@@ -92,8 +92,7 @@ async fn start_node_proving_with(
     let mut source = RpcBlockSourceConfig::new(chain.node.rpc_url.clone());
     source.poll_interval = Duration::from_millis(100);
     source.start_after = Some(0);
-    let mut host = HostConfig::new(datadir);
-    host.http_addr = Some("127.0.0.1:0".parse().unwrap());
+    let host = e2e_tests::fixtures::host_config(datadir);
     let settlement = Settlement::new(config, Arc::clone(&store), backend);
     let handle = settlement
         .install(HostBuilder::new(host, RpcBlockSource::new(source)))
@@ -153,7 +152,8 @@ async fn batches_settle_on_l1_and_on_the_gateway() {
             assert!(!batch.proof.is_empty());
         }
 
-        // The status endpoint tells the same; pausing shows.
+        // The status endpoint tells the same; pausing (an admin method) shows.
+        let admin = e2e_tests::fixtures::admin_client(&host, dir.path());
         let client = HttpClientBuilder::default()
             .request_timeout(Duration::from_secs(10))
             .build(format!("http://{}", host.rpc_addr().unwrap()))
@@ -164,7 +164,7 @@ async fn batches_settle_on_l1_and_on_the_gateway() {
         assert_eq!(status["settlementLayer"], sl_node.0.chain_id);
         assert!(status["onChain"]["executed"].as_u64().unwrap() >= 3);
         assert_eq!(status["phase"], "settling");
-        let _: String = client.request("settlement_pause", rpc_params![]).await.unwrap();
+        assert_eq!(admin.call("settlement_pause", serde_json::json!([])).await.unwrap(), "paused");
         let status: serde_json::Value =
             client.request("settlement_status", rpc_params![]).await.unwrap();
         assert_eq!(status["phase"], "paused");
@@ -190,7 +190,10 @@ async fn batches_settle_on_l1_and_on_the_gateway() {
         })
         .await;
         let waiting = store.batches(settled + 1..=u64::MAX).unwrap().len();
-        let _: String = client.request("settlement_resume", rpc_params![]).await.unwrap();
+        assert_eq!(
+            admin.call("settlement_resume", serde_json::json!([])).await.unwrap(),
+            "settling"
+        );
         tokio::time::timeout(WAIT, async {
             while executor.totalBatchesExecuted().call().await.unwrap()
                 < U256::from(settled + waiting as u64)
@@ -448,12 +451,8 @@ async fn a_settlement_layer_reorg_that_removes_a_commit_leads_to_committing_agai
     .expect("batch 1 executed");
 
     // Pause, then reorg L1 deep enough to remove batch 1's commit, prove and execute.
-    let settlement_rpc = format!("http://{}", host.rpc_addr().unwrap());
-    let client = HttpClientBuilder::default()
-        .request_timeout(Duration::from_secs(10))
-        .build(&settlement_rpc)
-        .unwrap();
-    let _: String = client.request("settlement_pause", rpc_params![]).await.unwrap();
+    let admin = e2e_tests::fixtures::admin_client(&host, dir.path());
+    assert_eq!(admin.call("settlement_pause", serde_json::json!([])).await.unwrap(), "paused");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let committed_before: u64 = executor.totalBatchesCommitted().call().await.unwrap().to();
     let depth = {
@@ -467,7 +466,7 @@ async fn a_settlement_layer_reorg_that_removes_a_commit_leads_to_committing_agai
         "the reorg removed the commits"
     );
 
-    let _: String = client.request("settlement_resume", rpc_params![]).await.unwrap();
+    assert_eq!(admin.call("settlement_resume", serde_json::json!([])).await.unwrap(), "settling");
     tokio::time::timeout(WAIT, async {
         while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(committed_before) {
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -23,6 +23,11 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1";
 /// The default JSON-RPC port.
 pub const DEFAULT_HTTP_PORT: u16 = 8645;
 
+/// The default authenticated JSON-RPC listen address.
+pub const DEFAULT_AUTHRPC_ADDR: &str = "127.0.0.1";
+/// The default authenticated JSON-RPC port.
+pub const DEFAULT_AUTHRPC_PORT: u16 = 8646;
+
 /// No extra flags.
 #[derive(Debug, Clone, Copy, Default, Args)]
 #[non_exhaustive]
@@ -94,6 +99,17 @@ pub struct NodeArgs {
     /// The JSON-RPC port.
     #[arg(long = "http.port", env = "GATEWAY_HTTP_PORT", value_name = "PORT", default_value_t = DEFAULT_HTTP_PORT)]
     pub http_port: u16,
+    /// The authenticated JSON-RPC listen address: the admin methods (everything that changes
+    /// the node's settlement or allowlists) are served only there, to requests with a JWT.
+    #[arg(long = "authrpc.addr", env = "GATEWAY_AUTHRPC_ADDR", value_name = "ADDR", default_value = DEFAULT_AUTHRPC_ADDR)]
+    pub authrpc_addr: IpAddr,
+    /// The authenticated JSON-RPC port.
+    #[arg(long = "authrpc.port", env = "GATEWAY_AUTHRPC_PORT", value_name = "PORT", default_value_t = DEFAULT_AUTHRPC_PORT)]
+    pub authrpc_port: u16,
+    /// The file holding the authenticated JSON-RPC's secret (64 hex characters; made with mode
+    /// 0600 when missing). Default: `<datadir>/jwt.hex`.
+    #[arg(long = "authrpc.jwtsecret", env = "GATEWAY_AUTHRPC_JWTSECRET", value_name = "FILE")]
+    pub authrpc_jwtsecret: Option<PathBuf>,
     /// Warn when the WAL holds more blocks than this.
     #[arg(long = "exex.wal-blocks-warning", env = "GATEWAY_EXEX_WAL_BLOCKS_WARNING", value_name = "BLOCKS", default_value_t = DEFAULT_WAL_BLOCKS_WARNING)]
     pub wal_blocks_warning: usize,
@@ -211,6 +227,13 @@ impl NodeArgs {
     pub fn host_config(&self) -> HostConfig {
         let mut config = HostConfig::new(&self.datadir);
         config.http_addr = self.http.then(|| (self.http_addr, self.http_port).into());
+        config.auth = Some(crate::AuthRpcConfig {
+            addr: (self.authrpc_addr, self.authrpc_port).into(),
+            jwt_secret: self
+                .authrpc_jwtsecret
+                .clone()
+                .unwrap_or_else(|| self.datadir.join(crate::auth::DEFAULT_JWT_SECRET_FILE)),
+        });
         config.wal_blocks_warning = self.wal_blocks_warning;
         config.source_url = Some(self.chain_rpc_url.clone());
         config

@@ -13,12 +13,13 @@ use tokio::{
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::{
     BlockProvider, DEFAULT_EXEX_CHANNEL_CAPACITY, DEFAULT_EXEX_MANAGER_CAPACITY,
     DEFAULT_WAL_BLOCKS_WARNING, EthPrimitives, ExExContext, ExExHandle, ExExManager,
     ExExManagerHandle, FinishedExExHeight, HostComponents, Wal, WalHandle,
+    auth::{AuthLayer, AuthRpcConfig, JwtSecret},
 };
 
 /// The host's settings, handed to every ExEx as `ctx.config` (reth's `NodeConfig`).
@@ -26,8 +27,13 @@ use crate::{
 pub struct HostConfig {
     /// Where the host keeps its data: the WAL under `exex/wal`, ExEx stores beside it.
     pub datadir: PathBuf,
-    /// Where the JSON-RPC server listens; `None` serves no RPC.
+    /// Where the JSON-RPC server listens; `None` serves no RPC. It serves the methods hooks
+    /// merge into [`RpcContext::modules`]: reads.
     pub http_addr: Option<SocketAddr>,
+    /// The authenticated JSON-RPC listener (JWT, as reth's engine API) that serves the methods
+    /// hooks merge into [`RpcContext::auth_modules`]: everything that changes state. `None`
+    /// serves none of them (a warning names how many).
+    pub auth: Option<AuthRpcConfig>,
     /// How many notifications the manager buffers.
     pub exex_manager_capacity: usize,
     /// How many notifications wait in each ExEx's channel.
@@ -44,6 +50,7 @@ impl HostConfig {
         Self {
             datadir: datadir.into(),
             http_addr: None,
+            auth: None,
             exex_manager_capacity: DEFAULT_EXEX_MANAGER_CAPACITY,
             exex_channel_capacity: DEFAULT_EXEX_CHANNEL_CAPACITY,
             wal_blocks_warning: DEFAULT_WAL_BLOCKS_WARNING,
@@ -85,8 +92,11 @@ pub trait BlockSource<N: NodePrimitives = EthPrimitives>: Send + 'static {
 /// The RPC modules ExExs add to the host's server (reth's `RpcContext`, reduced).
 #[derive(Debug)]
 pub struct RpcContext {
-    /// Every module merged so far; merge yours into it.
+    /// The methods served on `--http`, to anyone who can reach it: merge reads into it.
     pub modules: RpcModule<()>,
+    /// The methods served only on the authenticated listener (`--authrpc.*`): merge every
+    /// method that changes state into it.
+    pub auth_modules: RpcModule<()>,
 }
 
 /// A launched ExEx future.
@@ -235,12 +245,12 @@ impl<N: NodePrimitives> HostBuilder<N> {
             });
         }
 
+        let mut ctx = RpcContext { modules: RpcModule::new(()), auth_modules: RpcModule::new(()) };
+        for hook in rpc_hooks {
+            hook(&mut ctx)?;
+        }
         let rpc = match config.http_addr {
             Some(addr) => {
-                let mut ctx = RpcContext { modules: RpcModule::new(()) };
-                for hook in rpc_hooks {
-                    hook(&mut ctx)?;
-                }
                 let server =
                     jsonrpsee::server::Server::builder().build(addr).await.wrap_err_with(|| {
                         format!("binding the JSON-RPC server to {addr} (--http.addr/--http.port)")
@@ -250,6 +260,34 @@ impl<N: NodePrimitives> HostBuilder<N> {
                 Some((local, server.start(ctx.modules)))
             }
             None => None,
+        };
+        let admin_methods = ctx.auth_modules.method_names().count();
+        let auth = match &config.auth {
+            _ if admin_methods == 0 => None,
+            None => {
+                warn!(target: "exex::host", methods = admin_methods, "the admin methods are not served: no authenticated RPC is configured (--authrpc.addr/--authrpc.port/--authrpc.jwtsecret)");
+                None
+            }
+            Some(auth) => {
+                let secret = JwtSecret::load_or_create(&auth.jwt_secret)
+                    .wrap_err("--authrpc.jwtsecret: the authenticated RPC's secret")?;
+                let server = jsonrpsee::server::Server::builder()
+                    .set_http_middleware(tower::ServiceBuilder::new().layer(AuthLayer::new(secret)))
+                    .build(auth.addr)
+                    .await
+                    .wrap_err_with(|| {
+                        format!(
+                            "binding the authenticated JSON-RPC server to {} (--authrpc.addr/--authrpc.port)",
+                            auth.addr
+                        )
+                    })?;
+                let local = server.local_addr().wrap_err("reading the auth RPC server address")?;
+                if !local.ip().is_loopback() {
+                    warn!(target: "exex::host", %local, "the authenticated RPC listens beyond loopback: keep the JWT secret file private");
+                }
+                info!(target: "exex::host", %local, methods = admin_methods, secret = %auth.jwt_secret.display(), "authenticated JSON-RPC server started");
+                Some((local, server.start(ctx.auth_modules)))
+            }
         };
 
         let source_ctx = SourceContext {
@@ -278,6 +316,8 @@ impl<N: NodePrimitives> HostBuilder<N> {
         Ok(HostHandle {
             rpc_addr: rpc.as_ref().map(|(addr, _)| *addr),
             rpc: rpc.map(|(_, handle)| handle),
+            auth_addr: auth.as_ref().map(|(addr, _)| *addr),
+            auth: auth.map(|(_, handle)| handle),
             finished_height: manager_handle.finished_height(),
             shutdown,
             exit: exit_rx,
@@ -291,6 +331,8 @@ impl<N: NodePrimitives> HostBuilder<N> {
 pub struct HostHandle {
     rpc_addr: Option<SocketAddr>,
     rpc: Option<ServerHandle>,
+    auth_addr: Option<SocketAddr>,
+    auth: Option<ServerHandle>,
     finished_height: watch::Receiver<FinishedExExHeight>,
     shutdown: CancellationToken,
     exit: mpsc::UnboundedReceiver<eyre::Report>,
@@ -301,6 +343,11 @@ impl HostHandle {
     /// Where the JSON-RPC server listens, if it runs.
     pub const fn rpc_addr(&self) -> Option<SocketAddr> {
         self.rpc_addr
+    }
+
+    /// Where the authenticated JSON-RPC server listens, if it runs.
+    pub const fn auth_addr(&self) -> Option<SocketAddr> {
+        self.auth_addr
     }
 
     /// The height every ExEx has finished.
@@ -333,9 +380,9 @@ impl HostHandle {
     /// Stops every task of the host and the RPC server.
     pub async fn stop(&mut self) {
         self.shutdown.cancel();
-        if let Some(rpc) = self.rpc.take() {
-            let _ = rpc.stop();
-            let _ = tokio::time::timeout(Duration::from_secs(5), rpc.stopped()).await;
+        for server in [self.rpc.take(), self.auth.take()].into_iter().flatten() {
+            let _ = server.stop();
+            let _ = tokio::time::timeout(Duration::from_secs(5), server.stopped()).await;
         }
         // Give the block source a moment to return cleanly, then abort the rest (ExExs run
         // until aborted).

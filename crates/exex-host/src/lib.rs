@@ -38,6 +38,7 @@
 //! - An ExEx future that returns stops the host with an error naming it.
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub mod auth;
 mod chain;
 mod cli;
 mod context;
@@ -53,10 +54,11 @@ mod provider;
 mod source;
 mod wal;
 
+pub use auth::{AdminClient, AuthRpcConfig, JwtSecret};
 pub use chain::{Chain, ChainBlocks, ExecutionOutcome};
 pub use cli::{
-    Cli, Commands, DEFAULT_DATADIR, DEFAULT_HTTP_ADDR, DEFAULT_HTTP_PORT, NoArgs, NodeArgs,
-    NodeCommand,
+    Cli, Commands, DEFAULT_AUTHRPC_ADDR, DEFAULT_AUTHRPC_PORT, DEFAULT_DATADIR, DEFAULT_HTTP_ADDR,
+    DEFAULT_HTTP_PORT, NoArgs, NodeArgs, NodeCommand,
 };
 pub use context::{ExExContext, ExExContextDyn, HostComponents};
 pub use error::{HostError, HostResult};

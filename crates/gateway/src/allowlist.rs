@@ -105,24 +105,32 @@ impl DeploymentAllowlist {
         Ok(removed)
     }
 
-    /// The admin JSON-RPC methods (serve them on the node's admin endpoint, not the public one):
-    /// `gateway_deploymentAllowlist`, `gateway_allowDeployer(address)`,
-    /// `gateway_disallowDeployer(address)`.
+    /// The admin JSON-RPC methods (serve them on the node's authenticated listener, never the
+    /// public one): `gateway_deploymentAllowlist`, `gateway_allowDeployer(address)`,
+    /// `gateway_disallowDeployer(address)`. Parameters are strict: anything but what each takes
+    /// is refused with `-32602` naming it.
     pub fn admin_rpc_module(self: &std::sync::Arc<Self>) -> RpcModule<std::sync::Arc<Self>> {
         let mut module = RpcModule::new(std::sync::Arc::clone(self));
         let error = |e: GatewayError| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>);
         let list = module
-            .register_method("gateway_deploymentAllowlist", |_, list, _| list.accounts())
+            .register_method("gateway_deploymentAllowlist", |params, list, _| {
+                match params.as_str().map(str::trim) {
+                    None | Some("[]" | "{}" | "null") => Ok(list.accounts()),
+                    Some(raw) => Err(invalid(format!(
+                        "gateway_deploymentAllowlist takes no parameters, but was given {raw}"
+                    ))),
+                }
+            })
             .is_ok();
         let allow = module
             .register_method("gateway_allowDeployer", move |params, list, _| {
-                let account: Address = params.one()?;
+                let account = one_address("gateway_allowDeployer", &params)?;
                 list.add(account).map_err(error)
             })
             .is_ok();
         let disallow = module
             .register_method("gateway_disallowDeployer", move |params, list, _| {
-                let account: Address = params.one()?;
+                let account = one_address("gateway_disallowDeployer", &params)?;
                 list.remove(&account).map_err(error)
             })
             .is_ok();
@@ -130,4 +138,21 @@ impl DeploymentAllowlist {
         debug_assert!(list && allow && disallow);
         module
     }
+}
+
+fn invalid(message: String) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32602, message, None::<()>)
+}
+
+/// The one address `method` takes, as `["0x..."]`.
+fn one_address(
+    method: &str,
+    params: &jsonrpsee::types::Params<'_>,
+) -> Result<Address, ErrorObjectOwned> {
+    let raw = params.as_str().unwrap_or("[]");
+    serde_json::from_str::<[Address; 1]>(raw).map(|[account]| account).map_err(|e| {
+        invalid(format!(
+            "{method} takes one parameter, the account's address (\"0x\" and 40 hex characters), and was given {raw}: {e}"
+        ))
+    })
 }

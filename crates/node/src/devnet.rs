@@ -377,6 +377,11 @@ async fn start_host(
     let mut host_config = HostConfig::new(datadir);
     host_config.source_url = Some(rpc_url.clone());
     host_config.http_addr = http_port.map(|port| ([127, 0, 0, 1], port).into());
+    // The admin methods: on loopback, any free port, the secret in the node's data dir.
+    host_config.auth = Some(exex_host::AuthRpcConfig {
+        addr: ([127, 0, 0, 1], 0).into(),
+        jwt_secret: datadir.join(exex_host::auth::DEFAULT_JWT_SECRET_FILE),
+    });
     let host = settlement
         .clone()
         .install(HostBuilder::new(host_config, RpcBlockSource::new(source)))
@@ -385,6 +390,9 @@ async fn start_host(
         .wrap_err_with(|| format!("starting the host of chain {chain_id}"))?;
     if let Some(addr) = host.rpc_addr() {
         info!(target: "gateway_node::devnet", chain = chain_id, %addr, "settlement_* JSON-RPC");
+    }
+    if let Some(addr) = host.auth_addr() {
+        info!(target: "gateway_node::devnet", chain = chain_id, %addr, secret = %datadir.join(exex_host::auth::DEFAULT_JWT_SECRET_FILE).display(), "admin JSON-RPC (gateway-node admin --authrpc.url http://ADDR --authrpc.jwtsecret SECRET)");
     }
     let stop = host.shutdown_token();
     Ok(HostRun { chain_id, settlement, host: tokio::spawn(host.wait_for_node_exit()), stop })

@@ -6,11 +6,13 @@
 //!     --settlement.enabled --settlement.layer gateway --settlement.topology devnet.json \
 //!     --settlement.operator-key-file operator.key --http --metrics 127.0.0.1:9001
 //! gateway-node devnet --chains 2
+//! gateway-node admin settlement_migrate '{"to": "l1"}'
 //! ```
 
 // A binary: its modules' public items are public to the binary only.
 #![allow(unreachable_pub)]
 
+mod admin;
 mod args;
 mod config_file;
 mod devnet;
@@ -41,6 +43,8 @@ enum GatewayCommand {
     Node(Box<exex_host::NodeCommand<args::NodeExtArgs>>),
     /// Start L1, the Gateway and chains on anvil, every chain settling; Ctrl-C stops everything.
     Devnet(devnet::DevnetArgs),
+    /// Call an admin method on a node's authenticated JSON-RPC (`--authrpc.*`); prints JSON.
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> eyre::Result<()> {
@@ -50,6 +54,10 @@ fn main() -> eyre::Result<()> {
     match cli.command {
         GatewayCommand::Node(command) => run_node(*command),
         GatewayCommand::Devnet(args) => run_devnet(args),
+        GatewayCommand::Admin(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(admin::run(args))
+        }
     }
 }
 
@@ -134,14 +142,9 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
                 .await
                 .wrap_err_with(|| format!("--gateway.public-rpc {addr}"))?;
                 info!(target: "gateway_node", addr = %front.local_addr(), "Gateway public JSON-RPC (deployment allowlist)");
-                match builder.config().http_addr {
-                    None => tracing::warn!(target: "gateway_node", "the deployment allowlist's admin methods need --http; only --gateway.deployers changes it now"),
-                    Some(http) if !http.ip().is_loopback() => tracing::warn!(target: "gateway_node", %http, "gateway_allowDeployer is served without authentication on a non-loopback --http.addr: keep it on 127.0.0.1 or behind an authenticating proxy"),
-                    Some(_) => {}
-                }
                 let admin = allowlist.admin_rpc_module();
                 let builder = builder.extend_rpc_modules(move |ctx| {
-                    ctx.modules.merge(admin)?;
+                    ctx.auth_modules.merge(admin)?;
                     Ok(())
                 });
                 (builder, Some(front))

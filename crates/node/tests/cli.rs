@@ -42,6 +42,52 @@ fn run_to_exit_with_env(args: &[&str], datadir: &Path, env: &[(&str, &str)]) -> 
     child.wait_with_output().unwrap()
 }
 
+/// `gateway-node admin --authrpc.url http://127.0.0.1:<port> --authrpc.jwtsecret <secret> ARGS`.
+fn run_admin(port: u16, secret: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(["admin", "--authrpc.url", &format!("http://127.0.0.1:{port}")])
+        .arg("--authrpc.jwtsecret")
+        .arg(secret)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "gateway-node admin did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The admin call's printed result; panics with its stderr when it failed.
+fn admin_ok(port: u16, secret: &Path, args: &[&str]) -> serde_json::Value {
+    let out = run_admin(port, secret, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gateway-node admin {args:?} failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The admin call's error output; panics when it succeeded.
+fn admin_err(port: u16, secret: &Path, args: &[&str]) -> String {
+    let out = run_admin(port, secret, args);
+    assert!(!out.status.success(), "gateway-node admin {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A raw JSON-RPC POST to `port` with an optional `Authorization` header; the whole answer.
+fn post(port: u16, authorization: Option<&str>, body: &str) -> String {
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    local_http(
+        port,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -185,7 +231,7 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     std::fs::write(&key_file, &chain.operator_key).unwrap();
     let config = dir.path().join("node.toml");
     std::fs::write(&config, "[batch]\nmax-blocks = 2\ntimeout = \"1s\"\n").unwrap();
-    let (http_port, metrics_port) = (free_port(), free_port());
+    let (http_port, metrics_port, auth_port) = (free_port(), free_port(), free_port());
     let datadir = dir.path().join("data");
     let child = Command::new(BIN)
         .args([
@@ -216,6 +262,8 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
             &http_port.to_string(),
             "--metrics",
             &format!("127.0.0.1:{metrics_port}"),
+            "--authrpc.port",
+            &auth_port.to_string(),
         ])
         .arg("--datadir")
         .arg(&datadir)
@@ -246,7 +294,41 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     };
     assert_eq!(status["settlementLayer"], 506);
     assert_eq!(status["chainId"], chain.node.chain_id);
-    assert_eq!(local_rpc(http_port, "settlement_pause"), "paused");
+    // Admin methods are not served on --http: nothing changes.
+    let on_http = post(
+        http_port,
+        None,
+        r#"{"jsonrpc":"2.0","id":1,"method":"settlement_pause","params":[]}"#,
+    );
+    assert!(on_http.contains("-32601"), "{on_http}");
+    assert_eq!(local_rpc(http_port, "settlement_status")["phase"], "settling");
+    // On the authenticated listener: refused without a token, or with another secret's.
+    let pause = r#"{"jsonrpc":"2.0","id":1,"method":"settlement_pause","params":[]}"#;
+    assert!(post(auth_port, None, pause).starts_with("HTTP/1.1 401"));
+    let other = dir.path().join("other.hex");
+    let forged = exex_host::JwtSecret::load_or_create(&other).unwrap().token();
+    assert!(post(auth_port, Some(&format!("Bearer {forged}")), pause).starts_with("HTTP/1.1 401"));
+    let err = admin_err(auth_port, &other, &["settlement_pause"]);
+    assert!(err.contains("refused the token"), "{err}");
+    assert_eq!(local_rpc(http_port, "settlement_status")["phase"], "settling");
+    // The secret file the node made is its owner's only.
+    let secret = datadir.join("jwt.hex");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // Strict params: junk and unknown fields are refused, naming them; nothing changes.
+    let err = admin_err(auth_port, &secret, &["settlement_pause", "junk"]);
+    assert!(err.contains("-32602") && err.contains("junk"), "{err}");
+    let err = admin_err(auth_port, &secret, &["settlement_migrate", r#"{"to":"l1","force":true}"#]);
+    assert!(err.contains("-32602") && err.contains("force"), "{err}");
+    let err = admin_err(auth_port, &secret, &["settlement_migrate", r#"{"to":"l1"}"#, "2"]);
+    assert!(err.contains("-32602"), "{err}");
+    assert!(!err.contains("ErrorObject"), "a sentence, not debug text: {err}");
+    assert_eq!(local_rpc(http_port, "settlement_status")["phase"], "settling");
+    assert!(local_rpc(http_port, "settlement_status")["migration"].is_null());
+    // With the node's secret: paused.
+    assert_eq!(admin_ok(auth_port, &secret, &["settlement_pause"]), "paused");
     assert_eq!(local_rpc(http_port, "settlement_status")["phase"], "paused");
 
     let metrics =
@@ -318,11 +400,12 @@ async fn the_gateway_public_rpc_refuses_deployments_until_the_admin_allows_them(
     };
     let gateway = Anvil::spawn(AnvilConfig { chain_id: 506, ..Default::default() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (front_port, http_port) = (free_port(), free_port());
+    let (front_port, http_port, auth_port) = (free_port(), free_port(), free_port());
     let child = Command::new(BIN)
         .args(["node", "--chain.rpc-url", gateway.endpoint().as_str()])
         .args(["--gateway.public-rpc", &format!("127.0.0.1:{front_port}")])
-        .args(["--http", "--http.port", &http_port.to_string(), "--datadir"])
+        .args(["--http", "--http.port", &http_port.to_string()])
+        .args(["--authrpc.port", &auth_port.to_string(), "--datadir"])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -330,13 +413,19 @@ async fn the_gateway_public_rpc_refuses_deployments_until_the_admin_allows_them(
         .spawn()
         .unwrap();
     let mut child = ChildProcess(child);
+    let secret = dir.path().join("jwt.hex");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while local_rpc(http_port, "gateway_deploymentAllowlist").is_null() {
+    while !secret.exists()
+        || !run_admin(auth_port, &secret, &["gateway_deploymentAllowlist"]).status.success()
+    {
         assert!(child.is_running(), "gateway-node exited early");
         assert!(Instant::now() < deadline, "the admin methods never answered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-
+    // Not on --http, nor without a token.
+    let allow = |who: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"gateway_allowDeployer","params":["{who}"]}}"#)
+    };
     let signer: PrivateKeySigner = gateway.dev_keys()[0].parse().unwrap();
     let deployer = signer.address();
     let provider = ProviderBuilder::new()
@@ -356,17 +445,21 @@ async fn the_gateway_public_rpc_refuses_deployments_until_the_admin_allows_them(
     let message = err.as_error_resp().unwrap().message.to_string();
     assert!(message.contains(&deployer.to_string()), "{message}");
 
-    let body = format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"gateway_allowDeployer","params":["{deployer}"]}}"#
+    let on_http = post(http_port, None, &allow(&deployer.to_string()));
+    assert!(on_http.contains("-32601"), "{on_http}");
+    assert!(post(auth_port, None, &allow(&deployer.to_string())).starts_with("HTTP/1.1 401"));
+    deploy().await.expect_err("still not on the allowlist");
+    let err = admin_err(auth_port, &secret, &["gateway_allowDeployer", "0x1234"]);
+    assert!(err.contains("-32602") && err.contains("0x1234"), "{err}");
+    assert_eq!(
+        admin_ok(auth_port, &secret, &["gateway_deploymentAllowlist"]),
+        serde_json::json!([])
     );
-    let answer = local_http(
-        http_port,
-        &format!(
-            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
+    // With the secret, through the operator's client.
+    assert_eq!(
+        admin_ok(auth_port, &secret, &["gateway_allowDeployer", &deployer.to_string()]),
+        true
     );
-    assert!(answer.contains(r#""result":true"#), "{answer}");
     let receipt =
         tokio::time::timeout(Duration::from_secs(30), deploy().await.unwrap().get_receipt())
             .await

@@ -2,7 +2,11 @@
 //! its handle ([`Settlement`]) and turns the answer or the error into JSON-RPC.
 
 use gateway_store::MigrationPhase;
-use jsonrpsee::{RpcModule, types::ErrorObjectOwned};
+use jsonrpsee::{
+    RpcModule,
+    types::{ErrorObjectOwned, Params},
+};
+use serde_json::Value;
 
 use crate::{
     config::{LayerKind, UnknownLayer},
@@ -10,33 +14,62 @@ use crate::{
     interop::ProofTarget,
 };
 
-/// `settlement_migrate`'s parameter.
+/// `settlement_migrate`'s parameter (unknown fields are refused, not ignored).
 #[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MigrateRequest {
     /// `gateway` or `l1`.
     to: String,
 }
 
-/// The settlement ExEx's JSON-RPC methods, served through `settlement` (a handle):
-/// `settlement_status`, `settlement_pause`, `settlement_resume`, `settlement_migrate`,
-/// `settlement_cancel_migration` and `interop_getMessageProof`.
-pub(crate) fn module(settlement: &Settlement) -> RpcModule<()> {
+/// `settlement_migrate`'s one parameter, `{"to": ...}`, given alone or in a one-element array.
+fn parse_migrate(params: &Params<'_>) -> Result<MigrateRequest, ErrorObjectOwned> {
+    let raw = params.as_str().unwrap_or("null");
+    let value: Value = serde_json::from_str(raw).map_err(|e| invalid(e.to_string()))?;
+    let request = match value {
+        Value::Array(mut items) if items.len() == 1 => items.remove(0),
+        object @ Value::Object(_) => object,
+        _ => Value::Null,
+    };
+    serde_json::from_value(request).map_err(|e| {
+        invalid(format!(
+            "settlement_migrate takes one parameter, {{\"to\": \"gateway\" | \"l1\"}}, and was given {raw}: {e}"
+        ))
+    })
+}
+
+/// What a parameter error says, without jsonrpsee's debug wrapping.
+fn reason(e: &ErrorObjectOwned) -> String {
+    e.data().map_or_else(|| e.message().to_string(), |d| d.get().trim_matches('"').to_string())
+}
+
+/// An invalid-params error (`-32602`) with `message`.
+fn invalid(message: String) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32602, message, None::<()>)
+}
+
+/// Refuses any parameter to a method that takes none.
+fn no_params(method: &str, params: &Params<'_>) -> Result<(), ErrorObjectOwned> {
+    let Some(raw) = params.as_str() else { return Ok(()) };
+    match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Array(items)) if items.is_empty() => Ok(()),
+        Ok(Value::Object(fields)) if fields.is_empty() => Ok(()),
+        Ok(Value::Null) => Ok(()),
+        _ => Err(invalid(format!("{method} takes no parameters, but was given {raw}"))),
+    }
+}
+
+/// The settlement ExEx's admin JSON-RPC methods, which change its state (serve them only on the
+/// authenticated listener): `settlement_pause`, `settlement_resume`, `settlement_migrate` and
+/// `settlement_cancel_migration`.
+pub(crate) fn admin_module(settlement: &Settlement) -> RpcModule<()> {
     let mut module = RpcModule::new(());
     let this = settlement.clone();
     let migrate = module
         .register_async_method("settlement_migrate", move |params, _, _| {
             let this = this.clone();
             async move {
-                let request: MigrateRequest =
-                    params.one().or_else(|_| params.parse()).map_err(|e| {
-                        ErrorObjectOwned::owned(
-                            -32602,
-                            format!(
-                                "settlement_migrate takes {{\"to\": \"gateway\" | \"l1\"}}: {e}"
-                            ),
-                            None::<()>,
-                        )
-                    })?;
+                let request: MigrateRequest = parse_migrate(&params)?;
                 let to: LayerKind = request.to.parse().map_err(|e: UnknownLayer| {
                     ErrorObjectOwned::owned(-32602, e.to_string(), None::<()>)
                 })?;
@@ -54,20 +87,70 @@ pub(crate) fn module(settlement: &Settlement) -> RpcModule<()> {
         })
         .is_ok();
     let this = settlement.clone();
+    let cancel = module
+        .register_method("settlement_cancel_migration", move |params, _, _| {
+            no_params("settlement_cancel_migration", &params)?;
+            let record = this
+                .cancel_migration()
+                .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))?;
+            Ok::<_, ErrorObjectOwned>(serde_json::json!({
+                "id": record.id,
+                "phase": MigrationPhase::Cancelled.as_str(),
+            }))
+        })
+        .is_ok();
+    let this = settlement.clone();
+    let pause = module
+        .register_method("settlement_pause", move |params, _, _| {
+            no_params("settlement_pause", &params)?;
+            this.pause();
+            Ok::<_, ErrorObjectOwned>("paused")
+        })
+        .is_ok();
+    let this = settlement.clone();
+    let resume = module
+        .register_method("settlement_resume", move |params, _, _| {
+            no_params("settlement_resume", &params)?;
+            this.resume();
+            Ok::<_, ErrorObjectOwned>("settling")
+        })
+        .is_ok();
+    // Method names are unique constants: registering cannot fail.
+    debug_assert!(pause && resume && migrate && cancel);
+    module
+}
+
+/// The settlement ExEx's read JSON-RPC methods (safe to serve to anyone who can reach the
+/// node): `settlement_status` and `interop_getMessageProof`.
+pub(crate) fn read_module(settlement: &Settlement) -> RpcModule<()> {
+    let mut module = RpcModule::new(());
+    let this = settlement.clone();
+    let status = module
+        .register_method("settlement_status", move |params, _, _| {
+            no_params("settlement_status", &params)?;
+            this.status().map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))
+        })
+        .is_ok();
+    let this = settlement.clone();
     let proof = module
         .register_async_method("interop_getMessageProof", move |params, _, _| {
             let this = this.clone();
             async move {
-                let invalid = |e: String| ErrorObjectOwned::owned(-32602, e, None::<()>);
+                const USAGE: &str = "interop_getMessageProof takes (txHash, logIndex[, \"interop\" | \"l1\"[, rootBlock]])";
+                let bad = |what: &str, e: &ErrorObjectOwned| {
+                    invalid(format!("{USAGE}; {what} is not valid: {}", reason(e)))
+                };
                 let mut seq = params.sequence();
-                let tx_hash: alloy::primitives::B256 = seq.next().map_err(|e| {
-                    invalid(format!("interop_getMessageProof(txHash, logIndex[, \"interop\" | \"l1\"[, rootBlock]]): txHash: {e}"))
-                })?;
-                let log_index: u64 = seq.next().map_err(|e| invalid(format!("logIndex: {e}")))?;
+                let tx_hash: alloy::primitives::B256 =
+                    seq.next().map_err(|e| bad("txHash (32 bytes of hex)", &e))?;
+                let log_index: u64 = seq.next().map_err(|e| bad("logIndex (a number)", &e))?;
                 let target: Option<ProofTarget> =
-                    seq.optional_next().map_err(|e| invalid(format!("target: {e}")))?;
+                    seq.optional_next().map_err(|e| bad("the target", &e))?;
                 let at_block: Option<u64> =
-                    seq.optional_next().map_err(|e| invalid(format!("rootBlock: {e}")))?;
+                    seq.optional_next().map_err(|e| bad("rootBlock (a number)", &e))?;
+                if let Ok(Some(extra)) = seq.optional_next::<Value>() {
+                    return Err(invalid(format!("{USAGE}; an extra parameter was given: {extra}")));
+                }
                 let proof = this
                     .message_proof(
                         tx_hash,
@@ -87,39 +170,7 @@ pub(crate) fn module(settlement: &Settlement) -> RpcModule<()> {
             }
         })
         .is_ok();
-    let this = settlement.clone();
-    let cancel = module
-        .register_method("settlement_cancel_migration", move |_, _, _| {
-            let record = this
-                .cancel_migration()
-                .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))?;
-            Ok::<_, ErrorObjectOwned>(serde_json::json!({
-                "id": record.id,
-                "phase": MigrationPhase::Cancelled.as_str(),
-            }))
-        })
-        .is_ok();
-    let this = settlement.clone();
-    let status = module
-        .register_method("settlement_status", move |_, _, _| {
-            this.status().map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))
-        })
-        .is_ok();
-    let this = settlement.clone();
-    let pause = module
-        .register_method("settlement_pause", move |_, _, _| {
-            this.pause();
-            "paused"
-        })
-        .is_ok();
-    let this = settlement.clone();
-    let resume = module
-        .register_method("settlement_resume", move |_, _, _| {
-            this.resume();
-            "settling"
-        })
-        .is_ok();
     // Method names are unique constants: registering cannot fail.
-    debug_assert!(status && pause && resume && migrate && cancel && proof);
+    debug_assert!(status && proof);
     module
 }

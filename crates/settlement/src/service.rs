@@ -72,22 +72,30 @@ impl Settlement {
         }
     }
 
-    /// Installs the ExEx and its RPC namespace into a host.
+    /// Installs the ExEx and its RPC namespace into a host: the reads on its `--http` server,
+    /// the admin methods on its authenticated listener only.
     pub fn install(self, builder: HostBuilder) -> HostBuilder {
-        let rpc = self.rpc_module();
+        let (reads, admin) = (self.rpc_module(), self.admin_rpc_module());
         builder
             .extend_rpc_modules(move |ctx| {
-                ctx.modules.merge(rpc)?;
+                ctx.modules.merge(reads)?;
+                ctx.auth_modules.merge(admin)?;
                 Ok(())
             })
             .install_exex(SETTLEMENT_EXEX_ID, move |ctx| async move { Ok(self.run(ctx)) })
     }
 
-    /// The settlement ExEx's JSON-RPC methods: `settlement_status`, `settlement_pause`,
-    /// `settlement_resume`, `settlement_migrate`, `settlement_cancel_migration` and
-    /// `interop_getMessageProof`.
+    /// The settlement ExEx's read JSON-RPC methods, safe to serve to anyone who can reach the
+    /// node: `settlement_status` and `interop_getMessageProof`.
     pub fn rpc_module(&self) -> RpcModule<()> {
-        crate::rpc::module(self)
+        crate::rpc::read_module(self)
+    }
+
+    /// The settlement ExEx's admin JSON-RPC methods, which change its state: serve them only
+    /// behind authentication (the host's `RpcContext::auth_modules`): `settlement_pause`,
+    /// `settlement_resume`, `settlement_migrate` and `settlement_cancel_migration`.
+    pub fn admin_rpc_module(&self) -> RpcModule<()> {
+        crate::rpc::admin_module(self)
     }
 
     /// Runs the ExEx until the host stops: the ingest loop here, and beside it, each a task

@@ -108,11 +108,15 @@ fn install(builder: HostBuilder, args: &CustomArgs) -> eyre::Result<HostBuilder>
     let seen = Arc::new(AtomicU64::new(0));
     let mut custom = RpcModule::new(Arc::clone(&seen));
     custom.register_method("custom_blocksSeen", |_, seen, _| seen.load(Ordering::Relaxed))?;
-    let settlement_rpc = settlement.rpc_module();
+    // Reads on --http; the admin methods (pause, migrate, ...) only on the authenticated
+    // listener (--authrpc.*).
+    let (settlement_rpc, settlement_admin) =
+        (settlement.rpc_module(), settlement.admin_rpc_module());
     let every = args.report_every;
     Ok(builder
         .extend_rpc_modules(move |ctx| {
             ctx.modules.merge(settlement_rpc)?;
+            ctx.auth_modules.merge(settlement_admin)?;
             ctx.modules.merge(custom)?;
             Ok(())
         })

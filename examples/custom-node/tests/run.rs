@@ -27,6 +27,7 @@ async fn the_custom_node_runs_its_own_exex_and_settles_through_the_embedded_one(
     let child = Command::new(BIN)
         .args(["node", "--chain.rpc-url", chain.node.rpc_url.as_str(), "--chain.start-after", "0"])
         .args(["--chain.poll-interval", "100ms", "--http", "--http.port", &port.to_string()])
+        .args(["--authrpc.port", "0"])
         .arg("--custom.topology")
         .arg(&topology_file)
         .args(["--custom.chain-id", &chain.node.chain_id.to_string(), "--custom.report-every", "2"])
