@@ -132,7 +132,7 @@ pub async fn start_settlement(
         config,
         Arc::clone(&store),
         Arc::new(gateway_prover::MockBackend::default()),
-    );
+    )?;
     let handle = settlement
         .clone()
         .install(HostBuilder::new(host, RpcBlockSource::new(source)))

@@ -368,7 +368,8 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
         wrong_admin,
         Arc::new(Store::open(other_dir.path()).unwrap()),
         Arc::new(gateway_prover::MockBackend::default()),
-    );
+    )
+    .unwrap();
     let err = other.migrate(LayerKind::Gateway, "test").await.unwrap_err();
     assert!(matches!(err, MigrationError::NotChainAdmin { .. }), "{err}");
     assert!(err.to_string().contains("is not chain"), "{err}");

@@ -93,7 +93,7 @@ async fn start_node_proving_with(
     source.poll_interval = Duration::from_millis(100);
     source.start_after = Some(0);
     let host = e2e_tests::fixtures::host_config(datadir);
-    let settlement = Settlement::new(config, Arc::clone(&store), backend);
+    let settlement = Settlement::new(config, Arc::clone(&store), backend).unwrap();
     let handle = settlement
         .install(HostBuilder::new(host, RpcBlockSource::new(source)))
         .launch()

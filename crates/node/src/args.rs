@@ -58,6 +58,11 @@ pub struct NodeExtArgs {
     /// Gateway mode.
     #[command(flatten)]
     pub gateway: GatewayArgs,
+    /// Allow setups that are safe on a devnet only: settling through an executor whose verifier
+    /// is a `MockVerifier` (accepts any proof), mock proofs, halo2 proofs over the public-seed
+    /// dev SRS. Without it the node refuses them at start.
+    #[arg(long = "dev", env = "GATEWAY_DEV")]
+    pub dev: bool,
     /// Serve Prometheus metrics on this address.
     #[arg(long = "metrics", env = "GATEWAY_METRICS", value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,

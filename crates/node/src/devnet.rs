@@ -370,7 +370,7 @@ async fn start_host(
     backend: Arc<dyn ProofBackend>,
 ) -> eyre::Result<HostRun> {
     let store = Arc::new(gateway_store::Store::open(datadir)?);
-    let settlement = Settlement::new(config, store, backend);
+    let settlement = Settlement::new(config, store, backend)?;
     let mut source = RpcBlockSourceConfig::new(rpc_url.clone());
     source.poll_interval = Duration::from_millis(250);
     source.start_after = Some(0);

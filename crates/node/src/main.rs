@@ -100,12 +100,14 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
         }
         let mut cancel_proofs = None;
         let builder = if ext.settlement.enabled {
+            settings::refuse_dev_proofs(&ext)?;
             let chain_url = builder
                 .config()
                 .source_url
                 .clone()
                 .ok_or_else(|| eyre::eyre!("--chain.rpc-url is required for settlement"))?;
             let config = settings::settlement_config(&ext, &chain_url).await?;
+            settings::refuse_mock_verifiers(&ext, &config).await?;
             let backend = settings::proof_backend(&ext, &builder.config().datadir)?;
             cancel_proofs = Some(CancelOnDrop(Arc::clone(&backend)));
             info!(
@@ -119,7 +121,9 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
                 gateway_store::Store::open(&builder.config().datadir)
                     .wrap_err("--datadir: opening the settlement store")?,
             );
-            Settlement::new(config, store, backend).install(builder)
+            Settlement::new(config, store, backend)
+                .wrap_err("--settlement.*: the settlement ExEx cannot start")?
+                .install(builder)
         } else {
             builder
         };

@@ -284,6 +284,68 @@ pub async fn settlement_config(
     Ok(config)
 }
 
+/// Refuses, unless `--dev`, proofs that are safe on a devnet only: mock proofs, and halo2 over
+/// the public-seed dev SRS. Reads no file and asks no node, so it runs first.
+pub fn refuse_dev_proofs(args: &NodeExtArgs) -> eyre::Result<()> {
+    if args.dev {
+        return Ok(());
+    }
+    match args.settlement.proofs {
+        ProofsArg::Mock => eyre::bail!(
+            "--settlement.proofs mock: mock proofs are accepted only by a MockVerifier, which accepts any proof; use --settlement.proofs halo2 with --settlement.srs-file, or pass --dev on a devnet"
+        ),
+        ProofsArg::Halo2 if args.settlement.srs_file.is_none() => eyre::bail!(
+            "--settlement.proofs halo2 without --settlement.srs-file would prove over the INSECURE dev SRS (its secret comes from a public seed: anyone can forge proofs); pass --settlement.srs-file <the ceremony SRS>, or --dev on a devnet"
+        ),
+        ProofsArg::Halo2 => Ok(()),
+    }
+}
+
+/// Refuses, unless `--dev`, to settle through an executor whose verifier accepts any proof (has
+/// the code of `MockVerifier` or `MockAggregatedVerifier`): the settlement layer and, for
+/// runtime migration, both layers.
+pub async fn refuse_mock_verifiers(
+    args: &NodeExtArgs,
+    config: &SettlementConfig,
+) -> eyre::Result<()> {
+    let mut executors = vec![(&config.layer, "--settlement.layer's executor")];
+    if let Some(migration) = &config.migration {
+        executors.push((&migration.l1, "--settlement.l1-executor"));
+        executors.push((&migration.gateway, "--settlement.gateway-executor"));
+    }
+    for (layer, flag) in executors {
+        let provider = alloy::providers::ProviderBuilder::new().connect_http(layer.rpc_url.clone());
+        let executor = gateway_contracts::ChainExecutor::new(layer.executor, &provider);
+        let verifier = executor.verifier().call().await.wrap_err_with(|| {
+            format!("{flag} {} on chain {}: reading its verifier", layer.executor, layer.chain_id)
+        })?;
+        let code = alloy::providers::Provider::get_code_at(&provider, verifier)
+            .await
+            .wrap_err_with(|| format!("{flag}: reading the code of verifier {verifier}"))?;
+        let mock = [
+            ("MockVerifier", &gateway_contracts::MockVerifier::DEPLOYED_BYTECODE),
+            (
+                "MockAggregatedVerifier",
+                &gateway_contracts::MockAggregatedVerifier::DEPLOYED_BYTECODE,
+            ),
+        ]
+        .into_iter()
+        .find(|(_, mock)| code == ***mock);
+        match mock {
+            Some((name, _)) if !args.dev => eyre::bail!(
+                "{flag} {} on chain {} verifies with {verifier}, a {name}: it accepts any proof, so anyone could settle anything; point the executor at a real verifier (setVerifier), or pass --dev on a devnet",
+                layer.executor,
+                layer.chain_id
+            ),
+            Some((name, _)) => {
+                tracing::warn!(target: "gateway_node", executor = %layer.executor, %verifier, name, "the executor accepts any proof (--dev)")
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 /// The proof backend the flags ask for. The halo2 backend loads (or makes, once) its SRS and
 /// leaf keys under `--settlement.halo2-cache-dir` (default `<datadir>/halo2`).
 pub fn proof_backend(

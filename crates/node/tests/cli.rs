@@ -92,6 +92,47 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_setups_are_refused_at_start_unless_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology_file = dir.path().join("topology.json");
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        Some(&topology_file),
+    )
+    .await
+    .unwrap();
+    let chain = &devnet.topology.chains[0];
+    let key_file = dir.path().join("operator.key");
+    std::fs::write(&key_file, &chain.operator_key).unwrap();
+    let topology = topology_file.to_str().unwrap();
+    let key = key_file.to_str().unwrap();
+    let node = |extra: &[&str]| {
+        let mut args = vec![
+            "node",
+            "--chain.rpc-url",
+            chain.node.rpc_url.as_str(),
+            "--settlement.enabled",
+            "--settlement.topology",
+            topology,
+            "--settlement.operator-key-file",
+            key,
+        ];
+        args.extend_from_slice(extra);
+        let out = run_to_exit(&args, &dir.path().join("data"));
+        assert!(!out.status.success(), "{extra:?} must be refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = node(&["--settlement.proofs", "mock"]);
+    assert!(err.contains("--settlement.proofs mock") && err.contains("--dev"), "{err}");
+    let err = node(&["--settlement.proofs", "halo2"]);
+    assert!(err.contains("--settlement.srs-file") && err.contains("INSECURE dev SRS"), "{err}");
+    // A ceremony SRS named, but the devnet's executors verify with a MockVerifier.
+    let err = node(&["--settlement.proofs", "halo2", "--settlement.srs-file", "/nonexistent.srs"]);
+    assert!(err.contains("MockVerifier") && err.contains("--dev"), "{err}");
+    assert!(err.contains(&chain.l1_executor.to_string()), "names the executor: {err}");
+}
+
 #[test]
 fn bad_inputs_fail_at_start_and_name_the_flag() {
     let chain = Anvil::spawn(AnvilConfig { chain_id: 270, ..Default::default() }).unwrap();
@@ -104,6 +145,7 @@ fn bad_inputs_fail_at_start_and_name_the_flag() {
         "--chain.rpc-url",
         chain_url.as_str(),
         "--settlement.enabled",
+        "--dev",
         "--settlement.proofs",
         "mock",
         "--settlement.l1-executor",
@@ -245,6 +287,7 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
         ])
         .args([
             "--settlement.enabled",
+            "--dev",
             "--settlement.layer",
             "gateway",
             "--settlement.proofs",

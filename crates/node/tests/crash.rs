@@ -64,7 +64,7 @@ fn spawn_on(
         .arg(dir.join("topology.json"))
         .arg("--settlement.operator-key-file")
         .arg(dir.join("operator.key"))
-        .args(["--http", "--http.port", &port.to_string(), "--authrpc.port", "0"])
+        .args(["--http", "--http.port", &port.to_string(), "--authrpc.port", "0", "--dev"])
         .arg("--datadir")
         .arg(dir.join("data"))
         .env("RUST_LOG", "warn")

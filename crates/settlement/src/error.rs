@@ -132,6 +132,15 @@ pub enum SettlementError {
     /// A value did not convert between ABI types.
     #[error(transparent)]
     Contracts(#[from] gateway_contracts::ContractsError),
+    /// A configured feature cannot start with its settings.
+    #[error("{feature} is configured but cannot start: {source}; fix its settings or leave it off")]
+    Feature {
+        /// The feature.
+        feature: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl From<alloy::eips::eip4844::c_kzg::Error> for SettlementError {

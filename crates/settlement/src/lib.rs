@@ -34,7 +34,7 @@
 //! # fn run(builder: exex_host::HostBuilder, config: gateway_settlement::SettlementConfig) -> eyre::Result<()> {
 //! let store = Arc::new(gateway_store::Store::open(&builder.config().datadir)?);
 //! let backend = Arc::new(gateway_prover::MockBackend::default());
-//! let builder = gateway_settlement::Settlement::new(config, store, backend).install(builder);
+//! let builder = gateway_settlement::Settlement::new(config, store, backend)?.install(builder);
 //! # Ok(()) }
 //! ```
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]

@@ -14,7 +14,7 @@ use tracing::warn;
 
 use crate::{
     config::SettlementConfig,
-    error::SettlementResult,
+    error::{SettlementError, SettlementResult},
     finality::Finality,
     gateway::Gateway,
     handle::Settlement,
@@ -35,11 +35,15 @@ impl Settlement {
     /// A settlement service over `store` proving with `backend`. In gateway mode, a Gateway
     /// batch carries at most as many chain batches as one aggregation holds beside the
     /// Gateway's own leaf, unless configured lower.
+    ///
+    /// # Errors
+    /// A configured feature (interop, runtime migration) whose settings cannot be built: the
+    /// node must not start with a feature it was asked for silently switched off.
     pub fn new(
         mut config: SettlementConfig,
         store: Arc<Store>,
         backend: Arc<dyn ProofBackend>,
-    ) -> Self {
+    ) -> SettlementResult<Self> {
         if let Some(mode) = &mut config.gateway
             && let Some(max) = backend.max_aggregated()
         {
@@ -49,27 +53,29 @@ impl Settlement {
         let config = Arc::new(config);
         let pipeline = Arc::new(Pipeline::new(Arc::clone(&config), store, backend));
         let interop = Interop::new(&config)
-            .map_err(|err| {
-                tracing::error!(target: "settlement::interop", %err, "interop is off");
-            })
-            .ok()
-            .flatten()
+            .map_err(|source| SettlementError::Feature {
+                feature: "interop",
+                source: Box::new(source),
+            })?
             .map(Arc::new);
-        let migration = config.migration.clone().and_then(|migration| {
-            MigrationRunner::new(Arc::clone(&pipeline), migration, interop.clone())
-                .map_err(|err| {
-                    tracing::error!(target: "settlement::migration", %err, "runtime migration is off");
-                })
-                .ok()
-                .map(Arc::new)
-        });
-        Self {
+        let migration = match config.migration.clone() {
+            Some(migration) => Some(Arc::new(
+                MigrationRunner::new(Arc::clone(&pipeline), migration, interop.clone()).map_err(
+                    |source| SettlementError::Feature {
+                        feature: "runtime migration",
+                        source: Box::new(source),
+                    },
+                )?,
+            )),
+            None => None,
+        };
+        Ok(Self {
             gateway: config.gateway.clone().map(|mode| Arc::new(Gateway::new(mode))),
             finality: config.l1_finality.clone().map(|source| Arc::new(Finality::new(source))),
             pipeline,
             migration,
             interop,
-        }
+        })
     }
 
     /// Installs the ExEx and its RPC namespace into a host: the reads on its `--http` server,
@@ -186,5 +192,62 @@ async fn metrics_loop(
             () = shutdown.cancelled() => return Ok(()),
             () = tokio::time::sleep(METRICS_INTERVAL) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::config::{
+        InteropConfig, MessageRootSource, MigrationConfig, OperatorKey, offline_config,
+    };
+
+    /// Anvil's first public dev key: a key that parses.
+    const KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+    fn build(config: SettlementConfig) -> SettlementResult<Settlement> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        Settlement::new(config, store, Arc::new(gateway_prover::MockBackend::default()))
+    }
+
+    #[test]
+    fn a_feature_that_cannot_be_built_stops_the_start_instead_of_switching_off() {
+        let mut config = offline_config();
+        config.operator_key = OperatorKey::new(KEY);
+        assert!(build(config.clone()).is_ok(), "no feature configured");
+
+        let mut migration = config.clone();
+        migration.migration = Some(MigrationConfig {
+            l1: config.layer.clone(),
+            gateway: config.layer.clone(),
+            bridgehub: Default::default(),
+            admin_key: None,
+            relayer_key: Some(OperatorKey::new("0xnot-a-key")),
+            start_on: None,
+        });
+        let err = build(migration).err().expect("a bad relayer key is refused");
+        assert!(matches!(err, SettlementError::Feature { feature: "runtime migration", .. }));
+        assert!(err.to_string().contains("relayer"), "{err}");
+
+        let source = MessageRootSource {
+            chain_id: 506,
+            rpc_url: config.layer.rpc_url.clone(),
+            message_root: Default::default(),
+        };
+        let mut interop = config;
+        interop.interop = Some(InteropConfig {
+            chain_rpc_url: interop.layer.rpc_url.clone(),
+            interop_roots: Default::default(),
+            importer_key: OperatorKey::new("junk"),
+            gateway: source.clone(),
+            l1: source,
+            gateway_executor_on_l1: Default::default(),
+        });
+        let err = build(interop).err().expect("a bad importer key is refused");
+        assert!(matches!(err, SettlementError::Feature { feature: "interop", .. }));
+        assert!(err.to_string().contains("importer"), "{err}");
     }
 }

@@ -163,7 +163,7 @@ async fn seal_to_executed(batches: u64, txs: usize) -> eyre::Result<Settle> {
         config,
         Arc::clone(&store),
         Arc::new(gateway_prover::MockBackend::default()),
-    );
+    )?;
     let mut host = settlement
         .install(HostBuilder::new(
             HostConfig::new(dir.path()),

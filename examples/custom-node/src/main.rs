@@ -104,7 +104,7 @@ fn install(builder: HostBuilder, args: &CustomArgs) -> eyre::Result<HostBuilder>
             .wrap_err("opening the settlement store")?,
     );
     let settlement =
-        Settlement::new(config, store, Arc::new(gateway_prover::MockBackend::default()));
+        Settlement::new(config, store, Arc::new(gateway_prover::MockBackend::default()))?;
     let seen = Arc::new(AtomicU64::new(0));
     let mut custom = RpcModule::new(Arc::clone(&seen));
     custom.register_method("custom_blocksSeen", |_, seen, _| seen.load(Ordering::Relaxed))?;
