@@ -155,13 +155,12 @@ pub fn host_config(datadir: &Path) -> HostConfig {
 
 /// A client of `host`'s admin methods (its authenticated listener), with the secret from
 /// `datadir`.
-pub fn admin_client(host: &HostHandle, datadir: &Path) -> exex_host::AdminClient {
-    let url = format!("http://{}", host.auth_addr().expect("the host serves admin methods"));
+pub fn admin_client(host: &HostHandle, datadir: &Path) -> eyre::Result<exex_host::AdminClient> {
+    let addr = host.auth_addr().ok_or_else(|| eyre::eyre!("the host serves no admin methods"))?;
     let secret = exex_host::JwtSecret::load_or_create(
         &datadir.join(exex_host::auth::DEFAULT_JWT_SECRET_FILE),
-    )
-    .expect("the host made its secret");
-    exex_host::AdminClient::new(url.parse().expect("a URL"), secret)
+    )?;
+    Ok(exex_host::AdminClient::new(format!("http://{addr}").parse()?, secret))
 }
 
 /// Polls `check` until it holds; fails after [`WAIT`] naming `what`.

@@ -286,7 +286,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
 
     // A migrates off the Gateway: every block that imported a Gateway root settles on the
     // Gateway (only its executor can check them); A then settles on L1.
-    let admin_a = e2e_tests::fixtures::admin_client(&hosts[0].0, dirs[0].path());
+    let admin_a = e2e_tests::fixtures::admin_client(&hosts[0].0, dirs[0].path()).unwrap();
     let migrated =
         admin_a.call("settlement_migrate", serde_json::json!([{"to": "l1"}])).await.unwrap();
     let id = migrated["id"].as_u64().unwrap();

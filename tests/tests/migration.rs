@@ -77,7 +77,7 @@ async fn start(config: SettlementConfig, chain: &ChainTopology, dir: &std::path:
         .request_timeout(Duration::from_secs(30))
         .build(format!("http://{}", host.rpc_addr().unwrap()))
         .unwrap();
-    let admin = e2e_tests::fixtures::admin_client(&host, dir);
+    let admin = e2e_tests::fixtures::admin_client(&host, dir).unwrap();
     Node { host, store, client, admin, settlement }
 }
 

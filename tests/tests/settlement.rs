@@ -153,7 +153,7 @@ async fn batches_settle_on_l1_and_on_the_gateway() {
         }
 
         // The status endpoint tells the same; pausing (an admin method) shows.
-        let admin = e2e_tests::fixtures::admin_client(&host, dir.path());
+        let admin = e2e_tests::fixtures::admin_client(&host, dir.path()).unwrap();
         let client = HttpClientBuilder::default()
             .request_timeout(Duration::from_secs(10))
             .build(format!("http://{}", host.rpc_addr().unwrap()))
@@ -451,7 +451,7 @@ async fn a_settlement_layer_reorg_that_removes_a_commit_leads_to_committing_agai
     .expect("batch 1 executed");
 
     // Pause, then reorg L1 deep enough to remove batch 1's commit, prove and execute.
-    let admin = e2e_tests::fixtures::admin_client(&host, dir.path());
+    let admin = e2e_tests::fixtures::admin_client(&host, dir.path()).unwrap();
     assert_eq!(admin.call("settlement_pause", serde_json::json!([])).await.unwrap(), "paused");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let committed_before: u64 = executor.totalBatchesCommitted().call().await.unwrap().to();

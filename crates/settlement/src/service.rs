@@ -228,7 +228,7 @@ mod tests {
             relayer_key: Some(OperatorKey::new("0xnot-a-key")),
             start_on: None,
         });
-        let err = build(migration).err().expect("a bad relayer key is refused");
+        let err = build(migration).expect_err("a bad relayer key is refused");
         assert!(matches!(err, SettlementError::Feature { feature: "runtime migration", .. }));
         assert!(err.to_string().contains("relayer"), "{err}");
 
@@ -246,7 +246,7 @@ mod tests {
             l1: source,
             gateway_executor_on_l1: Default::default(),
         });
-        let err = build(interop).err().expect("a bad importer key is refused");
+        let err = build(interop).expect_err("a bad importer key is refused");
         assert!(matches!(err, SettlementError::Feature { feature: "interop", .. }));
         assert!(err.to_string().contains("importer"), "{err}");
     }
