@@ -83,7 +83,16 @@ impl JwtSecret {
     pub fn load_or_create(path: &Path) -> Result<Self, AuthError> {
         let io = |source| AuthError::Io { path: path.to_path_buf(), source };
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(path, &text),
+            Ok(text) => {
+                #[cfg(unix)]
+                if let Ok(meta) = std::fs::metadata(path) {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!(target: "exex::host", path = %path.display(), "the JWT secret file is readable by others than its owner: chmod 600 it");
+                    }
+                }
+                Self::parse(path, &text)
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 let secret = Self::random()?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

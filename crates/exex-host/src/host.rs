@@ -271,7 +271,9 @@ impl<N: NodePrimitives> HostBuilder<N> {
             Some(auth) => {
                 let secret = JwtSecret::load_or_create(&auth.jwt_secret)
                     .wrap_err("--authrpc.jwtsecret: the authenticated RPC's secret")?;
+                // HTTP only: a WebSocket connection would outlive its token.
                 let server = jsonrpsee::server::Server::builder()
+                    .set_config(jsonrpsee::server::ServerConfig::builder().http_only().build())
                     .set_http_middleware(tower::ServiceBuilder::new().layer(AuthLayer::new(secret)))
                     .build(auth.addr)
                     .await

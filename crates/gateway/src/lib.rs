@@ -32,7 +32,7 @@ mod public_rpc;
 pub use allowlist::{ALLOWLIST_FILE, DeploymentAllowlist};
 pub use public_rpc::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_TIMEOUT, DEPLOYMENT_REFUSED_CODE, MAX_BATCH,
-    PUBLIC_METHODS, PublicRpc, PublicRpcConfig,
+    MAX_SIMULATIONS_PER_REQUEST, PUBLIC_METHODS, PublicRpc, PublicRpcConfig,
 };
 
 /// Describes gateway mode's metrics to the installed recorder; [`PublicRpc::start`] calls it.

@@ -93,14 +93,25 @@ impl Front {
         self.keys[key].parse::<PrivateKeySigner>().unwrap().address()
     }
 
-    /// Signs `request` with dev key `key` (nonce from the node plus `skip`).
+    /// Signs `request` with dev key `key` (nonce from the node plus `skip`) for the Gateway.
     async fn raw(&self, key: usize, request: TransactionRequest, skip: u64) -> Bytes {
+        self.raw_for(key, request, skip, 506).await
+    }
+
+    /// [`Front::raw`] signed for `chain_id`.
+    async fn raw_for(
+        &self,
+        key: usize,
+        request: TransactionRequest,
+        skip: u64,
+        chain_id: u64,
+    ) -> Bytes {
         let signer: PrivateKeySigner = self.keys[key].parse().unwrap();
         let direct = ProviderBuilder::new().connect_http(self.direct.clone());
         let nonce = direct.get_transaction_count(signer.address()).await.unwrap() + skip;
         let request = request
             .with_nonce(nonce)
-            .with_chain_id(506)
+            .with_chain_id(chain_id)
             .with_gas_limit(1_000_000)
             .with_max_fee_per_gas(10_000_000_000)
             .with_max_priority_fee_per_gas(1);
@@ -292,11 +303,12 @@ async fn deployments_are_refused_on_every_route_the_front_can_see() {
     assert_eq!(f.send(0, through_create2).await, Ok(true));
     assert!(!f.code(predicted).await.is_empty(), "deployed through the CREATE2 factory");
 
-    // 6. A batch mixing an allowed transfer, a refused factory call and a read.
+    // 6. A batch mixing an allowed transfer, a refused factory call (another outsider) and a
+    //    read.
     let transfer = f
         .raw(1, TransactionRequest::default().with_to(deployer).with_value(U256::from(1)), 0)
         .await;
-    let factory_call = f.raw(1, through_factory, 1).await;
+    let factory_call = f.raw(3, through_factory.clone(), 0).await;
     let answers = f
         .post(&json!([
             {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [transfer]},
@@ -308,7 +320,47 @@ async fn deployments_are_refused_on_every_route_the_front_can_see() {
     let by_id = |id: u64| answers.iter().find(|a| a["id"] == id).unwrap();
     assert!(by_id(1)["result"].as_str().is_some_and(|h| h.len() == 66), "{answers:?}");
     assert_eq!(by_id(2)["error"]["code"], DEPLOYMENT_REFUSED_CODE, "{answers:?}");
+    assert_eq!(by_id(2)["error"]["data"]["deployer"], f.address(3).to_string());
     assert!(by_id(3)["result"].is_string());
+
+    // 6b. What a trace cannot vouch for is refused: a later nonce (its state is not the
+    //     trace's), two transactions of one account in one batch (the second would be traced
+    //     without the first), a transaction for another chain or none (replayable).
+    let plain = || TransactionRequest::default().with_to(deployer).with_value(U256::from(1));
+    let ahead = f.raw(1, plain(), 5).await;
+    let answer = f.call("eth_sendRawTransaction", json!([ahead])).await;
+    assert!(answer["error"]["message"].as_str().unwrap().contains("not"), "{answer}");
+    let (first, second) = (f.raw(4, plain(), 0).await, f.raw(4, plain(), 1).await);
+    let answers = f
+        .post(&json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [first]},
+            {"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": [second]},
+        ]))
+        .await;
+    let answers = answers.as_array().unwrap();
+    let by_id = |id: u64| answers.iter().find(|a| a["id"] == id).unwrap();
+    assert!(by_id(1)["result"].is_string(), "{answers:?}");
+    assert!(by_id(2)["error"]["message"].as_str().unwrap().contains("one transaction per account"));
+    let elsewhere = f.raw_for(1, plain(), 0, 1).await;
+    let answer = f.call("eth_sendRawTransaction", json!([elsewhere])).await;
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("not the Gateway's chain 506"),
+        "{answer}"
+    );
+    // A batch may have at most MAX_SIMULATIONS_PER_REQUEST transactions traced: anvil's nine
+    // outsiders, one transaction each.
+    assert_eq!(gateway_mode::MAX_SIMULATIONS_PER_REQUEST, 8);
+    let mut many = Vec::new();
+    for key in 1..=9 {
+        let raw = f.raw(key, plain(), 0).await;
+        many.push(json!({"jsonrpc": "2.0", "id": key, "method": "eth_sendRawTransaction", "params": [raw]}));
+    }
+    let answers = f.post(&Value::Array(many)).await;
+    let answers = answers.as_array().unwrap();
+    let refused: Vec<&Value> = answers.iter().filter(|a| a.get("error").is_some()).collect();
+    assert_eq!(refused.len(), 1, "{answers:?}");
+    assert_eq!(refused[0]["id"], 9);
+    assert!(refused[0]["error"]["message"].as_str().unwrap().contains("at most 8"));
 
     // 7. Plain calls and transfers from the outsider are forwarded.
     let plain = TransactionRequest::default().with_to(deployer).with_value(U256::from(1));

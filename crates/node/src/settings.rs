@@ -330,14 +330,26 @@ pub async fn refuse_mock_verifiers(
             ),
         ]
         .into_iter()
-        .find(|(_, mock)| code == ***mock);
+        .find(|(_, mock)| code == ***mock)
+        .map(|(name, _)| format!("a {name}"));
+        // Whatever its code: a verifier that accepts a junk proof accepts anything.
+        let junk = gateway_contracts::IVerifier::new(verifier, &provider)
+            .verify(
+                vec![alloy::primitives::U256::from(1), alloy::primitives::U256::from(2)],
+                vec![1u8; 64].into(),
+            )
+            .call()
+            .await
+            .unwrap_or(false);
+        let mock =
+            mock.or_else(|| junk.then(|| "a verifier that accepts a junk proof".to_string()));
         match mock {
-            Some((name, _)) if !args.dev => eyre::bail!(
-                "{flag} {} on chain {} verifies with {verifier}, a {name}: it accepts any proof, so anyone could settle anything; point the executor at a real verifier (setVerifier), or pass --dev on a devnet",
+            Some(name) if !args.dev => eyre::bail!(
+                "{flag} {} on chain {} verifies with {verifier}, {name}: it accepts any proof, so anyone could settle anything; point the executor at a real verifier (setVerifier), or pass --dev on a devnet",
                 layer.executor,
                 layer.chain_id
             ),
-            Some((name, _)) => {
+            Some(name) => {
                 tracing::warn!(target: "gateway_node", executor = %layer.executor, %verifier, name, "the executor accepts any proof (--dev)")
             }
             None => {}

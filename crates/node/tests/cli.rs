@@ -131,6 +131,37 @@ async fn unsafe_setups_are_refused_at_start_unless_dev() {
     let err = node(&["--settlement.proofs", "halo2", "--settlement.srs-file", "/nonexistent.srs"]);
     assert!(err.contains("MockVerifier") && err.contains("--dev"), "{err}");
     assert!(err.contains(&chain.l1_executor.to_string()), "names the executor: {err}");
+
+    // Another code that accepts anything (returns true for every call) is found by asking it.
+    use alloy::{
+        network::TransactionBuilder, primitives::Bytes, providers::Provider,
+        rpc::types::TransactionRequest,
+    };
+    let operator =
+        devnet::signer_provider(devnet.topology.l1.node.rpc_url.clone(), &chain.operator_key)
+            .unwrap();
+    // Runtime: mstore(0, 1); return(0, 32). Init code copies it out.
+    let runtime = [0x60, 0x01, 0x5f, 0x52, 0x60, 0x20, 0x5f, 0xf3];
+    let mut init = vec![0x60, 8, 0x80, 0x60, 9, 0x5f, 0x39, 0x5f, 0xf3];
+    init.extend_from_slice(&runtime);
+    let receipt = operator
+        .send_transaction(TransactionRequest::default().with_deploy_code(Bytes::from(init)))
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let yes_man = receipt.contract_address.unwrap();
+    gateway_contracts::ChainExecutor::new(chain.l1_executor, &operator)
+        .setVerifier(yes_man)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let err = node(&["--settlement.proofs", "halo2", "--settlement.srs-file", "/nonexistent.srs"]);
+    assert!(err.contains("accepts a junk proof") && err.contains(&yes_man.to_string()), "{err}");
 }
 
 #[test]

@@ -148,8 +148,9 @@ pub(crate) fn read_module(settlement: &Settlement) -> RpcModule<()> {
                     seq.optional_next().map_err(|e| bad("the target", &e))?;
                 let at_block: Option<u64> =
                     seq.optional_next().map_err(|e| bad("rootBlock (a number)", &e))?;
-                if let Ok(Some(extra)) = seq.optional_next::<Value>() {
-                    return Err(invalid(format!("{USAGE}; an extra parameter was given: {extra}")));
+                let given = params.parse::<Vec<Value>>().map_or(0, |all| all.len());
+                if given > 4 {
+                    return Err(invalid(format!("{USAGE}; {given} parameters were given")));
                 }
                 let proof = this
                     .message_proof(

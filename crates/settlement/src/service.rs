@@ -251,3 +251,72 @@ mod tests {
         assert!(err.to_string().contains("importer"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod rpc_params {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::config::{OperatorKey, offline_config};
+
+    /// The JSON-RPC error code and message of `method(params)` on `module`.
+    async fn refusal(module: &RpcModule<()>, method: &str, params: Value) -> (i64, String) {
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let (answer, _) = module.raw_json_request(&request.to_string(), 1).await.unwrap();
+        let answer: Value = serde_json::from_str(answer.get()).unwrap();
+        let error =
+            answer.get("error").unwrap_or_else(|| panic!("{method}({params}) answered {answer}"));
+        (error["code"].as_i64().unwrap(), error["message"].as_str().unwrap().to_string())
+    }
+
+    #[tokio::test]
+    async fn every_method_refuses_params_it_does_not_take_naming_them() {
+        let mut config = offline_config();
+        config.operator_key =
+            OperatorKey::new("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let settlement =
+            Settlement::new(config, store, Arc::new(gateway_prover::MockBackend::default()))
+                .unwrap();
+        let (reads, admin) = (settlement.rpc_module(), settlement.admin_rpc_module());
+        for method in ["settlement_pause", "settlement_resume", "settlement_cancel_migration"] {
+            let (code, message) = refusal(&admin, method, json!(["junk"])).await;
+            assert_eq!(code, -32602, "{method}");
+            assert!(message.contains(method) && message.contains("junk"), "{message}");
+        }
+        let (code, message) = refusal(&reads, "settlement_status", json!({"verbose": true})).await;
+        assert_eq!(code, -32602);
+        assert!(message.contains("verbose"), "{message}");
+        let (code, message) =
+            refusal(&admin, "settlement_migrate", json!([{"to": "l1", "force": true}])).await;
+        assert_eq!(code, -32602);
+        assert!(message.contains("force") && !message.contains("ErrorObject"), "{message}");
+        let (code, _) = refusal(&admin, "settlement_migrate", json!([{"to": "l1"}, 1])).await;
+        assert_eq!(code, -32602);
+        let hash = format!("0x{}", "11".repeat(32));
+        let (code, message) = refusal(
+            &reads,
+            "interop_getMessageProof",
+            json!([hash, 0, "interop", 5, null, "junk"]),
+        )
+        .await;
+        assert_eq!(code, -32602);
+        assert!(message.contains("6 parameters"), "{message}");
+        let (code, message) = refusal(&reads, "interop_getMessageProof", json!(["0x12", 0])).await;
+        assert_eq!(code, -32602);
+        assert!(message.contains("txHash") && !message.contains("ErrorObject"), "{message}");
+        // No admin method is among the reads.
+        for method in [
+            "settlement_pause",
+            "settlement_resume",
+            "settlement_migrate",
+            "settlement_cancel_migration",
+        ] {
+            assert!(reads.method(method).is_none(), "{method} is served with the reads");
+            assert!(admin.method(method).is_some());
+        }
+    }
+}

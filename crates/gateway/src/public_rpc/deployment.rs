@@ -10,6 +10,8 @@
 //! deploy (no default CREATE2 deployer), so that every contract comes from an allowlisted
 //! deployer and this check is defense in depth.
 
+use std::{collections::HashSet, time::Duration};
+
 use alloy::{
     consensus::{Transaction as _, TxEnvelope, transaction::SignerRecoverable},
     eips::Decodable2718,
@@ -17,6 +19,7 @@ use alloy::{
     transports::http::reqwest::{self, Url},
 };
 use serde_json::{Value, json};
+use tokio::sync::{OnceCell, Semaphore};
 use tracing::{info, warn};
 
 use super::error_body;
@@ -25,116 +28,245 @@ use crate::DeploymentAllowlist;
 /// The JSON-RPC error code of a refused deployment (EIP-1474: transaction rejected).
 pub const DEPLOYMENT_REFUSED_CODE: i64 = -32003;
 
-/// What the front does with a signed transaction.
-#[derive(Debug)]
-pub(crate) enum Verdict {
-    /// Forward it.
-    Forward,
-    /// Answer with this error.
-    Refuse(Value),
-    /// Forward it only if a simulation by `sender` creates no contract.
-    Simulate {
-        /// Its signer.
-        sender: Address,
-        /// The call object to trace.
-        call: Value,
-    },
+/// Most transactions one request (a batch) may have traced.
+pub const MAX_SIMULATIONS_PER_REQUEST: usize = 8;
+/// Most traces running on the sequencer at once, over all requests.
+pub(crate) const MAX_CONCURRENT_SIMULATIONS: usize = 4;
+/// How long a transaction waits for a trace slot before it is refused (retry later).
+const SIMULATION_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the front knows and shares to judge signed transactions.
+pub(crate) struct Judge<'a> {
+    /// The sequencer client.
+    pub(crate) client: &'a reqwest::Client,
+    /// The sequencer.
+    pub(crate) upstream: &'a Url,
+    /// Who may deploy.
+    pub(crate) allowlist: &'a DeploymentAllowlist,
+    /// The Gateway's chain id, read from the sequencer once.
+    pub(crate) chain_id: &'a OnceCell<u64>,
+    /// Trace slots.
+    pub(crate) slots: &'a Semaphore,
 }
 
-/// Judges `eth_sendRawTransaction(raw)` by `id` without touching the network.
-pub(crate) fn inspect(
-    id: &Value,
-    method: &str,
-    params: Option<&Value>,
-    allowlist: &DeploymentAllowlist,
-) -> Verdict {
-    let unreadable = |what: &str| {
-        Verdict::Refuse(error_body(
-            id,
-            -32602,
-            &format!("{method}: {what}; expected [\"0x<signed transaction, EIP-2718>\"]"),
-            None,
-        ))
-    };
-    let raw = match params {
-        Some(Value::Array(items)) if items.len() == 1 => {
-            items[0].as_str().and_then(|r| r.parse::<Bytes>().ok())
-        }
-        _ => return unreadable("takes exactly one parameter"),
-    };
-    let Some(raw) = raw else {
-        return unreadable("the transaction is not a hex string");
-    };
-    let Ok(tx) = TxEnvelope::decode_2718(&mut raw.as_ref()) else {
-        return unreadable("the transaction does not decode");
-    };
-    let Ok(sender) = tx.recover_signer() else {
-        return unreadable("the transaction's signature does not recover");
-    };
-    if allowlist.contains(&sender) {
-        if tx.kind().is_create() || tx.is_eip7702() {
-            info!(target: "gateway::public_rpc", deployer = %sender, "deployment allowed");
-        }
-        return Verdict::Forward;
-    }
-    if tx.kind().is_create() {
-        return Verdict::Refuse(refused(id, sender, "creates a contract"));
-    }
-    if tx.is_eip7702() {
-        return Verdict::Refuse(refused(id, sender, "delegates code to an account (EIP-7702)"));
-    }
-    let mut call = json!({
-        "from": sender,
-        "to": tx.to(),
-        "input": tx.input(),
-        "value": tx.value(),
-        "gas": format!("{:#x}", tx.gas_limit()),
-    });
-    if let Some(list) = tx.access_list() {
-        call["accessList"] = json!(list);
-    }
-    Verdict::Simulate { sender, call }
+/// What one request (a single call or a batch) has used of the trace budget.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    traced: usize,
+    senders: HashSet<Address>,
 }
 
-/// Traces `call` on the sequencer's pending state; the refusal if any frame creates a contract
-/// or the trace cannot be had.
-pub(crate) async fn simulate(
-    client: &reqwest::Client,
-    upstream: &Url,
-    id: &Value,
-    sender: Address,
-    call: Value,
-) -> Option<Value> {
-    metrics::counter!("gateway_public_rpc_simulations_total").increment(1);
-    let request = json!({
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "debug_traceCall",
-        "params": [call, "pending", {"tracer": "callTracer"}],
-    });
-    let answer = match client.post(upstream.clone()).json(&request).send().await {
-        Ok(answer) => answer.json::<Value>().await.map_err(|e| e.to_string()),
-        Err(err) => Err(err.to_string()),
-    };
-    let trace = match answer {
-        Ok(mut answer) => match answer.get_mut("result").map(Value::take) {
-            Some(trace) if !trace.is_null() => trace,
+impl Judge<'_> {
+    /// The refusal of `method(params)` (a raw send) by `id`, if any.
+    pub(crate) async fn refusal(
+        &self,
+        id: &Value,
+        method: &str,
+        params: Option<&Value>,
+        budget: &mut Budget,
+    ) -> Option<Value> {
+        let unreadable = |what: &str| {
+            Some(error_body(
+                id,
+                -32602,
+                &format!("{method}: {what}; expected [\"0x<signed transaction, EIP-2718>\"]"),
+                None,
+            ))
+        };
+        let raw = match params {
+            Some(Value::Array(items)) if items.len() == 1 => {
+                items[0].as_str().and_then(|r| r.parse::<Bytes>().ok())
+            }
+            _ => return unreadable("takes exactly one parameter"),
+        };
+        let Some(raw) = raw else {
+            return unreadable("the transaction is not a hex string");
+        };
+        // Exact: no trailing bytes that the sequencer might read otherwise.
+        let Ok(tx) = TxEnvelope::decode_2718_exact(raw.as_ref()) else {
+            return unreadable("the transaction does not decode");
+        };
+        let Ok(sender) = tx.recover_signer() else {
+            return unreadable("the transaction's signature does not recover");
+        };
+        match self.gateway_chain_id().await {
+            Ok(expected) if tx.chain_id() == Some(expected) => {}
+            Ok(expected) => {
+                return Some(error_body(
+                    id,
+                    DEPLOYMENT_REFUSED_CODE,
+                    &format!(
+                        "the transaction is signed for chain {}, not the Gateway's chain {expected}: sign it with chain id {expected} (EIP-155)",
+                        tx.chain_id()
+                            .map_or_else(|| "none (pre-EIP-155)".to_string(), |c| c.to_string())
+                    ),
+                    None,
+                ));
+            }
+            Err(reason) => return Some(unsimulated(id, sender, &reason)),
+        }
+        if self.allowlist.contains(&sender) {
+            if tx.kind().is_create() || tx.is_eip7702() {
+                info!(target: "gateway::public_rpc", deployer = %sender, "deployment allowed");
+            }
+            return None;
+        }
+        if tx.kind().is_create() {
+            return Some(refused(id, sender, "creates a contract"));
+        }
+        if tx.is_eip7702() {
+            return Some(refused(id, sender, "delegates code to an account (EIP-7702)"));
+        }
+        if budget.traced >= MAX_SIMULATIONS_PER_REQUEST {
+            return Some(busy(
+                id,
+                &format!(
+                    "a request may carry at most {MAX_SIMULATIONS_PER_REQUEST} transactions from accounts off the deployment allowlist; send the rest in another request"
+                ),
+            ));
+        }
+        if !budget.senders.insert(sender) {
+            return Some(busy(
+                id,
+                &format!(
+                    "{sender} has another transaction in this batch: send one transaction per account per request (each is checked on the state before the other)"
+                ),
+            ));
+        }
+        budget.traced += 1;
+        self.simulate(id, sender, &tx).await
+    }
+
+    async fn gateway_chain_id(&self) -> Result<u64, String> {
+        self.chain_id
+            .get_or_try_init(|| async {
+                let answer = self
+                    .upstream_call(&json!([
+                        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+                    ]))
+                    .await?;
+                answer
+                    .first()
+                    .and_then(|a| a.get("result"))
+                    .and_then(Value::as_str)
+                    .and_then(|hex| u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok())
+                    .ok_or_else(|| format!("eth_chainId answered {answer:?}"))
+            })
+            .await
+            .copied()
+    }
+
+    /// A batch to the sequencer; its answers in request order (by id).
+    async fn upstream_call(&self, batch: &Value) -> Result<Vec<Value>, String> {
+        let answer = self
+            .client
+            .post(self.upstream.clone())
+            .json(batch)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json::<Value>()
+            .await
+            .map_err(|e| e.to_string())?;
+        let Value::Array(mut answers) = answer else {
+            return Err(format!("not a batch answer: {answer}"));
+        };
+        answers.sort_by_key(|a| a.get("id").and_then(Value::as_u64).unwrap_or(u64::MAX));
+        Ok(answers)
+    }
+
+    /// Checks that `tx` is `sender`'s next transaction and traces it on the sequencer's
+    /// pending state with its own nonce and fees; the refusal if it is not next, any frame
+    /// creates a contract, or the trace cannot be had.
+    async fn simulate(&self, id: &Value, sender: Address, tx: &TxEnvelope) -> Option<Value> {
+        let Ok(_slot) = tokio::time::timeout(SIMULATION_QUEUE_TIMEOUT, self.slots.acquire()).await
+        else {
+            return Some(busy(id, "the Gateway is checking many transactions now; retry shortly"));
+        };
+        metrics::counter!("gateway_public_rpc_simulations_total").increment(1);
+        let mut call = json!({
+            "from": sender,
+            "to": tx.to(),
+            "input": tx.input(),
+            "value": tx.value(),
+            "gas": format!("{:#x}", tx.gas_limit()),
+            "nonce": format!("{:#x}", tx.nonce()),
+        });
+        if let Some(price) = tx.gas_price() {
+            call["gasPrice"] = json!(format!("{price:#x}"));
+        } else {
+            call["maxFeePerGas"] = json!(format!("{:#x}", tx.max_fee_per_gas()));
+            call["maxPriorityFeePerGas"] =
+                json!(format!("{:#x}", tx.max_priority_fee_per_gas().unwrap_or_default()));
+        }
+        if let Some(list) = tx.access_list() {
+            call["accessList"] = json!(list);
+        }
+        if let Some(hashes) = tx.blob_versioned_hashes() {
+            call["blobVersionedHashes"] = json!(hashes);
+            call["maxFeePerBlobGas"] =
+                json!(format!("{:#x}", tx.max_fee_per_blob_gas().unwrap_or_default()));
+        }
+        let batch = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_getTransactionCount", "params": [sender, "pending"]},
+            {"jsonrpc": "2.0", "id": 2, "method": "debug_traceCall", "params": [call, "pending", {"tracer": "callTracer"}]},
+        ]);
+        let answers = match self.upstream_call(&batch).await {
+            Ok(answers) if answers.len() == 2 => answers,
+            Ok(answers) => return Some(unsimulated(id, sender, &format!("{answers:?}"))),
+            Err(reason) => return Some(unsimulated(id, sender, &reason)),
+        };
+        let next = answers[0]
+            .get("result")
+            .and_then(Value::as_str)
+            .and_then(|hex| u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok());
+        match next {
+            Some(next) if next == tx.nonce() => {}
+            Some(next) => {
+                return Some(busy(
+                    id,
+                    &format!(
+                        "nonce {} is not {sender}'s next ({next}): the Gateway accepts only an account's next transaction from accounts off the deployment allowlist",
+                        tx.nonce()
+                    ),
+                ));
+            }
+            None => return Some(unsimulated(id, sender, &answers[0].to_string())),
+        }
+        let trace = match answers[1].get("result") {
+            Some(trace) if trace.is_object() => trace,
             _ => {
-                let reason =
-                    answer.get("error").map_or_else(|| answer.to_string(), Value::to_string);
+                let reason = answers[1].get("error").unwrap_or(&answers[1]).to_string();
                 return Some(unsimulated(id, sender, &reason));
             }
-        },
-        Err(reason) => return Some(unsimulated(id, sender, &reason)),
-    };
-    creation_frame(&trace)
-        .map(|kind| refused(id, sender, &format!("creates a contract ({kind} in a nested call)")))
+        };
+        if !trace
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|kind| CALL_FRAMES.iter().any(|call| call.eq_ignore_ascii_case(kind)))
+        {
+            return Some(unsimulated(id, sender, &format!("not a call trace: {trace}")));
+        }
+        creation_frame(trace).map(|kind| {
+            refused(id, sender, &format!("creates a contract ({kind} in a nested call)"))
+        })
+    }
 }
 
-/// The kind of the first frame of `trace` (a `callTracer` tree) that creates a contract.
+/// Frame types that do not create a contract; any other (CREATE, CREATE2, a creation kind of a
+/// later fork) counts as a creation.
+const CALL_FRAMES: &[&str] = &["CALL", "STATICCALL", "DELEGATECALL", "CALLCODE", "SELFDESTRUCT"];
+
+fn busy(id: &Value, message: &str) -> Value {
+    metrics::counter!("gateway_deployments_refused_total").increment(1);
+    error_body(id, DEPLOYMENT_REFUSED_CODE, message, None)
+}
+
+/// The kind of the first frame of `trace` (a `callTracer` tree) that is not a plain call: a
+/// creation, or a frame kind not known here.
 pub(crate) fn creation_frame(trace: &Value) -> Option<String> {
-    let kind = trace.get("type").and_then(Value::as_str).unwrap_or_default();
-    if kind.eq_ignore_ascii_case("CREATE") || kind.eq_ignore_ascii_case("CREATE2") {
+    let kind = trace.get("type").and_then(Value::as_str).unwrap_or("(no type)");
+    if !CALL_FRAMES.iter().any(|call| call.eq_ignore_ascii_case(kind)) {
         return Some(kind.to_ascii_uppercase());
     }
     trace.get("calls").and_then(Value::as_array)?.iter().find_map(creation_frame)
@@ -182,5 +314,9 @@ mod tests {
         ]});
         assert_eq!(creation_frame(&nested).as_deref(), Some("CREATE2"));
         assert_eq!(creation_frame(&json!({"type": "CREATE"})).as_deref(), Some("CREATE"));
+        // A frame kind not known here counts as a creation (fail closed).
+        let unknown = json!({"type": "CALL", "calls": [{"type": "EOFCREATE"}]});
+        assert_eq!(creation_frame(&unknown).as_deref(), Some("EOFCREATE"));
+        assert_eq!(creation_frame(&json!({})).as_deref(), Some("(NO TYPE)"));
     }
 }

@@ -8,7 +8,7 @@
 mod deployment;
 mod methods;
 
-pub use deployment::DEPLOYMENT_REFUSED_CODE;
+pub use deployment::{DEPLOYMENT_REFUSED_CODE, MAX_SIMULATIONS_PER_REQUEST};
 pub use methods::PUBLIC_METHODS;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -25,7 +25,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use self::deployment::Verdict;
+use self::deployment::{Budget, Judge};
 
 use crate::{DeploymentAllowlist, GatewayError, GatewayResult};
 
@@ -68,6 +68,20 @@ struct State {
     client: reqwest::Client,
     allowlist: Arc<DeploymentAllowlist>,
     max_body_bytes: usize,
+    chain_id: tokio::sync::OnceCell<u64>,
+    simulation_slots: tokio::sync::Semaphore,
+}
+
+impl State {
+    fn judge(&self) -> Judge<'_> {
+        Judge {
+            client: &self.client,
+            upstream: &self.upstream,
+            allowlist: &self.allowlist,
+            chain_id: &self.chain_id,
+            slots: &self.simulation_slots,
+        }
+    }
 }
 
 /// The running front; stops when dropped or [`PublicRpc::stop`]ped.
@@ -100,6 +114,8 @@ impl PublicRpc {
             client,
             allowlist,
             max_body_bytes: config.max_body_bytes,
+            chain_id: tokio::sync::OnceCell::new(),
+            simulation_slots: tokio::sync::Semaphore::new(deployment::MAX_CONCURRENT_SIMULATIONS),
         });
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
@@ -224,7 +240,7 @@ async fn handle(
         Value::Array(requests) => Ok(batch(&state, requests).await),
         // What was checked is what is forwarded (a duplicate key cannot mean one thing here
         // and another upstream).
-        single => match refusal(&state, &single).await {
+        single => match refusal(&state, &single, &mut Budget::default()).await {
             Some(refused) => Ok(response(StatusCode::OK, refused.to_string().into_bytes())),
             None => Ok(forward(&state, single.to_string().into_bytes().into()).await),
         },
@@ -234,8 +250,9 @@ async fn handle(
 async fn batch(state: &State, requests: Vec<Value>) -> HttpResponse {
     let mut refused = Vec::new();
     let mut allowed = Vec::new();
+    let mut budget = Budget::default();
     for request in requests {
-        match refusal(state, &request).await {
+        match refusal(state, &request, &mut budget).await {
             Some(error) => refused.push(error),
             None => allowed.push(request),
         }
@@ -297,7 +314,7 @@ fn upstream_error(reason: &str) -> HttpResponse {
 
 /// The error answer for `request` if the front refuses it: not a request, a method it does not
 /// serve, a send it cannot read, or a deployment by an account not on the allowlist.
-async fn refusal(state: &State, request: &Value) -> Option<Value> {
+async fn refusal(state: &State, request: &Value, budget: &mut Budget) -> Option<Value> {
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     let Some(method) = request.get("method").and_then(Value::as_str) else {
         return Some(error_body(
@@ -322,11 +339,5 @@ async fn refusal(state: &State, request: &Value) -> Option<Value> {
     if !methods::sends_raw(method) {
         return None;
     }
-    match deployment::inspect(&id, method, request.get("params"), &state.allowlist) {
-        Verdict::Forward => None,
-        Verdict::Refuse(answer) => Some(answer),
-        Verdict::Simulate { sender, call } => {
-            deployment::simulate(&state.client, &state.upstream, &id, sender, call).await
-        }
-    }
+    state.judge().refusal(&id, method, request.get("params"), budget).await
 }
