@@ -515,6 +515,15 @@ async fn the_gateway_public_rpc_refuses_deployments_until_the_admin_allows_them(
                 .with_deploy_code(Bytes::from_static(&devnet::LOG_EMITTER_INITCODE)),
         )
     };
+    // The binary's front signs nothing for outsiders: the sequencer's accounts stay its own.
+    let sign_as = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","params":[{{"from":"{deployer}","to":"{deployer}","value":"0x1"}}]}}"#
+    );
+    let answer = post(front_port, None, &sign_as);
+    assert!(answer.contains("-32601") && answer.contains("eth_sendTransaction"), "{answer}");
+    let answer =
+        post(front_port, None, r#"{"jsonrpc":"2.0","id":1,"method":"eth_accounts","params":[]}"#);
+    assert!(answer.contains("-32601"), "{answer}");
     let err = deploy().await.expect_err("not on the allowlist");
     let message = err.as_error_resp().unwrap().message.to_string();
     assert!(message.contains(&deployer.to_string()), "{message}");
