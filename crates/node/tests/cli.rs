@@ -88,6 +88,24 @@ fn post(port: u16, authorization: Option<&str>, body: &str) -> String {
     )
 }
 
+/// A devnet with one chain settling on `layer`; its topology file and the chain operator's key
+/// file, both in `dir`.
+async fn one_chain_devnet(
+    dir: &Path,
+    layer: InitialSettlement,
+) -> (Devnet, std::path::PathBuf, std::path::PathBuf) {
+    let topology_file = dir.join("topology.json");
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![layer], ..Default::default() },
+        Some(&topology_file),
+    )
+    .await
+    .unwrap();
+    let key_file = dir.join("operator.key");
+    std::fs::write(&key_file, &devnet.topology.chains[0].operator_key).unwrap();
+    (devnet, topology_file, key_file)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -95,16 +113,9 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsafe_setups_are_refused_at_start_unless_dev() {
     let dir = tempfile::tempdir().unwrap();
-    let topology_file = dir.path().join("topology.json");
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        Some(&topology_file),
-    )
-    .await
-    .unwrap();
+    let (devnet, topology_file, key_file) =
+        one_chain_devnet(dir.path(), InitialSettlement::L1).await;
     let chain = &devnet.topology.chains[0];
-    let key_file = dir.path().join("operator.key");
-    std::fs::write(&key_file, &chain.operator_key).unwrap();
     let topology = topology_file.to_str().unwrap();
     let key = key_file.to_str().unwrap();
     let node = |extra: &[&str]| {
@@ -292,16 +303,9 @@ fn bad_inputs_fail_at_start_and_name_the_flag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let topology_file = dir.path().join("topology.json");
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
-        Some(&topology_file),
-    )
-    .await
-    .unwrap();
+    let (devnet, topology_file, key_file) =
+        one_chain_devnet(dir.path(), InitialSettlement::Gateway).await;
     let chain = &devnet.topology.chains[0];
-    let key_file = dir.path().join("operator.key");
-    std::fs::write(&key_file, &chain.operator_key).unwrap();
     let config = dir.path().join("node.toml");
     std::fs::write(&config, "[batch]\nmax-blocks = 2\ntimeout = \"1s\"\n").unwrap();
     let (http_port, metrics_port, auth_port) = (free_port(), free_port(), free_port());
