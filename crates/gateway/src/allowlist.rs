@@ -11,7 +11,7 @@ use alloy::primitives::Address;
 use jsonrpsee::{RpcModule, types::ErrorObjectOwned};
 use tracing::info;
 
-use crate::{GatewayError, GatewayResult};
+use crate::error::{GatewayError, GatewayResult};
 
 /// The allowlist's file under `<datadir>/gateway/`.
 pub const ALLOWLIST_FILE: &str = "deployment-allowlist.json";

@@ -27,83 +27,14 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod allowlist;
+mod error;
+mod metrics;
 mod public_rpc;
 
 pub use allowlist::{ALLOWLIST_FILE, DeploymentAllowlist};
+pub use error::{GatewayError, GatewayResult};
+pub use metrics::describe_metrics;
 pub use public_rpc::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_TIMEOUT, DEPLOYMENT_REFUSED_CODE, MAX_BATCH,
     MAX_SIMULATIONS_PER_REQUEST, PUBLIC_METHODS, PublicRpc, PublicRpcConfig,
 };
-
-/// Describes gateway mode's metrics to the installed recorder; [`PublicRpc::start`] calls it.
-/// Idempotent.
-pub fn describe_metrics() {
-    use metrics::describe_counter;
-    describe_counter!(
-        "gateway_public_rpc_requests_total",
-        "HTTP requests received by the Gateway's public JSON-RPC front"
-    );
-    describe_counter!(
-        "gateway_public_rpc_refused_methods_total",
-        "JSON-RPC requests the public front refused because it does not serve their method"
-    );
-    describe_counter!(
-        "gateway_public_rpc_upstream_errors_total",
-        "requests the public front could not forward because the Gateway sequencer did not answer"
-    );
-    describe_counter!(
-        "gateway_public_rpc_simulations_total",
-        "signed transactions from accounts off the deployment allowlist traced before forwarding"
-    );
-    describe_counter!(
-        "gateway_public_rpc_simulation_failures_total",
-        "signed transactions refused because their trace could not be had (fail closed)"
-    );
-    describe_counter!(
-        "gateway_deployments_refused_total",
-        "transactions refused because they deploy a contract from an account off the allowlist"
-    );
-}
-
-use std::{net::SocketAddr, path::PathBuf};
-
-/// The result type of gateway mode.
-pub type GatewayResult<T> = Result<T, GatewayError>;
-
-/// What can go wrong in gateway mode.
-#[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
-    /// A file could not be read or written.
-    #[error("{path}: {reason}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        reason: String,
-    },
-    /// A persisted file does not parse.
-    #[error("{path} is corrupt: {reason}; fix or remove it")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// The public front could not listen.
-    #[error("cannot listen on {addr}: {reason}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        reason: String,
-    },
-    /// The sequencer client could not be built.
-    #[error("the Gateway sequencer client: {0}")]
-    Upstream(String),
-}
-
-impl GatewayError {
-    pub(crate) fn io(path: &std::path::Path, err: &std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), reason: err.to_string() }
-    }
-}

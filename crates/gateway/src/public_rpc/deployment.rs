@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use tokio::sync::{OnceCell, Semaphore};
 use tracing::{info, warn};
 
-use super::error_body;
-use crate::DeploymentAllowlist;
+use super::answer::error_body;
+use crate::allowlist::DeploymentAllowlist;
 
 /// The JSON-RPC error code of a refused deployment (EIP-1474: transaction rejected).
 pub const DEPLOYMENT_REFUSED_CODE: i64 = -32003;

@@ -5,6 +5,7 @@
 //! ([`deployment`]). Batches are split: refused requests are answered here, the rest are
 //! forwarded together.
 
+mod answer;
 mod deployment;
 mod methods;
 
@@ -27,7 +28,11 @@ use tracing::{debug, info, warn};
 
 use self::deployment::{Budget, Judge};
 
-use crate::{DeploymentAllowlist, GatewayError, GatewayResult};
+use self::answer::error_body;
+use crate::{
+    allowlist::DeploymentAllowlist,
+    error::{GatewayError, GatewayResult},
+};
 
 /// Largest request body accepted by default.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -98,7 +103,7 @@ impl PublicRpc {
         config: PublicRpcConfig,
         allowlist: Arc<DeploymentAllowlist>,
     ) -> GatewayResult<Self> {
-        crate::describe_metrics();
+        crate::metrics::describe_metrics();
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| GatewayError::Bind { addr: config.listen, reason: e.to_string() })?;
@@ -184,14 +189,6 @@ fn response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
         hyper::header::HeaderValue::from_static("application/json"),
     );
     response
-}
-
-pub(crate) fn error_body(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value {
-    let mut error = json!({ "code": code, "message": message });
-    if let Some(data) = data {
-        error["data"] = data;
-    }
-    json!({ "jsonrpc": "2.0", "id": id, "error": error })
 }
 
 async fn handle(
