@@ -568,6 +568,7 @@ async fn rust_and_solidity_agree_on_message_proofs_for_random_nested_trees() {
     let messenger = topology.chains[0].interop.messenger;
     let seed = 0x5eed_0008;
     let mut rng = Rng(seed);
+    let mut last = None;
     for case in 0..120 {
         // A batch of 1..=20 messages, a chain tree of 1..=12 batches, a shared tree of 1..=9
         // chains, each with the proven element at a random place.
@@ -612,12 +613,7 @@ async fn rust_and_solidity_agree_on_message_proofs_for_random_nested_trees() {
             chainPath: p.chain_path.clone(),
         };
         let computed = verifier
-            .computeRoot(
-                U256::from(src_chain),
-                U256::from(batch_number),
-                message.clone(),
-                onchain(&proof),
-            )
+            .computeRoot(src_chain, batch_number, message.clone(), onchain(&proof))
             .call()
             .await
             .unwrap();
@@ -631,18 +627,56 @@ async fn rust_and_solidity_agree_on_message_proofs_for_random_nested_trees() {
         }
         let rust = changed.compute_root(src_chain, batch_number, leaf);
         let solidity = verifier
-            .computeRoot(
-                U256::from(src_chain),
-                U256::from(batch_number),
-                message,
-                onchain(&changed),
-            )
+            .computeRoot(src_chain, batch_number, message.clone(), onchain(&changed))
             .call()
             .await
             .ok();
         assert_eq!(rust, solidity, "seed {seed} case {case}: Rust and Solidity differ");
         assert_ne!(rust, Some(root), "seed {seed} case {case}");
+        last = Some((src_chain, batch_number, message, onchain(&proof)));
     }
+
+    // Chain ids and batch numbers are uint64: a word above 2^64 - 1 where one is expected is
+    // refused before any hashing (under uint256, `keccak256(uint256 n ‖ root)` could equal an
+    // inner node `keccak256(left ‖ right)` with n = left: a node passed off as a batch leaf).
+    let (src_chain, batch_number, message, proof) = last.unwrap();
+    use alloy::sol_types::SolCall;
+    let call = MessageVerifier::computeRootCall {
+        srcChainId: src_chain,
+        batchNumber: batch_number,
+        message,
+        proof,
+    };
+    let mut calldata = call.abi_encode();
+    let honest = alloy::providers::Provider::call(
+        &provider,
+        alloy::rpc::types::TransactionRequest::default()
+            .to(*verifier.address())
+            .input(calldata.clone().into()),
+    )
+    .await;
+    assert!(honest.is_ok(), "the honest call answers: {honest:?}");
+    for word in [0usize, 1] {
+        let mut forged = calldata.clone();
+        let at = 4 + 32 * word;
+        forged[at..at + 32]
+            .copy_from_slice(&(U256::from(u64::MAX) + U256::from(1)).to_be_bytes::<32>());
+        let refused = alloy::providers::Provider::call(
+            &provider,
+            alloy::rpc::types::TransactionRequest::default()
+                .to(*verifier.address())
+                .input(forged.into()),
+        )
+        .await;
+        assert!(refused.is_err(), "word {word} above uint64 must be refused: {refused:?}");
+    }
+    calldata.clear();
+    // And an inner node's preimage is prefixed: never the 64 bytes of two words.
+    let (left, right) = (B256::repeat_byte(0xaa), B256::repeat_byte(0xbb));
+    assert_ne!(
+        gateway_primitives::merkle_node(&left, &right),
+        alloy::primitives::keccak256([left.as_slice(), right.as_slice()].concat())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -755,7 +789,7 @@ async fn the_shared_test_vectors_hold_in_solidity() {
         assert_eq!(onchain, v.public_input);
     }
     for v in &vectors.leaves {
-        let (batch, chain) = (U256::from(v.batch_number), U256::from(v.chain_id));
+        let (batch, chain) = (v.batch_number, v.chain_id);
         assert_eq!(harness.batchLeaf(batch, v.root).call().await.unwrap(), v.batch_leaf);
         assert_eq!(harness.chainLeaf(chain, v.root).call().await.unwrap(), v.chain_leaf);
     }

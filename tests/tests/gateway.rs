@@ -355,6 +355,37 @@ async fn l1_refuses_a_gateway_batch_whose_aggregated_inputs_omit_or_alter_a_chai
     assert!(matches!(refused(&own).await, Errors::InvalidChainId(_)));
     assert_eq!(executor.totalBatchesExecuted().call().await.unwrap(), U256::ZERO);
 
+    // Roles are bits: an operator with every chain-executor role but not ROLE_SETTLE cannot
+    // settle, even the right batch.
+    let (other, other_address) = (&topology.chains[0].operator_key, topology.chains[0].operator);
+    executor
+        .setOperator(other_address, gateway_contracts::roles::ALL)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let not_settler = GatewayExecutor::new(
+        topology.gateway_l1_executor,
+        signer_provider(topology.l1.node.rpc_url.clone(), other).unwrap(),
+    );
+    let err = not_settler
+        .settleBatch(
+            gateway_contracts::convert(&genesis).unwrap(),
+            gateway_contracts::convert(&honest.info).unwrap(),
+            Bytes::new(),
+            proven.iter().map(gateway_contracts::convert).collect::<Result<_, _>>().unwrap(),
+            honest.proof.clone(),
+        )
+        .call()
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err.as_decoded_interface_error::<Errors>().unwrap(),
+        Errors::NotOperator(e) if e.caller == other_address && e.role == gateway_contracts::roles::SETTLE
+    ));
+
     // Exactly the chain batches its proof covers: settled, and those batches are L1-final.
     let receipt = settle(&honest, &genesis).send().await.unwrap().get_receipt().await.unwrap();
     assert!(receipt.status());

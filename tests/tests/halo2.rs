@@ -314,7 +314,7 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         l1.clone(),
     );
     gateway_executor
-        .setOperator(operator, 7)
+        .setOperator(operator, gateway_contracts::roles::SETTLE)
         .send()
         .await
         .unwrap()

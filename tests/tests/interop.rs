@@ -133,10 +133,10 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
-            let batch = U256::from(answer["batchNumber"].as_u64().unwrap());
+            let batch = answer["batchNumber"].as_u64().unwrap();
             let proof = contract_proof(&answer["proof"]);
             b_verifier
-                .proveMessageInclusion(U256::from(270), batch, message(sender, &payload), proof)
+                .proveMessageInclusion(270, batch, message(sender, &payload), proof)
                 .call()
                 .await
                 .expect("the proof against a root B imported verifies on B");
@@ -165,13 +165,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     let proof = contract_proof(&answer["proof"]);
     let prove = |msg: MessageVerifier::Message, proof: MessageVerifier::MessageProof| {
         let verifier = &b_verifier;
-        async move {
-            verifier
-                .proveMessageInclusion(U256::from(270), U256::from(batch), msg, proof)
-                .call()
-                .await
-                .map(drop)
-        }
+        async move { verifier.proveMessageInclusion(270, batch, msg, proof).call().await.map(drop) }
     };
     let err = decode_error(
         &prove(message(sender, b"from chain A to chain C"), proof.clone()).await.unwrap_err(),
@@ -222,12 +216,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     let l1_verifier = MessageVerifier::new(topology.l1_interop.gateway_batches_verifier, &l1);
     let l1_proof = contract_proof(&on_l1["proof"]);
     let root = l1_verifier
-        .proveMessageInclusion(
-            U256::from(270),
-            U256::from(batch),
-            message(sender, &payload),
-            l1_proof.clone(),
-        )
+        .proveMessageInclusion(270, batch, message(sender, &payload), l1_proof.clone())
         .call()
         .await
         .unwrap();
@@ -248,12 +237,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
         if other.rootId > U256::from(1) { other.rootId - U256::from(1) } else { U256::from(2) };
     let err = decode_error(
         &l1_verifier
-            .proveMessageInclusion(
-                U256::from(270),
-                U256::from(batch),
-                message(sender, &payload),
-                other,
-            )
+            .proveMessageInclusion(270, batch, message(sender, &payload), other)
             .call()
             .await
             .unwrap_err(),
@@ -275,8 +259,8 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     assert_eq!(answer_c["proof"]["rootKind"], "l1-block");
     MessageVerifier::new(topology.l1_interop.l1_roots_verifier, &l1)
         .proveMessageInclusion(
-            U256::from(272),
-            U256::from(answer_c["batchNumber"].as_u64().unwrap()),
+            272,
+            answer_c["batchNumber"].as_u64().unwrap(),
             message(sender_c, &withdrawal),
             contract_proof(&answer_c["proof"]),
         )

@@ -14,8 +14,9 @@ import {ChainBatchRef, CommitBatchInfo, Commitments, StoredBatchInfo} from "./Ty
 /// come from the committed list, never from the caller's proof, and every chain's leaf proof
 /// binds its chain id, so a Gateway cannot pass one chain's proof off as another's.
 contract GatewayExecutor {
-    /// @notice The operator role bit that may settle batches.
-    uint8 public constant ROLE_SETTLE = 7;
+    /// @notice The operator role bit that may settle batches (its own bit: holding other roles
+    /// does not let an operator settle).
+    uint8 public constant ROLE_SETTLE = 8;
     /// @notice How far a batch's last block may be ahead of L1's clock.
     uint256 public constant MAX_FUTURE_TIMESTAMP = 1 hours;
 
@@ -43,7 +44,7 @@ contract GatewayExecutor {
     event VerifierSet(address verifier);
 
     error NotAdmin(address caller);
-    error NotOperator(address caller);
+    error NotOperator(address caller, uint8 role);
     error BatchNumberMismatch(uint256 expected, uint256 got);
     error PreviousBatchHashMismatch(bytes32 expected, bytes32 got);
     error ChainIdMismatch(uint256 expected, uint256 got);
@@ -66,7 +67,7 @@ contract GatewayExecutor {
         storedBatchHash[0] = Commitments.storedBatchHash(genesis);
     }
 
-    /// @notice Gives `operator` the `roles` bits (0 removes it; any non-zero value may settle).
+    /// @notice Gives `operator` the `roles` bits (0 removes it; settling needs `ROLE_SETTLE`).
     function setOperator(address operator, uint8 roles) external {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
         operatorRoles[operator] = roles;
@@ -103,7 +104,7 @@ contract GatewayExecutor {
         ChainBatchRef[] calldata chainBatches,
         bytes calldata proof
     ) external {
-        if (operatorRoles[msg.sender] == 0) revert NotOperator(msg.sender);
+        if (operatorRoles[msg.sender] & ROLE_SETTLE == 0) revert NotOperator(msg.sender, ROLE_SETTLE);
         uint256 number = totalBatchesExecuted + 1;
         {
             bytes32 expectedPrev = storedBatchHash[number - 1];

@@ -3,9 +3,14 @@ pragma solidity 0.8.30;
 
 /// @notice Keccak binary Merkle trees, as the Rust side computes them.
 /// @dev For n leaves the tree has depth d = max(1, ceil(log2 n)); missing leaves are bytes32(0)
-/// and a node is keccak256(left ‖ right). The root of no leaf is keccak256(0 ‖ 0).
+/// and an inner node is keccak256(0x01 ‖ left ‖ right): a 65-byte preimage, which no leaf's
+/// preimage has (a message leaf hashes at least 116 bytes, a batch or chain leaf 40), so a node
+/// can never be passed off as a leaf or the other way round. The root of no leaf is
+/// nodeOf(0, 0).
 library Merkle {
     uint256 internal constant MAX_DEPTH = 32;
+    /// @notice The prefix of an inner node's preimage.
+    bytes1 internal constant NODE_PREFIX = 0x01;
 
     /// @notice An append-only tree that keeps one node per level.
     struct Tree {
@@ -14,6 +19,11 @@ library Merkle {
     }
 
     error TreeFull();
+
+    /// @notice The inner node over `left` and `right`.
+    function nodeOf(bytes32 left, bytes32 right) internal pure returns (bytes32) {
+        return keccak256(abi.encodePacked(NODE_PREFIX, left, right));
+    }
 
     /// @notice Appends a leaf; O(log n).
     function push(Tree storage tree, bytes32 leaf) internal {
@@ -26,7 +36,7 @@ library Merkle {
                 tree.branch[h] = node;
                 return;
             }
-            node = keccak256(abi.encodePacked(tree.branch[h], node));
+            node = nodeOf(tree.branch[h], node);
             size >>= 1;
         }
     }
@@ -41,11 +51,11 @@ library Merkle {
         uint256 size = count;
         for (uint256 h = 0; h < depth; ++h) {
             if (size & 1 == 1) {
-                node = keccak256(abi.encodePacked(tree.branch[h], node));
+                node = nodeOf(tree.branch[h], node);
             } else {
-                node = keccak256(abi.encodePacked(node, zero));
+                node = nodeOf(node, zero);
             }
-            zero = keccak256(abi.encodePacked(zero, zero));
+            zero = nodeOf(zero, zero);
             size >>= 1;
         }
     }
@@ -61,7 +71,7 @@ library Merkle {
         while (width > 1) {
             width >>= 1;
             for (uint256 i = 0; i < width; ++i) {
-                level[i] = keccak256(abi.encodePacked(level[2 * i], level[2 * i + 1]));
+                level[i] = nodeOf(level[2 * i], level[2 * i + 1]);
             }
         }
         return level[0];
@@ -76,9 +86,9 @@ library Merkle {
         bytes32 node = leaf;
         for (uint256 h = 0; h < proof.length; ++h) {
             if ((index >> h) & 1 == 1) {
-                node = keccak256(abi.encodePacked(proof[h], node));
+                node = nodeOf(proof[h], node);
             } else {
-                node = keccak256(abi.encodePacked(node, proof[h]));
+                node = nodeOf(node, proof[h]);
             }
         }
         return index >> proof.length == 0 && node == expectedRoot;

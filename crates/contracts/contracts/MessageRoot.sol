@@ -40,6 +40,7 @@ contract MessageRoot {
     /// @notice Authorizes `executor` to add batch roots of `chainId`, adding the chain to the shared tree.
     function setExecutor(uint256 chainId, address executor) external {
         if (msg.sender != owner) revert NotOwner(msg.sender);
+        Commitments.toUint64(chainId);
         executorOf[chainId] = executor;
         if (chainIndexPlusOne[chainId] == 0) {
             chainIds.push(chainId);
@@ -57,7 +58,7 @@ contract MessageRoot {
         if (firstBatchNumber != expected) revert BatchNumberMismatch(expected, firstBatchNumber);
         Merkle.Tree storage tree = batchTrees[chainId];
         for (uint256 i = 0; i < batchRoots.length; ++i) {
-            tree.push(Commitments.batchLeaf(firstBatchNumber + i, batchRoots[i]));
+            tree.push(Commitments.batchLeaf(Commitments.toUint64(firstBatchNumber + i), batchRoots[i]));
             emit ChainBatchRootAdded(chainId, firstBatchNumber + i, batchRoots[i]);
         }
         lastBatchOf[chainId] = firstBatchNumber + batchRoots.length - 1;
@@ -90,7 +91,7 @@ contract MessageRoot {
         bytes32[] memory leaves = new bytes32[](n);
         for (uint256 i = 0; i < n; ++i) {
             uint256 id = chainIds[i];
-            leaves[i] = Commitments.chainLeaf(id, batchTrees[id].root());
+            leaves[i] = Commitments.chainLeaf(uint64(id), batchTrees[id].root());
         }
         bytes32 root = Merkle.rootOf(leaves);
         sharedRoot = root;

@@ -12,8 +12,8 @@ struct Message {
 
 /// @notice The nested Merkle proof of a message (the format `interop_getMessageProof` returns):
 /// the message's leaf in its batch's `l2LogsRoot` (`messageIndex`, `messagePath`), that batch's
-/// leaf `keccak256(batchNumber ‖ batchRoot)` in the chain's tree on its settlement layer
-/// (`batchIndex`, `batchPath`), and the chain's leaf `keccak256(chainId ‖ chainRoot)` in the
+/// leaf `keccak256(uint64 batchNumber ‖ batchRoot)` in the chain's tree on its settlement layer
+/// (`batchIndex`, `batchPath`), and the chain's leaf `keccak256(uint64 chainId ‖ chainRoot)` in the
 /// shared tree (`chainIndex`, `chainPath`), whose root is the interop root named by `rootId`.
 struct MessageProof {
     uint256 rootId;
@@ -44,7 +44,7 @@ contract MessageVerifier {
 
     error UnknownRoot(uint256 rootId);
     error PathTooShort(uint8 level, uint256 index, uint256 pathLength);
-    error MessageNotIncluded(uint256 srcChainId, uint256 batchNumber, bytes32 computedRoot, bytes32 root);
+    error MessageNotIncluded(uint64 srcChainId, uint64 batchNumber, bytes32 computedRoot, bytes32 root);
     error UnknownSourceKind(uint8 kind);
 
     constructor(address messenger_, address rootSource_, uint8 sourceKind_) {
@@ -57,8 +57,8 @@ contract MessageVerifier {
     /// @notice Reverts unless `message` was sent on `srcChainId` in batch `batchNumber` and the
     /// proof leads to the trusted root `proof.rootId`; returns that root.
     function proveMessageInclusion(
-        uint256 srcChainId,
-        uint256 batchNumber,
+        uint64 srcChainId,
+        uint64 batchNumber,
         Message calldata message,
         MessageProof calldata proof
     ) external view returns (bytes32 root) {
@@ -70,8 +70,8 @@ contract MessageVerifier {
 
     /// @notice The interop root the proof leads to (no trusted root involved).
     function computeRoot(
-        uint256 srcChainId,
-        uint256 batchNumber,
+        uint64 srcChainId,
+        uint64 batchNumber,
         Message calldata message,
         MessageProof calldata proof
     ) public view returns (bytes32) {
@@ -105,9 +105,9 @@ contract MessageVerifier {
         node = leaf;
         for (uint256 h = 0; h < path.length; ++h) {
             if ((index >> h) & 1 == 1) {
-                node = keccak256(abi.encodePacked(path[h], node));
+                node = Merkle.nodeOf(path[h], node);
             } else {
-                node = keccak256(abi.encodePacked(node, path[h]));
+                node = Merkle.nodeOf(node, path[h]);
             }
         }
     }

@@ -91,13 +91,23 @@ library Commitments {
         return uint256(keccak256(abi.encodePacked(prevStateCommitment, stateCommitment, commitment))) >> 32;
     }
 
-    /// @notice A leaf of a chain's batch tree in MessageRoot.
-    function batchLeaf(uint256 batchNumber, bytes32 batchRoot) internal pure returns (bytes32) {
+    /// @notice A leaf of a chain's batch tree in MessageRoot: a 40-byte preimage, never an inner
+    /// node's (Merkle.nodeOf hashes 65 bytes).
+    function batchLeaf(uint64 batchNumber, bytes32 batchRoot) internal pure returns (bytes32) {
         return keccak256(abi.encodePacked(batchNumber, batchRoot));
     }
 
-    /// @notice A leaf of the shared tree over chains in MessageRoot.
-    function chainLeaf(uint256 chainId, bytes32 chainRoot) internal pure returns (bytes32) {
+    /// @notice A leaf of the shared tree over chains in MessageRoot (40-byte preimage).
+    function chainLeaf(uint64 chainId, bytes32 chainRoot) internal pure returns (bytes32) {
         return keccak256(abi.encodePacked(chainId, chainRoot));
+    }
+
+    /// @notice Thrown when a chain id or batch number does not fit 64 bits.
+    error NotUint64(uint256 value);
+
+    /// @notice `value` as a uint64; reverts `NotUint64` when it does not fit.
+    function toUint64(uint256 value) internal pure returns (uint64) {
+        if (value > type(uint64).max) revert NotUint64(value);
+        return uint64(value);
     }
 }

@@ -53,8 +53,10 @@ pub mod roles {
     pub const PROVE: u8 = 2;
     /// May execute batches.
     pub const EXECUTE: u8 = 4;
-    /// Every role.
+    /// Every role on a chain executor.
     pub const ALL: u8 = COMMIT | PROVE | EXECUTE;
+    /// May settle Gateway batches on the Gateway's L1 executor (its own bit).
+    pub const SETTLE: u8 = 8;
 }
 
 sol!(

@@ -381,7 +381,7 @@ impl Devnet {
         send(
             "let the Gateway's operator settle",
             GatewayExecutor::new(gateway_l1_executor, &l1_relayer)
-                .setOperator(relayer, roles::ALL)
+                .setOperator(relayer, roles::SETTLE)
                 .send(),
         )
         .await?;

@@ -142,19 +142,22 @@ pub fn public_input(prev_state_commitment: B256, state_commitment: B256, commitm
     U256::from_be_bytes(keccak256(packed).0) >> 32
 }
 
-/// A leaf of a chain's batch tree: `keccak256(abi.encodePacked(uint256 batchNumber, batchRoot))`.
+/// A leaf of a chain's batch tree: `keccak256(abi.encodePacked(uint64 batchNumber, batchRoot))`,
+/// a 40-byte preimage (an inner node hashes 65).
 pub fn batch_leaf(batch_number: u64, batch_root: B256) -> B256 {
-    let mut packed = [0u8; 64];
-    packed[..32].copy_from_slice(&U256::from(batch_number).to_be_bytes::<32>());
-    packed[32..].copy_from_slice(batch_root.as_slice());
-    keccak256(packed)
+    number_leaf(batch_number, batch_root)
 }
 
-/// A leaf of the shared tree over chains: `keccak256(abi.encodePacked(uint256 chainId, chainRoot))`.
+/// A leaf of the shared tree over chains: `keccak256(abi.encodePacked(uint64 chainId,
+/// chainRoot))`, a 40-byte preimage.
 pub fn chain_leaf(chain_id: u64, chain_root: B256) -> B256 {
-    let mut packed = [0u8; 64];
-    packed[..32].copy_from_slice(&U256::from(chain_id).to_be_bytes::<32>());
-    packed[32..].copy_from_slice(chain_root.as_slice());
+    number_leaf(chain_id, chain_root)
+}
+
+fn number_leaf(number: u64, root: B256) -> B256 {
+    let mut packed = [0u8; 40];
+    packed[..8].copy_from_slice(&number.to_be_bytes());
+    packed[8..].copy_from_slice(root.as_slice());
     keccak256(packed)
 }
 

@@ -3,9 +3,10 @@
 //! A chain's `L2Messenger` emits `MessageSent(address sender, bytes data)`; the message's
 //! **leaf** is `keccak256(messenger ‖ abi.encode(sender, data))`, and a batch's `l2LogsRoot` is
 //! the Merkle root over its messages' leaves in block and log order. When the batch executes on
-//! its settlement layer, that layer's `MessageRoot` appends `keccak256(batchNumber ‖ l2LogsRoot)`
-//! to the chain's tree, and the **interop root** is the Merkle root over
-//! `keccak256(chainId ‖ chainRoot)` of every chain there, in the order the chains were added.
+//! its settlement layer, that layer's `MessageRoot` appends `keccak256(uint64 batchNumber ‖
+//! l2LogsRoot)` to the chain's tree, and the **interop root** is the Merkle root over
+//! `keccak256(uint64 chainId ‖ chainRoot)` of every chain there, in the order the chains were
+//! added. Inner nodes are `keccak256(0x01 ‖ left ‖ right)` (see [`crate::merkle_node`]).
 //!
 //! A [`MessageProof`] climbs those three trees: message → batch root (`message_path`), batch
 //! leaf → chain root (`batch_path`), chain leaf → interop root (`chain_path`). `root_id` names
@@ -75,11 +76,11 @@ fn climb(leaf: B256, index: u64, path: &[B256]) -> Option<B256> {
     }
     let mut node = leaf;
     for (h, sibling) in path.iter().enumerate() {
-        let mut packed = [0u8; 64];
-        let (left, right) = if (index >> h) & 1 == 1 { (sibling, &node) } else { (&node, sibling) };
-        packed[..32].copy_from_slice(left.as_slice());
-        packed[32..].copy_from_slice(right.as_slice());
-        node = keccak256(packed);
+        node = if (index >> h) & 1 == 1 {
+            crate::merkle_node(sibling, &node)
+        } else {
+            crate::merkle_node(&node, sibling)
+        };
     }
     Some(node)
 }

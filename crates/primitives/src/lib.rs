@@ -26,4 +26,7 @@ pub use batch::{
     chain_leaf, gateway_commitment, public_input, stored_batch_hash,
 };
 pub use interop::{MessageProof, dependency_roots_rolling_hash, message_leaf, message_leaf_of_log};
-pub use merkle::{merkle_depth, merkle_proof, merkle_root, verify_merkle_proof, zero_hashes};
+pub use merkle::{
+    NODE_PREFIX, merkle_depth, merkle_node, merkle_proof, merkle_root, verify_merkle_proof,
+    zero_hashes,
+};

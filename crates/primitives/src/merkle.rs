@@ -1,16 +1,27 @@
 //! Keccak binary Merkle trees, as `Merkle.sol` computes them.
 //!
-//! For `n` leaves the tree has depth `d = max(1, ceil(log2 n))`; missing leaves are zero and a
-//! node is `keccak256(left ‖ right)`. The root of no leaf is `keccak256(0 ‖ 0)`. A proof lists
-//! the sibling at each level from the leaf up.
+//! For `n` leaves the tree has depth `d = max(1, ceil(log2 n))`; missing leaves are zero and an
+//! inner node is `keccak256(0x01 ‖ left ‖ right)`: a 65-byte preimage, which no leaf's preimage
+//! has (a message leaf hashes at least 116 bytes, a batch or chain leaf 40), so a node can never
+//! be passed off as a leaf or the other way round. The root of no leaf is the node over two zero
+//! leaves. A proof lists the sibling at each level from the leaf up.
 
 use alloy_primitives::{B256, keccak256};
 
-fn hash_pair(left: &B256, right: &B256) -> B256 {
-    let mut packed = [0u8; 64];
-    packed[..32].copy_from_slice(left.as_slice());
-    packed[32..].copy_from_slice(right.as_slice());
+/// The first byte of an inner node's preimage (`Merkle.NODE_PREFIX`).
+pub const NODE_PREFIX: u8 = 0x01;
+
+/// The inner node over `left` and `right`: `keccak256(0x01 ‖ left ‖ right)`.
+pub fn merkle_node(left: &B256, right: &B256) -> B256 {
+    let mut packed = [0u8; 65];
+    packed[0] = NODE_PREFIX;
+    packed[1..33].copy_from_slice(left.as_slice());
+    packed[33..].copy_from_slice(right.as_slice());
     keccak256(packed)
+}
+
+fn hash_pair(left: &B256, right: &B256) -> B256 {
+    merkle_node(left, right)
 }
 
 /// `max(1, ceil(log2 count))`.

@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::primitives::{Bytes, U256};
+use alloy::primitives::Bytes;
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::{WAIT, chain_config, gateway_config, send_message, start_host};
 use eyre::{WrapErr, bail};
@@ -113,8 +113,8 @@ async fn main() -> eyre::Result<()> {
                     batch = answer["batchNumber"].as_u64().unwrap_or_default();
                     b_verifier
                         .proveMessageInclusion(
-                            U256::from(a.node.chain_id),
-                            U256::from(batch),
+                            a.node.chain_id,
+                            batch,
                             message.clone(),
                             contract_proof(&answer["proof"])?,
                         )
@@ -130,8 +130,8 @@ async fn main() -> eyre::Result<()> {
                 if !answer["proof"].is_null() {
                     l1_verifier
                         .proveMessageInclusion(
-                            U256::from(a.node.chain_id),
-                            U256::from(answer["batchNumber"].as_u64().unwrap_or_default()),
+                            a.node.chain_id,
+                            answer["batchNumber"].as_u64().unwrap_or_default(),
                             message.clone(),
                             contract_proof(&answer["proof"])?,
                         )

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Bytes, U256};
+use alloy::primitives::Bytes;
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::{WAIT, chain_config, gateway_config, send_message, start_host};
 use gateway_contracts::MessageVerifier;
@@ -79,8 +79,8 @@ async fn main() -> eyre::Result<()> {
     let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)?;
     let root = MessageVerifier::new(topology.l1_interop.gateway_batches_verifier, &l1)
         .proveMessageInclusion(
-            U256::from(chain.node.chain_id),
-            U256::from(answer["batchNumber"].as_u64().unwrap_or_default()),
+            chain.node.chain_id,
+            answer["batchNumber"].as_u64().unwrap_or_default(),
             MessageVerifier::Message { sender: topology.gateway.governance, data: payload },
             parsed.to_contract(),
         )

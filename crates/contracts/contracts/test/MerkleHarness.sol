@@ -30,12 +30,12 @@ contract MerkleHarness {
     }
 
     /// @notice A batch's leaf in its chain's tree, as MessageRoot computes it.
-    function batchLeaf(uint256 batchNumber, bytes32 batchRoot) external pure returns (bytes32) {
+    function batchLeaf(uint64 batchNumber, bytes32 batchRoot) external pure returns (bytes32) {
         return Commitments.batchLeaf(batchNumber, batchRoot);
     }
 
     /// @notice A chain's leaf in the shared tree, as MessageRoot computes it.
-    function chainLeaf(uint256 chainId, bytes32 chainRoot) external pure returns (bytes32) {
+    function chainLeaf(uint64 chainId, bytes32 chainRoot) external pure returns (bytes32) {
         return Commitments.chainLeaf(chainId, chainRoot);
     }
 }
