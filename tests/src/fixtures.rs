@@ -63,6 +63,8 @@ pub fn chain_config(topology: &Topology, chain: &ChainTopology) -> SettlementCon
                 message_root: topology.l1.message_root,
             },
             gateway_executor_on_l1: topology.gateway_l1_executor,
+
+            root_confirmations: gateway_settlement::DEFAULT_ROOT_CONFIRMATIONS,
         });
     }
     config

@@ -339,3 +339,80 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
     drop(gateway_host);
     drop(hosts);
 }
+
+/// Interop roots are imported only once `root_confirmations` Gateway blocks follow them: a
+/// root the Gateway then reorgs away is never imported (the chain would halt: its next batch
+/// naming the root could never execute on the Gateway), and a root imported is one the Gateway
+/// still has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_roots_with_enough_gateway_confirmations_are_imported_and_a_reorged_one_never() {
+    use gateway_contracts::MessageRoot;
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = &topology.chains[0];
+    let mut config = chain_config(&topology, chain);
+    config.interop.as_mut().unwrap().root_confirmations = 3;
+    let interop = gateway_settlement::interop::Interop::new(&config).unwrap().unwrap();
+    let gateway_url = topology.gateway.node.rpc_url.clone();
+    let gateway = signer_provider(gateway_url.clone(), &topology.gateway.governance_key).unwrap();
+    let gateway_roots = MessageRoot::new(topology.gateway.message_root, &gateway);
+    let chain_roots = InteropRoots::new(
+        chain.interop.interop_roots,
+        signer_provider(chain.node.rpc_url.clone(), &chain.operator_key).unwrap(),
+    );
+    let mine = async |url: &alloy::transports::http::reqwest::Url, blocks: u64| {
+        devnet::rpc_call(url, "anvil_mine", serde_json::json!([blocks])).await.unwrap();
+    };
+    let head = async || {
+        use alloy::providers::Provider;
+        gateway.get_block_number().await.unwrap()
+    };
+    // Whatever the setup left: imported once it is deep enough.
+    mine(&gateway_url, 3).await;
+    interop.import_newest().await.unwrap();
+
+    // A new root on the Gateway (a chain added to its shared tree), followed by one block.
+    let receipt = gateway_roots
+        .setExecutor(U256::from(4_242), Address::repeat_byte(0x42))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let new_root_block = receipt.block_number.unwrap();
+    let new_root = gateway_roots.historicalRoot(U256::from(new_root_block)).call().await.unwrap();
+    assert_ne!(new_root, B256::ZERO);
+    mine(&gateway_url, 1).await;
+    mine(&chain.node.rpc_url, 1).await;
+    assert_eq!(interop.import_newest().await.unwrap(), None, "2 blocks deep of 3: not imported");
+    assert!(chain_roots.interopRoot(U256::from(new_root_block)).call().await.unwrap().is_zero());
+
+    // The Gateway reorgs the root away; later blocks bury the reorg.
+    let depth = head().await - new_root_block + 1;
+    devnet::rpc_call(&gateway_url, "anvil_reorg", serde_json::json!([depth, []])).await.unwrap();
+    assert!(
+        gateway_roots.historicalRoot(U256::from(new_root_block)).call().await.unwrap() != new_root,
+        "the reorg replaced the root"
+    );
+    mine(&gateway_url, 5).await;
+    mine(&chain.node.rpc_url, 1).await;
+    let imported = interop.import_newest().await.unwrap();
+    // What the chain holds is what the Gateway holds, block by block: never the reorged root.
+    let last: u64 = chain_roots.lastImportedBlock().call().await.unwrap().to();
+    let on_chain = chain_roots.interopRoot(U256::from(last)).call().await.unwrap();
+    let on_gateway = gateway_roots.historicalRoot(U256::from(last)).call().await.unwrap();
+    assert_eq!(on_chain, on_gateway, "imported {imported:?}: the Gateway still has it");
+    assert_ne!(
+        chain_roots.interopRoot(U256::from(new_root_block)).call().await.unwrap(),
+        new_root,
+        "the reorged root was never imported"
+    );
+    assert!(head().await - last >= 3, "imported at least 3 blocks deep");
+}

@@ -315,6 +315,8 @@ pub fn devnet_interop_config(topology: &Topology, chain: &ChainTopology) -> Inte
             message_root: topology.l1.message_root,
         },
         gateway_executor_on_l1: topology.gateway_l1_executor,
+
+        root_confirmations: gateway_settlement::DEFAULT_ROOT_CONFIRMATIONS,
     }
 }
 

@@ -326,7 +326,14 @@ pub struct InteropConfig {
     pub l1: MessageRootSource,
     /// The Gateway's `GatewayExecutor` on L1 (Gateway batches' roots, chain batches' L1 finality).
     pub gateway_executor_on_l1: Address,
+    /// How many Gateway blocks must follow the block of an interop root before it is imported
+    /// ([`DEFAULT_ROOT_CONFIRMATIONS`]): a root imported and then reorged away on the Gateway
+    /// would make every later batch of the chain unexecutable there (`UnknownInteropRoot`).
+    pub root_confirmations: u64,
 }
+
+/// Gateway blocks that must follow an interop root's block before it is imported, by default.
+pub const DEFAULT_ROOT_CONFIRMATIONS: u64 = 2;
 
 /// The fixed price per chain batch by default: 0.01 $ZK.
 pub const DEFAULT_PRICE_PER_CHAIN_BATCH: u128 = 10_000_000_000_000_000;

@@ -67,9 +67,9 @@ pub use config::{
     DEFAULT_LAYER_CONFIRMATIONS, DEFAULT_MAX_BATCHES_PER_TX, DEFAULT_MAX_BLOCKS, DEFAULT_MAX_GAS,
     DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS, DEFAULT_PRICE_PER_CHAIN_BATCH,
     DEFAULT_PROOF_CONCURRENCY, DEFAULT_PUBDATA_RETENTION_BATCHES, DEFAULT_RETENTION,
-    DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_TX_TIMEOUT, GatewayMode, InteropConfig, L1FinalitySource,
-    LayerKind, MessageRootSource, MigrationConfig, OperatorKey, SettlementConfig,
-    SettlementLayerEndpoint, UnknownLayer,
+    DEFAULT_ROOT_CONFIRMATIONS, DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_TX_TIMEOUT, GatewayMode,
+    InteropConfig, L1FinalitySource, LayerKind, MessageRootSource, MigrationConfig, OperatorKey,
+    SettlementConfig, SettlementLayerEndpoint, UnknownLayer,
 };
 pub use error::{LayerCall, LayerError, SettlementError, SettlementResult};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS, PANIC_FAILPOINTS};

@@ -404,6 +404,8 @@ mod tests {
             gateway: source(506),
             l1: source(31337),
             gateway_executor_on_l1: Default::default(),
+
+            root_confirmations: crate::config::DEFAULT_ROOT_CONFIRMATIONS,
         });
         let l1 = gateway.on_layer(endpoint(31337), 31337);
         // For L1: refused, naming the block and the way out.

@@ -245,6 +245,8 @@ mod tests {
             gateway: source.clone(),
             l1: source,
             gateway_executor_on_l1: Default::default(),
+
+            root_confirmations: crate::config::DEFAULT_ROOT_CONFIRMATIONS,
         });
         let err = build(interop).expect_err("a bad importer key is refused");
         assert!(matches!(err, SettlementError::Feature { feature: "interop", .. }));

@@ -39,7 +39,7 @@ use gateway_primitives::{merkle_proof, message_leaf_of_log};
 use gateway_store::Store;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use self::mirror::Mirror;
 use crate::{
@@ -259,12 +259,15 @@ impl Interop {
         if last_import != 0 && chain_head <= last_import {
             return Ok(None);
         }
-        let head = self.within("the Gateway's head", self.gateway.get_block_number()).await?;
+        let tip = self.within("the Gateway's head", self.gateway.get_block_number()).await?;
+        // Only roots that enough Gateway blocks follow: a shallower one can still be reorged
+        // away after the chain imported it.
+        let head = tip.saturating_sub(self.config.root_confirmations);
         let from = {
             let state = lock(&self.newest_root);
             state.scanned_through
         };
-        if head > from || from == 0 {
+        if head > from || (from == 0 && tip >= self.config.root_confirmations) {
             let filter = Filter::new()
                 .address(self.config.gateway.message_root)
                 .event_signature(MessageRoot::NewInteropRoot::SIGNATURE_HASH)
@@ -281,6 +284,23 @@ impl Interop {
         }
         let newest = lock(&self.newest_root).newest;
         let Some((block, root)) = newest else { return Ok(None) };
+        // Still the Gateway's root at that block (a reorg deeper than the confirmations would
+        // have replaced it): else forget it and scan again.
+        let known = self
+            .within(
+                "MessageRoot.historicalRoot on the Gateway",
+                MessageRoot::new(self.config.gateway.message_root, self.gateway.clone())
+                    .historicalRoot(U256::from(block))
+                    .call(),
+            )
+            .await?;
+        if known != root {
+            warn!(target: "settlement::interop", gateway_block = block, %root, %known, "the Gateway no longer has this interop root (reorged): not imported; scanning again");
+            let mut state = lock(&self.newest_root);
+            state.newest = None;
+            state.scanned_through = block.saturating_sub(1);
+            return Ok(None);
+        }
         let roots = InteropRoots::new(self.config.interop_roots, self.chain.clone());
         let count: U256 =
             self.within("InteropRoots.importedCount", roots.importedCount().call()).await?;
