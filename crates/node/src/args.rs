@@ -79,15 +79,18 @@ pub struct SettlementArgs {
     /// Run the settlement ExEx.
     #[arg(long = "settlement.enabled", env = "GATEWAY_SETTLEMENT_ENABLED")]
     pub enabled: bool,
-    /// Where the chain settles.
+    /// Where the chain settles. With runtime migration (both layers and the Bridgehub known)
+    /// leave it out: the node follows the Bridgehub. Given and different from the Bridgehub's,
+    /// it starts a migration at start, unless the last migration was made at runtime
+    /// (`settlement_migrate`): a restart never undoes that. Without runtime migration: `l1`
+    /// when L1 is known, else `gateway`.
     #[arg(
         long = "settlement.layer",
         env = "GATEWAY_SETTLEMENT_LAYER",
         value_enum,
-        default_value = "l1",
         value_name = "LAYER"
     )]
-    pub layer: LayerArg,
+    pub layer: Option<LayerArg>,
     /// L1's JSON-RPC endpoint.
     #[arg(
         long = "settlement.l1-rpc-url",
@@ -335,7 +338,7 @@ mod tests {
         .unwrap();
         let ext = parsed.ext;
         assert!(ext.settlement.enabled);
-        assert_eq!(ext.settlement.layer, LayerArg::Gateway);
+        assert_eq!(ext.settlement.layer, Some(LayerArg::Gateway));
         assert_eq!(ext.settlement.gateway_network, GATEWAY_MAINNET_CHAIN_ID);
         assert_eq!(ext.settlement.da, DaArg::RollupCalldata);
         assert_eq!(ext.batch.max_blocks, 7);

@@ -127,7 +127,7 @@ mod tests {
         let cli = <Cli as clap::Parser>::try_parse_from(merged).unwrap();
         let exex_host::Commands::Node(node) = cli.command;
         assert!(node.ext.settlement.enabled);
-        assert_eq!(node.ext.settlement.layer, crate::args::LayerArg::Gateway);
+        assert_eq!(node.ext.settlement.layer, Some(crate::args::LayerArg::Gateway));
         assert_eq!(node.ext.batch.max_blocks, 9, "the flag wins over the file");
         assert_eq!(node.ext.batch.timeout, std::time::Duration::from_secs(2));
     }

@@ -120,7 +120,15 @@ pub async fn settlement_config(
     let l1_executor = s.l1_executor.or(chain.map(|c| c.l1_executor));
     let gateway_executor = s.gateway_executor.or(chain.map(|c| c.gateway_executor));
     // The configured layer must be fully known; the other one only for runtime migration.
-    match s.layer {
+    let layer_arg = match (s.layer, &l1_url, &gateway_url) {
+        (Some(layer), _, _) => layer,
+        (None, Some(_), _) => LayerArg::L1,
+        (None, None, Some(_)) => LayerArg::Gateway,
+        (None, None, None) => eyre::bail!(
+            "no settlement layer is known: --settlement.layer l1 needs --settlement.l1-rpc-url, --settlement.layer gateway needs --settlement.gateway-rpc-url (or pass --settlement.topology)"
+        ),
+    };
+    match layer_arg {
         LayerArg::L1 => {
             if l1_url.is_none() {
                 eyre::bail!("--settlement.layer l1 needs --settlement.l1-rpc-url");
@@ -173,7 +181,7 @@ pub async fn settlement_config(
         }
         _ => None,
     };
-    let wanted = match s.layer {
+    let wanted = match layer_arg {
         LayerArg::L1 => LayerKind::L1,
         LayerArg::Gateway => LayerKind::Gateway,
     };
@@ -196,7 +204,8 @@ pub async fn settlement_config(
                 .as_deref()
                 .map(|p| key_file(p, "--settlement.relayer-key-file"))
                 .transpose()?,
-            start_on: Some(wanted),
+            // Only an explicit flag asks for a layer; without it the node follows the Bridgehub.
+            start_on: s.layer.map(|_| wanted),
         }),
         _ => None,
     };
@@ -213,13 +222,13 @@ pub async fn settlement_config(
                     migration.gateway.chain_id
                 );
             };
-            if kind != wanted {
+            if s.layer.is_some() && kind != wanted {
                 tracing::info!(
                     target: "gateway_node",
                     chain = chain_id,
                     bridgehub_layer = on_chain,
                     wanted = wanted.as_str(),
-                    "--settlement.layer differs from the Bridgehub's: the chain migrates there at start"
+                    "--settlement.layer differs from the Bridgehub's: the chain migrates there at start (unless the last migration was made at runtime)"
                 );
             }
             kind

@@ -40,6 +40,17 @@ fn spawn_on(
     failpoint: Option<&str>,
     layer: &str,
 ) -> ChildProcess {
+    spawn_with(chain, dir, port, failpoint, &["--settlement.layer", layer, "--authrpc.port", "0"])
+}
+
+/// The node with `extra` flags after the common ones.
+fn spawn_with(
+    chain: &ChainTopology,
+    dir: &Path,
+    port: u16,
+    failpoint: Option<&str>,
+    extra: &[&str],
+) -> ChildProcess {
     let mut command = Command::new(BIN);
     command
         .args([
@@ -51,7 +62,7 @@ fn spawn_on(
             "--chain.poll-interval",
             "100ms",
         ])
-        .args(["--settlement.enabled", "--settlement.layer", layer, "--settlement.proofs", "mock"])
+        .args(["--settlement.enabled", "--settlement.proofs", "mock"])
         .args([
             "--batch.max-blocks",
             "2",
@@ -64,7 +75,8 @@ fn spawn_on(
         .arg(dir.join("topology.json"))
         .arg("--settlement.operator-key-file")
         .arg(dir.join("operator.key"))
-        .args(["--http", "--http.port", &port.to_string(), "--authrpc.port", "0", "--dev"])
+        .args(["--http", "--http.port", &port.to_string(), "--dev"])
+        .args(extra)
         .arg("--datadir")
         .arg(dir.join("data"))
         .env("RUST_LOG", "warn")
@@ -471,6 +483,69 @@ async fn kill_in_each_migration_phase_then_restart_completes_it_losing_and_repea
         batches.len()
     );
     assert!(drained_to_l1 > drained_to_gateway);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_unchanged_flags_never_undoes_a_migration_made_at_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, chain) = l1_devnet(dir.path()).await;
+    let topology = devnet.topology.clone();
+    let (l1_id, gateway_id) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
+    std::fs::write(dir.path().join("relayer.key"), &topology.gateway.governance_key).unwrap();
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let (port, auth_port) = (free_port(), free_port().to_string());
+    let log_file = dir.path().join("node.log");
+    let log_file = log_file.to_str().unwrap();
+    let flags =
+        ["--settlement.layer", "l1", "--authrpc.port", auth_port.as_str(), "--log.file", log_file];
+    let mut node = spawn_with(&chain, dir.path(), port, None, &flags);
+    traffic.blocks(4, 1).await.unwrap();
+    wait_status(&mut node, port, "a batch executed on L1", |s| {
+        s["settlementLayer"] == l1_id && s["onChain"]["executed"].as_u64().unwrap_or_default() >= 1
+    })
+    .await;
+
+    // The operator moves the chain to the Gateway at runtime.
+    let admin = Command::new(BIN)
+        .args(["admin", "--authrpc.url", &format!("http://127.0.0.1:{auth_port}")])
+        .arg("--authrpc.jwtsecret")
+        .arg(dir.path().join("data/jwt.hex"))
+        .args(["settlement_migrate", r#"{"to": "gateway"}"#])
+        .output()
+        .unwrap();
+    assert!(admin.status.success(), "{}", String::from_utf8_lossy(&admin.stderr));
+    traffic.blocks(2, 1).await.unwrap();
+    wait_status(&mut node, port, "settling on the Gateway", |s| {
+        s["migrationsCompleted"] == 1 && s["settlementLayer"] == gateway_id
+    })
+    .await;
+    stop(node).await;
+
+    // Restarted with the same flags (`--settlement.layer l1`): still on the Gateway, and no
+    // migration back starts; the log says why.
+    let mut node = spawn_with(&chain, dir.path(), port, None, &flags);
+    traffic.blocks(2, 1).await.unwrap();
+    wait_status(&mut node, port, "settling on the Gateway after the restart", |s| {
+        s["settlementLayer"] == gateway_id
+            && s["onChain"]["executed"].as_u64().unwrap_or_default() >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = status(port).unwrap();
+    assert_eq!(status["settlementLayer"], gateway_id, "{status}");
+    assert_eq!(status["migrationsCompleted"], 1, "{status}");
+    stop(node).await;
+    let last = last_migration(dir.path());
+    assert_eq!(last.trigger, "rpc", "no migration started at the restart");
+    let log = std::fs::read_to_string(log_file).unwrap_or_default();
+    assert!(log.contains("not undoing it"), "the log says why it stays: {log}");
+
+    // Without --settlement.layer the node follows the Bridgehub.
+    let mut node = spawn_with(&chain, dir.path(), port, None, &["--authrpc.port", "0"]);
+    wait_status(&mut node, port, "following the Bridgehub", |s| s["settlementLayer"] == gateway_id)
+        .await;
+    stop(node).await;
+    assert_eq!(last_migration(dir.path()).id, last.id);
 }
 
 async fn chain_head(chain: &ChainTopology) -> u64 {

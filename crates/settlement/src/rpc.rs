@@ -74,7 +74,7 @@ pub(crate) fn admin_module(settlement: &Settlement) -> RpcModule<()> {
                     ErrorObjectOwned::owned(-32602, e.to_string(), None::<()>)
                 })?;
                 let record = this
-                    .migrate(to, "rpc")
+                    .migrate(to, crate::migration::RPC_TRIGGER)
                     .await
                     .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))?;
                 Ok::<_, ErrorObjectOwned>(serde_json::json!({

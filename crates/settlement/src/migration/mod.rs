@@ -50,6 +50,8 @@ use crate::{
 };
 
 /// Every operator role of a `ChainExecutor` (commit, prove, execute).
+/// The trigger recorded for a migration asked for through `settlement_migrate`.
+pub const RPC_TRIGGER: &str = "rpc";
 const ALL_ROLES: u8 = 7;
 /// `stepsDone` bit: `startMigrationFromGateway` was mined.
 const STEP_REQUESTED_FROM_GATEWAY: u8 = 1;

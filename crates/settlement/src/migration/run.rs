@@ -11,7 +11,7 @@ use gateway_store::{MigrationPhase, MigrationRecord, Store};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::{Advance, MigrationError, Migrator, enter, now_ms};
+use super::{Advance, MigrationError, Migrator, RPC_TRIGGER, enter, now_ms};
 use crate::{
     config::{LayerKind, MigrationConfig},
     error::SettlementResult,
@@ -224,7 +224,21 @@ impl MigrationRunner {
         }
         if let Some(target) = migrator.config().start_on {
             let wanted = migrator.config().endpoint(target).chain_id;
-            if wanted != on_chain {
+            // A restart never undoes a migration an operator made at runtime.
+            let by_operator = store.last_migration()?.filter(|last| {
+                last.trigger == RPC_TRIGGER
+                    && matches!(last.migration_phase(), Ok(MigrationPhase::Completed))
+                    && last.toLayer == on_chain
+            });
+            if let Some(last) = by_operator.filter(|_| wanted != on_chain) {
+                warn!(
+                    target: "settlement::migration",
+                    configured = wanted,
+                    settles_on = on_chain,
+                    migration = last.id,
+                    "the configured settlement layer differs from the Bridgehub's, but the chain got there by a migration made at runtime (settlement_migrate): not undoing it; to move, call settlement_migrate, or leave --settlement.layer out to follow the Bridgehub"
+                );
+            } else if wanted != on_chain {
                 tracing::info!(target: "settlement::migration", from = on_chain, to = wanted, "the configured settlement layer differs from the Bridgehub's: migrating");
                 self.migrate(target, "start flag").await?;
             }
