@@ -717,3 +717,185 @@ async fn a_send_refused_before_broadcast_is_retried_at_the_same_fee() {
     assert_eq!(in_flight.hash, alloy::primitives::B256::ZERO);
     host.stop().await;
 }
+
+/// The status of the node at `host`, read over `--http`.
+async fn status_of(host: &HostHandle) -> serde_json::Value {
+    HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(10))
+        .build(format!("http://{}", host.rpc_addr().unwrap()))
+        .unwrap()
+        .request("settlement_status", rpc_params![])
+        .await
+        .unwrap()
+}
+
+/// Waits until `check` holds on the node's status; the last status.
+async fn wait_status(
+    host: &HostHandle,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let status = status_of(host).await;
+            if check(&status) {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Replaces the chain's last `depth` blocks with empty ones (a reorg deeper than any
+/// confirmations the node waits for: it seals with none).
+async fn reorg_chain(chain: &ChainTopology, depth: u64) {
+    anvil_call(&chain.node.rpc_url, "anvil_reorg", serde_json::json!([depth, []])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_reorg_below_an_executed_batch_halts_settlement_saying_why() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let (host, store) = start_node(&topology, &chain, dir.path()).await;
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    let executor = executor_on_l1(&devnet);
+    wait_status(&host, "batch 1 executed", |s| s["onChain"]["executed"].as_u64() >= Some(1)).await;
+    let head = {
+        use alloy::providers::{Provider, ProviderBuilder};
+        ProviderBuilder::new()
+            .connect_http(chain.node.rpc_url.clone())
+            .get_block_number()
+            .await
+            .unwrap()
+    };
+
+    // The chain replaces every block: batch 1's blocks are gone, but L1 executed it.
+    reorg_chain(&chain, head).await;
+    traffic.blocks(4, 1).await.unwrap();
+    let halted = wait_status(&host, "halted", |s| s["phase"] == "halted").await;
+    assert_eq!(halted["halt"]["executed"], true, "{halted}");
+    assert_eq!(halted["halt"]["batch"], 1);
+    let advice = halted["halt"]["advice"].as_str().unwrap();
+    assert!(advice.contains("batch 1 ") && advice.contains("cannot be undone"), "{advice}");
+    // Nothing more is sealed or sent: the committed counter and the sealed batches stay.
+    let sealed = halted["lastSealedBatch"].clone();
+    let committed = executor.totalBatchesCommitted().call().await.unwrap();
+    traffic.blocks(4, 1).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = status_of(&host).await;
+    assert_eq!(later["phase"], "halted");
+    assert_eq!(later["lastSealedBatch"], sealed, "nothing sealed on top: {later}");
+    assert_eq!(executor.totalBatchesCommitted().call().await.unwrap(), committed);
+    // It cannot be cleared: an executed batch cannot be reverted.
+    let admin = e2e_tests::fixtures::admin_client(&host, dir.path()).unwrap();
+    let err = admin.call("settlement_clear_halt", serde_json::json!([])).await.unwrap_err();
+    assert!(err.to_string().contains("cannot be undone"), "{err}");
+    assert!(store.halt().unwrap().is_some(), "the halt is persisted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_reorg_below_a_committed_batch_halts_until_it_is_reverted_then_settles_the_new_blocks()
+ {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let l1_url = topology.l1.node.rpc_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    // A commit must be 3 L1 blocks deep before the proof is sent: L1 mines only on demand here,
+    // so batch 1 stays committed and unexecuted until the test mines.
+    let mut config = config_for(&topology, &chain);
+    config.layer_confirmations = 3;
+    let (host, store) = start_node_with(config, &chain, dir.path()).await;
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    let executor = executor_on_l1(&devnet);
+    // The node reads counters 3 blocks deep: two more L1 blocks show it batch 1 committed
+    // (and let the proof go), not yet executable.
+    tokio::time::timeout(WAIT, async {
+        while executor.totalBatchesCommitted().call().await.unwrap() < U256::from(1) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("batch 1 committed");
+    anvil_call(&l1_url, "anvil_mine", serde_json::json!([2])).await;
+    wait_status(&host, "batch 1 committed", |s| s["onChain"]["committed"].as_u64() >= Some(1))
+        .await;
+    assert_eq!(executor.totalBatchesExecuted().call().await.unwrap(), U256::ZERO);
+    let chain_provider = {
+        use alloy::providers::ProviderBuilder;
+        ProviderBuilder::new().connect_http(chain.node.rpc_url.clone())
+    };
+    let head = {
+        use alloy::providers::Provider;
+        chain_provider.get_block_number().await.unwrap()
+    };
+
+    reorg_chain(&chain, head).await;
+    traffic.blocks(2, 1).await.unwrap();
+    let halted = wait_status(&host, "halted", |s| s["phase"] == "halted").await;
+    assert_eq!(halted["halt"]["executed"], false, "{halted}");
+    assert!(halted["halt"]["advice"].as_str().unwrap().contains("revertBatches(0)"), "{halted}");
+    // Not before the layer dropped the batch.
+    let admin = e2e_tests::fixtures::admin_client(&host, dir.path()).unwrap();
+    let err = admin.call("settlement_clear_halt", serde_json::json!([])).await.unwrap_err();
+    assert!(err.to_string().contains("still holds batch 1"), "{err}");
+
+    // The operator reverts it on L1, then lifts the halt.
+    executor.revertBatches(U256::ZERO).send().await.unwrap().get_receipt().await.unwrap();
+    let cleared = tokio::time::timeout(WAIT, async {
+        loop {
+            anvil_call(&l1_url, "anvil_mine", serde_json::json!([1])).await;
+            if let Ok(answer) = admin.call("settlement_clear_halt", serde_json::json!([])).await {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await
+    .expect("the halt lifts once the layer no longer holds the batch");
+    assert_eq!(cleared["settlingFromBatch"], 1);
+
+    // The new blocks are sealed again and settle: batch 1 now holds the new chain's blocks.
+    traffic.blocks(3, 1).await.unwrap();
+    tokio::time::timeout(WAIT, async {
+        while executor.totalBatchesExecuted().call().await.unwrap() < U256::from(1) {
+            anvil_call(&l1_url, "anvil_mine", serde_json::json!([1])).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("batch 1 executed over the new blocks");
+    let batch = store.batch(1).unwrap().unwrap();
+    assert_eq!(batch.first_block, 1);
+    let new_block_1 = {
+        use alloy::providers::Provider;
+        chain_provider.get_block_by_number(1.into()).await.unwrap().unwrap().header.hash
+    };
+    assert_eq!(
+        store.block(1).unwrap().unwrap().hash,
+        new_block_1,
+        "the store follows the new chain"
+    );
+    let on_chain = executor.storedBatchHash(U256::from(1)).call().await.unwrap();
+    let info = decode_commit_info(&batch).unwrap();
+    assert_eq!(on_chain, stored_batch_hash(&info.to_stored()));
+    assert_ne!(status_of(&host).await["phase"], "halted");
+}

@@ -8,7 +8,7 @@ use gateway_store::{BatchStage, MigrationRecord};
 
 use crate::{
     config::{LayerKind, SettlementConfig, SettlementLayerEndpoint},
-    error::SettlementResult,
+    error::{SettlementError, SettlementResult},
     finality::Finality,
     gateway::Gateway,
     interop::{Interop, MessageProofResponse, ProofTarget},
@@ -45,6 +45,50 @@ impl Settlement {
     /// Resumes sending.
     pub fn resume(&self) {
         self.pipeline.set_paused(false);
+    }
+
+    /// Lifts a halt (a reorg of the chain below a committed batch) once the operator reverted
+    /// the affected batches on the settlement layer: the batches above the layer's committed
+    /// counter are unsealed, and the new blocks are sealed again. Refused, changing nothing,
+    /// when settlement is not halted, when the affected batch was executed (nothing can undo
+    /// that), when the layer still holds it committed, or while a transaction is in flight.
+    /// Returns the batch the chain settles on from.
+    pub fn clear_halt(&self) -> SettlementResult<u64> {
+        let pipeline = &self.pipeline;
+        let Some(halt) = pipeline.store.halt()? else {
+            return Err(SettlementError::Request("settlement is not halted".into()));
+        };
+        if halt.executed {
+            return Err(SettlementError::Request(crate::status::halt_advice(&halt)));
+        }
+        let counters = pipeline.counters();
+        if counters.committed >= halt.batch {
+            return Err(SettlementError::Request(format!(
+                "the settlement layer still holds batch {} committed (committed through {}, as last read): revert it first with ChainExecutor.revertBatches({}) and the operator key",
+                halt.batch,
+                counters.committed,
+                halt.batch.saturating_sub(1)
+            )));
+        }
+        let keep = counters.committed;
+        pipeline.store.write(|tx| {
+            if tx.in_flight()?.is_some() {
+                return Ok(false);
+            }
+            let unsealed = tx.remove_batches_from(keep + 1)?;
+            tx.set_halt(None)?;
+            tracing::warn!(target: "settlement::send", unsealed, from = keep + 1, "halt lifted: batches above the settlement layer's committed counter unsealed, to be sealed again over the new blocks");
+            Ok(true)
+        })?
+        .then_some(())
+        .ok_or_else(|| {
+            SettlementError::Request(
+                "a settlement transaction is in flight: wait until settlement_status shows none, then retry".into(),
+            )
+        })?;
+        pipeline.wakes.seal.notify_one();
+        pipeline.wakes.send.notify_one();
+        Ok(keep + 1)
     }
 
     /// Starts a migration to `to`; returns its record at once (the migration goes on in the
@@ -112,7 +156,9 @@ impl Settlement {
         let waiting = self.migration.as_ref().and_then(|runner| runner.waiting());
         let (migration, migrations_completed) =
             migration_status(store, waiting, head.unwrap_or_default())?;
+        let halt = store.halt()?;
         let phase = match &migration {
+            _ if halt.is_some() => "halted".into(),
             Some(m) if m.phase == "draining" || m.phase == "migrating" => m.phase.clone(),
             _ if pipeline.paused() => "paused".into(),
             _ => "settling".into(),
@@ -151,6 +197,7 @@ impl Settlement {
                 .map(|finality| finality.status(on_chain, last.as_ref().map(|b| b.number))),
             migration,
             migrations_completed,
+            halt: halt.as_ref().map(crate::status::HaltStatus::from),
         })
     }
 

@@ -12,7 +12,7 @@ use alloy::{
 };
 use exex_host::{Chain, ExExContext, ExExHead, ExExNotification};
 use futures::{FutureExt as _, TryStreamExt};
-use gateway_store::{BatchStage, BlockRecord, Store, StoreResult, StoreWriter};
+use gateway_store::{BatchStage, BlockRecord, Halt, Store, StoreResult, StoreWriter};
 use reth_primitives_traits::RecoveredBlock;
 use tokio::sync::Notify;
 use tracing::{error, info};
@@ -220,13 +220,33 @@ fn revert(tx: &mut StoreWriter<'_>, old: &Chain) -> StoreResult<()> {
         }
         if batch.stage >= BatchStage::Committed || maybe_committed(number) {
             metrics::counter!("settlement_reorg_below_committed_total").increment(1);
+            // Every batch from here down that holds a replaced block is on the settlement
+            // layer: the lowest one is where the layer and the chain part.
+            let mut lowest = batch;
+            while lowest.number > 1 {
+                match tx.batch(lowest.number - 1)? {
+                    Some(below) if below.last_block >= first => lowest = below,
+                    _ => break,
+                }
+            }
+            // Nothing more is sealed or sent until the operator acts: proving or executing a
+            // batch of blocks the chain no longer has would settle a fork that does not exist.
+            let halt = Halt {
+                batch: lowest.number,
+                first_reverted_block: first,
+                executed: lowest.stage == BatchStage::Executed,
+            };
+            if tx.halt()?.is_none_or(|old| old.batch > halt.batch) {
+                tx.set_halt(Some(&halt))?;
+            }
             error!(
                 target: "settlement::ingest",
-                batch = number,
-                stage = batch.stage.as_str(),
+                batch = halt.batch,
+                stage = lowest.stage.as_str(),
                 commit_in_flight = maybe_committed(number),
                 first_reverted_block = first,
-                "the chain reorged below a committed batch: it stays committed on the settlement layer"
+                "the chain reorged below a committed batch: settlement is halted ({})",
+                crate::status::halt_advice(&halt)
             );
             break;
         }

@@ -80,6 +80,7 @@ pub use metrics::describe as describe_metrics;
 pub use migration::MigrationError;
 pub use status::{
     BatchFinality, FinalityStatus, GatewayBatchStatus, GatewayChainStatus, GatewayStatus,
-    LayerStatus, MigrationStatus, OnChainCounters, PendingTx, SettlementStatus, TxStage,
+    HaltStatus, LayerStatus, MigrationStatus, OnChainCounters, PendingTx, SettlementStatus,
+    TxStage,
 };
 pub use supervisor::TaskFailure;

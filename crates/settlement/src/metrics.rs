@@ -87,6 +87,10 @@ pub fn describe() {
     );
     describe_gauge!("settlement_paused", "1 while sending is paused");
     describe_gauge!(
+        "settlement_halted",
+        "1 while settlement is halted: the chain reorged below a batch the settlement layer holds (alarm)"
+    );
+    describe_gauge!(
         "settlement_wal_bytes",
         "bytes in the host's WAL (notifications not yet finalized and finished by every ExEx)"
     );
@@ -162,6 +166,7 @@ pub(crate) fn record_status(status: &SettlementStatus) {
         metrics::gauge!("settlement_batches", "stage" => *stage).set(*count as f64);
     }
     metrics::gauge!("settlement_paused").set(if status.phase == "paused" { 1.0 } else { 0.0 });
+    metrics::gauge!("settlement_halted").set(if status.halt.is_some() { 1.0 } else { 0.0 });
     metrics::gauge!("settlement_layer").set(status.settlement_layer as f64);
     let migration = match status.phase.as_str() {
         "draining" => 1.0,

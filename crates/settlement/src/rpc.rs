@@ -60,8 +60,8 @@ fn no_params(method: &str, params: &Params<'_>) -> Result<(), ErrorObjectOwned> 
 }
 
 /// The settlement ExEx's admin JSON-RPC methods, which change its state (serve them only on the
-/// authenticated listener): `settlement_pause`, `settlement_resume`, `settlement_migrate` and
-/// `settlement_cancel_migration`.
+/// authenticated listener): `settlement_pause`, `settlement_resume`, `settlement_migrate`,
+/// `settlement_cancel_migration` and `settlement_clear_halt`.
 pub(crate) fn admin_module(settlement: &Settlement) -> RpcModule<()> {
     let mut module = RpcModule::new(());
     let this = settlement.clone();
@@ -100,6 +100,16 @@ pub(crate) fn admin_module(settlement: &Settlement) -> RpcModule<()> {
         })
         .is_ok();
     let this = settlement.clone();
+    let clear_halt = module
+        .register_method("settlement_clear_halt", move |params, _, _| {
+            no_params("settlement_clear_halt", &params)?;
+            let from = this
+                .clear_halt()
+                .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))?;
+            Ok::<_, ErrorObjectOwned>(serde_json::json!({ "settlingFromBatch": from }))
+        })
+        .is_ok();
+    let this = settlement.clone();
     let pause = module
         .register_method("settlement_pause", move |params, _, _| {
             no_params("settlement_pause", &params)?;
@@ -116,7 +126,7 @@ pub(crate) fn admin_module(settlement: &Settlement) -> RpcModule<()> {
         })
         .is_ok();
     // Method names are unique constants: registering cannot fail.
-    debug_assert!(pause && resume && migrate && cancel);
+    debug_assert!(pause && resume && migrate && cancel && clear_halt);
     module
 }
 

@@ -137,6 +137,10 @@ pub(crate) fn seal_batches(
 ) -> SettlementResult<usize> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut sealed = 0;
+    if store.halt()?.is_some() {
+        // The chain reorged below a batch the settlement layer holds: nothing is sealed on top.
+        return Ok(0);
+    }
     loop {
         let last = store.last_batch()?;
         let (number, from) = match &last {

@@ -284,7 +284,12 @@ mod rpc_params {
             Settlement::new(config, store, Arc::new(gateway_prover::MockBackend::default()))
                 .unwrap();
         let (reads, admin) = (settlement.rpc_module(), settlement.admin_rpc_module());
-        for method in ["settlement_pause", "settlement_resume", "settlement_cancel_migration"] {
+        for method in [
+            "settlement_pause",
+            "settlement_resume",
+            "settlement_cancel_migration",
+            "settlement_clear_halt",
+        ] {
             let (code, message) = refusal(&admin, method, json!(["junk"])).await;
             assert_eq!(code, -32602, "{method}");
             assert!(message.contains(method) && message.contains("junk"), "{message}");

@@ -59,7 +59,7 @@ pub struct SettlementStatus {
     pub chain_id: u64,
     /// Its current settlement layer's chain id.
     pub settlement_layer: u64,
-    /// `settling` or `paused`.
+    /// `settling`, `paused`, `draining`, `migrating` or `halted`.
     pub phase: String,
     /// The highest block in the store.
     pub chain_head: Option<u64>,
@@ -95,6 +95,53 @@ pub struct SettlementStatus {
     pub migration: Option<MigrationStatus>,
     /// Migrations completed so far.
     pub migrations_completed: u64,
+    /// Why settlement is halted (`phase: "halted"`), if it is.
+    pub halt: Option<HaltStatus>,
+}
+
+/// `settlement_status.halt`: the chain reorged below a batch the settlement layer holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HaltStatus {
+    /// The lowest batch the settlement layer holds that has a replaced block.
+    pub batch: u64,
+    /// The first block the chain replaced.
+    pub first_reverted_block: u64,
+    /// Whether the settlement layer executed that batch.
+    pub executed: bool,
+    /// What disagrees and what the operator can do.
+    pub advice: String,
+}
+
+impl From<&gateway_store::Halt> for HaltStatus {
+    fn from(halt: &gateway_store::Halt) -> Self {
+        Self {
+            batch: halt.batch,
+            first_reverted_block: halt.first_reverted_block,
+            executed: halt.executed,
+            advice: halt_advice(halt),
+        }
+    }
+}
+
+/// What a halt means and what the operator can do about it.
+pub(crate) fn halt_advice(halt: &gateway_store::Halt) -> String {
+    let what = format!(
+        "the chain replaced block {} and later ones, but batch {} (holding some of them) is {} on the settlement layer",
+        halt.first_reverted_block,
+        halt.batch,
+        if halt.executed { "executed" } else { "committed" }
+    );
+    if halt.executed {
+        format!(
+            "{what}: an executed batch cannot be undone, so the chain's canonical history must return to the settled blocks (the reorg was deeper than --settlement.confirmations); nothing is sealed or sent meanwhile"
+        )
+    } else {
+        format!(
+            "{what}: revert it there (ChainExecutor.revertBatches({}) with the operator key) and call settlement_clear_halt; the node then seals the new blocks again",
+            halt.batch.saturating_sub(1)
+        )
+    }
 }
 
 /// One settlement layer in `settlement_status.layers`.

@@ -22,6 +22,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod gateway;
+mod halt;
 mod migration;
 mod records;
 
@@ -29,6 +30,7 @@ pub use gateway::{
     ChainExecutorSet, ChainRef, CommittedChainBatch, ExecutedChainBatch, GatewayBatchContents,
     GatewayBlockEvents, GatewayChain, ProvedChainBatch,
 };
+pub use halt::Halt;
 pub use migration::{MigrationPhase, MigrationRecord};
 pub use records::{BatchRecord, BatchStage, BlockRecord, ImportedRoot, InFlightTx};
 
@@ -287,6 +289,13 @@ impl Store {
         table.first()?.map(|(k, v)| BatchRecord::decode(k.value(), v.value())).transpose()
     }
 
+    /// Why settlement stopped, if it did ([`Halt`]).
+    pub fn halt(&self) -> StoreResult<Option<Halt>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(SENDER)?;
+        table.get(halt::HALT_KEY)?.map(|v| Halt::decode(v.value())).transpose()
+    }
+
     /// The sender's transaction in flight, if any.
     pub fn in_flight(&self) -> StoreResult<Option<InFlightTx>> {
         let tx = self.db.begin_read()?;
@@ -467,6 +476,27 @@ impl StoreWriter<'_> {
             }
             None => {
                 table.remove(IN_FLIGHT_KEY)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Why settlement stopped, as stored in this transaction.
+    pub fn halt(&self) -> StoreResult<Option<Halt>> {
+        let table = self.tx.open_table(SENDER)?;
+        let value = table.get(halt::HALT_KEY)?.map(|v| v.value().to_vec());
+        value.map(|v| Halt::decode(&v)).transpose()
+    }
+
+    /// Records why settlement stopped (`None` lifts the halt).
+    pub fn set_halt(&mut self, halt: Option<&Halt>) -> StoreResult<()> {
+        let mut table = self.tx.open_table(SENDER)?;
+        match halt {
+            Some(halt) => {
+                table.insert(halt::HALT_KEY, halt.encode().as_slice())?;
+            }
+            None => {
+                table.remove(halt::HALT_KEY)?;
             }
         }
         Ok(())

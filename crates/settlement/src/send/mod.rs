@@ -87,7 +87,7 @@ pub(crate) async fn run(
             pipeline.set_counters(sender.layer().chain_id, counters, true);
             sender.sync_stages(counters, pipeline.l1_finality(counters.executed))?;
             sender.forget_mined_in_flight().await?;
-            if pipeline.paused() {
+            if pipeline.paused() || pipeline.store.halt()?.is_some() {
                 return Ok(SenderAction::Idle);
             }
             crate::failpoint::panic_point("panic-in-sender");
