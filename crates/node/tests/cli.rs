@@ -23,20 +23,23 @@ fn run_to_exit(args: &[&str], datadir: &Path) -> Output {
 
 /// [`run_to_exit`] with these environment variables set.
 fn run_to_exit_with_env(args: &[&str], datadir: &Path, env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .envs(env.iter().copied())
         .arg("--datadir")
         .arg(datadir)
         .env_remove("GATEWAY_OPERATOR_KEY")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("RUST_LOG", "warn");
+    output_within_a_minute(command)
+}
+
+/// Runs `command` to completion with its output captured; fails after 60 s.
+fn output_within_a_minute(mut command: Command) -> Output {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "gateway-node did not exit");
+        assert!(Instant::now() < deadline, "{command:?} did not exit");
         std::thread::sleep(Duration::from_millis(50));
     }
     child.wait_with_output().unwrap()
@@ -44,21 +47,13 @@ fn run_to_exit_with_env(args: &[&str], datadir: &Path, env: &[(&str, &str)]) -> 
 
 /// `gateway-node admin --authrpc.url http://127.0.0.1:<port> --authrpc.jwtsecret <secret> ARGS`.
 fn run_admin(port: u16, secret: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(["admin", "--authrpc.url", &format!("http://127.0.0.1:{port}")])
         .arg("--authrpc.jwtsecret")
         .arg(secret)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "gateway-node admin did not exit");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+        .args(args);
+    output_within_a_minute(command)
 }
 
 /// The admin call's printed result; panics with its stderr when it failed.

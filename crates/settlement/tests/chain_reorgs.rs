@@ -92,6 +92,12 @@ async fn reorgs_unseal_uncommitted_batches_and_alarm_below_committed_ones() {
         counter(&snapshotter, "settlement_reorg_below_committed_total"),
         Some(DebugValue::Counter(1))
     );
+    // Settlement is halted at batch 1: nothing is sealed on top of it.
+    let halt = store.halt().unwrap().expect("halted");
+    assert_eq!((halt.batch, halt.first_reverted_block, halt.executed), (1, 2, false));
+    assert_eq!(seal_ready_batches(&store, &config).unwrap(), 0, "nothing sealed while halted");
+    // (The rest checks the ingest alone: the halt is lifted by hand, batch 1 kept.)
+    store.write(|tx| tx.set_halt(None)).unwrap();
 
     // A revert of blocks no batch holds just drops them and their pubdata.
     chain.revert(1);
@@ -119,6 +125,7 @@ async fn reorgs_unseal_uncommitted_batches_and_alarm_below_committed_ones() {
     chain.reorg(1, 1, 2);
     wait_for_head(&store, 6, chain.tip().hash).await;
     assert_eq!(store.batch(2).unwrap().unwrap(), batch_2, "a batch with a commit in flight stays");
+    assert_eq!(store.halt().unwrap().map(|h| h.batch), Some(2), "and settlement halts there");
     // (The debugging recorder's counters count from the last snapshot.)
     let alarms = snapshotter.snapshot().into_vec();
     let delta = |name: &str| {
