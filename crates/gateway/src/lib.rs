@@ -35,6 +35,7 @@ pub use allowlist::{ALLOWLIST_FILE, DeploymentAllowlist};
 pub use error::{GatewayError, GatewayResult};
 pub use metrics::describe_metrics;
 pub use public_rpc::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM_TIMEOUT, DEPLOYMENT_REFUSED_CODE, MAX_BATCH,
-    MAX_SIMULATIONS_PER_REQUEST, PUBLIC_METHODS, PublicRpc, PublicRpcConfig,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_TRACE_BURST, DEFAULT_TRACES_PER_SECOND,
+    DEFAULT_UPSTREAM_TIMEOUT, DEPLOYMENT_REFUSED_CODE, MAX_BATCH, MAX_SIMULATIONS_PER_REQUEST,
+    PUBLIC_METHODS, PublicRpc, PublicRpcConfig,
 };

@@ -26,6 +26,10 @@ pub fn describe_metrics() {
         "signed transactions refused because their trace could not be had (fail closed)"
     );
     describe_counter!(
+        "gateway_public_rpc_trace_budget_refusals_total",
+        "signed transactions refused because their client used up its trace budget"
+    );
+    describe_counter!(
         "gateway_deployments_refused_total",
         "transactions refused because they deploy a contract from an account off the allowlist"
     );

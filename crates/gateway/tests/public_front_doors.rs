@@ -56,18 +56,19 @@ struct Front {
 }
 
 async fn front(allowed: &[usize]) -> Front {
+    front_with(allowed, |_| {}).await
+}
+
+async fn front_with(allowed: &[usize], tweak: impl FnOnce(&mut PublicRpcConfig)) -> Front {
     let anvil = Anvil::spawn(AnvilConfig { chain_id: 506, ..Default::default() }).unwrap();
     let keys = anvil.dev_keys().to_vec();
     let allowed: Vec<Address> =
         allowed.iter().map(|i| keys[*i].parse::<PrivateKeySigner>().unwrap().address()).collect();
     let dir = tempfile::tempdir().unwrap();
     let allowlist = Arc::new(DeploymentAllowlist::open(dir.path(), &allowed).unwrap());
-    let front = PublicRpc::start(
-        PublicRpcConfig::new("127.0.0.1:0".parse().unwrap(), anvil.endpoint()),
-        allowlist,
-    )
-    .await
-    .unwrap();
+    let mut config = PublicRpcConfig::new("127.0.0.1:0".parse().unwrap(), anvil.endpoint());
+    tweak(&mut config);
+    let front = PublicRpc::start(config, allowlist).await.unwrap();
     let url = format!("http://{}", front.local_addr()).parse().unwrap();
     Front {
         direct: anvil.endpoint(),
@@ -365,5 +366,26 @@ async fn deployments_are_refused_on_every_route_the_front_can_see() {
     // 7. Plain calls and transfers from the outsider are forwarded.
     let plain = TransactionRequest::default().with_to(deployer).with_value(U256::from(1));
     assert_eq!(f.send(1, plain).await, Ok(true));
+    f.front.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_has_a_budget_of_traced_transactions() {
+    // Two traces at once, then one per thousand seconds.
+    let f = front_with(&[0], |config| {
+        config.traces_per_second = 0.001;
+        config.trace_burst = 2;
+    })
+    .await;
+    let deployer = f.address(0);
+    let plain = || TransactionRequest::default().with_to(deployer).with_value(U256::from(1));
+    assert_eq!(f.send(1, plain()).await, Ok(true));
+    assert_eq!(f.send(2, plain()).await, Ok(true));
+    let refused = f.send(3, plain()).await.unwrap_err();
+    assert_eq!(refused["code"], DEPLOYMENT_REFUSED_CODE, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("retry in"), "{refused}");
+    // The allowlisted deployer is not traced, so not limited; reads are not either.
+    assert_eq!(f.send(0, plain()).await, Ok(true));
+    assert_eq!(f.call("eth_chainId", json!([])).await["result"], "0x1fa");
     f.front.stop().await;
 }

@@ -239,14 +239,14 @@ pub struct SettlementArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Gateway")]
 pub struct GatewayArgs {
-    /// Serve the Gateway's public JSON-RPC here: requests are forwarded to the followed node
-    /// (`--chain.rpc-url`, the Gateway's sequencer) and contract deployments from accounts not
-    /// on the deployment allowlist are refused.
+    /// Serve the Gateway's public JSON-RPC here: an allowlist of methods is forwarded to the
+    /// followed node (`--chain.rpc-url`, the Gateway's sequencer) and contract deployments from
+    /// accounts not on the deployment allowlist are refused.
     #[arg(long = "gateway.public-rpc", env = "GATEWAY_GATEWAY_PUBLIC_RPC", value_name = "ADDR")]
     pub public_rpc: Option<SocketAddr>,
     /// Accounts allowed to deploy contracts on the Gateway, added to the persisted allowlist
     /// (`<datadir>/gateway/deployment-allowlist.json`; change it at runtime with
-    /// `gateway_allowDeployer` / `gateway_disallowDeployer` on `--http`).
+    /// `gateway_allowDeployer` / `gateway_disallowDeployer` on the authenticated `--authrpc`).
     #[arg(
         long = "gateway.deployers",
         env = "GATEWAY_GATEWAY_DEPLOYERS",
@@ -254,6 +254,13 @@ pub struct GatewayArgs {
         value_delimiter = ','
     )]
     pub deployers: Vec<Address>,
+    /// Transactions from accounts off the allowlist that each client address may have traced
+    /// per second before the public front forwards them.
+    #[arg(long = "gateway.traces-per-second", env = "GATEWAY_GATEWAY_TRACES_PER_SECOND", value_name = "N", default_value_t = gateway_mode::DEFAULT_TRACES_PER_SECOND)]
+    pub traces_per_second: f64,
+    /// ... and at once.
+    #[arg(long = "gateway.trace-burst", env = "GATEWAY_GATEWAY_TRACE_BURST", value_name = "N", default_value_t = gateway_mode::DEFAULT_TRACE_BURST)]
+    pub trace_burst: u32,
 }
 
 /// `--batch.*`.

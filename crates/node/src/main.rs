@@ -139,10 +139,10 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
                     )
                     .wrap_err("--gateway.deployers: opening the deployment allowlist")?,
                 );
-                let front = gateway_mode::PublicRpc::start(
-                    gateway_mode::PublicRpcConfig::new(addr, upstream),
-                    Arc::clone(&allowlist),
-                )
+                let mut front_config = gateway_mode::PublicRpcConfig::new(addr, upstream);
+                front_config.traces_per_second = ext.gateway.traces_per_second;
+                front_config.trace_burst = ext.gateway.trace_burst;
+                let front = gateway_mode::PublicRpc::start(front_config, Arc::clone(&allowlist))
                 .await
                 .wrap_err_with(|| format!("--gateway.public-rpc {addr}"))?;
                 info!(target: "gateway_node", addr = %front.local_addr(), "Gateway public JSON-RPC (deployment allowlist)");

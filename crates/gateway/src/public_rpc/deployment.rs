@@ -47,13 +47,23 @@ pub(crate) struct Judge<'a> {
     pub(crate) chain_id: &'a OnceCell<u64>,
     /// Trace slots.
     pub(crate) slots: &'a Semaphore,
+    /// Traces per client address.
+    pub(crate) budgets: &'a super::clients::TraceBudgets,
 }
 
-/// What one request (a single call or a batch) has used of the trace budget.
-#[derive(Debug, Default)]
+/// What one request (a single call or a batch) from `client` has used of the trace budget.
+#[derive(Debug)]
 pub(crate) struct Budget {
+    client: std::net::IpAddr,
     traced: usize,
     senders: HashSet<Address>,
+}
+
+impl Budget {
+    /// A fresh budget for one request from `client`.
+    pub(crate) fn for_client(client: std::net::IpAddr) -> Self {
+        Self { client, traced: 0, senders: HashSet::new() }
+    }
 }
 
 impl Judge<'_> {
@@ -130,6 +140,17 @@ impl Judge<'_> {
                 id,
                 &format!(
                     "{sender} has another transaction in this batch: send one transaction per account per request (each is checked on the state before the other)"
+                ),
+            ));
+        }
+        if let Err(wait) = self.budgets.take(budget.client) {
+            metrics::counter!("gateway_public_rpc_trace_budget_refusals_total").increment(1);
+            return Some(busy(
+                id,
+                &format!(
+                    "{} has sent more transactions to check than the Gateway traces per client; retry in {} ms",
+                    budget.client,
+                    wait.as_millis().min(u128::from(u32::MAX))
                 ),
             ));
         }

@@ -6,9 +6,11 @@
 //! forwarded together.
 
 mod answer;
+mod clients;
 mod deployment;
 mod methods;
 
+pub use clients::{DEFAULT_TRACE_BURST, DEFAULT_TRACES_PER_SECOND};
 pub use deployment::{DEPLOYMENT_REFUSED_CODE, MAX_SIMULATIONS_PER_REQUEST};
 pub use methods::PUBLIC_METHODS;
 
@@ -54,6 +56,11 @@ pub struct PublicRpcConfig {
     pub max_body_bytes: usize,
     /// How long the sequencer may take to answer.
     pub upstream_timeout: Duration,
+    /// Transactions from accounts off the deployment allowlist each client address may have
+    /// traced per second ([`DEFAULT_TRACES_PER_SECOND`]).
+    pub traces_per_second: f64,
+    /// ... and at once ([`DEFAULT_TRACE_BURST`]).
+    pub trace_burst: u32,
 }
 
 impl PublicRpcConfig {
@@ -64,6 +71,8 @@ impl PublicRpcConfig {
             upstream,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            traces_per_second: DEFAULT_TRACES_PER_SECOND,
+            trace_burst: DEFAULT_TRACE_BURST,
         }
     }
 }
@@ -75,6 +84,7 @@ struct State {
     max_body_bytes: usize,
     chain_id: tokio::sync::OnceCell<u64>,
     simulation_slots: tokio::sync::Semaphore,
+    trace_budgets: clients::TraceBudgets,
 }
 
 impl State {
@@ -85,6 +95,7 @@ impl State {
             allowlist: &self.allowlist,
             chain_id: &self.chain_id,
             slots: &self.simulation_slots,
+            budgets: &self.trace_budgets,
         }
     }
 }
@@ -121,15 +132,16 @@ impl PublicRpc {
             max_body_bytes: config.max_body_bytes,
             chain_id: tokio::sync::OnceCell::new(),
             simulation_slots: tokio::sync::Semaphore::new(deployment::MAX_CONCURRENT_SIMULATIONS),
+            trace_budgets: clients::TraceBudgets::new(config.traces_per_second, config.trace_burst),
         });
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             loop {
-                let stream = tokio::select! {
+                let (stream, peer) = tokio::select! {
                     () = stop.cancelled() => return,
                     accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => stream,
+                        Ok((stream, peer)) => (stream, peer.ip()),
                         Err(err) => {
                             // Out of file handles, say: do not spin.
                             warn!(target: "gateway::public_rpc", %err, "accept failed");
@@ -141,7 +153,7 @@ impl PublicRpc {
                 let state = Arc::clone(&state);
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
+                    let service = service_fn(move |req| handle(Arc::clone(&state), req, peer));
                     let connection = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(CLIENT_READ_TIMEOUT)
@@ -194,6 +206,7 @@ fn response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
 async fn handle(
     state: Arc<State>,
     request: Request<Incoming>,
+    peer: std::net::IpAddr,
 ) -> Result<HttpResponse, std::convert::Infallible> {
     metrics::counter!("gateway_public_rpc_requests_total").increment(1);
     if request.method() != hyper::Method::POST {
@@ -234,20 +247,20 @@ async fn handle(
             let body = error_body(&Value::Null, -32600, "an empty batch", None);
             Ok(response(StatusCode::OK, body.to_string().into_bytes()))
         }
-        Value::Array(requests) => Ok(batch(&state, requests).await),
+        Value::Array(requests) => Ok(batch(&state, requests, peer).await),
         // What was checked is what is forwarded (a duplicate key cannot mean one thing here
         // and another upstream).
-        single => match refusal(&state, &single, &mut Budget::default()).await {
+        single => match refusal(&state, &single, &mut Budget::for_client(peer)).await {
             Some(refused) => Ok(response(StatusCode::OK, refused.to_string().into_bytes())),
             None => Ok(forward(&state, single.to_string().into_bytes().into()).await),
         },
     }
 }
 
-async fn batch(state: &State, requests: Vec<Value>) -> HttpResponse {
+async fn batch(state: &State, requests: Vec<Value>, peer: std::net::IpAddr) -> HttpResponse {
     let mut refused = Vec::new();
     let mut allowed = Vec::new();
-    let mut budget = Budget::default();
+    let mut budget = Budget::for_client(peer);
     for request in requests {
         match refusal(state, &request, &mut budget).await {
             Some(error) => refused.push(error),
