@@ -47,9 +47,10 @@ impl Settlement {
         self.pipeline.set_paused(false);
     }
 
-    /// Lifts a halt (a reorg of the chain below a committed batch) once the operator reverted
-    /// the affected batches on the settlement layer: the batches above the layer's committed
-    /// counter are unsealed, and the new blocks are sealed again. Refused, changing nothing,
+    /// Lifts a halt (a reorg of the chain below a committed batch) once the affected batches
+    /// are reverted on the settlement layer (the node does that itself; this is for a revert
+    /// made by someone else): the batches above the layer's committed counter are unsealed, and
+    /// the new blocks are sealed again. Refused, changing nothing,
     /// when settlement is not halted, when the affected batch was executed (nothing can undo
     /// that), when the layer still holds it committed, or while a transaction is in flight.
     /// Returns the batch the chain settles on from.
@@ -71,21 +72,11 @@ impl Settlement {
             )));
         }
         let keep = counters.committed;
-        pipeline.store.write(|tx| {
-            if tx.in_flight()?.is_some() {
-                return Ok(false);
-            }
-            let unsealed = tx.remove_batches_from(keep + 1)?;
-            tx.set_halt(None)?;
-            tracing::warn!(target: "settlement::send", unsealed, from = keep + 1, "halt lifted: batches above the settlement layer's committed counter unsealed, to be sealed again over the new blocks");
-            Ok(true)
-        })?
-        .then_some(())
-        .ok_or_else(|| {
-            SettlementError::Request(
+        if crate::seal::lift_halt(&pipeline.store, keep)?.is_none() {
+            return Err(SettlementError::Request(
                 "a settlement transaction is in flight: wait until settlement_status shows none, then retry".into(),
-            )
-        })?;
+            ));
+        }
         pipeline.wakes.seal.notify_one();
         pipeline.wakes.send.notify_one();
         Ok(keep + 1)

@@ -129,6 +129,24 @@ pub fn seal_ready_batches(store: &Store, config: &SettlementConfig) -> Settlemen
     seal_batches(store, config, gateway.as_ref())
 }
 
+/// Lifts a halt once the settlement layer holds no batch above `committed`: unseals the batches
+/// above it (to be sealed again over the chain's new blocks). `None`, changing nothing, while a
+/// settlement transaction is in flight; else how many batches were unsealed.
+pub(crate) fn lift_halt(store: &Store, committed: u64) -> SettlementResult<Option<usize>> {
+    let unsealed = store.write(|tx| {
+        if tx.in_flight()?.is_some() {
+            return Ok(None);
+        }
+        let unsealed = tx.remove_batches_from(committed + 1)?;
+        tx.set_halt(None)?;
+        Ok(Some(unsealed))
+    })?;
+    if let Some(unsealed) = unsealed {
+        tracing::warn!(target: "settlement::seal", unsealed, from = committed + 1, "halt lifted: batches above the settlement layer's committed counter unsealed, to be sealed again over the new blocks");
+    }
+    Ok(unsealed)
+}
+
 /// Seals every batch the stored blocks allow; `gateway` in gateway mode. Returns how many.
 pub(crate) fn seal_batches(
     store: &Store,

@@ -29,6 +29,8 @@ pub enum TxStage {
     Execute = 2,
     /// Gateway mode: commit, prove and execute at once (`settleBatch`).
     Settle = 3,
+    /// `revertBatches`: the chain reorged below committed batches (a halt).
+    Revert = 4,
 }
 
 impl TxStage {
@@ -39,12 +41,13 @@ impl TxStage {
             Self::Prove => "prove",
             Self::Execute => "execute",
             Self::Settle => "settle",
+            Self::Revert => "revert",
         }
     }
 
     /// The name of a stored stage byte (`unknown` for a byte no stage has).
     pub fn name_of(stored: u8) -> &'static str {
-        [Self::Commit, Self::Prove, Self::Execute, Self::Settle]
+        [Self::Commit, Self::Prove, Self::Execute, Self::Settle, Self::Revert]
             .into_iter()
             .find(|s| *s as u8 == stored)
             .map_or("unknown", Self::as_str)
@@ -138,7 +141,7 @@ pub(crate) fn halt_advice(halt: &gateway_store::Halt) -> String {
         )
     } else {
         format!(
-            "{what}: revert it there (ChainExecutor.revertBatches({}) with the operator key) and call settlement_clear_halt; the node then seals the new blocks again",
+            "{what}: the node reverts it there (ChainExecutor.revertBatches({})) and then seals the new blocks again; if someone else reverts it, settlement_clear_halt lifts the halt",
             halt.batch.saturating_sub(1)
         )
     }

@@ -23,7 +23,7 @@ use gateway_primitives::DaScheme;
 use gateway_prover::{BatchProof, ProofBackend};
 use gateway_store::{BatchRecord, BatchStage, Store};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::{
     commitment::{batch_public_input, decode_commit_info, imported_roots, stored_info},
@@ -87,8 +87,15 @@ pub(crate) async fn run(
             pipeline.set_counters(sender.layer().chain_id, counters, true);
             sender.sync_stages(counters, pipeline.l1_finality(counters.executed))?;
             sender.forget_mined_in_flight().await?;
-            if pipeline.paused() || pipeline.store.halt()?.is_some() {
+            if pipeline.paused() {
                 return Ok(SenderAction::Idle);
+            }
+            if let Some(halt) = pipeline.store.halt()? {
+                let action = sender.unhalt_step(halt, counters).await?;
+                if action == SenderAction::Unhalted {
+                    pipeline.wakes.seal.notify_one();
+                }
+                return Ok(action);
             }
             crate::failpoint::panic_point("panic-in-sender");
             sender.step(counters).await
@@ -150,6 +157,10 @@ pub(crate) enum SenderAction {
     Executed(u64, u64),
     /// Gateway mode: committed, proved and executed Gateway batch `n` on L1 in one transaction.
     Settled(u64),
+    /// Reverted committed batches `from..=to` (the chain reorged below them).
+    Reverted(u64, u64),
+    /// The settlement layer no longer holds a reorged batch: the halt is lifted.
+    Unhalted,
     /// Nothing to do.
     Idle,
 }
@@ -305,6 +316,30 @@ impl Sender {
         }
         *lock(&self.synced_executed) = Some(counters.executed);
         self.prune_pubdata(counters.executed)
+    }
+
+    /// While halted (the chain reorged below batch `halt.batch`): reverts the affected
+    /// committed batches on the settlement layer, then, once the layer's counters no longer hold
+    /// them, lifts the halt. An executed batch cannot be reverted: idle.
+    pub(crate) async fn unhalt_step(
+        &self,
+        halt: gateway_store::Halt,
+        counters: OnChainCounters,
+    ) -> SettlementResult<SenderAction> {
+        if halt.executed || counters.executed >= halt.batch {
+            return Ok(SenderAction::Idle);
+        }
+        if counters.committed >= halt.batch {
+            let keep = halt.batch - 1;
+            let call = self.executor.revertBatches(alloy::primitives::U256::from(keep));
+            warn!(target: "settlement::send", from = halt.batch, to = counters.committed, "reverting committed batches the chain reorged away");
+            self.send(TxStage::Revert, halt.batch, counters.committed, call, false, None).await?;
+            return Ok(SenderAction::Reverted(halt.batch, counters.committed));
+        }
+        Ok(match crate::seal::lift_halt(&self.store, counters.committed)? {
+            Some(_) => SenderAction::Unhalted,
+            None => SenderAction::Idle,
+        })
     }
 
     /// Sends at most one transaction: execute what is proved, else prove what is committed and
