@@ -417,14 +417,7 @@ async fn a_stuck_transaction_is_fee_bumped_and_a_dropped_one_resent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settlement_layer_reorg_that_removes_a_commit_leads_to_committing_again() {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let chain = topology.chains[0].clone();
+    let (devnet, topology, chain) = one_l1_chain().await;
     let l1 = {
         use alloy::providers::ProviderBuilder;
         ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone())
@@ -668,14 +661,7 @@ async fn real_halo2_leaf_proofs_settle_chains_on_the_gateway_and_on_l1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_refused_before_broadcast_is_retried_at_the_same_fee() {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let chain = topology.chains[0].clone();
+    let (_devnet, topology, chain) = one_l1_chain().await;
     // The chain settles on L1, but this node sends to its (inactive) executor on the Gateway:
     // every commit reverts in gas estimation and is never broadcast.
     let mut config = config_for(&topology, &chain);
@@ -718,6 +704,19 @@ async fn a_send_refused_before_broadcast_is_retried_at_the_same_fee() {
     host.stop().await;
 }
 
+/// A devnet with one chain settling on L1: the devnet, its topology and the chain.
+async fn one_l1_chain() -> (Devnet, Topology, ChainTopology) {
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    (devnet, topology, chain)
+}
+
 /// The status of the node at `host`, read over `--http`.
 async fn status_of(host: &HostHandle) -> serde_json::Value {
     HttpClientBuilder::default()
@@ -757,14 +756,7 @@ async fn reorg_chain(chain: &ChainTopology, depth: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_reorg_below_an_executed_batch_halts_settlement_saying_why() {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let chain = topology.chains[0].clone();
+    let (devnet, topology, chain) = one_l1_chain().await;
     let dir = tempfile::tempdir().unwrap();
     let (host, store) = start_node(&topology, &chain, dir.path()).await;
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
@@ -808,14 +800,7 @@ async fn a_chain_reorg_below_an_executed_batch_halts_settlement_saying_why() {
 async fn a_chain_reorg_below_a_committed_batch_halts_the_node_reverts_it_and_settles_the_new_blocks()
  {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let chain = topology.chains[0].clone();
+    let (devnet, topology, chain) = one_l1_chain().await;
     let l1_url = topology.l1.node.rpc_url.clone();
     let dir = tempfile::tempdir().unwrap();
     // A commit must be 3 L1 blocks deep before the proof is sent: L1 mines only on demand here,
