@@ -321,6 +321,7 @@ mod rpc_params {
             "settlement_resume",
             "settlement_migrate",
             "settlement_cancel_migration",
+            "settlement_clear_halt",
         ] {
             assert!(reads.method(method).is_none(), "{method} is served with the reads");
             assert!(admin.method(method).is_some());
