@@ -159,9 +159,8 @@ pub fn host_config(datadir: &Path) -> HostConfig {
 /// `datadir`.
 pub fn admin_client(host: &HostHandle, datadir: &Path) -> eyre::Result<exex_host::AdminClient> {
     let addr = host.auth_addr().ok_or_else(|| eyre::eyre!("the host serves no admin methods"))?;
-    let secret = exex_host::JwtSecret::load_or_create(
-        &datadir.join(exex_host::auth::DEFAULT_JWT_SECRET_FILE),
-    )?;
+    let secret =
+        exex_host::JwtSecret::read(&datadir.join(exex_host::auth::DEFAULT_JWT_SECRET_FILE))?;
     Ok(exex_host::AdminClient::new(format!("http://{addr}").parse()?, secret))
 }
 

@@ -647,7 +647,7 @@ async fn rust_and_solidity_agree_on_message_proofs_for_random_nested_trees() {
         message,
         proof,
     };
-    let mut calldata = call.abi_encode();
+    let calldata = call.abi_encode();
     let honest = alloy::providers::Provider::call(
         &provider,
         alloy::rpc::types::TransactionRequest::default()
@@ -670,7 +670,6 @@ async fn rust_and_solidity_agree_on_message_proofs_for_random_nested_trees() {
         .await;
         assert!(refused.is_err(), "word {word} above uint64 must be refused: {refused:?}");
     }
-    calldata.clear();
     // And an inner node's preimage is prefixed: never the 64 bytes of two words.
     let (left, right) = (B256::repeat_byte(0xaa), B256::repeat_byte(0xbb));
     assert_ne!(

@@ -805,7 +805,9 @@ async fn a_chain_reorg_below_a_committed_batch_halts_the_node_reverts_it_and_set
     let dir = tempfile::tempdir().unwrap();
     // A commit must be 3 L1 blocks deep before the proof is sent: L1 mines only on demand here,
     // so batch 1 stays committed and unexecuted until the test mines.
-    let mut config = config_for(&topology, &chain);
+    // A replaced send is given up on after 5 s (not the usual 60), so a revert racing the
+    // proof in flight does not wait long.
+    let mut config = config_with_timeout(&topology, &chain, Duration::from_secs(5));
     config.layer_confirmations = 3;
     let (host, store) = start_node_with(config, &chain, dir.path()).await;
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();

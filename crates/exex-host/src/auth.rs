@@ -78,21 +78,20 @@ impl JwtSecret {
         Ok(Self(bytes))
     }
 
+    /// Reads the secret in `path` (64 hex characters, `0x` allowed); a missing file is an
+    /// error (clients: only the node makes the secret).
+    pub fn read(path: &Path) -> Result<Self, AuthError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| AuthError::Io { path: path.to_path_buf(), source })?;
+        Self::parse_file(path, &text)
+    }
+
     /// Reads the secret in `path` (64 hex characters, `0x` allowed); when the file does not
     /// exist, makes one and writes it there with mode 0600 (readable by its owner only).
     pub fn load_or_create(path: &Path) -> Result<Self, AuthError> {
         let io = |source| AuthError::Io { path: path.to_path_buf(), source };
         match std::fs::read_to_string(path) {
-            Ok(text) => {
-                #[cfg(unix)]
-                if let Ok(meta) = std::fs::metadata(path) {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    if meta.permissions().mode() & 0o077 != 0 {
-                        tracing::warn!(target: "exex::host", path = %path.display(), "the JWT secret file is readable by others than its owner: chmod 600 it");
-                    }
-                }
-                Self::parse(path, &text)
-            }
+            Ok(text) => Self::parse_file(path, &text),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 let secret = Self::random()?;
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -110,6 +109,18 @@ impl JwtSecret {
             }
             Err(err) => Err(io(err)),
         }
+    }
+
+    /// Parses the file's text, warning when others than its owner may read it.
+    fn parse_file(path: &Path, text: &str) -> Result<Self, AuthError> {
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt as _;
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(target: "exex::host", path = %path.display(), "the JWT secret file is readable by others than its owner: chmod 600 it");
+            }
+        }
+        Self::parse(path, text)
     }
 
     fn parse(path: &Path, text: &str) -> Result<Self, AuthError> {
@@ -409,6 +420,8 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+        assert_eq!(JwtSecret::read(&path).unwrap(), made);
+        assert!(JwtSecret::read(&dir.path().join("missing.hex")).is_err(), "read never makes one");
         std::fs::write(&path, "0x1234").unwrap();
         let err = JwtSecret::load_or_create(&path).unwrap_err();
         assert!(err.to_string().contains("2 bytes") && err.to_string().contains("64 hex"), "{err}");

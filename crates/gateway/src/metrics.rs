@@ -26,6 +26,10 @@ pub fn describe_metrics() {
         "signed transactions refused because their trace could not be had (fail closed)"
     );
     describe_counter!(
+        "gateway_public_rpc_unchecked_total",
+        "signed transactions refused because the front could not check them as they would run (a later nonce, another chain, over a trace limit)"
+    );
+    describe_counter!(
         "gateway_public_rpc_trace_budget_refusals_total",
         "signed transactions refused because their client used up its trace budget"
     );

@@ -43,14 +43,12 @@ pub struct AdminArgs {
 
 /// Runs the call; prints the result as JSON on stdout.
 pub async fn run(args: AdminArgs) -> eyre::Result<()> {
-    if !args.jwt_secret.exists() {
-        eyre::bail!(
-            "--authrpc.jwtsecret {}: no such file; name the secret file of the node (its --authrpc.jwtsecret, by default <datadir>/jwt.hex)",
+    let secret = JwtSecret::read(&args.jwt_secret).wrap_err_with(|| {
+        format!(
+            "--authrpc.jwtsecret {}: name the secret file of the node (its --authrpc.jwtsecret, by default <datadir>/jwt.hex)",
             args.jwt_secret.display()
-        );
-    }
-    let secret = JwtSecret::load_or_create(&args.jwt_secret)
-        .wrap_err_with(|| format!("--authrpc.jwtsecret {}", args.jwt_secret.display()))?;
+        )
+    })?;
     let params: Vec<Value> = args
         .params
         .iter()

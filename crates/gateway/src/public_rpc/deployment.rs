@@ -102,15 +102,13 @@ impl Judge<'_> {
         match self.gateway_chain_id().await {
             Ok(expected) if tx.chain_id() == Some(expected) => {}
             Ok(expected) => {
-                return Some(error_body(
+                return Some(unchecked(
                     id,
-                    DEPLOYMENT_REFUSED_CODE,
                     &format!(
                         "the transaction is signed for chain {}, not the Gateway's chain {expected}: sign it with chain id {expected} (EIP-155)",
                         tx.chain_id()
                             .map_or_else(|| "none (pre-EIP-155)".to_string(), |c| c.to_string())
                     ),
-                    None,
                 ));
             }
             Err(reason) => return Some(unsimulated(id, sender, &reason)),
@@ -128,7 +126,7 @@ impl Judge<'_> {
             return Some(refused(id, sender, "delegates code to an account (EIP-7702)"));
         }
         if budget.traced >= MAX_SIMULATIONS_PER_REQUEST {
-            return Some(busy(
+            return Some(unchecked(
                 id,
                 &format!(
                     "a request may carry at most {MAX_SIMULATIONS_PER_REQUEST} transactions from accounts off the deployment allowlist; send the rest in another request"
@@ -136,7 +134,7 @@ impl Judge<'_> {
             ));
         }
         if !budget.senders.insert(sender) {
-            return Some(busy(
+            return Some(unchecked(
                 id,
                 &format!(
                     "{sender} has another transaction in this batch: send one transaction per account per request (each is checked on the state before the other)"
@@ -145,7 +143,7 @@ impl Judge<'_> {
         }
         if let Err(wait) = self.budgets.take(budget.client) {
             metrics::counter!("gateway_public_rpc_trace_budget_refusals_total").increment(1);
-            return Some(busy(
+            return Some(unchecked(
                 id,
                 &format!(
                     "{} has sent more transactions to check than the Gateway traces per client; retry in {} ms",
@@ -202,7 +200,10 @@ impl Judge<'_> {
     async fn simulate(&self, id: &Value, sender: Address, tx: &TxEnvelope) -> Option<Value> {
         let Ok(_slot) = tokio::time::timeout(SIMULATION_QUEUE_TIMEOUT, self.slots.acquire()).await
         else {
-            return Some(busy(id, "the Gateway is checking many transactions now; retry shortly"));
+            return Some(unchecked(
+                id,
+                "the Gateway is checking many transactions now; retry shortly",
+            ));
         };
         metrics::counter!("gateway_public_rpc_simulations_total").increment(1);
         let mut call = json!({
@@ -244,7 +245,7 @@ impl Judge<'_> {
         match next {
             Some(next) if next == tx.nonce() => {}
             Some(next) => {
-                return Some(busy(
+                return Some(unchecked(
                     id,
                     &format!(
                         "nonce {} is not {sender}'s next ({next}): the Gateway accepts only an account's next transaction from accounts off the deployment allowlist",
@@ -278,8 +279,10 @@ impl Judge<'_> {
 /// later fork) counts as a creation.
 const CALL_FRAMES: &[&str] = &["CALL", "STATICCALL", "DELEGATECALL", "CALLCODE", "SELFDESTRUCT"];
 
-fn busy(id: &Value, message: &str) -> Value {
-    metrics::counter!("gateway_deployments_refused_total").increment(1);
+/// The refusal of a transaction the front cannot check as it would run (a later nonce, another
+/// chain, over a trace limit): not a deployment, so not counted as one.
+fn unchecked(id: &Value, message: &str) -> Value {
+    metrics::counter!("gateway_public_rpc_unchecked_total").increment(1);
     error_body(id, DEPLOYMENT_REFUSED_CODE, message, None)
 }
 
@@ -296,7 +299,6 @@ pub(crate) fn creation_frame(trace: &Value) -> Option<String> {
 /// The refusal of a transaction whose simulation failed (fail closed).
 fn unsimulated(id: &Value, sender: Address, reason: &str) -> Value {
     metrics::counter!("gateway_public_rpc_simulation_failures_total").increment(1);
-    metrics::counter!("gateway_deployments_refused_total").increment(1);
     warn!(target: "gateway::public_rpc", %sender, reason, "cannot simulate a transaction: refused");
     error_body(
         id,

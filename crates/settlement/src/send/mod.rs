@@ -320,13 +320,16 @@ impl Sender {
 
     /// While halted (the chain reorged below batch `halt.batch`): reverts the affected
     /// committed batches on the settlement layer, then, once the layer's counters no longer hold
-    /// them, lifts the halt. An executed batch cannot be reverted: idle.
+    /// them, lifts the halt. An executed batch cannot be reverted, nor a Gateway batch (settled
+    /// in one transaction): idle.
     pub(crate) async fn unhalt_step(
         &self,
         halt: gateway_store::Halt,
         counters: OnChainCounters,
     ) -> SettlementResult<SenderAction> {
-        if halt.executed || counters.executed >= halt.batch {
+        // Gateway mode settles in one transaction (no revert exists there), and an executed
+        // batch cannot be reverted anywhere: the operator acts.
+        if self.gateway.is_some() || halt.executed || counters.executed >= halt.batch {
             return Ok(SenderAction::Idle);
         }
         if counters.committed >= halt.batch {
