@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod fixtures;
+pub mod gateway_l1;
 mod store_exex;
 
 pub use store_exex::{STORE_EXEX_ID, store_exex};

@@ -9,6 +9,7 @@ use alloy::{
     providers::DynProvider,
 };
 use devnet::{Devnet, DevnetConfig, InitialSettlement, signer_provider};
+use e2e_tests::gateway_l1::GatewayL1;
 use gateway_contracts::{
     Bridgehub, ChainExecutor, MerkleHarness, MessageRoot, MessageVerifier, convert,
     deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_merkle_harness,
@@ -438,6 +439,12 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
 
     let mut on_l1 = Settler::new(&devnet, 270, false);
     let mut on_gw = Settler::new(&devnet, 270, true);
+    // The Gateway's own settlement on L1, made up here (no Gateway node runs).
+    let mut gateway_l1 = GatewayL1::new(
+        topology,
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap(),
+    );
     let mut next = 1;
     for round in 0..2 {
         // A batch on L1.
@@ -477,6 +484,7 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
             .unwrap();
 
         // A batch on the Gateway, continuing the numbering.
+        let handed_over = last.clone();
         on_gw.last = last.clone();
         let batch = on_gw.batch(next);
         on_gw.commit(std::slice::from_ref(&batch)).await.unwrap();
@@ -523,6 +531,31 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
             .unwrap();
         let last = on_gw.last.clone();
         let last_bh: Bridgehub::StoredBatchInfo = convert(&last).unwrap();
+        // L1 takes the chain back only once its last batch on the Gateway is L1-final there.
+        let err = expect_bridgehub_error(
+            bridgehub_as_relayer
+                .finalizeMigrationFromGateway(U256::from(270), last_bh.clone())
+                .send()
+                .await
+                .map(drop),
+        );
+        assert!(
+            matches!(&err, Bridgehub::BridgehubErrors::NotFinalOnL1(e) if e.chainId == U256::from(270) && e.batchNumber == U256::from(next - 1) && e.lastFinalBatch == U256::from(next - 2)),
+            "{err:?}"
+        );
+        let added: &[u64] = if round == 0 { &[270] } else { &[] };
+        let carry = GatewayL1::carry(added, &[(270, handed_over.clone(), vec![last.clone()])]);
+        gateway_l1.settle(gateway_l1.batch(carry)).await.unwrap();
+        // Coming back with a batch L1 does not hold as final (the one the chain was handed
+        // over with) is refused as well.
+        let err = expect_bridgehub_error(
+            bridgehub_as_relayer
+                .finalizeMigrationFromGateway(U256::from(270), convert(&handed_over).unwrap())
+                .send()
+                .await
+                .map(drop),
+        );
+        assert!(matches!(err, Bridgehub::BridgehubErrors::NotFinalOnL1(_)), "{err:?}");
         bridgehub_as_relayer
             .finalizeMigrationFromGateway(U256::from(270), last_bh)
             .send()

@@ -1,19 +1,20 @@
 //! Gateway mode on a real devnet with mock proofs: two chains settle on the Gateway, the
 //! Gateway's node settles Gateway batches on L1 with one aggregated proof each, and every chain
-//! batch becomes L1-final; L1 refuses a Gateway batch whose aggregated inputs omit or alter a
+//! batch becomes L1-final; L1 refuses a Gateway batch that does not continue each chain's batch
+//! chain, whose shared root it does not recompute, or whose aggregated inputs omit or alter a
 //! chain batch.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use alloy::primitives::{B256, Bytes, U256};
-use devnet::{Devnet, DevnetConfig, InitialSettlement, Topology, Traffic, signer_provider};
+use alloy::primitives::{B256, U256};
+use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::{self, chain_config, gateway_config, start_host};
+use e2e_tests::gateway_l1::GatewayL1;
 use exex_host::HostHandle;
-use gateway_contracts::{ChainExecutor, GatewayExecutor, MessageRoot};
+use gateway_contracts::{ChainExecutor, GatewayExecutor, MessageRoot, convert};
 use gateway_primitives::{
-    ChainBatchRef, CommitBatchInfo, batch_output_hash, gateway_commitment, public_input,
+    StoredBatchInfo, batch_output_hash, gateway_commitment, public_input, stored_batch_hash,
 };
-use gateway_prover::{BatchPublicInput, MockBackend, ProofBackend};
 use gateway_settlement::SettlementStatus;
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 
@@ -229,69 +230,12 @@ async fn two_chains_on_the_gateway_become_l1_final_through_gateway_batches() {
     tokio::time::timeout(fixtures::WAIT, gateway_host.wait_for_node_exit()).await.unwrap().unwrap();
 }
 
-/// A Gateway batch as the contracts see it, with its mock aggregated proof over `proven`.
-struct GatewayBatch {
-    info: CommitBatchInfo,
-    refs: Vec<ChainBatchRef>,
-    proof: Bytes,
-}
-
-fn gateway_batch(
-    topology: &Topology,
-    number: u64,
-    prev_state: B256,
-    refs: Vec<ChainBatchRef>,
-    proven: &[ChainBatchRef],
-) -> GatewayBatch {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let info = CommitBatchInfo {
-        batchNumber: number,
-        newStateCommitment: B256::repeat_byte(number as u8),
-        firstBlockTimestamp: now - 30 + 10 * number,
-        lastBlockTimestamp: now - 25 + 10 * number,
-        chainId: U256::from(topology.gateway.node.chain_id),
-        daScheme: 2,
-        l2LogsRoot: B256::repeat_byte(0x40 + number as u8),
-        slChainId: U256::from(topology.l1.node.chain_id),
-        ..Default::default()
-    };
-    // The proof covers the Gateway's leaf over the batch committing to `proven`.
-    let commitment = gateway_commitment(batch_output_hash(&info), proven);
-    let backend = MockBackend::default();
-    let mut leaves = vec![
-        backend
-            .prove_batch(&BatchPublicInput {
-                chain_id: topology.gateway.node.chain_id,
-                batch_number: number,
-                value: public_input(prev_state, info.newStateCommitment, commitment),
-            })
-            .unwrap(),
-    ];
-    for r in proven {
-        leaves.push(
-            backend
-                .prove_batch(&BatchPublicInput {
-                    chain_id: r.chainId.to(),
-                    batch_number: r.batchNumber.to(),
-                    value: r.publicInput,
-                })
-                .unwrap(),
-        );
-    }
-    let proof = backend.aggregated_calldata(&backend.aggregate(&leaves).unwrap());
-    GatewayBatch { info, refs, proof }
-}
-
-fn chain_ref(chain: u64, batch: u64, input: u64) -> ChainBatchRef {
-    ChainBatchRef {
-        chainId: U256::from(chain),
-        batchNumber: U256::from(batch),
-        publicInput: U256::from(input),
-    }
-}
-
+/// L1 trusts the Gateway's operator for nothing it can check: each chain's carried batches must
+/// start right after the batch L1 holds as the chain's last final one (or its handover) and be
+/// consecutive, their public inputs and the shared root are recomputed on L1, only chains handed
+/// over to the Gateway may be carried, and the aggregated proof must cover exactly them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn l1_refuses_a_gateway_batch_whose_aggregated_inputs_omit_or_alter_a_chain_batch() {
+async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     let devnet = Devnet::start(
         DevnetConfig { chains: vec![InitialSettlement::Gateway; 2], ..Default::default() },
         None,
@@ -301,64 +245,113 @@ async fn l1_refuses_a_gateway_batch_whose_aggregated_inputs_omit_or_alter_a_chai
     let topology = devnet.topology.clone();
     let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
         .unwrap();
-    let executor = GatewayExecutor::new(topology.gateway_l1_executor, &l1);
-    let genesis = topology.gateway_genesis.stored_info();
-    let proven = vec![chain_ref(270, 1, 11), chain_ref(270, 2, 12), chain_ref(271, 1, 21)];
+    let mut gateway = GatewayL1::new(&topology, l1.clone());
     type Errors = GatewayExecutor::GatewayExecutorErrors;
-    let settle = |batch: &GatewayBatch, last: &gateway_primitives::StoredBatchInfo| {
-        let refs: Vec<GatewayExecutor::ChainBatchRef> =
-            batch.refs.iter().map(gateway_contracts::convert).collect::<Result<_, _>>().unwrap();
-        executor.settleBatch(
-            gateway_contracts::convert(last).unwrap(),
-            gateway_contracts::convert(&batch.info).unwrap(),
-            Bytes::new(),
-            refs,
-            batch.proof.clone(),
-        )
-    };
-    let refused = async |batch: &GatewayBatch| {
-        let err = settle(batch, &genesis).call().await.unwrap_err();
-        err.as_decoded_interface_error::<Errors>().unwrap()
-    };
+    let (a, b) = (270, 271);
+    let genesis_of = |id: u64| topology.chain(id).unwrap().genesis.stored_info();
+    let (a0, b0) = (genesis_of(a), genesis_of(b));
+    let (a1, b1) = (GatewayL1::chain_batch(&a0, 0x11), GatewayL1::chain_batch(&b0, 0x21));
+    let a2 = GatewayL1::chain_batch(&a1, 0x12);
+    let added = [a, b];
+    let honest_carry = GatewayL1::carry(
+        &added,
+        &[(a, a0.clone(), vec![a1.clone(), a2.clone()]), (b, b0.clone(), vec![b1.clone()])],
+    );
+    let honest = gateway.batch(honest_carry.clone());
 
     // The Rust commitment is the contract's.
-    let honest = gateway_batch(&topology, 1, genesis.stateCommitment, proven.clone(), &proven);
-    let info = gateway_contracts::convert(&honest.info).unwrap();
-    let refs: Vec<GatewayExecutor::ChainBatchRef> =
-        proven.iter().map(gateway_contracts::convert).collect::<Result<_, _>>().unwrap();
     assert_eq!(
-        executor.gatewayCommitment(info, refs).call().await.unwrap(),
-        gateway_commitment(batch_output_hash(&honest.info), &proven)
+        gateway
+            .executor
+            .gatewayCommitment(
+                convert(&honest.info).unwrap(),
+                honest.carry.chainBatches.iter().map(|r| convert(r).unwrap()).collect(),
+            )
+            .call()
+            .await
+            .unwrap(),
+        gateway_commitment(batch_output_hash(&honest.info), &honest.carry.chainBatches)
     );
 
+    // A skipped batch: chain a's batch 2 right after its genesis.
+    let skipped = gateway.batch(GatewayL1::carry(&added, &[(a, a0.clone(), vec![a2.clone()])]));
+    assert!(matches!(
+        gateway.refused(&skipped).await,
+        Errors::ChainBatchOutOfOrder(e) if e.chainId == U256::from(a) && e.expected == U256::from(1) && e.got == U256::from(2)
+    ));
+    // A reordered pair.
+    let mut reordered = honest_carry.clone();
+    reordered.chainBatches.swap(0, 1);
+    let reordered = gateway.batch(reordered);
+    assert!(matches!(gateway.refused(&reordered).await, Errors::ChainBatchOutOfOrder(_)));
+    // A run that claims another previous batch than the one L1 holds (for example a Gateway
+    // executor the relayer activated after the wrong batch).
+    let other_previous = GatewayL1::chain_batch(&a0, 0x99);
+    let mut wrong_previous = honest_carry.clone();
+    wrong_previous.previous[0] = StoredBatchInfo { batchNumber: 0, ..other_previous };
+    let wrong_previous = gateway.batch(wrong_previous);
+    assert!(matches!(
+        gateway.refused(&wrong_previous).await,
+        Errors::ChainPreviousBatchMismatch(e) if e.chainId == U256::from(a) && e.lastFinalBatch == U256::ZERO
+    ));
+    // A batch whose public input was computed from another previous state commitment.
+    let mut wrong_input = honest_carry.clone();
+    wrong_input.chainBatches[2].publicInput =
+        public_input(B256::repeat_byte(0x55), b1.stateCommitment, b1.commitment);
+    let wrong_input = gateway.batch(wrong_input);
+    assert!(matches!(
+        gateway.refused(&wrong_input).await,
+        Errors::ChainPublicInputMismatch(e) if e.chainId == U256::from(b) && e.batchNumber == U256::from(1)
+    ));
+    // A made-up batch of a chain the Bridgehub never handed over to the Gateway.
+    let made_up = gateway.batch(GatewayL1::carry(
+        &[a, b, 4_242],
+        &[(
+            4_242,
+            StoredBatchInfo::default(),
+            vec![GatewayL1::chain_batch(&StoredBatchInfo::default(), 0x42)],
+        )],
+    ));
+    assert!(matches!(
+        gateway.refused(&made_up).await,
+        Errors::ChainNotOnGateway(e) if e.chainId == U256::from(4_242)
+    ));
+    // A made-up shared root (the interop root L1 would prove withdrawals against).
+    let made_up_root = gateway.batch_with(
+        honest_carry.clone(),
+        B256::repeat_byte(0xee),
+        &honest_carry.chainBatches,
+    );
+    assert!(matches!(
+        gateway.refused(&made_up_root).await,
+        Errors::SharedRootMismatch(e) if e.got == B256::repeat_byte(0xee) && e.expected == honest.info.l2LogsRoot
+    ));
+    // Chain batches of a chain the shared tree does not hold yet.
+    let unlisted = gateway.batch(GatewayL1::carry(&[b], &[(a, a0.clone(), vec![a1.clone()])]));
+    assert!(matches!(gateway.refused(&unlisted).await, Errors::ChainNotInSharedTree(_)));
+    // One previous batch per run, no more.
+    let mut extra_previous = honest_carry.clone();
+    extra_previous.previous.push(b0.clone());
+    let extra_previous = gateway.batch(extra_previous);
+    assert!(matches!(
+        gateway.refused(&extra_previous).await,
+        Errors::PreviousBatchesLengthMismatch(_)
+    ));
     // The Gateway commits to fewer chain batches than its proof aggregates: refused.
-    let omitted =
-        gateway_batch(&topology, 1, genesis.stateCommitment, proven[..2].to_vec(), &proven);
-    assert!(matches!(refused(&omitted).await, Errors::InvalidProof(_)));
-    // A chain batch committed with another input than the one its proof covers: refused.
-    let mut altered_refs = proven.clone();
-    altered_refs[2].publicInput = U256::from(99);
-    let altered = gateway_batch(&topology, 1, genesis.stateCommitment, altered_refs, &proven);
-    assert!(matches!(refused(&altered).await, Errors::InvalidProof(_)));
-    // Another chain's proof passed off under a different chain id: refused.
-    let mut renamed = proven.clone();
-    renamed[2].chainId = U256::from(272);
-    let renamed = gateway_batch(&topology, 1, genesis.stateCommitment, renamed, &proven);
-    assert!(matches!(refused(&renamed).await, Errors::InvalidProof(_)));
-    // Out of order within a chain, and the Gateway's own chain id: refused by name.
-    let shuffled = vec![proven[1].clone(), proven[0].clone(), proven[2].clone()];
-    let out_of_order =
-        gateway_batch(&topology, 1, genesis.stateCommitment, shuffled.clone(), &shuffled);
-    assert!(matches!(refused(&out_of_order).await, Errors::ChainBatchOutOfOrder(_)));
-    let own = vec![chain_ref(topology.gateway.node.chain_id, 1, 5)];
-    let own = gateway_batch(&topology, 1, genesis.stateCommitment, own.clone(), &own);
-    assert!(matches!(refused(&own).await, Errors::InvalidChainId(_)));
-    assert_eq!(executor.totalBatchesExecuted().call().await.unwrap(), U256::ZERO);
+    let omitted = GatewayL1::carry(&added, &[(a, a0.clone(), vec![a1.clone(), a2.clone()])]);
+    let root = gateway.shared_root_after(&omitted);
+    let omitted = gateway.batch_with(omitted, root, &honest_carry.chainBatches);
+    assert!(matches!(gateway.refused(&omitted).await, Errors::InvalidProof(_)));
+    // The Gateway's own chain id: refused by name.
+    let own = topology.gateway.node.chain_id;
+    let own = gateway.batch(GatewayL1::carry(&added, &[(own, a0.clone(), vec![a1.clone()])]));
+    assert!(matches!(gateway.refused(&own).await, Errors::InvalidChainId(_)));
+    assert_eq!(gateway.executor.totalBatchesExecuted().call().await.unwrap(), U256::ZERO);
 
     // Roles are bits: an operator with every chain-executor role but not ROLE_SETTLE cannot
     // settle, even the right batch.
     let (other, other_address) = (&topology.chains[0].operator_key, topology.chains[0].operator);
-    executor
+    GatewayExecutor::new(topology.gateway_l1_executor, &l1)
         .setOperator(other_address, gateway_contracts::roles::ALL)
         .send()
         .await
@@ -366,33 +359,25 @@ async fn l1_refuses_a_gateway_batch_whose_aggregated_inputs_omit_or_alter_a_chai
         .get_receipt()
         .await
         .unwrap();
-    let not_settler = GatewayExecutor::new(
-        topology.gateway_l1_executor,
+    let not_settler = GatewayL1::new(
+        &topology,
         signer_provider(topology.l1.node.rpc_url.clone(), other).unwrap(),
     );
-    let err = not_settler
-        .settleBatch(
-            gateway_contracts::convert(&genesis).unwrap(),
-            gateway_contracts::convert(&honest.info).unwrap(),
-            Bytes::new(),
-            proven.iter().map(gateway_contracts::convert).collect::<Result<_, _>>().unwrap(),
-            honest.proof.clone(),
-        )
-        .call()
-        .await
-        .unwrap_err();
     assert!(matches!(
-        err.as_decoded_interface_error::<Errors>().unwrap(),
+        not_settler.refused(&honest).await,
         Errors::NotOperator(e) if e.caller == other_address && e.role == gateway_contracts::roles::SETTLE
     ));
 
-    // Exactly the chain batches its proof covers: settled, and those batches are L1-final.
-    let receipt = settle(&honest, &genesis).send().await.unwrap().get_receipt().await.unwrap();
-    assert!(receipt.status());
+    // The honest batch: settled, its chain batches L1-final with their hashes, the shared root
+    // recorded.
+    let receipt = gateway.settle(honest.clone()).await.unwrap();
+    let executor = &gateway.executor;
     assert_eq!(executor.totalBatchesExecuted().call().await.unwrap(), U256::from(1));
-    assert_eq!(executor.lastFinalBatch(U256::from(270)).call().await.unwrap(), U256::from(2));
-    assert_eq!(executor.lastFinalBatch(U256::from(271)).call().await.unwrap(), U256::from(1));
+    assert_eq!(executor.lastFinalBatch(U256::from(a)).call().await.unwrap(), U256::from(2));
+    assert_eq!(executor.lastFinalHash(U256::from(a)).call().await.unwrap(), stored_batch_hash(&a2));
+    assert_eq!(executor.lastFinalBatch(U256::from(b)).call().await.unwrap(), U256::from(1));
     assert_eq!(executor.sharedRootOf(U256::from(1)).call().await.unwrap(), honest.info.l2LogsRoot);
+    assert_eq!(executor.sharedRoot().call().await.unwrap(), honest.info.l2LogsRoot);
     let finals: Vec<_> = receipt
         .inner
         .logs()
@@ -408,16 +393,23 @@ async fn l1_refuses_a_gateway_batch_whose_aggregated_inputs_omit_or_alter_a_chai
             )
         })
         .collect();
-    assert_eq!(finals, vec![(270, 1, 2, 1), (271, 1, 1, 1)]);
+    assert_eq!(finals, vec![(a, 1, 2, 1), (b, 1, 1, 1)]);
 
-    // A chain batch already L1-final cannot be carried again.
-    let mut stored = honest.info.to_stored();
-    stored.commitment = gateway_commitment(batch_output_hash(&honest.info), &proven);
-    let again = vec![chain_ref(271, 1, 21)];
-    let replay = gateway_batch(&topology, 2, stored.stateCommitment, again.clone(), &again);
-    let err = settle(&replay, &stored).call().await.unwrap_err();
+    // A chain batch already L1-final cannot be carried again, neither after its own previous
+    // batch nor after the last final one.
+    let replay = gateway.batch(GatewayL1::carry(&[], &[(b, b0.clone(), vec![b1.clone()])]));
+    assert!(matches!(gateway.refused(&replay).await, Errors::ChainPreviousBatchMismatch(_)));
+    let replay = gateway.batch(GatewayL1::carry(&[], &[(b, b1.clone(), vec![b1.clone()])]));
     assert!(matches!(
-        err.as_decoded_interface_error::<Errors>().unwrap(),
-        Errors::ChainBatchOutOfOrder(_)
+        gateway.refused(&replay).await,
+        Errors::ChainBatchOutOfOrder(e) if e.expected == U256::from(2) && e.got == U256::from(1)
     ));
+    // A chain cannot be added to the shared tree twice.
+    let twice = gateway.batch(GatewayL1::carry(&[a], &[]));
+    assert!(matches!(gateway.refused(&twice).await, Errors::ChainAlreadyInSharedTree(_)));
+    // And the next honest batch goes on from there.
+    let b2 = GatewayL1::chain_batch(&b1, 0x22);
+    let next = gateway.batch(GatewayL1::carry(&[], &[(b, b1.clone(), vec![b2.clone()])]));
+    gateway.settle(next).await.unwrap();
+    assert_eq!(gateway.executor.lastFinalBatch(U256::from(b)).call().await.unwrap(), U256::from(2));
 }

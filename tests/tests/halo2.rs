@@ -19,7 +19,8 @@ use gateway_contracts::{
     Halo2BatchVerifier, Halo2LeafVerifier, convert, deploy_gateway_executor,
 };
 use gateway_primitives::{
-    ChainBatchRef, CommitBatchInfo, batch_output_hash, gateway_commitment, public_input,
+    ChainBatchRef, CommitBatchInfo, GatewayCarry, batch_leaf, batch_output_hash, chain_leaf,
+    gateway_commitment, merkle_root, public_input,
 };
 use gateway_prover::{BatchPublicInput, DEFAULT_ARITY, Halo2Backend, Halo2Config, ProofBackend};
 
@@ -185,15 +186,23 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         lastBlockTimestamp: now - 10,
         chainId: U256::from(topology.gateway.node.chain_id),
         daScheme: 2,
-        l2LogsRoot: B256::repeat_byte(0x77),
+        // The shared root L1 recomputes: the chain added to the shared tree, with the roots of
+        // the two batches it carries.
+        l2LogsRoot: merkle_root(&[chain_leaf(
+            chain.node.chain_id,
+            merkle_root(&[
+                batch_leaf(1, one.to_stored().l2LogsRoot),
+                batch_leaf(2, two.to_stored().l2LogsRoot),
+            ]),
+        )]),
         slChainId: U256::from(topology.l1.node.chain_id),
         ..Default::default()
     };
-    let carried: Vec<ChainBatchRef> = [input_one, input_two]
+    let carried: Vec<ChainBatchRef> = [(&one, input_one), (&two, input_two)]
         .iter()
-        .map(|input| ChainBatchRef {
+        .map(|(batch, input)| ChainBatchRef {
             chainId: U256::from(chain.node.chain_id),
-            batchNumber: U256::from(input.batch_number),
+            batch: batch.to_stored(),
             publicInput: input.value,
         })
         .collect();
@@ -307,12 +316,23 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
             topology.gateway.node.chain_id,
             *adapter.address(),
             operator,
+            operator,
             &gateway_genesis,
         )
         .await
         .unwrap(),
         l1.clone(),
     );
+    // (The operator stands in for the Bridgehub: it hands the chain over after its genesis.)
+    gateway_executor
+        .handOver(U256::from(chain.node.chain_id), convert(&genesis).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
     gateway_executor
         .setOperator(operator, gateway_contracts::roles::SETTLE)
         .send()
@@ -322,28 +342,36 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         .get_receipt()
         .await
         .unwrap();
-    let settle = |refs: &[ChainBatchRef]| {
+    let settle = |info: &CommitBatchInfo, refs: &[ChainBatchRef]| {
+        let carry = GatewayCarry {
+            chainBatches: refs.to_vec(),
+            previous: vec![genesis.clone()],
+            chainsAdded: vec![U256::from(chain.node.chain_id)],
+        };
         gateway_executor.settleBatch(
             convert(&gateway_genesis).unwrap(),
-            convert(&gateway_info).unwrap(),
+            convert(info).unwrap(),
             Bytes::new(),
-            refs.iter().map(|r| convert(r).unwrap()).collect(),
+            convert(&carry).unwrap(),
             calldata.clone(),
         )
     };
+    let refused = async |info: &CommitBatchInfo, refs: &[ChainBatchRef]| {
+        let err = settle(info, refs).call().await.unwrap_err();
+        err.as_decoded_interface_error::<GatewayExecutor::GatewayExecutorErrors>()
+            .unwrap_or_else(|| panic!("not a GatewayExecutor error: {err}"))
+    };
+    use GatewayExecutor::GatewayExecutorErrors as Errors;
+    // An altered input is refused by L1's own recomputation, an omitted chain batch by the
+    // shared root, and a Gateway batch the real proof does not cover by the real verifier.
     let mut altered = carried.clone();
     altered[1].publicInput += U256::from(1);
-    for refs in [&altered[..], &carried[..1]] {
-        let err = settle(refs).call().await.unwrap_err();
-        assert!(
-            matches!(
-                err.as_decoded_interface_error::<GatewayExecutor::GatewayExecutorErrors>(),
-                Some(GatewayExecutor::GatewayExecutorErrors::InvalidProof(_))
-            ),
-            "an altered or omitted chain batch is refused: {err}"
-        );
-    }
-    let receipt = settle(&carried)
+    assert!(matches!(refused(&gateway_info, &altered).await, Errors::ChainPublicInputMismatch(_)));
+    assert!(matches!(refused(&gateway_info, &carried[..1]).await, Errors::SharedRootMismatch(_)));
+    let other_state =
+        CommitBatchInfo { newStateCommitment: B256::repeat_byte(0x67), ..gateway_info.clone() };
+    assert!(matches!(refused(&other_state, &carried).await, Errors::InvalidProof(_)));
+    let receipt = settle(&gateway_info, &carried)
         .send()
         .await
         .unwrap()

@@ -20,7 +20,7 @@ use alloy::{
 use devnet::{
     ChainTopology, Devnet, DevnetConfig, InitialSettlement, Topology, Traffic, signer_provider,
 };
-use e2e_tests::fixtures::{Mined, start_settlement};
+use e2e_tests::fixtures::{Mined, gateway_config, start_host, start_settlement};
 use exex_host::HostHandle;
 use gateway_contracts::{Bridgehub, ChainExecutor};
 use gateway_settlement::{
@@ -195,6 +195,13 @@ async fn a_chain_migrates_to_the_gateway_back_to_l1_and_again_losing_and_repeati
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
     let (l1, gateway) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
+    // The Gateway's own node settles the chain's Gateway batches on L1: L1 takes the chain back
+    // only once its last batch there is L1-final.
+    let gateway_dir = tempfile::tempdir().unwrap();
+    let (gateway_host, _) =
+        start_host(gateway_config(&topology), &topology.gateway.node.rpc_url, gateway_dir.path())
+            .await
+            .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut node = start(config(&topology, &chain, true), &chain, dir.path()).await;
     let (stop, traffic) = steady_traffic(&chain);
@@ -215,6 +222,8 @@ async fn a_chain_migrates_to_the_gateway_back_to_l1_and_again_losing_and_repeati
     .await;
     let status = node.status().await;
     node.host.stop().await;
+    gateway_host.shutdown_token().cancel();
+    tokio::time::timeout(WAIT, gateway_host.wait_for_node_exit()).await.unwrap().unwrap();
 
     // Every block is in exactly one batch, batch numbers continue across the switches.
     let batches = node.store.batches(1..=u64::MAX).unwrap();

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {ChainExecutor} from "./ChainExecutor.sol";
+import {GatewayExecutor} from "./GatewayExecutor.sol";
 import {StoredBatchInfo} from "./Types.sol";
 
 /// @notice L1's registry of chains and settlement layers: which executor settles a chain on each
@@ -10,6 +11,9 @@ import {StoredBatchInfo} from "./Types.sol";
 /// @dev A Gateway cannot be called from L1 here, so each whitelisted Gateway has a relayer: the
 /// account that carries the Bridgehub's migrations to the Gateway's executors and reports back
 /// the last batch a chain executed there. It stands in for L1 <-> Gateway message delivery.
+/// The relayer is trusted with liveness only: every batch it reports back must already be
+/// L1-final in the Gateway's own L1 executor (`GatewayExecutor`, the Gateway's executor on L1
+/// here), which the Bridgehub tells when a chain is handed over to the Gateway and taken back.
 contract Bridgehub {
     struct ChainInfo {
         address admin;
@@ -55,6 +59,9 @@ contract Bridgehub {
     error NotSettlingOnGateway(uint256 chainId, uint256 settlementLayer);
     error LastBatchMismatch(uint256 chainId, bytes32 expected, bytes32 got);
     error MigrationNotStarted(uint256 chainId, uint256 gateway);
+    /// @notice The batch a chain comes back with is not the one L1 holds as its last final
+    /// batch through the Gateway (number and stored hash): the Gateway must settle it on L1 first.
+    error NotFinalOnL1(uint256 chainId, uint256 batchNumber, uint256 lastFinalBatch, bytes32 expected, bytes32 got);
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert NotOwner(msg.sender);
@@ -73,10 +80,17 @@ contract Bridgehub {
 
     // === governance ===
 
-    /// @notice Registers a chain settling on `settlementLayer` (L1's chain id or a whitelisted one).
-    function registerChain(uint256 chainId, address admin, uint256 slChainId) external onlyOwner {
+    /// @notice Registers a chain settling on `settlementLayer` (L1's chain id or a whitelisted
+    /// one); a chain that starts on a Gateway is handed over to it after `genesis` (its batch 0).
+    function registerChain(uint256 chainId, address admin, uint256 slChainId, StoredBatchInfo calldata genesis)
+        external
+        onlyOwner
+    {
         if (chains[chainId].registered) revert ChainAlreadyRegistered(chainId);
-        if (slChainId != block.chainid) _requireUsableSettlementLayer(slChainId);
+        if (slChainId != block.chainid) {
+            _requireUsableSettlementLayer(slChainId);
+            _gatewayExecutor(slChainId).handOver(chainId, genesis);
+        }
         chains[chainId] = ChainInfo({admin: admin, settlementLayer: slChainId, registered: true});
         migrations.push(Migration({chainId: chainId, settlementLayer: slChainId, firstBatch: 1}));
         emit ChainRegistered(chainId, admin, slChainId);
@@ -135,6 +149,7 @@ contract Bridgehub {
             revert LastBatchMismatch(chainId, expected, got);
         }
         l1Executor.deactivate();
+        _gatewayExecutor(gateway).handOver(chainId, lastBatch);
         uint256 firstBatch = lastBatch.batchNumber + 1;
         chain.settlementLayer = gateway;
         migrations.push(Migration({chainId: chainId, settlementLayer: gateway, firstBatch: firstBatch}));
@@ -152,14 +167,25 @@ contract Bridgehub {
     }
 
     /// @notice Completes a move from the Gateway back to L1 with the last batch the chain
-    /// executed on the Gateway; only the Gateway's relayer, and only after the chain's admin
-    /// asked for it (startMigrationFromGateway).
+    /// executed on the Gateway; only the Gateway's relayer, only after the chain's admin asked
+    /// for it (startMigrationFromGateway), and only once that batch is L1-final through the
+    /// Gateway (the Gateway's L1 executor holds it as the chain's last final batch).
     function finalizeMigrationFromGateway(uint256 chainId, StoredBatchInfo calldata lastBatch) external {
         if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
         uint256 gateway = chains[chainId].settlementLayer;
         if (gateway == block.chainid) revert NotSettlingOnGateway(chainId, gateway);
         if (msg.sender != relayerOf[gateway]) revert NotRelayer(gateway, msg.sender);
         if (migrationBackRequested[chainId] != gateway) revert MigrationNotStarted(chainId, gateway);
+        GatewayExecutor onL1 = _gatewayExecutor(gateway);
+        {
+            uint256 lastFinal = onL1.lastFinalBatch(chainId);
+            bytes32 expected = onL1.lastFinalHash(chainId);
+            bytes32 got = keccak256(abi.encode(lastBatch));
+            if (lastBatch.batchNumber != lastFinal || got != expected) {
+                revert NotFinalOnL1(chainId, lastBatch.batchNumber, lastFinal, expected, got);
+            }
+        }
+        onL1.takeBack(chainId);
         delete migrationBackRequested[chainId];
         ChainExecutor l1Executor = _l1Executor(chainId);
         l1Executor.activate(lastBatch);
@@ -174,6 +200,13 @@ contract Bridgehub {
         address executor = executorOn[chainId][block.chainid];
         if (executor == address(0)) revert NoExecutorOn(chainId, block.chainid);
         return ChainExecutor(executor);
+    }
+
+    /// @dev The Gateway's own executor on L1 (the executor of chain `gateway` on L1).
+    function _gatewayExecutor(uint256 gateway) internal view returns (GatewayExecutor) {
+        address executor = executorOn[gateway][block.chainid];
+        if (executor == address(0)) revert NoExecutorOn(gateway, block.chainid);
+        return GatewayExecutor(executor);
     }
 
     function _requireUsableSettlementLayer(uint256 slChainId) internal view {

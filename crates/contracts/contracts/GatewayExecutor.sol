@@ -3,17 +3,29 @@ pragma solidity 0.8.30;
 
 import {DataAvailability} from "./DataAvailability.sol";
 import {IVerifier} from "./IVerifier.sol";
-import {ChainBatchRef, CommitBatchInfo, Commitments, StoredBatchInfo} from "./Types.sol";
+import {Merkle} from "./Merkle.sol";
+import {ChainBatchRef, CommitBatchInfo, Commitments, GatewayCarry, StoredBatchInfo} from "./Types.sol";
 
 /// @notice The Gateway's own executor on L1. Each Gateway batch is committed, proved and executed
 /// in one call, with ONE aggregated proof whose exposed inputs are the Gateway batch's own public
 /// input followed by those of every chain batch it carries (the chain batches executed on the
 /// Gateway inside it). Once a Gateway batch is settled here, those chain batches are L1-final and
 /// the Gateway's shared message root as of that batch is recorded for proofs on L1.
-/// @dev The verifier sees `[gatewayChainId, gatewayInput, chainId_1, input_1, ...]`: the chain ids
-/// come from the committed list, never from the caller's proof, and every chain's leaf proof
-/// binds its chain id, so a Gateway cannot pass one chain's proof off as another's.
+/// @dev L1 trusts the Gateway operator for nothing it can check itself:
+/// - per chain it keeps the last L1-final batch (number and stored hash), set by the Bridgehub
+///   when the chain is handed over to the Gateway; the carried batches of a chain must start
+///   from exactly that batch and be consecutive, and only chains the Bridgehub handed over (and
+///   has not taken back) may be carried;
+/// - each chain batch's public input is recomputed here from the previous batch's state
+///   commitment and the carried batch, never taken from calldata;
+/// - the shared message root is recomputed here: this contract keeps its own copy of the
+///   Gateway MessageRoot's trees (chains in the order the Gateway added them, each chain's
+///   executed batch roots) and refuses a Gateway batch whose `l2LogsRoot` differs.
+/// The verifier sees `[gatewayChainId, gatewayInput, chainId_1, input_1, ...]`: every chain's
+/// leaf proof binds its chain id, so a Gateway cannot pass one chain's proof off as another's.
 contract GatewayExecutor {
+    using Merkle for Merkle.Tree;
+
     /// @notice The operator role bit that may settle batches (its own bit: holding other roles
     /// does not let an operator settle).
     uint8 public constant ROLE_SETTLE = 8;
@@ -22,6 +34,8 @@ contract GatewayExecutor {
 
     /// @notice The Gateway's chain id.
     uint256 public immutable chainId;
+    /// @notice The only caller that may hand chains over to the Gateway and take them back.
+    address public immutable bridgehub;
     address public admin;
     /// @notice Checks aggregated proofs.
     IVerifier public verifier;
@@ -31,19 +45,36 @@ contract GatewayExecutor {
     uint256 public totalBatchesExecuted;
     mapping(uint256 batchNumber => bytes32) public storedBatchHash;
     uint64 public lastCommittedTimestamp;
-    /// @notice Per chain, its highest batch made L1-final through the Gateway.
+    /// @notice Per chain, its highest batch L1-final through the Gateway (or the batch it was
+    /// handed over after).
     mapping(uint256 chainId => uint256) public lastFinalBatch;
+    /// @notice Per chain, the stored hash of `lastFinalBatch`.
+    mapping(uint256 chainId => bytes32) public lastFinalHash;
+    /// @notice Whether the chain settles on the Gateway (handed over and not taken back).
+    mapping(uint256 chainId => bool) public onGateway;
     /// @notice The Gateway's shared message root (interop root) as of each settled Gateway batch.
     mapping(uint256 batchNumber => bytes32) public sharedRootOf;
+
+    /// @notice The chains of the Gateway's shared tree, in the order its MessageRoot added them.
+    uint256[] public sharedTreeChains;
+    mapping(uint256 chainId => bool) public inSharedTree;
+    mapping(uint256 chainId => Merkle.Tree) internal batchTrees;
+    /// @notice Per chain, the root of its batch tree as of the last settled Gateway batch.
+    mapping(uint256 chainId => bytes32) public chainRootOf;
 
     /// @notice A Gateway batch was committed, proved and executed.
     event GatewayBatchSettled(uint256 indexed batchNumber, bytes32 batchHash, bytes32 sharedRoot, uint256 chainBatches);
     /// @notice Chain `chainId`'s batches `fromBatch..=toBatch` are L1-final through Gateway batch `gatewayBatch`.
     event ChainBatchesFinal(uint256 indexed chainId, uint256 fromBatch, uint256 toBatch, uint256 indexed gatewayBatch);
+    /// @notice The Bridgehub handed chain `chainId` over to the Gateway after batch `lastBatch`.
+    event ChainHandedOver(uint256 indexed chainId, uint256 lastBatch, bytes32 lastBatchHash);
+    /// @notice The Bridgehub took chain `chainId` back to L1 after batch `lastBatch`.
+    event ChainTakenBack(uint256 indexed chainId, uint256 lastBatch);
     event OperatorSet(address indexed operator, uint8 roles);
     event VerifierSet(address verifier);
 
     error NotAdmin(address caller);
+    error NotBridgehub(address caller);
     error NotOperator(address caller, uint8 role);
     error BatchNumberMismatch(uint256 expected, uint256 got);
     error PreviousBatchHashMismatch(bytes32 expected, bytes32 got);
@@ -52,18 +83,37 @@ contract GatewayExecutor {
     error TimestampsInvalid(uint64 first, uint64 last, uint64 previousLast, uint256 now_);
     /// @notice The Gateway settles no priority operations of its own on L1.
     error PriorityOpsUnsupported(uint256 batchNumber, uint256 numberOfL1Txs);
-    /// @notice A carried chain batch names chain 0 or the Gateway itself.
+    /// @notice A carried chain batch or an added chain names chain 0, the Gateway itself, or an
+    /// id above 64 bits.
     error InvalidChainId(uint256 index, uint256 chainId);
-    /// @notice A carried chain batch is not after the chain's last L1-final one (or not
-    /// consecutive with the previous entry of the same chain).
-    error ChainBatchOutOfOrder(uint256 chainId, uint256 expectedAbove, uint256 got);
+    /// @notice A carried chain batch is not the one after the chain's last L1-final one (or
+    /// after the previous entry of the same chain).
+    error ChainBatchOutOfOrder(uint256 chainId, uint256 expected, uint256 got);
+    /// @notice The carried previous batch of a chain is not the one L1 holds as its last final.
+    error ChainPreviousBatchMismatch(uint256 chainId, uint256 lastFinalBatch, bytes32 expected, bytes32 got);
+    /// @notice A carried chain batch's public input is not the one L1 computes for it.
+    error ChainPublicInputMismatch(uint256 chainId, uint256 batchNumber, uint256 expected, uint256 got);
+    /// @notice A carried chain batch belongs to a chain the Bridgehub has not handed over to
+    /// the Gateway (or has taken back).
+    error ChainNotOnGateway(uint256 chainId, uint256 batchNumber);
+    /// @notice A carried chain batch belongs to a chain that is not in the shared tree.
+    error ChainNotInSharedTree(uint256 chainId);
+    /// @notice An added chain is already in the shared tree.
+    error ChainAlreadyInSharedTree(uint256 chainId);
+    /// @notice `previous` does not hold exactly one entry per run of one chain.
+    error PreviousBatchesLengthMismatch(uint256 runs, uint256 previous);
+    /// @notice The Gateway batch's `l2LogsRoot` is not the shared root of what L1 holds final.
+    error SharedRootMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
+    /// @notice A handover names a batch below the chain's last L1-final one.
+    error StaleHandover(uint256 chainId, uint256 lastBatch, uint256 lastFinalBatch);
     /// @notice The aggregated proof does not prove exactly these batches.
     error InvalidProof();
 
-    constructor(uint256 chainId_, IVerifier verifier_, address admin_, StoredBatchInfo memory genesis) {
+    constructor(uint256 chainId_, IVerifier verifier_, address admin_, address bridgehub_, StoredBatchInfo memory genesis) {
         chainId = chainId_;
         verifier = verifier_;
         admin = admin_;
+        bridgehub = bridgehub_;
         storedBatchHash[0] = Commitments.storedBatchHash(genesis);
     }
 
@@ -81,6 +131,44 @@ contract GatewayExecutor {
         emit VerifierSet(address(verifier_));
     }
 
+    /// @notice The Bridgehub hands chain `id` over to the Gateway: its next carried batch must
+    /// follow `lastBatch` (the last batch it executed where it settled before, or its genesis).
+    function handOver(uint256 id, StoredBatchInfo calldata lastBatch) external {
+        if (msg.sender != bridgehub) revert NotBridgehub(msg.sender);
+        if (lastBatch.batchNumber < lastFinalBatch[id]) {
+            revert StaleHandover(id, lastBatch.batchNumber, lastFinalBatch[id]);
+        }
+        bytes32 hash = Commitments.storedBatchHash(lastBatch);
+        lastFinalBatch[id] = lastBatch.batchNumber;
+        lastFinalHash[id] = hash;
+        onGateway[id] = true;
+        emit ChainHandedOver(id, lastBatch.batchNumber, hash);
+    }
+
+    /// @notice The Bridgehub takes chain `id` back: no batch of it is carried any more.
+    function takeBack(uint256 id) external {
+        if (msg.sender != bridgehub) revert NotBridgehub(msg.sender);
+        onGateway[id] = false;
+        emit ChainTakenBack(id, lastFinalBatch[id]);
+    }
+
+    /// @notice How many chains the shared tree has.
+    function sharedTreeChainCount() external view returns (uint256) {
+        return sharedTreeChains.length;
+    }
+
+    /// @notice The shared root of what L1 holds final: the root the next Gateway batch must carry
+    /// when it adds no chain and carries no chain batch.
+    function sharedRoot() public view returns (bytes32) {
+        uint256 n = sharedTreeChains.length;
+        bytes32[] memory leaves = new bytes32[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 id = sharedTreeChains[i];
+            leaves[i] = Commitments.chainLeaf(uint64(id), chainRootOf[id]);
+        }
+        return Merkle.rootOf(leaves);
+    }
+
     /// @notice Same as `totalBatchesExecuted`: settling commits, proves and executes at once.
     function totalBatchesCommitted() external view returns (uint256) {
         return totalBatchesExecuted;
@@ -94,14 +182,14 @@ contract GatewayExecutor {
     /// @notice Commits, proves and executes Gateway batch `batch` on top of `last` (the info of
     /// batch `totalBatchesExecuted`).
     /// @param daInput checked against the batch's `daCommitment` (`DataAvailability.check`).
-    /// @param chainBatches the chain batches executed on the Gateway inside this batch, grouped
-    /// by chain, each chain's in ascending order.
+    /// @param carry the chain batches executed on the Gateway inside this batch (with each
+    /// chain's previous batch) and the chains its MessageRoot added.
     /// @param proof the aggregated proof over the Gateway's leaf and the chain batches' leaves.
     function settleBatch(
         StoredBatchInfo calldata last,
         CommitBatchInfo calldata batch,
         bytes calldata daInput,
-        ChainBatchRef[] calldata chainBatches,
+        GatewayCarry calldata carry,
         bytes calldata proof
     ) external {
         if (operatorRoles[msg.sender] & ROLE_SETTLE == 0) revert NotOperator(msg.sender, ROLE_SETTLE);
@@ -111,6 +199,45 @@ contract GatewayExecutor {
             bytes32 gotPrev = Commitments.storedBatchHash(last);
             if (gotPrev != expectedPrev) revert PreviousBatchHashMismatch(expectedPrev, gotPrev);
         }
+        _checkBatch(number, batch);
+        DataAvailability.requireNoBlobAfter(DataAvailability.check(batch, daInput, 0));
+
+        bytes32 commitment = Commitments.gatewayCommitment(Commitments.batchOutputHash(batch), carry.chainBatches);
+        uint256[] memory inputs = new uint256[](2 + 2 * carry.chainBatches.length);
+        inputs[0] = chainId;
+        inputs[1] = Commitments.publicInput(last.stateCommitment, batch.newStateCommitment, commitment);
+        _addChains(carry.chainsAdded);
+        _finalizeChainBatches(carry, inputs, number);
+        {
+            bytes32 expectedRoot = sharedRoot();
+            if (batch.l2LogsRoot != expectedRoot) revert SharedRootMismatch(number, expectedRoot, batch.l2LogsRoot);
+        }
+        // A verifier that reverts (a malformed proof) refuses the proof as well.
+        try verifier.verify(inputs, proof) returns (bool valid) {
+            if (!valid) revert InvalidProof();
+        } catch {
+            revert InvalidProof();
+        }
+
+        StoredBatchInfo memory stored = StoredBatchInfo({
+            batchNumber: batch.batchNumber,
+            stateCommitment: batch.newStateCommitment,
+            numberOfL1Txs: 0,
+            priorityOpsHash: bytes32(0),
+            dependencyRootsRollingHash: batch.dependencyRootsRollingHash,
+            l2LogsRoot: batch.l2LogsRoot,
+            commitment: commitment
+        });
+        bytes32 hash = Commitments.storedBatchHash(stored);
+        storedBatchHash[number] = hash;
+        sharedRootOf[number] = batch.l2LogsRoot;
+        lastCommittedTimestamp = batch.lastBlockTimestamp;
+        totalBatchesExecuted = number;
+        emit GatewayBatchSettled(number, hash, batch.l2LogsRoot, carry.chainBatches.length);
+    }
+
+    /// @dev The Gateway batch's own fields.
+    function _checkBatch(uint256 number, CommitBatchInfo calldata batch) internal view {
         if (batch.batchNumber != number) revert BatchNumberMismatch(number, batch.batchNumber);
         if (batch.chainId != chainId) revert ChainIdMismatch(chainId, batch.chainId);
         if (batch.slChainId != block.chainid) revert SettlementLayerChainIdMismatch(block.chainid, batch.slChainId);
@@ -122,60 +249,79 @@ contract GatewayExecutor {
         if (batch.numberOfL1Txs != 0 || batch.priorityOpsHash != bytes32(0)) {
             revert PriorityOpsUnsupported(number, batch.numberOfL1Txs);
         }
-        DataAvailability.requireNoBlobAfter(DataAvailability.check(batch, daInput, 0));
-
-        bytes32 commitment = Commitments.gatewayCommitment(Commitments.batchOutputHash(batch), chainBatches);
-        StoredBatchInfo memory stored = StoredBatchInfo({
-            batchNumber: batch.batchNumber,
-            stateCommitment: batch.newStateCommitment,
-            numberOfL1Txs: 0,
-            priorityOpsHash: bytes32(0),
-            dependencyRootsRollingHash: batch.dependencyRootsRollingHash,
-            l2LogsRoot: batch.l2LogsRoot,
-            commitment: commitment
-        });
-        uint256[] memory inputs = new uint256[](2 + 2 * chainBatches.length);
-        inputs[0] = chainId;
-        inputs[1] = Commitments.publicInput(last.stateCommitment, batch.newStateCommitment, commitment);
-        _finalizeChainBatches(chainBatches, inputs, number);
-        // A verifier that reverts (a malformed proof) refuses the proof as well.
-        try verifier.verify(inputs, proof) returns (bool valid) {
-            if (!valid) revert InvalidProof();
-        } catch {
-            revert InvalidProof();
-        }
-
-        bytes32 hash = Commitments.storedBatchHash(stored);
-        storedBatchHash[number] = hash;
-        sharedRootOf[number] = batch.l2LogsRoot;
-        lastCommittedTimestamp = batch.lastBlockTimestamp;
-        totalBatchesExecuted = number;
-        emit GatewayBatchSettled(number, hash, batch.l2LogsRoot, chainBatches.length);
     }
 
-    /// @dev Fills the chain batches' inputs after the Gateway's own two, checks their order and
-    /// advances each chain's last L1-final batch (one storage write per chain run).
-    function _finalizeChainBatches(ChainBatchRef[] calldata refs, uint256[] memory inputs, uint256 gatewayBatch)
+    /// @dev Appends the chains the Gateway's MessageRoot added, each with an empty batch tree.
+    function _addChains(uint256[] calldata ids) internal {
+        for (uint256 i = 0; i < ids.length; ++i) {
+            uint256 id = ids[i];
+            if (id == 0 || id == chainId || id > type(uint64).max) revert InvalidChainId(i, id);
+            if (inSharedTree[id]) revert ChainAlreadyInSharedTree(id);
+            inSharedTree[id] = true;
+            sharedTreeChains.push(id);
+            chainRootOf[id] = batchTrees[id].root();
+        }
+    }
+
+    /// @dev Checks each run of one chain against what L1 holds final for it, fills the chain
+    /// batches' inputs after the Gateway's own two (recomputed here), adds their roots to the
+    /// chain's batch tree and advances the chain's last L1-final batch (one write per run).
+    function _finalizeChainBatches(GatewayCarry calldata carry, uint256[] memory inputs, uint256 gatewayBatch)
         internal
     {
+        ChainBatchRef[] calldata refs = carry.chainBatches;
         uint256 i = 0;
+        uint256 run = 0;
         while (i < refs.length) {
             uint256 id = refs[i].chainId;
             if (id == 0 || id == chainId) revert InvalidChainId(i, id);
-            uint256 previous = lastFinalBatch[id];
-            uint256 first = refs[i].batchNumber;
-            if (first <= previous) revert ChainBatchOutOfOrder(id, previous, first);
-            uint256 next = first;
-            while (i < refs.length && refs[i].chainId == id) {
-                if (refs[i].batchNumber != next) revert ChainBatchOutOfOrder(id, next - 1, refs[i].batchNumber);
-                inputs[2 + 2 * i] = id;
-                inputs[3 + 2 * i] = refs[i].publicInput;
-                ++next;
-                ++i;
+            if (!onGateway[id]) revert ChainNotOnGateway(id, refs[i].batch.batchNumber);
+            if (!inSharedTree[id]) revert ChainNotInSharedTree(id);
+            if (run >= carry.previous.length) revert PreviousBatchesLengthMismatch(run + 1, carry.previous.length);
+            uint256 first = lastFinalBatch[id] + 1;
+            {
+                StoredBatchInfo calldata previous = carry.previous[run];
+                bytes32 got = Commitments.storedBatchHash(previous);
+                if (got != lastFinalHash[id] || previous.batchNumber != first - 1) {
+                    revert ChainPreviousBatchMismatch(id, first - 1, lastFinalHash[id], got);
+                }
             }
-            lastFinalBatch[id] = next - 1;
-            emit ChainBatchesFinal(id, first, next - 1, gatewayBatch);
+            i = _finalizeRun(carry, i, run, inputs);
+            emit ChainBatchesFinal(id, first, lastFinalBatch[id], gatewayBatch);
+            ++run;
         }
+        if (run != carry.previous.length) revert PreviousBatchesLengthMismatch(run, carry.previous.length);
+    }
+
+    /// @dev One run of chain `carry.chainBatches[start].chainId` from index `start`; returns the
+    /// index after it.
+    function _finalizeRun(GatewayCarry calldata carry, uint256 start, uint256 run, uint256[] memory inputs)
+        internal
+        returns (uint256 i)
+    {
+        ChainBatchRef[] calldata refs = carry.chainBatches;
+        uint256 id = refs[start].chainId;
+        Merkle.Tree storage tree = batchTrees[id];
+        uint256 next = lastFinalBatch[id] + 1;
+        bytes32 prevState = carry.previous[run].stateCommitment;
+        bytes32 hash;
+        i = start;
+        while (i < refs.length && refs[i].chainId == id) {
+            StoredBatchInfo calldata b = refs[i].batch;
+            if (b.batchNumber != next) revert ChainBatchOutOfOrder(id, next, b.batchNumber);
+            uint256 input = Commitments.publicInput(prevState, b.stateCommitment, b.commitment);
+            if (input != refs[i].publicInput) revert ChainPublicInputMismatch(id, next, input, refs[i].publicInput);
+            inputs[2 + 2 * i] = id;
+            inputs[3 + 2 * i] = input;
+            tree.push(Commitments.batchLeaf(Commitments.toUint64(next), b.l2LogsRoot));
+            prevState = b.stateCommitment;
+            hash = Commitments.storedBatchHash(b);
+            ++next;
+            ++i;
+        }
+        lastFinalBatch[id] = next - 1;
+        lastFinalHash[id] = hash;
+        chainRootOf[id] = tree.root();
     }
 
     /// @notice Commitments.gatewayCommitment over `Commitments.batchOutputHash(batch)`, for the

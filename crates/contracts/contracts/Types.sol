@@ -39,10 +39,27 @@ struct InteropRootRef {
 
 /// @notice A chain batch a Gateway batch carries to L1: executed on the Gateway inside it, its
 /// leaf proof aggregated into the Gateway batch's proof.
+/// @dev L1 recomputes `publicInput` from the chain's previous L1-final batch and `batch`, and
+/// refuses a ref whose carried value differs (the value is carried only so that the refusal
+/// names the batch instead of failing the whole proof).
 struct ChainBatchRef {
     uint256 chainId;
-    uint256 batchNumber;
+    /// @notice The batch as the chain's executor on the Gateway stores it.
+    StoredBatchInfo batch;
     uint256 publicInput;
+}
+
+/// @notice What a Gateway batch carries to L1 besides its own batch.
+struct GatewayCarry {
+    /// @notice The chain batches executed on the Gateway inside it, grouped by chain, each
+    /// chain's consecutive and ascending.
+    ChainBatchRef[] chainBatches;
+    /// @notice One per run of one chain in `chainBatches`, in order: that chain's last L1-final
+    /// batch (or the batch it was handed over to the Gateway after), as L1 holds its hash.
+    StoredBatchInfo[] previous;
+    /// @notice The chains the Gateway's MessageRoot added to its shared tree inside this batch,
+    /// in the order it added them.
+    uint256[] chainsAdded;
 }
 
 /// @notice The hashes both the contracts and the Rust side compute (DESIGN section 4).

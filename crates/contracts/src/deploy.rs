@@ -175,22 +175,30 @@ pub async fn deploy_halo2_aggregated_verifier<P: Provider>(
     Ok(*adapter.address())
 }
 
-/// Deploys the Gateway's executor on L1, checking aggregated proofs with `verifier`.
+/// Deploys the Gateway's executor on L1, checking aggregated proofs with `verifier`; only
+/// `bridgehub` (L1's Bridgehub) may hand chains over to it and take them back.
 pub async fn deploy_gateway_executor<P: Provider>(
     provider: P,
     gateway_chain_id: u64,
     verifier: Address,
     admin: Address,
+    bridgehub: Address,
     genesis: &StoredBatchInfo,
 ) -> ContractsResult<Address> {
     let genesis: GatewayExecutor::StoredBatchInfo = convert(genesis)?;
-    let contract =
-        GatewayExecutor::deploy(provider, U256::from(gateway_chain_id), verifier, admin, genesis)
-            .await
-            .map_err(|source| ContractsError::Deploy {
-                source: Box::new(source),
-                contract: "GatewayExecutor",
-            })?;
+    let contract = GatewayExecutor::deploy(
+        provider,
+        U256::from(gateway_chain_id),
+        verifier,
+        admin,
+        bridgehub,
+        genesis,
+    )
+    .await
+    .map_err(|source| ContractsError::Deploy {
+        source: Box::new(source),
+        contract: "GatewayExecutor",
+    })?;
     Ok(*contract.address())
 }
 

@@ -16,10 +16,10 @@ use alloy::{
     transports::http::reqwest::Url,
 };
 use gateway_contracts::{
-    Bridgehub, ChainExecutor, ExecutorDeployment, GatewayExecutor, MessageRoot, deploy_bridgehub,
-    deploy_chain_executor, deploy_gateway_executor, deploy_halo2_aggregated_verifier,
-    deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_interop_roots,
-    deploy_l2_messenger, deploy_message_root, deploy_message_verifier,
+    Bridgehub, ChainExecutor, ExecutorDeployment, GatewayExecutor, MessageRoot, convert,
+    deploy_bridgehub, deploy_chain_executor, deploy_gateway_executor,
+    deploy_halo2_aggregated_verifier, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
+    deploy_interop_roots, deploy_l2_messenger, deploy_message_root, deploy_message_verifier,
     deploy_mock_aggregated_verifier, deploy_mock_verifier, roles, root_sources,
 };
 use gateway_primitives::StoredBatchInfo;
@@ -372,6 +372,7 @@ impl Devnet {
             gw_chain,
             aggregated_verifier,
             relayer,
+            bridgehub_address,
             &gw_genesis.stored_info(),
         )
         .await
@@ -387,7 +388,14 @@ impl Devnet {
         .await?;
         send(
             "register the Gateway",
-            bridgehub.registerChain(U256::from(gw_chain), relayer, U256::from(l1_chain)).send(),
+            bridgehub
+                .registerChain(
+                    U256::from(gw_chain),
+                    relayer,
+                    U256::from(l1_chain),
+                    convert(&gw_genesis.stored_info()).map_err(deployed("Gateway genesis"))?,
+                )
+                .send(),
         )
         .await?;
         send(
@@ -453,8 +461,14 @@ impl Devnet {
             .map_err(deployed("chain Gateway executor"))?;
             let sl = if on_l1 { l1_chain } else { gw_chain };
             let id = U256::from(chain_id);
-            send("register chain", bridgehub.registerChain(id, operator, U256::from(sl)).send())
-                .await?;
+            // A chain that starts on the Gateway is handed over to it after its genesis.
+            let genesis_info =
+                convert(&genesis.stored_info()).map_err(deployed("chain genesis"))?;
+            send(
+                "register chain",
+                bridgehub.registerChain(id, operator, U256::from(sl), genesis_info).send(),
+            )
+            .await?;
             send(
                 "set L1 executor",
                 bridgehub.setExecutor(id, U256::from(l1_chain), l1_executor).send(),

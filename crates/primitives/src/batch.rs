@@ -6,7 +6,7 @@ use alloy_sol_types::{SolValue, sol};
 sol! {
     /// What a settlement layer keeps of a committed batch; contracts store
     /// `keccak256(abi.encode(StoredBatchInfo))`.
-    #[derive(Debug, Default, PartialEq, Eq)]
+    #[derive(Debug, Default, PartialEq, Eq, Hash)]
     struct StoredBatchInfo {
         uint64 batchNumber;
         bytes32 stateCommitment;
@@ -36,12 +36,26 @@ sol! {
     }
 
     /// A chain batch a Gateway batch carries to L1: executed on the Gateway inside it, its leaf
-    /// proof aggregated into the Gateway batch's proof.
+    /// proof aggregated into the Gateway batch's proof. L1 recomputes `publicInput` from the
+    /// chain's previous L1-final batch and `batch` and refuses a ref whose value differs.
     #[derive(Debug, Default, PartialEq, Eq, Hash)]
     struct ChainBatchRef {
         uint256 chainId;
-        uint256 batchNumber;
+        /// The batch as the chain's executor on the Gateway stores it.
+        StoredBatchInfo batch;
         uint256 publicInput;
+    }
+
+    /// What a Gateway batch carries to L1 besides its own batch.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct GatewayCarry {
+        /// The chain batches executed on the Gateway inside it, grouped by chain, each chain's
+        /// consecutive and ascending.
+        ChainBatchRef[] chainBatches;
+        /// One per run of one chain in `chainBatches`: the batch before the run's first.
+        StoredBatchInfo[] previous;
+        /// The chains the Gateway's MessageRoot added to its shared tree inside it, in order.
+        uint256[] chainsAdded;
     }
 }
 
@@ -189,15 +203,18 @@ mod tests {
         let output = B256::repeat_byte(7);
         let a = ChainBatchRef {
             chainId: U256::from(270),
-            batchNumber: U256::from(1),
+            batch: StoredBatchInfo { batchNumber: 1, ..Default::default() },
             publicInput: U256::from(5),
         };
-        let b = ChainBatchRef { chainId: U256::from(271), ..a };
+        let b = ChainBatchRef { chainId: U256::from(271), ..a.clone() };
         let both = gateway_commitment(output, &[a.clone(), b.clone()]);
         assert_ne!(both, gateway_commitment(output, &[b.clone(), a.clone()]));
         assert_ne!(both, gateway_commitment(output, std::slice::from_ref(&a)));
-        let altered = ChainBatchRef { publicInput: U256::from(6), ..b };
-        assert_ne!(both, gateway_commitment(output, &[a, altered]));
+        let altered = ChainBatchRef { publicInput: U256::from(6), ..b.clone() };
+        assert_ne!(both, gateway_commitment(output, &[a.clone(), altered]));
+        let mut other_root = b;
+        other_root.batch.l2LogsRoot = B256::repeat_byte(1);
+        assert_ne!(both, gateway_commitment(output, &[a, other_root]));
         assert_ne!(gateway_commitment(output, &[]), output);
     }
 

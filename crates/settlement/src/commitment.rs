@@ -126,10 +126,42 @@ pub fn chain_batch_refs(contents: &GatewayBatchContents) -> Vec<ChainBatchRef> {
         .iter()
         .map(|r| ChainBatchRef {
             chainId: r.chainId,
-            batchNumber: r.batchNumber,
+            batch: stored_batch_info(&r.batch),
             publicInput: r.publicInput,
         })
         .collect()
+}
+
+/// A chain batch's stored info as the store keeps it, as the primitives' type.
+pub fn stored_batch_info(b: &gateway_store::ChainBatchInfo) -> StoredBatchInfo {
+    StoredBatchInfo {
+        batchNumber: b.batchNumber,
+        stateCommitment: b.stateCommitment,
+        numberOfL1Txs: b.numberOfL1Txs,
+        priorityOpsHash: b.priorityOpsHash,
+        dependencyRootsRollingHash: b.dependencyRootsRollingHash,
+        l2LogsRoot: b.l2LogsRoot,
+        commitment: b.commitment,
+    }
+}
+
+/// What Gateway batch `contents` carries, as `GatewayExecutor.settleBatch` takes it: the chain
+/// batches, one previous batch per run of one chain (the batch before the run's first), and the
+/// chains the shared tree added.
+pub fn gateway_carry(contents: &GatewayBatchContents) -> gateway_primitives::GatewayCarry {
+    let mut previous = Vec::new();
+    let mut last_chain = None;
+    for r in &contents.chainBatches {
+        if last_chain != Some(r.chainId) {
+            previous.push(stored_batch_info(&r.previous));
+            last_chain = Some(r.chainId);
+        }
+    }
+    gateway_primitives::GatewayCarry {
+        chainBatches: chain_batch_refs(contents),
+        previous,
+        chainsAdded: contents.chainsAdded.iter().map(|id| U256::from(*id)).collect(),
+    }
 }
 
 /// A Gateway batch's commitment: its output hash bound to the chain batches it carries.

@@ -6,7 +6,7 @@
 //!   and the MessageRoot's (executors authorized, the shared root), in the block's store
 //!   transaction (ingest: [`Gateway::record_block`]).
 //! - A Gateway batch carries the chain batches executed on the Gateway inside it: its
-//!   commitment binds them, `(chainId, batchNumber, publicInput)` in order, and its
+//!   commitment binds them, `(chainId, storedBatchInfo, publicInput)` in order, and its
 //!   `l2LogsRoot` is the shared message root after its last block (seal: [`Gateway::cap`],
 //!   [`Gateway::contents`]).
 //! - Its proof is ONE aggregation of the Gateway's own leaf and every carried chain batch's
@@ -30,8 +30,9 @@ use gateway_contracts::{ChainExecutor, MessageRoot};
 use gateway_primitives::{merkle_root, public_input};
 use gateway_prover::{BatchProof, BatchPublicInput, ProofBackend};
 use gateway_store::{
-    BatchRecord, BatchStage, ChainExecutorSet, ChainRef, CommittedChainBatch, ExecutedChainBatch,
-    GatewayBatchContents, GatewayBlockEvents, ProvedChainBatch, Store, StoreResult, StoreWriter,
+    BatchRecord, BatchStage, ChainBatchInfo, ChainExecutorSet, ChainRef, CommittedChainBatch,
+    ExecutedChainBatch, GatewayBatchContents, GatewayBlockEvents, ProvedChainBatch, Store,
+    StoreResult, StoreWriter,
 };
 use reth_primitives_traits::RecoveredBlock;
 use tracing::{error, info, warn};
@@ -286,6 +287,13 @@ fn block_events(
                 if *topic == MessageRoot::ExecutorSet::SIGNATURE_HASH {
                     if let Ok(e) = MessageRoot::ExecutorSet::decode_log_data(&log.data) {
                         let chain_id = e.chainId.saturating_to::<u64>();
+                        // The MessageRoot adds a chain to its shared tree the first time it
+                        // authorizes an executor for it.
+                        let known = executors.values().any(|id| *id == chain_id)
+                            || tx.gateway_chain(chain_id)?.is_some();
+                        if !known {
+                            events.chainsAdded.push(chain_id);
+                        }
                         executors.insert(e.executor, chain_id);
                         events
                             .executorsSet
@@ -374,25 +382,46 @@ fn proved_batches(
             reason: format!("{} proofs for {} batches", proofs.len(), call.batches.len()),
         });
     }
-    let mut prev_state = call.prevBatch.stateCommitment;
+    let mut previous = chain_batch_info(&call.prevBatch);
     let mut out = Vec::with_capacity(proofs.len());
     for (batch, proof) in call.batches.iter().zip(proofs) {
+        let info = chain_batch_info(batch);
         out.push(ProvedChainBatch {
             chainId: chain_id,
             batchNumber: batch.batchNumber,
-            publicInput: public_input(prev_state, batch.stateCommitment, batch.commitment),
+            publicInput: public_input(
+                previous.stateCommitment,
+                info.stateCommitment,
+                info.commitment,
+            ),
             proof,
+            previous: std::mem::replace(&mut previous, info.clone()),
+            batch: info,
         });
-        prev_state = batch.stateCommitment;
     }
     Ok(out)
+}
+
+/// A chain executor's `StoredBatchInfo` as the store keeps it.
+fn chain_batch_info(b: &ChainExecutor::StoredBatchInfo) -> ChainBatchInfo {
+    ChainBatchInfo {
+        batchNumber: b.batchNumber,
+        stateCommitment: b.stateCommitment,
+        numberOfL1Txs: b.numberOfL1Txs,
+        priorityOpsHash: b.priorityOpsHash,
+        dependencyRootsRollingHash: b.dependencyRootsRollingHash,
+        l2LogsRoot: b.l2LogsRoot,
+        commitment: b.commitment,
+    }
 }
 
 /// The chain batches executed on the Gateway in blocks `from..=to` (grouped by chain, each
 /// chain's ascending, as `GatewayExecutor` wants them) and the shared root after block `to`.
 fn batch_contents(store: &Store, from: u64, to: u64) -> SettlementResult<GatewayBatchContents> {
-    let mut executed: Vec<(u64, u64)> = store
-        .gateway_block_events(from..=to)?
+    let events = store.gateway_block_events(from..=to)?;
+    let chains_added: Vec<u64> =
+        events.iter().flat_map(|(_, events)| events.chainsAdded.iter().copied()).collect();
+    let mut executed: Vec<(u64, u64)> = events
         .iter()
         .flat_map(|(_, events)| events.executed.iter().map(|e| (e.chainId, e.batchNumber)))
         .collect();
@@ -408,12 +437,15 @@ fn batch_contents(store: &Store, from: u64, to: u64) -> SettlementResult<Gateway
             chainId: U256::from(chain_id),
             batchNumber: U256::from(batch_number),
             publicInput: proof.publicInput,
+            batch: proof.batch,
+            previous: proof.previous,
         });
     }
     let shared_root = store.gateway_shared_root_at(to)?.unwrap_or_else(|| merkle_root(&[]));
     Ok(GatewayBatchContents {
         chainBatches: chain_batches,
         sharedRoot: shared_root,
+        chainsAdded: chains_added,
         ..Default::default()
     })
 }

@@ -1,4 +1,5 @@
-//! Gateway mode (schema 4): what the Gateway's node learns from its own blocks about the chains
+//! Gateway mode (schema 4; schema 6 carries each chain batch's stored info and the chains the
+//! shared tree added, for L1's checks): what the Gateway's node learns from its own blocks about the chains
 //! settling on it, and what each Gateway batch carries to L1.
 //!
 //! - `gateway_block_events`: per Gateway block, the chain executors' and MessageRoot's events in
@@ -35,6 +36,22 @@ sol! {
         uint64 batchNumber;
         uint256 publicInput;
         bytes proof;
+        /// The batch as the chain's executor stores it (from the same calldata).
+        ChainBatchInfo batch;
+        /// The batch before it, as the executor stores it.
+        ChainBatchInfo previous;
+    }
+
+    /// A chain batch's `StoredBatchInfo` (the contracts' struct, field for field).
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct ChainBatchInfo {
+        uint64 batchNumber;
+        bytes32 stateCommitment;
+        uint256 numberOfL1Txs;
+        bytes32 priorityOpsHash;
+        bytes32 dependencyRootsRollingHash;
+        bytes32 l2LogsRoot;
+        bytes32 commitment;
     }
 
     /// A chain batch executed on the Gateway, with its batch root (`l2LogsRoot`).
@@ -69,6 +86,8 @@ sol! {
         /// The interop root after this block, when the block changed it.
         bool sharedRootChanged;
         bytes32 sharedRoot;
+        /// The chains the MessageRoot added to its shared tree in this block, in order.
+        uint64[] chainsAdded;
     }
 
     /// A chain as the Gateway sees it.
@@ -91,14 +110,18 @@ sol! {
         uint64 l1GasUsed;
         /// What that gas cost, in wei.
         uint256 l1CostWei;
+        /// The chains the Gateway's MessageRoot added to its shared tree inside it, in order.
+        uint64[] chainsAdded;
     }
 
-    /// `ChainBatchRef` of the contracts.
+    /// A carried chain batch: `ChainBatchRef` of the contracts, with the batch before it.
     #[derive(Debug, Default, PartialEq, Eq)]
     struct ChainRef {
         uint256 chainId;
         uint256 batchNumber;
         uint256 publicInput;
+        ChainBatchInfo batch;
+        ChainBatchInfo previous;
     }
 }
 
@@ -466,6 +489,7 @@ mod tests {
             batchNumber: n,
             publicInput: U256::from(n * 100 + u64::from(tag)),
             proof: vec![tag; 4].into(),
+            ..Default::default()
         }
     }
 
@@ -593,7 +617,10 @@ mod tests {
                 chainId: U256::from(270),
                 batchNumber: U256::from(3),
                 publicInput: U256::from(7),
+                batch: ChainBatchInfo { batchNumber: 3, ..Default::default() },
+                previous: ChainBatchInfo { batchNumber: 2, ..Default::default() },
             }],
+            chainsAdded: vec![270],
             sharedRoot: B256::repeat_byte(4),
             l1GasUsed: 0,
             l1CostWei: U256::ZERO,

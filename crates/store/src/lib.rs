@@ -27,8 +27,8 @@ mod migration;
 mod records;
 
 pub use gateway::{
-    ChainExecutorSet, ChainRef, CommittedChainBatch, ExecutedChainBatch, GatewayBatchContents,
-    GatewayBlockEvents, GatewayChain, ProvedChainBatch,
+    ChainBatchInfo, ChainExecutorSet, ChainRef, CommittedChainBatch, ExecutedChainBatch,
+    GatewayBatchContents, GatewayBlockEvents, GatewayChain, ProvedChainBatch,
 };
 pub use halt::Halt;
 pub use migration::{MigrationPhase, MigrationRecord};
@@ -49,15 +49,23 @@ use std::{
 };
 
 use alloy::{eips::BlockNumHash, primitives::B256};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 use tracing::debug;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Older schema versions this build upgrades in place when it opens them (each upgrade only
 /// adds tables).
-const UPGRADABLE_FROM: &[u64] = &[2, 3, 4];
+const UPGRADABLE_FROM: &[u64] = &[2, 3, 4, 5];
+
+/// Schema 6 changed the encoding of the gateway-mode tables (what L1 now checks of each carried
+/// chain batch): a store of an older schema upgrades only while those tables are empty (every
+/// chain node's store, and a Gateway node's that has not seen a block yet).
+const GATEWAY_ENCODING_CHANGED_AT: u64 = 6;
 
 /// The store's file name under `<datadir>/settlement/`.
 pub const STORE_FILE: &str = "store.redb";
@@ -95,6 +103,22 @@ pub enum StoreError {
         found: u64,
         /// The version this build supports.
         supported: u32,
+    },
+    /// A gateway-mode store written before schema 6 holds records this build cannot read.
+    #[error(
+        "store {path} has schema version {found} and holds {blocks} Gateway block(s) in an \
+         encoding schema {supported} changed (L1 now checks each carried chain batch's stored \
+         info); move the directory aside and let the Gateway's node ingest its blocks again"
+    )]
+    GatewayEncodingChanged {
+        /// The database file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u64,
+        /// The version this build supports.
+        supported: u32,
+        /// How many Gateway blocks' events it holds.
+        blocks: u64,
     },
     /// A record could not be decoded.
     #[error("corrupt {table} record {key}: {reason}")]
@@ -168,6 +192,17 @@ impl Store {
                 }
                 Some(found) if found == u64::from(SCHEMA_VERSION) => {}
                 Some(found) if UPGRADABLE_FROM.contains(&found) => {
+                    if (4..GATEWAY_ENCODING_CHANGED_AT).contains(&found) {
+                        let events = tx.open_table(gateway::BLOCK_EVENTS)?.len()?;
+                        if events > 0 {
+                            return Err(StoreError::GatewayEncodingChanged {
+                                path: self.path.clone(),
+                                found,
+                                supported: SCHEMA_VERSION,
+                                blocks: events,
+                            });
+                        }
+                    }
                     meta.insert(SCHEMA_KEY, u64::from(SCHEMA_VERSION))?;
                     tracing::info!(
                         target: "store",
@@ -693,6 +728,40 @@ mod tests {
         let tx = store.db.begin_read().unwrap();
         let version = tx.open_table(META).unwrap().get(SCHEMA_KEY).unwrap().unwrap().value();
         assert_eq!(version, u64::from(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn a_schema_5_store_upgrades_unless_it_holds_gateway_blocks_of_the_old_encoding() {
+        let as_schema_5 = |store: &Store| {
+            let tx = store.db.begin_write().unwrap();
+            tx.open_table(META).unwrap().insert(SCHEMA_KEY, 5).unwrap();
+            tx.commit().unwrap();
+        };
+        // A chain node's store (no Gateway blocks): upgraded, its data kept.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write(|tx| tx.put_block(&record(1))).unwrap();
+        as_schema_5(&store);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.block(1).unwrap(), Some(record(1)));
+        drop(store);
+
+        // A Gateway node's store with blocks in the old encoding: refused, left as it was.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write(|tx| tx.put_gateway_block_events(1, &GatewayBlockEvents::default())).unwrap();
+        as_schema_5(&store);
+        drop(store);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::GatewayEncodingChanged { found: 5, blocks: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("move the directory aside"), "{err}");
+        let db = redb::Database::open(dir.path().join("settlement/store.redb")).unwrap();
+        let read = db.begin_read().unwrap();
+        assert_eq!(read.open_table(META).unwrap().get(SCHEMA_KEY).unwrap().unwrap().value(), 5);
     }
 
     #[test]

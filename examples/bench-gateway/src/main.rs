@@ -6,7 +6,7 @@
 //!   transactions, mock verifier: the protocol's own cost).
 //! - Through the Gateway: one `GatewayExecutor.settleBatch` per Gateway batch carrying one batch
 //!   of each of N chains, with the mock aggregated verifier (steady state: every chain already
-//!   has an L1-final batch). The real path adds the halo2 aggregated proof's verification, a
+//!   has an L1-final batch; 16 chains in the shared tree, whose root L1 recomputes each time). The real path adds the halo2 aggregated proof's verification, a
 //!   constant per Gateway batch: the column `halo2 est.` adds the measured
 //!   [`HALO2_AGGREGATED_VERIFY_GAS`] (the 4-leaf aggregation at k = 21) to the mock
 //!   total before dividing by N.
@@ -17,12 +17,9 @@
 
 use alloy::primitives::{B256, Bytes, U256};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, confirm, signer_provider};
-use gateway_contracts::{ChainExecutor, GatewayExecutor, convert};
-use gateway_primitives::{
-    ChainBatchRef, CommitBatchInfo, StoredBatchInfo, batch_output_hash, gateway_commitment,
-    public_input,
-};
-use gateway_prover::{BatchPublicInput, MockBackend, ProofBackend};
+use e2e_tests::gateway_l1::GatewayL1;
+use gateway_contracts::{Bridgehub, ChainExecutor, convert};
+use gateway_primitives::{CommitBatchInfo, StoredBatchInfo};
 
 /// Gas of verifying one halo2 aggregated proof on L1 (generated verifier, 4 leaves at k = 21):
 /// the 507,208 the halo2 end-to-end test measures (`estimate_gas` on the raw verifier) less the
@@ -61,9 +58,6 @@ async fn main() -> eyre::Result<()> {
     let direct = ChainExecutor::new(chain.l1_executor, &direct_provider);
     let gateway_provider =
         signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)?;
-    let gateway = GatewayExecutor::new(topology.gateway_l1_executor, &gateway_provider);
-    let backend = MockBackend::default();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
 
     // Direct: one chain batch in three transactions, averaged over 4 batches.
     let mut last: StoredBatchInfo = chain.genesis.stored_info();
@@ -98,11 +92,37 @@ async fn main() -> eyre::Result<()> {
     }
     let direct_per_batch = direct_total / direct_batches;
 
-    // Through the Gateway: per N, a warm-up Gateway batch (first L1-final batch of each chain),
-    // then the measured one.
-    let mut gateway_last: StoredBatchInfo = topology.gateway_genesis.stored_info();
-    let mut gateway_number = 0u64;
-    let mut chain_batch = std::collections::BTreeMap::<u64, u64>::new();
+    // Through the Gateway: 16 chains registered on the Gateway (handed over after a made-up
+    // genesis) and added to the shared tree by a first Gateway batch; then per N, a warm-up
+    // Gateway batch and the measured one, each carrying one batch of each of N chains. L1
+    // checks each chain's previous batch, recomputes every public input and the shared root
+    // over all 16 chains.
+    let max_chains = CHAIN_COUNTS.iter().copied().max().unwrap_or(1) as u64;
+    let ids: Vec<u64> = (0..max_chains).map(|i| 1_000 + i).collect();
+    let governance =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key)?;
+    let bridgehub = Bridgehub::new(topology.bridgehub, &governance);
+    let mut last_of = std::collections::BTreeMap::<u64, StoredBatchInfo>::new();
+    for id in &ids {
+        let genesis =
+            StoredBatchInfo { stateCommitment: B256::from(U256::from(*id)), ..Default::default() };
+        confirm(
+            "registerChain",
+            bridgehub
+                .registerChain(
+                    U256::from(*id),
+                    topology.l1.governance,
+                    U256::from(gateway_chain),
+                    convert(&genesis)?,
+                )
+                .send()
+                .await?,
+        )
+        .await?;
+        last_of.insert(*id, genesis);
+    }
+    let mut gateway = GatewayL1::new(topology, gateway_provider.clone());
+    gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await?;
     let mut rows = Vec::new();
     println!(
         "{:>6} {:>14} {:>16} {:>16} {:>12} {:>16} {:>12}",
@@ -116,61 +136,18 @@ async fn main() -> eyre::Result<()> {
     );
     for chains in CHAIN_COUNTS {
         let mut measured = 0;
-        for _round in 0..2 {
-            gateway_number += 1;
-            let refs: Vec<ChainBatchRef> = (0..chains as u64)
-                .map(|i| {
-                    let id = 1_000 + i;
-                    let n = chain_batch.entry(id).or_default();
-                    *n += 1;
-                    ChainBatchRef {
-                        chainId: U256::from(id),
-                        batchNumber: U256::from(*n),
-                        publicInput: U256::from(id * 1_000_003 + *n),
-                    }
+        for round in 0..2u8 {
+            let runs: Vec<_> = ids[..chains]
+                .iter()
+                .map(|id| {
+                    let previous = last_of[id].clone();
+                    let next = GatewayL1::chain_batch(&previous, (*id as u8) ^ round);
+                    last_of.insert(*id, next.clone());
+                    (*id, previous, vec![next])
                 })
                 .collect();
-            let mut info =
-                batch(gateway_chain, l1_chain, gateway_number, now - 3_600 + gateway_number * 10);
-            info.l2LogsRoot = B256::from(U256::from(gateway_number));
-            let commitment = gateway_commitment(batch_output_hash(&info), &refs);
-            let mut leaves = vec![backend.prove_batch(&BatchPublicInput {
-                chain_id: gateway_chain,
-                batch_number: gateway_number,
-                value: public_input(
-                    gateway_last.stateCommitment,
-                    info.newStateCommitment,
-                    commitment,
-                ),
-            })?];
-            for r in &refs {
-                leaves.push(backend.prove_batch(&BatchPublicInput {
-                    chain_id: r.chainId.to(),
-                    batch_number: r.batchNumber.to(),
-                    value: r.publicInput,
-                })?);
-            }
-            let proof = backend.aggregated_calldata(&backend.aggregate(&leaves)?);
-            let abi_refs: Vec<GatewayExecutor::ChainBatchRef> =
-                refs.iter().map(convert).collect::<Result<_, _>>()?;
-            let receipt = confirm(
-                "settleBatch",
-                gateway
-                    .settleBatch(
-                        convert(&gateway_last)?,
-                        convert(&info)?,
-                        Bytes::new(),
-                        abi_refs,
-                        proof,
-                    )
-                    .send()
-                    .await?,
-            )
-            .await?;
+            let receipt = gateway.settle(gateway.batch(GatewayL1::carry(&[], &runs))).await?;
             measured = receipt.gas_used;
-            let mut stored = info.to_stored();
-            stored.commitment = commitment;
-            gateway_last = stored;
         }
         let per_batch = measured / chains as u64;
         let halo2 = (measured + HALO2_AGGREGATED_VERIFY_GAS) / chains as u64;

@@ -17,7 +17,9 @@ use std::{
 };
 
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic};
-use e2e_tests::fixtures::{chain_config, migration_config, start_settlement};
+use e2e_tests::fixtures::{
+    chain_config, gateway_config, migration_config, start_host, start_settlement,
+};
 use eyre::{WrapErr, bail};
 use gateway_settlement::{BatchLimits, LayerKind, Settlement, SettlementStatus};
 
@@ -77,6 +79,12 @@ async fn main() -> eyre::Result<()> {
         BatchLimits { max_blocks: 4, timeout: Duration::from_secs(1), ..Default::default() };
     config.poll_interval = Duration::from_millis(100);
     config.migration = Some(migration_config(&topology, &chain));
+    // The Gateway's own node settles the chain's Gateway batches on L1 (a move back to L1 waits
+    // for the chain's last batch there to be L1-final).
+    let gateway_dir = tempfile::tempdir()?;
+    let (mut gateway_host, _) =
+        start_host(gateway_config(&topology), &topology.gateway.node.rpc_url, gateway_dir.path())
+            .await?;
     let dir = tempfile::tempdir()?;
     let (mut host, _, settlement) =
         start_settlement(config, &chain.node.rpc_url, dir.path()).await?;
@@ -119,6 +127,7 @@ async fn main() -> eyre::Result<()> {
     stop.store(true, Ordering::Relaxed);
     traffic_task.await??;
     host.stop().await;
+    gateway_host.stop().await;
 
     println!(
         "| # | to | drained through | migration complete (ms) | first batch executed on new SL (ms) | blocks meanwhile |"

@@ -18,8 +18,10 @@
 //!   `Bridgehub.migrateToGateway` with the last batch (it deactivates the L1 executor), then the
 //!   Gateway's executor is activated after that batch (by the relayer, which stands in for
 //!   L1 → Gateway message delivery). Gateway → L1: the admin's `startMigrationFromGateway`, the
-//!   relayer deactivates the Gateway's executor and calls `finalizeMigrationFromGateway` (which
-//!   activates the L1 executor). Then, on the new layer: the executor is active, its counters
+//!   relayer deactivates the Gateway's executor and, once the Gateway's own executor on L1
+//!   holds the chain's last batch as L1-final (the Gateway's node settled it there; L1 refuses
+//!   anything else with `NotFinalOnL1`), calls `finalizeMigrationFromGateway` (which activates
+//!   the L1 executor). Then, on the new layer: the executor is active, its counters
 //!   continue at `drainedThrough`, and the operator has every role (the admin grants them if
 //!   not).
 //! - **Settling(M)**: the next batch is sealed with `slChainId = M`, continuing the numbering.
@@ -35,7 +37,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
 };
-use gateway_contracts::{Bridgehub, ChainExecutor, convert};
+use gateway_contracts::{Bridgehub, ChainExecutor, GatewayExecutor, convert};
 use gateway_store::{MigrationPhase, MigrationRecord, Store};
 use tracing::info;
 
@@ -240,6 +242,30 @@ impl Migrator {
         ChainExecutor::new(self.config.endpoint(kind).executor, provider)
     }
 
+    /// `None` once the Gateway's executor on L1 holds batch `last` of this chain as its last
+    /// final one (what `finalizeMigrationFromGateway` requires); else what the move waits for.
+    async fn final_on_l1_through_gateway(
+        &self,
+        last: u64,
+    ) -> Result<Option<String>, MigrationError> {
+        let chain = U256::from(self.base.chain_id);
+        let gateway = U256::from(self.config.gateway.chain_id);
+        let l1 = U256::from(self.config.l1.chain_id);
+        let on_l1 = self
+            .read("Bridgehub.executorOn", self.bridgehub().executorOn(gateway, l1).call())
+            .await?;
+        let executor = GatewayExecutor::new(on_l1, self.l1_admin.clone());
+        let final_batch: u64 = self
+            .read("GatewayExecutor.lastFinalBatch", executor.lastFinalBatch(chain).call())
+            .await?
+            .saturating_to();
+        Ok((final_batch < last).then(|| {
+            format!(
+                "batch {last} to be L1-final through the Gateway (L1 holds {final_batch}): the Gateway's node settles it on L1"
+            )
+        }))
+    }
+
     /// The settlement layer the Bridgehub has for the chain.
     pub(crate) async fn bridgehub_layer(&self) -> Result<u64, MigrationError> {
         let chain = U256::from(self.base.chain_id);
@@ -396,6 +422,10 @@ impl Migrator {
                     return self
                         .send(record, "deactivate on the Gateway", on_gateway.deactivate(), 0)
                         .await;
+                }
+                // L1 takes the chain back only after `last` is L1-final through the Gateway.
+                if let Some(waiting) = self.final_on_l1_through_gateway(last).await? {
+                    return Ok(Advance::Waiting(waiting));
                 }
                 let bridgehub = Bridgehub::new(self.config.bridgehub, l1_relayer.clone());
                 let call = bridgehub.finalizeMigrationFromGateway(

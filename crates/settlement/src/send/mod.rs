@@ -446,21 +446,13 @@ impl Sender {
         let da = self.da_input(&batch, info.daScheme)?;
         let sealed = [batch.commit_info.clone()];
         let contents = crate::commitment::gateway_contents(&self.store, number)?;
-        let refs: Vec<GatewayExecutor::ChainBatchRef> = contents
-            .chainBatches
-            .iter()
-            .map(|r| GatewayExecutor::ChainBatchRef {
-                chainId: r.chainId,
-                batchNumber: r.batchNumber,
-                publicInput: r.publicInput,
-            })
-            .collect();
+        let carry = convert(&crate::commitment::gateway_carry(&contents))?;
         let prev = convert(&stored_info(&self.store, &self.config, number - 1)?)?;
         let call = self.gateway_executor.settleBatch(
             prev,
             convert(&info)?,
             da.input,
-            refs,
+            carry,
             batch.proof.clone().into(),
         );
         let mined = if da.blobs.is_empty() {

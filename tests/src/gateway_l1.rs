@@ -1,0 +1,238 @@
+//! Made-up Gateway batches settled on L1's `GatewayExecutor` with mock aggregated proofs, for
+//! tests of what L1 checks without running the Gateway's node. [`GatewayL1`] keeps what L1 holds
+//! (the last Gateway batch, each chain's carried batches in the shared tree) so that an honest
+//! batch is built exactly as L1 recomputes it, and a test can alter one thing at a time.
+
+// A fixture that cannot build its mock proof or convert a type has a bug: it panics the test.
+#![allow(clippy::expect_used)]
+
+use alloy::{
+    primitives::{B256, Bytes, U256},
+    providers::DynProvider,
+    rpc::types::TransactionReceipt,
+};
+use devnet::Topology;
+use gateway_contracts::{GatewayExecutor, convert};
+use gateway_primitives::{
+    ChainBatchRef, CommitBatchInfo, GatewayCarry, StoredBatchInfo, batch_leaf, batch_output_hash,
+    chain_leaf, gateway_commitment, merkle_root, public_input,
+};
+use gateway_prover::{BatchPublicInput, MockBackend, ProofBackend};
+
+/// A Gateway batch as `settleBatch` takes it.
+#[derive(Debug, Clone)]
+pub struct GatewayBatch {
+    /// The batch itself.
+    pub info: CommitBatchInfo,
+    /// What it carries.
+    pub carry: GatewayCarry,
+    /// The mock aggregated proof.
+    pub proof: Bytes,
+}
+
+/// L1's `GatewayExecutor` as a test drives it, and what it holds.
+#[derive(Debug)]
+pub struct GatewayL1 {
+    /// The contract, called by the Gateway's settling operator.
+    pub executor: GatewayExecutor::GatewayExecutorInstance<DynProvider>,
+    gateway_chain_id: u64,
+    l1_chain_id: u64,
+    /// The last settled Gateway batch's stored info.
+    pub last: StoredBatchInfo,
+    last_timestamp: u64,
+    /// The shared tree as L1 holds it: chains in order, each with its carried batches.
+    tree: Vec<(u64, Vec<StoredBatchInfo>)>,
+}
+
+impl GatewayL1 {
+    /// The devnet's Gateway executor on L1, nothing settled yet; `operator` must hold
+    /// `ROLE_SETTLE` there (the devnet's Gateway governance does).
+    pub fn new(topology: &Topology, operator: DynProvider) -> Self {
+        Self {
+            executor: GatewayExecutor::new(topology.gateway_l1_executor, operator),
+            gateway_chain_id: topology.gateway.node.chain_id,
+            l1_chain_id: topology.l1.node.chain_id,
+            last: topology.gateway_genesis.stored_info(),
+            last_timestamp: now().saturating_sub(3_000),
+            tree: Vec::new(),
+        }
+    }
+
+    /// A made-up batch after `previous`, its fields derived from `tag`.
+    pub fn chain_batch(previous: &StoredBatchInfo, tag: u8) -> StoredBatchInfo {
+        StoredBatchInfo {
+            batchNumber: previous.batchNumber + 1,
+            stateCommitment: B256::repeat_byte(tag),
+            l2LogsRoot: B256::repeat_byte(tag ^ 0x80),
+            commitment: B256::repeat_byte(tag ^ 0x40),
+            ..Default::default()
+        }
+    }
+
+    /// The ref of `batch` of `chain` after `previous`, with the public input L1 computes.
+    pub fn chain_ref(
+        chain: u64,
+        previous: &StoredBatchInfo,
+        batch: &StoredBatchInfo,
+    ) -> ChainBatchRef {
+        ChainBatchRef {
+            chainId: U256::from(chain),
+            batch: batch.clone(),
+            publicInput: public_input(
+                previous.stateCommitment,
+                batch.stateCommitment,
+                batch.commitment,
+            ),
+        }
+    }
+
+    /// An honest carry: `runs` of (chain, its previous batch, its batches), adding `added` to
+    /// the shared tree first.
+    pub fn carry(
+        added: &[u64],
+        runs: &[(u64, StoredBatchInfo, Vec<StoredBatchInfo>)],
+    ) -> GatewayCarry {
+        let mut refs = Vec::new();
+        for (chain, previous, batches) in runs {
+            let mut prev = previous;
+            for b in batches {
+                refs.push(Self::chain_ref(*chain, prev, b));
+                prev = b;
+            }
+        }
+        GatewayCarry {
+            chainBatches: refs,
+            previous: runs.iter().map(|(_, p, _)| p.clone()).collect(),
+            chainsAdded: added.iter().map(|id| U256::from(*id)).collect(),
+        }
+    }
+
+    /// The shared root L1 computes after `carry`.
+    pub fn shared_root_after(&self, carry: &GatewayCarry) -> B256 {
+        let mut tree = self.tree.clone();
+        apply(&mut tree, carry);
+        let leaves: Vec<B256> = tree
+            .iter()
+            .map(|(id, batches)| {
+                let batch_leaves: Vec<B256> =
+                    batches.iter().map(|b| batch_leaf(b.batchNumber, b.l2LogsRoot)).collect();
+                chain_leaf(*id, merkle_root(&batch_leaves))
+            })
+            .collect();
+        merkle_root(&leaves)
+    }
+
+    /// The next Gateway batch carrying `carry`, honest in all but what a test changes later:
+    /// its `l2LogsRoot` is the shared root L1 computes, and its mock aggregated proof covers
+    /// the Gateway's leaf and `carry`'s chain batches.
+    pub fn batch(&self, carry: GatewayCarry) -> GatewayBatch {
+        let root = self.shared_root_after(&carry);
+        let proven = carry.chainBatches.clone();
+        self.batch_with(carry, root, &proven)
+    }
+
+    /// The next Gateway batch carrying `carry`, committing to `root`, with a mock aggregated
+    /// proof over the Gateway's leaf and `proven` (which may differ from what it carries).
+    pub fn batch_with(
+        &self,
+        carry: GatewayCarry,
+        root: B256,
+        proven: &[ChainBatchRef],
+    ) -> GatewayBatch {
+        let number = self.last.batchNumber + 1;
+        let first = self.last_timestamp + 1;
+        let info = CommitBatchInfo {
+            batchNumber: number,
+            newStateCommitment: B256::repeat_byte(number as u8),
+            firstBlockTimestamp: first,
+            lastBlockTimestamp: first + 5,
+            chainId: U256::from(self.gateway_chain_id),
+            daScheme: 2,
+            l2LogsRoot: root,
+            slChainId: U256::from(self.l1_chain_id),
+            ..Default::default()
+        };
+        let commitment = gateway_commitment(batch_output_hash(&info), proven);
+        let backend = MockBackend::default();
+        let mut leaves = Vec::with_capacity(1 + proven.len());
+        let gateway_input = BatchPublicInput {
+            chain_id: self.gateway_chain_id,
+            batch_number: number,
+            value: public_input(self.last.stateCommitment, info.newStateCommitment, commitment),
+        };
+        leaves.push(backend.prove_batch(&gateway_input).expect("mock leaf"));
+        for r in proven {
+            let input = BatchPublicInput {
+                chain_id: r.chainId.saturating_to(),
+                batch_number: r.batch.batchNumber,
+                value: r.publicInput,
+            };
+            leaves.push(backend.prove_batch(&input).expect("mock leaf"));
+        }
+        let proof =
+            backend.aggregated_calldata(&backend.aggregate(&leaves).expect("mock aggregation"));
+        GatewayBatch { info, carry, proof }
+    }
+
+    /// `settleBatch` of `batch` on top of the last settled Gateway batch.
+    pub fn settle_call(
+        &self,
+        batch: &GatewayBatch,
+    ) -> alloy::contract::CallBuilder<
+        &DynProvider,
+        std::marker::PhantomData<GatewayExecutor::settleBatchCall>,
+    > {
+        self.executor.settleBatch(
+            convert(&self.last).expect("stored info"),
+            convert(&batch.info).expect("batch info"),
+            Bytes::new(),
+            convert(&batch.carry).expect("carry"),
+            batch.proof.clone(),
+        )
+    }
+
+    /// The error `settleBatch` of `batch` reverts with (panics if it would succeed).
+    pub async fn refused(&self, batch: &GatewayBatch) -> GatewayExecutor::GatewayExecutorErrors {
+        let err = self.settle_call(batch).call().await.expect_err("settleBatch should revert");
+        err.as_decoded_interface_error::<GatewayExecutor::GatewayExecutorErrors>()
+            .unwrap_or_else(|| panic!("not a GatewayExecutor error: {err}"))
+    }
+
+    /// Settles `batch` and records what L1 now holds.
+    pub async fn settle(&mut self, batch: GatewayBatch) -> eyre::Result<TransactionReceipt> {
+        let receipt = self
+            .settle_call(&batch)
+            .send()
+            .await?
+            .with_timeout(Some(std::time::Duration::from_secs(30)))
+            .get_receipt()
+            .await?;
+        eyre::ensure!(receipt.status(), "settleBatch reverted: {receipt:?}");
+        apply(&mut self.tree, &batch.carry);
+        let mut stored = batch.info.to_stored();
+        stored.commitment =
+            gateway_commitment(batch_output_hash(&batch.info), &batch.carry.chainBatches);
+        self.last = stored;
+        self.last_timestamp = batch.info.lastBlockTimestamp;
+        Ok(receipt)
+    }
+}
+
+fn apply(tree: &mut Vec<(u64, Vec<StoredBatchInfo>)>, carry: &GatewayCarry) {
+    for id in &carry.chainsAdded {
+        tree.push((id.saturating_to(), Vec::new()));
+    }
+    for r in &carry.chainBatches {
+        let id: u64 = r.chainId.saturating_to();
+        if let Some((_, batches)) = tree.iter_mut().find(|(c, _)| *c == id) {
+            batches.push(r.batch.clone());
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
