@@ -388,16 +388,15 @@ async fn a_halo2_verifier_refuses_mock_and_malformed_proofs_with_invalid_proof()
     let provider = settler.executor.provider().clone();
     let leaf = deploy_halo2_leaf_verifier(&provider).await.unwrap();
     let verifier = deploy_halo2_batch_verifier(&provider, leaf, 270).await.unwrap();
-    settler
-        .executor
-        .setVerifier(verifier)
-        .send()
-        .await
-        .unwrap()
-        .with_timeout(Some(TX_TIMEOUT))
-        .get_receipt()
-        .await
-        .unwrap();
+    let topology = &devnet.topology;
+    devnet::change_verifier(
+        &topology.l1.node.rpc_url,
+        &topology.l1.governance_key,
+        *settler.executor.address(),
+        verifier,
+    )
+    .await
+    .unwrap();
     let genesis = settler.last.clone();
     let one = settler.batch(1);
     settler.commit(std::slice::from_ref(&one)).await.unwrap();
@@ -834,10 +833,49 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
     let devnet = devnet().await;
     let mut settler = Settler::new(&devnet, 270, false);
     let genesis = settler.last.clone();
-    for data in [b"deposit one".as_slice(), b"deposit two".as_slice()] {
+    // Nobody queues an operation on the executor directly: only its controller, the Bridgehub.
+    let err = expect_error(
         settler
             .executor
-            .requestPriorityOp(Bytes::copy_from_slice(data))
+            .requestPriorityOp(Address::repeat_byte(7), Bytes::new())
+            .send()
+            .await
+            .map(drop),
+    );
+    assert!(matches!(err, Errors::NotController(_)), "{err:?}");
+    // Through the Bridgehub, at governance's fee: an underpaid request is refused.
+    let topology = &devnet.topology;
+    let governance =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
+    let fee = U256::from(1_000_000_000_000_000u64);
+    Bridgehub::new(topology.bridgehub, &governance)
+        .setPriorityOpFee(fee)
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
+    let user = signer_provider(topology.l1.node.rpc_url.clone(), &topology.chains[0].operator_key)
+        .unwrap();
+    let as_user = Bridgehub::new(topology.bridgehub, &user);
+    let err = expect_bridgehub_error(
+        as_user
+            .requestL2Transaction(U256::from(270), Bytes::from_static(b"free ride"))
+            .value(fee - U256::from(1))
+            .send()
+            .await
+            .map(drop),
+    );
+    assert!(
+        matches!(err, Bridgehub::BridgehubErrors::PriorityOpFeeTooLow(ref e) if e.fee == fee),
+        "{err:?}"
+    );
+    for data in [b"deposit one".as_slice(), b"deposit two".as_slice()] {
+        as_user
+            .requestL2Transaction(U256::from(270), Bytes::copy_from_slice(data))
+            .value(fee)
             .send()
             .await
             .unwrap()
@@ -847,6 +885,7 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
             .unwrap();
     }
     assert_eq!(settler.executor.pendingPriorityOps().call().await.unwrap(), U256::from(2));
+    assert_eq!(as_user.feesCollected().call().await.unwrap(), fee * U256::from(2));
 
     // A pending priority operation blocks migration even with nothing committed.
     let admin = signer_provider(

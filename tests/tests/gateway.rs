@@ -412,4 +412,22 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     let next = gateway.batch(GatewayL1::carry(&[], &[(b, b1.clone(), vec![b2.clone()])]));
     gateway.settle(next).await.unwrap();
     assert_eq!(gateway.executor.lastFinalBatch(U256::from(b)).call().await.unwrap(), U256::from(2));
+
+    // The Gateway's operator (the executor's admin) cannot change the aggregated verifier;
+    // L1's governance can, through the delay.
+    let other = gateway_contracts::deploy_mock_aggregated_verifier(&l1).await.unwrap();
+    let err = gateway.executor.queueVerifier(other).call().await.unwrap_err();
+    assert!(matches!(
+        err.as_decoded_interface_error::<Errors>().unwrap(),
+        Errors::NotGovernance(e) if e.caller == topology.gateway.governance
+    ));
+    devnet::change_verifier(
+        &topology.l1.node.rpc_url,
+        &topology.l1.governance_key,
+        topology.gateway_l1_executor,
+        other,
+    )
+    .await
+    .unwrap();
+    assert_eq!(gateway.executor.verifier().call().await.unwrap(), other);
 }

@@ -15,8 +15,9 @@ use alloy::{
 };
 use devnet::{Devnet, DevnetConfig, InitialSettlement, signer_provider};
 use gateway_contracts::{
-    ChainExecutor, GatewayExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier,
-    Halo2BatchVerifier, Halo2LeafVerifier, convert, deploy_gateway_executor,
+    ChainExecutor, GatewayExecutor, GatewayExecutorDeployment, Halo2AggregatedVerifier,
+    Halo2AggregationVerifier, Halo2BatchVerifier, Halo2LeafVerifier, convert,
+    deploy_gateway_executor,
 };
 use gateway_primitives::{
     ChainBatchRef, CommitBatchInfo, GatewayCarry, batch_leaf, batch_output_hash, chain_leaf,
@@ -67,15 +68,14 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         .is_err()
     );
     let executor = ChainExecutor::new(chain.l1_executor, l1.clone());
-    executor
-        .setVerifier(*batch_verifier.address())
-        .send()
-        .await
-        .unwrap()
-        .with_timeout(Some(TX_TIMEOUT))
-        .get_receipt()
-        .await
-        .unwrap();
+    devnet::change_verifier(
+        &devnet.topology.l1.node.rpc_url,
+        &devnet.topology.l1.governance_key,
+        chain.l1_executor,
+        *batch_verifier.address(),
+    )
+    .await
+    .unwrap();
 
     // Two batches committed on L1; their public inputs as the executor computes them.
     let genesis = chain.genesis.stored_info();
@@ -313,11 +313,15 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     let gateway_executor = GatewayExecutor::new(
         deploy_gateway_executor(
             &l1,
-            topology.gateway.node.chain_id,
-            *adapter.address(),
-            operator,
-            operator,
-            &gateway_genesis,
+            &GatewayExecutorDeployment {
+                gateway_chain_id: topology.gateway.node.chain_id,
+                verifier: *adapter.address(),
+                admin: operator,
+                bridgehub: operator,
+                governance: operator,
+                verifier_delay: 0,
+                genesis: gateway_genesis.clone(),
+            },
         )
         .await
         .unwrap(),

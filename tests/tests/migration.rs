@@ -558,3 +558,161 @@ async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub
         assert_eq!(batch.sl_chain_id, layer, "batch {}", batch.number);
     }
 }
+
+/// A migration transaction goes through the sender's path: signed and persisted (in its
+/// signer's own slot) before it is broadcast, and replaced with a higher fee at the same nonce
+/// when it is not mined in time; exactly one of them is mined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_migration_transaction_is_persisted_before_broadcast_and_fee_bumped() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let mut config = config(&topology, &chain, true);
+    config.tx_timeout = Duration::from_secs(2);
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(config, &chain, dir.path()).await;
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    node.wait("every block settled", |s| {
+        s["unbatchedBlocks"] == 0
+            && executed(s) >= 1
+            && Some(executed(s)) == s["lastSealedBatch"].as_u64()
+            && s["pendingTx"].is_null()
+    })
+    .await;
+
+    // L1 stops mining: the Bridgehub transaction stays in its pool.
+    let l1 =
+        alloy::providers::ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
+    l1.raw_request::<_, Value>("evm_setAutomine".into(), (false,)).await.unwrap();
+    node.migrate("gateway").await.unwrap();
+    let admin: Address = chain.operator;
+    let slot =
+        gateway_store::InFlightSlot::Migration { layer: topology.l1.node.chain_id, signer: admin };
+    let first = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(record) =
+                node.store.in_flight_at(&slot).unwrap().filter(|r| !r.raw.is_empty())
+            {
+                return record;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the signed migration transaction is persisted");
+    assert_eq!(first.stage, gateway_settlement::TxStage::Migrate as u8);
+    // Not mined within the tx timeout: replaced at the same nonce with a higher fee.
+    let bumped = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(record) =
+                node.store.in_flight_at(&slot).unwrap().filter(|r| r.attempts > first.attempts)
+            {
+                return record;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the stuck migration transaction is replaced");
+    assert_eq!(bumped.nonce, first.nonce);
+    assert_ne!(bumped.hash, first.hash);
+    let fee = |hash| {
+        let l1 = l1.clone();
+        async move {
+            use alloy::consensus::Transaction as _;
+            l1.get_transaction_by_hash(hash).await.unwrap().map(|tx| tx.max_fee_per_gas())
+        }
+    };
+    let bumped_fee = fee(bumped.hash).await.expect("the replacement is in L1's pool");
+    assert_eq!(fee(first.hash).await, None, "the replaced one left the pool");
+    let first_fee = {
+        use alloy::{consensus::Transaction as _, eips::eip2718::Decodable2718};
+        alloy::consensus::TxEnvelope::decode_2718(&mut &first.raw[..]).unwrap().max_fee_per_gas()
+    };
+    assert!(bumped_fee > first_fee, "{bumped_fee} > {first_fee}");
+
+    // L1 mines again: the migration completes, with one Bridgehub transaction mined.
+    l1.raw_request::<_, Value>("evm_setAutomine".into(), (true,)).await.unwrap();
+    l1.raw_request::<_, Value>("evm_mine".into(), ()).await.unwrap();
+    node.wait("the migration completed", |s| s["migrationsCompleted"] == 1).await;
+    let provider = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let bridgehub = Bridgehub::new(topology.bridgehub, &provider);
+    let filter = alloy::rpc::types::Filter::new()
+        .address(topology.bridgehub)
+        .event_signature(Bridgehub::MigrationToGateway::SIGNATURE_HASH)
+        .from_block(0);
+    assert_eq!(l1.get_logs(&filter).await.unwrap().len(), 1, "exactly one migration mined");
+    assert_eq!(
+        bridgehub.settlementLayer(U256::from(chain.node.chain_id)).call().await.unwrap(),
+        U256::from(topology.gateway.node.chain_id)
+    );
+    assert_eq!(node.store.in_flight_at(&slot).unwrap(), None, "the slot is cleared once mined");
+    let mut host = node.host;
+    host.stop().await;
+}
+
+/// A priority operation nobody processes cannot hold a migration forever: the drain waits
+/// `--settlement.migration-priority-ops-timeout`, saying so, then gives the move up and the chain
+/// settles on where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_priority_operation_holds_a_migration_a_bounded_time_then_it_is_given_up() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let mut config = config(&topology, &chain, true);
+    config.priority_ops_drain_timeout = Duration::from_secs(3);
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(config, &chain, dir.path()).await;
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    node.wait("batch 1 executed", |s| executed(s) >= 1).await;
+
+    // Someone pays for an L1 -> L2 transaction through the Bridgehub.
+    let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    Bridgehub::new(topology.bridgehub, &user)
+        .requestL2Transaction(U256::from(chain.node.chain_id), alloy::primitives::Bytes::new())
+        .value(U256::from(devnet::PRIORITY_OP_FEE_WEI))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    node.migrate("gateway").await.unwrap();
+    let waiting = node
+        .wait("the drain waiting for the priority operation", |s| {
+            s["migration"]["waitingFor"]
+                .as_str()
+                .is_some_and(|w| w.contains("priority operation") && w.contains("cancelled in"))
+        })
+        .await;
+    assert_eq!(waiting["migration"]["phase"], "draining");
+    let given_up = node
+        .wait("the migration given up, saying why", |s| {
+            s["migration"]["phase"] == "cancelled"
+                && s["lastError"].as_str().is_some_and(|e| e.contains("stayed pending on l1"))
+        })
+        .await;
+    let error = given_up["lastError"].as_str().unwrap();
+    assert!(error.contains("--settlement.migration-priority-ops-timeout"), "{error}");
+    // The chain settles on L1 on.
+    let before = executed(&given_up);
+    traffic.blocks(3, 1).await.unwrap();
+    let after = node.wait("more batches on L1", |s| executed(s) > before).await;
+    assert_eq!(after["settlementLayer"], topology.l1.node.chain_id);
+    let mut host = node.host;
+    host.stop().await;
+}

@@ -888,3 +888,72 @@ async fn a_chain_reorg_below_a_committed_batch_halts_the_node_reverts_it_and_set
     assert_eq!(on_chain, stored_batch_hash(&info.to_stored()));
     assert_ne!(status_of(&host).await["phase"], "halted");
 }
+
+/// Governance changes a chain executor's verifier only through a delay, and the node sends no
+/// proof through a verifier it has not checked: after the change it stops proving (saying why),
+/// and once restarted (the start reads the new verifier) it proves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifier_changed_under_the_node_stops_its_proofs_until_a_restart_checks_it() {
+    init_tracing();
+    let (devnet, topology, chain) = one_l1_chain().await;
+    let executor = executor_on_l1(&devnet);
+    type Errors = ChainExecutor::ChainExecutorErrors;
+    let decoded = |err: alloy::contract::Error| {
+        err.as_decoded_interface_error::<Errors>()
+            .unwrap_or_else(|| panic!("not an executor error: {err}"))
+    };
+    // The chain's operator (its executor's admin) cannot change the verifier at all.
+    let other = gateway_contracts::deploy_mock_verifier(executor.provider()).await.unwrap();
+    let err = executor.queueVerifier(other).call().await.unwrap_err();
+    assert!(matches!(decoded(err), Errors::NotGovernance(_)));
+    let governance =
+        devnet::signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key)
+            .unwrap();
+    let as_governance = ChainExecutor::new(chain.l1_executor, &governance);
+    let err = as_governance.applyVerifier().call().await.unwrap_err();
+    assert!(matches!(decoded(err), Errors::NoVerifierChangeQueued(_)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let (host, store) = start_node(&topology, &chain, dir.path()).await;
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    wait_status(&host, "batch 1 proved", |s| s["onChain"]["proved"].as_u64() >= Some(1)).await;
+
+    // Queued: not applicable before its delay, and the node goes on meanwhile.
+    as_governance.queueVerifier(other).send().await.unwrap().get_receipt().await.unwrap();
+    let err = as_governance.applyVerifier().call().await.unwrap_err();
+    assert!(matches!(decoded(err), Errors::VerifierChangeNotDue(_)));
+    assert_eq!(executor.pendingVerifier().call().await.unwrap(), other);
+    anvil_call(
+        &topology.l1.node.rpc_url,
+        "anvil_mine",
+        serde_json::json!([devnet::VERIFIER_DELAY_BLOCKS]),
+    )
+    .await;
+    as_governance.applyVerifier().send().await.unwrap().get_receipt().await.unwrap();
+    assert_eq!(executor.verifier().call().await.unwrap(), other);
+
+    // Applied: the node proves nothing more and says why.
+    let proved = executor.totalBatchesVerified().call().await.unwrap();
+    traffic.blocks(6, 1).await.unwrap();
+    let refused = wait_status(&host, "the changed verifier refused", |s| {
+        s["lastError"].as_str().is_some_and(|e| e.contains("now verifies with"))
+    })
+    .await;
+    let error = refused["lastError"].as_str().unwrap();
+    assert!(error.contains(&other.to_string()) && error.contains("restart the node"), "{error}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(executor.totalBatchesVerified().call().await.unwrap(), proved, "no proof sent");
+
+    // A restart reads the new verifier as the one it checked: proofs go on.
+    let mut host = host;
+    host.stop().await;
+    drop(store);
+    let (host, _store) = start_node(&topology, &chain, dir.path()).await;
+    wait_status(&host, "proofs after the restart", |s| {
+        s["onChain"]["proved"].as_u64() > Some(proved.to::<u64>())
+    })
+    .await;
+    let mut host = host;
+    host.stop().await;
+}

@@ -34,6 +34,10 @@ contract Bridgehub {
     mapping(uint256 settlementLayer => bool) public whitelisted;
     mapping(uint256 settlementLayer => address) public relayerOf;
     Migration[] public migrations;
+    /// @notice What an L1 -> L2 transaction (a priority operation) costs, in wei.
+    uint256 public priorityOpFee;
+    /// @notice Fees paid for priority operations and not yet withdrawn.
+    uint256 public feesCollected;
     /// @notice The Gateway a chain's admin asked to leave (startMigrationFromGateway), until the
     /// move back to L1 completes; 0 when no such request is open.
     mapping(uint256 chainId => uint256 gateway) public migrationBackRequested;
@@ -45,6 +49,9 @@ contract Bridgehub {
     event MigrationFromGatewayStarted(uint256 indexed chainId, uint256 indexed gateway);
     event MigrationFromGateway(uint256 indexed chainId, uint256 indexed gateway, uint256 firstBatch);
     event SettlementLayerChanged(uint256 indexed chainId, uint256 from, uint256 to, uint256 firstBatch);
+    event PriorityOpFeeSet(uint256 fee);
+    event L2TransactionRequested(uint256 indexed chainId, uint256 indexed id, address indexed sender, uint256 fee);
+    event FeesWithdrawn(address to, uint256 amount);
 
     error NotOwner(address caller);
     error NotChainAdmin(uint256 chainId, address caller);
@@ -59,6 +66,12 @@ contract Bridgehub {
     error NotSettlingOnGateway(uint256 chainId, uint256 settlementLayer);
     error LastBatchMismatch(uint256 chainId, bytes32 expected, bytes32 got);
     error MigrationNotStarted(uint256 chainId, uint256 gateway);
+    /// @notice A priority operation paid less than `priorityOpFee`.
+    error PriorityOpFeeTooLow(uint256 paid, uint256 fee);
+    /// @notice Priority operations for a chain on a Gateway are not carried there yet.
+    error PriorityOpsNotOnL1(uint256 chainId, uint256 settlementLayer);
+    /// @notice Sending the collected fees failed.
+    error FeeTransferFailed(address to, uint256 amount);
     /// @notice The batch a chain comes back with is not the one L1 holds as its last final
     /// batch through the Gateway (number and stored hash): the Gateway must settle it on L1 first.
     error NotFinalOnL1(uint256 chainId, uint256 batchNumber, uint256 lastFinalBatch, bytes32 expected, bytes32 got);
@@ -113,6 +126,37 @@ contract Bridgehub {
         whitelisted[slChainId] = status;
         relayerOf[slChainId] = relayer;
         emit SettlementLayerStatus(slChainId, status, relayer);
+    }
+
+    /// @notice Sets what an L1 -> L2 transaction costs (a fee makes flooding a chain's queue
+    /// cost the flooder).
+    function setPriorityOpFee(uint256 fee) external onlyOwner {
+        priorityOpFee = fee;
+        emit PriorityOpFeeSet(fee);
+    }
+
+    /// @notice Sends the collected fees to `to`.
+    function withdrawFees(address payable to) external onlyOwner {
+        uint256 amount = feesCollected;
+        feesCollected = 0;
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert FeeTransferFailed(to, amount);
+        emit FeesWithdrawn(to, amount);
+    }
+
+    // === priority operations ===
+
+    /// @notice Queues an L1 -> L2 transaction for `chainId` in its executor on L1, paying at
+    /// least `priorityOpFee`; returns its id there. The only way to queue one: an executor
+    /// takes priority operations from its controller (this contract) alone.
+    function requestL2Transaction(uint256 chainId, bytes calldata data) external payable returns (uint256 id) {
+        if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
+        uint256 sl = chains[chainId].settlementLayer;
+        if (sl != block.chainid) revert PriorityOpsNotOnL1(chainId, sl);
+        if (msg.value < priorityOpFee) revert PriorityOpFeeTooLow(msg.value, priorityOpFee);
+        feesCollected += msg.value;
+        id = _l1Executor(chainId).requestPriorityOp(msg.sender, data);
+        emit L2TransactionRequested(chainId, id, msg.sender, msg.value);
     }
 
     // === views ===

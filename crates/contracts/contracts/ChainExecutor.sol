@@ -28,8 +28,17 @@ contract ChainExecutor {
     uint256 public immutable chainId;
     address public immutable controller;
     MessageRoot public immutable messageRoot;
+    /// @notice The settlement layer's governance: alone changes the verifier, and only after
+    /// `verifierDelay` blocks (so that whoever relies on the executor sees the change coming).
+    address public immutable governance;
+    /// @notice Blocks between queueing a verifier change and applying it.
+    uint256 public immutable verifierDelay;
     address public admin;
     IVerifier public verifier;
+    /// @notice The verifier governance queued, applicable from block `verifierChangeAt`.
+    IVerifier public pendingVerifier;
+    /// @notice The first block the queued verifier may be applied at (0: none queued).
+    uint256 public verifierChangeAt;
     bool public active;
 
     uint256 public totalBatchesCommitted;
@@ -52,10 +61,15 @@ contract ChainExecutor {
     event NewPriorityRequest(uint256 indexed id, bytes32 opHash, bytes data);
     event OperatorSet(address indexed operator, uint8 roles);
     event VerifierSet(address verifier);
+    event VerifierChangeQueued(address verifier, uint256 applicableAt);
+    event VerifierChangeCancelled(address verifier);
     event Activated(uint256 lastBatch, bytes32 lastBatchHash);
     event Deactivated(uint256 lastBatch);
 
     error NotAdmin(address caller);
+    error NotGovernance(address caller);
+    error NoVerifierChangeQueued();
+    error VerifierChangeNotDue(uint256 applicableAt, uint256 blockNumber);
     error NotController(address caller);
     error NotOperator(address caller, uint8 role);
     error SettlementLayerNotActive(uint256 chainId, uint256 settlementLayer);
@@ -97,12 +111,16 @@ contract ChainExecutor {
         MessageRoot messageRoot_,
         IVerifier verifier_,
         address admin_,
+        address governance_,
+        uint256 verifierDelay_,
         StoredBatchInfo memory genesis,
         bool active_
     ) {
         chainId = chainId_;
         controller = controller_;
         messageRoot = messageRoot_;
+        governance = governance_;
+        verifierDelay = verifierDelay_;
         verifier = verifier_;
         admin = admin_;
         active = active_;
@@ -118,11 +136,35 @@ contract ChainExecutor {
         emit OperatorSet(operator, roles);
     }
 
-    /// @notice Plugs in another verifier (for example the real halo2 one).
-    function setVerifier(IVerifier verifier_) external {
-        if (msg.sender != admin) revert NotAdmin(msg.sender);
-        verifier = verifier_;
-        emit VerifierSet(address(verifier_));
+    /// @notice Governance queues another verifier (for example the real halo2 one); it can be
+    /// applied `verifierDelay` blocks later. Queueing again replaces the queued one and restarts
+    /// the delay.
+    function queueVerifier(IVerifier verifier_) external {
+        if (msg.sender != governance) revert NotGovernance(msg.sender);
+        pendingVerifier = verifier_;
+        verifierChangeAt = block.number + verifierDelay;
+        emit VerifierChangeQueued(address(verifier_), verifierChangeAt);
+    }
+
+    /// @notice Governance applies the queued verifier once its delay has passed.
+    function applyVerifier() external {
+        if (msg.sender != governance) revert NotGovernance(msg.sender);
+        uint256 at = verifierChangeAt;
+        if (at == 0) revert NoVerifierChangeQueued();
+        if (block.number < at) revert VerifierChangeNotDue(at, block.number);
+        verifier = pendingVerifier;
+        delete pendingVerifier;
+        delete verifierChangeAt;
+        emit VerifierSet(address(verifier));
+    }
+
+    /// @notice Governance drops the queued verifier.
+    function cancelVerifierChange() external {
+        if (msg.sender != governance) revert NotGovernance(msg.sender);
+        if (verifierChangeAt == 0) revert NoVerifierChangeQueued();
+        emit VerifierChangeCancelled(address(pendingVerifier));
+        delete pendingVerifier;
+        delete verifierChangeAt;
     }
 
     // === batches ===
@@ -251,10 +293,13 @@ contract ChainExecutor {
 
     // === priority operations ===
 
-    /// @notice Queues an operation for the chain (an L1 -> L2 transaction); returns its id.
-    function requestPriorityOp(bytes calldata data) external returns (uint256 id) {
+    /// @notice Queues an operation for the chain (an L1 -> L2 transaction) that `sender` paid
+    /// for; returns its id. Only the controller: on L1 the Bridgehub, which charges the fee
+    /// (`Bridgehub.requestL2Transaction`); on the Gateway the relayer that carries them there.
+    function requestPriorityOp(address sender, bytes calldata data) external returns (uint256 id) {
+        if (msg.sender != controller) revert NotController(msg.sender);
         id = priorityQueue.length;
-        bytes32 opHash = keccak256(abi.encode(id, msg.sender, data));
+        bytes32 opHash = keccak256(abi.encode(id, sender, data));
         priorityQueue.push(opHash);
         emit NewPriorityRequest(id, opHash, data);
     }

@@ -117,6 +117,10 @@ pub struct ExecutorDeployment {
     pub verifier: Address,
     /// The chain's admin on this settlement layer.
     pub admin: Address,
+    /// The settlement layer's governance: alone changes the verifier, after `verifier_delay`.
+    pub governance: Address,
+    /// Blocks between queueing a verifier change and applying it.
+    pub verifier_delay: u64,
     /// The chain's batch 0.
     pub genesis: StoredBatchInfo,
     /// True when this is the chain's initial settlement layer.
@@ -136,6 +140,8 @@ pub async fn deploy_chain_executor<P: Provider>(
         deployment.message_root,
         deployment.verifier,
         deployment.admin,
+        deployment.governance,
+        U256::from(deployment.verifier_delay),
         genesis,
         deployment.active,
     )
@@ -175,23 +181,39 @@ pub async fn deploy_halo2_aggregated_verifier<P: Provider>(
     Ok(*adapter.address())
 }
 
-/// Deploys the Gateway's executor on L1, checking aggregated proofs with `verifier`; only
-/// `bridgehub` (L1's Bridgehub) may hand chains over to it and take them back.
+/// What the Gateway's executor on L1 is deployed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayExecutorDeployment {
+    /// The Gateway's chain id.
+    pub gateway_chain_id: u64,
+    /// The aggregated-proof verifier.
+    pub verifier: Address,
+    /// Who grants the settling role.
+    pub admin: Address,
+    /// L1's Bridgehub: alone hands chains over to the Gateway and takes them back.
+    pub bridgehub: Address,
+    /// L1's governance: alone changes the verifier, after `verifier_delay`.
+    pub governance: Address,
+    /// Blocks between queueing a verifier change and applying it.
+    pub verifier_delay: u64,
+    /// The Gateway's batch 0.
+    pub genesis: StoredBatchInfo,
+}
+
+/// Deploys the Gateway's executor on L1.
 pub async fn deploy_gateway_executor<P: Provider>(
     provider: P,
-    gateway_chain_id: u64,
-    verifier: Address,
-    admin: Address,
-    bridgehub: Address,
-    genesis: &StoredBatchInfo,
+    deployment: &GatewayExecutorDeployment,
 ) -> ContractsResult<Address> {
-    let genesis: GatewayExecutor::StoredBatchInfo = convert(genesis)?;
+    let genesis: GatewayExecutor::StoredBatchInfo = convert(&deployment.genesis)?;
     let contract = GatewayExecutor::deploy(
         provider,
-        U256::from(gateway_chain_id),
-        verifier,
-        admin,
-        bridgehub,
+        U256::from(deployment.gateway_chain_id),
+        deployment.verifier,
+        deployment.admin,
+        deployment.bridgehub,
+        deployment.governance,
+        U256::from(deployment.verifier_delay),
         genesis,
     )
     .await

@@ -36,9 +36,9 @@ pub use bindings::{
     MessageRoot, MessageVerifier, MockAggregatedVerifier, MockVerifier, roles, root_sources,
 };
 pub use deploy::{
-    ContractsError, ContractsResult, ExecutorDeployment, convert, deploy_bridgehub,
-    deploy_chain_executor, deploy_gateway_executor, deploy_halo2_aggregated_verifier,
-    deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_interop_roots,
-    deploy_l2_messenger, deploy_merkle_harness, deploy_message_root, deploy_message_verifier,
-    deploy_mock_aggregated_verifier, deploy_mock_verifier,
+    ContractsError, ContractsResult, ExecutorDeployment, GatewayExecutorDeployment, convert,
+    deploy_bridgehub, deploy_chain_executor, deploy_gateway_executor,
+    deploy_halo2_aggregated_verifier, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
+    deploy_interop_roots, deploy_l2_messenger, deploy_merkle_harness, deploy_message_root,
+    deploy_message_verifier, deploy_mock_aggregated_verifier, deploy_mock_verifier,
 };

@@ -16,8 +16,8 @@ use alloy::{
     transports::http::reqwest::Url,
 };
 use gateway_contracts::{
-    Bridgehub, ChainExecutor, ExecutorDeployment, GatewayExecutor, MessageRoot, convert,
-    deploy_bridgehub, deploy_chain_executor, deploy_gateway_executor,
+    Bridgehub, ChainExecutor, ExecutorDeployment, GatewayExecutor, GatewayExecutorDeployment,
+    MessageRoot, convert, deploy_bridgehub, deploy_chain_executor, deploy_gateway_executor,
     deploy_halo2_aggregated_verifier, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
     deploy_interop_roots, deploy_l2_messenger, deploy_message_root, deploy_message_verifier,
     deploy_mock_aggregated_verifier, deploy_mock_verifier, roles, root_sources,
@@ -292,6 +292,37 @@ where
     confirm(what, pending).await
 }
 
+/// Governance's verifier change on an executor (a `ChainExecutor` or the `GatewayExecutor`,
+/// which share the three calls), waited out on a devnet: queued with `governance_key`, the delay
+/// mined away on the anvil at `url`, applied.
+pub async fn change_verifier(
+    url: &Url,
+    governance_key: &str,
+    executor: Address,
+    verifier: Address,
+) -> DevnetResult<()> {
+    let governance = signer_provider(url.clone(), governance_key)?;
+    let executor = ChainExecutor::new(executor, &governance);
+    send("queue the verifier", executor.queueVerifier(verifier).send()).await?;
+    let delay: u64 = executor
+        .verifierDelay()
+        .call()
+        .await
+        .map_err(|e| DevnetError::Rpc(format!("verifierDelay: {e}")))?
+        .saturating_to();
+    crate::rpc_call(url, "anvil_mine", serde_json::json!([delay])).await?;
+    send("apply the verifier", executor.applyVerifier().send()).await?;
+    Ok(())
+}
+
+/// What an L1 -> L2 transaction costs on the devnet's Bridgehub (0.0001 ETH): flooding a
+/// chain's priority queue costs the flooder.
+pub const PRIORITY_OP_FEE_WEI: u64 = 100_000_000_000_000;
+
+/// Blocks between governance queueing a verifier change on an executor and applying it, on the
+/// devnet (short, so that tests can wait it out; a production deployment picks its own).
+pub const VERIFIER_DELAY_BLOCKS: u64 = 5;
+
 fn deployed(what: &'static str) -> impl Fn(gateway_contracts::ContractsError) -> DevnetError {
     move |e| DevnetError::Rpc(format!("{what}: {e}"))
 }
@@ -369,11 +400,15 @@ impl Devnet {
         };
         let gateway_l1_executor = deploy_gateway_executor(
             &l1_gov,
-            gw_chain,
-            aggregated_verifier,
-            relayer,
-            bridgehub_address,
-            &gw_genesis.stored_info(),
+            &GatewayExecutorDeployment {
+                gateway_chain_id: gw_chain,
+                verifier: aggregated_verifier,
+                admin: relayer,
+                bridgehub: bridgehub_address,
+                governance: gov,
+                verifier_delay: VERIFIER_DELAY_BLOCKS,
+                genesis: gw_genesis.stored_info(),
+            },
         )
         .await
         .map_err(deployed("Gateway's L1 executor"))?;
@@ -403,6 +438,11 @@ impl Devnet {
             bridgehub
                 .setExecutor(U256::from(gw_chain), U256::from(l1_chain), gateway_l1_executor)
                 .send(),
+        )
+        .await?;
+        send(
+            "charge for priority operations",
+            bridgehub.setPriorityOpFee(U256::from(PRIORITY_OP_FEE_WEI)).send(),
         )
         .await?;
         send(
@@ -439,6 +479,8 @@ impl Devnet {
                     message_root: l1_message_root,
                     verifier: verifier_for(&l1_gov, l1_verifier, chain_id).await?,
                     admin: operator,
+                    governance: gov,
+                    verifier_delay: VERIFIER_DELAY_BLOCKS,
                     genesis: genesis.stored_info(),
                     active: on_l1,
                 },
@@ -453,6 +495,8 @@ impl Devnet {
                     message_root: gw_message_root,
                     verifier: verifier_for(&gw_relayer, gw_verifier, chain_id).await?,
                     admin: operator,
+                    governance: relayer,
+                    verifier_delay: VERIFIER_DELAY_BLOCKS,
                     genesis: genesis.stored_info(),
                     active: !on_l1,
                 },

@@ -193,6 +193,10 @@ pub struct SettlementArgs {
     /// higher fee.
     #[arg(long = "settlement.tx-timeout", env = "GATEWAY_SETTLEMENT_TX_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub tx_timeout: Duration,
+    /// How long a migration's drain waits for priority operations pending on the old layer
+    /// before it is cancelled (this build's batcher does not process them yet).
+    #[arg(long = "settlement.migration-priority-ops-timeout", env = "GATEWAY_SETTLEMENT_MIGRATION_PRIORITY_OPS_TIMEOUT", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub migration_priority_ops_timeout: Duration,
     /// How long the data of an L1-final batch stays in the store after its last block (its
     /// blocks, which message proofs read; in gateway mode the carried chain batches' proofs);
     /// then it is pruned.

@@ -279,6 +279,7 @@ pub async fn settlement_config(
     config.max_batches_per_tx = s.max_batches_per_tx;
     config.layer_confirmations = s.layer_confirmations;
     config.tx_timeout = s.tx_timeout;
+    config.priority_ops_drain_timeout = s.migration_priority_ops_timeout;
     config.retention = s.retention;
     config.proof_concurrency = s.proof_concurrency;
     config.max_fee_per_gas = s.max_fee_per_gas;

@@ -158,14 +158,14 @@ async fn unsafe_setups_are_refused_at_start_unless_dev() {
         .await
         .unwrap();
     let yes_man = receipt.contract_address.unwrap();
-    gateway_contracts::ChainExecutor::new(chain.l1_executor, &operator)
-        .setVerifier(yes_man)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    devnet::change_verifier(
+        &devnet.topology.l1.node.rpc_url,
+        &devnet.topology.l1.governance_key,
+        chain.l1_executor,
+        yes_man,
+    )
+    .await
+    .unwrap();
     let err = node(&["--settlement.proofs", "halo2", "--settlement.srs-file", "/nonexistent.srs"]);
     assert!(err.contains("accepts a junk proof") && err.contains(&yes_man.to_string()), "{err}");
 }

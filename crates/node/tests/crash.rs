@@ -307,6 +307,45 @@ async fn mine_all_but(
     }
 }
 
+/// The Gateway's own node, in gateway mode, in this process: it settles the Gateway's batches
+/// on L1, so that a chain's last batch on the Gateway becomes L1-final (L1 takes a chain back
+/// only then).
+async fn start_gateway_host(topology: &devnet::Topology, datadir: &Path) -> exex_host::HostHandle {
+    use std::sync::Arc;
+
+    use exex_host::{HostBuilder, HostConfig, RpcBlockSource, RpcBlockSourceConfig};
+    use gateway_settlement::{
+        BatchLimits, GatewayMode, OperatorKey, Settlement, SettlementConfig,
+        SettlementLayerEndpoint,
+    };
+    let layer = SettlementLayerEndpoint {
+        chain_id: topology.l1.node.chain_id,
+        rpc_url: topology.l1.node.rpc_url.clone(),
+        executor: topology.gateway_l1_executor,
+    };
+    let mut config = SettlementConfig::new(
+        topology.gateway.node.chain_id,
+        topology.gateway_genesis.state_commitment,
+        layer,
+        OperatorKey::new(topology.gateway.governance_key.clone()),
+    );
+    config.limits =
+        BatchLimits { max_blocks: 20, timeout: Duration::from_secs(2), ..Default::default() };
+    config.poll_interval = Duration::from_millis(200);
+    config.gateway = Some(GatewayMode::new(topology.gateway.message_root));
+    let store = Arc::new(gateway_store::Store::open(datadir).unwrap());
+    let mut source = RpcBlockSourceConfig::new(topology.gateway.node.rpc_url.clone());
+    source.poll_interval = Duration::from_millis(100);
+    source.start_after = Some(0);
+    let settlement =
+        Settlement::new(config, store, Arc::new(gateway_prover::MockBackend::default())).unwrap();
+    settlement
+        .install(HostBuilder::new(HostConfig::new(datadir), RpcBlockSource::new(source)))
+        .launch()
+        .await
+        .unwrap()
+}
+
 /// Waits until the node on `port` reports a status for which `check` holds (the node must stay
 /// up meanwhile).
 async fn wait_status(
@@ -358,6 +397,8 @@ async fn kill_in_each_migration_phase_then_restart_completes_it_losing_and_repea
     let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let bridgehub = gateway_contracts::Bridgehub::new(topology.bridgehub, &l1);
     let id = U256::from(chain.node.chain_id);
+    let gateway_dir = tempfile::tempdir().unwrap();
+    let mut gateway_host = start_gateway_host(&topology, gateway_dir.path()).await;
     // Blocks keep coming the whole time, whatever the node does.
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let stop_traffic = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -483,6 +524,7 @@ async fn kill_in_each_migration_phase_then_restart_completes_it_losing_and_repea
         batches.len()
     );
     assert!(drained_to_l1 > drained_to_gateway);
+    gateway_host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

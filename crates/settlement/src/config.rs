@@ -31,6 +31,9 @@ pub const DEFAULT_MAX_BATCHES_PER_TX: usize = 10;
 pub const DEFAULT_SENDER_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a settlement-layer transaction may take to be mined by default.
 pub const DEFAULT_TX_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a migration's drain waits for priority operations pending on the old layer before
+/// it is cancelled (nothing in this build processes them, so they would block it forever).
+pub const DEFAULT_PRIORITY_OPS_DRAIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Proof jobs run at once by default (real proofs take gigabytes each).
 pub const DEFAULT_PROOF_CONCURRENCY: u64 = 1;
 /// Blocks on the settlement layer a transaction must be under before it counts as mined.
@@ -145,6 +148,9 @@ pub struct SettlementConfig {
     pub poll_interval: Duration,
     /// How long a transaction may take to be mined.
     pub tx_timeout: Duration,
+    /// How long a migration's drain waits for pending priority operations before it is
+    /// cancelled (`--settlement.migration-priority-ops-timeout`).
+    pub priority_ops_drain_timeout: Duration,
     /// Blocks a settlement-layer transaction must be under (1: mined) before the sender moves on.
     pub layer_confirmations: u64,
     /// Proof jobs run at once.
@@ -209,6 +215,7 @@ impl SettlementConfig {
             max_batches_per_tx: DEFAULT_MAX_BATCHES_PER_TX,
             poll_interval: DEFAULT_SENDER_POLL_INTERVAL,
             tx_timeout: DEFAULT_TX_TIMEOUT,
+            priority_ops_drain_timeout: DEFAULT_PRIORITY_OPS_DRAIN_TIMEOUT,
             layer_confirmations: DEFAULT_LAYER_CONFIRMATIONS,
             proof_concurrency: DEFAULT_PROOF_CONCURRENCY,
             pubdata_retention_batches: DEFAULT_PUBDATA_RETENTION_BATCHES,

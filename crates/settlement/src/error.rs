@@ -111,6 +111,21 @@ pub enum SettlementError {
         #[source]
         source: Box<alloy::signers::local::LocalSignerError>,
     },
+    /// The executor's verifier is not the one it had when the node first read it: the node
+    /// sends no proof through a verifier it has not checked.
+    #[error(
+        "settlement layer: executor {executor} on chain {layer} now verifies with {found}, not {expected} as when this node first read it: no proof is sent through a verifier the node has not checked; restart the node (it checks the new verifier at start and refuses one that accepts any proof unless --dev)"
+    )]
+    VerifierChanged {
+        /// The executor.
+        executor: alloy::primitives::Address,
+        /// Its settlement layer's chain id.
+        layer: u64,
+        /// The verifier the node read first.
+        expected: alloy::primitives::Address,
+        /// The verifier it has now.
+        found: alloy::primitives::Address,
+    },
     /// A block that imported Gateway interop roots would go into a batch for another layer.
     #[error(
         "configuration: block {block} imported Gateway interop roots but batch {batch} would settle on {layer}, whose executor cannot check them: migrate back to the Gateway (settlement_migrate) to settle it"

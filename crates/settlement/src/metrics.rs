@@ -91,6 +91,10 @@ pub fn describe() {
         "1 while settlement is halted: the chain reorged below a batch the settlement layer holds (alarm)"
     );
     describe_gauge!(
+        "settlement_verifier_change_pending",
+        "1 while governance has another verifier queued on the executor the node settles through (alarm: once applied, the node sends no proof until restarted)"
+    );
+    describe_gauge!(
         "settlement_wal_bytes",
         "bytes in the host's WAL (notifications not yet finalized and finished by every ExEx)"
     );
@@ -115,6 +119,10 @@ pub fn describe() {
     describe_counter!(
         "settlement_migrations_total",
         "settlement-layer migrations finished, by outcome (completed, cancelled)"
+    );
+    describe_counter!(
+        "settlement_migrations_given_up_total",
+        "migrations cancelled because priority operations kept the old layer from draining (alarm)"
     );
     describe_histogram!(
         "settlement_migration_phase_seconds",

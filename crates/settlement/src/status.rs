@@ -31,6 +31,8 @@ pub enum TxStage {
     Settle = 3,
     /// `revertBatches`: the chain reorged below committed batches (a halt).
     Revert = 4,
+    /// A migration step (Bridgehub or executor call of the admin or the relayer).
+    Migrate = 5,
 }
 
 impl TxStage {
@@ -42,12 +44,13 @@ impl TxStage {
             Self::Execute => "execute",
             Self::Settle => "settle",
             Self::Revert => "revert",
+            Self::Migrate => "migrate",
         }
     }
 
     /// The name of a stored stage byte (`unknown` for a byte no stage has).
     pub fn name_of(stored: u8) -> &'static str {
-        [Self::Commit, Self::Prove, Self::Execute, Self::Settle, Self::Revert]
+        [Self::Commit, Self::Prove, Self::Execute, Self::Settle, Self::Revert, Self::Migrate]
             .into_iter()
             .find(|s| *s as u8 == stored)
             .map_or("unknown", Self::as_str)

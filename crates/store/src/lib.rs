@@ -83,6 +83,30 @@ const SENDER: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sender");
 /// Schema 3: the bytes each block publishes under a rollup DA scheme, until its batch executes.
 const PUBDATA: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_pubdata");
 const IN_FLIGHT_KEY: &str = "in_flight";
+
+/// Whose signed transaction in flight a record is: each signer has its own nonces on each
+/// settlement layer, so each has its own slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlightSlot {
+    /// The sender's (the operator's commit, prove, execute and settle transactions).
+    Sender,
+    /// A migration step's, sent by `signer` on settlement layer `layer`.
+    Migration {
+        /// The settlement layer's chain id.
+        layer: u64,
+        /// The signing account.
+        signer: alloy::primitives::Address,
+    },
+}
+
+impl InFlightSlot {
+    fn key(&self) -> String {
+        match self {
+            Self::Sender => IN_FLIGHT_KEY.to_string(),
+            Self::Migration { layer, signer } => format!("migration_in_flight/{layer}/{signer}"),
+        }
+    }
+}
 const SCHEMA_KEY: &str = "schema_version";
 
 /// The result type of store operations.
@@ -333,9 +357,14 @@ impl Store {
 
     /// The sender's transaction in flight, if any.
     pub fn in_flight(&self) -> StoreResult<Option<InFlightTx>> {
+        self.in_flight_at(&InFlightSlot::Sender)
+    }
+
+    /// The transaction in flight in `slot`, if any.
+    pub fn in_flight_at(&self, slot: &InFlightSlot) -> StoreResult<Option<InFlightTx>> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(SENDER)?;
-        table.get(IN_FLIGHT_KEY)?.map(|v| InFlightTx::decode(v.value())).transpose()
+        table.get(slot.key().as_str())?.map(|v| InFlightTx::decode(v.value())).transpose()
     }
 
     /// The highest stored block.
@@ -497,20 +526,35 @@ impl StoreWriter<'_> {
 
     /// The sender's transaction in flight, as stored in this transaction.
     pub fn in_flight(&self) -> StoreResult<Option<InFlightTx>> {
+        self.in_flight_at(&InFlightSlot::Sender)
+    }
+
+    /// The transaction in flight in `slot`, as stored in this transaction.
+    pub fn in_flight_at(&self, slot: &InFlightSlot) -> StoreResult<Option<InFlightTx>> {
         let table = self.tx.open_table(SENDER)?;
-        let value = table.get(IN_FLIGHT_KEY)?.map(|v| v.value().to_vec());
+        let value = table.get(slot.key().as_str())?.map(|v| v.value().to_vec());
         value.map(|v| InFlightTx::decode(&v)).transpose()
     }
 
     /// Records the sender's transaction in flight (`None` clears it).
     pub fn set_in_flight(&mut self, in_flight: Option<&InFlightTx>) -> StoreResult<()> {
+        self.set_in_flight_at(&InFlightSlot::Sender, in_flight)
+    }
+
+    /// Records the transaction in flight in `slot` (`None` clears it).
+    pub fn set_in_flight_at(
+        &mut self,
+        slot: &InFlightSlot,
+        in_flight: Option<&InFlightTx>,
+    ) -> StoreResult<()> {
         let mut table = self.tx.open_table(SENDER)?;
+        let key = slot.key();
         match in_flight {
             Some(record) => {
-                table.insert(IN_FLIGHT_KEY, record.encode().as_slice())?;
+                table.insert(key.as_str(), record.encode().as_slice())?;
             }
             None => {
-                table.remove(IN_FLIGHT_KEY)?;
+                table.remove(key.as_str())?;
             }
         }
         Ok(())
@@ -643,6 +687,19 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.in_flight().unwrap(), Some(record.clone()));
         store.write(|tx| tx.set_in_flight(None)).unwrap();
+        assert_eq!(store.in_flight().unwrap(), None);
+        // Each migration signer on each layer has its own slot, apart from the sender's.
+        let a = InFlightSlot::Migration {
+            layer: 1,
+            signer: alloy::primitives::Address::repeat_byte(1),
+        };
+        let b = InFlightSlot::Migration {
+            layer: 2,
+            signer: alloy::primitives::Address::repeat_byte(1),
+        };
+        store.write(|tx| tx.set_in_flight_at(&a, Some(&record))).unwrap();
+        assert_eq!(store.in_flight_at(&a).unwrap(), Some(record.clone()));
+        assert_eq!(store.in_flight_at(&b).unwrap(), None);
         assert_eq!(store.in_flight().unwrap(), None);
         // A record an older build wrote (no transaction bytes) still reads, with none.
         let old = InFlightTx { raw: Vec::new(), ..record };

@@ -31,24 +31,29 @@
 
 mod run;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use alloy::{
+    network::EthereumWallet,
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider},
 };
 use gateway_contracts::{Bridgehub, ChainExecutor, GatewayExecutor, convert};
-use gateway_store::{MigrationPhase, MigrationRecord, Store};
+use gateway_store::{InFlightSlot, MigrationPhase, MigrationRecord, Store};
 use tracing::info;
 
 pub(crate) use self::run::{MigrationRunner, cancel_migration, migration_status};
 use crate::{
     commitment::{last_importing_block, stored_info},
     config::{LayerKind, MigrationConfig, SettlementConfig, UnknownLayer},
-    error::{LayerCall, LayerError},
+    error::{LayerCall, LayerError, SettlementError},
     failpoint::failpoint,
+    send::{Signer, broadcast_signed, confirm_broadcast},
     status::TxStage,
-    support::within,
+    support::{lock, within},
 };
 
 /// Every operator role of a `ChainExecutor` (commit, prove, execute).
@@ -129,6 +134,22 @@ pub enum MigrationError {
     /// No migration is running.
     #[error("no migration is running")]
     NothingToCancel,
+    /// Priority operations kept the old layer from draining longer than the node waits.
+    #[error(
+        "migration {id} cancelled: {pending} priority operation(s) stayed pending on {layer} for {waited_s} s (--settlement.migration-priority-ops-timeout {timeout_s} s); this build's batcher does not process priority operations, so they would block the move forever; the chain settles on {layer} again"
+    )]
+    PriorityOpsBlockedDrain {
+        /// The migration.
+        id: u64,
+        /// Priority operations pending.
+        pending: u64,
+        /// The layer the chain stays on.
+        layer: &'static str,
+        /// How long it drained.
+        waited_s: u64,
+        /// The timeout.
+        timeout_s: u64,
+    },
     /// Past draining, the Bridgehub transaction may be out.
     #[error(
         "migration {id} is {phase}: past draining the Bridgehub transaction may already be sent, so it can no longer be cancelled; migrate back once it completes"
@@ -179,6 +200,21 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
+/// What a drain waits for.
+#[derive(Debug)]
+pub(crate) struct DrainWait {
+    /// What, for the status.
+    pub(crate) reason: String,
+    /// How many priority operations wait on the old layer, when that is what it waits for.
+    pub(crate) priority_ops: Option<u64>,
+}
+
+impl DrainWait {
+    fn other(reason: String) -> Self {
+        Self { reason, priority_ops: None }
+    }
+}
+
 /// Drives migrations: the checks before one starts, the drain test, and the migrating steps.
 #[derive(Debug)]
 pub(crate) struct Migrator {
@@ -191,6 +227,24 @@ pub(crate) struct Migrator {
     /// On L1 and on the Gateway, when this node may relay.
     relayer: Option<(DynProvider, DynProvider)>,
     gateway_admin: DynProvider,
+    /// Signs the admin's transactions.
+    admin_wallet: EthereumWallet,
+    /// The relayer's account and wallet, when this node may relay.
+    relayer_signer: Option<(Address, EthereumWallet)>,
+    /// The migration transaction last held at the fee cap (counted once).
+    held: Mutex<Option<B256>>,
+    /// The migration transaction waited for, and since when (in this process): replaced with a
+    /// higher fee once it waited the tx timeout.
+    pending_since: Mutex<Option<(B256, Instant)>>,
+}
+
+/// Who signs a migration step, on which layer.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    /// The chain's admin.
+    Admin(LayerKind),
+    /// The Gateway's relayer.
+    Relayer(LayerKind),
 }
 
 impl Migrator {
@@ -211,7 +265,66 @@ impl Migrator {
             )),
             None => None,
         };
-        Ok(Self { base, config, store, l1_admin, admin, operator, relayer, gateway_admin })
+        let admin_wallet = EthereumWallet::from(admin_key.signer("chain admin")?);
+        let relayer_signer = match &config.relayer_key {
+            Some(key) => {
+                let signer = key.signer("relayer")?;
+                Some((signer.address(), EthereumWallet::from(signer)))
+            }
+            None => None,
+        };
+        Ok(Self {
+            base,
+            config,
+            store,
+            l1_admin,
+            admin,
+            operator,
+            relayer,
+            gateway_admin,
+            admin_wallet,
+            relayer_signer,
+            held: Mutex::new(None),
+            pending_since: Mutex::new(None),
+        })
+    }
+
+    /// How `who` signs: its provider, wallet and account on the layer, and its slot for the
+    /// transaction in flight.
+    fn signer(&self, who: Who) -> Result<Signer<'_>, MigrationError> {
+        let (provider, wallet, address, kind) = match who {
+            Who::Admin(kind) => {
+                let provider = match kind {
+                    LayerKind::L1 => &self.l1_admin,
+                    LayerKind::Gateway => &self.gateway_admin,
+                };
+                (provider, &self.admin_wallet, self.admin, kind)
+            }
+            Who::Relayer(kind) => {
+                let (Some((l1, gateway)), Some((address, wallet))) =
+                    (&self.relayer, &self.relayer_signer)
+                else {
+                    return Err(MigrationError::OnChain(
+                        "a relayer's step, but no relayer key is configured (--settlement.relayer-key-file)".into(),
+                    ));
+                };
+                let provider = match kind {
+                    LayerKind::L1 => l1,
+                    LayerKind::Gateway => gateway,
+                };
+                (provider, wallet, *address, kind)
+            }
+        };
+        let endpoint = self.config.endpoint(kind);
+        Ok(Signer {
+            provider,
+            wallet,
+            address,
+            layer: endpoint.chain_id,
+            rpc_url: &endpoint.rpc_url,
+            slot: InFlightSlot::Migration { layer: endpoint.chain_id, signer: address },
+            held: &self.held,
+        })
     }
 
     pub(crate) const fn config(&self) -> &MigrationConfig {
@@ -321,7 +434,7 @@ impl Migrator {
     pub(crate) async fn drained(
         &self,
         from: LayerKind,
-    ) -> Result<Result<u64, String>, MigrationError> {
+    ) -> Result<Result<u64, DrainWait>, MigrationError> {
         // One read: a batch the batcher seals meanwhile (draining off the Gateway) is caught by
         // the transition's own check that the last batch is still this one.
         let last_batch = self.store.last_batch()?;
@@ -333,35 +446,38 @@ impl Migrator {
             .await?
             .saturating_to();
         if executed < last {
-            return Ok(Err(format!(
+            return Ok(Err(DrainWait::other(format!(
                 "{} sealed batch(es) to be executed on {} (executed {executed} of {last})",
                 last - executed,
                 from.as_str()
-            )));
+            ))));
         }
         let head = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
         if let Some(block) = last_importing_block(&self.store, sealed_to + 1, head)? {
-            return Ok(Err(format!(
+            return Ok(Err(DrainWait::other(format!(
                 "block {block}, which imported an interop root, to be sealed and settled on {}",
                 from.as_str()
-            )));
+            ))));
         }
         if let Some(tx) = self.store.in_flight()? {
-            return Ok(Err(format!(
+            return Ok(Err(DrainWait::other(format!(
                 "the {} transaction {} to be mined",
                 TxStage::name_of(tx.stage),
                 tx.hash
-            )));
+            ))));
         }
         let pending: u64 = self
             .read("pendingPriorityOps", executor.pendingPriorityOps().call())
             .await?
             .saturating_to();
         if pending > 0 {
-            return Ok(Err(format!(
-                "{pending} priority operation(s) pending on {} to be processed",
-                from.as_str()
-            )));
+            return Ok(Err(DrainWait {
+                reason: format!(
+                    "{pending} priority operation(s) pending on {} to be processed",
+                    from.as_str()
+                ),
+                priority_ops: Some(pending),
+            }));
         }
         Ok(Ok(last))
     }
@@ -393,7 +509,9 @@ impl Migrator {
                     U256::from(record.toLayer),
                     convert(&info).map_err(crate::error::SettlementError::from)?,
                 );
-                return self.send(record, "Bridgehub.migrateToGateway", call, 0).await;
+                return self
+                    .send(record, Who::Admin(LayerKind::L1), "Bridgehub.migrateToGateway", call, 0)
+                    .await;
             }
             LayerKind::L1 if on_bridgehub == self.config.gateway.chain_id => {
                 if record.stepsDone & STEP_REQUESTED_FROM_GATEWAY == 0 {
@@ -404,6 +522,7 @@ impl Migrator {
                     return self
                         .send(
                             record,
+                            Who::Admin(LayerKind::L1),
                             "Bridgehub.startMigrationFromGateway",
                             call,
                             STEP_REQUESTED_FROM_GATEWAY,
@@ -420,7 +539,13 @@ impl Migrator {
                 self.require_settled_through(LayerKind::Gateway, last, &info).await?;
                 if self.read("active", on_gateway.active().call()).await? {
                     return self
-                        .send(record, "deactivate on the Gateway", on_gateway.deactivate(), 0)
+                        .send(
+                            record,
+                            Who::Relayer(LayerKind::Gateway),
+                            "deactivate on the Gateway",
+                            on_gateway.deactivate(),
+                            0,
+                        )
                         .await;
                 }
                 // L1 takes the chain back only after `last` is L1-final through the Gateway.
@@ -432,7 +557,15 @@ impl Migrator {
                     chain,
                     convert(&info).map_err(crate::error::SettlementError::from)?,
                 );
-                return self.send(record, "Bridgehub.finalizeMigrationFromGateway", call, 0).await;
+                return self
+                    .send(
+                        record,
+                        Who::Relayer(LayerKind::L1),
+                        "Bridgehub.finalizeMigrationFromGateway",
+                        call,
+                        0,
+                    )
+                    .await;
             }
             _ if on_bridgehub == record.toLayer => {}
             _ => {
@@ -459,7 +592,9 @@ impl Migrator {
                 ChainExecutor::new(self.config.gateway.executor, gateway_relayer.clone());
             let call =
                 on_gateway.activate(convert(&info).map_err(crate::error::SettlementError::from)?);
-            return self.send(record, "activate on the Gateway", call, 0).await;
+            return self
+                .send(record, Who::Relayer(LayerKind::Gateway), "activate on the Gateway", call, 0)
+                .await;
         }
         self.require_settled_through(to, last, &info).await?;
         let roles =
@@ -474,7 +609,13 @@ impl Migrator {
                 )));
             }
             return self
-                .send(record, "setOperator", executor.setOperator(self.operator, ALL_ROLES), 0)
+                .send(
+                    record,
+                    Who::Admin(to),
+                    "setOperator",
+                    executor.setOperator(self.operator, ALL_ROLES),
+                    0,
+                )
                 .await;
         }
         Ok(Advance::Completed)
@@ -557,7 +698,26 @@ impl Migrator {
         }
         for provider in [&self.l1_admin, &self.gateway_admin] {
             if self.read("transaction", provider.get_transaction_by_hash(hash)).await?.is_some() {
-                return Ok(Some(format!("the migration transaction {hash} to be mined")));
+                // Waited for up to the tx timeout (in this process), then replaced: the step
+                // is decided again and sent at the same nonce with a higher fee.
+                let waited = {
+                    let mut since = lock(&self.pending_since);
+                    match *since {
+                        Some((h, at)) if h == hash => at.elapsed(),
+                        _ => {
+                            *since = Some((hash, Instant::now()));
+                            Duration::ZERO
+                        }
+                    }
+                };
+                if waited < self.timeout() {
+                    return Ok(Some(format!("the migration transaction {hash} to be mined")));
+                }
+                tracing::warn!(target: "settlement::migration", id = record.id, %hash, waited_s = waited.as_secs(), "a migration transaction is not mined: replacing it with a higher fee");
+                record.pendingTx = B256::ZERO;
+                record.pendingSteps = 0;
+                self.store.write(|tx| tx.put_migration(record))?;
+                return Ok(None);
             }
         }
         tracing::warn!(target: "settlement::migration", id = record.id, %hash, "a migration transaction was dropped; deciding the step again");
@@ -567,10 +727,14 @@ impl Migrator {
         Ok(None)
     }
 
-    /// Sends `call`, persists its hash, and waits (up to the tx timeout) for it to be mined.
+    /// Sends `call` signed by `who` through the sender's path (signed and persisted in `who`'s
+    /// slot before it is broadcast; a transaction of the same nonce still in flight is replaced
+    /// with a higher fee), records its hash in `record`, and waits (up to the tx timeout) for it
+    /// to be mined.
     async fn send<D>(
         &self,
         record: &mut MigrationRecord,
+        who: Who,
         what: &str,
         call: alloy::contract::CallBuilder<&DynProvider, D>,
         steps: u8,
@@ -578,36 +742,57 @@ impl Migrator {
     where
         D: alloy::contract::CallDecoder + Send + Sync,
     {
-        let timeout = self.timeout();
         failpoint("before-migration-send");
-        let pending = within(timeout, what, call.send()).await?;
-        let hash = *pending.tx_hash();
+        let signer = self.signer(who)?;
+        let (stage, id) = (TxStage::Migrate, record.id);
+        let broadcast = match broadcast_signed(
+            &self.store,
+            &self.base,
+            &signer,
+            stage,
+            id,
+            id,
+            call,
+            false,
+            None,
+        )
+        .await
+        {
+            Ok(broadcast) => broadcast,
+            Err(err @ SettlementError::HeldAtFeeCap { .. }) => {
+                return Ok(Advance::Waiting(format!("{what}: {err}")));
+            }
+            Err(err) => return Err(Box::new(err).into()),
+        };
+        let hash = broadcast.hash;
         record.pendingTx = hash;
         record.pendingSteps = steps;
         self.store.write(|tx| tx.put_migration(record))?;
+        *lock(&self.pending_since) = Some((hash, Instant::now()));
         info!(target: "settlement::migration", id = record.id, what, %hash, "sent");
         metrics::counter!("settlement_migration_txs_sent_total").increment(1);
         failpoint("after-migration-sent");
         // Final enough: as deep as the sender's own transactions must be.
-        let receipt = match pending
-            .with_required_confirmations(self.base.layer_confirmations.max(1))
-            .with_timeout(Some(timeout))
-            .get_receipt()
-            .await
-        {
-            Ok(receipt) => receipt,
-            Err(e) => return Ok(Advance::Waiting(format!("{what} ({hash}) to be mined: {e}"))),
-        };
+        let mined =
+            match confirm_broadcast(&self.store, &self.base, &signer, stage, id, id, broadcast)
+                .await
+            {
+                Ok(mined) => mined,
+                Err(SettlementError::Layer(call))
+                    if matches!(*call.source, LayerError::Reverted(_)) =>
+                {
+                    record.pendingTx = B256::ZERO;
+                    record.pendingSteps = 0;
+                    self.store.write(|tx| tx.put_migration(record))?;
+                    return Err(LayerCall::new(what, LayerError::Reverted(hash)).into());
+                }
+                Err(e) => return Ok(Advance::Waiting(format!("{what} ({hash}) to be mined: {e}"))),
+            };
         record.pendingTx = B256::ZERO;
-        if receipt.status() {
-            record.stepsDone |= record.pendingSteps;
-        }
+        record.stepsDone |= record.pendingSteps;
         record.pendingSteps = 0;
         self.store.write(|tx| tx.put_migration(record))?;
-        if !receipt.status() {
-            return Err(LayerCall::new(what, LayerError::Reverted(hash)).into());
-        }
-        info!(target: "settlement::migration", id = record.id, what, %hash, gas = receipt.gas_used, "mined");
+        info!(target: "settlement::migration", id = record.id, what, %hash, gas = mined.gas_used, "mined");
         failpoint("after-migration-mined");
         Ok(Advance::Progressed)
     }

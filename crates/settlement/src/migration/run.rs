@@ -6,12 +6,13 @@ use std::sync::{
     Arc, Mutex,
     atomic::{AtomicBool, Ordering},
 };
+use std::time::Duration;
 
 use gateway_store::{MigrationPhase, MigrationRecord, Store};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::{Advance, MigrationError, Migrator, RPC_TRIGGER, enter, now_ms};
+use super::{Advance, DrainWait, MigrationError, Migrator, RPC_TRIGGER, enter, now_ms};
 use crate::{
     config::{LayerKind, MigrationConfig},
     error::SettlementResult,
@@ -322,9 +323,36 @@ impl MigrationRunner {
         }
         match record.migration_phase()? {
             MigrationPhase::Draining => match migrator.drained(from).await? {
-                Err(waiting) => {
-                    self.set_waiting(Some(waiting));
+                Err(DrainWait { reason, priority_ops: None }) => {
+                    self.set_waiting(Some(reason));
                     Ok(false)
+                }
+                Err(DrainWait { reason, priority_ops: Some(pending) }) => {
+                    // Nothing processes priority operations yet: they would hold the drain
+                    // forever, so it waits a bounded time and then gives the move up.
+                    let timeout = self.pipeline.config.priority_ops_drain_timeout;
+                    let waited =
+                        Duration::from_millis(now_ms().saturating_sub(record.phaseStartedAtMs));
+                    if waited < timeout {
+                        let left = timeout.saturating_sub(waited).as_secs();
+                        self.set_waiting(Some(format!(
+                            "{reason}: nothing in this build processes them; the migration is cancelled in {left} s unless they are (--settlement.migration-priority-ops-timeout)"
+                        )));
+                        return Ok(false);
+                    }
+                    let err = MigrationError::PriorityOpsBlockedDrain {
+                        id: record.id,
+                        pending,
+                        layer: from.as_str(),
+                        waited_s: waited.as_secs(),
+                        timeout_s: timeout.as_secs(),
+                    };
+                    tracing::error!(target: "settlement::migration", %err, "migration given up");
+                    metrics::counter!("settlement_migrations_given_up_total").increment(1);
+                    self.pipeline.set_error("migration", &err);
+                    cancel_migration(&self.pipeline)?;
+                    self.set_waiting(None);
+                    Ok(true)
                 }
                 Ok(last) => {
                     let moved = store.write(|tx| {

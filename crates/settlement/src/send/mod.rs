@@ -8,6 +8,8 @@
 
 mod transaction;
 
+pub(crate) use transaction::{Signer, broadcast_signed, confirm_broadcast};
+
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -185,6 +187,15 @@ pub(crate) struct Sender {
     pubdata_pruned_through: Mutex<u64>,
     /// The executed counter at the last [`Sender::sync_stages`], once it ran.
     synced_executed: Mutex<Option<u64>>,
+    /// The executor's verifier as first read, and the queued change last warned about.
+    verifier: Mutex<VerifierSeen>,
+}
+
+/// What the sender saw of its executor's verifier.
+#[derive(Debug, Default)]
+struct VerifierSeen {
+    first: Option<Address>,
+    warned_pending: Option<(Address, U256)>,
 }
 
 impl Sender {
@@ -213,7 +224,44 @@ impl Sender {
             held: Mutex::new(None),
             pubdata_pruned_through: Mutex::new(0),
             synced_executed: Mutex::new(None),
+            verifier: Mutex::new(VerifierSeen::default()),
         })
+    }
+
+    /// Refuses (`VerifierChanged`) once the executor verifies with another verifier than when
+    /// this sender first read it, and warns (`settlement_verifier_change_pending`) while
+    /// governance has a change queued. Called before each proof is sent.
+    async fn check_verifier(&self) -> SettlementResult<()> {
+        let timeout = self.config.tx_timeout;
+        let executor = &self.executor;
+        let found = within(timeout, "verifier", executor.verifier().call()).await?;
+        let pending = within(timeout, "pendingVerifier", executor.pendingVerifier().call()).await?;
+        let at = within(timeout, "verifierChangeAt", executor.verifierChangeAt().call()).await?;
+        let mut seen = lock(&self.verifier);
+        let expected = *seen.first.get_or_insert(found);
+        if found != expected {
+            return Err(SettlementError::VerifierChanged {
+                executor: self.config.layer.executor,
+                layer: self.config.layer.chain_id,
+                expected,
+                found,
+            });
+        }
+        let queued = (!at.is_zero()).then_some((pending, at));
+        metrics::gauge!("settlement_verifier_change_pending")
+            .set(f64::from(u8::from(queued.is_some())));
+        if queued.is_some() && seen.warned_pending != queued {
+            warn!(
+                target: "settlement::send",
+                executor = %self.config.layer.executor,
+                current = %found,
+                queued = %pending,
+                applicable_at_block = %at,
+                "governance queued another verifier for the executor: once applied, this node sends no proof through it until restarted (it checks the new verifier at start)"
+            );
+        }
+        seen.warned_pending = queued;
+        Ok(())
     }
 
     /// The settlement layer it sends to.
@@ -378,6 +426,7 @@ impl Sender {
                 });
             }
             if !proofs.is_empty() {
+                self.check_verifier().await?;
                 let to = from + proofs.len() as u64 - 1;
                 let prev = convert(&stored_info(&self.store, &self.config, from - 1)?)?;
                 let infos = self.stored_infos(from, to)?;
@@ -441,6 +490,7 @@ impl Sender {
         if batch.proof.is_empty() {
             return Ok(SenderAction::Idle);
         }
+        self.check_verifier().await?;
         self.check_layer(&batch)?;
         let info = decode_commit_info(&batch)?;
         let da = self.da_input(&batch, info.daScheme)?;
