@@ -125,16 +125,28 @@ pub async fn start_settlement(
     rpc_url: &Url,
     datadir: &Path,
 ) -> eyre::Result<(HostHandle, Arc<Store>, Settlement)> {
+    start_settlement_proving_with(
+        config,
+        rpc_url,
+        datadir,
+        Arc::new(gateway_prover::MockBackend::default()),
+    )
+    .await
+}
+
+/// [`start_settlement`] proving with `backend`.
+pub async fn start_settlement_proving_with(
+    config: SettlementConfig,
+    rpc_url: &Url,
+    datadir: &Path,
+    backend: Arc<dyn gateway_prover::ProofBackend>,
+) -> eyre::Result<(HostHandle, Arc<Store>, Settlement)> {
     let store = Arc::new(Store::open(datadir)?);
     let mut source = RpcBlockSourceConfig::new(rpc_url.clone());
     source.poll_interval = Duration::from_millis(100);
     source.start_after = Some(0);
     let host = host_config(datadir);
-    let settlement = Settlement::new(
-        config,
-        Arc::clone(&store),
-        Arc::new(gateway_prover::MockBackend::default()),
-    )?;
+    let settlement = Settlement::new(config, Arc::clone(&store), backend)?;
     let handle = settlement
         .clone()
         .install(HostBuilder::new(host, RpcBlockSource::new(source)))

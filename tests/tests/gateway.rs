@@ -8,12 +8,16 @@
 
 use alloy::primitives::{B256, U256};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
-use e2e_tests::fixtures::{self, chain_config, gateway_config, start_host};
+use e2e_tests::fixtures::{self, chain_config, gateway_config, start_host, start_settlement};
 use e2e_tests::gateway_l1::GatewayL1;
 use exex_host::HostHandle;
 use gateway_contracts::{ChainExecutor, GatewayExecutor, MessageRoot, convert};
 use gateway_primitives::{
     StoredBatchInfo, batch_output_hash, gateway_commitment, public_input, stored_batch_hash,
+};
+use gateway_prover::{
+    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, MockBackend, ProofBackend,
+    ProverResult,
 };
 use gateway_settlement::SettlementStatus;
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
@@ -430,4 +434,156 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     .await
     .unwrap();
     assert_eq!(gateway.executor.verifier().call().await.unwrap(), other);
+}
+
+/// FAKE PROOFS, on purpose: the prover of a chain that submits junk to the Gateway (whose mock
+/// verifier accepts anything); its own node checks nothing. Stands in for a chain whose proofs
+/// its Gateway executor accepts but that do not verify.
+#[derive(Debug, Default)]
+struct FakeJunkProofBackend(MockBackend);
+
+impl ProofBackend for FakeJunkProofBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mock
+    }
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+        Ok(BatchProof {
+            backend: BackendKind::Mock,
+            input: *input,
+            bytes: alloy::primitives::Bytes::from_static(b"MOCKPRF1 junk, not a proof of anything"),
+        })
+    }
+    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        self.0.aggregate(proofs)
+    }
+    fn verify_batch(&self, _: &BatchProof) -> ProverResult<()> {
+        Ok(())
+    }
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+        self.0.verify_aggregated(proof)
+    }
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> alloy::primitives::Bytes {
+        self.0.aggregated_calldata(proof)
+    }
+}
+
+/// One chain proving junk through a permissive verifier on the Gateway cannot stall the others:
+/// the Gateway's node leaves its batches out (holding it back, shown in the status) and the
+/// other two keep reaching L1 finality; governance can hold a chain back and restore it, and a
+/// restored chain's batches left uncarried meanwhile reach L1 in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway; 3], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (gateway_host, _gateway_store, _) =
+        start_settlement(gateway_config(&topology), &topology.gateway.node.rpc_url, dirs[0].path())
+            .await
+            .unwrap();
+    let junk_chain = topology.chains[2].node.chain_id;
+    let mut hosts = Vec::new();
+    let mut traffic = Vec::new();
+    for (chain, dir) in topology.chains.iter().zip(&dirs[1..]) {
+        let backend: std::sync::Arc<dyn ProofBackend> = if chain.node.chain_id == junk_chain {
+            std::sync::Arc::new(FakeJunkProofBackend::default())
+        } else {
+            std::sync::Arc::new(MockBackend::default())
+        };
+        let (host, _, _) = fixtures::start_settlement_proving_with(
+            chain_config(&topology, chain),
+            &chain.node.rpc_url,
+            dir.path(),
+            backend,
+        )
+        .await
+        .unwrap();
+        hosts.push(host);
+        traffic.push(Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap());
+    }
+    let l1 =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
+    let l1_executor = GatewayExecutor::new(topology.gateway_l1_executor, &l1);
+    let final_of = async |id: u64| -> u64 {
+        l1_executor.lastFinalBatch(U256::from(id)).call().await.unwrap().to()
+    };
+    let more_blocks = async || {
+        for t in &traffic {
+            t.blocks(4, 1).await.unwrap();
+        }
+    };
+    let (a, b) = (topology.chains[0].node.chain_id, topology.chains[1].node.chain_id);
+
+    // The junk chain is held back, saying why; the two others keep reaching L1 finality.
+    let url = format!("http://{}", gateway_host.rpc_addr().unwrap());
+    let held_back = async || -> Option<String> {
+        let raw: serde_json::Value = HttpClientBuilder::default()
+            .build(&url)
+            .unwrap()
+            .request("settlement_status", rpc_params![])
+            .await
+            .unwrap();
+        raw["gateway"]["chains"]
+            .as_array()?
+            .iter()
+            .find(|c| c["chainId"] == junk_chain)
+            .and_then(|c| c["heldBack"].as_str())
+            .map(str::to_string)
+    };
+    more_blocks().await;
+    wait_for("the junk chain held back", || async { held_back().await.is_some() }).await;
+    let reason = held_back().await.unwrap();
+    assert!(
+        reason.contains("does not verify") && reason.contains(&format!("chain {junk_chain}")),
+        "{reason}"
+    );
+    for round in 0..2 {
+        let before = (final_of(a).await, final_of(b).await);
+        more_blocks().await;
+        wait_for("the other chains' new batches L1-final", || async {
+            final_of(a).await > before.0 && final_of(b).await > before.1
+        })
+        .await;
+        println!(
+            "round {round}: chains {a} and {b} L1-final through {:?}",
+            (final_of(a).await, final_of(b).await)
+        );
+    }
+    assert_eq!(final_of(junk_chain).await, 0, "none of the junk chain's batches reached L1");
+
+    // Governance holds chain b back: it stops reaching L1 while a goes on; restored, what it
+    // executed meanwhile reaches L1 in order (L1 checks the run starts right after its last
+    // final batch, and the shared root it recomputes matches).
+    let admin = fixtures::admin_client(&gateway_host, dirs[0].path()).unwrap();
+    admin
+        .call("settlement_gatewayHoldBackChain", serde_json::json!([b, "maintenance"]))
+        .await
+        .unwrap();
+    let held_at = final_of(b).await;
+    more_blocks().await;
+    let a_before = final_of(a).await;
+    wait_for("chain a going on", || async { final_of(a).await > a_before + 1 }).await;
+    // (A Gateway batch sealed before the hold may still carry one of b's batches.)
+    let b_during = final_of(b).await;
+    assert!(b_during <= held_at + 1, "b reached L1 while held back: {held_at} -> {b_during}");
+    admin.call("settlement_gatewayRestoreChain", serde_json::json!([b])).await.unwrap();
+    let err =
+        admin.call("settlement_gatewayRestoreChain", serde_json::json!([b])).await.unwrap_err();
+    assert!(err.to_string().contains("not held back"), "{err}");
+    more_blocks().await;
+    wait_for("b's batches L1-final again, the backlog first", || async {
+        final_of(b).await > b_during + 1
+    })
+    .await;
+
+    for mut host in hosts {
+        host.stop().await;
+    }
+    let mut gateway_host = gateway_host;
+    gateway_host.stop().await;
 }

@@ -27,6 +27,6 @@ pub use batch::{
 };
 pub use interop::{MessageProof, dependency_roots_rolling_hash, message_leaf, message_leaf_of_log};
 pub use merkle::{
-    NODE_PREFIX, merkle_depth, merkle_node, merkle_proof, merkle_root, verify_merkle_proof,
-    zero_hashes,
+    IncrementalTree, NODE_PREFIX, merkle_depth, merkle_node, merkle_proof, merkle_root,
+    verify_merkle_proof, zero_hashes,
 };

@@ -100,11 +100,81 @@ pub fn verify_merkle_proof(root: B256, leaf: B256, index: usize, proof: &[B256])
     proof.len() < usize::BITS as usize && index >> proof.len() == 0 && node == root
 }
 
+/// An append-only tree that keeps one node per level (`Merkle.Tree` of `Merkle.sol`): its
+/// root equals [`merkle_root`] over the leaves pushed, in constant memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncrementalTree {
+    count: u64,
+    branch: Vec<B256>,
+}
+
+impl IncrementalTree {
+    /// How many leaves were pushed.
+    pub const fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Appends a leaf; O(log n).
+    pub fn push(&mut self, leaf: B256) {
+        self.count += 1;
+        let mut size = self.count;
+        let mut node = leaf;
+        let mut h = 0;
+        loop {
+            if self.branch.len() <= h {
+                self.branch.resize(h + 1, B256::ZERO);
+            }
+            if size & 1 == 1 {
+                self.branch[h] = node;
+                return;
+            }
+            node = hash_pair(&self.branch[h], &node);
+            size >>= 1;
+            h += 1;
+        }
+    }
+
+    /// The root over the leaves pushed so far.
+    pub fn root(&self) -> B256 {
+        let depth = merkle_depth(usize::try_from(self.count).unwrap_or(usize::MAX));
+        if self.count == 1u64 << depth {
+            return self.branch.get(depth).copied().unwrap_or_default();
+        }
+        let mut node = B256::ZERO;
+        let mut zero = B256::ZERO;
+        let mut size = self.count;
+        for h in 0..depth {
+            node = if size & 1 == 1 {
+                hash_pair(self.branch.get(h).unwrap_or(&B256::ZERO), &node)
+            } else {
+                hash_pair(&node, &zero)
+            };
+            zero = hash_pair(&zero, &zero);
+            size >>= 1;
+        }
+        node
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn the_incremental_tree_has_the_root_of_its_leaves() {
+        let mut tree = IncrementalTree::default();
+        let mut leaves = Vec::new();
+        assert_eq!(tree.root(), merkle_root(&leaves));
+        for i in 0..70u8 {
+            let leaf = keccak256([i]);
+            tree.push(leaf);
+            leaves.push(leaf);
+            assert_eq!(tree.root(), merkle_root(&leaves), "{} leaves", leaves.len());
+            assert_eq!(tree.count(), leaves.len() as u64);
+        }
+    }
 
     #[test]
     fn small_trees_by_hand() {

@@ -126,6 +126,21 @@ pub enum SettlementError {
         /// The verifier it has now.
         found: alloy::primitives::Address,
     },
+    /// Gateway mode: a carried chain batch's leaf proof does not verify at the Gateway's node.
+    #[error(
+        "gateway: Gateway batch {gateway_batch} carries chain {chain_id} batch {batch_number}, whose leaf proof does not verify here: {source}"
+    )]
+    ChainProofInvalid {
+        /// The Gateway batch.
+        gateway_batch: u64,
+        /// The chain.
+        chain_id: u64,
+        /// Its batch.
+        batch_number: u64,
+        /// The backend's refusal.
+        #[source]
+        source: gateway_prover::ProverError,
+    },
     /// A block that imported Gateway interop roots would go into a batch for another layer.
     #[error(
         "configuration: block {block} imported Gateway interop roots but batch {batch} would settle on {layer}, whose executor cannot check them: migrate back to the Gateway (settlement_migrate) to settle it"

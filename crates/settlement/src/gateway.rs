@@ -23,11 +23,11 @@ use std::{collections::HashMap, sync::Mutex};
 
 use alloy::{
     consensus::TxReceipt as _,
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     sol_types::{SolCall, SolEvent},
 };
 use gateway_contracts::{ChainExecutor, MessageRoot};
-use gateway_primitives::{merkle_root, public_input};
+use gateway_primitives::{IncrementalTree, batch_leaf, chain_leaf, merkle_root, public_input};
 use gateway_prover::{BatchProof, BatchPublicInput, ProofBackend};
 use gateway_store::{
     BatchRecord, BatchStage, ChainBatchInfo, ChainExecutorSet, ChainRef, CommittedChainBatch,
@@ -108,14 +108,15 @@ impl Gateway {
         Ok(None)
     }
 
-    /// Seal: what a Gateway batch over blocks `from..=to` carries.
+    /// Seal: what Gateway batch `number`, over blocks `from..=to`, carries.
     pub(crate) fn contents(
         &self,
         store: &Store,
+        number: u64,
         from: u64,
         to: u64,
     ) -> SettlementResult<GatewayBatchContents> {
-        batch_contents(store, from, to)
+        batch_contents(store, number, from, to)
     }
 
     /// Prove: the leaf proofs of the chain batches Gateway batch `number` carries, as the
@@ -143,13 +144,47 @@ impl Gateway {
                     "chain {chain_id} batch {batch_number} was proved again with another input after Gateway batch {number} was sealed"
                 )));
             }
-            leaves.push(BatchProof {
+            let leaf = BatchProof {
                 backend: backend.kind(),
                 input: BatchPublicInput { chain_id, batch_number, value: proved.publicInput },
                 bytes: proved.proof,
-            });
+            };
+            // One chain's junk must not stall the others: a leaf that does not verify here is
+            // left out (the caller holds its chain back and seals again).
+            backend.verify_batch(&leaf).map_err(|source| SettlementError::ChainProofInvalid {
+                gateway_batch: number,
+                chain_id,
+                batch_number,
+                source,
+            })?;
+            leaves.push(leaf);
         }
         Ok(leaves)
+    }
+
+    /// Prove: holds chain `chain_id` back (its leaf proof of `batch_number` does not verify):
+    /// Gateway batches from `gateway_batch` on are unsealed, to be sealed again without its
+    /// batches, and none carries them until it is restored.
+    pub(crate) fn hold_back(
+        &self,
+        store: &Store,
+        gateway_batch: u64,
+        chain_id: u64,
+        reason: &str,
+    ) -> SettlementResult<()> {
+        store.write(|tx| {
+            tx.hold_back_gateway_chain(chain_id, reason)?;
+            tx.remove_batches_from(gateway_batch).map(drop)
+        })?;
+        metrics::counter!("gateway_chains_held_back_total").increment(1);
+        error!(
+            target: "settlement::gateway",
+            chain_id,
+            gateway_batch,
+            %reason,
+            "chain held back: its batches are carried to L1 no more (the other chains go on); restore it with settlement_gatewayRestoreChain once its proofs verify"
+        );
+        Ok(())
     }
 
     /// Send: Gateway batch `number`, carrying `contents`, was settled on L1 for `gas_used` gas
@@ -203,6 +238,13 @@ impl Gateway {
             entry.committed = chain.committed;
             entry.proved = chain.proved;
             entry.executed = chain.executed;
+        }
+        let held = store.gateway_held_back()?;
+        metrics::gauge!("gateway_chains_held_back").set(held.len() as f64);
+        for (chain_id, reason) in held {
+            let entry = chains.entry(chain_id).or_default();
+            entry.chain_id = chain_id;
+            entry.held_back = Some(reason);
         }
         let mut recent = Vec::new();
         let first_recent = settled.saturating_sub(4).max(1);
@@ -415,22 +457,94 @@ fn chain_batch_info(b: &ChainExecutor::StoredBatchInfo) -> ChainBatchInfo {
     }
 }
 
-/// The chain batches executed on the Gateway in blocks `from..=to` (grouped by chain, each
-/// chain's ascending, as `GatewayExecutor` wants them) and the shared root after block `to`.
-fn batch_contents(store: &Store, from: u64, to: u64) -> SettlementResult<GatewayBatchContents> {
+/// What L1 holds of the Gateway's shared tree after Gateway batches `1..number`: the chains
+/// in the order the Gateway added them, each with the tree of its carried batch roots, and
+/// per chain the last batch carried.
+#[derive(Debug, Default)]
+struct L1Mirror {
+    chains: Vec<(u64, IncrementalTree)>,
+    last_carried: HashMap<u64, u64>,
+}
+
+impl L1Mirror {
+    /// Folds the contents of Gateway batches `1..number` (O(carried batches): fine while
+    /// Gateway batches number in the thousands; a persisted frontier is the next step).
+    fn before(store: &Store, number: u64) -> SettlementResult<Self> {
+        let mut mirror = Self::default();
+        if number > 1 {
+            for (_, contents) in store.gateway_batches_contents(1..=number - 1)? {
+                mirror.apply(&contents);
+            }
+        }
+        Ok(mirror)
+    }
+
+    fn apply(&mut self, contents: &GatewayBatchContents) {
+        for id in &contents.chainsAdded {
+            self.chains.push((*id, IncrementalTree::default()));
+        }
+        for r in &contents.chainBatches {
+            let id = r.chainId.saturating_to::<u64>();
+            if let Some((_, tree)) = self.chains.iter_mut().find(|(c, _)| *c == id) {
+                tree.push(batch_leaf(r.batch.batchNumber, r.batch.l2LogsRoot));
+            }
+            self.last_carried.insert(id, r.batch.batchNumber);
+        }
+    }
+
+    fn root(&self) -> B256 {
+        let leaves: Vec<B256> =
+            self.chains.iter().map(|(id, tree)| chain_leaf(*id, tree.root())).collect();
+        merkle_root(&leaves)
+    }
+}
+
+/// What Gateway batch `number` over blocks `from..=to` carries: the chain batches executed on
+/// the Gateway in those blocks (grouped by chain, each chain's ascending, as `GatewayExecutor`
+/// wants them) except those of held-back chains, each chain's run preceded by the batches a
+/// hold left uncarried (executed earlier, proved on the Gateway, carried by no Gateway batch);
+/// the chains the MessageRoot added in `from..=to`; and the shared root L1 computes over what
+/// it then holds (the Gateway MessageRoot's own root unless a chain was held back).
+fn batch_contents(
+    store: &Store,
+    number: u64,
+    from: u64,
+    to: u64,
+) -> SettlementResult<GatewayBatchContents> {
+    let mut mirror = L1Mirror::before(store, number)?;
+    let held: HashMap<u64, String> = store.gateway_held_back()?.into_iter().collect();
     let events = store.gateway_block_events(from..=to)?;
     let chains_added: Vec<u64> =
         events.iter().flat_map(|(_, events)| events.chainsAdded.iter().copied()).collect();
     let mut executed: Vec<(u64, u64)> = events
         .iter()
         .flat_map(|(_, events)| events.executed.iter().map(|e| (e.chainId, e.batchNumber)))
+        .filter(|(chain, n)| {
+            !held.contains_key(chain) && *n > mirror.last_carried.get(chain).copied().unwrap_or(0)
+        })
         .collect();
+    executed.sort_unstable();
+    executed.dedup();
+    // A chain restored after a hold: what the hold left uncarried goes first (a gap without
+    // proofs on the Gateway is batches settled elsewhere, before a migration back).
+    let firsts: Vec<(u64, u64)> = executed
+        .iter()
+        .enumerate()
+        .filter(|(i, (chain, _))| *i == 0 || executed[i - 1].0 != *chain)
+        .map(|(_, first)| *first)
+        .collect();
+    for (chain, first) in firsts {
+        let last = mirror.last_carried.get(&chain).copied().unwrap_or(0);
+        for n in store.gateway_chain_proofs_in(chain, last + 1..first)? {
+            executed.push((chain, n));
+        }
+    }
     executed.sort_unstable();
     let mut chain_batches = Vec::with_capacity(executed.len());
     for (chain_id, batch_number) in executed {
         let proof = store.gateway_chain_proof(chain_id, batch_number)?.ok_or_else(|| {
             SettlementError::Corrupt(format!(
-                "chain {chain_id} batch {batch_number} was executed on the Gateway in blocks {from}..={to} but no proof of it was seen"
+                "chain {chain_id} batch {batch_number} was executed on the Gateway at or below block {to} but no proof of it was seen"
             ))
         })?;
         chain_batches.push(ChainRef {
@@ -441,16 +555,26 @@ fn batch_contents(store: &Store, from: u64, to: u64) -> SettlementResult<Gateway
             previous: proof.previous,
         });
     }
-    let shared_root = store.gateway_shared_root_at(to)?.unwrap_or_else(|| merkle_root(&[]));
-    Ok(GatewayBatchContents {
+    let mut contents = GatewayBatchContents {
         chainBatches: chain_batches,
-        sharedRoot: shared_root,
         chainsAdded: chains_added,
         ..Default::default()
-    })
+    };
+    mirror.apply(&contents);
+    contents.sharedRoot = mirror.root();
+    let gateway_root = store.gateway_shared_root_at(to)?.unwrap_or_else(|| merkle_root(&[]));
+    if held.is_empty() && contents.sharedRoot != gateway_root {
+        error!(
+            target: "settlement::gateway",
+            gateway_batch = number,
+            l1 = %contents.sharedRoot,
+            gateway = %gateway_root,
+            "the shared root L1 will hold differs from the Gateway MessageRoot's with no chain held back (a chain added before this node's first block?): message proofs against L1's root will not match the Gateway's trees"
+        );
+    }
+    Ok(contents)
 }
 
-/// How many chain batches were executed in each of the Gateway blocks `from..=to`.
 fn executed_per_block(store: &Store, from: u64, to: u64) -> SettlementResult<Vec<(u64, usize)>> {
     Ok(store
         .gateway_block_events(from..=to)?

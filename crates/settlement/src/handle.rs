@@ -82,6 +82,39 @@ impl Settlement {
         Ok(keep + 1)
     }
 
+    /// Gateway mode: holds chain `chain_id` back (Gateway governance suspends it): Gateway
+    /// batches sealed from now on carry none of its batches, and the status shows it with
+    /// `reason`. Refused outside gateway mode.
+    pub fn hold_back_chain(&self, chain_id: u64, reason: &str) -> SettlementResult<()> {
+        self.require_gateway_mode("settlement_gatewayHoldBackChain")?;
+        let reason = format!("held back by the Gateway's governance: {reason}");
+        self.pipeline.store.write(|tx| tx.hold_back_gateway_chain(chain_id, &reason))?;
+        tracing::warn!(target: "settlement::gateway", chain_id, %reason, "chain held back");
+        Ok(())
+    }
+
+    /// Gateway mode: restores a held-back chain: the next Gateway batch that carries its
+    /// batches carries first what the hold left uncarried (a leaf that still does not verify
+    /// holds it back again). Refused when it is not held back, or outside gateway mode.
+    pub fn restore_chain(&self, chain_id: u64) -> SettlementResult<()> {
+        self.require_gateway_mode("settlement_gatewayRestoreChain")?;
+        if !self.pipeline.store.write(|tx| tx.restore_gateway_chain(chain_id))? {
+            return Err(SettlementError::Request(format!("chain {chain_id} is not held back")));
+        }
+        tracing::info!(target: "settlement::gateway", chain_id, "chain restored: its batches are carried to L1 again");
+        self.pipeline.wakes.seal.notify_one();
+        Ok(())
+    }
+
+    fn require_gateway_mode(&self, method: &str) -> SettlementResult<()> {
+        if self.pipeline.config.gateway.is_none() {
+            return Err(SettlementError::Request(format!(
+                "{method}: this node is not the Gateway's (gateway mode is off)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Starts a migration to `to`; returns its record at once (the migration goes on in the
     /// background: `settlement_status` shows it). Refused, changing nothing, when the node has
     /// no migration settings, a migration runs, the chain already settles there, or the

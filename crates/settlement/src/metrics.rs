@@ -71,6 +71,14 @@ pub fn describe() {
         "gateway mode: L1 gas used settling Gateway batches (one transaction each)"
     );
     describe_counter!(
+        "gateway_chains_held_back_total",
+        "gateway mode: chains held back because a leaf proof they submitted does not verify at the Gateway's node (alarm)"
+    );
+    describe_gauge!(
+        "gateway_chains_held_back",
+        "gateway mode: chains whose batches are carried to L1 no more (held back; alarm while above 0)"
+    );
+    describe_counter!(
         "gateway_chain_proofs_unreadable_total",
         "gateway mode: chain proveBatches transactions whose proofs could not be read from calldata (alarm)"
     );

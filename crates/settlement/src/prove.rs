@@ -154,7 +154,14 @@ async fn prove_one(
 ) -> SettlementResult<bool> {
     let input = batch_public_input(store, config, batch.number)?;
     let chain_leaves = match gateway {
-        Some(gateway) => Some(gateway.chain_leaves(store, backend.as_ref(), batch.number)?),
+        Some(gateway) => match gateway.chain_leaves(store, backend.as_ref(), batch.number) {
+            Ok(leaves) => Some(leaves),
+            Err(err @ SettlementError::ChainProofInvalid { chain_id, .. }) => {
+                gateway.hold_back(store, batch.number, chain_id, &err.to_string())?;
+                return Ok(false);
+            }
+            Err(err) => return Err(err),
+        },
         None => None,
     };
     let started = Instant::now();

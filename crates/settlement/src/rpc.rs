@@ -61,7 +61,8 @@ fn no_params(method: &str, params: &Params<'_>) -> Result<(), ErrorObjectOwned> 
 
 /// The settlement ExEx's admin JSON-RPC methods, which change its state (serve them only on the
 /// authenticated listener): `settlement_pause`, `settlement_resume`, `settlement_migrate`,
-/// `settlement_cancel_migration` and `settlement_clear_halt`.
+/// `settlement_cancel_migration`, `settlement_clear_halt`, and in gateway mode
+/// `settlement_gatewayHoldBackChain` and `settlement_gatewayRestoreChain`.
 pub(crate) fn admin_module(settlement: &Settlement) -> RpcModule<()> {
     let mut module = RpcModule::new(());
     let this = settlement.clone();
@@ -125,8 +126,33 @@ pub(crate) fn admin_module(settlement: &Settlement) -> RpcModule<()> {
             Ok::<_, ErrorObjectOwned>("settling")
         })
         .is_ok();
+    let this = settlement.clone();
+    let hold_back = module
+        .register_method("settlement_gatewayHoldBackChain", move |params, _, _| {
+            let (chain_id, reason): (u64, String) = params.parse().map_err(|e| {
+                invalid(format!(
+                    "settlement_gatewayHoldBackChain takes (chainId, reason): {}",
+                    reason(&e)
+                ))
+            })?;
+            this.hold_back_chain(chain_id, &reason)
+                .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))?;
+            Ok::<_, ErrorObjectOwned>("held back")
+        })
+        .is_ok();
+    let this = settlement.clone();
+    let restore = module
+        .register_method("settlement_gatewayRestoreChain", move |params, _, _| {
+            let (chain_id,): (u64,) = params.parse().map_err(|e| {
+                invalid(format!("settlement_gatewayRestoreChain takes (chainId): {}", reason(&e)))
+            })?;
+            this.restore_chain(chain_id)
+                .map_err(|e| ErrorObjectOwned::owned(-32000, e.to_string(), None::<()>))?;
+            Ok::<_, ErrorObjectOwned>("restored")
+        })
+        .is_ok();
     // Method names are unique constants: registering cannot fail.
-    debug_assert!(pause && resume && migrate && cancel && clear_halt);
+    debug_assert!(pause && resume && migrate && cancel && clear_halt && hold_back && restore);
     module
 }
 

@@ -227,7 +227,7 @@ pub(crate) fn seal_batches(
         let mut info = commit_info(config, number, blocks, da, da_commitment);
         let contents = match gateway {
             Some(gateway) => {
-                let contents = gateway.contents(store, from, last_block)?;
+                let contents = gateway.contents(store, number, from, last_block)?;
                 info.l2LogsRoot = contents.sharedRoot;
                 Some(contents)
             }

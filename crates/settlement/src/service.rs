@@ -303,6 +303,18 @@ mod rpc_params {
         assert!(message.contains("force") && !message.contains("ErrorObject"), "{message}");
         let (code, _) = refusal(&admin, "settlement_migrate", json!([{"to": "l1"}, 1])).await;
         assert_eq!(code, -32602);
+        let (code, message) =
+            refusal(&admin, "settlement_gatewayHoldBackChain", json!([270, "why", 1])).await;
+        assert_eq!(code, -32602);
+        assert!(message.contains("(chainId, reason)"), "{message}");
+        let (code, message) =
+            refusal(&admin, "settlement_gatewayRestoreChain", json!(["junk"])).await;
+        assert_eq!(code, -32602);
+        assert!(message.contains("(chainId)"), "{message}");
+        // Outside gateway mode both are refused, naming why.
+        let (code, message) = refusal(&admin, "settlement_gatewayRestoreChain", json!([270])).await;
+        assert_eq!(code, -32000);
+        assert!(message.contains("gateway mode is off"), "{message}");
         let hash = format!("0x{}", "11".repeat(32));
         let (code, message) = refusal(
             &reads,
@@ -322,6 +334,8 @@ mod rpc_params {
             "settlement_migrate",
             "settlement_cancel_migration",
             "settlement_clear_halt",
+            "settlement_gatewayHoldBackChain",
+            "settlement_gatewayRestoreChain",
         ] {
             assert!(reads.method(method).is_none(), "{method} is served with the reads");
             assert!(admin.method(method).is_some());

@@ -246,6 +246,8 @@ pub struct GatewayChainStatus {
     pub l1_cost_share_wei: U256,
     /// What settling them directly on L1 would have cost at the same gas prices (wei).
     pub direct_l1_cost_wei: U256,
+    /// Why its batches are carried to L1 no more, while it is held back (`None`: carried).
+    pub held_back: Option<String>,
 }
 
 /// One Gateway batch.

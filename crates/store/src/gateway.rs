@@ -27,6 +27,9 @@ pub(crate) const CHAIN_PROOFS: TableDefinition<'_, (u64, u64), &[u8]> =
 pub(crate) const CHAINS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("gateway_chains");
 pub(crate) const BATCH_CONTENTS: TableDefinition<'_, u64, &[u8]> =
     TableDefinition::new("gateway_batch_contents");
+/// Schema 6: chains whose batches the Gateway carries no more, with why.
+pub(crate) const HELD_BACK: TableDefinition<'_, u64, &str> =
+    TableDefinition::new("gateway_held_back_chains");
 
 sol! {
     /// A chain batch proved on the Gateway, with the proof from the `proveBatches` calldata.
@@ -197,6 +200,33 @@ impl Store {
         for item in table.range(range)? {
             let (key, value) = item?;
             out.push((key.value(), decode("gateway_batch_contents", key.value(), value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// The batch numbers of `chain_id` in `batches` that have a stored proof, ascending.
+    pub fn gateway_chain_proofs_in(
+        &self,
+        chain_id: u64,
+        batches: std::ops::Range<u64>,
+    ) -> StoreResult<Vec<u64>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CHAIN_PROOFS)?;
+        let mut out = Vec::new();
+        for item in table.range((chain_id, batches.start)..(chain_id, batches.end))? {
+            out.push(item?.0.value().1);
+        }
+        Ok(out)
+    }
+
+    /// The chains held back (their batches carried to L1 no more), with why.
+    pub fn gateway_held_back(&self) -> StoreResult<Vec<(u64, String)>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(HELD_BACK)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            let (key, value) = item?;
+            out.push((key.value(), value.value().to_string()));
         }
         Ok(out)
     }
@@ -456,6 +486,18 @@ impl StoreWriter<'_> {
             out.push((key.value(), decode("gateway_block_events", key.value(), value.value())?));
         }
         Ok(out)
+    }
+
+    /// Holds chain `chain_id` back: no later Gateway batch carries its batches until it is
+    /// restored.
+    pub fn hold_back_gateway_chain(&mut self, chain_id: u64, reason: &str) -> StoreResult<()> {
+        self.tx.open_table(HELD_BACK)?.insert(chain_id, reason)?;
+        Ok(())
+    }
+
+    /// Restores a held-back chain; false when it was not held back.
+    pub fn restore_gateway_chain(&mut self, chain_id: u64) -> StoreResult<bool> {
+        Ok(self.tx.open_table(HELD_BACK)?.remove(chain_id)?.is_some())
     }
 
     /// Stores (or replaces) what Gateway batch `number` carries.

@@ -253,6 +253,7 @@ impl Store {
             tx.open_table(gateway::CHAIN_PROOFS)?;
             tx.open_table(gateway::CHAINS)?;
             tx.open_table(gateway::BATCH_CONTENTS)?;
+            tx.open_table(gateway::HELD_BACK)?;
             tx.open_table(migration::MIGRATIONS)?;
         }
         tx.commit()?;
