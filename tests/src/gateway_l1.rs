@@ -41,7 +41,7 @@ pub struct GatewayL1 {
     pub last: StoredBatchInfo,
     last_timestamp: u64,
     /// The shared tree as L1 holds it: chains in order, each with its carried batches.
-    tree: Vec<(u64, Vec<StoredBatchInfo>)>,
+    tree: Vec<(u64, Vec<CommitBatchInfo>)>,
 }
 
 impl GatewayL1 {
@@ -58,13 +58,18 @@ impl GatewayL1 {
         }
     }
 
-    /// A made-up batch after `previous`, its fields derived from `tag`.
-    pub fn chain_batch(previous: &StoredBatchInfo, tag: u8) -> StoredBatchInfo {
-        StoredBatchInfo {
+    /// A made-up batch of `chain` after `previous`, committed on this Gateway, its fields
+    /// derived from `tag`.
+    pub fn chain_batch(&self, chain: u64, previous: &StoredBatchInfo, tag: u8) -> CommitBatchInfo {
+        CommitBatchInfo {
             batchNumber: previous.batchNumber + 1,
-            stateCommitment: B256::repeat_byte(tag),
+            newStateCommitment: B256::repeat_byte(tag),
+            firstBlockTimestamp: 1_000 + u64::from(tag),
+            lastBlockTimestamp: 1_001 + u64::from(tag),
+            chainId: U256::from(chain),
+            daScheme: 2,
             l2LogsRoot: B256::repeat_byte(tag ^ 0x80),
-            commitment: B256::repeat_byte(tag ^ 0x40),
+            slChainId: U256::from(self.gateway_chain_id),
             ..Default::default()
         }
     }
@@ -73,15 +78,16 @@ impl GatewayL1 {
     pub fn chain_ref(
         chain: u64,
         previous: &StoredBatchInfo,
-        batch: &StoredBatchInfo,
+        batch: &CommitBatchInfo,
     ) -> ChainBatchRef {
+        let stored = batch.to_stored();
         ChainBatchRef {
             chainId: U256::from(chain),
             batch: batch.clone(),
             publicInput: public_input(
                 previous.stateCommitment,
-                batch.stateCommitment,
-                batch.commitment,
+                stored.stateCommitment,
+                stored.commitment,
             ),
         }
     }
@@ -90,14 +96,14 @@ impl GatewayL1 {
     /// the shared tree first.
     pub fn carry(
         added: &[u64],
-        runs: &[(u64, StoredBatchInfo, Vec<StoredBatchInfo>)],
+        runs: &[(u64, StoredBatchInfo, Vec<CommitBatchInfo>)],
     ) -> GatewayCarry {
         let mut refs = Vec::new();
         for (chain, previous, batches) in runs {
-            let mut prev = previous;
+            let mut prev = previous.clone();
             for b in batches {
-                refs.push(Self::chain_ref(*chain, prev, b));
-                prev = b;
+                refs.push(Self::chain_ref(*chain, &prev, b));
+                prev = b.to_stored();
             }
         }
         GatewayCarry {
@@ -218,7 +224,7 @@ impl GatewayL1 {
     }
 }
 
-fn apply(tree: &mut Vec<(u64, Vec<StoredBatchInfo>)>, carry: &GatewayCarry) {
+fn apply(tree: &mut Vec<(u64, Vec<CommitBatchInfo>)>, carry: &GatewayCarry) {
     for id in &carry.chainsAdded {
         tree.push((id.saturating_to(), Vec::new()));
     }

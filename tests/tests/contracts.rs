@@ -489,6 +489,7 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
         on_gw.commit(std::slice::from_ref(&batch)).await.unwrap();
         on_gw.prove(&last, &[batch.to_stored()]).await.unwrap();
         on_gw.execute(&[batch.to_stored()]).await.unwrap();
+        let on_gw_batch = batch;
         next += 1;
         // L1 refuses batches while the chain settles on the Gateway.
         on_l1.last = last.clone();
@@ -543,7 +544,8 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
             "{err:?}"
         );
         let added: &[u64] = if round == 0 { &[270] } else { &[] };
-        let carry = GatewayL1::carry(added, &[(270, handed_over.clone(), vec![last.clone()])]);
+        let carry =
+            GatewayL1::carry(added, &[(270, handed_over.clone(), vec![on_gw_batch.clone()])]);
         gateway_l1.settle(gateway_l1.batch(carry)).await.unwrap();
         // Coming back with a batch L1 does not hold as final (the one the chain was handed
         // over with) is refused as well.

@@ -254,8 +254,8 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     let (a, b) = (270, 271);
     let genesis_of = |id: u64| topology.chain(id).unwrap().genesis.stored_info();
     let (a0, b0) = (genesis_of(a), genesis_of(b));
-    let (a1, b1) = (GatewayL1::chain_batch(&a0, 0x11), GatewayL1::chain_batch(&b0, 0x21));
-    let a2 = GatewayL1::chain_batch(&a1, 0x12);
+    let (a1, b1) = (gateway.chain_batch(a, &a0, 0x11), gateway.chain_batch(b, &b0, 0x21));
+    let a2 = gateway.chain_batch(a, &a1.to_stored(), 0x12);
     let added = [a, b];
     let honest_carry = GatewayL1::carry(
         &added,
@@ -290,7 +290,7 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     assert!(matches!(gateway.refused(&reordered).await, Errors::ChainBatchOutOfOrder(_)));
     // A run that claims another previous batch than the one L1 holds (for example a Gateway
     // executor the relayer activated after the wrong batch).
-    let other_previous = GatewayL1::chain_batch(&a0, 0x99);
+    let other_previous = gateway.chain_batch(a, &a0, 0x99).to_stored();
     let mut wrong_previous = honest_carry.clone();
     wrong_previous.previous[0] = StoredBatchInfo { batchNumber: 0, ..other_previous };
     let wrong_previous = gateway.batch(wrong_previous);
@@ -300,20 +300,46 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     ));
     // A batch whose public input was computed from another previous state commitment.
     let mut wrong_input = honest_carry.clone();
+    let b1_stored = b1.to_stored();
     wrong_input.chainBatches[2].publicInput =
-        public_input(B256::repeat_byte(0x55), b1.stateCommitment, b1.commitment);
+        public_input(B256::repeat_byte(0x55), b1_stored.stateCommitment, b1_stored.commitment);
     let wrong_input = gateway.batch(wrong_input);
     assert!(matches!(
         gateway.refused(&wrong_input).await,
         Errors::ChainPublicInputMismatch(e) if e.chainId == U256::from(b) && e.batchNumber == U256::from(1)
     ));
+    // A real, proved chain batch carried with another batch root (the root L1 would prove
+    // withdrawals against): its commitment covers every field, so the input L1 derives differs
+    // from the one its proof covers.
+    let mut forged_root = honest_carry.clone();
+    forged_root.chainBatches[2].batch.l2LogsRoot = B256::repeat_byte(0x66);
+    let forged_root = gateway.batch_with(
+        forged_root.clone(),
+        gateway.shared_root_after(&forged_root),
+        &honest_carry.chainBatches,
+    );
+    assert!(matches!(
+        gateway.refused(&forged_root).await,
+        Errors::ChainPublicInputMismatch(e) if e.chainId == U256::from(b) && e.got == honest_carry.chainBatches[2].publicInput
+    ));
+    // A batch committed for another chain, or for another settlement layer.
+    for (chain_id, sl) in [(U256::from(a), U256::from(1)), (U256::from(99), U256::from(506))] {
+        let mut misdirected = honest_carry.clone();
+        misdirected.chainBatches[2].batch.chainId = chain_id;
+        misdirected.chainBatches[2].batch.slChainId = sl;
+        let misdirected = gateway.batch(misdirected);
+        assert!(matches!(
+            gateway.refused(&misdirected).await,
+            Errors::CarriedBatchMisdirected(e) if e.chainId == U256::from(b)
+        ));
+    }
     // A made-up batch of a chain the Bridgehub never handed over to the Gateway.
     let made_up = gateway.batch(GatewayL1::carry(
         &[a, b, 4_242],
         &[(
             4_242,
             StoredBatchInfo::default(),
-            vec![GatewayL1::chain_batch(&StoredBatchInfo::default(), 0x42)],
+            vec![gateway.chain_batch(4_242, &StoredBatchInfo::default(), 0x42)],
         )],
     ));
     assert!(matches!(
@@ -378,7 +404,10 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     let executor = &gateway.executor;
     assert_eq!(executor.totalBatchesExecuted().call().await.unwrap(), U256::from(1));
     assert_eq!(executor.lastFinalBatch(U256::from(a)).call().await.unwrap(), U256::from(2));
-    assert_eq!(executor.lastFinalHash(U256::from(a)).call().await.unwrap(), stored_batch_hash(&a2));
+    assert_eq!(
+        executor.lastFinalHash(U256::from(a)).call().await.unwrap(),
+        stored_batch_hash(&a2.to_stored())
+    );
     assert_eq!(executor.lastFinalBatch(U256::from(b)).call().await.unwrap(), U256::from(1));
     assert_eq!(executor.sharedRootOf(U256::from(1)).call().await.unwrap(), honest.info.l2LogsRoot);
     assert_eq!(executor.sharedRoot().call().await.unwrap(), honest.info.l2LogsRoot);
@@ -403,7 +432,7 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     // batch nor after the last final one.
     let replay = gateway.batch(GatewayL1::carry(&[], &[(b, b0.clone(), vec![b1.clone()])]));
     assert!(matches!(gateway.refused(&replay).await, Errors::ChainPreviousBatchMismatch(_)));
-    let replay = gateway.batch(GatewayL1::carry(&[], &[(b, b1.clone(), vec![b1.clone()])]));
+    let replay = gateway.batch(GatewayL1::carry(&[], &[(b, b1.to_stored(), vec![b1.clone()])]));
     assert!(matches!(
         gateway.refused(&replay).await,
         Errors::ChainBatchOutOfOrder(e) if e.expected == U256::from(2) && e.got == U256::from(1)
@@ -412,8 +441,8 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     let twice = gateway.batch(GatewayL1::carry(&[a], &[]));
     assert!(matches!(gateway.refused(&twice).await, Errors::ChainAlreadyInSharedTree(_)));
     // And the next honest batch goes on from there.
-    let b2 = GatewayL1::chain_batch(&b1, 0x22);
-    let next = gateway.batch(GatewayL1::carry(&[], &[(b, b1.clone(), vec![b2.clone()])]));
+    let b2 = gateway.chain_batch(b, &b1.to_stored(), 0x22);
+    let next = gateway.batch(GatewayL1::carry(&[], &[(b, b1.to_stored(), vec![b2.clone()])]));
     gateway.settle(next).await.unwrap();
     assert_eq!(gateway.executor.lastFinalBatch(U256::from(b)).call().await.unwrap(), U256::from(2));
 

@@ -176,15 +176,17 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     println!("proveBatches with one real leaf proof: {} gas", receipt.gas_used);
 
     // A Gateway batch carrying chain batches 1 and 2: the Gateway's own leaf over its
-    // commitment.
+    // commitment. The chain batches were committed on L1's executor (their slChainId is L1's,
+    // which L1 checks against the Gateway's chain id), so this test's "Gateway" is L1's chain.
     let topology = &devnet.topology;
+    let gateway_id = topology.l1.node.chain_id;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let gateway_info = CommitBatchInfo {
         batchNumber: 1,
         newStateCommitment: B256::repeat_byte(0x66),
         firstBlockTimestamp: now - 20,
         lastBlockTimestamp: now - 10,
-        chainId: U256::from(topology.gateway.node.chain_id),
+        chainId: U256::from(gateway_id),
         daScheme: 2,
         // The shared root L1 recomputes: the chain added to the shared tree, with the roots of
         // the two batches it carries.
@@ -202,13 +204,13 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         .iter()
         .map(|(batch, input)| ChainBatchRef {
             chainId: U256::from(chain.node.chain_id),
-            batch: batch.to_stored(),
+            batch: (*batch).clone(),
             publicInput: input.value,
         })
         .collect();
     let gateway_genesis = topology.gateway_genesis.stored_info();
     let gateway_input = BatchPublicInput {
-        chain_id: topology.gateway.node.chain_id,
+        chain_id: gateway_id,
         batch_number: 1,
         value: public_input(
             gateway_genesis.stateCommitment,
@@ -314,7 +316,7 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
         deploy_gateway_executor(
             &l1,
             &GatewayExecutorDeployment {
-                gateway_chain_id: topology.gateway.node.chain_id,
+                gateway_chain_id: gateway_id,
                 verifier: *adapter.address(),
                 admin: operator,
                 bridgehub: operator,

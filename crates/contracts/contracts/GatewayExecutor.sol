@@ -105,6 +105,8 @@ contract GatewayExecutor {
     error ChainBatchOutOfOrder(uint256 chainId, uint256 expected, uint256 got);
     /// @notice The carried previous batch of a chain is not the one L1 holds as its last final.
     error ChainPreviousBatchMismatch(uint256 chainId, uint256 lastFinalBatch, bytes32 expected, bytes32 got);
+    /// @notice A carried chain batch was committed for another chain or settlement layer.
+    error CarriedBatchMisdirected(uint256 chainId, uint256 batchNumber, uint256 committedChainId, uint256 slChainId);
     /// @notice A carried chain batch's public input is not the one L1 computes for it.
     error ChainPublicInputMismatch(uint256 chainId, uint256 batchNumber, uint256 expected, uint256 got);
     /// @notice A carried chain batch belongs to a chain the Bridgehub has not handed over to
@@ -354,8 +356,12 @@ contract GatewayExecutor {
         bytes32 hash;
         i = start;
         while (i < refs.length && refs[i].chainId == id) {
-            StoredBatchInfo calldata b = refs[i].batch;
-            if (b.batchNumber != next) revert ChainBatchOutOfOrder(id, next, b.batchNumber);
+            CommitBatchInfo calldata c = refs[i].batch;
+            if (c.batchNumber != next) revert ChainBatchOutOfOrder(id, next, c.batchNumber);
+            if (c.chainId != id || c.slChainId != chainId) {
+                revert CarriedBatchMisdirected(id, next, c.chainId, c.slChainId);
+            }
+            StoredBatchInfo memory b = Commitments.storedOf(c);
             uint256 input = Commitments.publicInput(prevState, b.stateCommitment, b.commitment);
             if (input != refs[i].publicInput) revert ChainPublicInputMismatch(id, next, input, refs[i].publicInput);
             inputs[2 + 2 * i] = id;

@@ -44,8 +44,10 @@ struct InteropRootRef {
 /// names the batch instead of failing the whole proof).
 struct ChainBatchRef {
     uint256 chainId;
-    /// @notice The batch as the chain's executor on the Gateway stores it.
-    StoredBatchInfo batch;
+    /// @notice The batch as the chain committed it on the Gateway: L1 derives what the chain's
+    /// executor stored from it (its commitment is the batch output hash over every field), so
+    /// no field the proof does not cover can be swapped.
+    CommitBatchInfo batch;
     uint256 publicInput;
 }
 
@@ -92,6 +94,19 @@ library Commitments {
         returns (bytes32)
     {
         return keccak256(abi.encodePacked(outputHash, keccak256(abi.encode(chainBatches))));
+    }
+
+    /// @notice What a chain's executor stores for committed batch `b`.
+    function storedOf(CommitBatchInfo calldata b) internal pure returns (StoredBatchInfo memory) {
+        return StoredBatchInfo({
+            batchNumber: b.batchNumber,
+            stateCommitment: b.newStateCommitment,
+            numberOfL1Txs: b.numberOfL1Txs,
+            priorityOpsHash: b.priorityOpsHash,
+            dependencyRootsRollingHash: b.dependencyRootsRollingHash,
+            l2LogsRoot: b.l2LogsRoot,
+            commitment: batchOutputHash(b)
+        });
     }
 
     /// @notice The hash a settlement layer stores for a batch.

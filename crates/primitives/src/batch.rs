@@ -18,7 +18,7 @@ sol! {
     }
 
     /// What an operator commits for a new batch.
-    #[derive(Debug, Default, PartialEq, Eq)]
+    #[derive(Debug, Default, PartialEq, Eq, Hash)]
     struct CommitBatchInfo {
         uint64 batchNumber;
         bytes32 newStateCommitment;
@@ -41,8 +41,8 @@ sol! {
     #[derive(Debug, Default, PartialEq, Eq, Hash)]
     struct ChainBatchRef {
         uint256 chainId;
-        /// The batch as the chain's executor on the Gateway stores it.
-        StoredBatchInfo batch;
+        /// The batch as the chain committed it on the Gateway (L1 derives the stored info).
+        CommitBatchInfo batch;
         uint256 publicInput;
     }
 
@@ -203,7 +203,7 @@ mod tests {
         let output = B256::repeat_byte(7);
         let a = ChainBatchRef {
             chainId: U256::from(270),
-            batch: StoredBatchInfo { batchNumber: 1, ..Default::default() },
+            batch: CommitBatchInfo { batchNumber: 1, ..Default::default() },
             publicInput: U256::from(5),
         };
         let b = ChainBatchRef { chainId: U256::from(271), ..a.clone() };

@@ -90,7 +90,7 @@ pub fn batch_commitment(
         return Ok(output);
     }
     let contents = gateway_contents(store, info.batchNumber)?;
-    Ok(gateway_commitment(output, &contents))
+    gateway_commitment(output, &contents)
 }
 
 /// The public input of batch `number`'s proof, as the executor computes it.
@@ -120,14 +120,21 @@ pub fn gateway_contents(store: &Store, number: u64) -> SettlementResult<GatewayB
 }
 
 /// The chain batches a Gateway batch carries, as the primitives' type.
-pub fn chain_batch_refs(contents: &GatewayBatchContents) -> Vec<ChainBatchRef> {
+pub fn chain_batch_refs(contents: &GatewayBatchContents) -> SettlementResult<Vec<ChainBatchRef>> {
     contents
         .chainBatches
         .iter()
-        .map(|r| ChainBatchRef {
-            chainId: r.chainId,
-            batch: stored_batch_info(&r.batch),
-            publicInput: r.publicInput,
+        .map(|r| {
+            let batch = CommitBatchInfo::abi_decode(&r.commitInfo).map_err(|e| {
+                SettlementError::Decode {
+                    what: format!(
+                        "the commit info of chain {} batch {} a Gateway batch carries",
+                        r.chainId, r.batchNumber
+                    ),
+                    source: Box::new(e),
+                }
+            })?;
+            Ok(ChainBatchRef { chainId: r.chainId, batch, publicInput: r.publicInput })
         })
         .collect()
 }
@@ -148,7 +155,9 @@ pub fn stored_batch_info(b: &gateway_store::ChainBatchInfo) -> StoredBatchInfo {
 /// What Gateway batch `contents` carries, as `GatewayExecutor.settleBatch` takes it: the chain
 /// batches, one previous batch per run of one chain (the batch before the run's first), and the
 /// chains the shared tree added.
-pub fn gateway_carry(contents: &GatewayBatchContents) -> gateway_primitives::GatewayCarry {
+pub fn gateway_carry(
+    contents: &GatewayBatchContents,
+) -> SettlementResult<gateway_primitives::GatewayCarry> {
     let mut previous = Vec::new();
     let mut last_chain = None;
     for r in &contents.chainBatches {
@@ -157,16 +166,19 @@ pub fn gateway_carry(contents: &GatewayBatchContents) -> gateway_primitives::Gat
             last_chain = Some(r.chainId);
         }
     }
-    gateway_primitives::GatewayCarry {
-        chainBatches: chain_batch_refs(contents),
+    Ok(gateway_primitives::GatewayCarry {
+        chainBatches: chain_batch_refs(contents)?,
         previous,
         chainsAdded: contents.chainsAdded.iter().map(|id| U256::from(*id)).collect(),
-    }
+    })
 }
 
 /// A Gateway batch's commitment: its output hash bound to the chain batches it carries.
-pub fn gateway_commitment(output_hash: B256, contents: &GatewayBatchContents) -> B256 {
-    gateway_primitives::gateway_commitment(output_hash, &chain_batch_refs(contents))
+pub fn gateway_commitment(
+    output_hash: B256,
+    contents: &GatewayBatchContents,
+) -> SettlementResult<B256> {
+    Ok(gateway_primitives::gateway_commitment(output_hash, &chain_batch_refs(contents)?))
 }
 
 /// The last of the blocks `first..=last` that imported an interop root, if any.

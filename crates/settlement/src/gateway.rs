@@ -361,9 +361,36 @@ fn block_events(
             };
             if *topic == ChainExecutor::BatchCommitted::SIGNATURE_HASH {
                 if let Ok(e) = ChainExecutor::BatchCommitted::decode_log_data(&log.data) {
+                    let number: u64 = e.batchNumber.saturating_to();
+                    // What L1 derives the batch's stored info from: its commit info, from the
+                    // executor's own commitBatches calldata.
+                    let commit_info = transactions
+                        .get(index)
+                        .filter(|t| alloy::consensus::Transaction::to(*t) == Some(log.address))
+                        .and_then(|t| {
+                            ChainExecutor::commitBatchesCall::abi_decode(
+                                alloy::consensus::Transaction::input(t),
+                            )
+                            .ok()
+                        })
+                        .and_then(|call| {
+                            call.newBatches.into_iter().find(|b| b.batchNumber == number)
+                        })
+                        .map(|b| alloy::sol_types::SolValue::abi_encode(&b));
+                    if commit_info.is_none() {
+                        metrics::counter!("gateway_chain_proofs_unreadable_total").increment(1);
+                        error!(
+                            target: "settlement::gateway",
+                            chain_id,
+                            batch = number,
+                            gateway_block = block.header().number,
+                            "a chain batch's commit info is not readable from a direct commitBatches call of its executor: the Gateway batch that executes it cannot be settled on L1"
+                        );
+                    }
                     events.committed.push(CommittedChainBatch {
                         chainId: chain_id,
-                        batchNumber: e.batchNumber.saturating_to(),
+                        batchNumber: number,
+                        commitInfo: commit_info.unwrap_or_default().into(),
                     });
                 }
             } else if *topic == ChainExecutor::BatchExecuted::SIGNATURE_HASH {
@@ -547,12 +574,18 @@ fn batch_contents(
                 "chain {chain_id} batch {batch_number} was executed on the Gateway at or below block {to} but no proof of it was seen"
             ))
         })?;
+        let commit_info = store.gateway_chain_commit(chain_id, batch_number)?.ok_or_else(|| {
+            SettlementError::Corrupt(format!(
+                "chain {chain_id} batch {batch_number} was executed on the Gateway but its commit info was not read from a commitBatches call"
+            ))
+        })?;
         chain_batches.push(ChainRef {
             chainId: U256::from(chain_id),
             batchNumber: U256::from(batch_number),
             publicInput: proof.publicInput,
             batch: proof.batch,
             previous: proof.previous,
+            commitInfo: commit_info.into(),
         });
     }
     let mut contents = GatewayBatchContents {

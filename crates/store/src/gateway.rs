@@ -27,6 +27,10 @@ pub(crate) const CHAIN_PROOFS: TableDefinition<'_, (u64, u64), &[u8]> =
 pub(crate) const CHAINS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("gateway_chains");
 pub(crate) const BATCH_CONTENTS: TableDefinition<'_, u64, &[u8]> =
     TableDefinition::new("gateway_batch_contents");
+/// Schema 6: per chain batch, its `CommitBatchInfo` as committed on the Gateway (what L1
+/// derives the batch's stored info from).
+pub(crate) const CHAIN_COMMITS: TableDefinition<'_, (u64, u64), &[u8]> =
+    TableDefinition::new("gateway_chain_commits");
 /// Schema 6: chains whose batches the Gateway carries no more, with why.
 pub(crate) const HELD_BACK: TableDefinition<'_, u64, &str> =
     TableDefinition::new("gateway_held_back_chains");
@@ -70,6 +74,9 @@ sol! {
     struct CommittedChainBatch {
         uint64 chainId;
         uint64 batchNumber;
+        /// Its `CommitBatchInfo` as committed, ABI-encoded, from the `commitBatches` calldata
+        /// (empty when that was not readable).
+        bytes commitInfo;
     }
 
     /// A chain's executor, authorized in the Gateway's MessageRoot.
@@ -125,6 +132,8 @@ sol! {
         uint256 publicInput;
         ChainBatchInfo batch;
         ChainBatchInfo previous;
+        /// Its `CommitBatchInfo` as committed on the Gateway, ABI-encoded.
+        bytes commitInfo;
     }
 }
 
@@ -202,6 +211,18 @@ impl Store {
             out.push((key.value(), decode("gateway_batch_contents", key.value(), value.value())?));
         }
         Ok(out)
+    }
+
+    /// Chain `chain_id`'s batch `batch_number` as committed on the Gateway (ABI-encoded
+    /// `CommitBatchInfo`), if its `commitBatches` calldata was read.
+    pub fn gateway_chain_commit(
+        &self,
+        chain_id: u64,
+        batch_number: u64,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(CHAIN_COMMITS)?;
+        Ok(table.get((chain_id, batch_number))?.map(|v| v.value().to_vec()))
     }
 
     /// The batch numbers of `chain_id` in `batches` that have a stored proof, ascending.
@@ -307,6 +328,12 @@ impl StoreWriter<'_> {
         for p in &events.proved {
             proofs.insert((p.chainId, p.batchNumber), p.abi_encode().as_slice())?;
         }
+        drop(proofs);
+        let mut commits = self.tx.open_table(CHAIN_COMMITS)?;
+        for c in events.committed.iter().filter(|c| !c.commitInfo.is_empty()) {
+            commits.insert((c.chainId, c.batchNumber), c.commitInfo.as_ref())?;
+        }
+        drop(commits);
         let mut table = self.tx.open_table(BLOCK_EVENTS)?;
         table.insert(number, events.abi_encode().as_slice())?;
         Ok(())
@@ -365,6 +392,7 @@ impl StoreWriter<'_> {
             .map(|(chain_id, number)| CommittedChainBatch {
                 chainId: chain_id,
                 batchNumber: number,
+                ..Default::default()
             })
             .collect();
         summary.proved = proved
@@ -408,9 +436,11 @@ impl StoreWriter<'_> {
             carried
         };
         let mut proofs = self.tx.open_table(CHAIN_PROOFS)?;
+        let mut commits = self.tx.open_table(CHAIN_COMMITS)?;
         let mut removed = 0;
         for key in carried {
             removed += u64::from(proofs.remove(key)?.is_some());
+            commits.remove(key)?;
         }
         Ok(removed)
     }
@@ -439,6 +469,10 @@ impl StoreWriter<'_> {
             let mut proofs = self.tx.open_table(CHAIN_PROOFS)?;
             for p in removed.iter().flat_map(|e| &e.proved) {
                 proofs.remove((p.chainId, p.batchNumber))?;
+            }
+            let mut commits = self.tx.open_table(CHAIN_COMMITS)?;
+            for c in removed.iter().flat_map(|e| &e.committed) {
+                commits.remove((c.chainId, c.batchNumber))?;
             }
         }
         // Counters: recompute from what is left (reorgs are rare; the history is scanned once).
@@ -542,7 +576,11 @@ mod tests {
         let executor = Address::repeat_byte(9);
         let block1 = GatewayBlockEvents {
             executorsSet: vec![ChainExecutorSet { chainId: 270, executor }],
-            committed: vec![CommittedChainBatch { chainId: 270, batchNumber: 1 }],
+            committed: vec![CommittedChainBatch {
+                chainId: 270,
+                batchNumber: 1,
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let block2 = GatewayBlockEvents {
@@ -595,7 +633,11 @@ mod tests {
                     ChainExecutorSet { chainId: 270, executor: a },
                     ChainExecutorSet { chainId: 271, executor: b },
                 ],
-                committed: vec![CommittedChainBatch { chainId: 270, batchNumber: 1 }],
+                committed: vec![CommittedChainBatch {
+                    chainId: 270,
+                    batchNumber: 1,
+                    ..Default::default()
+                }],
                 ..Default::default()
             },
             GatewayBlockEvents {
@@ -610,11 +652,19 @@ mod tests {
                 ..Default::default()
             },
             GatewayBlockEvents {
-                committed: vec![CommittedChainBatch { chainId: 271, batchNumber: 4 }],
+                committed: vec![CommittedChainBatch {
+                    chainId: 271,
+                    batchNumber: 4,
+                    ..Default::default()
+                }],
                 ..Default::default()
             },
             GatewayBlockEvents {
-                committed: vec![CommittedChainBatch { chainId: 270, batchNumber: 2 }],
+                committed: vec![CommittedChainBatch {
+                    chainId: 270,
+                    batchNumber: 2,
+                    ..Default::default()
+                }],
                 proved: vec![proved(270, 2, 2)],
                 sharedRootChanged: true,
                 sharedRoot: root(3),
@@ -661,6 +711,7 @@ mod tests {
                 publicInput: U256::from(7),
                 batch: ChainBatchInfo { batchNumber: 3, ..Default::default() },
                 previous: ChainBatchInfo { batchNumber: 2, ..Default::default() },
+                commitInfo: vec![3u8; 8].into(),
             }],
             chainsAdded: vec![270],
             sharedRoot: B256::repeat_byte(4),

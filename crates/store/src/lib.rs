@@ -218,7 +218,9 @@ impl Store {
                 Some(found) if UPGRADABLE_FROM.contains(&found) => {
                     if (4..GATEWAY_ENCODING_CHANGED_AT).contains(&found) {
                         let events = tx.open_table(gateway::BLOCK_EVENTS)?.len()?;
-                        if events > 0 {
+                        let others = tx.open_table(gateway::CHAIN_PROOFS)?.len()?
+                            + tx.open_table(gateway::BATCH_CONTENTS)?.len()?;
+                        if events + others > 0 {
                             return Err(StoreError::GatewayEncodingChanged {
                                 path: self.path.clone(),
                                 found,
@@ -254,6 +256,7 @@ impl Store {
             tx.open_table(gateway::CHAINS)?;
             tx.open_table(gateway::BATCH_CONTENTS)?;
             tx.open_table(gateway::HELD_BACK)?;
+            tx.open_table(gateway::CHAIN_COMMITS)?;
             tx.open_table(migration::MIGRATIONS)?;
         }
         tx.commit()?;

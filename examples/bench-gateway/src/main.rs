@@ -141,8 +141,8 @@ async fn main() -> eyre::Result<()> {
                 .iter()
                 .map(|id| {
                     let previous = last_of[id].clone();
-                    let next = GatewayL1::chain_batch(&previous, (*id as u8) ^ round);
-                    last_of.insert(*id, next.clone());
+                    let next = gateway.chain_batch(*id, &previous, (*id as u8) ^ round);
+                    last_of.insert(*id, next.to_stored());
                     (*id, previous, vec![next])
                 })
                 .collect();

@@ -496,7 +496,7 @@ impl Sender {
         let da = self.da_input(&batch, info.daScheme)?;
         let sealed = [batch.commit_info.clone()];
         let contents = crate::commitment::gateway_contents(&self.store, number)?;
-        let carry = convert(&crate::commitment::gateway_carry(&contents))?;
+        let carry = convert(&crate::commitment::gateway_carry(&contents)?)?;
         let prev = convert(&stored_info(&self.store, &self.config, number - 1)?)?;
         let call = self.gateway_executor.settleBatch(
             prev,
