@@ -616,3 +616,157 @@ async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() 
     let mut gateway_host = gateway_host;
     gateway_host.stop().await;
 }
+
+/// A chain L1 refuses by name cannot stop the others either: chain 999 settles on the Gateway
+/// (its executor there, in the Gateway's shared tree) but was never handed over on L1's
+/// Bridgehub; the Gateway's node holds it back when L1 says so and chain 270 goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_l1_refuses_is_held_back_and_the_other_goes_on() {
+    use gateway_contracts::{ExecutorDeployment, deploy_chain_executor, deploy_mock_verifier};
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let gw =
+        signer_provider(topology.gateway.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap();
+    let relayer = topology.gateway.governance;
+    let rogue = 999u64;
+    let genesis = gateway_primitives::StoredBatchInfo::default();
+    let executor_address = deploy_chain_executor(
+        &gw,
+        &ExecutorDeployment {
+            chain_id: rogue,
+            controller: relayer,
+            message_root: topology.gateway.message_root,
+            verifier: deploy_mock_verifier(&gw).await.unwrap(),
+            admin: relayer,
+            governance: relayer,
+            verifier_delay: devnet::VERIFIER_DELAY_BLOCKS,
+            genesis: genesis.clone(),
+            active: true,
+        },
+    )
+    .await
+    .unwrap();
+    let confirm =
+        async |pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>| {
+            assert!(pending.get_receipt().await.unwrap().status());
+        };
+    confirm(
+        MessageRoot::new(topology.gateway.message_root, &gw)
+            .setExecutor(U256::from(rogue), executor_address)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let executor = ChainExecutor::new(executor_address, &gw);
+    let gateway_dir = tempfile::tempdir().unwrap();
+    confirm(executor.setOperator(relayer, gateway_contracts::roles::ALL).send().await.unwrap())
+        .await;
+
+    let (gateway_host, _) =
+        start_host(gateway_config(&topology), &topology.gateway.node.rpc_url, gateway_dir.path())
+            .await
+            .unwrap();
+    let chain = &topology.chains[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (mut chain_host, _) =
+        start_host(chain_config(&topology, chain), &chain.node.rpc_url, dir.path()).await.unwrap();
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(4, 1).await.unwrap();
+
+    // The rogue chain commits, proves (a proof the Gateway's node verifies) and executes a
+    // batch on the Gateway.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let batch = gateway_primitives::CommitBatchInfo {
+        batchNumber: 1,
+        newStateCommitment: B256::repeat_byte(0x99),
+        firstBlockTimestamp: now - 10,
+        lastBlockTimestamp: now - 5,
+        chainId: U256::from(rogue),
+        daScheme: 2,
+        slChainId: U256::from(topology.gateway.node.chain_id),
+        ..Default::default()
+    };
+    let stored = batch.to_stored();
+    confirm(
+        executor
+            .commitBatches(
+                gateway_contracts::convert(&genesis).unwrap(),
+                vec![gateway_contracts::convert(&batch).unwrap()],
+                vec![alloy::primitives::Bytes::new()],
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let backend = MockBackend::default();
+    let proof = backend
+        .prove_batch(&BatchPublicInput {
+            chain_id: rogue,
+            batch_number: 1,
+            value: public_input(genesis.stateCommitment, stored.stateCommitment, stored.commitment),
+        })
+        .unwrap();
+    confirm(
+        executor
+            .proveBatches(
+                gateway_contracts::convert(&genesis).unwrap(),
+                vec![gateway_contracts::convert(&stored).unwrap()],
+                backend.batches_calldata(&[proof]),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    confirm(
+        executor
+            .executeBatches(vec![gateway_contracts::convert(&stored).unwrap()], vec![vec![]])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    // L1 refuses it (never handed over): held back, saying so; chain 270 reaches L1 finality.
+    let url = format!("http://{}", gateway_host.rpc_addr().unwrap());
+    let held_back = async || -> Option<String> {
+        let raw: serde_json::Value = HttpClientBuilder::default()
+            .build(&url)
+            .unwrap()
+            .request("settlement_status", rpc_params![])
+            .await
+            .unwrap();
+        raw["gateway"]["chains"]
+            .as_array()?
+            .iter()
+            .find(|c| c["chainId"] == rogue)
+            .and_then(|c| c["heldBack"].as_str())
+            .map(str::to_string)
+    };
+    wait_for("the rogue chain held back", || async { held_back().await.is_some() }).await;
+    let reason = held_back().await.unwrap();
+    assert!(reason.contains("ChainNotOnGateway"), "{reason}");
+    let l1 =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
+    let l1_executor = GatewayExecutor::new(topology.gateway_l1_executor, &l1);
+    let id = U256::from(chain.node.chain_id);
+    let before = l1_executor.lastFinalBatch(id).call().await.unwrap();
+    traffic.blocks(4, 1).await.unwrap();
+    wait_for("chain 270 going on", || async {
+        l1_executor.lastFinalBatch(id).call().await.unwrap() > before
+    })
+    .await;
+    assert_eq!(l1_executor.lastFinalBatch(U256::from(rogue)).call().await.unwrap(), U256::ZERO);
+    chain_host.stop().await;
+    let mut gateway_host = gateway_host;
+    gateway_host.stop().await;
+}

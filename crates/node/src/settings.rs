@@ -355,7 +355,7 @@ pub async fn refuse_mock_verifiers(
             mock.or_else(|| junk.then(|| "a verifier that accepts a junk proof".to_string()));
         match mock {
             Some(name) if !args.dev => eyre::bail!(
-                "{flag} {} on chain {} verifies with {verifier}, {name}: it accepts any proof, so anyone could settle anything; point the executor at a real verifier (setVerifier), or pass --dev on a devnet",
+                "{flag} {} on chain {} verifies with {verifier}, {name}: it accepts any proof, so anyone could settle anything; have governance point the executor at a real verifier (queueVerifier, then applyVerifier after its delay), or pass --dev on a devnet",
                 layer.executor,
                 layer.chain_id
             ),

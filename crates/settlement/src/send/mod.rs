@@ -505,6 +505,22 @@ impl Sender {
             carry,
             batch.proof.clone().into(),
         );
+        // A carried chain L1 refuses by name (not handed over, another previous batch, ...)
+        // would stop every chain: it is held back and the Gateway batch sealed again without
+        // it. Simulated only before a first send (blobs need their sidecar).
+        if da.blobs.is_empty()
+            && self.store.in_flight()?.is_none()
+            && let Ok(Err(err)) = tokio::time::timeout(self.config.tx_timeout, call.call()).await
+            && let Some((chain_id, reason)) = refused_chain(&err)
+        {
+            gateway.hold_back(
+                &self.store,
+                number,
+                chain_id,
+                &format!("L1 refuses Gateway batch {number} over its carried batches: {reason}"),
+            )?;
+            return Ok(SenderAction::Idle);
+        }
         let mined = if da.blobs.is_empty() {
             self.send(TxStage::Settle, number, number, call, false, Some(&sealed)).await?
         } else {
@@ -584,6 +600,22 @@ impl Sender {
 }
 
 /// The counters of `executor` (reached at `rpc_url`), read within `timeout`.
+/// The chain whose carried batches `GatewayExecutor` refused `err` names, and why.
+fn refused_chain(err: &alloy::contract::Error) -> Option<(u64, String)> {
+    use GatewayExecutor::GatewayExecutorErrors as E;
+    let decoded = err.as_decoded_interface_error::<E>()?;
+    let chain = match &decoded {
+        E::ChainNotOnGateway(e) => e.chainId,
+        E::ChainNotInSharedTree(e) => e.chainId,
+        E::ChainPreviousBatchMismatch(e) => e.chainId,
+        E::ChainPublicInputMismatch(e) => e.chainId,
+        E::ChainBatchOutOfOrder(e) => e.chainId,
+        E::CarriedBatchMisdirected(e) => e.chainId,
+        _ => return None,
+    };
+    Some((chain.saturating_to(), format!("{decoded:?}")))
+}
+
 async fn read_counters<P: Provider>(
     executor: &ChainExecutor::ChainExecutorInstance<P>,
     timeout: Duration,
