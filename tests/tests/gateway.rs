@@ -549,21 +549,7 @@ async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() 
     let (a, b) = (topology.chains[0].node.chain_id, topology.chains[1].node.chain_id);
 
     // The junk chain is held back, saying why; the two others keep reaching L1 finality.
-    let url = format!("http://{}", gateway_host.rpc_addr().unwrap());
-    let held_back = async || -> Option<String> {
-        let raw: serde_json::Value = HttpClientBuilder::default()
-            .build(&url)
-            .unwrap()
-            .request("settlement_status", rpc_params![])
-            .await
-            .unwrap();
-        raw["gateway"]["chains"]
-            .as_array()?
-            .iter()
-            .find(|c| c["chainId"] == junk_chain)
-            .and_then(|c| c["heldBack"].as_str())
-            .map(str::to_string)
-    };
+    let held_back = async || held_back_reason(&gateway_host, junk_chain).await;
     more_blocks().await;
     wait_for("the junk chain held back", || async { held_back().await.is_some() }).await;
     let reason = held_back().await.unwrap();
@@ -737,21 +723,7 @@ async fn a_chain_l1_refuses_is_held_back_and_the_other_goes_on() {
     .await;
 
     // L1 refuses it (never handed over): held back, saying so; chain 270 reaches L1 finality.
-    let url = format!("http://{}", gateway_host.rpc_addr().unwrap());
-    let held_back = async || -> Option<String> {
-        let raw: serde_json::Value = HttpClientBuilder::default()
-            .build(&url)
-            .unwrap()
-            .request("settlement_status", rpc_params![])
-            .await
-            .unwrap();
-        raw["gateway"]["chains"]
-            .as_array()?
-            .iter()
-            .find(|c| c["chainId"] == rogue)
-            .and_then(|c| c["heldBack"].as_str())
-            .map(str::to_string)
-    };
+    let held_back = async || held_back_reason(&gateway_host, rogue).await;
     wait_for("the rogue chain held back", || async { held_back().await.is_some() }).await;
     let reason = held_back().await.unwrap();
     assert!(reason.contains("ChainNotOnGateway"), "{reason}");
@@ -769,4 +741,20 @@ async fn a_chain_l1_refuses_is_held_back_and_the_other_goes_on() {
     chain_host.stop().await;
     let mut gateway_host = gateway_host;
     gateway_host.stop().await;
+}
+
+/// Why the Gateway's node at `host` holds `chain` back, if it does (its status).
+async fn held_back_reason(host: &HostHandle, chain: u64) -> Option<String> {
+    let raw: serde_json::Value = HttpClientBuilder::default()
+        .build(format!("http://{}", host.rpc_addr().unwrap()))
+        .unwrap()
+        .request("settlement_status", rpc_params![])
+        .await
+        .unwrap();
+    raw["gateway"]["chains"]
+        .as_array()?
+        .iter()
+        .find(|c| c["chainId"] == chain)
+        .and_then(|c| c["heldBack"].as_str())
+        .map(str::to_string)
 }

@@ -559,11 +559,11 @@ async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub
     }
 }
 
-/// A migration transaction goes through the sender's path: signed and persisted (in its
-/// signer's own slot) before it is broadcast, and replaced with a higher fee at the same nonce
-/// when it is not mined in time; exactly one of them is mined.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stuck_migration_transaction_is_persisted_before_broadcast_and_fee_bumped() {
+/// A devnet with one chain on L1 and its node (relaying its own migrations, `tweak`ed
+/// settings), after three blocks of traffic.
+async fn relaying_node_with(
+    tweak: impl FnOnce(&mut SettlementConfig),
+) -> (Devnet, Topology, ChainTopology, Node, Traffic, tempfile::TempDir) {
     init_tracing();
     let devnet = Devnet::start(
         DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
@@ -574,11 +574,21 @@ async fn a_stuck_migration_transaction_is_persisted_before_broadcast_and_fee_bum
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
     let mut config = config(&topology, &chain, true);
-    config.tx_timeout = Duration::from_secs(2);
+    tweak(&mut config);
     let dir = tempfile::tempdir().unwrap();
     let node = start(config, &chain, dir.path()).await;
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
     traffic.blocks(3, 1).await.unwrap();
+    (devnet, topology, chain, node, traffic, dir)
+}
+
+/// A migration transaction goes through the sender's path: signed and persisted (in its
+/// signer's own slot) before it is broadcast, and replaced with a higher fee at the same nonce
+/// when it is not mined in time; exactly one of them is mined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_migration_transaction_is_persisted_before_broadcast_and_fee_bumped() {
+    let (_devnet, topology, chain, node, _traffic, _dir) =
+        relaying_node_with(|c| c.tx_timeout = Duration::from_secs(2)).await;
     node.wait("every block settled", |s| {
         s["unbatchedBlocks"] == 0
             && executed(s) >= 1
@@ -663,21 +673,8 @@ async fn a_stuck_migration_transaction_is_persisted_before_broadcast_and_fee_bum
 /// settles on where it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_priority_operation_holds_a_migration_a_bounded_time_then_it_is_given_up() {
-    init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let chain = topology.chains[0].clone();
-    let mut config = config(&topology, &chain, true);
-    config.priority_ops_drain_timeout = Duration::from_secs(3);
-    let dir = tempfile::tempdir().unwrap();
-    let node = start(config, &chain, dir.path()).await;
-    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
-    traffic.blocks(3, 1).await.unwrap();
+    let (_devnet, topology, chain, node, traffic, _dir) =
+        relaying_node_with(|c| c.priority_ops_drain_timeout = Duration::from_secs(3)).await;
     node.wait("batch 1 executed", |s| executed(s) >= 1).await;
 
     // Someone pays for an L1 -> L2 transaction through the Bridgehub.

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {DataAvailability} from "./DataAvailability.sol";
+import {GovernedVerifier} from "./GovernedVerifier.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {MessageRoot} from "./MessageRoot.sol";
 import {CommitBatchInfo, Commitments, InteropRootRef, StoredBatchInfo} from "./Types.sol";
@@ -11,7 +12,7 @@ import {CommitBatchInfo, Commitments, InteropRootRef, StoredBatchInfo} from "./T
 /// @dev The `controller` turns the executor on and off when the chain migrates: the L1 Bridgehub
 /// on L1; on the Gateway, the account that relays the Bridgehub's migrations (it stands in for
 /// L1 -> Gateway message delivery).
-contract ChainExecutor {
+contract ChainExecutor is GovernedVerifier {
     /// @notice Operator roles, as bits.
     uint8 public constant ROLE_COMMIT = 1;
     uint8 public constant ROLE_PROVE = 2;
@@ -28,17 +29,7 @@ contract ChainExecutor {
     uint256 public immutable chainId;
     address public immutable controller;
     MessageRoot public immutable messageRoot;
-    /// @notice The settlement layer's governance: alone changes the verifier, and only after
-    /// `verifierDelay` blocks (so that whoever relies on the executor sees the change coming).
-    address public immutable governance;
-    /// @notice Blocks between queueing a verifier change and applying it.
-    uint256 public immutable verifierDelay;
     address public admin;
-    IVerifier public verifier;
-    /// @notice The verifier governance queued, applicable from block `verifierChangeAt`.
-    IVerifier public pendingVerifier;
-    /// @notice The first block the queued verifier may be applied at (0: none queued).
-    uint256 public verifierChangeAt;
     bool public active;
 
     uint256 public totalBatchesCommitted;
@@ -60,16 +51,10 @@ contract ChainExecutor {
     event BatchesReverted(uint256 totalCommitted, uint256 totalVerified, uint256 totalExecuted);
     event NewPriorityRequest(uint256 indexed id, bytes32 opHash, bytes data);
     event OperatorSet(address indexed operator, uint8 roles);
-    event VerifierSet(address verifier);
-    event VerifierChangeQueued(address verifier, uint256 applicableAt);
-    event VerifierChangeCancelled(address verifier);
     event Activated(uint256 lastBatch, bytes32 lastBatchHash);
     event Deactivated(uint256 lastBatch);
 
     error NotAdmin(address caller);
-    error NotGovernance(address caller);
-    error NoVerifierChangeQueued();
-    error VerifierChangeNotDue(uint256 applicableAt, uint256 blockNumber);
     error NotController(address caller);
     error NotOperator(address caller, uint8 role);
     error SettlementLayerNotActive(uint256 chainId, uint256 settlementLayer);
@@ -115,13 +100,10 @@ contract ChainExecutor {
         uint256 verifierDelay_,
         StoredBatchInfo memory genesis,
         bool active_
-    ) {
+    ) GovernedVerifier(verifier_, governance_, verifierDelay_) {
         chainId = chainId_;
         controller = controller_;
         messageRoot = messageRoot_;
-        governance = governance_;
-        verifierDelay = verifierDelay_;
-        verifier = verifier_;
         admin = admin_;
         active = active_;
         storedBatchHash[0] = Commitments.storedBatchHash(genesis);
@@ -134,37 +116,6 @@ contract ChainExecutor {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
         operatorRoles[operator] = roles;
         emit OperatorSet(operator, roles);
-    }
-
-    /// @notice Governance queues another verifier (for example the real halo2 one); it can be
-    /// applied `verifierDelay` blocks later. Queueing again replaces the queued one and restarts
-    /// the delay.
-    function queueVerifier(IVerifier verifier_) external {
-        if (msg.sender != governance) revert NotGovernance(msg.sender);
-        pendingVerifier = verifier_;
-        verifierChangeAt = block.number + verifierDelay;
-        emit VerifierChangeQueued(address(verifier_), verifierChangeAt);
-    }
-
-    /// @notice Governance applies the queued verifier once its delay has passed.
-    function applyVerifier() external {
-        if (msg.sender != governance) revert NotGovernance(msg.sender);
-        uint256 at = verifierChangeAt;
-        if (at == 0) revert NoVerifierChangeQueued();
-        if (block.number < at) revert VerifierChangeNotDue(at, block.number);
-        verifier = pendingVerifier;
-        delete pendingVerifier;
-        delete verifierChangeAt;
-        emit VerifierSet(address(verifier));
-    }
-
-    /// @notice Governance drops the queued verifier.
-    function cancelVerifierChange() external {
-        if (msg.sender != governance) revert NotGovernance(msg.sender);
-        if (verifierChangeAt == 0) revert NoVerifierChangeQueued();
-        emit VerifierChangeCancelled(address(pendingVerifier));
-        delete pendingVerifier;
-        delete verifierChangeAt;
     }
 
     // === batches ===

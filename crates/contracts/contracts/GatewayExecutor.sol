@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {DataAvailability} from "./DataAvailability.sol";
+import {GovernedVerifier} from "./GovernedVerifier.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {Merkle} from "./Merkle.sol";
 import {ChainBatchRef, CommitBatchInfo, Commitments, GatewayCarry, StoredBatchInfo} from "./Types.sol";
@@ -23,7 +24,7 @@ import {ChainBatchRef, CommitBatchInfo, Commitments, GatewayCarry, StoredBatchIn
 ///   executed batch roots) and refuses a Gateway batch whose `l2LogsRoot` differs.
 /// The verifier sees `[gatewayChainId, gatewayInput, chainId_1, input_1, ...]`: every chain's
 /// leaf proof binds its chain id, so a Gateway cannot pass one chain's proof off as another's.
-contract GatewayExecutor {
+contract GatewayExecutor is GovernedVerifier {
     using Merkle for Merkle.Tree;
 
     /// @notice The operator role bit that may settle batches (its own bit: holding other roles
@@ -36,18 +37,7 @@ contract GatewayExecutor {
     uint256 public immutable chainId;
     /// @notice The only caller that may hand chains over to the Gateway and take them back.
     address public immutable bridgehub;
-    /// @notice L1's governance: alone changes the verifier, and only after `verifierDelay`
-    /// blocks.
-    address public immutable governance;
-    /// @notice Blocks between queueing a verifier change and applying it.
-    uint256 public immutable verifierDelay;
     address public admin;
-    /// @notice Checks aggregated proofs.
-    IVerifier public verifier;
-    /// @notice The verifier governance queued, applicable from block `verifierChangeAt`.
-    IVerifier public pendingVerifier;
-    /// @notice The first block the queued verifier may be applied at (0: none queued).
-    uint256 public verifierChangeAt;
     mapping(address => uint8) public operatorRoles;
 
     /// @notice Gateway batches settled (committed, proved and executed at once).
@@ -80,14 +70,8 @@ contract GatewayExecutor {
     /// @notice The Bridgehub took chain `chainId` back to L1 after batch `lastBatch`.
     event ChainTakenBack(uint256 indexed chainId, uint256 lastBatch);
     event OperatorSet(address indexed operator, uint8 roles);
-    event VerifierSet(address verifier);
-    event VerifierChangeQueued(address verifier, uint256 applicableAt);
-    event VerifierChangeCancelled(address verifier);
 
     error NotAdmin(address caller);
-    error NotGovernance(address caller);
-    error NoVerifierChangeQueued();
-    error VerifierChangeNotDue(uint256 applicableAt, uint256 blockNumber);
     error NotBridgehub(address caller);
     error NotOperator(address caller, uint8 role);
     error BatchNumberMismatch(uint256 expected, uint256 got);
@@ -133,13 +117,10 @@ contract GatewayExecutor {
         address governance_,
         uint256 verifierDelay_,
         StoredBatchInfo memory genesis
-    ) {
+    ) GovernedVerifier(verifier_, governance_, verifierDelay_) {
         chainId = chainId_;
-        verifier = verifier_;
         admin = admin_;
         bridgehub = bridgehub_;
-        governance = governance_;
-        verifierDelay = verifierDelay_;
         storedBatchHash[0] = Commitments.storedBatchHash(genesis);
     }
 
@@ -148,36 +129,6 @@ contract GatewayExecutor {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
         operatorRoles[operator] = roles;
         emit OperatorSet(operator, roles);
-    }
-
-    /// @notice Governance queues another aggregated-proof verifier; it can be applied
-    /// `verifierDelay` blocks later. Queueing again replaces the queued one and restarts the delay.
-    function queueVerifier(IVerifier verifier_) external {
-        if (msg.sender != governance) revert NotGovernance(msg.sender);
-        pendingVerifier = verifier_;
-        verifierChangeAt = block.number + verifierDelay;
-        emit VerifierChangeQueued(address(verifier_), verifierChangeAt);
-    }
-
-    /// @notice Governance applies the queued verifier once its delay has passed.
-    function applyVerifier() external {
-        if (msg.sender != governance) revert NotGovernance(msg.sender);
-        uint256 at = verifierChangeAt;
-        if (at == 0) revert NoVerifierChangeQueued();
-        if (block.number < at) revert VerifierChangeNotDue(at, block.number);
-        verifier = pendingVerifier;
-        delete pendingVerifier;
-        delete verifierChangeAt;
-        emit VerifierSet(address(verifier));
-    }
-
-    /// @notice Governance drops the queued verifier.
-    function cancelVerifierChange() external {
-        if (msg.sender != governance) revert NotGovernance(msg.sender);
-        if (verifierChangeAt == 0) revert NoVerifierChangeQueued();
-        emit VerifierChangeCancelled(address(pendingVerifier));
-        delete pendingVerifier;
-        delete verifierChangeAt;
     }
 
     /// @notice The Bridgehub hands chain `id` over to the Gateway: its next carried batch must
