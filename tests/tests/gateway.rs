@@ -463,6 +463,19 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     .await
     .unwrap();
     assert_eq!(gateway.executor.verifier().call().await.unwrap(), other);
+    // Nor can it change a chain's verifier on the Gateway: those answer to L1's governance too.
+    let gw =
+        signer_provider(topology.gateway.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap();
+    let err = ChainExecutor::new(topology.chains[0].gateway_executor, &gw)
+        .queueVerifier(other)
+        .call()
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err.as_decoded_interface_error::<ChainExecutor::ChainExecutorErrors>().unwrap(),
+        ChainExecutor::ChainExecutorErrors::NotGovernance(_)
+    ));
 }
 
 /// FAKE PROOFS, on purpose: the prover of a chain that submits junk to the Gateway (whose mock

@@ -495,7 +495,9 @@ impl Devnet {
                     message_root: gw_message_root,
                     verifier: verifier_for(&gw_relayer, gw_verifier, chain_id).await?,
                     admin: operator,
-                    governance: relayer,
+                    // The verifiers on the Gateway answer to L1's governance, not to the
+                    // Gateway's operator (who relays and settles with another key).
+                    governance: gov,
                     verifier_delay: VERIFIER_DELAY_BLOCKS,
                     genesis: genesis.stored_info(),
                     active: !on_l1,
