@@ -478,6 +478,18 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     ));
 }
 
+/// Chain batches one Gateway batch may carry in the held-back test.
+const CAP: usize = 3;
+
+/// The Gateway's node carrying at most [`CAP`] chain batches per Gateway batch.
+fn capped_gateway_config(topology: &devnet::Topology) -> gateway_settlement::SettlementConfig {
+    let mut config = gateway_config(topology);
+    if let Some(mode) = config.gateway.as_mut() {
+        mode.max_chain_batches = Some(CAP);
+    }
+    config
+}
+
 /// FAKE PROOFS, on purpose: the prover of a chain that submits junk to the Gateway (whose mock
 /// verifier accepts anything); its own node checks nothing. Stands in for a chain whose proofs
 /// its Gateway executor accepts but that do not verify.
@@ -524,10 +536,13 @@ async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() 
     .unwrap();
     let topology = devnet.topology.clone();
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let (gateway_host, _gateway_store, _) =
-        start_settlement(gateway_config(&topology), &topology.gateway.node.rpc_url, dirs[0].path())
-            .await
-            .unwrap();
+    let (gateway_host, _gateway_store, _) = start_settlement(
+        capped_gateway_config(&topology),
+        &topology.gateway.node.rpc_url,
+        dirs[0].path(),
+    )
+    .await
+    .unwrap();
     let junk_chain = topology.chains[2].node.chain_id;
     let mut hosts = Vec::new();
     let mut traffic = Vec::new();
@@ -603,11 +618,43 @@ async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() 
     let err =
         admin.call("settlement_gatewayRestoreChain", serde_json::json!([b])).await.unwrap_err();
     assert!(err.to_string().contains("not held back"), "{err}");
-    more_blocks().await;
-    wait_for("b's batches L1-final again, the backlog first", || async {
-        final_of(b).await > b_during + 1
+    // b stays idle: what it executed during the hold still reaches L1 (only a keeps the
+    // Gateway's blocks coming).
+    let gw = signer_provider(topology.gateway.node.rpc_url.clone(), &topology.l1.governance_key)
+        .unwrap();
+    let b_on_gateway: u64 = ChainExecutor::new(topology.chains[1].gateway_executor, &gw)
+        .totalBatchesExecuted()
+        .call()
+        .await
+        .unwrap()
+        .to();
+    assert!(b_on_gateway > b_during, "b executed batches on the Gateway while held back");
+    traffic[0].blocks(4, 1).await.unwrap();
+    wait_for("b's backlog L1-final, though b is idle", || async {
+        final_of(b).await >= b_on_gateway
     })
     .await;
+
+    // No Gateway batch carried more than the cap, backlog included.
+    let settled = alloy::rpc::types::Filter::new()
+        .address(topology.gateway_l1_executor)
+        .event_signature(
+            <GatewayExecutor::GatewayBatchSettled as alloy::sol_types::SolEvent>::SIGNATURE_HASH,
+        )
+        .from_block(0);
+    let carried: Vec<U256> = alloy::providers::Provider::get_logs(&l1, &settled)
+        .await
+        .unwrap()
+        .iter()
+        .map(|log| {
+            log.log_decode::<GatewayExecutor::GatewayBatchSettled>()
+                .unwrap()
+                .inner
+                .data
+                .chainBatches
+        })
+        .collect();
+    assert!(carried.iter().all(|n| *n <= U256::from(CAP)), "{carried:?}");
 
     for mut host in hosts {
         host.stop().await;
@@ -616,30 +663,24 @@ async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() 
     gateway_host.stop().await;
 }
 
-/// A chain L1 refuses by name cannot stop the others either: chain 999 settles on the Gateway
-/// (its executor there, in the Gateway's shared tree) but was never handed over on L1's
-/// Bridgehub; the Gateway's node holds it back when L1 says so and chain 270 goes on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chain_l1_refuses_is_held_back_and_the_other_goes_on() {
-    use gateway_contracts::{ExecutorDeployment, deploy_chain_executor, deploy_mock_verifier};
-    init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
+/// A chain on the Gateway (its executor there, in the Gateway's shared tree) that the L1
+/// Bridgehub never handed over, with batch 1 committed, proved (a proof the Gateway's node
+/// verifies) and executed there; through a `Forwarder` (as a multisig would) when `forwarded`,
+/// so the Gateway's node cannot read its calldata.
+async fn rogue_chain_settles_a_batch(topology: &devnet::Topology, chain_id: u64, forwarded: bool) {
+    use alloy::sol_types::SolCall;
+    use gateway_contracts::{
+        ExecutorDeployment, Forwarder, convert, deploy_chain_executor, deploy_mock_verifier,
+    };
     let gw =
         signer_provider(topology.gateway.node.rpc_url.clone(), &topology.gateway.governance_key)
             .unwrap();
     let relayer = topology.gateway.governance;
-    let rogue = 999u64;
     let genesis = gateway_primitives::StoredBatchInfo::default();
     let executor_address = deploy_chain_executor(
         &gw,
         &ExecutorDeployment {
-            chain_id: rogue,
+            chain_id,
             controller: relayer,
             message_root: topology.gateway.message_root,
             verifier: deploy_mock_verifier(&gw).await.unwrap(),
@@ -652,23 +693,93 @@ async fn a_chain_l1_refuses_is_held_back_and_the_other_goes_on() {
     )
     .await
     .unwrap();
-    let confirm =
+    let mined =
         async |pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>| {
             assert!(pending.get_receipt().await.unwrap().status());
         };
-    confirm(
+    mined(
         MessageRoot::new(topology.gateway.message_root, &gw)
-            .setExecutor(U256::from(rogue), executor_address)
+            .setExecutor(U256::from(chain_id), executor_address)
             .send()
             .await
             .unwrap(),
     )
     .await;
     let executor = ChainExecutor::new(executor_address, &gw);
-    let gateway_dir = tempfile::tempdir().unwrap();
-    confirm(executor.setOperator(relayer, gateway_contracts::roles::ALL).send().await.unwrap())
+    let forwarder = Forwarder::deploy(&gw).await.unwrap();
+    let operator = if forwarded { *forwarder.address() } else { relayer };
+    mined(executor.setOperator(operator, gateway_contracts::roles::ALL).send().await.unwrap())
         .await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let batch = gateway_primitives::CommitBatchInfo {
+        batchNumber: 1,
+        newStateCommitment: B256::repeat_byte(chain_id as u8),
+        firstBlockTimestamp: now - 10,
+        lastBlockTimestamp: now - 5,
+        chainId: U256::from(chain_id),
+        daScheme: 2,
+        slChainId: U256::from(topology.gateway.node.chain_id),
+        ..Default::default()
+    };
+    let stored = batch.to_stored();
+    let backend = MockBackend::default();
+    let proof = backend
+        .prove_batch(&BatchPublicInput {
+            chain_id,
+            batch_number: 1,
+            value: public_input(genesis.stateCommitment, stored.stateCommitment, stored.commitment),
+        })
+        .unwrap();
+    let calls = [
+        ChainExecutor::commitBatchesCall {
+            lastCommitted: convert(&genesis).unwrap(),
+            newBatches: vec![convert(&batch).unwrap()],
+            daInputs: vec![alloy::primitives::Bytes::new()],
+        }
+        .abi_encode(),
+        ChainExecutor::proveBatchesCall {
+            prevBatch: convert(&genesis).unwrap(),
+            batches: vec![convert(&stored).unwrap()],
+            proof: backend.batches_calldata(&[proof]),
+        }
+        .abi_encode(),
+        ChainExecutor::executeBatchesCall {
+            batches: vec![convert(&stored).unwrap()],
+            importedRoots: vec![vec![]],
+        }
+        .abi_encode(),
+    ];
+    for data in calls {
+        let pending = if forwarded {
+            forwarder.forward(executor_address, data.into()).send().await.unwrap()
+        } else {
+            alloy::providers::Provider::send_transaction(
+                &gw,
+                alloy::rpc::types::TransactionRequest::default()
+                    .to(executor_address)
+                    .input(alloy::primitives::Bytes::from(data).into()),
+            )
+            .await
+            .unwrap()
+        };
+        mined(pending).await;
+    }
+}
 
+/// A chain L1 refuses by name, or whose calldata the Gateway's node cannot read, cannot stop
+/// the others: chain 999 was never handed over on L1's Bridgehub, chain 998 settles through a
+/// forwarding contract; the Gateway's node holds both back, saying why, and chain 270 goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_l1_refuses_or_the_node_cannot_read_are_held_back_and_the_other_goes_on() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let gateway_dir = tempfile::tempdir().unwrap();
     let (gateway_host, _) =
         start_host(gateway_config(&topology), &topology.gateway.node.rpc_url, gateway_dir.path())
             .await
@@ -679,67 +790,18 @@ async fn a_chain_l1_refuses_is_held_back_and_the_other_goes_on() {
         start_host(chain_config(&topology, chain), &chain.node.rpc_url, dir.path()).await.unwrap();
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
     traffic.blocks(4, 1).await.unwrap();
+    let (refused, unreadable) = (999u64, 998u64);
+    rogue_chain_settles_a_batch(&topology, refused, false).await;
+    rogue_chain_settles_a_batch(&topology, unreadable, true).await;
 
-    // The rogue chain commits, proves (a proof the Gateway's node verifies) and executes a
-    // batch on the Gateway.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let batch = gateway_primitives::CommitBatchInfo {
-        batchNumber: 1,
-        newStateCommitment: B256::repeat_byte(0x99),
-        firstBlockTimestamp: now - 10,
-        lastBlockTimestamp: now - 5,
-        chainId: U256::from(rogue),
-        daScheme: 2,
-        slChainId: U256::from(topology.gateway.node.chain_id),
-        ..Default::default()
-    };
-    let stored = batch.to_stored();
-    confirm(
-        executor
-            .commitBatches(
-                gateway_contracts::convert(&genesis).unwrap(),
-                vec![gateway_contracts::convert(&batch).unwrap()],
-                vec![alloy::primitives::Bytes::new()],
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let backend = MockBackend::default();
-    let proof = backend
-        .prove_batch(&BatchPublicInput {
-            chain_id: rogue,
-            batch_number: 1,
-            value: public_input(genesis.stateCommitment, stored.stateCommitment, stored.commitment),
+    for (chain_id, why) in [(refused, "ChainNotOnGateway"), (unreadable, "could not be read")] {
+        wait_for("the chain held back", || async {
+            held_back_reason(&gateway_host, chain_id).await.is_some()
         })
-        .unwrap();
-    confirm(
-        executor
-            .proveBatches(
-                gateway_contracts::convert(&genesis).unwrap(),
-                vec![gateway_contracts::convert(&stored).unwrap()],
-                backend.batches_calldata(&[proof]),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    confirm(
-        executor
-            .executeBatches(vec![gateway_contracts::convert(&stored).unwrap()], vec![vec![]])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-
-    // L1 refuses it (never handed over): held back, saying so; chain 270 reaches L1 finality.
-    let held_back = async || held_back_reason(&gateway_host, rogue).await;
-    wait_for("the rogue chain held back", || async { held_back().await.is_some() }).await;
-    let reason = held_back().await.unwrap();
-    assert!(reason.contains("ChainNotOnGateway"), "{reason}");
+        .await;
+        let reason = held_back_reason(&gateway_host, chain_id).await.unwrap();
+        assert!(reason.contains(why), "{chain_id}: {reason}");
+    }
     let l1 =
         signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
     let l1_executor = GatewayExecutor::new(topology.gateway_l1_executor, &l1);
@@ -750,7 +812,9 @@ async fn a_chain_l1_refuses_is_held_back_and_the_other_goes_on() {
         l1_executor.lastFinalBatch(id).call().await.unwrap() > before
     })
     .await;
-    assert_eq!(l1_executor.lastFinalBatch(U256::from(rogue)).call().await.unwrap(), U256::ZERO);
+    for rogue in [refused, unreadable] {
+        assert_eq!(l1_executor.lastFinalBatch(U256::from(rogue)).call().await.unwrap(), U256::ZERO);
+    }
     chain_host.stop().await;
     let mut gateway_host = gateway_host;
     gateway_host.stop().await;

@@ -45,6 +45,13 @@ sol!(
     "artifacts/MerkleHarness.json"
 );
 
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    Forwarder,
+    "artifacts/Forwarder.json"
+);
+
 /// The operator role bits of [`ChainExecutor`].
 pub mod roles {
     /// May commit and revert batches.

@@ -31,9 +31,10 @@ mod bindings;
 mod deploy;
 
 pub use bindings::{
-    Bridgehub, ChainExecutor, GatewayExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier,
-    Halo2BatchVerifier, Halo2LeafVerifier, IVerifier, InteropRoots, L2Messenger, MerkleHarness,
-    MessageRoot, MessageVerifier, MockAggregatedVerifier, MockVerifier, roles, root_sources,
+    Bridgehub, ChainExecutor, Forwarder, GatewayExecutor, Halo2AggregatedVerifier,
+    Halo2AggregationVerifier, Halo2BatchVerifier, Halo2LeafVerifier, IVerifier, InteropRoots,
+    L2Messenger, MerkleHarness, MessageRoot, MessageVerifier, MockAggregatedVerifier, MockVerifier,
+    roles, root_sources,
 };
 pub use deploy::{
     ContractsError, ContractsResult, ExecutorDeployment, GatewayExecutorDeployment, convert,

@@ -108,15 +108,16 @@ impl Gateway {
         Ok(None)
     }
 
-    /// Seal: what Gateway batch `number`, over blocks `from..=to`, carries.
+    /// Seal: what Gateway batch `number`, over blocks `from..=to`, carries, and the chains to
+    /// hold back with it (their batches could not be read).
     pub(crate) fn contents(
         &self,
         store: &Store,
         number: u64,
         from: u64,
         to: u64,
-    ) -> SettlementResult<GatewayBatchContents> {
-        batch_contents(store, number, from, to)
+    ) -> SettlementResult<(GatewayBatchContents, Vec<(u64, String)>)> {
+        batch_contents(store, number, from, to, self.mode.max_chain_batches)
     }
 
     /// Prove: the leaf proofs of the chain batches Gateway batch `number` carries, as the
@@ -526,67 +527,100 @@ impl L1Mirror {
     }
 }
 
-/// What Gateway batch `number` over blocks `from..=to` carries: the chain batches executed on
-/// the Gateway in those blocks (grouped by chain, each chain's ascending, as `GatewayExecutor`
-/// wants them) except those of held-back chains, each chain's run preceded by the batches a
-/// hold left uncarried (executed earlier, proved on the Gateway, carried by no Gateway batch);
-/// the chains the MessageRoot added in `from..=to`; and the shared root L1 computes over what
-/// it then holds (the Gateway MessageRoot's own root unless a chain was held back).
+/// What Gateway batch `number` over blocks `from..=to` carries, and the chains to hold back
+/// while sealing it:
+/// - per chain not held back, its batches executed on the Gateway at or below block `to` that no
+///   earlier Gateway batch carried (those of the range, preceded by any a hold or the size cap
+///   left uncarried), grouped by chain, each chain's consecutive and ascending, as
+///   `GatewayExecutor` wants them; at most `max` in all (a chain's run is cut, never split);
+/// - the chains the MessageRoot added in `from..=to`;
+/// - the shared root L1 computes over what it then holds (the Gateway MessageRoot's own root
+///   unless a chain was left out).
+///
+/// A chain batch whose proof or commit info the node could not read (the chain called its
+/// executor through another contract) holds its chain back instead of stopping every chain.
 fn batch_contents(
     store: &Store,
     number: u64,
     from: u64,
     to: u64,
-) -> SettlementResult<GatewayBatchContents> {
+    max: Option<usize>,
+) -> SettlementResult<(GatewayBatchContents, Vec<(u64, String)>)> {
+    use std::collections::BTreeMap;
     let mut mirror = L1Mirror::before(store, number)?;
     let held: HashMap<u64, String> = store.gateway_held_back()?.into_iter().collect();
     let events = store.gateway_block_events(from..=to)?;
     let chains_added: Vec<u64> =
         events.iter().flat_map(|(_, events)| events.chainsAdded.iter().copied()).collect();
-    let mut executed: Vec<(u64, u64)> = events
-        .iter()
-        .flat_map(|(_, events)| events.executed.iter().map(|e| (e.chainId, e.batchNumber)))
-        .filter(|(chain, n)| {
-            !held.contains_key(chain) && *n > mirror.last_carried.get(chain).copied().unwrap_or(0)
-        })
-        .collect();
-    executed.sort_unstable();
-    executed.dedup();
-    // A chain restored after a hold: what the hold left uncarried goes first (a gap without
-    // proofs on the Gateway is batches settled elsewhere, before a migration back).
-    let firsts: Vec<(u64, u64)> = executed
-        .iter()
-        .enumerate()
-        .filter(|(i, (chain, _))| *i == 0 || executed[i - 1].0 != *chain)
-        .map(|(_, first)| *first)
-        .collect();
-    for (chain, first) in firsts {
-        let last = mirror.last_carried.get(&chain).copied().unwrap_or(0);
-        for n in store.gateway_chain_proofs_in(chain, last + 1..first)? {
-            executed.push((chain, n));
+    let last_carried = |chain: &u64| mirror.last_carried.get(chain).copied().unwrap_or(0);
+    let mut runs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (_, block) in &events {
+        for e in &block.executed {
+            if !held.contains_key(&e.chainId) && e.batchNumber > last_carried(&e.chainId) {
+                runs.entry(e.chainId).or_default().push(e.batchNumber);
+            }
         }
     }
-    executed.sort_unstable();
-    let mut chain_batches = Vec::with_capacity(executed.len());
-    for (chain_id, batch_number) in executed {
-        let proof = store.gateway_chain_proof(chain_id, batch_number)?.ok_or_else(|| {
-            SettlementError::Corrupt(format!(
-                "chain {chain_id} batch {batch_number} was executed on the Gateway at or below block {to} but no proof of it was seen"
-            ))
-        })?;
-        let commit_info = store.gateway_chain_commit(chain_id, batch_number)?.ok_or_else(|| {
-            SettlementError::Corrupt(format!(
-                "chain {chain_id} batch {batch_number} was executed on the Gateway but its commit info was not read from a commitBatches call"
-            ))
-        })?;
-        chain_batches.push(ChainRef {
-            chainId: U256::from(chain_id),
-            batchNumber: U256::from(batch_number),
-            publicInput: proof.publicInput,
-            batch: proof.batch,
-            previous: proof.previous,
-            commitInfo: commit_info.into(),
-        });
+    // What a hold or the cap left uncarried: the chain's proved batches above its last carried
+    // one, below its first of this range, or else through what it executed at or below `to`
+    // (a gap without proofs on the Gateway is batches settled elsewhere, before a migration).
+    let after: Vec<(u64, u64)> = store
+        .gateway_block_events(to + 1..=u64::MAX)?
+        .iter()
+        .flat_map(|(_, block)| block.executed.iter().map(|e| (e.chainId, e.batchNumber)))
+        .collect();
+    for (chain_id, chain) in store.gateway_chains()? {
+        if held.contains_key(&chain_id) {
+            continue;
+        }
+        let run = runs.entry(chain_id).or_default();
+        run.sort_unstable();
+        run.dedup();
+        let below = match run.first() {
+            Some(first) => *first,
+            None => after
+                .iter()
+                .filter(|(c, _)| *c == chain_id)
+                .map(|(_, n)| *n)
+                .min()
+                .unwrap_or(chain.executed.saturating_add(1)),
+        };
+        let last = last_carried(&chain_id);
+        if below > last + 1 {
+            let backlog = store.gateway_chain_proofs_in(chain_id, last + 1..below)?;
+            run.splice(0..0, backlog);
+        }
+    }
+    let mut room = max.unwrap_or(usize::MAX);
+    let mut chain_batches = Vec::new();
+    let mut holds = Vec::new();
+    for (chain_id, run) in runs {
+        let mut refs = Vec::with_capacity(run.len());
+        let mut unreadable = None;
+        for batch_number in run.into_iter().take(room) {
+            let proof = store.gateway_chain_proof(chain_id, batch_number)?;
+            let commit_info = store.gateway_chain_commit(chain_id, batch_number)?;
+            let (Some(proof), Some(commit_info)) = (proof, commit_info) else {
+                unreadable = Some(format!(
+                    "chain {chain_id} batch {batch_number} was executed on the Gateway but its proof or commit info could not be read (not a direct proveBatches / commitBatches call of its executor)"
+                ));
+                break;
+            };
+            refs.push(ChainRef {
+                chainId: U256::from(chain_id),
+                batchNumber: U256::from(batch_number),
+                publicInput: proof.publicInput,
+                batch: proof.batch,
+                previous: proof.previous,
+                commitInfo: commit_info.into(),
+            });
+        }
+        if let Some(reason) = unreadable {
+            holds.push((chain_id, reason));
+            continue;
+        }
+        room -= refs.len();
+        chain_batches.extend(refs);
     }
     let mut contents = GatewayBatchContents {
         chainBatches: chain_batches,
@@ -596,16 +630,16 @@ fn batch_contents(
     mirror.apply(&contents);
     contents.sharedRoot = mirror.root();
     let gateway_root = store.gateway_shared_root_at(to)?.unwrap_or_else(|| merkle_root(&[]));
-    if held.is_empty() && contents.sharedRoot != gateway_root {
-        error!(
+    if held.is_empty() && holds.is_empty() && contents.sharedRoot != gateway_root {
+        warn!(
             target: "settlement::gateway",
             gateway_batch = number,
             l1 = %contents.sharedRoot,
             gateway = %gateway_root,
-            "the shared root L1 will hold differs from the Gateway MessageRoot's with no chain held back (a chain added before this node's first block?): message proofs against L1's root will not match the Gateway's trees"
+            "the shared root L1 will hold differs from the Gateway MessageRoot's (a chain batch left for a later Gateway batch, or a chain added before this node's first block): message proofs for L1 are built against the Gateway's trees"
         );
     }
-    Ok(contents)
+    Ok((contents, holds))
 }
 
 fn executed_per_block(store: &Store, from: u64, to: u64) -> SettlementResult<Vec<(u64, usize)>> {

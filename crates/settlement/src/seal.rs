@@ -225,13 +225,13 @@ pub(crate) fn seal_batches(
         let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
         let (da, da_commitment) = crate::da::seal_commitment(config.da, &hashes, &pubdata, number)?;
         let mut info = commit_info(config, number, blocks, da, da_commitment);
-        let contents = match gateway {
+        let (contents, holds) = match gateway {
             Some(gateway) => {
-                let contents = gateway.contents(store, number, from, last_block)?;
+                let (contents, holds) = gateway.contents(store, number, from, last_block)?;
                 info.l2LogsRoot = contents.sharedRoot;
-                Some(contents)
+                (Some(contents), holds)
             }
-            None => None,
+            None => (None, Vec::new()),
         };
         let record = BatchRecord {
             number,
@@ -265,6 +265,9 @@ pub(crate) fn seal_batches(
             }
             if let Some(contents) = &contents {
                 tx.put_gateway_batch_contents(number, contents)?;
+            }
+            for (chain_id, reason) in &holds {
+                tx.hold_back_gateway_chain(*chain_id, reason)?;
             }
             tx.put_batch(&record)?;
             Ok(true)

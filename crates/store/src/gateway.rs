@@ -330,8 +330,13 @@ impl StoreWriter<'_> {
         }
         drop(proofs);
         let mut commits = self.tx.open_table(CHAIN_COMMITS)?;
-        for c in events.committed.iter().filter(|c| !c.commitInfo.is_empty()) {
-            commits.insert((c.chainId, c.batchNumber), c.commitInfo.as_ref())?;
+        for c in &events.committed {
+            // An unreadable (re-)commit leaves no stale info behind.
+            if c.commitInfo.is_empty() {
+                commits.remove((c.chainId, c.batchNumber))?;
+            } else {
+                commits.insert((c.chainId, c.batchNumber), c.commitInfo.as_ref())?;
+            }
         }
         drop(commits);
         let mut table = self.tx.open_table(BLOCK_EVENTS)?;
