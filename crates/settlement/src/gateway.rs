@@ -550,8 +550,13 @@ fn batch_contents(
     let mut mirror = L1Mirror::before(store, number)?;
     let held: HashMap<u64, String> = store.gateway_held_back()?.into_iter().collect();
     let events = store.gateway_block_events(from..=to)?;
-    let chains_added: Vec<u64> =
-        events.iter().flat_map(|(_, events)| events.chainsAdded.iter().copied()).collect();
+    // (A chain the shared tree already holds is never added twice, whatever the events say.)
+    let mut chains_added: Vec<u64> = Vec::new();
+    for id in events.iter().flat_map(|(_, events)| events.chainsAdded.iter().copied()) {
+        if !chains_added.contains(&id) && !mirror.chains.iter().any(|(c, _)| *c == id) {
+            chains_added.push(id);
+        }
+    }
     let last_carried = |chain: &u64| mirror.last_carried.get(chain).copied().unwrap_or(0);
     let mut runs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (_, block) in &events {
@@ -648,4 +653,100 @@ fn executed_per_block(store: &Store, from: u64, to: u64) -> SettlementResult<Vec
         .iter()
         .map(|(number, events)| (*number, events.executed.len()))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::sol_types::SolValue;
+    use gateway_primitives::CommitBatchInfo;
+
+    use super::*;
+
+    fn executed(chain: u64, n: u64) -> ExecutedChainBatch {
+        ExecutedChainBatch { chainId: chain, batchNumber: n, batchRoot: B256::repeat_byte(n as u8) }
+    }
+
+    /// Block events where `chain`'s batches `ns` are committed (readable), proved and executed.
+    fn settled(chain: u64, ns: &[u64]) -> GatewayBlockEvents {
+        GatewayBlockEvents {
+            committed: ns
+                .iter()
+                .map(|n| CommittedChainBatch {
+                    chainId: chain,
+                    batchNumber: *n,
+                    commitInfo: CommitBatchInfo { batchNumber: *n, ..Default::default() }
+                        .abi_encode()
+                        .into(),
+                })
+                .collect(),
+            proved: ns
+                .iter()
+                .map(|n| ProvedChainBatch {
+                    chainId: chain,
+                    batchNumber: *n,
+                    proof: vec![1].into(),
+                    batch: ChainBatchInfo {
+                        batchNumber: *n,
+                        l2LogsRoot: B256::repeat_byte(*n as u8),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            executed: ns.iter().map(|n| executed(chain, *n)).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn carried(contents: &GatewayBatchContents) -> Vec<(u64, u64)> {
+        contents
+            .chainBatches
+            .iter()
+            .map(|r| (r.chainId.saturating_to(), r.batchNumber.saturating_to()))
+            .collect()
+    }
+
+    #[test]
+    fn contents_add_chains_once_respect_the_cap_carry_the_rest_later_and_hold_back_the_unreadable()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let seal = |number: u64, block: u64, max: Option<usize>| {
+            let (contents, holds) = batch_contents(&store, number, block, block, max).unwrap();
+            store.write(|tx| tx.put_gateway_batch_contents(number, &contents)).unwrap();
+            (contents, holds)
+        };
+        // Block 1: two chains added (one reported twice), chain 270's batch 1 settled.
+        let mut block1 = settled(270, &[1]);
+        block1.chainsAdded = vec![270, 271, 270];
+        store.write(|tx| tx.put_gateway_block_events(1, &block1)).unwrap();
+        let (first, holds) = seal(1, 1, None);
+        assert!(holds.is_empty());
+        assert_eq!(first.chainsAdded, vec![270, 271]);
+        assert_eq!(carried(&first), vec![(270, 1)]);
+        let leaf_270 = chain_leaf(270, merkle_root(&[batch_leaf(1, B256::repeat_byte(1))]));
+        assert_eq!(first.sharedRoot, merkle_root(&[leaf_270, chain_leaf(271, merkle_root(&[]))]));
+
+        // Block 2: a chain the tree holds reported as added again is not added twice; three
+        // batches executed under a cap of one: one carried, the rest in later batches, in order.
+        let mut block2 = settled(270, &[2, 3, 4]);
+        block2.chainsAdded = vec![271];
+        store.write(|tx| tx.put_gateway_block_events(2, &block2)).unwrap();
+        let (second, _) = seal(2, 2, Some(1));
+        assert!(second.chainsAdded.is_empty());
+        assert_eq!(carried(&second), vec![(270, 2)]);
+        store.write(|tx| tx.put_gateway_block_events(3, &GatewayBlockEvents::default())).unwrap();
+        assert_eq!(carried(&seal(3, 3, Some(2)).0), vec![(270, 3), (270, 4)]);
+
+        // Block 4: chain 271 executes a batch whose proof and commit info were not readable:
+        // held back, and chain 270's batch of the same block is carried.
+        let mut block4 = settled(270, &[5]);
+        block4.executed.push(executed(271, 1));
+        store.write(|tx| tx.put_gateway_block_events(4, &block4)).unwrap();
+        let (fourth, holds) = seal(4, 4, None);
+        assert_eq!(carried(&fourth), vec![(270, 5)]);
+        assert_eq!(holds.len(), 1);
+        assert_eq!(holds[0].0, 271);
+        assert!(holds[0].1.contains("could not be read"), "{}", holds[0].1);
+    }
 }
