@@ -862,6 +862,15 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
     let user = signer_provider(topology.l1.node.rpc_url.clone(), &topology.chains[0].operator_key)
         .unwrap();
     let as_user = Bridgehub::new(topology.bridgehub, &user);
+    // Only governance sets the fee and takes the fees.
+    for err in [
+        expect_bridgehub_error(as_user.setPriorityOpFee(U256::ZERO).send().await.map(drop)),
+        expect_bridgehub_error(
+            as_user.withdrawFees(topology.chains[0].operator).send().await.map(drop),
+        ),
+    ] {
+        assert!(matches!(err, Bridgehub::BridgehubErrors::NotOwner(_)), "{err:?}");
+    }
     let err = expect_bridgehub_error(
         as_user
             .requestL2Transaction(U256::from(270), Bytes::from_static(b"free ride"))

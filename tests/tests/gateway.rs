@@ -446,14 +446,29 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     gateway.settle(next).await.unwrap();
     assert_eq!(gateway.executor.lastFinalBatch(U256::from(b)).call().await.unwrap(), U256::from(2));
 
+    // Only the Bridgehub hands chains over and takes them back: not the Gateway's operator.
+    for err in [
+        gateway.executor.handOver(U256::from(b), convert(&b0).unwrap()).call().await.unwrap_err(),
+        gateway.executor.takeBack(U256::from(b)).call().await.unwrap_err(),
+    ] {
+        assert!(matches!(
+            err.as_decoded_interface_error::<Errors>().unwrap(),
+            Errors::NotBridgehub(e) if e.caller == topology.gateway.governance
+        ));
+    }
     // The Gateway's operator (the executor's admin) cannot change the aggregated verifier;
     // L1's governance can, through the delay.
     let other = gateway_contracts::deploy_mock_aggregated_verifier(&l1).await.unwrap();
-    let err = gateway.executor.queueVerifier(other).call().await.unwrap_err();
-    assert!(matches!(
-        err.as_decoded_interface_error::<Errors>().unwrap(),
-        Errors::NotGovernance(e) if e.caller == topology.gateway.governance
-    ));
+    for err in [
+        gateway.executor.queueVerifier(other).call().await.unwrap_err(),
+        gateway.executor.applyVerifier().call().await.unwrap_err(),
+        gateway.executor.cancelVerifierChange().call().await.unwrap_err(),
+    ] {
+        assert!(matches!(
+            err.as_decoded_interface_error::<Errors>().unwrap(),
+            Errors::NotGovernance(e) if e.caller == topology.gateway.governance
+        ));
+    }
     devnet::change_verifier(
         &topology.l1.node.rpc_url,
         &topology.l1.governance_key,
