@@ -51,6 +51,9 @@ pub(crate) struct Gateway {
     mode: GatewayMode,
     /// Running totals over settled Gateway batches (for the status).
     totals: Mutex<GatewayTotals>,
+    /// What L1 holds after the last Gateway batch sealed here, so that sealing the next one
+    /// does not fold every earlier batch again.
+    mirror: Mutex<Option<(u64, L1Mirror)>>,
 }
 
 #[derive(Debug, Default)]
@@ -65,7 +68,7 @@ struct GatewayTotals {
 impl Gateway {
     /// Gateway mode with these settings.
     pub(crate) fn new(mode: GatewayMode) -> Self {
-        Self { mode, totals: Mutex::default() }
+        Self { mode, totals: Mutex::default(), mirror: Mutex::default() }
     }
 
     /// Ingest: records the chain events of a Gateway block in the block's store transaction.
@@ -116,8 +119,18 @@ impl Gateway {
         number: u64,
         from: u64,
         to: u64,
-    ) -> SettlementResult<(GatewayBatchContents, Vec<(u64, String)>)> {
-        batch_contents(store, number, from, to, self.mode.max_chain_batches)
+    ) -> SettlementResult<(GatewayBatchContents, Holds)> {
+        let mut cached = lock(&self.mirror);
+        let mirror = match cached.take() {
+            Some((through, mirror)) if through + 1 == number && mirror.holds(store, through)? => {
+                mirror
+            }
+            _ => L1Mirror::before(store, number)?,
+        };
+        let (contents, holds, after) =
+            batch_contents(store, mirror, number, from, to, self.mode.max_chain_batches)?;
+        *cached = Some((number, after));
+        Ok((contents, holds))
     }
 
     /// Prove: the leaf proofs of the chain batches Gateway batch `number` carries, as the
@@ -488,15 +501,15 @@ fn chain_batch_info(b: &ChainExecutor::StoredBatchInfo) -> ChainBatchInfo {
 /// What L1 holds of the Gateway's shared tree after Gateway batches `1..number`: the chains
 /// in the order the Gateway added them, each with the tree of its carried batch roots, and
 /// per chain the last batch carried.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct L1Mirror {
     chains: Vec<(u64, IncrementalTree)>,
     last_carried: HashMap<u64, u64>,
 }
 
 impl L1Mirror {
-    /// Folds the contents of Gateway batches `1..number` (O(carried batches): fine while
-    /// Gateway batches number in the thousands; a persisted frontier is the next step).
+    /// Folds the contents of Gateway batches `1..number` (O(carried batches): done when the
+    /// node starts or a batch was unsealed; otherwise the Gateway keeps the last one).
     fn before(store: &Store, number: u64) -> SettlementResult<Self> {
         let mut mirror = Self::default();
         if number > 1 {
@@ -505,6 +518,12 @@ impl L1Mirror {
             }
         }
         Ok(mirror)
+    }
+
+    /// True when this is what L1 holds after Gateway batch `number` as now stored (its
+    /// shared root commits to every tree, so a batch unsealed and sealed otherwise shows).
+    fn holds(&self, store: &Store, number: u64) -> SettlementResult<bool> {
+        Ok(store.gateway_batch_contents(number)?.is_some_and(|c| c.sharedRoot == self.root()))
     }
 
     fn apply(&mut self, contents: &GatewayBatchContents) {
@@ -539,15 +558,19 @@ impl L1Mirror {
 ///
 /// A chain batch whose proof or commit info the node could not read (the chain called its
 /// executor through another contract) holds its chain back instead of stopping every chain.
+/// Chains to hold back, with why.
+type Holds = Vec<(u64, String)>;
+
+/// `mirror` is what L1 holds before it; returned with what L1 holds after it.
 fn batch_contents(
     store: &Store,
+    mut mirror: L1Mirror,
     number: u64,
     from: u64,
     to: u64,
     max: Option<usize>,
-) -> SettlementResult<(GatewayBatchContents, Vec<(u64, String)>)> {
+) -> SettlementResult<(GatewayBatchContents, Holds, L1Mirror)> {
     use std::collections::BTreeMap;
-    let mut mirror = L1Mirror::before(store, number)?;
     let held: HashMap<u64, String> = store.gateway_held_back()?.into_iter().collect();
     let events = store.gateway_block_events(from..=to)?;
     // (A chain the shared tree already holds is never added twice, whatever the events say.)
@@ -644,7 +667,7 @@ fn batch_contents(
             "the shared root L1 will hold differs from the Gateway MessageRoot's (a chain batch left for a later Gateway batch, or a chain added before this node's first block): message proofs for L1 are built against the Gateway's trees"
         );
     }
-    Ok((contents, holds))
+    Ok((contents, holds, mirror))
 }
 
 fn executed_per_block(store: &Store, from: u64, to: u64) -> SettlementResult<Vec<(u64, usize)>> {
@@ -712,8 +735,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let seal = |number: u64, block: u64, max: Option<usize>| {
-            let (contents, holds) = batch_contents(&store, number, block, block, max).unwrap();
+            let mirror = L1Mirror::before(&store, number).unwrap();
+            let (contents, holds, after) =
+                batch_contents(&store, mirror, number, block, block, max).unwrap();
+            // What the next seal would start from is what folding the stored batches gives.
             store.write(|tx| tx.put_gateway_batch_contents(number, &contents)).unwrap();
+            assert!(after.holds(&store, number).unwrap());
+            assert_eq!(after.root(), L1Mirror::before(&store, number + 1).unwrap().root());
             (contents, holds)
         };
         // Block 1: two chains added (one reported twice), chain 270's batch 1 settled.
