@@ -23,6 +23,7 @@
 
 mod gateway;
 mod halt;
+mod interop;
 mod migration;
 mod records;
 
@@ -31,6 +32,7 @@ pub use gateway::{
     GatewayBatchContents, GatewayBlockEvents, GatewayChain, ProvedChainBatch,
 };
 pub use halt::Halt;
+pub use interop::{MirrorProgress, MirroredChain, MirroredLeaf};
 pub use migration::{MigrationPhase, MigrationRecord};
 pub use records::{BatchRecord, BatchStage, BlockRecord, ImportedRoot, InFlightTx};
 
@@ -56,11 +58,11 @@ use redb::{
 use tracing::debug;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Older schema versions this build upgrades in place when it opens them (each upgrade only
-/// adds tables).
-const UPGRADABLE_FROM: &[u64] = &[2, 3, 4, 5];
+/// adds tables; 7 added the interop mirror's).
+const UPGRADABLE_FROM: &[u64] = &[2, 3, 4, 5, 6];
 
 /// Schema 6 changed the encoding of the gateway-mode tables (what L1 now checks of each carried
 /// chain batch): a store of an older schema upgrades only while those tables are empty (every
@@ -258,6 +260,11 @@ impl Store {
             tx.open_table(gateway::HELD_BACK)?;
             tx.open_table(gateway::CHAIN_COMMITS)?;
             tx.open_table(migration::MIGRATIONS)?;
+            tx.open_table(interop::PROGRESS)?;
+            tx.open_table(interop::CHAINS)?;
+            tx.open_table(interop::LEAVES)?;
+            tx.open_table(interop::BATCH_INDEX)?;
+            tx.open_table(interop::ROOTS)?;
         }
         tx.commit()?;
         Ok(())
@@ -728,12 +735,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let tx = store.db.begin_write().unwrap();
-        tx.open_table(META).unwrap().insert(SCHEMA_KEY, 7).unwrap();
+        let newer = u64::from(SCHEMA_VERSION) + 1;
+        tx.open_table(META).unwrap().insert(SCHEMA_KEY, newer).unwrap();
         tx.commit().unwrap();
         drop(store);
         let err = Store::open(dir.path()).unwrap_err().to_string();
         assert!(
-            err.contains("schema version 7")
+            err.contains(&format!("schema version {newer}"))
                 && err.contains(&format!("supports version {SCHEMA_VERSION}")),
             "{err}"
         );
@@ -789,6 +797,29 @@ mod tests {
         let tx = store.db.begin_read().unwrap();
         let version = tx.open_table(META).unwrap().get(SCHEMA_KEY).unwrap().unwrap().value();
         assert_eq!(version, u64::from(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn a_schema_6_store_gains_the_interop_mirror_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write(|tx| tx.put_block(&record(1))).unwrap();
+        // What a schema-6 build left: no interop mirror tables, version 6.
+        let tx = store.db.begin_write().unwrap();
+        tx.open_table(META).unwrap().insert(SCHEMA_KEY, 6).unwrap();
+        tx.delete_table(interop::PROGRESS).unwrap();
+        tx.delete_table(interop::CHAINS).unwrap();
+        tx.delete_table(interop::LEAVES).unwrap();
+        tx.delete_table(interop::BATCH_INDEX).unwrap();
+        tx.delete_table(interop::ROOTS).unwrap();
+        tx.commit().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.block(1).unwrap(), Some(record(1)));
+        assert_eq!(store.mirror_progress(506).unwrap(), None);
+        assert_eq!(store.mirror_root_at_or_before(506, 9).unwrap(), None);
+        store.write(|tx| tx.mirror_put_root(506, 3, B256::repeat_byte(3))).unwrap();
+        assert_eq!(store.mirror_root_at(506, 3).unwrap(), Some(B256::repeat_byte(3)));
     }
 
     #[test]

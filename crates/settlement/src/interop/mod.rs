@@ -425,8 +425,10 @@ impl Interop {
             (&self.config.l1, &self.l1, &self.l1_mirror)
         };
         let mut mirror = mirror.lock().await;
-        mirror.refresh(layer, provider, self.timeout).await?;
-        let Some(added) = mirror.added_at(self.chain_id, batch.number) else {
+        mirror.refresh(store, layer, provider, self.timeout).await?;
+        let Some(added) =
+            store.mirror_batch(layer.chain_id, self.chain_id, batch.number)?.map(|(_, l)| l.block)
+        else {
             response.reason = Some(format!(
                 "batch {} is not executed on settlement layer {} yet",
                 batch.number, batch.sl_chain_id
@@ -457,27 +459,21 @@ impl Interop {
                 let root = self
                     .within("sharedRootOf", executor.sharedRootOf(event.gatewayBatch).call())
                     .await?;
-                let at = mirror
-                    .roots
-                    .iter()
-                    .rev()
-                    .find(|(_, r)| *r == root)
-                    .map(|(b, _)| *b)
-                    .ok_or_else(|| {
-                        LayerCall::new(
-                            "the Gateway's interop roots",
-                            LayerError::Unexpected(format!(
-                                "Gateway batch {gateway_batch}'s root {root} is not among them"
-                            )),
-                        )
-                    })?;
+                let at = store.mirror_block_of_root(layer.chain_id, root)?.ok_or_else(|| {
+                    LayerCall::new(
+                        "the Gateway's interop roots",
+                        LayerError::Unexpected(format!(
+                            "Gateway batch {gateway_batch}'s root {root} is not among them"
+                        )),
+                    )
+                })?;
                 (RootKind::GatewayBatch, gateway_batch, at)
             }
             (on_gateway, _) => {
                 let kind = if on_gateway { RootKind::GatewayBlock } else { RootKind::L1Block };
                 let at = match at_block {
                     Some(block) => {
-                        if !mirror.roots.iter().any(|(b, _)| *b == block) {
+                        if store.mirror_root_at(layer.chain_id, block)?.is_none() {
                             return Err(SettlementError::Request(format!(
                                 "settlement layer {} recorded no interop root at block {block}",
                                 layer.chain_id
@@ -485,12 +481,15 @@ impl Interop {
                         }
                         block
                     }
-                    None => mirror.roots.last().map(|(b, _)| *b).ok_or_else(|| {
-                        SettlementError::Request(format!(
-                            "settlement layer {} has no interop root yet",
-                            layer.chain_id
-                        ))
-                    })?,
+                    None => store
+                        .mirror_root_at_or_before(layer.chain_id, u64::MAX)?
+                        .map(|(b, _)| b)
+                        .ok_or_else(|| {
+                            SettlementError::Request(format!(
+                                "settlement layer {} has no interop root yet",
+                                layer.chain_id
+                            ))
+                        })?,
                 };
                 (kind, at, at)
             }
@@ -502,9 +501,9 @@ impl Interop {
             ));
             return Ok(response);
         }
-        let placement = mirror
-            .place(self.chain_id, batch.number, at_block)
-            .map_err(|e| LayerCall::new("the MessageRoot's trees", LayerError::Unexpected(e)))?;
+        let placement =
+            Mirror::place(store, layer.chain_id, self.chain_id, batch.number, at_block)?;
+        drop(mirror);
         response.proof = Some(ProofJson {
             root_kind: kind,
             root_id,
