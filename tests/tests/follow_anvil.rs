@@ -239,6 +239,128 @@ async fn endpoint_stopped_for_10s_and_restarted_is_followed_again() {
     following.host.stop().await;
 }
 
+/// reth's `exex_notifications_behind_head_canonical`, across a node restart: the followed node
+/// comes back behind the host's last block (an older copy of its own chain). The host waits
+/// for it instead of reverting what it delivered; once the node mines past the old tip on its
+/// new blocks, that real reorg is delivered as one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_behind_the_host_is_waited_for_not_reverted() {
+    let state = tempfile::tempdir().unwrap();
+    let state_file = state.path().join("anvil.json");
+    let mut anvil =
+        Anvil::spawn(AnvilConfig { state: Some(state_file.clone()), ..Default::default() })
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut following = follow(&anvil, dir.path()).await;
+    let traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    traffic.blocks(5, 1).await.unwrap();
+    let behind = anvil_tip(&traffic).await;
+    // Anvil writes its state when it stops: keep the copy at block `behind`.
+    anvil.stop();
+    std::fs::copy(&state_file, state.path().join("behind.json")).unwrap();
+    anvil.restart().unwrap();
+    traffic.blocks(5, 1).await.unwrap();
+    let tip = anvil_tip(&traffic).await;
+    until_head(&mut following.seen, tip).await;
+
+    // The node comes back from the older copy: same chain, 5 blocks behind the host.
+    anvil.stop();
+    std::fs::copy(state.path().join("behind.json"), &state_file).unwrap();
+    anvil.restart().unwrap();
+    assert_eq!(anvil_tip(&traffic).await, behind);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        following.seen.try_recv().is_err(),
+        "nothing is reverted or delivered while the node is behind"
+    );
+    assert_eq!(following.store.head(STORE_EXEX_ID).unwrap(), Some(tip));
+
+    // It mines on, on new blocks: past the host's tip that is a reorg, delivered whole.
+    traffic.blocks(6, 1).await.unwrap();
+    let new_tip = anvil_tip(&traffic).await;
+    let notifications = until_head(&mut following.seen, new_tip).await;
+    let reverted: Vec<u64> = notifications
+        .iter()
+        .filter_map(|n| n.reverted_chain())
+        .flat_map(|old| old.blocks_iter().map(|b| b.number()).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(reverted, (behind.number + 1..=tip.number).collect::<Vec<_>>());
+    let stored = following.store.blocks(1..=new_tip.number).unwrap();
+    assert!(stored.windows(2).all(|w| w[1].parent_hash == w[0].hash));
+    following.host.stop().await;
+}
+
+/// A node without `eth_getBlockReceipts` (ganache is one): the host reads each block's receipts
+/// per transaction, in one batched request, and delivers the same blocks and receipts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_eth_get_block_receipts_is_followed_through_transaction_receipts() {
+    let anvil = Anvil::spawn(AnvilConfig::default()).unwrap();
+    let front = FlakyRpc::serving(
+        &anvil,
+        u64::MAX,
+        &[
+            "eth_blockNumber",
+            "eth_chainId",
+            "eth_getBlockByNumber",
+            "eth_getBlockByHash",
+            "eth_getTransactionReceipt",
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut following = follow_url(front.url.clone(), dir.path(), 0).await;
+    let traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    traffic.blocks(4, 3).await.unwrap();
+    traffic.blocks(2, 0).await.unwrap();
+    let tip = anvil_tip(&traffic).await;
+    let notifications = until_head(&mut following.seen, tip).await;
+    let mut txs = 0;
+    for (block, receipts) in notifications.iter().flat_map(|n| {
+        n.committed_chain()
+            .unwrap()
+            .blocks_and_receipts()
+            .map(|(b, r)| (Arc::clone(b), r.to_vec()))
+            .collect::<Vec<_>>()
+    }) {
+        let rpc =
+            traffic.provider().get_block_receipts(block.number().into()).await.unwrap().unwrap();
+        assert_eq!(receipts.len(), rpc.len(), "block {}", block.number());
+        for (ours, theirs) in receipts.iter().zip(&rpc) {
+            assert_eq!(ours.cumulative_gas_used, theirs.inner.cumulative_gas_used());
+            assert_eq!(ours.logs.len(), theirs.inner.logs().len());
+        }
+        txs += receipts.len();
+    }
+    assert_eq!(txs, 12, "every transaction's receipt");
+    following.host.stop().await;
+}
+
+/// The followed node comes back as another chain (a fresh anvil on the same port): the host
+/// stops with an error naming the genesis it sees and the one its WAL was written for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_on_another_chain_stops_the_host_naming_both_geneses() {
+    let mut anvil = Anvil::spawn(AnvilConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut following = follow(&anvil, dir.path()).await;
+    let traffic = Traffic::new(anvil.endpoint(), DEV_ACCOUNT_KEYS[0]).unwrap();
+    let genesis = traffic.provider().get_block(0.into()).await.unwrap().unwrap().header.hash;
+    traffic.blocks(3, 1).await.unwrap();
+    let tip = anvil_tip(&traffic).await;
+    until_head(&mut following.seen, tip).await;
+
+    // Without a state file, a restart is a new chain (a new genesis block).
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    anvil.restart().unwrap();
+    let fresh = traffic.provider().get_block(0.into()).await.unwrap().unwrap().header.hash;
+    assert_ne!(fresh, genesis, "anvil made a new chain");
+    let exit = tokio::time::timeout(WAIT, following.host.wait_for_node_exit())
+        .await
+        .expect("the host stops");
+    let err = format!("{:#}", exit.expect_err("the host stops with an error"));
+    assert!(err.contains("another chain"), "{err}");
+    assert!(err.contains(&fresh.to_string()) && err.contains(&genesis.to_string()), "{err}");
+}
+
 /// Runs the `e2e-follower` binary, a real host process, and reads its `head` lines.
 struct Follower {
     child: std::process::Child,
@@ -366,6 +488,22 @@ struct FlakyRpc {
 
 impl FlakyRpc {
     async fn start(anvil: &Anvil, one_in: u64) -> Self {
+        Self::serving(
+            anvil,
+            one_in,
+            &[
+                "eth_blockNumber",
+                "eth_chainId",
+                "eth_getBlockByNumber",
+                "eth_getBlockByHash",
+                "eth_getBlockReceipts",
+            ],
+        )
+        .await
+    }
+
+    /// A front that serves only `methods` (others answer -32601, method not found).
+    async fn serving(anvil: &Anvil, one_in: u64, methods: &[&'static str]) -> Self {
         use std::sync::atomic::{AtomicU64, Ordering};
         let upstream =
             alloy::providers::RootProvider::<alloy::network::Ethereum>::new_http(anvil.endpoint());
@@ -373,13 +511,7 @@ impl FlakyRpc {
         let failed = Arc::new(AtomicU64::new(0));
         let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut module = jsonrpsee::RpcModule::new(());
-        for method in [
-            "eth_blockNumber",
-            "eth_chainId",
-            "eth_getBlockByNumber",
-            "eth_getBlockByHash",
-            "eth_getBlockReceipts",
-        ] {
+        for method in methods.iter().copied() {
             let upstream = upstream.clone();
             let requests = Arc::clone(&requests);
             let failed = Arc::clone(&failed);

@@ -74,12 +74,48 @@ pub enum HostError {
     /// A block the host needs is not in the provider.
     #[error("block {0} is not available from the block provider")]
     MissingBlock(BlockNumber),
+    /// The followed node has no block at the host's last delivered height: it is behind (a
+    /// restarted or syncing node), not reorged. The source waits for it.
+    #[error(
+        "the followed node is behind: its tip is block {tip}, the host has delivered up to block {head}; waiting for it to sync"
+    )]
+    NodeBehind {
+        /// The node's tip.
+        tip: BlockNumber,
+        /// The host's last delivered block.
+        head: BlockNumber,
+    },
+    /// The followed node serves another chain than the one this host's WAL was written for.
+    #[error(
+        "the followed node is on another chain: its genesis block is {seen} (chain id {chain_id}), this host's WAL was written for genesis {expected}; point the host at the chain this datadir follows, or start with a new datadir"
+    )]
+    OtherChain {
+        /// The node's genesis hash.
+        seen: B256,
+        /// The node's chain id (`eth_chainId`), to name it.
+        chain_id: u64,
+        /// The genesis hash the WAL records.
+        expected: B256,
+    },
     /// The host is shutting down or a channel to it is closed.
     #[error("the host channel {0} is closed")]
     ChannelClosed(&'static str),
 }
 
 impl HostError {
+    /// True for what another try may cure: a provider that did not answer or answered for a
+    /// chain that moved meanwhile, a block it did not have yet.
+    pub const fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Provider(_)
+                | Self::MissingBlock(_)
+                | Self::UnlinkedChain { .. }
+                | Self::ReceiptsMismatch { .. }
+                | Self::NodeBehind { .. }
+        )
+    }
+
     /// An I/O error with what was being done and where.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { action, path: path.into(), source }

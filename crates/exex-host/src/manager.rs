@@ -9,14 +9,14 @@
 
 use alloy::consensus::BlockHeader as _;
 use std::{
-    collections::VecDeque,
+    collections::{HashSet, VecDeque},
     future::Future,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
-use alloy::eips::BlockNumHash;
+use alloy::{eips::BlockNumHash, primitives::B256};
 use futures::StreamExt;
 use metrics::{Counter, Gauge, counter, gauge};
 use reth_primitives_traits::NodePrimitives;
@@ -44,6 +44,8 @@ pub struct ExExHandle<N: NodePrimitives = EthPrimitives> {
     receiver: mpsc::UnboundedReceiver<ExExEvent>,
     next_notification_id: u64,
     finished_height: Option<BlockNumHash>,
+    /// The blocks of the last revert handed to the ExEx that no commit has brought back.
+    reverted: HashSet<B256>,
     notifications_sent: Counter,
     notifications_skipped: Counter,
     events_received: Counter,
@@ -71,6 +73,7 @@ impl<N: NodePrimitives> ExExHandle<N> {
             receiver: event_rx,
             next_notification_id: 0,
             finished_height: None,
+            reverted: HashSet::new(),
         };
         let notifications = ExExNotifications::new(notification_rx, provider, wal.handle());
         (handle, event_tx, notifications)
@@ -79,6 +82,24 @@ impl<N: NodePrimitives> ExExHandle<N> {
     /// The ExEx's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// A revert handed to the ExEx lowers its finished height to the fork point (its blocks
+    /// above it are gone), so no commit above the fork is ever skipped as "already finished";
+    /// a `FinishedHeight` for a reverted block that arrives later is stale and ignored.
+    fn note_revert(&mut self, notification: &ExExNotification<N>) {
+        if let Some(old) = notification.reverted_chain() {
+            let fork = old.fork_block();
+            if self.finished_height.is_some_and(|f| f.number > fork.number) {
+                self.finished_height = Some(fork);
+            }
+            self.reverted = old.blocks_iter().map(|b| b.hash()).collect();
+        }
+        if let Some(new) = notification.committed_chain() {
+            for block in new.blocks_iter() {
+                self.reverted.remove(&block.hash());
+            }
+        }
     }
 
     /// Tries to hand notification `id` to the ExEx. `Ready(Ok)` when it was sent or skipped.
@@ -109,6 +130,7 @@ impl<N: NodePrimitives> ExExHandle<N> {
                 if self.sender.send_item(notification.clone()).is_err() {
                     return Poll::Ready(Err(HostError::ChannelClosed("exex notifications")));
                 }
+                self.note_revert(notification);
                 self.next_notification_id = id + 1;
                 self.notifications_sent.increment(1);
                 Poll::Ready(Ok(()))
@@ -281,6 +303,13 @@ impl<N: NodePrimitives> ExExManager<N> {
         let mut to = finalized;
         for exex in &self.exexs {
             match exex.finished_height {
+                // A finished block that a notification in the WAL replaced: the ExEx has not
+                // taken that revert yet, and after a restart it needs the entry that committed
+                // its head to revert it. Nothing is finalized until it moves on.
+                Some(height) if self.wal.is_reverted(&height.hash) => {
+                    debug!(target: "exex::manager", exex = %exex.id, height = height.number, "not finalizing the WAL: the ExEx's finished block was reverted");
+                    return Ok(());
+                }
                 Some(height) if height.number < to.number => to = height,
                 Some(_) => {}
                 None => return Ok(()),
@@ -302,8 +331,12 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
         for exex in &mut this.exexs {
             while let Poll::Ready(Some(event)) = exex.receiver.poll_recv(cx) {
                 let ExExEvent::FinishedHeight(height) = event;
-                exex.finished_height = Some(height);
                 exex.events_received.increment(1);
+                if exex.reverted.contains(&height.hash) {
+                    debug!(target: "exex::manager", exex = %exex.id, height = height.number, "ignoring a finished height on a reverted block");
+                    continue;
+                }
+                exex.finished_height = Some(height);
                 finished_changed = true;
             }
         }
@@ -315,9 +348,6 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
                 this.last_finalized = finalized;
                 finalized_changed = true;
             }
-        }
-        if finalized_changed || finished_changed {
-            this.finalize_wal()?;
         }
 
         // 3. New notifications, written to the WAL before anyone sees them.
@@ -332,6 +362,10 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
                 // The handle lives in `this`, so the channel never closes while we run.
                 Poll::Ready(None) | Poll::Pending => break,
             }
+        }
+        // After step 3, so a reorg that arrived with the finalized block is known to the WAL.
+        if finalized_changed || finished_changed {
+            this.finalize_wal()?;
         }
 
         // 4. Hand each ExEx every buffered notification it can take.
@@ -442,6 +476,105 @@ mod tests {
             let got = tokio::time::timeout(wait, b_stream.next()).await.unwrap().unwrap().unwrap();
             assert_eq!(&got.committed_chain().unwrap(), expected, "b gets everything");
         }
+    }
+
+    /// reth's `test_sends_chain_reverted_notification`, for an ExEx without a head that had
+    /// finished the reverted blocks: the commit that replaces them, at or below its old finished
+    /// height, still reaches it.
+    #[tokio::test]
+    async fn test_sends_chain_reverted_notification_then_the_commit_below_the_old_finished_height()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let wal = Wal::open(dir.path()).unwrap();
+        let (a, a_events, mut a_stream) = ExExHandle::new("a", 4, chain.source().provider(), &wal);
+        let (_finalized_tx, finalized_rx) = watch::channel(None);
+        let manager = ExExManager::new(vec![a], 16, wal, finalized_rx);
+        let mut handle = manager.handle();
+        tokio::spawn(manager);
+        let wait = Duration::from_secs(5);
+
+        let first = chain.commit(5, 0);
+        handle.send_async(ExExNotification::ChainCommitted { new: first }).await.unwrap();
+        let got = tokio::time::timeout(wait, a_stream.next()).await.unwrap().unwrap().unwrap();
+        a_events
+            .send(ExExEvent::FinishedHeight(got.committed_chain().unwrap().tip().num_hash()))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        // Blocks 4 and 5 are reverted, then two new blocks 4 and 5 are committed.
+        let old = chain.revert(2);
+        let new = chain.commit(2, 1);
+        handle.send_async(ExExNotification::ChainReverted { old: Arc::clone(&old) }).await.unwrap();
+        // The ExEx's report of block 5 again (sent before it read the revert) is stale.
+        a_events.send(ExExEvent::FinishedHeight(old.tip().num_hash())).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        handle
+            .send_async(ExExNotification::ChainCommitted { new: Arc::clone(&new) })
+            .await
+            .unwrap();
+
+        let reverted = tokio::time::timeout(wait, a_stream.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(reverted.reverted_chain(), Some(old));
+        let committed = tokio::time::timeout(wait, a_stream.next())
+            .await
+            .expect("the commit above the fork point is not skipped")
+            .unwrap()
+            .unwrap();
+        assert_eq!(committed.committed_chain(), Some(new));
+    }
+
+    /// reth's manager checks every finished block is still known before it finalizes the WAL:
+    /// an ExEx that finished a block a waiting reorg replaced keeps the entry that committed it.
+    #[tokio::test]
+    async fn the_wal_keeps_a_finished_block_that_a_waiting_reorg_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let wal = Wal::open(dir.path()).unwrap();
+        let lookup = wal.handle();
+        let (a, a_events, mut a_stream) = ExExHandle::new("a", 1, chain.source().provider(), &wal);
+        let (finalized_tx, finalized_rx) = watch::channel(None);
+        let manager = ExExManager::new(vec![a], 16, wal, finalized_rx);
+        let mut handle = manager.handle();
+        tokio::spawn(manager);
+        let wait = Duration::from_secs(5);
+
+        let first = chain.commit(10, 0);
+        handle
+            .send_async(ExExNotification::ChainCommitted { new: Arc::clone(&first) })
+            .await
+            .unwrap();
+        tokio::time::timeout(wait, a_stream.next()).await.unwrap().unwrap().unwrap();
+        a_events.send(ExExEvent::FinishedHeight(first.tip().num_hash())).unwrap();
+        // Block 11 fills the ExEx's channel (it reads nothing more for now); the reorg of blocks
+        // 9..=11 waits in the manager; then block 11 of the new chain is finalized.
+        let eleventh = chain.commit(1, 0);
+        handle.send_async(ExExNotification::ChainCommitted { new: eleventh }).await.unwrap();
+        let (old, new) = chain.reorg(3, 3, 1);
+        handle
+            .send_async(ExExNotification::ChainReorged { old, new: Arc::clone(&new) })
+            .await
+            .unwrap();
+        finalized_tx.send(Some(new.tip().num_hash())).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let head = first.tip().hash();
+        assert!(
+            lookup.get_committed_notification_by_block_hash(&head).unwrap().is_some(),
+            "the entry that committed the ExEx's finished block 10 is kept"
+        );
+
+        // The ExEx takes block 11 and the reorg and finishes the new tip: the WAL finalizes.
+        for _ in 0..2 {
+            tokio::time::timeout(wait, a_stream.next()).await.unwrap().unwrap().unwrap();
+        }
+        a_events.send(ExExEvent::FinishedHeight(new.tip().num_hash())).unwrap();
+        tokio::time::timeout(wait, async {
+            while lookup.get_committed_notification_by_block_hash(&head).unwrap().is_some() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the WAL is finalized once the ExEx moved on");
     }
 
     #[tokio::test]

@@ -170,6 +170,10 @@ struct WithHead<N: NodePrimitives> {
     stage: Stage,
     ready: VecDeque<ExExNotification<N>>,
     step: Option<StepFuture<N>>,
+    /// The manager's notifications taken off the channel while the ExEx catches up (reth drains
+    /// its channel during backfill too): the manager and the other ExExs never wait on a
+    /// backfill. The manager's permits bound how many can wait here.
+    pending: VecDeque<ExExNotification<N>>,
 }
 
 impl<N: NodePrimitives> WithHead<N> {
@@ -180,6 +184,7 @@ impl<N: NodePrimitives> WithHead<N> {
             stage: Stage::CheckCanonical,
             ready: VecDeque::new(),
             step: None,
+            pending: VecDeque::new(),
         }
     }
 
@@ -192,6 +197,11 @@ impl<N: NodePrimitives> WithHead<N> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<eyre::Result<ExExNotification<N>>>> {
         loop {
+            if self.stage != Stage::Live || self.step.is_some() {
+                while let Poll::Ready(Some(notification)) = self.inner.receiver.poll_recv(cx) {
+                    self.pending.push_back(notification);
+                }
+            }
             if let Some(notification) = self.ready.pop_front() {
                 return Poll::Ready(Some(Ok(notification)));
             }
@@ -223,8 +233,12 @@ impl<N: NodePrimitives> WithHead<N> {
                     self.step = Some(backfill(Arc::clone(&self.inner.provider), self.head).boxed());
                 }
                 Stage::Live => {
-                    let Some(notification) = ready!(self.inner.receiver.poll_recv(cx)) else {
-                        return Poll::Ready(None);
+                    let notification = match self.pending.pop_front() {
+                        Some(notification) => notification,
+                        None => match ready!(self.inner.receiver.poll_recv(cx)) {
+                            Some(notification) => notification,
+                            None => return Poll::Ready(None),
+                        },
                     };
                     if let Some(gap) = self.gap_before(&notification) {
                         self.step = Some(
@@ -286,13 +300,50 @@ impl<N: NodePrimitives> WithHead<N> {
     }
 }
 
+/// How long a head check waits for a node that is behind the ExEx's head.
+const BEHIND_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many times a provider read is tried before its error reaches the ExEx.
+const PROVIDER_TRIES: u32 = 8;
+
+/// Runs `read` until it succeeds, at most [`PROVIDER_TRIES`] times with a growing pause (about
+/// 30 s in all): a node that is briefly unreachable or restarting does not stop the ExEx.
+async fn retry<T, F>(what: &str, mut read: impl FnMut() -> F) -> crate::HostResult<T>
+where
+    F: std::future::Future<Output = crate::HostResult<T>>,
+{
+    let mut pause = std::time::Duration::from_millis(250);
+    let mut tries = 1;
+    loop {
+        match read().await {
+            Ok(value) => return Ok(value),
+            Err(err) if tries < PROVIDER_TRIES && err.is_transient() => {
+                tracing::warn!(target: "exex::notifications", what, %err, tries, retry_in = ?pause, "block provider read failed");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(8));
+                tries += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 async fn check_canonical<N: NodePrimitives>(
     provider: Arc<dyn BlockProvider<N>>,
     wal: WalHandle<N>,
     head: BlockNumHash,
 ) -> eyre::Result<StepOutput<N>> {
-    if provider.canonical_hash(head.number).await? == Some(head.hash) {
+    let canonical =
+        retry("the head's canonical hash", || provider.canonical_hash(head.number)).await?;
+    if canonical == Some(head.hash) {
         return Ok(StepOutput { notifications: Vec::new(), head, stage: Stage::Backfill });
+    }
+    if canonical.is_none() {
+        // The node has no block at the ExEx's head: it is behind (restarted or syncing), not
+        // reorged. Nothing is reverted; the head is checked again once it has the block.
+        tracing::warn!(target: "exex::notifications", head = head.number, "the followed node has no block at the ExEx's head yet: waiting for it");
+        tokio::time::sleep(BEHIND_RECHECK).await;
+        return Ok(StepOutput { notifications: Vec::new(), head, stage: Stage::CheckCanonical });
     }
     let entry = wal.get_committed_notification_by_block_hash(&head.hash)?.ok_or_else(|| {
         eyre::eyre!(
@@ -334,12 +385,12 @@ async fn backfill<N: NodePrimitives>(
     provider: Arc<dyn BlockProvider<N>>,
     head: BlockNumHash,
 ) -> eyre::Result<StepOutput<N>> {
-    let best = provider.best_block().await?;
+    let best = retry("the best block", || provider.best_block()).await?;
     if best.number <= head.number {
         return Ok(StepOutput { notifications: Vec::new(), head, stage: Stage::Live });
     }
     let to = best.number.min(head.number + BACKFILL_CHUNK_BLOCKS);
-    let chain = provider.chain_range(head.number + 1..=to).await?;
+    let chain = retry("backfill blocks", || provider.chain_range(head.number + 1..=to)).await?;
     if chain.fork_block().hash != head.hash {
         // The chain changed under the backfill: check the head again.
         debug!(target: "exex::notifications", head = head.number, "reorg during backfill");
@@ -361,7 +412,7 @@ async fn fill_gap<N: NodePrimitives>(
     gap: std::ops::RangeInclusive<alloy::primitives::BlockNumber>,
     notification: ExExNotification<N>,
 ) -> eyre::Result<StepOutput<N>> {
-    let chain = provider.chain_range(gap).await?;
+    let chain = retry("the blocks of a gap", || provider.chain_range(gap.clone())).await?;
     let new = notification
         .committed_chain()
         .ok_or_else(|| eyre::eyre!("a gap is only filled before a commit"))?;
@@ -379,4 +430,54 @@ async fn fill_gap<N: NodePrimitives>(
         head: tip,
         stage: Stage::Live,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt as _;
+
+    use super::*;
+    use crate::{BlockSource as _, TestChain, Wal};
+
+    /// reth's `exex_notifications_backfill_drains_channel`: while the ExEx backfills, the
+    /// manager's notifications are taken off its channel (so the manager never waits on it),
+    /// and each is delivered, after the backfill, only for what the ExEx does not have yet.
+    #[tokio::test]
+    async fn exex_notifications_backfill_drains_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path()).unwrap();
+        let chain = TestChain::new();
+        let genesis = chain.tip();
+        chain.commit(250, 0);
+        let live = chain.commit(1, 0);
+        let (tx, rx) = mpsc::channel(1);
+        tx.send(ExExNotification::ChainCommitted { new: Arc::clone(&live) }).await.unwrap();
+        let mut stream = ExExNotifications::new(rx, chain.source().provider(), wal.handle())
+            .with_head(ExExHead::new(genesis));
+        let wait = std::time::Duration::from_secs(5);
+        let first = tokio::time::timeout(wait, stream.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(first.committed_chain().unwrap().range(), 1..=BACKFILL_CHUNK_BLOCKS);
+        // The channel (capacity 1) was drained during the backfill: another send goes through.
+        let next = chain.commit(1, 0);
+        tx.try_send(ExExNotification::ChainCommitted { new: Arc::clone(&next) })
+            .expect("the backfill drained the channel");
+        let mut tips = Vec::new();
+        while tips.last() != Some(&next.tip().number()) {
+            let n = tokio::time::timeout(wait, stream.next()).await.unwrap().unwrap().unwrap();
+            let committed = n.committed_chain().unwrap();
+            assert_eq!(
+                committed.first().number(),
+                tips.last().map_or(BACKFILL_CHUNK_BLOCKS, |t| *t) + 1
+            );
+            tips.push(committed.tip().number());
+        }
+        // Every block once, in order, the live commits only for what the backfill had not
+        // brought; then nothing more.
+        assert!(tips.len() >= 2, "{tips:?}");
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(100), stream.next())
+                .await
+                .is_err()
+        );
+    }
 }

@@ -20,6 +20,23 @@ pub enum SettlementError {
     /// Stored data is not what the pipeline wrote (a bug, or a store edited by hand).
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+    /// The host delivered a block that does not follow the last one the store holds (a gap or
+    /// a fork the host did not revert first).
+    #[error(
+        "block {number} ({hash}, parent {parent_hash}) does not follow block {} ({}) that settlement holds last: the host skipped or forked blocks; restart the node to backfill from the store's head",
+        expected.number,
+        expected.hash
+    )]
+    UnlinkedBlock {
+        /// The block delivered.
+        number: u64,
+        /// Its hash.
+        hash: B256,
+        /// Its parent's hash.
+        parent_hash: B256,
+        /// The block it had to follow.
+        expected: alloy::eips::BlockNumHash,
+    },
     /// A stored value does not decode.
     #[error("corrupt store data: {what}: {source}")]
     Decode {

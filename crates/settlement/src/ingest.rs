@@ -17,7 +17,13 @@ use reth_primitives_traits::RecoveredBlock;
 use tokio::sync::Notify;
 use tracing::{error, info};
 
-use crate::{config::SettlementConfig, gateway::Gateway};
+use eyre::WrapErr as _;
+
+use crate::{
+    config::SettlementConfig,
+    error::{SettlementError, SettlementResult},
+    gateway::Gateway,
+};
 
 /// The id the settlement ExEx persists its head under.
 pub const SETTLEMENT_EXEX_ID: &str = "settlement";
@@ -102,10 +108,33 @@ pub async fn run_exex(
     seal: Arc<Notify>,
 ) -> eyre::Result<()> {
     let gateway = config.gateway.clone().map(Gateway::new);
-    if let Some(head) = store.head(SETTLEMENT_EXEX_ID)? {
-        info!(target: "settlement::ingest", head = head.number, "resuming after the persisted head");
-        ctx.set_notifications_with_head(ExExHead::new(head));
-    }
+    let head = match store.head(SETTLEMENT_EXEX_ID)? {
+        Some(head) => {
+            info!(target: "settlement::ingest", head = head.number, "resuming after the persisted head");
+            head
+        }
+        // A first run settles the chain from its first block, whatever the node's tip: the
+        // host backfills every block after genesis before the live ones.
+        None => {
+            let genesis = ctx
+                .provider()
+                .canonical_hash(0)
+                .await
+                .wrap_err("settlement's first run reads the chain's genesis block")?
+                .ok_or_else(|| {
+                    eyre::eyre!(
+                        "the followed node does not serve the chain's genesis block: settlement needs every block from 1 (follow an archive node)"
+                    )
+                })?;
+            let genesis = BlockNumHash::new(0, genesis);
+            info!(target: "settlement::ingest", genesis = %genesis.hash, "first run: settling the chain from block 1 (blocks the node already has are backfilled)");
+            genesis
+        }
+    };
+    ctx.set_notifications_with_head(ExExHead::new(head));
+    // The block the next committed one must follow: a gap or a fork in what the host delivers
+    // is an error, never a silent hole in the store.
+    let mut linked = head;
     while let Some(first) = ctx.notifications.try_next().await? {
         // The notifications already waiting join the first in one transaction; an error
         // after them is returned once they are stored.
@@ -124,6 +153,9 @@ pub async fn run_exex(
         // What the blocks contribute is computed before the write lock is taken.
         let prepared: Vec<Prepared<'_>> =
             waiting.iter().map(|notification| prepare(&config, notification)).collect();
+        for prepared in &prepared {
+            linked = check_links(linked, prepared)?;
+        }
         let head = store.write(|tx| {
             let mut head = None;
             for prepared in &prepared {
@@ -166,6 +198,24 @@ fn prepare<'a>(config: &SettlementConfig, notification: &'a ExExNotification) ->
         })
         .unwrap_or_default();
     Prepared { notification, blocks }
+}
+
+/// Checks that `prepared`'s committed blocks follow `after` (or the fork point it reverts to),
+/// each the child of the one before; returns the block the next notification must follow.
+fn check_links(after: BlockNumHash, prepared: &Prepared<'_>) -> SettlementResult<BlockNumHash> {
+    let mut linked = prepared.notification.reverted_chain().map_or(after, |old| old.fork_block());
+    for (record, _) in &prepared.blocks {
+        if record.number != linked.number + 1 || record.parent_hash != linked.hash {
+            return Err(SettlementError::UnlinkedBlock {
+                number: record.number,
+                hash: record.hash,
+                parent_hash: record.parent_hash,
+                expected: linked,
+            });
+        }
+        linked = BlockNumHash::new(record.number, record.hash);
+    }
+    Ok(linked)
 }
 
 /// Applies one notification in `tx`; returns the head it leaves the ExEx at.
@@ -267,4 +317,54 @@ fn revert(tx: &mut StoreWriter<'_>, old: &Chain) -> StoreResult<()> {
     }
     tx.remove_blocks_from(first)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use exex_host::TestChain;
+
+    use super::*;
+
+    fn committed(new: Arc<Chain>) -> ExExNotification {
+        ExExNotification::ChainCommitted { new }
+    }
+
+    #[test]
+    fn only_blocks_that_follow_the_last_one_held_are_taken() {
+        let config = SettlementConfig::new(
+            270,
+            Default::default(),
+            crate::SettlementLayerEndpoint {
+                chain_id: 506,
+                rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+                executor: Default::default(),
+            },
+            crate::OperatorKey::new(""),
+        );
+        let chain = TestChain::new();
+        let genesis = chain.tip();
+        let first = committed(chain.commit(3, 1));
+        let after_a_gap = {
+            chain.commit(2, 0);
+            committed(Arc::new(chain.chain(5..=5).unwrap()))
+        };
+        let linked = check_links(genesis, &prepare(&config, &first)).unwrap();
+        assert_eq!(linked, chain.block(3).unwrap());
+        // Block 5 after block 3: a gap (block 4 never delivered).
+        let err = check_links(linked, &prepare(&config, &after_a_gap)).unwrap_err();
+        assert!(
+            matches!(err, SettlementError::UnlinkedBlock { number: 5, expected, .. } if expected.number == 3),
+            "{err}"
+        );
+        // The same blocks again after block 3 (a fork the host did not revert first).
+        let err = check_links(linked, &prepare(&config, &first)).unwrap_err();
+        assert!(err.to_string().contains("does not follow block 3"), "{err}");
+        // A revert first lowers what the next block must follow.
+        let (old, new) = chain.reorg(2, 2, 0);
+        let reorged = ExExNotification::ChainReorged { old, new };
+        let tip = check_links(chain.block(5).unwrap(), &prepare(&config, &reorged)).unwrap();
+        assert_eq!(tip, chain.tip());
+        // ...and a commit on a stale parent, after the reorg, is refused.
+        assert!(check_links(tip, &prepare(&config, &after_a_gap)).is_err());
+    }
 }

@@ -145,3 +145,38 @@ fn counter(snapshotter: &metrics_util::debugging::Snapshotter, name: &str) -> Op
         .find(|(key, ..)| key.key().name() == name)
         .map(|(.., value)| value)
 }
+
+/// Settlement turned on for a chain that already has history (no `--chain.start-after`): the
+/// host starts at the node's tip, and the ExEx's first run backfills from block 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_with_history_settles_from_block_1_on_a_first_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let layer = SettlementLayerEndpoint {
+        chain_id: 506,
+        rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+        executor: Default::default(),
+    };
+    let mut config = SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""));
+    config.limits =
+        BatchLimits { max_blocks: 3, timeout: Duration::from_secs(3_600), ..Default::default() };
+    let config = Arc::new(config);
+    let chain = TestChain::new();
+    chain.commit(100, 1);
+    let (exex_config, exex_store) = (Arc::clone(&config), Arc::clone(&store));
+    let mut host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
+        .install_exex("settlement", move |ctx| async move {
+            Ok(run_exex(ctx, exex_config, exex_store, Arc::default()))
+        })
+        .launch()
+        .await
+        .unwrap();
+    chain.commit(2, 1);
+    wait_for_head(&store, 102, chain.tip().hash).await;
+    let blocks = store.blocks(1..=102).unwrap();
+    assert_eq!(blocks.len(), 102, "every block from 1 is stored");
+    assert!(blocks.windows(2).all(|w| w[1].parent_hash == w[0].hash));
+    assert_eq!(seal_ready_batches(&store, &config).unwrap(), 34);
+    assert_eq!(store.batch(1).unwrap().map(|b| (b.first_block, b.last_block)), Some((1, 3)));
+    host.stop().await;
+}

@@ -96,6 +96,7 @@ impl RpcBlockSource {
             timeout: config.request_timeout,
             confirmations: config.confirmations,
             delivered: Mutex::new(None),
+            no_block_receipts: std::sync::atomic::AtomicBool::new(false),
         });
         Self { config, provider }
     }
@@ -114,6 +115,9 @@ pub struct RpcProvider {
     confirmations: u64,
     /// The last block the source delivered: the host's canonical tip.
     delivered: Mutex<Option<BlockNumHash>>,
+    /// Set once the node answered `eth_getBlockReceipts` with "no such method": receipts are
+    /// then read per transaction, in one batched request per block.
+    no_block_receipts: std::sync::atomic::AtomicBool,
 }
 
 impl RpcProvider {
@@ -156,18 +160,41 @@ impl RpcProvider {
         &self,
         number: BlockNumber,
     ) -> HostResult<BlockWithReceipts<EthPrimitives>> {
-        let (block, receipts) = futures::try_join!(
-            self.call(
-                "eth_getBlockByNumber",
-                self.client.get_block_by_number(number.into()).full()
-            ),
-            self.call(
-                "eth_getBlockReceipts",
-                self.client.get_block_receipts(BlockId::number(number))
-            ),
-        )?;
+        use std::sync::atomic::Ordering;
+        let block_request = self
+            .call("eth_getBlockByNumber", self.client.get_block_by_number(number.into()).full());
+        let (block, block_receipts) = if self.no_block_receipts.load(Ordering::Relaxed) {
+            (block_request.await?, None)
+        } else {
+            let receipts_request = async {
+                let request = self.client.get_block_receipts(BlockId::number(number));
+                match tokio::time::timeout(self.timeout, request.into_future()).await {
+                    Ok(Ok(receipts)) => Ok(Some(receipts)),
+                    Ok(Err(err)) if method_missing(&err) => {
+                        if !self.no_block_receipts.swap(true, Ordering::Relaxed) {
+                            warn!(target: "exex::source", %err, "the node has no eth_getBlockReceipts: reading receipts per transaction (one batched request per block)");
+                        }
+                        Ok(None)
+                    }
+                    Ok(Err(err)) => {
+                        Err(HostError::Provider(format!("eth_getBlockReceipts: {err}")))
+                    }
+                    Err(_) => Err(HostError::Provider(format!(
+                        "eth_getBlockReceipts: no answer within {:?}",
+                        self.timeout
+                    ))),
+                }
+            };
+            futures::try_join!(block_request, receipts_request)?
+        };
         let block = block.ok_or(HostError::MissingBlock(number))?;
-        let receipts = receipts.ok_or(HostError::MissingBlock(number))?;
+        let receipts = match block_receipts {
+            Some(receipts) => receipts.ok_or(HostError::MissingBlock(number))?,
+            None => {
+                let hashes: Vec<B256> = block.transactions.hashes().collect();
+                self.transaction_receipts(number, block.header.hash, &hashes).await?
+            }
+        };
         let rpc_hash = block.header.hash;
         let mut senders = Vec::with_capacity(block.transactions.len());
         let block = block.map_transactions(|tx| {
@@ -196,6 +223,49 @@ impl RpcProvider {
             )));
         }
         Ok((Arc::new(recovered), receipts))
+    }
+
+    /// The receipts of `hashes`, the transactions of block `number` (`hash`), in one batched
+    /// request of `eth_getTransactionReceipt`s.
+    async fn transaction_receipts(
+        &self,
+        number: BlockNumber,
+        hash: B256,
+        hashes: &[B256],
+    ) -> HostResult<Vec<alloy::rpc::types::TransactionReceipt>> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut batch = alloy::rpc::client::BatchRequest::new(self.client.client());
+        let waiters = hashes
+            .iter()
+            .map(|tx| {
+                batch.add_call::<_, Option<alloy::rpc::types::TransactionReceipt>>(
+                    "eth_getTransactionReceipt",
+                    &(tx,),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| HostError::Provider(format!("eth_getTransactionReceipt: {e}")))?;
+        self.call("eth_getTransactionReceipt (batch)", batch.send()).await?;
+        let mut receipts = Vec::with_capacity(waiters.len());
+        for (tx, waiter) in hashes.iter().zip(waiters) {
+            let receipt =
+                self.call("eth_getTransactionReceipt", waiter).await?.ok_or_else(|| {
+                    HostError::Provider(format!(
+                        "block {number}: no receipt for transaction {tx} yet"
+                    ))
+                })?;
+            if receipt.block_hash != Some(hash) {
+                // The node reorged between the block and its receipts.
+                return Err(HostError::Provider(format!(
+                    "block {number}: transaction {tx}'s receipt is for block {:?}",
+                    receipt.block_hash
+                )));
+            }
+            receipts.push(receipt);
+        }
+        Ok(receipts)
     }
 
     /// Blocks `range` with receipts, fetched concurrently, in order.
@@ -343,7 +413,16 @@ impl Follower {
     /// Decides where to start: after the WAL's head (reverting first if it died), or after
     /// `start_after`, or at the node's tip.
     async fn start(&mut self) -> Result<(), StepError> {
+        self.check_genesis().await?;
         if let Some(resume_from) = self.ctx.resume_from {
+            // A node restarted behind the host's last block is waited for, not reverted.
+            let tip = self.provider.tip_number().await?;
+            if tip < resume_from.number {
+                return Err(StepError::Retry(HostError::NodeBehind {
+                    tip,
+                    head: resume_from.number,
+                }));
+            }
             let (revert, head) = resume(self.provider.as_ref(), &self.ctx.wal, resume_from).await?;
             if let Some(revert) = revert {
                 info!(target: "exex::source", from = resume_from.number, to = head.number, "the host's last block is not canonical: reverting");
@@ -370,11 +449,22 @@ impl Follower {
         let safe_tip = tip.saturating_sub(self.config.confirmations);
         if safe_tip <= self.head.number {
             // Nothing new: make sure what we delivered is still canonical.
-            if self.provider.hash_at(self.head.number).await? != Some(self.head.hash) {
-                self.reorg(safe_tip).await?;
-                return Ok(Next::Continue);
+            match self.provider.hash_at(self.head.number).await? {
+                Some(hash) if hash == self.head.hash => return Ok(Next::Wait),
+                // No block at our height: the node is behind (restarted, syncing), or a new
+                // chain: wait for the one, stop for the other.
+                None if tip < self.head.number => {
+                    self.check_genesis().await?;
+                    return Err(StepError::Retry(HostError::NodeBehind {
+                        tip,
+                        head: self.head.number,
+                    }));
+                }
+                _ => {
+                    self.reorg(safe_tip).await?;
+                    return Ok(Next::Continue);
+                }
             }
-            return Ok(Next::Wait);
         }
         let to = safe_tip.min(self.head.number + self.config.catch_up_range);
         let blocks = self.provider.blocks(self.head.number + 1..=to).await?;
@@ -475,6 +565,9 @@ impl Follower {
                 break;
             }
             let Some(block) = self.window.pop_back().or_else(|| self.block_from_wal(fork)) else {
+                // Walked back to the end of what this host knows: a node on another chain
+                // says so by its genesis.
+                self.check_genesis().await?;
                 return Err(StepError::Fatal(eyre::eyre!(
                     "the node at {} reorged deeper than the {} blocks this host keeps in memory and \
                      its WAL holds (fork below block {}); raise --chain.max-reorg-depth or restart \
@@ -504,6 +597,24 @@ impl Follower {
         Ok((fork, new_blocks))
     }
 
+    /// Checks the node's genesis against the one the WAL recorded (recording it on the first
+    /// start): a node on another chain stops the source with an error naming both.
+    async fn check_genesis(&self) -> Result<(), StepError> {
+        let seen = self.provider.hash_at(0).await?.ok_or(HostError::MissingBlock(0))?;
+        match self.ctx.wal.genesis().map_err(StepError::fatal)? {
+            Some(expected) if expected != seen => {
+                let chain_id = self
+                    .provider
+                    .call("eth_chainId", self.provider.client.get_chain_id())
+                    .await
+                    .unwrap_or_default();
+                Err(StepError::fatal(HostError::OtherChain { seen, chain_id, expected }))
+            }
+            Some(_) => Ok(()),
+            None => self.ctx.wal.set_genesis(seen).map_err(StepError::fatal),
+        }
+    }
+
     /// A delivered block the window no longer holds (after a restart), from the WAL.
     fn block_from_wal(&self, block: BlockNumHash) -> Option<BlockWithReceipts<EthPrimitives>> {
         let entry = self.ctx.wal.get_committed_notification_by_block_hash(&block.hash).ok()??;
@@ -511,6 +622,19 @@ impl Follower {
         let found = chain.block(block.number)?;
         Some((Arc::clone(found), chain.receipts_by_block(block.number)?.to_vec()))
     }
+}
+
+/// True when the node says it has no such method (JSON-RPC -32601, or a message about the
+/// method in the words nodes use; not a missing block's "header not found").
+fn method_missing(err: &alloy::transports::TransportError) -> bool {
+    err.as_error_resp().is_some_and(|resp| {
+        let message = resp.message.to_lowercase();
+        resp.code == -32601
+            || (message.contains("method")
+                && ["not found", "not supported", "does not exist", "not available", "unsupported"]
+                    .iter()
+                    .any(|words| message.contains(words)))
+    })
 }
 
 fn linked(blocks: &[BlockWithReceipts<EthPrimitives>]) -> bool {

@@ -35,6 +35,8 @@ pub const DEFAULT_WAL_BLOCKS_WARNING: usize = 128;
 const FILE_SUFFIX: &str = "wal";
 const TEMP_SUFFIX: &str = "tmp";
 const HEAD_FILE: &str = "head";
+/// The followed chain's genesis hash, written when the host first starts.
+const GENESIS_FILE: &str = "genesis";
 
 /// What the WAL remembers of one file without reading it again.
 #[derive(Debug, Clone)]
@@ -52,6 +54,10 @@ struct WalInner {
     dir: PathBuf,
     entries: BTreeMap<u64, EntryInfo>,
     by_committed_hash: HashMap<B256, u64>,
+    /// Blocks a notification in the WAL reverted and no later one committed again, with the
+    /// entry that reverted them: an ExEx whose finished block is one of them still needs the
+    /// entry that committed it.
+    reverted: HashMap<B256, u64>,
     next_id: u64,
     head: Option<BlockNumHash>,
     blocks_warning: usize,
@@ -73,6 +79,35 @@ pub struct WalHandle<N: NodePrimitives = EthPrimitives> {
 }
 
 impl<N: NodePrimitives> WalHandle<N> {
+    /// The genesis hash of the chain this WAL follows, once recorded.
+    pub fn genesis(&self) -> HostResult<Option<B256>> {
+        let path = self.wal.read().dir.join(GENESIS_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(HostError::io("read WAL genesis", path, e)),
+        };
+        match bytes.as_slice() {
+            [WAL_FORMAT_VERSION, hash @ ..] if hash.len() == 32 => Ok(Some(B256::from_slice(hash))),
+            _ => Err(HostError::WalCorrupt {
+                path,
+                reason: format!(
+                    "{} bytes, expected a version byte and a 32-byte hash",
+                    bytes.len()
+                ),
+            }),
+        }
+    }
+
+    /// Records the genesis hash of the chain this WAL follows.
+    pub fn set_genesis(&self, hash: B256) -> HostResult<()> {
+        let path = self.wal.read().dir.join(GENESIS_FILE);
+        let mut bytes = Vec::with_capacity(33);
+        bytes.push(WAL_FORMAT_VERSION);
+        bytes.extend_from_slice(hash.as_slice());
+        atomic_write(&path, &bytes)
+    }
+
     /// The notification that committed the block with this hash, if it is still in the WAL.
     pub fn get_committed_notification_by_block_hash(
         &self,
@@ -99,6 +134,7 @@ impl<N: NodePrimitives> Wal<N> {
             dir: dir.clone(),
             entries: BTreeMap::new(),
             by_committed_hash: HashMap::new(),
+            reverted: HashMap::new(),
             next_id: 0,
             head: None,
             blocks_warning: DEFAULT_WAL_BLOCKS_WARNING,
@@ -107,6 +143,9 @@ impl<N: NodePrimitives> Wal<N> {
         };
         let listing =
             fs::read_dir(&dir).map_err(|e| HostError::io("read WAL directory", &dir, e))?;
+        // Entries are replayed in the order they were written (their ids), never the
+        // directory's: a later entry's hashes replace an earlier one's (A -> B -> A).
+        let mut found = Vec::new();
         for item in listing {
             let item = item.map_err(|e| HostError::io("read WAL directory", &dir, e))?;
             let path = item.path();
@@ -122,6 +161,10 @@ impl<N: NodePrimitives> Wal<N> {
             else {
                 continue;
             };
+            found.push((id, path));
+        }
+        found.sort_unstable_by_key(|(id, _)| *id);
+        for (id, path) in found {
             let notification: ExExNotification<N> = read_entry(&path)?;
             inner.insert(id, &notification);
             inner.next_id = inner.next_id.max(id + 1);
@@ -197,11 +240,20 @@ impl<N: NodePrimitives> Wal<N> {
                 }
             }
         }
+        let removed: std::collections::HashSet<u64> = ids.iter().copied().collect();
+        inner.reverted.retain(|_, id| !removed.contains(id));
         inner.update_gauges();
         if !ids.is_empty() {
             debug!(target: "exex::wal", removed = ids.len(), to_block = to_block.number, "finalized WAL");
         }
         Ok(ids.len())
+    }
+
+    /// True when a notification in the WAL reverted the block with this hash and no later one
+    /// committed it again (reth checks that every ExEx's finished block is still known before
+    /// it finalizes the WAL; this is the WAL's side of that check).
+    pub fn is_reverted(&self, hash: &B256) -> bool {
+        self.read().reverted.contains_key(hash)
     }
 
     /// All notifications in the WAL, oldest first.
@@ -254,10 +306,16 @@ impl WalInner {
             .map(|c| c.tip().number())
             .max()
             .unwrap_or_default();
+        if let Some(old) = &reverted {
+            for block in old.blocks_iter() {
+                self.reverted.insert(block.hash(), id);
+            }
+        }
         let hashes: Vec<B256> =
             committed.iter().flat_map(|c| c.blocks_iter().map(|b| b.hash())).collect();
         for hash in &hashes {
             self.by_committed_hash.insert(*hash, id);
+            self.reverted.remove(hash);
         }
         let blocks = hashes.len();
         self.entries.insert(id, EntryInfo { highest_block, committed: hashes, blocks });
@@ -371,6 +429,35 @@ mod tests {
         let hash = written[1].committed_chain().unwrap().tip().hash();
         let found = wal.handle().get_committed_notification_by_block_hash(&hash).unwrap();
         assert_eq!(found.as_ref(), Some(&written[1]));
+    }
+
+    /// reth's WAL replays its files in id order; so does this one: after A -> B -> A the lookup
+    /// of an A block finds the newest entry that commits it, before and after a reopen,
+    /// whatever order the directory lists the files in.
+    #[test]
+    fn a_to_b_to_a_across_reopen_the_newest_entry_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = TestChain::new();
+        let a = chain.commit(5, 1);
+        let (a_tail, _) = chain.reorg(2, 2, 1);
+        let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
+        wal.commit(&ExExNotification::ChainCommitted { new: a }).unwrap();
+        // Twenty forks B_i, each left again for A's blocks 4..=5: every entry commits A's tip
+        // and each is distinct (B_i has i transactions a block).
+        let mut last = None;
+        for i in 1..=20 {
+            let b = TestChain::new().commit(2, i);
+            let back = ExExNotification::ChainReorged { old: b, new: Arc::clone(&a_tail) };
+            wal.commit(&back).unwrap();
+            last = Some(back);
+        }
+        let tip = a_tail.tip().hash();
+        let newest = wal.handle().get_committed_notification_by_block_hash(&tip).unwrap();
+        assert_eq!(newest.as_ref(), last.as_ref());
+        drop(wal);
+        let wal = Wal::<EthPrimitives>::open(dir.path()).unwrap();
+        let reopened = wal.handle().get_committed_notification_by_block_hash(&tip).unwrap();
+        assert_eq!(reopened.as_ref(), last.as_ref(), "the newest entry wins after a reopen");
     }
 
     #[test]
