@@ -22,21 +22,8 @@ pub enum SettlementError {
     Corrupt(String),
     /// The host delivered a block that does not follow the last one the store holds (a gap or
     /// a fork the host did not revert first).
-    #[error(
-        "block {number} ({hash}, parent {parent_hash}) does not follow block {} ({}) that settlement holds last: the host skipped or forked blocks; restart the node to backfill from the store's head",
-        expected.number,
-        expected.hash
-    )]
-    UnlinkedBlock {
-        /// The block delivered.
-        number: u64,
-        /// Its hash.
-        hash: B256,
-        /// Its parent's hash.
-        parent_hash: B256,
-        /// The block it had to follow.
-        expected: alloy::eips::BlockNumHash,
-    },
+    #[error(transparent)]
+    UnlinkedBlock(Box<UnlinkedBlock>),
     /// A stored value does not decode.
     #[error("corrupt store data: {what}: {source}")]
     Decode {
@@ -213,6 +200,24 @@ impl LayerCall {
     pub fn new(what: impl Into<String>, source: impl Into<LayerError>) -> Self {
         Self { what: what.into(), source: Box::new(source.into()) }
     }
+}
+
+/// A block the host delivered that does not follow the last one settlement holds.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "block {number} ({hash}, parent {parent_hash}) does not follow block {} ({}) that settlement holds last: the host skipped or forked blocks; restart the node to backfill from the store's head",
+    expected.number,
+    expected.hash
+)]
+pub struct UnlinkedBlock {
+    /// The block delivered.
+    pub number: u64,
+    /// Its hash.
+    pub hash: B256,
+    /// Its parent's hash.
+    pub parent_hash: B256,
+    /// The block it had to follow.
+    pub expected: alloy::eips::BlockNumHash,
 }
 
 /// Why a call to a settlement layer failed.

@@ -21,7 +21,7 @@ use eyre::WrapErr as _;
 
 use crate::{
     config::SettlementConfig,
-    error::{SettlementError, SettlementResult},
+    error::{SettlementError, SettlementResult, UnlinkedBlock},
     gateway::Gateway,
 };
 
@@ -135,7 +135,9 @@ pub async fn run_exex(
     // The block the next committed one must follow: a gap or a fork in what the host delivers
     // is an error, never a silent hole in the store.
     let mut linked = head;
-    while let Some(first) = ctx.notifications.try_next().await? {
+    while let Some(first) = ctx.notifications.try_next().await.wrap_err_with(|| {
+        format!("settlement needs the chain's blocks from block {} on", linked.number + 1)
+    })? {
         // The notifications already waiting join the first in one transaction; an error
         // after them is returned once they are stored.
         let mut waiting = vec![first];
@@ -206,12 +208,12 @@ fn check_links(after: BlockNumHash, prepared: &Prepared<'_>) -> SettlementResult
     let mut linked = prepared.notification.reverted_chain().map_or(after, |old| old.fork_block());
     for (record, _) in &prepared.blocks {
         if record.number != linked.number + 1 || record.parent_hash != linked.hash {
-            return Err(SettlementError::UnlinkedBlock {
+            return Err(SettlementError::UnlinkedBlock(Box::new(UnlinkedBlock {
                 number: record.number,
                 hash: record.hash,
                 parent_hash: record.parent_hash,
                 expected: linked,
-            });
+            })));
         }
         linked = BlockNumHash::new(record.number, record.hash);
     }
@@ -353,7 +355,7 @@ mod tests {
         // Block 5 after block 3: a gap (block 4 never delivered).
         let err = check_links(linked, &prepare(&config, &after_a_gap)).unwrap_err();
         assert!(
-            matches!(err, SettlementError::UnlinkedBlock { number: 5, expected, .. } if expected.number == 3),
+            matches!(&err, SettlementError::UnlinkedBlock(u) if u.number == 5 && u.expected.number == 3),
             "{err}"
         );
         // The same blocks again after block 3 (a fork the host did not revert first).

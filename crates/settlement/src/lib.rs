@@ -72,7 +72,7 @@ pub use config::{
     LayerKind, MessageRootSource, MigrationConfig, OperatorKey, SettlementConfig,
     SettlementLayerEndpoint, UnknownLayer,
 };
-pub use error::{LayerCall, LayerError, SettlementError, SettlementResult};
+pub use error::{LayerCall, LayerError, SettlementError, SettlementResult, UnlinkedBlock};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS, PANIC_FAILPOINTS};
 pub use handle::Settlement;
 pub use ingest::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};

@@ -24,8 +24,12 @@ async fn the_custom_node_runs_its_own_exex_and_settles_through_the_embedded_one(
     .unwrap();
     let chain = &devnet.topology.chains[0];
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // The chain has history before the node starts, and the node is started as the README
+    // shows (no --chain.start-after): settlement still starts from block 1.
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(4, 2).await.unwrap();
     let child = Command::new(BIN)
-        .args(["node", "--chain.rpc-url", chain.node.rpc_url.as_str(), "--chain.start-after", "0"])
+        .args(["node", "--chain.rpc-url", chain.node.rpc_url.as_str()])
         .args(["--chain.poll-interval", "100ms", "--http", "--http.port", &port.to_string()])
         .args(["--authrpc.port", "0"])
         .arg("--custom.topology")
@@ -40,11 +44,15 @@ async fn the_custom_node_runs_its_own_exex_and_settles_through_the_embedded_one(
         .unwrap();
     let mut child = ChildProcess(child);
 
-    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
-        .unwrap()
-        .blocks(4, 2)
-        .await
-        .unwrap();
+    // Once the node answers (its host has started at the chain's tip), 4 more blocks: the custom
+    // ExEx (no head) sees those.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while local_rpc(port, "custom_blocksSeen").is_null() {
+        assert!(child.0.try_wait().unwrap().is_none(), "the custom node exited early");
+        assert!(Instant::now() < deadline, "the custom node never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    traffic.blocks(4, 2).await.unwrap();
     // The default batch timeout (10 s) seals the blocks; the settlement layer executes them.
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
