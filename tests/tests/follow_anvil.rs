@@ -241,8 +241,9 @@ async fn endpoint_stopped_for_10s_and_restarted_is_followed_again() {
 
 /// reth's `exex_notifications_behind_head_canonical`, across a node restart: the followed node
 /// comes back behind the host's last block (an older copy of its own chain). The host waits
-/// for it instead of reverting what it delivered; once the node mines past the old tip on its
-/// new blocks, that real reorg is delivered as one.
+/// for it instead of reverting what it delivered; once the node mines new blocks (a fork below
+/// the host's old tip), that real reorg is delivered as one, without waiting for the node to
+/// pass the old tip.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restarted_behind_the_host_is_waited_for_not_reverted() {
     let state = tempfile::tempdir().unwrap();
@@ -275,8 +276,9 @@ async fn a_node_restarted_behind_the_host_is_waited_for_not_reverted() {
     );
     assert_eq!(following.store.head(STORE_EXEX_ID).unwrap(), Some(tip));
 
-    // It mines on, on new blocks: past the host's tip that is a reorg, delivered whole.
-    traffic.blocks(6, 1).await.unwrap();
+    // It mines on, on new blocks: still below the host's tip, but on another fork (a reorg to
+    // a shorter chain), delivered at once, whole.
+    traffic.blocks(2, 1).await.unwrap();
     let new_tip = anvil_tip(&traffic).await;
     let notifications = until_head(&mut following.seen, new_tip).await;
     let reverted: Vec<u64> = notifications

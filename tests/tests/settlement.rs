@@ -214,6 +214,20 @@ async fn batches_settle_on_l1_and_on_the_gateway() {
         );
         assert_eq!(calls.execute_tx_sizes.last(), Some(&waiting), "{:?}", calls.execute_tx_sizes);
         host.stop().await;
+
+        // A new datadir cannot take over the chain's settlement: the node stops at start,
+        // naming the layer, the batches it holds and the store.
+        let fresh = tempfile::tempdir().unwrap();
+        let (host, _) = start_node(&topology, chain, fresh.path()).await;
+        let exit = tokio::time::timeout(WAIT, host.wait_for_node_exit())
+            .await
+            .expect("a fresh store of a settled chain stops the node");
+        let err = format!("{:#}", exit.expect_err("it stops with an error"));
+        assert!(
+            err.contains("a new datadir cannot take over")
+                && err.contains(&format!("settlement layer {}", sl_node.0.chain_id)),
+            "{err}"
+        );
     }
 }
 

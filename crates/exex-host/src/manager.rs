@@ -9,7 +9,7 @@
 
 use alloy::consensus::BlockHeader as _;
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, VecDeque},
     future::Future,
     pin::Pin,
     sync::Arc,
@@ -44,8 +44,9 @@ pub struct ExExHandle<N: NodePrimitives = EthPrimitives> {
     receiver: mpsc::UnboundedReceiver<ExExEvent>,
     next_notification_id: u64,
     finished_height: Option<BlockNumHash>,
-    /// The blocks of the last revert handed to the ExEx that no commit has brought back.
-    reverted: HashSet<B256>,
+    /// Blocks (hash, number) of reverts handed to the ExEx that no commit has brought back
+    /// and no later finished height has passed.
+    reverted: HashMap<B256, u64>,
     notifications_sent: Counter,
     notifications_skipped: Counter,
     events_received: Counter,
@@ -73,7 +74,7 @@ impl<N: NodePrimitives> ExExHandle<N> {
             receiver: event_rx,
             next_notification_id: 0,
             finished_height: None,
-            reverted: HashSet::new(),
+            reverted: HashMap::new(),
         };
         let notifications = ExExNotifications::new(notification_rx, provider, wal.handle());
         (handle, event_tx, notifications)
@@ -93,7 +94,7 @@ impl<N: NodePrimitives> ExExHandle<N> {
             if self.finished_height.is_some_and(|f| f.number > fork.number) {
                 self.finished_height = Some(fork);
             }
-            self.reverted = old.blocks_iter().map(|b| b.hash()).collect();
+            self.reverted.extend(old.blocks_iter().map(|b| (b.hash(), b.number())));
         }
         if let Some(new) = notification.committed_chain() {
             for block in new.blocks_iter() {
@@ -332,10 +333,13 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
             while let Poll::Ready(Some(event)) = exex.receiver.poll_recv(cx) {
                 let ExExEvent::FinishedHeight(height) = event;
                 exex.events_received.increment(1);
-                if exex.reverted.contains(&height.hash) {
+                if exex.reverted.contains_key(&height.hash) {
                     debug!(target: "exex::manager", exex = %exex.id, height = height.number, "ignoring a finished height on a reverted block");
                     continue;
                 }
+                // Reports are in order: one on a live block is sent after every stale one for
+                // the reverted blocks at or below it.
+                exex.reverted.retain(|_, number| *number > height.number);
                 exex.finished_height = Some(height);
                 finished_changed = true;
             }
@@ -502,20 +506,27 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
 
-        // Blocks 4 and 5 are reverted, then two new blocks 4 and 5 are committed.
+        // Blocks 4 and 5 are reverted, then block 3; then new blocks 3 to 5 are committed.
         let old = chain.revert(2);
-        let new = chain.commit(2, 1);
         handle.send_async(ExExNotification::ChainReverted { old: Arc::clone(&old) }).await.unwrap();
-        // The ExEx's report of block 5 again (sent before it read the revert) is stale.
+        let third = chain.revert(1);
+        handle
+            .send_async(ExExNotification::ChainReverted { old: Arc::clone(&third) })
+            .await
+            .unwrap();
+        // The ExEx's report of block 5 again (sent before it read either revert) is stale.
         a_events.send(ExExEvent::FinishedHeight(old.tip().num_hash())).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
+        let new = chain.commit(3, 1);
         handle
             .send_async(ExExNotification::ChainCommitted { new: Arc::clone(&new) })
             .await
             .unwrap();
 
-        let reverted = tokio::time::timeout(wait, a_stream.next()).await.unwrap().unwrap().unwrap();
-        assert_eq!(reverted.reverted_chain(), Some(old));
+        for expected in [old, third] {
+            let got = tokio::time::timeout(wait, a_stream.next()).await.unwrap().unwrap().unwrap();
+            assert_eq!(got.reverted_chain(), Some(expected));
+        }
         let committed = tokio::time::timeout(wait, a_stream.next())
             .await
             .expect("the commit above the fork point is not skipped")

@@ -26,4 +26,12 @@ pub fn describe() {
     describe_counter!("exex_source_reorgs_total", "reorgs detected by the block source");
     describe_counter!("exex_source_errors_total", "failed requests of the block source");
     describe_gauge!("exex_source_tip", "highest block delivered by the block source");
+    describe_gauge!(
+        "exex_source_node_behind",
+        "1 while the followed node is behind the host's last block (waited for, not reverted)"
+    );
+    describe_counter!(
+        "exex_notifications_provider_retries_total",
+        "block provider reads retried for an ExEx's head check, backfill or gap"
+    );
 }

@@ -304,10 +304,11 @@ impl<N: NodePrimitives> WithHead<N> {
 const BEHIND_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How many times a provider read is tried before its error reaches the ExEx.
-const PROVIDER_TRIES: u32 = 8;
+const PROVIDER_TRIES: u32 = 45;
 
-/// Runs `read` until it succeeds, at most [`PROVIDER_TRIES`] times with a growing pause (about
-/// 30 s in all): a node that is briefly unreachable or restarting does not stop the ExEx.
+/// Runs `read` until it succeeds, at most [`PROVIDER_TRIES`] times with a growing pause (up to
+/// 8 s; about 5 minutes in all): a node that is unreachable or restarting for a while does not
+/// stop the ExEx.
 async fn retry<T, F>(what: &str, mut read: impl FnMut() -> F) -> crate::HostResult<T>
 where
     F: std::future::Future<Output = crate::HostResult<T>>,
@@ -319,6 +320,7 @@ where
             Ok(value) => return Ok(value),
             Err(err) if tries < PROVIDER_TRIES && err.is_transient() => {
                 tracing::warn!(target: "exex::notifications", what, %err, tries, retry_in = ?pause, "block provider read failed");
+                metrics::counter!("exex_notifications_provider_retries_total").increment(1);
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(std::time::Duration::from_secs(8));
                 tries += 1;
@@ -391,6 +393,13 @@ async fn backfill<N: NodePrimitives>(
     }
     let to = best.number.min(head.number + BACKFILL_CHUNK_BLOCKS);
     let chain = retry("backfill blocks", || provider.chain_range(head.number + 1..=to)).await?;
+    if to == best.number && chain.tip().hash() != best.hash {
+        // The node's last block differs from the one the host delivered (it moved since): the
+        // ExEx gets only blocks the host delivered, so this chunk is fetched again.
+        debug!(target: "exex::notifications", tip = to, "backfill tip is not the host's: fetching again");
+        tokio::time::sleep(BEHIND_RECHECK).await;
+        return Ok(StepOutput { notifications: Vec::new(), head, stage: Stage::Backfill });
+    }
     if chain.fork_block().hash != head.hash {
         // The chain changed under the backfill: check the head again.
         debug!(target: "exex::notifications", head = head.number, "reorg during backfill");

@@ -99,6 +99,9 @@ pub fn block_pubdata(block: &RecoveredBlock<exex_host::Block>) -> Vec<u8> {
     out
 }
 
+/// How many times a first run reads the chain's genesis block before it gives up.
+const GENESIS_TRIES: u32 = 30;
+
 /// Runs the ExEx until the host stops: applies notifications to the store and wakes the seal
 /// stage (`seal`).
 pub async fn run_exex(
@@ -116,10 +119,18 @@ pub async fn run_exex(
         // A first run settles the chain from its first block, whatever the node's tip: the
         // host backfills every block after genesis before the live ones.
         None => {
-            let genesis = ctx
-                .provider()
-                .canonical_hash(0)
-                .await
+            let mut tries = 0;
+            let genesis = loop {
+                match ctx.provider().canonical_hash(0).await {
+                    Err(err) if err.is_transient() && tries < GENESIS_TRIES => {
+                        tries += 1;
+                        tracing::warn!(target: "settlement::ingest", %err, tries, "reading the chain's genesis block failed: trying again");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                    read => break read,
+                }
+            };
+            let genesis = genesis
                 .wrap_err("settlement's first run reads the chain's genesis block")?
                 .ok_or_else(|| {
                     eyre::eyre!(

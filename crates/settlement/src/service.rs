@@ -104,6 +104,41 @@ impl Settlement {
         crate::rpc::admin_module(self)
     }
 
+    /// A store that holds nothing yet (a new datadir) settles the chain from block 1; on a
+    /// chain whose settlement layer already holds committed batches that would seal them again
+    /// over other block ranges and take the layer's counters for its own. Refused, naming both.
+    async fn refuse_a_fresh_store_of_a_settled_chain(&self) -> eyre::Result<()> {
+        let store = &self.pipeline.store;
+        // Gateway mode settles on the Gateway's L1 executor, which keeps other counters.
+        if self.pipeline.config.gateway.is_some()
+            || store.head(SETTLEMENT_EXEX_ID)?.is_some()
+            || store.last_batch()?.is_some()
+        {
+            return Ok(());
+        }
+        let config = self.pipeline.active_config();
+        let counters = crate::send::layer_counters(&config.layer, config.tx_timeout)
+            .await
+            .map_err(|e| {
+                eyre::eyre!(
+                    "a new settlement store must first check that settlement layer {} holds no batch of chain {}: {e}",
+                    config.layer.chain_id,
+                    config.chain_id
+                )
+            })?;
+        if counters.committed > 0 {
+            return Err(eyre::eyre!(
+                "settlement layer {} already holds {} committed batches of chain {} ({} executed), but this node's settlement store ({}) is new: a new datadir cannot take over a chain's settlement; restore <datadir>/settlement from this node's backup",
+                config.layer.chain_id,
+                counters.committed,
+                config.chain_id,
+                counters.executed,
+                store.path().display()
+            ));
+        }
+        Ok(())
+    }
+
     /// Runs the ExEx until the host stops: the ingest loop here, and beside it, each a task
     /// under one supervisor, the seal, prove and send stages, the metrics, and (when
     /// configured) L1 finality, migrations and interop root imports. A task that panics, fails
@@ -115,6 +150,7 @@ impl Settlement {
             migration.reconcile_once().await;
         }
         crate::metrics::describe();
+        self.refuse_a_fresh_store_of_a_settled_chain().await?;
         let pipeline = &self.pipeline;
         let mut supervisor = Supervisor::new(shutdown.clone());
         supervisor

@@ -46,6 +46,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(5);
 /// How many blocks the source fetches at once.
 const FETCH_CONCURRENCY: usize = 8;
+/// Transactions per batched `eth_getTransactionReceipt` request (without `eth_getBlockReceipts`).
+const RECEIPTS_PER_BATCH: usize = 100;
 
 /// Settings of an [`RpcBlockSource`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,9 +235,20 @@ impl RpcProvider {
         hash: B256,
         hashes: &[B256],
     ) -> HostResult<Vec<alloy::rpc::types::TransactionReceipt>> {
-        if hashes.is_empty() {
-            return Ok(Vec::new());
+        let mut receipts = Vec::with_capacity(hashes.len());
+        // Chunks, as providers cap the size of one batch.
+        for chunk in hashes.chunks(RECEIPTS_PER_BATCH) {
+            receipts.extend(self.transaction_receipts_batch(number, hash, chunk).await?);
         }
+        Ok(receipts)
+    }
+
+    async fn transaction_receipts_batch(
+        &self,
+        number: BlockNumber,
+        hash: B256,
+        hashes: &[B256],
+    ) -> HostResult<Vec<alloy::rpc::types::TransactionReceipt>> {
         let mut batch = alloy::rpc::client::BatchRequest::new(self.client.client());
         let waiters = hashes
             .iter()
@@ -390,6 +403,7 @@ impl Follower {
         loop {
             match step(self).await {
                 Ok(value) => {
+                    gauge!("exex_source_node_behind").set(0.0);
                     if failures > 0 {
                         info!(target: "exex::source", url = %self.config.url, failures, "node reachable again");
                     }
@@ -398,6 +412,9 @@ impl Follower {
                 Err(StepError::Fatal(report)) => return Err(report),
                 Err(StepError::Retry(err)) => {
                     failures += 1;
+                    if matches!(err, HostError::NodeBehind { .. }) {
+                        gauge!("exex_source_node_behind").set(1.0);
+                    }
                     counter!("exex_source_errors_total").increment(1);
                     warn!(target: "exex::source", url = %self.config.url, %err, retry_in = ?backoff, failures, "block source request failed");
                     tokio::select! {
@@ -455,6 +472,18 @@ impl Follower {
                 // chain: wait for the one, stop for the other.
                 None if tip < self.head.number => {
                     self.check_genesis().await?;
+                    // Behind on our chain (its tip is a block we delivered): wait. Its tip on
+                    // another fork: a reorg to a shorter chain, delivered now.
+                    let ours = self
+                        .window
+                        .iter()
+                        .rev()
+                        .find(|(block, _)| block.number() == tip)
+                        .map(|(block, _)| block.hash());
+                    if ours.is_some() && self.provider.hash_at(tip).await? != ours {
+                        self.reorg(safe_tip).await?;
+                        return Ok(Next::Continue);
+                    }
                     return Err(StepError::Retry(HostError::NodeBehind {
                         tip,
                         head: self.head.number,

@@ -28,6 +28,9 @@ use crate::{
 /// Blocks per `eth_getLogs` query.
 const LOG_PAGE_BLOCKS: u64 = 10_000;
 
+/// How many times a page whose last block changed while it was read is read again.
+const MAX_UNSETTLED_PAGES: u32 = 5;
+
 /// One settlement layer's `MessageRoot` history, read into the store.
 #[derive(Debug, Default)]
 pub(super) struct Mirror {
@@ -51,7 +54,7 @@ fn unexpected(reason: String) -> LayerCall {
 
 impl Mirror {
     /// The trees of `layer` as of the end of `block`; checks the rebuilt root against the one
-    /// the layer recorded. Reads every chain's tree root at `block` (a bisection each) and the
+    /// the layer recorded (the inner error: they differ, and the mirror should be read again). Reads every chain's tree root at `block` (a bisection each) and the
     /// leaves of `chain_id`'s own tree (for its path); nothing of it is kept.
     pub(super) fn place(
         store: &Store,
@@ -59,7 +62,7 @@ impl Mirror {
         chain_id: u64,
         batch_number: u64,
         block: u64,
-    ) -> SettlementResult<Placement> {
+    ) -> SettlementResult<Result<Placement, LayerCall>> {
         let not_in_tree = || {
             unexpected(format!(
                 "batch {batch_number} of chain {chain_id} is not in the tree at block {block}"
@@ -95,18 +98,17 @@ impl Mirror {
         let root = merkle_root(&chain_leaves);
         let recorded = store.mirror_root_at_or_before(layer, block)?.map(|(_, r)| r);
         if recorded != Some(root) {
-            return Err(unexpected(format!(
-                "the rebuilt interop root at block {block} is {root}, the MessageRoot recorded {recorded:?}"
-            ))
-            .into());
+            return Ok(Err(unexpected(format!(
+                "the rebuilt interop root at block {block} is {root}, the MessageRoot recorded {recorded:?} (the mirror is read again on the next request)"
+            ))));
         }
-        Ok(Placement {
+        Ok(Ok(Placement {
             batch_index,
             batch_path: merkle_proof(&own, batch_index as usize).unwrap_or_default(),
             chain_index: chain_index as u64,
             chain_path: merkle_proof(&chain_leaves, chain_index).unwrap_or_default(),
             root,
-        })
+        }))
     }
 
     /// Reads `layer`'s events since the last refresh into the store, a page of blocks per
@@ -141,19 +143,35 @@ impl Mirror {
                     .map(|b| b.header.hash),
             )
         };
-        let head = within(timeout, "the head", provider.get_block_number()).await?;
+        let mut head = within(timeout, "the head", provider.get_block_number()).await?;
         let mut progress = store.mirror_progress(id)?;
-        // A reorg below what was read: start over (rare; the events are cheap to read).
-        if let Some(read) = progress
-            && hash_of(read.scanned_through).await? != Some(read.scanned_hash)
-        {
-            tracing::warn!(target: "settlement::interop", layer = id, scanned = read.scanned_through, "the layer reorged below the mirrored events: reading them again");
-            store.write(|tx| tx.mirror_clear(id))?;
-            self.trees.clear();
-            progress = None;
-        }
-        let mut from = progress.map_or(0, |p| p.scanned_through + 1);
-        while from <= head {
+        let mut unsettled_pages = 0;
+        loop {
+            // What was read is still the layer's chain (checked before each page, so a reorg
+            // under an earlier page is seen too); a reorg below it: start over (rare; the
+            // events are cheap to read).
+            if let Some(read) = progress {
+                match hash_of(read.scanned_through).await? {
+                    Some(hash) if hash == read.scanned_hash => {}
+                    Some(_) => {
+                        tracing::warn!(target: "settlement::interop", layer = id, scanned = read.scanned_through, "the layer reorged below the mirrored events: reading them again");
+                        store.write(|tx| tx.mirror_clear(id))?;
+                        self.trees.clear();
+                        progress = None;
+                    }
+                    None => {
+                        return Err(unexpected(format!(
+                            "layer {id}'s node has no block {} (it is behind the events already read): try again later",
+                            read.scanned_through
+                        ))
+                        .into());
+                    }
+                }
+            }
+            let from = progress.map_or(0, |p| p.scanned_through + 1);
+            if from > head {
+                break;
+            }
             // Pages, as public RPC endpoints cap the range of one query.
             let to = head.min(from + LOG_PAGE_BLOCKS - 1);
             let before = hash_of(to).await?;
@@ -169,7 +187,17 @@ impl Mirror {
             let logs = within(timeout, "MessageRoot events", provider.get_logs(&filter)).await?;
             let after = hash_of(to).await?;
             let Some(hash) = after.filter(|_| before == after) else {
-                // The page's last block changed while it was read: read the page again.
+                // The page's last block changed (or went) while it was read: read it again
+                // from a fresh head, a few times at most.
+                unsettled_pages += 1;
+                if unsettled_pages >= MAX_UNSETTLED_PAGES {
+                    return Err(unexpected(format!(
+                        "layer {id}'s blocks {from}..={to} kept changing while their MessageRoot events were read: try again later"
+                    ))
+                    .into());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                head = within(timeout, "the head", provider.get_block_number()).await?;
                 continue;
             };
             // Frontiers of the chains this page extends, read before the write.
@@ -188,6 +216,7 @@ impl Mirror {
                 }
             }
             let trees = &mut self.trees;
+            let read = MirrorProgress { scanned_through: to, scanned_hash: hash };
             store.write(|tx| {
                 for log in &logs {
                     let block = log.block_number.unwrap_or_default();
@@ -211,14 +240,19 @@ impl Mirror {
                         tx.mirror_put_root(id, e.blockNumber.saturating_to(), e.root)?;
                     }
                 }
-                tx.mirror_set_progress(
-                    id,
-                    MirrorProgress { scanned_through: to, scanned_hash: hash },
-                )
+                tx.mirror_set_progress(id, read)
             })?;
-            from = to + 1;
+            progress = Some(read);
         }
         debug!(target: "settlement::interop", layer = id, head, "MessageRoot mirror refreshed");
+        Ok(())
+    }
+
+    /// Forgets what was read of `layer` (a rebuilt root disagreed with the recorded one): the
+    /// next refresh reads its events again.
+    pub(super) fn forget(&mut self, store: &Store, layer: u64) -> SettlementResult<()> {
+        self.trees.clear();
+        store.write(|tx| tx.mirror_clear(layer))?;
         Ok(())
     }
 }
@@ -272,7 +306,7 @@ mod tests {
         }
         for (block, chain, number) in history {
             for at in block..=7 {
-                let placed = Mirror::place(&store, 1, chain, number, at).unwrap();
+                let placed = Mirror::place(&store, 1, chain, number, at).unwrap().unwrap();
                 let (index, leaf) = store.mirror_batch(1, chain, number).unwrap().unwrap();
                 assert_eq!(placed.batch_index, index);
                 let chain_root = store.mirror_tree_root_at(1, chain, at).unwrap().unwrap();
@@ -306,7 +340,7 @@ mod tests {
         }
         // A recorded root that the leaves do not rebuild is refused, naming both.
         store.write(|tx| tx.mirror_put_root(1, 7, B256::repeat_byte(0xee))).unwrap();
-        let err = Mirror::place(&store, 1, 7, 1, 7).err().unwrap().to_string();
+        let err = Mirror::place(&store, 1, 7, 1, 7).unwrap().err().unwrap().to_string();
         assert!(err.contains("the MessageRoot recorded"), "{err}");
     }
 }

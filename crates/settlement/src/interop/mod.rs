@@ -502,7 +502,13 @@ impl Interop {
             return Ok(response);
         }
         let placement =
-            Mirror::place(store, layer.chain_id, self.chain_id, batch.number, at_block)?;
+            match Mirror::place(store, layer.chain_id, self.chain_id, batch.number, at_block)? {
+                Ok(placement) => placement,
+                Err(mismatch) => {
+                    mirror.forget(store, layer.chain_id)?;
+                    return Err(mismatch.into());
+                }
+            };
         drop(mirror);
         response.proof = Some(ProofJson {
             root_kind: kind,
