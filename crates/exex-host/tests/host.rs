@@ -363,6 +363,58 @@ async fn restart_with_head_on_a_dead_fork_reverts_first() {
     stop(running).await;
 }
 
+/// reth's manager finalizes the WAL only while every finished block is canonical: an ExEx that
+/// finished block 10, then stalled while a reorg replaced blocks 8..=11 and block 12 was
+/// finalized, finds on restart the WAL entry that committed its dead head, and gets the revert.
+#[tokio::test]
+async fn a_finished_block_reorged_away_before_finalization_is_reverted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new();
+    let genesis = chain.block(0).unwrap();
+    let persisted = Persisted::default();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let stalled = persisted.clone();
+    let mut host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
+        .install_exex("recorder", async move |mut ctx: ExExContext| {
+            Ok(async move {
+                // Takes the first notification, reports it finished, then stalls.
+                if let Some(n) = ctx.notifications.try_next().await? {
+                    let head = stalled.apply(&n, genesis)?;
+                    ctx.send_finished_height(head)?;
+                    let _ = seen_tx.send(n);
+                }
+                std::future::pending::<eyre::Result<()>>().await
+            })
+        })
+        .launch()
+        .await
+        .unwrap();
+    chain.commit(10, 1);
+    next(&mut seen).await;
+    let dead: Vec<_> = persisted.blocks()[7..].to_vec();
+    // Block 11 fills the stalled ExEx's channel; the reorg waits in the manager.
+    chain.commit(1, 0);
+    chain.reorg(4, 4, 2);
+    chain.commit(1, 0);
+    chain.finalize(12);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.stop().await;
+
+    let mut running = launch(&chain, dir.path(), &persisted, true).await;
+    match next(&mut running.seen).await {
+        ExExNotification::ChainReverted { old } => {
+            let reverted: Vec<_> = old.blocks_iter().map(|b| b.num_hash()).collect();
+            assert!(
+                reverted.ends_with(&dead),
+                "the dead blocks {dead:?} are reverted (with the rest of their WAL entry), got {reverted:?}"
+            );
+        }
+        other => panic!("expected a revert first, got {}", other.kind()),
+    }
+    wait_in_sync(&chain, &persisted).await;
+    stop(running).await;
+}
+
 #[tokio::test]
 async fn an_exex_that_returns_stops_the_host_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
