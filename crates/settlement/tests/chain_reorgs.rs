@@ -26,6 +26,35 @@ async fn wait_for_head(store: &Store, number: u64, hash: alloy::primitives::B256
     .expect("the ExEx reached the chain's tip");
 }
 
+/// A host following `chain` with the settlement ExEx alone (its layer unreachable: only the
+/// ingest and seal stages run), sealing 3 blocks a batch.
+async fn settlement_host(
+    dir: &std::path::Path,
+    chain: &TestChain,
+    da: DaScheme,
+) -> (exex_host::HostHandle, Arc<Store>, Arc<SettlementConfig>) {
+    let store = Arc::new(Store::open(dir).unwrap());
+    let layer = SettlementLayerEndpoint {
+        chain_id: 506,
+        rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+        executor: Default::default(),
+    };
+    let mut config = SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""));
+    config.da = da;
+    config.limits =
+        BatchLimits { max_blocks: 3, timeout: Duration::from_secs(3_600), ..Default::default() };
+    let config = Arc::new(config);
+    let (exex_config, exex_store) = (Arc::clone(&config), Arc::clone(&store));
+    let host = HostBuilder::new(HostConfig::new(dir), chain.source())
+        .install_exex("settlement", move |ctx| async move {
+            Ok(run_exex(ctx, exex_config, exex_store, Arc::default()))
+        })
+        .launch()
+        .await
+        .unwrap();
+    (host, store, config)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reorgs_unseal_uncommitted_batches_and_alarm_below_committed_ones() {
     let recorder = DebuggingRecorder::new();
@@ -33,26 +62,9 @@ async fn reorgs_unseal_uncommitted_batches_and_alarm_below_committed_ones() {
     recorder.install().unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
-    let layer = SettlementLayerEndpoint {
-        chain_id: 506,
-        rpc_url: "http://127.0.0.1:1".parse().unwrap(),
-        executor: Default::default(),
-    };
-    let mut config = SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""));
-    config.da = DaScheme::RollupCalldata;
-    config.limits =
-        BatchLimits { max_blocks: 3, timeout: Duration::from_secs(3_600), ..Default::default() };
-    let config = Arc::new(config);
     let chain = TestChain::new();
-    let (exex_config, exex_store) = (Arc::clone(&config), Arc::clone(&store));
-    let mut host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
-        .install_exex("settlement", move |ctx| async move {
-            Ok(run_exex(ctx, exex_config, exex_store, Arc::default()))
-        })
-        .launch()
-        .await
-        .unwrap();
+    let (mut host, store, config) =
+        settlement_host(dir.path(), &chain, DaScheme::RollupCalldata).await;
 
     chain.commit(6, 2);
     wait_for_head(&store, 6, chain.tip().hash).await;
@@ -151,26 +163,9 @@ fn counter(snapshotter: &metrics_util::debugging::Snapshotter, name: &str) -> Op
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_with_history_settles_from_block_1_on_a_first_run() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
-    let layer = SettlementLayerEndpoint {
-        chain_id: 506,
-        rpc_url: "http://127.0.0.1:1".parse().unwrap(),
-        executor: Default::default(),
-    };
-    let mut config = SettlementConfig::new(270, Default::default(), layer, OperatorKey::new(""));
-    config.limits =
-        BatchLimits { max_blocks: 3, timeout: Duration::from_secs(3_600), ..Default::default() };
-    let config = Arc::new(config);
     let chain = TestChain::new();
     chain.commit(100, 1);
-    let (exex_config, exex_store) = (Arc::clone(&config), Arc::clone(&store));
-    let mut host = HostBuilder::new(HostConfig::new(dir.path()), chain.source())
-        .install_exex("settlement", move |ctx| async move {
-            Ok(run_exex(ctx, exex_config, exex_store, Arc::default()))
-        })
-        .launch()
-        .await
-        .unwrap();
+    let (mut host, store, config) = settlement_host(dir.path(), &chain, DaScheme::Validium).await;
     chain.commit(2, 1);
     wait_for_head(&store, 102, chain.tip().hash).await;
     let blocks = store.blocks(1..=102).unwrap();
