@@ -29,7 +29,9 @@
 //! A sent migration transaction is persisted before the node waits for it, so a restart waits
 //! for that transaction instead of sending another.
 
+mod error;
 mod run;
+mod transactions;
 
 use std::{
     sync::{Arc, Mutex},
@@ -45,10 +47,11 @@ use gateway_contracts::{Bridgehub, ChainExecutor, GatewayExecutor, convert};
 use gateway_store::{InFlightSlot, MigrationPhase, MigrationRecord, Store};
 use tracing::info;
 
+pub use self::error::MigrationError;
 pub(crate) use self::run::{MigrationRunner, cancel_migration, migration_status};
 use crate::{
     commitment::{last_importing_block, stored_info},
-    config::{LayerKind, MigrationConfig, SettlementConfig, UnknownLayer},
+    config::{LayerKind, MigrationConfig, SettlementConfig},
     error::{LayerCall, LayerError, SettlementError},
     failpoint::failpoint,
     send::{Signer, broadcast_signed, confirm_broadcast},
@@ -56,130 +59,12 @@ use crate::{
     support::{lock, within},
 };
 
-/// Every operator role of a `ChainExecutor` (commit, prove, execute).
 /// The trigger recorded for a migration asked for through `settlement_migrate`.
 pub const RPC_TRIGGER: &str = "rpc";
+/// Every operator role of a `ChainExecutor` (commit, prove, execute).
 const ALL_ROLES: u8 = 7;
 /// `stepsDone` bit: `startMigrationFromGateway` was mined.
 const STEP_REQUESTED_FROM_GATEWAY: u8 = 1;
-
-/// Why a migration was refused or could not go on.
-#[derive(Debug, thiserror::Error)]
-pub enum MigrationError {
-    /// The node has no migration settings.
-    #[error(
-        "runtime migration is not configured: give the node both layers and the Bridgehub (--settlement.topology, or --settlement.l1-rpc-url, --settlement.gateway-rpc-url, both executors and --settlement.bridgehub)"
-    )]
-    NotConfigured,
-    /// `to` is neither `l1` nor `gateway`.
-    #[error(transparent)]
-    UnknownLayer(#[from] UnknownLayer),
-    /// Another migration runs.
-    #[error(
-        "migration {id} ({from} -> {to}) is already {phase}: wait for it (settlement_status) or, while it drains, cancel it (settlement_cancel_migration)"
-    )]
-    AlreadyRunning {
-        /// Its id.
-        id: u64,
-        /// Layer it leaves.
-        from: u64,
-        /// Layer it goes to.
-        to: u64,
-        /// Its phase.
-        phase: &'static str,
-    },
-    /// The chain already settles there.
-    #[error("the chain already settles on {0} (chain id {1}): nothing to migrate")]
-    AlreadyOn(&'static str, u64),
-    /// Governance has not whitelisted the target.
-    #[error(
-        "settlement layer {layer} is not whitelisted on the Bridgehub {bridgehub}: governance must call setSettlementLayerStatus({layer}, true, relayer) first"
-    )]
-    NotWhitelisted {
-        /// The target's chain id.
-        layer: u64,
-        /// The Bridgehub.
-        bridgehub: Address,
-    },
-    /// The chain is not on the Bridgehub at all.
-    #[error("chain {chain_id} is not registered on the Bridgehub {bridgehub}")]
-    ChainNotRegistered {
-        /// The chain.
-        chain_id: u64,
-        /// The Bridgehub.
-        bridgehub: Address,
-    },
-    /// The chain has no executor on the target.
-    #[error(
-        "chain {chain_id} is not registered on settlement layer {layer}: the Bridgehub has no executor for it there (governance: setExecutor)"
-    )]
-    NotRegisteredOn {
-        /// The chain.
-        chain_id: u64,
-        /// The target's chain id.
-        layer: u64,
-    },
-    /// The admin key is not the chain's admin.
-    #[error(
-        "the chain admin key ({key}) is not chain {chain_id}'s admin on the Bridgehub ({admin}): migrations must be sent by the admin; pass the admin's key"
-    )]
-    NotChainAdmin {
-        /// The chain.
-        chain_id: u64,
-        /// The admin the Bridgehub has.
-        admin: Address,
-        /// The key's address.
-        key: Address,
-    },
-    /// No migration is running.
-    #[error("no migration is running")]
-    NothingToCancel,
-    /// Priority operations kept the old layer from draining longer than the node waits.
-    #[error(
-        "migration {id} cancelled: {pending} priority operation(s) stayed pending on {layer} for {waited_s} s (--settlement.migration-priority-ops-timeout {timeout_s} s); this build's batcher does not process priority operations, so they would block the move forever; the chain settles on {layer} again"
-    )]
-    PriorityOpsBlockedDrain {
-        /// The migration.
-        id: u64,
-        /// Priority operations pending.
-        pending: u64,
-        /// The layer the chain stays on.
-        layer: &'static str,
-        /// How long it drained.
-        waited_s: u64,
-        /// The timeout.
-        timeout_s: u64,
-    },
-    /// Past draining, the Bridgehub transaction may be out.
-    #[error(
-        "migration {id} is {phase}: past draining the Bridgehub transaction may already be sent, so it can no longer be cancelled; migrate back once it completes"
-    )]
-    NotCancellable {
-        /// Its id.
-        id: u64,
-        /// Its phase.
-        phase: &'static str,
-    },
-    /// A layer did not answer or refused.
-    #[error(transparent)]
-    Layer(#[from] LayerCall),
-    /// On-chain state does not allow the next step (the Bridgehub or an executor says what the
-    /// migration did not expect); the step is retried and the status shows this.
-    #[error("{0}")]
-    OnChain(String),
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] gateway_store::StoreError),
-    /// Building a batch's stored info failed.
-    #[error(transparent)]
-    Settlement(#[from] Box<crate::error::SettlementError>),
-}
-
-impl From<crate::error::SettlementError> for MigrationError {
-    fn from(err: crate::error::SettlementError) -> Self {
-        Self::Settlement(Box::new(err))
-    }
-}
 
 /// What one step of a running migration did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -663,138 +548,6 @@ impl Migrator {
             .read("totalBatchesExecuted", executor.totalBatchesExecuted().call())
             .await?
             .saturating_to())
-    }
-
-    /// A migration transaction sent before (maybe before a crash): mined → cleared; still
-    /// pending → what to wait for; unknown (dropped) → cleared, so the step is decided again.
-    async fn settle_pending_tx(
-        &self,
-        record: &mut MigrationRecord,
-    ) -> Result<Option<String>, MigrationError> {
-        let Some(hash) = record.pending_tx() else { return Ok(None) };
-        for provider in [&self.l1_admin, &self.gateway_admin] {
-            if let Some(receipt) =
-                self.read("receipt", provider.get_transaction_receipt(hash)).await?
-            {
-                // As deep as `send` would have waited for.
-                let head = self.read("the head", provider.get_block_number()).await?;
-                let depth = head.saturating_sub(receipt.block_number.unwrap_or(head)) + 1;
-                if depth < self.base.layer_confirmations.max(1) {
-                    return Ok(Some(format!(
-                        "the migration transaction {hash} to be {} blocks deep (now {depth})",
-                        self.base.layer_confirmations
-                    )));
-                }
-                record.pendingTx = B256::ZERO;
-                if receipt.status() {
-                    record.stepsDone |= record.pendingSteps;
-                } else {
-                    tracing::warn!(target: "settlement::migration", id = record.id, %hash, "a migration transaction reverted; deciding the step again from on-chain state");
-                }
-                record.pendingSteps = 0;
-                self.store.write(|tx| tx.put_migration(record))?;
-                return Ok(None);
-            }
-        }
-        for provider in [&self.l1_admin, &self.gateway_admin] {
-            if self.read("transaction", provider.get_transaction_by_hash(hash)).await?.is_some() {
-                // Waited for up to the tx timeout (in this process), then replaced: the step
-                // is decided again and sent at the same nonce with a higher fee.
-                let waited = {
-                    let mut since = lock(&self.pending_since);
-                    match *since {
-                        Some((h, at)) if h == hash => at.elapsed(),
-                        _ => {
-                            *since = Some((hash, Instant::now()));
-                            Duration::ZERO
-                        }
-                    }
-                };
-                if waited < self.timeout() {
-                    return Ok(Some(format!("the migration transaction {hash} to be mined")));
-                }
-                tracing::warn!(target: "settlement::migration", id = record.id, %hash, waited_s = waited.as_secs(), "a migration transaction is not mined: replacing it with a higher fee");
-                record.pendingTx = B256::ZERO;
-                record.pendingSteps = 0;
-                self.store.write(|tx| tx.put_migration(record))?;
-                return Ok(None);
-            }
-        }
-        tracing::warn!(target: "settlement::migration", id = record.id, %hash, "a migration transaction was dropped; deciding the step again");
-        record.pendingTx = B256::ZERO;
-        record.pendingSteps = 0;
-        self.store.write(|tx| tx.put_migration(record))?;
-        Ok(None)
-    }
-
-    /// Sends `call` signed by `who` through the sender's path (signed and persisted in `who`'s
-    /// slot before it is broadcast; a transaction of the same nonce still in flight is replaced
-    /// with a higher fee), records its hash in `record`, and waits (up to the tx timeout) for it
-    /// to be mined.
-    async fn send<D>(
-        &self,
-        record: &mut MigrationRecord,
-        who: Who,
-        what: &str,
-        call: alloy::contract::CallBuilder<&DynProvider, D>,
-        steps: u8,
-    ) -> Result<Advance, MigrationError>
-    where
-        D: alloy::contract::CallDecoder + Send + Sync,
-    {
-        failpoint("before-migration-send");
-        let signer = self.signer(who)?;
-        let (stage, id) = (TxStage::Migrate, record.id);
-        let broadcast = match broadcast_signed(
-            &self.store,
-            &self.base,
-            &signer,
-            stage,
-            id,
-            id,
-            call,
-            false,
-            None,
-        )
-        .await
-        {
-            Ok(broadcast) => broadcast,
-            Err(err @ SettlementError::HeldAtFeeCap { .. }) => {
-                return Ok(Advance::Waiting(format!("{what}: {err}")));
-            }
-            Err(err) => return Err(Box::new(err).into()),
-        };
-        let hash = broadcast.hash;
-        record.pendingTx = hash;
-        record.pendingSteps = steps;
-        self.store.write(|tx| tx.put_migration(record))?;
-        *lock(&self.pending_since) = Some((hash, Instant::now()));
-        info!(target: "settlement::migration", id = record.id, what, %hash, "sent");
-        metrics::counter!("settlement_migration_txs_sent_total").increment(1);
-        failpoint("after-migration-sent");
-        // Final enough: as deep as the sender's own transactions must be.
-        let mined =
-            match confirm_broadcast(&self.store, &self.base, &signer, stage, id, id, broadcast)
-                .await
-            {
-                Ok(mined) => mined,
-                Err(SettlementError::Layer(call))
-                    if matches!(*call.source, LayerError::Reverted(_)) =>
-                {
-                    record.pendingTx = B256::ZERO;
-                    record.pendingSteps = 0;
-                    self.store.write(|tx| tx.put_migration(record))?;
-                    return Err(LayerCall::new(what, LayerError::Reverted(hash)).into());
-                }
-                Err(e) => return Ok(Advance::Waiting(format!("{what} ({hash}) to be mined: {e}"))),
-            };
-        record.pendingTx = B256::ZERO;
-        record.stepsDone |= record.pendingSteps;
-        record.pendingSteps = 0;
-        self.store.write(|tx| tx.put_migration(record))?;
-        info!(target: "settlement::migration", id = record.id, what, %hash, gas = mined.gas_used, "mined");
-        failpoint("after-migration-mined");
-        Ok(Advance::Progressed)
     }
 }
 

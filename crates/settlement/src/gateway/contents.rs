@@ -1,0 +1,299 @@
+//! What a Gateway batch carries, and what L1 holds of the Gateway's shared tree.
+
+use std::collections::HashMap;
+
+use alloy::primitives::{B256, U256};
+use gateway_primitives::{IncrementalTree, batch_leaf, chain_leaf, merkle_root};
+use gateway_store::{ChainRef, GatewayBatchContents, Store};
+use tracing::warn;
+
+use crate::error::SettlementResult;
+
+/// What L1 holds of the Gateway's shared tree after Gateway batches `1..number`: the chains
+/// in the order the Gateway added them, each with the tree of its carried batch roots, and
+/// per chain the last batch carried.
+#[derive(Debug, Default, Clone)]
+pub(super) struct L1Mirror {
+    chains: Vec<(u64, IncrementalTree)>,
+    last_carried: HashMap<u64, u64>,
+}
+
+impl L1Mirror {
+    /// Folds the contents of Gateway batches `1..number` (O(carried batches): done when the
+    /// node starts or a batch was unsealed; otherwise the Gateway keeps the last one).
+    pub(super) fn before(store: &Store, number: u64) -> SettlementResult<Self> {
+        let mut mirror = Self::default();
+        if number > 1 {
+            for (_, contents) in store.gateway_batches_contents(1..=number - 1)? {
+                mirror.apply(&contents);
+            }
+        }
+        Ok(mirror)
+    }
+
+    /// True when this is what L1 holds after Gateway batch `number` as now stored (its
+    /// shared root commits to every tree, so a batch unsealed and sealed otherwise shows).
+    pub(super) fn holds(&self, store: &Store, number: u64) -> SettlementResult<bool> {
+        Ok(store.gateway_batch_contents(number)?.is_some_and(|c| c.sharedRoot == self.root()))
+    }
+
+    fn apply(&mut self, contents: &GatewayBatchContents) {
+        for id in &contents.chainsAdded {
+            self.chains.push((*id, IncrementalTree::default()));
+        }
+        for r in &contents.chainBatches {
+            let id = r.chainId.saturating_to::<u64>();
+            if let Some((_, tree)) = self.chains.iter_mut().find(|(c, _)| *c == id) {
+                tree.push(batch_leaf(r.batch.batchNumber, r.batch.l2LogsRoot));
+            }
+            self.last_carried.insert(id, r.batch.batchNumber);
+        }
+    }
+
+    fn root(&self) -> B256 {
+        let leaves: Vec<B256> =
+            self.chains.iter().map(|(id, tree)| chain_leaf(*id, tree.root())).collect();
+        merkle_root(&leaves)
+    }
+}
+
+/// What Gateway batch `number` over blocks `from..=to` carries, and the chains to hold back
+/// while sealing it:
+/// - per chain not held back, its batches executed on the Gateway at or below block `to` that no
+///   earlier Gateway batch carried (those of the range, preceded by any a hold or the size cap
+///   left uncarried), grouped by chain, each chain's consecutive and ascending, as
+///   `GatewayExecutor` wants them; at most `max` in all (a chain's run is cut, never split);
+/// - the chains the MessageRoot added in `from..=to`;
+/// - the shared root L1 computes over what it then holds (the Gateway MessageRoot's own root
+///   unless a chain was left out).
+///
+/// A chain batch whose proof or commit info the node could not read (the chain called its
+/// executor through another contract) holds its chain back instead of stopping every chain.
+/// Chains to hold back, with why.
+pub(super) type Holds = Vec<(u64, String)>;
+
+/// `mirror` is what L1 holds before it; returned with what L1 holds after it.
+pub(super) fn batch_contents(
+    store: &Store,
+    mut mirror: L1Mirror,
+    number: u64,
+    from: u64,
+    to: u64,
+    max: Option<usize>,
+) -> SettlementResult<(GatewayBatchContents, Holds, L1Mirror)> {
+    use std::collections::BTreeMap;
+    let held: HashMap<u64, String> = store.gateway_held_back()?.into_iter().collect();
+    let events = store.gateway_block_events(from..=to)?;
+    // (A chain the shared tree already holds is never added twice, whatever the events say.)
+    let mut chains_added: Vec<u64> = Vec::new();
+    for id in events.iter().flat_map(|(_, events)| events.chainsAdded.iter().copied()) {
+        if !chains_added.contains(&id) && !mirror.chains.iter().any(|(c, _)| *c == id) {
+            chains_added.push(id);
+        }
+    }
+    let last_carried = |chain: &u64| mirror.last_carried.get(chain).copied().unwrap_or(0);
+    let mut runs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (_, block) in &events {
+        for e in &block.executed {
+            if !held.contains_key(&e.chainId) && e.batchNumber > last_carried(&e.chainId) {
+                runs.entry(e.chainId).or_default().push(e.batchNumber);
+            }
+        }
+    }
+    // What a hold or the cap left uncarried: the chain's proved batches above its last carried
+    // one, below its first of this range, or else through what it executed at or below `to`
+    // (a gap without proofs on the Gateway is batches settled elsewhere, before a migration).
+    let after: Vec<(u64, u64)> = store
+        .gateway_block_events(to + 1..=u64::MAX)?
+        .iter()
+        .flat_map(|(_, block)| block.executed.iter().map(|e| (e.chainId, e.batchNumber)))
+        .collect();
+    for (chain_id, chain) in store.gateway_chains()? {
+        if held.contains_key(&chain_id) {
+            continue;
+        }
+        let run = runs.entry(chain_id).or_default();
+        run.sort_unstable();
+        run.dedup();
+        let below = match run.first() {
+            Some(first) => *first,
+            None => after
+                .iter()
+                .filter(|(c, _)| *c == chain_id)
+                .map(|(_, n)| *n)
+                .min()
+                .unwrap_or(chain.executed.saturating_add(1)),
+        };
+        let last = last_carried(&chain_id);
+        if below > last + 1 {
+            let backlog = store.gateway_chain_proofs_in(chain_id, last + 1..below)?;
+            run.splice(0..0, backlog);
+        }
+    }
+    let mut room = max.unwrap_or(usize::MAX);
+    let mut chain_batches = Vec::new();
+    let mut holds = Vec::new();
+    for (chain_id, run) in runs {
+        let mut refs = Vec::with_capacity(run.len());
+        let mut unreadable = None;
+        for batch_number in run.into_iter().take(room) {
+            let proof = store.gateway_chain_proof(chain_id, batch_number)?;
+            let commit_info = store.gateway_chain_commit(chain_id, batch_number)?;
+            let (Some(proof), Some(commit_info)) = (proof, commit_info) else {
+                unreadable = Some(format!(
+                    "chain {chain_id} batch {batch_number} was executed on the Gateway but its proof or commit info could not be read (not a direct proveBatches / commitBatches call of its executor)"
+                ));
+                break;
+            };
+            refs.push(ChainRef {
+                chainId: U256::from(chain_id),
+                batchNumber: U256::from(batch_number),
+                publicInput: proof.publicInput,
+                batch: proof.batch,
+                previous: proof.previous,
+                commitInfo: commit_info.into(),
+            });
+        }
+        if let Some(reason) = unreadable {
+            holds.push((chain_id, reason));
+            continue;
+        }
+        room -= refs.len();
+        chain_batches.extend(refs);
+    }
+    let mut contents = GatewayBatchContents {
+        chainBatches: chain_batches,
+        chainsAdded: chains_added,
+        ..Default::default()
+    };
+    mirror.apply(&contents);
+    contents.sharedRoot = mirror.root();
+    let gateway_root = store.gateway_shared_root_at(to)?.unwrap_or_else(|| merkle_root(&[]));
+    if held.is_empty() && holds.is_empty() && contents.sharedRoot != gateway_root {
+        warn!(
+            target: "settlement::gateway",
+            gateway_batch = number,
+            l1 = %contents.sharedRoot,
+            gateway = %gateway_root,
+            "the shared root L1 will hold differs from the Gateway MessageRoot's (a chain batch left for a later Gateway batch, or a chain added before this node's first block): message proofs for L1 are built against the Gateway's trees"
+        );
+    }
+    Ok((contents, holds, mirror))
+}
+
+pub(super) fn executed_per_block(
+    store: &Store,
+    from: u64,
+    to: u64,
+) -> SettlementResult<Vec<(u64, usize)>> {
+    Ok(store
+        .gateway_block_events(from..=to)?
+        .iter()
+        .map(|(number, events)| (*number, events.executed.len()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::sol_types::SolValue;
+    use gateway_primitives::CommitBatchInfo;
+    use gateway_store::{
+        ChainBatchInfo, CommittedChainBatch, ExecutedChainBatch, GatewayBlockEvents,
+        ProvedChainBatch,
+    };
+
+    use super::*;
+
+    fn executed(chain: u64, n: u64) -> ExecutedChainBatch {
+        ExecutedChainBatch { chainId: chain, batchNumber: n, batchRoot: B256::repeat_byte(n as u8) }
+    }
+
+    /// Block events where `chain`'s batches `ns` are committed (readable), proved and executed.
+    fn settled(chain: u64, ns: &[u64]) -> GatewayBlockEvents {
+        GatewayBlockEvents {
+            committed: ns
+                .iter()
+                .map(|n| CommittedChainBatch {
+                    chainId: chain,
+                    batchNumber: *n,
+                    commitInfo: CommitBatchInfo { batchNumber: *n, ..Default::default() }
+                        .abi_encode()
+                        .into(),
+                })
+                .collect(),
+            proved: ns
+                .iter()
+                .map(|n| ProvedChainBatch {
+                    chainId: chain,
+                    batchNumber: *n,
+                    proof: vec![1].into(),
+                    batch: ChainBatchInfo {
+                        batchNumber: *n,
+                        l2LogsRoot: B256::repeat_byte(*n as u8),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            executed: ns.iter().map(|n| executed(chain, *n)).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn carried(contents: &GatewayBatchContents) -> Vec<(u64, u64)> {
+        contents
+            .chainBatches
+            .iter()
+            .map(|r| (r.chainId.saturating_to(), r.batchNumber.saturating_to()))
+            .collect()
+    }
+
+    #[test]
+    fn contents_add_chains_once_respect_the_cap_carry_the_rest_later_and_hold_back_the_unreadable()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let seal = |number: u64, block: u64, max: Option<usize>| {
+            let mirror = L1Mirror::before(&store, number).unwrap();
+            let (contents, holds, after) =
+                batch_contents(&store, mirror, number, block, block, max).unwrap();
+            // What the next seal would start from is what folding the stored batches gives.
+            store.write(|tx| tx.put_gateway_batch_contents(number, &contents)).unwrap();
+            assert!(after.holds(&store, number).unwrap());
+            assert_eq!(after.root(), L1Mirror::before(&store, number + 1).unwrap().root());
+            (contents, holds)
+        };
+        // Block 1: two chains added (one reported twice), chain 270's batch 1 settled.
+        let mut block1 = settled(270, &[1]);
+        block1.chainsAdded = vec![270, 271, 270];
+        store.write(|tx| tx.put_gateway_block_events(1, &block1)).unwrap();
+        let (first, holds) = seal(1, 1, None);
+        assert!(holds.is_empty());
+        assert_eq!(first.chainsAdded, vec![270, 271]);
+        assert_eq!(carried(&first), vec![(270, 1)]);
+        let leaf_270 = chain_leaf(270, merkle_root(&[batch_leaf(1, B256::repeat_byte(1))]));
+        assert_eq!(first.sharedRoot, merkle_root(&[leaf_270, chain_leaf(271, merkle_root(&[]))]));
+
+        // Block 2: a chain the tree holds reported as added again is not added twice; three
+        // batches executed under a cap of one: one carried, the rest in later batches, in order.
+        let mut block2 = settled(270, &[2, 3, 4]);
+        block2.chainsAdded = vec![271];
+        store.write(|tx| tx.put_gateway_block_events(2, &block2)).unwrap();
+        let (second, _) = seal(2, 2, Some(1));
+        assert!(second.chainsAdded.is_empty());
+        assert_eq!(carried(&second), vec![(270, 2)]);
+        store.write(|tx| tx.put_gateway_block_events(3, &GatewayBlockEvents::default())).unwrap();
+        assert_eq!(carried(&seal(3, 3, Some(2)).0), vec![(270, 3), (270, 4)]);
+
+        // Block 4: chain 271 executes a batch whose proof and commit info were not readable:
+        // held back, and chain 270's batch of the same block is carried.
+        let mut block4 = settled(270, &[5]);
+        block4.executed.push(executed(271, 1));
+        store.write(|tx| tx.put_gateway_block_events(4, &block4)).unwrap();
+        let (fourth, holds) = seal(4, 4, None);
+        assert_eq!(carried(&fourth), vec![(270, 5)]);
+        assert_eq!(holds.len(), 1);
+        assert_eq!(holds[0].0, 271);
+        assert!(holds[0].1.contains("could not be read"), "{}", holds[0].1);
+    }
+}

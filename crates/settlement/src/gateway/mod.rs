@@ -1,0 +1,327 @@
+//! Gateway mode: the same ExEx, run in the Gateway's own node, settling the Gateway on L1. The
+//! stages call one [`Gateway`] object where the Gateway's node differs from a chain's:
+//!
+//! - From each Gateway block it records the chain executors' events (chain batches committed,
+//!   proved with their proofs taken from the `proveBatches` calldata, executed with their roots)
+//!   and the MessageRoot's (executors authorized, the shared root), in the block's store
+//!   transaction (ingest: [`Gateway::record_block`]).
+//! - A Gateway batch carries the chain batches executed on the Gateway inside it: its
+//!   commitment binds them, `(chainId, storedBatchInfo, publicInput)` in order, and its
+//!   `l2LogsRoot` is the shared message root after its last block (seal: [`Gateway::cap`],
+//!   [`Gateway::contents`]).
+//! - Its proof is ONE aggregation of the Gateway's own leaf and every carried chain batch's
+//!   leaf proof; the Gateway's `GatewayExecutor` on L1 commits, proves and executes it in one
+//!   transaction and then holds those chain batches L1-final (prove: [`Gateway::chain_leaves`];
+//!   send: [`Gateway::settled`]; status: [`Gateway::status`]).
+//!
+//! A chain batch proved through another contract (not a direct call of its executor) has no
+//! proof in the calldata the Gateway can read: it is logged as an error, counted in
+//! `gateway_chain_proofs_unreadable_total`, and its chain is held back (the others go on).
+//!
+//! Modules: [`events`] reads a Gateway block's chain events; [`contents`] decides what a Gateway
+//! batch carries and mirrors what L1 holds of the shared tree.
+
+mod contents;
+mod events;
+
+use std::sync::Mutex;
+
+use alloy::primitives::U256;
+use gateway_prover::{BatchProof, BatchPublicInput, ProofBackend};
+use gateway_store::{
+    BatchRecord, BatchStage, GatewayBatchContents, Store, StoreResult, StoreWriter,
+};
+use reth_primitives_traits::RecoveredBlock;
+use tracing::{error, info, warn};
+
+use self::{
+    contents::{Holds, L1Mirror, batch_contents, executed_per_block},
+    events::block_events,
+};
+use crate::{
+    commitment::gateway_contents,
+    config::GatewayMode,
+    error::{SettlementError, SettlementResult},
+    status::{GatewayBatchStatus, GatewayChainStatus, GatewayStatus},
+    support::lock,
+};
+/// Gateway mode, as the stages call it.
+#[derive(Debug)]
+pub(crate) struct Gateway {
+    mode: GatewayMode,
+    /// Running totals over settled Gateway batches (for the status).
+    totals: Mutex<GatewayTotals>,
+    /// What L1 holds after the last Gateway batch sealed here, so that sealing the next one
+    /// does not fold every earlier batch again.
+    mirror: Mutex<Option<(u64, L1Mirror)>>,
+}
+
+#[derive(Debug, Default)]
+struct GatewayTotals {
+    scanned_through: u64,
+    chain_batches: u64,
+    gas: u64,
+    cost: U256,
+    chains: std::collections::BTreeMap<u64, GatewayChainStatus>,
+}
+
+impl Gateway {
+    /// Gateway mode with these settings.
+    pub(crate) fn new(mode: GatewayMode) -> Self {
+        Self { mode, totals: Mutex::default(), mirror: Mutex::default() }
+    }
+
+    /// Ingest: records the chain events of a Gateway block in the block's store transaction.
+    pub(crate) fn record_block(
+        &self,
+        tx: &mut StoreWriter<'_>,
+        block: &RecoveredBlock<exex_host::Block>,
+        receipts: &[exex_host::Receipt],
+    ) -> StoreResult<()> {
+        let events = block_events(tx, &self.mode, block, receipts)?;
+        tx.put_gateway_block_events(block.header().number, &events)
+    }
+
+    /// Seal: how many of the `take` blocks from `from` Gateway batch `number` may hold so that
+    /// its chain batches fit one aggregated proof; `None` when all of them fit.
+    pub(crate) fn cap(
+        &self,
+        store: &Store,
+        number: u64,
+        from: u64,
+        take: usize,
+    ) -> SettlementResult<Option<usize>> {
+        let Some(max) = self.mode.max_chain_batches else { return Ok(None) };
+        let mut carried = 0;
+        for (block, executed) in executed_per_block(store, from, from + take as u64 - 1)? {
+            if carried + executed > max && block > from {
+                return Ok(Some((block - from) as usize));
+            }
+            carried += executed;
+        }
+        if carried > max {
+            warn!(
+                target: "settlement::gateway",
+                batch = number,
+                carried,
+                max,
+                "a Gateway block executed more chain batches than one aggregation holds; this Gateway batch cannot be proved with this backend"
+            );
+        }
+        Ok(None)
+    }
+
+    /// Seal: what Gateway batch `number`, over blocks `from..=to`, carries, and the chains to
+    /// hold back with it (their batches could not be read).
+    pub(crate) fn contents(
+        &self,
+        store: &Store,
+        number: u64,
+        from: u64,
+        to: u64,
+    ) -> SettlementResult<(GatewayBatchContents, Holds)> {
+        let mut cached = lock(&self.mirror);
+        let mirror = match cached.take() {
+            Some((through, mirror)) if through + 1 == number && mirror.holds(store, through)? => {
+                mirror
+            }
+            _ => L1Mirror::before(store, number)?,
+        };
+        let (contents, holds, after) =
+            batch_contents(store, mirror, number, from, to, self.mode.max_chain_batches)?;
+        *cached = Some((number, after));
+        Ok((contents, holds))
+    }
+
+    /// Prove: the leaf proofs of the chain batches Gateway batch `number` carries, as the
+    /// chains proved them on the Gateway.
+    pub(crate) fn chain_leaves(
+        &self,
+        store: &Store,
+        backend: &dyn ProofBackend,
+        number: u64,
+    ) -> SettlementResult<Vec<BatchProof>> {
+        let contents = gateway_contents(store, number)?;
+        let mut leaves = Vec::with_capacity(contents.chainBatches.len());
+        for carried in &contents.chainBatches {
+            let (chain_id, batch_number) = (
+                carried.chainId.saturating_to::<u64>(),
+                carried.batchNumber.saturating_to::<u64>(),
+            );
+            let proved = store.gateway_chain_proof(chain_id, batch_number)?.ok_or_else(|| {
+                SettlementError::Corrupt(format!(
+                    "Gateway batch {number} carries chain {chain_id} batch {batch_number} but no proof of it was seen"
+                ))
+            })?;
+            if proved.publicInput != carried.publicInput {
+                return Err(SettlementError::Corrupt(format!(
+                    "chain {chain_id} batch {batch_number} was proved again with another input after Gateway batch {number} was sealed"
+                )));
+            }
+            let leaf = BatchProof {
+                backend: backend.kind(),
+                input: BatchPublicInput { chain_id, batch_number, value: proved.publicInput },
+                bytes: proved.proof,
+            };
+            // One chain's junk must not stall the others: a leaf that does not verify here is
+            // left out (the caller holds its chain back and seals again).
+            backend.verify_batch(&leaf).map_err(|source| SettlementError::ChainProofInvalid {
+                gateway_batch: number,
+                chain_id,
+                batch_number,
+                source,
+            })?;
+            leaves.push(leaf);
+        }
+        Ok(leaves)
+    }
+
+    /// Prove: holds chain `chain_id` back (its leaf proof of `batch_number` does not verify):
+    /// Gateway batches from `gateway_batch` on are unsealed, to be sealed again without its
+    /// batches, and none carries them until it is restored.
+    pub(crate) fn hold_back(
+        &self,
+        store: &Store,
+        gateway_batch: u64,
+        chain_id: u64,
+        reason: &str,
+    ) -> SettlementResult<()> {
+        store.write(|tx| {
+            tx.hold_back_gateway_chain(chain_id, reason)?;
+            tx.remove_batches_from(gateway_batch).map(drop)
+        })?;
+        metrics::counter!("gateway_chains_held_back_total").increment(1);
+        error!(
+            target: "settlement::gateway",
+            chain_id,
+            gateway_batch,
+            %reason,
+            "chain held back: its batches are carried to L1 no more (the other chains go on); restore it with settlement_gatewayRestoreChain once its proofs verify"
+        );
+        Ok(())
+    }
+
+    /// Send: Gateway batch `number`, carrying `contents`, was settled on L1 for `gas_used` gas
+    /// costing `cost_wei`: records what it cost beside what it carries.
+    pub(crate) fn settled(
+        &self,
+        store: &Store,
+        number: u64,
+        mut contents: GatewayBatchContents,
+        gas_used: u64,
+        cost_wei: U256,
+    ) -> SettlementResult<()> {
+        contents.l1GasUsed = gas_used;
+        contents.l1CostWei = cost_wei;
+        store.write(|tx| tx.put_gateway_batch_contents(number, &contents))?;
+        metrics::counter!("gateway_chain_batches_settled_total")
+            .increment(contents.chainBatches.len() as u64);
+        metrics::counter!("gateway_l1_gas_total").increment(gas_used);
+        info!(
+            target: "settlement::gateway",
+            gateway_batch = number,
+            chain_batches = contents.chainBatches.len(),
+            l1_gas = gas_used,
+            "Gateway batch settled on L1: its chain batches are L1-final"
+        );
+        Ok(())
+    }
+
+    /// Status: totals over settled Gateway batches (each read once, then kept), the chains,
+    /// and the recent Gateway batches (`open`: the stored batches not yet settled).
+    pub(crate) fn status(
+        &self,
+        store: &Store,
+        settled: u64,
+        open: &[BatchRecord],
+    ) -> SettlementResult<GatewayStatus> {
+        let mut totals = lock(&self.totals);
+        if settled > totals.scanned_through {
+            for (_, contents) in
+                store.gateway_batches_contents(totals.scanned_through + 1..=settled)?
+            {
+                add_settled_batch(&mut totals, &self.mode, &contents);
+            }
+            totals.scanned_through = settled;
+        }
+        let mut chains = totals.chains.clone();
+        for (chain_id, chain) in store.gateway_chains()? {
+            let entry = chains.entry(chain_id).or_default();
+            entry.chain_id = chain_id;
+            entry.executor = chain.executor;
+            entry.committed = chain.committed;
+            entry.proved = chain.proved;
+            entry.executed = chain.executed;
+        }
+        let held = store.gateway_held_back()?;
+        metrics::gauge!("gateway_chains_held_back").set(held.len() as f64);
+        for (chain_id, reason) in held {
+            let entry = chains.entry(chain_id).or_default();
+            entry.chain_id = chain_id;
+            entry.held_back = Some(reason);
+        }
+        let mut recent = Vec::new();
+        let first_recent = settled.saturating_sub(4).max(1);
+        for (number, contents) in store.gateway_batches_contents(first_recent..=settled)? {
+            recent.push(GatewayBatchStatus {
+                number,
+                stage: BatchStage::Executed.as_str().into(),
+                chain_batches: contents.chainBatches.len() as u64,
+                l1_gas_used: contents.l1GasUsed,
+            });
+        }
+        for batch in open.iter().take(4) {
+            let carried = store.gateway_batch_contents(batch.number)?;
+            recent.push(GatewayBatchStatus {
+                number: batch.number,
+                stage: batch.stage.as_str().into(),
+                chain_batches: carried.map_or(0, |c| c.chainBatches.len() as u64),
+                l1_gas_used: 0,
+            });
+        }
+        Ok(GatewayStatus {
+            batches_settled: settled,
+            chain_batches_settled: totals.chain_batches,
+            l1_gas_used: totals.gas,
+            l1_cost_wei: totals.cost,
+            l1_gas_per_chain_batch: (totals.chain_batches > 0)
+                .then(|| totals.gas / totals.chain_batches),
+            direct_l1_gas_per_chain_batch: self.mode.direct_l1_gas_per_batch,
+            price_per_chain_batch: self.mode.price_per_chain_batch,
+            chains: chains.into_values().collect(),
+            recent_batches: recent,
+        })
+    }
+}
+
+/// Adds a settled Gateway batch to the running totals: its chain batches, its L1 cost split
+/// evenly over them, and what each would have cost settled directly at the same gas price.
+fn add_settled_batch(
+    totals: &mut GatewayTotals,
+    mode: &GatewayMode,
+    contents: &GatewayBatchContents,
+) {
+    let carried = contents.chainBatches.len() as u64;
+    totals.chain_batches += carried;
+    totals.gas += contents.l1GasUsed;
+    totals.cost += contents.l1CostWei;
+    if carried == 0 {
+        return;
+    }
+    let gas_price = if contents.l1GasUsed == 0 {
+        U256::ZERO
+    } else {
+        contents.l1CostWei / U256::from(contents.l1GasUsed)
+    };
+    let share = contents.l1CostWei / U256::from(carried);
+    for r in &contents.chainBatches {
+        let chain_id = r.chainId.saturating_to::<u64>();
+        let chain = totals.chains.entry(chain_id).or_default();
+        chain.chain_id = chain_id;
+        chain.batches_settled += 1;
+        chain.l1_final = chain.l1_final.max(r.batchNumber.saturating_to());
+        chain.charged += mode.price_per_chain_batch;
+        chain.l1_cost_share_wei += share;
+        chain.direct_l1_cost_wei += gas_price * U256::from(mode.direct_l1_gas_per_batch);
+    }
+}
