@@ -415,6 +415,59 @@ async fn a_finished_block_reorged_away_before_finalization_is_reverted_after_a_r
     stop(running).await;
 }
 
+/// reth's `exex_notifications_backfill_drains_channel`, at the host: while one ExEx backfills
+/// a long history slowly, the manager (here with room for 2 notifications) and a second ExEx
+/// keep receiving the live blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_backfill_never_holds_back_another_exex() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new();
+    let genesis = chain.block(0).unwrap();
+    chain.commit(3_000, 0);
+    let mut config = HostConfig::new(dir.path());
+    config.exex_manager_capacity = 2;
+    config.exex_channel_capacity = 1;
+    let backfilled = Arc::new(AtomicU64::new(0));
+    let progress = Arc::clone(&backfilled);
+    let (live_tx, mut live_seen) = mpsc::unbounded_channel();
+    let mut host = HostBuilder::new(config, chain.source())
+        .install_exex("backfiller", async move |mut ctx: ExExContext| {
+            ctx.set_notifications_with_head(ExExHead::new(genesis));
+            Ok(async move {
+                while let Some(n) = ctx.notifications.try_next().await? {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    if let Some(new) = n.committed_chain() {
+                        progress.store(new.tip().num_hash().number, Ordering::SeqCst);
+                    }
+                }
+                Ok(())
+            })
+        })
+        .install_exex("live", async move |mut ctx: ExExContext| {
+            Ok(async move {
+                while let Some(n) = ctx.notifications.try_next().await? {
+                    let _ = live_tx.send(n);
+                }
+                Ok(())
+            })
+        })
+        .launch()
+        .await
+        .unwrap();
+    // Five live blocks while the backfiller works through 30 chunks of 100 blocks.
+    for _ in 0..5 {
+        chain.commit(1, 0);
+    }
+    for expected in 3_001..=3_005 {
+        let n = next(&mut live_seen).await;
+        assert_eq!(n.committed_chain().unwrap().tip().num_hash().number, expected);
+    }
+    let reached = backfilled.load(Ordering::SeqCst);
+    assert!(reached < 3_000, "the live ExEx waited for the backfill (it had reached {reached})");
+    host.stop().await;
+}
+
 #[tokio::test]
 async fn an_exex_that_returns_stops_the_host_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
