@@ -81,6 +81,10 @@ enum Inner<N: NodePrimitives> {
 
 struct WithoutHead<N: NodePrimitives> {
     receiver: mpsc::Receiver<ExExNotification<N>>,
+    /// The manager's notifications taken off the channel while a stream with a head catches
+    /// up (reth drains its channel during backfill too): the manager and the other ExExs never
+    /// wait on a backfill. Kept across a switch of mode, and yielded first.
+    pending: VecDeque<ExExNotification<N>>,
     provider: Arc<dyn BlockProvider<N>>,
     wal: WalHandle<N>,
 }
@@ -92,7 +96,14 @@ impl<N: NodePrimitives> ExExNotifications<N> {
         provider: Arc<dyn BlockProvider<N>>,
         wal: WalHandle<N>,
     ) -> Self {
-        Self { inner: Inner::WithoutHead(WithoutHead { receiver, provider, wal }) }
+        Self {
+            inner: Inner::WithoutHead(WithoutHead {
+                receiver,
+                pending: VecDeque::new(),
+                provider,
+                wal,
+            }),
+        }
     }
 
     fn take_without_head(&mut self) -> Option<WithoutHead<N>> {
@@ -133,7 +144,10 @@ impl<N: NodePrimitives> Stream for ExExNotifications<N> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match &mut self.get_mut().inner {
-            Inner::WithoutHead(inner) => inner.receiver.poll_recv(cx).map(|n| n.map(Ok)),
+            Inner::WithoutHead(inner) => match inner.pending.pop_front() {
+                Some(notification) => Poll::Ready(Some(Ok(notification))),
+                None => inner.receiver.poll_recv(cx).map(|n| n.map(Ok)),
+            },
             Inner::WithHead(inner) => inner.poll_next_notification(cx),
             Inner::Switching => Poll::Ready(None),
         }
@@ -170,10 +184,6 @@ struct WithHead<N: NodePrimitives> {
     stage: Stage,
     ready: VecDeque<ExExNotification<N>>,
     step: Option<StepFuture<N>>,
-    /// The manager's notifications taken off the channel while the ExEx catches up (reth drains
-    /// its channel during backfill too): the manager and the other ExExs never wait on a
-    /// backfill. The manager's permits bound how many can wait here.
-    pending: VecDeque<ExExNotification<N>>,
 }
 
 impl<N: NodePrimitives> WithHead<N> {
@@ -184,7 +194,6 @@ impl<N: NodePrimitives> WithHead<N> {
             stage: Stage::CheckCanonical,
             ready: VecDeque::new(),
             step: None,
-            pending: VecDeque::new(),
         }
     }
 
@@ -199,7 +208,7 @@ impl<N: NodePrimitives> WithHead<N> {
         loop {
             if self.stage != Stage::Live || self.step.is_some() {
                 while let Poll::Ready(Some(notification)) = self.inner.receiver.poll_recv(cx) {
-                    self.pending.push_back(notification);
+                    self.inner.pending.push_back(notification);
                 }
             }
             if let Some(notification) = self.ready.pop_front() {
@@ -233,7 +242,7 @@ impl<N: NodePrimitives> WithHead<N> {
                     self.step = Some(backfill(Arc::clone(&self.inner.provider), self.head).boxed());
                 }
                 Stage::Live => {
-                    let notification = match self.pending.pop_front() {
+                    let notification = match self.inner.pending.pop_front() {
                         Some(notification) => notification,
                         None => match ready!(self.inner.receiver.poll_recv(cx)) {
                             Some(notification) => notification,
