@@ -243,6 +243,36 @@ pub struct SettlementArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Gateway")]
 pub struct GatewayArgs {
+    /// Gateway mode: this node follows the Gateway (`--chain.rpc-url`), records the chains'
+    /// batches settled on it, aggregates their proofs and settles the Gateway on L1
+    /// (`--settlement.l1-rpc-url`, the operator key is the Gateway's L1 operator). Needs
+    /// `--settlement.enabled`.
+    #[arg(id = "gateway.enabled", long = "gateway.enabled", env = "GATEWAY_GATEWAY_ENABLED")]
+    pub enabled: bool,
+    /// The Gateway's `GatewayExecutor` on L1 (default: the topology's).
+    #[arg(
+        id = "gateway.l1-executor",
+        long = "gateway.l1-executor",
+        env = "GATEWAY_GATEWAY_L1_EXECUTOR",
+        value_name = "ADDRESS"
+    )]
+    pub l1_executor: Option<Address>,
+    /// The Gateway's `MessageRoot`, whose `ExecutorSet` events name the chain executors the
+    /// node follows (default: the topology's).
+    #[arg(
+        id = "gateway.message-root",
+        long = "gateway.message-root",
+        env = "GATEWAY_GATEWAY_MESSAGE_ROOT",
+        value_name = "ADDRESS"
+    )]
+    pub message_root: Option<Address>,
+    /// The fixed price each chain pays per settled batch, in the Gateway's gas token (wei).
+    #[arg(id = "gateway.price-per-chain-batch", long = "gateway.price-per-chain-batch", env = "GATEWAY_GATEWAY_PRICE_PER_CHAIN_BATCH", value_name = "WEI", default_value_t = gateway_settlement::DEFAULT_PRICE_PER_CHAIN_BATCH)]
+    pub price_per_chain_batch: u128,
+    /// A Gateway batch carries at most this many chain batches (default: as many as the proof
+    /// backend aggregates, less the Gateway's own leaf).
+    #[arg(id = "gateway.max-chain-batches", long = "gateway.max-chain-batches", env = "GATEWAY_GATEWAY_MAX_CHAIN_BATCHES", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_chain_batches: Option<u64>,
     /// Serve the Gateway's public JSON-RPC here: an allowlist of methods is forwarded to the
     /// followed node (`--chain.rpc-url`, the Gateway's sequencer) and contract deployments from
     /// accounts not on the deployment allowlist are refused.
@@ -343,6 +373,15 @@ mod tests {
             "127.0.0.1:8547",
             "--gateway.deployers",
             "0x00000000000000000000000000000000000000aa,0x00000000000000000000000000000000000000bb",
+            "--gateway.enabled",
+            "--gateway.l1-executor",
+            "0x00000000000000000000000000000000000000dd",
+            "--gateway.message-root",
+            "0x00000000000000000000000000000000000000ee",
+            "--gateway.price-per-chain-batch",
+            "5",
+            "--gateway.max-chain-batches",
+            "16",
             "--metrics",
             "127.0.0.1:9001",
         ])
@@ -362,6 +401,11 @@ mod tests {
         assert_eq!(ext.settlement.relayer_key_file, Some(PathBuf::from("/tmp/relayer.key")));
         assert_eq!(ext.gateway.public_rpc, Some("127.0.0.1:8547".parse().unwrap()));
         assert_eq!(ext.gateway.deployers.len(), 2);
+        assert!(ext.gateway.enabled);
+        assert_eq!(ext.gateway.l1_executor, Some(Address::with_last_byte(0xdd)));
+        assert_eq!(ext.gateway.message_root, Some(Address::with_last_byte(0xee)));
+        assert_eq!(ext.gateway.price_per_chain_batch, 5);
+        assert_eq!(ext.gateway.max_chain_batches, Some(16));
         assert_eq!(ext.metrics, Some("127.0.0.1:9001".parse().unwrap()));
     }
 
@@ -374,6 +418,8 @@ mod tests {
             (vec!["--settlement.layer-confirmations", "0"], "--settlement.layer-confirmations"),
             (vec!["--settlement.proof-concurrency", "0"], "--settlement.proof-concurrency"),
             (vec!["--gateway.deployers", "0xnope"], "--gateway.deployers"),
+            (vec!["--gateway.max-chain-batches", "0"], "--gateway.max-chain-batches"),
+            (vec!["--gateway.message-root", "0x12"], "--gateway.message-root"),
         ] {
             let err =
                 Wrapper::try_parse_from(std::iter::once("x").chain(args)).unwrap_err().to_string();

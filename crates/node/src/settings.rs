@@ -12,7 +12,8 @@ use devnet::Topology;
 use eyre::WrapErr;
 use gateway_primitives::DaScheme;
 use gateway_settlement::{
-    BatchLimits, LayerKind, MigrationConfig, OperatorKey, SettlementConfig, SettlementLayerEndpoint,
+    BatchLimits, GatewayMode, LayerKind, MigrationConfig, OperatorKey, SettlementConfig,
+    SettlementLayerEndpoint,
 };
 
 use crate::args::{DaArg, LayerArg, NodeExtArgs, ProofsArg};
@@ -104,6 +105,10 @@ pub async fn settlement_config(
         ),
         None => None,
     };
+    if args.gateway.enabled {
+        return gateway_mode_config(args, chain_rpc_url, chain_id, topology.as_ref(), operator_key)
+            .await;
+    }
     let chain = topology.as_ref().and_then(|t| t.chain(chain_id));
     if topology.is_some() && chain.is_none() {
         eyre::bail!(
@@ -291,6 +296,92 @@ pub async fn settlement_config(
         max_gas: args.batch.max_gas,
         timeout: args.batch.timeout,
     };
+    Ok(config)
+}
+
+/// The settings of the Gateway's own node (`--gateway.enabled`): it follows the Gateway
+/// (`gateway_id`, from `--chain.rpc-url`) and settles it on L1 through its `GatewayExecutor`.
+async fn gateway_mode_config(
+    args: &NodeExtArgs,
+    gateway_rpc_url: &Url,
+    gateway_id: u64,
+    topology: Option<&Topology>,
+    operator_key: OperatorKey,
+) -> eyre::Result<SettlementConfig> {
+    let s = &args.settlement;
+    let g = &args.gateway;
+    if let Some(expected) = topology.map(|t| t.gateway.node.chain_id)
+        && gateway_id != expected
+    {
+        eyre::bail!(
+            "--gateway.enabled: --chain.rpc-url {gateway_rpc_url} has chain id {gateway_id}, but --settlement.topology's Gateway is {expected}: gateway mode follows the Gateway's own node"
+        );
+    }
+    if s.layer == Some(LayerArg::Gateway) {
+        eyre::bail!(
+            "--gateway.enabled with --settlement.layer gateway: the Gateway's node settles on L1 (leave --settlement.layer out, or pass l1)"
+        );
+    }
+    let l1_url =
+        s.l1_rpc_url.clone().or_else(|| topology.map(|t| t.l1.node.rpc_url.clone())).ok_or_else(
+            || {
+                eyre::eyre!(
+                    "--gateway.enabled needs --settlement.l1-rpc-url (or --settlement.topology)"
+                )
+            },
+        )?;
+    let l1_chain_id = chain_id_of(&l1_url, "--settlement.l1-rpc-url").await?;
+    let executor = g.l1_executor.or(topology.map(|t| t.gateway_l1_executor)).ok_or_else(|| {
+        eyre::eyre!("--gateway.enabled needs --gateway.l1-executor (or --settlement.topology)")
+    })?;
+    require_code(&l1_url, executor, "--gateway.l1-executor").await?;
+    let message_root =
+        g.message_root.or(topology.map(|t| t.gateway.message_root)).ok_or_else(|| {
+            eyre::eyre!("--gateway.enabled needs --gateway.message-root (or --settlement.topology)")
+        })?;
+    require_code(gateway_rpc_url, message_root, "--gateway.message-root").await?;
+    let genesis: B256 = s
+        .genesis_state_commitment
+        .or(topology.map(|t| t.gateway_genesis.state_commitment))
+        .ok_or_else(|| {
+            eyre::eyre!(
+                "the Gateway's genesis batch is unknown: pass --settlement.genesis-state-commitment or --settlement.topology"
+            )
+        })?;
+    let layer = SettlementLayerEndpoint { chain_id: l1_chain_id, rpc_url: l1_url, executor };
+    let mut config = SettlementConfig::new(gateway_id, genesis, layer, operator_key);
+    // A Gateway batch publishes a commitment to its blocks; the chains' own DA is theirs.
+    config.da = match s.da {
+        DaArg::Validium => DaScheme::Validium,
+        DaArg::RollupCalldata => DaScheme::RollupCalldata,
+        DaArg::RollupBlobs => DaScheme::RollupBlobs,
+    };
+    config.confirmations = s.confirmations;
+    config.max_batches_per_tx = s.max_batches_per_tx;
+    config.layer_confirmations = s.layer_confirmations;
+    config.tx_timeout = s.tx_timeout;
+    config.retention = s.retention;
+    config.proof_concurrency = s.proof_concurrency;
+    config.max_fee_per_gas = s.max_fee_per_gas;
+    config.limits = BatchLimits {
+        max_blocks: args.batch.max_blocks,
+        max_txs: args.batch.max_txs,
+        max_pubdata_bytes: args.batch.max_pubdata_bytes,
+        max_gas: args.batch.max_gas,
+        timeout: args.batch.timeout,
+    };
+    let mut mode = GatewayMode::new(message_root);
+    mode.price_per_chain_batch = alloy::primitives::U256::from(g.price_per_chain_batch);
+    mode.max_chain_batches = g.max_chain_batches.map(|n| n as usize);
+    config.gateway = Some(mode);
+    tracing::info!(
+        target: "gateway_node",
+        gateway = gateway_id,
+        l1 = l1_chain_id,
+        %executor,
+        %message_root,
+        "gateway mode: aggregating the chains settled on this Gateway and settling it on L1"
+    );
     Ok(config)
 }
 

@@ -556,3 +556,108 @@ async fn the_gateway_public_rpc_refuses_deployments_until_the_admin_allows_them(
     assert!(child.signal("TERM"));
     assert!(child.wait_exit(Duration::from_secs(30)).is_some_and(|s| s.success()));
 }
+
+/// Gateway mode from flags alone: the Gateway's own node (`--gateway.enabled`) and a chain's
+/// node run as separate `gateway-node` processes; the chain settles on the Gateway, and the
+/// Gateway's node carries its batches to L1, where the `GatewayExecutor` holds them final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_node_runs_gateway_mode_from_flags_and_carries_a_chain_to_l1() {
+    use alloy::providers::ProviderBuilder;
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, topology_file, chain_key) =
+        one_chain_devnet(dir.path(), InitialSettlement::Gateway).await;
+    let topology = &devnet.topology;
+    let chain = &topology.chains[0];
+    let gateway_key = dir.path().join("gateway-operator.key");
+    std::fs::write(&gateway_key, &topology.gateway.governance_key).unwrap();
+    let spawn = |rpc: &str, key: &Path, datadir: &str, extra: &[&str], port: u16| {
+        let child = Command::new(BIN)
+            .args(["node", "--chain.rpc-url", rpc, "--chain.poll-interval", "100ms"])
+            .args(["--settlement.enabled", "--dev", "--settlement.proofs", "mock"])
+            .args(["--batch.max-blocks", "2", "--batch.timeout", "1s"])
+            .args(extra)
+            .arg("--settlement.topology")
+            .arg(&topology_file)
+            .arg("--settlement.operator-key-file")
+            .arg(key)
+            .args(["--http", "--http.port", &port.to_string(), "--authrpc.port", "0"])
+            .arg("--datadir")
+            .arg(dir.path().join(datadir))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(format!("{datadir}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        ChildProcess(child)
+    };
+    let (gateway_port, chain_port) = (free_port(), free_port());
+    let mut gateway_node = spawn(
+        topology.gateway.node.rpc_url.as_str(),
+        &gateway_key,
+        "gateway",
+        &["--gateway.enabled", "--gateway.max-chain-batches", "8"],
+        gateway_port,
+    );
+    let mut chain_node = spawn(chain.node.rpc_url.as_str(), &chain_key, "chain", &[], chain_port);
+
+    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
+        .unwrap()
+        .blocks(6, 2)
+        .await
+        .unwrap();
+    let l1 = ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
+    let executor = gateway_contracts::GatewayExecutor::new(topology.gateway_l1_executor, &l1);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let chain_id = alloy::primitives::U256::from(chain.node.chain_id);
+    loop {
+        let log = |name: &str| std::fs::read_to_string(dir.path().join(format!("{name}.log")));
+        assert!(
+            gateway_node.0.try_wait().unwrap().is_none(),
+            "the Gateway's node exited early: {:?}",
+            log("gateway")
+        );
+        assert!(
+            chain_node.0.try_wait().unwrap().is_none(),
+            "the chain's node exited early: {:?}",
+            log("chain")
+        );
+        let final_on_l1: alloy::primitives::U256 =
+            executor.lastFinalBatch(chain_id).call().await.unwrap();
+        if final_on_l1 >= alloy::primitives::U256::from(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chain batches never L1-final; Gateway status {}",
+            local_rpc(gateway_port, "settlement_status")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let status = local_rpc(gateway_port, "settlement_status");
+    assert_eq!(status["chainId"], topology.gateway.node.chain_id);
+    assert_eq!(status["settlementLayer"], topology.l1.node.chain_id);
+    assert!(status["gateway"].is_object(), "gateway mode shows in the status: {status}");
+    assert_eq!(local_rpc(chain_port, "settlement_status")["settlementLayer"], 506);
+
+    // A Gateway node pointed at a chain instead of the Gateway is refused, naming the flag.
+    let output = run_to_exit(
+        &[
+            "node",
+            "--chain.rpc-url",
+            chain.node.rpc_url.as_str(),
+            "--settlement.enabled",
+            "--dev",
+            "--settlement.proofs",
+            "mock",
+            "--gateway.enabled",
+            "--settlement.topology",
+            topology_file.to_str().unwrap(),
+            "--settlement.operator-key-file",
+            gateway_key.to_str().unwrap(),
+        ],
+        &dir.path().join("wrong"),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--gateway.enabled") && stderr.contains("Gateway is"), "{stderr}");
+}
