@@ -119,6 +119,9 @@ pub struct Anvil {
     port: u16,
     config: AnvilConfig,
     keys: Vec<String>,
+    /// anvil's home (`$HOME`): it writes historical states under `~/.foundry/anvil/tmp` and a
+    /// killed anvil leaves them there; this one is removed when the process stops.
+    home: PathBuf,
 }
 
 /// The project's root: the nearest ancestor of the current directory (or of this crate) that
@@ -156,8 +159,13 @@ impl Anvil {
             Some(port) => port,
             None => free_port()?,
         };
+        let home =
+            std::env::temp_dir().join(format!("gateway-exex-anvil-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&home)
+            .map_err(|source| DevnetError::Spawn { path: home.clone(), source })?;
         let mut command = Command::new(&path);
         command
+            .env("HOME", &home)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--chain-id", &config.chain_id.to_string()])
             .stdin(Stdio::null())
@@ -205,7 +213,7 @@ impl Anvil {
                 }
             });
         }
-        let mut anvil = Self { child: Some(child), port, config, keys: Vec::new() };
+        let mut anvil = Self { child: Some(child), port, config, keys: Vec::new(), home };
         let deadline = Instant::now() + START_TIMEOUT;
         let mut output = Vec::new();
         loop {
@@ -274,6 +282,12 @@ impl Anvil {
         let Some(mut child) = self.child.take() else {
             return;
         };
+        self.stop_child(&mut child);
+        // What anvil wrote under its home (historical states) goes with it.
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+
+    fn stop_child(&self, child: &mut Child) {
         let pid = child.id();
         if matches!(child.try_wait(), Ok(Some(_))) {
             return;

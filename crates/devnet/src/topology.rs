@@ -63,6 +63,10 @@ pub struct DevnetConfig {
     pub block_time: Option<Duration>,
     /// Which proofs the executors accept.
     pub proofs: DevnetProofs,
+    /// Keep at most this many historical states per node, in memory only (anvil's
+    /// `--prune-history`): for long runs, where anvil would otherwise write every state to
+    /// disk. `None` keeps anvil's default (full history; calls at old blocks work).
+    pub prune_history: Option<usize>,
 }
 
 /// Which proofs a devnet's executors accept.
@@ -86,6 +90,7 @@ impl Default for DevnetConfig {
             chains: vec![InitialSettlement::Gateway; DEFAULT_CHAINS],
             block_time: None,
             proofs: DevnetProofs::Mock,
+            prune_history: None,
         }
     }
 }
@@ -338,7 +343,11 @@ impl Devnet {
                 chain_id,
                 block_time: config.block_time,
                 accounts: Some(accounts),
-                extra_args: extra_args.iter().map(ToString::to_string).collect(),
+                extra_args: extra_args
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(config.prune_history.map(|n| format!("--prune-history={n}")))
+                    .collect(),
                 ..Default::default()
             })
         };

@@ -114,6 +114,16 @@ impl IncrementalTree {
         self.count
     }
 
+    /// The node kept per level (to store the tree and rebuild it with [`Self::from_parts`]).
+    pub fn branch(&self) -> &[B256] {
+        &self.branch
+    }
+
+    /// The tree of `count` leaves whose kept nodes are `branch` (as [`Self::branch`] gave).
+    pub const fn from_parts(count: u64, branch: Vec<B256>) -> Self {
+        Self { count, branch }
+    }
+
     /// Appends a leaf; O(log n).
     pub fn push(&mut self, leaf: B256) {
         self.count += 1;
@@ -172,6 +182,8 @@ mod tests {
             tree.push(leaf);
             leaves.push(leaf);
             assert_eq!(tree.root(), merkle_root(&leaves), "{} leaves", leaves.len());
+            let rebuilt = IncrementalTree::from_parts(tree.count(), tree.branch().to_vec());
+            assert_eq!(rebuilt, tree);
             assert_eq!(tree.count(), leaves.len() as u64);
         }
     }

@@ -29,10 +29,18 @@ pub(crate) struct Prune {
 impl Prune {
     /// Removes it in `tx`; `gateway` in gateway mode (the carried chain batches' proofs go
     /// too).
-    pub(crate) fn apply(&self, tx: &mut StoreWriter<'_>, gateway: bool) -> StoreResult<Pruned> {
-        if gateway {
+    pub(crate) fn apply(
+        &self,
+        tx: &mut StoreWriter<'_>,
+        gateway_checkpoint: Option<&[u8]>,
+    ) -> StoreResult<Pruned> {
+        if let Some(checkpoint) = gateway_checkpoint {
             tx.prune_gateway_chain_proofs(self.first_batch..self.batches_below)?;
             tx.compact_gateway_block_events_through(self.blocks_through)?;
+            // The pruned Gateway batches' contents go; what L1 holds after them stays.
+            if let Some(through) = self.batches_below.checked_sub(1).filter(|t| *t > 0) {
+                tx.prune_gateway_batch_contents(through, checkpoint)?;
+            }
         }
         tx.prune_settled(self.blocks_through, self.batches_below)
     }
@@ -134,7 +142,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(first, Prune { blocks_through: 6, batches_below: 3, first_batch: 1 });
-        let pruned = store.write(|tx| first.apply(tx, false)).unwrap();
+        let pruned = store.write(|tx| first.apply(tx, None)).unwrap();
         assert_eq!(pruned, Pruned { blocks: 6, batches: 2 });
         assert_eq!(store.first_batch().unwrap().unwrap().number, 3, "batch 3 stays");
         assert_eq!(store.blocks(0..=12).unwrap().first().map(|b| b.number), Some(7));

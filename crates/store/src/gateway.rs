@@ -16,7 +16,7 @@ use alloy::{
     sol,
     sol_types::SolValue,
 };
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::{Store, StoreError, StoreResult, StoreWriter};
 
@@ -34,6 +34,10 @@ pub(crate) const CHAIN_COMMITS: TableDefinition<'_, (u64, u64), &[u8]> =
 /// Schema 6: chains whose batches the Gateway carries no more, with why.
 pub(crate) const HELD_BACK: TableDefinition<'_, u64, &str> =
     TableDefinition::new("gateway_held_back_chains");
+/// Schema 7: what L1 holds of the shared tree after a Gateway batch whose contents (and those
+/// of every batch before it) retention pruned, encoded by the settlement crate; the newest only.
+pub(crate) const L1_CHECKPOINT: TableDefinition<'_, u64, &[u8]> =
+    TableDefinition::new("gateway_l1_checkpoint");
 
 sol! {
     /// A chain batch proved on the Gateway, with the proof from the `proveBatches` calldata.
@@ -211,6 +215,18 @@ impl Store {
             out.push((key.value(), decode("gateway_batch_contents", key.value(), value.value())?));
         }
         Ok(out)
+    }
+
+    /// The newest checkpoint taken at or below Gateway batch `number`, with its batch: what L1
+    /// holds of the shared tree after it (see [`StoreWriter::prune_gateway_batch_contents`]).
+    pub fn gateway_l1_checkpoint(&self, number: u64) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(L1_CHECKPOINT)?;
+        Ok(table
+            .range(..=number)?
+            .next_back()
+            .transpose()?
+            .map(|(key, value)| (key.value(), value.value().to_vec())))
     }
 
     /// Chain `chain_id`'s batch `batch_number` as committed on the Gateway (ABI-encoded
@@ -550,11 +566,31 @@ impl StoreWriter<'_> {
         Ok(())
     }
 
-    /// Forgets the contents of Gateway batches at or above `number` (unsealed with them).
+    /// Forgets the contents of Gateway batches at or above `number` (unsealed with them), and
+    /// any checkpoint taken after one of them.
     pub fn remove_gateway_batch_contents_from(&mut self, number: u64) -> StoreResult<()> {
         let mut table = self.tx.open_table(BATCH_CONTENTS)?;
         table.retain_in(number.., |_, _| false)?;
+        self.tx.open_table(L1_CHECKPOINT)?.retain_in(number.., |_, _| false)?;
         Ok(())
+    }
+
+    /// Retention: forgets the contents of Gateway batches up to `through`, keeping instead
+    /// `checkpoint`, what L1 holds of the shared tree after batch `through` (older checkpoints
+    /// go). Returns how many contents went.
+    pub fn prune_gateway_batch_contents(
+        &mut self,
+        through: u64,
+        checkpoint: &[u8],
+    ) -> StoreResult<u64> {
+        let mut table = self.tx.open_table(BATCH_CONTENTS)?;
+        let before = table.len()?;
+        table.retain_in(..=through, |_, _| false)?;
+        let removed = before - table.len()?;
+        let mut checkpoints = self.tx.open_table(L1_CHECKPOINT)?;
+        checkpoints.retain_in(..through, |_, _| false)?;
+        checkpoints.insert(through, checkpoint)?;
+        Ok(removed)
     }
 }
 

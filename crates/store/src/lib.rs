@@ -75,7 +75,7 @@ pub const STORE_FILE: &str = "store.redb";
 /// The store's page cache. redb's default (1 GiB) lets a node's memory grow with its history;
 /// the pipeline reads mostly what it wrote last (recent blocks and batches), which fits in far
 /// less.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const EXEX_HEADS: TableDefinition<'_, &str, (u64, [u8; 32])> = TableDefinition::new("exex_heads");
@@ -260,6 +260,7 @@ impl Store {
             tx.open_table(gateway::HELD_BACK)?;
             tx.open_table(gateway::CHAIN_COMMITS)?;
             tx.open_table(migration::MIGRATIONS)?;
+            tx.open_table(gateway::L1_CHECKPOINT)?;
             tx.open_table(interop::PROGRESS)?;
             tx.open_table(interop::CHAINS)?;
             tx.open_table(interop::LEAVES)?;

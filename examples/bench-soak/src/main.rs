@@ -131,7 +131,13 @@ async fn main() -> eyre::Result<()> {
     let args = Args::parse()?;
     let mut chains = vec![InitialSettlement::Gateway; args.gateway_chains];
     chains.push(InitialSettlement::L1);
-    let devnet = Devnet::start(DevnetConfig { chains, ..Default::default() }, None).await?;
+    // anvil would write every historical state of 40,000+ blocks to disk (tens of GB): it
+    // keeps the last 256 in memory instead; the pipeline reads logs and the latest state only.
+    let devnet = Devnet::start(
+        DevnetConfig { chains, prune_history: Some(256), ..Default::default() },
+        None,
+    )
+    .await?;
     let topology = &devnet.topology;
     let data = tempfile::tempdir()?;
     let retention = Duration::from_secs(args.retention_s);

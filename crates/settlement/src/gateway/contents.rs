@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use alloy::primitives::{B256, U256};
+use alloy::{
+    primitives::{B256, U256},
+    sol_types::SolValue as _,
+};
 use gateway_primitives::{IncrementalTree, batch_leaf, chain_leaf, merkle_root};
 use gateway_store::{ChainRef, GatewayBatchContents, Store};
 use tracing::warn;
@@ -18,17 +21,66 @@ pub(super) struct L1Mirror {
     last_carried: HashMap<u64, u64>,
 }
 
+alloy::sol! {
+    /// [`L1Mirror`] as the store keeps it once retention pruned the contents it was folded from.
+    struct L1MirrorCheckpoint {
+        uint64[] chainIds;
+        uint64[] leafCounts;
+        bytes32[][] branches;
+        uint64[] carriedChains;
+        uint64[] lastCarried;
+    }
+}
+
 impl L1Mirror {
-    /// Folds the contents of Gateway batches `1..number` (O(carried batches): done when the
-    /// node starts or a batch was unsealed; otherwise the Gateway keeps the last one).
+    /// Folds the contents of Gateway batches `1..number`, from the newest checkpoint retention
+    /// left below `number` on (O(batches since): done when the node starts or a batch was
+    /// unsealed; otherwise the Gateway keeps the last one).
     pub(super) fn before(store: &Store, number: u64) -> SettlementResult<Self> {
-        let mut mirror = Self::default();
-        if number > 1 {
-            for (_, contents) in store.gateway_batches_contents(1..=number - 1)? {
+        let Some(last) = number.checked_sub(1) else { return Ok(Self::default()) };
+        let (mut mirror, from) = match store.gateway_l1_checkpoint(last)? {
+            Some((through, bytes)) => (Self::decode(through, &bytes)?, through + 1),
+            None => (Self::default(), 1),
+        };
+        if from <= last {
+            for (_, contents) in store.gateway_batches_contents(from..=last)? {
                 mirror.apply(&contents);
             }
         }
         Ok(mirror)
+    }
+
+    /// The checkpoint to keep in place of Gateway batches `1..=through`'s contents.
+    pub(super) fn checkpoint(store: &Store, through: u64) -> SettlementResult<Vec<u8>> {
+        let mirror = Self::before(store, through + 1)?;
+        let mut carried: Vec<(u64, u64)> =
+            mirror.last_carried.iter().map(|(c, n)| (*c, *n)).collect();
+        carried.sort_unstable();
+        Ok(L1MirrorCheckpoint {
+            chainIds: mirror.chains.iter().map(|(id, _)| *id).collect(),
+            leafCounts: mirror.chains.iter().map(|(_, tree)| tree.count()).collect(),
+            branches: mirror.chains.iter().map(|(_, tree)| tree.branch().to_vec()).collect(),
+            carriedChains: carried.iter().map(|(c, _)| *c).collect(),
+            lastCarried: carried.iter().map(|(_, n)| *n).collect(),
+        }
+        .abi_encode())
+    }
+
+    fn decode(through: u64, bytes: &[u8]) -> SettlementResult<Self> {
+        let corrupt = |source| crate::error::SettlementError::Decode {
+            what: format!("the Gateway's L1 checkpoint after batch {through}"),
+            source: Box::new(source),
+        };
+        let c = L1MirrorCheckpoint::abi_decode(bytes).map_err(corrupt)?;
+        Ok(Self {
+            chains: c
+                .chainIds
+                .iter()
+                .zip(c.leafCounts.iter().zip(c.branches))
+                .map(|(id, (count, branch))| (*id, IncrementalTree::from_parts(*count, branch)))
+                .collect(),
+            last_carried: c.carriedChains.into_iter().zip(c.lastCarried).collect(),
+        })
     }
 
     /// True when this is what L1 holds after Gateway batch `number` as now stored (its

@@ -66,6 +66,12 @@ struct GatewayTotals {
 }
 
 impl Gateway {
+    /// What retention keeps in place of Gateway batches `1..=through`'s contents: what L1 holds
+    /// of the shared tree after them.
+    pub(crate) fn l1_checkpoint(store: &Store, through: u64) -> SettlementResult<Vec<u8>> {
+        L1Mirror::checkpoint(store, through)
+    }
+
     /// Gateway mode with these settings.
     pub(crate) fn new(mode: GatewayMode) -> Self {
         Self { mode, totals: Mutex::default(), mirror: Mutex::default() }

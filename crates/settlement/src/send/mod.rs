@@ -351,10 +351,28 @@ impl Sender {
                 .ok()
                 .flatten()
         });
+        // Gateway mode: what L1 holds of the shared tree after the pruned Gateway batches,
+        // kept in place of their contents (a failure skips this prune, as above).
+        let prune = match prune {
+            Some(prune) if self.gateway.is_some() => {
+                let through = prune.batches_below.saturating_sub(1);
+                crate::gateway::Gateway::l1_checkpoint(&self.store, through)
+                    .inspect_err(|err| {
+                        tracing::warn!(target: "settlement::send", %err, "the Gateway's L1 checkpoint failed; nothing pruned");
+                    })
+                    .ok()
+                    .map(|checkpoint| (prune, Some(checkpoint)))
+            }
+            Some(prune) => Some((prune, None)),
+            None => None,
+        };
         if !changed.is_empty() || prune.is_some() {
             let pruned = self.store.write(|tx| {
                 changed.iter().try_for_each(|b| tx.put_batch(b))?;
-                prune.map(|prune| prune.apply(tx, self.gateway.is_some())).transpose()
+                prune
+                    .as_ref()
+                    .map(|(prune, checkpoint)| prune.apply(tx, checkpoint.as_deref()))
+                    .transpose()
             })?;
             if let Some(pruned) = pruned {
                 metrics::counter!("settlement_pruned_blocks_total").increment(pruned.blocks);
