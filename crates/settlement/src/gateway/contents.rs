@@ -2,10 +2,7 @@
 
 use std::collections::HashMap;
 
-use alloy::{
-    primitives::{B256, U256},
-    sol_types::SolValue as _,
-};
+use alloy::primitives::{B256, U256};
 use gateway_primitives::{IncrementalTree, batch_leaf, chain_leaf, merkle_root};
 use gateway_store::{ChainRef, GatewayBatchContents, Store};
 use tracing::warn;
@@ -23,6 +20,7 @@ pub(super) struct L1Mirror {
 
 alloy::sol! {
     /// [`L1Mirror`] as the store keeps it once retention pruned the contents it was folded from.
+    #[derive(Debug, Default, PartialEq, Eq)]
     struct L1MirrorCheckpoint {
         uint64[] chainIds;
         uint64[] leafCounts;
@@ -50,8 +48,8 @@ impl L1Mirror {
         Ok(mirror)
     }
 
-    /// The checkpoint to keep in place of Gateway batches `1..=through`'s contents.
-    pub(super) fn checkpoint(store: &Store, through: u64) -> SettlementResult<Vec<u8>> {
+    /// What to keep of it in place of Gateway batches `1..=through`'s contents.
+    pub(super) fn checkpoint(store: &Store, through: u64) -> SettlementResult<L1MirrorCheckpoint> {
         let mirror = Self::before(store, through + 1)?;
         let mut carried: Vec<(u64, u64)> =
             mirror.last_carried.iter().map(|(c, n)| (*c, *n)).collect();
@@ -62,17 +60,15 @@ impl L1Mirror {
             branches: mirror.chains.iter().map(|(_, tree)| tree.branch().to_vec()).collect(),
             carriedChains: carried.iter().map(|(c, _)| *c).collect(),
             lastCarried: carried.iter().map(|(_, n)| *n).collect(),
-        }
-        .abi_encode())
+        })
     }
 
     fn decode(through: u64, bytes: &[u8]) -> SettlementResult<Self> {
-        let corrupt = |source| crate::error::SettlementError::Decode {
-            what: format!("the Gateway's L1 checkpoint after batch {through}"),
-            source: Box::new(source),
-        };
-        let c = L1MirrorCheckpoint::abi_decode(bytes).map_err(corrupt)?;
-        Ok(Self {
+        Ok(Self::from_checkpoint(super::GatewayCheckpoint::decode(through, bytes)?.mirror))
+    }
+
+    fn from_checkpoint(c: L1MirrorCheckpoint) -> Self {
+        Self {
             chains: c
                 .chainIds
                 .iter()
@@ -80,7 +76,7 @@ impl L1Mirror {
                 .map(|(id, (count, branch))| (*id, IncrementalTree::from_parts(*count, branch)))
                 .collect(),
             last_carried: c.carriedChains.into_iter().zip(c.lastCarried).collect(),
-        })
+        }
     }
 
     /// True when this is what L1 holds after Gateway batch `number` as now stored (its

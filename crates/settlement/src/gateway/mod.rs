@@ -35,7 +35,7 @@ use reth_primitives_traits::RecoveredBlock;
 use tracing::{error, info, warn};
 
 use self::{
-    contents::{Holds, L1Mirror, batch_contents, executed_per_block},
+    contents::{Holds, L1Mirror, L1MirrorCheckpoint, batch_contents, executed_per_block},
     events::block_events,
 };
 use crate::{
@@ -65,11 +65,113 @@ struct GatewayTotals {
     chains: std::collections::BTreeMap<u64, GatewayChainStatus>,
 }
 
+alloy::sol! {
+    /// The totals of the settled Gateway batches, per chain in `chainIds` order.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct SettledTotals {
+        uint64 chainBatches;
+        uint64 gas;
+        uint256 cost;
+        uint64[] chainIds;
+        uint64[] batchesSettled;
+        uint64[] l1Final;
+        uint256[] charged;
+        uint256[] l1CostShare;
+        uint256[] directL1Cost;
+    }
+
+    /// What retention keeps in place of the contents of Gateway batches `1..=N`: what L1 holds
+    /// of the shared tree after batch N, and the totals over those batches.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct GatewayCheckpoint {
+        L1MirrorCheckpoint mirror;
+        SettledTotals totals;
+    }
+}
+
+impl GatewayCheckpoint {
+    fn decode(through: u64, bytes: &[u8]) -> SettlementResult<Self> {
+        use alloy::sol_types::SolValue as _;
+        Self::abi_decode(bytes).map_err(|source| SettlementError::Decode {
+            what: format!("the Gateway's L1 checkpoint after batch {through}"),
+            source: Box::new(source),
+        })
+    }
+}
+
+impl GatewayTotals {
+    fn from_checkpoint(through: u64, t: &SettledTotals) -> Self {
+        let mut chains = std::collections::BTreeMap::new();
+        for (i, chain_id) in t.chainIds.iter().enumerate() {
+            let at = |v: &[U256]| v.get(i).copied().unwrap_or_default();
+            chains.insert(
+                *chain_id,
+                GatewayChainStatus {
+                    chain_id: *chain_id,
+                    batches_settled: t.batchesSettled.get(i).copied().unwrap_or_default(),
+                    l1_final: t.l1Final.get(i).copied().unwrap_or_default(),
+                    charged: at(&t.charged),
+                    l1_cost_share_wei: at(&t.l1CostShare),
+                    direct_l1_cost_wei: at(&t.directL1Cost),
+                    ..Default::default()
+                },
+            );
+        }
+        Self {
+            scanned_through: through,
+            chain_batches: t.chainBatches,
+            gas: t.gas,
+            cost: t.cost,
+            chains,
+        }
+    }
+
+    fn to_checkpoint(&self) -> SettledTotals {
+        let chains = self.chains.values();
+        SettledTotals {
+            chainBatches: self.chain_batches,
+            gas: self.gas,
+            cost: self.cost,
+            chainIds: chains.clone().map(|c| c.chain_id).collect(),
+            batchesSettled: chains.clone().map(|c| c.batches_settled).collect(),
+            l1Final: chains.clone().map(|c| c.l1_final).collect(),
+            charged: chains.clone().map(|c| c.charged).collect(),
+            l1CostShare: chains.clone().map(|c| c.l1_cost_share_wei).collect(),
+            directL1Cost: chains.map(|c| c.direct_l1_cost_wei).collect(),
+        }
+    }
+
+    /// The totals over Gateway batches `1..=through`: from the newest checkpoint at or below
+    /// it, then the stored contents after it.
+    fn through(store: &Store, mode: &GatewayMode, through: u64) -> SettlementResult<Self> {
+        let mut totals = match store.gateway_l1_checkpoint(through)? {
+            Some((at, bytes)) => {
+                Self::from_checkpoint(at, &GatewayCheckpoint::decode(at, &bytes)?.totals)
+            }
+            None => Self::default(),
+        };
+        if through > totals.scanned_through {
+            for (_, contents) in
+                store.gateway_batches_contents(totals.scanned_through + 1..=through)?
+            {
+                add_settled_batch(&mut totals, mode, &contents);
+            }
+            totals.scanned_through = through;
+        }
+        Ok(totals)
+    }
+}
+
 impl Gateway {
     /// What retention keeps in place of Gateway batches `1..=through`'s contents: what L1 holds
-    /// of the shared tree after them.
-    pub(crate) fn l1_checkpoint(store: &Store, through: u64) -> SettlementResult<Vec<u8>> {
-        L1Mirror::checkpoint(store, through)
+    /// of the shared tree after them, and the totals over them.
+    pub(crate) fn l1_checkpoint(&self, store: &Store, through: u64) -> SettlementResult<Vec<u8>> {
+        use alloy::sol_types::SolValue as _;
+        Ok(GatewayCheckpoint {
+            mirror: L1Mirror::checkpoint(store, through)?,
+            totals: GatewayTotals::through(store, &self.mode, through)?.to_checkpoint(),
+        }
+        .abi_encode())
     }
 
     /// Gateway mode with these settings.
@@ -242,7 +344,10 @@ impl Gateway {
         open: &[BatchRecord],
     ) -> SettlementResult<GatewayStatus> {
         let mut totals = lock(&self.totals);
-        if settled > totals.scanned_through {
+        if totals.scanned_through == 0 && settled > 0 {
+            // First read (after a start): from the checkpoint retention left, if any.
+            *totals = GatewayTotals::through(store, &self.mode, settled)?;
+        } else if settled > totals.scanned_through {
             for (_, contents) in
                 store.gateway_batches_contents(totals.scanned_through + 1..=settled)?
             {
@@ -329,5 +434,55 @@ fn add_settled_batch(
         chain.charged += mode.price_per_chain_batch;
         chain.l1_cost_share_wei += share;
         chain.direct_l1_cost_wei += gas_price * U256::from(mode.direct_l1_gas_per_batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::Address;
+    use gateway_store::ChainRef;
+
+    use super::*;
+
+    /// The status totals after a restart are the same whether retention pruned the settled
+    /// batches' contents (folded from the checkpoint) or not.
+    #[test]
+    fn settled_totals_survive_the_pruning_of_their_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let gateway = Gateway::new(GatewayMode::new(Address::ZERO));
+        store
+            .write(|tx| {
+                for n in 1..=4u64 {
+                    let contents = GatewayBatchContents {
+                        chainBatches: (0..n)
+                            .map(|i| ChainRef {
+                                chainId: U256::from(270 + i % 2),
+                                batchNumber: U256::from(n * 10 + i),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        l1GasUsed: 1_000 * n,
+                        l1CostWei: U256::from(7_000 * n),
+                        ..Default::default()
+                    };
+                    tx.put_gateway_batch_contents(n, &contents)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let whole = GatewayTotals::through(&store, &gateway.mode, 4).unwrap();
+        assert_eq!(whole.chain_batches, 10);
+        let checkpoint = gateway.l1_checkpoint(&store, 2).unwrap();
+        store.write(|tx| tx.prune_gateway_batch_contents(2, &checkpoint)).unwrap();
+        let folded = GatewayTotals::through(&store, &gateway.mode, 4).unwrap();
+        assert_eq!(
+            (folded.chain_batches, folded.gas, folded.cost, folded.scanned_through),
+            (whole.chain_batches, whole.gas, whole.cost, 4)
+        );
+        assert_eq!(folded.chains, whole.chains);
+        let status = gateway.status(&store, 4, &[]).unwrap();
+        assert_eq!(status.chain_batches_settled, 10);
+        assert_eq!(status.l1_gas_used, 10_000);
     }
 }

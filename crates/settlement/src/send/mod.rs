@@ -353,18 +353,19 @@ impl Sender {
         });
         // Gateway mode: what L1 holds of the shared tree after the pruned Gateway batches,
         // kept in place of their contents (a failure skips this prune, as above).
-        let prune = match prune {
-            Some(prune) if self.gateway.is_some() => {
+        let prune = match (prune, &self.gateway) {
+            (Some(prune), Some(gateway)) => {
                 let through = prune.batches_below.saturating_sub(1);
-                crate::gateway::Gateway::l1_checkpoint(&self.store, through)
+                gateway
+                    .l1_checkpoint(&self.store, through)
                     .inspect_err(|err| {
                         tracing::warn!(target: "settlement::send", %err, "the Gateway's L1 checkpoint failed; nothing pruned");
                     })
                     .ok()
                     .map(|checkpoint| (prune, Some(checkpoint)))
             }
-            Some(prune) => Some((prune, None)),
-            None => None,
+            (Some(prune), None) => Some((prune, None)),
+            (None, _) => None,
         };
         if !changed.is_empty() || prune.is_some() {
             let pruned = self.store.write(|tx| {
