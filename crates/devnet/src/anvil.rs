@@ -363,4 +363,22 @@ mod tests {
         );
         assert!(std::net::TcpStream::connect(("127.0.0.1", anvil.port())).is_err());
     }
+
+    /// What anvil writes under its home (historical states, tens of GB over a long run) is
+    /// its own and goes when it stops, never into the user's `~/.foundry`.
+    #[test]
+    fn anvils_home_is_private_and_removed_when_it_stops() {
+        let mut anvil = Anvil::spawn(AnvilConfig::default()).unwrap();
+        let home = anvil.home.clone();
+        assert!(home.starts_with(std::env::temp_dir()) && home.is_dir());
+        let environ = std::fs::read(format!("/proc/{}/environ", anvil.pid())).unwrap();
+        let wanted = format!("HOME={}", home.display());
+        assert!(
+            environ.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes()),
+            "anvil runs with HOME={}",
+            home.display()
+        );
+        anvil.stop();
+        assert!(!home.exists(), "{} removed", home.display());
+    }
 }
