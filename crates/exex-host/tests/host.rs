@@ -348,19 +348,24 @@ async fn restart_with_head_on_a_dead_fork_reverts_first() {
     chain.reorg(3, 5, 1);
 
     let mut running = launch(&chain, dir.path(), &persisted, true).await;
+    expect_revert_first(&mut running, &dead).await;
+    wait_in_sync(&chain, &persisted).await;
+    assert_eq!(persisted.head(chain.block(0).unwrap()), chain.tip());
+    stop(running).await;
+}
+
+/// The first notification after a restart reverts (at least) the ExEx's `dead` blocks.
+async fn expect_revert_first(running: &mut Running, dead: &[BlockNumHash]) {
     match next(&mut running.seen).await {
         ExExNotification::ChainReverted { old } => {
             let reverted: Vec<_> = old.blocks_iter().map(|b| b.num_hash()).collect();
             assert!(
-                reverted.ends_with(&dead),
-                "the dead blocks {dead:?} are reverted, got {reverted:?}"
+                reverted.ends_with(dead),
+                "the dead blocks {dead:?} are reverted (with the rest of their WAL entry), got {reverted:?}"
             );
         }
         other => panic!("expected a revert first, got {}", other.kind()),
     }
-    wait_in_sync(&chain, &persisted).await;
-    assert_eq!(persisted.head(chain.block(0).unwrap()), chain.tip());
-    stop(running).await;
 }
 
 /// reth's manager finalizes the WAL only while every finished block is canonical: an ExEx that
@@ -401,16 +406,7 @@ async fn a_finished_block_reorged_away_before_finalization_is_reverted_after_a_r
     host.stop().await;
 
     let mut running = launch(&chain, dir.path(), &persisted, true).await;
-    match next(&mut running.seen).await {
-        ExExNotification::ChainReverted { old } => {
-            let reverted: Vec<_> = old.blocks_iter().map(|b| b.num_hash()).collect();
-            assert!(
-                reverted.ends_with(&dead),
-                "the dead blocks {dead:?} are reverted (with the rest of their WAL entry), got {reverted:?}"
-            );
-        }
-        other => panic!("expected a revert first, got {}", other.kind()),
-    }
+    expect_revert_first(&mut running, &dead).await;
     wait_in_sync(&chain, &persisted).await;
     stop(running).await;
 }

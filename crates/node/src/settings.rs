@@ -280,15 +280,23 @@ pub async fn settlement_config(
     let mut config = SettlementConfig::new(chain_id, genesis, layer, operator_key);
     config.messenger = messenger;
     config.da = da;
+    config.priority_ops_drain_timeout = s.migration_priority_ops_timeout;
+    config.migration = migration;
+    apply_common(&mut config, args);
+    Ok(config)
+}
+
+/// The settings a chain's node and the Gateway's share: confirmations, transactions, retention,
+/// proving and batching.
+fn apply_common(config: &mut SettlementConfig, args: &NodeExtArgs) {
+    let s = &args.settlement;
     config.confirmations = s.confirmations;
     config.max_batches_per_tx = s.max_batches_per_tx;
     config.layer_confirmations = s.layer_confirmations;
     config.tx_timeout = s.tx_timeout;
-    config.priority_ops_drain_timeout = s.migration_priority_ops_timeout;
     config.retention = s.retention;
     config.proof_concurrency = s.proof_concurrency;
     config.max_fee_per_gas = s.max_fee_per_gas;
-    config.migration = migration;
     config.limits = BatchLimits {
         max_blocks: args.batch.max_blocks,
         max_txs: args.batch.max_txs,
@@ -296,7 +304,6 @@ pub async fn settlement_config(
         max_gas: args.batch.max_gas,
         timeout: args.batch.timeout,
     };
-    Ok(config)
 }
 
 /// The settings of the Gateway's own node (`--gateway.enabled`): it follows the Gateway
@@ -356,20 +363,7 @@ async fn gateway_mode_config(
         DaArg::RollupCalldata => DaScheme::RollupCalldata,
         DaArg::RollupBlobs => DaScheme::RollupBlobs,
     };
-    config.confirmations = s.confirmations;
-    config.max_batches_per_tx = s.max_batches_per_tx;
-    config.layer_confirmations = s.layer_confirmations;
-    config.tx_timeout = s.tx_timeout;
-    config.retention = s.retention;
-    config.proof_concurrency = s.proof_concurrency;
-    config.max_fee_per_gas = s.max_fee_per_gas;
-    config.limits = BatchLimits {
-        max_blocks: args.batch.max_blocks,
-        max_txs: args.batch.max_txs,
-        max_pubdata_bytes: args.batch.max_pubdata_bytes,
-        max_gas: args.batch.max_gas,
-        timeout: args.batch.timeout,
-    };
+    apply_common(&mut config, args);
     let mut mode = GatewayMode::new(message_root);
     mode.price_per_chain_batch = alloy::primitives::U256::from(g.price_per_chain_batch);
     mode.max_chain_batches = g.max_chain_batches.map(|n| n as usize);
