@@ -176,7 +176,9 @@ pub struct SettlementArgs {
     /// it the INSECURE dev SRS is used.
     #[arg(long = "settlement.srs-file", env = "GATEWAY_SETTLEMENT_SRS_FILE", value_name = "FILE")]
     pub srs_file: Option<PathBuf>,
-    /// Where the halo2 SRS and keys are cached (default `<datadir>/halo2`).
+    /// Where the halo2 SRS and keys are cached (default: the one cache the devnet and the
+    /// tests use too, `$XDG_CACHE_HOME/gateway-exex/halo2` or `~/.cache/gateway-exex/halo2`;
+    /// keys are named by circuit, k and SRS hash, so a ceremony SRS never meets dev-SRS keys).
     #[arg(
         long = "settlement.halo2-cache-dir",
         env = "GATEWAY_SETTLEMENT_HALO2_CACHE_DIR",
@@ -425,6 +427,18 @@ mod tests {
                 Wrapper::try_parse_from(std::iter::once("x").chain(args)).unwrap_err().to_string();
             assert!(err.contains(flag), "{err}");
         }
+    }
+
+    #[test]
+    fn one_halo2_cache_for_node_devnet_and_tests_unless_a_flag_names_another() {
+        let parsed = Wrapper::try_parse_from(["x"]).unwrap();
+        assert_eq!(
+            crate::settings::halo2_cache_dir(&parsed.ext),
+            gateway_prover::Halo2Config::default_cache_dir()
+        );
+        let parsed =
+            Wrapper::try_parse_from(["x", "--settlement.halo2-cache-dir", "/srv/halo2"]).unwrap();
+        assert_eq!(crate::settings::halo2_cache_dir(&parsed.ext), PathBuf::from("/srv/halo2"));
     }
 
     #[test]

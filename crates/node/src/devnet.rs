@@ -115,7 +115,8 @@ pub async fn run(args: DevnetArgs) -> eyre::Result<()> {
     let (proofs, backend): (DevnetProofs, Arc<dyn ProofBackend>) = match args.proofs {
         ProofsArg::Mock => (DevnetProofs::Mock, Arc::new(gateway_prover::MockBackend::default())),
         ProofsArg::Halo2 => {
-            let cache = args.datadir.join("halo2");
+            // The one cache the node and the tests use: keys made once serve all of them.
+            let cache = Halo2Config::default_cache_dir();
             info!(target: "gateway_node::devnet", cache = %cache.display(), "halo2 proofs: loading or making the SRS and leaf keys");
             let backend =
                 tokio::task::spawn_blocking(move || Halo2Backend::new(Halo2Config::dev(cache)))

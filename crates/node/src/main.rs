@@ -108,7 +108,7 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
                 .ok_or_else(|| eyre::eyre!("--chain.rpc-url is required for settlement"))?;
             let config = settings::settlement_config(&ext, &chain_url).await?;
             settings::refuse_mock_verifiers(&ext, &config).await?;
-            let backend = settings::proof_backend(&ext, &builder.config().datadir)?;
+            let backend = settings::proof_backend(&ext)?;
             cancel_proofs = Some(CancelOnDrop(Arc::clone(&backend)));
             info!(
                 target: "gateway_node",

@@ -453,11 +453,19 @@ pub async fn refuse_mock_verifiers(
     Ok(())
 }
 
+/// Where the halo2 SRS and keys are: `--settlement.halo2-cache-dir`, else the one cache the
+/// devnet and the tests use too.
+pub fn halo2_cache_dir(args: &NodeExtArgs) -> std::path::PathBuf {
+    args.settlement
+        .halo2_cache_dir
+        .clone()
+        .unwrap_or_else(gateway_prover::Halo2Config::default_cache_dir)
+}
+
 /// The proof backend the flags ask for. The halo2 backend loads (or makes, once) its SRS and
-/// leaf keys under `--settlement.halo2-cache-dir` (default `<datadir>/halo2`).
+/// leaf keys under `--settlement.halo2-cache-dir` (default: the shared cache, see the flag).
 pub fn proof_backend(
     args: &NodeExtArgs,
-    datadir: &std::path::Path,
 ) -> eyre::Result<std::sync::Arc<dyn gateway_prover::ProofBackend>> {
     match args.settlement.proofs {
         ProofsArg::Mock => {
@@ -465,8 +473,7 @@ pub fn proof_backend(
             Ok(std::sync::Arc::new(gateway_prover::MockBackend::default()))
         }
         ProofsArg::Halo2 => {
-            let cache_dir =
-                args.settlement.halo2_cache_dir.clone().unwrap_or_else(|| datadir.join("halo2"));
+            let cache_dir = halo2_cache_dir(args);
             let srs = match &args.settlement.srs_file {
                 Some(path) => gateway_prover::SrsSource::File(path.clone()),
                 None => {
