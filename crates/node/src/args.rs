@@ -156,6 +156,15 @@ pub struct SettlementArgs {
         value_name = "ADDRESS"
     )]
     pub gateway_executor: Option<Address>,
+    /// The Gateway's `GatewayExecutor` on L1 (default: the topology's). With L1 known, a chain
+    /// on the Gateway reads there which of its batches are L1-final
+    /// (`settlement_status.finality`); on by default when it is known.
+    #[arg(
+        long = "settlement.gateway-l1-executor",
+        env = "GATEWAY_SETTLEMENT_GATEWAY_L1_EXECUTOR",
+        value_name = "ADDRESS"
+    )]
+    pub gateway_l1_executor: Option<Address>,
     /// The state commitment of the chain's batch 0 (instead of a topology file).
     #[arg(
         long = "settlement.genesis-state-commitment",

@@ -277,7 +277,22 @@ pub async fn settlement_config(
             "no --settlement.messenger: the chain's L2->L1 messages are not collected (every batch's l2LogsRoot is empty)"
         ),
     }
+    // L1 finality of batches settled on the Gateway: on whenever L1 and the Gateway's
+    // executor there are known.
+    let gateway_l1_executor =
+        s.gateway_l1_executor.or(topology.as_ref().map(|t| t.gateway_l1_executor));
+    let l1_finality = match (&l1_url, gateway_l1_executor, &gateway_url) {
+        (Some(url), Some(executor), Some(_)) => {
+            require_code(url, executor, "--settlement.gateway-l1-executor").await?;
+            Some(gateway_settlement::L1FinalitySource {
+                l1_rpc_url: url.clone(),
+                gateway_executor: executor,
+            })
+        }
+        _ => None,
+    };
     let mut config = SettlementConfig::new(chain_id, genesis, layer, operator_key);
+    config.l1_finality = l1_finality;
     config.messenger = messenger;
     config.da = da;
     config.priority_ops_drain_timeout = s.migration_priority_ops_timeout;

@@ -559,7 +559,8 @@ async fn the_gateway_public_rpc_refuses_deployments_until_the_admin_allows_them(
 
 /// Gateway mode from flags alone: the Gateway's own node (`--gateway.enabled`) and a chain's
 /// node run as separate `gateway-node` processes; the chain settles on the Gateway, and the
-/// Gateway's node carries its batches to L1, where the `GatewayExecutor` holds them final.
+/// Gateway's node carries its batches to L1, where the `GatewayExecutor` holds them final; the
+/// chain's node shows that L1 finality in its status (on by default from the topology).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateways_node_runs_gateway_mode_from_flags_and_carries_a_chain_to_l1() {
     use alloy::providers::ProviderBuilder;
@@ -637,7 +638,23 @@ async fn the_gateways_node_runs_gateway_mode_from_flags_and_carries_a_chain_to_l
     assert_eq!(status["chainId"], topology.gateway.node.chain_id);
     assert_eq!(status["settlementLayer"], topology.l1.node.chain_id);
     assert!(status["gateway"].is_object(), "gateway mode shows in the status: {status}");
-    assert_eq!(local_rpc(chain_port, "settlement_status")["settlementLayer"], 506);
+    // The chain's node, from flags alone (the topology names the Gateway's L1 executor), shows
+    // its batches' L1 finality.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let chain_status = local_rpc(chain_port, "settlement_status");
+        assert_eq!(chain_status["settlementLayer"], 506);
+        let l1_final = chain_status["finality"]["l1FinalThrough"].as_u64().unwrap_or_default();
+        if l1_final >= 2 {
+            assert!(
+                chain_status["finality"]["interopFinalThrough"].as_u64().unwrap_or_default()
+                    >= l1_final
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no L1 finality in the chain's status: {chain_status}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     // A Gateway node pointed at a chain instead of the Gateway is refused, naming the flag.
     let output = run_to_exit(
