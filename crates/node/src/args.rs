@@ -58,6 +58,9 @@ pub struct NodeExtArgs {
     /// Gateway mode.
     #[command(flatten)]
     pub gateway: GatewayArgs,
+    /// Interop.
+    #[command(flatten)]
+    pub interop: InteropArgs,
     /// Allow setups that are safe on a devnet only: settling through an executor whose verifier
     /// is a `MockVerifier` (accepts any proof), mock proofs, halo2 proofs over the public-seed
     /// dev SRS. Without it the node refuses them at start.
@@ -308,6 +311,49 @@ pub struct GatewayArgs {
     pub trace_burst: u32,
 }
 
+/// `--interop.*`: importing the Gateway's interop roots into the chain, and
+/// `interop_getMessageProof`. On when the chain's `InteropRoots` is known (from the flag or
+/// `--settlement.topology`), with both layers and the Gateway's L1 executor.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Interop")]
+pub struct InteropArgs {
+    /// The chain's `InteropRoots` contract (default: the topology's).
+    #[arg(
+        id = "interop.roots",
+        long = "interop.roots",
+        env = "GATEWAY_INTEROP_ROOTS",
+        value_name = "ADDRESS"
+    )]
+    pub roots: Option<Address>,
+    /// A file holding the key of `InteropRoots`' importer (default: the topology's, dev only).
+    #[arg(
+        id = "interop.importer-key-file",
+        long = "interop.importer-key-file",
+        env = "GATEWAY_INTEROP_IMPORTER_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub importer_key_file: Option<PathBuf>,
+    /// The Gateway's `MessageRoot` (default: the topology's).
+    #[arg(
+        id = "interop.gateway-message-root",
+        long = "interop.gateway-message-root",
+        env = "GATEWAY_INTEROP_GATEWAY_MESSAGE_ROOT",
+        value_name = "ADDRESS"
+    )]
+    pub gateway_message_root: Option<Address>,
+    /// L1's `MessageRoot` (default: the topology's).
+    #[arg(
+        id = "interop.l1-message-root",
+        long = "interop.l1-message-root",
+        env = "GATEWAY_INTEROP_L1_MESSAGE_ROOT",
+        value_name = "ADDRESS"
+    )]
+    pub l1_message_root: Option<Address>,
+    /// Gateway blocks that must follow an interop root's block before it is imported.
+    #[arg(id = "interop.root-confirmations", long = "interop.root-confirmations", env = "GATEWAY_INTEROP_ROOT_CONFIRMATIONS", value_name = "N", default_value_t = gateway_settlement::DEFAULT_ROOT_CONFIRMATIONS)]
+    pub root_confirmations: u64,
+}
+
 /// `--batch.*`.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Batching")]
@@ -393,6 +439,12 @@ mod tests {
             "5",
             "--gateway.max-chain-batches",
             "16",
+            "--interop.roots",
+            "0x0000000000000000000000000000000000000011",
+            "--interop.root-confirmations",
+            "4",
+            "--settlement.gateway-l1-executor",
+            "0x0000000000000000000000000000000000000022",
             "--metrics",
             "127.0.0.1:9001",
         ])
@@ -417,6 +469,9 @@ mod tests {
         assert_eq!(ext.gateway.message_root, Some(Address::with_last_byte(0xee)));
         assert_eq!(ext.gateway.price_per_chain_batch, 5);
         assert_eq!(ext.gateway.max_chain_batches, Some(16));
+        assert_eq!(ext.interop.roots, Some(Address::with_last_byte(0x11)));
+        assert_eq!(ext.interop.root_confirmations, 4);
+        assert_eq!(ext.settlement.gateway_l1_executor, Some(Address::with_last_byte(0x22)));
         assert_eq!(ext.metrics, Some("127.0.0.1:9001".parse().unwrap()));
     }
 

@@ -291,7 +291,22 @@ pub async fn settlement_config(
         }
         _ => None,
     };
+    let interop = match (&l1_url, &gateway_url, gateway_l1_executor) {
+        (Some(l1_url), Some(gateway_url), Some(executor)) => {
+            interop_config(
+                args,
+                chain_rpc_url,
+                chain,
+                topology.as_ref(),
+                [l1_url, gateway_url],
+                executor,
+            )
+            .await?
+        }
+        _ => None,
+    };
     let mut config = SettlementConfig::new(chain_id, genesis, layer, operator_key);
+    config.interop = interop;
     config.l1_finality = l1_finality;
     config.messenger = messenger;
     config.da = da;
@@ -319,6 +334,71 @@ fn apply_common(config: &mut SettlementConfig, args: &NodeExtArgs) {
         max_gas: args.batch.max_gas,
         timeout: args.batch.timeout,
     };
+}
+
+/// Interop on a chain's node, when its `InteropRoots` is known (`--interop.roots` or the
+/// topology): the importer's key, both layers' `MessageRoot`s, checked at start.
+async fn interop_config(
+    args: &NodeExtArgs,
+    chain_rpc_url: &Url,
+    chain: Option<&devnet::ChainTopology>,
+    topology: Option<&Topology>,
+    [l1_url, gateway_url]: [&Url; 2],
+    gateway_executor_on_l1: Address,
+) -> eyre::Result<Option<gateway_settlement::InteropConfig>> {
+    let i = &args.interop;
+    let Some(roots) = i.roots.or(chain.map(|c| c.interop.interop_roots)).filter(|a| !a.is_zero())
+    else {
+        return Ok(None);
+    };
+    require_code(chain_rpc_url, roots, "--interop.roots").await?;
+    let importer_key = match &i.importer_key_file {
+        Some(path) => key_file(path, "--interop.importer-key-file")?,
+        None => match chain.map(|c| c.interop.importer_key.clone()).filter(|k| !k.is_empty()) {
+            Some(key) => {
+                checked_key(OperatorKey::new(key), "--settlement.topology's importer key")?
+            }
+            None => eyre::bail!(
+                "--interop.roots {roots} needs the importer's key: pass --interop.importer-key-file"
+            ),
+        },
+    };
+    let source = |url: &Url, root: Option<Address>, flag: &'static str| {
+        let url = url.clone();
+        async move {
+            let message_root =
+                root.ok_or_else(|| eyre::eyre!("interop needs {flag} (or --settlement.topology)"))?;
+            require_code(&url, message_root, flag).await?;
+            let chain_id = chain_id_of(&url, flag).await?;
+            Ok::<_, eyre::Report>(gateway_settlement::MessageRootSource {
+                chain_id,
+                rpc_url: url,
+                message_root,
+            })
+        }
+    };
+    let gateway = source(
+        gateway_url,
+        i.gateway_message_root.or(topology.map(|t| t.gateway.message_root)),
+        "--interop.gateway-message-root",
+    )
+    .await?;
+    let l1 = source(
+        l1_url,
+        i.l1_message_root.or(topology.map(|t| t.l1.message_root)),
+        "--interop.l1-message-root",
+    )
+    .await?;
+    tracing::info!(target: "gateway_node", %roots, gateway = %gateway.message_root, l1 = %l1.message_root, "interop: importing the Gateway's roots, interop_getMessageProof served");
+    Ok(Some(gateway_settlement::InteropConfig {
+        chain_rpc_url: chain_rpc_url.clone(),
+        interop_roots: roots,
+        importer_key,
+        gateway,
+        l1,
+        gateway_executor_on_l1,
+        root_confirmations: i.root_confirmations,
+    }))
 }
 
 /// The settings of the Gateway's own node (`--gateway.enabled`): it follows the Gateway

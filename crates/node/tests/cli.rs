@@ -601,11 +601,10 @@ async fn the_gateways_node_runs_gateway_mode_from_flags_and_carries_a_chain_to_l
     );
     let mut chain_node = spawn(chain.node.rpc_url.as_str(), &chain_key, "chain", &[], chain_port);
 
-    Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key)
-        .unwrap()
-        .blocks(6, 2)
-        .await
-        .unwrap();
+    // Every other transaction sends an L2->L1 message through the chain's L2Messenger.
+    let mut traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.use_messenger(chain.interop.messenger);
+    traffic.blocks(6, 2).await.unwrap();
     let l1 = ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
     let executor = gateway_contracts::GatewayExecutor::new(topology.gateway_l1_executor, &l1);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -655,6 +654,44 @@ async fn the_gateways_node_runs_gateway_mode_from_flags_and_carries_a_chain_to_l
         assert!(Instant::now() < deadline, "no L1 finality in the chain's status: {chain_status}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+
+    // Interop from the topology alone: a message sent on the chain is proven against the
+    // shared root L1 holds for the Gateway batch that carried it.
+    let (tx, log_index) = {
+        use alloy::providers::Provider as _;
+        let chain_rpc = ProviderBuilder::new().connect_http(chain.node.rpc_url.clone());
+        let mut found = None;
+        for number in 1..=chain_rpc.get_block_number().await.unwrap() {
+            let receipts = chain_rpc.get_block_receipts(number.into()).await.unwrap().unwrap();
+            found = receipts.iter().flat_map(|r| r.inner.logs()).find_map(|log| {
+                (log.address() == chain.interop.messenger)
+                    .then(|| (log.transaction_hash.unwrap(), log.log_index.unwrap()))
+            });
+            if found.is_some() {
+                break;
+            }
+        }
+        found.expect("a message was sent")
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let proof = loop {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"interop_getMessageProof","params":["{tx}",{log_index},"l1"]}}"#
+        );
+        let response = post(chain_port, None, &body);
+        let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let answer: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        assert!(answer["error"].is_null(), "{answer}");
+        if !answer["result"]["proof"].is_null() {
+            break answer["result"]["proof"].clone();
+        }
+        assert!(Instant::now() < deadline, "no message proof: {answer}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let gateway_batch = alloy::primitives::U256::from(proof["rootId"].as_u64().unwrap());
+    let shared_root: alloy::primitives::B256 =
+        executor.sharedRootOf(gateway_batch).call().await.unwrap();
+    assert_eq!(proof["root"].as_str().unwrap(), shared_root.to_string());
 
     // A Gateway node pointed at a chain instead of the Gateway is refused, naming the flag.
     let output = run_to_exit(
