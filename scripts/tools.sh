@@ -15,6 +15,19 @@ tools="$root/.tools"
 stamp="$tools/.installed"
 want="anvil=$ANVIL_VERSION solc=$SOLC_VERSION"
 
+# Prometheus' promtool (Debian's `prometheus` package) checks the node's metric names in the
+# tests: installed from the Debian registry when missing.
+if ! command -v promtool >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "tools.sh: installing promtool (Debian's prometheus package)" >&2
+    apt-get update -qq >&2 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+  else
+    echo "tools.sh: promtool is required by the tests: install Debian's prometheus package (sudo apt-get install --no-install-recommends prometheus)" >&2
+    exit 1
+  fi
+fi
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$tools/bin/anvil" ]; then
   exit 0
 fi

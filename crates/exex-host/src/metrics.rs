@@ -4,8 +4,8 @@ use metrics::{describe_counter, describe_gauge};
 
 /// Registers a description for every metric the host records. Idempotent.
 pub fn describe() {
-    describe_gauge!("exex_wal_blocks_count", "committed blocks held in the ExEx WAL");
-    describe_gauge!("exex_wal_notifications_count", "notifications held in the ExEx WAL");
+    describe_gauge!("exex_wal_blocks", "committed blocks held in the ExEx WAL");
+    describe_gauge!("exex_wal_notifications", "notifications held in the ExEx WAL");
     describe_counter!(
         "exex_wal_blocks_warnings_total",
         "times the WAL held more blocks than the warning threshold after a commit"
@@ -26,6 +26,10 @@ pub fn describe() {
     describe_counter!("exex_source_reorgs_total", "reorgs detected by the block source");
     describe_counter!("exex_source_errors_total", "failed requests of the block source");
     describe_gauge!("exex_source_tip", "highest block delivered by the block source");
+    describe_counter!(
+        "exex_host_authrpc_unauthorized_total",
+        "requests to the authenticated JSON-RPC refused for a missing or bad JWT"
+    );
     describe_gauge!(
         "exex_source_node_behind",
         "1 while the followed node is behind the host's last block (waited for, not reverted)"

@@ -101,6 +101,36 @@ async fn one_chain_devnet(
     (devnet, topology_file, key_file)
 }
 
+/// Runs Prometheus' `promtool check metrics` over what the node on `port` exports: every name,
+/// type and help text must pass (`make tools` installs Debian's prometheus package).
+async fn promtool_accepts(port: u16) {
+    let exported =
+        alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (make tools installs Debian's prometheus package)");
+    {
+        use std::io::Write as _;
+        promtool.stdin.take().unwrap().write_all(exported.as_bytes()).unwrap();
+    }
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -408,7 +438,9 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
         local_http(metrics_port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(metrics.contains("settlement_batches_sealed_total"), "{metrics}");
     assert!(metrics.contains("settlement_txs_sent_total"), "{metrics}");
-    assert!(metrics.contains("exex_wal_blocks_count"), "{metrics}");
+    assert!(metrics.contains("exex_wal_blocks"), "{metrics}");
+    // Prometheus' own checker accepts every name and type the node exports.
+    promtool_accepts(metrics_port).await;
     // The WAL's size, refreshed every 2 s: the notifications not yet finalized are there.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -591,12 +623,13 @@ async fn the_gateways_node_runs_gateway_mode_from_flags_and_carries_a_chain_to_l
             .unwrap();
         ChildProcess(child)
     };
-    let (gateway_port, chain_port) = (free_port(), free_port());
+    let (gateway_port, chain_port, metrics_port) = (free_port(), free_port(), free_port());
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let mut gateway_node = spawn(
         topology.gateway.node.rpc_url.as_str(),
         &gateway_key,
         "gateway",
-        &["--gateway.enabled", "--gateway.max-chain-batches", "8"],
+        &["--gateway.enabled", "--gateway.max-chain-batches", "8", "--metrics", &metrics_addr],
         gateway_port,
     );
     let mut chain_node = spawn(chain.node.rpc_url.as_str(), &chain_key, "chain", &[], chain_port);
@@ -637,6 +670,8 @@ async fn the_gateways_node_runs_gateway_mode_from_flags_and_carries_a_chain_to_l
     assert_eq!(status["chainId"], topology.gateway.node.chain_id);
     assert_eq!(status["settlementLayer"], topology.l1.node.chain_id);
     assert!(status["gateway"].is_object(), "gateway mode shows in the status: {status}");
+    // Gateway mode's metrics pass Prometheus' checker too.
+    promtool_accepts(metrics_port).await;
     // The chain's node, from flags alone (the topology names the Gateway's L1 executor), shows
     // its batches' L1 finality.
     let deadline = Instant::now() + Duration::from_secs(60);

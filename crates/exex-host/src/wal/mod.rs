@@ -138,8 +138,8 @@ impl<N: NodePrimitives> Wal<N> {
             next_id: 0,
             head: None,
             blocks_warning: DEFAULT_WAL_BLOCKS_WARNING,
-            blocks_gauge: gauge!("exex_wal_blocks_count"),
-            files_gauge: gauge!("exex_wal_notifications_count"),
+            blocks_gauge: gauge!("exex_wal_blocks"),
+            files_gauge: gauge!("exex_wal_notifications"),
         };
         let listing =
             fs::read_dir(&dir).map_err(|e| HostError::io("read WAL directory", &dir, e))?;
@@ -523,7 +523,7 @@ mod tests {
         let value =
             |name: &str| values.iter().find(|(key, ..)| key.key().name() == name).map(|(.., v)| v);
         assert_eq!(value("exex_wal_blocks_warnings_total"), Some(&DebugValue::Counter(1)));
-        assert_eq!(value("exex_wal_blocks_count"), Some(&DebugValue::Gauge(4.0.into())));
+        assert_eq!(value("exex_wal_blocks"), Some(&DebugValue::Gauge(4.0.into())));
     }
 
     #[test]
