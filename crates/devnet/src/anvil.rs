@@ -151,9 +151,32 @@ fn free_port() -> DevnetResult<u16> {
     listener.local_addr().map(|a| a.port()).map_err(DevnetError::NoPort)
 }
 
+/// How many more ports an anvil start tries when the one picked was taken meanwhile.
+const PORT_TRIES: u32 = 3;
+
 impl Anvil {
     /// Starts anvil and waits until it listens.
     pub fn spawn(config: AnvilConfig) -> DevnetResult<Self> {
+        // A free port picked here can be taken by another process before anvil binds it: with
+        // no port asked for, such a start is tried again on another port.
+        let mut tries = 0;
+        loop {
+            if config.port.is_some() || tries == PORT_TRIES {
+                return Self::spawn_on(config);
+            }
+            match Self::spawn_on(config.clone()) {
+                Err(DevnetError::NotListening { output, .. })
+                    if output.contains("Address already in use") =>
+                {
+                    tries += 1;
+                    warn!(target: "devnet::anvil", tries, "the port picked for anvil was taken meanwhile: trying another");
+                }
+                started => return started,
+            }
+        }
+    }
+
+    fn spawn_on(config: AnvilConfig) -> DevnetResult<Self> {
         let path = anvil_path()?;
         let port = match config.port {
             Some(port) => port,
