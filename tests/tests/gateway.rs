@@ -644,8 +644,12 @@ async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() 
         .unwrap()
         .to();
     assert!(b_on_gateway > b_during, "b executed batches on the Gateway while held back");
+    // The Gateway seals over new Gateway blocks: a keeps them coming (one block a check), as a
+    // live Gateway's traffic does; b's backlog may need several Gateway batches under the cap.
     traffic[0].blocks(4, 1).await.unwrap();
+    let a_traffic = &traffic[0];
     wait_for("b's backlog L1-final, though b is idle", || async {
+        a_traffic.blocks(1, 1).await.unwrap();
         final_of(b).await >= b_on_gateway
     })
     .await;
