@@ -391,8 +391,10 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
     // Pause the sender and seal a batch, so the next migration cannot finish draining.
     node.admin.call("settlement_pause", serde_json::json!([])).await.unwrap();
     traffic.blocks(3, 1).await.unwrap();
-    node.wait("a sealed batch not executed", |s| {
-        s["lastSealedBatch"].as_u64().unwrap_or_default() > executed(s)
+    // (Nothing in flight either: a transaction sent before the pause still lands, and could
+    // execute the batch this waits for.)
+    node.wait("a sealed batch not executed, nothing in flight", |s| {
+        s["lastSealedBatch"].as_u64().unwrap_or_default() > executed(s) && s["pendingTx"].is_null()
     })
     .await;
     let first = node.migrate("gateway").await.unwrap();
