@@ -9,14 +9,14 @@
 
 use alloy::consensus::BlockHeader as _;
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     future::Future,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
-use alloy::{eips::BlockNumHash, primitives::B256};
+use alloy::eips::BlockNumHash;
 use futures::StreamExt;
 use metrics::{Counter, Gauge, counter, gauge};
 use reth_primitives_traits::NodePrimitives;
@@ -44,9 +44,6 @@ pub struct ExExHandle<N: NodePrimitives = EthPrimitives> {
     receiver: mpsc::UnboundedReceiver<ExExEvent>,
     next_notification_id: u64,
     finished_height: Option<BlockNumHash>,
-    /// Blocks (hash, number) of reverts handed to the ExEx that no commit has brought back
-    /// and no later finished height has passed.
-    reverted: HashMap<B256, u64>,
     notifications_sent: Counter,
     notifications_skipped: Counter,
     events_received: Counter,
@@ -74,7 +71,6 @@ impl<N: NodePrimitives> ExExHandle<N> {
             receiver: event_rx,
             next_notification_id: 0,
             finished_height: None,
-            reverted: HashMap::new(),
         };
         let notifications = ExExNotifications::new(notification_rx, provider, wal.handle());
         (handle, event_tx, notifications)
@@ -87,18 +83,12 @@ impl<N: NodePrimitives> ExExHandle<N> {
 
     /// A revert handed to the ExEx lowers its finished height to the fork point (its blocks
     /// above it are gone), so no commit above the fork is ever skipped as "already finished";
-    /// a `FinishedHeight` for a reverted block that arrives later is stale and ignored.
+    /// a `FinishedHeight` for a block the WAL holds reverted is stale and ignored (poll).
     fn note_revert(&mut self, notification: &ExExNotification<N>) {
         if let Some(old) = notification.reverted_chain() {
             let fork = old.fork_block();
             if self.finished_height.is_some_and(|f| f.number > fork.number) {
                 self.finished_height = Some(fork);
-            }
-            self.reverted.extend(old.blocks_iter().map(|b| (b.hash(), b.number())));
-        }
-        if let Some(new) = notification.committed_chain() {
-            for block in new.blocks_iter() {
-                self.reverted.remove(&block.hash());
             }
         }
     }
@@ -333,13 +323,11 @@ impl<N: NodePrimitives> Future for ExExManager<N> {
             while let Poll::Ready(Some(event)) = exex.receiver.poll_recv(cx) {
                 let ExExEvent::FinishedHeight(height) = event;
                 exex.events_received.increment(1);
-                if exex.reverted.contains_key(&height.hash) {
+                // The WAL knows every block a notification reverted and none brought back.
+                if this.wal.is_reverted(&height.hash) {
                     debug!(target: "exex::manager", exex = %exex.id, height = height.number, "ignoring a finished height on a reverted block");
                     continue;
                 }
-                // Reports are in order: one on a live block is sent after every stale one for
-                // the reverted blocks at or below it.
-                exex.reverted.retain(|_, number| *number > height.number);
                 exex.finished_height = Some(height);
                 finished_changed = true;
             }
@@ -514,7 +502,9 @@ mod tests {
             .send_async(ExExNotification::ChainReverted { old: Arc::clone(&third) })
             .await
             .unwrap();
-        // The ExEx's report of block 5 again (sent before it read either revert) is stale.
+        // The reverts reach the ExEx's channel first; then its report of block 5 again (sent
+        // before it read either revert) arrives, and is stale.
+        tokio::time::sleep(Duration::from_millis(50)).await;
         a_events.send(ExExEvent::FinishedHeight(old.tip().num_hash())).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         let new = chain.commit(3, 1);
