@@ -77,6 +77,9 @@ pub enum DevnetError {
     /// A private key did not parse.
     #[error("bad private key: {0}")]
     BadKey(String),
+    /// An init step refused what its keys or the nodes may not do (nothing was sent).
+    #[error("refused: {0}")]
+    Refused(String),
     /// No free port.
     #[error("no free port on 127.0.0.1: {0}")]
     NoPort(std::io::Error),

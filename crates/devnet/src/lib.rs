@@ -14,6 +14,7 @@
 
 mod anvil;
 mod history;
+mod init;
 mod process;
 mod topology;
 mod traffic;
@@ -23,6 +24,10 @@ pub use anvil::{
     project_root,
 };
 pub use history::{MinedTx, SettlementCalls, mined_from};
+pub use init::{
+    ChainSpec, EcosystemSpec, address_of_key, check_chain, check_ecosystem, genesis_of, init_chain,
+    init_ecosystem, node_at,
+};
 pub use process::{ChildProcess, local_http, local_rpc, process_alive};
 pub use topology::{
     ChainInterop, ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,

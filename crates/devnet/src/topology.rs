@@ -15,13 +15,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
     transports::http::reqwest::Url,
 };
-use gateway_contracts::{
-    Bridgehub, ChainExecutor, ExecutorDeployment, GatewayExecutor, GatewayExecutorDeployment,
-    MessageRoot, convert, deploy_bridgehub, deploy_chain_executor, deploy_gateway_executor,
-    deploy_halo2_aggregated_verifier, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
-    deploy_interop_roots, deploy_l2_messenger, deploy_message_root, deploy_message_verifier,
-    deploy_mock_aggregated_verifier, deploy_mock_verifier, roles, root_sources,
-};
+use gateway_contracts::ChainExecutor;
 use gateway_primitives::StoredBatchInfo;
 use serde::{Deserialize, Serialize};
 use tracing::info;
@@ -102,7 +96,8 @@ pub struct NodeTopology {
     pub chain_id: u64,
     /// Its JSON-RPC endpoint.
     pub rpc_url: Url,
-    /// Its anvil's pid (for operators' information; the devnet stops it).
+    /// Its anvil's pid (for operators' information; the devnet stops it); 0 for a node the
+    /// devnet did not start (`ecosystem init`, `chain init`).
     pub pid: u32,
 }
 
@@ -117,7 +112,8 @@ pub struct SettlementLayerTopology {
     pub verifier: Address,
     /// Who governs it (owns MessageRoot); on the Gateway also the migration relayer.
     pub governance: Address,
-    /// The governance key (dev only).
+    /// The governance key (devnets only; empty, and left out of the file, when `init` was given key files).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub governance_key: String,
 }
 
@@ -134,7 +130,8 @@ pub struct ChainTopology {
     pub gateway_executor: Address,
     /// Its admin and operator account.
     pub operator: Address,
-    /// The operator key (dev only).
+    /// The operator key (devnets only; empty, and left out of the file, when `init` was given key files).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub operator_key: String,
     /// Its batch 0, as both executors store it.
     pub genesis: GenesisBatch,
@@ -150,7 +147,8 @@ pub struct ChainInterop {
     pub messenger: Address,
     /// Its `InteropRoots`, written by the importer.
     pub interop_roots: Address,
-    /// The importer's key (dev account 0 of the chain's anvil: dev only).
+    /// The importer's key (dev account 0 of the chain's anvil; devnets only: empty when `chain init` was given a key file).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub importer_key: String,
     /// Its `MessageVerifier` over the imported Gateway roots.
     pub message_verifier: Address,
@@ -284,7 +282,7 @@ fn address_of(key: &str) -> DevnetResult<Address> {
 }
 
 /// Sends a contract call and waits for a successful receipt.
-async fn send<C>(what: &str, call: C) -> DevnetResult<TransactionReceipt>
+pub(crate) async fn send<C>(what: &str, call: C) -> DevnetResult<TransactionReceipt>
 where
     C: std::future::IntoFuture<
             Output = Result<
@@ -328,10 +326,6 @@ pub const PRIORITY_OP_FEE_WEI: u64 = 100_000_000_000_000;
 /// devnet (short, so that tests can wait it out; a production deployment picks its own).
 pub const VERIFIER_DELAY_BLOCKS: u64 = 5;
 
-fn deployed(what: &'static str) -> impl Fn(gateway_contracts::ContractsError) -> DevnetError {
-    move |e| DevnetError::Rpc(format!("{what}: {e}"))
-}
-
 impl Devnet {
     /// Starts every node, deploys and registers everything; writes the topology to
     /// `topology_file` if given.
@@ -366,242 +360,48 @@ impl Devnet {
                 .ok_or_else(|| DevnetError::Topology(format!("anvil printed no dev key {i}")))
         };
         let (gov_key, relayer_key) = (key(0)?, key(1)?);
-        let (gov, relayer) = (address_of(&gov_key)?, address_of(&relayer_key)?);
-        let l1_gov = signer_provider(l1.endpoint(), &gov_key)?;
-        let gw_relayer = signer_provider(gateway.endpoint(), &relayer_key)?;
-        let l1_chain = config.l1_chain_id;
-        let gw_chain = config.gateway_chain_id;
-
-        // L1. The verifier is MockVerifier, or the halo2 leaf verifier behind a per-chain adapter.
-        let mock = config.proofs == DevnetProofs::Mock;
-        let l1_verifier = if mock {
-            deploy_mock_verifier(&l1_gov).await.map_err(deployed("L1 MockVerifier"))?
-        } else {
-            deploy_halo2_leaf_verifier(&l1_gov).await.map_err(deployed("L1 Halo2LeafVerifier"))?
-        };
-        let verifier_for = async |provider: &DynProvider, leaf: Address, chain_id: u64| {
-            if mock {
-                Ok(leaf)
-            } else {
-                deploy_halo2_batch_verifier(provider, leaf, chain_id)
-                    .await
-                    .map_err(deployed("Halo2BatchVerifier"))
-            }
-        };
-        let l1_message_root =
-            deploy_message_root(&l1_gov, gov).await.map_err(deployed("L1 MessageRoot"))?;
-        let bridgehub_address =
-            deploy_bridgehub(&l1_gov, gov).await.map_err(deployed("Bridgehub"))?;
-        let bridgehub = Bridgehub::new(bridgehub_address, &l1_gov);
-        let l1_roots = MessageRoot::new(l1_message_root, &l1_gov);
-
-        // The Gateway settles on L1 with one aggregated proof per Gateway batch, and is
-        // whitelisted as a settlement layer.
-        let gw_genesis = GenesisBatch { state_commitment: genesis_hash(&gateway).await? };
-        let aggregated_verifier = if mock {
-            deploy_mock_aggregated_verifier(&l1_gov)
-                .await
-                .map_err(deployed("L1 MockAggregatedVerifier"))?
-        } else {
-            deploy_halo2_aggregated_verifier(&l1_gov, gateway_prover_arity())
-                .await
-                .map_err(deployed("L1 halo2 aggregated verifier"))?
-        };
-        let gateway_l1_executor = deploy_gateway_executor(
-            &l1_gov,
-            &GatewayExecutorDeployment {
-                gateway_chain_id: gw_chain,
-                verifier: aggregated_verifier,
-                admin: relayer,
-                bridgehub: bridgehub_address,
-                governance: gov,
-                verifier_delay: VERIFIER_DELAY_BLOCKS,
-                genesis: gw_genesis.stored_info(),
-            },
-        )
-        .await
-        .map_err(deployed("Gateway's L1 executor"))?;
-        let l1_relayer = signer_provider(l1.endpoint(), &relayer_key)?;
-        fund(&l1_relayer, relayer).await?;
-        send(
-            "let the Gateway's operator settle",
-            GatewayExecutor::new(gateway_l1_executor, &l1_relayer)
-                .setOperator(relayer, roles::SETTLE)
-                .send(),
-        )
+        let relayer = address_of(&relayer_key)?;
+        fund(&signer_provider(l1.endpoint(), &relayer_key)?, relayer).await?;
+        // The same two steps `gateway-node ecosystem init` and `chain init` take.
+        let mut topology = crate::init::init_ecosystem(&crate::init::EcosystemSpec {
+            l1_rpc_url: l1.endpoint(),
+            gateway_rpc_url: gateway.endpoint(),
+            l1_governance_key: gov_key.clone(),
+            gateway_governance_key: relayer_key.clone(),
+            proofs: config.proofs,
+            verifier_delay: VERIFIER_DELAY_BLOCKS,
+            priority_op_fee: U256::from(PRIORITY_OP_FEE_WEI),
+            keys_in_topology: true,
+        })
         .await?;
-        send(
-            "register the Gateway",
-            bridgehub
-                .registerChain(
-                    U256::from(gw_chain),
-                    relayer,
-                    U256::from(l1_chain),
-                    convert(&gw_genesis.stored_info()).map_err(deployed("Gateway genesis"))?,
-                )
-                .send(),
-        )
-        .await?;
-        send(
-            "set the Gateway's executor",
-            bridgehub
-                .setExecutor(U256::from(gw_chain), U256::from(l1_chain), gateway_l1_executor)
-                .send(),
-        )
-        .await?;
-        send(
-            "charge for priority operations",
-            bridgehub.setPriorityOpFee(U256::from(PRIORITY_OP_FEE_WEI)).send(),
-        )
-        .await?;
-        send(
-            "whitelist the Gateway",
-            bridgehub.setSettlementLayerStatus(U256::from(gw_chain), true, relayer).send(),
-        )
-        .await?;
-
-        // The Gateway's own contracts.
-        let gw_verifier = if mock {
-            deploy_mock_verifier(&gw_relayer).await.map_err(deployed("Gateway MockVerifier"))?
-        } else {
-            deploy_halo2_leaf_verifier(&gw_relayer)
-                .await
-                .map_err(deployed("Gateway Halo2LeafVerifier"))?
-        };
-        let gw_message_root = deploy_message_root(&gw_relayer, relayer)
-            .await
-            .map_err(deployed("Gateway MessageRoot"))?;
-        let gw_roots = MessageRoot::new(gw_message_root, &gw_relayer);
-
-        let mut chain_topologies = Vec::with_capacity(chains.len());
+        topology.l1.node = node_topology(&l1);
+        topology.gateway.node = node_topology(&gateway);
         for (i, (node, settlement)) in chains.iter().zip(&config.chains).enumerate() {
-            let chain_id = config.first_chain_id + i as u64;
             let operator_key = key(2 + i)?;
             let operator = address_of(&operator_key)?;
-            let genesis = GenesisBatch { state_commitment: genesis_hash(node).await? };
-            let on_l1 = *settlement == InitialSettlement::L1;
-            let l1_executor = deploy_chain_executor(
-                &l1_gov,
-                &ExecutorDeployment {
-                    chain_id,
-                    controller: bridgehub_address,
-                    message_root: l1_message_root,
-                    verifier: verifier_for(&l1_gov, l1_verifier, chain_id).await?,
-                    admin: operator,
-                    governance: gov,
-                    verifier_delay: VERIFIER_DELAY_BLOCKS,
-                    genesis: genesis.stored_info(),
-                    active: on_l1,
-                },
-            )
-            .await
-            .map_err(deployed("chain L1 executor"))?;
-            let gateway_executor = deploy_chain_executor(
-                &gw_relayer,
-                &ExecutorDeployment {
-                    chain_id,
-                    controller: relayer,
-                    message_root: gw_message_root,
-                    verifier: verifier_for(&gw_relayer, gw_verifier, chain_id).await?,
-                    admin: operator,
-                    // The verifiers on the Gateway answer to L1's governance, not to the
-                    // Gateway's operator (who relays and settles with another key).
-                    governance: gov,
-                    verifier_delay: VERIFIER_DELAY_BLOCKS,
-                    genesis: genesis.stored_info(),
-                    active: !on_l1,
-                },
-            )
-            .await
-            .map_err(deployed("chain Gateway executor"))?;
-            let sl = if on_l1 { l1_chain } else { gw_chain };
-            let id = U256::from(chain_id);
-            // A chain that starts on the Gateway is handed over to it after its genesis.
-            let genesis_info =
-                convert(&genesis.stored_info()).map_err(deployed("chain genesis"))?;
-            send(
-                "register chain",
-                bridgehub.registerChain(id, operator, U256::from(sl), genesis_info).send(),
-            )
-            .await?;
-            send(
-                "set L1 executor",
-                bridgehub.setExecutor(id, U256::from(l1_chain), l1_executor).send(),
-            )
-            .await?;
-            send(
-                "set Gateway executor",
-                bridgehub.setExecutor(id, U256::from(gw_chain), gateway_executor).send(),
-            )
-            .await?;
-            send("authorize L1 executor", l1_roots.setExecutor(id, l1_executor).send()).await?;
-            send("authorize Gateway executor", gw_roots.setExecutor(id, gateway_executor).send())
-                .await?;
-            for (url, executor) in
-                [(l1.endpoint(), l1_executor), (gateway.endpoint(), gateway_executor)]
-            {
-                let admin = signer_provider(url, &operator_key)?;
-                fund(&admin, operator).await?;
-                let executor = ChainExecutor::new(executor, &admin);
-                send("set operator", executor.setOperator(operator, roles::ALL).send()).await?;
+            for url in [l1.endpoint(), gateway.endpoint()] {
+                fund(&signer_provider(url, &operator_key)?, operator).await?;
             }
-            let interop = deploy_chain_interop(node, &key(0)?).await?;
-            info!(target: "devnet", chain_id, settles_on = sl, %l1_executor, %gateway_executor, "chain registered");
-            chain_topologies.push(ChainTopology {
-                node: node_topology(node),
-                initial_settlement: *settlement,
-                l1_executor,
-                gateway_executor,
-                operator,
-                operator_key,
-                genesis,
-                interop,
-            });
+            let mut chain = crate::init::init_chain(
+                &topology,
+                &crate::init::ChainSpec {
+                    rpc_url: node.endpoint(),
+                    settles_on: *settlement,
+                    admin_key: operator_key,
+                    l1_governance_key: gov_key.clone(),
+                    gateway_governance_key: relayer_key.clone(),
+                    importer_key: key(0)?,
+                    keys_in_topology: true,
+                },
+            )
+            .await?;
+            chain.node = node_topology(node);
+            topology.chains.push(chain);
         }
-
-        let topology = Topology {
-            l1: SettlementLayerTopology {
-                node: node_topology(&l1),
-                message_root: l1_message_root,
-                verifier: l1_verifier,
-                governance: gov,
-                governance_key: gov_key,
-            },
-            bridgehub: bridgehub_address,
-            gateway: SettlementLayerTopology {
-                node: node_topology(&gateway),
-                message_root: gw_message_root,
-                verifier: gw_verifier,
-                governance: relayer,
-                governance_key: relayer_key,
-            },
-            gateway_l1_executor,
-            gateway_genesis: gw_genesis,
-            chains: chain_topologies,
-            proofs: config.proofs,
-            l1_interop: L1Interop {
-                gateway_batches_verifier: deploy_message_verifier(
-                    &l1_gov,
-                    MESSENGER_ADDRESS,
-                    gateway_l1_executor,
-                    root_sources::GATEWAY_EXECUTOR,
-                )
-                .await
-                .map_err(deployed("L1 MessageVerifier over Gateway batches"))?,
-                l1_roots_verifier: deploy_message_verifier(
-                    &l1_gov,
-                    MESSENGER_ADDRESS,
-                    l1_message_root,
-                    root_sources::MESSAGE_ROOT,
-                )
-                .await
-                .map_err(deployed("L1 MessageVerifier over L1 roots"))?,
-            },
-        };
         if let Some(path) = topology_file {
             topology.save(path)?;
         }
-        info!(target: "devnet", chains = topology.chains.len(), %bridgehub_address, "devnet ready");
+        info!(target: "devnet", chains = topology.chains.len(), bridgehub = %topology.bridgehub, "devnet ready");
         Ok(Self { topology, l1, gateway, chains })
     }
 
@@ -620,58 +420,8 @@ impl Devnet {
     }
 }
 
-/// A chain's interop contracts: the `L2Messenger` copied to [`MESSENGER_ADDRESS`], its
-/// `InteropRoots` written by dev account 0, and a `MessageVerifier` over them.
-async fn deploy_chain_interop(node: &Anvil, importer_key: &str) -> DevnetResult<ChainInterop> {
-    let provider = signer_provider(node.endpoint(), importer_key)?;
-    let importer = address_of(importer_key)?;
-    let deployed_at = deploy_l2_messenger(&provider).await.map_err(deployed("L2Messenger"))?;
-    let code = provider
-        .get_code_at(deployed_at)
-        .await
-        .map_err(|e| DevnetError::Rpc(format!("reading the L2Messenger's code: {e}")))?;
-    let _: serde_json::Value = provider
-        .raw_request("anvil_setCode".into(), (MESSENGER_ADDRESS, code))
-        .await
-        .map_err(|e| DevnetError::Rpc(format!("anvil_setCode of the messenger: {e}")))?;
-    let interop_roots =
-        deploy_interop_roots(&provider, importer).await.map_err(deployed("InteropRoots"))?;
-    let message_verifier = deploy_message_verifier(
-        &provider,
-        MESSENGER_ADDRESS,
-        interop_roots,
-        root_sources::INTEROP_ROOTS,
-    )
-    .await
-    .map_err(deployed("chain MessageVerifier"))?;
-    Ok(ChainInterop {
-        messenger: MESSENGER_ADDRESS,
-        interop_roots,
-        importer_key: importer_key.to_string(),
-        message_verifier,
-    })
-}
-
-/// Leaves per aggregated proof of the halo2 backend (its committed verifier's arity:
-/// `gateway_prover::DEFAULT_ARITY`, which this crate does not depend on).
-const fn gateway_prover_arity() -> usize {
-    4
-}
-
 fn node_topology(anvil: &Anvil) -> NodeTopology {
     NodeTopology { chain_id: anvil.chain_id(), rpc_url: anvil.endpoint(), pid: anvil.pid() }
-}
-
-async fn genesis_hash(anvil: &Anvil) -> DevnetResult<B256> {
-    let provider = ProviderBuilder::new().connect_http(anvil.endpoint());
-    let block = provider
-        .get_block_by_number(0.into())
-        .await
-        .map_err(|e| DevnetError::Rpc(format!("genesis block of {}: {e}", anvil.chain_id())))?
-        .ok_or_else(|| {
-            DevnetError::Rpc(format!("chain {} has no genesis block", anvil.chain_id()))
-        })?;
-    Ok(block.header.hash)
 }
 
 /// Gives `account` 1,000 ETH on the node `provider` talks to (anvil_setBalance).

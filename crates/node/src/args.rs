@@ -197,6 +197,9 @@ pub struct SettlementArgs {
         value_name = "DIR"
     )]
     pub halo2_cache_dir: Option<PathBuf>,
+    /// How often the sender looks at the settlement layer (receipts, the executor's counters).
+    #[arg(long = "settlement.poll-interval", env = "GATEWAY_SETTLEMENT_POLL_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
     /// Batches per commit, prove or execute transaction.
     #[arg(long = "settlement.max-batches-per-tx", env = "GATEWAY_SETTLEMENT_MAX_BATCHES_PER_TX", value_name = "N", default_value_t = DEFAULT_MAX_BATCHES_PER_TX)]
     pub max_batches_per_tx: usize,

@@ -14,17 +14,11 @@ use std::{
 };
 
 use clap::Args;
-use devnet::{
-    ChainTopology, Devnet, DevnetConfig, DevnetProofs, InitialSettlement, Topology, Traffic,
-};
+use devnet::{Devnet, DevnetConfig, DevnetProofs, InitialSettlement, Topology, Traffic};
 use exex_host::{HostBuilder, HostConfig, RpcBlockSource, RpcBlockSourceConfig};
 use eyre::WrapErr;
-use gateway_primitives::DaScheme;
 use gateway_prover::{Halo2Backend, Halo2Config, ProofBackend};
-use gateway_settlement::{
-    BatchLimits, GatewayMode, InteropConfig, L1FinalitySource, MessageRootSource, MigrationConfig,
-    OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint, SettlementStatus,
-};
+use gateway_settlement::{Settlement, SettlementConfig, SettlementStatus};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -149,10 +143,14 @@ async fn run_on(
     let mut runs = Vec::new();
     let mut traffic_tasks = Vec::new();
     // The Gateway's own node: gateway mode, settling the Gateway on L1.
+    let topology_file = args.datadir.join("topology.json");
+    let keys = args.datadir.join("keys");
+    let relayer_key = write_key(&keys, "gateway-operator", &topology.gateway.governance_key)?;
+    let flags = host_flags(topology, &topology_file, &relayer_key, &relayer_key, true, args.proofs);
     let gateway_run = start_host(
         topology.gateway.node.chain_id,
         &topology.gateway.node.rpc_url,
-        devnet_gateway_config(topology),
+        host_config(flags, &topology.gateway.node.rpc_url).await?,
         &chains_dir.join(format!("gateway-{}", topology.gateway.node.chain_id)),
         None,
         Arc::clone(&backend),
@@ -170,7 +168,13 @@ async fn run_on(
             }
             None => None,
         };
-        let config = devnet_settlement_config(topology, chain);
+        let key = write_key(
+            &keys,
+            &format!("chain-{}-operator", chain.node.chain_id),
+            &chain.operator_key,
+        )?;
+        let flags = host_flags(topology, &topology_file, &key, &relayer_key, false, args.proofs);
+        let config = host_config(flags, &chain.node.rpc_url).await?;
         runs.push(
             start_host(
                 chain.node.chain_id,
@@ -261,107 +265,95 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// The settlement settings of a devnet chain: blobs on L1, calldata on the Gateway, small
-/// batches so the devnet shows progress quickly.
-pub fn devnet_settlement_config(topology: &Topology, chain: &ChainTopology) -> SettlementConfig {
-    let (node, executor) = topology.initial_layer(chain);
-    let da = match chain.initial_settlement {
-        InitialSettlement::L1 => DaScheme::RollupBlobs,
-        InitialSettlement::Gateway => DaScheme::RollupCalldata,
+/// The flags of a devnet host, as an operator would pass them to `gateway-node node`: the
+/// devnet reads them through the binary's own settings path ([`host_config`]), so nothing
+/// exists only in the devnet. Small batches, so the devnet shows progress quickly.
+fn host_flags(
+    topology: &Topology,
+    topology_file: &Path,
+    key_file: &Path,
+    relayer_key_file: &Path,
+    gateway_mode: bool,
+    proofs: ProofsArg,
+) -> Vec<std::ffi::OsString> {
+    let mut flags: Vec<std::ffi::OsString> = [
+        "gateway-node",
+        "--settlement.enabled",
+        "--dev",
+        "--settlement.poll-interval",
+        "500ms",
+        "--settlement.gateway-network",
+    ]
+    .into_iter()
+    .map(Into::into)
+    .collect();
+    flags.push(topology.gateway.node.chain_id.to_string().into());
+    flags.push("--settlement.proofs".into());
+    flags.push(match proofs {
+        ProofsArg::Mock => "mock".into(),
+        ProofsArg::Halo2 => "halo2".into(),
+    });
+    flags.extend(["--settlement.topology".into(), topology_file.as_os_str().to_owned()]);
+    flags.extend(["--settlement.operator-key-file".into(), key_file.as_os_str().to_owned()]);
+    let rest: &[&str] = if gateway_mode {
+        // The chains' pubdata is already on the Gateway: its own batches publish a commitment.
+        &[
+            "--gateway.enabled",
+            "--settlement.da",
+            "validium",
+            "--batch.max-blocks",
+            "50",
+            "--batch.timeout",
+            "4s",
+        ]
+    } else {
+        // Blobs on L1; on the Gateway the settings send rollup pubdata as calldata.
+        &["--settlement.da", "rollup-blobs", "--batch.max-blocks", "5", "--batch.timeout", "3s"]
     };
-    let layer = SettlementLayerEndpoint {
-        chain_id: node.chain_id,
-        rpc_url: node.rpc_url.clone(),
-        executor,
-    };
-    let mut config = SettlementConfig::new(
-        chain.node.chain_id,
-        chain.genesis.state_commitment,
-        layer,
-        OperatorKey::new(chain.operator_key.clone()),
-    );
-    config.da = da;
-    config.limits =
-        BatchLimits { max_blocks: 5, timeout: Duration::from_secs(3), ..Default::default() };
-    config.poll_interval = Duration::from_millis(500);
-    config.migration = Some(devnet_migration_config(topology, chain));
-    if !chain.interop.messenger.is_zero() {
-        config.messenger = Some(chain.interop.messenger);
-        config.interop = Some(devnet_interop_config(topology, chain));
+    flags.extend(rest.iter().map(Into::into));
+    if !gateway_mode {
+        // The devnet's node carries its chains' migrations to the Gateway itself.
+        flags.extend([
+            "--settlement.relayer-key-file".into(),
+            relayer_key_file.as_os_str().to_owned(),
+        ]);
     }
-    if chain.initial_settlement == InitialSettlement::Gateway {
-        config.l1_finality = Some(L1FinalitySource {
-            l1_rpc_url: topology.l1.node.rpc_url.clone(),
-            gateway_executor: topology.gateway_l1_executor,
-        });
-    }
-    config
+    flags
 }
 
-/// A devnet chain's interop settings: its `InteropRoots` and importer, both `MessageRoot`s, and
-/// the Gateway's executor on L1.
-pub fn devnet_interop_config(topology: &Topology, chain: &ChainTopology) -> InteropConfig {
-    InteropConfig {
-        chain_rpc_url: chain.node.rpc_url.clone(),
-        interop_roots: chain.interop.interop_roots,
-        importer_key: OperatorKey::new(chain.interop.importer_key.clone()),
-        gateway: MessageRootSource {
-            chain_id: topology.gateway.node.chain_id,
-            rpc_url: topology.gateway.node.rpc_url.clone(),
-            message_root: topology.gateway.message_root,
-        },
-        l1: MessageRootSource {
-            chain_id: topology.l1.node.chain_id,
-            rpc_url: topology.l1.node.rpc_url.clone(),
-            message_root: topology.l1.message_root,
-        },
-        gateway_executor_on_l1: topology.gateway_l1_executor,
-
-        root_confirmations: gateway_settlement::DEFAULT_ROOT_CONFIRMATIONS,
+/// A host's settlement configuration from its flags, through the same checks as
+/// `gateway-node node` (endpoints, contracts, keys; `--dev` allows the mock verifiers).
+async fn host_config(
+    flags: Vec<std::ffi::OsString>,
+    rpc_url: &alloy::transports::http::reqwest::Url,
+) -> eyre::Result<SettlementConfig> {
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        ext: crate::args::NodeExtArgs,
     }
+    let ext =
+        <Flags as clap::Parser>::try_parse_from(flags).wrap_err("the devnet's host flags")?.ext;
+    crate::settings::refuse_dev_proofs(&ext)?;
+    let config = crate::settings::settlement_config(&ext, rpc_url).await?;
+    crate::settings::refuse_mock_verifiers(&ext, &config).await?;
+    Ok(config)
 }
 
-/// A devnet chain's runtime-migration settings: both layers, the Bridgehub, and the Gateway's
-/// relayer key (the devnet node carries its chains' migrations to the Gateway itself).
-pub fn devnet_migration_config(topology: &Topology, chain: &ChainTopology) -> MigrationConfig {
-    MigrationConfig {
-        l1: SettlementLayerEndpoint {
-            chain_id: topology.l1.node.chain_id,
-            rpc_url: topology.l1.node.rpc_url.clone(),
-            executor: chain.l1_executor,
-        },
-        gateway: SettlementLayerEndpoint {
-            chain_id: topology.gateway.node.chain_id,
-            rpc_url: topology.gateway.node.rpc_url.clone(),
-            executor: chain.gateway_executor,
-        },
-        bridgehub: topology.bridgehub,
-        admin_key: None,
-        relayer_key: Some(OperatorKey::new(topology.gateway.governance_key.clone())),
-        start_on: None,
-    }
-}
-
-/// The settlement settings of the devnet Gateway's own node: gateway mode, settling on L1
-/// through its `GatewayExecutor`, validium (the chains' pubdata is already on the Gateway).
-pub fn devnet_gateway_config(topology: &Topology) -> SettlementConfig {
-    let layer = SettlementLayerEndpoint {
-        chain_id: topology.l1.node.chain_id,
-        rpc_url: topology.l1.node.rpc_url.clone(),
-        executor: topology.gateway_l1_executor,
-    };
-    let mut config = SettlementConfig::new(
-        topology.gateway.node.chain_id,
-        topology.gateway_genesis.state_commitment,
-        layer,
-        OperatorKey::new(topology.gateway.governance_key.clone()),
-    );
-    config.da = DaScheme::Validium;
-    config.limits =
-        BatchLimits { max_blocks: 50, timeout: Duration::from_secs(4), ..Default::default() };
-    config.poll_interval = Duration::from_millis(500);
-    config.gateway = Some(GatewayMode::new(topology.gateway.message_root));
-    config
+/// Writes `key` to `<dir>/<name>.key`, readable by its owner only.
+fn write_key(dir: &Path, name: &str, key: &str) -> eyre::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{name}.key"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .wrap_err_with(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, key.as_bytes())?;
+    Ok(path)
 }
 
 async fn start_host(
@@ -425,64 +417,11 @@ fn report(
     let statuses: Vec<SettlementStatus> =
         runs.iter().map(|r| r.settlement.status()).collect::<Result<_, _>>()?;
     let gateway_status = gateway.settlement.status()?;
+    // The same view `gateway-node status --rpc-url ...` prints for running nodes.
+    let mut values = statuses.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
+    values.push(serde_json::to_value(&gateway_status)?);
     println!("--- {}s ---", uptime.as_secs());
-    println!(
-        "{:>6} {:>8} {:>6} {:>7} {:>7} {:>9} {:>6} {:>6} {:>9} {:>4}  last error",
-        "chain", "SL", "head", "sealed", "proved", "committed", "execd", "L1fin", "lag(blk)", "tx",
-    );
-    for status in &statuses {
-        let layer = if status.settlement_layer == topology.l1.node.chain_id { "L1" } else { "GW" };
-        let l1_final = match &status.finality {
-            Some(f) => f.l1_final_through,
-            None => status.on_chain.executed,
-        };
-        println!(
-            "{:>6} {:>8} {:>6} {:>7} {:>7} {:>9} {:>6} {:>6} {:>9} {:>4}  {}",
-            status.chain_id,
-            format!("{layer}:{}", status.settlement_layer),
-            status.chain_head.unwrap_or_default(),
-            status.last_sealed_batch.unwrap_or_default(),
-            status.last_proved_batch.unwrap_or_default(),
-            status.on_chain.committed,
-            status.on_chain.executed,
-            l1_final,
-            status.lag_blocks,
-            status.pending_tx.as_ref().map_or("-", |t| t.stage.as_str()),
-            status.last_error.as_deref().unwrap_or("-")
-        );
-    }
-    for status in &statuses {
-        if let Some(m) =
-            status.migration.as_ref().filter(|m| m.phase == "draining" || m.phase == "migrating")
-        {
-            println!(
-                "chain {} migration {}: {} -> {} {} for {} ms, waiting for {}",
-                status.chain_id,
-                m.id,
-                m.from,
-                m.to,
-                m.phase,
-                m.phase_ms,
-                m.waiting_for.as_deref().unwrap_or("-")
-            );
-        }
-    }
-    if let Some(gw) = &gateway_status.gateway {
-        let per_batch =
-            gw.l1_gas_per_chain_batch.map_or_else(|| "-".to_string(), |gas| format!("{gas}"));
-        println!(
-            "Gateway {}: head {}, batches sealed {} proved {} settled on L1 {}; chain batches L1-final {}; L1 gas per chain batch {} (direct on L1: {}); {}",
-            gateway_status.chain_id,
-            gateway_status.chain_head.unwrap_or_default(),
-            gateway_status.last_sealed_batch.unwrap_or_default(),
-            gateway_status.last_proved_batch.unwrap_or_default(),
-            gw.batches_settled,
-            gw.chain_batches_settled,
-            per_batch,
-            gw.direct_l1_gas_per_chain_batch,
-            gateway_status.last_error.as_deref().unwrap_or("no error"),
-        );
-    }
+    print!("{}", crate::status::render(&values));
     let json = serde_json::json!({
         "uptimeSeconds": uptime.as_secs(),
         "l1": topology.l1.node.chain_id,

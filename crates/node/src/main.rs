@@ -7,6 +7,9 @@
 //!     --settlement.operator-key-file operator.key --http --metrics 127.0.0.1:9001
 //! gateway-node devnet --chains 2
 //! gateway-node admin settlement_migrate '{"to": "l1"}'
+//! gateway-node ecosystem init --l1-rpc-url URL --gateway-rpc-url URL --topology topology.json ...
+//! gateway-node chain init --topology topology.json --chain-rpc-url URL ...
+//! gateway-node status --rpc-url http://127.0.0.1:8545
 //! ```
 
 // A binary: its modules' public items are public to the binary only.
@@ -16,7 +19,9 @@ mod admin;
 mod args;
 mod config_file;
 mod devnet;
+mod init;
 mod settings;
+mod status;
 
 use std::sync::Arc;
 
@@ -45,6 +50,14 @@ enum GatewayCommand {
     Devnet(devnet::DevnetArgs),
     /// Call an admin method on a node's authenticated JSON-RPC (`--authrpc.*`); prints JSON.
     Admin(admin::AdminArgs),
+    /// Print the status table of running nodes (`settlement_status` over their JSON-RPC).
+    Status(status::StatusArgs),
+    /// The shared contracts on L1 and the Gateway (`ecosystem init`).
+    #[command(subcommand)]
+    Ecosystem(init::EcosystemCommand),
+    /// A chain's contracts and registration (`chain init`).
+    #[command(subcommand)]
+    Chain(init::ChainCommand),
 }
 
 fn main() -> eyre::Result<()> {
@@ -58,7 +71,32 @@ fn main() -> eyre::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(admin::run(args))
         }
+        GatewayCommand::Status(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(status::run(args))
+        }
+        GatewayCommand::Ecosystem(init::EcosystemCommand::Init(args)) => {
+            init_logs();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(init::ecosystem_init(args))
+        }
+        GatewayCommand::Chain(init::ChainCommand::Init(args)) => {
+            init_logs();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(init::chain_init(args))
+        }
     }
+}
+
+/// Logs of the one-shot commands go to stderr (their result is printed on stdout).
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,devnet=info".into()),
+        )
+        .try_init();
 }
 
 /// `gateway-node devnet`: logs go to stderr so the status view on stdout stays readable.
@@ -78,6 +116,20 @@ fn run_devnet(args: devnet::DevnetArgs) -> eyre::Result<()> {
     result
 }
 
+/// The Prometheus exporter: histograms as Prometheus histograms (`_bucket` series, which
+/// `histogram_quantile` and the dashboard read), with buckets per kind of value.
+fn metrics_builder() -> eyre::Result<metrics_exporter_prometheus::PrometheusBuilder> {
+    use metrics_exporter_prometheus::Matcher;
+    const SECONDS: &[f64] = &[
+        0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
+        21600.0, 86400.0,
+    ];
+    const GAS_PER_TX: &[f64] = &[10.0, 100.0, 300.0, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7];
+    Ok(metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)?
+        .set_buckets_for_metric(Matcher::Full("settlement_l1_gas_per_l2_tx".into()), GAS_PER_TX)?)
+}
+
 /// Cancels the proof backend's jobs when the node stops (also when a signal drops the node's
 /// future), so the process does not wait for a long proof to finish.
 struct CancelOnDrop(Arc<dyn gateway_prover::ProofBackend>);
@@ -92,7 +144,7 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
     let cli = exex_host::Cli { command: exex_host::Commands::Node(command) };
     cli.run(async move |builder, ext| {
         if let Some(addr) = ext.metrics {
-            metrics_exporter_prometheus::PrometheusBuilder::new()
+            metrics_builder()?
                 .with_http_listener(addr)
                 .install()
                 .wrap_err_with(|| format!("--metrics {addr}: cannot serve metrics there"))?;

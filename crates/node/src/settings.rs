@@ -322,6 +322,7 @@ fn apply_common(config: &mut SettlementConfig, args: &NodeExtArgs) {
     let s = &args.settlement;
     config.confirmations = s.confirmations;
     config.max_batches_per_tx = s.max_batches_per_tx;
+    config.poll_interval = s.poll_interval;
     config.layer_confirmations = s.layer_confirmations;
     config.tx_timeout = s.tx_timeout;
     config.retention = s.retention;

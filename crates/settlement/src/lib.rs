@@ -51,6 +51,7 @@ mod ingest;
 pub mod interop;
 mod metrics;
 pub mod migration;
+mod observe;
 mod prove;
 mod retention;
 mod rpc;

@@ -4,8 +4,46 @@ use metrics::{describe_counter, describe_gauge, describe_histogram};
 
 use crate::status::SettlementStatus;
 
-/// Registers a description for every metric the settlement ExEx records. Idempotent.
+/// Counters that count alarms or failures: set to 0 at start, so that the first event after a
+/// start is an increase an alert rule sees (a series born at 1 is no increase).
+const ZEROED_COUNTERS: [&str; 8] = [
+    "settlement_reorg_below_sealed_total",
+    "settlement_reorg_below_committed_total",
+    "settlement_proofs_failed_total",
+    "settlement_txs_held_at_fee_cap_total",
+    "settlement_migrations_given_up_total",
+    "gateway_chains_held_back_total",
+    "gateway_chain_proofs_unreadable_total",
+    "settlement_proof_jobs_cancelled_total",
+];
+
+/// Registers a description for every metric the settlement ExEx records, and sets the alarm
+/// counters (and the gauges alerts read) to 0 where they do not exist yet. Idempotent.
 pub fn describe() {
+    for name in ZEROED_COUNTERS {
+        metrics::counter!(name).increment(0);
+    }
+    metrics::gauge!("settlement_pending_tx_age_seconds").increment(0.0);
+    describe_histogram!(
+        "settlement_batch_stage_seconds",
+        "time a batch waited for each stage (label stage: proved, committed, proved_on_chain, executed, l1_final), measured from the previous stage as this process saw it"
+    );
+    describe_histogram!(
+        "settlement_l1_gas_per_l2_tx",
+        "settlement-layer gas of the commit, prove and execute transactions (gateway mode: settle) per L2 transaction of the batches they carried"
+    );
+    describe_gauge!(
+        "settlement_operator_balance_wei",
+        "the operator's balance on each layer (label layer: l1, gateway, or settlement_layer when the node knows one layer)"
+    );
+    describe_gauge!(
+        "settlement_operator_batches_affordable",
+        "batches the operator's balance still pays for on the layer it settles on, at the recent settlement cost per batch (alarm when low)"
+    );
+    describe_gauge!(
+        "settlement_pending_tx_age_seconds",
+        "how long the settlement transaction in flight has waited to be mined (0: none)"
+    );
     describe_counter!("settlement_batches_sealed_total", "batches sealed, by seal reason");
     describe_counter!(
         "settlement_batches_unsealed_total",

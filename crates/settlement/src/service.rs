@@ -216,10 +216,19 @@ async fn metrics_loop(
     wal_dir: PathBuf,
     shutdown: CancellationToken,
 ) -> SettlementResult<()> {
+    let mut balances_read: Option<std::time::Instant> = None;
     loop {
         match settlement.status() {
             Ok(status) => crate::metrics::record_status(&status),
             Err(err) => warn!(target: "settlement", %err, "status for metrics failed"),
+        }
+        let pipeline = &settlement.pipeline;
+        let nonce = pipeline.store.in_flight().ok().flatten().map(|tx| tx.nonce);
+        metrics::gauge!("settlement_pending_tx_age_seconds")
+            .set(pipeline.observer.in_flight_age(nonce).as_secs_f64());
+        if balances_read.is_none_or(|at| at.elapsed() >= BALANCE_INTERVAL) {
+            balances_read = Some(std::time::Instant::now());
+            record_balances(pipeline).await;
         }
         let (files, bytes) = crate::metrics::dir_size(&wal_dir);
         metrics::gauge!("settlement_wal_files").set(files as f64);
@@ -227,6 +236,39 @@ async fn metrics_loop(
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             () = tokio::time::sleep(METRICS_INTERVAL) => {}
+        }
+    }
+}
+
+/// How often the operator's balances are read.
+const BALANCE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The operator's balance on each layer it knows (the one it settles on, and with runtime
+/// migration the other), with the batches it still pays for at the recent cost per batch.
+async fn record_balances(pipeline: &crate::state::Pipeline) {
+    let active = pipeline.active_config();
+    let Ok(signer) = active.operator_key.signer("operator") else { return };
+    let operator = signer.address();
+    let cost = pipeline.observer.cost_per_batch();
+    let mut layers = vec![(active.layer.clone(), None)];
+    if let Some(migration) = &pipeline.config.migration {
+        layers =
+            vec![(migration.l1.clone(), Some("l1")), (migration.gateway.clone(), Some("gateway"))];
+    }
+    for (layer, kind) in layers {
+        // Without migration: the Gateway's own node and any chain with one layer; a layer
+        // that is L1 is the one a Gateway-mode node settles on.
+        let kind = kind.unwrap_or(if pipeline.config.gateway.is_some() {
+            "l1"
+        } else {
+            "settlement_layer"
+        });
+        let is_active = layer.chain_id == active.layer.chain_id;
+        if let Some(balance) =
+            crate::observe::balance_of(&layer.rpc_url, operator, Duration::from_secs(5)).await
+        {
+            // The cost per batch is the active layer's; the other shows its balance only.
+            crate::observe::record_balance(kind, balance, cost.filter(|_| is_active));
         }
     }
 }

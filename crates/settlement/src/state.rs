@@ -58,6 +58,8 @@ pub(crate) struct Pipeline {
     /// A chain on the Gateway: its highest batch L1 holds final, as the finality task last
     /// read it.
     l1_final: Mutex<Option<u64>>,
+    /// Stage clocks, gas and cost meters.
+    pub(crate) observer: Arc<crate::observe::Observer>,
 }
 
 impl Pipeline {
@@ -78,6 +80,7 @@ impl Pipeline {
             layer_counters: Mutex::default(),
             last_error: Mutex::default(),
             l1_final: Mutex::default(),
+            observer: Arc::default(),
         }
     }
 
@@ -226,9 +229,14 @@ impl L1Final {
     /// on the layer it leaves), or carried to L1 by a settled Gateway batch (a batch built for
     /// the Gateway).
     pub(crate) fn holds(&self, batch: &gateway_store::BatchRecord, margin: u64) -> bool {
-        let on_l1 = self.all_on_l1 || Some(batch.sl_chain_id) == self.l1_chain_id;
+        self.holds_number(batch.number, batch.sl_chain_id, margin)
+    }
+
+    /// [`Self::holds`] for batch `number` built for `sl_chain_id`.
+    pub(crate) fn holds_number(&self, number: u64, sl_chain_id: u64, margin: u64) -> bool {
+        let on_l1 = self.all_on_l1 || Some(sl_chain_id) == self.l1_chain_id;
         let through = if on_l1 { Some(self.executed) } else { self.via_gateway };
-        through.is_some_and(|through| batch.number.saturating_add(margin) <= through)
+        through.is_some_and(|through| number.saturating_add(margin) <= through)
     }
 }
 

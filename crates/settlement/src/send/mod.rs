@@ -56,6 +56,7 @@ pub(crate) async fn run(
         Arc::clone(&pipeline.store),
         Arc::clone(&pipeline.backend),
         gateway.clone(),
+        Arc::clone(&pipeline.observer),
     )?;
     if pipeline.l1_finality(0).is_none() {
         tracing::warn!(
@@ -73,6 +74,7 @@ pub(crate) async fn run(
                 Arc::clone(&pipeline.store),
                 Arc::clone(&pipeline.backend),
                 gateway.clone(),
+                Arc::clone(&pipeline.observer),
             ) {
                 Ok(next) => {
                     info!(target: "settlement::send", layer = next.layer().chain_id, executor = %next.layer().executor, "sending to the new settlement layer");
@@ -189,6 +191,8 @@ pub(crate) struct Sender {
     synced_executed: Mutex<Option<u64>>,
     /// The executor's verifier as first read, and the queued change last warned about.
     verifier: Mutex<VerifierSeen>,
+    /// Stage clocks, gas and cost meters.
+    observer: Arc<crate::observe::Observer>,
 }
 
 /// What the sender saw of its executor's verifier.
@@ -205,6 +209,7 @@ impl Sender {
         store: Arc<Store>,
         backend: Arc<dyn ProofBackend>,
         gateway: Option<Arc<Gateway>>,
+        observer: Arc<crate::observe::Observer>,
     ) -> SettlementResult<Self> {
         let signer = config.operator_key.signer("operator")?;
         let operator = signer.address();
@@ -225,6 +230,7 @@ impl Sender {
             pubdata_pruned_through: Mutex::new(0),
             synced_executed: Mutex::new(None),
             verifier: Mutex::new(VerifierSeen::default()),
+            observer,
         })
     }
 
@@ -319,6 +325,23 @@ impl Sender {
         let synced =
             lock(&self.synced_executed).map_or(0, |previous| previous.min(counters.executed));
         let batches = self.store.batches(synced + 1..=last.number)?;
+        for batch in &batches {
+            let stage = if batch.number <= counters.executed {
+                BatchStage::Executed
+            } else if batch.number <= counters.proved {
+                BatchStage::ProvedOnChain
+            } else if batch.number <= counters.committed {
+                BatchStage::Committed
+            } else if batch.proof.is_empty() {
+                BatchStage::Sealed
+            } else {
+                BatchStage::Proved
+            };
+            self.observer.stage(batch.number, batch.sl_chain_id, stage);
+        }
+        if let Some(finality) = &l1_final {
+            self.observer.l1_final(|number, sl| finality.holds_number(number, sl, 0));
+        }
         let changed: Vec<_> = batches
             .into_iter()
             .filter_map(|mut batch| {

@@ -121,6 +121,13 @@ impl Sender {
             confirm_broadcast(&self.store, &self.config, &signer, stage, from, to, broadcast)
                 .await?;
         failpoint(&format!("after-{name}-mined"));
+        self.observer.mined(stage, from, to, mined.gas_used, mined.cost_wei, || {
+            let batches = self.store.batches(from..=to).ok()?;
+            batches.iter().try_fold(0u64, |txs, batch| {
+                let info = crate::commitment::decode_commit_info(batch).ok()?;
+                Some(txs.saturating_add(info.numberOfL2Txs.saturating_to::<u64>()))
+            })
+        });
         Ok(mined)
     }
 }
