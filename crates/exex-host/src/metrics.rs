@@ -2,8 +2,13 @@
 
 use metrics::{describe_counter, describe_gauge};
 
-/// Registers a description for every metric the host records. Idempotent.
+/// Registers a description for every metric the host records, and sets the reorg and error
+/// counters to 0 where they do not exist yet (the first event after a start is then an
+/// increase an alert rule sees). Idempotent.
 pub fn describe() {
+    for name in ["exex_source_reorgs_total", "exex_source_errors_total"] {
+        metrics::counter!(name).increment(0);
+    }
     describe_gauge!("exex_wal_blocks", "committed blocks held in the ExEx WAL");
     describe_gauge!("exex_wal_notifications", "notifications held in the ExEx WAL");
     describe_counter!(

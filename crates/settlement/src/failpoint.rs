@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 pub const FAILPOINT_ENV: &str = "GATEWAY_FAILPOINT";
 
 /// Every crash point, in pipeline order.
-pub const FAILPOINTS: [&str; 10] = [
+pub const FAILPOINTS: [&str; 11] = [
     "after-seal",
     "after-proof",
     "after-commit-sent",
@@ -22,6 +22,8 @@ pub const FAILPOINTS: [&str; 10] = [
     "before-migration-send",
     "after-migration-sent",
     "after-migration-mined",
+    // Gateway mode: an aggregated proof made, not yet stored.
+    "mid-aggregation",
 ];
 
 /// Every panic point: the task named after `panic-in-` panics when it reaches it.

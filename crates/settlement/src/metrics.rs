@@ -24,6 +24,15 @@ pub fn describe() {
         metrics::counter!(name).increment(0);
     }
     metrics::gauge!("settlement_pending_tx_age_seconds").increment(0.0);
+    for task in ["batcher", "prover", "sender", "finality", "interop", "migration"] {
+        metrics::counter!("settlement_errors_total", "task" => task).increment(0);
+    }
+    for stage in ["commit", "prove", "execute", "settle"] {
+        metrics::counter!("settlement_txs_replaced_total", "stage" => stage).increment(0);
+    }
+    for outcome in ["completed", "cancelled"] {
+        metrics::counter!("settlement_migrations_total", "outcome" => outcome).increment(0);
+    }
     describe_histogram!(
         "settlement_batch_stage_seconds",
         "time a batch waited for each stage (label stage: proved, committed, proved_on_chain, executed, l1_final), measured from the previous stage as this process saw it"

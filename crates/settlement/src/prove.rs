@@ -164,6 +164,8 @@ async fn prove_one(
         },
         None => None,
     };
+    // Gateway mode: the job aggregates the carried chain batches' proofs.
+    let aggregates = chain_leaves.as_ref().is_some_and(|leaves| !leaves.is_empty());
     let started = Instant::now();
     let job_backend = Arc::clone(backend);
     let cancel = gateway_prover::JobCancel::new();
@@ -204,6 +206,11 @@ async fn prove_one(
         }
     };
     guard.0 = None;
+    // Crash test: the Gateway's node killed in the middle of an aggregation (its result made,
+    // not yet stored).
+    if aggregates {
+        crate::failpoint::failpoint("mid-aggregation");
+    }
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("settlement_proof_seconds").record(seconds);
     // Crash test: a proof made while a migration drains, not yet stored.

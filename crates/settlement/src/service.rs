@@ -216,7 +216,7 @@ async fn metrics_loop(
     wal_dir: PathBuf,
     shutdown: CancellationToken,
 ) -> SettlementResult<()> {
-    let mut balances_read: Option<std::time::Instant> = None;
+    let mut balances_read: Option<(std::time::Instant, bool)> = None;
     loop {
         match settlement.status() {
             Ok(status) => crate::metrics::record_status(&status),
@@ -226,8 +226,12 @@ async fn metrics_loop(
         let nonce = pipeline.store.in_flight().ok().flatten().map(|tx| tx.nonce);
         metrics::gauge!("settlement_pending_tx_age_seconds")
             .set(pipeline.observer.in_flight_age(nonce).as_secs_f64());
-        if balances_read.is_none_or(|at| at.elapsed() >= BALANCE_INTERVAL) {
-            balances_read = Some(std::time::Instant::now());
+        // Every BALANCE_INTERVAL, and as soon as the first cost per batch is known.
+        let cost_known = pipeline.observer.cost_per_batch().is_some();
+        if balances_read
+            .is_none_or(|(at, known)| at.elapsed() >= BALANCE_INTERVAL || known != cost_known)
+        {
+            balances_read = Some((std::time::Instant::now(), cost_known));
             record_balances(pipeline).await;
         }
         let (files, bytes) = crate::metrics::dir_size(&wal_dir);

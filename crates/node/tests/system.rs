@@ -1,0 +1,647 @@
+//! The whole system as an operator runs it, from the binary alone: L1, the Gateway and two
+//! chains on their own anvil nodes; `gateway-node ecosystem init` and `chain init` deploy and
+//! register everything (idempotent, refusing what the keys may not do); the Gateway's node and
+//! each chain's node run as separate `gateway-node node` processes from flags. The chains
+//! become L1-final through the Gateway, a message sent on chain A is proven on chain B, the
+//! Gateway's node is killed (SIGKILL) in the middle of an aggregation and loses and repeats
+//! nothing, chain B migrates to L1 and back, `gateway-node status` shows it all, and the
+//! dashboard's and the alert rules' metrics are what the nodes export.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{B256, Bytes, U256},
+    providers::{Provider, ProviderBuilder},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use devnet::{Anvil, AnvilConfig, ChildProcess, Topology, Traffic, local_rpc};
+use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageVerifier};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
+const WAIT: Duration = Duration::from_secs(120);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs a one-shot `gateway-node` command to completion (at most 120 s).
+fn run(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "gateway-node {args:?} did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the command; its stdout, or a panic with its stderr.
+fn run_ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "gateway-node {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the command, which must fail; its stderr.
+fn run_err(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(!out.status.success(), "gateway-node {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// One `gateway-node node` process.
+struct NodeProcess {
+    name: String,
+    child: ChildProcess,
+    log: PathBuf,
+}
+
+impl NodeProcess {
+    fn spawn(dir: &Path, name: &str, args: &[String], failpoint: Option<&str>) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let mut command = Command::new(BIN);
+        command
+            .arg("node")
+            .args(args)
+            .env("RUST_LOG", "warn,gateway_node=info")
+            .env_remove(gateway_settlement::FAILPOINT_ENV)
+            .stdout(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap());
+        if let Some(point) = failpoint {
+            command.env(gateway_settlement::FAILPOINT_ENV, point);
+        }
+        Self { name: name.to_string(), child: ChildProcess(command.spawn().unwrap()), log }
+    }
+
+    fn assert_running(&mut self) {
+        assert!(
+            self.child.0.try_wait().unwrap().is_none(),
+            "the {} node exited: {}",
+            self.name,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    fn stop(mut self) {
+        assert!(self.child.signal("TERM"));
+        assert!(
+            self.child.wait_exit(Duration::from_secs(30)).is_some_and(|s| s.success()),
+            "the {} node did not stop cleanly: {}",
+            self.name,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+}
+
+/// Polls until `done` (at most [`WAIT`]), driving traffic and checking the nodes still run.
+async fn until<T>(
+    what: &str,
+    nodes: &mut [&mut NodeProcess],
+    traffic: &[&Traffic],
+    mut done: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        for node in nodes.iter_mut() {
+            node.assert_running();
+        }
+        if let Some(value) = done().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        for t in traffic {
+            t.blocks(1, 1).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn status_of(port: u16) -> serde_json::Value {
+    local_rpc(port, "settlement_status")
+}
+
+async fn metric_names(port: u16) -> BTreeSet<String> {
+    let text = alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (make tools installs Debian's prometheus package)");
+    {
+        use std::io::Write as _;
+        promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The expressions of an operator's file: the dashboard's `expr` fields, or the alert rules'
+/// `expr:` blocks (to their `for:`).
+fn expressions(file: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    if file.ends_with(".json") {
+        let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut exprs = Vec::new();
+        let mut stack = vec![&dashboard];
+        while let Some(value) = stack.pop() {
+            match value {
+                serde_json::Value::Object(map) => {
+                    exprs.extend(map.get("expr").and_then(|e| e.as_str()).map(String::from));
+                    stack.extend(map.values());
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        return exprs;
+    }
+    let mut exprs = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(rest) = trimmed.strip_prefix("expr:") {
+            current = Some(rest.to_string());
+        } else if trimmed.starts_with("for:") || trimmed.starts_with("labels:") {
+            exprs.extend(current.take());
+        } else if let Some(expr) = &mut current {
+            expr.push(' ');
+            expr.push_str(trimmed);
+        }
+    }
+    exprs
+}
+
+/// Every metric name the expressions of an operator's file read: the identifiers with this
+/// project's prefixes (`settlement_`, `gateway_`, `exex_`).
+fn metrics_read_by(file: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for expr in expressions(file) {
+        let mut word = String::new();
+        for c in expr.chars().chain([' ']) {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                word.push(c);
+                continue;
+            }
+            if ["settlement_", "gateway_", "exex_"].iter().any(|p| word.starts_with(p)) {
+                names.insert(std::mem::take(&mut word));
+            }
+            word.clear();
+        }
+    }
+    assert!(names.len() > 10, "{file} reads the node's metrics: {names:?}");
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_a_killed_gateway_and_migration()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let spawn = |chain_id: u64, extra: &[&str]| {
+        Anvil::spawn(AnvilConfig {
+            chain_id,
+            extra_args: extra.iter().map(ToString::to_string).collect(),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let l1 = spawn(31337, &[]);
+    // Contracts on the Gateway come from allowlisted deployers only: no CREATE2 deployer.
+    let gateway = spawn(506, &["--disable-default-create2-deployer"]);
+    let (chain_a, chain_b) = (spawn(270, &[]), spawn(271, &[]));
+    let keys = l1.dev_keys().to_vec();
+    let l1_gov = write(d, "l1-governance.key", &keys[0]);
+    let gw_gov = write(d, "gateway-governance.key", &keys[1]);
+    let a_admin = write(d, "a-admin.key", &keys[2]);
+    let b_admin = write(d, "b-admin.key", &keys[3]);
+    let importer = write(d, "importer.key", &keys[0]);
+    let unfunded = write(d, "unfunded.key", &format!("0x{}", "42".repeat(32)));
+    let topology_file = d.join("topology.json");
+    let topology_arg = topology_file.to_str().unwrap();
+    let (l1_url, gw_url) = (l1.endpoint().to_string(), gateway.endpoint().to_string());
+
+    // ecosystem init: mock verifiers only with --dev; then deployed once.
+    let ecosystem = |extra: &[&str]| {
+        let mut args = vec![
+            "ecosystem",
+            "init",
+            "--l1-rpc-url",
+            &l1_url,
+            "--gateway-rpc-url",
+            &gw_url,
+            "--l1-governance-key-file",
+            &l1_gov,
+            "--gateway-governance-key-file",
+            &gw_gov,
+            "--topology",
+            topology_arg,
+            "--proofs",
+            "mock",
+            "--verifier-delay-blocks",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(ToString::to_string).collect::<Vec<_>>()
+    };
+    let without_dev = ecosystem(&[]);
+    assert!(run_err(&strs(&without_dev)).contains("--dev"));
+    assert!(!topology_file.exists(), "a refusal writes nothing");
+    let with_dev = ecosystem(&["--dev"]);
+    assert!(run_ok(&strs(&with_dev)).contains("deployed"));
+    assert!(run_ok(&strs(&with_dev)).starts_with("nothing to do"), "a second run changes nothing");
+
+    // chain init: each chain once; refused with a key that does not own the Bridgehub, or
+    // cannot pay, before anything is sent.
+    let chain_init = |url: &str, admin: &str, gov: &str, settles_on: &str| {
+        [
+            "chain",
+            "init",
+            "--topology",
+            topology_arg,
+            "--chain-rpc-url",
+            url,
+            "--settles-on",
+            settles_on,
+            "--admin-key-file",
+            admin,
+            "--l1-governance-key-file",
+            gov,
+            "--gateway-governance-key-file",
+            &gw_gov,
+            "--importer-key-file",
+            &importer,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+    };
+    let (a_url, b_url) = (chain_a.endpoint().to_string(), chain_b.endpoint().to_string());
+    let wrong_owner = run_err(&strs(&chain_init(&a_url, &a_admin, &a_admin, "gateway")));
+    assert!(wrong_owner.contains("only its owner registers chains"), "{wrong_owner}");
+    let unpaid = run_err(&strs(&chain_init(&a_url, &unfunded, &l1_gov, "gateway")));
+    assert!(unpaid.contains("has no funds") && unpaid.contains("fund it"), "{unpaid}");
+    assert!(
+        run_ok(&strs(&chain_init(&a_url, &a_admin, &l1_gov, "gateway")))
+            .contains("registered chain 270")
+    );
+    assert!(
+        run_ok(&strs(&chain_init(&b_url, &b_admin, &l1_gov, "gateway")))
+            .contains("registered chain 271")
+    );
+    assert!(
+        run_ok(&strs(&chain_init(&a_url, &a_admin, &l1_gov, "gateway")))
+            .starts_with("nothing to do"),
+        "a second run changes nothing"
+    );
+    let file = std::fs::read_to_string(&topology_file).unwrap();
+    for key in &keys[..4] {
+        assert!(!file.contains(key.trim_start_matches("0x")), "no key is written to the topology");
+    }
+    let topology = Topology::load(&topology_file).unwrap();
+    let (a, b) = (topology.chain(270).unwrap().clone(), topology.chain(271).unwrap().clone());
+
+    // The nodes, from flags.
+    let common = |rpc: &str, key: &str, datadir: &str, http: u16| -> Vec<String> {
+        [
+            "--chain.rpc-url",
+            rpc,
+            "--chain.poll-interval",
+            "100ms",
+            "--settlement.enabled",
+            "--dev",
+            "--settlement.proofs",
+            "mock",
+            "--settlement.poll-interval",
+            "300ms",
+            "--batch.max-blocks",
+            "2",
+            "--batch.timeout",
+            "1s",
+            "--settlement.topology",
+            topology_arg,
+            "--settlement.operator-key-file",
+            key,
+            "--http",
+            "--http.port",
+            &http.to_string(),
+            "--datadir",
+            d.join(datadir).to_str().unwrap(),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+    };
+    let (gw_http, a_http, b_http) = (free_port(), free_port(), free_port());
+    let (gw_metrics, a_metrics, b_auth) = (free_port(), free_port(), free_port());
+    let mut gw_args = common(&gw_url, &gw_gov, "gateway", gw_http);
+    gw_args.extend(
+        ["--gateway.enabled", "--gateway.max-chain-batches", "8", "--authrpc.port", "0"]
+            .map(String::from),
+    );
+    gw_args.extend(["--metrics".into(), format!("127.0.0.1:{gw_metrics}")]);
+    let mut a_args = common(&a_url, &a_admin, "a", a_http);
+    a_args.extend(["--interop.importer-key-file".into(), importer.clone()]);
+    a_args.extend(["--authrpc.port".into(), "0".into()]);
+    a_args.extend(["--metrics".into(), format!("127.0.0.1:{a_metrics}")]);
+    let mut b_args = common(&b_url, &b_admin, "b", b_http);
+    b_args.extend(["--interop.importer-key-file".into(), importer.clone()]);
+    // B carries its own migrations to the Gateway (the Gateway governance key relays).
+    b_args.extend(["--settlement.relayer-key-file".into(), gw_gov.clone()]);
+    b_args.extend(["--authrpc.port".into(), b_auth.to_string()]);
+    let mut gw_node = NodeProcess::spawn(d, "gateway", &gw_args, None);
+    let mut a_node = NodeProcess::spawn(d, "a", &a_args, None);
+    let mut b_node = NodeProcess::spawn(d, "b", &b_args, None);
+    let mut traffic_a = Traffic::new(a.node.rpc_url.clone(), &keys[2]).unwrap();
+    traffic_a.use_messenger(a.interop.messenger);
+    let mut traffic_b = Traffic::new(b.node.rpc_url.clone(), &keys[3]).unwrap();
+    traffic_b.use_messenger(b.interop.messenger);
+
+    // Both chains L1-final through the Gateway's batches.
+    let l1_reader = ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
+    let gw_executor = GatewayExecutor::new(topology.gateway_l1_executor, &l1_reader);
+    let l1_final = async |chain: u64| -> u64 {
+        gw_executor.lastFinalBatch(U256::from(chain)).call().await.unwrap().to()
+    };
+    until(
+        "both chains L1-final through the Gateway",
+        &mut [&mut gw_node, &mut a_node, &mut b_node],
+        &[&traffic_a, &traffic_b],
+        async || (l1_final(270).await >= 2 && l1_final(271).await >= 2).then_some(()),
+    )
+    .await;
+    until(
+        "chain A's status shows its L1 finality",
+        &mut [&mut a_node],
+        &[&traffic_a],
+        async || {
+            let s = status_of(a_http);
+            (s["finality"]["l1FinalThrough"].as_u64().unwrap_or_default() >= 2).then_some(())
+        },
+    )
+    .await;
+
+    // The status view of every node, and its JSON.
+    let urls = [a_http, b_http, gw_http].map(|p| format!("http://127.0.0.1:{p}"));
+    let table =
+        run_ok(&["status", "--rpc-url", &urls[0], "--rpc-url", &urls[1], "--rpc-url", &urls[2]]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[1].split_whitespace().take(2).eq(["270", "GW:506"]), "{table}");
+    assert!(rows[2].split_whitespace().take(2).eq(["271", "GW:506"]), "{table}");
+    assert!(table.contains("Gateway 506: head"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(&["status", "--json", "--rpc-url", &urls[2]])).unwrap();
+    assert_eq!(json[0]["chainId"], 506);
+    assert!(json[0]["gateway"]["batchesSettled"].as_u64().unwrap() >= 1);
+    let refused = run_err(&["status", "--rpc-url", &format!("http://127.0.0.1:{}", free_port())]);
+    assert!(refused.contains("--rpc-url") && refused.contains("does not answer"), "{refused}");
+
+    // A message sent on chain A, proven on chain B with the proof A's node returns.
+    let payload = b"from chain A to chain B".to_vec();
+    let a_signer = devnet::signer_provider(a.node.rpc_url.clone(), &keys[2]).unwrap();
+    let receipt = L2Messenger::new(a.interop.messenger, &a_signer)
+        .sendMessage(Bytes::copy_from_slice(&payload))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let log_index = receipt
+        .inner
+        .logs()
+        .iter()
+        .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
+        .and_then(|l| l.log_index)
+        .unwrap();
+    let tx = receipt.transaction_hash;
+    let b_reader = ProviderBuilder::new().connect_http(b.node.rpc_url.clone());
+    let b_roots = InteropRoots::new(b.interop.interop_roots, &b_reader);
+    let b_verifier = MessageVerifier::new(b.interop.message_verifier, &b_reader);
+    let sender = devnet::address_of_key(&keys[2], "a").unwrap();
+    until(
+        "the message proven on chain B",
+        &mut [&mut a_node, &mut b_node, &mut gw_node],
+        &[&traffic_a, &traffic_b],
+        async || {
+            if b_roots.importedCount().call().await.unwrap().is_zero() {
+                return None;
+            }
+            let last: u64 = b_roots.lastImportedBlock().call().await.unwrap().to();
+            let answer = proof_answer(a_http, tx, log_index, &format!("\"interop\",{last}"));
+            if answer["proof"].is_null() {
+                return None;
+            }
+            let proof =
+                serde_json::from_value::<gateway_settlement::ProofJson>(answer["proof"].clone())
+                    .unwrap()
+                    .to_contract();
+            let batch = answer["batchNumber"].as_u64().unwrap();
+            let message =
+                MessageVerifier::Message { sender, data: Bytes::copy_from_slice(&payload) };
+            b_verifier
+                .proveMessageInclusion(270, batch, message, proof)
+                .call()
+                .await
+                .expect("the proof verifies on chain B");
+            Some(())
+        },
+    )
+    .await;
+
+    // The Gateway's node killed with SIGKILL in the middle of an aggregation (its result made,
+    // not stored), then restarted: it loses and repeats nothing.
+    gw_node.stop();
+    let settled_before: u64 = gw_executor.totalBatchesExecuted().call().await.unwrap().to();
+    let mut killed = NodeProcess::spawn(d, "gateway", &gw_args, Some("mid-aggregation"));
+    let deadline = Instant::now() + WAIT;
+    let exit = loop {
+        if let Some(status) = killed.child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the failpoint was never reached");
+        traffic_a.blocks(1, 1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(!exit.success(), "killed, not stopped");
+    let log = std::fs::read_to_string(&killed.log).unwrap();
+    assert!(log.contains("failpoint reached"), "{log}");
+    let mut gw_node = NodeProcess::spawn(d, "gateway", &gw_args, None);
+    let a_final_before = l1_final(270).await;
+    until(
+        "the restarted Gateway's node settles again",
+        &mut [&mut gw_node, &mut a_node],
+        &[&traffic_a, &traffic_b],
+        async || {
+            let settled: u64 = gw_executor.totalBatchesExecuted().call().await.unwrap().to();
+            (settled > settled_before && l1_final(270).await > a_final_before).then_some(())
+        },
+    )
+    .await;
+
+    // Chain B migrates to L1 and back, by the operator's admin calls.
+    let secret = d.join("b/jwt.hex");
+    let admin = |to: &str| {
+        run_ok(&[
+            "admin",
+            "--authrpc.url",
+            &format!("http://127.0.0.1:{b_auth}"),
+            "--authrpc.jwtsecret",
+            secret.to_str().unwrap(),
+            "settlement_migrate",
+            &format!(r#"{{"to": "{to}"}}"#),
+        ])
+    };
+    admin("l1");
+    until("chain B settles on L1", &mut [&mut b_node], &[&traffic_b], async || {
+        let s = status_of(b_http);
+        (s["migrationsCompleted"] == 1
+            && s["settlementLayer"] == 31337
+            && s["onChain"]["executed"].as_u64().unwrap_or_default() >= 1)
+            .then_some(())
+    })
+    .await;
+    admin("gateway");
+    let b_final_before = l1_final(271).await;
+    until(
+        "chain B back on the Gateway and L1-final there",
+        &mut [&mut b_node, &mut gw_node],
+        &[&traffic_b, &traffic_a],
+        async || {
+            let s = status_of(b_http);
+            (s["migrationsCompleted"] == 2
+                && s["settlementLayer"] == 506
+                && l1_final(271).await > b_final_before)
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Nothing lost, nothing repeated: on L1, each Gateway batch settled once, in order, and
+    // each chain's batches made final in contiguous ranges that never overlap.
+    let settled = l1_reader
+        .get_logs(
+            &Filter::new()
+                .address(topology.gateway_l1_executor)
+                .event_signature(GatewayExecutor::GatewayBatchSettled::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    let numbers: Vec<u64> = settled
+        .iter()
+        .map(|log| {
+            GatewayExecutor::GatewayBatchSettled::decode_log(&log.inner).unwrap().batchNumber.to()
+        })
+        .collect();
+    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>(), "Gateway batches on L1");
+    let finals = l1_reader
+        .get_logs(
+            &Filter::new()
+                .address(topology.gateway_l1_executor)
+                .event_signature(GatewayExecutor::ChainBatchesFinal::SIGNATURE_HASH)
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    for chain in [270u64, 271] {
+        let mut next = 1u64;
+        for log in &finals {
+            let event = GatewayExecutor::ChainBatchesFinal::decode_log(&log.inner).unwrap().data;
+            if event.chainId != U256::from(chain) {
+                continue;
+            }
+            let (from, to): (u64, u64) = (event.fromBatch.to(), event.toBatch.to());
+            // Chain B's batches settled on L1 while it was there are final on L1 directly.
+            assert!(from >= next, "chain {chain}: batches {from}..={to} made final twice");
+            assert!(chain == 271 || from == next, "chain {chain}: a gap before {from}");
+            next = to + 1;
+        }
+        assert!(next > 2, "chain {chain} has L1-final batches");
+    }
+
+    // Metrics: Prometheus' checker accepts each node's, and every metric the dashboard reads
+    // is exported by a chain's node or the Gateway's.
+    let mut exported = metric_names(gw_metrics).await;
+    exported.extend(metric_names(a_metrics).await);
+    for file in ["etc/grafana/gateway-exex.json", "etc/prometheus/alerts.yml"] {
+        let missing: Vec<_> = metrics_read_by(file).difference(&exported).cloned().collect();
+        assert!(missing.is_empty(), "{file} reads metrics no node exports: {missing:?}");
+    }
+
+    // A Gateway node pointed at a chain instead of the Gateway is refused, naming the flag.
+    let mut wrong = common(&a_url, &gw_gov, "wrong", free_port());
+    wrong.push("--gateway.enabled".into());
+    let mut args = vec!["node".to_string()];
+    args.extend(wrong);
+    let stderr = run_err(&strs(&args));
+    assert!(stderr.contains("--gateway.enabled") && stderr.contains("Gateway is"), "{stderr}");
+
+    for node in [gw_node, a_node, b_node] {
+        node.stop();
+    }
+    drop((l1, gateway, chain_a, chain_b));
+}
+
+/// `interop_getMessageProof(tx, log_index, <rest>)` on the node at `port`: its result.
+fn proof_answer(port: u16, tx: B256, log_index: u64, rest: &str) -> serde_json::Value {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"interop_getMessageProof","params":["{tx}",{log_index},{rest}]}}"#
+    );
+    let response = devnet::local_http(
+        port,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let answer: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    assert!(answer["error"].is_null(), "{answer}");
+    answer["result"].clone()
+}
