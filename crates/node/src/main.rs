@@ -216,3 +216,87 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
         result
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// The `gateway-node` commands of `docs/operators.md`'s `sh` blocks, continuation lines
+    /// joined, split as a shell would (single quotes kept together).
+    fn documented_commands() -> Vec<Vec<String>> {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operators.md"),
+        )
+        .unwrap();
+        let mut commands = Vec::new();
+        let (mut in_block, mut line) = (false, String::new());
+        for text in doc.lines() {
+            if text.starts_with("```") {
+                in_block = text == "```sh";
+                continue;
+            }
+            if !in_block {
+                continue;
+            }
+            line.push_str(text.trim_end_matches('\\').trim());
+            line.push(' ');
+            if text.ends_with('\\') {
+                continue;
+            }
+            let command = std::mem::take(&mut line);
+            if !command.starts_with("gateway-node ") {
+                continue;
+            }
+            let mut words = Vec::new();
+            let (mut word, mut quoted) = (String::new(), false);
+            for c in command.chars() {
+                match c {
+                    '\'' => quoted = !quoted,
+                    ' ' if !quoted => {
+                        if !word.is_empty() {
+                            words.push(std::mem::take(&mut word));
+                        }
+                    }
+                    c => word.push(c),
+                }
+            }
+            commands.push(words);
+        }
+        commands
+    }
+
+    /// Every command `docs/operators.md` shows parses with the binary's flags, and every flag
+    /// and admin method it uses is one a test runs.
+    #[test]
+    fn docs_commands_parse() {
+        let commands = documented_commands();
+        let subcommands: std::collections::BTreeSet<String> =
+            commands.iter().map(|c| c[1..3].join(" ")).collect();
+        for wanted in ["ecosystem init", "chain init", "status --rpc-url", "admin --authrpc.url"] {
+            assert!(subcommands.iter().any(|s| s.starts_with(wanted)), "{wanted}: {subcommands:?}");
+        }
+        assert!(commands.iter().filter(|c| c[1] == "node").count() >= 2, "both nodes");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut tests = String::new();
+        for dir in ["crates/node/tests", "tests/tests"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                tests.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+            }
+        }
+        for command in commands {
+            if let Err(err) = GatewayCli::try_parse_from(&command) {
+                panic!("docs/operators.md: {command:?} does not parse: {err}");
+            }
+            for word in
+                command.iter().filter(|w| w.starts_with("--") || w.starts_with("settlement_"))
+            {
+                assert!(
+                    tests.contains(&format!("\"{word}")),
+                    "docs/operators.md uses {word}, which no test runs"
+                );
+            }
+        }
+    }
+}
