@@ -188,6 +188,12 @@ pub async fn check_ecosystem(topology: &Topology) -> DevnetResult<()> {
 pub async fn init_ecosystem(spec: &EcosystemSpec) -> DevnetResult<Topology> {
     let l1_node = node_at(&spec.l1_rpc_url).await?;
     let gw_node = node_at(&spec.gateway_rpc_url).await?;
+    if l1_node.chain_id == gw_node.chain_id {
+        return Err(DevnetError::Refused(format!(
+            "L1 ({}) and the Gateway ({}) are both chain {}: the Gateway is a chain of its own",
+            spec.l1_rpc_url, spec.gateway_rpc_url, l1_node.chain_id
+        )));
+    }
     let gov = address_of_key(&spec.l1_governance_key, "the L1 governance key")?;
     let relayer = address_of_key(&spec.gateway_governance_key, "the Gateway governance key")?;
     require_funds(&spec.l1_rpc_url, gov, "the L1 governance key", "L1").await?;
@@ -341,6 +347,28 @@ pub async fn check_chain(topology: &Topology, chain: &ChainTopology) -> DevnetRe
             chain.node.chain_id, info.admin, chain.operator
         )));
     }
+    let genesis = genesis_of(&chain.node.rpc_url).await?;
+    if genesis != chain.genesis {
+        return Err(DevnetError::Refused(format!(
+            "chain {}'s node at {} has genesis {}, the topology says {}: not the chain that was registered",
+            chain.node.chain_id,
+            chain.node.rpc_url,
+            genesis.state_commitment,
+            chain.genesis.state_commitment
+        )));
+    }
+    for (address, name) in [
+        (chain.interop.interop_roots, "InteropRoots"),
+        (chain.interop.message_verifier, "MessageVerifier"),
+        (MESSENGER_ADDRESS, "L2Messenger"),
+    ] {
+        if !has_code(&chain.node.rpc_url, address).await? {
+            return Err(DevnetError::Refused(format!(
+                "chain {}'s {name} {address} has no code on {}",
+                chain.node.chain_id, chain.node.rpc_url
+            )));
+        }
+    }
     for (layer, executor, url) in [
         (topology.l1.node.chain_id, chain.l1_executor, &topology.l1.node.rpc_url),
         (topology.gateway.node.chain_id, chain.gateway_executor, &topology.gateway.node.rpc_url),
@@ -375,12 +403,22 @@ pub async fn init_chain(topology: &Topology, spec: &ChainSpec) -> DevnetResult<C
     let id = U256::from(chain_id);
     let (l1_url, gw_url) = (&topology.l1.node.rpc_url, &topology.gateway.node.rpc_url);
     let (l1_chain, gw_chain) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
+    if chain_id == l1_chain || chain_id == gw_chain {
+        return Err(DevnetError::Refused(format!(
+            "{} is chain {chain_id}, the ecosystem's {}: a chain needs a node of its own",
+            spec.rpc_url,
+            if chain_id == l1_chain { "L1" } else { "Gateway" }
+        )));
+    }
     let gov = address_of_key(&spec.l1_governance_key, "the L1 governance key")?;
     let relayer = address_of_key(&spec.gateway_governance_key, "the Gateway governance key")?;
     let operator = address_of_key(&spec.admin_key, "the chain admin key")?;
-    // What the keys may not do, refused before anything is sent.
+    let importer = address_of_key(&spec.importer_key, "the interop importer key")?;
+    // Everything the keys may not do is refused here, before anything is sent.
     let l1_reader = ProviderBuilder::new().connect_http(l1_url.clone());
-    let owner = Bridgehub::new(topology.bridgehub, &l1_reader)
+    let gw_reader = ProviderBuilder::new().connect_http(gw_url.clone());
+    let bridgehub_reader = Bridgehub::new(topology.bridgehub, &l1_reader);
+    let owner = bridgehub_reader
         .owner()
         .call()
         .await
@@ -391,26 +429,31 @@ pub async fn init_chain(topology: &Topology, spec: &ChainSpec) -> DevnetResult<C
             topology.bridgehub
         )));
     }
-    let gw_reader = ProviderBuilder::new().connect_http(gw_url.clone());
-    let gw_owner = MessageRoot::new(topology.gateway.message_root, &gw_reader)
-        .owner()
-        .call()
-        .await
-        .map_err(|e| DevnetError::Rpc(format!("the Gateway's MessageRoot.owner: {e}")))?;
-    if gw_owner != relayer {
-        return Err(DevnetError::Refused(format!(
-            "the Gateway governance key is account {relayer}, but the Gateway's MessageRoot {} is owned by {gw_owner}: only its owner authorizes executors",
-            topology.gateway.message_root
-        )));
+    for (reader, root, key_owner, name) in [
+        (&l1_reader, topology.l1.message_root, gov, "L1's MessageRoot"),
+        (&gw_reader, topology.gateway.message_root, relayer, "the Gateway's MessageRoot"),
+    ] {
+        let root_owner = MessageRoot::new(root, reader)
+            .owner()
+            .call()
+            .await
+            .map_err(|e| DevnetError::Rpc(format!("{name}.owner: {e}")))?;
+        if root_owner != key_owner {
+            return Err(DevnetError::Refused(format!(
+                "{name} {root} is owned by {root_owner}, not by the governance key given for it ({key_owner}): only its owner authorizes executors"
+            )));
+        }
     }
-    let registered = Bridgehub::new(topology.bridgehub, &l1_reader)
+    let registered = bridgehub_reader
         .chains(id)
         .call()
         .await
         .map_err(|e| DevnetError::Rpc(format!("Bridgehub.chains({chain_id}): {e}")))?;
-    if !registered.admin.is_zero() {
+    // Registered by an earlier run with this admin (which stopped before writing the
+    // topology): this run picks up from what is there. By anyone else: refused.
+    if registered.registered && registered.admin != operator {
         return Err(DevnetError::Refused(format!(
-            "chain {chain_id} is already registered with the Bridgehub {} (admin {}), and the topology does not have it: a chain id is registered once",
+            "chain {chain_id} is already registered with the Bridgehub {} by admin {}, not by this admin key ({operator}): a chain id is registered once",
             topology.bridgehub, registered.admin
         )));
     }
@@ -418,8 +461,9 @@ pub async fn init_chain(topology: &Topology, spec: &ChainSpec) -> DevnetResult<C
     require_funds(gw_url, relayer, "the Gateway governance key", "the Gateway").await?;
     require_funds(l1_url, operator, "the chain admin key", "L1").await?;
     require_funds(gw_url, operator, "the chain admin key", "the Gateway").await?;
-    let importer = address_of_key(&spec.importer_key, "the interop importer key")?;
     require_funds(&spec.rpc_url, importer, "the interop importer key", "the chain").await?;
+    // The L2Messenger is a system contract at a fixed address; a dev node gets it now.
+    ensure_messenger(&spec.rpc_url, &spec.importer_key).await?;
 
     let l1_gov = signer_provider(l1_url.clone(), &spec.l1_governance_key)?;
     let gw_relayer = signer_provider(gw_url.clone(), &spec.gateway_governance_key)?;
@@ -436,74 +480,116 @@ pub async fn init_chain(topology: &Topology, spec: &ChainSpec) -> DevnetResult<C
     let delay = verifier_delay(topology).await?;
     let genesis = genesis_of(&spec.rpc_url).await?;
     let on_l1 = spec.settles_on == InitialSettlement::L1;
-    let l1_executor = deploy_chain_executor(
-        &l1_gov,
-        &ExecutorDeployment {
-            chain_id,
-            controller: topology.bridgehub,
-            message_root: topology.l1.message_root,
-            verifier: verifier_for(&l1_gov, topology.l1.verifier).await?,
-            admin: operator,
-            governance: gov,
-            verifier_delay: delay,
-            genesis: genesis.stored_info(),
-            active: on_l1,
-        },
-    )
-    .await
-    .map_err(deployed("chain L1 executor"))?;
-    let gateway_executor = deploy_chain_executor(
-        &gw_relayer,
-        &ExecutorDeployment {
-            chain_id,
-            controller: relayer,
-            message_root: topology.gateway.message_root,
-            verifier: verifier_for(&gw_relayer, topology.gateway.verifier).await?,
-            admin: operator,
-            // The verifiers on the Gateway answer to L1's governance, not to the Gateway's
-            // operator (who relays and settles with another key).
-            governance: gov,
-            verifier_delay: delay,
-            genesis: genesis.stored_info(),
-            active: !on_l1,
-        },
-    )
-    .await
-    .map_err(deployed("chain Gateway executor"))?;
+    // An executor an earlier run deployed and set on the Bridgehub is kept.
+    let existing = async |layer: u64, url: &Url| -> DevnetResult<Option<Address>> {
+        if !registered.registered {
+            return Ok(None);
+        }
+        let executor = bridgehub_reader
+            .executorOn(id, U256::from(layer))
+            .call()
+            .await
+            .map_err(|e| DevnetError::Rpc(format!("Bridgehub.executorOn: {e}")))?;
+        Ok(if !executor.is_zero() && has_code(url, executor).await? {
+            Some(executor)
+        } else {
+            None
+        })
+    };
+    let l1_executor = match existing(l1_chain, l1_url).await? {
+        Some(executor) => executor,
+        None => deploy_chain_executor(
+            &l1_gov,
+            &ExecutorDeployment {
+                chain_id,
+                controller: topology.bridgehub,
+                message_root: topology.l1.message_root,
+                verifier: verifier_for(&l1_gov, topology.l1.verifier).await?,
+                admin: operator,
+                governance: gov,
+                verifier_delay: delay,
+                genesis: genesis.stored_info(),
+                active: on_l1,
+            },
+        )
+        .await
+        .map_err(deployed("chain L1 executor"))?,
+    };
+    let gateway_executor = match existing(gw_chain, gw_url).await? {
+        Some(executor) => executor,
+        None => deploy_chain_executor(
+            &gw_relayer,
+            &ExecutorDeployment {
+                chain_id,
+                controller: relayer,
+                message_root: topology.gateway.message_root,
+                verifier: verifier_for(&gw_relayer, topology.gateway.verifier).await?,
+                admin: operator,
+                // The verifiers on the Gateway answer to L1's governance, not to the
+                // Gateway's operator (who relays and settles with another key).
+                governance: gov,
+                verifier_delay: delay,
+                genesis: genesis.stored_info(),
+                active: !on_l1,
+            },
+        )
+        .await
+        .map_err(deployed("chain Gateway executor"))?,
+    };
     let sl = if on_l1 { l1_chain } else { gw_chain };
     let bridgehub = Bridgehub::new(topology.bridgehub, &l1_gov);
-    let genesis_info = convert(&genesis.stored_info()).map_err(deployed("chain genesis"))?;
-    send(
-        "register chain",
-        bridgehub.registerChain(id, operator, U256::from(sl), genesis_info).send(),
-    )
-    .await?;
-    send("set L1 executor", bridgehub.setExecutor(id, U256::from(l1_chain), l1_executor).send())
-        .await?;
-    send(
-        "set Gateway executor",
-        bridgehub.setExecutor(id, U256::from(gw_chain), gateway_executor).send(),
-    )
-    .await?;
-    send(
-        "authorize L1 executor",
-        MessageRoot::new(topology.l1.message_root, &l1_gov).setExecutor(id, l1_executor).send(),
-    )
-    .await?;
-    send(
-        "authorize Gateway executor",
-        MessageRoot::new(topology.gateway.message_root, &gw_relayer)
-            .setExecutor(id, gateway_executor)
-            .send(),
-    )
-    .await?;
-    for (url, executor) in [(l1_url, l1_executor), (gw_url, gateway_executor)] {
-        let admin = signer_provider(url.clone(), &spec.admin_key)?;
+    // Each step is sent only if its effect is not there yet: a rerun after a failure goes on.
+    if !registered.registered {
+        let genesis_info = convert(&genesis.stored_info()).map_err(deployed("chain genesis"))?;
         send(
-            "set operator",
-            ChainExecutor::new(executor, &admin).setOperator(operator, roles::ALL).send(),
+            "register chain",
+            bridgehub.registerChain(id, operator, U256::from(sl), genesis_info).send(),
         )
         .await?;
+    }
+    for (layer, executor, what) in [
+        (l1_chain, l1_executor, "set L1 executor"),
+        (gw_chain, gateway_executor, "set Gateway executor"),
+    ] {
+        let current = bridgehub_reader
+            .executorOn(id, U256::from(layer))
+            .call()
+            .await
+            .map_err(|e| DevnetError::Rpc(format!("Bridgehub.executorOn: {e}")))?;
+        if current != executor {
+            send(what, bridgehub.setExecutor(id, U256::from(layer), executor).send()).await?;
+        }
+    }
+    for (provider, reader, root, executor, what) in [
+        (&l1_gov, &l1_reader, topology.l1.message_root, l1_executor, "authorize L1 executor"),
+        (
+            &gw_relayer,
+            &gw_reader,
+            topology.gateway.message_root,
+            gateway_executor,
+            "authorize Gateway executor",
+        ),
+    ] {
+        let current = MessageRoot::new(root, reader)
+            .executorOf(id)
+            .call()
+            .await
+            .map_err(|e| DevnetError::Rpc(format!("MessageRoot.executorOf: {e}")))?;
+        if current != executor {
+            send(what, MessageRoot::new(root, provider).setExecutor(id, executor).send()).await?;
+        }
+    }
+    for (url, executor) in [(l1_url, l1_executor), (gw_url, gateway_executor)] {
+        let admin = signer_provider(url.clone(), &spec.admin_key)?;
+        let executor = ChainExecutor::new(executor, &admin);
+        let roles_now = executor
+            .operatorRoles(operator)
+            .call()
+            .await
+            .map_err(|e| DevnetError::Rpc(format!("operatorRoles: {e}")))?;
+        if roles_now != roles::ALL {
+            send("set operator", executor.setOperator(operator, roles::ALL).send()).await?;
+        }
     }
     let interop =
         deploy_chain_interop(&spec.rpc_url, &spec.importer_key, spec.keys_in_topology).await?;
@@ -531,9 +617,32 @@ async fn verifier_delay(topology: &Topology) -> DevnetResult<u64> {
     Ok(delay.saturating_to())
 }
 
-/// A chain's interop contracts: the `L2Messenger` at [`MESSENGER_ADDRESS`] (a system contract
-/// in the chain's genesis; on a dev node without it, copied there with `anvil_setCode`), its
-/// `InteropRoots` written by the importer, and a `MessageVerifier` over them.
+/// The chain's `L2Messenger` at [`MESSENGER_ADDRESS`]: a system contract in the chain's
+/// genesis; a dev node without it gets a copy there (`anvil_setCode`); any other node is
+/// refused.
+async fn ensure_messenger(url: &Url, deployer_key: &str) -> DevnetResult<()> {
+    if has_code(url, MESSENGER_ADDRESS).await? {
+        return Ok(());
+    }
+    let provider = signer_provider(url.clone(), deployer_key)?;
+    let deployed_at = deploy_l2_messenger(&provider).await.map_err(deployed("L2Messenger"))?;
+    let code = provider
+        .get_code_at(deployed_at)
+        .await
+        .map_err(rpc_err("reading the L2Messenger's code"))?;
+    provider
+        .raw_request::<_, serde_json::Value>("anvil_setCode".into(), (MESSENGER_ADDRESS, code))
+        .await
+        .map_err(|e| {
+            DevnetError::Refused(format!(
+                "the chain at {url} has no L2Messenger at {MESSENGER_ADDRESS} and cannot be given one ({e}): put it in the chain's genesis as a system contract"
+            ))
+        })?;
+    Ok(())
+}
+
+/// A chain's interop contracts: its `InteropRoots` written by the importer, and a
+/// `MessageVerifier` over them (messages from the `L2Messenger` at [`MESSENGER_ADDRESS`]).
 async fn deploy_chain_interop(
     url: &Url,
     importer_key: &str,
@@ -541,21 +650,6 @@ async fn deploy_chain_interop(
 ) -> DevnetResult<ChainInterop> {
     let provider = signer_provider(url.clone(), importer_key)?;
     let importer = address_of_key(importer_key, "the interop importer key")?;
-    if !has_code(url, MESSENGER_ADDRESS).await? {
-        let deployed_at = deploy_l2_messenger(&provider).await.map_err(deployed("L2Messenger"))?;
-        let code = provider
-            .get_code_at(deployed_at)
-            .await
-            .map_err(rpc_err("reading the L2Messenger's code"))?;
-        provider
-            .raw_request::<_, serde_json::Value>("anvil_setCode".into(), (MESSENGER_ADDRESS, code))
-            .await
-            .map_err(|e| {
-                DevnetError::Refused(format!(
-                    "the chain at {url} has no L2Messenger at {MESSENGER_ADDRESS} and cannot be given one ({e}): put it in the chain's genesis as a system contract"
-                ))
-            })?;
-    }
     let interop_roots =
         deploy_interop_roots(&provider, importer).await.map_err(deployed("InteropRoots"))?;
     let message_verifier = deploy_message_verifier(

@@ -69,7 +69,13 @@ pub struct EcosystemInitArgs {
     /// What an L1 -> L2 transaction costs on the Bridgehub (wei).
     #[arg(long = "priority-op-fee", value_name = "WEI", default_value_t = devnet::PRIORITY_OP_FEE_WEI)]
     pub priority_op_fee: u64,
-    /// Allow what is safe on a devnet only: mock verifiers.
+    /// With `--proofs halo2`: the halo2 verifiers built into this binary were generated from
+    /// your ceremony SRS (docs/operators.md, "What you need"). Without it,
+    /// `--proofs halo2` needs `--dev`: the committed verifiers are the dev SRS's, whose secret
+    /// comes from a public seed.
+    #[arg(long = "ceremony-verifiers")]
+    pub ceremony_verifiers: bool,
+    /// Allow what is safe on a devnet only: mock verifiers, or the dev SRS's halo2 verifiers.
     #[arg(long = "dev")]
     pub dev: bool,
 }
@@ -125,7 +131,10 @@ pub async fn ecosystem_init(args: EcosystemInitArgs) -> eyre::Result<()> {
     let l1_key = read_key(&args.l1_governance_key_file, "--l1-governance-key-file")?;
     let gateway_key = read_key(&args.gateway_governance_key_file, "--gateway-governance-key-file")?;
     let proofs = match args.proofs {
-        InitProofs::Halo2 => DevnetProofs::Halo2,
+        InitProofs::Halo2 if args.dev || args.ceremony_verifiers => DevnetProofs::Halo2,
+        InitProofs::Halo2 => eyre::bail!(
+            "--proofs halo2: the halo2 verifiers built into this binary are the committed ones, made from the INSECURE dev SRS (its secret comes from a public seed: anyone could forge proofs they accept); build the binary with your ceremony SRS's verifiers and pass --ceremony-verifiers (docs/operators.md), or pass --dev on a devnet"
+        ),
         InitProofs::Mock if args.dev => DevnetProofs::Mock,
         InitProofs::Mock => eyre::bail!(
             "--proofs mock deploys MockVerifiers, which accept ANY proof: anyone could settle anything; use --proofs halo2, or pass --dev on a devnet"
@@ -148,12 +157,31 @@ pub async fn ecosystem_init(args: EcosystemInitArgs) -> eyre::Result<()> {
                 gateway.chain_id
             );
         }
-        devnet::check_ecosystem(&topology).await.wrap_err_with(|| {
-            format!(
-                "--topology {} names an ecosystem these nodes do not have; remove the file (or pass another --topology) to deploy a new one",
-                args.topology.display()
-            )
-        })?;
+        if topology.proofs != proofs {
+            eyre::bail!(
+                "--topology {} is an ecosystem whose verifiers accept {:?} proofs, not {:?}: pass another --topology to deploy a new one",
+                args.topology.display(),
+                topology.proofs,
+                proofs
+            );
+        }
+        match devnet::check_ecosystem(&topology).await {
+            Ok(()) => {}
+            // Only what the nodes positively lack is a reason for a new ecosystem; a node that
+            // does not answer is not.
+            Err(err @ devnet::DevnetError::Refused(_)) => {
+                return Err(eyre::Report::new(err).wrap_err(format!(
+                    "--topology {} names an ecosystem these nodes do not have; pass another --topology to deploy a new one",
+                    args.topology.display()
+                )));
+            }
+            Err(err) => {
+                return Err(eyre::Report::new(err).wrap_err(format!(
+                    "--topology {}: checking the ecosystem it names failed; try again",
+                    args.topology.display()
+                )));
+            }
+        }
         println!(
             "nothing to do: the ecosystem in {} is deployed (Bridgehub {} on L1 {}, Gateway {} whitelisted)",
             args.topology.display(),
@@ -199,8 +227,11 @@ pub async fn chain_init(args: ChainInitArgs) -> eyre::Result<()> {
         format!("--topology {}: run `gateway-node ecosystem init` first", args.topology.display())
     })?;
     let node = devnet::node_at(&args.chain_rpc_url).await.wrap_err("--chain-rpc-url")?;
-    if let Some(chain) = topology.chain(node.chain_id) {
-        devnet::check_chain(&topology, chain).await.wrap_err_with(|| {
+    if let Some(known) = topology.chain(node.chain_id) {
+        // Checked at the node this run names (the topology's address may be stale).
+        let mut chain = known.clone();
+        chain.node.rpc_url = args.chain_rpc_url.clone();
+        devnet::check_chain(&topology, &chain).await.wrap_err_with(|| {
             format!(
                 "--topology {} has chain {}, but L1 disagrees",
                 args.topology.display(),

@@ -20,7 +20,7 @@ use alloy::{
     primitives::{B256, Bytes, U256},
     providers::{Provider, ProviderBuilder},
     rpc::types::Filter,
-    sol_types::SolEvent,
+    sol_types::{SolCall, SolEvent},
 };
 use devnet::{Anvil, AnvilConfig, ChildProcess, Topology, Traffic, local_rpc};
 use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageVerifier};
@@ -291,6 +291,18 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     };
     let without_dev = ecosystem(&[]);
     assert!(run_err(&strs(&without_dev)).contains("--dev"));
+    // The committed halo2 verifiers are the dev SRS's: refused unless a ceremony's verifiers
+    // are built in (or --dev).
+    let mut dev_srs = without_dev.clone();
+    let at = dev_srs.iter().position(|w| w == "mock").unwrap();
+    dev_srs[at] = "halo2".into();
+    let refused = run_err(&strs(&dev_srs));
+    assert!(refused.contains("--ceremony-verifiers") && refused.contains("INSECURE"), "{refused}");
+    // L1 and the Gateway on one node: refused.
+    let mut one_node = ecosystem(&["--dev"]);
+    let at = one_node.iter().position(|w| w == "--gateway-rpc-url").unwrap();
+    one_node[at + 1] = l1_url.clone();
+    assert!(run_err(&strs(&one_node)).contains("the Gateway is a chain of its own"));
     assert!(!topology_file.exists(), "a refusal writes nothing");
     let with_dev = ecosystem(&["--dev"]);
     assert!(run_ok(&strs(&with_dev)).contains("deployed"));
@@ -326,10 +338,44 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     assert!(wrong_owner.contains("only its owner registers chains"), "{wrong_owner}");
     let unpaid = run_err(&strs(&chain_init(&a_url, &unfunded, &l1_gov, "gateway")));
     assert!(unpaid.contains("has no funds") && unpaid.contains("fund it"), "{unpaid}");
+    let l1_as_chain = run_err(&strs(&chain_init(&l1_url, &a_admin, &l1_gov, "gateway")));
+    assert!(l1_as_chain.contains("a chain needs a node of its own"), "{l1_as_chain}");
+    // Nothing was sent by the refusals: governance's nonce on L1 is what ecosystem init left.
+    let l1_reader = ProviderBuilder::new().connect_http(l1.endpoint());
+    let governance = devnet::address_of_key(&keys[0], "governance").unwrap();
+    let nonce_before = l1_reader.get_transaction_count(governance).await.unwrap();
+    let wrong_owner = run_err(&strs(&chain_init(&b_url, &b_admin, &b_admin, "gateway")));
+    assert!(wrong_owner.contains("only its owner registers chains"), "{wrong_owner}");
+    assert_eq!(l1_reader.get_transaction_count(governance).await.unwrap(), nonce_before);
     assert!(
         run_ok(&strs(&chain_init(&a_url, &a_admin, &l1_gov, "gateway")))
             .contains("registered chain 270")
     );
+    // A run that stopped right after registering chain B (simulated: governance registers it
+    // by hand, as that run would have) is picked up by the next; a chain id registered by
+    // another admin is refused.
+    let ecosystem_only = Topology::load(&topology_file).unwrap();
+    let l1_governance = devnet::signer_provider(l1.endpoint(), &keys[0]).unwrap();
+    let bridgehub = gateway_contracts::Bridgehub::new(ecosystem_only.bridgehub, &l1_governance);
+    let chain_c = spawn(272, &[]);
+    for (chain, url, admin) in
+        [(271u64, &b_url, &keys[3]), (272, &chain_c.endpoint().to_string(), &keys[4])]
+    {
+        let genesis = devnet::genesis_of(&url.parse().unwrap()).await.unwrap();
+        let info = gateway_contracts::convert(&genesis.stored_info()).unwrap();
+        let admin = devnet::address_of_key(admin, "admin").unwrap();
+        bridgehub
+            .registerChain(U256::from(chain), admin, U256::from(506), info)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    let taken =
+        run_err(&strs(&chain_init(chain_c.endpoint().as_str(), &b_admin, &l1_gov, "gateway")));
+    assert!(taken.contains("already registered") && taken.contains("by admin"), "{taken}");
     assert!(
         run_ok(&strs(&chain_init(&b_url, &b_admin, &l1_gov, "gateway")))
             .contains("registered chain 271")
@@ -403,7 +449,6 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     traffic_b.use_messenger(b.interop.messenger);
 
     // Both chains L1-final through the Gateway's batches.
-    let l1_reader = ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
     let gw_executor = GatewayExecutor::new(topology.gateway_l1_executor, &l1_reader);
     let l1_final = async |chain: u64| -> u64 {
         gw_executor.lastFinalBatch(U256::from(chain)).call().await.unwrap().to()
@@ -494,6 +539,27 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     )
     .await;
 
+    // ... and on L1, once the Gateway batch carrying it is settled there: proven against the
+    // shared root L1 holds for that Gateway batch.
+    let l1_proof = until(
+        "the message's L1 proof",
+        &mut [&mut a_node, &mut gw_node],
+        &[&traffic_a],
+        async || {
+            let answer = proof_answer(a_http, tx, log_index, "\"l1\"");
+            (!answer["proof"].is_null()).then(|| answer["proof"].clone())
+        },
+    )
+    .await;
+    let root_id = U256::from(l1_proof["rootId"].as_u64().unwrap());
+    let shared_root: B256 = gw_executor.sharedRootOf(root_id).call().await.unwrap();
+    assert_eq!(l1_proof["root"].as_str().unwrap(), shared_root.to_string());
+    let s = status_of(a_http);
+    assert!(
+        s["finality"]["interopFinalThrough"].as_u64() >= s["finality"]["l1FinalThrough"].as_u64(),
+        "interop-final before L1-final: {s}"
+    );
+
     // The Gateway's node killed with SIGKILL in the middle of an aggregation (its result made,
     // not stored), then restarted: it loses and repeats nothing.
     gw_node.stop();
@@ -508,7 +574,7 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
         traffic_a.blocks(1, 1).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    assert!(!exit.success(), "killed, not stopped");
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&exit), Some(9), "killed (SIGKILL)");
     let log = std::fs::read_to_string(&killed.log).unwrap();
     assert!(log.contains("failpoint reached"), "{log}");
     let mut gw_node = NodeProcess::spawn(d, "gateway", &gw_args, None);
@@ -604,6 +670,26 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
         }
         assert!(next > 2, "chain {chain} has L1-final batches");
     }
+
+    // ... and the Gateway's operator sent L1 exactly one settleBatch per Gateway batch, none
+    // reverted: the aggregation lost to the kill was made again, not sent twice.
+    let operator = devnet::address_of_key(&keys[1], "gateway").unwrap();
+    let (mut settles, latest) = (0usize, l1_reader.get_block_number().await.unwrap());
+    for number in 0..=latest {
+        let block = l1_reader.get_block_by_number(number.into()).full().await.unwrap().unwrap();
+        for tx in block.transactions.txns() {
+            let (from, to) = (tx.inner.signer(), alloy::consensus::Transaction::to(tx));
+            if from != operator || to != Some(topology.gateway_l1_executor) {
+                continue;
+            }
+            let hash = *tx.inner.tx_hash();
+            let receipt = l1_reader.get_transaction_receipt(hash).await.unwrap().unwrap();
+            assert!(receipt.status(), "the Gateway operator's {hash} reverted");
+            let input = alloy::consensus::Transaction::input(tx);
+            settles += usize::from(input.starts_with(&GatewayExecutor::settleBatchCall::SELECTOR));
+        }
+    }
+    assert_eq!(settles, numbers.len(), "one settleBatch per settled Gateway batch");
 
     // Metrics: Prometheus' checker accepts each node's, and every metric the dashboard reads
     // is exported by a chain's node or the Gateway's.

@@ -113,16 +113,23 @@ impl Finality {
     }
 
     /// The chain's batches' finality: interop-final from the executor's counters on the
-    /// Gateway, L1-final from what L1 said; the last few batches through `last`.
-    pub(crate) fn status(&self, on_chain: OnChainCounters, last: Option<u64>) -> FinalityStatus {
+    /// Gateway, L1-final from what L1 said; the last few batches through `last`. A chain that
+    /// settles on L1 now (`on_l1`) holds every batch executed there L1-final too.
+    pub(crate) fn status(
+        &self,
+        on_chain: OnChainCounters,
+        last: Option<u64>,
+        on_l1: bool,
+    ) -> FinalityStatus {
         let seen = lock(&self.seen);
         let last = last.unwrap_or_default();
+        let through = if on_l1 { seen.through.max(on_chain.executed) } else { seen.through };
         let recent = (last.saturating_sub(7).max(1)..=last)
             .filter(|n| *n > 0)
             .map(|batch| BatchFinality {
                 batch,
                 interop_final: batch <= on_chain.executed,
-                l1_final: batch <= seen.through,
+                l1_final: batch <= through,
                 gateway_batch: seen
                     .ranges
                     .iter()
@@ -132,7 +139,7 @@ impl Finality {
             .collect();
         FinalityStatus {
             interop_final_through: on_chain.executed,
-            l1_final_through: seen.through,
+            l1_final_through: through,
             recent,
         }
     }

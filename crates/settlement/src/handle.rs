@@ -215,10 +215,13 @@ impl Settlement {
                 Some(gateway) => Some(gateway.status(store, on_chain.executed, &open)?),
                 None => None,
             },
-            finality: self
-                .finality
-                .as_ref()
-                .map(|finality| finality.status(on_chain, last.as_ref().map(|b| b.number))),
+            finality: self.finality.as_ref().map(|finality| {
+                let on_l1 =
+                    self.pipeline.config.migration.as_ref().is_some_and(|m| {
+                        m.l1.chain_id == self.pipeline.active_config().layer.chain_id
+                    });
+                finality.status(on_chain, last.as_ref().map(|b| b.number), on_l1)
+            }),
             migration,
             migrations_completed,
             halt: halt.as_ref().map(crate::status::HaltStatus::from),

@@ -38,15 +38,17 @@ const fn stage_label(stage: BatchStage) -> Option<&'static str> {
 /// The clocks and meters of one settlement pipeline.
 #[derive(Debug, Default)]
 pub(crate) struct Observer {
-    /// Per batch: the stage last seen and when it was first seen there.
-    stages: Mutex<BTreeMap<u64, (BatchStage, Instant)>>,
+    /// Per batch: the stage last seen and when it entered it (`None`: before this process
+    /// saw it).
+    stages: Mutex<BTreeMap<u64, (BatchStage, Option<Instant>)>>,
     /// Per executed batch not yet L1-final: when it was seen executed, and the layer it was
     /// built for.
     executed: Mutex<BTreeMap<u64, (Instant, u64)>>,
     /// Per batch: settlement gas and fees of the transactions that carried it so far.
     spent: Mutex<BTreeMap<u64, (u64, U256)>>,
-    /// The moving settlement cost of one batch (wei), once a batch was executed.
-    cost_per_batch: Mutex<Option<f64>>,
+    /// Per settlement layer (chain id): the moving settlement cost of one batch there (wei),
+    /// once a batch was executed there.
+    cost_per_batch: Mutex<BTreeMap<u64, f64>>,
     /// The nonce of the transaction in flight and when it was first seen.
     in_flight_since: Mutex<Option<(u64, Instant)>>,
 }
@@ -58,38 +60,39 @@ fn bounded<V>(map: &mut BTreeMap<u64, V>) {
 }
 
 impl Observer {
-    /// `number` is at `stage` now: observes the time it waited for it, when its previous
-    /// stage was seen by this process.
+    /// `number` is at `stage` now: observes the time it waited for it, when this process saw
+    /// it enter its previous stage. A batch first seen past `Sealed` (after a restart, or two
+    /// stages passed between looks) is followed from then on, but its next wait is not
+    /// observed: when it entered its stage is unknown.
     pub(crate) fn stage(&self, number: u64, sl_chain_id: u64, stage: BatchStage) {
         let now = Instant::now();
         let mut stages = lock(&self.stages);
-        match stages.get(&number) {
+        let entered = match stages.get(&number) {
             Some((seen, since)) if *seen < stage => {
-                if let Some(label) = stage_label(stage) {
+                // Two stages passed between looks: the wait spans both, and when it entered
+                // this one is unknown.
+                let skipped = stage as u8 > *seen as u8 + 1;
+                if let (Some(label), Some(since), false) = (stage_label(stage), since, skipped) {
                     metrics::histogram!("settlement_batch_stage_seconds", "stage" => label)
                         .record(now.duration_since(*since).as_secs_f64());
                 }
+                (!skipped).then_some(now)
             }
             // A stage lowered by a reorg of the layer: the batch waits again from now.
-            Some((seen, _)) if *seen > stage => {}
+            Some((seen, _)) if *seen > stage => Some(now),
             Some(_) => return,
-            // First seen executed: its execution time is unknown, so it is not followed.
-            None if stage == BatchStage::Executed => return,
-            // First seen: its time in this stage is measured from now only if it was just
-            // sealed (anything later entered its stage before this process saw it).
-            None if stage != BatchStage::Sealed => {
-                stages.insert(number, (stage, now));
-                return;
-            }
-            None => {}
-        }
+            None if stage == BatchStage::Sealed => Some(now),
+            None => None,
+        };
         if stage == BatchStage::Executed {
             stages.remove(&number);
-            let mut executed = lock(&self.executed);
-            executed.insert(number, (now, sl_chain_id));
-            bounded(&mut executed);
+            if let Some(at) = entered {
+                let mut executed = lock(&self.executed);
+                executed.insert(number, (at, sl_chain_id));
+                bounded(&mut executed);
+            }
         } else {
-            stages.insert(number, (stage, now));
+            stages.insert(number, (stage, entered));
             bounded(&mut stages);
         }
     }
@@ -108,19 +111,20 @@ impl Observer {
         });
     }
 
-    /// A settlement transaction for batches `from..=to` was mined: its gas and fee are shared
+    /// A settlement transaction for `batches` was mined: its gas and fee are shared
     /// among them. Once `Execute` (or gateway mode's `Settle`) carries them, their gas per L2
     /// transaction is observed (`l2_txs`: their L2 transactions) and their cost feeds the
     /// cost per batch.
     pub(crate) fn mined(
         &self,
+        layer: u64,
         stage: TxStage,
-        from: u64,
-        to: u64,
+        batches: std::ops::RangeInclusive<u64>,
         gas: u64,
         fee: U256,
         l2_txs: impl FnOnce() -> Option<u64>,
     ) {
+        let (from, to) = (*batches.start(), *batches.end());
         if to < from
             || !matches!(
                 stage,
@@ -129,12 +133,12 @@ impl Observer {
         {
             return;
         }
-        let batches = to - from + 1;
+        let count = to - from + 1;
         let mut spent = lock(&self.spent);
         for number in from..=to {
             let entry = spent.entry(number).or_default();
-            entry.0 = entry.0.saturating_add(gas / batches);
-            entry.1 = entry.1.saturating_add(fee / U256::from(batches));
+            entry.0 = entry.0.saturating_add(gas / count);
+            entry.1 = entry.1.saturating_add(fee / U256::from(count));
         }
         if !matches!(stage, TxStage::Execute | TxStage::Settle) {
             bounded(&mut spent);
@@ -152,16 +156,14 @@ impl Observer {
                 .record(total_gas as f64 / txs as f64);
         }
         let per_batch = f64::from(total_fee) / carried.len().max(1) as f64;
-        let mut cost = lock(&self.cost_per_batch);
-        *cost = Some(match *cost {
-            Some(previous) => previous * (1.0 - COST_WEIGHT) + per_batch * COST_WEIGHT,
-            None => per_batch,
-        });
+        let mut costs = lock(&self.cost_per_batch);
+        let cost = costs.entry(layer).or_insert(per_batch);
+        *cost = *cost * (1.0 - COST_WEIGHT) + per_batch * COST_WEIGHT;
     }
 
-    /// The moving settlement cost of one batch (wei), once known.
-    pub(crate) fn cost_per_batch(&self) -> Option<f64> {
-        *lock(&self.cost_per_batch)
+    /// The moving settlement cost of one batch on `layer` (wei), once known.
+    pub(crate) fn cost_per_batch(&self, layer: u64) -> Option<f64> {
+        lock(&self.cost_per_batch).get(&layer).copied()
     }
 
     /// How long the transaction in flight (its nonce; `None`: none) has waited.
@@ -210,26 +212,27 @@ mod tests {
     #[test]
     fn gas_and_cost_are_shared_by_the_batches_a_transaction_carries() {
         let observer = Observer::default();
-        assert_eq!(observer.cost_per_batch(), None);
-        observer.mined(TxStage::Commit, 1, 2, 100_000, U256::from(2_000), || None);
-        observer.mined(TxStage::Prove, 1, 2, 300_000, U256::from(6_000), || None);
+        assert_eq!(observer.cost_per_batch(1), None);
+        observer.mined(1, TxStage::Commit, 1..=2, 100_000, U256::from(2_000), || None);
+        observer.mined(1, TxStage::Prove, 1..=2, 300_000, U256::from(6_000), || None);
         // Not carried yet: no cost per batch.
-        assert_eq!(observer.cost_per_batch(), None);
+        assert_eq!(observer.cost_per_batch(1), None);
         let mut asked = false;
-        observer.mined(TxStage::Execute, 1, 2, 200_000, U256::from(4_000), || {
+        observer.mined(1, TxStage::Execute, 1..=2, 200_000, U256::from(4_000), || {
             asked = true;
             Some(60)
         });
         assert!(asked);
         // (1,000 + 3,000 + 2,000) per batch.
-        assert_eq!(observer.cost_per_batch(), Some(6_000.0));
+        assert_eq!(observer.cost_per_batch(1), Some(6_000.0));
         assert!(lock(&observer.spent).is_empty(), "carried batches are forgotten");
         // A revert or migration transaction is no batch's cost.
-        observer.mined(TxStage::Revert, 3, 3, 1, U256::from(1), || None);
+        observer.mined(1, TxStage::Revert, 3..=3, 1, U256::from(1), || None);
         assert!(lock(&observer.spent).is_empty());
-        // The cost moves toward newer batches.
-        observer.mined(TxStage::Settle, 3, 3, 10, U256::from(16_000), || Some(1));
-        assert_eq!(observer.cost_per_batch(), Some(6_000.0 * 0.8 + 16_000.0 * 0.2));
+        // The cost moves toward newer batches, per layer.
+        observer.mined(1, TxStage::Settle, 3..=3, 10, U256::from(16_000), || Some(1));
+        assert_eq!(observer.cost_per_batch(1), Some(6_000.0 * 0.8 + 16_000.0 * 0.2));
+        assert_eq!(observer.cost_per_batch(2), None, "another layer's cost is its own");
     }
 
     #[test]
@@ -238,12 +241,21 @@ mod tests {
         observer.stage(1, 9, BatchStage::Sealed);
         observer.stage(1, 9, BatchStage::Proved);
         assert_eq!(lock(&observer.stages).get(&1).map(|s| s.0), Some(BatchStage::Proved));
+        observer.stage(1, 9, BatchStage::Committed);
+        observer.stage(1, 9, BatchStage::ProvedOnChain);
         observer.stage(1, 9, BatchStage::Executed);
         assert!(lock(&observer.stages).get(&1).is_none());
         assert!(lock(&observer.executed).contains_key(&1));
-        // First seen committed (after a restart): followed from now.
+        // First seen committed (after a restart): followed, its entry time unknown, so its
+        // wait for execution is not observed and it is not followed to L1 finality.
         observer.stage(2, 9, BatchStage::Committed);
-        assert_eq!(lock(&observer.stages).get(&2).map(|s| s.0), Some(BatchStage::Committed));
+        assert_eq!(lock(&observer.stages).get(&2), Some(&(BatchStage::Committed, None)));
+        observer.stage(2, 9, BatchStage::Executed);
+        assert!(!lock(&observer.executed).contains_key(&2));
+        // Two stages in one look: the second's entry time is unknown.
+        observer.stage(4, 9, BatchStage::Sealed);
+        observer.stage(4, 9, BatchStage::Committed);
+        assert_eq!(lock(&observer.stages).get(&4), Some(&(BatchStage::Committed, None)));
         // First seen executed: its execution time is unknown, it is not followed.
         observer.stage(3, 9, BatchStage::Executed);
         assert!(!lock(&observer.executed).contains_key(&3));

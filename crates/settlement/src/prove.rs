@@ -39,6 +39,12 @@ pub(crate) async fn run(
         pipeline.record("prover", &result);
         if matches!(result, Ok(n) if n > 0) {
             pipeline.wakes.send.notify_one();
+            // The stage clocks see each proof when it is stored.
+            for batch in store.batches(executed + 1..=u64::MAX).unwrap_or_default() {
+                if batch.stage == BatchStage::Proved {
+                    pipeline.observer.stage(batch.number, batch.sl_chain_id, BatchStage::Proved);
+                }
+            }
             continue;
         }
         if wait(&shutdown, &pipeline.wakes.prove, IDLE_TICK).await {

@@ -30,8 +30,15 @@ pub(crate) async fn run(
 ) -> SettlementResult<()> {
     loop {
         let result = seal_batches(&pipeline.store, &pipeline.active_config(), gateway.as_deref());
-        if matches!(result, Ok(n) if n > 0) {
+        if let Ok(sealed @ 1..) = result {
             pipeline.wakes.prove.notify_one();
+            // The stage clocks start at the seal.
+            if let Ok(Some(last)) = pipeline.store.last_batch() {
+                let first = last.number.saturating_sub(sealed as u64 - 1);
+                for batch in pipeline.store.batches(first..=last.number).unwrap_or_default() {
+                    pipeline.observer.stage(batch.number, batch.sl_chain_id, BatchStage::Sealed);
+                }
+            }
         }
         pipeline.record("batcher", &result);
         if wait(&shutdown, &pipeline.wakes.seal, IDLE_TICK).await {

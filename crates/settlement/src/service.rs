@@ -227,7 +227,8 @@ async fn metrics_loop(
         metrics::gauge!("settlement_pending_tx_age_seconds")
             .set(pipeline.observer.in_flight_age(nonce).as_secs_f64());
         // Every BALANCE_INTERVAL, and as soon as the first cost per batch is known.
-        let cost_known = pipeline.observer.cost_per_batch().is_some();
+        let cost_known =
+            pipeline.observer.cost_per_batch(pipeline.active_config().layer.chain_id).is_some();
         if balances_read
             .is_none_or(|(at, known)| at.elapsed() >= BALANCE_INTERVAL || known != cost_known)
         {
@@ -253,7 +254,6 @@ async fn record_balances(pipeline: &crate::state::Pipeline) {
     let active = pipeline.active_config();
     let Ok(signer) = active.operator_key.signer("operator") else { return };
     let operator = signer.address();
-    let cost = pipeline.observer.cost_per_batch();
     let mut layers = vec![(active.layer.clone(), None)];
     if let Some(migration) = &pipeline.config.migration {
         layers =
@@ -267,12 +267,12 @@ async fn record_balances(pipeline: &crate::state::Pipeline) {
         } else {
             "settlement_layer"
         });
-        let is_active = layer.chain_id == active.layer.chain_id;
         if let Some(balance) =
             crate::observe::balance_of(&layer.rpc_url, operator, Duration::from_secs(5)).await
         {
-            // The cost per batch is the active layer's; the other shows its balance only.
-            crate::observe::record_balance(kind, balance, cost.filter(|_| is_active));
+            // Each layer's batches at that layer's own recent cost.
+            let cost = pipeline.observer.cost_per_batch(layer.chain_id);
+            crate::observe::record_balance(kind, balance, cost);
         }
     }
 }

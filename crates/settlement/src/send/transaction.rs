@@ -121,13 +121,20 @@ impl Sender {
             confirm_broadcast(&self.store, &self.config, &signer, stage, from, to, broadcast)
                 .await?;
         failpoint(&format!("after-{name}-mined"));
-        self.observer.mined(stage, from, to, mined.gas_used, mined.cost_wei, || {
-            let batches = self.store.batches(from..=to).ok()?;
-            batches.iter().try_fold(0u64, |txs, batch| {
-                let info = crate::commitment::decode_commit_info(batch).ok()?;
-                Some(txs.saturating_add(info.numberOfL2Txs.saturating_to::<u64>()))
-            })
-        });
+        self.observer.mined(
+            self.config.layer.chain_id,
+            stage,
+            from..=to,
+            mined.gas_used,
+            mined.cost_wei,
+            || {
+                let batches = self.store.batches(from..=to).ok()?;
+                batches.iter().try_fold(0u64, |txs, batch| {
+                    let info = crate::commitment::decode_commit_info(batch).ok()?;
+                    Some(txs.saturating_add(info.numberOfL2Txs.saturating_to::<u64>()))
+                })
+            },
+        );
         Ok(mined)
     }
 }
@@ -385,7 +392,10 @@ pub(crate) async fn confirm_broadcast(
         return Err(LayerCall::new(what, LayerError::Reverted(hash)).into());
     }
     metrics::counter!("settlement_gas_used_total", "stage" => name).increment(receipt.gas_used);
-    let fee = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price);
+    // Blob transactions pay for their blobs too.
+    let blob_fee = U256::from(receipt.blob_gas_used.unwrap_or_default())
+        * U256::from(receipt.blob_gas_price.unwrap_or_default());
+    let fee = U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price) + blob_fee;
     metrics::counter!("settlement_fees_wei_total", "stage" => name)
         .increment(fee.saturating_to::<u64>());
     info!(target: "settlement::send", stage = name, from, to, %hash, gas = receipt.gas_used, "mined");
