@@ -198,7 +198,7 @@ pub struct SettlementArgs {
     )]
     pub halo2_cache_dir: Option<PathBuf>,
     /// How often the sender looks at the settlement layer (receipts, the executor's counters).
-    #[arg(long = "settlement.poll-interval", env = "GATEWAY_SETTLEMENT_POLL_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long = "settlement.poll-interval", env = "GATEWAY_SETTLEMENT_POLL_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = parse_poll_interval)]
     pub poll_interval: Duration,
     /// Batches per commit, prove or execute transaction.
     #[arg(long = "settlement.max-batches-per-tx", env = "GATEWAY_SETTLEMENT_MAX_BATCHES_PER_TX", value_name = "N", default_value_t = DEFAULT_MAX_BATCHES_PER_TX)]
@@ -378,6 +378,15 @@ pub struct BatchArgs {
     pub timeout: Duration,
 }
 
+/// A poll interval of at least 10 ms (a shorter one spins the sender).
+fn parse_poll_interval(value: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if interval < Duration::from_millis(10) {
+        return Err(format!("{value} is shorter than 10ms"));
+    }
+    Ok(interval)
+}
+
 fn parse_network(value: &str) -> Result<u64, String> {
     match value {
         "mainnet" => Ok(GATEWAY_MAINNET_CHAIN_ID),
@@ -489,6 +498,7 @@ mod tests {
             (vec!["--gateway.deployers", "0xnope"], "--gateway.deployers"),
             (vec!["--gateway.max-chain-batches", "0"], "--gateway.max-chain-batches"),
             (vec!["--gateway.message-root", "0x12"], "--gateway.message-root"),
+            (vec!["--settlement.poll-interval", "0s"], "--settlement.poll-interval"),
         ] {
             let err =
                 Wrapper::try_parse_from(std::iter::once("x").chain(args)).unwrap_err().to_string();

@@ -118,6 +118,34 @@ fn read_key(path: &Path, flag: &str) -> eyre::Result<String> {
     Ok(key)
 }
 
+/// One `chain init` at a time per topology file: `<file>.lock`, removed when the run ends.
+struct TopologyLock(PathBuf);
+
+impl TopologyLock {
+    fn take(topology: &Path) -> eyre::Result<Self> {
+        let path = topology.with_extension("json.lock");
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => Ok(Self(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => eyre::bail!(
+                "--topology {}: another `chain init` holds {} (if none runs, a run was killed: remove the lock file)",
+                topology.display(),
+                path.display()
+            ),
+            Err(e) => Err(eyre::eyre!(
+                "--topology {}: cannot create {}: {e}",
+                topology.display(),
+                path.display()
+            )),
+        }
+    }
+}
+
+impl Drop for TopologyLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Writes `topology` to `path` atomically (a temporary file renamed over it).
 fn save(topology: &Topology, path: &Path) -> eyre::Result<()> {
     let tmp = path.with_extension("json.tmp");
@@ -223,9 +251,10 @@ pub async fn chain_init(args: ChainInitArgs) -> eyre::Result<()> {
     let l1_key = read_key(&args.l1_governance_key_file, "--l1-governance-key-file")?;
     let gateway_key = read_key(&args.gateway_governance_key_file, "--gateway-governance-key-file")?;
     let importer_key = read_key(&args.importer_key_file, "--importer-key-file")?;
-    let mut topology = Topology::load(&args.topology).wrap_err_with(|| {
+    let topology = Topology::load(&args.topology).wrap_err_with(|| {
         format!("--topology {}: run `gateway-node ecosystem init` first", args.topology.display())
     })?;
+    let _lock = TopologyLock::take(&args.topology)?;
     let node = devnet::node_at(&args.chain_rpc_url).await.wrap_err("--chain-rpc-url")?;
     if let Some(known) = topology.chain(node.chain_id) {
         // Checked at the node this run names (the topology's address may be stale).
@@ -274,6 +303,10 @@ pub async fn chain_init(args: ChainInitArgs) -> eyre::Result<()> {
         chain.interop.interop_roots,
         args.topology.display()
     );
+    // Another run may have added a chain meanwhile: add this one to the file as it is now.
+    let mut topology = Topology::load(&args.topology)
+        .wrap_err_with(|| format!("--topology {}", args.topology.display()))?;
+    topology.chains.retain(|c| c.node.chain_id != chain.node.chain_id);
     topology.chains.push(chain);
     save(&topology, &args.topology)
 }

@@ -347,6 +347,12 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     let wrong_owner = run_err(&strs(&chain_init(&b_url, &b_admin, &b_admin, "gateway")));
     assert!(wrong_owner.contains("only its owner registers chains"), "{wrong_owner}");
     assert_eq!(l1_reader.get_transaction_count(governance).await.unwrap(), nonce_before);
+    // One chain init at a time per topology file.
+    let lock = topology_file.with_extension("json.lock");
+    std::fs::write(&lock, "").unwrap();
+    let busy = run_err(&strs(&chain_init(&a_url, &a_admin, &l1_gov, "gateway")));
+    assert!(busy.contains("another `chain init` holds"), "{busy}");
+    std::fs::remove_file(&lock).unwrap();
     assert!(
         run_ok(&strs(&chain_init(&a_url, &a_admin, &l1_gov, "gateway")))
             .contains("registered chain 270")
@@ -385,6 +391,7 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
             .starts_with("nothing to do"),
         "a second run changes nothing"
     );
+    assert!(!lock.exists(), "a run removes its lock");
     let file = std::fs::read_to_string(&topology_file).unwrap();
     for key in &keys[..4] {
         assert!(!file.contains(key.trim_start_matches("0x")), "no key is written to the topology");
