@@ -873,8 +873,15 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
     }
     let err = expect_bridgehub_error(
         as_user
-            .requestL2Transaction(U256::from(270), Bytes::from_static(b"free ride"))
-            .value(fee - U256::from(1))
+            .requestL2Transaction(
+                U256::from(270),
+                Address::repeat_byte(9),
+                U256::from(5),
+                Bytes::from_static(b"free ride"),
+                U256::from(100_000),
+                Address::ZERO,
+            )
+            .value(fee + U256::from(4))
             .send()
             .await
             .map(drop),
@@ -883,10 +890,34 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
         matches!(err, Bridgehub::BridgehubErrors::PriorityOpFeeTooLow(ref e) if e.fee == fee),
         "{err:?}"
     );
-    for data in [b"deposit one".as_slice(), b"deposit two".as_slice()] {
+    // A call that asks for more gas than the chain gives one is refused.
+    let err = expect_bridgehub_error(
         as_user
-            .requestL2Transaction(U256::from(270), Bytes::copy_from_slice(data))
+            .requestL2Transaction(
+                U256::from(270),
+                Address::repeat_byte(9),
+                U256::ZERO,
+                Bytes::new(),
+                U256::from(10_000_001),
+                Address::ZERO,
+            )
             .value(fee)
+            .send()
+            .await
+            .map(drop),
+    );
+    assert!(matches!(err, Bridgehub::BridgehubErrors::L2GasLimitTooHigh(_)), "{err:?}");
+    for (value, data) in [(7u64, b"deposit one".as_slice()), (11, b"deposit two".as_slice())] {
+        as_user
+            .requestL2Transaction(
+                U256::from(270),
+                Address::repeat_byte(9),
+                U256::from(value),
+                Bytes::copy_from_slice(data),
+                U256::from(100_000),
+                Address::ZERO,
+            )
+            .value(fee + U256::from(value))
             .send()
             .await
             .unwrap()
@@ -897,6 +928,8 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
     }
     assert_eq!(settler.executor.pendingPriorityOps().call().await.unwrap(), U256::from(2));
     assert_eq!(as_user.feesCollected().call().await.unwrap(), fee * U256::from(2));
+    // The values are escrowed for the chain, apart from the fees.
+    assert_eq!(as_user.escrowed(U256::from(270)).call().await.unwrap(), U256::from(18));
 
     // A pending priority operation blocks migration even with nothing committed.
     let admin = signer_provider(

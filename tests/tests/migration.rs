@@ -682,7 +682,14 @@ async fn a_pending_priority_operation_holds_a_migration_a_bounded_time_then_it_i
     // Someone pays for an L1 -> L2 transaction through the Bridgehub.
     let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
     Bridgehub::new(topology.bridgehub, &user)
-        .requestL2Transaction(U256::from(chain.node.chain_id), alloy::primitives::Bytes::new())
+        .requestL2Transaction(
+            U256::from(chain.node.chain_id),
+            alloy::primitives::Address::ZERO,
+            U256::ZERO,
+            alloy::primitives::Bytes::new(),
+            U256::ZERO,
+            alloy::primitives::Address::ZERO,
+        )
         .value(U256::from(devnet::PRIORITY_OP_FEE_WEI))
         .send()
         .await

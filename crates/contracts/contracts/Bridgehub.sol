@@ -38,6 +38,10 @@ contract Bridgehub {
     uint256 public priorityOpFee;
     /// @notice Fees paid for priority operations and not yet withdrawn.
     uint256 public feesCollected;
+    /// @notice Per chain: the value its L1 -> L2 transactions carried in, held here for it.
+    mapping(uint256 chainId => uint256) public escrowed;
+    /// @notice The most gas an L1 -> L2 transaction's call may ask for on the chain.
+    uint256 public constant MAX_L2_GAS_LIMIT = 10_000_000;
     /// @notice The Gateway a chain's admin asked to leave (startMigrationFromGateway), until the
     /// move back to L1 completes; 0 when no such request is open.
     mapping(uint256 chainId => uint256 gateway) public migrationBackRequested;
@@ -52,6 +56,7 @@ contract Bridgehub {
     event PriorityOpFeeSet(uint256 fee);
     event L2TransactionRequested(uint256 indexed chainId, uint256 indexed id, address indexed sender, uint256 fee);
     event FeesWithdrawn(address to, uint256 amount);
+    event Deposited(uint256 indexed chainId, uint256 indexed id, address l2To, uint256 value);
 
     error NotOwner(address caller);
     error NotChainAdmin(uint256 chainId, address caller);
@@ -68,6 +73,7 @@ contract Bridgehub {
     error MigrationNotStarted(uint256 chainId, uint256 gateway);
     /// @notice A priority operation paid less than `priorityOpFee`.
     error PriorityOpFeeTooLow(uint256 paid, uint256 fee);
+    error L2GasLimitTooHigh(uint256 gasLimit, uint256 max);
     /// @notice Priority operations for a chain on a Gateway are not carried there yet.
     error PriorityOpsNotOnL1(uint256 chainId, uint256 settlementLayer);
     /// @notice Sending the collected fees failed.
@@ -146,17 +152,35 @@ contract Bridgehub {
 
     // === priority operations ===
 
-    /// @notice Queues an L1 -> L2 transaction for `chainId` in its executor on L1, paying at
-    /// least `priorityOpFee`; returns its id there. The only way to queue one: an executor
-    /// takes priority operations from its controller (this contract) alone.
-    function requestL2Transaction(uint256 chainId, bytes calldata data) external payable returns (uint256 id) {
+    /// @notice Queues an L1 -> L2 transaction for `chainId` in its executor on L1 and returns
+    /// its id there: on the chain, `l2To` is called with `l2Value` and `l2Calldata` under
+    /// `l2GasLimit` (or, when that fails, `l2Value` goes to `refundRecipient`; the sender when
+    /// zero). `msg.value` pays `l2Value`, escrowed here for the chain, and at least
+    /// `priorityOpFee`. The only way to queue one: an executor takes priority operations from
+    /// its controller (this contract) alone.
+    function requestL2Transaction(
+        uint256 chainId,
+        address l2To,
+        uint256 l2Value,
+        bytes calldata l2Calldata,
+        uint256 l2GasLimit,
+        address refundRecipient
+    ) external payable returns (uint256 id) {
         if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
         uint256 sl = chains[chainId].settlementLayer;
         if (sl != block.chainid) revert PriorityOpsNotOnL1(chainId, sl);
-        if (msg.value < priorityOpFee) revert PriorityOpFeeTooLow(msg.value, priorityOpFee);
-        feesCollected += msg.value;
+        if (msg.value < l2Value || msg.value - l2Value < priorityOpFee) {
+            revert PriorityOpFeeTooLow(msg.value < l2Value ? 0 : msg.value - l2Value, priorityOpFee);
+        }
+        if (l2GasLimit > MAX_L2_GAS_LIMIT) revert L2GasLimitTooHigh(l2GasLimit, MAX_L2_GAS_LIMIT);
+        escrowed[chainId] += l2Value;
+        feesCollected += msg.value - l2Value;
+        bytes memory data = abi.encode(
+            l2To, l2Value, l2Calldata, l2GasLimit, refundRecipient == address(0) ? msg.sender : refundRecipient
+        );
         id = _l1Executor(chainId).requestPriorityOp(msg.sender, data);
-        emit L2TransactionRequested(chainId, id, msg.sender, msg.value);
+        emit L2TransactionRequested(chainId, id, msg.sender, msg.value - l2Value);
+        emit Deposited(chainId, id, l2To, l2Value);
     }
 
     // === views ===

@@ -49,7 +49,7 @@ contract ChainExecutor is GovernedVerifier {
     event BatchesProved(uint256 indexed fromBatch, uint256 indexed toBatch);
     event BatchExecuted(uint256 indexed batchNumber, bytes32 batchHash, bytes32 l2LogsRoot);
     event BatchesReverted(uint256 totalCommitted, uint256 totalVerified, uint256 totalExecuted);
-    event NewPriorityRequest(uint256 indexed id, bytes32 opHash, bytes data);
+    event NewPriorityRequest(uint256 indexed id, bytes32 opHash, address sender, bytes data);
     event OperatorSet(address indexed operator, uint8 roles);
     event Activated(uint256 lastBatch, bytes32 lastBatchHash);
     event Deactivated(uint256 lastBatch);
@@ -252,7 +252,7 @@ contract ChainExecutor is GovernedVerifier {
         id = priorityQueue.length;
         bytes32 opHash = keccak256(abi.encode(id, sender, data));
         priorityQueue.push(opHash);
-        emit NewPriorityRequest(id, opHash, data);
+        emit NewPriorityRequest(id, opHash, sender, data);
     }
 
     /// @notice Operations queued and not yet executed.

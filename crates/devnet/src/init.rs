@@ -361,6 +361,7 @@ pub async fn check_chain(topology: &Topology, chain: &ChainTopology) -> DevnetRe
         (chain.interop.interop_roots, "InteropRoots"),
         (chain.interop.message_verifier, "MessageVerifier"),
         (MESSENGER_ADDRESS, "L2Messenger"),
+        (crate::INBOX_ADDRESS, "L2Inbox"),
     ] {
         if !has_code(&chain.node.rpc_url, address).await? {
             return Err(DevnetError::Refused(format!(
@@ -462,8 +463,10 @@ pub async fn init_chain(topology: &Topology, spec: &ChainSpec) -> DevnetResult<C
     require_funds(l1_url, operator, "the chain admin key", "L1").await?;
     require_funds(gw_url, operator, "the chain admin key", "the Gateway").await?;
     require_funds(&spec.rpc_url, importer, "the interop importer key", "the chain").await?;
-    // The L2Messenger is a system contract at a fixed address; a dev node gets it now.
+    // The L2Messenger and the L2Inbox are system contracts at fixed addresses; a dev node gets
+    // them now.
     ensure_messenger(&spec.rpc_url, &spec.importer_key).await?;
+    ensure_inbox(&spec.rpc_url, &spec.importer_key).await?;
 
     let l1_gov = signer_provider(l1_url.clone(), &spec.l1_governance_key)?;
     let gw_relayer = signer_provider(gw_url.clone(), &spec.gateway_governance_key)?;
@@ -603,6 +606,7 @@ pub async fn init_chain(topology: &Topology, spec: &ChainSpec) -> DevnetResult<C
         operator_key: if spec.keys_in_topology { spec.admin_key.clone() } else { String::new() },
         genesis,
         interop,
+        inbox: crate::INBOX_ADDRESS,
     })
 }
 
@@ -638,6 +642,48 @@ async fn ensure_messenger(url: &Url, deployer_key: &str) -> DevnetResult<()> {
                 "the chain at {url} has no L2Messenger at {MESSENGER_ADDRESS} and cannot be given one ({e}): put it in the chain's genesis as a system contract"
             ))
         })?;
+    Ok(())
+}
+
+/// The chain's `L2Inbox` at [`crate::INBOX_ADDRESS`], relayed by `relayer_key`'s account: a
+/// system contract in the chain's genesis with its supply; a dev node without it gets a copy
+/// there (`anvil_setCode`), initialized with the relayer, and the dev supply
+/// ([`crate::INBOX_DEV_SUPPLY_WEI`], `anvil_setBalance`). One with another relayer is refused.
+async fn ensure_inbox(url: &Url, relayer_key: &str) -> DevnetResult<()> {
+    let relayer = address_of_key(relayer_key, "the inbox relayer key")?;
+    let provider = signer_provider(url.clone(), relayer_key)?;
+    let inbox = gateway_contracts::L2Inbox::new(crate::INBOX_ADDRESS, &provider);
+    if !has_code(url, crate::INBOX_ADDRESS).await? {
+        let deployed_at =
+            gateway_contracts::deploy_l2_inbox(&provider).await.map_err(deployed("L2Inbox"))?;
+        let code = provider
+            .get_code_at(deployed_at)
+            .await
+            .map_err(rpc_err("reading the L2Inbox's code"))?;
+        let supply = U256::from(crate::INBOX_DEV_SUPPLY_WEI);
+        for (method, params) in [
+            ("anvil_setCode", serde_json::json!([crate::INBOX_ADDRESS, code])),
+            ("anvil_setBalance", serde_json::json!([crate::INBOX_ADDRESS, supply])),
+        ] {
+            provider.raw_request::<_, serde_json::Value>(method.into(), params).await.map_err(|e| {
+                DevnetError::Refused(format!(
+                    "the chain at {url} has no L2Inbox at {} and cannot be given one ({method}: {e}): put it, its relayer and its supply in the chain's genesis",
+                    crate::INBOX_ADDRESS
+                ))
+            })?;
+        }
+        send("initialize the L2Inbox", inbox.initialize(relayer).send()).await?;
+    }
+    let current = inbox
+        .relayer()
+        .call()
+        .await
+        .map_err(|e| DevnetError::Rpc(format!("L2Inbox.relayer: {e}")))?;
+    if current != relayer {
+        return Err(DevnetError::Refused(format!(
+            "the chain's L2Inbox is relayed by {current}, not by the importer key's account {relayer}"
+        )));
+    }
     Ok(())
 }
 

@@ -138,6 +138,9 @@ pub struct ChainTopology {
     /// Its interop contracts.
     #[serde(default)]
     pub interop: ChainInterop,
+    /// Its `L2Inbox`, at [`INBOX_ADDRESS`] (zero: a topology from before deposits).
+    #[serde(default)]
+    pub inbox: Address,
 }
 
 /// A chain's interop contracts.
@@ -166,6 +169,15 @@ pub struct L1Interop {
 /// Where every chain's `L2Messenger` lives (the same address on each chain).
 pub const MESSENGER_ADDRESS: Address =
     Address::new([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x08]);
+
+/// Where every chain's `L2Inbox` lives (the same address on each chain): the chain side of
+/// L1 -> L2 transactions.
+pub const INBOX_ADDRESS: Address =
+    Address::new([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x10]);
+
+/// The native supply a dev chain's `L2Inbox` holds for deposits (1,000,000 ETH), standing in for
+/// a protocol mint.
+pub const INBOX_DEV_SUPPLY_WEI: u128 = 1_000_000 * 1_000_000_000_000_000_000;
 
 /// A chain's batch 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

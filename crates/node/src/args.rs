@@ -230,6 +230,20 @@ pub struct SettlementArgs {
         value_name = "ADDRESS"
     )]
     pub messenger: Option<Address>,
+    /// The chain's `L2Inbox` (default: the topology's): its logs are the L1 -> L2 transactions
+    /// the chain processed, which each batch reports to the settlement layer.
+    #[arg(long = "settlement.inbox", env = "GATEWAY_SETTLEMENT_INBOX", value_name = "ADDRESS")]
+    pub inbox: Option<Address>,
+    /// A file holding the key of the `L2Inbox`'s relayer: this node then hands the chain the
+    /// L1 -> L2 transactions queued on its settlement layer (default: the interop importer's
+    /// key, `--interop.importer-key-file` or the topology's; without any, another process
+    /// relays).
+    #[arg(
+        long = "settlement.inbox-relayer-key-file",
+        env = "GATEWAY_SETTLEMENT_INBOX_RELAYER_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub inbox_relayer_key_file: Option<PathBuf>,
     /// The L1 Bridgehub (instead of a topology file). With both layers known it turns on
     /// runtime migration: `settlement_migrate`, and a `--settlement.layer` that differs from the
     /// Bridgehub's migrates the chain at start.

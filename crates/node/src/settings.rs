@@ -277,6 +277,7 @@ pub async fn settlement_config(
             "no --settlement.messenger: the chain's L2->L1 messages are not collected (every batch's l2LogsRoot is empty)"
         ),
     }
+    let inbox = inbox_config(args, chain_rpc_url, chain).await?;
     // L1 finality of batches settled on the Gateway: on whenever L1 and the Gateway's
     // executor there are known.
     let gateway_l1_executor =
@@ -309,11 +310,63 @@ pub async fn settlement_config(
     config.interop = interop;
     config.l1_finality = l1_finality;
     config.messenger = messenger;
+    config.inbox = inbox;
     config.da = da;
     config.priority_ops_drain_timeout = s.migration_priority_ops_timeout;
     config.migration = migration;
     apply_common(&mut config, args);
     Ok(config)
+}
+
+/// The chain's `L2Inbox`, when known (`--settlement.inbox` or the topology), and its relayer's
+/// key when given (checked against the inbox's `relayer`).
+async fn inbox_config(
+    args: &NodeExtArgs,
+    chain_rpc_url: &Url,
+    chain: Option<&devnet::ChainTopology>,
+) -> eyre::Result<Option<gateway_settlement::InboxConfig>> {
+    let s = &args.settlement;
+    let Some(address) = s.inbox.or(chain.map(|c| c.inbox)).filter(|a| !a.is_zero()) else {
+        tracing::warn!(target: "gateway_node", "no --settlement.inbox: the chain's batches report no L1 -> L2 transactions");
+        return Ok(None);
+    };
+    require_code(chain_rpc_url, address, "--settlement.inbox").await?;
+    let (relayer_key, flag) = match (&s.inbox_relayer_key_file, &args.interop.importer_key_file) {
+        (Some(path), _) => (
+            Some(key_file(path, "--settlement.inbox-relayer-key-file")?),
+            "--settlement.inbox-relayer-key-file",
+        ),
+        (None, Some(path)) => {
+            (Some(key_file(path, "--interop.importer-key-file")?), "--interop.importer-key-file")
+        }
+        (None, None) => (
+            chain
+                .map(|c| c.interop.importer_key.clone())
+                .filter(|k| !k.is_empty())
+                .map(|k| checked_key(OperatorKey::new(k), "--settlement.topology's importer key"))
+                .transpose()?,
+            "--settlement.topology's importer key",
+        ),
+    };
+    if let Some(key) = &relayer_key {
+        let provider = ProviderBuilder::new().connect_http(chain_rpc_url.clone());
+        let relayer = gateway_contracts::L2Inbox::new(address, &provider)
+            .relayer()
+            .call()
+            .await
+            .wrap_err_with(|| format!("--settlement.inbox {address}: reading its relayer"))?;
+        let ours = key.signer("inbox relayer").map_err(|e| eyre::eyre!("{flag}: {e}"))?.address();
+        if relayer != ours {
+            eyre::bail!(
+                "{flag}: its account {ours} is not the relayer of the L2Inbox {address} ({relayer}); pass the relayer's key with --settlement.inbox-relayer-key-file"
+            );
+        }
+    }
+    Ok(Some(gateway_settlement::InboxConfig {
+        address,
+        chain_rpc_url: chain_rpc_url.clone(),
+        relayer_key,
+    }))
 }
 
 /// The settings a chain's node and the Gateway's share: confirmations, transactions, retention,

@@ -595,3 +595,54 @@ async fn chain_head(chain: &ChainTopology) -> u64 {
         alloy::providers::ProviderBuilder::new().connect_http(chain.node.rpc_url.clone());
     provider.get_block_number().await.unwrap()
 }
+
+/// The chain's node killed (SIGKILL) right after it handed a deposit to the chain's inbox, before
+/// it saw the receipt: restarted, it processes the deposit no second time, and the batch that
+/// holds it is executed on L1, consuming the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_while_relaying_a_deposit_processes_it_once() {
+    use alloy::primitives::{Address, Bytes, U256};
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, chain) = l1_devnet(dir.path()).await;
+    let topology = devnet.topology.clone();
+    let port = free_port();
+    let mut node = spawn(&chain, dir.path(), port, Some("after-priority-op-sent"));
+    let user =
+        devnet::signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let amount = U256::from(424_242u64);
+    let recipient = Address::repeat_byte(0x61);
+    gateway_contracts::Bridgehub::new(topology.bridgehub, &user)
+        .requestL2Transaction(
+            U256::from(chain.node.chain_id),
+            recipient,
+            amount,
+            Bytes::new(),
+            U256::from(50_000),
+            Address::ZERO,
+        )
+        .value(amount + U256::from(devnet::PRIORITY_OP_FEE_WEI))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    expect_killed(&mut node, "after-priority-op-sent").await;
+    let mut node = spawn(&chain, dir.path(), port, None);
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let l1 =
+        alloy::providers::ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
+    let executor = ChainExecutor::new(chain.l1_executor, &l1);
+    let deadline = Instant::now() + WAIT;
+    while executor.priorityQueueHead().call().await.unwrap() < U256::from(1) {
+        assert!(Instant::now() < deadline, "the deposit never consumed on L1: {:?}", status(port));
+        assert!(node.0.try_wait().unwrap().is_none(), "the restarted node exited");
+        traffic.blocks(1, 1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let l2 = alloy::providers::ProviderBuilder::new().connect_http(chain.node.rpc_url.clone());
+    assert_eq!(l2.get_balance(recipient).await.unwrap(), amount, "processed once");
+    let inbox = gateway_contracts::L2Inbox::new(devnet::INBOX_ADDRESS, &l2);
+    assert_eq!(inbox.nextOpId().call().await.unwrap(), U256::from(1));
+    stop(node).await;
+}

@@ -636,13 +636,16 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     .await;
 
     // Nothing lost, nothing repeated: on L1, each Gateway batch settled once, in order, and
-    // each chain's batches made final in contiguous ranges that never overlap.
+    // each chain's batches made final in contiguous ranges that never overlap (read through one
+    // L1 block: the Gateway's node goes on settling meanwhile).
+    let latest = l1_reader.get_block_number().await.unwrap();
     let settled = l1_reader
         .get_logs(
             &Filter::new()
                 .address(topology.gateway_l1_executor)
                 .event_signature(GatewayExecutor::GatewayBatchSettled::SIGNATURE_HASH)
-                .from_block(0),
+                .from_block(0)
+                .to_block(latest),
         )
         .await
         .unwrap();
@@ -658,7 +661,8 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
             &Filter::new()
                 .address(topology.gateway_l1_executor)
                 .event_signature(GatewayExecutor::ChainBatchesFinal::SIGNATURE_HASH)
-                .from_block(0),
+                .from_block(0)
+                .to_block(latest),
         )
         .await
         .unwrap();
@@ -681,7 +685,7 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     // ... and the Gateway's operator sent L1 exactly one settleBatch per Gateway batch, none
     // reverted: the aggregation lost to the kill was made again, not sent twice.
     let operator = devnet::address_of_key(&keys[1], "gateway").unwrap();
-    let (mut settles, latest) = (0usize, l1_reader.get_block_number().await.unwrap());
+    let mut settles = 0usize;
     for number in 0..=latest {
         let block = l1_reader.get_block_by_number(number.into()).full().await.unwrap().unwrap();
         for tx in block.transactions.txns() {

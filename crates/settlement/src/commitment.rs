@@ -34,6 +34,7 @@ pub fn commit_info(
         .flat_map(|b| b.imported_roots.iter().map(|i| (i.gateway_block, i.root)))
         .collect();
     let last = blocks.last();
+    let ops: Vec<B256> = blocks.iter().flat_map(|b| b.priority_ops.iter().copied()).collect();
     CommitBatchInfo {
         batchNumber: number,
         newStateCommitment: last.map(|b| b.hash).unwrap_or_default(),
@@ -42,13 +43,24 @@ pub fn commit_info(
         chainId: U256::from(config.chain_id),
         daScheme: da as u8,
         daCommitment: da_commitment,
-        numberOfL1Txs: U256::ZERO,
+        numberOfL1Txs: U256::from(ops.len()),
         numberOfL2Txs: U256::from(blocks.iter().map(|b| u64::from(b.tx_count)).sum::<u64>()),
-        priorityOpsHash: B256::ZERO,
+        priorityOpsHash: priority_ops_hash(&ops),
         l2LogsRoot: merkle_root(&leaves),
         dependencyRootsRollingHash: gateway_primitives::dependency_roots_rolling_hash(&imported),
         slChainId: U256::from(config.layer.chain_id),
     }
+}
+
+/// The rolling hash of the priority operations a batch processed, in order, as the executor
+/// folds its queue when it executes the batch: `h = keccak256(h ‖ opHash)` from zero.
+pub fn priority_ops_hash(ops: &[B256]) -> B256 {
+    ops.iter().fold(B256::ZERO, |rolling, op| {
+        let mut packed = [0u8; 64];
+        packed[..32].copy_from_slice(rolling.as_slice());
+        packed[32..].copy_from_slice(op.as_slice());
+        alloy::primitives::keccak256(packed)
+    })
 }
 
 /// The commit info a batch record carries.

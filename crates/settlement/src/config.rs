@@ -162,6 +162,10 @@ pub struct SettlementConfig {
     pub retention: Duration,
     /// The contract whose logs are the chain's L2 -> L1 messages, if any.
     pub messenger: Option<Address>,
+    /// The chain's `L2Inbox`: its logs are the priority operations (L1 -> L2 transactions) the
+    /// chain processed, which each batch reports (`numberOfL1Txs`, `priorityOpsHash`); with a
+    /// relayer key the node also hands it the operations queued on its settlement layer.
+    pub inbox: Option<InboxConfig>,
     /// The highest fee per gas (wei) the sender pays, if capped.
     pub max_fee_per_gas: Option<u128>,
     /// Set in the Gateway's own node: settle the Gateway on L1 with aggregated proofs
@@ -221,6 +225,7 @@ impl SettlementConfig {
             pubdata_retention_batches: DEFAULT_PUBDATA_RETENTION_BATCHES,
             retention: DEFAULT_RETENTION,
             messenger: None,
+            inbox: None,
             max_fee_per_gas: None,
             gateway: None,
             l1_finality: None,
@@ -316,6 +321,18 @@ pub struct MessageRootSource {
     pub rpc_url: Url,
     /// Its `MessageRoot`.
     pub message_root: Address,
+}
+
+/// The chain's `L2Inbox` and who relays to it.
+#[derive(Debug, Clone)]
+pub struct InboxConfig {
+    /// Its address on the chain.
+    pub address: Address,
+    /// The chain's own JSON-RPC endpoint (where the relayer sends).
+    pub chain_rpc_url: Url,
+    /// Signs `processOp` (the inbox's `relayer`); `None`: another process relays, this node
+    /// only reports what the chain processed.
+    pub relayer_key: Option<OperatorKey>,
 }
 
 /// What interop needs on a chain's node.

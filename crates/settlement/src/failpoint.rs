@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 pub const FAILPOINT_ENV: &str = "GATEWAY_FAILPOINT";
 
 /// Every crash point, in pipeline order.
-pub const FAILPOINTS: [&str; 11] = [
+pub const FAILPOINTS: [&str; 12] = [
     "after-seal",
     "after-proof",
     "after-commit-sent",
@@ -24,6 +24,8 @@ pub const FAILPOINTS: [&str; 11] = [
     "after-migration-mined",
     // Gateway mode: an aggregated proof made, not yet stored.
     "mid-aggregation",
+    // A priority operation handed to the chain's inbox, its receipt not yet seen.
+    "after-priority-op-sent",
 ];
 
 /// Every panic point: the task named after `panic-in-` panics when it reaches it.

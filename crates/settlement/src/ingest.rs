@@ -51,9 +51,19 @@ fn block_record_of(
 ) -> BlockRecord {
     let mut message_leaves = Vec::new();
     let mut imported_roots = Vec::new();
+    let mut priority_ops = Vec::new();
     let interop_roots = config.interop.as_ref().map(|i| i.interop_roots);
+    let inbox = config.inbox.as_ref().map(|i| i.address);
     for log in receipts.iter().flat_map(|r| r.logs()) {
         let topic = log.data.topics().first();
+        if Some(log.address) == inbox
+            && topic == Some(&gateway_contracts::L2Inbox::PriorityOpProcessed::SIGNATURE_HASH)
+            && let Ok(processed) =
+                gateway_contracts::L2Inbox::PriorityOpProcessed::decode_log_data(&log.data)
+        {
+            priority_ops.push(processed.opHash);
+            continue;
+        }
         if Some(log.address) == config.messenger
             && topic == Some(&gateway_contracts::L2Messenger::MessageSent::SIGNATURE_HASH)
         {
@@ -80,6 +90,7 @@ fn block_record_of(
         pubdata_bytes,
         message_leaves,
         imported_roots,
+        priority_ops,
     }
 }
 

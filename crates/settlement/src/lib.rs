@@ -52,6 +52,7 @@ pub mod interop;
 mod metrics;
 pub mod migration;
 mod observe;
+mod priority;
 mod prove;
 mod retention;
 mod rpc;
@@ -69,8 +70,8 @@ pub use config::{
     DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS, DEFAULT_PRICE_PER_CHAIN_BATCH,
     DEFAULT_PRIORITY_OPS_DRAIN_TIMEOUT, DEFAULT_PROOF_CONCURRENCY,
     DEFAULT_PUBDATA_RETENTION_BATCHES, DEFAULT_RETENTION, DEFAULT_ROOT_CONFIRMATIONS,
-    DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_TX_TIMEOUT, GatewayMode, InteropConfig, L1FinalitySource,
-    LayerKind, MessageRootSource, MigrationConfig, OperatorKey, SettlementConfig,
+    DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_TX_TIMEOUT, GatewayMode, InboxConfig, InteropConfig,
+    L1FinalitySource, LayerKind, MessageRootSource, MigrationConfig, OperatorKey, SettlementConfig,
     SettlementLayerEndpoint, UnknownLayer,
 };
 pub use error::{LayerCall, LayerError, SettlementError, SettlementResult, UnlinkedBlock};

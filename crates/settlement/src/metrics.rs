@@ -24,7 +24,7 @@ pub fn describe() {
         metrics::counter!(name).increment(0);
     }
     metrics::gauge!("settlement_pending_tx_age_seconds").increment(0.0);
-    for task in ["batcher", "prover", "sender", "finality", "interop", "migration"] {
+    for task in ["batcher", "prover", "sender", "finality", "interop", "migration", "priority"] {
         metrics::counter!("settlement_errors_total", "task" => task).increment(0);
     }
     for stage in ["commit", "prove", "execute", "settle"] {
@@ -33,6 +33,14 @@ pub fn describe() {
     for outcome in ["completed", "cancelled"] {
         metrics::counter!("settlement_migrations_total", "outcome" => outcome).increment(0);
     }
+    describe_counter!(
+        "settlement_priority_ops_relayed_total",
+        "priority operations (L1 -> L2 transactions) this node handed to the chain's L2Inbox"
+    );
+    describe_gauge!(
+        "settlement_priority_ops_unprocessed",
+        "priority operations queued on the settlement layer that the chain has not processed yet"
+    );
     describe_histogram!(
         "settlement_batch_stage_seconds",
         "time a batch waited for each stage (label stage: proved, committed, proved_on_chain, executed, l1_final), measured from the previous stage as this process saw it"

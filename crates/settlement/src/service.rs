@@ -182,6 +182,12 @@ impl Settlement {
             "sender",
             crate::send::run(Arc::clone(pipeline), self.gateway.clone(), shutdown.clone()),
         );
+        if let Some(inbox) = pipeline.config.inbox.clone().filter(|i| i.relayer_key.is_some()) {
+            supervisor.spawn(
+                "priority",
+                crate::priority::run(Arc::clone(pipeline), inbox, shutdown.clone()),
+            );
+        }
         // The ingest loop is the ExEx future itself; a panic in it stops the ExEx too.
         let ingest = std::panic::AssertUnwindSafe(run_exex(
             ctx,

@@ -622,7 +622,26 @@ mod tests {
                     root: B256::repeat_byte(0x40 + number as u8),
                 })
                 .collect(),
+            // Every third block processed priority operations (with or without roots).
+            priority_ops: (0..u64::from(number.is_multiple_of(3)) * 2)
+                .map(|i| B256::repeat_byte(0x70 + i as u8))
+                .collect(),
         }
+    }
+
+    #[test]
+    fn block_records_round_trip_with_every_optional_part() {
+        // Blocks 1..=12 cover: nothing optional (2, 4, ...), roots only (1, 5, ...),
+        // operations only (6, 12) and both (3, 9); a record without them is as short as before.
+        for number in 1..=12 {
+            let block = record(number);
+            assert_eq!(BlockRecord::decode(number, &block.encode()).unwrap(), block, "{number}");
+        }
+        let plain = BlockRecord { number: 1, ..Default::default() };
+        assert_eq!(plain.encode().len(), 32 + 32 + 8 + 4 + 8 + 8 + 4);
+        let mut truncated = record(3).encode();
+        truncated.pop();
+        assert!(BlockRecord::decode(3, &truncated).is_err(), "a cut record is corrupt");
     }
 
     #[test]

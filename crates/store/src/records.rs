@@ -25,6 +25,9 @@ pub struct BlockRecord {
     pub message_leaves: Vec<B256>,
     /// The interop roots it imported (`InteropRoots.RootImported`), in order.
     pub imported_roots: Vec<ImportedRoot>,
+    /// The hashes of the priority operations (L1 -> L2 transactions) it processed
+    /// (`L2Inbox.PriorityOpProcessed`), in order.
+    pub priority_ops: Vec<B256>,
 }
 
 /// An interop root a chain block imported from the Gateway.
@@ -57,11 +60,19 @@ impl BlockRecord {
             out.extend_from_slice(leaf.as_slice());
         }
         // Since schema 5; older records end here and read as importing nothing.
-        if !self.imported_roots.is_empty() {
+        if !self.imported_roots.is_empty() || !self.priority_ops.is_empty() {
             out.extend_from_slice(&(self.imported_roots.len() as u32).to_be_bytes());
             for imported in &self.imported_roots {
                 out.extend_from_slice(&imported.gateway_block.to_be_bytes());
                 out.extend_from_slice(imported.root.as_slice());
+            }
+        }
+        // Since deposits (schema 7 still: older records end before it and read as processing
+        // none).
+        if !self.priority_ops.is_empty() {
+            out.extend_from_slice(&(self.priority_ops.len() as u32).to_be_bytes());
+            for op in &self.priority_ops {
+                out.extend_from_slice(op.as_slice());
             }
         }
         out
@@ -100,7 +111,7 @@ impl BlockRecord {
                 return Err(corrupt(format!("{} stray bytes after the leaves", reader.0.len())));
             }
             let count = reader.u32() as usize;
-            if reader.0.len() != count * 40 {
+            if reader.0.len() < count * 40 {
                 return Err(corrupt(format!(
                     "{count} imported roots but {} bytes left",
                     reader.0.len()
@@ -109,6 +120,20 @@ impl BlockRecord {
             imported_roots = (0..count)
                 .map(|_| ImportedRoot { gateway_block: reader.u64(), root: reader.b256() })
                 .collect();
+        }
+        let mut priority_ops = Vec::new();
+        if !reader.0.is_empty() {
+            if reader.0.len() < 4 {
+                return Err(corrupt(format!("{} stray bytes after the roots", reader.0.len())));
+            }
+            let count = reader.u32() as usize;
+            if reader.0.len() != count * 32 {
+                return Err(corrupt(format!(
+                    "{count} priority operations but {} bytes left",
+                    reader.0.len()
+                )));
+            }
+            priority_ops = (0..count).map(|_| reader.b256()).collect();
         }
         Ok(Self {
             number,
@@ -120,6 +145,7 @@ impl BlockRecord {
             pubdata_bytes,
             message_leaves,
             imported_roots,
+            priority_ops,
         })
     }
 }
