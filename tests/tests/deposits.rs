@@ -1,24 +1,27 @@
-//! Deposits (L1 -> L2 transactions) to a chain that settles on L1: the Bridgehub escrows the
-//! value and queues the operation in the chain's executor; the chain node's relayer hands it to
-//! the chain's `L2Inbox` exactly once, in queue order; the batch that holds it reports it
-//! (`numberOfL1Txs`, `priorityOpsHash`) and the executor consumes the queue when it executes the
-//! batch. Real anvil nodes, mock proofs.
+//! Value that moves, for a chain that settles on L1. Deposits (L1 -> L2 transactions): the
+//! Bridgehub escrows the value and queues the operation in the chain's executor; the chain
+//! node's relayer hands it to the chain's `L2Inbox` exactly once, in queue order; the batch that
+//! holds it reports it (`numberOfL1Txs`, `priorityOpsHash`) and the executor consumes the queue
+//! when it executes the batch. Withdrawals: the chain's `L2Bridge` sends an L2 -> L1 message, and
+//! the Bridgehub pays it out of the escrow once, against the proof the node serves. Real anvil
+//! nodes, mock proofs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
+use alloy::sol_types::{SolEvent, SolValue};
 use alloy::{
     primitives::{Address, Bytes, U256},
     providers::{Provider, ProviderBuilder},
 };
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::{Mined, chain_config, start_settlement, wait_for};
-use gateway_contracts::{Bridgehub, ChainExecutor, L2Inbox};
+use gateway_contracts::{Bridgehub, ChainExecutor, L2Bridge, L2Inbox};
 use gateway_settlement::{InboxConfig, OperatorKey, commitment::decode_commit_info};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deposit_to_a_chain_on_l1_is_processed_once_reported_by_its_batch_and_consumed_on_l1() {
+async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
     let devnet = Devnet::start(
         DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
         None,
@@ -35,7 +38,7 @@ async fn a_deposit_to_a_chain_on_l1_is_processed_once_reported_by_its_batch_and_
         chain_rpc_url: chain.node.rpc_url.clone(),
         relayer_key: Some(OperatorKey::new(chain.interop.importer_key.clone())),
     });
-    let (_host, store, settlement) =
+    let (host, store, settlement) =
         start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
 
@@ -132,5 +135,95 @@ async fn a_deposit_to_a_chain_on_l1_is_processed_once_reported_by_its_batch_and_
         .map(drop)
         .expect_err("not the relayer");
     assert!(err.to_string().contains("revert"), "{err}");
+
+    // A withdrawal: the chain's operator sends value through the L2Bridge to a fresh L1
+    // account; once its batch is executed on L1, the proof the node serves pays it out, once.
+    let withdrawn = U256::from(600_000u64);
+    let l1_receiver = Address::repeat_byte(0x7c);
+    let operator = signer_provider(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let receipt = L2Bridge::new(devnet::L2_BRIDGE_ADDRESS, &operator)
+        .withdraw(l1_receiver)
+        .value(withdrawn)
+        .send()
+        .await
+        .unwrap()
+        .mined()
+        .await
+        .unwrap();
+    let log_index = receipt
+        .inner
+        .logs()
+        .iter()
+        .find(|l| {
+            l.topics().first() == Some(&gateway_contracts::L2Messenger::MessageSent::SIGNATURE_HASH)
+        })
+        .and_then(|l| l.log_index)
+        .unwrap();
+    let port = host.rpc_addr().unwrap().port();
+    let tx = receipt.transaction_hash;
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"interop_getMessageProof","params":["{tx}",{log_index},"l1"]}}"#
+    );
+    let deadline = std::time::Instant::now() + e2e_tests::fixtures::WAIT;
+    let answer = loop {
+        traffic.blocks(1, 1).await.unwrap();
+        let response = devnet::local_http(
+            port,
+            &format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        let json = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        if !value["result"]["proof"].is_null() {
+            break value["result"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no L1 proof of the withdrawal: {value}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let batch = answer["batchNumber"].as_u64().unwrap();
+    let proof = serde_json::from_value::<gateway_settlement::ProofJson>(answer["proof"].clone())
+        .unwrap()
+        .to_contract();
+    let proof = Bridgehub::MessageProof {
+        rootId: proof.rootId,
+        messageIndex: proof.messageIndex,
+        messagePath: proof.messagePath,
+        batchIndex: proof.batchIndex,
+        batchPath: proof.batchPath,
+        chainIndex: proof.chainIndex,
+        chainPath: proof.chainPath,
+    };
+    let data = Bytes::from((l1_receiver, withdrawn).abi_encode_params());
+    let claimer = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let as_claimer = Bridgehub::new(topology.bridgehub, &claimer);
+    let id = U256::from(chain.node.chain_id);
+    // A proof of another amount is refused.
+    let more = Bytes::from((l1_receiver, withdrawn + U256::from(1)).abi_encode_params());
+    as_claimer
+        .finalizeWithdrawal(id, batch, more, proof.clone())
+        .send()
+        .await
+        .map(drop)
+        .expect_err("a message that was not sent");
+    as_claimer
+        .finalizeWithdrawal(id, batch, data.clone(), proof.clone())
+        .send()
+        .await
+        .unwrap()
+        .mined()
+        .await
+        .unwrap();
+    assert_eq!(l1.get_balance(l1_receiver).await.unwrap(), withdrawn);
+    assert_eq!(bridgehub.escrowed(id).call().await.unwrap(), amount + second - withdrawn);
+    // Once.
+    as_claimer
+        .finalizeWithdrawal(id, batch, data, proof)
+        .send()
+        .await
+        .map(drop)
+        .expect_err("a second claim");
+    assert_eq!(l1.get_balance(l1_receiver).await.unwrap(), withdrawn);
     tokio::time::sleep(Duration::from_millis(100)).await;
 }

@@ -105,17 +105,21 @@ impl Node {
 
     /// Waits until `check` holds on the status.
     async fn wait(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let last = std::sync::Mutex::new(Value::Null);
         tokio::time::timeout(WAIT, async {
             loop {
                 let status = self.status().await;
                 if check(&status) {
                     return status;
                 }
+                *last.lock().unwrap() = status;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .unwrap_or_else(|_| {
+            panic!("timed out waiting for {what}; last status {}", last.lock().unwrap())
+        })
     }
 }
 

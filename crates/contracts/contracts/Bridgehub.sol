@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {ChainExecutor} from "./ChainExecutor.sol";
 import {GatewayExecutor} from "./GatewayExecutor.sol";
 import {StoredBatchInfo} from "./Types.sol";
+import {Message, MessageProof, MessageVerifier} from "./MessageVerifier.sol";
 
 /// @notice L1's registry of chains and settlement layers: which executor settles a chain on each
 /// settlement layer, which settlement layer is active, the governance whitelist of settlement
@@ -42,6 +43,16 @@ contract Bridgehub {
     mapping(uint256 chainId => uint256) public escrowed;
     /// @notice The most gas an L1 -> L2 transaction's call may ask for on the chain.
     uint256 public constant MAX_L2_GAS_LIMIT = 10_000_000;
+    /// @notice Every chain's `L2Bridge` (the same address on each chain): the only sender whose
+    /// messages release escrowed value.
+    address public constant L2_BRIDGE = 0x0000000000000000000000000000000000008011;
+    /// @notice Proves messages of batches settled on L1 (over L1's `MessageRoot` history).
+    MessageVerifier public l1RootsVerifier;
+    /// @notice Proves messages of batches settled on a Gateway (over the Gateway batches'
+    /// shared roots its `GatewayExecutor` holds on L1).
+    MessageVerifier public gatewayBatchesVerifier;
+    /// @notice Withdrawals paid out, by `keccak256(chainId, batchNumber, messageIndex)`.
+    mapping(bytes32 => bool) public withdrawalFinalized;
     /// @notice The Gateway a chain's admin asked to leave (startMigrationFromGateway), until the
     /// move back to L1 completes; 0 when no such request is open.
     mapping(uint256 chainId => uint256 gateway) public migrationBackRequested;
@@ -57,6 +68,10 @@ contract Bridgehub {
     event L2TransactionRequested(uint256 indexed chainId, uint256 indexed id, address indexed sender, uint256 fee);
     event FeesWithdrawn(address to, uint256 amount);
     event Deposited(uint256 indexed chainId, uint256 indexed id, address l2To, uint256 value);
+    event MessageVerifiersSet(address l1Roots, address gatewayBatches);
+    event WithdrawalFinalized(
+        uint256 indexed chainId, uint256 indexed batchNumber, uint256 messageIndex, address receiver, uint256 amount
+    );
 
     error NotOwner(address caller);
     error NotChainAdmin(uint256 chainId, address caller);
@@ -74,6 +89,11 @@ contract Bridgehub {
     /// @notice A priority operation paid less than `priorityOpFee`.
     error PriorityOpFeeTooLow(uint256 paid, uint256 fee);
     error L2GasLimitTooHigh(uint256 gasLimit, uint256 max);
+    error NoMessageVerifier(uint256 settlementLayer);
+    error WithdrawalAlreadyFinalized(uint256 chainId, uint256 batchNumber, uint256 messageIndex);
+    error EscrowTooLow(uint256 chainId, uint256 escrowed, uint256 amount);
+    error BatchNotSettled(uint256 chainId, uint256 batchNumber);
+    error WithdrawalTransferFailed(address receiver, uint256 amount);
     /// @notice Priority operations for a chain on a Gateway are not carried there yet.
     error PriorityOpsNotOnL1(uint256 chainId, uint256 settlementLayer);
     /// @notice Sending the collected fees failed.
@@ -181,6 +201,48 @@ contract Bridgehub {
         id = _l1Executor(chainId).requestPriorityOp(msg.sender, data);
         emit L2TransactionRequested(chainId, id, msg.sender, msg.value - l2Value);
         emit Deposited(chainId, id, l2To, l2Value);
+    }
+
+    /// @notice Sets the message verifiers withdrawals are proven with.
+    function setMessageVerifiers(address l1Roots, address gatewayBatches) external onlyOwner {
+        l1RootsVerifier = MessageVerifier(l1Roots);
+        gatewayBatchesVerifier = MessageVerifier(gatewayBatches);
+        emit MessageVerifiersSet(l1Roots, gatewayBatches);
+    }
+
+    // === withdrawals ===
+
+    /// @notice Pays out a withdrawal: the chain's `L2Bridge` sent `data` = `abi.encode(receiver,
+    /// amount)` in batch `batchNumber`, proven against the roots of the layer the chain settled
+    /// that batch on (L1's own, or the Gateway batches' on L1: where the batch was settled,
+    /// before or after any migration, is in the migration history). Once per message; from the
+    /// value escrowed for the chain.
+    function finalizeWithdrawal(uint256 chainId, uint64 batchNumber, bytes calldata data, MessageProof calldata proof)
+        external
+    {
+        bytes32 key = keccak256(abi.encode(chainId, batchNumber, proof.messageIndex));
+        if (withdrawalFinalized[key]) revert WithdrawalAlreadyFinalized(chainId, batchNumber, proof.messageIndex);
+        uint256 layer = settlementLayerOfBatch(chainId, batchNumber);
+        MessageVerifier verifier = layer == block.chainid ? l1RootsVerifier : gatewayBatchesVerifier;
+        if (address(verifier) == address(0)) revert NoMessageVerifier(layer);
+        verifier.proveMessageInclusion(uint64(chainId), batchNumber, Message({sender: L2_BRIDGE, data: data}), proof);
+        (address receiver, uint256 amount) = abi.decode(data, (address, uint256));
+        uint256 held = escrowed[chainId];
+        if (held < amount) revert EscrowTooLow(chainId, held, amount);
+        withdrawalFinalized[key] = true;
+        escrowed[chainId] = held - amount;
+        emit WithdrawalFinalized(chainId, batchNumber, proof.messageIndex, receiver, amount);
+        (bool ok,) = receiver.call{value: amount}("");
+        if (!ok) revert WithdrawalTransferFailed(receiver, amount);
+    }
+
+    /// @notice The layer `chainId` settled batch `batchNumber` on, from the migration history.
+    function settlementLayerOfBatch(uint256 chainId, uint256 batchNumber) public view returns (uint256) {
+        for (uint256 i = migrations.length; i > 0; i--) {
+            Migration storage m = migrations[i - 1];
+            if (m.chainId == chainId && m.firstBatch <= batchNumber) return m.settlementLayer;
+        }
+        revert BatchNotSettled(chainId, batchNumber);
     }
 
     // === views ===

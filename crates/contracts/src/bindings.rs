@@ -118,6 +118,13 @@ sol!(
 sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
+    L2Bridge,
+    "artifacts/L2Bridge.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
     L2Inbox,
     "artifacts/L2Inbox.json"
 );

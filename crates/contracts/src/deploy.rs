@@ -9,8 +9,8 @@ use gateway_primitives::StoredBatchInfo;
 
 use crate::{
     Bridgehub, ChainExecutor, GatewayExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier,
-    Halo2BatchVerifier, Halo2LeafVerifier, InteropRoots, L2Inbox, L2Messenger, MerkleHarness,
-    MessageRoot, MessageVerifier, MockAggregatedVerifier, MockVerifier,
+    Halo2BatchVerifier, Halo2LeafVerifier, InteropRoots, L2Bridge, L2Inbox, L2Messenger,
+    MerkleHarness, MessageRoot, MessageVerifier, MockAggregatedVerifier, MockVerifier,
 };
 
 /// The result type of this crate.
@@ -228,6 +228,15 @@ pub async fn deploy_gateway_executor<P: Provider>(
 pub async fn deploy_l2_messenger<P: Provider>(provider: P) -> ContractsResult<Address> {
     let contract = L2Messenger::deploy(provider).await.map_err(|source| {
         ContractsError::Deploy { source: Box::new(source), contract: "L2Messenger" }
+    })?;
+    Ok(*contract.address())
+}
+
+/// Deploys a chain's `L2Bridge` (stateless: its code is copied to its fixed address).
+pub async fn deploy_l2_bridge<P: Provider>(provider: P) -> ContractsResult<Address> {
+    let contract = L2Bridge::deploy(provider).await.map_err(|source| ContractsError::Deploy {
+        source: Box::new(source),
+        contract: "L2Bridge",
     })?;
     Ok(*contract.address())
 }

@@ -304,6 +304,13 @@ pub async fn init_ecosystem(spec: &EcosystemSpec) -> DevnetResult<Topology> {
         .await
         .map_err(deployed("L1 MessageVerifier over L1 roots"))?,
     };
+    send(
+        "set the withdrawal verifiers",
+        bridgehub
+            .setMessageVerifiers(l1_interop.l1_roots_verifier, l1_interop.gateway_batches_verifier)
+            .send(),
+    )
+    .await?;
     let kept = |key: &str| if spec.keys_in_topology { key.to_string() } else { String::new() };
     info!(target: "devnet", l1 = l1_chain, gateway = gw_chain, bridgehub = %bridgehub_address, "ecosystem deployed");
     Ok(Topology {
@@ -362,6 +369,7 @@ pub async fn check_chain(topology: &Topology, chain: &ChainTopology) -> DevnetRe
         (chain.interop.message_verifier, "MessageVerifier"),
         (MESSENGER_ADDRESS, "L2Messenger"),
         (crate::INBOX_ADDRESS, "L2Inbox"),
+        (crate::L2_BRIDGE_ADDRESS, "L2Bridge"),
     ] {
         if !has_code(&chain.node.rpc_url, address).await? {
             return Err(DevnetError::Refused(format!(
@@ -621,25 +629,41 @@ async fn verifier_delay(topology: &Topology) -> DevnetResult<u64> {
     Ok(delay.saturating_to())
 }
 
-/// The chain's `L2Messenger` at [`MESSENGER_ADDRESS`]: a system contract in the chain's
+/// The chain's `L2Messenger` at [`MESSENGER_ADDRESS`] and `L2Bridge` at
+/// [`crate::L2_BRIDGE_ADDRESS`]: system contracts in the chain's genesis.
+async fn ensure_messenger(url: &Url, deployer_key: &str) -> DevnetResult<()> {
+    ensure_system_contract(url, deployer_key, MESSENGER_ADDRESS, "L2Messenger").await?;
+    ensure_system_contract(url, deployer_key, crate::L2_BRIDGE_ADDRESS, "L2Bridge").await
+}
+
+/// A stateless system contract (`L2Messenger`, `L2Bridge`) at `address`: in the chain's
 /// genesis; a dev node without it gets a copy there (`anvil_setCode`); any other node is
 /// refused.
-async fn ensure_messenger(url: &Url, deployer_key: &str) -> DevnetResult<()> {
-    if has_code(url, MESSENGER_ADDRESS).await? {
+async fn ensure_system_contract(
+    url: &Url,
+    deployer_key: &str,
+    address: Address,
+    name: &'static str,
+) -> DevnetResult<()> {
+    if has_code(url, address).await? {
         return Ok(());
     }
     let provider = signer_provider(url.clone(), deployer_key)?;
-    let deployed_at = deploy_l2_messenger(&provider).await.map_err(deployed("L2Messenger"))?;
+    let deployed_at = match name {
+        "L2Bridge" => gateway_contracts::deploy_l2_bridge(&provider).await,
+        _ => deploy_l2_messenger(&provider).await,
+    }
+    .map_err(deployed(name))?;
     let code = provider
         .get_code_at(deployed_at)
         .await
-        .map_err(rpc_err("reading the L2Messenger's code"))?;
+        .map_err(rpc_err(format!("reading the {name}'s code")))?;
     provider
-        .raw_request::<_, serde_json::Value>("anvil_setCode".into(), (MESSENGER_ADDRESS, code))
+        .raw_request::<_, serde_json::Value>("anvil_setCode".into(), (address, code))
         .await
         .map_err(|e| {
             DevnetError::Refused(format!(
-                "the chain at {url} has no L2Messenger at {MESSENGER_ADDRESS} and cannot be given one ({e}): put it in the chain's genesis as a system contract"
+                "the chain at {url} has no {name} at {address} and cannot be given one ({e}): put it in the chain's genesis as a system contract"
             ))
         })?;
     Ok(())

@@ -175,6 +175,11 @@ pub const MESSENGER_ADDRESS: Address =
 pub const INBOX_ADDRESS: Address =
     Address::new([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x10]);
 
+/// Where every chain's `L2Bridge` lives (the same address on each chain; the Bridgehub releases
+/// escrowed value for its messages only).
+pub const L2_BRIDGE_ADDRESS: Address =
+    Address::new([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x11]);
+
 /// The native supply a dev chain's `L2Inbox` holds for deposits (1,000,000 ETH), standing in for
 /// a protocol mint.
 pub const INBOX_DEV_SUPPLY_WEI: u128 = 1_000_000 * 1_000_000_000_000_000_000;
