@@ -610,6 +610,13 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
             &format!(r#"{{"to": "{to}"}}"#),
         ])
     };
+    // Value out of chain B: a withdrawal sent while B settles on the Gateway (claimed after it
+    // moved to L1), one while on L1, one after it came back; a deposit while it is on L1 pays
+    // for them (the Bridgehub escrows per chain).
+    let b_key = &keys[3];
+    let (x, y, z) = (U256::from(3_000u64), U256::from(4_000u64), U256::from(5_000u64));
+    let receivers = [0x91u8, 0x92, 0x93].map(alloy::primitives::Address::repeat_byte);
+    let on_gateway_before = withdraw(&b, b_key, receivers[0], x).await;
     admin("l1");
     until("chain B settles on L1", &mut [&mut b_node], &[&traffic_b], async || {
         let s = status_of(b_http);
@@ -619,6 +626,60 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
             .then_some(())
     })
     .await;
+    let user = devnet::signer_provider(topology.l1.node.rpc_url.clone(), &keys[5]).unwrap();
+    let bridgehub = gateway_contracts::Bridgehub::new(topology.bridgehub, &user);
+    let deposit = x + y + z;
+    bridgehub
+        .requestL2Transaction(
+            U256::from(271),
+            receivers[2],
+            deposit,
+            Bytes::new(),
+            U256::from(50_000),
+            alloy::primitives::Address::ZERO,
+        )
+        .value(deposit + U256::from(devnet::PRIORITY_OP_FEE_WEI))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let b_l1_executor = gateway_contracts::ChainExecutor::new(b.l1_executor, &l1_reader);
+    until(
+        "the deposit to B processed and consumed on L1",
+        &mut [&mut b_node],
+        &[&traffic_b],
+        async || {
+            (b_l1_executor.priorityQueueHead().call().await.unwrap() == U256::from(1)).then_some(())
+        },
+    )
+    .await;
+    let b_l2 = ProviderBuilder::new().connect_http(b.node.rpc_url.clone());
+    assert_eq!(b_l2.get_balance(receivers[2]).await.unwrap(), deposit, "deposited once");
+    // The withdrawal from before the migration: its batch was settled on the Gateway, so the
+    // Bridgehub proves it with the Gateway batches' roots.
+    claim(
+        &topology,
+        &keys[5],
+        271,
+        &proof_of(b_http, on_gateway_before, &mut [&mut b_node, &mut gw_node], &[&traffic_b]).await,
+        receivers[0],
+        x,
+    )
+    .await
+    .unwrap();
+    let on_l1 = withdraw(&b, b_key, receivers[1], y).await;
+    claim(
+        &topology,
+        &keys[5],
+        271,
+        &proof_of(b_http, on_l1, &mut [&mut b_node], &[&traffic_b]).await,
+        receivers[1],
+        y,
+    )
+    .await
+    .unwrap();
     admin("gateway");
     let b_final_before = l1_final(271).await;
     until(
@@ -634,6 +695,17 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
         },
     )
     .await;
+
+    let after_return = withdraw(&b, b_key, receivers[2], z).await;
+    let answer =
+        proof_of(b_http, after_return, &mut [&mut b_node, &mut gw_node], &[&traffic_b]).await;
+    claim(&topology, &keys[5], 271, &answer, receivers[2], z).await.unwrap();
+    for (receiver, amount) in receivers.iter().zip([x, y, z]) {
+        assert_eq!(l1_reader.get_balance(*receiver).await.unwrap(), amount, "paid once");
+    }
+    let again = claim(&topology, &keys[5], 271, &answer, receivers[2], z).await;
+    assert!(again.is_err(), "a second claim is refused");
+    assert!(bridgehub.escrowed(U256::from(271)).call().await.unwrap().is_zero());
 
     // Nothing lost, nothing repeated: on L1, each Gateway batch settled once, in order, and
     // each chain's batches made final in contiguous ranges that never overlap (read through one
@@ -741,4 +813,82 @@ fn proof_answer(port: u16, tx: B256, log_index: u64, rest: &str) -> serde_json::
     let answer: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
     assert!(answer["error"].is_null(), "{answer}");
     answer["result"].clone()
+}
+
+/// Withdraws `amount` from `chain` to `receiver` on L1 through the `L2Bridge`, signed by `key`:
+/// the transaction and the index of its message's log.
+async fn withdraw(
+    chain: &devnet::ChainTopology,
+    key: &str,
+    receiver: alloy::primitives::Address,
+    amount: U256,
+) -> (B256, u64) {
+    let signer = devnet::signer_provider(chain.node.rpc_url.clone(), key).unwrap();
+    let receipt = gateway_contracts::L2Bridge::new(devnet::L2_BRIDGE_ADDRESS, &signer)
+        .withdraw(receiver)
+        .value(amount)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    let log_index = receipt
+        .inner
+        .logs()
+        .iter()
+        .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
+        .and_then(|l| l.log_index)
+        .unwrap();
+    (receipt.transaction_hash, log_index)
+}
+
+/// The L1 proof of a message, once the node at `port` has one.
+async fn proof_of(
+    port: u16,
+    (tx, log_index): (B256, u64),
+    nodes: &mut [&mut NodeProcess],
+    traffic: &[&Traffic],
+) -> serde_json::Value {
+    until("a message's L1 proof", nodes, traffic, async || {
+        let answer = proof_answer(port, tx, log_index, "\"l1\"");
+        (!answer["proof"].is_null()).then_some(answer)
+    })
+    .await
+}
+
+/// `Bridgehub.finalizeWithdrawal` of `amount` to `receiver` from `chain_id` with the node's
+/// proof `answer`, sent by `key`.
+async fn claim(
+    topology: &Topology,
+    key: &str,
+    chain_id: u64,
+    answer: &serde_json::Value,
+    receiver: alloy::primitives::Address,
+    amount: U256,
+) -> Result<(), String> {
+    use alloy::sol_types::SolValue as _;
+    let proof = serde_json::from_value::<gateway_settlement::ProofJson>(answer["proof"].clone())
+        .unwrap()
+        .to_contract();
+    let proof = gateway_contracts::Bridgehub::MessageProof {
+        rootId: proof.rootId,
+        messageIndex: proof.messageIndex,
+        messagePath: proof.messagePath,
+        batchIndex: proof.batchIndex,
+        batchPath: proof.batchPath,
+        chainIndex: proof.chainIndex,
+        chainPath: proof.chainPath,
+    };
+    let signer = devnet::signer_provider(topology.l1.node.rpc_url.clone(), key).unwrap();
+    let data = Bytes::from((receiver, amount).abi_encode_params());
+    let batch = answer["batchNumber"].as_u64().unwrap();
+    let pending = gateway_contracts::Bridgehub::new(topology.bridgehub, &signer)
+        .finalizeWithdrawal(U256::from(chain_id), batch, data, proof)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let receipt = pending.get_receipt().await.map_err(|e| e.to_string())?;
+    if receipt.status() { Ok(()) } else { Err("reverted".into()) }
 }
