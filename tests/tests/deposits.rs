@@ -113,6 +113,12 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
         batches.iter().map(|b| decode_commit_info(b).unwrap().numberOfL1Txs.to::<u64>()).sum();
     assert_eq!(reported, 2, "the batches report both operations");
     assert!(settlement.status().unwrap().last_error.is_none());
+    let priority = settlement.status().unwrap().priority.expect("the queue is read");
+    assert_eq!(
+        (priority.queued, priority.processed, priority.pending, priority.expired),
+        (2, 2, 0, 0),
+        "{priority:?}"
+    );
 
     // The relayer cannot process an operation twice, nor out of order.
     let relayer = signer_provider(chain.node.rpc_url.clone(), &chain.interop.importer_key).unwrap();
@@ -226,4 +232,73 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
         .expect_err("a second claim");
     assert_eq!(l1.get_balance(l1_receiver).await.unwrap(), withdrawn);
     tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// Censorship is visible: an operation nobody relays stays pending, and once past its
+/// expiration block `settlement_status.priority` counts it expired (and the gauge alarms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_nobody_includes_shows_pending_then_expired_in_the_status() {
+    let devnet = Devnet::start(
+        // Mined blocks keep no state on disk: thousands of them are mined in seconds.
+        DevnetConfig {
+            chains: vec![InitialSettlement::L1],
+            prune_history: Some(64),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = chain_config(&topology, &chain);
+    // The node knows the inbox but does not relay.
+    config.inbox = Some(InboxConfig {
+        address: chain.inbox,
+        chain_rpc_url: chain.node.rpc_url.clone(),
+        relayer_key: None,
+    });
+    let (_host, _store, settlement) =
+        start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
+    let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    Bridgehub::new(topology.bridgehub, &user)
+        .requestL2Transaction(
+            U256::from(chain.node.chain_id),
+            Address::repeat_byte(0x44),
+            U256::from(1),
+            Bytes::new(),
+            U256::from(50_000),
+            Address::ZERO,
+        )
+        .value(U256::from(devnet::PRIORITY_OP_FEE_WEI + 1))
+        .send()
+        .await
+        .unwrap()
+        .mined()
+        .await
+        .unwrap();
+    let priority =
+        |settlement: &gateway_settlement::Settlement| settlement.status().unwrap().priority;
+    wait_for("the operation pending in the status", || async {
+        priority(&settlement).is_some_and(|p| p.queued == 1 && p.pending == 1)
+    })
+    .await
+    .unwrap();
+    let status = priority(&settlement).unwrap();
+    assert_eq!((status.processed, status.expired), (0, 0), "{status:?}");
+    // 7,200 L1 blocks later it is past its expiration block.
+    for _ in 0..8 {
+        devnet::rpc_call(&topology.l1.node.rpc_url, "anvil_mine", serde_json::json!([901]))
+            .await
+            .unwrap();
+    }
+    wait_for("the operation expired in the status", || async {
+        priority(&settlement).is_some_and(|p| p.expired == 1)
+    })
+    .await
+    .unwrap();
+    let status = priority(&settlement).unwrap();
+    assert!(status.oldest_age_blocks >= 7_200, "{status:?}");
+    assert_eq!(status.pending, 1);
 }

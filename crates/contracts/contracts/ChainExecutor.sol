@@ -43,13 +43,16 @@ contract ChainExecutor is GovernedVerifier {
     mapping(address => uint8) public operatorRoles;
 
     bytes32[] internal priorityQueue;
+    /// @notice Blocks of this layer an operation may wait before the chain is late to include
+    /// it (its `expirationBlock`; nodes show and alarm on expired ones).
+    uint256 public constant PRIORITY_EXPIRY_BLOCKS = 7200;
     uint256 public priorityQueueHead;
 
     event BatchCommitted(uint256 indexed batchNumber, bytes32 batchHash, bytes32 commitment);
     event BatchesProved(uint256 indexed fromBatch, uint256 indexed toBatch);
     event BatchExecuted(uint256 indexed batchNumber, bytes32 batchHash, bytes32 l2LogsRoot);
     event BatchesReverted(uint256 totalCommitted, uint256 totalVerified, uint256 totalExecuted);
-    event NewPriorityRequest(uint256 indexed id, bytes32 opHash, address sender, bytes data);
+    event NewPriorityRequest(uint256 indexed id, bytes32 opHash, address sender, bytes data, uint64 expirationBlock);
     event OperatorSet(address indexed operator, uint8 roles);
     event Activated(uint256 lastBatch, bytes32 lastBatchHash);
     event Deactivated(uint256 lastBatch);
@@ -252,7 +255,7 @@ contract ChainExecutor is GovernedVerifier {
         id = priorityQueue.length;
         bytes32 opHash = keccak256(abi.encode(id, sender, data));
         priorityQueue.push(opHash);
-        emit NewPriorityRequest(id, opHash, sender, data);
+        emit NewPriorityRequest(id, opHash, sender, data, uint64(block.number + PRIORITY_EXPIRY_BLOCKS));
     }
 
     /// @notice Operations queued and not yet executed.

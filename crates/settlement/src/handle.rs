@@ -225,6 +225,7 @@ impl Settlement {
             migration,
             migrations_completed,
             halt: halt.as_ref().map(crate::status::HaltStatus::from),
+            priority: *crate::support::lock(&pipeline.priority),
         })
     }
 

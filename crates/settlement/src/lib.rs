@@ -83,7 +83,7 @@ pub use metrics::describe as describe_metrics;
 pub use migration::MigrationError;
 pub use status::{
     BatchFinality, FinalityStatus, GatewayBatchStatus, GatewayChainStatus, GatewayStatus,
-    HaltStatus, LayerStatus, MigrationStatus, OnChainCounters, PendingTx, SettlementStatus,
-    TxStage,
+    HaltStatus, LayerStatus, MigrationStatus, OnChainCounters, PendingTx, PriorityStatus,
+    SettlementStatus, TxStage,
 };
 pub use supervisor::TaskFailure;

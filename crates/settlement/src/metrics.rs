@@ -41,6 +41,18 @@ pub fn describe() {
         "settlement_priority_ops_unprocessed",
         "priority operations queued on the settlement layer that the chain has not processed yet"
     );
+    describe_gauge!(
+        "settlement_priority_ops_pending",
+        "priority operations queued on the settlement layer and not yet executed there"
+    );
+    describe_gauge!(
+        "settlement_priority_oldest_age_blocks",
+        "settlement-layer blocks the oldest pending priority operation has waited"
+    );
+    describe_gauge!(
+        "settlement_priority_ops_expired",
+        "pending priority operations past their expiration block: the chain is late to include them (alarm: censorship)"
+    );
     describe_histogram!(
         "settlement_batch_stage_seconds",
         "time a batch waited for each stage (label stage: proved, committed, proved_on_chain, executed, l1_final), measured from the previous stage as this process saw it"

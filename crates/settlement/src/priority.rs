@@ -1,6 +1,7 @@
-//! The relayer of priority operations (L1 -> L2 transactions): hands the chain's `L2Inbox` the
-//! operations queued for the chain on its settlement layer, in queue order, one transaction
-//! each.
+//! The chain's priority queue (L1 -> L2 transactions) on its settlement layer: watched for
+//! censorship (`settlement_status.priority`: pending, oldest age, expired), and, with the
+//! inbox relayer's key, relayed: each operation queued there is handed to the chain's `L2Inbox`,
+//! in queue order, one transaction each.
 //!
 //! Exactly once: the inbox takes only its `nextOpId`, so an operation sent twice (a crash
 //! between the broadcast and the receipt, a second relayer) is refused there, never processed
@@ -8,10 +9,10 @@
 //! reaches the batches through the inbox's logs (see `ingest`), and the settlement layer's
 //! executor checks them against its queue when it executes each batch.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use alloy::{
-    primitives::{U256, keccak256},
+    primitives::{Address, Bytes, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::Filter,
     sol_types::{SolEvent, SolValue},
@@ -24,23 +25,49 @@ use crate::{
     config::InboxConfig,
     error::{LayerCall, LayerError, SettlementResult},
     state::{Pipeline, wait},
-    support::within,
+    status::PriorityStatus,
+    support::{lock, within},
 };
 
 /// How long one read or one receipt may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Layer blocks read per `eth_getLogs`.
+const LOG_PAGE: u64 = 10_000;
 
-/// Relays until `shutdown`; `inbox` has a relayer key (the caller checks).
+/// One operation as its layer queued it.
+#[derive(Debug, Clone)]
+struct QueuedOp {
+    block: u64,
+    expiration: u64,
+    sender: Address,
+    data: Bytes,
+}
+
+/// The queue of one executor, as read from its `NewPriorityRequest` logs.
+#[derive(Debug, Default)]
+struct Queue {
+    /// The executor (and its layer) it belongs to.
+    executor: Address,
+    layer: u64,
+    /// The next layer block to read logs from.
+    next_block: u64,
+    /// Operations not yet consumed, by id.
+    ops: BTreeMap<u64, QueuedOp>,
+}
+
+/// Watches, and with a key relays, until `shutdown`.
 pub(crate) async fn run(
     pipeline: Arc<Pipeline>,
     inbox: InboxConfig,
     shutdown: CancellationToken,
 ) -> SettlementResult<()> {
-    let Some(key) = &inbox.relayer_key else { return Ok(()) };
-    let chain = key.provider("inbox relayer", &inbox.chain_rpc_url)?;
-    let mut from_block = 0u64;
+    let chain: DynProvider = match &inbox.relayer_key {
+        Some(key) => key.provider("inbox relayer", &inbox.chain_rpc_url)?,
+        None => ProviderBuilder::new().connect_http(inbox.chain_rpc_url.clone()).erased(),
+    };
+    let mut queue = Queue::default();
     loop {
-        let result = relay_next(&pipeline, &inbox, &chain, &mut from_block).await;
+        let result = step(&pipeline, &inbox, &chain, &mut queue).await;
         pipeline.record("priority", &result);
         if matches!(result, Ok(true)) {
             continue;
@@ -51,62 +78,117 @@ pub(crate) async fn run(
     }
 }
 
-/// Hands the inbox its next operation if the settlement layer has it queued; true when one
-/// was processed. `from_block` is where the search for the next operation's event starts (the
-/// block of the last one found).
-async fn relay_next(
+/// Reads the queue, records its status, and relays the next operation if this node relays and
+/// the chain has not processed it; true when one was processed.
+async fn step(
     pipeline: &Pipeline,
     inbox: &InboxConfig,
     chain: &DynProvider,
-    from_block: &mut u64,
+    queue: &mut Queue,
 ) -> SettlementResult<bool> {
     let contract = L2Inbox::new(inbox.address, chain);
-    let next: U256 = within(STEP_TIMEOUT, "L2Inbox.nextOpId", contract.nextOpId().call()).await?;
+    let next: u64 =
+        within(STEP_TIMEOUT, "L2Inbox.nextOpId", contract.nextOpId().call()).await?.saturating_to();
     let active = pipeline.active_config();
     let layer = ProviderBuilder::new().connect_http(active.layer.rpc_url.clone());
+    if queue.executor != active.layer.executor || queue.layer != active.layer.chain_id {
+        // Another layer (a migration): its own queue, read from its start.
+        *queue = Queue {
+            executor: active.layer.executor,
+            layer: active.layer.chain_id,
+            ..Queue::default()
+        };
+    }
     let executor = ChainExecutor::new(active.layer.executor, &layer);
-    let head: U256 =
-        within(STEP_TIMEOUT, "priorityQueueHead", executor.priorityQueueHead().call()).await?;
-    let pending: U256 =
-        within(STEP_TIMEOUT, "pendingPriorityOps", executor.pendingPriorityOps().call()).await?;
+    let head: u64 = within(STEP_TIMEOUT, "priorityQueueHead", executor.priorityQueueHead().call())
+        .await?
+        .saturating_to();
+    let pending: u64 =
+        within(STEP_TIMEOUT, "pendingPriorityOps", executor.pendingPriorityOps().call())
+            .await?
+            .saturating_to();
     let queued = head.saturating_add(pending);
-    metrics::gauge!("settlement_priority_ops_unprocessed")
-        .set(f64::from(queued.saturating_sub(next)));
-    if next >= queued {
-        return Ok(false);
-    }
-    let filter = Filter::new()
-        .address(active.layer.executor)
-        .event_signature(ChainExecutor::NewPriorityRequest::SIGNATURE_HASH)
-        .topic1(next)
-        .from_block(*from_block);
-    let logs = within(STEP_TIMEOUT, "NewPriorityRequest logs", layer.get_logs(&filter)).await?;
-    let Some(log) = logs.first() else {
-        // Queued but not found from `from_block`: search from the start next time.
-        *from_block = 0;
-        return Ok(false);
+    let latest = within(STEP_TIMEOUT, "the layer's head", layer.get_block_number()).await?;
+    read_logs(&layer, queue, latest).await?;
+    queue.ops.retain(|id, _| *id >= head.min(next));
+    let oldest = queue.ops.get(&head).filter(|_| pending > 0);
+    let status = PriorityStatus {
+        layer: active.layer.chain_id,
+        queued,
+        processed: next,
+        pending,
+        oldest_age_blocks: oldest.map_or(0, |op| latest.saturating_sub(op.block)),
+        expired: queue.ops.range(head..queued).filter(|(_, op)| op.expiration < latest).count()
+            as u64,
     };
-    let request = ChainExecutor::NewPriorityRequest::decode_log_data(log.data()).map_err(|e| {
-        LayerCall::new("decoding NewPriorityRequest", LayerError::Unexpected(e.to_string()))
-    })?;
-    // What the executor queued is what the inbox hashes: a mismatch is refused there anyway.
-    let hash = keccak256((request.id, request.sender, request.data.clone()).abi_encode_params());
-    if hash != request.opHash {
-        warn!(target: "settlement::priority", id = %next, "the queued operation's hash does not match its data: not relayed");
+    record(&status);
+    *lock(&pipeline.priority) = Some(status);
+    if inbox.relayer_key.is_none() || next >= queued {
         return Ok(false);
     }
-    *from_block = log.block_number.unwrap_or(*from_block);
-    let call = contract.processOp(request.id, request.sender, request.data);
-    let pending = within(STEP_TIMEOUT, "L2Inbox.processOp", call.send()).await?;
+    let Some(op) = queue.ops.get(&next).cloned() else { return Ok(false) };
+    let call = contract.processOp(U256::from(next), op.sender, op.data);
+    let sent = within(STEP_TIMEOUT, "L2Inbox.processOp", call.send()).await?;
     crate::failpoint::failpoint("after-priority-op-sent");
-    let hash = *pending.tx_hash();
-    let receipt = within(STEP_TIMEOUT, "L2Inbox.processOp receipt", pending.get_receipt()).await?;
+    let hash = *sent.tx_hash();
+    let receipt = within(STEP_TIMEOUT, "L2Inbox.processOp receipt", sent.get_receipt()).await?;
     if !receipt.status() {
         // Another relayer (or an earlier send of this one) processed it first: read again.
-        warn!(target: "settlement::priority", id = %next, %hash, "processOp reverted; reading nextOpId again");
+        warn!(target: "settlement::priority", id = next, %hash, "processOp reverted; reading nextOpId again");
         return Ok(false);
     }
     metrics::counter!("settlement_priority_ops_relayed_total").increment(1);
-    info!(target: "settlement::priority", id = %next, %hash, "priority operation processed on the chain");
+    info!(target: "settlement::priority", id = next, %hash, "priority operation processed on the chain");
     Ok(true)
+}
+
+/// Reads the executor's `NewPriorityRequest` logs from where the last read stopped through
+/// `latest`, page by page.
+async fn read_logs(layer: &impl Provider, queue: &mut Queue, latest: u64) -> SettlementResult<()> {
+    while queue.next_block <= latest {
+        let to = latest.min(queue.next_block.saturating_add(LOG_PAGE - 1));
+        let filter = Filter::new()
+            .address(queue.executor)
+            .event_signature(ChainExecutor::NewPriorityRequest::SIGNATURE_HASH)
+            .from_block(queue.next_block)
+            .to_block(to);
+        let logs = within(STEP_TIMEOUT, "NewPriorityRequest logs", layer.get_logs(&filter)).await?;
+        for log in logs {
+            let request =
+                ChainExecutor::NewPriorityRequest::decode_log_data(log.data()).map_err(|e| {
+                    LayerCall::new(
+                        "decoding NewPriorityRequest",
+                        LayerError::Unexpected(e.to_string()),
+                    )
+                })?;
+            // What the executor queued is what the inbox hashes: a mismatch would be refused
+            // there, so it is not kept.
+            let hash =
+                keccak256((request.id, request.sender, request.data.clone()).abi_encode_params());
+            if hash != request.opHash {
+                warn!(target: "settlement::priority", id = %request.id, "a queued operation's hash does not match its data");
+                continue;
+            }
+            queue.ops.insert(
+                request.id.saturating_to(),
+                QueuedOp {
+                    block: log.block_number.unwrap_or(to),
+                    expiration: request.expirationBlock,
+                    sender: request.sender,
+                    data: request.data,
+                },
+            );
+        }
+        queue.next_block = to + 1;
+    }
+    Ok(())
+}
+
+/// The queue's gauges.
+fn record(status: &PriorityStatus) {
+    metrics::gauge!("settlement_priority_ops_pending").set(status.pending as f64);
+    metrics::gauge!("settlement_priority_ops_unprocessed")
+        .set(status.queued.saturating_sub(status.processed) as f64);
+    metrics::gauge!("settlement_priority_oldest_age_blocks").set(status.oldest_age_blocks as f64);
+    metrics::gauge!("settlement_priority_ops_expired").set(status.expired as f64);
 }

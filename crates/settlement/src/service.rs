@@ -182,7 +182,7 @@ impl Settlement {
             "sender",
             crate::send::run(Arc::clone(pipeline), self.gateway.clone(), shutdown.clone()),
         );
-        if let Some(inbox) = pipeline.config.inbox.clone().filter(|i| i.relayer_key.is_some()) {
+        if let Some(inbox) = pipeline.config.inbox.clone() {
             supervisor.spawn(
                 "priority",
                 crate::priority::run(Arc::clone(pipeline), inbox, shutdown.clone()),

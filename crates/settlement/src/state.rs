@@ -60,6 +60,8 @@ pub(crate) struct Pipeline {
     l1_final: Mutex<Option<u64>>,
     /// Stage clocks, gas and cost meters.
     pub(crate) observer: Arc<crate::observe::Observer>,
+    /// The chain's priority queue on its settlement layer, as the relayer task last read it.
+    pub(crate) priority: Mutex<Option<crate::status::PriorityStatus>>,
 }
 
 impl Pipeline {
@@ -81,6 +83,7 @@ impl Pipeline {
             last_error: Mutex::default(),
             l1_final: Mutex::default(),
             observer: Arc::default(),
+            priority: Mutex::default(),
         }
     }
 

@@ -103,6 +103,30 @@ pub struct SettlementStatus {
     pub migrations_completed: u64,
     /// Why settlement is halted (`phase: "halted"`), if it is.
     pub halt: Option<HaltStatus>,
+    /// The L1 -> L2 transactions queued for the chain on its settlement layer, when the node
+    /// knows the chain's `L2Inbox` (read by the relayer task; `None` before its first read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<PriorityStatus>,
+}
+
+/// `settlement_status.priority`: whether the chain takes the operations queued for it, or
+/// something (a stopped relayer, a censoring operator) keeps them waiting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriorityStatus {
+    /// The settlement layer whose queue this is.
+    pub layer: u64,
+    /// Operations queued there.
+    pub queued: u64,
+    /// Operations the chain's inbox processed (its `nextOpId`).
+    pub processed: u64,
+    /// Operations queued and not yet executed there (consumed by an executed batch).
+    pub pending: u64,
+    /// How many layer blocks the oldest pending operation has waited (0: none pending).
+    pub oldest_age_blocks: u64,
+    /// Pending operations past their expiry (`expirationBlock` of the layer): the chain's
+    /// operator has not included them in time (alarm).
+    pub expired: u64,
 }
 
 /// `settlement_status.halt`: the chain reorged below a batch the settlement layer holds.
