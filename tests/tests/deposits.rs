@@ -105,7 +105,7 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
     assert_eq!(l2.get_balance(recipient).await.unwrap(), amount);
     assert_eq!(l2.get_balance(refunded).await.unwrap(), second);
     let inbox = L2Inbox::new(devnet::INBOX_ADDRESS, &l2);
-    assert_eq!(inbox.nextOpId().call().await.unwrap(), U256::from(2));
+    assert_eq!(inbox.nextOpIdOf(U256::from(31337)).call().await.unwrap(), U256::from(2));
 
     // The batches that hold them report them, and the sum is the queue L1 consumed.
     let batches = store.batches(1..=u64::MAX).unwrap();
@@ -113,6 +113,12 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
         batches.iter().map(|b| decode_commit_info(b).unwrap().numberOfL1Txs.to::<u64>()).sum();
     assert_eq!(reported, 2, "the batches report both operations");
     assert!(settlement.status().unwrap().last_error.is_none());
+    // The status follows the queue (read each poll).
+    wait_for("the status showing nothing pending", || async {
+        settlement.status().unwrap().priority.is_some_and(|p| p.pending == 0)
+    })
+    .await
+    .unwrap();
     let priority = settlement.status().unwrap().priority.expect("the queue is read");
     assert_eq!(
         (priority.queued, priority.processed, priority.pending, priority.expired),
@@ -125,7 +131,7 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
     let as_relayer = L2Inbox::new(devnet::INBOX_ADDRESS, &relayer);
     for id in [0u64, 1, 5] {
         let err = as_relayer
-            .processOp(U256::from(id), Address::ZERO, Bytes::new())
+            .processOp(U256::from(31337), U256::from(id), Address::ZERO, Bytes::new())
             .send()
             .await
             .map(drop)
@@ -135,7 +141,7 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
     // Nobody else hands the inbox an operation.
     let stranger = signer_provider(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let err = L2Inbox::new(devnet::INBOX_ADDRESS, &stranger)
-        .processOp(U256::from(2), Address::ZERO, Bytes::new())
+        .processOp(U256::from(31337), U256::from(2), Address::ZERO, Bytes::new())
         .send()
         .await
         .map(drop)

@@ -41,6 +41,9 @@ contract Bridgehub {
     uint256 public feesCollected;
     /// @notice Per chain: the value its L1 -> L2 transactions carried in, held here for it.
     mapping(uint256 chainId => uint256) public escrowed;
+    /// @notice The gas the Gateway's inbox gives the call that queues an operation in a chain's
+    /// executor on the Gateway.
+    uint256 public constant GATEWAY_FORWARD_GAS = 300_000;
     /// @notice The most gas an L1 -> L2 transaction's call may ask for on the chain.
     uint256 public constant MAX_L2_GAS_LIMIT = 10_000_000;
     /// @notice Every chain's `L2Bridge` (the same address on each chain): the only sender whose
@@ -172,8 +175,11 @@ contract Bridgehub {
 
     // === priority operations ===
 
-    /// @notice Queues an L1 -> L2 transaction for `chainId` in its executor on L1 and returns
-    /// its id there: on the chain, `l2To` is called with `l2Value` and `l2Calldata` under
+    /// @notice Queues an L1 -> L2 transaction for `chainId` and returns its id in the first
+    /// queue it enters: the chain's executor on L1 for a chain on L1; for a chain on a Gateway,
+    /// the Gateway's own queue (its `GatewayExecutor`), from which the Gateway's node forwards
+    /// it to the chain's executor on the Gateway (the Gateway's batches report what they
+    /// forwarded, checked against that queue here on L1). On the chain, on the chain, `l2To` is called with `l2Value` and `l2Calldata` under
     /// `l2GasLimit` (or, when that fails, `l2Value` goes to `refundRecipient`; the sender when
     /// zero). `msg.value` pays `l2Value`, escrowed here for the chain, and at least
     /// `priorityOpFee`. The only way to queue one: an executor takes priority operations from
@@ -188,7 +194,6 @@ contract Bridgehub {
     ) external payable returns (uint256 id) {
         if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
         uint256 sl = chains[chainId].settlementLayer;
-        if (sl != block.chainid) revert PriorityOpsNotOnL1(chainId, sl);
         if (msg.value < l2Value || msg.value - l2Value < priorityOpFee) {
             revert PriorityOpFeeTooLow(msg.value < l2Value ? 0 : msg.value - l2Value, priorityOpFee);
         }
@@ -198,7 +203,22 @@ contract Bridgehub {
         bytes memory data = abi.encode(
             l2To, l2Value, l2Calldata, l2GasLimit, refundRecipient == address(0) ? msg.sender : refundRecipient
         );
-        id = _l1Executor(chainId).requestPriorityOp(msg.sender, data);
+        if (sl == block.chainid) {
+            id = _l1Executor(chainId).requestPriorityOp(msg.sender, data);
+        } else {
+            // A chain on a Gateway: queued in the Gateway's own L1 queue as a call its inbox
+            // makes on the Gateway, queuing the operation in the chain's executor there.
+            address target = executorOn[chainId][sl];
+            if (target == address(0)) revert NoExecutorOn(chainId, sl);
+            bytes memory forward = abi.encode(
+                target,
+                uint256(0),
+                abi.encodeCall(ChainExecutor.requestPriorityOp, (msg.sender, data)),
+                GATEWAY_FORWARD_GAS,
+                msg.sender
+            );
+            id = _gatewayExecutor(sl).requestPriorityOp(msg.sender, forward);
+        }
         emit L2TransactionRequested(chainId, id, msg.sender, msg.value - l2Value);
         emit Deposited(chainId, id, l2To, l2Value);
     }

@@ -46,6 +46,8 @@ contract ChainExecutor is GovernedVerifier {
     /// @notice Blocks of this layer an operation may wait before the chain is late to include
     /// it (its `expirationBlock`; nodes show and alarm on expired ones).
     uint256 public constant PRIORITY_EXPIRY_BLOCKS = 7200;
+    /// @notice The system `L2Inbox` address (the same on every chain).
+    address public constant SYSTEM_INBOX = 0x0000000000000000000000000000000000008010;
     uint256 public priorityQueueHead;
 
     event BatchCommitted(uint256 indexed batchNumber, bytes32 batchHash, bytes32 commitment);
@@ -251,7 +253,10 @@ contract ChainExecutor is GovernedVerifier {
     /// for; returns its id. Only the controller: on L1 the Bridgehub, which charges the fee
     /// (`Bridgehub.requestL2Transaction`); on the Gateway the relayer that carries them there.
     function requestPriorityOp(address sender, bytes calldata data) external returns (uint256 id) {
-        if (msg.sender != controller) revert NotController(msg.sender);
+        // The system inbox of the chain this executor lives on: on a Gateway it forwards the
+        // operations the Bridgehub queued in the Gateway's L1 queue (no account can send from
+        // that address elsewhere).
+        if (msg.sender != controller && msg.sender != SYSTEM_INBOX) revert NotController(msg.sender);
         id = priorityQueue.length;
         bytes32 opHash = keccak256(abi.encode(id, sender, data));
         priorityQueue.push(opHash);

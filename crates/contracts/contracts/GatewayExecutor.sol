@@ -60,8 +60,17 @@ contract GatewayExecutor is GovernedVerifier {
     mapping(uint256 chainId => Merkle.Tree) internal batchTrees;
     /// @notice Per chain, the root of its batch tree as of the last settled Gateway batch.
     mapping(uint256 chainId => bytes32) public chainRootOf;
+    /// @notice The Gateway's priority queue: operations the Bridgehub queued for the chains on
+    /// the Gateway; the Gateway's node forwards each to its chain's queue there, and each Gateway
+    /// batch reports the ones it forwarded (`numberOfL1Txs`, `priorityOpsHash`).
+    bytes32[] internal priorityQueue;
+    /// @notice The first operation no settled Gateway batch has consumed.
+    uint256 public priorityQueueHead;
+    /// @notice Blocks an operation may wait before the Gateway is late to forward it.
+    uint256 public constant PRIORITY_EXPIRY_BLOCKS = 7200;
 
     /// @notice A Gateway batch was committed, proved and executed.
+    event NewPriorityRequest(uint256 indexed id, bytes32 opHash, address sender, bytes data, uint64 expirationBlock);
     event GatewayBatchSettled(uint256 indexed batchNumber, bytes32 batchHash, bytes32 sharedRoot, uint256 chainBatches);
     /// @notice Chain `chainId`'s batches `fromBatch..=toBatch` are L1-final through Gateway batch `gatewayBatch`.
     event ChainBatchesFinal(uint256 indexed chainId, uint256 fromBatch, uint256 toBatch, uint256 indexed gatewayBatch);
@@ -80,7 +89,9 @@ contract GatewayExecutor is GovernedVerifier {
     error SettlementLayerChainIdMismatch(uint256 expected, uint256 got);
     error TimestampsInvalid(uint64 first, uint64 last, uint64 previousLast, uint256 now_);
     /// @notice The Gateway settles no priority operations of its own on L1.
-    error PriorityOpsUnsupported(uint256 batchNumber, uint256 numberOfL1Txs);
+    error PriorityOpsHashMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
+    error NotEnoughPriorityOps(uint256 wanted, uint256 pending);
+    error UnknownPriorityOp(uint256 id, uint256 queued);
     /// @notice A carried chain batch or an added chain names chain 0, the Gateway itself, or an
     /// id above 64 bits.
     error InvalidChainId(uint256 index, uint256 chainId);
@@ -179,6 +190,27 @@ contract GatewayExecutor is GovernedVerifier {
         return totalBatchesExecuted;
     }
 
+    /// @notice Queues an operation for a chain on the Gateway that `sender` paid for; only the
+    /// Bridgehub. Returns its id.
+    function requestPriorityOp(address sender, bytes calldata data) external returns (uint256 id) {
+        if (msg.sender != bridgehub) revert NotBridgehub(msg.sender);
+        id = priorityQueue.length;
+        bytes32 opHash = keccak256(abi.encode(id, sender, data));
+        priorityQueue.push(opHash);
+        emit NewPriorityRequest(id, opHash, sender, data, uint64(block.number + PRIORITY_EXPIRY_BLOCKS));
+    }
+
+    /// @notice Operations queued and not yet consumed by a settled Gateway batch.
+    function pendingPriorityOps() public view returns (uint256) {
+        return priorityQueue.length - priorityQueueHead;
+    }
+
+    /// @notice The hash of priority operation `id`.
+    function priorityOpHash(uint256 id) external view returns (bytes32) {
+        if (id >= priorityQueue.length) revert UnknownPriorityOp(id, priorityQueue.length);
+        return priorityQueue[id];
+    }
+
     /// @notice Commits, proves and executes Gateway batch `batch` on top of `last` (the info of
     /// batch `totalBatchesExecuted`).
     /// @param daInput checked against the batch's `daCommitment` (`DataAvailability.check`).
@@ -206,6 +238,12 @@ contract GatewayExecutor is GovernedVerifier {
         uint256[] memory inputs = new uint256[](2 + 2 * carry.chainBatches.length);
         inputs[0] = chainId;
         inputs[1] = Commitments.publicInput(last.stateCommitment, batch.newStateCommitment, commitment);
+        {
+            // The Gateway's own priority operations (L1 -> L2 transactions of the chains on it,
+            // forwarded to their queues there): the batch processed these, in queue order.
+            bytes32 opsHash = _consumePriorityOps(batch.numberOfL1Txs);
+            if (opsHash != batch.priorityOpsHash) revert PriorityOpsHashMismatch(number, opsHash, batch.priorityOpsHash);
+        }
         _addChains(carry.chainsAdded);
         _finalizeChainBatches(carry, inputs, number);
         {
@@ -222,8 +260,8 @@ contract GatewayExecutor is GovernedVerifier {
         StoredBatchInfo memory stored = StoredBatchInfo({
             batchNumber: batch.batchNumber,
             stateCommitment: batch.newStateCommitment,
-            numberOfL1Txs: 0,
-            priorityOpsHash: bytes32(0),
+            numberOfL1Txs: batch.numberOfL1Txs,
+            priorityOpsHash: batch.priorityOpsHash,
             dependencyRootsRollingHash: batch.dependencyRootsRollingHash,
             l2LogsRoot: batch.l2LogsRoot,
             commitment: commitment
@@ -246,9 +284,6 @@ contract GatewayExecutor is GovernedVerifier {
             batch.firstBlockTimestamp > batch.lastBlockTimestamp || batch.firstBlockTimestamp < previousLast
                 || batch.lastBlockTimestamp > block.timestamp + MAX_FUTURE_TIMESTAMP
         ) revert TimestampsInvalid(batch.firstBlockTimestamp, batch.lastBlockTimestamp, previousLast, block.timestamp);
-        if (batch.numberOfL1Txs != 0 || batch.priorityOpsHash != bytes32(0)) {
-            revert PriorityOpsUnsupported(number, batch.numberOfL1Txs);
-        }
     }
 
     /// @dev Appends the chains the Gateway's MessageRoot added, each with an empty batch tree.
@@ -336,5 +371,16 @@ contract GatewayExecutor is GovernedVerifier {
         returns (bytes32)
     {
         return Commitments.gatewayCommitment(Commitments.batchOutputHash(batch), chainBatches);
+    }
+
+    /// @dev Consumes `count` operations from the head of the queue; returns their rolling hash.
+    function _consumePriorityOps(uint256 count) internal returns (bytes32 rolling) {
+        uint256 head = priorityQueueHead;
+        uint256 pending = priorityQueue.length - head;
+        if (count > pending) revert NotEnoughPriorityOps(count, pending);
+        for (uint256 i = 0; i < count; ++i) {
+            rolling = keccak256(abi.encodePacked(rolling, priorityQueue[head + i]));
+        }
+        priorityQueueHead = head + count;
     }
 }

@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 /// @notice The chain side of L1 -> L2 transactions (priority operations): a system contract at
 /// the same fixed address on every chain, holding the chain's locked supply of the native token.
 /// The chain node's relayer hands it the operations of the chain's queue on its settlement layer
-/// in queue order, each exactly once (`processOp` refuses any other id); each one moves its value
+/// in queue order, each exactly once (`processOp` refuses any other id of that layer); each one moves its value
 /// to `l2To` with `l2Calldata`, or, when that call fails, to `refundRecipient`. Its
 /// `PriorityOpProcessed` logs are what the chain's batches report as processed: their count is
 /// the batch's `numberOfL1Txs` and their hashes roll into its `priorityOpsHash`, which the
@@ -16,12 +16,14 @@ pragma solidity 0.8.30;
 contract L2Inbox {
     /// @notice Who may hand operations in (the chain node's relayer).
     address public relayer;
-    /// @notice The id of the next operation to process.
-    uint256 public nextOpId;
+    /// @notice Per settlement layer (chain id), the id of the next operation of its queue to
+    /// process: each layer's executor numbers its own queue, and a chain that migrates takes
+    /// operations from the queue of the layer it settles on.
+    mapping(uint256 layer => uint256) public nextOpIdOf;
 
     event RelayerSet(address relayer);
     event PriorityOpProcessed(
-        uint256 indexed id, bytes32 opHash, address indexed l2To, uint256 l2Value, bool success
+        uint256 indexed layer, uint256 indexed id, bytes32 opHash, address l2To, uint256 l2Value, bool success
     );
 
     error AlreadyInitialized(address relayer);
@@ -46,12 +48,17 @@ contract L2Inbox {
         return abi.decode(data, (address, uint256, bytes, uint256, address));
     }
 
-    /// @notice Processes operation `id` of the queue, queued by `sender` with `data`; true when
-    /// its call succeeded. An operation whose data does not decode is processed with no effect.
-    function processOp(uint256 id, address sender, bytes calldata data) external returns (bool success) {
+    /// @notice Processes operation `id` of `layer`'s queue, queued by `sender` with `data`; true
+    /// when its call succeeded. An operation whose data does not decode is processed with no
+    /// effect.
+    function processOp(uint256 layer, uint256 id, address sender, bytes calldata data)
+        external
+        returns (bool success)
+    {
         if (msg.sender != relayer) revert NotRelayer(msg.sender);
-        if (id != nextOpId) revert OutOfOrder(nextOpId, id);
-        nextOpId = id + 1;
+        uint256 expected = nextOpIdOf[layer];
+        if (id != expected) revert OutOfOrder(expected, id);
+        nextOpIdOf[layer] = id + 1;
         bytes32 opHash = keccak256(abi.encode(id, sender, data));
         address l2To;
         uint256 l2Value;
@@ -74,7 +81,7 @@ contract L2Inbox {
                 refunded;
             }
         } catch {}
-        emit PriorityOpProcessed(id, opHash, l2To, l2Value, success);
+        emit PriorityOpProcessed(layer, id, opHash, l2To, l2Value, success);
     }
 
     receive() external payable {}

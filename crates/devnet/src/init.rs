@@ -276,7 +276,9 @@ pub async fn init_ecosystem(spec: &EcosystemSpec) -> DevnetResult<Topology> {
     )
     .await?;
 
-    // The Gateway's own contracts.
+    // The Gateway's own contracts: its inbox (a system contract; the Gateway's governance key
+    // relays the operations the Bridgehub queues for the chains on it), ...
+    ensure_inbox(&spec.gateway_rpc_url, &spec.gateway_governance_key).await?;
     let gw_verifier = if mock {
         deploy_mock_verifier(&gw_relayer).await.map_err(deployed("Gateway MockVerifier"))?
     } else {
@@ -705,7 +707,7 @@ async fn ensure_inbox(url: &Url, relayer_key: &str) -> DevnetResult<()> {
         .map_err(|e| DevnetError::Rpc(format!("L2Inbox.relayer: {e}")))?;
     if current != relayer {
         return Err(DevnetError::Refused(format!(
-            "the chain's L2Inbox is relayed by {current}, not by the importer key's account {relayer}"
+            "the L2Inbox at {url} is relayed by {current}, not by the given relayer key's account {relayer}"
         )));
     }
     Ok(())

@@ -369,6 +369,61 @@ async fn inbox_config(
     }))
 }
 
+/// Gateway mode: the Gateway's own `L2Inbox` (`--settlement.inbox`, by default the system
+/// address when it has code there), which forwards the L1 -> L2 transactions the Bridgehub
+/// queued for the chains on the Gateway into their queues there. This node relays them with
+/// `--settlement.inbox-relayer-key-file`, by default its operator key (checked against the
+/// inbox's relayer).
+async fn gateway_inbox_config(
+    args: &NodeExtArgs,
+    gateway_rpc_url: &Url,
+    operator_key: &OperatorKey,
+) -> eyre::Result<Option<gateway_settlement::InboxConfig>> {
+    let s = &args.settlement;
+    let address = match s.inbox {
+        Some(address) => {
+            require_code(gateway_rpc_url, address, "--settlement.inbox").await?;
+            address
+        }
+        None => {
+            let provider = ProviderBuilder::new().connect_http(gateway_rpc_url.clone());
+            let code = provider
+                .get_code_at(devnet::INBOX_ADDRESS)
+                .await
+                .wrap_err("--gateway.enabled: reading the Gateway's inbox")?;
+            if code.is_empty() {
+                tracing::warn!(target: "gateway_node", "the Gateway has no L2Inbox: L1 -> L2 transactions to its chains are not forwarded");
+                return Ok(None);
+            }
+            devnet::INBOX_ADDRESS
+        }
+    };
+    let (key, flag) = match &s.inbox_relayer_key_file {
+        Some(path) => (
+            key_file(path, "--settlement.inbox-relayer-key-file")?,
+            "--settlement.inbox-relayer-key-file",
+        ),
+        None => (operator_key.clone(), "--settlement.operator-key-file"),
+    };
+    let provider = ProviderBuilder::new().connect_http(gateway_rpc_url.clone());
+    let relayer = gateway_contracts::L2Inbox::new(address, &provider)
+        .relayer()
+        .call()
+        .await
+        .wrap_err_with(|| format!("the Gateway's L2Inbox {address}: reading its relayer"))?;
+    let ours = key.signer("inbox relayer").map_err(|e| eyre::eyre!("{flag}: {e}"))?.address();
+    if relayer != ours {
+        eyre::bail!(
+            "{flag}: its account {ours} is not the relayer of the Gateway's L2Inbox {address} ({relayer}); pass the relayer's key with --settlement.inbox-relayer-key-file"
+        );
+    }
+    Ok(Some(gateway_settlement::InboxConfig {
+        address,
+        chain_rpc_url: gateway_rpc_url.clone(),
+        relayer_key: Some(key),
+    }))
+}
+
 /// The settings a chain's node and the Gateway's share: confirmations, transactions, retention,
 /// proving and batching.
 fn apply_common(config: &mut SettlementConfig, args: &NodeExtArgs) {
@@ -513,6 +568,7 @@ async fn gateway_mode_config(
         DaArg::RollupBlobs => DaScheme::RollupBlobs,
     };
     apply_common(&mut config, args);
+    config.inbox = gateway_inbox_config(args, gateway_rpc_url, &config.operator_key).await?;
     let mut mode = GatewayMode::new(message_root);
     mode.price_per_chain_batch = alloy::primitives::U256::from(g.price_per_chain_batch);
     mode.max_chain_batches = g.max_chain_batches.map(|n| n as usize);

@@ -643,6 +643,6 @@ async fn a_node_killed_while_relaying_a_deposit_processes_it_once() {
     let l2 = alloy::providers::ProviderBuilder::new().connect_http(chain.node.rpc_url.clone());
     assert_eq!(l2.get_balance(recipient).await.unwrap(), amount, "processed once");
     let inbox = gateway_contracts::L2Inbox::new(devnet::INBOX_ADDRESS, &l2);
-    assert_eq!(inbox.nextOpId().call().await.unwrap(), U256::from(1));
+    assert_eq!(inbox.nextOpIdOf(U256::from(31337)).call().await.unwrap(), U256::from(1));
     stop(node).await;
 }

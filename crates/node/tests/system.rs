@@ -567,6 +567,64 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
         "interop-final before L1-final: {s}"
     );
 
+    // A deposit to chain A, which settles on the Gateway: queued in the Gateway's L1 queue,
+    // forwarded by the Gateway's node into A's queue on the Gateway, processed once by A; the
+    // Gateway batch that forwarded it consumes the L1 queue, A's batch A's queue there. Then a
+    // withdrawal from A, paid from that escrow once the Gateway batch carrying it is on L1.
+    let depositor = devnet::signer_provider(topology.l1.node.rpc_url.clone(), &keys[6]).unwrap();
+    let hub = gateway_contracts::Bridgehub::new(topology.bridgehub, &depositor);
+    let (a_receiver, a_amount) =
+        (alloy::primitives::Address::repeat_byte(0xa1), U256::from(90_000u64));
+    hub.requestL2Transaction(
+        U256::from(270),
+        a_receiver,
+        a_amount,
+        Bytes::new(),
+        U256::from(50_000),
+        alloy::primitives::Address::ZERO,
+    )
+    .value(a_amount + U256::from(devnet::PRIORITY_OP_FEE_WEI))
+    .send()
+    .await
+    .unwrap()
+    .get_receipt()
+    .await
+    .unwrap();
+    let a_l2 = ProviderBuilder::new().connect_http(a.node.rpc_url.clone());
+    let gw_reader = ProviderBuilder::new().connect_http(topology.gateway.node.rpc_url.clone());
+    let a_on_gateway = gateway_contracts::ChainExecutor::new(a.gateway_executor, &gw_reader);
+    until(
+        "the deposit to A forwarded, processed and consumed on both layers",
+        &mut [&mut gw_node, &mut a_node],
+        &[&traffic_a],
+        async || {
+            let forwarded = gw_executor.priorityQueueHead().call().await.unwrap() == U256::from(1);
+            let consumed = a_on_gateway.priorityQueueHead().call().await.unwrap() == U256::from(1);
+            (forwarded && consumed).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(a_l2.get_balance(a_receiver).await.unwrap(), a_amount, "deposited once");
+    let a_withdrawal =
+        withdraw(&a, &keys[2], alloy::primitives::Address::repeat_byte(0xa2), U256::from(1_000u64))
+            .await;
+    let answer =
+        proof_of(a_http, a_withdrawal, &mut [&mut a_node, &mut gw_node], &[&traffic_a]).await;
+    claim(
+        &topology,
+        &keys[6],
+        270,
+        &answer,
+        alloy::primitives::Address::repeat_byte(0xa2),
+        U256::from(1_000u64),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        hub.escrowed(U256::from(270)).call().await.unwrap(),
+        a_amount - U256::from(1_000u64)
+    );
+
     // The Gateway's node killed with SIGKILL in the middle of an aggregation (its result made,
     // not stored), then restarted: it loses and repeats nothing.
     gw_node.stop();

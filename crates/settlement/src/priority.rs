@@ -3,7 +3,7 @@
 //! inbox relayer's key, relayed: each operation queued there is handed to the chain's `L2Inbox`,
 //! in queue order, one transaction each.
 //!
-//! Exactly once: the inbox takes only its `nextOpId`, so an operation sent twice (a crash
+//! Exactly once: the inbox takes only its `nextOpIdOf(layer)`, so an operation sent twice (a crash
 //! between the broadcast and the receipt, a second relayer) is refused there, never processed
 //! twice; the next step reads `nextOpId` again and goes on from it. What the chain processed
 //! reaches the batches through the inbox's logs (see `ingest`), and the settlement layer's
@@ -87,9 +87,12 @@ async fn step(
     queue: &mut Queue,
 ) -> SettlementResult<bool> {
     let contract = L2Inbox::new(inbox.address, chain);
-    let next: u64 =
-        within(STEP_TIMEOUT, "L2Inbox.nextOpId", contract.nextOpId().call()).await?.saturating_to();
     let active = pipeline.active_config();
+    let layer_id = U256::from(active.layer.chain_id);
+    let next: u64 =
+        within(STEP_TIMEOUT, "L2Inbox.nextOpIdOf", contract.nextOpIdOf(layer_id).call())
+            .await?
+            .saturating_to();
     let layer = ProviderBuilder::new().connect_http(active.layer.rpc_url.clone());
     if queue.executor != active.layer.executor || queue.layer != active.layer.chain_id {
         // Another layer (a migration): its own queue, read from its start.
@@ -127,14 +130,14 @@ async fn step(
         return Ok(false);
     }
     let Some(op) = queue.ops.get(&next).cloned() else { return Ok(false) };
-    let call = contract.processOp(U256::from(next), op.sender, op.data);
+    let call = contract.processOp(layer_id, U256::from(next), op.sender, op.data);
     let sent = within(STEP_TIMEOUT, "L2Inbox.processOp", call.send()).await?;
     crate::failpoint::failpoint("after-priority-op-sent");
     let hash = *sent.tx_hash();
     let receipt = within(STEP_TIMEOUT, "L2Inbox.processOp receipt", sent.get_receipt()).await?;
     if !receipt.status() {
         // Another relayer (or an earlier send of this one) processed it first: read again.
-        warn!(target: "settlement::priority", id = next, %hash, "processOp reverted; reading nextOpId again");
+        warn!(target: "settlement::priority", id = next, %hash, "processOp reverted; reading nextOpIdOf again");
         return Ok(false);
     }
     metrics::counter!("settlement_priority_ops_relayed_total").increment(1);

@@ -118,7 +118,7 @@ pub struct PriorityStatus {
     pub layer: u64,
     /// Operations queued there.
     pub queued: u64,
-    /// Operations the chain's inbox processed (its `nextOpId`).
+    /// Operations of this layer's queue the chain's inbox processed (its `nextOpIdOf(layer)`).
     pub processed: u64,
     /// Operations queued and not yet executed there (consumed by an executed batch).
     pub pending: u64,
