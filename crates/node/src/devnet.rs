@@ -58,6 +58,10 @@ pub struct DevnetArgs {
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long = "duration", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
+    /// Time between value rounds on each chain: a deposit from L1, a withdrawal, and the claim
+    /// of each withdrawal final on L1.
+    #[arg(long = "value-interval", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub value_interval: Duration,
     /// Serve each chain host's JSON-RPC (`settlement_*`) on this port plus the chain's index.
     #[arg(long = "http.port", value_name = "PORT")]
     pub http_port: Option<u16>,
@@ -142,6 +146,7 @@ async fn run_on(
     let mut guard = StopOnDrop(vec![traffic_stop.clone()]);
     let mut runs = Vec::new();
     let mut traffic_tasks = Vec::new();
+    let mut values = Vec::new();
     // The Gateway's own node: gateway mode, settling the Gateway on L1.
     let topology_file = args.datadir.join("topology.json");
     let keys = args.datadir.join("keys");
@@ -193,6 +198,18 @@ async fn run_on(
             args.txs_per_block,
             traffic_stop.clone(),
         )));
+        let totals = Arc::new(std::sync::Mutex::new(crate::value::ValueTotals::default()));
+        if let Some(run) = runs.last() {
+            traffic_tasks.push(tokio::spawn(crate::value::value_loop(
+                topology.clone(),
+                chain.clone(),
+                run.settlement.clone(),
+                args.value_interval,
+                Arc::clone(&totals),
+                traffic_stop.clone(),
+            )));
+        }
+        values.push((chain.node.chain_id, totals));
     }
     println!(
         "devnet up: L1 {} at {}, Gateway {} at {}, {} chains; topology in {}",
@@ -226,7 +243,7 @@ async fn run_on(
                 if let Some(run) = runs.iter().chain([&gateway_run]).find(|r| r.host.is_finished()) {
                     break Err(eyre::eyre!("the host of chain {} stopped", run.chain_id));
                 }
-                if let Err(err) = report(topology, &runs, &gateway_run, started.elapsed(), &args.datadir) {
+                if let Err(err) = report(topology, &runs, &gateway_run, &values, started.elapsed(), &args.datadir) {
                     warn!(target: "gateway_node::devnet", %err, "status view failed");
                 }
             }
@@ -237,7 +254,9 @@ async fn run_on(
         let _ = task.await;
     }
     if let Ok(why) = &outcome {
-        if let Err(err) = report(topology, &runs, &gateway_run, started.elapsed(), &args.datadir) {
+        if let Err(err) =
+            report(topology, &runs, &gateway_run, &values, started.elapsed(), &args.datadir)
+        {
             warn!(target: "gateway_node::devnet", %err, "status view failed");
         }
         info!(target: "gateway_node::devnet", why, "stopping");
@@ -411,6 +430,7 @@ fn report(
     topology: &Topology,
     runs: &[HostRun],
     gateway: &HostRun,
+    values: &[(u64, Arc<std::sync::Mutex<crate::value::ValueTotals>>)],
     uptime: Duration,
     datadir: &Path,
 ) -> eyre::Result<()> {
@@ -418,10 +438,20 @@ fn report(
         runs.iter().map(|r| r.settlement.status()).collect::<Result<_, _>>()?;
     let gateway_status = gateway.settlement.status()?;
     // The same view `gateway-node status --rpc-url ...` prints for running nodes.
+    let chain_values = values;
     let mut values = statuses.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?;
     values.push(serde_json::to_value(&gateway_status)?);
     println!("--- {}s ---", uptime.as_secs());
     print!("{}", crate::status::render(&values));
+    let value_totals: Vec<(u64, crate::value::ValueTotals)> = chain_values
+        .iter()
+        .map(|(id, totals)| {
+            (*id, *totals.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        })
+        .collect();
+    for (id, totals) in &value_totals {
+        println!("{}", crate::value::render(*id, totals));
+    }
     let json = serde_json::json!({
         "uptimeSeconds": uptime.as_secs(),
         "l1": topology.l1.node.chain_id,
@@ -429,6 +459,10 @@ fn report(
         "proofs": topology.proofs,
         "chains": statuses,
         "gatewayNode": gateway_status,
+        "value": value_totals
+            .iter()
+            .map(|(id, totals)| serde_json::json!({"chainId": id, "totals": totals.to_json()}))
+            .collect::<Vec<_>>(),
     });
     let path = datadir.join("status.json");
     let tmp = datadir.join("status.json.tmp");

@@ -22,6 +22,7 @@ mod devnet;
 mod init;
 mod settings;
 mod status;
+mod value;
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! `gateway-node devnet`, the main job: it starts everything, every chain settles (on the
 //! Gateway and on L1), the Gateway settles its batches on L1 so the Gateway's chains' batches
-//! become L1-final, the status view is written, and Ctrl-C stops every process it started.
+//! become L1-final, value moves on every chain (deposits, withdrawals claimed on L1), the
+//! status view is written, and Ctrl-C stops every process it started.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,7 +21,7 @@ fn the_devnet_runs_a_minute_makes_gateway_chains_l1_final_and_ctrl_c_stops_every
     let stdout = std::fs::File::create(dir.path().join("stdout")).unwrap();
     let child = Command::new(BIN)
         .args(["devnet", "--chains", "2", "--l1-chains", "1", "--block-time", "300ms"])
-        .args(["--status-interval", "500ms", "--datadir"])
+        .args(["--status-interval", "500ms", "--value-interval", "2s", "--datadir"])
         .arg(&datadir)
         .env("RUST_LOG", "warn")
         .stdout(stdout)
@@ -43,7 +44,13 @@ fn the_devnet_runs_a_minute_makes_gateway_chains_l1_final_and_ctrl_c_stops_every
                 .iter()
                 .filter(|c| c["settlementLayer"] == 506)
                 .all(|c| c["finality"]["l1FinalThrough"].as_u64().unwrap_or_default() >= 1);
+            // Value moved on every chain: deposits in, withdrawals claimed on L1 (for the
+            // Gateway's chains, through Gateway batches settled on L1).
+            let values = status["value"].as_array().cloned().unwrap_or_default();
+            let moved = values.len() == 3
+                && values.iter().all(|v| v["totals"]["claimed"].as_u64().unwrap_or_default() >= 1);
             if started.elapsed() >= Duration::from_secs(60)
+                && moved
                 && chains.len() == 3
                 && chains.iter().all(|c| c["onChain"]["executed"].as_u64().unwrap_or_default() >= 1)
                 && settled.unwrap_or_default() >= 1
@@ -64,6 +71,12 @@ fn the_devnet_runs_a_minute_makes_gateway_chains_l1_final_and_ctrl_c_stops_every
     let per_batch = gateway["l1GasPerChainBatch"].as_u64().unwrap();
     let direct = gateway["directL1GasPerChainBatch"].as_u64().unwrap();
     assert!(per_batch < direct, "via the Gateway {per_batch} gas per chain batch, direct {direct}");
+    for value in status["value"].as_array().unwrap() {
+        let wei = |field: &str| value["totals"][field].as_str().unwrap().parse::<u128>().unwrap();
+        // Paid out of what came in; the escrow holds the rest.
+        assert!(wei("depositedWei") > wei("withdrawnWei"), "{value}");
+        assert!(wei("escrowedWei") > 0 && wei("withdrawnWei") > 0, "{value}");
+    }
     let layers: Vec<u64> = status["chains"]
         .as_array()
         .unwrap()
@@ -105,6 +118,7 @@ fn the_devnet_runs_a_minute_makes_gateway_chains_l1_final_and_ctrl_c_stops_every
     assert!(printed.contains("devnet up"), "{printed}");
     assert!(printed.contains("committed"), "the status view was printed: {printed}");
     assert!(printed.contains("settled on L1"), "the Gateway's line was printed: {printed}");
+    assert!(printed.contains("value: escrowed"), "the value lines were printed: {printed}");
 }
 
 #[test]

@@ -78,7 +78,7 @@ pub use error::{LayerCall, LayerError, SettlementError, SettlementResult, Unlink
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS, PANIC_FAILPOINTS};
 pub use handle::Settlement;
 pub use ingest::{SETTLEMENT_EXEX_ID, block_pubdata, block_record, run_exex};
-pub use interop::ProofJson;
+pub use interop::{MessageProofResponse, ProofJson, ProofTarget};
 pub use metrics::describe as describe_metrics;
 pub use migration::MigrationError;
 pub use status::{

@@ -1,0 +1,176 @@
+//! The devnet's value traffic: on every chain, a deposit from L1 (through the Bridgehub), a
+//! withdrawal through the chain's `L2Bridge`, and the claim of each withdrawal on L1 once its
+//! batch is final there, every `interval`; and the totals the status view shows per chain
+//! (escrowed, deposited, withdrawn).
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    sol_types::{SolEvent, SolValue},
+};
+use devnet::{ChainTopology, Topology};
+use gateway_contracts::{Bridgehub, L2Bridge, L2Messenger};
+use gateway_settlement::{ProofTarget, Settlement};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+/// What one deposit and one withdrawal move (wei).
+const DEPOSIT_WEI: u64 = 10_000_000_000_000_000;
+const WITHDRAWAL_WEI: u64 = 1_000_000_000_000_000;
+
+/// One chain's value totals, as the status view shows them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ValueTotals {
+    /// What the Bridgehub holds for the chain (wei), as last read.
+    pub escrowed: U256,
+    /// Deposits requested by the devnet, and their value (wei).
+    pub deposits: u64,
+    /// Their value.
+    pub deposited: U256,
+    /// Withdrawals sent on the chain.
+    pub withdrawals: u64,
+    /// Withdrawals claimed on L1, and their value (wei).
+    pub claimed: u64,
+    /// Their value.
+    pub withdrawn: U256,
+}
+
+/// Runs the value traffic of `chain` until `stop`; `totals` is updated as it goes.
+pub async fn value_loop(
+    topology: Topology,
+    chain: ChainTopology,
+    settlement: Settlement,
+    interval: Duration,
+    totals: Arc<Mutex<ValueTotals>>,
+    stop: CancellationToken,
+) {
+    let mut unclaimed: Vec<(B256, u64)> = Vec::new();
+    loop {
+        if let Err(err) = round(&topology, &chain, &settlement, &totals, &mut unclaimed).await {
+            warn!(target: "gateway_node::devnet", chain = chain.node.chain_id, %err, "value traffic failed");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+fn totals_of(totals: &Mutex<ValueTotals>) -> std::sync::MutexGuard<'_, ValueTotals> {
+    totals.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn round(
+    topology: &Topology,
+    chain: &ChainTopology,
+    settlement: &Settlement,
+    totals: &Mutex<ValueTotals>,
+    unclaimed: &mut Vec<(B256, u64)>,
+) -> eyre::Result<()> {
+    let key = &chain.operator_key;
+    let id = U256::from(chain.node.chain_id);
+    let l1 = devnet::signer_provider(topology.l1.node.rpc_url.clone(), key)?;
+    let bridgehub = Bridgehub::new(topology.bridgehub, &l1);
+    // Claim what is final on L1.
+    let mut still = Vec::new();
+    for (tx, log_index) in unclaimed.drain(..) {
+        let Some(answer) = settlement.message_proof(tx, log_index, ProofTarget::L1, None).await
+        else {
+            continue;
+        };
+        let answer = answer?;
+        let Some(proof) = answer.proof else {
+            still.push((tx, log_index));
+            continue;
+        };
+        let proof = proof.to_contract();
+        let proof = Bridgehub::MessageProof {
+            rootId: proof.rootId,
+            messageIndex: proof.messageIndex,
+            messagePath: proof.messagePath,
+            batchIndex: proof.batchIndex,
+            batchPath: proof.batchPath,
+            chainIndex: proof.chainIndex,
+            chainPath: proof.chainPath,
+        };
+        let (_, amount) = <(Address, U256)>::abi_decode_params(&answer.data)?;
+        let claim = bridgehub.finalizeWithdrawal(id, answer.batch_number, answer.data, proof);
+        devnet::confirm("claim a withdrawal", claim.send().await?).await?;
+        let mut t = totals_of(totals);
+        t.claimed += 1;
+        t.withdrawn += amount;
+    }
+    *unclaimed = still;
+    // A deposit to the operator's account on the chain.
+    let deposit = U256::from(DEPOSIT_WEI);
+    let request = bridgehub
+        .requestL2Transaction(
+            id,
+            chain.operator,
+            deposit,
+            Bytes::new(),
+            U256::from(50_000),
+            Address::ZERO,
+        )
+        .value(deposit + U256::from(devnet::PRIORITY_OP_FEE_WEI));
+    devnet::confirm("deposit", request.send().await?).await?;
+    {
+        let mut t = totals_of(totals);
+        t.deposits += 1;
+        t.deposited += deposit;
+    }
+    // A withdrawal back to the operator's account on L1 (only what deposits brought in).
+    if totals_of(totals).deposits > 1 {
+        let l2 = devnet::signer_provider(chain.node.rpc_url.clone(), key)?;
+        let sent = L2Bridge::new(devnet::L2_BRIDGE_ADDRESS, &l2)
+            .withdraw(chain.operator)
+            .value(U256::from(WITHDRAWAL_WEI))
+            .send()
+            .await?;
+        let receipt = devnet::confirm("withdraw", sent).await?;
+        let log_index = receipt
+            .inner
+            .logs()
+            .iter()
+            .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
+            .and_then(|l| l.log_index)
+            .ok_or_else(|| eyre::eyre!("the withdrawal sent no message"))?;
+        unclaimed.push((receipt.transaction_hash, log_index));
+        totals_of(totals).withdrawals += 1;
+    }
+    let escrowed = bridgehub.escrowed(id).call().await?;
+    totals_of(totals).escrowed = escrowed;
+    Ok(())
+}
+
+impl ValueTotals {
+    /// As `status.json` writes them (wei as decimal strings).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "escrowedWei": self.escrowed.to_string(),
+            "deposits": self.deposits,
+            "depositedWei": self.deposited.to_string(),
+            "withdrawals": self.withdrawals,
+            "claimed": self.claimed,
+            "withdrawnWei": self.withdrawn.to_string(),
+        })
+    }
+}
+
+/// The value line of the status view for `chain_id`.
+pub fn render(chain_id: u64, totals: &ValueTotals) -> String {
+    let eth = |wei: U256| format!("{:.3}", f64::from(wei) / 1e18);
+    format!(
+        "chain {chain_id} value: escrowed {} ETH; deposited {} ETH in {}; withdrawn {} ETH in {} claims of {} sent",
+        eth(totals.escrowed),
+        eth(totals.deposited),
+        totals.deposits,
+        eth(totals.withdrawn),
+        totals.claimed,
+        totals.withdrawals
+    )
+}
