@@ -149,7 +149,7 @@ async fn round(
 
 impl ValueTotals {
     /// As `status.json` writes them (wei as decimal strings).
-    pub fn to_json(&self) -> serde_json::Value {
+    pub fn to_json(self) -> serde_json::Value {
         serde_json::json!({
             "escrowedWei": self.escrowed.to_string(),
             "deposits": self.deposits,
