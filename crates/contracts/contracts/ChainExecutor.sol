@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {DataAvailability} from "./DataAvailability.sol";
+import {GatewayFees} from "./GatewayFees.sol";
 import {GovernedVerifier} from "./GovernedVerifier.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {MessageRoot} from "./MessageRoot.sol";
@@ -46,6 +47,8 @@ contract ChainExecutor is GovernedVerifier {
     /// @notice Blocks of this layer an operation may wait before the chain is late to include
     /// it (its `expirationBlock`; nodes show and alarm on expired ones).
     uint256 public constant PRIORITY_EXPIRY_BLOCKS = 7200;
+    /// @notice Where the settlement fee is priced and paid (a Gateway's `GatewayFees`; zero on L1).
+    address public feeSchedule;
     /// @notice The system `L2Inbox` address (the same on every chain).
     address public constant SYSTEM_INBOX = 0x0000000000000000000000000000000000008010;
     uint256 public priorityQueueHead;
@@ -54,6 +57,7 @@ contract ChainExecutor is GovernedVerifier {
     event BatchesProved(uint256 indexed fromBatch, uint256 indexed toBatch);
     event BatchExecuted(uint256 indexed batchNumber, bytes32 batchHash, bytes32 l2LogsRoot);
     event BatchesReverted(uint256 totalCommitted, uint256 totalVerified, uint256 totalExecuted);
+    event FeeScheduleSet(address feeSchedule);
     event NewPriorityRequest(uint256 indexed id, bytes32 opHash, address sender, bytes data, uint64 expirationBlock);
     event OperatorSet(address indexed operator, uint8 roles);
     event Activated(uint256 lastBatch, bytes32 lastBatchHash);
@@ -75,6 +79,7 @@ contract ChainExecutor is GovernedVerifier {
     error CannotRevertExecutedBatch(uint256 newLastBatch, uint256 totalExecuted);
     error PriorityOpsHashMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
     error NotEnoughPriorityOps(uint256 wanted, uint256 pending);
+    error FeeTooLow(uint256 due, uint256 paid);
     error NotDrained(uint256 committed, uint256 executed, uint256 pendingPriorityOps);
     error AlreadyActive();
     error DaInputsLengthMismatch(uint256 batches, uint256 daInputs);
@@ -116,6 +121,27 @@ contract ChainExecutor is GovernedVerifier {
 
     // === admin ===
 
+    /// @notice On a Gateway: where the settlement fee is priced and paid (`GatewayFees`); set
+    /// by the controller (the Gateway's relayer). Zero (L1): no fee, and a commit carrying
+    /// value is refused.
+    function setFeeSchedule(address feeSchedule_) external {
+        if (msg.sender != controller) revert NotController(msg.sender);
+        feeSchedule = feeSchedule_;
+        emit FeeScheduleSet(feeSchedule_);
+    }
+
+    /// @dev Charges the fee for `batches` committed batches: at least the schedule's price for
+    /// each, all of what was sent going to the vault.
+    function _payFee(uint256 batches) internal {
+        if (feeSchedule == address(0)) {
+            if (msg.value != 0) revert FeeTooLow(0, msg.value);
+            return;
+        }
+        uint256 due = GatewayFees(feeSchedule).price() * batches;
+        if (msg.value < due) revert FeeTooLow(due, msg.value);
+        GatewayFees(feeSchedule).pay{value: msg.value}();
+    }
+
     /// @notice Gives `operator` the `roles` bits (0 removes it).
     function setOperator(address operator, uint8 roles) external {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -133,7 +159,8 @@ contract ChainExecutor is GovernedVerifier {
         StoredBatchInfo calldata lastCommitted,
         CommitBatchInfo[] calldata newBatches,
         bytes[] calldata daInputs
-    ) external onlyActiveSettlementLayer onlyRole(ROLE_COMMIT) {
+    ) external payable onlyActiveSettlementLayer onlyRole(ROLE_COMMIT) {
+        _payFee(newBatches.length);
         if (daInputs.length != newBatches.length) revert DaInputsLengthMismatch(newBatches.length, daInputs.length);
         uint256 blobCursor = 0;
         bytes32 expectedPrev = storedBatchHash[totalBatchesCommitted];

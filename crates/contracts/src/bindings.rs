@@ -118,6 +118,13 @@ sol!(
 sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
+    GatewayFees,
+    "artifacts/GatewayFees.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
     L2Bridge,
     "artifacts/L2Bridge.json"
 );

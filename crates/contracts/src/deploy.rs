@@ -8,9 +8,10 @@ use alloy::{
 use gateway_primitives::StoredBatchInfo;
 
 use crate::{
-    Bridgehub, ChainExecutor, GatewayExecutor, Halo2AggregatedVerifier, Halo2AggregationVerifier,
-    Halo2BatchVerifier, Halo2LeafVerifier, InteropRoots, L2Bridge, L2Inbox, L2Messenger,
-    MerkleHarness, MessageRoot, MessageVerifier, MockAggregatedVerifier, MockVerifier,
+    Bridgehub, ChainExecutor, GatewayExecutor, GatewayFees, Halo2AggregatedVerifier,
+    Halo2AggregationVerifier, Halo2BatchVerifier, Halo2LeafVerifier, InteropRoots, L2Bridge,
+    L2Inbox, L2Messenger, MerkleHarness, MessageRoot, MessageVerifier, MockAggregatedVerifier,
+    MockVerifier,
 };
 
 /// The result type of this crate.
@@ -229,6 +230,24 @@ pub async fn deploy_l2_messenger<P: Provider>(provider: P) -> ContractsResult<Ad
     let contract = L2Messenger::deploy(provider).await.map_err(|source| {
         ContractsError::Deploy { source: Box::new(source), contract: "L2Messenger" }
     })?;
+    Ok(*contract.address())
+}
+
+/// Deploys the Gateway's `GatewayFees`: `owner` announces prices (in effect `change_delay`
+/// blocks later) and withdraws; `price` per committed batch to start with.
+pub async fn deploy_gateway_fees<P: Provider>(
+    provider: P,
+    owner: Address,
+    price: alloy::primitives::U256,
+    change_delay: u64,
+) -> ContractsResult<Address> {
+    let contract =
+        GatewayFees::deploy(provider, owner, price, alloy::primitives::U256::from(change_delay))
+            .await
+            .map_err(|source| ContractsError::Deploy {
+                source: Box::new(source),
+                contract: "GatewayFees",
+            })?;
     Ok(*contract.address())
 }
 

@@ -48,6 +48,10 @@ pub struct EcosystemSpec {
     pub verifier_delay: u64,
     /// What an L1 -> L2 transaction costs on the Bridgehub (wei).
     pub priority_op_fee: U256,
+    /// What the Gateway charges per committed chain batch, in its gas token (wei).
+    pub gateway_fee_per_batch: U256,
+    /// Blocks of the Gateway between announcing a new price and its taking effect.
+    pub fee_change_delay: u64,
     /// Keep the keys in the topology (devnets only: anyone who reads the file holds them).
     pub keys_in_topology: bool,
 }
@@ -161,6 +165,7 @@ pub async fn check_ecosystem(topology: &Topology) -> DevnetResult<()> {
         (l1_url, topology.gateway_l1_executor, "the Gateway's L1 executor"),
         (gw_url, topology.gateway.message_root, "the Gateway's MessageRoot"),
         (gw_url, topology.gateway.verifier, "the Gateway's verifier"),
+        (gw_url, topology.gateway.fees, "the Gateway's GatewayFees"),
     ] {
         if !has_code(url, address).await? {
             return Err(DevnetError::Refused(format!(
@@ -288,6 +293,14 @@ pub async fn init_ecosystem(spec: &EcosystemSpec) -> DevnetResult<Topology> {
     };
     let gw_message_root =
         deploy_message_root(&gw_relayer, relayer).await.map_err(deployed("Gateway MessageRoot"))?;
+    let gw_fees = gateway_contracts::deploy_gateway_fees(
+        &gw_relayer,
+        relayer,
+        spec.gateway_fee_per_batch,
+        spec.fee_change_delay,
+    )
+    .await
+    .map_err(deployed("GatewayFees"))?;
     let l1_interop = L1Interop {
         gateway_batches_verifier: deploy_message_verifier(
             &l1_gov,
@@ -320,6 +333,7 @@ pub async fn init_ecosystem(spec: &EcosystemSpec) -> DevnetResult<Topology> {
             node: l1_node,
             message_root: l1_message_root,
             verifier: l1_verifier,
+            fees: Address::ZERO,
             governance: gov,
             governance_key: kept(&spec.l1_governance_key),
         },
@@ -328,6 +342,7 @@ pub async fn init_ecosystem(spec: &EcosystemSpec) -> DevnetResult<Topology> {
             node: gw_node,
             message_root: gw_message_root,
             verifier: gw_verifier,
+            fees: gw_fees,
             governance: relayer,
             governance_key: kept(&spec.gateway_governance_key),
         },
@@ -591,6 +606,17 @@ pub async fn init_chain(topology: &Topology, spec: &ChainSpec) -> DevnetResult<C
         if current != executor {
             send(what, MessageRoot::new(root, provider).setExecutor(id, executor).send()).await?;
         }
+    }
+    // On the Gateway the chain pays the Gateway's price per committed batch.
+    let on_gateway = ChainExecutor::new(gateway_executor, &gw_relayer);
+    let schedule = on_gateway
+        .feeSchedule()
+        .call()
+        .await
+        .map_err(|e| DevnetError::Rpc(format!("feeSchedule: {e}")))?;
+    if schedule != topology.gateway.fees {
+        send("charge the Gateway's fee", on_gateway.setFeeSchedule(topology.gateway.fees).send())
+            .await?;
     }
     for (url, executor) in [(l1_url, l1_executor), (gw_url, gateway_executor)] {
         let admin = signer_provider(url.clone(), &spec.admin_key)?;

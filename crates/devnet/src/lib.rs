@@ -31,9 +31,10 @@ pub use init::{
 pub use process::{ChildProcess, local_http, local_rpc, process_alive};
 pub use topology::{
     ChainInterop, ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,
-    DEFAULT_L1_CHAIN_ID, Devnet, DevnetConfig, DevnetProofs, GenesisBatch, INBOX_ADDRESS,
-    INBOX_DEV_SUPPLY_WEI, InitialSettlement, L1Interop, L2_BRIDGE_ADDRESS, MESSENGER_ADDRESS,
-    NodeTopology, PRIORITY_OP_FEE_WEI, SettlementLayerTopology, Topology, VERIFIER_DELAY_BLOCKS,
-    change_verifier, confirm, signer_provider,
+    DEFAULT_L1_CHAIN_ID, Devnet, DevnetConfig, DevnetProofs, GATEWAY_FEE_PER_BATCH_WEI,
+    GenesisBatch, INBOX_ADDRESS, INBOX_DEV_SUPPLY_WEI, InitialSettlement, L1Interop,
+    L2_BRIDGE_ADDRESS, MESSENGER_ADDRESS, NodeTopology, PRIORITY_OP_FEE_WEI,
+    SettlementLayerTopology, Topology, VERIFIER_DELAY_BLOCKS, change_verifier, confirm,
+    signer_provider,
 };
 pub use traffic::{LOG_EMITTER_INITCODE, Traffic, raw_call, rpc_call};

@@ -110,6 +110,10 @@ pub struct SettlementLayerTopology {
     pub message_root: Address,
     /// The verifier its executors use.
     pub verifier: Address,
+    /// On the Gateway: its `GatewayFees` (the price per committed chain batch and the vault
+    /// the fees go to); zero on L1.
+    #[serde(default)]
+    pub fees: Address,
     /// Who governs it (owns MessageRoot); on the Gateway also the migration relayer.
     pub governance: Address,
     /// The governance key (devnets only; empty, and left out of the file, when `init` was given key files).
@@ -339,6 +343,9 @@ pub async fn change_verifier(
 /// chain's priority queue costs the flooder.
 pub const PRIORITY_OP_FEE_WEI: u64 = 100_000_000_000_000;
 
+/// What the devnet's Gateway charges per committed chain batch (0.01 of its gas token).
+pub const GATEWAY_FEE_PER_BATCH_WEI: u64 = 10_000_000_000_000_000;
+
 /// Blocks between governance queueing a verifier change on an executor and applying it, on the
 /// devnet (short, so that tests can wait it out; a production deployment picks its own).
 pub const VERIFIER_DELAY_BLOCKS: u64 = 5;
@@ -388,6 +395,8 @@ impl Devnet {
             proofs: config.proofs,
             verifier_delay: VERIFIER_DELAY_BLOCKS,
             priority_op_fee: U256::from(PRIORITY_OP_FEE_WEI),
+            gateway_fee_per_batch: U256::from(GATEWAY_FEE_PER_BATCH_WEI),
+            fee_change_delay: VERIFIER_DELAY_BLOCKS,
             keys_in_topology: true,
         })
         .await?;

@@ -69,6 +69,13 @@ pub struct EcosystemInitArgs {
     /// What an L1 -> L2 transaction costs on the Bridgehub (wei).
     #[arg(long = "priority-op-fee", value_name = "WEI", default_value_t = devnet::PRIORITY_OP_FEE_WEI)]
     pub priority_op_fee: u64,
+    /// What the Gateway charges per committed chain batch, in its gas token (wei; paid into
+    /// its `GatewayFees`).
+    #[arg(long = "gateway-fee-per-batch", value_name = "WEI", default_value_t = gateway_settlement::DEFAULT_PRICE_PER_CHAIN_BATCH)]
+    pub gateway_fee_per_batch: u128,
+    /// Gateway blocks between Gateway governance announcing a new price and its taking effect.
+    #[arg(long = "fee-change-delay-blocks", value_name = "BLOCKS", default_value_t = 7200)]
+    pub fee_change_delay_blocks: u64,
     /// With `--proofs halo2`: the halo2 verifiers built into this binary were generated from
     /// your ceremony SRS (docs/operators.md, "What you need"). Without it,
     /// `--proofs halo2` needs `--dev`: the committed verifiers are the dev SRS's, whose secret
@@ -227,6 +234,8 @@ pub async fn ecosystem_init(args: EcosystemInitArgs) -> eyre::Result<()> {
         proofs,
         verifier_delay: args.verifier_delay_blocks,
         priority_op_fee: U256::from(args.priority_op_fee),
+        gateway_fee_per_batch: U256::from(args.gateway_fee_per_batch),
+        fee_change_delay: args.fee_change_delay_blocks,
         keys_in_topology: false,
     })
     .await

@@ -285,6 +285,10 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
             "mock",
             "--verifier-delay-blocks",
             "5",
+            "--gateway-fee-per-batch",
+            "10000000000000000",
+            "--fee-change-delay-blocks",
+            "5",
         ];
         args.extend_from_slice(extra);
         args.iter().map(ToString::to_string).collect::<Vec<_>>()
@@ -764,6 +768,75 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     let again = claim(&topology, &keys[5], 271, &answer, receivers[2], z).await;
     assert!(again.is_err(), "a second claim is refused");
     assert!(bridgehub.escrowed(U256::from(271)).call().await.unwrap().is_zero());
+
+    // The Gateway's fee: every batch committed on the Gateway paid its price into the vault
+    // (read at one Gateway block: the chains go on committing); a commit that pays less is
+    // refused; a new price takes effect only after its announced delay.
+    let fees = gateway_contracts::GatewayFees::new(topology.gateway.fees, &gw_reader);
+    let at = alloy::eips::BlockId::number(gw_reader.get_block_number().await.unwrap());
+    let price = fees.price().block(at).call().await.unwrap();
+    assert_eq!(price, U256::from(10_000_000_000_000_000u64));
+    // Chain A has only ever settled on the Gateway: its executor's fees are its commits'.
+    let committed = gateway_contracts::ChainExecutor::new(a.gateway_executor, &gw_reader)
+        .totalBatchesCommitted()
+        .block(at)
+        .call()
+        .await
+        .unwrap();
+    assert!(committed >= U256::from(2), "{committed}");
+    let paid_by_a: U256 = gw_reader
+        .get_logs(
+            &Filter::new()
+                .address(topology.gateway.fees)
+                .event_signature(gateway_contracts::GatewayFees::FeePaid::SIGNATURE_HASH)
+                .topic1(a.gateway_executor.into_word())
+                .from_block(0)
+                .to_block(at.as_u64().unwrap()),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|log| {
+            gateway_contracts::GatewayFees::FeePaid::decode_log(&log.inner).unwrap().data.amount
+        })
+        .fold(U256::ZERO, |sum, amount| sum + amount);
+    assert_eq!(paid_by_a, price * committed, "chain A paid the price of each committed batch");
+    let a_on_gw = devnet::signer_provider(topology.gateway.node.rpc_url.clone(), &keys[2]).unwrap();
+    let underpaid = gateway_contracts::ChainExecutor::new(a.gateway_executor, &a_on_gw)
+        .commitBatches(
+            gateway_contracts::convert(&gateway_primitives::StoredBatchInfo::default()).unwrap(),
+            vec![
+                gateway_contracts::convert(&gateway_primitives::CommitBatchInfo::default())
+                    .unwrap(),
+            ],
+            vec![Bytes::new()],
+        )
+        .call()
+        .await
+        .expect_err("a commit without the fee");
+    assert!(underpaid.to_string().contains("revert"), "{underpaid}");
+    let gw_governance =
+        devnet::signer_provider(topology.gateway.node.rpc_url.clone(), &keys[1]).unwrap();
+    gateway_contracts::GatewayFees::new(topology.gateway.fees, &gw_governance)
+        .announcePrice(U256::from(7u64))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(fees.price().call().await.unwrap(), price, "not before the delay");
+    devnet::rpc_call(&topology.gateway.node.rpc_url, "anvil_mine", serde_json::json!([5]))
+        .await
+        .unwrap();
+    assert_eq!(fees.price().call().await.unwrap(), U256::from(7u64), "after the delay");
+    let paid_before = fees.feesCollected().call().await.unwrap();
+    until("a commit at the new price", &mut [&mut a_node], &[&traffic_a], async || {
+        let paid = fees.feesCollected().call().await.unwrap();
+        // Batches at 7 wei each, not at the old price.
+        (paid > paid_before && paid - paid_before < price).then_some(())
+    })
+    .await;
 
     // Nothing lost, nothing repeated: on L1, each Gateway batch settled once, in order, and
     // each chain's batches made final in contiguous ranges that never overlap (read through one

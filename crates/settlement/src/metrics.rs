@@ -34,6 +34,10 @@ pub fn describe() {
         metrics::counter!("settlement_migrations_total", "outcome" => outcome).increment(0);
     }
     describe_counter!(
+        "settlement_gateway_fees_wei_total",
+        "the Gateway's settlement fee paid with commits (its price per committed batch; wei of its gas token, saturating at u64)"
+    );
+    describe_counter!(
         "settlement_priority_ops_relayed_total",
         "priority operations (L1 -> L2 transactions) this node handed to the chain's L2Inbox"
     );

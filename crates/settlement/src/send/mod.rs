@@ -506,7 +506,9 @@ impl Sender {
         }
         let to = from + batches.len() as u64 - 1;
         let prev = convert(&stored_info(&self.store, &self.config, from - 1)?)?;
-        let call = self.executor.commitBatches(prev, batches, da_inputs);
+        // On a Gateway: its price per committed batch, paid with the commit.
+        let fee = self.commit_fee(batches.len()).await?;
+        let call = self.executor.commitBatches(prev, batches, da_inputs).value(fee);
         if blobs.is_empty() {
             self.send(TxStage::Commit, from, to, call, false, Some(&sealed)).await?;
         } else {
@@ -516,7 +518,33 @@ impl Sender {
             self.send(TxStage::Commit, from, to, call.sidecar_7594(sidecar), true, Some(&sealed))
                 .await?;
         }
+        if !fee.is_zero() {
+            metrics::counter!("settlement_gateway_fees_wei_total")
+                .increment(fee.saturating_to::<u64>());
+            // The fee is part of what a batch costs the operator.
+            self.observer.mined(
+                self.config.layer.chain_id,
+                TxStage::Commit,
+                from..=to,
+                0,
+                fee,
+                || None,
+            );
+        }
         Ok(SenderAction::Committed(from, to))
+    }
+
+    /// What committing `batches` batches costs on top of gas: the price of the executor's
+    /// fee schedule (a Gateway's `GatewayFees`) per batch; zero where it has none (L1).
+    async fn commit_fee(&self, batches: usize) -> SettlementResult<U256> {
+        let timeout = self.config.tx_timeout;
+        let schedule = within(timeout, "feeSchedule", self.executor.feeSchedule().call()).await?;
+        if schedule.is_zero() {
+            return Ok(U256::ZERO);
+        }
+        let fees = gateway_contracts::GatewayFees::new(schedule, self.executor.provider());
+        let price = within(timeout, "GatewayFees.price", fees.price().call()).await?;
+        Ok(price.saturating_mul(U256::from(batches)))
     }
 
     /// Gateway mode: settles the next Gateway batch on L1 (commit, prove and execute in one
