@@ -116,7 +116,18 @@ impl Settler {
         let last: ChainExecutor::StoredBatchInfo = convert(&self.last).unwrap();
         let new: Vec<ChainExecutor::CommitBatchInfo> =
             batches.iter().map(|b| convert(b).unwrap()).collect();
-        let mut call = self.executor.commitBatches(last, new, da_inputs);
+        // On the Gateway a commit pays the Gateway's price per batch.
+        let schedule = self.executor.feeSchedule().call().await?;
+        let fee = if schedule.is_zero() {
+            U256::ZERO
+        } else {
+            gateway_contracts::GatewayFees::new(schedule, self.executor.provider())
+                .price()
+                .call()
+                .await?
+                * U256::from(new.len())
+        };
+        let mut call = self.executor.commitBatches(last, new, da_inputs).value(fee);
         if !blobs.is_empty() {
             let sidecar = gateway_settlement::da::sidecar(blobs).unwrap();
             call = call.sidecar_7594(sidecar).max_fee_per_blob_gas(1_000_000_000);

@@ -44,6 +44,9 @@ contract Bridgehub {
     /// @notice The gas the Gateway's inbox gives the call that queues an operation in a chain's
     /// executor on the Gateway.
     uint256 public constant GATEWAY_FORWARD_GAS = 300_000;
+    /// @notice The most calldata an L1 -> L2 transaction may carry (its forward through a
+    /// Gateway must fit `GATEWAY_FORWARD_GAS`).
+    uint256 public constant MAX_L2_CALLDATA = 8_192;
     /// @notice The most gas an L1 -> L2 transaction's call may ask for on the chain.
     uint256 public constant MAX_L2_GAS_LIMIT = 10_000_000;
     /// @notice Every chain's `L2Bridge` (the same address on each chain): the only sender whose
@@ -92,6 +95,8 @@ contract Bridgehub {
     /// @notice A priority operation paid less than `priorityOpFee`.
     error PriorityOpFeeTooLow(uint256 paid, uint256 fee);
     error L2GasLimitTooHigh(uint256 gasLimit, uint256 max);
+    error L2CalldataTooLong(uint256 length, uint256 max);
+    error NotAChain(uint256 chainId);
     error NoMessageVerifier(uint256 settlementLayer);
     error WithdrawalAlreadyFinalized(uint256 chainId, uint256 batchNumber, uint256 messageIndex);
     error EscrowTooLow(uint256 chainId, uint256 escrowed, uint256 amount);
@@ -193,6 +198,10 @@ contract Bridgehub {
         address refundRecipient
     ) external payable returns (uint256 id) {
         if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
+        // A settlement layer (the Gateway) takes no L1 -> L2 transactions of its own: its queue
+        // holds only the forwards this contract builds for the chains on it.
+        if (whitelisted[chainId]) revert NotAChain(chainId);
+        if (l2Calldata.length > MAX_L2_CALLDATA) revert L2CalldataTooLong(l2Calldata.length, MAX_L2_CALLDATA);
         uint256 sl = chains[chainId].settlementLayer;
         if (msg.value < l2Value || msg.value - l2Value < priorityOpFee) {
             revert PriorityOpFeeTooLow(msg.value < l2Value ? 0 : msg.value - l2Value, priorityOpFee);

@@ -80,6 +80,7 @@ contract ChainExecutor is GovernedVerifier {
     error PriorityOpsHashMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
     error NotEnoughPriorityOps(uint256 wanted, uint256 pending);
     error FeeTooLow(uint256 due, uint256 paid);
+    error FeeScheduleAlreadySet(address feeSchedule);
     error NotDrained(uint256 committed, uint256 executed, uint256 pendingPriorityOps);
     error AlreadyActive();
     error DaInputsLengthMismatch(uint256 batches, uint256 daInputs);
@@ -126,6 +127,8 @@ contract ChainExecutor is GovernedVerifier {
     /// value is refused.
     function setFeeSchedule(address feeSchedule_) external {
         if (msg.sender != controller) revert NotController(msg.sender);
+        // Once: the schedule's own announced delay is what keeps the price stable.
+        if (feeSchedule != address(0)) revert FeeScheduleAlreadySet(feeSchedule);
         feeSchedule = feeSchedule_;
         emit FeeScheduleSet(feeSchedule_);
     }
@@ -280,10 +283,13 @@ contract ChainExecutor is GovernedVerifier {
     /// for; returns its id. Only the controller: on L1 the Bridgehub, which charges the fee
     /// (`Bridgehub.requestL2Transaction`); on the Gateway the relayer that carries them there.
     function requestPriorityOp(address sender, bytes calldata data) external returns (uint256 id) {
-        // The system inbox of the chain this executor lives on: on a Gateway it forwards the
-        // operations the Bridgehub queued in the Gateway's L1 queue (no account can send from
-        // that address elsewhere).
-        if (msg.sender != controller && msg.sender != SYSTEM_INBOX) revert NotController(msg.sender);
+        // On L1 the controller is the Bridgehub (a contract). On a Gateway the controller is an
+        // account (the relayer), which may not queue anything: there only the system inbox does,
+        // forwarding the operations the Bridgehub queued in the Gateway's L1 queue (L1 checks
+        // each Gateway batch's forwards against that queue; no account can send from the inbox's
+        // address).
+        bool bridgehub = msg.sender == controller && controller.code.length > 0;
+        if (!bridgehub && msg.sender != SYSTEM_INBOX) revert NotController(msg.sender);
         id = priorityQueue.length;
         bytes32 opHash = keccak256(abi.encode(id, sender, data));
         priorityQueue.push(opHash);

@@ -24,8 +24,10 @@ contract GatewayFees {
 
     error NotOwner(address caller);
     error TransferFailed(address to, uint256 amount);
+    error NoDelay();
 
     constructor(address owner_, uint256 price_, uint256 changeDelay_) {
+        if (changeDelay_ == 0) revert NoDelay();
         owner = owner_;
         currentPrice = price_;
         changeDelay = changeDelay_;

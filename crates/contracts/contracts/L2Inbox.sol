@@ -32,6 +32,9 @@ contract L2Inbox {
     error NotEnoughSupply(uint256 balance, uint256 wanted);
     error NotEnoughGas(uint256 left, uint256 wanted);
 
+    /// @notice The most gas an operation's call may take (the Bridgehub's limit).
+    uint256 public constant MAX_GAS = 10_000_000;
+
     /// @notice Sets the relayer, once.
     function initialize(address relayer_) external {
         if (relayer != address(0)) revert AlreadyInitialized(relayer);
@@ -69,11 +72,13 @@ contract L2Inbox {
             if (address(this).balance < value) revert NotEnoughSupply(address(this).balance, value);
             // The relayer must give the call all the gas it asked for: it cannot make a deposit
             // fail by starving it.
-            if (gasleft() < l2GasLimit + l2GasLimit / 63 + 50_000) {
-                revert NotEnoughGas(gasleft(), l2GasLimit);
-            }
-            if (to != address(0)) {
-                (success,) = to.call{value: value, gas: l2GasLimit}(l2Calldata);
+            // (and leave enough for the refund after it).
+            // An operation asking for more than any L1 request may cannot run: it fails and is
+            // refunded.
+            uint256 gasLimit = l2GasLimit > MAX_GAS ? 0 : l2GasLimit;
+            if (gasleft() < gasLimit + gasLimit / 63 + 120_000) revert NotEnoughGas(gasleft(), gasLimit);
+            if (to != address(0) && l2GasLimit <= MAX_GAS) {
+                (success,) = to.call{value: value, gas: gasLimit}(l2Calldata);
             }
             if (!success && value > 0) {
                 // A recipient that refuses the refund too leaves the value here.

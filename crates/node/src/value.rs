@@ -75,34 +75,21 @@ async fn round(
     let id = U256::from(chain.node.chain_id);
     let l1 = devnet::signer_provider(topology.l1.node.rpc_url.clone(), key)?;
     let bridgehub = Bridgehub::new(topology.bridgehub, &l1);
-    // Claim what is final on L1.
+    // Claim what is final on L1; a withdrawal whose claim fails is tried again next round.
     let mut still = Vec::new();
-    for (tx, log_index) in unclaimed.drain(..) {
-        let Some(answer) = settlement.message_proof(tx, log_index, ProofTarget::L1, None).await
-        else {
-            continue;
-        };
-        let answer = answer?;
-        let Some(proof) = answer.proof else {
-            still.push((tx, log_index));
-            continue;
-        };
-        let proof = proof.to_contract();
-        let proof = Bridgehub::MessageProof {
-            rootId: proof.rootId,
-            messageIndex: proof.messageIndex,
-            messagePath: proof.messagePath,
-            batchIndex: proof.batchIndex,
-            batchPath: proof.batchPath,
-            chainIndex: proof.chainIndex,
-            chainPath: proof.chainPath,
-        };
-        let (_, amount) = <(Address, U256)>::abi_decode_params(&answer.data)?;
-        let claim = bridgehub.finalizeWithdrawal(id, answer.batch_number, answer.data, proof);
-        devnet::confirm("claim a withdrawal", claim.send().await?).await?;
-        let mut t = totals_of(totals);
-        t.claimed += 1;
-        t.withdrawn += amount;
+    for (tx, log_index) in std::mem::take(unclaimed) {
+        match claim(&bridgehub, id, settlement, tx, log_index).await {
+            Ok(Some(amount)) => {
+                let mut t = totals_of(totals);
+                t.claimed += 1;
+                t.withdrawn += amount;
+            }
+            Ok(None) => still.push((tx, log_index)),
+            Err(err) => {
+                warn!(target: "gateway_node::devnet", chain = chain.node.chain_id, %tx, %err, "claiming a withdrawal failed; trying again");
+                still.push((tx, log_index));
+            }
+        }
     }
     *unclaimed = still;
     // A deposit to the operator's account on the chain.
@@ -159,6 +146,36 @@ impl ValueTotals {
             "withdrawnWei": self.withdrawn.to_string(),
         })
     }
+}
+
+/// Claims the withdrawal sent in `tx` (its message at `log_index`) once the node has its L1
+/// proof: the amount paid out, or `None` while it is not final on L1.
+async fn claim(
+    bridgehub: &Bridgehub::BridgehubInstance<&alloy::providers::DynProvider>,
+    id: U256,
+    settlement: &Settlement,
+    tx: B256,
+    log_index: u64,
+) -> eyre::Result<Option<U256>> {
+    let Some(answer) = settlement.message_proof(tx, log_index, ProofTarget::L1, None).await else {
+        eyre::bail!("the chain's node serves no message proofs (interop is not configured)");
+    };
+    let answer = answer?;
+    let Some(proof) = answer.proof else { return Ok(None) };
+    let proof = proof.to_contract();
+    let proof = Bridgehub::MessageProof {
+        rootId: proof.rootId,
+        messageIndex: proof.messageIndex,
+        messagePath: proof.messagePath,
+        batchIndex: proof.batchIndex,
+        batchPath: proof.batchPath,
+        chainIndex: proof.chainIndex,
+        chainPath: proof.chainPath,
+    };
+    let (_, amount) = <(Address, U256)>::abi_decode_params(&answer.data)?;
+    let call = bridgehub.finalizeWithdrawal(id, answer.batch_number, answer.data, proof);
+    devnet::confirm("claim a withdrawal", call.send().await?).await?;
+    Ok(Some(amount))
 }
 
 /// The value line of the status view for `chain_id`.

@@ -594,6 +594,31 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     .get_receipt()
     .await
     .unwrap();
+    // Nobody queues operations for a chain on the Gateway but the Bridgehub: a "deposit" to the
+    // Gateway itself (whose inbox would make any call) is refused, and so is the Gateway's
+    // operator calling the chain's executor there.
+    let to_gateway = hub
+        .requestL2Transaction(
+            U256::from(506),
+            a.gateway_executor,
+            U256::ZERO,
+            Bytes::new(),
+            U256::from(50_000),
+            alloy::primitives::Address::ZERO,
+        )
+        .value(U256::from(devnet::PRIORITY_OP_FEE_WEI))
+        .call()
+        .await
+        .expect_err("the Gateway takes no deposits of its own");
+    assert!(to_gateway.to_string().contains("revert"), "{to_gateway}");
+    let gw_operator =
+        devnet::signer_provider(topology.gateway.node.rpc_url.clone(), &keys[1]).unwrap();
+    let injected = gateway_contracts::ChainExecutor::new(a.gateway_executor, &gw_operator)
+        .requestPriorityOp(alloy::primitives::Address::ZERO, Bytes::new())
+        .call()
+        .await
+        .expect_err("the Gateway's operator queues nothing");
+    assert!(injected.to_string().contains("revert"), "{injected}");
     let a_l2 = ProviderBuilder::new().connect_http(a.node.rpc_url.clone());
     let gw_reader = ProviderBuilder::new().connect_http(topology.gateway.node.rpc_url.clone());
     let a_on_gateway = gateway_contracts::ChainExecutor::new(a.gateway_executor, &gw_reader);

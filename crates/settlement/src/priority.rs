@@ -41,6 +41,8 @@ struct QueuedOp {
     expiration: u64,
     sender: Address,
     data: Bytes,
+    /// Its hash, as the executor holds it (checked again before it is relayed).
+    hash: alloy::primitives::B256,
 }
 
 /// The queue of one executor, as read from its `NewPriorityRequest` logs.
@@ -112,7 +114,10 @@ async fn step(
             .saturating_to();
     let queued = head.saturating_add(pending);
     let latest = within(STEP_TIMEOUT, "the layer's head", layer.get_block_number()).await?;
-    read_logs(&layer, queue, latest).await?;
+    // Operations are read only once as deep as the layer's confirmations: a deposit a reorg
+    // of the layer drops must not be credited on the chain.
+    let safe = latest.saturating_sub(active.layer_confirmations.saturating_sub(1));
+    read_logs(&layer, queue, safe).await?;
     queue.ops.retain(|id, _| *id >= head.min(next));
     let oldest = queue.ops.get(&head).filter(|_| pending > 0);
     let status = PriorityStatus {
@@ -130,6 +135,16 @@ async fn step(
         return Ok(false);
     }
     let Some(op) = queue.ops.get(&next).cloned() else { return Ok(false) };
+    // What the layer holds now for this id must be what was read (a reorg of the layer may
+    // have replaced it): otherwise the queue is read again from its start.
+    let held =
+        within(STEP_TIMEOUT, "priorityOpHash", executor.priorityOpHash(U256::from(next)).call())
+            .await?;
+    if held != op.hash {
+        warn!(target: "settlement::priority", id = next, "the layer's queue changed under what was read (a reorg): reading it again");
+        *queue = Queue { executor: queue.executor, layer: queue.layer, ..Queue::default() };
+        return Ok(false);
+    }
     let call = contract.processOp(layer_id, U256::from(next), op.sender, op.data);
     let sent = within(STEP_TIMEOUT, "L2Inbox.processOp", call.send()).await?;
     crate::failpoint::failpoint("after-priority-op-sent");
@@ -179,6 +194,7 @@ async fn read_logs(layer: &impl Provider, queue: &mut Queue, latest: u64) -> Set
                     expiration: request.expirationBlock,
                     sender: request.sender,
                     data: request.data,
+                    hash,
                 },
             );
         }
