@@ -9,7 +9,7 @@ use alloy::{
     transports::http::reqwest::Url,
 };
 
-use crate::{DevnetError, DevnetResult};
+use crate::anvil::{DevnetError, DevnetResult};
 
 /// One mined transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]

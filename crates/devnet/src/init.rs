@@ -24,9 +24,12 @@ use gateway_contracts::{
 use tracing::info;
 
 use crate::{
-    ChainInterop, ChainTopology, DevnetError, DevnetProofs, DevnetResult, GenesisBatch,
-    InitialSettlement, L1Interop, MESSENGER_ADDRESS, NodeTopology, SettlementLayerTopology,
-    Topology, signer_provider, topology::send,
+    anvil::{DevnetError, DevnetResult},
+    topology::{
+        ChainInterop, ChainTopology, DevnetProofs, GenesisBatch, InitialSettlement, L1Interop,
+        MESSENGER_ADDRESS, NodeTopology, SettlementLayerTopology, Topology,
+    },
+    tx::{send, signer_provider},
 };
 
 /// What [`init_ecosystem`] deploys with, and where.
@@ -385,8 +388,8 @@ pub async fn check_chain(topology: &Topology, chain: &ChainTopology) -> DevnetRe
         (chain.interop.interop_roots, "InteropRoots"),
         (chain.interop.message_verifier, "MessageVerifier"),
         (MESSENGER_ADDRESS, "L2Messenger"),
-        (crate::INBOX_ADDRESS, "L2Inbox"),
-        (crate::L2_BRIDGE_ADDRESS, "L2Bridge"),
+        (crate::topology::INBOX_ADDRESS, "L2Inbox"),
+        (crate::topology::L2_BRIDGE_ADDRESS, "L2Bridge"),
     ] {
         if !has_code(&chain.node.rpc_url, address).await? {
             return Err(DevnetError::Refused(format!(
@@ -642,7 +645,7 @@ pub async fn init_chain(topology: &Topology, spec: &ChainSpec) -> DevnetResult<C
         operator_key: if spec.keys_in_topology { spec.admin_key.clone() } else { String::new() },
         genesis,
         interop,
-        inbox: crate::INBOX_ADDRESS,
+        inbox: crate::topology::INBOX_ADDRESS,
     })
 }
 
@@ -658,10 +661,10 @@ async fn verifier_delay(topology: &Topology) -> DevnetResult<u64> {
 }
 
 /// The chain's `L2Messenger` at [`MESSENGER_ADDRESS`] and `L2Bridge` at
-/// [`crate::L2_BRIDGE_ADDRESS`]: system contracts in the chain's genesis.
+/// [`crate::topology::L2_BRIDGE_ADDRESS`]: system contracts in the chain's genesis.
 async fn ensure_messenger(url: &Url, deployer_key: &str) -> DevnetResult<()> {
     ensure_system_contract(url, deployer_key, MESSENGER_ADDRESS, "L2Messenger").await?;
-    ensure_system_contract(url, deployer_key, crate::L2_BRIDGE_ADDRESS, "L2Bridge").await
+    ensure_system_contract(url, deployer_key, crate::topology::L2_BRIDGE_ADDRESS, "L2Bridge").await
 }
 
 /// A stateless system contract (`L2Messenger`, `L2Bridge`) at `address`: in the chain's
@@ -697,30 +700,30 @@ async fn ensure_system_contract(
     Ok(())
 }
 
-/// The chain's `L2Inbox` at [`crate::INBOX_ADDRESS`], relayed by `relayer_key`'s account: a
+/// The chain's `L2Inbox` at [`crate::topology::INBOX_ADDRESS`], relayed by `relayer_key`'s account: a
 /// system contract in the chain's genesis with its supply; a dev node without it gets a copy
 /// there (`anvil_setCode`), initialized with the relayer, and the dev supply
-/// ([`crate::INBOX_DEV_SUPPLY_WEI`], `anvil_setBalance`). One with another relayer is refused.
+/// ([`crate::topology::INBOX_DEV_SUPPLY_WEI`], `anvil_setBalance`). One with another relayer is refused.
 async fn ensure_inbox(url: &Url, relayer_key: &str) -> DevnetResult<()> {
     let relayer = address_of_key(relayer_key, "the inbox relayer key")?;
     let provider = signer_provider(url.clone(), relayer_key)?;
-    let inbox = gateway_contracts::L2Inbox::new(crate::INBOX_ADDRESS, &provider);
-    if !has_code(url, crate::INBOX_ADDRESS).await? {
+    let inbox = gateway_contracts::L2Inbox::new(crate::topology::INBOX_ADDRESS, &provider);
+    if !has_code(url, crate::topology::INBOX_ADDRESS).await? {
         let deployed_at =
             gateway_contracts::deploy_l2_inbox(&provider).await.map_err(deployed("L2Inbox"))?;
         let code = provider
             .get_code_at(deployed_at)
             .await
             .map_err(rpc_err("reading the L2Inbox's code"))?;
-        let supply = U256::from(crate::INBOX_DEV_SUPPLY_WEI);
+        let supply = U256::from(crate::topology::INBOX_DEV_SUPPLY_WEI);
         for (method, params) in [
-            ("anvil_setCode", serde_json::json!([crate::INBOX_ADDRESS, code])),
-            ("anvil_setBalance", serde_json::json!([crate::INBOX_ADDRESS, supply])),
+            ("anvil_setCode", serde_json::json!([crate::topology::INBOX_ADDRESS, code])),
+            ("anvil_setBalance", serde_json::json!([crate::topology::INBOX_ADDRESS, supply])),
         ] {
             provider.raw_request::<_, serde_json::Value>(method.into(), params).await.map_err(|e| {
                 DevnetError::Refused(format!(
                     "the chain at {url} has no L2Inbox at {} and cannot be given one ({method}: {e}): put it, its relayer and its supply in the chain's genesis",
-                    crate::INBOX_ADDRESS
+                    crate::topology::INBOX_ADDRESS
                 ))
             })?;
         }

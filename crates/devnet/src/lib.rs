@@ -16,8 +16,10 @@ mod anvil;
 mod history;
 mod init;
 mod process;
+mod start;
 mod topology;
 mod traffic;
+mod tx;
 
 pub use anvil::{
     ANVIL_ENV, Anvil, AnvilConfig, DEV_ACCOUNT_KEYS, DevnetError, DevnetResult, anvil_path,
@@ -29,12 +31,13 @@ pub use init::{
     init_ecosystem, node_at,
 };
 pub use process::{ChildProcess, local_http, local_rpc, process_alive};
+pub use start::Devnet;
 pub use topology::{
     ChainInterop, ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,
-    DEFAULT_L1_CHAIN_ID, Devnet, DevnetConfig, DevnetProofs, GATEWAY_FEE_PER_BATCH_WEI,
-    GenesisBatch, INBOX_ADDRESS, INBOX_DEV_SUPPLY_WEI, InitialSettlement, L1Interop,
-    L2_BRIDGE_ADDRESS, MESSENGER_ADDRESS, NodeTopology, PRIORITY_OP_FEE_WEI,
-    SettlementLayerTopology, Topology, VERIFIER_DELAY_BLOCKS, change_verifier, confirm,
-    signer_provider,
+    DEFAULT_L1_CHAIN_ID, DevnetConfig, DevnetProofs, GATEWAY_FEE_PER_BATCH_WEI, GenesisBatch,
+    INBOX_ADDRESS, INBOX_DEV_SUPPLY_WEI, InitialSettlement, L1Interop, L2_BRIDGE_ADDRESS,
+    MESSENGER_ADDRESS, NodeTopology, PRIORITY_OP_FEE_WEI, SettlementLayerTopology, Topology,
+    VERIFIER_DELAY_BLOCKS, change_verifier,
 };
 pub use traffic::{LOG_EMITTER_INITCODE, Traffic, raw_call, rpc_call};
+pub use tx::{confirm, signer_provider};

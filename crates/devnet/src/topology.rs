@@ -8,19 +8,17 @@
 use std::{path::Path, time::Duration};
 
 use alloy::{
-    network::EthereumWallet,
-    primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::TransactionReceipt,
-    signers::local::PrivateKeySigner,
+    primitives::{Address, B256},
     transports::http::reqwest::Url,
 };
 use gateway_contracts::ChainExecutor;
 use gateway_primitives::StoredBatchInfo;
 use serde::{Deserialize, Serialize};
-use tracing::info;
 
-use crate::{Anvil, AnvilConfig, DevnetError, DevnetResult};
+use crate::{
+    anvil::{DevnetError, DevnetResult},
+    tx::{send, signer_provider},
+};
 
 /// L1's chain id on the devnet.
 pub const DEFAULT_L1_CHAIN_ID: u64 = 31337;
@@ -30,7 +28,6 @@ pub const DEFAULT_GATEWAY_CHAIN_ID: u64 = 506;
 pub const DEFAULT_FIRST_CHAIN_ID: u64 = 270;
 /// How many chains by default.
 pub const DEFAULT_CHAINS: usize = 2;
-const TX_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a chain settles first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,63 +255,16 @@ impl Topology {
     }
 }
 
-/// A running devnet; every anvil it started is stopped, by pid, when it is dropped.
-#[derive(Debug)]
-pub struct Devnet {
-    /// What was started and deployed.
-    pub topology: Topology,
-    l1: Anvil,
-    gateway: Anvil,
-    chains: Vec<Anvil>,
-}
+/// What an L1 -> L2 transaction costs on the devnet's Bridgehub (0.0001 ETH): flooding a
+/// chain's priority queue costs the flooder.
+pub const PRIORITY_OP_FEE_WEI: u64 = 100_000_000_000_000;
 
-/// A provider that signs with `key`. It asks the node for the nonce of every transaction, so
-/// several providers may share a key.
-pub fn signer_provider(url: Url, key: &str) -> DevnetResult<DynProvider> {
-    let signer: PrivateKeySigner = key.parse().map_err(|e| DevnetError::BadKey(format!("{e}")))?;
-    Ok(ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(EthereumWallet::from(signer))
-        .connect_http(url)
-        .erased())
-}
+/// What the devnet's Gateway charges per committed chain batch (0.01 of its gas token).
+pub const GATEWAY_FEE_PER_BATCH_WEI: u64 = 10_000_000_000_000_000;
 
-/// Waits (at most 30 s) for a sent transaction's receipt and fails if it reverted.
-pub async fn confirm(
-    what: &str,
-    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-) -> DevnetResult<TransactionReceipt> {
-    let receipt = tokio::time::timeout(TX_TIMEOUT, pending.get_receipt())
-        .await
-        .map_err(|_| DevnetError::Rpc(format!("{what}: no receipt within {TX_TIMEOUT:?}")))?
-        .map_err(|e| DevnetError::Rpc(format!("{what}: {e}")))?;
-    if !receipt.status() {
-        return Err(DevnetError::Rpc(format!("{what}: reverted in {}", receipt.transaction_hash)));
-    }
-    Ok(receipt)
-}
-
-fn address_of(key: &str) -> DevnetResult<Address> {
-    let signer: PrivateKeySigner = key.parse().map_err(|e| DevnetError::BadKey(format!("{e}")))?;
-    Ok(signer.address())
-}
-
-/// Sends a contract call and waits for a successful receipt.
-pub(crate) async fn send<C>(what: &str, call: C) -> DevnetResult<TransactionReceipt>
-where
-    C: std::future::IntoFuture<
-            Output = Result<
-                alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-                alloy::contract::Error,
-            >,
-        >,
-{
-    let pending = call.await.map_err(|e| DevnetError::Rpc(format!("{what}: {e}")))?;
-    confirm(what, pending).await
-}
+/// Blocks between governance queueing a verifier change on an executor and applying it, on the
+/// devnet (short, so that tests can wait it out; a production deployment picks its own).
+pub const VERIFIER_DELAY_BLOCKS: u64 = 5;
 
 /// Governance's verifier change on an executor (a `ChainExecutor` or the `GatewayExecutor`,
 /// which share the three calls), waited out on a devnet: queued with `governance_key`, the delay
@@ -334,128 +284,7 @@ pub async fn change_verifier(
         .await
         .map_err(|e| DevnetError::Rpc(format!("verifierDelay: {e}")))?
         .saturating_to();
-    crate::rpc_call(url, "anvil_mine", serde_json::json!([delay])).await?;
+    crate::traffic::rpc_call(url, "anvil_mine", serde_json::json!([delay])).await?;
     send("apply the verifier", executor.applyVerifier().send()).await?;
-    Ok(())
-}
-
-/// What an L1 -> L2 transaction costs on the devnet's Bridgehub (0.0001 ETH): flooding a
-/// chain's priority queue costs the flooder.
-pub const PRIORITY_OP_FEE_WEI: u64 = 100_000_000_000_000;
-
-/// What the devnet's Gateway charges per committed chain batch (0.01 of its gas token).
-pub const GATEWAY_FEE_PER_BATCH_WEI: u64 = 10_000_000_000_000_000;
-
-/// Blocks between governance queueing a verifier change on an executor and applying it, on the
-/// devnet (short, so that tests can wait it out; a production deployment picks its own).
-pub const VERIFIER_DELAY_BLOCKS: u64 = 5;
-
-impl Devnet {
-    /// Starts every node, deploys and registers everything; writes the topology to
-    /// `topology_file` if given.
-    pub async fn start(config: DevnetConfig, topology_file: Option<&Path>) -> DevnetResult<Self> {
-        let accounts =
-            u32::try_from(config.chains.len()).unwrap_or(u32::MAX).saturating_add(2).max(10);
-        let spawn = |chain_id: u64, extra_args: &[&str]| {
-            Anvil::spawn(AnvilConfig {
-                chain_id,
-                block_time: config.block_time,
-                accounts: Some(accounts),
-                extra_args: extra_args
-                    .iter()
-                    .map(ToString::to_string)
-                    .chain(config.prune_history.map(|n| format!("--prune-history={n}")))
-                    .collect(),
-                ..Default::default()
-            })
-        };
-        let l1 = spawn(config.l1_chain_id, &[])?;
-        // The Gateway's sequencer starts with no code that outsiders could deploy with (anvil's
-        // default CREATE2 deployer): every contract on it comes from an allowlisted deployer.
-        let gateway = spawn(config.gateway_chain_id, &["--disable-default-create2-deployer"])?;
-        let mut chains = Vec::with_capacity(config.chains.len());
-        for i in 0..config.chains.len() {
-            chains.push(spawn(config.first_chain_id + i as u64, &[])?);
-        }
-        let keys = l1.dev_keys().to_vec();
-        let key = |i: usize| {
-            keys.get(i)
-                .cloned()
-                .ok_or_else(|| DevnetError::Topology(format!("anvil printed no dev key {i}")))
-        };
-        let (gov_key, relayer_key) = (key(0)?, key(1)?);
-        let relayer = address_of(&relayer_key)?;
-        fund(&signer_provider(l1.endpoint(), &relayer_key)?, relayer).await?;
-        // The same two steps `gateway-node ecosystem init` and `chain init` take.
-        let mut topology = crate::init::init_ecosystem(&crate::init::EcosystemSpec {
-            l1_rpc_url: l1.endpoint(),
-            gateway_rpc_url: gateway.endpoint(),
-            l1_governance_key: gov_key.clone(),
-            gateway_governance_key: relayer_key.clone(),
-            proofs: config.proofs,
-            verifier_delay: VERIFIER_DELAY_BLOCKS,
-            priority_op_fee: U256::from(PRIORITY_OP_FEE_WEI),
-            gateway_fee_per_batch: U256::from(GATEWAY_FEE_PER_BATCH_WEI),
-            fee_change_delay: VERIFIER_DELAY_BLOCKS,
-            keys_in_topology: true,
-        })
-        .await?;
-        topology.l1.node = node_topology(&l1);
-        topology.gateway.node = node_topology(&gateway);
-        for (i, (node, settlement)) in chains.iter().zip(&config.chains).enumerate() {
-            let operator_key = key(2 + i)?;
-            let operator = address_of(&operator_key)?;
-            for url in [l1.endpoint(), gateway.endpoint()] {
-                fund(&signer_provider(url, &operator_key)?, operator).await?;
-            }
-            let mut chain = crate::init::init_chain(
-                &topology,
-                &crate::init::ChainSpec {
-                    rpc_url: node.endpoint(),
-                    settles_on: *settlement,
-                    admin_key: operator_key,
-                    l1_governance_key: gov_key.clone(),
-                    gateway_governance_key: relayer_key.clone(),
-                    importer_key: key(0)?,
-                    keys_in_topology: true,
-                },
-            )
-            .await?;
-            chain.node = node_topology(node);
-            topology.chains.push(chain);
-        }
-        if let Some(path) = topology_file {
-            topology.save(path)?;
-        }
-        info!(target: "devnet", chains = topology.chains.len(), bridgehub = %topology.bridgehub, "devnet ready");
-        Ok(Self { topology, l1, gateway, chains })
-    }
-
-    /// Every anvil the devnet started: L1, the Gateway, then the chains.
-    pub fn nodes(&self) -> impl Iterator<Item = &Anvil> {
-        [&self.l1, &self.gateway].into_iter().chain(self.chains.iter())
-    }
-
-    /// Stops every node it started, by pid.
-    pub fn stop(&mut self) {
-        self.l1.stop();
-        self.gateway.stop();
-        for chain in &mut self.chains {
-            chain.stop();
-        }
-    }
-}
-
-fn node_topology(anvil: &Anvil) -> NodeTopology {
-    NodeTopology { chain_id: anvil.chain_id(), rpc_url: anvil.endpoint(), pid: anvil.pid() }
-}
-
-/// Gives `account` 1,000 ETH on the node `provider` talks to (anvil_setBalance).
-async fn fund(provider: &DynProvider, account: Address) -> DevnetResult<()> {
-    let balance = U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18u64));
-    provider
-        .raw_request::<_, serde_json::Value>("anvil_setBalance".into(), (account, balance))
-        .await
-        .map_err(|e| DevnetError::Rpc(format!("anvil_setBalance: {e}")))?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use alloy::{
     transports::http::reqwest::Url,
 };
 
-use crate::{DevnetError, DevnetResult};
+use crate::anvil::{DevnetError, DevnetResult};
 
 /// Creation code of a contract whose runtime code logs its calldata (`LOG0`):
 /// runtime `CALLDATASIZE PUSH0 PUSH0 CALLDATACOPY CALLDATASIZE PUSH0 LOG0 STOP`.
@@ -40,7 +40,7 @@ impl Traffic {
         let signer: PrivateKeySigner =
             private_key.parse().map_err(|e| DevnetError::BadKey(format!("{e}")))?;
         let from = signer.address();
-        let provider = crate::signer_provider(url, private_key)?;
+        let provider = crate::tx::signer_provider(url, private_key)?;
         Ok(Self { provider, from, emitter: None, messenger: None })
     }
 
