@@ -14,6 +14,8 @@ use devnet::{
     local_rpc,
 };
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
 
 /// Runs the binary to completion (it must fail fast); at most 60 s.
@@ -99,36 +101,6 @@ async fn one_chain_devnet(
     let key_file = dir.join("operator.key");
     std::fs::write(&key_file, &devnet.topology.chains[0].operator_key).unwrap();
     (devnet, topology_file, key_file)
-}
-
-/// Runs Prometheus' `promtool check metrics` over what the node on `port` exports: every name,
-/// type and help text must pass (`make tools` installs Debian's prometheus package).
-async fn promtool_accepts(port: u16) {
-    let exported =
-        alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (make tools installs Debian's prometheus package)");
-    {
-        use std::io::Write as _;
-        promtool.stdin.take().unwrap().write_all(exported.as_bytes()).unwrap();
-    }
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
 }
 
 fn free_port() -> u16 {
@@ -440,7 +412,7 @@ async fn a_node_settles_serves_status_and_metrics_and_stops_on_sigterm() {
     assert!(metrics.contains("settlement_txs_sent_total"), "{metrics}");
     assert!(metrics.contains("exex_wal_blocks"), "{metrics}");
     // Prometheus' own checker accepts every name and type the node exports.
-    promtool_accepts(metrics_port).await;
+    common::promtool_checked_metrics(metrics_port).await;
     // The WAL's size, refreshed every 2 s: the notifications not yet finalized are there.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -25,6 +25,8 @@ use alloy::{
 use devnet::{Anvil, AnvilConfig, ChildProcess, Topology, Traffic, local_rpc};
 use gateway_contracts::{GatewayExecutor, InteropRoots, L2Messenger, MessageVerifier};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_gateway-node");
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -146,38 +148,6 @@ async fn until<T>(
 
 fn status_of(port: u16) -> serde_json::Value {
     local_rpc(port, "settlement_status")
-}
-
-async fn metric_names(port: u16) -> BTreeSet<String> {
-    let text = alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (make tools installs Debian's prometheus package)");
-    {
-        use std::io::Write as _;
-        promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .filter_map(|line| line.split(['{', ' ']).next())
-        .map(str::to_string)
-        .collect()
 }
 
 /// The expressions of an operator's file: the dashboard's `expr` fields, or the alert rules'
@@ -932,8 +902,8 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
 
     // Metrics: Prometheus' checker accepts each node's, and every metric the dashboard reads
     // is exported by a chain's node or the Gateway's.
-    let mut exported = metric_names(gw_metrics).await;
-    exported.extend(metric_names(a_metrics).await);
+    let mut exported = common::promtool_checked_metrics(gw_metrics).await;
+    exported.extend(common::promtool_checked_metrics(a_metrics).await);
     for file in ["etc/grafana/gateway-exex.json", "etc/prometheus/alerts.yml"] {
         let missing: Vec<_> = metrics_read_by(file).difference(&exported).cloned().collect();
         assert!(missing.is_empty(), "{file} reads metrics no node exports: {missing:?}");
