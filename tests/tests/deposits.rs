@@ -197,16 +197,7 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
     let batch = answer["batchNumber"].as_u64().unwrap();
     let proof = serde_json::from_value::<gateway_settlement::ProofJson>(answer["proof"].clone())
         .unwrap()
-        .to_contract();
-    let proof = Bridgehub::MessageProof {
-        rootId: proof.rootId,
-        messageIndex: proof.messageIndex,
-        messagePath: proof.messagePath,
-        batchIndex: proof.batchIndex,
-        batchPath: proof.batchPath,
-        chainIndex: proof.chainIndex,
-        chainPath: proof.chainPath,
-    };
+        .to_withdrawal_proof();
     let data = Bytes::from((l1_receiver, withdrawn).abi_encode_params());
     let claimer = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let as_claimer = Bridgehub::new(topology.bridgehub, &claimer);

@@ -162,16 +162,7 @@ async fn claim(
     };
     let answer = answer?;
     let Some(proof) = answer.proof else { return Ok(None) };
-    let proof = proof.to_contract();
-    let proof = Bridgehub::MessageProof {
-        rootId: proof.rootId,
-        messageIndex: proof.messageIndex,
-        messagePath: proof.messagePath,
-        batchIndex: proof.batchIndex,
-        batchPath: proof.batchPath,
-        chainIndex: proof.chainIndex,
-        chainPath: proof.chainPath,
-    };
+    let proof = proof.to_withdrawal_proof();
     let (_, amount) = <(Address, U256)>::abi_decode_params(&answer.data)?;
     let call = bridgehub.finalizeWithdrawal(id, answer.batch_number, answer.data, proof);
     devnet::confirm("claim a withdrawal", call.send().await?).await?;

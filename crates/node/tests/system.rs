@@ -833,6 +833,48 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     })
     .await;
 
+    // Who may not touch the value surfaces is refused (eth_call, nothing sent): a chain's
+    // operator announcing the Gateway's price, taking its fees, swapping its executor's fee
+    // schedule, or making the Gateway's executor queue an operation; the Gateway's operator
+    // swapping a schedule set once; anyone but governance setting the withdrawal verifiers;
+    // anyone re-initializing a chain's inbox.
+    let zero = alloy::primitives::Address::ZERO;
+    let as_a = gateway_contracts::GatewayFees::new(topology.gateway.fees, &a_on_gw);
+    let a_gw_executor = gateway_contracts::ChainExecutor::new(a.gateway_executor, &a_on_gw);
+    let a_l1 = devnet::signer_provider(topology.l1.node.rpc_url.clone(), &keys[2]).unwrap();
+    let refusals = [
+        as_a.announcePrice(U256::ZERO).call().await.map(drop),
+        as_a.withdraw(zero).call().await.map(drop),
+        a_gw_executor.setFeeSchedule(zero).call().await.map(drop),
+        gateway_contracts::ChainExecutor::new(a.gateway_executor, &gw_governance)
+            .setFeeSchedule(zero)
+            .call()
+            .await
+            .map(drop),
+        gateway_contracts::GatewayExecutor::new(topology.gateway_l1_executor, &a_l1)
+            .requestPriorityOp(zero, Bytes::new())
+            .call()
+            .await
+            .map(drop),
+        gateway_contracts::Bridgehub::new(topology.bridgehub, &a_l1)
+            .setMessageVerifiers(zero, zero)
+            .call()
+            .await
+            .map(drop),
+        gateway_contracts::L2Inbox::new(
+            devnet::INBOX_ADDRESS,
+            &devnet::signer_provider(a.node.rpc_url.clone(), &keys[2]).unwrap(),
+        )
+        .initialize(zero)
+        .call()
+        .await
+        .map(drop),
+    ];
+    for (i, refused) in refusals.into_iter().enumerate() {
+        let err = refused.expect_err(&format!("surface {i} refuses its caller"));
+        assert!(err.to_string().contains("revert"), "surface {i}: {err}");
+    }
+
     // Nothing lost, nothing repeated: on L1, each Gateway batch settled once, in order, and
     // each chain's batches made final in contiguous ranges that never overlap (read through one
     // L1 block: the Gateway's node goes on settling meanwhile).
@@ -997,16 +1039,7 @@ async fn claim(
     use alloy::sol_types::SolValue as _;
     let proof = serde_json::from_value::<gateway_settlement::ProofJson>(answer["proof"].clone())
         .unwrap()
-        .to_contract();
-    let proof = gateway_contracts::Bridgehub::MessageProof {
-        rootId: proof.rootId,
-        messageIndex: proof.messageIndex,
-        messagePath: proof.messagePath,
-        batchIndex: proof.batchIndex,
-        batchPath: proof.batchPath,
-        chainIndex: proof.chainIndex,
-        chainPath: proof.chainPath,
-    };
+        .to_withdrawal_proof();
     let signer = devnet::signer_provider(topology.l1.node.rpc_url.clone(), key).unwrap();
     let data = Bytes::from((receiver, amount).abi_encode_params());
     let batch = answer["batchNumber"].as_u64().unwrap();

@@ -129,6 +129,21 @@ impl ProofJson {
             chainPath: self.chain_path.clone(),
         }
     }
+
+    /// The proof as `Bridgehub.finalizeWithdrawal` takes it (the same fields as
+    /// [`Self::to_contract`]).
+    pub fn to_withdrawal_proof(&self) -> gateway_contracts::Bridgehub::MessageProof {
+        let p = self.to_contract();
+        gateway_contracts::Bridgehub::MessageProof {
+            rootId: p.rootId,
+            messageIndex: p.messageIndex,
+            messagePath: p.messagePath,
+            batchIndex: p.batchIndex,
+            batchPath: p.batchPath,
+            chainIndex: p.chainIndex,
+            chainPath: p.chainPath,
+        }
+    }
 }
 
 /// The Gateway's newest interop root as the importer last saw it.
