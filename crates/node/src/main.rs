@@ -281,9 +281,16 @@ mod tests {
         assert!(commands.iter().filter(|c| c[1] == "node").count() >= 2, "both nodes");
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut tests = String::new();
-        for dir in ["crates/node/tests", "tests/tests"] {
-            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-                tests.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        // Every test source, folders of shared helpers (`tests/common/`) included.
+        let mut dirs = vec![root.join("crates/node/tests"), root.join("tests/tests")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    tests.push_str(&std::fs::read_to_string(&path).unwrap());
+                }
             }
         }
         for command in commands {
