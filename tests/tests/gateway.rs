@@ -622,27 +622,36 @@ async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() 
         .call("settlement_gatewayHoldBackChain", serde_json::json!([b, "maintenance"]))
         .await
         .unwrap();
-    let held_at = final_of(b).await;
+    let gw = signer_provider(topology.gateway.node.rpc_url.clone(), &topology.l1.governance_key)
+        .unwrap();
+    let executed_on_gateway = async |chain: usize| -> u64 {
+        ChainExecutor::new(topology.chains[chain].gateway_executor, &gw)
+            .totalBatchesExecuted()
+            .call()
+            .await
+            .unwrap()
+            .to()
+    };
+    // Gateway batches sealed before the hold may still carry what b executed by then (up to the
+    // cap each); nothing b executes after it.
+    let held_at = executed_on_gateway(1).await;
     more_blocks().await;
-    let a_before = final_of(a).await;
-    wait_for("chain a going on", || async { final_of(a).await > a_before + 1 }).await;
-    // (A Gateway batch sealed before the hold may still carry one of b's batches.)
+    wait_for("b executing on the Gateway while held back", || async {
+        executed_on_gateway(1).await > held_at
+    })
+    .await;
+    let a_executed = executed_on_gateway(0).await;
+    wait_for("chain a L1-final past b's new batches", || async { final_of(a).await >= a_executed })
+        .await;
     let b_during = final_of(b).await;
-    assert!(b_during <= held_at + 1, "b reached L1 while held back: {held_at} -> {b_during}");
+    assert!(b_during <= held_at, "b reached L1 while held back: {held_at} -> {b_during}");
     admin.call("settlement_gatewayRestoreChain", serde_json::json!([b])).await.unwrap();
     let err =
         admin.call("settlement_gatewayRestoreChain", serde_json::json!([b])).await.unwrap_err();
     assert!(err.to_string().contains("not held back"), "{err}");
     // b stays idle: what it executed during the hold still reaches L1 (only a keeps the
     // Gateway's blocks coming).
-    let gw = signer_provider(topology.gateway.node.rpc_url.clone(), &topology.l1.governance_key)
-        .unwrap();
-    let b_on_gateway: u64 = ChainExecutor::new(topology.chains[1].gateway_executor, &gw)
-        .totalBatchesExecuted()
-        .call()
-        .await
-        .unwrap()
-        .to();
+    let b_on_gateway = executed_on_gateway(1).await;
     assert!(b_on_gateway > b_during, "b executed batches on the Gateway while held back");
     // The Gateway seals over new Gateway blocks: a keeps them coming (one block a check), as a
     // live Gateway's traffic does; b's backlog may need several Gateway batches under the cap.
@@ -712,13 +721,18 @@ async fn rogue_chain_settles_a_batch(topology: &devnet::Topology, chain_id: u64,
     )
     .await
     .unwrap();
+    // Each transaction names its gas limit: chain 270's node executes on the Gateway meanwhile,
+    // so an estimate made one block earlier can fall short (the node's own sender adds a margin).
+    const GAS: u64 = 3_000_000;
     let mined =
         async |pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>| {
-            assert!(pending.get_receipt().await.unwrap().status());
+            let receipt = pending.get_receipt().await.unwrap();
+            assert!(receipt.status(), "reverted: {receipt:?}");
         };
     mined(
         MessageRoot::new(topology.gateway.message_root, &gw)
             .setExecutor(U256::from(chain_id), executor_address)
+            .gas(GAS)
             .send()
             .await
             .unwrap(),
@@ -727,8 +741,15 @@ async fn rogue_chain_settles_a_batch(topology: &devnet::Topology, chain_id: u64,
     let executor = ChainExecutor::new(executor_address, &gw);
     let forwarder = Forwarder::deploy(&gw).await.unwrap();
     let operator = if forwarded { *forwarder.address() } else { relayer };
-    mined(executor.setOperator(operator, gateway_contracts::roles::ALL).send().await.unwrap())
-        .await;
+    mined(
+        executor
+            .setOperator(operator, gateway_contracts::roles::ALL)
+            .gas(GAS)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let batch = gateway_primitives::CommitBatchInfo {
         batchNumber: 1,
@@ -770,12 +791,13 @@ async fn rogue_chain_settles_a_batch(topology: &devnet::Topology, chain_id: u64,
     ];
     for data in calls {
         let pending = if forwarded {
-            forwarder.forward(executor_address, data.into()).send().await.unwrap()
+            forwarder.forward(executor_address, data.into()).gas(GAS).send().await.unwrap()
         } else {
             alloy::providers::Provider::send_transaction(
                 &gw,
                 alloy::rpc::types::TransactionRequest::default()
                     .to(executor_address)
+                    .gas_limit(GAS)
                     .input(alloy::primitives::Bytes::from(data).into()),
             )
             .await
