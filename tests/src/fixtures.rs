@@ -23,6 +23,14 @@ use gateway_store::Store;
 /// How long a fixture waits for anything.
 pub const WAIT: Duration = Duration::from_secs(120);
 
+/// Logs to the test's output (`RUST_LOG`, else info and the settlement crate's debug lines),
+/// once per test binary.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,settlement=debug".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
 /// A devnet chain settling where the topology registered it: small batches, quick polls, its
 /// L1 finality read from the Gateway's executor on L1, and interop (messenger, root import,
 /// proofs) when the topology has the contracts.

@@ -337,6 +337,26 @@ async fn every_guard_rejects_with_its_custom_error() {
     .unwrap();
     let bridgehub = Bridgehub::new(devnet.topology.bridgehub, admin);
     let genesis_info: Bridgehub::StoredBatchInfo = convert(&genesis).unwrap();
+    // Not before the admin opened the move (startMigrationToGateway).
+    let err = expect_bridgehub_error(
+        bridgehub
+            .migrateToGateway(U256::from(270), U256::from(506), genesis_info.clone())
+            .send()
+            .await
+            .map(drop),
+    );
+    assert!(
+        matches!(err, Bridgehub::BridgehubErrors::MigrationNotStarted(e) if e.chainId == U256::from(270) && e.target == U256::from(506))
+    );
+    bridgehub
+        .startMigrationToGateway(U256::from(270), U256::from(506))
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
     let err = bridgehub
         .migrateToGateway(U256::from(270), U256::from(506), genesis_info.clone())
         .send()
@@ -346,6 +366,15 @@ async fn every_guard_rejects_with_its_custom_error() {
     assert!(
         matches!(err, Errors::NotDrained(e) if e.committed == U256::from(1) && e.executed == U256::ZERO)
     );
+    bridgehub
+        .cancelMigration(U256::from(270))
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
 
     // Revert of an executed batch.
     settler.prove(&genesis, std::slice::from_ref(&one)).await.unwrap();
@@ -470,6 +499,15 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
         let last = on_l1.last.clone();
         let last_bh: Bridgehub::StoredBatchInfo = convert(&last).unwrap();
         bridgehub
+            .startMigrationToGateway(U256::from(270), U256::from(506))
+            .send()
+            .await
+            .unwrap()
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        bridgehub
             .migrateToGateway(U256::from(270), U256::from(506), last_bh)
             .send()
             .await
@@ -519,7 +557,7 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
                     .map(drop),
             );
             assert!(
-                matches!(err, Bridgehub::BridgehubErrors::MigrationNotStarted(e) if e.chainId == U256::from(270) && e.gateway == U256::from(506))
+                matches!(err, Bridgehub::BridgehubErrors::MigrationNotStarted(e) if e.chainId == U256::from(270) && e.target == U256::from(31337))
             );
         }
         bridgehub
@@ -950,6 +988,15 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
     .unwrap();
     let bridgehub = Bridgehub::new(devnet.topology.bridgehub, admin);
     let genesis_info: Bridgehub::StoredBatchInfo = convert(&genesis).unwrap();
+    bridgehub
+        .startMigrationToGateway(U256::from(270), U256::from(506))
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
     let err = expect_error(
         bridgehub
             .migrateToGateway(U256::from(270), U256::from(506), genesis_info)
@@ -958,6 +1005,15 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
             .map(drop),
     );
     assert!(matches!(err, Errors::NotDrained(e) if e.pendingPriorityOps == U256::from(2)));
+    bridgehub
+        .cancelMigration(U256::from(270))
+        .send()
+        .await
+        .unwrap()
+        .with_timeout(Some(TX_TIMEOUT))
+        .get_receipt()
+        .await
+        .unwrap();
 
     // The rolling hash over the queued operations, as the chain's batch reports it.
     let mut rolling = B256::ZERO;

@@ -22,11 +22,7 @@ use gateway_prover::{
 use gateway_settlement::SettlementStatus;
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,settlement=debug".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-}
+use e2e_tests::fixtures::init_tracing;
 
 async fn status(host: &HostHandle) -> SettlementStatus {
     let url = format!("http://{}", host.rpc_addr().unwrap());

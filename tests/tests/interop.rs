@@ -26,11 +26,7 @@ use jsonrpsee::{
 };
 use serde_json::Value;
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,settlement=debug".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-}
+use e2e_tests::fixtures::init_tracing;
 
 fn client(host: &HostHandle) -> HttpClient {
     HttpClientBuilder::default()

@@ -37,11 +37,7 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(120);
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,settlement=debug".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-}
+use e2e_tests::fixtures::init_tracing;
 
 fn endpoint(node: &devnet::NodeTopology, executor: Address) -> SettlementLayerEndpoint {
     SettlementLayerEndpoint { chain_id: node.chain_id, rpc_url: node.rpc_url.clone(), executor }
@@ -519,6 +515,14 @@ async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub
         .unwrap();
         // The operator migrates by hand while the node is down: the Bridgehub, then the
         // relayer on the Gateway.
+        Bridgehub::new(topology.bridgehub, &l1_provider)
+            .startMigrationToGateway(U256::from(chain.node.chain_id), U256::from(gateway))
+            .send()
+            .await
+            .unwrap()
+            .mined()
+            .await
+            .unwrap();
         Bridgehub::new(topology.bridgehub, &l1_provider)
             .migrateToGateway(
                 U256::from(chain.node.chain_id),

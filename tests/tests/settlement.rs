@@ -26,11 +26,7 @@ use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_param
 const WAIT: Duration = Duration::from_secs(90);
 
 /// Logs to the test's captured output (shown when it fails); `RUST_LOG` overrides the filter.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,settlement=debug".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-}
+use e2e_tests::fixtures::init_tracing;
 
 fn config_for(topology: &Topology, chain: &ChainTopology) -> SettlementConfig {
     config_with_timeout(topology, chain, Duration::from_secs(60))

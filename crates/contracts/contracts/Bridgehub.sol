@@ -59,15 +59,41 @@ contract Bridgehub {
     MessageVerifier public gatewayBatchesVerifier;
     /// @notice Withdrawals paid out, by `keccak256(chainId, batchNumber, messageIndex)`.
     mapping(bytes32 => bool) public withdrawalFinalized;
-    /// @notice The Gateway a chain's admin asked to leave (startMigrationFromGateway), until the
-    /// move back to L1 completes; 0 when no such request is open.
-    mapping(uint256 chainId => uint256 gateway) public migrationBackRequested;
+    /// @notice The layer a chain's admin asked to move to (`startMigrationToGateway`: the Gateway;
+    /// `startMigrationFromGateway`: L1), until the move completes or is cancelled; 0 when none.
+    /// While it is set, the chain's L1 -> L2 transactions are parked here.
+    mapping(uint256 chainId => uint256 target) public migrationRequested;
+    /// @notice Per chain: the L1 -> L2 transactions requested while it migrated, parked here in
+    /// order (`keccak256(abi.encode(sender, data, fee))`), until `forwardParked` routes them to
+    /// the layer the chain then settles on.
+    mapping(uint256 chainId => bytes32[]) internal parked;
+    /// @notice Per chain: how many of its parked operations were forwarded.
+    mapping(uint256 chainId => uint256) public parkedHead;
+    /// @notice Per chain and Gateway: how many of the chain's operations were routed through that
+    /// Gateway's queue, ever. A chain leaves the Gateway only once the Gateway's L1 executor
+    /// counts as many executed in its L1-final batches (`GatewayExecutor.priorityOpsFinal`).
+    mapping(uint256 chainId => mapping(uint256 gateway => uint256)) public opsRoutedVia;
+
+    /// @notice An L1 -> L2 transaction parked while its chain migrates (what `forwardParked`
+    /// takes back, as the `L2TransactionParked` event gave it).
+    struct ParkedOp {
+        address sender;
+        bytes data;
+        uint256 fee;
+    }
 
     event ChainRegistered(uint256 indexed chainId, address admin, uint256 settlementLayer);
     event ExecutorSet(uint256 indexed chainId, uint256 indexed settlementLayer, address executor);
     event SettlementLayerStatus(uint256 indexed settlementLayer, bool whitelisted, address relayer);
     event MigrationToGateway(uint256 indexed chainId, uint256 indexed gateway, uint256 firstBatch, StoredBatchInfo lastBatch);
     event MigrationFromGatewayStarted(uint256 indexed chainId, uint256 indexed gateway);
+    event MigrationToGatewayStarted(uint256 indexed chainId, uint256 indexed gateway);
+    event MigrationCancelled(uint256 indexed chainId, uint256 indexed target);
+    /// @notice An L1 -> L2 transaction was parked (its chain migrates); `index` among the chain's
+    /// parked operations.
+    event L2TransactionParked(uint256 indexed chainId, uint256 indexed index, address sender, bytes data, uint256 fee);
+    /// @notice Parked operations `fromIndex..toIndex` (exclusive) were routed to the chain's layer.
+    event ParkedForwarded(uint256 indexed chainId, uint256 fromIndex, uint256 toIndex);
     event MigrationFromGateway(uint256 indexed chainId, uint256 indexed gateway, uint256 firstBatch);
     event SettlementLayerChanged(uint256 indexed chainId, uint256 from, uint256 to, uint256 firstBatch);
     event PriorityOpFeeSet(uint256 fee);
@@ -91,7 +117,16 @@ contract Bridgehub {
     error NotSettlingOnL1(uint256 chainId, uint256 settlementLayer);
     error NotSettlingOnGateway(uint256 chainId, uint256 settlementLayer);
     error LastBatchMismatch(uint256 chainId, bytes32 expected, bytes32 got);
-    error MigrationNotStarted(uint256 chainId, uint256 gateway);
+    error MigrationNotStarted(uint256 chainId, uint256 target);
+    /// @notice The chain's admin asked to move it to `target` and the move is not complete.
+    error MigrationInProgress(uint256 chainId, uint256 target);
+    /// @notice `forwardParked` was given an operation other than parked operation `index`.
+    error ParkedOpMismatch(uint256 chainId, uint256 index, bytes32 expected, bytes32 got);
+    /// @notice `forwardParked` was given more operations than are parked.
+    error NotParked(uint256 chainId, uint256 index, uint256 parkedCount);
+    /// @notice Operations routed to the chain through the Gateway are not all executed in batches
+    /// L1 holds final: leaving now would lose them.
+    error PriorityOpsNotFinal(uint256 chainId, uint256 gateway, uint256 routed, uint256 finalOnL1);
     /// @notice A priority operation paid less than `priorityOpFee`.
     error PriorityOpFeeTooLow(uint256 paid, uint256 fee);
     error L2GasLimitTooHigh(uint256 gasLimit, uint256 max);
@@ -184,7 +219,12 @@ contract Bridgehub {
     /// queue it enters: the chain's executor on L1 for a chain on L1; for a chain on a Gateway,
     /// the Gateway's own queue (its `GatewayExecutor`), from which the Gateway's node forwards
     /// it to the chain's executor on the Gateway (the Gateway's batches report what they
-    /// forwarded, checked against that queue here on L1). On the chain, on the chain, `l2To` is called with `l2Value` and `l2Calldata` under
+    /// forwarded, checked against that queue here on L1). While the chain migrates (from its
+    /// admin's start to the move's end) the operation is parked here instead and the id returned
+    /// is its index among the chain's parked operations (`L2TransactionParked`): `forwardParked`
+    /// routes it, in order, to the layer the chain then settles on, so no queue is left behind
+    /// holding it and no deposit can hold a migration up. On the chain, `l2To` is called with
+    /// `l2Value` and `l2Calldata` under
     /// `l2GasLimit` (or, when that fails, `l2Value` goes to `refundRecipient`; the sender when
     /// zero). `msg.value` pays `l2Value`, escrowed here for the chain, and at least
     /// `priorityOpFee`. The only way to queue one: an executor takes priority operations from
@@ -202,7 +242,6 @@ contract Bridgehub {
         // holds only the forwards this contract builds for the chains on it.
         if (whitelisted[chainId]) revert NotAChain(chainId);
         if (l2Calldata.length > MAX_L2_CALLDATA) revert L2CalldataTooLong(l2Calldata.length, MAX_L2_CALLDATA);
-        uint256 sl = chains[chainId].settlementLayer;
         if (msg.value < l2Value || msg.value - l2Value < priorityOpFee) {
             revert PriorityOpFeeTooLow(msg.value < l2Value ? 0 : msg.value - l2Value, priorityOpFee);
         }
@@ -212,8 +251,51 @@ contract Bridgehub {
         bytes memory data = abi.encode(
             l2To, l2Value, l2Calldata, l2GasLimit, refundRecipient == address(0) ? msg.sender : refundRecipient
         );
+        if (migrationRequested[chainId] != 0 || parkedHead[chainId] < parked[chainId].length) {
+            // The chain migrates (or operations parked during its migration wait to be
+            // forwarded): parked here, in order, and routed to the layer it then settles on.
+            id = parked[chainId].length;
+            parked[chainId].push(keccak256(abi.encode(msg.sender, data, msg.value - l2Value)));
+            emit L2TransactionParked(chainId, id, msg.sender, data, msg.value - l2Value);
+            return id;
+        }
+        id = _route(chainId, msg.sender, data, l2To, l2Value, msg.value - l2Value);
+    }
+
+    /// @notice Routes the chain's parked operations `ops` (the next ones after `parkedHead`, as
+    /// their `L2TransactionParked` events gave them) to the layer it settles on; anyone may, once
+    /// no migration of the chain is under way (the node of a chain that migrated does it).
+    function forwardParked(uint256 chainId, ParkedOp[] calldata ops) external {
+        uint256 target = migrationRequested[chainId];
+        if (target != 0) revert MigrationInProgress(chainId, target);
+        uint256 head = parkedHead[chainId];
+        bytes32[] storage list = parked[chainId];
+        if (head + ops.length > list.length) revert NotParked(chainId, head + ops.length - 1, list.length);
+        parkedHead[chainId] = head + ops.length;
+        for (uint256 i = 0; i < ops.length; ++i) {
+            ParkedOp calldata op = ops[i];
+            bytes32 got = keccak256(abi.encode(op.sender, op.data, op.fee));
+            if (got != list[head + i]) revert ParkedOpMismatch(chainId, head + i, list[head + i], got);
+            (address l2To, uint256 l2Value,,,) = abi.decode(op.data, (address, uint256, bytes, uint256, address));
+            _route(chainId, op.sender, op.data, l2To, l2Value, op.fee);
+        }
+        emit ParkedForwarded(chainId, head, head + ops.length);
+    }
+
+    /// @notice The chain's parked operations: how many were forwarded, and how many were parked.
+    function parkedCount(uint256 chainId) external view returns (uint256 forwarded, uint256 total) {
+        return (parkedHead[chainId], parked[chainId].length);
+    }
+
+    /// @dev Queues an operation in the queue of the chain's current layer (see
+    /// `requestL2Transaction`); returns its id there.
+    function _route(uint256 chainId, address sender, bytes memory data, address l2To, uint256 l2Value, uint256 fee)
+        internal
+        returns (uint256 id)
+    {
+        uint256 sl = chains[chainId].settlementLayer;
         if (sl == block.chainid) {
-            id = _l1Executor(chainId).requestPriorityOp(msg.sender, data);
+            id = _l1Executor(chainId).requestPriorityOp(sender, data);
         } else {
             // A chain on a Gateway: queued in the Gateway's own L1 queue as a call its inbox
             // makes on the Gateway, queuing the operation in the chain's executor there.
@@ -222,13 +304,14 @@ contract Bridgehub {
             bytes memory forward = abi.encode(
                 target,
                 uint256(0),
-                abi.encodeCall(ChainExecutor.requestPriorityOp, (msg.sender, data)),
+                abi.encodeCall(ChainExecutor.requestPriorityOp, (sender, data)),
                 GATEWAY_FORWARD_GAS,
-                msg.sender
+                sender
             );
-            id = _gatewayExecutor(sl).requestPriorityOp(msg.sender, forward);
+            id = _gatewayExecutor(sl).requestPriorityOp(sender, forward);
+            opsRoutedVia[chainId][sl] += 1;
         }
-        emit L2TransactionRequested(chainId, id, msg.sender, msg.value - l2Value);
+        emit L2TransactionRequested(chainId, id, sender, fee);
         emit Deposited(chainId, id, l2To, l2Value);
     }
 
@@ -289,18 +372,38 @@ contract Bridgehub {
 
     // === migrations ===
 
-    /// @notice Moves a chain from L1 to `gateway`: the L1 executor must be drained (every
-    /// committed batch executed, no pending priority operation); `lastBatch` is the info of its
-    /// last executed batch, which the relayer hands to the Gateway's executor.
+    /// @notice The chain admin asks to move the chain from L1 to `gateway`: from now on its L1 ->
+    /// L2 transactions are parked (its L1 queue can only shrink), so the node can drain it and
+    /// call migrateToGateway.
+    function startMigrationToGateway(uint256 chainId, uint256 gateway) external onlyChainAdmin(chainId) {
+        _requireCanMoveToGateway(chainId, gateway);
+        uint256 requested = migrationRequested[chainId];
+        if (requested != 0) revert MigrationInProgress(chainId, requested);
+        migrationRequested[chainId] = gateway;
+        emit MigrationToGatewayStarted(chainId, gateway);
+    }
+
+    /// @notice The chain admin gives up the move it asked for (before it completed); what was
+    /// parked meanwhile is then forwarded to the layer the chain stays on. Off a Gateway, the
+    /// Gateway's relayer must reactivate the chain's executor there if it had deactivated it.
+    function cancelMigration(uint256 chainId) external onlyChainAdmin(chainId) {
+        uint256 target = migrationRequested[chainId];
+        if (target == 0) revert MigrationNotStarted(chainId, 0);
+        delete migrationRequested[chainId];
+        emit MigrationCancelled(chainId, target);
+    }
+
+    /// @notice Moves a chain from L1 to `gateway`, after its admin's startMigrationToGateway:
+    /// the L1 executor must be drained (every committed batch executed, no pending priority
+    /// operation); `lastBatch` is the info of its last executed batch, which the relayer hands to
+    /// the Gateway's executor.
     function migrateToGateway(uint256 chainId, uint256 gateway, StoredBatchInfo calldata lastBatch)
         external
         onlyChainAdmin(chainId)
     {
         ChainInfo storage chain = chains[chainId];
-        if (chain.settlementLayer == gateway) revert AlreadySettlingOn(chainId, gateway);
-        if (chain.settlementLayer != block.chainid) revert NotSettlingOnL1(chainId, chain.settlementLayer);
-        _requireUsableSettlementLayer(gateway);
-        if (executorOn[chainId][gateway] == address(0)) revert NoExecutorOn(chainId, gateway);
+        _requireCanMoveToGateway(chainId, gateway);
+        if (migrationRequested[chainId] != gateway) revert MigrationNotStarted(chainId, gateway);
         ChainExecutor l1Executor = _l1Executor(chainId);
         bytes32 expected = l1Executor.storedBatchHash(l1Executor.totalBatchesExecuted());
         bytes32 got = keccak256(abi.encode(lastBatch));
@@ -311,31 +414,41 @@ contract Bridgehub {
         _gatewayExecutor(gateway).handOver(chainId, lastBatch);
         uint256 firstBatch = lastBatch.batchNumber + 1;
         chain.settlementLayer = gateway;
+        delete migrationRequested[chainId];
         migrations.push(Migration({chainId: chainId, settlementLayer: gateway, firstBatch: firstBatch}));
         emit MigrationToGateway(chainId, gateway, firstBatch, lastBatch);
         emit SettlementLayerChanged(chainId, block.chainid, gateway, firstBatch);
     }
 
-    /// @notice The chain admin asks to move back to L1; the relayer drains and deactivates the
-    /// Gateway's executor and then calls finalizeMigrationFromGateway.
+    /// @notice The chain admin asks to move back to L1; from now on its L1 -> L2 transactions
+    /// are parked. The relayer drains and deactivates the Gateway's executor and then calls
+    /// finalizeMigrationFromGateway.
     function startMigrationFromGateway(uint256 chainId) external onlyChainAdmin(chainId) {
         uint256 gateway = chains[chainId].settlementLayer;
         if (gateway == block.chainid) revert NotSettlingOnGateway(chainId, gateway);
-        migrationBackRequested[chainId] = gateway;
+        uint256 requested = migrationRequested[chainId];
+        if (requested != 0) revert MigrationInProgress(chainId, requested);
+        migrationRequested[chainId] = block.chainid;
         emit MigrationFromGatewayStarted(chainId, gateway);
     }
 
     /// @notice Completes a move from the Gateway back to L1 with the last batch the chain
     /// executed on the Gateway; only the Gateway's relayer, only after the chain's admin asked
     /// for it (startMigrationFromGateway), and only once that batch is L1-final through the
-    /// Gateway (the Gateway's L1 executor holds it as the chain's last final batch).
+    /// Gateway (the Gateway's L1 executor holds it as the chain's last final batch) and every
+    /// operation routed to the chain through the Gateway is executed in its L1-final batches.
     function finalizeMigrationFromGateway(uint256 chainId, StoredBatchInfo calldata lastBatch) external {
         if (!chains[chainId].registered) revert ChainNotRegistered(chainId);
         uint256 gateway = chains[chainId].settlementLayer;
         if (gateway == block.chainid) revert NotSettlingOnGateway(chainId, gateway);
         if (msg.sender != relayerOf[gateway]) revert NotRelayer(gateway, msg.sender);
-        if (migrationBackRequested[chainId] != gateway) revert MigrationNotStarted(chainId, gateway);
+        if (migrationRequested[chainId] != block.chainid) revert MigrationNotStarted(chainId, block.chainid);
         GatewayExecutor onL1 = _gatewayExecutor(gateway);
+        {
+            uint256 routed = opsRoutedVia[chainId][gateway];
+            uint256 done = onL1.priorityOpsFinal(chainId);
+            if (done != routed) revert PriorityOpsNotFinal(chainId, gateway, routed, done);
+        }
         {
             uint256 lastFinal = onL1.lastFinalBatch(chainId);
             bytes32 expected = onL1.lastFinalHash(chainId);
@@ -345,7 +458,7 @@ contract Bridgehub {
             }
         }
         onL1.takeBack(chainId);
-        delete migrationBackRequested[chainId];
+        delete migrationRequested[chainId];
         ChainExecutor l1Executor = _l1Executor(chainId);
         l1Executor.activate(lastBatch);
         uint256 firstBatch = lastBatch.batchNumber + 1;
@@ -366,6 +479,14 @@ contract Bridgehub {
         address executor = executorOn[gateway][block.chainid];
         if (executor == address(0)) revert NoExecutorOn(gateway, block.chainid);
         return GatewayExecutor(executor);
+    }
+
+    function _requireCanMoveToGateway(uint256 chainId, uint256 gateway) internal view {
+        uint256 current = chains[chainId].settlementLayer;
+        if (current == gateway) revert AlreadySettlingOn(chainId, gateway);
+        if (current != block.chainid) revert NotSettlingOnL1(chainId, current);
+        _requireUsableSettlementLayer(gateway);
+        if (executorOn[chainId][gateway] == address(0)) revert NoExecutorOn(chainId, gateway);
     }
 
     function _requireUsableSettlementLayer(uint256 slChainId) internal view {

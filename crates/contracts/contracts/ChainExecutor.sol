@@ -301,6 +301,11 @@ contract ChainExecutor is GovernedVerifier {
         return priorityQueue.length - priorityQueueHead;
     }
 
+    /// @notice Operations ever queued here (the next one's id).
+    function totalPriorityOps() external view returns (uint256) {
+        return priorityQueue.length;
+    }
+
     /// @notice The hash of priority operation `id`.
     function priorityOpHash(uint256 id) external view returns (bytes32) {
         if (id >= priorityQueue.length) revert UnknownPriorityOp(id, priorityQueue.length);

@@ -66,6 +66,10 @@ contract GatewayExecutor is GovernedVerifier {
     bytes32[] internal priorityQueue;
     /// @notice The first operation no settled Gateway batch has consumed.
     uint256 public priorityQueueHead;
+    /// @notice Per chain: the priority operations its batches L1 holds final executed (their
+    /// `numberOfL1Txs`), ever; the Bridgehub lets a chain leave only when this matches what it
+    /// routed to the chain through the Gateway.
+    mapping(uint256 chainId => uint256) public priorityOpsFinal;
     /// @notice Blocks an operation may wait before the Gateway is late to forward it.
     uint256 public constant PRIORITY_EXPIRY_BLOCKS = 7200;
 
@@ -355,6 +359,8 @@ contract GatewayExecutor is GovernedVerifier {
             tree.push(Commitments.batchLeaf(Commitments.toUint64(next), b.l2LogsRoot));
             prevState = b.stateCommitment;
             hash = Commitments.storedBatchHash(b);
+            // (A write only for batches that executed operations.)
+            if (c.numberOfL1Txs != 0) priorityOpsFinal[id] += c.numberOfL1Txs;
             ++next;
             ++i;
         }

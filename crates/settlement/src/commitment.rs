@@ -193,8 +193,10 @@ pub fn gateway_commitment(
     Ok(gateway_primitives::gateway_commitment(output_hash, &chain_batch_refs(contents)?))
 }
 
-/// The last of the blocks `first..=last` that imported an interop root, if any.
-pub fn last_importing_block(store: &Store, first: u64, last: u64) -> StoreResult<Option<u64>> {
+/// The last of the blocks `first..=last` that a drain must settle on the layer the chain
+/// leaves, if any: one that imported an interop root (only the Gateway can check it) or
+/// processed an L1 -> L2 transaction of that layer's queue (only its executor consumes it).
+pub fn last_block_to_drain(store: &Store, first: u64, last: u64) -> StoreResult<Option<u64>> {
     if first > last {
         return Ok(None);
     }
@@ -202,7 +204,7 @@ pub fn last_importing_block(store: &Store, first: u64, last: u64) -> StoreResult
         .blocks(first..=last)?
         .iter()
         .rev()
-        .find(|b| !b.imported_roots.is_empty())
+        .find(|b| !b.imported_roots.is_empty() || !b.priority_ops.is_empty())
         .map(|b| b.number))
 }
 

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::{
-    commitment::{commit_info, last_importing_block},
+    commitment::{commit_info, last_block_to_drain},
     config::{BatchLimits, SettlementConfig},
     error::{SettlementError, SettlementResult},
     gateway::Gateway,
@@ -174,14 +174,14 @@ pub(crate) fn seal_batches(
         };
         let Some(tip) = store.last_block()? else { return Ok(sealed) };
         let mut deep_enough = tip.number.saturating_sub(config.confirmations);
-        // While a migration runs nothing is sealed, except that draining off the Gateway seals
-        // (for the Gateway) the blocks up to the last one that imported an interop root, deep
-        // enough or not (the drain waits for them).
+        // While a migration runs nothing is sealed, except that a drain seals (for the layer
+        // left) the blocks up to the last one that imported an interop root or processed an
+        // L1 -> L2 transaction, deep enough or not (the drain waits for them).
         let draining_to = match store.last_migration()? {
             Some(m) if m.migration_phase()?.is_running() => {
                 let limit = (m.migration_phase()? == MigrationPhase::Draining
                     && m.fromLayer == config.layer.chain_id)
-                    .then(|| last_importing_block(store, from, tip.number))
+                    .then(|| last_block_to_drain(store, from, tip.number))
                     .transpose()?
                     .flatten();
                 let Some(limit) = limit else { return Ok(sealed) };

@@ -9,10 +9,15 @@
 //!                                     Settling(L)
 //! ```
 //!
-//! - **Draining**: no batch is sealed any more (blocks keep flowing into the store); the batches
-//!   already sealed for L are proved, committed and executed there as usual. Done when L's
-//!   executor has executed every sealed batch, nothing is in flight and no priority operation
-//!   waits; the last batch settled on L is recorded (`drainedThrough`).
+//! - **Draining**: first the chain admin opens the move on the Bridgehub
+//!   (`startMigrationToGateway` / `startMigrationFromGateway`): from then on the chain's new
+//!   L1 -> L2 transactions are parked on L1, so the old layer's queue can only shrink. No batch
+//!   is sealed any more (blocks keep flowing into the store), except the blocks up to the last
+//!   one that processed an L1 -> L2 transaction or imported an interop root; the batches sealed
+//!   for L are proved, committed and executed there as usual. Done when L's executor has
+//!   executed every sealed batch, nothing is in flight, every operation routed to the chain
+//!   through the Gateway reached its executor there (off the Gateway) and none waits; the last
+//!   batch settled on L is recorded (`drainedThrough`).
 //! - **Migrating**, every step decided from on-chain state (the Bridgehub and both executors
 //!   are the truth) and so idempotent: L1 → Gateway: the chain admin's
 //!   `Bridgehub.migrateToGateway` with the last batch (it deactivates the L1 executor), then the
@@ -25,11 +30,14 @@
 //!   continue at `drainedThrough`, and the operator has every role (the admin grants them if
 //!   not).
 //! - **Settling(M)**: the next batch is sealed with `slChainId = M`, continuing the numbering.
+//!   The node then forwards what the Bridgehub parked (`forwardParked`) to M's queue; a
+//!   cancelled migration's request is cancelled on the Bridgehub and what was parked goes to L.
 //!
 //! A sent migration transaction is persisted before the node waits for it, so a restart waits
 //! for that transaction instead of sending another.
 
 mod error;
+mod requests;
 mod run;
 mod transactions;
 
@@ -48,9 +56,10 @@ use gateway_store::{InFlightSlot, MigrationPhase, MigrationRecord, Store};
 use tracing::info;
 
 pub use self::error::MigrationError;
+pub(crate) use self::requests::STEP_TIDY;
 pub(crate) use self::run::{MigrationRunner, cancel_migration, migration_status};
 use crate::{
-    commitment::{last_importing_block, stored_info},
+    commitment::{last_block_to_drain, stored_info},
     config::{LayerKind, MigrationConfig, SettlementConfig},
     error::{LayerCall, LayerError, SettlementError},
     failpoint::failpoint,
@@ -63,8 +72,6 @@ use crate::{
 pub const RPC_TRIGGER: &str = "rpc";
 /// Every operator role of a `ChainExecutor` (commit, prove, execute).
 const ALL_ROLES: u8 = 7;
-/// `stepsDone` bit: `startMigrationFromGateway` was mined.
-const STEP_REQUESTED_FROM_GATEWAY: u8 = 1;
 
 /// What one step of a running migration did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -338,9 +345,9 @@ impl Migrator {
             ))));
         }
         let head = self.store.last_block()?.map(|b| b.number).unwrap_or_default();
-        if let Some(block) = last_importing_block(&self.store, sealed_to + 1, head)? {
+        if let Some(block) = last_block_to_drain(&self.store, sealed_to + 1, head)? {
             return Ok(Err(DrainWait::other(format!(
-                "block {block}, which imported an interop root, to be sealed and settled on {}",
+                "block {block}, which imported an interop root or processed an L1 -> L2 transaction, to be sealed and settled on {}",
                 from.as_str()
             ))));
         }
@@ -350,6 +357,17 @@ impl Migrator {
                 TxStage::name_of(tx.stage),
                 tx.hash
             ))));
+        }
+        if from == LayerKind::Gateway {
+            let unforwarded = self.unforwarded_through_gateway().await?;
+            if unforwarded > 0 {
+                return Ok(Err(DrainWait {
+                    reason: format!(
+                        "{unforwarded} L1 -> L2 transaction(s) the Bridgehub routed through the Gateway to reach the chain's executor there (the Gateway's node forwards them)"
+                    ),
+                    priority_ops: Some(unforwarded),
+                }));
+            }
         }
         let pending: u64 = self
             .read("pendingPriorityOps", executor.pendingPriorityOps().call())
@@ -399,21 +417,7 @@ impl Migrator {
                     .await;
             }
             LayerKind::L1 if on_bridgehub == self.config.gateway.chain_id => {
-                if record.stepsDone & STEP_REQUESTED_FROM_GATEWAY == 0 {
-                    let bridgehub = self.bridgehub();
-                    let call = bridgehub.startMigrationFromGateway(chain);
-                    // The step counts as taken once broadcast: the request is only an event
-                    // for the relayer.
-                    return self
-                        .send(
-                            record,
-                            Who::Admin(LayerKind::L1),
-                            "Bridgehub.startMigrationFromGateway",
-                            call,
-                            STEP_REQUESTED_FROM_GATEWAY,
-                        )
-                        .await;
-                }
+                // (The admin's startMigrationFromGateway was sent before the drain.)
                 let Some((l1_relayer, gateway_relayer)) = &self.relayer else {
                     return Ok(Advance::Waiting("the Gateway's relayer to deactivate the chain's Gateway executor and finalize the migration on L1".into()));
                 };

@@ -272,6 +272,23 @@ impl MigrationRunner {
         }
     }
 
+    /// After the last migration ended: its request cancelled on the Bridgehub if it was given
+    /// up, and what the Bridgehub parked meanwhile forwarded (once; true when it sent one).
+    async fn tidy(&self) -> Result<bool, MigrationError> {
+        let Some(mut last) = self.pipeline.store.last_migration()? else { return Ok(false) };
+        if last.stepsDone & super::STEP_TIDY != 0 || last.migration_phase()?.is_running() {
+            return Ok(false);
+        }
+        match self.migrator.tidy(&mut last).await? {
+            Advance::Progressed => Ok(true),
+            Advance::Waiting(waiting) => {
+                tracing::debug!(target: "settlement::migration", id = last.id, waiting, "tidying after the migration");
+                Ok(false)
+            }
+            Advance::Completed => Ok(false),
+        }
+    }
+
     /// Draining off the Gateway with interop: every chain block that may hold a root import
     /// (imports stopped when the migration started) must be in the store before the drain can
     /// tell which blocks to settle on the Gateway. What it waits for, if anything.
@@ -308,13 +325,32 @@ impl MigrationRunner {
     async fn step(&self) -> Result<bool, MigrationError> {
         let store = &self.pipeline.store;
         let migrator = &self.migrator;
-        let Some(mut record) = self.pipeline.running_migration()? else { return Ok(false) };
+        let Some(mut record) = self.pipeline.running_migration()? else {
+            return self.tidy().await;
+        };
         let from = migrator.config().kind_of(record.fromLayer).ok_or_else(|| {
             MigrationError::OnChain(format!(
                 "migration {} leaves unknown layer {}",
                 record.id, record.fromLayer
             ))
         })?;
+        let to = migrator.config().kind_of(record.toLayer).ok_or_else(|| {
+            MigrationError::OnChain(format!(
+                "migration {} goes to unknown layer {}",
+                record.id, record.toLayer
+            ))
+        })?;
+        if record.migration_phase()? == MigrationPhase::Draining {
+            // The move is open on the Bridgehub first: it parks new L1 -> L2 transactions.
+            match migrator.request_move(&mut record, to).await? {
+                None => {}
+                Some(Advance::Waiting(waiting)) => {
+                    self.set_waiting(Some(waiting));
+                    return Ok(false);
+                }
+                Some(_) => return Ok(true),
+            }
+        }
         if record.migration_phase()? == MigrationPhase::Draining
             && let Some(waiting) = self.imports_not_stored(&record).await?
         {
@@ -328,15 +364,16 @@ impl MigrationRunner {
                     Ok(false)
                 }
                 Err(DrainWait { reason, priority_ops: Some(pending) }) => {
-                    // Nothing processes priority operations yet: they would hold the drain
-                    // forever, so it waits a bounded time and then gives the move up.
+                    // Operations no relayer processes (no `--settlement.inbox` on this node, or
+                    // a Gateway node that does not forward) would hold the drain forever: it
+                    // waits a bounded time and then gives the move up.
                     let timeout = self.pipeline.config.priority_ops_drain_timeout;
                     let waited =
                         Duration::from_millis(now_ms().saturating_sub(record.phaseStartedAtMs));
                     if waited < timeout {
                         let left = timeout.saturating_sub(waited).as_secs();
                         self.set_waiting(Some(format!(
-                            "{reason}: nothing in this build processes them; the migration is cancelled in {left} s unless they are (--settlement.migration-priority-ops-timeout)"
+                            "{reason}: the migration is cancelled in {left} s unless they are processed (new ones are parked on L1 meanwhile; --settlement.inbox relays them, --settlement.migration-priority-ops-timeout sets the wait)"
                         )));
                         return Ok(false);
                     }

@@ -4,6 +4,22 @@
 use super::*;
 
 impl Migrator {
+    /// Stores `record`'s transaction bookkeeping; its phase stays what the store holds (a
+    /// cancellation meanwhile is kept, never undone by a step that was under way).
+    pub(super) fn persist(&self, record: &mut MigrationRecord) -> Result<(), MigrationError> {
+        self.store.write(|tx| {
+            if let Some(current) = tx.last_migration()?
+                && current.id == record.id
+            {
+                record.phase = current.phase;
+                record.phaseStartedAtMs = current.phaseStartedAtMs;
+                record.finishedAtMs = current.finishedAtMs;
+            }
+            tx.put_migration(record)
+        })?;
+        Ok(())
+    }
+
     /// A migration transaction sent before (maybe before a crash): mined → cleared; still
     /// pending → what to wait for; unknown (dropped) → cleared, so the step is decided again.
     pub(super) async fn settle_pending_tx(
@@ -31,7 +47,7 @@ impl Migrator {
                     tracing::warn!(target: "settlement::migration", id = record.id, %hash, "a migration transaction reverted; deciding the step again from on-chain state");
                 }
                 record.pendingSteps = 0;
-                self.store.write(|tx| tx.put_migration(record))?;
+                self.persist(record)?;
                 return Ok(None);
             }
         }
@@ -55,14 +71,14 @@ impl Migrator {
                 tracing::warn!(target: "settlement::migration", id = record.id, %hash, waited_s = waited.as_secs(), "a migration transaction is not mined: replacing it with a higher fee");
                 record.pendingTx = B256::ZERO;
                 record.pendingSteps = 0;
-                self.store.write(|tx| tx.put_migration(record))?;
+                self.persist(record)?;
                 return Ok(None);
             }
         }
         tracing::warn!(target: "settlement::migration", id = record.id, %hash, "a migration transaction was dropped; deciding the step again");
         record.pendingTx = B256::ZERO;
         record.pendingSteps = 0;
-        self.store.write(|tx| tx.put_migration(record))?;
+        self.persist(record)?;
         Ok(None)
     }
 
@@ -106,7 +122,7 @@ impl Migrator {
         let hash = broadcast.hash;
         record.pendingTx = hash;
         record.pendingSteps = steps;
-        self.store.write(|tx| tx.put_migration(record))?;
+        self.persist(record)?;
         *lock(&self.pending_since) = Some((hash, Instant::now()));
         info!(target: "settlement::migration", id = record.id, what, %hash, "sent");
         metrics::counter!("settlement_migration_txs_sent_total").increment(1);
@@ -122,7 +138,7 @@ impl Migrator {
                 {
                     record.pendingTx = B256::ZERO;
                     record.pendingSteps = 0;
-                    self.store.write(|tx| tx.put_migration(record))?;
+                    self.persist(record)?;
                     return Err(LayerCall::new(what, LayerError::Reverted(hash)).into());
                 }
                 Err(e) => return Ok(Advance::Waiting(format!("{what} ({hash}) to be mined: {e}"))),
@@ -130,7 +146,7 @@ impl Migrator {
         record.pendingTx = B256::ZERO;
         record.stepsDone |= record.pendingSteps;
         record.pendingSteps = 0;
-        self.store.write(|tx| tx.put_migration(record))?;
+        self.persist(record)?;
         info!(target: "settlement::migration", id = record.id, what, %hash, gas = mined.gas_used, "mined");
         failpoint("after-migration-mined");
         Ok(Advance::Progressed)
