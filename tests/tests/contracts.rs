@@ -9,7 +9,7 @@ use alloy::{
     providers::DynProvider,
 };
 use devnet::{Devnet, DevnetConfig, InitialSettlement, signer_provider};
-use e2e_tests::gateway_l1::GatewayL1;
+use e2e_tests::{fixtures::Mined, gateway_l1::GatewayL1};
 use gateway_contracts::{
     Bridgehub, ChainExecutor, MerkleHarness, MessageRoot, MessageVerifier, convert,
     deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier, deploy_merkle_harness,
@@ -637,6 +637,188 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
         }
     }
     assert_eq!(intervals, vec![(31337, 1), (506, 2), (31337, 3), (506, 4), (31337, 5)]);
+    // Each batch's layer comes from the chain's own history (another chain's migrations never
+    // make its withdrawals dearer); before its first batch there is none.
+    assert_eq!(bridgehub.migrationCountOf(U256::from(270)).call().await.unwrap(), U256::from(5));
+    assert_eq!(bridgehub.migrationCountOf(U256::from(271)).call().await.unwrap(), U256::from(1));
+    for (batch, layer) in [(1u64, 31337u64), (2, 506), (3, 31337), (4, 506), (5, 31337), (9, 31337)]
+    {
+        assert_eq!(
+            bridgehub
+                .settlementLayerOfBatch(U256::from(270), U256::from(batch))
+                .call()
+                .await
+                .unwrap(),
+            U256::from(layer),
+            "batch {batch}"
+        );
+    }
+    let err = expect_bridgehub_error(
+        bridgehub.settlementLayerOfBatch(U256::from(270), U256::ZERO).call().await.map(drop),
+    );
+    assert!(matches!(err, Bridgehub::BridgehubErrors::BatchNotSettled(_)), "{err:?}");
+}
+
+/// L1 -> L2 transactions requested while a chain migrates are parked on the Bridgehub (its old
+/// queue can only shrink, so no deposit holds the move up) and forwarded in order, exactly as
+/// they were parked, once no move is open; a chain leaves the Gateway only once every
+/// operation routed to it through the Gateway is executed in batches L1 holds final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_requested_while_a_chain_migrates_are_parked_and_forwarded_in_order() {
+    use alloy::primitives::keccak256;
+    use alloy::sol_types::SolValue;
+    let devnet = devnet().await;
+    let topology = &devnet.topology;
+    let admin_of = |id: u64| {
+        let chain = topology.chain(id).unwrap();
+        Bridgehub::new(
+            topology.bridgehub,
+            signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap(),
+        )
+    };
+    let bridgehub = admin_of(270);
+    let l1 =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
+    let on_l1 = ChainExecutor::new(topology.chain(270).unwrap().l1_executor, &l1);
+    let sender = topology
+        .chain(270)
+        .unwrap()
+        .operator_key
+        .parse::<alloy::signers::local::PrivateKeySigner>()
+        .unwrap()
+        .address();
+    let fee = U256::from(devnet::PRIORITY_OP_FEE_WEI);
+    // What the Bridgehub encodes for a deposit of `amount` to `to`, refunds to the sender.
+    let data = |to: Address, amount: u64| {
+        (to, U256::from(amount), Bytes::new(), U256::from(100_000), sender).abi_encode_params()
+    };
+    let request = async |b: &Bridgehub::BridgehubInstance<DynProvider>,
+                         chain: u64,
+                         to: Address,
+                         amount: u64| {
+        b.requestL2Transaction(
+            U256::from(chain),
+            to,
+            U256::from(amount),
+            Bytes::new(),
+            U256::from(100_000),
+            Address::ZERO,
+        )
+        .value(fee + U256::from(amount))
+        .send()
+        .await
+        .unwrap()
+        .mined()
+        .await
+        .unwrap()
+    };
+    let (a, b, c, d) = (
+        Address::repeat_byte(0xa1),
+        Address::repeat_byte(0xb2),
+        Address::repeat_byte(0xc3),
+        Address::repeat_byte(0xd4),
+    );
+
+    request(&bridgehub, 270, a, 1).await;
+    assert_eq!(on_l1.totalPriorityOps().call().await.unwrap(), U256::from(1));
+    // The admin opens the move: from now on, parked.
+    bridgehub
+        .startMigrationToGateway(U256::from(270), U256::from(506))
+        .send()
+        .await
+        .unwrap()
+        .mined()
+        .await
+        .unwrap();
+    let err = expect_bridgehub_error(
+        bridgehub.startMigrationToGateway(U256::from(270), U256::from(506)).send().await.map(drop),
+    );
+    assert!(matches!(err, Bridgehub::BridgehubErrors::MigrationInProgress(_)), "{err:?}");
+    let err = expect_bridgehub_error(
+        admin_of(271).cancelMigration(U256::from(270)).send().await.map(drop),
+    );
+    assert!(matches!(err, Bridgehub::BridgehubErrors::NotChainAdmin(_)), "{err:?}");
+    let receipt = request(&bridgehub, 270, b, 2).await;
+    let parked = receipt
+        .decoded_log::<Bridgehub::L2TransactionParked>()
+        .expect("an L2TransactionParked event");
+    assert_eq!((parked.index, parked.sender), (U256::ZERO, sender));
+    assert_eq!(parked.data.data, Bytes::from(data(b, 2)));
+    assert_eq!(on_l1.totalPriorityOps().call().await.unwrap(), U256::from(1), "not queued");
+    let op_b = Bridgehub::ParkedOp { sender, data: data(b, 2).into(), fee };
+    // Not forwarded while the move is open.
+    let err = expect_bridgehub_error(
+        bridgehub.forwardParked(U256::from(270), vec![op_b.clone()]).send().await.map(drop),
+    );
+    assert!(matches!(err, Bridgehub::BridgehubErrors::MigrationInProgress(_)), "{err:?}");
+    // Given up: still parked until forwarded, and a new request queues behind it.
+    bridgehub.cancelMigration(U256::from(270)).send().await.unwrap().mined().await.unwrap();
+    let receipt = request(&bridgehub, 270, c, 3).await;
+    assert!(receipt.decoded_log::<Bridgehub::L2TransactionParked>().is_some(), "parked behind b");
+    let op_c = Bridgehub::ParkedOp { sender, data: data(c, 3).into(), fee };
+    // Only exactly what was parked, in order.
+    let mut cheaper = op_b.clone();
+    cheaper.fee = U256::ZERO;
+    for (ops, why) in [
+        (vec![cheaper], "ParkedOpMismatch"),
+        (vec![op_c.clone(), op_b.clone()], "ParkedOpMismatch"),
+        (vec![op_b.clone(), op_c.clone(), op_c.clone()], "NotParked"),
+    ] {
+        let err = expect_bridgehub_error(
+            bridgehub.forwardParked(U256::from(270), ops).send().await.map(drop),
+        );
+        assert!(format!("{err:?}").contains(why), "{why}: {err:?}");
+    }
+    // Anyone may forward them (here governance's key).
+    let as_anyone = Bridgehub::new(topology.bridgehub, &l1);
+    as_anyone
+        .forwardParked(U256::from(270), vec![op_b, op_c])
+        .send()
+        .await
+        .unwrap()
+        .mined()
+        .await
+        .unwrap();
+    let counts = bridgehub.parkedCount(U256::from(270)).call().await.unwrap();
+    assert_eq!((counts.forwarded, counts.total), (U256::from(2), U256::from(2)));
+    request(&bridgehub, 270, d, 4).await;
+    assert_eq!(on_l1.totalPriorityOps().call().await.unwrap(), U256::from(4));
+    for (id, (to, amount)) in [(a, 1u64), (b, 2), (c, 3), (d, 4)].into_iter().enumerate() {
+        let expected =
+            keccak256((U256::from(id), sender, Bytes::from(data(to, amount))).abi_encode_params());
+        assert_eq!(on_l1.priorityOpHash(U256::from(id)).call().await.unwrap(), expected, "op {id}");
+    }
+
+    // Chain 271 settles on the Gateway: an operation routed to it there and not yet executed
+    // in a batch L1 holds final keeps it from leaving.
+    let admin_271 = admin_of(271);
+    request(&admin_271, 271, a, 5).await;
+    assert_eq!(
+        admin_271.opsRoutedVia(U256::from(271), U256::from(506)).call().await.unwrap(),
+        U256::from(1)
+    );
+    admin_271
+        .startMigrationFromGateway(U256::from(271))
+        .send()
+        .await
+        .unwrap()
+        .mined()
+        .await
+        .unwrap();
+    let relayer = Bridgehub::new(
+        topology.bridgehub,
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap(),
+    );
+    let genesis: Bridgehub::StoredBatchInfo =
+        convert(&topology.chain(271).unwrap().genesis.stored_info()).unwrap();
+    let err = expect_bridgehub_error(
+        relayer.finalizeMigrationFromGateway(U256::from(271), genesis).send().await.map(drop),
+    );
+    assert!(
+        matches!(&err, Bridgehub::BridgehubErrors::PriorityOpsNotFinal(e) if e.routed == U256::from(1) && e.finalOnL1 == U256::ZERO),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

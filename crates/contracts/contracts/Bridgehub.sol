@@ -34,7 +34,12 @@ contract Bridgehub {
     mapping(uint256 chainId => mapping(uint256 settlementLayer => address)) public executorOn;
     mapping(uint256 settlementLayer => bool) public whitelisted;
     mapping(uint256 settlementLayer => address) public relayerOf;
+    /// @notice Every chain's migrations (registration included), in order.
     Migration[] public migrations;
+    /// @notice Per chain, its own entries of `migrations`, in order (their `firstBatch` never
+    /// decreases): what `settlementLayerOfBatch` searches, so another chain's migrations never
+    /// make a withdrawal dearer.
+    mapping(uint256 chainId => Migration[]) internal historyOf;
     /// @notice What an L1 -> L2 transaction (a priority operation) costs, in wei.
     uint256 public priorityOpFee;
     /// @notice Fees paid for priority operations and not yet withdrawn.
@@ -174,7 +179,7 @@ contract Bridgehub {
             _gatewayExecutor(slChainId).handOver(chainId, genesis);
         }
         chains[chainId] = ChainInfo({admin: admin, settlementLayer: slChainId, registered: true});
-        migrations.push(Migration({chainId: chainId, settlementLayer: slChainId, firstBatch: 1}));
+        _recordMigration(chainId, slChainId, 1);
         emit ChainRegistered(chainId, admin, slChainId);
     }
 
@@ -348,13 +353,29 @@ contract Bridgehub {
         if (!ok) revert WithdrawalTransferFailed(receiver, amount);
     }
 
-    /// @notice The layer `chainId` settled batch `batchNumber` on, from the migration history.
+    /// @notice The layer `chainId` settled batch `batchNumber` on, from its migration history
+    /// (a binary search: the last of its entries starting at or before the batch).
     function settlementLayerOfBatch(uint256 chainId, uint256 batchNumber) public view returns (uint256) {
-        for (uint256 i = migrations.length; i > 0; i--) {
-            Migration storage m = migrations[i - 1];
-            if (m.chainId == chainId && m.firstBatch <= batchNumber) return m.settlementLayer;
+        Migration[] storage history = historyOf[chainId];
+        (uint256 low, uint256 high) = (0, history.length);
+        while (low < high) {
+            uint256 mid = (low + high) / 2;
+            if (history[mid].firstBatch <= batchNumber) low = mid + 1;
+            else high = mid;
         }
-        revert BatchNotSettled(chainId, batchNumber);
+        if (low == 0) revert BatchNotSettled(chainId, batchNumber);
+        return history[low - 1].settlementLayer;
+    }
+
+    /// @notice How many migrations `chainId` has (its registration included).
+    function migrationCountOf(uint256 chainId) external view returns (uint256) {
+        return historyOf[chainId].length;
+    }
+
+    function _recordMigration(uint256 chainId, uint256 settlementLayer_, uint256 firstBatch) internal {
+        Migration memory m = Migration({chainId: chainId, settlementLayer: settlementLayer_, firstBatch: firstBatch});
+        migrations.push(m);
+        historyOf[chainId].push(m);
     }
 
     // === views ===
@@ -415,7 +436,7 @@ contract Bridgehub {
         uint256 firstBatch = lastBatch.batchNumber + 1;
         chain.settlementLayer = gateway;
         delete migrationRequested[chainId];
-        migrations.push(Migration({chainId: chainId, settlementLayer: gateway, firstBatch: firstBatch}));
+        _recordMigration(chainId, gateway, firstBatch);
         emit MigrationToGateway(chainId, gateway, firstBatch, lastBatch);
         emit SettlementLayerChanged(chainId, block.chainid, gateway, firstBatch);
     }
@@ -463,7 +484,7 @@ contract Bridgehub {
         l1Executor.activate(lastBatch);
         uint256 firstBatch = lastBatch.batchNumber + 1;
         chains[chainId].settlementLayer = block.chainid;
-        migrations.push(Migration({chainId: chainId, settlementLayer: block.chainid, firstBatch: firstBatch}));
+        _recordMigration(chainId, block.chainid, firstBatch);
         emit MigrationFromGateway(chainId, gateway, firstBatch);
         emit SettlementLayerChanged(chainId, gateway, block.chainid, firstBatch);
     }
