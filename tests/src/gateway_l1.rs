@@ -145,6 +145,25 @@ impl GatewayL1 {
         root: B256,
         proven: &[ChainBatchRef],
     ) -> GatewayBatch {
+        self.build(carry, root, proven, 0, B256::ZERO)
+    }
+
+    /// [`Self::batch`], reporting `count` of the Gateway's own priority operations (the L1 ->
+    /// L2 transactions it forwarded to its chains) with rolling hash `ops_hash`.
+    pub fn batch_consuming(&self, carry: GatewayCarry, count: u64, ops_hash: B256) -> GatewayBatch {
+        let root = self.shared_root_after(&carry);
+        let proven = carry.chainBatches.clone();
+        self.build(carry, root, &proven, count, ops_hash)
+    }
+
+    fn build(
+        &self,
+        carry: GatewayCarry,
+        root: B256,
+        proven: &[ChainBatchRef],
+        ops: u64,
+        ops_hash: B256,
+    ) -> GatewayBatch {
         let number = self.last.batchNumber + 1;
         let first = self.last_timestamp + 1;
         let info = CommitBatchInfo {
@@ -156,6 +175,8 @@ impl GatewayL1 {
             daScheme: 2,
             l2LogsRoot: root,
             slChainId: U256::from(self.l1_chain_id),
+            numberOfL1Txs: U256::from(ops),
+            priorityOpsHash: ops_hash,
             ..Default::default()
         };
         let commitment = gateway_commitment(batch_output_hash(&info), proven);

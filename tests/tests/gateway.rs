@@ -442,6 +442,72 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     gateway.settle(next).await.unwrap();
     assert_eq!(gateway.executor.lastFinalBatch(U256::from(b)).call().await.unwrap(), U256::from(2));
 
+    // The Gateway's own L1 queue: two deposits to chain a, which the Gateway's node forwards
+    // into the Gateway; each Gateway batch reports those it forwarded, and L1 refuses one that
+    // skips, reorders or invents an operation.
+    let user = signer_provider(topology.l1.node.rpc_url.clone(), &topology.chains[0].operator_key)
+        .unwrap();
+    let bridgehub = gateway_contracts::Bridgehub::new(topology.bridgehub, &user);
+    for amount in [5u64, 6] {
+        bridgehub
+            .requestL2Transaction(
+                U256::from(a),
+                alloy::primitives::Address::repeat_byte(0x77),
+                U256::from(amount),
+                alloy::primitives::Bytes::new(),
+                U256::from(100_000),
+                alloy::primitives::Address::ZERO,
+            )
+            .value(U256::from(devnet::PRIORITY_OP_FEE_WEI + amount))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+    }
+    let queue = gateway.executor.clone();
+    let (op0, op1) = (
+        queue.priorityOpHash(U256::ZERO).call().await.unwrap(),
+        queue.priorityOpHash(U256::from(1)).call().await.unwrap(),
+    );
+    let rolling = |ops: &[B256]| {
+        ops.iter().fold(B256::ZERO, |acc, op| {
+            alloy::primitives::keccak256([acc.as_slice(), op.as_slice()].concat())
+        })
+    };
+    let empty = || GatewayL1::carry(&[], &[]);
+    for (count, hash, what) in [
+        (1, rolling(&[op1]), "skips the first"),
+        (2, rolling(&[op1, op0]), "reorders them"),
+        (1, B256::repeat_byte(0x31), "invents one"),
+    ] {
+        assert!(
+            matches!(
+                gateway.refused(&gateway.batch_consuming(empty(), count, hash)).await,
+                Errors::PriorityOpsHashMismatch(_)
+            ),
+            "a Gateway batch that {what}"
+        );
+    }
+    assert!(matches!(
+        gateway.refused(&gateway.batch_consuming(empty(), 3, rolling(&[op0, op1]))).await,
+        Errors::NotEnoughPriorityOps(e) if e.wanted == U256::from(3) && e.pending == U256::from(2)
+    ));
+    // In order: consumed. A chain batch that executed operations counts them as final on L1
+    // (what the Bridgehub checks before the chain may leave the Gateway).
+    let mut b3 = gateway.chain_batch(b, &b2.to_stored(), 0x23);
+    b3.numberOfL1Txs = U256::from(2);
+    let forwarded = gateway.batch_consuming(
+        GatewayL1::carry(&[], &[(b, b2.to_stored(), vec![b3])]),
+        2,
+        rolling(&[op0, op1]),
+    );
+    gateway.settle(forwarded).await.unwrap();
+    assert_eq!(queue.pendingPriorityOps().call().await.unwrap(), U256::ZERO);
+    assert_eq!(queue.priorityOpsFinal(U256::from(b)).call().await.unwrap(), U256::from(2));
+    assert_eq!(queue.priorityOpsFinal(U256::from(a)).call().await.unwrap(), U256::ZERO);
+
     // Only the Bridgehub hands chains over and takes them back: not the Gateway's operator.
     for err in [
         gateway.executor.handOver(U256::from(b), convert(&b0).unwrap()).call().await.unwrap_err(),
