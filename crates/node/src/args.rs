@@ -300,6 +300,15 @@ pub struct GatewayArgs {
     /// The fixed price each chain pays per settled batch, in the Gateway's gas token (wei).
     #[arg(id = "gateway.price-per-chain-batch", long = "gateway.price-per-chain-batch", env = "GATEWAY_GATEWAY_PRICE_PER_CHAIN_BATCH", value_name = "WEI", default_value_t = gateway_settlement::DEFAULT_PRICE_PER_CHAIN_BATCH)]
     pub price_per_chain_batch: u128,
+    /// The Gateway's fee vault (`GatewayFees`, default: the topology's): the status shows the
+    /// price chains pay per committed batch and the fees collected, beside the L1 cost.
+    #[arg(
+        id = "gateway.fee-vault",
+        long = "gateway.fee-vault",
+        env = "GATEWAY_GATEWAY_FEE_VAULT",
+        value_name = "ADDRESS"
+    )]
+    pub fee_vault: Option<Address>,
     /// A Gateway batch carries at most this many chain batches (default: as many as the proof
     /// backend aggregates, less the Gateway's own leaf).
     #[arg(id = "gateway.max-chain-batches", long = "gateway.max-chain-batches", env = "GATEWAY_GATEWAY_MAX_CHAIN_BATCHES", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

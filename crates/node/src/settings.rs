@@ -572,6 +572,12 @@ async fn gateway_mode_config(
     let mut mode = GatewayMode::new(message_root);
     mode.price_per_chain_batch = alloy::primitives::U256::from(g.price_per_chain_batch);
     mode.max_chain_batches = g.max_chain_batches.map(|n| n as usize);
+    let fee_vault = g.fee_vault.or(topology.map(|t| t.gateway.fees).filter(|a| !a.is_zero()));
+    if let Some(address) = fee_vault {
+        require_code(gateway_rpc_url, address, "--gateway.fee-vault").await?;
+        mode.fee_vault =
+            Some(gateway_settlement::FeeVault { rpc_url: gateway_rpc_url.clone(), address });
+    }
     config.gateway = Some(mode);
     tracing::info!(
         target: "gateway_node",

@@ -84,6 +84,17 @@ fn layer_label(status: &Value) -> &'static str {
     }
 }
 
+/// A wei amount at `pointer` (a quantity, hex or decimal), in decimal.
+fn wei_at(value: &Value, pointer: &str) -> Option<String> {
+    let raw = value.pointer(pointer)?;
+    let parsed = match raw {
+        Value::String(text) => text.parse::<alloy::primitives::U256>().ok()?,
+        Value::Number(n) => alloy::primitives::U256::from(n.as_u64()?),
+        _ => return None,
+    };
+    Some(parsed.to_string())
+}
+
 /// The table: a row per chain node, migration lines, and a line per Gateway node.
 pub fn render(statuses: &[Value]) -> String {
     let mut out = String::new();
@@ -142,6 +153,35 @@ pub fn render(statuses: &[Value]) -> String {
             str_at(m, "/waitingFor"),
         );
     }
+    for status in statuses.iter().filter(|s| s.get("gateway").is_none_or(Value::is_null)) {
+        // What one batch cost lately on each layer, and the Gateway's fee in it.
+        let costs: Vec<String> = status
+            .get("layers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|layer| {
+                let cost = wei_at(layer, "/costPerBatchWei")?;
+                let fee = wei_at(layer, "/feePerBatchWei")
+                    .filter(|fee| fee != "0")
+                    .map_or_else(String::new, |fee| format!(" (fee {fee})"));
+                let kind = match layer.get("kind").and_then(Value::as_str) {
+                    Some("gateway") => "GW",
+                    Some("l1") => "L1",
+                    _ => "SL",
+                };
+                Some(format!("{kind}:{} {cost} wei{fee}", u64_at(layer, "/chainId")))
+            })
+            .collect();
+        if !costs.is_empty() {
+            let _ = writeln!(
+                out,
+                "chain {} cost per batch: {}",
+                u64_at(status, "/chainId"),
+                costs.join(", ")
+            );
+        }
+    }
     for status in statuses {
         let Some(gw) = status.get("gateway").filter(|g| !g.is_null()) else { continue };
         let per_batch = gw
@@ -161,6 +201,19 @@ pub fn render(statuses: &[Value]) -> String {
             u64_at(gw, "/directL1GasPerChainBatch"),
             status.get("lastError").and_then(Value::as_str).unwrap_or("no error"),
         );
+        if let Some(fees) = gw.get("fees").filter(|f| !f.is_null()) {
+            let next = match (wei_at(fees, "/nextPriceWei"), fees.pointer("/nextPriceFromBlock")) {
+                (Some(price), Some(from)) => format!(" (then {price} from block {from})"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  fees: {} wei per committed chain batch{next}; collected {} wei, L1 cost paid {} wei",
+                wei_at(fees, "/priceWei").unwrap_or_else(|| "-".into()),
+                wei_at(fees, "/collectedWei").unwrap_or_else(|| "-".into()),
+                wei_at(gw, "/l1CostWei").unwrap_or_else(|| "-".into()),
+            );
+        }
         for chain in gw.get("chains").and_then(Value::as_array).into_iter().flatten() {
             if let Some(why) = chain.get("heldBack").and_then(Value::as_str) {
                 let _ = writeln!(out, "  chain {} HELD BACK: {why}", u64_at(chain, "/chainId"));
@@ -180,16 +233,18 @@ mod tests {
             "chainId": 270, "settlementLayer": 506, "phase": "settling", "chainHead": 42,
             "lastSealedBatch": 7, "lastProvedBatch": 6,
             "onChain": {"committed": 6, "proved": 5, "executed": 4},
-            "layers": [{"chainId": 506, "kind": "gateway"}],
             "finality": {"l1FinalThrough": 3}, "lagBlocks": 9, "lastError": null,
             "pendingTx": {"stage": "prove"},
+            "layers": [{"chainId": 506, "kind": "gateway", "costPerBatchWei": "0x3e8", "feePerBatchWei": "0x64"},
+                       {"chainId": 31337, "kind": "l1", "costPerBatchWei": null}],
             "migration": {"id": 2, "from": 31337, "to": 506, "phase": "draining", "phaseMs": 5, "waitingFor": "execute"}
         });
         let gateway = serde_json::json!({
             "chainId": 506, "settlementLayer": 31337, "chainHead": 99, "lastSealedBatch": 4,
             "lastProvedBatch": 3, "lastError": "L1 is slow",
             "gateway": {"batchesSettled": 2, "chainBatchesSettled": 5, "l1GasPerChainBatch": 12345,
-                        "directL1GasPerChainBatch": 90000,
+                        "directL1GasPerChainBatch": 90000, "l1CostWei": "0x10",
+                        "fees": {"priceWei": "0x5", "nextPriceWei": "0x7", "nextPriceFromBlock": 120, "collectedWei": "0x14"},
                         "chains": [{"chainId": 271, "heldBack": "a junk proof"}]}
         });
         let table = render(&[chain, gateway]);
@@ -200,9 +255,15 @@ mod tests {
             ["270", "GW:506", "settling", "42", "7", "6", "6", "4", "3", "9", "prove"]
         );
         assert!(rows[2].contains("migration 2: 31337 -> 506 draining"), "{table}");
-        assert!(rows[3].starts_with("Gateway 506: head 99"), "{table}");
-        assert!(rows[3].contains("L1 gas per chain batch 12345 (direct on L1: 90000); L1 is slow"));
-        assert!(rows[4].contains("chain 271 HELD BACK: a junk proof"), "{table}");
-        assert_eq!(rows.len(), 5);
+        assert_eq!(rows[3], "chain 270 cost per batch: GW:506 1000 wei (fee 100)", "{table}");
+        assert!(rows[4].starts_with("Gateway 506: head 99"), "{table}");
+        assert!(rows[4].contains("L1 gas per chain batch 12345 (direct on L1: 90000); L1 is slow"));
+        assert_eq!(
+            rows[5],
+            "  fees: 5 wei per committed chain batch (then 7 from block 120); collected 20 wei, L1 cost paid 16 wei",
+            "{table}"
+        );
+        assert!(rows[6].contains("chain 271 HELD BACK: a junk proof"), "{table}");
+        assert_eq!(rows.len(), 7);
     }
 }

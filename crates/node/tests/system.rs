@@ -832,6 +832,39 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
         (paid > paid_before && paid - paid_before < price).then_some(())
     })
     .await;
+    // Chain A's status shows what a batch costs it on the Gateway, the fee in it at the price
+    // its last commit paid; the Gateway's shows the fees collected beside the L1 cost it paid.
+    let wei = |v: &serde_json::Value| v.as_str().and_then(|t| t.parse::<U256>().ok());
+    until(
+        "chain A's cost per batch on the Gateway",
+        &mut [&mut a_node],
+        &[&traffic_a],
+        async || {
+            let status = status_of(a_http);
+            let layer =
+                status["layers"].as_array()?.iter().find(|l| l["kind"] == "gateway")?.clone();
+            (wei(&layer["feePerBatchWei"]) == Some(U256::from(7u64))
+                && wei(&layer["costPerBatchWei"]).is_some_and(|c| c > U256::ZERO))
+            .then_some(())
+        },
+    )
+    .await;
+    until(
+        "the Gateway's status showing the fees collected",
+        &mut [&mut gw_node],
+        &[],
+        async || {
+            // Read after the status: the chains may pay more meanwhile, never less.
+            let status = status_of(gw_http);
+            let collected = fees.feesCollected().call().await.unwrap();
+            let shown = &status["gateway"]["fees"];
+            (wei(&shown["collectedWei"]).is_some_and(|c| c > paid_before && c <= collected)
+                && wei(&shown["priceWei"]) == Some(U256::from(7u64))
+                && wei(&status["gateway"]["l1CostWei"]).is_some_and(|c| c > U256::ZERO))
+            .then_some(())
+        },
+    )
+    .await;
 
     // Who may not touch the value surfaces is refused (eth_call, nothing sent): a chain's
     // operator announcing the Gateway's price, taking its fees, swapping its executor's fee

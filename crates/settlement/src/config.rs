@@ -378,6 +378,9 @@ pub struct GatewayMode {
     /// A Gateway batch carries at most this many chain batches (`None`: as many as the proof
     /// backend aggregates, minus the Gateway's own leaf).
     pub max_chain_batches: Option<usize>,
+    /// The Gateway's fee vault (`GatewayFees`) and the Gateway node to read it at: the status
+    /// shows its price and the fees collected.
+    pub fee_vault: Option<FeeVault>,
 }
 
 impl GatewayMode {
@@ -388,8 +391,18 @@ impl GatewayMode {
             price_per_chain_batch: U256::from(DEFAULT_PRICE_PER_CHAIN_BATCH),
             direct_l1_gas_per_batch: DEFAULT_DIRECT_L1_GAS_PER_BATCH,
             max_chain_batches: None,
+            fee_vault: None,
         }
     }
+}
+
+/// The Gateway's fee vault, for gateway mode's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeVault {
+    /// The Gateway node's JSON-RPC endpoint.
+    pub rpc_url: Url,
+    /// Its `GatewayFees`.
+    pub address: Address,
 }
 
 /// Unit tests' configuration: chain 270 on a settlement layer 506 nobody listens at.

@@ -212,7 +212,11 @@ impl Settlement {
             }),
             last_error: pipeline.last_error(),
             gateway: match &self.gateway {
-                Some(gateway) => Some(gateway.status(store, on_chain.executed, &open)?),
+                Some(gateway) => {
+                    let mut status = gateway.status(store, on_chain.executed, &open)?;
+                    status.fees = pipeline.observer.gateway_fees();
+                    Some(status)
+                }
                 None => None,
             },
             finality: self.finality.as_ref().map(|finality| {
@@ -263,6 +267,12 @@ impl Settlement {
                     active: is_active,
                     last_sealed_batch: if is_active { last_sealed } else { None },
                     on_chain: counters.get(&layer.chain_id).copied(),
+                    cost_per_batch_wei: self
+                        .pipeline
+                        .observer
+                        .cost_per_batch(layer.chain_id)
+                        .map(|cost| alloy::primitives::U256::from(cost.max(0.0) as u128)),
+                    fee_per_batch_wei: self.pipeline.observer.fee_per_batch(layer.chain_id),
                 }
             })
             .collect()

@@ -70,9 +70,9 @@ pub use config::{
     DEFAULT_MAX_PUBDATA_BYTES, DEFAULT_MAX_TXS, DEFAULT_PRICE_PER_CHAIN_BATCH,
     DEFAULT_PRIORITY_OPS_DRAIN_TIMEOUT, DEFAULT_PROOF_CONCURRENCY,
     DEFAULT_PUBDATA_RETENTION_BATCHES, DEFAULT_RETENTION, DEFAULT_ROOT_CONFIRMATIONS,
-    DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_TX_TIMEOUT, GatewayMode, InboxConfig, InteropConfig,
-    L1FinalitySource, LayerKind, MessageRootSource, MigrationConfig, OperatorKey, SettlementConfig,
-    SettlementLayerEndpoint, UnknownLayer,
+    DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_TX_TIMEOUT, FeeVault, GatewayMode, InboxConfig,
+    InteropConfig, L1FinalitySource, LayerKind, MessageRootSource, MigrationConfig, OperatorKey,
+    SettlementConfig, SettlementLayerEndpoint, UnknownLayer,
 };
 pub use error::{LayerCall, LayerError, SettlementError, SettlementResult, UnlinkedBlock};
 pub use failpoint::{FAILPOINT_ENV, FAILPOINTS, PANIC_FAILPOINTS};
@@ -82,8 +82,8 @@ pub use interop::{MessageProofResponse, ProofJson, ProofTarget};
 pub use metrics::describe as describe_metrics;
 pub use migration::MigrationError;
 pub use status::{
-    BatchFinality, FinalityStatus, GatewayBatchStatus, GatewayChainStatus, GatewayStatus,
-    HaltStatus, LayerStatus, MigrationStatus, OnChainCounters, PendingTx, PriorityStatus,
-    SettlementStatus, TxStage,
+    BatchFinality, FinalityStatus, GatewayBatchStatus, GatewayChainStatus, GatewayFeesStatus,
+    GatewayStatus, HaltStatus, LayerStatus, MigrationStatus, OnChainCounters, PendingTx,
+    PriorityStatus, SettlementStatus, TxStage,
 };
 pub use supervisor::TaskFailure;

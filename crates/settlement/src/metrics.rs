@@ -149,6 +149,10 @@ pub fn describe() {
         "gateway_chains_held_back",
         "gateway mode: chains whose batches are carried to L1 no more (held back; alarm while above 0)"
     );
+    describe_gauge!(
+        "gateway_fees_collected_wei",
+        "gateway mode with --gateway.fee-vault: fees the chains paid into the Gateway's fee vault, ever (wei of its gas token)"
+    );
     describe_counter!(
         "gateway_chain_proofs_unreadable_total",
         "gateway mode: chain proveBatches transactions whose proofs could not be read from calldata (alarm)"

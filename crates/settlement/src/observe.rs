@@ -51,6 +51,11 @@ pub(crate) struct Observer {
     cost_per_batch: Mutex<BTreeMap<u64, f64>>,
     /// The nonce of the transaction in flight and when it was first seen.
     in_flight_since: Mutex<Option<(u64, Instant)>>,
+    /// Per settlement layer (chain id): the fee per committed batch its fee schedule asked
+    /// for at the last commit (a Gateway's `GatewayFees.price`).
+    fee_per_batch: Mutex<BTreeMap<u64, U256>>,
+    /// Gateway mode: the fee vault as last read.
+    gateway_fees: Mutex<Option<crate::status::GatewayFeesStatus>>,
 }
 
 fn bounded<V>(map: &mut BTreeMap<u64, V>) {
@@ -164,6 +169,27 @@ impl Observer {
     /// The moving settlement cost of one batch on `layer` (wei), once known.
     pub(crate) fn cost_per_batch(&self, layer: u64) -> Option<f64> {
         lock(&self.cost_per_batch).get(&layer).copied()
+    }
+
+    /// The fee per committed batch `layer`'s schedule asked for at the last commit.
+    pub(crate) fn set_fee_per_batch(&self, layer: u64, fee: U256) {
+        lock(&self.fee_per_batch).insert(layer, fee);
+    }
+
+    /// The fee per committed batch on `layer` at the last commit, once one was committed there.
+    pub(crate) fn fee_per_batch(&self, layer: u64) -> Option<U256> {
+        lock(&self.fee_per_batch).get(&layer).copied()
+    }
+
+    /// Gateway mode: records the fee vault as just read.
+    pub(crate) fn set_gateway_fees(&self, fees: crate::status::GatewayFeesStatus) {
+        metrics::gauge!("gateway_fees_collected_wei").set(f64::from(fees.collected_wei));
+        *lock(&self.gateway_fees) = Some(fees);
+    }
+
+    /// Gateway mode: the fee vault as last read.
+    pub(crate) fn gateway_fees(&self) -> Option<crate::status::GatewayFeesStatus> {
+        lock(&self.gateway_fees).clone()
     }
 
     /// How long the transaction in flight (its nonce; `None`: none) has waited.

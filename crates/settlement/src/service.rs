@@ -4,6 +4,8 @@
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
+use alloy::{primitives::U256, providers::Provider as _};
+
 use exex_host::{ExExContext, HostBuilder};
 use futures::FutureExt as _;
 use gateway_prover::ProofBackend;
@@ -23,6 +25,7 @@ use crate::{
     migration::MigrationRunner,
     state::Pipeline,
     supervisor::{Supervisor, TaskFailure},
+    support::within,
 };
 
 /// How long the tasks may take to end once the host stops, before they are aborted.
@@ -241,6 +244,7 @@ async fn metrics_loop(
             balances_read = Some((std::time::Instant::now(), cost_known));
             record_balances(pipeline).await;
         }
+        record_gateway_fees(pipeline).await;
         let (files, bytes) = crate::metrics::dir_size(&wal_dir);
         metrics::gauge!("settlement_wal_files").set(files as f64);
         metrics::gauge!("settlement_wal_bytes").set(bytes as f64);
@@ -253,6 +257,40 @@ async fn metrics_loop(
 
 /// How often the operator's balances are read.
 const BALANCE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Gateway mode with `--gateway.fee-vault`: reads the vault (price, announced price, fees
+/// collected) for the status and `gateway_fees_collected_wei`. A failed read keeps the last one.
+async fn record_gateway_fees(pipeline: &crate::state::Pipeline) {
+    let Some(vault) = pipeline.config.gateway.as_ref().and_then(|g| g.fee_vault.clone()) else {
+        return;
+    };
+    let timeout = Duration::from_secs(5);
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(vault.rpc_url.clone());
+    let fees = gateway_contracts::GatewayFees::new(vault.address, &provider);
+    let read = async {
+        let price = within(timeout, "GatewayFees.price", fees.price().call()).await?;
+        let next = within(timeout, "GatewayFees.nextPrice", fees.nextPrice().call()).await?;
+        let from =
+            within(timeout, "GatewayFees.nextPriceFrom", fees.nextPriceFrom().call()).await?;
+        let collected =
+            within(timeout, "GatewayFees.feesCollected", fees.feesCollected().call()).await?;
+        let head = within(timeout, "the Gateway's head", provider.get_block_number()).await?;
+        let pending = !from.is_zero() && from > U256::from(head);
+        Ok::<_, SettlementError>(crate::status::GatewayFeesStatus {
+            vault: vault.address,
+            price_wei: price,
+            next_price_wei: pending.then_some(next),
+            next_price_from_block: pending.then(|| from.saturating_to()),
+            collected_wei: collected,
+        })
+    };
+    match read.await {
+        Ok(status) => pipeline.observer.set_gateway_fees(status),
+        Err(err) => {
+            warn!(target: "settlement", %err, vault = %vault.address, "reading the Gateway's fee vault failed")
+        }
+    }
+}
 
 /// The operator's balance on each layer it knows (the one it settles on, and with runtime
 /// migration the other), with the batches it still pays for at the recent cost per batch.

@@ -192,6 +192,13 @@ pub struct LayerStatus {
     pub last_sealed_batch: Option<u64>,
     /// The executor's counters there, as last read (`None` before the first read).
     pub on_chain: Option<OnChainCounters>,
+    /// What one batch cost the operator to settle there, lately (wei of the layer's gas token:
+    /// the gas of its commit, prove and execute transactions, and the Gateway's fee; a moving
+    /// average over the batches this process saw executed there).
+    pub cost_per_batch_wei: Option<U256>,
+    /// The fee per committed batch the layer's schedule asked for at the last commit (a
+    /// Gateway's `GatewayFees.price`; `None` before a commit there, zero on L1).
+    pub fee_per_batch_wei: Option<U256>,
 }
 
 /// A migration of the settlement layer, as `settlement_status` shows it.
@@ -238,12 +245,33 @@ pub struct GatewayStatus {
     pub l1_gas_per_chain_batch: Option<u64>,
     /// L1 gas one chain batch costs settled directly on L1 (measured).
     pub direct_l1_gas_per_chain_batch: u64,
-    /// The fixed price each chain pays per settled batch, in the Gateway's gas token (wei).
+    /// The price per chain batch this node assumes for `chains[].charged`
+    /// (`--gateway.price-per-chain-batch`); what chains really pay is in `fees`.
     pub price_per_chain_batch: U256,
+    /// The Gateway's fee vault (`GatewayFees`) as last read: the price chains pay per
+    /// committed batch and the fees collected, beside `l1CostWei` (what this node paid on L1);
+    /// `None` without `--gateway.fee-vault` or before the first read.
+    pub fees: Option<GatewayFeesStatus>,
     /// Per chain.
     pub chains: Vec<GatewayChainStatus>,
     /// The last few Gateway batches.
     pub recent_batches: Vec<GatewayBatchStatus>,
+}
+
+/// The Gateway's fee vault, as its node last read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayFeesStatus {
+    /// The vault (`GatewayFees`) on the Gateway.
+    pub vault: Address,
+    /// The price per committed chain batch now (the Gateway's gas token, wei).
+    pub price_wei: U256,
+    /// An announced price and the Gateway block it takes effect at, if one is pending.
+    pub next_price_wei: Option<U256>,
+    /// ... its first block.
+    pub next_price_from_block: Option<u64>,
+    /// Fees the chains paid into the vault, ever (the Gateway's gas token, wei).
+    pub collected_wei: U256,
 }
 
 /// One chain as the Gateway sees it.

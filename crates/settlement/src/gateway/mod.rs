@@ -399,6 +399,8 @@ impl Gateway {
                 .then(|| totals.gas / totals.chain_batches),
             direct_l1_gas_per_chain_batch: self.mode.direct_l1_gas_per_batch,
             price_per_chain_batch: self.mode.price_per_chain_batch,
+            // Read by the metrics loop (`Settlement::status` fills it in).
+            fees: None,
             chains: chains.into_values().collect(),
             recent_batches: recent,
         })

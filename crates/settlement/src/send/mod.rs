@@ -544,6 +544,7 @@ impl Sender {
         }
         let fees = gateway_contracts::GatewayFees::new(schedule, self.executor.provider());
         let price = within(timeout, "GatewayFees.price", fees.price().call()).await?;
+        self.observer.set_fee_per_batch(self.config.layer.chain_id, price);
         Ok(price.saturating_mul(U256::from(batches)))
     }
 
