@@ -36,6 +36,7 @@ bench: tools
 	$(CARGO) run --release --locked -p example-bench-settlement -- --blocks 200 --batches 6
 	$(CARGO) run --release --locked -p example-bench-migration
 	$(CARGO) run --release --locked -p example-bench-interop
+	$(CARGO) run --release --locked -p example-bench-bridge -- --rounds 20
 
 ## The soak benchmark (about 15 minutes): the devnet's pipeline for 10,000 blocks per chain, the
 ## process's RSS and the datadirs' size sampled (retention 120 s).

@@ -9,6 +9,7 @@
 //! ```
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub mod bridge_net;
 pub mod fixtures;
 pub mod gateway_l1;
 mod store_exex;

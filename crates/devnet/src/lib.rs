@@ -13,6 +13,8 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 mod anvil;
+/// What a user of the bridge does: deposit, withdraw, claim.
+pub mod bridge;
 mod history;
 mod init;
 mod process;

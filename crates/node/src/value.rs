@@ -8,12 +8,12 @@ use std::{
     time::Duration,
 };
 
-use alloy::{
-    primitives::{Address, B256, Bytes, U256},
-    sol_types::{SolEvent, SolValue},
+use alloy::primitives::U256;
+use devnet::{
+    ChainTopology, Topology,
+    bridge::{Withdrawal, claim, deposit, withdraw},
 };
-use devnet::{ChainTopology, Topology};
-use gateway_contracts::{Bridgehub, L2Bridge, L2Messenger};
+use gateway_contracts::Bridgehub;
 use gateway_settlement::{ProofTarget, Settlement};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -48,7 +48,7 @@ pub async fn value_loop(
     totals: Arc<Mutex<ValueTotals>>,
     stop: CancellationToken,
 ) {
-    let mut unclaimed: Vec<(B256, u64)> = Vec::new();
+    let mut unclaimed: Vec<Withdrawal> = Vec::new();
     loop {
         if let Err(err) = round(&topology, &chain, &settlement, &totals, &mut unclaimed).await {
             warn!(target: "gateway_node::devnet", chain = chain.node.chain_id, %err, "value traffic failed");
@@ -69,67 +69,43 @@ async fn round(
     chain: &ChainTopology,
     settlement: &Settlement,
     totals: &Mutex<ValueTotals>,
-    unclaimed: &mut Vec<(B256, u64)>,
+    unclaimed: &mut Vec<Withdrawal>,
 ) -> eyre::Result<()> {
     let key = &chain.operator_key;
-    let id = U256::from(chain.node.chain_id);
-    let l1 = devnet::signer_provider(topology.l1.node.rpc_url.clone(), key)?;
-    let bridgehub = Bridgehub::new(topology.bridgehub, &l1);
+    let id = chain.node.chain_id;
     // Claim what is final on L1; a withdrawal whose claim fails is tried again next round.
     let mut still = Vec::new();
-    for (tx, log_index) in std::mem::take(unclaimed) {
-        match claim(&bridgehub, id, settlement, tx, log_index).await {
-            Ok(Some(amount)) => {
+    for withdrawal in std::mem::take(unclaimed) {
+        match claim_when_final(topology, chain, settlement, &withdrawal).await {
+            Ok(true) => {
                 let mut t = totals_of(totals);
                 t.claimed += 1;
-                t.withdrawn += amount;
+                t.withdrawn += withdrawal.amount;
             }
-            Ok(None) => still.push((tx, log_index)),
+            Ok(false) => still.push(withdrawal),
             Err(err) => {
-                warn!(target: "gateway_node::devnet", chain = chain.node.chain_id, %tx, %err, "claiming a withdrawal failed; trying again");
-                still.push((tx, log_index));
+                warn!(target: "gateway_node::devnet", chain = id, tx = %withdrawal.tx, %err, "claiming a withdrawal failed; trying again");
+                still.push(withdrawal);
             }
         }
     }
     *unclaimed = still;
     // A deposit to the operator's account on the chain.
-    let deposit = U256::from(DEPOSIT_WEI);
-    let request = bridgehub
-        .requestL2Transaction(
-            id,
-            chain.operator,
-            deposit,
-            Bytes::new(),
-            U256::from(50_000),
-            Address::ZERO,
-        )
-        .value(deposit + U256::from(devnet::PRIORITY_OP_FEE_WEI));
-    devnet::confirm("deposit", request.send().await?).await?;
+    let amount = U256::from(DEPOSIT_WEI);
+    deposit(topology, key, id, chain.operator, amount).await?;
     {
         let mut t = totals_of(totals);
         t.deposits += 1;
-        t.deposited += deposit;
+        t.deposited += amount;
     }
     // A withdrawal back to the operator's account on L1 (only what deposits brought in).
     if totals_of(totals).deposits > 1 {
-        let l2 = devnet::signer_provider(chain.node.rpc_url.clone(), key)?;
-        let sent = L2Bridge::new(devnet::L2_BRIDGE_ADDRESS, &l2)
-            .withdraw(chain.operator)
-            .value(U256::from(WITHDRAWAL_WEI))
-            .send()
-            .await?;
-        let receipt = devnet::confirm("withdraw", sent).await?;
-        let log_index = receipt
-            .inner
-            .logs()
-            .iter()
-            .find(|l| l.topics().first() == Some(&L2Messenger::MessageSent::SIGNATURE_HASH))
-            .and_then(|l| l.log_index)
-            .ok_or_else(|| eyre::eyre!("the withdrawal sent no message"))?;
-        unclaimed.push((receipt.transaction_hash, log_index));
+        let sent = withdraw(chain, key, chain.operator, U256::from(WITHDRAWAL_WEI)).await?;
+        unclaimed.push(sent);
         totals_of(totals).withdrawals += 1;
     }
-    let escrowed = bridgehub.escrowed(id).call().await?;
+    let l1 = devnet::signer_provider(topology.l1.node.rpc_url.clone(), key)?;
+    let escrowed = Bridgehub::new(topology.bridgehub, &l1).escrowed(U256::from(id)).call().await?;
     totals_of(totals).escrowed = escrowed;
     Ok(())
 }
@@ -148,25 +124,24 @@ impl ValueTotals {
     }
 }
 
-/// Claims the withdrawal sent in `tx` (its message at `log_index`) once the node has its L1
-/// proof: the amount paid out, or `None` while it is not final on L1.
-async fn claim(
-    bridgehub: &Bridgehub::BridgehubInstance<&alloy::providers::DynProvider>,
-    id: U256,
+/// Claims `withdrawal` once the node has its L1 proof: true when paid out, false while it is
+/// not final on L1.
+async fn claim_when_final(
+    topology: &Topology,
+    chain: &ChainTopology,
     settlement: &Settlement,
-    tx: B256,
-    log_index: u64,
-) -> eyre::Result<Option<U256>> {
-    let Some(answer) = settlement.message_proof(tx, log_index, ProofTarget::L1, None).await else {
+    withdrawal: &Withdrawal,
+) -> eyre::Result<bool> {
+    let Some(answer) =
+        settlement.message_proof(withdrawal.tx, withdrawal.log_index, ProofTarget::L1, None).await
+    else {
         eyre::bail!("the chain's node serves no message proofs (interop is not configured)");
     };
     let answer = answer?;
-    let Some(proof) = answer.proof else { return Ok(None) };
-    let proof = proof.to_withdrawal_proof();
-    let (_, amount) = <(Address, U256)>::abi_decode_params(&answer.data)?;
-    let call = bridgehub.finalizeWithdrawal(id, answer.batch_number, answer.data, proof);
-    devnet::confirm("claim a withdrawal", call.send().await?).await?;
-    Ok(Some(amount))
+    let Some(proof) = answer.proof else { return Ok(false) };
+    let (key, id) = (&chain.operator_key, chain.node.chain_id);
+    claim(topology, key, id, answer.batch_number, withdrawal, proof.to_withdrawal_proof()).await?;
+    Ok(true)
 }
 
 /// The value line of the status view for `chain_id`.
