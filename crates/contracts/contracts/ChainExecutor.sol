@@ -6,6 +6,7 @@ import {GatewayFees} from "./GatewayFees.sol";
 import {GovernedVerifier} from "./GovernedVerifier.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {MessageRoot} from "./MessageRoot.sol";
+import {PriorityQueue} from "./PriorityQueue.sol";
 import {CommitBatchInfo, Commitments, InteropRootRef, StoredBatchInfo} from "./Types.sol";
 
 /// @notice One chain's batches on one settlement layer (L1 or the Gateway): commit, prove,
@@ -13,7 +14,7 @@ import {CommitBatchInfo, Commitments, InteropRootRef, StoredBatchInfo} from "./T
 /// @dev The `controller` turns the executor on and off when the chain migrates: the L1 Bridgehub
 /// on L1; on the Gateway, the account that relays the Bridgehub's migrations (it stands in for
 /// L1 -> Gateway message delivery).
-contract ChainExecutor is GovernedVerifier {
+contract ChainExecutor is GovernedVerifier, PriorityQueue {
     /// @notice Operator roles, as bits.
     uint8 public constant ROLE_COMMIT = 1;
     uint8 public constant ROLE_PROVE = 2;
@@ -43,22 +44,16 @@ contract ChainExecutor is GovernedVerifier {
     mapping(uint256 batchNumber => uint64) public batchLastTimestamp;
     mapping(address => uint8) public operatorRoles;
 
-    bytes32[] internal priorityQueue;
-    /// @notice Blocks of this layer an operation may wait before the chain is late to include
-    /// it (its `expirationBlock`; nodes show and alarm on expired ones).
-    uint256 public constant PRIORITY_EXPIRY_BLOCKS = 7200;
     /// @notice Where the settlement fee is priced and paid (a Gateway's `GatewayFees`; zero on L1).
     address public feeSchedule;
     /// @notice The system `L2Inbox` address (the same on every chain).
     address public constant SYSTEM_INBOX = 0x0000000000000000000000000000000000008010;
-    uint256 public priorityQueueHead;
 
     event BatchCommitted(uint256 indexed batchNumber, bytes32 batchHash, bytes32 commitment);
     event BatchesProved(uint256 indexed fromBatch, uint256 indexed toBatch);
     event BatchExecuted(uint256 indexed batchNumber, bytes32 batchHash, bytes32 l2LogsRoot);
     event BatchesReverted(uint256 totalCommitted, uint256 totalVerified, uint256 totalExecuted);
     event FeeScheduleSet(address feeSchedule);
-    event NewPriorityRequest(uint256 indexed id, bytes32 opHash, address sender, bytes data, uint64 expirationBlock);
     event OperatorSet(address indexed operator, uint8 roles);
     event Activated(uint256 lastBatch, bytes32 lastBatchHash);
     event Deactivated(uint256 lastBatch);
@@ -78,7 +73,6 @@ contract ChainExecutor is GovernedVerifier {
     error InvalidProof();
     error CannotRevertExecutedBatch(uint256 newLastBatch, uint256 totalExecuted);
     error PriorityOpsHashMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
-    error NotEnoughPriorityOps(uint256 wanted, uint256 pending);
     error FeeTooLow(uint256 due, uint256 paid);
     error FeeScheduleAlreadySet(address feeSchedule);
     error NotDrained(uint256 committed, uint256 executed, uint256 pendingPriorityOps);
@@ -88,7 +82,6 @@ contract ChainExecutor is GovernedVerifier {
     error ImportedRootsLengthMismatch(uint256 batches, uint256 importedRoots);
     error UnknownInteropRoot(uint256 batchNumber, uint256 gatewayBlock, bytes32 root);
     error DependencyRootsMismatch(uint256 batchNumber, bytes32 committed, bytes32 imported);
-    error UnknownPriorityOp(uint256 id, uint256 queued);
 
     modifier onlyRole(uint8 role) {
         if (operatorRoles[msg.sender] & role == 0) revert NotOperator(msg.sender, role);
@@ -290,26 +283,7 @@ contract ChainExecutor is GovernedVerifier {
         // address).
         bool bridgehub = msg.sender == controller && controller.code.length > 0;
         if (!bridgehub && msg.sender != SYSTEM_INBOX) revert NotController(msg.sender);
-        id = priorityQueue.length;
-        bytes32 opHash = keccak256(abi.encode(id, sender, data));
-        priorityQueue.push(opHash);
-        emit NewPriorityRequest(id, opHash, sender, data, uint64(block.number + PRIORITY_EXPIRY_BLOCKS));
-    }
-
-    /// @notice Operations queued and not yet executed.
-    function pendingPriorityOps() public view returns (uint256) {
-        return priorityQueue.length - priorityQueueHead;
-    }
-
-    /// @notice Operations ever queued here (the next one's id).
-    function totalPriorityOps() external view returns (uint256) {
-        return priorityQueue.length;
-    }
-
-    /// @notice The hash of priority operation `id`.
-    function priorityOpHash(uint256 id) external view returns (bytes32) {
-        if (id >= priorityQueue.length) revert UnknownPriorityOp(id, priorityQueue.length);
-        return priorityQueue[id];
+        id = _queuePriorityOp(sender, data);
     }
 
     // === migration ===
@@ -393,15 +367,5 @@ contract ChainExecutor is GovernedVerifier {
         bytes32 expected = storedBatchHash[batchNumber];
         bytes32 got = Commitments.storedBatchHash(info);
         if (got != expected) revert BatchHashMismatch(batchNumber, expected, got);
-    }
-
-    function _consumePriorityOps(uint256 count) internal returns (bytes32 rolling) {
-        uint256 head = priorityQueueHead;
-        uint256 pending = priorityQueue.length - head;
-        if (count > pending) revert NotEnoughPriorityOps(count, pending);
-        for (uint256 i = 0; i < count; ++i) {
-            rolling = keccak256(abi.encodePacked(rolling, priorityQueue[head + i]));
-        }
-        priorityQueueHead = head + count;
     }
 }

@@ -5,6 +5,7 @@ import {DataAvailability} from "./DataAvailability.sol";
 import {GovernedVerifier} from "./GovernedVerifier.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {Merkle} from "./Merkle.sol";
+import {PriorityQueue} from "./PriorityQueue.sol";
 import {ChainBatchRef, CommitBatchInfo, Commitments, GatewayCarry, StoredBatchInfo} from "./Types.sol";
 
 /// @notice The Gateway's own executor on L1. Each Gateway batch is committed, proved and executed
@@ -24,7 +25,7 @@ import {ChainBatchRef, CommitBatchInfo, Commitments, GatewayCarry, StoredBatchIn
 ///   executed batch roots) and refuses a Gateway batch whose `l2LogsRoot` differs.
 /// The verifier sees `[gatewayChainId, gatewayInput, chainId_1, input_1, ...]`: every chain's
 /// leaf proof binds its chain id, so a Gateway cannot pass one chain's proof off as another's.
-contract GatewayExecutor is GovernedVerifier {
+contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     using Merkle for Merkle.Tree;
 
     /// @notice The operator role bit that may settle batches (its own bit: holding other roles
@@ -60,21 +61,15 @@ contract GatewayExecutor is GovernedVerifier {
     mapping(uint256 chainId => Merkle.Tree) internal batchTrees;
     /// @notice Per chain, the root of its batch tree as of the last settled Gateway batch.
     mapping(uint256 chainId => bytes32) public chainRootOf;
-    /// @notice The Gateway's priority queue: operations the Bridgehub queued for the chains on
-    /// the Gateway; the Gateway's node forwards each to its chain's queue there, and each Gateway
-    /// batch reports the ones it forwarded (`numberOfL1Txs`, `priorityOpsHash`).
-    bytes32[] internal priorityQueue;
-    /// @notice The first operation no settled Gateway batch has consumed.
-    uint256 public priorityQueueHead;
+    // The Gateway's priority queue (`PriorityQueue`): operations the Bridgehub queued for the
+    // chains on the Gateway; the Gateway's node forwards each to its chain's queue there, and
+    // each Gateway batch reports the ones it forwarded (`numberOfL1Txs`, `priorityOpsHash`).
     /// @notice Per chain: the priority operations its batches L1 holds final executed (their
     /// `numberOfL1Txs`), ever; the Bridgehub lets a chain leave only when this matches what it
     /// routed to the chain through the Gateway.
     mapping(uint256 chainId => uint256) public priorityOpsFinal;
-    /// @notice Blocks an operation may wait before the Gateway is late to forward it.
-    uint256 public constant PRIORITY_EXPIRY_BLOCKS = 7200;
 
     /// @notice A Gateway batch was committed, proved and executed.
-    event NewPriorityRequest(uint256 indexed id, bytes32 opHash, address sender, bytes data, uint64 expirationBlock);
     event GatewayBatchSettled(uint256 indexed batchNumber, bytes32 batchHash, bytes32 sharedRoot, uint256 chainBatches);
     /// @notice Chain `chainId`'s batches `fromBatch..=toBatch` are L1-final through Gateway batch `gatewayBatch`.
     event ChainBatchesFinal(uint256 indexed chainId, uint256 fromBatch, uint256 toBatch, uint256 indexed gatewayBatch);
@@ -94,8 +89,6 @@ contract GatewayExecutor is GovernedVerifier {
     error TimestampsInvalid(uint64 first, uint64 last, uint64 previousLast, uint256 now_);
     /// @notice The Gateway settles no priority operations of its own on L1.
     error PriorityOpsHashMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
-    error NotEnoughPriorityOps(uint256 wanted, uint256 pending);
-    error UnknownPriorityOp(uint256 id, uint256 queued);
     /// @notice A carried chain batch or an added chain names chain 0, the Gateway itself, or an
     /// id above 64 bits.
     error InvalidChainId(uint256 index, uint256 chainId);
@@ -198,21 +191,7 @@ contract GatewayExecutor is GovernedVerifier {
     /// Bridgehub. Returns its id.
     function requestPriorityOp(address sender, bytes calldata data) external returns (uint256 id) {
         if (msg.sender != bridgehub) revert NotBridgehub(msg.sender);
-        id = priorityQueue.length;
-        bytes32 opHash = keccak256(abi.encode(id, sender, data));
-        priorityQueue.push(opHash);
-        emit NewPriorityRequest(id, opHash, sender, data, uint64(block.number + PRIORITY_EXPIRY_BLOCKS));
-    }
-
-    /// @notice Operations queued and not yet consumed by a settled Gateway batch.
-    function pendingPriorityOps() public view returns (uint256) {
-        return priorityQueue.length - priorityQueueHead;
-    }
-
-    /// @notice The hash of priority operation `id`.
-    function priorityOpHash(uint256 id) external view returns (bytes32) {
-        if (id >= priorityQueue.length) revert UnknownPriorityOp(id, priorityQueue.length);
-        return priorityQueue[id];
+        id = _queuePriorityOp(sender, data);
     }
 
     /// @notice Commits, proves and executes Gateway batch `batch` on top of `last` (the info of
@@ -377,16 +356,5 @@ contract GatewayExecutor is GovernedVerifier {
         returns (bytes32)
     {
         return Commitments.gatewayCommitment(Commitments.batchOutputHash(batch), chainBatches);
-    }
-
-    /// @dev Consumes `count` operations from the head of the queue; returns their rolling hash.
-    function _consumePriorityOps(uint256 count) internal returns (bytes32 rolling) {
-        uint256 head = priorityQueueHead;
-        uint256 pending = priorityQueue.length - head;
-        if (count > pending) revert NotEnoughPriorityOps(count, pending);
-        for (uint256 i = 0; i < count; ++i) {
-            rolling = keccak256(abi.encodePacked(rolling, priorityQueue[head + i]));
-        }
-        priorityQueueHead = head + count;
     }
 }
