@@ -65,7 +65,9 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    let started = std::time::Instant::now();
     fixtures::wait_for(what, check).await.unwrap();
+    println!("waited {} ms for {what}", started.elapsed().as_millis());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -698,13 +700,20 @@ async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() 
     // cap each); nothing b executes after it.
     let held_at = executed_on_gateway(1).await;
     more_blocks().await;
+    // (Chains seal on new blocks, and the Gateway on new Gateway blocks: traffic keeps them
+    // coming while the test waits.)
     wait_for("b executing on the Gateway while held back", || async {
+        traffic[0].blocks(1, 1).await.unwrap();
+        traffic[1].blocks(1, 1).await.unwrap();
         executed_on_gateway(1).await > held_at
     })
     .await;
     let a_executed = executed_on_gateway(0).await;
-    wait_for("chain a L1-final past b's new batches", || async { final_of(a).await >= a_executed })
-        .await;
+    wait_for("chain a L1-final past b's new batches", || async {
+        traffic[0].blocks(1, 1).await.unwrap();
+        final_of(a).await >= a_executed
+    })
+    .await;
     let b_during = final_of(b).await;
     assert!(b_during <= held_at, "b reached L1 while held back: {held_at} -> {b_during}");
     admin.call("settlement_gatewayRestoreChain", serde_json::json!([b])).await.unwrap();

@@ -120,6 +120,40 @@ impl L1Mirror {
 /// Chains to hold back, with why.
 pub(super) type Holds = Vec<(u64, String)>;
 
+/// How many of its waiting batches each chain of `runs` may carry in Gateway batch `number`
+/// under a cap of `room`: one slot per chain in turn (in chain-id order), each Gateway batch's
+/// turn starting where the previous batch's slots would have ended.
+fn fair_quotas(
+    runs: &std::collections::BTreeMap<u64, Vec<u64>>,
+    mut room: usize,
+    number: u64,
+) -> HashMap<u64, usize> {
+    let mut waiting: Vec<(u64, usize)> =
+        runs.iter().filter(|(_, run)| !run.is_empty()).map(|(id, run)| (*id, run.len())).collect();
+    let mut quotas = HashMap::new();
+    if waiting.is_empty() {
+        return quotas;
+    }
+    // Each Gateway batch starts its turn where the previous one's slots ended.
+    let n = waiting.len() as u64;
+    let start = (number.wrapping_mul((room as u64).min(n)) % n) as usize;
+    waiting.rotate_left(start);
+    while room > 0 && !waiting.is_empty() {
+        waiting.retain(|(id, len)| quotas.get(id).copied().unwrap_or(0) < *len);
+        for (id, len) in &waiting {
+            if room == 0 {
+                break;
+            }
+            let quota = quotas.entry(*id).or_insert(0);
+            if *quota < *len {
+                *quota += 1;
+                room -= 1;
+            }
+        }
+    }
+    quotas
+}
+
 /// `mirror` is what L1 holds before it; returned with what L1 holds after it.
 pub(super) fn batch_contents(
     store: &Store,
@@ -178,13 +212,17 @@ pub(super) fn batch_contents(
             run.splice(0..0, backlog);
         }
     }
-    let mut room = max.unwrap_or(usize::MAX);
+    // The cap is shared out fairly: a slot per chain in turn, starting at a chain that turns
+    // with the Gateway batch number, so that no busy chain (a low chain id, say) can keep the
+    // others' batches off L1.
+    let quotas = fair_quotas(&runs, max.unwrap_or(usize::MAX), number);
     let mut chain_batches = Vec::new();
     let mut holds = Vec::new();
     for (chain_id, run) in runs {
-        let mut refs = Vec::with_capacity(run.len());
+        let quota = quotas.get(&chain_id).copied().unwrap_or(0);
+        let mut refs = Vec::with_capacity(run.len().min(quota));
         let mut unreadable = None;
-        for batch_number in run.into_iter().take(room) {
+        for batch_number in run.into_iter().take(quota) {
             let proof = store.gateway_chain_proof(chain_id, batch_number)?;
             let commit_info = store.gateway_chain_commit(chain_id, batch_number)?;
             let (Some(proof), Some(commit_info)) = (proof, commit_info) else {
@@ -206,7 +244,6 @@ pub(super) fn batch_contents(
             holds.push((chain_id, reason));
             continue;
         }
-        room -= refs.len();
         chain_batches.extend(refs);
     }
     let mut contents = GatewayBatchContents {
@@ -251,6 +288,34 @@ mod tests {
     };
 
     use super::*;
+
+    /// Under the cap, a chain with a long backlog (the lowest chain id, too) never keeps
+    /// another chain's batches out: each waiting chain gets a slot in every Gateway batch while
+    /// there are fewer chains than slots, and a turn within a few batches when there are more.
+    #[test]
+    fn the_cap_is_shared_by_every_waiting_chain_however_busy_one_is() {
+        use std::collections::BTreeMap;
+        let busy_and_idle: BTreeMap<u64, Vec<u64>> =
+            [(270, (1..=50).collect()), (271, vec![7, 8])].into_iter().collect();
+        for number in 1..=6 {
+            let quotas = fair_quotas(&busy_and_idle, 3, number);
+            assert!(quotas[&271] >= 1, "batch {number}: {quotas:?}");
+            assert_eq!(quotas.values().sum::<usize>(), 3, "the cap is used whole");
+        }
+        // Fewer waiting than the cap: all of it.
+        let quotas = fair_quotas(&busy_and_idle, 100, 1);
+        assert_eq!((quotas[&270], quotas[&271]), (50, 2));
+        // More chains than slots: each gets a turn within ceil(chains / slots) batches.
+        let many: BTreeMap<u64, Vec<u64>> = (300..305).map(|id| (id, vec![1, 2, 3])).collect();
+        let mut served = std::collections::HashSet::new();
+        for number in 1..=3 {
+            let quotas = fair_quotas(&many, 2, number);
+            assert_eq!(quotas.values().sum::<usize>(), 2);
+            served.extend(quotas.into_iter().filter(|(_, q)| *q > 0).map(|(id, _)| id));
+        }
+        assert_eq!(served.len(), 5, "every chain carried within 3 Gateway batches: {served:?}");
+        assert!(fair_quotas(&BTreeMap::new(), 3, 1).is_empty());
+    }
 
     fn executed(chain: u64, n: u64) -> ExecutedChainBatch {
         ExecutedChainBatch { chainId: chain, batchNumber: n, batchRoot: B256::repeat_byte(n as u8) }
