@@ -246,3 +246,96 @@ async fn a_deposit_in_each_migration_phase_is_processed_once_on_the_layer_the_ch
     host.stop().await;
     gateway_host.stop().await;
 }
+
+/// The chain's admin cancels the move on the Bridgehub while the node is past draining (here
+/// the node has no relayer key: it waits for the Gateway's relayer): the node gives the
+/// migration up, settles on the Gateway again, and forwards what was parked meanwhile there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_cancelled_on_the_bridgehub_mid_migration_is_given_up_and_parked_deposits_go_on() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let chain_id = U256::from(chain.node.chain_id);
+    let gateway_id = topology.gateway.node.chain_id;
+    let gateway_dir = tempfile::tempdir().unwrap();
+    let mut gateway_settings = gateway_config(&topology);
+    gateway_settings.inbox = Some(InboxConfig {
+        address: devnet::INBOX_ADDRESS,
+        chain_rpc_url: topology.gateway.node.rpc_url.clone(),
+        relayer_key: Some(OperatorKey::new(topology.gateway.governance_key.clone())),
+    });
+    let (mut gateway_host, _, _) =
+        start_settlement(gateway_settings, &topology.gateway.node.rpc_url, gateway_dir.path())
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = chain_config(&topology, &chain);
+    let mut migration = migration_config(&topology, &chain);
+    migration.relayer_key = None;
+    config.migration = Some(migration);
+    config.inbox = Some(InboxConfig {
+        address: chain.inbox,
+        chain_rpc_url: chain.node.rpc_url.clone(),
+        relayer_key: Some(OperatorKey::new(chain.interop.importer_key.clone())),
+    });
+    let (mut host, _store, settlement) =
+        start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
+    let admin = admin_client(&host, dir.path()).unwrap();
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+
+    admin.call("settlement_migrate", serde_json::json!([{ "to": "l1" }])).await.unwrap();
+    wait_for("the migration waiting for the Gateway's relayer", || async {
+        traffic.blocks(1, 1).await.unwrap();
+        settlement.status().unwrap().migration.is_some_and(|m| {
+            m.phase == "migrating"
+                && m.waiting_for.as_deref().is_some_and(|w| w.contains("relayer"))
+        })
+    })
+    .await
+    .unwrap();
+    let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let bridgehub = Bridgehub::new(topology.bridgehub, &user);
+    let (to, amount) = (Address::repeat_byte(0x3c), U256::from(4_321u64));
+    let receipt = bridgehub
+        .requestL2Transaction(chain_id, to, amount, Bytes::new(), U256::from(100_000), to)
+        .value(U256::from(devnet::PRIORITY_OP_FEE_WEI) + amount)
+        .send()
+        .await
+        .unwrap()
+        .mined()
+        .await
+        .unwrap();
+    assert_eq!(entered(&receipt), Entered::Parked, "the move is open: parked");
+    // The admin gives the move up on the Bridgehub, not through the node.
+    bridgehub.cancelMigration(chain_id).send().await.unwrap().mined().await.unwrap();
+    wait_for("the node giving the migration up", || async {
+        let status = settlement.status().unwrap();
+        status.migration.is_some_and(|m| m.phase == "cancelled")
+            && status.last_error.as_deref().is_some_and(|e| e.contains("abandoned"))
+    })
+    .await
+    .unwrap();
+    // It settles on the Gateway again, and the parked deposit reaches the chain through it.
+    let l2 = ProviderBuilder::new().connect_http(chain.node.rpc_url.clone());
+    let executed = settlement.status().unwrap().on_chain.executed;
+    wait_for("the deposit credited and new batches on the Gateway", || async {
+        traffic.blocks(1, 1).await.unwrap();
+        let status = settlement.status().unwrap();
+        l2.get_balance(to).await.unwrap() == amount
+            && status.settlement_layer == gateway_id
+            && status.on_chain.executed > executed + 1
+    })
+    .await
+    .unwrap();
+    let parked = bridgehub.parkedCount(chain_id).call().await.unwrap();
+    assert_eq!((parked.forwarded, parked.total), (U256::from(1), U256::from(1)));
+    host.stop().await;
+    gateway_host.stop().await;
+}

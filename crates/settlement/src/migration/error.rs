@@ -77,7 +77,7 @@ pub enum MigrationError {
     NothingToCancel,
     /// Priority operations kept the old layer from draining longer than the node waits.
     #[error(
-        "migration {id} cancelled: {pending} priority operation(s) stayed pending on {layer} for {waited_s} s (--settlement.migration-priority-ops-timeout {timeout_s} s); this build's batcher does not process priority operations, so they would block the move forever; the chain settles on {layer} again"
+        "migration {id} cancelled: {pending} priority operation(s) stayed pending on {layer} for {waited_s} s (--settlement.migration-priority-ops-timeout {timeout_s} s): nothing processed them (is --settlement.inbox set, and does the Gateway's node forward its L1 queue?); the chain settles on {layer} again"
     )]
     PriorityOpsBlockedDrain {
         /// The migration.
@@ -100,6 +100,32 @@ pub enum MigrationError {
         id: u64,
         /// Its phase.
         phase: &'static str,
+    },
+    /// The Bridgehub no longer holds the move a migrating node was carrying out (the chain's
+    /// admin cancelled it there): the node gives the migration up and settles where it was.
+    #[error(
+        "migration {id} abandoned: the Bridgehub holds no move of chain {chain_id} to {target} any more (the chain admin's cancelMigration?); the chain settles on {stays_on} again and what was parked is forwarded there"
+    )]
+    CancelledOnBridgehub {
+        /// The migration.
+        id: u64,
+        /// The chain.
+        chain_id: u64,
+        /// Where it was going.
+        target: u64,
+        /// Where it stays.
+        stays_on: u64,
+    },
+    /// A transaction of the last migration is still pending (its cancellation on the
+    /// Bridgehub, or the forwarding of parked operations): a new migration waits for it.
+    #[error(
+        "migration {id}'s transaction {tx} is still pending: start a new migration once it is mined (settlement_status shows it)"
+    )]
+    PreviousTxPending {
+        /// The last migration.
+        id: u64,
+        /// Its pending transaction.
+        tx: alloy::primitives::B256,
     },
     /// A layer did not answer or refused.
     #[error(transparent)]

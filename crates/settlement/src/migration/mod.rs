@@ -82,6 +82,9 @@ pub(crate) enum Advance {
     Progressed,
     /// It is complete: the chain settles on the target.
     Completed,
+    /// The Bridgehub no longer holds the move: the migration is given up, for this reason
+    /// (a [`MigrationError::CancelledOnBridgehub`], rendered).
+    Abandoned(String),
 }
 
 /// Unix milliseconds now.
@@ -404,6 +407,11 @@ impl Migrator {
         let info = stored_info(&self.store, &self.base, last)?;
         let on_bridgehub = self.bridgehub_layer().await?;
         let chain = U256::from(self.base.chain_id);
+        if on_bridgehub == record.fromLayer
+            && let Some(advance) = self.cancelled_on_bridgehub(record, &info).await?
+        {
+            return Ok(advance);
+        }
         match to {
             LayerKind::Gateway if on_bridgehub == self.config.l1.chain_id => {
                 let bridgehub = self.bridgehub();

@@ -112,8 +112,11 @@ impl Migrator {
                     .send(record, Who::Admin(LayerKind::L1), "Bridgehub.cancelMigration", call, 0)
                     .await;
             }
-            // A move this node did not ask for is open: what is parked waits for it.
-            return self.tidied(record);
+            // A move this node did not ask for is open: what is parked waits for it (looked at
+            // again later).
+            return Ok(Advance::Waiting(format!(
+                "a move of the chain to {requested} this node did not ask for is open on the Bridgehub"
+            )));
         }
         let counts =
             self.read("Bridgehub.parkedCount", bridgehub.parkedCount(chain).call()).await?;
@@ -177,5 +180,63 @@ impl Migrator {
             )));
         }
         Ok(ops.into_iter().map(|(_, op)| op).collect())
+    }
+}
+
+impl Migrator {
+    /// Migrating while the Bridgehub still has the chain on the old layer: `None` while it
+    /// holds the move open; else the move was cancelled there (by the chain's admin), and the
+    /// node gives the migration up, first reactivating the chain's Gateway executor if the
+    /// relayer had deactivated it (the chain settles there again).
+    pub(super) async fn cancelled_on_bridgehub(
+        &self,
+        record: &mut MigrationRecord,
+        last: &gateway_primitives::StoredBatchInfo,
+    ) -> Result<Option<Advance>, MigrationError> {
+        let chain = U256::from(self.base.chain_id);
+        let requested: u64 = self
+            .read("Bridgehub.migrationRequested", self.bridgehub().migrationRequested(chain).call())
+            .await?
+            .saturating_to();
+        if requested == record.toLayer {
+            return Ok(None);
+        }
+        if record.fromLayer == self.config.gateway.chain_id {
+            let on_gateway = self.executor_on(LayerKind::Gateway);
+            if !self.read("active", on_gateway.active().call()).await? {
+                let Some((_, gateway_relayer)) = &self.relayer else {
+                    return Ok(Some(Advance::Waiting(
+                        "the move was cancelled on the Bridgehub: the Gateway's relayer to reactivate the chain's executor there".into(),
+                    )));
+                };
+                let executor = gateway_contracts::ChainExecutor::new(
+                    self.config.gateway.executor,
+                    gateway_relayer.clone(),
+                );
+                let call = executor.activate(
+                    gateway_contracts::convert(last)
+                        .map_err(crate::error::SettlementError::from)?,
+                );
+                return Ok(Some(
+                    self.send(
+                        record,
+                        Who::Relayer(LayerKind::Gateway),
+                        "reactivate on the Gateway",
+                        call,
+                        0,
+                    )
+                    .await?,
+                ));
+            }
+        }
+        Ok(Some(Advance::Abandoned(
+            MigrationError::CancelledOnBridgehub {
+                id: record.id,
+                chain_id: self.base.chain_id,
+                target: record.toLayer,
+                stays_on: record.fromLayer,
+            }
+            .to_string(),
+        )))
     }
 }

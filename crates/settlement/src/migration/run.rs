@@ -44,7 +44,13 @@ pub(crate) struct MigrationRunner {
     drain_head: Mutex<Option<DrainHead>>,
     /// The layer was checked against the Bridgehub since the start.
     reconciled: AtomicBool,
+    /// When the node last looked at what an ended migration left to tidy.
+    last_tidy: Mutex<Option<std::time::Instant>>,
 }
+
+/// How often an ended migration's leftovers (a request open on the Bridgehub, parked
+/// operations) are looked at while there is something to wait for.
+const TIDY_INTERVAL: Duration = Duration::from_secs(5);
 
 impl MigrationRunner {
     /// A runner for `config`; the layer a past migration left the chain on (in the store) is
@@ -63,6 +69,7 @@ impl MigrationRunner {
             waiting: Mutex::default(),
             drain_head: Mutex::default(),
             reconciled: AtomicBool::new(false),
+            last_tidy: Mutex::default(),
         };
         match this.pipeline.store.migrated_layer() {
             Ok(Some(layer)) => this.switch_to(layer),
@@ -107,6 +114,12 @@ impl MigrationRunner {
         let store = &self.pipeline.store;
         if let Some(running) = self.pipeline.running_migration()? {
             return Err(already_running(&running));
+        }
+        // The last one's cancellation or forwarding still in flight would act on this one.
+        if let Some(last) = store.last_migration()?
+            && let Some(tx) = last.pending_tx()
+        {
+            return Err(MigrationError::PreviousTxPending { id: last.id, tx });
         }
         let from = self.pipeline.active_config().layer.chain_id;
         let target = self.migrator.config().endpoint(to).chain_id;
@@ -279,13 +292,24 @@ impl MigrationRunner {
         if last.stepsDone & super::STEP_TIDY != 0 || last.migration_phase()?.is_running() {
             return Ok(false);
         }
+        // At most every TIDY_INTERVAL while there is something to wait for.
+        {
+            let mut tidied = lock(&self.last_tidy);
+            if tidied.is_some_and(|at| at.elapsed() < TIDY_INTERVAL) {
+                return Ok(false);
+            }
+            *tidied = Some(std::time::Instant::now());
+        }
         match self.migrator.tidy(&mut last).await? {
-            Advance::Progressed => Ok(true),
+            Advance::Progressed => {
+                *lock(&self.last_tidy) = None;
+                Ok(true)
+            }
             Advance::Waiting(waiting) => {
                 tracing::debug!(target: "settlement::migration", id = last.id, waiting, "tidying after the migration");
                 Ok(false)
             }
-            Advance::Completed => Ok(false),
+            Advance::Completed | Advance::Abandoned(_) => Ok(false),
         }
     }
 
@@ -418,6 +442,17 @@ impl MigrationRunner {
                     Ok(false)
                 }
                 Advance::Progressed => Ok(true),
+                Advance::Abandoned(reason) => {
+                    enter(&mut record, MigrationPhase::Cancelled);
+                    record.headAtFinish = store.last_block()?.map(|b| b.number).unwrap_or_default();
+                    store.write(|tx| tx.put_migration(&record))?;
+                    self.set_waiting(None);
+                    tracing::error!(target: "settlement::migration", id = record.id, %reason, "migration given up");
+                    metrics::counter!("settlement_migrations_given_up_total").increment(1);
+                    self.pipeline.set_error("migration", &reason);
+                    self.pipeline.wakes.seal.notify_one();
+                    Ok(true)
+                }
                 Advance::Completed => {
                     enter(&mut record, MigrationPhase::Completed);
                     record.headAtFinish = store.last_block()?.map(|b| b.number).unwrap_or_default();
