@@ -421,15 +421,16 @@ async fn kill_in_each_migration_phase_then_restart_completes_it_losing_and_repea
     let record = last_migration(dir.path());
     assert_eq!(record.migration_phase().unwrap(), gateway_store::MigrationPhase::Draining);
     assert_eq!(record.trigger, "start flag");
-    // Restarted, it drains and dies just before the Bridgehub transaction.
+    // Restarted, it dies just before its first Bridgehub transaction: the admin's request that
+    // opens the move (sent as the drain starts; from then on L1 parks new deposits).
     let mut node = spawn_on(&chain, dir.path(), port, Some("before-migration-send"), "gateway");
     expect_killed(&mut node, "before-migration-send").await;
     let record = last_migration(dir.path());
-    assert_eq!(record.migration_phase().unwrap(), gateway_store::MigrationPhase::Migrating);
-    assert!(record.drainedThrough >= 1);
+    assert_eq!(record.migration_phase().unwrap(), gateway_store::MigrationPhase::Draining);
+    assert_eq!(bridgehub.migrationRequested(id).call().await.unwrap(), U256::ZERO);
     assert_eq!(bridgehub.settlementLayer(id).call().await.unwrap(), U256::from(l1_id));
 
-    // Migrating after the L1 transaction was sent, before it was mined: L1 stops mining.
+    // After that L1 transaction was sent, before it was mined: L1 stops mining.
     l1.raw_request::<_, serde_json::Value>("evm_setAutomine".into(), (false,)).await.unwrap();
     let mut node = spawn_on(&chain, dir.path(), port, Some("after-migration-sent"), "gateway");
     expect_killed(&mut node, "after-migration-sent").await;
@@ -437,11 +438,11 @@ async fn kill_in_each_migration_phase_then_restart_completes_it_losing_and_repea
     let sent = record.pending_tx().expect("the sent transaction is recorded");
     let tx = l1.get_transaction_by_hash(sent).await.unwrap().expect("in L1's pool");
     assert!(tx.block_number.is_none(), "not mined yet");
-    assert_eq!(bridgehub.settlementLayer(id).call().await.unwrap(), U256::from(l1_id));
+    assert_eq!(bridgehub.migrationRequested(id).call().await.unwrap(), U256::ZERO);
     // Restarted, it waits for that transaction instead of sending another; L1 mines again.
     let mut node = spawn_on(&chain, dir.path(), port, None, "gateway");
     wait_status(&mut node, port, "waiting for the sent transaction", |s| {
-        s["phase"] == "migrating"
+        s["phase"] == "draining"
             && s["migration"]["waitingFor"]
                 .as_str()
                 .is_some_and(|w| w.contains(&sent.to_string()) && w.contains("to be mined"))
@@ -449,14 +450,20 @@ async fn kill_in_each_migration_phase_then_restart_completes_it_losing_and_repea
     .await;
     l1.raw_request::<_, serde_json::Value>("evm_setAutomine".into(), (true,)).await.unwrap();
     l1.raw_request::<_, serde_json::Value>("evm_mine".into(), ()).await.unwrap();
-    let drained_to_gateway = record.drainedThrough;
     let done = wait_status(&mut node, port, "settling on the Gateway", |s| {
         s["migrationsCompleted"] == 1
             && s["settlementLayer"] == gateway_id
-            && s["onChain"]["executed"].as_u64().unwrap_or_default() >= drained_to_gateway + 2
+            && s["onChain"]["executed"].as_u64().unwrap_or_default()
+                >= s["migration"]["drainedThrough"].as_u64().unwrap_or(u64::MAX) + 2
     })
     .await;
-    assert_eq!(done["migration"]["drainedThrough"], drained_to_gateway);
+    let drained_to_gateway = done["migration"]["drainedThrough"].as_u64().unwrap();
+    assert!(drained_to_gateway >= 1);
+    assert_eq!(
+        bridgehub.migrationRequested(id).call().await.unwrap(),
+        U256::ZERO,
+        "the move is closed"
+    );
     stop(node).await;
 
     // Right after a migration transaction was mined, on the way back to L1.
