@@ -214,6 +214,19 @@ pub fn render(statuses: &[Value]) -> String {
                 wei_at(gw, "/l1CostWei").unwrap_or_else(|| "-".into()),
             );
         }
+        if let Some(backlog) = gw.get("provingBacklog").filter(|b| u64_at(b, "/blocks") > 0) {
+            let waiting = match backlog.get("waitingForProof").and_then(Value::as_u64) {
+                Some(batch) => format!(" while batch {batch} waits for its proof"),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "  gathering: {} chain batches in {} blocks, the oldest {} s old{waiting}",
+                u64_at(backlog, "/chainBatches"),
+                u64_at(backlog, "/blocks"),
+                u64_at(backlog, "/oldestAgeS"),
+            );
+        }
         for chain in gw.get("chains").and_then(Value::as_array).into_iter().flatten() {
             if let Some(why) = chain.get("heldBack").and_then(Value::as_str) {
                 let _ = writeln!(out, "  chain {} HELD BACK: {why}", u64_at(chain, "/chainId"));
@@ -245,6 +258,7 @@ mod tests {
             "gateway": {"batchesSettled": 2, "chainBatchesSettled": 5, "l1GasPerChainBatch": 12345,
                         "directL1GasPerChainBatch": 90000, "l1CostWei": "0x10",
                         "fees": {"priceWei": "0x5", "nextPriceWei": "0x7", "nextPriceFromBlock": 120, "collectedWei": "0x14"},
+                        "provingBacklog": {"waitingForProof": 5, "blocks": 9, "chainBatches": 4, "oldestAgeS": 12},
                         "chains": [{"chainId": 271, "heldBack": "a junk proof"}]}
         });
         let table = render(&[chain, gateway]);
@@ -263,7 +277,12 @@ mod tests {
             "  fees: 5 wei per committed chain batch (then 7 from block 120); collected 20 wei, L1 cost paid 16 wei",
             "{table}"
         );
-        assert!(rows[6].contains("chain 271 HELD BACK: a junk proof"), "{table}");
-        assert_eq!(rows.len(), 7);
+        assert_eq!(
+            rows[6],
+            "  gathering: 4 chain batches in 9 blocks, the oldest 12 s old while batch 5 waits for its proof",
+            "{table}"
+        );
+        assert!(rows[7].contains("chain 271 HELD BACK: a junk proof"), "{table}");
+        assert_eq!(rows.len(), 8);
     }
 }

@@ -84,6 +84,6 @@ pub use migration::MigrationError;
 pub use status::{
     BatchFinality, FinalityStatus, GatewayBatchStatus, GatewayChainStatus, GatewayFeesStatus,
     GatewayStatus, HaltStatus, LayerStatus, MigrationStatus, OnChainCounters, PendingTx,
-    PriorityStatus, SettlementStatus, TxStage,
+    PriorityStatus, ProvingBacklog, SettlementStatus, TxStage,
 };
 pub use supervisor::TaskFailure;

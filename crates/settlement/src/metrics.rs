@@ -150,6 +150,14 @@ pub fn describe() {
         "gateway mode: chains whose batches are carried to L1 no more (held back; alarm while above 0)"
     );
     describe_gauge!(
+        "gateway_proving_backlog_chain_batches",
+        "gateway mode: chain batches executed in Gateway blocks not yet in a Gateway batch (they gather while one waits for its proof)"
+    );
+    describe_gauge!(
+        "gateway_proving_backlog_age_seconds",
+        "gateway mode: how long the oldest Gateway block not yet in a Gateway batch has waited"
+    );
+    describe_gauge!(
         "gateway_fees_collected_wei",
         "gateway mode with --gateway.fee-vault: fees the chains paid into the Gateway's fee vault, ever (wei of its gas token)"
     );

@@ -65,6 +65,9 @@ pub enum SealReason {
     /// A migration off the Gateway drains: blocks that imported Gateway interop roots must
     /// settle on the Gateway (only its executor can check those roots).
     Draining,
+    /// Gateway mode: what gathered while the previous Gateway batch waited for its proof, in
+    /// one batch (up to the chain batches one aggregation holds).
+    ProvingBacklog,
 }
 
 impl SealReason {
@@ -78,6 +81,7 @@ impl SealReason {
             Self::Timeout => "timeout",
             Self::MaxChainBatches => "max_chain_batches",
             Self::Draining => "draining",
+            Self::ProvingBacklog => "proving_backlog",
         }
     }
 }
@@ -168,6 +172,12 @@ pub(crate) fn seal_batches(
     }
     loop {
         let last = store.last_batch()?;
+        // Gateway mode: at most one sealed Gateway batch waits for its aggregated proof; what
+        // the chains execute meanwhile gathers for the next one, so Gateway batches grow with
+        // the prover's pace instead of queueing up behind it.
+        if gateway.is_some() && last.as_ref().is_some_and(|b| b.stage == BatchStage::Sealed) {
+            return Ok(sealed);
+        }
         let (number, from) = match &last {
             Some(batch) => (batch.number + 1, batch.last_block + 1),
             None => (1, 1),
@@ -193,17 +203,31 @@ pub(crate) fn seal_batches(
         if deep_enough < from {
             return Ok(sealed);
         }
-        let to = deep_enough.min(from + config.limits.max_blocks.max(1) - 1);
+        // More than a batch's worth gathered while a Gateway batch was proved: all of it goes
+        // into the next one (the cap on chain batches and the other limits still apply).
+        let backlog = gateway.is_some()
+            && last.is_some()
+            && draining_to.is_none()
+            && deep_enough - from + 1 > config.limits.max_blocks.max(1);
+        let max_blocks = if backlog { u64::MAX } else { config.limits.max_blocks.max(1) };
+        let to = deep_enough.min(from.saturating_add(max_blocks - 1));
         let candidates = store.blocks(from..=to)?;
         if candidates.first().map(|b| b.number) != Some(from) {
             return Err(SettlementError::Corrupt(format!(
                 "block {from} is missing from the store"
             )));
         }
+        let limits = BatchLimits { max_blocks, ..config.limits };
         let decision = match draining_to {
-            Some(_) => seal_decision(&candidates, &config.limits, now)
+            Some(_) => seal_decision(&candidates, &limits, now)
                 .or(Some(Seal::new(candidates.len(), SealReason::Draining))),
-            None => seal_decision(&candidates, &config.limits, now),
+            None if backlog => {
+                seal_decision(&candidates, &limits, now).map(|seal| match seal.reason {
+                    SealReason::Timeout => Seal::new(seal.blocks, SealReason::ProvingBacklog),
+                    _ => seal,
+                })
+            }
+            None => seal_decision(&candidates, &limits, now),
         };
         let Some(Seal { blocks: mut take, mut reason }) = decision else {
             return Ok(sealed);
@@ -466,5 +490,53 @@ mod tests {
             crate::commitment::decode_commit_info(&sealed).unwrap().dependencyRootsRollingHash,
             gateway_primitives::dependency_roots_rolling_hash(&[(40, B256::repeat_byte(4))])
         );
+    }
+
+    /// Gateway mode: while a sealed Gateway batch waits for its aggregated proof no other is
+    /// sealed; once it is proved, everything that gathered meanwhile goes into the next one
+    /// (more blocks than `max_blocks`), so batches grow with the prover's pace.
+    #[test]
+    fn a_gateway_batch_waiting_for_its_proof_holds_the_next_which_then_takes_all_that_gathered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write(|tx| (1..=12).try_for_each(|n| tx.put_block(&block(n, 1, 1)))).unwrap();
+        let mut config = SettlementConfig::new(
+            506,
+            B256::ZERO,
+            crate::config::SettlementLayerEndpoint {
+                chain_id: 31337,
+                rpc_url: "http://127.0.0.1:1".parse().unwrap(),
+                executor: Default::default(),
+            },
+            crate::config::OperatorKey::new(""),
+        );
+        config.limits = BatchLimits { max_blocks: 4, max_txs: 1_000, ..limits() };
+        config.gateway = Some(crate::config::GatewayMode::new(Default::default()));
+        assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1, "one, then it waits");
+        let first = store.last_batch().unwrap().unwrap();
+        assert_eq!((first.first_block, first.last_block), (1, 4));
+        assert_eq!(seal_ready_batches(&store, &config).unwrap(), 0, "its proof is not made");
+        let status = crate::gateway::Gateway::new(config.gateway.clone().unwrap())
+            .status(&store, 0, std::slice::from_ref(&first))
+            .unwrap()
+            .proving_backlog;
+        assert_eq!((status.waiting_for_proof, status.blocks), (Some(1), 8));
+        assert!(status.oldest_age_s > 1_000, "block 5's timestamp is 1: {status:?}");
+        store
+            .write(|tx| tx.put_batch(&BatchRecord { stage: BatchStage::Proved, ..first.clone() }))
+            .unwrap();
+        assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
+        let next = store.last_batch().unwrap().unwrap();
+        assert_eq!((next.number, next.first_block, next.last_block), (2, 5, 12));
+        // Caught up: batches are cut at max_blocks again.
+        store
+            .write(|tx| {
+                tx.put_batch(&BatchRecord { stage: BatchStage::Proved, ..next.clone() })?;
+                (13..=16).try_for_each(|n| tx.put_block(&block(n, 1, 1)))
+            })
+            .unwrap();
+        assert_eq!(seal_ready_batches(&store, &config).unwrap(), 1);
+        let caught_up = store.last_batch().unwrap().unwrap();
+        assert_eq!((caught_up.first_block, caught_up.last_block), (13, 16));
     }
 }

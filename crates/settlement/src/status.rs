@@ -252,10 +252,27 @@ pub struct GatewayStatus {
     /// committed batch and the fees collected, beside `l1CostWei` (what this node paid on L1);
     /// `None` without `--gateway.fee-vault` or before the first read.
     pub fees: Option<GatewayFeesStatus>,
+    /// What gathers for the next Gateway batch while one waits for its aggregated proof.
+    pub proving_backlog: ProvingBacklog,
     /// Per chain.
     pub chains: Vec<GatewayChainStatus>,
     /// The last few Gateway batches.
     pub recent_batches: Vec<GatewayBatchStatus>,
+}
+
+/// Gateway mode: the proving backlog. At most one sealed Gateway batch waits for its proof;
+/// what the chains execute meanwhile gathers in the Gateway's unsealed blocks for the next one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvingBacklog {
+    /// The sealed Gateway batch waiting for its aggregated proof, if one is.
+    pub waiting_for_proof: Option<u64>,
+    /// Gateway blocks stored and not yet in a Gateway batch.
+    pub blocks: u64,
+    /// Chain batches executed in them (carried by the next Gateway batches).
+    pub chain_batches: u64,
+    /// How long the oldest of those blocks has waited (seconds, by its timestamp).
+    pub oldest_age_s: u64,
 }
 
 /// The Gateway's fee vault, as its node last read it.

@@ -401,10 +401,41 @@ impl Gateway {
             price_per_chain_batch: self.mode.price_per_chain_batch,
             // Read by the metrics loop (`Settlement::status` fills it in).
             fees: None,
+            proving_backlog: proving_backlog(store, open)?,
             chains: chains.into_values().collect(),
             recent_batches: recent,
         })
     }
+}
+
+/// What gathers for the next Gateway batch: the Gateway's stored blocks above the last sealed
+/// batch, the chain batches executed in them, and how long the oldest has waited.
+fn proving_backlog(
+    store: &Store,
+    open: &[BatchRecord],
+) -> SettlementResult<crate::status::ProvingBacklog> {
+    let sealed_to = store.last_batch()?.map_or(0, |b| b.last_block);
+    let head = store.last_block()?.map_or(0, |b| b.number);
+    let mut backlog = crate::status::ProvingBacklog {
+        waiting_for_proof: open.iter().find(|b| b.stage == BatchStage::Sealed).map(|b| b.number),
+        blocks: head.saturating_sub(sealed_to),
+        ..Default::default()
+    };
+    if head > sealed_to {
+        backlog.chain_batches = contents::executed_per_block(store, sealed_to + 1, head)?
+            .iter()
+            .map(|(_, executed)| *executed as u64)
+            .sum();
+        if let Some(oldest) = store.blocks(sealed_to + 1..=sealed_to + 1)?.first() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            backlog.oldest_age_s = now.saturating_sub(oldest.timestamp);
+        }
+    }
+    metrics::gauge!("gateway_proving_backlog_chain_batches").set(backlog.chain_batches as f64);
+    metrics::gauge!("gateway_proving_backlog_age_seconds").set(backlog.oldest_age_s as f64);
+    Ok(backlog)
 }
 
 /// Adds a settled Gateway batch to the running totals: its chain batches, its L1 cost split
