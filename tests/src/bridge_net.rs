@@ -10,9 +10,9 @@ use devnet::{
 };
 use exex_host::HostHandle;
 use gateway_contracts::Bridgehub;
-use gateway_settlement::{InboxConfig, OperatorKey, ProofTarget, Settlement};
+use gateway_settlement::{ProofTarget, Settlement};
 
-use crate::fixtures::{WAIT, chain_config, gateway_config, start_settlement};
+use crate::fixtures::{WAIT, forwarding_gateway_config, relaying_chain_config, start_settlement};
 
 /// One chain of the bridge devnet and its node.
 pub struct BridgeChain {
@@ -53,24 +53,14 @@ impl BridgeNet {
         let topology = devnet.topology.clone();
         let mut dirs = Vec::new();
         let dir = tempfile::tempdir()?;
-        let mut config = gateway_config(&topology);
-        config.inbox = Some(InboxConfig {
-            address: devnet::INBOX_ADDRESS,
-            chain_rpc_url: topology.gateway.node.rpc_url.clone(),
-            relayer_key: Some(OperatorKey::new(topology.gateway.governance_key.clone())),
-        });
+        let config = forwarding_gateway_config(&topology);
         let (gateway, _, _) =
             start_settlement(config, &topology.gateway.node.rpc_url, dir.path()).await?;
         dirs.push(dir);
         let mut chains = Vec::new();
         for chain in &topology.chains {
             let dir = tempfile::tempdir()?;
-            let mut config = chain_config(&topology, chain);
-            config.inbox = Some(InboxConfig {
-                address: chain.inbox,
-                chain_rpc_url: chain.node.rpc_url.clone(),
-                relayer_key: Some(OperatorKey::new(chain.interop.importer_key.clone())),
-            });
+            let config = relaying_chain_config(&topology, chain);
             let (host, _, settlement) =
                 start_settlement(config, &chain.node.rpc_url, dir.path()).await?;
             dirs.push(dir);

@@ -15,8 +15,8 @@ use devnet::{ChainTopology, Topology};
 use exex_host::{HostBuilder, HostConfig, HostHandle, RpcBlockSource, RpcBlockSourceConfig};
 use gateway_contracts::L2Messenger;
 use gateway_settlement::{
-    BatchLimits, GatewayMode, InteropConfig, L1FinalitySource, MessageRootSource, MigrationConfig,
-    OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint,
+    BatchLimits, GatewayMode, InboxConfig, InteropConfig, L1FinalitySource, MessageRootSource,
+    MigrationConfig, OperatorKey, Settlement, SettlementConfig, SettlementLayerEndpoint,
 };
 use gateway_store::Store;
 
@@ -113,6 +113,30 @@ pub fn gateway_config(topology: &Topology) -> SettlementConfig {
         BatchLimits { max_blocks: 20, timeout: Duration::from_secs(2), ..Default::default() };
     config.poll_interval = Duration::from_millis(200);
     config.gateway = Some(GatewayMode::new(topology.gateway.message_root));
+    config
+}
+
+/// [`gateway_config`], also forwarding the Gateway's L1 queue (L1 -> L2 transactions of the
+/// chains on it) into the Gateway's `L2Inbox`, with Gateway governance as its relayer.
+pub fn forwarding_gateway_config(topology: &Topology) -> SettlementConfig {
+    let mut config = gateway_config(topology);
+    config.inbox = Some(InboxConfig {
+        address: devnet::INBOX_ADDRESS,
+        chain_rpc_url: topology.gateway.node.rpc_url.clone(),
+        relayer_key: Some(OperatorKey::new(topology.gateway.governance_key.clone())),
+    });
+    config
+}
+
+/// [`chain_config`], also relaying the chain's L1 -> L2 transactions into its `L2Inbox`, with
+/// the importer key as its relayer.
+pub fn relaying_chain_config(topology: &Topology, chain: &ChainTopology) -> SettlementConfig {
+    let mut config = chain_config(topology, chain);
+    config.inbox = Some(InboxConfig {
+        address: chain.inbox,
+        chain_rpc_url: chain.node.rpc_url.clone(),
+        relayer_key: Some(OperatorKey::new(chain.interop.importer_key.clone())),
+    });
     config
 }
 

@@ -16,9 +16,9 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
 };
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
-use e2e_tests::fixtures::{Mined, chain_config, start_settlement, wait_for};
+use e2e_tests::fixtures::{Mined, chain_config, relaying_chain_config, start_settlement, wait_for};
 use gateway_contracts::{Bridgehub, ChainExecutor, L2Bridge, L2Inbox};
-use gateway_settlement::{InboxConfig, OperatorKey, commitment::decode_commit_info};
+use gateway_settlement::{InboxConfig, commitment::decode_commit_info};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
@@ -32,12 +32,7 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
     let chain = topology.chains[0].clone();
     assert_eq!(chain.inbox, devnet::INBOX_ADDRESS, "chain init places the inbox");
     let dir = tempfile::tempdir().unwrap();
-    let mut config = chain_config(&topology, &chain);
-    config.inbox = Some(InboxConfig {
-        address: chain.inbox,
-        chain_rpc_url: chain.node.rpc_url.clone(),
-        relayer_key: Some(OperatorKey::new(chain.interop.importer_key.clone())),
-    });
+    let config = relaying_chain_config(&topology, &chain);
     let (host, store, settlement) =
         start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();

@@ -16,11 +16,10 @@ use alloy::{
 };
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::{
-    Mined, admin_client, chain_config, gateway_config, init_tracing, migration_config,
-    start_settlement, wait_for,
+    Mined, admin_client, forwarding_gateway_config, init_tracing, migration_config,
+    relaying_chain_config, start_settlement, wait_for,
 };
 use gateway_contracts::{Bridgehub, ChainExecutor, GatewayExecutor};
-use gateway_settlement::{InboxConfig, OperatorKey};
 
 /// How a deposit entered: the queue of a layer, or parked on the Bridgehub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,27 +54,14 @@ async fn a_deposit_in_each_migration_phase_is_processed_once_on_the_layer_the_ch
 
     // The Gateway's node forwards its L1 queue into the Gateway (its inbox) and settles there.
     let gateway_dir = tempfile::tempdir().unwrap();
-    let gateway_settings = || {
-        let mut config = gateway_config(&topology);
-        config.inbox = Some(InboxConfig {
-            address: devnet::INBOX_ADDRESS,
-            chain_rpc_url: topology.gateway.node.rpc_url.clone(),
-            relayer_key: Some(OperatorKey::new(topology.gateway.governance_key.clone())),
-        });
-        config
-    };
+    let gateway_settings = || forwarding_gateway_config(&topology);
     let (mut gateway_host, _, _) =
         start_settlement(gateway_settings(), &topology.gateway.node.rpc_url, gateway_dir.path())
             .await
             .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = chain_config(&topology, &chain);
+    let mut config = relaying_chain_config(&topology, &chain);
     config.migration = Some(migration_config(&topology, &chain));
-    config.inbox = Some(InboxConfig {
-        address: chain.inbox,
-        chain_rpc_url: chain.node.rpc_url.clone(),
-        relayer_key: Some(OperatorKey::new(chain.interop.importer_key.clone())),
-    });
     config.tx_timeout = Duration::from_secs(30);
     let (host, _store, settlement) =
         start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
@@ -264,26 +250,18 @@ async fn a_move_cancelled_on_the_bridgehub_mid_migration_is_given_up_and_parked_
     let chain_id = U256::from(chain.node.chain_id);
     let gateway_id = topology.gateway.node.chain_id;
     let gateway_dir = tempfile::tempdir().unwrap();
-    let mut gateway_settings = gateway_config(&topology);
-    gateway_settings.inbox = Some(InboxConfig {
-        address: devnet::INBOX_ADDRESS,
-        chain_rpc_url: topology.gateway.node.rpc_url.clone(),
-        relayer_key: Some(OperatorKey::new(topology.gateway.governance_key.clone())),
-    });
-    let (mut gateway_host, _, _) =
-        start_settlement(gateway_settings, &topology.gateway.node.rpc_url, gateway_dir.path())
-            .await
-            .unwrap();
+    let (mut gateway_host, _, _) = start_settlement(
+        forwarding_gateway_config(&topology),
+        &topology.gateway.node.rpc_url,
+        gateway_dir.path(),
+    )
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = chain_config(&topology, &chain);
+    let mut config = relaying_chain_config(&topology, &chain);
     let mut migration = migration_config(&topology, &chain);
     migration.relayer_key = None;
     config.migration = Some(migration);
-    config.inbox = Some(InboxConfig {
-        address: chain.inbox,
-        chain_rpc_url: chain.node.rpc_url.clone(),
-        relayer_key: Some(OperatorKey::new(chain.interop.importer_key.clone())),
-    });
     let (mut host, _store, settlement) =
         start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
     let admin = admin_client(&host, dir.path()).unwrap();
