@@ -9,12 +9,15 @@
 use std::time::Duration;
 
 use alloy::{
-    primitives::{Address, Bytes, U256},
+    primitives::{Address, U256},
     providers::{Provider, ProviderBuilder},
     rpc::types::TransactionReceipt,
     sol_types::SolEvent,
 };
-use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
+use devnet::{
+    Devnet, DevnetConfig, InitialSettlement, Traffic, bridge::deposit as deposit_to,
+    signer_provider,
+};
 use e2e_tests::fixtures::{
     Mined, admin_client, forwarding_gateway_config, init_tracing, migration_config,
     relaying_chain_config, start_settlement, wait_for,
@@ -73,17 +76,10 @@ async fn a_deposit_in_each_migration_phase_is_processed_once_on_the_layer_the_ch
 
     let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let bridgehub = Bridgehub::new(topology.bridgehub, &user);
-    let fee = U256::from(devnet::PRIORITY_OP_FEE_WEI);
     let mut deposits: Vec<(Address, U256, Entered, &str)> = Vec::new();
     let deposit = async |n: u8| -> (Address, U256, Entered) {
         let (to, amount) = (Address::with_last_byte(0x60 + n), U256::from(1_000 + u64::from(n)));
-        let receipt = bridgehub
-            .requestL2Transaction(chain_id, to, amount, Bytes::new(), U256::from(100_000), to)
-            .value(fee + amount)
-            .send()
-            .await
-            .unwrap()
-            .mined()
+        let receipt = deposit_to(&topology, &chain.operator_key, chain.node.chain_id, to, amount)
             .await
             .unwrap();
         (to, amount, entered(&receipt))
@@ -281,15 +277,8 @@ async fn a_move_cancelled_on_the_bridgehub_mid_migration_is_given_up_and_parked_
     let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let bridgehub = Bridgehub::new(topology.bridgehub, &user);
     let (to, amount) = (Address::repeat_byte(0x3c), U256::from(4_321u64));
-    let receipt = bridgehub
-        .requestL2Transaction(chain_id, to, amount, Bytes::new(), U256::from(100_000), to)
-        .value(U256::from(devnet::PRIORITY_OP_FEE_WEI) + amount)
-        .send()
-        .await
-        .unwrap()
-        .mined()
-        .await
-        .unwrap();
+    let receipt =
+        deposit_to(&topology, &chain.operator_key, chain.node.chain_id, to, amount).await.unwrap();
     assert_eq!(entered(&receipt), Entered::Parked, "the move is open: parked");
     // The admin gives the move up on the Bridgehub, not through the node.
     bridgehub.cancelMigration(chain_id).send().await.unwrap().mined().await.unwrap();
