@@ -116,6 +116,20 @@ pub fn gateway_config(topology: &Topology) -> SettlementConfig {
     config
 }
 
+/// A test's own user on L1 (its key, funded with 1,000 ETH there): a test that sends L1
+/// transactions while a node runs must not share the node's key (their nonces would race).
+pub async fn funded_l1_user(topology: &Topology) -> eyre::Result<String> {
+    const USER_KEY: &str = "0x4343434343434343434343434343434343434343434343434343434343434343";
+    let user = devnet::address_of_key(USER_KEY, "the test user's key")?;
+    devnet::rpc_call(
+        &topology.l1.node.rpc_url,
+        "anvil_setBalance",
+        serde_json::json!([user, "0x3635c9adc5dea00000"]),
+    )
+    .await?;
+    Ok(USER_KEY.to_string())
+}
+
 /// [`gateway_config`], also forwarding the Gateway's L1 queue (L1 -> L2 transactions of the
 /// chains on it) into the Gateway's `L2Inbox`, with Gateway governance as its relayer.
 pub fn forwarding_gateway_config(topology: &Topology) -> SettlementConfig {

@@ -39,7 +39,7 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
 
     // A user on L1 deposits to a fresh account on the chain, and asks for a call that reverts
     // (its value then goes to the refund recipient).
-    let user_key = &topology.chains[0].operator_key;
+    let user_key = &e2e_tests::fixtures::funded_l1_user(&topology).await.unwrap();
     let user = signer_provider(topology.l1.node.rpc_url.clone(), user_key).unwrap();
     let bridgehub = Bridgehub::new(topology.bridgehub, &user);
     let fee = U256::from(devnet::PRIORITY_OP_FEE_WEI);
@@ -194,7 +194,7 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
         .unwrap()
         .to_withdrawal_proof();
     let data = Bytes::from((l1_receiver, withdrawn).abi_encode_params());
-    let claimer = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let claimer = signer_provider(topology.l1.node.rpc_url.clone(), user_key).unwrap();
     let as_claimer = Bridgehub::new(topology.bridgehub, &claimer);
     let id = U256::from(chain.node.chain_id);
     // A proof of another amount is refused.

@@ -19,7 +19,7 @@ use devnet::{
     signer_provider,
 };
 use e2e_tests::fixtures::{
-    Mined, admin_client, forwarding_gateway_config, init_tracing, migration_config,
+    Mined, admin_client, forwarding_gateway_config, funded_l1_user, init_tracing, migration_config,
     relaying_chain_config, start_settlement, wait_for,
 };
 use gateway_contracts::{Bridgehub, ChainExecutor, GatewayExecutor};
@@ -51,6 +51,7 @@ async fn a_deposit_in_each_migration_phase_is_processed_once_on_the_layer_the_ch
     .await
     .unwrap();
     let topology = devnet.topology.clone();
+    let user_key = funded_l1_user(&topology).await.unwrap();
     let chain = topology.chains[0].clone();
     let chain_id = U256::from(chain.node.chain_id);
     let (l1_id, gateway_id) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
@@ -79,9 +80,8 @@ async fn a_deposit_in_each_migration_phase_is_processed_once_on_the_layer_the_ch
     let mut deposits: Vec<(Address, U256, Entered, &str)> = Vec::new();
     let deposit = async |n: u8| -> (Address, U256, Entered) {
         let (to, amount) = (Address::with_last_byte(0x60 + n), U256::from(1_000 + u64::from(n)));
-        let receipt = deposit_to(&topology, &chain.operator_key, chain.node.chain_id, to, amount)
-            .await
-            .unwrap();
+        let receipt =
+            deposit_to(&topology, &user_key, chain.node.chain_id, to, amount).await.unwrap();
         (to, amount, entered(&receipt))
     };
     let l2 = ProviderBuilder::new().connect_http(chain.node.rpc_url.clone());
@@ -242,6 +242,7 @@ async fn a_move_cancelled_on_the_bridgehub_mid_migration_is_given_up_and_parked_
     .await
     .unwrap();
     let topology = devnet.topology.clone();
+    let user_key = funded_l1_user(&topology).await.unwrap();
     let chain = topology.chains[0].clone();
     let chain_id = U256::from(chain.node.chain_id);
     let gateway_id = topology.gateway.node.chain_id;
@@ -277,8 +278,7 @@ async fn a_move_cancelled_on_the_bridgehub_mid_migration_is_given_up_and_parked_
     let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let bridgehub = Bridgehub::new(topology.bridgehub, &user);
     let (to, amount) = (Address::repeat_byte(0x3c), U256::from(4_321u64));
-    let receipt =
-        deposit_to(&topology, &chain.operator_key, chain.node.chain_id, to, amount).await.unwrap();
+    let receipt = deposit_to(&topology, &user_key, chain.node.chain_id, to, amount).await.unwrap();
     assert_eq!(entered(&receipt), Entered::Parked, "the move is open: parked");
     // The admin gives the move up on the Bridgehub, not through the node.
     bridgehub.cancelMigration(chain_id).send().await.unwrap().mined().await.unwrap();
