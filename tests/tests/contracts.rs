@@ -353,8 +353,7 @@ async fn every_guard_rejects_with_its_custom_error() {
         .send()
         .await
         .unwrap()
-        .with_timeout(Some(TX_TIMEOUT))
-        .get_receipt()
+        .mined()
         .await
         .unwrap();
     let err = bridgehub
@@ -366,15 +365,7 @@ async fn every_guard_rejects_with_its_custom_error() {
     assert!(
         matches!(err, Errors::NotDrained(e) if e.committed == U256::from(1) && e.executed == U256::ZERO)
     );
-    bridgehub
-        .cancelMigration(U256::from(270))
-        .send()
-        .await
-        .unwrap()
-        .with_timeout(Some(TX_TIMEOUT))
-        .get_receipt()
-        .await
-        .unwrap();
+    bridgehub.cancelMigration(U256::from(270)).send().await.unwrap().mined().await.unwrap();
 
     // Revert of an executed batch.
     settler.prove(&genesis, std::slice::from_ref(&one)).await.unwrap();
@@ -503,8 +494,7 @@ async fn a_chain_migrates_to_the_gateway_and_back_twice() {
             .send()
             .await
             .unwrap()
-            .with_timeout(Some(TX_TIMEOUT))
-            .get_receipt()
+            .mined()
             .await
             .unwrap();
         bridgehub
@@ -1184,8 +1174,7 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
         .send()
         .await
         .unwrap()
-        .with_timeout(Some(TX_TIMEOUT))
-        .get_receipt()
+        .mined()
         .await
         .unwrap();
     let err = expect_error(
@@ -1196,15 +1185,7 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
             .map(drop),
     );
     assert!(matches!(err, Errors::NotDrained(e) if e.pendingPriorityOps == U256::from(2)));
-    bridgehub
-        .cancelMigration(U256::from(270))
-        .send()
-        .await
-        .unwrap()
-        .with_timeout(Some(TX_TIMEOUT))
-        .get_receipt()
-        .await
-        .unwrap();
+    bridgehub.cancelMigration(U256::from(270)).send().await.unwrap().mined().await.unwrap();
 
     // The rolling hash over the queued operations, as the chain's batch reports it.
     let mut rolling = B256::ZERO;

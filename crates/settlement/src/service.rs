@@ -243,8 +243,11 @@ async fn metrics_loop(
         {
             balances_read = Some((std::time::Instant::now(), cost_known));
             record_balances(pipeline).await;
+            record_gateway_fees(pipeline).await;
+        } else if pipeline.observer.gateway_fees().is_none() {
+            // Until the first read succeeds, every tick (it shows in the status at once).
+            record_gateway_fees(pipeline).await;
         }
-        record_gateway_fees(pipeline).await;
         let (files, bytes) = crate::metrics::dir_size(&wal_dir);
         metrics::gauge!("settlement_wal_files").set(files as f64);
         metrics::gauge!("settlement_wal_bytes").set(bytes as f64);
