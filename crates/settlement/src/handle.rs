@@ -131,7 +131,7 @@ impl Settlement {
 
     /// Cancels the running migration while it drains: the chain goes on settling where it was.
     pub fn cancel_migration(&self) -> Result<MigrationRecord, MigrationError> {
-        crate::migration::cancel_migration(&self.pipeline)
+        crate::migration::cancel_migration(&self.pipeline, 0)
     }
 
     /// `interop_getMessageProof`: the proof of a message sent on this chain; see

@@ -227,6 +227,12 @@ pub struct MigrationStatus {
     pub blocks_meanwhile: u64,
     /// A migration transaction sent and not yet seen mined.
     pub pending_tx: Option<B256>,
+    /// Once cancelled, why: `rpc` (`settlement_cancelMigration` while it drained), `bridgehub`
+    /// (the chain's admin cancelled the move there; the node gave it up and settles on `from`
+    /// again) or `timeout` (priority operations of `from` stayed unprocessed past
+    /// `--settlement.migration-priority-ops-timeout`). Unlike `lastError`, it stays until the
+    /// next migration.
+    pub cancelled_by: Option<String>,
 }
 
 /// Gateway mode's part of `settlement_status`.

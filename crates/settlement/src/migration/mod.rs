@@ -56,7 +56,7 @@ use gateway_store::{InFlightSlot, MigrationPhase, MigrationRecord, Store};
 use tracing::info;
 
 pub use self::error::MigrationError;
-pub(crate) use self::requests::STEP_TIDY;
+pub(crate) use self::requests::{STEP_GIVEN_UP, STEP_TIDY, STEP_TIMED_OUT};
 pub(crate) use self::run::{MigrationRunner, cancel_migration, migration_status};
 use crate::{
     commitment::{last_block_to_drain, stored_info},

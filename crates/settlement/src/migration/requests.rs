@@ -13,6 +13,12 @@ use crate::config::LayerKind;
 /// `stepsDone` bit: nothing is left to tidy after the migration ended (no request of it open
 /// on the Bridgehub, nothing parked waiting to be forwarded).
 pub(crate) const STEP_TIDY: u8 = 2;
+/// `stepsDone` bit of a cancelled migration: the node gave it up because the chain's admin
+/// cancelled the move on the Bridgehub (without it, it was cancelled through the node's RPC).
+pub(crate) const STEP_GIVEN_UP: u8 = 4;
+/// `stepsDone` bit of a cancelled migration: the node gave it up because priority operations
+/// of the old layer's queue stayed unprocessed past `--settlement.migration-priority-ops-timeout`.
+pub(crate) const STEP_TIMED_OUT: u8 = 8;
 /// The most parked operations one `forwardParked` transaction routes.
 const MAX_FORWARDED_PER_TX: u64 = 32;
 

@@ -411,7 +411,7 @@ impl MigrationRunner {
                     tracing::error!(target: "settlement::migration", %err, "migration given up");
                     metrics::counter!("settlement_migrations_given_up_total").increment(1);
                     self.pipeline.set_error("migration", &err);
-                    cancel_migration(&self.pipeline)?;
+                    cancel_migration(&self.pipeline, super::STEP_TIMED_OUT)?;
                     self.set_waiting(None);
                     Ok(true)
                 }
@@ -444,6 +444,7 @@ impl MigrationRunner {
                 Advance::Progressed => Ok(true),
                 Advance::Abandoned(reason) => {
                     enter(&mut record, MigrationPhase::Cancelled);
+                    record.stepsDone |= super::STEP_GIVEN_UP;
                     record.headAtFinish = store.last_block()?.map(|b| b.number).unwrap_or_default();
                     store.write(|tx| tx.put_migration(&record))?;
                     self.set_waiting(None);
@@ -476,13 +477,18 @@ impl MigrationRunner {
     }
 }
 
-/// Cancels the running migration of `pipeline`'s store while it drains.
-pub(crate) fn cancel_migration(pipeline: &Pipeline) -> Result<MigrationRecord, MigrationError> {
+/// Cancels the running migration of `pipeline`'s store while it drains; `why` are the
+/// `stepsDone` bits that say who cancelled it (none: the operator, through the RPC).
+pub(crate) fn cancel_migration(
+    pipeline: &Pipeline,
+    why: u8,
+) -> Result<MigrationRecord, MigrationError> {
     let cancelled = pipeline.store.write(|tx| {
         let Some(mut last) = tx.last_migration()? else { return Ok(Err(None)) };
         match last.migration_phase()? {
             MigrationPhase::Draining => {
                 enter(&mut last, MigrationPhase::Cancelled);
+                last.stepsDone |= why;
                 tx.put_migration(&last)?;
                 Ok(Ok(last))
             }
@@ -532,6 +538,16 @@ pub(crate) fn migration_status(
         blocks_meanwhile: if running { head } else { last.headAtFinish }
             .saturating_sub(last.headAtStart),
         pending_tx: last.pending_tx(),
+        cancelled_by: (phase == MigrationPhase::Cancelled).then(|| {
+            if last.stepsDone & super::STEP_GIVEN_UP != 0 {
+                "bridgehub"
+            } else if last.stepsDone & super::STEP_TIMED_OUT != 0 {
+                "timeout"
+            } else {
+                RPC_TRIGGER
+            }
+            .into()
+        }),
     };
     Ok((Some(status), completed))
 }
