@@ -17,6 +17,7 @@ mod anvil;
 pub mod bridge;
 mod history;
 mod init;
+pub mod postgres;
 mod process;
 mod start;
 mod topology;

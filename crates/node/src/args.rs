@@ -61,6 +61,9 @@ pub struct NodeExtArgs {
     /// Interop.
     #[command(flatten)]
     pub interop: InteropArgs,
+    /// Proof jobs on workers elsewhere.
+    #[command(flatten)]
+    pub prover: ProverQueueArgs,
     /// Allow setups that are safe on a devnet only: settling through an executor whose verifier
     /// is a `MockVerifier` (accepts any proof), mock proofs, halo2 proofs over the public-seed
     /// dev SRS. Without it the node refuses them at start.
@@ -73,6 +76,28 @@ pub struct NodeExtArgs {
     /// environment variables override it.
     #[arg(long = "config", env = "GATEWAY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// `--prover.*`: proof jobs in PostgreSQL, proved by `gateway-node prover` workers on any
+/// machine. Without `--prover.queue` the node proves in-process.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Prover queue")]
+pub struct ProverQueueArgs {
+    /// Put proof jobs (leaf proofs, aggregations) into this PostgreSQL database
+    /// (`postgres://user:password@host:port/db`) for `gateway-node prover` workers; every proof
+    /// they return is verified here before it is used.
+    #[arg(long = "prover.queue", env = "GATEWAY_PROVER_QUEUE", value_name = "URL")]
+    pub queue: Option<String>,
+    /// Claims a job may have (a worker's failure, an expired lease and a refused proof each
+    /// spend one) before it is marked failed and shown in the status.
+    #[arg(
+        long = "prover.max-attempts",
+        env = "GATEWAY_PROVER_MAX_ATTEMPTS",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..=100),
+        value_name = "N"
+    )]
+    pub max_attempts: u32,
 }
 
 /// `--settlement.*`.

@@ -10,6 +10,7 @@
 //! gateway-node ecosystem init --l1-rpc-url URL --gateway-rpc-url URL --topology topology.json ...
 //! gateway-node chain init --topology topology.json --chain-rpc-url URL ...
 //! gateway-node status --rpc-url http://127.0.0.1:8545
+//! gateway-node prover --queue postgres://prover@db:5432/proofs --kinds leaf --concurrency 4
 //! ```
 
 // A binary: its modules' public items are public to the binary only.
@@ -20,6 +21,7 @@ mod args;
 mod config_file;
 mod devnet;
 mod init;
+mod prover;
 mod settings;
 mod status;
 mod value;
@@ -59,6 +61,9 @@ enum GatewayCommand {
     /// A chain's contracts and registration (`chain init`).
     #[command(subcommand)]
     Chain(init::ChainCommand),
+    /// A proof worker for nodes started with `--prover.queue`: claims jobs from PostgreSQL,
+    /// proves them, writes the results back (the node verifies each).
+    Prover(prover::ProverArgs),
 }
 
 fn main() -> eyre::Result<()> {
@@ -80,6 +85,21 @@ fn main() -> eyre::Result<()> {
             init_logs();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(init::ecosystem_init(args))
+        }
+        GatewayCommand::Prover(args) => {
+            let _ = tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .try_init();
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let result = runtime.block_on(prover::run(args));
+            // A halo2 proof in a blocking thread cannot be interrupted: its job is back in the
+            // queue already, so the process does not wait for it.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            result
         }
         GatewayCommand::Chain(init::ChainCommand::Init(args)) => {
             init_logs();

@@ -675,30 +675,54 @@ pub fn halo2_cache_dir(args: &NodeExtArgs) -> std::path::PathBuf {
 
 /// The proof backend the flags ask for. The halo2 backend loads (or makes, once) its SRS and
 /// leaf keys under `--settlement.halo2-cache-dir` (default: the shared cache, see the flag).
+/// With `--prover.queue` the jobs go to workers through PostgreSQL, and this backend verifies
+/// what they return. Call it inside the node's runtime.
 pub fn proof_backend(
     args: &NodeExtArgs,
 ) -> eyre::Result<std::sync::Arc<dyn gateway_prover::ProofBackend>> {
-    match args.settlement.proofs {
+    let local = local_backend(
+        args.settlement.proofs,
+        args.settlement.srs_file.as_deref(),
+        &halo2_cache_dir(args),
+        "--settlement.proofs",
+    )?;
+    let Some(url) = &args.prover.queue else { return Ok(local) };
+    let mut config = gateway_prover_queue::QueueConfig::new(url.clone());
+    config.max_attempts = args.prover.max_attempts;
+    gateway_prover_queue::describe();
+    let queued = gateway_prover_queue::QueueBackend::new(config, local)
+        .map_err(|e| eyre::eyre!("--prover.queue: {e}"))?;
+    Ok(std::sync::Arc::new(queued))
+}
+
+/// The in-process backend: `proofs`, with a ceremony SRS from `srs_file` (else the dev SRS)
+/// and keys under `cache_dir`; `flag` names the setting in errors.
+pub fn local_backend(
+    proofs: ProofsArg,
+    srs_file: Option<&std::path::Path>,
+    cache_dir: &std::path::Path,
+    flag: &str,
+) -> eyre::Result<std::sync::Arc<dyn gateway_prover::ProofBackend>> {
+    match proofs {
         ProofsArg::Mock => {
             tracing::warn!(target: "gateway_node", "mock proofs: only a MockVerifier accepts them (devnet only)");
             Ok(std::sync::Arc::new(gateway_prover::MockBackend::default()))
         }
         ProofsArg::Halo2 => {
-            let cache_dir = halo2_cache_dir(args);
-            let srs = match &args.settlement.srs_file {
-                Some(path) => gateway_prover::SrsSource::File(path.clone()),
+            let srs = match srs_file {
+                Some(path) => gateway_prover::SrsSource::File(path.to_path_buf()),
                 None => {
-                    tracing::warn!(target: "gateway_node", "halo2 proofs over the INSECURE dev SRS (public seed): for devnets only; production passes --settlement.srs-file");
+                    tracing::warn!(target: "gateway_node", "halo2 proofs over the INSECURE dev SRS (public seed): for devnets only; production passes an SRS file");
                     gateway_prover::SrsSource::DevSeed
                 }
             };
             let config = gateway_prover::Halo2Config {
-                cache_dir: cache_dir.clone(),
+                cache_dir: cache_dir.to_path_buf(),
                 srs,
-                ..gateway_prover::Halo2Config::dev(&cache_dir)
+                ..gateway_prover::Halo2Config::dev(cache_dir)
             };
             let backend = tokio::task::block_in_place(|| gateway_prover::Halo2Backend::new(config))
-                .map_err(|e| eyre::eyre!("--settlement.proofs halo2: {e}"))?;
+                .map_err(|e| eyre::eyre!("{flag} halo2: {e}"))?;
             Ok(std::sync::Arc::new(backend))
         }
     }

@@ -182,11 +182,57 @@ pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// Where the proof jobs stand when they run elsewhere (a job queue shared with workers):
+    /// `None` for a backend that proves in-process.
+    fn jobs_status(&self) -> Option<JobsStatus> {
+        None
+    }
+
     /// Cancels every job: running ones stop at their next step and fail with
     /// [`ProverError::Cancelled`], and so do later ones. Called when the node stops. Instant
     /// backends have nothing to cancel. One job alone is cancelled through its [`JobCancel`]
     /// (see [`run_job`]).
     fn cancel(&self) {}
+}
+
+/// Proof jobs that run on workers elsewhere, as `settlement_status.proverJobs` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobsStatus {
+    /// Where the jobs are queued (the queue's address without its password).
+    pub queue: String,
+    /// Whether the last look at the queue succeeded (else `error` says why).
+    pub reachable: bool,
+    /// Jobs by kind and state (`leaf.queued`, `aggregate.running`, `leaf.failed`, …).
+    pub jobs: std::collections::BTreeMap<String, u64>,
+    /// Workers seen in the last 30 s.
+    pub workers: u64,
+    /// Leases that expired (a worker stopped renewing one: its job was put back).
+    pub lease_expiries: u64,
+    /// Proofs that workers returned and that did not verify (refused; the job went to another
+    /// worker).
+    pub refused_proofs: u64,
+    /// Jobs that failed every attempt, newest first (at most 10): they wait for an operator
+    /// (`gateway-node prover retry-failed`).
+    pub failed: Vec<FailedJob>,
+    /// The last error reaching the queue, if the last look failed.
+    pub error: Option<String>,
+}
+
+/// A proof job that failed every attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedJob {
+    /// Its id in the queue.
+    pub id: i64,
+    /// `leaf` or `aggregate`.
+    pub kind: String,
+    /// What it proves.
+    pub what: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why the last one failed.
+    pub reason: String,
 }
 
 /// Every batch's proof bytes from a `proveBatches` `proof` argument made by

@@ -230,6 +230,7 @@ impl Settlement {
             migrations_completed,
             halt: halt.as_ref().map(crate::status::HaltStatus::from),
             priority: *crate::support::lock(&pipeline.priority),
+            prover_jobs: pipeline.backend.jobs_status(),
         })
     }
 

@@ -107,6 +107,10 @@ pub struct SettlementStatus {
     /// knows the chain's `L2Inbox` (read by the relayer task; `None` before its first read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<PriorityStatus>,
+    /// Proof jobs, when they run on workers through a queue (`--prover.queue`): jobs by kind
+    /// and state, workers alive, lease expiries, refused proofs and failed jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prover_jobs: Option<gateway_prover::JobsStatus>,
 }
 
 /// `settlement_status.priority`: whether the chain takes the operations queued for it, or

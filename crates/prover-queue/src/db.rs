@@ -1,0 +1,189 @@
+//! The connection to PostgreSQL: made on first use, re-made after PostgreSQL went away, every
+//! statement bounded in time; and the schema, created once by whoever connects first.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio_postgres::{Client, NoTls, Row, types::ToSql};
+use tracing::{debug, info};
+
+use crate::error::QueueError;
+
+/// How long one statement (or a connection attempt) may take.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The queue's tables. Idempotent; run under an advisory lock so that processes starting
+/// together do not race on the catalog.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS gateway_proof_jobs (
+    id              BIGSERIAL PRIMARY KEY,
+    key             TEXT NOT NULL UNIQUE,
+    kind            TEXT NOT NULL,
+    backend         TEXT NOT NULL,
+    what            TEXT NOT NULL,
+    payload         BYTEA NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    attempts        INT NOT NULL DEFAULT 0,
+    max_attempts    INT NOT NULL,
+    worker          TEXT,
+    lease_until     TIMESTAMPTZ,
+    lease_expiries  INT NOT NULL DEFAULT 0,
+    refused         INT NOT NULL DEFAULT 0,
+    bad_workers     TEXT[] NOT NULL DEFAULT '{}',
+    result          BYTEA,
+    last_error      TEXT,
+    prove_ms        BIGINT,
+    taken           INT NOT NULL DEFAULT 0,
+    created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    finished_at     TIMESTAMPTZ
+);
+CREATE INDEX IF NOT EXISTS gateway_proof_jobs_claim ON gateway_proof_jobs (state, kind, id);
+CREATE TABLE IF NOT EXISTS gateway_prover_workers (
+    id          TEXT PRIMARY KEY,
+    kinds       TEXT NOT NULL,
+    backend     TEXT NOT NULL,
+    concurrency INT NOT NULL,
+    started_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    seen_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    jobs_done   BIGINT NOT NULL DEFAULT 0
+);
+";
+
+/// The advisory lock the schema is created under (any constant; ours).
+const SCHEMA_LOCK: i64 = 0x6761_7465_7761_7901;
+
+/// `url` without its password (for logs, errors and the status).
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// One PostgreSQL connection, shared by a process's queue users; re-made when lost.
+#[derive(Debug)]
+pub struct Db {
+    config: tokio_postgres::Config,
+    url: String,
+    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    schema_ready: AtomicBool,
+}
+
+impl Db {
+    /// A queue at `url` (`postgres://user:password@host:port/db`); nothing connects yet.
+    pub fn new(url: &str) -> Result<Self, QueueError> {
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|source| QueueError::BadUrl { url: redact(url), source })?;
+        config.connect_timeout(STATEMENT_TIMEOUT).application_name("gateway-exex");
+        Ok(Self {
+            config,
+            url: redact(url),
+            client: tokio::sync::Mutex::new(None),
+            schema_ready: AtomicBool::new(false),
+        })
+    }
+
+    /// The address without its password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn error(&self, what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> QueueError + '_ {
+        move |source| QueueError::Postgres { url: self.url.clone(), what, source }
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        future: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, QueueError> {
+        match tokio::time::timeout(STATEMENT_TIMEOUT, future).await {
+            Ok(result) => result.map_err(self.error(what)),
+            Err(_) => Err(QueueError::Timeout {
+                url: self.url.clone(),
+                what,
+                seconds: STATEMENT_TIMEOUT.as_secs(),
+            }),
+        }
+    }
+
+    /// The connection, made (and the schema created) if there is none or it was lost.
+    pub async fn client(&self) -> Result<Arc<Client>, QueueError> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(Arc::clone(client));
+        }
+        let had_one = slot.take().is_some();
+        let (client, connection) = self.bounded("connecting", self.config.connect(NoTls)).await?;
+        let url = self.url.clone();
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                debug!(target: "prover_queue", %url, %err, "connection ended");
+            }
+        });
+        if !self.schema_ready.load(Ordering::Relaxed) {
+            let schema =
+                format!("BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} COMMIT;");
+            self.bounded("creating the schema", client.batch_execute(&schema)).await?;
+            self.schema_ready.store(true, Ordering::Relaxed);
+        }
+        if had_one {
+            info!(target: "prover_queue", url = %self.url, "reconnected to the prover queue");
+        }
+        let client = Arc::new(client);
+        *slot = Some(Arc::clone(&client));
+        Ok(client)
+    }
+
+    /// Runs `sql` and returns its rows.
+    pub(crate) async fn query(
+        &self,
+        what: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, QueueError> {
+        let client = self.client().await?;
+        self.bounded(what, client.query(sql, params)).await
+    }
+
+    /// Runs `sql`; returns how many rows it changed.
+    pub(crate) async fn execute(
+        &self,
+        what: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, QueueError> {
+        let client = self.client().await?;
+        self.bounded(what, client.execute(sql, params)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows() {
+        assert_eq!(
+            redact("postgres://prover:s3cret@db.internal:5432/proofs"),
+            "postgres://prover:***@db.internal:5432/proofs"
+        );
+        assert_eq!(redact("postgres://prover@db:5432/p"), "postgres://prover@db:5432/p");
+        assert_eq!(redact("host=/tmp user=x"), "host=/tmp user=x");
+    }
+
+    #[test]
+    fn a_bad_address_is_named_without_its_password() {
+        let err = Db::new("postgres://u:pw@host:notaport/db").unwrap_err().to_string();
+        assert!(err.contains("postgres://u:***@host:notaport/db"), "{err}");
+        assert!(!err.contains("pw@"), "{err}");
+    }
+}

@@ -1,0 +1,208 @@
+//! The two kinds of proof job and how their payloads are written into the queue.
+
+use alloy_primitives::{Bytes, U256, keccak256};
+use alloy_sol_types::SolValue;
+use gateway_prover::{BackendKind, BatchProof, BatchPublicInput};
+
+use crate::error::QueueError;
+
+/// What a job asks a worker to prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobKind {
+    /// One batch's proof.
+    Leaf,
+    /// One proof over several batch proofs (an aggregation node of the tree).
+    Aggregate,
+}
+
+impl JobKind {
+    /// Every kind.
+    pub const ALL: [Self; 2] = [Self::Leaf, Self::Aggregate];
+
+    /// Its name in the queue and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Leaf => "leaf",
+            Self::Aggregate => "aggregate",
+        }
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "leaf" => Ok(Self::Leaf),
+            "aggregate" => Ok(Self::Aggregate),
+            other => Err(format!("unknown proof job kind '{other}' (expected leaf or aggregate)")),
+        }
+    }
+}
+
+/// A job's payload, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Payload {
+    /// Prove this batch.
+    Leaf(BatchPublicInput),
+    /// Aggregate these proofs (as a tree when `tree`).
+    Aggregate {
+        /// Through the backend's two-level tree.
+        tree: bool,
+        /// The proofs, in order.
+        proofs: Vec<BatchProof>,
+    },
+}
+
+type Input = (u64, u64, U256);
+
+fn input_tuple(input: &BatchPublicInput) -> Input {
+    (input.chain_id, input.batch_number, input.value)
+}
+
+fn input_of((chain_id, batch_number, value): Input) -> BatchPublicInput {
+    BatchPublicInput { chain_id, batch_number, value }
+}
+
+impl Payload {
+    pub(crate) fn kind(&self) -> JobKind {
+        match self {
+            Self::Leaf(_) => JobKind::Leaf,
+            Self::Aggregate { .. } => JobKind::Aggregate,
+        }
+    }
+
+    /// Its bytes in the queue.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Leaf(input) => input_tuple(input).abi_encode(),
+            Self::Aggregate { tree, proofs } => {
+                let inputs: Vec<Input> = proofs.iter().map(|p| input_tuple(&p.input)).collect();
+                let bytes: Vec<Bytes> = proofs.iter().map(|p| p.bytes.clone()).collect();
+                (*tree, inputs, bytes).abi_encode_params()
+            }
+        }
+    }
+
+    /// The payload of job `id`, of `kind`, made by `backend`'s proofs.
+    pub(crate) fn decode(
+        id: i64,
+        kind: JobKind,
+        backend: BackendKind,
+        bytes: &[u8],
+    ) -> Result<Self, QueueError> {
+        let bad = |e: alloy_sol_types::Error| QueueError::BadJob {
+            id,
+            reason: format!("its {kind} payload does not decode: {e}"),
+        };
+        match kind {
+            JobKind::Leaf => Ok(Self::Leaf(input_of(Input::abi_decode(bytes).map_err(bad)?))),
+            JobKind::Aggregate => {
+                let (tree, inputs, proofs) =
+                    <(bool, Vec<Input>, Vec<Bytes>)>::abi_decode_params(bytes).map_err(bad)?;
+                if inputs.len() != proofs.len() {
+                    return Err(QueueError::BadJob {
+                        id,
+                        reason: format!("{} inputs for {} proofs", inputs.len(), proofs.len()),
+                    });
+                }
+                let proofs = inputs
+                    .into_iter()
+                    .zip(proofs)
+                    .map(|(input, bytes)| BatchProof { backend, input: input_of(input), bytes })
+                    .collect();
+                Ok(Self::Aggregate { tree, proofs })
+            }
+        }
+    }
+
+    /// The job's key: the same work asked twice (a restarted node, two nodes) is one job.
+    pub(crate) fn key(&self, backend: BackendKind) -> String {
+        match self {
+            Self::Leaf(input) => format!(
+                "{backend}/leaf/{}/{}/{:#x}",
+                input.chain_id, input.batch_number, input.value
+            ),
+            Self::Aggregate { .. } => {
+                format!("{backend}/aggregate/{}", keccak256(self.encode()))
+            }
+        }
+    }
+
+    /// What it proves, for people.
+    pub(crate) fn what(&self) -> String {
+        match self {
+            Self::Leaf(input) => {
+                format!("batch {} of chain {}", input.batch_number, input.chain_id)
+            }
+            Self::Aggregate { proofs, .. } => match (proofs.first(), proofs.last()) {
+                (Some(first), Some(last)) => format!(
+                    "aggregation of {} proofs (chain {} batch {} .. chain {} batch {})",
+                    proofs.len(),
+                    first.input.chain_id,
+                    first.input.batch_number,
+                    last.input.chain_id,
+                    last.input.batch_number
+                ),
+                _ => "an empty aggregation".into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proof(chain_id: u64, batch_number: u64) -> BatchProof {
+        BatchProof {
+            backend: BackendKind::Mock,
+            input: BatchPublicInput { chain_id, batch_number, value: U256::from(batch_number * 7) },
+            bytes: Bytes::from(vec![batch_number as u8; 3]),
+        }
+    }
+
+    #[test]
+    fn payloads_round_trip_and_keys_name_the_work() {
+        let leaf = Payload::Leaf(proof(270, 5).input);
+        let decoded = Payload::decode(1, JobKind::Leaf, BackendKind::Mock, &leaf.encode()).unwrap();
+        assert_eq!(decoded, leaf);
+        assert_eq!(leaf.key(BackendKind::Mock), "mock/leaf/270/5/0x23");
+        assert_ne!(leaf.key(BackendKind::Halo2), leaf.key(BackendKind::Mock));
+
+        let aggregate =
+            Payload::Aggregate { tree: true, proofs: vec![proof(270, 1), proof(271, 2)] };
+        let decoded =
+            Payload::decode(2, JobKind::Aggregate, BackendKind::Mock, &aggregate.encode()).unwrap();
+        assert_eq!(decoded, aggregate);
+        assert_eq!(
+            aggregate.what(),
+            "aggregation of 2 proofs (chain 270 batch 1 .. chain 271 batch 2)"
+        );
+        // Reordered leaves are other work.
+        let reordered =
+            Payload::Aggregate { tree: true, proofs: vec![proof(271, 2), proof(270, 1)] };
+        assert_ne!(reordered.key(BackendKind::Mock), aggregate.key(BackendKind::Mock));
+    }
+
+    #[test]
+    fn a_payload_that_does_not_decode_names_its_job() {
+        let err = Payload::decode(9, JobKind::Aggregate, BackendKind::Mock, &[1, 2, 3])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("proof job 9") && err.contains("aggregate payload"), "{err}");
+    }
+
+    #[test]
+    fn kinds_parse_from_the_command_line() {
+        assert_eq!("leaf".parse::<JobKind>(), Ok(JobKind::Leaf));
+        assert_eq!(" aggregate".parse::<JobKind>(), Ok(JobKind::Aggregate));
+        assert!("root".parse::<JobKind>().unwrap_err().contains("leaf or aggregate"));
+    }
+}

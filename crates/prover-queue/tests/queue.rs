@@ -1,0 +1,252 @@
+//! The queue on a real, throwaway PostgreSQL (`devnet::postgres`): jobs go through it and
+//! come back verified; a worker's wrong proof is refused and redone by another; a job failing
+//! every attempt is shown and put back on request; PostgreSQL restarting under a node and a
+//! worker is survived. Workers here run in-process with mock proofs (the process-level tests,
+//! `kill -9` included, are in `crates/node/tests/prover_queue.rs`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{sync::Arc, time::Duration};
+
+use alloy_primitives::{Bytes, U256};
+use devnet::postgres::Postgres;
+use gateway_prover::{
+    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, JobsStatus, MockBackend,
+    ProofBackend, ProverError, ProverResult,
+};
+use gateway_prover_queue::{Db, QueueBackend, QueueConfig, Worker, WorkerConfig, retry_failed};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn input(batch: u64) -> BatchPublicInput {
+    BatchPublicInput { chain_id: 270, batch_number: batch, value: U256::from(batch * 1000 + 7) }
+}
+
+fn flip(bytes: &Bytes) -> Bytes {
+    let mut bytes = bytes.to_vec();
+    *bytes.last_mut().unwrap() ^= 1;
+    bytes.into()
+}
+
+/// A worker's backend whose proofs are FAKED and wrong (the mock proof with one byte flipped).
+#[derive(Debug)]
+struct WrongProofs;
+
+impl ProofBackend for WrongProofs {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mock
+    }
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+        let proof = MockBackend::default().prove_batch(input)?;
+        Ok(BatchProof { bytes: flip(&proof.bytes), ..proof })
+    }
+    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        let proof = MockBackend::default().aggregate(proofs)?;
+        Ok(AggregatedProof { bytes: flip(&proof.bytes), ..proof })
+    }
+    fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+        MockBackend::default().verify_batch(proof)
+    }
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+        MockBackend::default().verify_aggregated(proof)
+    }
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
+        MockBackend::default().aggregated_calldata(proof)
+    }
+}
+
+/// A worker's backend that fails every job.
+#[derive(Debug)]
+struct Failing;
+
+impl ProofBackend for Failing {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mock
+    }
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+        Err(ProverError::Failed {
+            what: format!("batch {}", input.batch_number),
+            reason: "out of memory (test)".into(),
+        })
+    }
+    fn aggregate(&self, _: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        Err(ProverError::EmptyAggregation)
+    }
+    fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+        MockBackend::default().verify_batch(proof)
+    }
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+        MockBackend::default().verify_aggregated(proof)
+    }
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
+        MockBackend::default().aggregated_calldata(proof)
+    }
+}
+
+/// A worker named `id` proving with `backend` until the token is cancelled.
+fn worker(url: &str, id: &str, backend: Arc<dyn ProofBackend>) -> CancellationToken {
+    let config = WorkerConfig {
+        id: id.into(),
+        lease: Duration::from_secs(2),
+        poll_interval: Duration::from_millis(50),
+        ..WorkerConfig::new()
+    };
+    let worker = Arc::new(Worker::new(Db::new(url).unwrap(), backend, config));
+    let stop = CancellationToken::new();
+    tokio::spawn(worker.run(stop.clone()));
+    stop
+}
+
+fn node(url: &str) -> QueueBackend {
+    let config = QueueConfig {
+        poll_interval: Duration::from_millis(50),
+        status_interval: Duration::from_millis(200),
+        ..QueueConfig::new(url)
+    };
+    QueueBackend::new(config, Arc::new(MockBackend::default())).unwrap()
+}
+
+/// The node proves `batch` (from a blocking thread, as the prove stage does), within 60 s.
+async fn prove(node: &QueueBackend, batch: u64) -> ProverResult<BatchProof> {
+    let node = node.clone();
+    let job = tokio::task::spawn_blocking(move || node.prove_batch(&input(batch)));
+    tokio::time::timeout(WAIT, job).await.expect("the proof within 60 s").unwrap()
+}
+
+async fn status_until(
+    node: &QueueBackend,
+    what: &str,
+    check: impl Fn(&JobsStatus) -> bool,
+) -> JobsStatus {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = node.jobs_status().unwrap();
+        if check(&status) {
+            return status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Rows of the jobs table: (kind, state, worker, attempts, refused, taken, bad workers).
+async fn rows(url: &str) -> Vec<(String, String, Option<String>, i32, i32, i32, Vec<String>)> {
+    let db = Db::new(url).unwrap();
+    let client = db.client().await.unwrap();
+    client
+        .query(
+            "SELECT kind, state, worker, attempts, refused, taken, bad_workers
+             FROM gateway_proof_jobs ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_go_through_the_queue_come_back_verified_and_the_same_job_is_asked_once() {
+    let pg = Postgres::start().unwrap();
+    let node = node(&pg.url());
+    let _worker = worker(&pg.url(), "w1", Arc::new(MockBackend::default()));
+    let first = prove(&node, 1).await.unwrap();
+    let second = prove(&node, 2).await.unwrap();
+    MockBackend::default().verify_batch(&first).unwrap();
+    assert_eq!(second.input, input(2));
+    let (a, b) = (first.clone(), second.clone());
+    let aggregated = {
+        let node = node.clone();
+        tokio::task::spawn_blocking(move || node.aggregate(&[a, b])).await.unwrap().unwrap()
+    };
+    MockBackend::default().verify_aggregated(&aggregated).unwrap();
+    assert_eq!(aggregated.inputs, vec![input(1), input(2)]);
+    // Asked again (a restarted node): the same job's result, no new job.
+    assert_eq!(prove(&node, 1).await.unwrap(), first);
+    let status = status_until(&node, "the jobs done and the worker seen", |s| {
+        s.jobs.get("leaf.done") == Some(&2)
+            && s.jobs.get("aggregate.done") == Some(&1)
+            && s.workers == 1
+    })
+    .await;
+    assert!(status.reachable && status.failed.is_empty() && status.refused_proofs == 0);
+    let rows = rows(&pg.url()).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows.iter().map(|r| r.5).collect::<Vec<_>>(), vec![2, 1, 1], "taken per job");
+    assert!(rows.iter().all(|r| r.2.as_deref() == Some("w1") && r.3 == 1), "{rows:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faked_wrong_proof_from_a_worker_is_refused_and_the_job_is_proved_by_another() {
+    let pg = Postgres::start().unwrap();
+    let node = node(&pg.url());
+    let liar = worker(&pg.url(), "liar", Arc::new(WrongProofs));
+    let job = {
+        let node = node.clone();
+        tokio::spawn(async move { prove(&node, 5).await })
+    };
+    status_until(&node, "the liar's proof refused", |s| s.refused_proofs >= 1).await;
+    // The liar may not take the job again: it stays queued until another worker comes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!job.is_finished(), "no verified proof without an honest worker");
+    let _honest = worker(&pg.url(), "honest", Arc::new(MockBackend::default()));
+    let proof = job.await.unwrap().unwrap();
+    MockBackend::default().verify_batch(&proof).unwrap();
+    let rows = rows(&pg.url()).await;
+    assert_eq!(rows.len(), 1);
+    let (_, state, worker, attempts, refused, taken, bad) = &rows[0];
+    assert_eq!((state.as_str(), worker.as_deref()), ("done", Some("honest")));
+    assert_eq!((*attempts, *refused, *taken), (2, 1, 1));
+    assert_eq!(bad, &vec!["liar".to_string()]);
+    liar.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_failing_every_attempt_is_shown_failed_and_put_back_on_request() {
+    let pg = Postgres::start().unwrap();
+    let node = node(&pg.url());
+    let failing = worker(&pg.url(), "oom", Arc::new(Failing));
+    let err = prove(&node, 9).await.unwrap_err().to_string();
+    assert!(err.contains("failed 3 attempt(s)") && err.contains("out of memory (test)"), "{err}");
+    assert!(err.contains("--retry-failed"), "says how to put it back: {err}");
+    let status = status_until(&node, "the failed job shown", |s| !s.failed.is_empty()).await;
+    assert_eq!(status.failed[0].attempts, 3);
+    assert_eq!(status.failed[0].kind, "leaf");
+    assert_eq!(status.failed[0].what, "batch 9 of chain 270");
+    assert!(status.failed[0].reason.contains("worker oom: "), "{:?}", status.failed);
+    // Asked again, a failed job stays failed: nothing retries it behind the operator's back.
+    assert!(prove(&node, 9).await.is_err());
+    failing.cancel();
+    let _honest = worker(&pg.url(), "honest", Arc::new(MockBackend::default()));
+    assert_eq!(retry_failed(&Db::new(&pg.url()).unwrap()).await.unwrap(), 1);
+    let proof = prove(&node, 9).await.unwrap();
+    MockBackend::default().verify_batch(&proof).unwrap();
+    status_until(&node, "nothing failed any more", |s| s.failed.is_empty()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_and_a_worker_carry_on_when_postgres_restarts_under_them() {
+    let mut pg = Postgres::start().unwrap();
+    let node = node(&pg.url());
+    let _worker = worker(&pg.url(), "w1", Arc::new(MockBackend::default()));
+    prove(&node, 1).await.unwrap();
+    pg.stop();
+    status_until(&node, "the queue shown unreachable", |s| !s.reachable && s.error.is_some()).await;
+    // A job asked while PostgreSQL is down waits for it.
+    let job = {
+        let node = node.clone();
+        tokio::spawn(async move { prove(&node, 2).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!job.is_finished());
+    pg.resume().unwrap();
+    let proof = job.await.unwrap().unwrap();
+    MockBackend::default().verify_batch(&proof).unwrap();
+    // And a restart in one go.
+    pg.restart().unwrap();
+    prove(&node, 3).await.unwrap();
+    status_until(&node, "the queue reachable again", |s| s.reachable && s.jobs["leaf.done"] == 3)
+        .await;
+}
