@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned external tools (anvil, solc) from the npm registry into a
-# project-local, git-ignored folder: `.tools/`. Idempotent and quick when the
+# project-local, git-ignored folder: `.tools/`; and, when missing, Debian's promtool and
+# PostgreSQL server. Idempotent and quick when the
 # pinned versions are already there. Prints the anvil path on success.
 #
 # Usage: scripts/tools.sh          (or `make tools`)
@@ -24,6 +25,23 @@ if ! command -v promtool >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
   else
     echo "tools.sh: promtool is required by the tests: install Debian's prometheus package (sudo apt-get install --no-install-recommends prometheus)" >&2
+    exit 1
+  fi
+fi
+
+# PostgreSQL's server (Debian's `postgresql` package): the distributed-proving tests start
+# throwaway clusters with its initdb and postgres, installed from the Debian registry when missing.
+pg_bin() {
+  command -v initdb >/dev/null && command -v postgres >/dev/null && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+if ! pg_bin; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "tools.sh: installing PostgreSQL (Debian's postgresql package)" >&2
+    apt-get update -qq >&2 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
+  else
+    echo "tools.sh: PostgreSQL's server is required by the tests: install Debian's postgresql package (sudo apt-get install --no-install-recommends postgresql)" >&2
     exit 1
   fi
 fi

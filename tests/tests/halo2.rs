@@ -1,5 +1,5 @@
 //! Real halo2 proofs, once per CI run (one test, so the SRS and keys are made or loaded once):
-//! leaf proofs verify natively and in the generated Solidity verifier through a chain's executor
+//! leaf proofs, made as jobs of the PostgreSQL prover queue by a worker, verify natively and in the generated Solidity verifier through a chain's executor
 //! on anvil; ONE aggregated proof of a Gateway batch's leaf and two chain batches' leaves
 //! verifies natively and on anvil and exposes the leaves' inputs in order, and L1's
 //! `GatewayExecutor` settles that Gateway batch with it, making both chain batches L1-final;
@@ -24,6 +24,7 @@ use gateway_primitives::{
     gateway_commitment, merkle_root, public_input,
 };
 use gateway_prover::{BatchPublicInput, DEFAULT_ARITY, Halo2Backend, Halo2Config, ProofBackend};
+use gateway_prover_queue::{Db, JobKind, QueueBackend, QueueConfig, Worker, WorkerConfig};
 
 const TX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const SIZE_LIMIT: usize = 24_576;
@@ -111,13 +112,27 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     let (input_one, input_two) =
         (input(genesis.stateCommitment, &one), input(one.newStateCommitment, &two));
 
-    // Leaf proofs, checked natively.
+    // Leaf proofs as jobs of the prover queue on a throwaway PostgreSQL: a worker (in-process
+    // here, on the same keys) proves them, the node's side verifies them before returning them;
+    // the executor on anvil verifies them below.
+    let pg = devnet::postgres::Postgres::start().unwrap();
+    let local: Arc<dyn ProofBackend> = backend.clone();
+    let queue = QueueBackend::new(QueueConfig::new(pg.url()), Arc::clone(&local)).unwrap();
+    let worker_config = WorkerConfig { kinds: vec![JobKind::Leaf], ..WorkerConfig::new() };
+    let worker = Worker::new(Db::new(&pg.url()).unwrap(), Arc::clone(&local), worker_config);
+    // Never cancelled: stopping a worker cancels its backend, shared with the rest of the test.
+    tokio::spawn(Arc::new(worker).run(tokio_util::sync::CancellationToken::new()));
     let started = Instant::now();
     let proofs = {
-        let backend = Arc::clone(&backend);
-        blocking(move || [input_one, input_two].map(|i| backend.prove_batch(&i).unwrap())).await
+        let queue = queue.clone();
+        blocking(move || [input_one, input_two].map(|i| queue.prove_batch(&i).unwrap())).await
     };
-    println!("two leaf proofs in {:.1} s", started.elapsed().as_secs_f64());
+    println!("two leaf proofs through the queue in {:.1} s", started.elapsed().as_secs_f64());
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while queue.jobs_status().unwrap().jobs.get("leaf.done") != Some(&2) {
+        assert!(Instant::now() < deadline, "{:?}", queue.jobs_status());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     for proof in &proofs {
         backend.verify_batch(proof).unwrap();
     }

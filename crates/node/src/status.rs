@@ -233,6 +233,44 @@ pub fn render(statuses: &[Value]) -> String {
             }
         }
     }
+    for status in statuses {
+        let Some(jobs) = status.get("proverJobs").filter(|j| !j.is_null()) else { continue };
+        let count =
+            |key: &str| jobs.pointer("/jobs").and_then(|j| j.get(key)).and_then(Value::as_u64);
+        let by_state: Vec<String> = ["queued", "running", "failed"]
+            .iter()
+            .map(|state| {
+                let total = count(&format!("leaf.{state}")).unwrap_or_default()
+                    + count(&format!("aggregate.{state}")).unwrap_or_default();
+                format!("{total} {state}")
+            })
+            .collect();
+        let reach = if jobs.get("reachable").and_then(Value::as_bool) == Some(true) {
+            String::new()
+        } else {
+            format!("; UNREACHABLE: {}", str_at(jobs, "/error"))
+        };
+        let _ = writeln!(
+            out,
+            "chain {} proof jobs at {}: {}; {} workers, {} lease expiries, {} refused proofs{reach}",
+            u64_at(status, "/chainId"),
+            str_at(jobs, "/queue"),
+            by_state.join(", "),
+            u64_at(jobs, "/workers"),
+            u64_at(jobs, "/leaseExpiries"),
+            u64_at(jobs, "/refusedProofs"),
+        );
+        for failed in jobs.get("failed").and_then(Value::as_array).into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "  FAILED job {} ({}, {} attempts): {}",
+                u64_at(failed, "/id"),
+                str_at(failed, "/what"),
+                u64_at(failed, "/attempts"),
+                str_at(failed, "/reason"),
+            );
+        }
+    }
     out
 }
 
@@ -284,5 +322,28 @@ mod tests {
         );
         assert!(rows[7].contains("chain 271 HELD BACK: a junk proof"), "{table}");
         assert_eq!(rows.len(), 8);
+    }
+
+    #[test]
+    fn proof_jobs_on_workers_show_their_queue_and_failures() {
+        let chain = serde_json::json!({
+            "chainId": 270, "settlementLayer": 31337, "phase": "settling",
+            "proverJobs": {"queue": "postgres://p:***@db/proofs", "reachable": false,
+                           "error": "connection refused",
+                           "jobs": {"leaf.queued": 3, "aggregate.queued": 1, "leaf.running": 2, "leaf.failed": 1},
+                           "workers": 2, "leaseExpiries": 4, "refusedProofs": 1,
+                           "failed": [{"id": 17, "kind": "leaf", "what": "batch 9 of chain 270", "attempts": 3, "reason": "worker w: out of memory"}]}
+        });
+        let table = render(&[chain]);
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            rows[2],
+            "chain 270 proof jobs at postgres://p:***@db/proofs: 4 queued, 2 running, 1 failed; 2 workers, 4 lease expiries, 1 refused proofs; UNREACHABLE: connection refused",
+            "{table}"
+        );
+        assert_eq!(
+            rows[3],
+            "  FAILED job 17 (batch 9 of chain 270, 3 attempts): worker w: out of memory"
+        );
     }
 }

@@ -19,16 +19,14 @@ use crate::{
 };
 
 /// The environment variable that makes a worker misbehave, for the tests that show the queue
-/// survives it: `hang` (proves for ever, renewing its lease: a long job to kill) or
-/// `wrong-proof` (returns a proof with one byte flipped: a FAKED, wrong proof). Never set it in
-/// production.
+/// survives it: `hang` (proves for ever, renewing its lease: a long job to kill with `kill -9`).
+/// Never set it in production.
 pub const FAULT_ENV: &str = "GATEWAY_PROVER_FAULT";
 
 /// A misbehaviour asked for through [`FAULT_ENV`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     Hang,
-    WrongProof,
 }
 
 /// How a worker works.
@@ -91,7 +89,6 @@ impl Worker {
     pub fn new(db: Db, backend: Arc<dyn ProofBackend>, config: WorkerConfig) -> Self {
         let fault = match std::env::var(FAULT_ENV).as_deref() {
             Ok("hang") => Some(Fault::Hang),
-            Ok("wrong-proof") => Some(Fault::WrongProof),
             _ => None,
         };
         if let Some(fault) = fault {
@@ -392,19 +389,11 @@ fn prove(
         }
         return Err(ProverError::Cancelled("a hanging job".into()));
     }
-    let mut bytes = match payload {
+    Ok(match payload {
         Payload::Leaf(input) => backend.prove_batch(input)?.bytes,
         Payload::Aggregate { tree: false, proofs } => backend.aggregate(proofs)?.bytes,
         Payload::Aggregate { tree: true, proofs } => backend.aggregate_tree(proofs)?.bytes,
-    };
-    if fault == Some(Fault::WrongProof) {
-        let mut flipped = bytes.to_vec();
-        if let Some(last) = flipped.last_mut() {
-            *last ^= 1;
-        }
-        bytes = flipped.into();
-    }
-    Ok(bytes)
+    })
 }
 
 /// Puts every failed job back in the queue with its attempts reset; returns how many.
