@@ -557,6 +557,137 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     ));
 }
 
+/// One Gateway batch carrying 1, 4, 16 and 64 chain batches (of as many chains, 64 in the
+/// shared tree) settles on L1 with one mock aggregated proof; at each width L1 refuses the
+/// batch with a chain batch omitted from what it commits to (the proof covers it), altered
+/// (another batch root), renamed (carried as another chain's) or two reordered (the proof's
+/// leaves in the other order). The gas of each width is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_leaf_is_refused() {
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    type Errors = GatewayExecutor::GatewayExecutorErrors;
+    let governance =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
+    let bridgehub = gateway_contracts::Bridgehub::new(topology.bridgehub, &governance);
+    let ids: Vec<u64> = (0..64).map(|i| 5_000 + i).collect();
+    let mut last_of = std::collections::BTreeMap::new();
+    for id in &ids {
+        let genesis =
+            StoredBatchInfo { stateCommitment: B256::from(U256::from(*id)), ..Default::default() };
+        bridgehub
+            .registerChain(
+                U256::from(*id),
+                topology.l1.governance,
+                U256::from(topology.gateway.node.chain_id),
+                convert(&genesis).unwrap(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        last_of.insert(*id, genesis);
+    }
+    let operator =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap();
+    let mut gateway = GatewayL1::new(&topology, operator);
+    gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await.unwrap();
+    let mut settled = 1u64;
+    for width in [1usize, 4, 16, 64] {
+        let runs: Vec<_> = ids[..width]
+            .iter()
+            .map(|id| {
+                let previous = last_of[id].clone();
+                let next = gateway.chain_batch(*id, &previous, width as u8);
+                (*id, previous, vec![next])
+            })
+            .collect();
+        let honest_carry = GatewayL1::carry(&[], &runs);
+        let honest = gateway.batch(honest_carry.clone());
+        let proven = &honest_carry.chainBatches;
+        let last = width - 1;
+
+        // Omitted: the last chain batch is not committed to, but the proof covers it.
+        let mut omitted = honest_carry.clone();
+        omitted.chainBatches.pop();
+        omitted.previous.pop();
+        let root = gateway.shared_root_after(&omitted);
+        let omitted = gateway.batch_with(omitted, root, proven);
+        assert!(
+            matches!(gateway.refused(&omitted).await, Errors::InvalidProof(_)),
+            "width {width}: omitted"
+        );
+        // Altered: the last chain batch carried with another batch root.
+        let mut altered = honest_carry.clone();
+        altered.chainBatches[last].batch.l2LogsRoot = B256::repeat_byte(0x66);
+        let root = gateway.shared_root_after(&altered);
+        let altered = gateway.batch_with(altered, root, proven);
+        assert!(
+            matches!(
+                gateway.refused(&altered).await,
+                Errors::ChainPublicInputMismatch(e) if e.chainId == U256::from(ids[last])
+            ),
+            "width {width}: altered"
+        );
+        // Renamed: the last chain batch carried as a batch of a chain outside this batch.
+        let stranger = ids[(last + 1) % ids.len()];
+        let mut renamed = honest_carry.clone();
+        renamed.chainBatches[last].chainId = U256::from(stranger);
+        renamed.chainBatches[last].batch.chainId = U256::from(stranger);
+        let root = gateway.shared_root_after(&renamed);
+        let renamed = gateway.batch_with(renamed, root, proven);
+        let refusal = gateway.refused(&renamed).await;
+        assert!(
+            matches!(
+                &refusal,
+                Errors::ChainPreviousBatchMismatch(e) if e.chainId == U256::from(stranger)
+            ),
+            "width {width}: renamed: {refusal:?}"
+        );
+        // Reordered: the proof's leaves in another order than the batch commits to.
+        if width > 1 {
+            let mut swapped = proven.clone();
+            swapped.swap(0, last);
+            let reordered =
+                gateway.batch_with(honest_carry.clone(), honest.info.l2LogsRoot, &swapped);
+            assert!(
+                matches!(gateway.refused(&reordered).await, Errors::InvalidProof(_)),
+                "width {width}: reordered"
+            );
+        }
+        assert_eq!(
+            gateway.executor.totalBatchesExecuted().call().await.unwrap(),
+            U256::from(settled),
+            "width {width}: nothing refused settled"
+        );
+
+        // The honest batch settles; every carried chain's batch is L1-final.
+        let receipt = gateway.settle(honest).await.unwrap();
+        settled += 1;
+        println!(
+            "{width} chain batches: settleBatch {} gas, {} per chain batch",
+            receipt.gas_used,
+            receipt.gas_used / width as u64
+        );
+        for (id, _, batches) in &runs {
+            assert_eq!(
+                gateway.executor.lastFinalBatch(U256::from(*id)).call().await.unwrap(),
+                U256::from(batches[0].batchNumber),
+                "width {width}: chain {id}"
+            );
+            last_of.insert(*id, batches[0].to_stored());
+        }
+    }
+}
+
 /// Chain batches one Gateway batch may carry in the held-back test.
 const CAP: usize = 3;
 
