@@ -600,8 +600,7 @@ async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_
             .unwrap();
     let mut gateway = GatewayL1::new(&topology, operator);
     gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await.unwrap();
-    let mut settled = 1u64;
-    for width in [1usize, 4, 16, 64] {
+    for (settled, width) in (1u64..).zip([1usize, 4, 16, 64]) {
         let runs: Vec<_> = ids[..width]
             .iter()
             .map(|id| {
@@ -671,7 +670,6 @@ async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_
 
         // The honest batch settles; every carried chain's batch is L1-final.
         let receipt = gateway.settle(honest).await.unwrap();
-        settled += 1;
         println!(
             "{width} chain batches: settleBatch {} gas, {} per chain batch",
             receipt.gas_used,

@@ -70,7 +70,7 @@ fn binaries() -> Result<PathBuf, PostgresError> {
     });
     on_path
         .chain(debian)
-        .find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
+        .find(|dir| ["initdb", "postgres", "pg_isready"].iter().all(|b| dir.join(b).is_file()))
         .ok_or(PostgresError::NotInstalled)
 }
 
@@ -129,8 +129,18 @@ impl Postgres {
             });
         }
         let mut server = Self { bin, data, port: free_port()?, user, server: None, _dir: dir };
-        server.run()?;
-        Ok(server)
+        // The free port may be taken between finding it and the server binding it: another.
+        let mut tries = 0;
+        loop {
+            match server.run() {
+                Ok(()) => return Ok(server),
+                Err(err) if tries >= 3 => return Err(err),
+                Err(_) => {
+                    tries += 1;
+                    server.port = free_port()?;
+                }
+            }
+        }
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
@@ -166,11 +176,17 @@ impl Postgres {
         let mut child = ChildProcess(command.spawn().map_err(failed("starting postgres"))?);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && self.data.join("postmaster.pid").exists()
-            {
-                // Accepting TCP is not yet accepting sessions; `pg_isready`-like wait.
-                std::thread::sleep(Duration::from_millis(300));
+            // Ready when this server accepts sessions on its own socket (not merely when
+            // something listens on the port).
+            let ready = Command::new(self.bin.join("pg_isready"))
+                .arg("-h")
+                .arg(&self.data)
+                .args(["-p", &self.port.to_string(), "-U", "postgres", "-q"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
                 self.server = Some(child);
                 return Ok(());
             }

@@ -63,13 +63,14 @@ fn spawn_node(
     ChildProcess(child)
 }
 
-/// A worker process named `id`, with a 2 s lease; `hang`: its jobs never end (it renews their
+/// A worker process named `id`, with a 6 s lease (renewed every 2 s, with room for a loaded
+/// machine); `hang`: its jobs never end (it renews their
 /// lease while it lives).
 fn spawn_worker(dir: &Path, url: &str, id: &str, metrics: u16, hang: bool) -> ChildProcess {
     let mut command = Command::new(BIN);
     command
         .args(["prover", "--queue", url, "--proofs", "mock", "--worker-id", id])
-        .args(["--kinds", "leaf,aggregate", "--concurrency", "2", "--lease", "2s"])
+        .args(["--kinds", "leaf,aggregate", "--concurrency", "2", "--lease", "6s"])
         .args(["--metrics", &format!("127.0.0.1:{metrics}")])
         .env("RUST_LOG", "info")
         .env_remove(FAULT_ENV)

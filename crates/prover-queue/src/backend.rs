@@ -129,6 +129,9 @@ impl Inner {
         let mut complained = Instant::now();
         loop {
             if self.cancelled() {
+                if let Some(job) = id {
+                    self.withdraw(job).await;
+                }
                 return Err(ProverError::Cancelled(what));
             }
             let step = match id {
@@ -150,13 +153,19 @@ impl Inner {
                                 .record(started.elapsed().as_secs_f64());
                             return Ok(value);
                         }
-                        Err(err) => {
+                        // Only a proof that does not verify is the worker's fault; an error
+                        // of this node's own backend (keys that fail to load) is returned
+                        // as it is, and the job and its result stay.
+                        Err(
+                            err @ (ProverError::Invalid { .. } | ProverError::WrongBackend { .. }),
+                        ) => {
                             metrics::counter!("prover_queue_refused_proofs_total").increment(1);
                             warn!(target: "prover_queue", job, %worker, %err, "a worker's proof does not verify: refused; the job goes to another worker");
                             if let Err(err) = self.refuse(job, &worker, &err.to_string()).await {
                                 warn!(target: "prover_queue", job, %err, "could not put the refused job back; retrying");
                             }
                         }
+                        Err(err) => return Err(err),
                     }
                 }
                 Ok(Polled::Failed { attempts, reason }) => {
@@ -225,6 +234,22 @@ impl Inner {
         })
     }
 
+    /// A job nobody waits for any more (its batch was unsealed, the node stops) leaves the
+    /// queue if no worker took it yet.
+    async fn withdraw(&self, id: i64) {
+        let withdrawn = self
+            .db
+            .execute(
+                "withdrawing a job",
+                "DELETE FROM gateway_proof_jobs WHERE id = $1 AND state = 'queued'",
+                &[&id],
+            )
+            .await;
+        if let Err(err) = withdrawn {
+            warn!(target: "prover_queue", job = id, %err, "could not withdraw a cancelled job");
+        }
+    }
+
     /// The result of `id` is used (counted; kept a while for a node that restarts).
     async fn taken(&self, id: i64) {
         let taken = self
@@ -249,7 +274,8 @@ impl Inner {
                 "refusing a proof",
                 "UPDATE gateway_proof_jobs SET
                      state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-                     result = NULL, worker = NULL, lease_until = NULL, refused = refused + 1,
+                     result = NULL, worker = NULL, claim = NULL, lease_until = NULL,
+                     refused = refused + 1,
                      bad_workers = array_append(bad_workers, $2), last_error = $3
                  WHERE id = $1 AND state = 'done'",
                 &[&id, &worker, &reason],
@@ -266,7 +292,7 @@ impl Inner {
                 "UPDATE gateway_proof_jobs SET state = 'failed', lease_expiries = lease_expiries + 1,
                      last_error = 'the lease of worker ' || coalesce(worker, '?')
                          || ' expired on its last attempt' || coalesce(' (before: ' || last_error || ')', ''),
-                     worker = NULL, lease_until = NULL
+                     worker = NULL, claim = NULL, lease_until = NULL
                  WHERE state = 'running' AND lease_until < now() AND attempts >= max_attempts",
                 &[],
             )
@@ -275,7 +301,14 @@ impl Inner {
             .execute(
                 "dropping old results",
                 "DELETE FROM gateway_proof_jobs
-                 WHERE state = 'done' AND taken > 0 AND finished_at < now() - interval '1 hour'",
+                 WHERE state = 'done' AND finished_at < now() - interval '1 hour'",
+                &[],
+            )
+            .await?;
+        self.db
+            .execute(
+                "forgetting workers long gone",
+                "DELETE FROM gateway_prover_workers WHERE seen_at < now() - interval '1 hour'",
                 &[],
             )
             .await?;
@@ -305,7 +338,9 @@ impl Inner {
                 "SELECT (SELECT count(*) FROM gateway_prover_workers
                          WHERE seen_at > now() - interval '30 seconds'),
                         (SELECT coalesce(sum(lease_expiries), 0)::bigint FROM gateway_proof_jobs),
-                        (SELECT coalesce(sum(refused), 0)::bigint FROM gateway_proof_jobs)",
+                        (SELECT coalesce(sum(refused), 0)::bigint FROM gateway_proof_jobs),
+                        (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::bigint
+                         FROM gateway_proof_jobs WHERE state = 'queued')",
                 &[],
             )
             .await?;
@@ -313,6 +348,7 @@ impl Inner {
             status.workers = row.get::<_, i64>(0).max(0) as u64;
             status.lease_expiries = row.get::<_, i64>(1).max(0) as u64;
             status.refused_proofs = row.get::<_, i64>(2).max(0) as u64;
+            status.oldest_queued_s = row.get::<_, i64>(3).max(0) as u64;
         }
         status.failed = self
             .db
@@ -350,6 +386,8 @@ async fn refresh_status(inner: Weak<Inner>) {
                         .set(*count as f64);
                 }
                 metrics::gauge!("prover_queue_workers").set(status.workers as f64);
+                metrics::gauge!("prover_queue_oldest_queued_seconds")
+                    .set(status.oldest_queued_s as f64);
                 metrics::gauge!("prover_queue_reachable").set(1.0);
                 status
             }

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS gateway_proof_jobs (
     attempts        INT NOT NULL DEFAULT 0,
     max_attempts    INT NOT NULL,
     worker          TEXT,
+    claim           TEXT,
     lease_until     TIMESTAMPTZ,
     lease_expiries  INT NOT NULL DEFAULT 0,
     refused         INT NOT NULL DEFAULT 0,
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS gateway_proof_jobs (
     created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
     finished_at     TIMESTAMPTZ
 );
+ALTER TABLE gateway_proof_jobs ADD COLUMN IF NOT EXISTS claim TEXT;
 CREATE INDEX IF NOT EXISTS gateway_proof_jobs_claim ON gateway_proof_jobs (state, kind, id);
 CREATE TABLE IF NOT EXISTS gateway_prover_workers (
     id          TEXT PRIMARY KEY,
@@ -82,7 +84,14 @@ impl Db {
     pub fn new(url: &str) -> Result<Self, QueueError> {
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|source| QueueError::BadUrl { url: redact(url), source })?;
-        config.connect_timeout(STATEMENT_TIMEOUT).application_name("gateway-exex");
+        config
+            .connect_timeout(STATEMENT_TIMEOUT)
+            .application_name("gateway-exex")
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
+            .tcp_user_timeout(STATEMENT_TIMEOUT);
         Ok(Self {
             config,
             url: redact(url),
@@ -105,14 +114,34 @@ impl Db {
         what: &'static str,
         future: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, QueueError> {
-        match tokio::time::timeout(STATEMENT_TIMEOUT, future).await {
-            Ok(result) => result.map_err(self.error(what)),
-            Err(_) => Err(QueueError::Timeout {
-                url: self.url.clone(),
-                what,
-                seconds: STATEMENT_TIMEOUT.as_secs(),
-            }),
+        tokio::time::timeout(STATEMENT_TIMEOUT, future).await.map_or_else(
+            |_| {
+                Err(QueueError::Timeout {
+                    url: self.url.clone(),
+                    what,
+                    seconds: STATEMENT_TIMEOUT.as_secs(),
+                })
+            },
+            |result| result.map_err(self.error(what)),
+        )
+    }
+
+    /// Runs `future` on `client`; a statement that does not answer in time drops the connection
+    /// (a server that stopped answering without closing it), so the next call makes a new one.
+    async fn on<T>(
+        &self,
+        client: &Arc<Client>,
+        what: &'static str,
+        future: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, QueueError> {
+        let result = self.bounded(what, future).await;
+        if matches!(result, Err(QueueError::Timeout { .. })) {
+            let mut slot = self.client.lock().await;
+            if slot.as_ref().is_some_and(|current| Arc::ptr_eq(current, client)) {
+                *slot = None;
+            }
         }
+        result
     }
 
     /// The connection, made (and the schema created) if there is none or it was lost.
@@ -151,7 +180,7 @@ impl Db {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, QueueError> {
         let client = self.client().await?;
-        self.bounded(what, client.query(sql, params)).await
+        self.on(&client, what, client.query(sql, params)).await
     }
 
     /// Runs `sql`; returns how many rows it changed.
@@ -162,7 +191,7 @@ impl Db {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, QueueError> {
         let client = self.client().await?;
-        self.bounded(what, client.execute(sql, params)).await
+        self.on(&client, what, client.execute(sql, params)).await
     }
 }
 

@@ -14,6 +14,11 @@ pub fn describe() {
     );
     describe_gauge!("prover_queue_workers", "prover workers seen in the last 30 s");
     describe_gauge!(
+        "prover_queue_oldest_queued_seconds",
+        metrics::Unit::Seconds,
+        "how long the oldest queued proof job has waited for a worker (0: none waits)"
+    );
+    describe_gauge!(
         "prover_queue_reachable",
         "1 while the node's last look at the prover queue succeeded, else 0"
     );

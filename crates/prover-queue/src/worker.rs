@@ -2,7 +2,10 @@
 //! the results back.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -70,6 +73,9 @@ impl Default for WorkerConfig {
 #[derive(Debug)]
 struct Claimed {
     id: i64,
+    /// This claim's token: every later write of the job checks it, so a worker whose lease
+    /// expired (or another process with the same id) cannot touch the job again.
+    claim: String,
     kind: JobKind,
     what: String,
     payload: Payload,
@@ -82,6 +88,9 @@ pub struct Worker {
     backend: Arc<dyn ProofBackend>,
     config: WorkerConfig,
     fault: Option<Fault>,
+    /// Unique to this process's run (with `claims`: each claim's token).
+    run: u128,
+    claims: AtomicU64,
 }
 
 impl Worker {
@@ -94,7 +103,10 @@ impl Worker {
         if let Some(fault) = fault {
             error!(target: "prover_queue", ?fault, "{FAULT_ENV} is set: this worker misbehaves on purpose (tests only)");
         }
-        Self { db, backend, config, fault }
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Self { db, backend, config, fault, run, claims: AtomicU64::new(0) }
     }
 
     /// Claims and proves jobs until `shutdown`; jobs running then are put back in the queue.
@@ -146,6 +158,7 @@ impl Worker {
         self.backend.cancel();
         while running.join_next().await.is_some() {}
         heartbeat.abort();
+        let _ = heartbeat.await;
         let _ = self
             .db
             .execute(
@@ -162,7 +175,9 @@ impl Worker {
         let kinds: Vec<&str> = self.config.kinds.iter().map(|k| k.as_str()).collect();
         let kinds = kinds.join(",");
         let backend = self.backend.kind().to_string();
-        let every = (self.config.lease / 3).max(Duration::from_millis(200));
+        // Seen within 30 s counts as alive (the node's status): at least every 10 s.
+        let every =
+            (self.config.lease / 3).clamp(Duration::from_millis(200), Duration::from_secs(10));
         loop {
             let seen = self
                 .db
@@ -188,11 +203,17 @@ impl Worker {
     async fn claim(&self) -> Result<Option<Claimed>, QueueError> {
         let kinds: Vec<String> = self.config.kinds.iter().map(|k| k.as_str().to_string()).collect();
         let backend = self.backend.kind().to_string();
+        let claim = format!(
+            "{}/{:x}/{}",
+            self.config.id,
+            self.run,
+            self.claims.fetch_add(1, Ordering::Relaxed)
+        );
         let rows = self
             .db
             .query(
                 "claiming a job",
-                "UPDATE gateway_proof_jobs j SET state = 'running', worker = $1,
+                "UPDATE gateway_proof_jobs j SET state = 'running', worker = $1, claim = $5,
                      attempts = j.attempts + 1,
                      lease_until = now() + make_interval(secs => $2),
                      lease_expiries = j.lease_expiries
@@ -204,7 +225,7 @@ impl Worker {
                        ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) c
                  WHERE j.id = c.id
                  RETURNING j.id, j.kind, j.what, j.payload, c.state",
-                &[&self.config.id, &self.config.lease.as_secs_f64(), &backend, &kinds],
+                &[&self.config.id, &self.config.lease.as_secs_f64(), &backend, &kinds, &claim],
             )
             .await?;
         let Some(row) = rows.first() else { return Ok(None) };
@@ -217,9 +238,9 @@ impl Worker {
             warn!(target: "prover_queue", job = id, %what, "took over a job whose lease expired (its worker stopped renewing it)");
         }
         match Payload::decode(id, kind, self.backend.kind(), row.get(3)) {
-            Ok(payload) => Ok(Some(Claimed { id, kind, what, payload })),
+            Ok(payload) => Ok(Some(Claimed { id, claim, kind, what, payload })),
             Err(err) => {
-                self.fail(id, &err.to_string()).await;
+                self.fail(id, &claim, &err.to_string()).await;
                 Err(err)
             }
         }
@@ -247,8 +268,17 @@ impl Worker {
                     what: job.what.clone(),
                     reason: format!("the proving thread ended: {e}"),
                 })),
-                _ = shutdown.cancelled(), if !cancel.is_cancelled() => cancel.cancel(),
-                _ = renew.tick(), if !lease_lost => match self.renew(job.id).await {
+                // Stopping: the job goes back now (a halo2 step cannot be interrupted, and the
+                // process may be killed before it ends); the proof, if it ends, is dropped.
+                _ = shutdown.cancelled() => {
+                    cancel.cancel();
+                    self.put_back(job.id, &job.claim).await;
+                    metrics::gauge!("prover_worker_busy").decrement(1.0);
+                    metrics::counter!("prover_worker_jobs_total", "kind" => job.kind.as_str(), "outcome" => "stopped")
+                        .increment(1);
+                    return;
+                }
+                _ = renew.tick(), if !lease_lost => match self.renew(job.id, &job.claim).await {
                     Ok(true) => {}
                     Ok(false) => {
                         warn!(target: "prover_queue", job = job.id, "lost the lease (another worker took the job): stopping it");
@@ -266,20 +296,16 @@ impl Worker {
             Ok(bytes) => {
                 metrics::histogram!("prover_worker_job_seconds", "kind" => job.kind.as_str())
                     .record(seconds);
-                if self.complete(job.id, &bytes, started.elapsed()).await {
+                if self.complete(job.id, &job.claim, &bytes, started.elapsed()).await {
                     info!(target: "prover_queue", job = job.id, what = %job.what, seconds, "proved");
                     "done"
                 } else {
                     "lease_lost"
                 }
             }
-            Err(ProverError::Cancelled(_)) if shutdown.is_cancelled() => {
-                self.put_back(job.id).await;
-                "stopped"
-            }
             Err(err) => {
                 warn!(target: "prover_queue", job = job.id, what = %job.what, %err, "proving failed");
-                self.fail(job.id, &err.to_string()).await;
+                self.fail(job.id, &job.claim, &err.to_string()).await;
                 "failed"
             }
         };
@@ -288,14 +314,14 @@ impl Worker {
     }
 
     /// Renews the lease of `id`; false when it is no longer this worker's.
-    async fn renew(&self, id: i64) -> Result<bool, QueueError> {
+    async fn renew(&self, id: i64, claim: &str) -> Result<bool, QueueError> {
         let changed = self
             .db
             .execute(
                 "renewing a lease",
                 "UPDATE gateway_proof_jobs SET lease_until = now() + make_interval(secs => $3)
-                 WHERE id = $1 AND worker = $2 AND state = 'running'",
-                &[&id, &self.config.id, &self.config.lease.as_secs_f64()],
+                 WHERE id = $1 AND claim = $2 AND state = 'running'",
+                &[&id, &claim, &self.config.lease.as_secs_f64()],
             )
             .await?;
         Ok(changed > 0)
@@ -303,16 +329,17 @@ impl Worker {
 
     /// Writes the result of `id` (retried while PostgreSQL is away, up to a minute); false when
     /// the job is no longer this worker's (its result is dropped).
-    async fn complete(&self, id: i64, result: &Bytes, took: Duration) -> bool {
+    async fn complete(&self, id: i64, claim: &str, result: &Bytes, took: Duration) -> bool {
         for _ in 0..60 {
             let written = self
                 .db
                 .execute(
                     "writing a result",
+                    // `done` by this claim already: an earlier try committed, its answer lost.
                     "UPDATE gateway_proof_jobs SET state = 'done', result = $3, prove_ms = $4,
                          finished_at = now(), lease_until = NULL
-                     WHERE id = $1 AND worker = $2 AND state = 'running'",
-                    &[&id, &self.config.id, &result.to_vec(), &(took.as_millis() as i64)],
+                     WHERE id = $1 AND claim = $2 AND state IN ('running', 'done')",
+                    &[&id, &claim, &result.to_vec(), &(took.as_millis() as i64)],
                 )
                 .await;
             match written {
@@ -341,7 +368,7 @@ impl Worker {
     }
 
     /// `id` failed here: back to the queue, or failed once its attempts are spent.
-    async fn fail(&self, id: i64, reason: &str) {
+    async fn fail(&self, id: i64, claim: &str, reason: &str) {
         let reason = format!("worker {}: {reason}", self.config.id);
         let failed = self
             .db
@@ -349,9 +376,9 @@ impl Worker {
                 "recording a failure",
                 "UPDATE gateway_proof_jobs SET
                      state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-                     worker = NULL, lease_until = NULL, last_error = $3
-                 WHERE id = $1 AND worker = $2 AND state = 'running'",
-                &[&id, &self.config.id, &reason],
+                     worker = NULL, claim = NULL, lease_until = NULL, last_error = $3
+                 WHERE id = $1 AND claim = $2 AND state = 'running'",
+                &[&id, &claim, &reason],
             )
             .await;
         if let Err(err) = failed {
@@ -360,15 +387,15 @@ impl Worker {
     }
 
     /// The worker stops: `id` goes back without spending an attempt.
-    async fn put_back(&self, id: i64) {
+    async fn put_back(&self, id: i64, claim: &str) {
         let back = self
             .db
             .execute(
                 "putting a job back",
-                "UPDATE gateway_proof_jobs SET state = 'queued', worker = NULL, lease_until = NULL,
-                     attempts = greatest(attempts - 1, 0)
-                 WHERE id = $1 AND worker = $2 AND state = 'running'",
-                &[&id, &self.config.id],
+                "UPDATE gateway_proof_jobs SET state = 'queued', worker = NULL, claim = NULL,
+                     lease_until = NULL, attempts = greatest(attempts - 1, 0)
+                 WHERE id = $1 AND claim = $2 AND state = 'running'",
+                &[&id, &claim],
             )
             .await;
         if let Err(err) = back {
@@ -396,12 +423,21 @@ fn prove(
     })
 }
 
-/// Puts every failed job back in the queue with its attempts reset; returns how many.
+/// Puts every failed job back in the queue with its attempts reset, and lets every worker
+/// take every waiting job again (a worker whose proof was refused, then fixed); returns how
+/// many failed jobs went back.
 pub async fn retry_failed(db: &Db) -> Result<u64, QueueError> {
+    db.execute(
+        "forgiving refused workers",
+        "UPDATE gateway_proof_jobs SET bad_workers = '{}'
+         WHERE state = 'queued' AND bad_workers <> '{}'",
+        &[],
+    )
+    .await?;
     db.execute(
         "putting failed jobs back",
         "UPDATE gateway_proof_jobs SET state = 'queued', attempts = 0, worker = NULL,
-             lease_until = NULL, bad_workers = '{}'
+             claim = NULL, lease_until = NULL, bad_workers = '{}'
          WHERE state = 'failed'",
         &[],
     )

@@ -88,7 +88,7 @@ impl ProofBackend for Failing {
 fn worker(url: &str, id: &str, backend: Arc<dyn ProofBackend>) -> CancellationToken {
     let config = WorkerConfig {
         id: id.into(),
-        lease: Duration::from_secs(2),
+        lease: Duration::from_secs(5),
         poll_interval: Duration::from_millis(50),
         ..WorkerConfig::new()
     };
@@ -249,4 +249,70 @@ async fn the_node_and_a_worker_carry_on_when_postgres_restarts_under_them() {
     prove(&node, 3).await.unwrap();
     status_until(&node, "the queue reachable again", |s| s.reachable && s.jobs["leaf.done"] == 3)
         .await;
+}
+
+/// A node-side backend whose own verification cannot run (its keys fail to load).
+#[derive(Debug)]
+struct BrokenKeys;
+
+impl ProofBackend for BrokenKeys {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mock
+    }
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+        MockBackend::default().prove_batch(input)
+    }
+    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        MockBackend::default().aggregate(proofs)
+    }
+    fn verify_batch(&self, _: &BatchProof) -> ProverResult<()> {
+        Err(ProverError::Failed { what: "the leaf keys".into(), reason: "disk full (test)".into() })
+    }
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+        MockBackend::default().verify_aggregated(proof)
+    }
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
+        MockBackend::default().aggregated_calldata(proof)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_own_failure_to_verify_is_not_blamed_on_the_worker() {
+    let pg = Postgres::start().unwrap();
+    let config =
+        QueueConfig { poll_interval: Duration::from_millis(50), ..QueueConfig::new(pg.url()) };
+    let node = QueueBackend::new(config, Arc::new(BrokenKeys)).unwrap();
+    let _worker = worker(&pg.url(), "honest", Arc::new(MockBackend::default()));
+    let err = prove(&node, 4).await.unwrap_err().to_string();
+    assert!(err.contains("disk full (test)"), "{err}");
+    let rows = rows(&pg.url()).await;
+    let (_, state, worker, attempts, refused, _, bad) = &rows[0];
+    assert_eq!(
+        (state.as_str(), worker.as_deref(), *attempts, *refused),
+        ("done", Some("honest"), 1, 0)
+    );
+    assert!(bad.is_empty(), "the honest worker is not blamed: {bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_nobody_waits_for_any_more_leaves_the_queue() {
+    let pg = Postgres::start().unwrap();
+    let node = node(&pg.url());
+    let cancel = gateway_prover::JobCancel::new();
+    let job = {
+        let (node, cancel) = (node.clone(), cancel.clone());
+        tokio::task::spawn_blocking(move || {
+            gateway_prover::run_job(&cancel, || node.prove_batch(&input(6)))
+        })
+    };
+    // No worker: the job waits in the queue until its batch is unsealed (the job cancelled).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while rows(&pg.url()).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the job never queued");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    let result = tokio::time::timeout(WAIT, job).await.unwrap().unwrap();
+    assert!(matches!(result, Err(ProverError::Cancelled(_))), "{result:?}");
+    assert!(rows(&pg.url()).await.is_empty(), "withdrawn");
 }
