@@ -21,6 +21,7 @@ use gateway_prover::{
 };
 use gateway_settlement::SettlementStatus;
 use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_params};
+use std::sync::Arc;
 
 use e2e_tests::fixtures::init_tracing;
 
@@ -555,6 +556,86 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
         err.as_decoded_interface_error::<ChainExecutor::ChainExecutorErrors>().unwrap(),
         ChainExecutor::ChainExecutorErrors::NotGovernance(_)
     ));
+}
+
+/// Gateway mode with its proof jobs on a worker (`--prover.queue`): the chain's leaf proofs and
+/// the Gateway's aggregations go through a throwaway PostgreSQL to a worker, the Gateway's node
+/// verifies each result, and the chain's batches become L1-final through Gateway batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_aggregates_through_a_worker_on_postgres_and_its_chain_becomes_l1_final() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let pg = devnet::postgres::Postgres::start().unwrap();
+    let queue = |url: &str| -> Arc<dyn ProofBackend> {
+        let config = gateway_prover_queue::QueueConfig {
+            poll_interval: std::time::Duration::from_millis(50),
+            status_interval: std::time::Duration::from_millis(300),
+            ..gateway_prover_queue::QueueConfig::new(url)
+        };
+        Arc::new(
+            gateway_prover_queue::QueueBackend::new(config, Arc::new(MockBackend::default()))
+                .unwrap(),
+        )
+    };
+    let worker = gateway_prover_queue::Worker::new(
+        gateway_prover_queue::Db::new(&pg.url()).unwrap(),
+        Arc::new(MockBackend::default()),
+        gateway_prover_queue::WorkerConfig {
+            concurrency: 2,
+            poll_interval: std::time::Duration::from_millis(50),
+            ..gateway_prover_queue::WorkerConfig::new()
+        },
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(Arc::new(worker).run(stop.clone()));
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let gateway_backend = queue(&pg.url());
+    let (mut gateway_host, _, _) = fixtures::start_settlement_proving_with(
+        gateway_config(&topology),
+        &topology.gateway.node.rpc_url,
+        dirs[0].path(),
+        Arc::clone(&gateway_backend),
+    )
+    .await
+    .unwrap();
+    let chain = &topology.chains[0];
+    let (mut chain_host, _, _) = fixtures::start_settlement_proving_with(
+        chain_config(&topology, chain),
+        &chain.node.rpc_url,
+        dirs[1].path(),
+        queue(&pg.url()),
+    )
+    .await
+    .unwrap();
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let l1 =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
+    let l1_executor = GatewayExecutor::new(topology.gateway_l1_executor, &l1);
+    let id = U256::from(chain.node.chain_id);
+    wait_for("2 chain batches L1-final through Gateway batches proved by the worker", || async {
+        traffic.blocks(1, 1).await.unwrap();
+        l1_executor.lastFinalBatch(id).call().await.unwrap() >= U256::from(2)
+    })
+    .await;
+    wait_for("the Gateway's aggregations done by the worker", || async {
+        gateway_backend.jobs_status().is_some_and(|s| {
+            s.jobs.get("aggregate.done").is_some_and(|n| *n >= 1) && s.workers == 1
+        })
+    })
+    .await;
+    let jobs = gateway_backend.jobs_status().unwrap();
+    assert!(jobs.failed.is_empty() && jobs.refused_proofs == 0, "{jobs:?}");
+    let status = status(&gateway_host).await;
+    assert!(status.on_chain.executed >= 1);
+    chain_host.stop().await;
+    gateway_host.stop().await;
+    stop.cancel();
 }
 
 /// One Gateway batch carrying 1, 4, 16 and 64 chain batches (of as many chains, 64 in the

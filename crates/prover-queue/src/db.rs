@@ -160,7 +160,8 @@ impl Db {
         });
         if !self.schema_ready.load(Ordering::Relaxed) {
             let schema =
-                format!("BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} COMMIT;");
+                // (Notices such as "already exists, skipping" are not worth a log line.)
+                format!("SET client_min_messages TO WARNING; BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} COMMIT;");
             self.bounded("creating the schema", client.batch_execute(&schema)).await?;
             self.schema_ready.store(true, Ordering::Relaxed);
         }

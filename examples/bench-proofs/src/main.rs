@@ -6,9 +6,16 @@
 //! Each configuration runs in a child process of its own, so its peak memory is its own.
 //! Prints a table and writes `reports/bench-proofs.json`. Takes about 30 minutes on 2 cores at k = 21.
 //!
+//! With `--queue-workers 1,2`, also real leaf proofs through the PostgreSQL prover queue with 1
+//! and 2 worker processes (see `queue.rs`), written to `reports/bench-proofs-queue.json`
+//! (`--configs none` skips the aggregations).
+//!
 //! ```text
 //! cargo run --release -p example-bench-proofs [-- --configs flat-1,flat-2,flat-4,tree-2]
+//! cargo run --release -p example-bench-proofs -- --configs none --queue-workers 1,2
 //! ```
+
+mod queue;
 
 use std::{
     path::{Path, PathBuf},
@@ -44,6 +51,18 @@ struct Args {
     /// Internal: the child's output directory.
     #[arg(long, hide = true)]
     out: Option<PathBuf>,
+    /// Worker process counts for leaf proofs through the PostgreSQL prover queue (none: skip).
+    #[arg(long, value_delimiter = ',')]
+    queue_workers: Vec<usize>,
+    /// Leaf proofs asked at once per worker count.
+    #[arg(long, default_value_t = 8)]
+    queue_leaves: usize,
+    /// Internal: run a queue worker for this PostgreSQL URL.
+    #[arg(long, hide = true, requires_all = ["out", "worker_id"])]
+    worker: Option<String>,
+    /// Internal: the worker's id.
+    #[arg(long, hide = true)]
+    worker_id: Option<String>,
 }
 
 /// A configuration: tree or flat, and its arity.
@@ -198,9 +217,32 @@ async fn main() -> eyre::Result<()> {
     if let (Some(config), Some(out)) = (&args.one, &args.out) {
         return tokio::task::block_in_place(|| run_one(config, out));
     }
+    if let (Some(url), Some(id), Some(out)) = (&args.worker, &args.worker_id, &args.out) {
+        return queue::run_worker(url, id, out).await;
+    }
+    if !args.queue_workers.is_empty() {
+        let rows = queue::measure(&args.queue_workers, args.queue_leaves).await?;
+        queue::print(&rows);
+        let path = args.report.with_file_name("bench-proofs-queue.json");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let report = serde_json::json!({
+            "bench": "proofs-queue",
+            "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "rows": rows,
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
+        eprintln!("report written to {}", path.display());
+    }
+    let configs: Vec<&String> = args.configs.iter().filter(|c| c.as_str() != "none").collect();
+    if configs.is_empty() {
+        return Ok(());
+    }
     let exe = std::env::current_exe()?;
     let mut rows = Vec::new();
-    for config in &args.configs {
+    for config in configs {
         parse_config(config)?;
         let out = tempfile::tempdir()?;
         eprintln!("{config}: running in a child process...");
