@@ -26,7 +26,6 @@ import {ChainBatchRef, CommitBatchInfo, Commitments, GatewayCarry, StoredBatchIn
 /// The verifier sees `[gatewayChainId, gatewayInput, chainId_1, input_1, ...]`: every chain's
 /// leaf proof binds its chain id, so a Gateway cannot pass one chain's proof off as another's.
 contract GatewayExecutor is GovernedVerifier, PriorityQueue {
-    using Merkle for Merkle.Tree;
 
     /// @notice The operator role bit that may settle batches (its own bit: holding other roles
     /// does not let an operator settle).
@@ -45,29 +44,39 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     uint256 public totalBatchesExecuted;
     mapping(uint256 batchNumber => bytes32) public storedBatchHash;
     uint64 public lastCommittedTimestamp;
-    /// @notice Per chain, its highest batch L1-final through the Gateway (or the batch it was
-    /// handed over after).
-    mapping(uint256 chainId => uint256) public lastFinalBatch;
+    /// @dev What L1 holds of one chain, packed in ONE slot so that a carried run of the chain
+    /// reads it once and writes it once (the getters below read it field by field):
+    /// - `lastFinalBatch`: its highest batch L1-final through the Gateway (or the batch it was
+    ///   handed over after);
+    /// - `priorityOpsFinal`: the priority operations its L1-final batches executed (their
+    ///   `numberOfL1Txs`), ever; the Bridgehub lets a chain leave only when this matches what it
+    ///   routed to the chain through the Gateway;
+    /// - `leafCount`: the leaves of its batch tree (`batchBranches`);
+    /// - `onGateway`: it settles on the Gateway (handed over and not taken back);
+    /// - `inSharedTree`: the Gateway's MessageRoot added it to the shared tree.
+    struct ChainState {
+        uint64 lastFinalBatch;
+        uint64 priorityOpsFinal;
+        uint64 leafCount;
+        bool onGateway;
+        bool inSharedTree;
+    }
+
+    mapping(uint256 chainId => ChainState) internal chains;
     /// @notice Per chain, the stored hash of `lastFinalBatch`.
     mapping(uint256 chainId => bytes32) public lastFinalHash;
-    /// @notice Whether the chain settles on the Gateway (handed over and not taken back).
-    mapping(uint256 chainId => bool) public onGateway;
     /// @notice The Gateway's shared message root (interop root) as of each settled Gateway batch.
     mapping(uint256 batchNumber => bytes32) public sharedRootOf;
-
-    /// @notice The chains of the Gateway's shared tree, in the order its MessageRoot added them.
-    uint256[] public sharedTreeChains;
-    mapping(uint256 chainId => bool) public inSharedTree;
-    mapping(uint256 chainId => Merkle.Tree) internal batchTrees;
+    /// @dev The chains of the Gateway's shared tree, in the order its MessageRoot added them
+    /// (64-bit ids, four per slot: the shared root reads them all each Gateway batch).
+    uint64[] internal sharedTreeIds;
+    /// @dev Per chain, the branch of its batch tree (`Merkle.pushAt`; the count is in `chains`).
+    mapping(uint256 chainId => bytes32[32]) internal batchBranches;
     /// @notice Per chain, the root of its batch tree as of the last settled Gateway batch.
     mapping(uint256 chainId => bytes32) public chainRootOf;
     // The Gateway's priority queue (`PriorityQueue`): operations the Bridgehub queued for the
     // chains on the Gateway; the Gateway's node forwards each to its chain's queue there, and
     // each Gateway batch reports the ones it forwarded (`numberOfL1Txs`, `priorityOpsHash`).
-    /// @notice Per chain: the priority operations its batches L1 holds final executed (their
-    /// `numberOfL1Txs`), ever; the Bridgehub lets a chain leave only when this matches what it
-    /// routed to the chain through the Gateway.
-    mapping(uint256 chainId => uint256) public priorityOpsFinal;
 
     /// @notice A Gateway batch was committed, proved and executed.
     event GatewayBatchSettled(uint256 indexed batchNumber, bytes32 batchHash, bytes32 sharedRoot, uint256 chainBatches);
@@ -132,6 +141,33 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         storedBatchHash[0] = Commitments.storedBatchHash(genesis);
     }
 
+    /// @notice Per chain, its highest batch L1-final through the Gateway (or the batch it was
+    /// handed over after).
+    function lastFinalBatch(uint256 id) external view returns (uint256) {
+        return chains[id].lastFinalBatch;
+    }
+
+    /// @notice Per chain: the priority operations its L1-final batches executed, ever.
+    function priorityOpsFinal(uint256 id) external view returns (uint256) {
+        return chains[id].priorityOpsFinal;
+    }
+
+    /// @notice Whether the chain settles on the Gateway (handed over and not taken back).
+    function onGateway(uint256 id) external view returns (bool) {
+        return chains[id].onGateway;
+    }
+
+    /// @notice Whether the chain is in the Gateway's shared tree.
+    function inSharedTree(uint256 id) external view returns (bool) {
+        return chains[id].inSharedTree;
+    }
+
+    /// @notice The `index`th chain of the Gateway's shared tree, in the order its MessageRoot
+    /// added them.
+    function sharedTreeChains(uint256 index) external view returns (uint256) {
+        return sharedTreeIds[index];
+    }
+
     /// @notice Gives `operator` the `roles` bits (0 removes it; settling needs `ROLE_SETTLE`).
     function setOperator(address operator, uint8 roles) external {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -143,36 +179,37 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     /// follow `lastBatch` (the last batch it executed where it settled before, or its genesis).
     function handOver(uint256 id, StoredBatchInfo calldata lastBatch) external {
         if (msg.sender != bridgehub) revert NotBridgehub(msg.sender);
-        if (lastBatch.batchNumber < lastFinalBatch[id]) {
-            revert StaleHandover(id, lastBatch.batchNumber, lastFinalBatch[id]);
+        ChainState storage state = chains[id];
+        if (lastBatch.batchNumber < state.lastFinalBatch) {
+            revert StaleHandover(id, lastBatch.batchNumber, state.lastFinalBatch);
         }
         bytes32 hash = Commitments.storedBatchHash(lastBatch);
-        lastFinalBatch[id] = lastBatch.batchNumber;
+        state.lastFinalBatch = lastBatch.batchNumber;
+        state.onGateway = true;
         lastFinalHash[id] = hash;
-        onGateway[id] = true;
         emit ChainHandedOver(id, lastBatch.batchNumber, hash);
     }
 
     /// @notice The Bridgehub takes chain `id` back: no batch of it is carried any more.
     function takeBack(uint256 id) external {
         if (msg.sender != bridgehub) revert NotBridgehub(msg.sender);
-        onGateway[id] = false;
-        emit ChainTakenBack(id, lastFinalBatch[id]);
+        chains[id].onGateway = false;
+        emit ChainTakenBack(id, chains[id].lastFinalBatch);
     }
 
     /// @notice How many chains the shared tree has.
     function sharedTreeChainCount() external view returns (uint256) {
-        return sharedTreeChains.length;
+        return sharedTreeIds.length;
     }
 
     /// @notice The shared root of what L1 holds final: the root the next Gateway batch must carry
     /// when it adds no chain and carries no chain batch.
     function sharedRoot() public view returns (bytes32) {
-        uint256 n = sharedTreeChains.length;
+        uint256 n = sharedTreeIds.length;
         bytes32[] memory leaves = new bytes32[](n);
         for (uint256 i = 0; i < n; ++i) {
-            uint256 id = sharedTreeChains[i];
-            leaves[i] = Commitments.chainLeaf(uint64(id), chainRootOf[id]);
+            uint64 id = sharedTreeIds[i];
+            leaves[i] = Commitments.chainLeaf(id, chainRootOf[id]);
         }
         return Merkle.rootOf(leaves);
     }
@@ -274,10 +311,11 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         for (uint256 i = 0; i < ids.length; ++i) {
             uint256 id = ids[i];
             if (id == 0 || id == chainId || id > type(uint64).max) revert InvalidChainId(i, id);
-            if (inSharedTree[id]) revert ChainAlreadyInSharedTree(id);
-            inSharedTree[id] = true;
-            sharedTreeChains.push(id);
-            chainRootOf[id] = batchTrees[id].root();
+            ChainState storage state = chains[id];
+            if (state.inSharedTree) revert ChainAlreadyInSharedTree(id);
+            state.inSharedTree = true;
+            sharedTreeIds.push(uint64(id));
+            chainRootOf[id] = Merkle.rootAt(batchBranches[id], state.leafCount);
         }
     }
 
@@ -293,34 +331,41 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         while (i < refs.length) {
             uint256 id = refs[i].chainId;
             if (id == 0 || id == chainId) revert InvalidChainId(i, id);
-            if (!onGateway[id]) revert ChainNotOnGateway(id, refs[i].batch.batchNumber);
-            if (!inSharedTree[id]) revert ChainNotInSharedTree(id);
+            // One read of the chain's packed state; one write after its run.
+            ChainState memory state = chains[id];
+            if (!state.onGateway) revert ChainNotOnGateway(id, refs[i].batch.batchNumber);
+            if (!state.inSharedTree) revert ChainNotInSharedTree(id);
             if (run >= carry.previous.length) revert PreviousBatchesLengthMismatch(run + 1, carry.previous.length);
-            uint256 first = lastFinalBatch[id] + 1;
+            uint256 first = uint256(state.lastFinalBatch) + 1;
             {
                 StoredBatchInfo calldata previous = carry.previous[run];
                 bytes32 got = Commitments.storedBatchHash(previous);
-                if (got != lastFinalHash[id] || previous.batchNumber != first - 1) {
-                    revert ChainPreviousBatchMismatch(id, first - 1, lastFinalHash[id], got);
+                bytes32 expected = lastFinalHash[id];
+                if (got != expected || previous.batchNumber != first - 1) {
+                    revert ChainPreviousBatchMismatch(id, first - 1, expected, got);
                 }
             }
-            i = _finalizeRun(carry, i, run, inputs);
-            emit ChainBatchesFinal(id, first, lastFinalBatch[id], gatewayBatch);
+            i = _finalizeRun(carry, i, run, inputs, state);
+            chains[id] = state;
+            emit ChainBatchesFinal(id, first, state.lastFinalBatch, gatewayBatch);
             ++run;
         }
         if (run != carry.previous.length) revert PreviousBatchesLengthMismatch(run, carry.previous.length);
     }
 
-    /// @dev One run of chain `carry.chainBatches[start].chainId` from index `start`; returns the
-    /// index after it.
-    function _finalizeRun(GatewayCarry calldata carry, uint256 start, uint256 run, uint256[] memory inputs)
-        internal
-        returns (uint256 i)
-    {
+    /// @dev One run of chain `carry.chainBatches[start].chainId` from index `start`, advancing
+    /// the chain's `state` (in memory; the caller writes it back); returns the index after it.
+    function _finalizeRun(
+        GatewayCarry calldata carry,
+        uint256 start,
+        uint256 run,
+        uint256[] memory inputs,
+        ChainState memory state
+    ) internal returns (uint256 i) {
         ChainBatchRef[] calldata refs = carry.chainBatches;
         uint256 id = refs[start].chainId;
-        Merkle.Tree storage tree = batchTrees[id];
-        uint256 next = lastFinalBatch[id] + 1;
+        bytes32[32] storage branch = batchBranches[id];
+        uint256 next = uint256(state.lastFinalBatch) + 1;
         bytes32 prevState = carry.previous[run].stateCommitment;
         bytes32 hash;
         i = start;
@@ -335,17 +380,21 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             if (input != refs[i].publicInput) revert ChainPublicInputMismatch(id, next, input, refs[i].publicInput);
             inputs[2 + 2 * i] = id;
             inputs[3 + 2 * i] = input;
-            tree.push(Commitments.batchLeaf(Commitments.toUint64(next), b.l2LogsRoot));
+            // (A tree holds fewer than 2^32 leaves: the count fits.)
+            state.leafCount = uint64(
+                Merkle.pushAt(branch, state.leafCount, Commitments.batchLeaf(Commitments.toUint64(next), b.l2LogsRoot))
+            );
             prevState = b.stateCommitment;
             hash = Commitments.storedBatchHash(b);
-            // (A write only for batches that executed operations.)
-            if (c.numberOfL1Txs != 0) priorityOpsFinal[id] += c.numberOfL1Txs;
+            if (c.numberOfL1Txs != 0) {
+                state.priorityOpsFinal = Commitments.toUint64(uint256(state.priorityOpsFinal) + c.numberOfL1Txs);
+            }
             ++next;
             ++i;
         }
-        lastFinalBatch[id] = next - 1;
+        state.lastFinalBatch = Commitments.toUint64(next - 1);
         lastFinalHash[id] = hash;
-        chainRootOf[id] = tree.root();
+        chainRootOf[id] = Merkle.rootAt(branch, state.leafCount);
     }
 
     /// @notice Commitments.gatewayCommitment over `Commitments.batchOutputHash(batch)`, for the

@@ -60,6 +60,43 @@ library Merkle {
         }
     }
 
+    /// @notice `push` on a tree whose leaf count is kept elsewhere (packed with other state):
+    /// appends `leaf` to the `count` leaves under `branch`; returns the new count.
+    function pushAt(bytes32[MAX_DEPTH] storage branch, uint256 count, bytes32 leaf)
+        internal
+        returns (uint256 size)
+    {
+        size = count + 1;
+        if (size > (uint256(1) << MAX_DEPTH) - 1) revert TreeFull();
+        bytes32 node = leaf;
+        uint256 rest = size;
+        for (uint256 h = 0; h < MAX_DEPTH; ++h) {
+            if (rest & 1 == 1) {
+                branch[h] = node;
+                return size;
+            }
+            node = nodeOf(branch[h], node);
+            rest >>= 1;
+        }
+    }
+
+    /// @notice `root` of the `count` leaves under `branch` (see `pushAt`).
+    function rootAt(bytes32[MAX_DEPTH] storage branch, uint256 count) internal view returns (bytes32 node) {
+        uint256 depth = depthFor(count);
+        if (count == uint256(1) << depth) return branch[depth];
+        bytes32 zero = bytes32(0);
+        uint256 size = count;
+        for (uint256 h = 0; h < depth; ++h) {
+            if (size & 1 == 1) {
+                node = nodeOf(branch[h], node);
+            } else {
+                node = nodeOf(node, zero);
+            }
+            zero = nodeOf(zero, zero);
+            size >>= 1;
+        }
+    }
+
     /// @notice The root over `leaves` (memory); the same tree as push and root.
     function rootOf(bytes32[] memory leaves) internal pure returns (bytes32) {
         uint256 depth = depthFor(leaves.length);
