@@ -46,6 +46,18 @@ if ! pg_bin; then
   fi
 fi
 
+# openssl makes the throwaway CA of the prover queue's TLS test (Debian's openssl package).
+if ! command -v openssl >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "tools.sh: installing openssl (Debian's openssl package)" >&2
+    apt-get update -qq >&2 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >&2
+  else
+    echo "tools.sh: openssl is required by the tests: install Debian's openssl package" >&2
+    exit 1
+  fi
+fi
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$tools/bin/anvil" ]; then
   exit 0
 fi

@@ -44,6 +44,8 @@ fn failed(what: &'static str) -> impl FnOnce(std::io::Error) -> PostgresError {
 pub struct Postgres {
     bin: PathBuf,
     data: PathBuf,
+    /// With TLS: the CA file that signed the server's certificate.
+    ca_file: Option<PathBuf>,
     port: u16,
     user: Option<(u32, u32)>,
     server: Option<ChildProcess>,
@@ -99,6 +101,21 @@ fn free_port() -> Result<u16, PostgresError> {
 impl Postgres {
     /// A new cluster, started; ready when this returns (at most 60 s).
     pub fn start() -> Result<Self, PostgresError> {
+        Self::start_with(false)
+    }
+
+    /// [`Postgres::start`] with TLS on: a throwaway CA (made with the `openssl` command) signs
+    /// the server's certificate for 127.0.0.1; [`Postgres::ca_file`] is that CA.
+    pub fn start_tls() -> Result<Self, PostgresError> {
+        Self::start_with(true)
+    }
+
+    /// The CA file of a server started with [`Postgres::start_tls`].
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    fn start_with(tls: bool) -> Result<Self, PostgresError> {
         let bin = binaries()?;
         let user = server_user()?;
         let dir = tempfile::Builder::new()
@@ -128,7 +145,9 @@ impl Postgres {
                 reason: String::from_utf8_lossy(&out.stderr).into_owned(),
             });
         }
-        let mut server = Self { bin, data, port: free_port()?, user, server: None, _dir: dir };
+        let ca_file = if tls { Some(make_certificates(dir.path(), &data, user)?) } else { None };
+        let mut server =
+            Self { bin, data, ca_file, port: free_port()?, user, server: None, _dir: dir };
         // The free port may be taken between finding it and the server binding it: another.
         let mut tries = 0;
         loop {
@@ -167,6 +186,12 @@ impl Postgres {
             .arg("-k")
             .arg(&self.data)
             .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(if self.ca_file.is_some() {
+                &["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"]
+                    [..]
+            } else {
+                &[][..]
+            })
             .current_dir(&self.data)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -230,6 +255,86 @@ impl Postgres {
         self.stop();
         self.run()
     }
+}
+
+/// A CA in `dir` and, signed by it, the server's certificate and key for 127.0.0.1 in `data`
+/// (owned by the server's user, the key readable by it alone); returns the CA file.
+fn make_certificates(
+    dir: &Path,
+    data: &Path,
+    user: Option<(u32, u32)>,
+) -> Result<PathBuf, PostgresError> {
+    let openssl = |args: &[&str]| -> Result<(), PostgresError> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(failed("running openssl (Debian's openssl package)"))?;
+        if !out.status.success() {
+            return Err(PostgresError::Failed {
+                what: "making TLS certificates with openssl",
+                reason: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(())
+    };
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        .map_err(failed("writing the certificate extensions"))?;
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=gateway-exex test CA",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ])?;
+    for name in ["server.crt", "server.key"] {
+        let target = data.join(name);
+        std::fs::copy(dir.join(name), &target).map_err(failed("placing the certificate"))?;
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(&target, Some(uid), Some(gid))
+                .map_err(failed("giving the certificate to the postgres user"))?;
+        }
+        std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(failed("making the key private"))?;
+    }
+    Ok(dir.join("ca.crt"))
 }
 
 impl Drop for Postgres {

@@ -88,6 +88,14 @@ pub struct ProverQueueArgs {
     /// they return is verified here before it is used.
     #[arg(long = "prover.queue", env = "GATEWAY_PROVER_QUEUE", value_name = "URL")]
     pub queue: Option<String>,
+    /// CA certificates (PEM) to trust for the queue's TLS certificate, beside the system's
+    /// (TLS follows the address's `sslmode`: `require` for TLS only).
+    #[arg(
+        long = "prover.queue-ca-file",
+        env = "GATEWAY_PROVER_QUEUE_CA_FILE",
+        value_name = "FILE"
+    )]
+    pub queue_ca_file: Option<PathBuf>,
     /// Claims a job may have (a worker's failure, an expired lease and a refused proof each
     /// spend one) before it is marked failed and shown in the status.
     #[arg(
@@ -507,9 +515,21 @@ mod tests {
             "0x0000000000000000000000000000000000000022",
             "--metrics",
             "127.0.0.1:9001",
+            "--prover.queue",
+            "postgres://prover@db:5432/proofs?sslmode=require",
+            "--prover.queue-ca-file",
+            "/etc/ssl/queue-ca.pem",
+            "--prover.max-attempts",
+            "5",
         ])
         .unwrap();
         let ext = parsed.ext;
+        assert_eq!(
+            ext.prover.queue.as_deref(),
+            Some("postgres://prover@db:5432/proofs?sslmode=require")
+        );
+        assert_eq!(ext.prover.queue_ca_file, Some(PathBuf::from("/etc/ssl/queue-ca.pem")));
+        assert_eq!(ext.prover.max_attempts, 5);
         assert!(ext.settlement.enabled);
         assert_eq!(ext.settlement.layer, Some(LayerArg::Gateway));
         assert_eq!(ext.settlement.gateway_network, GATEWAY_MAINNET_CHAIN_ID);
@@ -543,6 +563,7 @@ mod tests {
             (vec!["--batch.timeout", "soon"], "--batch.timeout"),
             (vec!["--settlement.layer-confirmations", "0"], "--settlement.layer-confirmations"),
             (vec!["--settlement.proof-concurrency", "0"], "--settlement.proof-concurrency"),
+            (vec!["--prover.max-attempts", "0"], "--prover.max-attempts"),
             (vec!["--gateway.deployers", "0xnope"], "--gateway.deployers"),
             (vec!["--gateway.max-chain-batches", "0"], "--gateway.max-chain-batches"),
             (vec!["--gateway.message-root", "0x12"], "--gateway.message-root"),

@@ -18,6 +18,10 @@ pub struct ProverArgs {
     /// The queue: the PostgreSQL database the nodes' `--prover.queue` names.
     #[arg(long = "queue", env = "GATEWAY_PROVER_QUEUE", value_name = "URL")]
     pub queue: String,
+    /// CA certificates (PEM) to trust for the queue's TLS certificate, beside the system's
+    /// (TLS follows the address's `sslmode`: `require` for TLS only).
+    #[arg(long = "queue-ca-file", env = "GATEWAY_PROVER_QUEUE_CA_FILE", value_name = "FILE")]
+    pub queue_ca_file: Option<PathBuf>,
     /// The kinds of job this worker takes (`leaf`, `aggregate`, comma-separated).
     #[arg(
         long = "kinds",
@@ -85,7 +89,8 @@ fn parse_lease(text: &str) -> Result<Duration, String> {
 /// Runs the worker until Ctrl-C or SIGTERM (running jobs go back to the queue), or puts failed
 /// jobs back with `--retry-failed`.
 pub async fn run(args: ProverArgs) -> eyre::Result<()> {
-    let db = Db::new(&args.queue).map_err(|e| eyre::eyre!("--queue: {e}"))?;
+    let db = Db::with_ca_file(&args.queue, args.queue_ca_file.as_deref())
+        .map_err(|e| eyre::eyre!("--queue: {e}"))?;
     if args.retry_failed {
         let count = gateway_prover_queue::retry_failed(&db)
             .await

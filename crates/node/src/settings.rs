@@ -689,6 +689,7 @@ pub fn proof_backend(
     let Some(url) = &args.prover.queue else { return Ok(local) };
     let mut config = gateway_prover_queue::QueueConfig::new(url.clone());
     config.max_attempts = args.prover.max_attempts;
+    config.ca_file.clone_from(&args.prover.queue_ca_file);
     gateway_prover_queue::describe();
     let queued = gateway_prover_queue::QueueBackend::new(config, local)
         .map_err(|e| eyre::eyre!("--prover.queue: {e}"))?;

@@ -27,8 +27,10 @@ const STATES: [&str; 4] = ["queued", "running", "done", "failed"];
 /// How the node uses the queue.
 #[derive(Debug, Clone)]
 pub struct QueueConfig {
-    /// `postgres://user:password@host:port/database`.
+    /// `postgres://user:password@host:port/database` (`?sslmode=require` for TLS only).
     pub url: String,
+    /// CA certificates (PEM) trusted for the server's TLS certificate, beside the system's.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Claims a job may have before it is marked failed (a worker's error, an expired lease
     /// and a refused proof each spend one).
     pub max_attempts: u32,
@@ -43,6 +45,7 @@ impl QueueConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            ca_file: None,
             max_attempts: 3,
             poll_interval: Duration::from_millis(100),
             status_interval: Duration::from_secs(2),
@@ -82,7 +85,7 @@ impl QueueBackend {
     /// called inside a tokio runtime: it keeps a task there that refreshes the status and the
     /// queue's gauges. Nothing connects yet (a queue that is down is waited for, and shown).
     pub fn new(config: QueueConfig, local: Arc<dyn ProofBackend>) -> Result<Self, QueueError> {
-        let db = Db::new(&config.url)?;
+        let db = Db::with_ca_file(&config.url, config.ca_file.as_deref())?;
         let status = JobsStatus { queue: db.url().to_string(), ..Default::default() };
         let inner = Arc::new(Inner {
             db,

@@ -1,7 +1,13 @@
 //! The connection to PostgreSQL: made on first use, re-made after PostgreSQL went away, every
 //! statement bounded in time; and the schema, created once by whoever connects first.
+//!
+//! TLS follows the address's `sslmode` (`disable`, `prefer`: the default, `require`): when the
+//! server offers TLS its certificate must verify against the system's roots and the CA file
+//! given (a certificate that does not verify fails the connection; it never falls back to
+//! plain text).
 
 use std::{
+    path::Path,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -9,7 +15,8 @@ use std::{
     time::Duration,
 };
 
-use tokio_postgres::{Client, NoTls, Row, types::ToSql};
+use tokio_postgres::{Client, Row, types::ToSql};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{debug, info};
 
 use crate::error::QueueError;
@@ -60,6 +67,40 @@ CREATE TABLE IF NOT EXISTS gateway_prover_workers (
 /// The advisory lock the schema is created under (any constant; ours).
 const SCHEMA_LOCK: i64 = 0x6761_7465_7761_7901;
 
+/// The TLS client settings: the system's roots, and those of `ca_file`.
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, QueueError> {
+    let mut roots = rustls::RootCertStore::empty();
+    // Roots the system has (a certificate that does not parse is skipped).
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let bad = |reason: String| QueueError::Tls { file: path.display().to_string(), reason };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let certs = rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad("no certificate in it".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| QueueError::Tls { file: String::new(), reason: e.to_string() })?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
 /// `url` without its password (for logs, errors and the status).
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
@@ -71,9 +112,9 @@ pub fn redact(url: &str) -> String {
 }
 
 /// One PostgreSQL connection, shared by a process's queue users; re-made when lost.
-#[derive(Debug)]
 pub struct Db {
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     url: String,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
     schema_ready: AtomicBool,
@@ -82,6 +123,12 @@ pub struct Db {
 impl Db {
     /// A queue at `url` (`postgres://user:password@host:port/db`); nothing connects yet.
     pub fn new(url: &str) -> Result<Self, QueueError> {
+        Self::with_ca_file(url, None)
+    }
+
+    /// [`Db::new`], also trusting the CA certificates (PEM) of `ca_file` for the server's TLS
+    /// certificate (beside the system's roots).
+    pub fn with_ca_file(url: &str, ca_file: Option<&Path>) -> Result<Self, QueueError> {
         let mut config: tokio_postgres::Config =
             url.parse().map_err(|source| QueueError::BadUrl { url: redact(url), source })?;
         config
@@ -94,6 +141,7 @@ impl Db {
             .tcp_user_timeout(STATEMENT_TIMEOUT);
         Ok(Self {
             config,
+            tls: MakeRustlsConnect::new(tls_config(ca_file)?),
             url: redact(url),
             client: tokio::sync::Mutex::new(None),
             schema_ready: AtomicBool::new(false),
@@ -151,7 +199,8 @@ impl Db {
             return Ok(Arc::clone(client));
         }
         let had_one = slot.take().is_some();
-        let (client, connection) = self.bounded("connecting", self.config.connect(NoTls)).await?;
+        let (client, connection) =
+            self.bounded("connecting", self.config.connect(self.tls.clone())).await?;
         let url = self.url.clone();
         tokio::spawn(async move {
             if let Err(err) = connection.await {

@@ -12,8 +12,16 @@ pub enum QueueError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The TLS settings cannot be made (the CA file does not read or parse).
+    #[error("the prover queue's TLS: the CA file {file}: {reason}")]
+    Tls {
+        /// The CA file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// PostgreSQL refused or dropped the connection, or a statement failed.
-    #[error("the prover queue at {url}: {what}: {source}")]
+    #[error("the prover queue at {url}: {what}: {}", chain(source))]
     Postgres {
         /// The address, without its password.
         url: String,
@@ -41,6 +49,18 @@ pub enum QueueError {
         /// Why.
         reason: String,
     },
+}
+
+/// `err` and its causes (`error performing TLS handshake: invalid peer certificate: …`).
+fn chain(err: &tokio_postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 impl QueueError {

@@ -316,3 +316,51 @@ async fn a_job_nobody_waits_for_any_more_leaves_the_queue() {
     assert!(matches!(result, Err(ProverError::Cancelled(_))), "{result:?}");
     assert!(rows(&pg.url()).await.is_empty(), "withdrawn");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_queue_works_only_with_a_certificate_it_trusts() {
+    let pg = Postgres::start_tls().unwrap();
+    let ca = pg.ca_file().unwrap().to_path_buf();
+    let url = format!("{}?sslmode=require", pg.url());
+    // Trusting the server's CA: the session is encrypted.
+    let db = Db::with_ca_file(&url, Some(&ca)).unwrap();
+    let ssl: bool = db
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl);
+    // Not trusting it: refused, whatever the sslmode (no fall back to plain text).
+    for mode in ["require", "prefer"] {
+        let err = Db::new(&format!("{}?sslmode={mode}", pg.url()))
+            .unwrap()
+            .client()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("connecting") && err.to_lowercase().contains("certificate"), "{err}");
+    }
+    // A CA file that is not one names itself.
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), "not a certificate").unwrap();
+    let err = Db::with_ca_file(&url, Some(junk.path())).unwrap_err().to_string();
+    assert!(err.contains(&junk.path().display().to_string()), "{err}");
+    // A node and a worker over TLS.
+    let config = QueueConfig {
+        ca_file: Some(ca.clone()),
+        poll_interval: Duration::from_millis(50),
+        ..QueueConfig::new(url.clone())
+    };
+    let node = QueueBackend::new(config, Arc::new(MockBackend::default())).unwrap();
+    let worker = Worker::new(
+        Db::with_ca_file(&url, Some(&ca)).unwrap(),
+        Arc::new(MockBackend::default()),
+        WorkerConfig { poll_interval: Duration::from_millis(50), ..WorkerConfig::new() },
+    );
+    tokio::spawn(Arc::new(worker).run(CancellationToken::new()));
+    let proof = prove(&node, 1).await.unwrap();
+    MockBackend::default().verify_batch(&proof).unwrap();
+}
