@@ -16,47 +16,28 @@ tools="$root/.tools"
 stamp="$tools/.installed"
 want="anvil=$ANVIL_VERSION solc=$SOLC_VERSION"
 
-# Prometheus' promtool (Debian's `prometheus` package) checks the node's metric names in the
-# tests: installed from the Debian registry when missing.
-if ! command -v promtool >/dev/null; then
+# Debian package $1 (for $2), installed from the Debian registry as root, else a clear error.
+debian_install() {
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "tools.sh: installing promtool (Debian's prometheus package)" >&2
+    echo "tools.sh: installing $2 (Debian's $1 package)" >&2
     apt-get update -qq >&2 || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >&2
   else
-    echo "tools.sh: promtool is required by the tests: install Debian's prometheus package (sudo apt-get install --no-install-recommends prometheus)" >&2
+    echo "tools.sh: $2 is required by the tests: install Debian's $1 package (sudo apt-get install --no-install-recommends $1)" >&2
     exit 1
   fi
-fi
-
-# PostgreSQL's server (Debian's `postgresql` package): the distributed-proving tests start
-# throwaway clusters with its initdb and postgres, installed from the Debian registry when missing.
-pg_bin() {
-  command -v initdb >/dev/null && command -v postgres >/dev/null && return 0
-  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
 }
-if ! pg_bin; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "tools.sh: installing PostgreSQL (Debian's postgresql package)" >&2
-    apt-get update -qq >&2 || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
-  else
-    echo "tools.sh: PostgreSQL's server is required by the tests: install Debian's postgresql package (sudo apt-get install --no-install-recommends postgresql)" >&2
-    exit 1
-  fi
-fi
 
-# openssl makes the throwaway CA of the prover queue's TLS test (Debian's openssl package).
-if ! command -v openssl >/dev/null; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "tools.sh: installing openssl (Debian's openssl package)" >&2
-    apt-get update -qq >&2 || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >&2
-  else
-    echo "tools.sh: openssl is required by the tests: install Debian's openssl package" >&2
-    exit 1
-  fi
+# Prometheus' promtool checks the node's metric names and alert rules in the tests.
+command -v promtool >/dev/null || debian_install prometheus promtool
+# PostgreSQL's server: the distributed-proving tests start throwaway clusters with its initdb,
+# postgres and pg_isready (Debian puts them under /usr/lib/postgresql/<version>/bin).
+if ! { command -v initdb >/dev/null && command -v postgres >/dev/null; } \
+  && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  debian_install postgresql "PostgreSQL's server"
 fi
+# openssl makes the throwaway CA of the prover queue's TLS test.
+command -v openssl >/dev/null || debian_install openssl openssl
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$tools/bin/anvil" ]; then
   exit 0
