@@ -9,6 +9,7 @@ contract MerkleHarness {
     using Merkle for Merkle.Tree;
 
     Merkle.Tree internal tree;
+    bytes32[32] internal branch;
 
     /// @notice Root of `leaves` computed in memory.
     function rootOf(bytes32[] calldata leaves) external pure returns (bytes32) {
@@ -22,6 +23,17 @@ contract MerkleHarness {
             tree.push(leaves[i]);
         }
         root = tree.root();
+    }
+
+    /// @notice Root of `leaves` pushed one by one with `pushAt` (the count kept outside the
+    /// tree, as GatewayExecutor keeps it), read with `rootAt`; the branch is cleared first.
+    function countedRootOf(bytes32[] calldata leaves) external returns (bytes32) {
+        delete branch;
+        uint256 count = 0;
+        for (uint256 i = 0; i < leaves.length; ++i) {
+            count = Merkle.pushAt(branch, count, leaves[i]);
+        }
+        return Merkle.rootAt(branch, count);
     }
 
     /// @notice Merkle.verify.
