@@ -174,6 +174,10 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
         let mut cancel_proofs = None;
         let builder = if ext.settlement.enabled {
             settings::refuse_dev_proofs(&ext)?;
+            // Checked before anything connects (an error never shows the password).
+            if let Some(url) = &ext.prover.queue {
+                gateway_prover_queue::check_url(url).map_err(|e| eyre::eyre!("--prover.queue: {e}"))?;
+            }
             let chain_url = builder
                 .config()
                 .source_url

@@ -253,6 +253,10 @@ fn bad_inputs_fail_at_start_and_name_the_flag() {
                 "no contract at that address",
             ),
             (vec!["--log.filter", "gateway=[nope"], "--log.filter"),
+            (
+                vec!["--prover.queue", "postgres://p:s3cret@db:port/x"],
+                "--prover.queue: not a PostgreSQL address (postgres://p:***@db:port/x)",
+            ),
             (vec!["--log.file", &no_such_dir], "--log.file"),
         ])
         .collect();
@@ -264,6 +268,14 @@ fn bad_inputs_fail_at_start_and_name_the_flag() {
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(stderr.contains(expected), "{args:?}: expected {expected:?} in:\n{stderr}");
     }
+
+    // The queue's address is checked before anything connects, without its password.
+    let out = run_to_exit(
+        &[&base[..], &["--prover.queue", "postgres://p:s3cret@db:port/x"]].concat(),
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("s3cret"), "{stderr}");
 
     // The key error names the flag and never prints the file's content.
     let out = run_to_exit(

@@ -101,6 +101,14 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// `url` if it is a PostgreSQL address (`postgres://user:password@host:port/db`, or the
+/// `host=… user=…` form), else why not (without its password): for command-line parsers.
+pub fn check_url(url: &str) -> Result<String, String> {
+    url.parse::<tokio_postgres::Config>()
+        .map(|_| url.to_string())
+        .map_err(|e| format!("not a PostgreSQL address ({}): {e}", redact(url)))
+}
+
 /// `url` without its password (for logs, errors and the status).
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
@@ -257,6 +265,14 @@ mod tests {
         );
         assert_eq!(redact("postgres://prover@db:5432/p"), "postgres://prover@db:5432/p");
         assert_eq!(redact("host=/tmp user=x"), "host=/tmp user=x");
+    }
+
+    #[test]
+    fn addresses_are_checked_before_anything_connects() {
+        assert!(check_url("postgres://prover:pw@db:5432/proofs?sslmode=require").is_ok());
+        assert!(check_url("host=/run/postgresql user=prover").is_ok());
+        let err = check_url("postgres://u:pw@db:notaport/p").unwrap_err();
+        assert!(err.contains("postgres://u:***@db:notaport/p") && !err.contains("pw@"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod metrics;
 mod worker;
 
 pub use backend::{QueueBackend, QueueConfig};
-pub use db::{Db, redact};
+pub use db::{Db, check_url, redact};
 pub use error::QueueError;
 pub use job::JobKind;
 pub use metrics::describe;
