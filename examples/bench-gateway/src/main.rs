@@ -1,5 +1,6 @@
 //! L1 gas per chain batch, settled directly on L1 versus carried by a Gateway batch, for 1, 2,
-//! 4, 8, 16, 32 and 64 chains, measured in one run on the same anvil L1. Prints a table and writes
+//! 4, 8, 16, 32 and 64 chains carrying one batch each, and for 16 and 64 chains carrying
+//! several each (`chains x batches`), measured in one run on the same anvil L1. Prints a table and writes
 //! `reports/bench-gateway.json`.
 //!
 //! - Direct: each chain commits, proves and executes its batch on its own L1 executor (three
@@ -22,6 +23,9 @@ use gateway_contracts::{Bridgehub, ChainExecutor, convert};
 use gateway_primitives::{CommitBatchInfo, StoredBatchInfo};
 
 const CHAIN_COUNTS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
+/// Rows where each chain carries several batches per Gateway batch (a chain that seals more
+/// often than the Gateway settles): (chains, batches per chain).
+const RUNS: [(usize, usize); 3] = [(16, 4), (16, 16), (64, 4)];
 
 fn batch(chain_id: u64, sl: u64, number: u64, timestamp: u64) -> CommitBatchInfo {
     CommitBatchInfo {
@@ -121,31 +125,42 @@ async fn main() -> eyre::Result<()> {
     gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await?;
     let mut rows = Vec::new();
     println!(
-        "{:>6} {:>14} {:>16} {:>16} {:>12}",
-        "chains", "direct/batch", "gateway tx gas", "via GW/batch", "saving"
+        "{:>8} {:>7} {:>14} {:>16} {:>16} {:>12}",
+        "chains", "batches", "direct/batch", "gateway tx gas", "via GW/batch", "saving"
     );
-    for chains in CHAIN_COUNTS {
+    let shapes = CHAIN_COUNTS.iter().map(|c| (*c, 1)).chain(RUNS);
+    for (chains, per_chain) in shapes {
         let mut measured = 0;
         for round in 0..2u8 {
             let runs: Vec<_> = ids[..chains]
                 .iter()
                 .map(|id| {
                     let previous = last_of[id].clone();
-                    let next = gateway.chain_batch(*id, &previous, (*id as u8) ^ round);
-                    last_of.insert(*id, next.to_stored());
-                    (*id, previous, vec![next])
+                    let mut batches = Vec::with_capacity(per_chain);
+                    let mut last = previous.clone();
+                    for k in 0..per_chain {
+                        let next = gateway.chain_batch(*id, &last, (*id as u8) ^ round ^ (k as u8));
+                        last = next.to_stored();
+                        batches.push(next);
+                    }
+                    last_of.insert(*id, last);
+                    (*id, previous, batches)
                 })
                 .collect();
             let receipt = gateway.settle(gateway.batch(GatewayL1::carry(&[], &runs))).await?;
             measured = receipt.gas_used;
         }
-        let per_batch = measured / chains as u64;
+        let carried = (chains * per_chain) as u64;
+        let per_batch = measured / carried;
         let saving = direct_per_batch as f64 / per_batch as f64;
+        let shape = format!("{chains}x{per_chain}");
         println!(
-            "{chains:>6} {direct_per_batch:>14} {measured:>16} {per_batch:>16} {saving:>11.1}x"
+            "{shape:>8} {carried:>7} {direct_per_batch:>14} {measured:>16} {per_batch:>16} {saving:>11.1}x"
         );
         rows.push(serde_json::json!({
             "chains": chains,
+            "batches_per_chain": per_chain,
+            "chain_batches": carried,
             "direct_gas_per_chain_batch": direct_per_batch,
             "gateway_settle_gas": measured,
             "gateway_gas_per_chain_batch": per_batch,
