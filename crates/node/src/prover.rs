@@ -124,7 +124,7 @@ pub async fn run(args: ProverArgs) -> eyre::Result<()> {
     let worker = Arc::new(Worker::new(db, backend, config));
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
-    tokio::spawn(async move {
+    let signals = tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(term) => term,
@@ -136,5 +136,7 @@ pub async fn run(args: ProverArgs) -> eyre::Result<()> {
         }
         stop.cancel();
     });
-    worker.run(shutdown).await.map_err(|e| eyre::eyre!("--queue: {e}"))
+    let result = worker.run(shutdown).await.map_err(|e| eyre::eyre!("--queue: {e}"));
+    signals.abort();
+    result
 }

@@ -825,11 +825,29 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
         .await
         .unwrap();
     assert_eq!(fees.price().call().await.unwrap(), U256::from(7u64), "after the delay");
+    // A commit chain A paid at the new price: a FeePaid of 7 wei per batch (a commit priced
+    // before the change may still be mined after it, at the old price: it does not count).
     let paid_before = fees.feesCollected().call().await.unwrap();
+    let effective = gw_reader.get_block_number().await.unwrap();
     until("a commit at the new price", &mut [&mut a_node], &[&traffic_a], async || {
-        let paid = fees.feesCollected().call().await.unwrap();
-        // Batches at 7 wei each, not at the old price.
-        (paid > paid_before && paid - paid_before < price).then_some(())
+        let logs = gw_reader
+            .get_logs(
+                &Filter::new()
+                    .address(topology.gateway.fees)
+                    .event_signature(gateway_contracts::GatewayFees::FeePaid::SIGNATURE_HASH)
+                    .topic1(a.gateway_executor.into_word())
+                    .from_block(effective),
+            )
+            .await
+            .unwrap();
+        logs.iter()
+            .map(|log| {
+                gateway_contracts::GatewayFees::FeePaid::decode_log(&log.inner).unwrap().data.amount
+            })
+            .any(|amount| {
+                !amount.is_zero() && amount < price && amount % U256::from(7u64) == U256::ZERO
+            })
+            .then_some(())
     })
     .await;
     // Chain A's status shows what a batch costs it on the Gateway, the fee in it at the price

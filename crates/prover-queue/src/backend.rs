@@ -70,6 +70,16 @@ struct Inner {
     handle: tokio::runtime::Handle,
     status: Mutex<JobsStatus>,
     cancelled: AtomicBool,
+    /// The task refreshing `status` (it holds only a weak reference; aborted on drop).
+    refresher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.refresher).take() {
+            task.abort();
+        }
+    }
 }
 
 /// What a look at one job found.
@@ -94,9 +104,11 @@ impl QueueBackend {
             handle: tokio::runtime::Handle::current(),
             status: Mutex::new(status),
             cancelled: AtomicBool::new(false),
+            refresher: Mutex::new(None),
         });
         info!(target: "prover_queue", queue = inner.db.url(), backend = %inner.local.kind(), "proof jobs go to the queue; workers prove them");
-        tokio::spawn(refresh_status(Arc::downgrade(&inner)));
+        let task = tokio::spawn(refresh_status(Arc::downgrade(&inner)));
+        *lock(&inner.refresher) = Some(task);
         Ok(Self { inner })
     }
 

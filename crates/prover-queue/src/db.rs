@@ -124,7 +124,10 @@ pub struct Db {
     config: tokio_postgres::Config,
     tls: MakeRustlsConnect,
     url: String,
-    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    /// The connection and the task driving it: aborted when the connection is replaced; else
+    /// it ends by itself once the last handle of the client (which may outlive the `Db`) is
+    /// dropped.
+    client: tokio::sync::Mutex<Option<(Arc<Client>, tokio::task::JoinHandle<()>)>>,
     schema_ready: AtomicBool,
 }
 
@@ -193,8 +196,10 @@ impl Db {
         let result = self.bounded(what, future).await;
         if matches!(result, Err(QueueError::Timeout { .. })) {
             let mut slot = self.client.lock().await;
-            if slot.as_ref().is_some_and(|current| Arc::ptr_eq(current, client)) {
-                *slot = None;
+            if slot.as_ref().is_some_and(|(current, _)| Arc::ptr_eq(current, client))
+                && let Some((_, driver)) = slot.take()
+            {
+                driver.abort();
             }
         }
         result
@@ -203,14 +208,20 @@ impl Db {
     /// The connection, made (and the schema created) if there is none or it was lost.
     pub async fn client(&self) -> Result<Arc<Client>, QueueError> {
         let mut slot = self.client.lock().await;
-        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+        if let Some((client, _)) = slot.as_ref().filter(|(c, _)| !c.is_closed()) {
             return Ok(Arc::clone(client));
         }
-        let had_one = slot.take().is_some();
+        let had_one = match slot.take() {
+            Some((_, driver)) => {
+                driver.abort();
+                true
+            }
+            None => false,
+        };
         let (client, connection) =
             self.bounded("connecting", self.config.connect(self.tls.clone())).await?;
         let url = self.url.clone();
-        tokio::spawn(async move {
+        let driver = tokio::spawn(async move {
             if let Err(err) = connection.await {
                 debug!(target: "prover_queue", %url, %err, "connection ended");
             }
@@ -226,7 +237,7 @@ impl Db {
             info!(target: "prover_queue", url = %self.url, "reconnected to the prover queue");
         }
         let client = Arc::new(client);
-        *slot = Some(Arc::clone(&client));
+        *slot = Some((Arc::clone(&client), driver));
         Ok(client)
     }
 
