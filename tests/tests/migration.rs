@@ -14,7 +14,7 @@ use std::{
 
 use alloy::{
     primitives::{Address, U256},
-    providers::Provider,
+    providers::{Provider, ProviderBuilder},
     sol_types::SolEvent,
 };
 use devnet::{
@@ -486,11 +486,28 @@ async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub
     let dir = tempfile::tempdir().unwrap();
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
 
-    // The node settles on L1, then stops sending: batches are sealed but not committed.
+    // The node settles on L1, then stops sending: batches are sealed but not committed. A
+    // commit sent just before the pause would leave L1 not drained (committed above executed):
+    // it is let through and executed first (the full run at 17353fb hit it).
     let mut node = start(config(&topology, &chain, true), &chain, dir.path()).await;
     traffic.blocks(3, 1).await.unwrap();
     node.wait("a batch executed on L1", |s| executed(s) >= 1).await;
-    node.admin.call("settlement_pause", serde_json::json!([])).await.unwrap();
+    let l1_reader = ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
+    let l1_executor = ChainExecutor::new(chain.l1_executor, &l1_reader);
+    let mut drained = false;
+    for _ in 0..10 {
+        node.admin.call("settlement_pause", serde_json::json!([])).await.unwrap();
+        node.wait("no transaction in flight", |s| s["pendingTx"].is_null()).await;
+        let committed: u64 = l1_executor.totalBatchesCommitted().call().await.unwrap().to();
+        let executed_on_l1: u64 = l1_executor.totalBatchesExecuted().call().await.unwrap().to();
+        if committed == executed_on_l1 {
+            drained = true;
+            break;
+        }
+        node.admin.call("settlement_resume", serde_json::json!([])).await.unwrap();
+        node.wait("the committed batches executed", |s| executed(s) >= committed).await;
+    }
+    assert!(drained, "L1 has batches committed and not executed after 10 pauses");
     let on_l1: u64 = executed(&node.status().await);
     traffic.blocks(6, 1).await.unwrap();
     node.wait("batches sealed above the executed one", |s| {
