@@ -31,11 +31,16 @@ debian_install() {
 # Prometheus' promtool checks the node's metric names and alert rules in the tests.
 command -v promtool >/dev/null || debian_install prometheus promtool
 # PostgreSQL's server: the distributed-proving tests start throwaway clusters with its initdb,
-# postgres and pg_isready (Debian puts them under /usr/lib/postgresql/<version>/bin).
-if ! { command -v initdb >/dev/null && command -v postgres >/dev/null; } \
-  && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  debian_install postgresql "PostgreSQL's server"
-fi
+# postgres and pg_isready, all three from one folder (Debian puts them under
+# /usr/lib/postgresql/<version>/bin), as devnet::postgres looks for them.
+pg_server() {
+  local dir
+  for dir in $(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)") /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ] && [ -x "$dir/pg_isready" ] && return 0
+  done
+  return 1
+}
+pg_server || debian_install postgresql "PostgreSQL's server"
 # openssl makes the throwaway CA of the prover queue's TLS test.
 command -v openssl >/dev/null || debian_install openssl openssl
 

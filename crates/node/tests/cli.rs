@@ -277,6 +277,17 @@ fn bad_inputs_fail_at_start_and_name_the_flag() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("s3cret"), "{stderr}");
 
+    // A queue without the settlement ExEx would be ignored: refused.
+    let out = run_to_exit(
+        &["node", "--chain.rpc-url", &chain_url, "--prover.queue", "postgres://u@db/p"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--prover.queue needs --settlement.enabled"),
+        "{stderr}"
+    );
+
     // The key error names the flag and never prints the file's content.
     let out = run_to_exit(
         &[

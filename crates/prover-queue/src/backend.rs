@@ -289,6 +289,7 @@ impl Inner {
                 "refusing a proof",
                 "UPDATE gateway_proof_jobs SET
                      state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+                     queued_at = now(),
                      result = NULL, worker = NULL, claim = NULL, lease_until = NULL,
                      refused = refused + 1,
                      bad_workers = array_append(bad_workers, $2), last_error = $3
@@ -301,7 +302,8 @@ impl Inner {
     /// One look at the whole queue; also fails the jobs whose last lease expired and drops
     /// results taken more than an hour ago.
     async fn look(&self) -> Result<JobsStatus, QueueError> {
-        self.db
+        let expired = self
+            .db
             .execute(
                 "failing jobs whose attempts are spent",
                 "UPDATE gateway_proof_jobs SET state = 'failed', lease_expiries = lease_expiries + 1,
@@ -312,6 +314,7 @@ impl Inner {
                 &[],
             )
             .await?;
+        metrics::counter!("prover_queue_lease_expiries_total").increment(expired);
         self.db
             .execute(
                 "dropping old results",
@@ -354,7 +357,7 @@ impl Inner {
                          WHERE seen_at > now() - interval '30 seconds'),
                         (SELECT coalesce(sum(lease_expiries), 0)::bigint FROM gateway_proof_jobs),
                         (SELECT coalesce(sum(refused), 0)::bigint FROM gateway_proof_jobs),
-                        (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)::bigint
+                        (SELECT coalesce(extract(epoch FROM now() - min(queued_at)), 0)::bigint
                          FROM gateway_proof_jobs WHERE state = 'queued')",
                 &[],
             )

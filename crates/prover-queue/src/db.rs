@@ -49,9 +49,11 @@ CREATE TABLE IF NOT EXISTS gateway_proof_jobs (
     prove_ms        BIGINT,
     taken           INT NOT NULL DEFAULT 0,
     created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    queued_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
     finished_at     TIMESTAMPTZ
 );
 ALTER TABLE gateway_proof_jobs ADD COLUMN IF NOT EXISTS claim TEXT;
+ALTER TABLE gateway_proof_jobs ADD COLUMN IF NOT EXISTS queued_at TIMESTAMPTZ NOT NULL DEFAULT now();
 CREATE INDEX IF NOT EXISTS gateway_proof_jobs_claim ON gateway_proof_jobs (state, kind, id);
 CREATE TABLE IF NOT EXISTS gateway_prover_workers (
     id          TEXT PRIMARY KEY,
@@ -109,14 +111,27 @@ pub fn check_url(url: &str) -> Result<String, String> {
         .map_err(|e| format!("not a PostgreSQL address ({}): {e}", redact(url)))
 }
 
-/// `url` without its password (for logs, errors and the status).
+/// `url` without its password (for logs, errors and the status): the `user:password@` of a
+/// URL and any `password=` setting (in a URL's query or the `key=value` form).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_string() };
-    match credentials.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+    let mut out = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => match credentials.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        },
         None => url.to_string(),
+    };
+    let mut from = 0;
+    while let Some(at) = out[from..].find("password=") {
+        let start = from + at + "password=".len();
+        let end = out[start..].find(['&', ' ']).map_or(out.len(), |e| start + e);
+        out.replace_range(start..end, "***");
+        from = start + 3;
     }
+    out
 }
 
 /// One PostgreSQL connection, shared by a process's queue users; re-made when lost.
@@ -276,6 +291,14 @@ mod tests {
         );
         assert_eq!(redact("postgres://prover@db:5432/p"), "postgres://prover@db:5432/p");
         assert_eq!(redact("host=/tmp user=x"), "host=/tmp user=x");
+        assert_eq!(
+            redact("host=db user=prover password=s3cret dbname=proofs"),
+            "host=db user=prover password=*** dbname=proofs"
+        );
+        assert_eq!(
+            redact("postgres://prover@db/proofs?password=s3cret&sslmode=require"),
+            "postgres://prover@db/proofs?password=***&sslmode=require"
+        );
     }
 
     #[test]

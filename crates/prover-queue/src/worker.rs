@@ -379,6 +379,7 @@ impl Worker {
                 "recording a failure",
                 "UPDATE gateway_proof_jobs SET
                      state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+                     queued_at = now(),
                      worker = NULL, claim = NULL, lease_until = NULL, last_error = $3
                  WHERE id = $1 AND claim = $2 AND state = 'running'",
                 &[&id, &claim, &reason],
@@ -395,8 +396,8 @@ impl Worker {
             .db
             .execute(
                 "putting a job back",
-                "UPDATE gateway_proof_jobs SET state = 'queued', worker = NULL, claim = NULL,
-                     lease_until = NULL, attempts = greatest(attempts - 1, 0)
+                "UPDATE gateway_proof_jobs SET state = 'queued', queued_at = now(), worker = NULL,
+                     claim = NULL, lease_until = NULL, attempts = greatest(attempts - 1, 0)
                  WHERE id = $1 AND claim = $2 AND state = 'running'",
                 &[&id, &claim],
             )
@@ -432,15 +433,15 @@ fn prove(
 pub async fn retry_failed(db: &Db) -> Result<u64, QueueError> {
     db.execute(
         "forgiving refused workers",
-        "UPDATE gateway_proof_jobs SET bad_workers = '{}'
+        "UPDATE gateway_proof_jobs SET bad_workers = '{}', queued_at = now()
          WHERE state = 'queued' AND bad_workers <> '{}'",
         &[],
     )
     .await?;
     db.execute(
         "putting failed jobs back",
-        "UPDATE gateway_proof_jobs SET state = 'queued', attempts = 0, worker = NULL,
-             claim = NULL, lease_until = NULL, bad_workers = '{}'
+        "UPDATE gateway_proof_jobs SET state = 'queued', queued_at = now(), attempts = 0,
+             worker = NULL, claim = NULL, lease_until = NULL, bad_workers = '{}'
          WHERE state = 'failed'",
         &[],
     )

@@ -207,7 +207,8 @@ pub struct JobsStatus {
     pub jobs: std::collections::BTreeMap<String, u64>,
     /// Workers seen in the last 30 s.
     pub workers: u64,
-    /// Seconds the oldest queued job has waited for a worker (0: none waits).
+    /// Seconds the oldest queued job has waited for a worker since it was last queued (0: none
+    /// waits).
     pub oldest_queued_s: u64,
     /// Leases that expired (a worker stopped renewing one: its job was put back).
     pub lease_expiries: u64,
