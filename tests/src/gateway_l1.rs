@@ -12,7 +12,7 @@ use alloy::{
     rpc::types::TransactionReceipt,
 };
 use devnet::Topology;
-use gateway_contracts::{GatewayExecutor, convert};
+use gateway_contracts::{Bridgehub, GatewayExecutor, convert};
 use gateway_primitives::{
     ChainBatchRef, CommitBatchInfo, GatewayCarry, StoredBatchInfo, batch_leaf, batch_output_hash,
     chain_leaf, gateway_commitment, merkle_root, public_input,
@@ -42,6 +42,35 @@ pub struct GatewayL1 {
     last_timestamp: u64,
     /// The shared tree as L1 holds it: chains in order, each with its carried batches.
     tree: Vec<(u64, Vec<CommitBatchInfo>)>,
+}
+
+/// Registers made-up chains `ids` on the Gateway through L1's Bridgehub (by L1 governance),
+/// each after a genesis whose state commitment is its id; returns each chain's genesis (the
+/// previous batch of its first carried one).
+pub async fn register_made_up_chains(
+    topology: &Topology,
+    ids: &[u64],
+) -> eyre::Result<std::collections::BTreeMap<u64, StoredBatchInfo>> {
+    let governance =
+        devnet::signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key)?;
+    let bridgehub = Bridgehub::new(topology.bridgehub, &governance);
+    let mut genesis_of = std::collections::BTreeMap::new();
+    for id in ids {
+        let genesis =
+            StoredBatchInfo { stateCommitment: B256::from(U256::from(*id)), ..Default::default() };
+        let pending = bridgehub
+            .registerChain(
+                U256::from(*id),
+                topology.l1.governance,
+                U256::from(topology.gateway.node.chain_id),
+                convert(&genesis)?,
+            )
+            .send()
+            .await?;
+        devnet::confirm("registerChain", pending).await?;
+        genesis_of.insert(*id, genesis);
+    }
+    Ok(genesis_of)
 }
 
 impl GatewayL1 {

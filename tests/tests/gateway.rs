@@ -9,7 +9,7 @@
 use alloy::primitives::{B256, U256};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::{self, chain_config, gateway_config, start_host, start_settlement};
-use e2e_tests::gateway_l1::GatewayL1;
+use e2e_tests::gateway_l1::{GatewayL1, register_made_up_chains};
 use exex_host::HostHandle;
 use gateway_contracts::{ChainExecutor, GatewayExecutor, MessageRoot, convert};
 use gateway_primitives::{
@@ -653,29 +653,8 @@ async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_
     .unwrap();
     let topology = devnet.topology.clone();
     type Errors = GatewayExecutor::GatewayExecutorErrors;
-    let governance =
-        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
-    let bridgehub = gateway_contracts::Bridgehub::new(topology.bridgehub, &governance);
     let ids: Vec<u64> = (0..64).map(|i| 5_000 + i).collect();
-    let mut last_of = std::collections::BTreeMap::new();
-    for id in &ids {
-        let genesis =
-            StoredBatchInfo { stateCommitment: B256::from(U256::from(*id)), ..Default::default() };
-        bridgehub
-            .registerChain(
-                U256::from(*id),
-                topology.l1.governance,
-                U256::from(topology.gateway.node.chain_id),
-                convert(&genesis).unwrap(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        last_of.insert(*id, genesis);
-    }
+    let mut last_of = register_made_up_chains(&topology, &ids).await.unwrap();
     let operator =
         signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
             .unwrap();

@@ -29,51 +29,51 @@ fn flip(bytes: &Bytes) -> Bytes {
     bytes.into()
 }
 
-/// A worker's backend whose proofs are FAKED and wrong (the mock proof with one byte flipped).
-#[derive(Debug)]
-struct WrongProofs;
+/// The mock backend with one thing broken on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Broken {
+    /// A worker's proofs are FAKED and wrong (the mock proof with one byte flipped).
+    WrongProofs,
+    /// A worker fails every job.
+    Failing,
+    /// A node's own verification of leaf proofs cannot run (its keys fail to load).
+    VerifyingKeys,
+}
 
-impl ProofBackend for WrongProofs {
+impl ProofBackend for Broken {
     fn kind(&self) -> BackendKind {
         BackendKind::Mock
     }
     fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
-        let proof = MockBackend::default().prove_batch(input)?;
-        Ok(BatchProof { bytes: flip(&proof.bytes), ..proof })
+        let proof = match self {
+            Self::Failing => {
+                return Err(ProverError::Failed {
+                    what: format!("batch {}", input.batch_number),
+                    reason: "out of memory (test)".into(),
+                });
+            }
+            _ => MockBackend::default().prove_batch(input)?,
+        };
+        match self {
+            Self::WrongProofs => Ok(BatchProof { bytes: flip(&proof.bytes), ..proof }),
+            _ => Ok(proof),
+        }
     }
     fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
         let proof = MockBackend::default().aggregate(proofs)?;
-        Ok(AggregatedProof { bytes: flip(&proof.bytes), ..proof })
+        match self {
+            Self::WrongProofs => Ok(AggregatedProof { bytes: flip(&proof.bytes), ..proof }),
+            Self::Failing => Err(ProverError::EmptyAggregation),
+            Self::VerifyingKeys => Ok(proof),
+        }
     }
     fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
-        MockBackend::default().verify_batch(proof)
-    }
-    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
-        MockBackend::default().verify_aggregated(proof)
-    }
-    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
-        MockBackend::default().aggregated_calldata(proof)
-    }
-}
-
-/// A worker's backend that fails every job.
-#[derive(Debug)]
-struct Failing;
-
-impl ProofBackend for Failing {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Mock
-    }
-    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
-        Err(ProverError::Failed {
-            what: format!("batch {}", input.batch_number),
-            reason: "out of memory (test)".into(),
-        })
-    }
-    fn aggregate(&self, _: &[BatchProof]) -> ProverResult<AggregatedProof> {
-        Err(ProverError::EmptyAggregation)
-    }
-    fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+        if *self == Self::VerifyingKeys {
+            return Err(ProverError::Failed {
+                what: "the leaf keys".into(),
+                reason: "disk full (test)".into(),
+            });
+        }
         MockBackend::default().verify_batch(proof)
     }
     fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
@@ -182,7 +182,7 @@ async fn proofs_go_through_the_queue_come_back_verified_and_the_same_job_is_aske
 async fn a_faked_wrong_proof_from_a_worker_is_refused_and_the_job_is_proved_by_another() {
     let pg = Postgres::start().unwrap();
     let node = node(&pg.url());
-    let liar = worker(&pg.url(), "liar", Arc::new(WrongProofs));
+    let liar = worker(&pg.url(), "liar", Arc::new(Broken::WrongProofs));
     let job = {
         let node = node.clone();
         tokio::spawn(async move { prove(&node, 5).await })
@@ -207,7 +207,7 @@ async fn a_faked_wrong_proof_from_a_worker_is_refused_and_the_job_is_proved_by_a
 async fn a_job_failing_every_attempt_is_shown_failed_and_put_back_on_request() {
     let pg = Postgres::start().unwrap();
     let node = node(&pg.url());
-    let failing = worker(&pg.url(), "oom", Arc::new(Failing));
+    let failing = worker(&pg.url(), "oom", Arc::new(Broken::Failing));
     let err = prove(&node, 9).await.unwrap_err().to_string();
     assert!(err.contains("failed 3 attempt(s)") && err.contains("out of memory (test)"), "{err}");
     assert!(err.contains("--retry-failed"), "says how to put it back: {err}");
@@ -251,37 +251,12 @@ async fn the_node_and_a_worker_carry_on_when_postgres_restarts_under_them() {
         .await;
 }
 
-/// A node-side backend whose own verification cannot run (its keys fail to load).
-#[derive(Debug)]
-struct BrokenKeys;
-
-impl ProofBackend for BrokenKeys {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Mock
-    }
-    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
-        MockBackend::default().prove_batch(input)
-    }
-    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
-        MockBackend::default().aggregate(proofs)
-    }
-    fn verify_batch(&self, _: &BatchProof) -> ProverResult<()> {
-        Err(ProverError::Failed { what: "the leaf keys".into(), reason: "disk full (test)".into() })
-    }
-    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
-        MockBackend::default().verify_aggregated(proof)
-    }
-    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
-        MockBackend::default().aggregated_calldata(proof)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_nodes_own_failure_to_verify_is_not_blamed_on_the_worker() {
     let pg = Postgres::start().unwrap();
     let config =
         QueueConfig { poll_interval: Duration::from_millis(50), ..QueueConfig::new(pg.url()) };
-    let node = QueueBackend::new(config, Arc::new(BrokenKeys)).unwrap();
+    let node = QueueBackend::new(config, Arc::new(Broken::VerifyingKeys)).unwrap();
     let _worker = worker(&pg.url(), "honest", Arc::new(MockBackend::default()));
     let err = prove(&node, 4).await.unwrap_err().to_string();
     assert!(err.contains("disk full (test)"), "{err}");

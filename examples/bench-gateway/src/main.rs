@@ -18,8 +18,8 @@
 
 use alloy::primitives::{B256, Bytes, U256};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, confirm, signer_provider};
-use e2e_tests::gateway_l1::GatewayL1;
-use gateway_contracts::{Bridgehub, ChainExecutor, convert};
+use e2e_tests::gateway_l1::{GatewayL1, register_made_up_chains};
+use gateway_contracts::{ChainExecutor, convert};
 use gateway_primitives::{CommitBatchInfo, StoredBatchInfo};
 
 const CHAIN_COUNTS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
@@ -53,7 +53,6 @@ async fn main() -> eyre::Result<()> {
     let topology = &devnet.topology;
     let chain = &topology.chains[0];
     let l1_chain = topology.l1.node.chain_id;
-    let gateway_chain = topology.gateway.node.chain_id;
     let direct_provider = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key)?;
     let direct = ChainExecutor::new(chain.l1_executor, &direct_provider);
     let gateway_provider =
@@ -99,28 +98,7 @@ async fn main() -> eyre::Result<()> {
     // over all 64 chains.
     let max_chains = CHAIN_COUNTS.iter().copied().max().unwrap_or(1) as u64;
     let ids: Vec<u64> = (0..max_chains).map(|i| 1_000 + i).collect();
-    let governance =
-        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key)?;
-    let bridgehub = Bridgehub::new(topology.bridgehub, &governance);
-    let mut last_of = std::collections::BTreeMap::<u64, StoredBatchInfo>::new();
-    for id in &ids {
-        let genesis =
-            StoredBatchInfo { stateCommitment: B256::from(U256::from(*id)), ..Default::default() };
-        confirm(
-            "registerChain",
-            bridgehub
-                .registerChain(
-                    U256::from(*id),
-                    topology.l1.governance,
-                    U256::from(gateway_chain),
-                    convert(&genesis)?,
-                )
-                .send()
-                .await?,
-        )
-        .await?;
-        last_of.insert(*id, genesis);
-    }
+    let mut last_of = register_made_up_chains(topology, &ids).await?;
     let mut gateway = GatewayL1::new(topology, gateway_provider.clone());
     gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await?;
     let mut rows = Vec::new();
