@@ -15,6 +15,7 @@
 mod anvil;
 /// What a user of the bridge does: deposit, withdraw, claim.
 pub mod bridge;
+mod gas_profile;
 mod history;
 mod init;
 pub mod postgres;
@@ -28,6 +29,7 @@ pub use anvil::{
     ANVIL_ENV, Anvil, AnvilConfig, DEV_ACCOUNT_KEYS, DevnetError, DevnetResult, anvil_path,
     project_root,
 };
+pub use gas_profile::{GasProfile, gas_profile};
 pub use history::{MinedTx, SettlementCalls, mined_from};
 pub use init::{
     ChainSpec, EcosystemSpec, address_of_key, check_chain, check_ecosystem, genesis_of, init_chain,

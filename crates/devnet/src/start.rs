@@ -48,7 +48,10 @@ impl Devnet {
                 ..Default::default()
             })
         };
-        let l1 = spawn(config.l1_chain_id, &[])?;
+        let l1 = spawn(
+            config.l1_chain_id,
+            if config.l1_steps_tracing { &["--steps-tracing"] } else { &[] },
+        )?;
         // The Gateway's sequencer starts with no code that outsiders could deploy with (anvil's
         // default CREATE2 deployer): every contract on it comes from an allowlisted deployer.
         let gateway = spawn(config.gateway_chain_id, &["--disable-default-create2-deployer"])?;

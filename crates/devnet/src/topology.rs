@@ -58,6 +58,10 @@ pub struct DevnetConfig {
     /// `--prune-history`): for long runs, where anvil would otherwise write every state to
     /// disk. `None` keeps anvil's default (full history; calls at old blocks work).
     pub prune_history: Option<usize>,
+    /// L1 records each opcode's gas (anvil's `--steps-tracing`), so that
+    /// [`crate::gas_profile`] can say where a transaction's gas went. Off by default: it slows
+    /// every transaction down.
+    pub l1_steps_tracing: bool,
 }
 
 /// Which proofs a devnet's executors accept.
@@ -82,6 +86,7 @@ impl Default for DevnetConfig {
             block_time: None,
             proofs: DevnetProofs::Mock,
             prune_history: None,
+            l1_steps_tracing: false,
         }
     }
 }

@@ -11,13 +11,19 @@
 //!   The real path adds the halo2 aggregated proof's verification per Gateway batch; it is not
 //!   estimated here (no constant stands in for a measurement): `tests/tests/halo2.rs` measures
 //!   it for the 4-leaf aggregation, the widest the flat aggregation verifies on L1 today.
+//! - Where the gas goes: the shapes up to 64 chain batches run again on a second devnet whose L1
+//!   traces every opcode (`devnet::gas_profile`), and a second table splits each measured
+//!   `settleBatch` per chain batch into calldata, storage reads and writes, hashing, events,
+//!   calls and the rest (also in the report, per row).
 //!
 //! ```text
 //! cargo run --release -p example-bench-gateway
 //! ```
 
 use alloy::primitives::{B256, Bytes, U256};
-use devnet::{Devnet, DevnetConfig, InitialSettlement, confirm, signer_provider};
+use devnet::{
+    Devnet, DevnetConfig, GasProfile, InitialSettlement, confirm, gas_profile, signer_provider,
+};
 use e2e_tests::gateway_l1::{GatewayL1, register_made_up_chains};
 use gateway_contracts::{ChainExecutor, convert};
 use gateway_primitives::{CommitBatchInfo, StoredBatchInfo};
@@ -26,6 +32,8 @@ const CHAIN_COUNTS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 /// Rows where each chain carries several batches per Gateway batch (a chain that seals more
 /// often than the Gateway settles): (chains, batches per chain).
 const RUNS: [(usize, usize); 3] = [(16, 4), (16, 16), (64, 4)];
+/// The widest Gateway batch whose settlement is traced to say where its gas went.
+const MAX_PROFILED: u64 = 64;
 
 fn batch(chain_id: u64, sl: u64, number: u64, timestamp: u64) -> CommitBatchInfo {
     CommitBatchInfo {
@@ -43,10 +51,29 @@ fn batch(chain_id: u64, sl: u64, number: u64, timestamp: u64) -> CommitBatchInfo
     }
 }
 
-#[tokio::main]
-async fn main() -> eyre::Result<()> {
+/// One measured Gateway batch of a shape.
+struct Measured {
+    chains: usize,
+    per_chain: usize,
+    gas: u64,
+    tx: B256,
+}
+
+/// Starts a devnet (L1 traced or not), registers 64 made-up chains on its Gateway and settles,
+/// per shape, a warm-up Gateway batch and the measured one, each carrying `per_chain` batches
+/// of each of the shape's chains. L1 checks each chain's previous batch, recomputes every
+/// public input and the shared root over all 64 chains. Returns the measured batches, the
+/// direct cost per chain batch and, when traced, each measured batch's gas profile.
+async fn measure(
+    shapes: &[(usize, usize)],
+    traced: bool,
+) -> eyre::Result<(u64, Vec<(Measured, Option<GasProfile>)>)> {
     let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        DevnetConfig {
+            chains: vec![InitialSettlement::L1],
+            l1_steps_tracing: traced,
+            ..Default::default()
+        },
         None,
     )
     .await?;
@@ -91,24 +118,14 @@ async fn main() -> eyre::Result<()> {
     }
     let direct_per_batch = direct_total / direct_batches;
 
-    // Through the Gateway: 64 chains registered on the Gateway (handed over after a made-up
-    // genesis) and added to the shared tree by a first Gateway batch; then per N, a warm-up
-    // Gateway batch and the measured one, each carrying one batch of each of N chains. L1
-    // checks each chain's previous batch, recomputes every public input and the shared root
-    // over all 64 chains.
     let max_chains = CHAIN_COUNTS.iter().copied().max().unwrap_or(1) as u64;
     let ids: Vec<u64> = (0..max_chains).map(|i| 1_000 + i).collect();
     let mut last_of = register_made_up_chains(topology, &ids).await?;
     let mut gateway = GatewayL1::new(topology, gateway_provider.clone());
     gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await?;
-    let mut rows = Vec::new();
-    println!(
-        "{:>8} {:>7} {:>14} {:>16} {:>16} {:>12}",
-        "chains", "batches", "direct/batch", "gateway tx gas", "via GW/batch", "saving"
-    );
-    let shapes = CHAIN_COUNTS.iter().map(|c| (*c, 1)).chain(RUNS);
-    for (chains, per_chain) in shapes {
-        let mut measured = 0;
+    let mut measured = Vec::new();
+    for &(chains, per_chain) in shapes {
+        let mut last_receipt = None;
         for round in 0..2u8 {
             let runs: Vec<_> = ids[..chains]
                 .iter()
@@ -125,25 +142,105 @@ async fn main() -> eyre::Result<()> {
                     (*id, previous, batches)
                 })
                 .collect();
-            let receipt = gateway.settle(gateway.batch(GatewayL1::carry(&[], &runs))).await?;
-            measured = receipt.gas_used;
+            last_receipt = Some(gateway.settle(gateway.batch(GatewayL1::carry(&[], &runs))).await?);
         }
-        let carried = (chains * per_chain) as u64;
-        let per_batch = measured / carried;
+        let receipt = last_receipt.ok_or_else(|| eyre::eyre!("no Gateway batch settled"))?;
+        let profile = if traced {
+            let profile = gas_profile(&gateway_provider, receipt.transaction_hash).await?;
+            eyre::ensure!(
+                profile.gas_used == receipt.gas_used,
+                "the trace of {} says {} gas, its receipt {}",
+                receipt.transaction_hash,
+                profile.gas_used,
+                receipt.gas_used
+            );
+            Some(profile)
+        } else {
+            None
+        };
+        measured.push((
+            Measured { chains, per_chain, gas: receipt.gas_used, tx: receipt.transaction_hash },
+            profile,
+        ));
+    }
+    Ok((direct_per_batch, measured))
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let shapes: Vec<_> = CHAIN_COUNTS.iter().map(|c| (*c, 1)).chain(RUNS).collect();
+    let (direct_per_batch, measured) = measure(&shapes, false).await?;
+    // Where the gas went: the same shapes up to 64 chain batches again, on an L1 that traces
+    // each opcode (slower; a trace of 256 chain batches runs to gigabytes).
+    let profiled: Vec<_> =
+        shapes.iter().copied().filter(|(c, b)| (c * b) as u64 <= MAX_PROFILED).collect();
+    let (_, traced) = measure(&profiled, true).await?;
+
+    let mut rows = Vec::new();
+    println!(
+        "{:>8} {:>7} {:>14} {:>16} {:>16} {:>12}",
+        "chains", "batches", "direct/batch", "gateway tx gas", "via GW/batch", "saving"
+    );
+    for (m, _) in &measured {
+        let carried = (m.chains * m.per_chain) as u64;
+        let per_batch = m.gas / carried;
         let saving = direct_per_batch as f64 / per_batch as f64;
-        let shape = format!("{chains}x{per_chain}");
+        let shape = format!("{}x{}", m.chains, m.per_chain);
         println!(
-            "{shape:>8} {carried:>7} {direct_per_batch:>14} {measured:>16} {per_batch:>16} {saving:>11.1}x"
+            "{shape:>8} {carried:>7} {direct_per_batch:>14} {:>16} {per_batch:>16} {saving:>11.1}x",
+            m.gas
         );
+        let profile = traced
+            .iter()
+            .find(|(t, _)| (t.chains, t.per_chain) == (m.chains, m.per_chain))
+            .and_then(|(t, p)| p.map(|p| (t, p)));
         rows.push(serde_json::json!({
-            "chains": chains,
-            "batches_per_chain": per_chain,
+            "chains": m.chains,
+            "batches_per_chain": m.per_chain,
             "chain_batches": carried,
             "direct_gas_per_chain_batch": direct_per_batch,
-            "gateway_settle_gas": measured,
+            "gateway_settle_gas": m.gas,
+            "gateway_settle_tx": m.tx,
             "gateway_gas_per_chain_batch": per_batch,
             "saving_factor": saving,
+            // Traced on a second L1 (same contracts, same shapes in the same order).
+            "gateway_settle_gas_profile": profile.map(|(t, p)| serde_json::json!({
+                "gas_used": t.gas, "parts": p,
+            })),
         }));
+    }
+    println!("\nL1 gas per chain batch of the Gateway's settleBatch, by kind (opcode trace):");
+    println!(
+        "{:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "shape",
+        "total",
+        "base+data",
+        "SLOAD",
+        "(count)",
+        "SSTORE-rf",
+        "(count)",
+        "keccak",
+        "events",
+        "calls",
+        "other"
+    );
+    for (m, p) in &traced {
+        let Some(p) = p else { continue };
+        let p = p.per((m.chains * m.per_chain) as u64);
+        println!(
+            "{:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            format!("{}x{}", m.chains, m.per_chain),
+            p.gas_used,
+            p.base + p.calldata,
+            p.storage_reads,
+            p.sloads,
+            p.storage_writes.saturating_sub(p.refund),
+            p.sstores,
+            p.hashing,
+            p.events,
+            p.calls,
+            p.other,
+        );
     }
     std::fs::create_dir_all("reports")?;
     let report = serde_json::json!({

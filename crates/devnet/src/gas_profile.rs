@@ -1,0 +1,195 @@
+//! Where a mined transaction's gas went, by kind of work, from the node's own opcode trace
+//! (`debug_traceTransaction`, struct logs): for benchmarks that must explain a number, not only
+//! print it.
+
+use alloy::{primitives::B256, providers::Provider};
+use serde::Deserialize;
+
+use crate::{DevnetError, DevnetResult, raw_call};
+
+/// A transaction's gas, split by what paid for it. The parts add up to the receipt's gas used:
+/// `base + calldata + storage_reads + storage_writes + hashing + events + calls + other -
+/// refund`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GasProfile {
+    /// The receipt's gas used.
+    pub gas_used: u64,
+    /// The transaction's own 21,000.
+    pub base: u64,
+    /// The rest of the intrinsic gas: the calldata's bytes (and, for a creation, the code).
+    pub calldata: u64,
+    /// `SLOAD`s of the top call frame.
+    pub storage_reads: u64,
+    /// How many `SLOAD`s.
+    pub sloads: u64,
+    /// `SSTORE`s of the top call frame (before refunds).
+    pub storage_writes: u64,
+    /// How many `SSTORE`s.
+    pub sstores: u64,
+    /// `KECCAK256` of the top call frame (with the memory it expanded).
+    pub hashing: u64,
+    /// `LOG0`..`LOG4` of the top call frame.
+    pub events: u64,
+    /// Calls to other contracts (a verifier, a library), everything inside them included.
+    pub calls: u64,
+    /// Everything else the top frame ran: ABI decoding, memory, arithmetic, jumps.
+    pub other: u64,
+    /// Gas refunded at the end (storage cleared or set back).
+    pub refund: u64,
+}
+
+impl GasProfile {
+    /// `self` divided by `n` (e.g. per chain batch), each part rounded down.
+    pub fn per(&self, n: u64) -> Self {
+        let n = n.max(1);
+        Self {
+            gas_used: self.gas_used / n,
+            base: self.base / n,
+            calldata: self.calldata / n,
+            storage_reads: self.storage_reads / n,
+            sloads: self.sloads / n,
+            storage_writes: self.storage_writes / n,
+            sstores: self.sstores / n,
+            hashing: self.hashing / n,
+            events: self.events / n,
+            calls: self.calls / n,
+            other: self.other / n,
+            refund: self.refund / n,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Trace {
+    gas: u64,
+    #[serde(default)]
+    struct_logs: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Step {
+    op: String,
+    gas: u64,
+    gas_cost: u64,
+    depth: u64,
+}
+
+#[derive(Deserialize)]
+struct TxGas {
+    gas: alloy::primitives::U64,
+}
+
+/// The [`GasProfile`] of mined transaction `hash`, from the node's struct-log trace (anvil and
+/// geth answer `debug_traceTransaction`; anvil only when started with `--steps-tracing`, see
+/// [`crate::DevnetConfig::l1_steps_tracing`]). A trace of a large transaction runs to hundreds of
+/// megabytes: profile the shapes a benchmark explains, not every transaction.
+pub async fn gas_profile<P: Provider>(provider: &P, hash: B256) -> DevnetResult<GasProfile> {
+    let options = serde_json::json!({
+        "disableStack": true, "disableStorage": true, "enableMemory": false,
+        "enableReturnData": false,
+    });
+    let trace: Trace = serde_json::from_value(
+        raw_call(provider, "debug_traceTransaction", serde_json::json!([hash, options])).await?,
+    )
+    .map_err(|e| DevnetError::Rpc(format!("debug_traceTransaction {hash}: {e}")))?;
+    if trace.struct_logs.is_empty() {
+        return Err(DevnetError::Rpc(format!(
+            "debug_traceTransaction {hash}: no opcode steps in the trace; start anvil with \
+             --steps-tracing (DevnetConfig::l1_steps_tracing)"
+        )));
+    }
+    let tx: TxGas = serde_json::from_value(
+        raw_call(provider, "eth_getTransactionByHash", serde_json::json!([hash])).await?,
+    )
+    .map_err(|e| DevnetError::Rpc(format!("eth_getTransactionByHash {hash}: {e}")))?;
+    Ok(profile_of(tx.gas.to::<u64>(), &trace))
+}
+
+fn profile_of(gas_limit: u64, trace: &Trace) -> GasProfile {
+    let steps = &trace.struct_logs;
+    let intrinsic =
+        steps.first().map_or(gas_limit.saturating_sub(trace.gas), |s| gas_limit - s.gas);
+    let mut profile = GasProfile {
+        gas_used: trace.gas,
+        base: intrinsic.min(21_000),
+        calldata: intrinsic.saturating_sub(21_000),
+        ..GasProfile::default()
+    };
+    let mut spent = intrinsic;
+    let mut i = 0;
+    while i < steps.len() {
+        let step = &steps[i];
+        if step.depth != 1 {
+            i += 1;
+            continue;
+        }
+        // The gas of a top-frame step is what the next top-frame step has less (a call's
+        // includes everything inside it); the last one's is its own cost.
+        let next = steps[i + 1..].iter().position(|s| s.depth == 1).map(|p| i + 1 + p);
+        let cost = next.map_or(step.gas_cost, |n| step.gas.saturating_sub(steps[n].gas));
+        spent += cost;
+        match step.op.as_str() {
+            "SLOAD" => {
+                profile.storage_reads += cost;
+                profile.sloads += 1;
+            }
+            "SSTORE" => {
+                profile.storage_writes += cost;
+                profile.sstores += 1;
+            }
+            "KECCAK256" | "SHA3" => profile.hashing += cost,
+            op if op.starts_with("LOG") => profile.events += cost,
+            "CALL" | "STATICCALL" | "DELEGATECALL" | "CALLCODE" => profile.calls += cost,
+            _ => profile.other += cost,
+        }
+        i = next.unwrap_or(steps.len());
+    }
+    profile.refund = spent.saturating_sub(trace.gas);
+    profile
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(op: &str, gas: u64, gas_cost: u64, depth: u64) -> Step {
+        Step { op: op.into(), gas, gas_cost, depth }
+    }
+
+    #[test]
+    fn a_trace_is_split_by_kind_and_adds_up_to_the_gas_used() {
+        // 100,000 limit, 21,000 + 1,000 intrinsic; a call that spends 3,000 inside.
+        let trace = Trace {
+            gas: 22_000 + 3 + 2_100 + 5_000 + 36 + 750 + 3_100 + 2 - 2_000,
+            struct_logs: vec![
+                step("PUSH1", 78_000, 3, 1),
+                step("SLOAD", 77_997, 2_100, 1),
+                step("SSTORE", 75_897, 5_000, 1),
+                step("KECCAK256", 70_897, 36, 1),
+                step("LOG1", 70_861, 750, 1),
+                step("STATICCALL", 70_111, 70_000, 1),
+                step("PUSH1", 69_000, 3, 2),
+                step("RETURN", 67_500, 0, 2),
+                step("POP", 67_011, 2, 1),
+                step("STOP", 67_009, 0, 1),
+            ],
+        };
+        let p = profile_of(100_000, &trace);
+        assert_eq!((p.base, p.calldata), (21_000, 1_000));
+        assert_eq!((p.storage_reads, p.sloads, p.storage_writes, p.sstores), (2_100, 1, 5_000, 1));
+        assert_eq!((p.hashing, p.events, p.calls), (36, 750, 3_100));
+        assert_eq!(p.other, 3 + 2);
+        let sum = p.base
+            + p.calldata
+            + p.storage_reads
+            + p.storage_writes
+            + p.hashing
+            + p.events
+            + p.calls
+            + p.other;
+        assert_eq!(sum - p.refund, p.gas_used);
+        assert_eq!(p.per(2).storage_writes, 2_500);
+    }
+}
