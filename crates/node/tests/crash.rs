@@ -613,6 +613,10 @@ async fn a_node_killed_while_relaying_a_deposit_processes_it_once() {
     let (devnet, chain) = l1_devnet(dir.path()).await;
     let topology = devnet.topology.clone();
     let port = free_port();
+    // The chain mines nothing until told: the relayer's `processOp` is still pending when the
+    // node is killed, as on a chain with a block time.
+    let chain_rpc = &chain.node.rpc_url;
+    devnet::rpc_call(chain_rpc, "evm_setAutomine", serde_json::json!([false])).await.unwrap();
     let mut node = spawn(&chain, dir.path(), port, Some("after-priority-op-sent"));
     let user =
         devnet::signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
@@ -635,7 +639,28 @@ async fn a_node_killed_while_relaying_a_deposit_processes_it_once() {
         .await
         .unwrap();
     expect_killed(&mut node, "after-priority-op-sent").await;
+    let before = pending_to(chain_rpc, devnet::INBOX_ADDRESS).await;
+    assert_eq!(before.len(), 1, "one processOp pending when the node was killed: {before:?}");
+    let (relayer, nonce, first) = before[0];
     let mut node = spawn(&chain, dir.path(), port, None);
+    // The restarted node finds the send it persisted and replaces it at the same nonce (a
+    // higher fee) instead of sending a second transaction after it.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = pending_to(chain_rpc, devnet::INBOX_ADDRESS).await;
+        assert!(
+            now.iter().all(|(from, n, _)| (*from, *n) == (relayer, nonce)),
+            "a second processOp besides the one at nonce {nonce}: {now:?}"
+        );
+        if now.iter().any(|(_, _, hash)| *hash != first) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pending processOp {first} never replaced: {now:?}");
+        assert!(node.0.try_wait().unwrap().is_none(), "the restarted node exited");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    devnet::rpc_call(chain_rpc, "evm_setAutomine", serde_json::json!([true])).await.unwrap();
+    devnet::rpc_call(chain_rpc, "evm_mine", serde_json::json!([])).await.unwrap();
     let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let l1 =
         alloy::providers::ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
@@ -651,5 +676,30 @@ async fn a_node_killed_while_relaying_a_deposit_processes_it_once() {
     assert_eq!(l2.get_balance(recipient).await.unwrap(), amount, "processed once");
     let inbox = gateway_contracts::L2Inbox::new(devnet::INBOX_ADDRESS, &l2);
     assert_eq!(inbox.nextOpIdOf(U256::from(31337)).call().await.unwrap(), U256::from(1));
+    // The first send was replaced at its nonce, never mined beside its replacement.
+    assert!(
+        l2.get_transaction_receipt(first).await.unwrap().is_none(),
+        "the replaced processOp {first} was mined too"
+    );
     stop(node).await;
+}
+
+/// The pending transactions to `to` in the pool of the node at `url`: (from, nonce, hash).
+async fn pending_to(
+    url: &alloy::transports::http::reqwest::Url,
+    to: alloy::primitives::Address,
+) -> Vec<(alloy::primitives::Address, u64, alloy::primitives::B256)> {
+    let pool = devnet::rpc_call(url, "txpool_content", serde_json::json!([])).await.unwrap();
+    let mut found = Vec::new();
+    for txs in pool["pending"].as_object().into_iter().flat_map(|by_from| by_from.values()) {
+        for tx in txs.as_object().into_iter().flat_map(|by_nonce| by_nonce.values()) {
+            let field = |name: &str| tx[name].as_str().unwrap_or_default().to_string();
+            if field("to").parse::<alloy::primitives::Address>().ok() != Some(to) {
+                continue;
+            }
+            let nonce = u64::from_str_radix(field("nonce").trim_start_matches("0x"), 16).unwrap();
+            found.push((field("from").parse().unwrap(), nonce, field("hash").parse().unwrap()));
+        }
+    }
+    found
 }

@@ -3,16 +3,24 @@
 //! inbox relayer's key, relayed: each operation queued there is handed to the chain's `L2Inbox`,
 //! in queue order, one transaction each.
 //!
-//! Exactly once: the inbox takes only its `nextOpIdOf(layer)`, so an operation sent twice (a crash
-//! between the broadcast and the receipt, a second relayer) is refused there, never processed
+//! Exactly once: each `processOp` is signed and persisted in the store (the relayer's own slot)
+//! before it is broadcast, so a node killed between the broadcast and the receipt finds it at
+//! restart and replaces it at the same nonce (a higher fee) instead of sending a second
+//! transaction: at most one of them is mined. The inbox also takes only its `nextOpIdOf(layer)`,
+//! so an operation sent twice anyway (a second relayer) is refused there, never processed
 //! twice; the next step reads `nextOpId` again and goes on from it. What the chain processed
 //! reaches the batches through the inbox's logs (see `ingest`), and the settlement layer's
 //! executor checks them against its queue when it executes each batch.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use alloy::{
-    primitives::{Address, Bytes, U256, keccak256},
+    network::EthereumWallet,
+    primitives::{Address, B256, Bytes, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::Filter,
     sol_types::{SolEvent, SolValue},
@@ -21,11 +29,15 @@ use gateway_contracts::{ChainExecutor, L2Inbox};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use gateway_store::InFlightSlot;
+
 use crate::{
-    config::InboxConfig,
-    error::{LayerCall, LayerError, SettlementResult},
+    config::{InboxConfig, SettlementConfig},
+    error::{LayerCall, LayerError, SettlementError, SettlementResult},
+    send::{Signer, broadcast_signed, confirm_broadcast},
     state::{Pipeline, wait},
     status::PriorityStatus,
+    status::TxStage,
     support::{lock, within},
 };
 
@@ -42,7 +54,7 @@ struct QueuedOp {
     sender: Address,
     data: Bytes,
     /// Its hash, as the executor holds it (checked again before it is relayed).
-    hash: alloy::primitives::B256,
+    hash: B256,
 }
 
 /// The queue of one executor, as read from its `NewPriorityRequest` logs.
@@ -63,13 +75,30 @@ pub(crate) async fn run(
     inbox: InboxConfig,
     shutdown: CancellationToken,
 ) -> SettlementResult<()> {
-    let chain: DynProvider = match &inbox.relayer_key {
-        Some(key) => key.provider("inbox relayer", &inbox.chain_rpc_url)?,
-        None => ProviderBuilder::new().connect_http(inbox.chain_rpc_url.clone()).erased(),
+    let chain: DynProvider =
+        ProviderBuilder::new().connect_http(inbox.chain_rpc_url.clone()).erased();
+    let relayer = match &inbox.relayer_key {
+        Some(key) => {
+            let signer = key.signer("inbox relayer")?;
+            // The chain's own transactions: once mined is final enough (the next step reads
+            // `nextOpIdOf` again), and the settlement layer's fee cap is not the chain's.
+            let config = SettlementConfig {
+                layer_confirmations: 1,
+                max_fee_per_gas: None,
+                ..(*pipeline.config).clone()
+            };
+            Some(Relayer {
+                address: signer.address(),
+                wallet: EthereumWallet::from(signer),
+                config,
+                held: Mutex::new(None),
+            })
+        }
+        None => None,
     };
     let mut queue = Queue::default();
     loop {
-        let result = step(&pipeline, &inbox, &chain, &mut queue).await;
+        let result = step(&pipeline, &inbox, &chain, relayer.as_ref(), &mut queue).await;
         pipeline.record("priority", &result);
         if matches!(result, Ok(true)) {
             continue;
@@ -80,15 +109,26 @@ pub(crate) async fn run(
     }
 }
 
+/// What signs `processOp`, when this node relays.
+struct Relayer {
+    address: Address,
+    wallet: EthereumWallet,
+    /// The node's settlement config, with the chain's confirmations (1) and no fee cap.
+    config: SettlementConfig,
+    /// The transaction last held at a fee cap (see `send`).
+    held: Mutex<Option<B256>>,
+}
+
 /// Reads the queue, records its status, and relays the next operation if this node relays and
 /// the chain has not processed it; true when one was processed.
 async fn step(
     pipeline: &Pipeline,
     inbox: &InboxConfig,
     chain: &DynProvider,
+    relayer: Option<&Relayer>,
     queue: &mut Queue,
 ) -> SettlementResult<bool> {
-    let contract = L2Inbox::new(inbox.address, chain);
+    let contract = L2Inbox::new(inbox.address, chain.clone());
     let active = pipeline.active_config();
     let layer_id = U256::from(active.layer.chain_id);
     let next: u64 =
@@ -131,9 +171,7 @@ async fn step(
     };
     record(&status);
     *lock(&pipeline.priority) = Some(status);
-    if inbox.relayer_key.is_none() || next >= queued {
-        return Ok(false);
-    }
+    let Some(relayer) = relayer.filter(|_| next < queued) else { return Ok(false) };
     let Some(op) = queue.ops.get(&next).cloned() else { return Ok(false) };
     // What the layer holds now for this id must be what was read (a reorg of the layer may
     // have replaced it): otherwise the queue is read again from its start.
@@ -145,15 +183,34 @@ async fn step(
         *queue = Queue { executor: queue.executor, layer: queue.layer, ..Queue::default() };
         return Ok(false);
     }
-    let call = contract.processOp(layer_id, U256::from(next), op.sender, op.data);
-    let sent = within(STEP_TIMEOUT, "L2Inbox.processOp", call.send()).await?;
+    let call =
+        contract.processOp(layer_id, U256::from(next), op.sender, op.data).from(relayer.address);
+    let chain_id = pipeline.config.chain_id;
+    let signer = Signer {
+        provider: chain,
+        wallet: &relayer.wallet,
+        address: relayer.address,
+        layer: chain_id,
+        rpc_url: &inbox.chain_rpc_url,
+        slot: InFlightSlot::Relay { chain: chain_id, signer: relayer.address },
+        held: &relayer.held,
+    };
+    let (store, config) = (&pipeline.store, &relayer.config);
+    // Signed and persisted before it is broadcast; one still in flight from before (a crash)
+    // is replaced at its nonce, never joined by a second.
+    let broadcast =
+        broadcast_signed(store, config, &signer, TxStage::Relay, next, next, call, false, None)
+            .await?;
     crate::failpoint::failpoint("after-priority-op-sent");
-    let hash = *sent.tx_hash();
-    let receipt = within(STEP_TIMEOUT, "L2Inbox.processOp receipt", sent.get_receipt()).await?;
-    if !receipt.status() {
-        // Another relayer (or an earlier send of this one) processed it first: read again.
-        warn!(target: "settlement::priority", id = next, %hash, "processOp reverted; reading nextOpIdOf again");
-        return Ok(false);
+    let hash = broadcast.hash;
+    match confirm_broadcast(store, config, &signer, TxStage::Relay, next, next, broadcast).await {
+        Ok(_) => {}
+        Err(SettlementError::Layer(call)) if matches!(*call.source, LayerError::Reverted(_)) => {
+            // Another relayer processed it first: read again.
+            warn!(target: "settlement::priority", id = next, %hash, "processOp reverted; reading nextOpIdOf again");
+            return Ok(false);
+        }
+        Err(err) => return Err(err),
     }
     metrics::counter!("settlement_priority_ops_relayed_total").increment(1);
     info!(target: "settlement::priority", id = next, %hash, "priority operation processed on the chain");

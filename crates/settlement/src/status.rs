@@ -33,6 +33,8 @@ pub enum TxStage {
     Revert = 4,
     /// A migration step (Bridgehub or executor call of the admin or the relayer).
     Migrate = 5,
+    /// The inbox relayer's `processOp` on the chain (an L1 -> L2 transaction handed over).
+    Relay = 6,
 }
 
 impl TxStage {
@@ -45,15 +47,24 @@ impl TxStage {
             Self::Settle => "settle",
             Self::Revert => "revert",
             Self::Migrate => "migrate",
+            Self::Relay => "relay",
         }
     }
 
     /// The name of a stored stage byte (`unknown` for a byte no stage has).
     pub fn name_of(stored: u8) -> &'static str {
-        [Self::Commit, Self::Prove, Self::Execute, Self::Settle, Self::Revert, Self::Migrate]
-            .into_iter()
-            .find(|s| *s as u8 == stored)
-            .map_or("unknown", Self::as_str)
+        [
+            Self::Commit,
+            Self::Prove,
+            Self::Execute,
+            Self::Settle,
+            Self::Revert,
+            Self::Migrate,
+            Self::Relay,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == stored)
+        .map_or("unknown", Self::as_str)
     }
 }
 

@@ -99,6 +99,13 @@ pub enum InFlightSlot {
         /// The signing account.
         signer: alloy::primitives::Address,
     },
+    /// The inbox relayer's `processOp` on the chain itself, sent by `signer`.
+    Relay {
+        /// The chain's id.
+        chain: u64,
+        /// The signing account.
+        signer: alloy::primitives::Address,
+    },
 }
 
 impl InFlightSlot {
@@ -106,6 +113,7 @@ impl InFlightSlot {
         match self {
             Self::Sender => IN_FLIGHT_KEY.to_string(),
             Self::Migration { layer, signer } => format!("migration_in_flight/{layer}/{signer}"),
+            Self::Relay { chain, signer } => format!("relay_in_flight/{chain}/{signer}"),
         }
     }
 }
@@ -732,6 +740,13 @@ mod tests {
         assert_eq!(store.in_flight_at(&a).unwrap(), Some(record.clone()));
         assert_eq!(store.in_flight_at(&b).unwrap(), None);
         assert_eq!(store.in_flight().unwrap(), None);
+        // The inbox relayer's slot on the chain is apart from both.
+        let relay =
+            InFlightSlot::Relay { chain: 1, signer: alloy::primitives::Address::repeat_byte(1) };
+        assert_eq!(store.in_flight_at(&relay).unwrap(), None);
+        store.write(|tx| tx.set_in_flight_at(&relay, Some(&record))).unwrap();
+        assert_eq!(store.in_flight_at(&relay).unwrap(), Some(record.clone()));
+        assert_eq!(store.in_flight_at(&a).unwrap(), Some(record.clone()));
         // A record an older build wrote (no transaction bytes) still reads, with none.
         let old = InFlightTx { raw: Vec::new(), ..record };
         let mut bytes = old.encode();

@@ -291,6 +291,7 @@ where
     // cost more, so the limit carries a margin.
     let what = match stage {
         TxStage::Migrate => format!("migration {from}'s step"),
+        TxStage::Relay => format!("L2Inbox.processOp of priority operation {from}"),
         _ => format!("{name} batches {from}..={to}"),
     };
     let estimate = within(timeout, &what, call.estimate_gas()).await?;
