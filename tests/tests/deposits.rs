@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use alloy::sol_types::{SolEvent, SolValue};
 use alloy::{
-    primitives::{Address, Bytes, U256},
+    primitives::{Address, B256, Bytes, U256},
     providers::{Provider, ProviderBuilder},
 };
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
@@ -205,6 +205,30 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
         .await
         .map(drop)
         .expect_err("a message that was not sent");
+    // A proof altered anywhere is refused by the verifier: a node of the message's path, its
+    // index in the batch, the batch's place in the chain's tree.
+    type VerifierErrors = gateway_contracts::MessageVerifier::MessageVerifierErrors;
+    let refusal = async |proof: gateway_contracts::Bridgehub::MessageProof| {
+        let err = as_claimer
+            .finalizeWithdrawal(id, batch, data.clone(), proof)
+            .call()
+            .await
+            .expect_err("a wrong proof");
+        err.as_decoded_interface_error::<VerifierErrors>()
+            .unwrap_or_else(|| panic!("not the verifier's refusal: {err}"))
+    };
+    let mut wrong_path = proof.clone();
+    wrong_path.messagePath[0] = B256::repeat_byte(0x77);
+    assert!(matches!(refusal(wrong_path).await, VerifierErrors::MessageNotIncluded(_)));
+    let mut wrong_index = proof.clone();
+    wrong_index.messageIndex ^= U256::from(1);
+    assert!(matches!(
+        refusal(wrong_index).await,
+        VerifierErrors::MessageNotIncluded(_) | VerifierErrors::PathTooShort(_)
+    ));
+    let mut wrong_batch_path = proof.clone();
+    wrong_batch_path.batchPath[0] = B256::repeat_byte(0x78);
+    assert!(matches!(refusal(wrong_batch_path).await, VerifierErrors::MessageNotIncluded(_)));
     as_claimer
         .finalizeWithdrawal(id, batch, data.clone(), proof.clone())
         .send()

@@ -1001,6 +1001,26 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
         let missing: Vec<_> = metrics_read_by(file).difference(&exported).cloned().collect();
         assert!(missing.is_empty(), "{file} reads metrics no node exports: {missing:?}");
     }
+    // Chain A's batches were timed through every stage, L1 finality included: each stage's
+    // latency histogram holds samples.
+    let a_text =
+        alloy::transports::http::reqwest::get(format!("http://127.0.0.1:{a_metrics}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    for stage in ["proved", "committed", "proved_on_chain", "executed", "l1_final"] {
+        let samples: f64 = a_text
+            .lines()
+            .filter(|l| {
+                l.starts_with("settlement_batch_stage_seconds_count")
+                    && l.contains(&format!("stage=\"{stage}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(samples > 0.0, "no batch of chain A timed to stage {stage}: {a_text}");
+    }
 
     // A Gateway node pointed at a chain instead of the Gateway is refused, naming the flag.
     let mut wrong = common(&a_url, &gw_gov, "wrong", free_port());
@@ -1009,6 +1029,25 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     args.extend(wrong);
     let stderr = run_err(&strs(&args));
     assert!(stderr.contains("--gateway.enabled") && stderr.contains("Gateway is"), "{stderr}");
+    // Each contract address that gateway mode and interop take is checked at start: one with
+    // no contract behind it is refused, naming the flag.
+    let nowhere = "0x000000000000000000000000000000000000dEaD";
+    let refused_flags = [
+        (&gw_url, &gw_gov, "--gateway.l1-executor", true),
+        (&gw_url, &gw_gov, "--gateway.message-root", true),
+        (&gw_url, &gw_gov, "--gateway.fee-vault", true),
+        (&a_url, &a_admin, "--interop.roots", false),
+    ];
+    for (url, key, flag, gateway_mode) in refused_flags {
+        let mut args = vec!["node".to_string()];
+        args.extend(common(url, key, "refused", free_port()));
+        if gateway_mode {
+            args.push("--gateway.enabled".into());
+        }
+        args.extend([flag.to_string(), nowhere.to_string()]);
+        let stderr = run_err(&strs(&args));
+        assert!(stderr.contains(flag) && stderr.contains("no contract"), "{flag}: {stderr}");
+    }
 
     for node in [gw_node, a_node, b_node] {
         node.stop();
