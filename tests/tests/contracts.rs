@@ -1194,37 +1194,54 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
     assert!(matches!(err, Errors::NotDrained(e) if e.pendingPriorityOps == U256::from(2)));
     bridgehub.cancelMigration(U256::from(270)).send().await.unwrap().mined().await.unwrap();
 
-    // The rolling hash over the queued operations, as the chain's batch reports it.
-    let mut rolling = B256::ZERO;
+    // The rolling hash over queued operations, in the order a batch reports them.
+    let mut ops = Vec::new();
     for id in 0..2u64 {
-        let op = settler.executor.priorityOpHash(U256::from(id)).call().await.unwrap();
-        let mut packed = rolling.to_vec();
-        packed.extend_from_slice(op.as_slice());
-        rolling = keccak256(packed);
+        ops.push(settler.executor.priorityOpHash(U256::from(id)).call().await.unwrap());
     }
-    let mut wrong = settler.batch(1);
-    wrong.numberOfL1Txs = U256::from(2);
-    wrong.priorityOpsHash = B256::repeat_byte(1);
-    let mut right = wrong.clone();
+    let rolling_over = |ids: &[usize]| {
+        ids.iter().fold(B256::ZERO, |rolling, id| {
+            let mut packed = rolling.to_vec();
+            packed.extend_from_slice(ops[*id].as_slice());
+            keccak256(packed)
+        })
+    };
+    let rolling = rolling_over(&[0, 1]);
+    let mut right = settler.batch(1);
+    right.numberOfL1Txs = U256::from(2);
     right.priorityOpsHash = rolling;
 
+    // A batch that reports a made-up hash, skips the first operation, or reorders them is
+    // refused when it is executed; each is reverted (never executed) before the next.
     let saved = settler.last.clone();
-    settler.commit(std::slice::from_ref(&wrong)).await.unwrap();
-    settler.prove(&saved, &[wrong.to_stored()]).await.unwrap();
-    let err = expect_error(settler.execute(&[wrong.to_stored()]).await);
-    assert!(matches!(err, Errors::PriorityOpsHashMismatch(e) if e.expected == rolling));
-
-    // Replace the batch: revert it (not executed), commit the right one.
-    settler
-        .executor
-        .revertBatches(U256::ZERO)
-        .send()
-        .await
-        .unwrap()
-        .with_timeout(Some(TX_TIMEOUT))
-        .get_receipt()
-        .await
-        .unwrap();
+    for (what, ids, hash) in [
+        ("made up", vec![0, 1], B256::repeat_byte(1)),
+        ("skipped", vec![0], rolling_over(&[1])),
+        ("reordered", vec![0, 1], rolling_over(&[1, 0])),
+    ] {
+        let mut wrong = right.clone();
+        wrong.numberOfL1Txs = U256::from(ids.len());
+        wrong.priorityOpsHash = hash;
+        settler.commit(std::slice::from_ref(&wrong)).await.unwrap();
+        settler.prove(&saved, &[wrong.to_stored()]).await.unwrap();
+        let err = expect_error(settler.execute(&[wrong.to_stored()]).await);
+        let expected = rolling_over(&ids);
+        assert!(
+            matches!(err, Errors::PriorityOpsHashMismatch(ref e) if e.expected == expected && e.got == hash),
+            "{what}: {err:?}"
+        );
+        settler
+            .executor
+            .revertBatches(U256::ZERO)
+            .send()
+            .await
+            .unwrap()
+            .with_timeout(Some(TX_TIMEOUT))
+            .get_receipt()
+            .await
+            .unwrap();
+        settler.last = saved.clone();
+    }
     settler.last = saved.clone();
     settler.commit(std::slice::from_ref(&right)).await.unwrap();
     settler.prove(&saved, &[right.to_stored()]).await.unwrap();
