@@ -737,6 +737,16 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     )
     .await
     .unwrap();
+    // On L1, chain B's status shows what a batch costs it there, with no fee in it.
+    let wei = |v: &serde_json::Value| v.as_str().and_then(|t| t.parse::<U256>().ok());
+    until("chain B's cost per batch on L1", &mut [&mut b_node], &[&traffic_b], async || {
+        let status = status_of(b_http);
+        let layer = status["layers"].as_array()?.iter().find(|l| l["kind"] == "l1")?.clone();
+        (wei(&layer["feePerBatchWei"]) == Some(U256::ZERO)
+            && wei(&layer["costPerBatchWei"]).is_some_and(|c| c > U256::ZERO))
+        .then_some(())
+    })
+    .await;
     admin("gateway");
     let b_final_before = l1_final(271).await;
     until(

@@ -540,6 +540,8 @@ impl Sender {
         let timeout = self.config.tx_timeout;
         let schedule = within(timeout, "feeSchedule", self.executor.feeSchedule().call()).await?;
         if schedule.is_zero() {
+            // No fee schedule (L1): the status says so (zero), not "unknown".
+            self.observer.set_fee_per_batch(self.config.layer.chain_id, U256::ZERO);
             return Ok(U256::ZERO);
         }
         let fees = gateway_contracts::GatewayFees::new(schedule, self.executor.provider());
