@@ -308,3 +308,86 @@ async fn a_move_cancelled_on_the_bridgehub_mid_migration_is_given_up_and_parked_
     host.stop().await;
     gateway_host.stop().await;
 }
+
+/// A deposit made in the `migrating` phase of a move that completes (the node waits there for
+/// the relayer's step until it is restarted with the relayer's key): parked on L1 while the
+/// move is open, forwarded to the new layer once the chain is active there, and processed
+/// there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_while_migrating_is_parked_then_processed_once_on_the_new_layer() {
+    init_tracing();
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let user_key = funded_l1_user(&topology).await.unwrap();
+    let chain = topology.chains[0].clone();
+    let chain_id = U256::from(chain.node.chain_id);
+    let l1_id = topology.l1.node.chain_id;
+    let gateway_dir = tempfile::tempdir().unwrap();
+    let (mut gateway_host, _, _) = start_settlement(
+        forwarding_gateway_config(&topology),
+        &topology.gateway.node.rpc_url,
+        gateway_dir.path(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = |relayer: bool| {
+        let mut config = relaying_chain_config(&topology, &chain);
+        let mut migration = migration_config(&topology, &chain);
+        if !relayer {
+            migration.relayer_key = None;
+        }
+        config.migration = Some(migration);
+        config
+    };
+    let (mut host, store, settlement) =
+        start_settlement(config(false), &chain.node.rpc_url, dir.path()).await.unwrap();
+    let admin = admin_client(&host, dir.path()).unwrap();
+    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    admin.call("settlement_migrate", serde_json::json!([{ "to": "l1" }])).await.unwrap();
+    wait_for("the migration waiting for the relayer", || async {
+        traffic.blocks(1, 1).await.unwrap();
+        settlement.status().unwrap().migration.is_some_and(|m| {
+            m.phase == "migrating"
+                && m.waiting_for.as_deref().is_some_and(|w| w.contains("relayer"))
+        })
+    })
+    .await
+    .unwrap();
+    let (to, amount) = (Address::repeat_byte(0x3d), U256::from(5_432u64));
+    let receipt = deposit_to(&topology, &user_key, chain.node.chain_id, to, amount).await.unwrap();
+    assert_eq!(entered(&receipt), Entered::Parked, "a deposit while migrating is parked");
+    host.stop().await;
+    drop((settlement, store, admin));
+
+    // Restarted with the relayer's key, the node completes the move; the parked deposit is
+    // forwarded to L1's queue and processed once.
+    let (mut host, _store, settlement) =
+        start_settlement(config(true), &chain.node.rpc_url, dir.path()).await.unwrap();
+    let l2 = ProviderBuilder::new().connect_http(chain.node.rpc_url.clone());
+    let l1 = ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
+    let on_l1 = ChainExecutor::new(chain.l1_executor, &l1);
+    wait_for("the move completed and the deposit consumed on L1", || async {
+        traffic.blocks(1, 1).await.unwrap();
+        let status = settlement.status().unwrap();
+        status.settlement_layer == l1_id
+            && status.migration.is_some_and(|m| m.phase == "completed")
+            && on_l1.priorityQueueHead().call().await.unwrap() >= U256::from(1)
+    })
+    .await
+    .unwrap();
+    traffic.blocks(3, 1).await.unwrap();
+    assert_eq!(l2.get_balance(to).await.unwrap(), amount, "credited once");
+    let bridgehub = Bridgehub::new(topology.bridgehub, &l1);
+    let parked = bridgehub.parkedCount(chain_id).call().await.unwrap();
+    assert_eq!((parked.forwarded, parked.total), (U256::from(1), U256::from(1)));
+    assert_eq!(on_l1.totalPriorityOps().call().await.unwrap(), U256::from(1), "queued once");
+    host.stop().await;
+    gateway_host.stop().await;
+}
