@@ -318,3 +318,73 @@ async fn an_operation_nobody_includes_shows_pending_then_expired_in_the_status()
     assert!(status.oldest_age_blocks >= 7_200, "{status:?}");
     assert_eq!(status.pending, 1);
 }
+
+/// For a chain on the Gateway, an operation first waits in the Gateway's own queue on L1 (with
+/// an expiry in L1 blocks): while nobody forwards it (no Gateway node here), the chain's status
+/// shows it pending there, then expired 7,200 L1 blocks later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_the_gateway_does_not_forward_shows_pending_then_expired_on_l1() {
+    let devnet = Devnet::start(
+        DevnetConfig {
+            chains: vec![InitialSettlement::Gateway],
+            prune_history: Some(64),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let topology = devnet.topology.clone();
+    let chain = topology.chains[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = chain_config(&topology, &chain);
+    config.inbox = Some(InboxConfig {
+        address: chain.inbox,
+        chain_rpc_url: chain.node.rpc_url.clone(),
+        relayer_key: None,
+    });
+    let (_host, _store, settlement) =
+        start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
+    let user_key = e2e_tests::fixtures::funded_l1_user(&topology).await.unwrap();
+    let user = signer_provider(topology.l1.node.rpc_url.clone(), &user_key).unwrap();
+    Bridgehub::new(topology.bridgehub, &user)
+        .requestL2Transaction(
+            U256::from(chain.node.chain_id),
+            Address::repeat_byte(0x45),
+            U256::from(1),
+            Bytes::new(),
+            U256::from(50_000),
+            Address::ZERO,
+        )
+        .value(U256::from(devnet::PRIORITY_OP_FEE_WEI + 1))
+        .send()
+        .await
+        .unwrap()
+        .mined()
+        .await
+        .unwrap();
+    let leg = |settlement: &gateway_settlement::Settlement| {
+        settlement.status().unwrap().priority.and_then(|p| p.gateway_l1_queue)
+    };
+    wait_for("the operation pending in the Gateway's L1 queue", || async {
+        leg(&settlement).is_some_and(|l| l.pending == 1)
+    })
+    .await
+    .unwrap();
+    let status = settlement.status().unwrap().priority.unwrap();
+    assert_eq!((status.queued, status.pending), (0, 0), "nothing reached the Gateway: {status:?}");
+    assert_eq!(leg(&settlement).unwrap().expired, 0);
+    for _ in 0..8 {
+        devnet::rpc_call(&topology.l1.node.rpc_url, "anvil_mine", serde_json::json!([901]))
+            .await
+            .unwrap();
+    }
+    wait_for("the operation expired in the Gateway's L1 queue", || async {
+        leg(&settlement).is_some_and(|l| l.expired == 1)
+    })
+    .await
+    .unwrap();
+    let l1_leg = leg(&settlement).unwrap();
+    assert!(l1_leg.oldest_age_blocks >= 7_200, "{l1_leg:?}");
+    assert_eq!(l1_leg.pending, 1);
+}

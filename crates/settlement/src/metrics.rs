@@ -57,6 +57,18 @@ pub fn describe() {
         "settlement_priority_ops_expired",
         "pending priority operations past their expiration block: the chain is late to include them (alarm: censorship)"
     );
+    describe_gauge!(
+        "settlement_priority_gateway_l1_ops_pending",
+        "a chain on the Gateway: its priority operations still in the Gateway's own queue on L1 (not yet carried by a settled Gateway batch)"
+    );
+    describe_gauge!(
+        "settlement_priority_gateway_l1_oldest_age_blocks",
+        "a chain on the Gateway: L1 blocks the oldest of its operations in the Gateway's queue on L1 has waited"
+    );
+    describe_gauge!(
+        "settlement_priority_gateway_l1_ops_expired",
+        "a chain on the Gateway: its operations in the Gateway's queue on L1 past their L1 expiration block: the Gateway is late to forward them (alarm: censorship)"
+    );
     describe_histogram!(
         "settlement_batch_stage_seconds",
         "time a batch waited for each stage (label stage: proved, committed, proved_on_chain, executed, l1_final), measured from the previous stage as this process saw it"

@@ -25,19 +25,19 @@ use alloy::{
     rpc::types::Filter,
     sol_types::{SolEvent, SolValue},
 };
-use gateway_contracts::{ChainExecutor, L2Inbox};
+use gateway_contracts::{ChainExecutor, GatewayExecutor, L2Inbox};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use gateway_store::InFlightSlot;
 
 use crate::{
-    config::{InboxConfig, SettlementConfig},
+    config::{InboxConfig, L1FinalitySource, SettlementConfig},
     error::{LayerCall, LayerError, SettlementError, SettlementResult},
     send::{Signer, broadcast_signed, confirm_broadcast},
     state::{Pipeline, wait},
-    status::PriorityStatus,
     status::TxStage,
+    status::{GatewayL1Queue, PriorityStatus},
     support::{lock, within},
 };
 
@@ -97,8 +97,10 @@ pub(crate) async fn run(
         None => None,
     };
     let mut queue = Queue::default();
+    let mut l1_leg = Queue::default();
     loop {
-        let result = step(&pipeline, &inbox, &chain, relayer.as_ref(), &mut queue).await;
+        let result =
+            step(&pipeline, &inbox, &chain, relayer.as_ref(), &mut queue, &mut l1_leg).await;
         pipeline.record("priority", &result);
         if matches!(result, Ok(true)) {
             continue;
@@ -127,6 +129,7 @@ async fn step(
     chain: &DynProvider,
     relayer: Option<&Relayer>,
     queue: &mut Queue,
+    l1_leg: &mut Queue,
 ) -> SettlementResult<bool> {
     let contract = L2Inbox::new(inbox.address, chain.clone());
     let active = pipeline.active_config();
@@ -160,6 +163,10 @@ async fn step(
     read_logs(&layer, queue, safe).await?;
     queue.ops.retain(|id, _| *id >= head.min(next));
     let oldest = queue.ops.get(&head).filter(|_| pending > 0);
+    let gateway_l1_queue = match on_gateway_via(pipeline, &active) {
+        Some(source) => Some(read_l1_leg(source, active.layer.executor, l1_leg).await?),
+        None => None,
+    };
     let status = PriorityStatus {
         layer: active.layer.chain_id,
         queued,
@@ -168,6 +175,7 @@ async fn step(
         oldest_age_blocks: oldest.map_or(0, |op| latest.saturating_sub(op.block)),
         expired: queue.ops.range(head..queued).filter(|(_, op)| op.expiration < latest).count()
             as u64,
+        gateway_l1_queue,
     };
     record(&status);
     *lock(&pipeline.priority) = Some(status);
@@ -215,6 +223,63 @@ async fn step(
     metrics::counter!("settlement_priority_ops_relayed_total").increment(1);
     info!(target: "settlement::priority", id = next, %hash, "priority operation processed on the chain");
     Ok(true)
+}
+
+/// Where the Gateway's own queue on L1 is, when the chain settles on the Gateway now and this
+/// node knows it (`--settlement.gateway-l1-executor`, the L1-finality source).
+fn on_gateway_via<'a>(
+    pipeline: &'a Pipeline,
+    active: &SettlementConfig,
+) -> Option<&'a L1FinalitySource> {
+    let config = &pipeline.config;
+    let source = config.l1_finality.as_ref().filter(|_| config.gateway.is_none())?;
+    match &config.migration {
+        Some(migration) => (active.layer.chain_id == migration.gateway.chain_id).then_some(source),
+        None => Some(source),
+    }
+}
+
+/// The first leg of an L1 -> L2 transaction to a chain on the Gateway: the Gateway's own queue
+/// on L1 (`GatewayExecutor`), where the Bridgehub queues it with an expiry in L1 blocks until
+/// the Gateway's node forwards it into the Gateway. Reads that queue's logs on from where the
+/// last read stopped and counts this chain's operations in it (those for `target`, the chain's
+/// executor on the Gateway) that the Gateway has not consumed.
+async fn read_l1_leg(
+    source: &L1FinalitySource,
+    target: Address,
+    leg: &mut Queue,
+) -> SettlementResult<GatewayL1Queue> {
+    let l1 = ProviderBuilder::new().connect_http(source.l1_rpc_url.clone());
+    if leg.executor != source.gateway_executor {
+        *leg = Queue { executor: source.gateway_executor, ..Queue::default() };
+    }
+    let executor = GatewayExecutor::new(source.gateway_executor, &l1);
+    let head: u64 = within(
+        STEP_TIMEOUT,
+        "the Gateway's priorityQueueHead on L1",
+        executor.priorityQueueHead().call(),
+    )
+    .await?
+    .saturating_to();
+    let latest = within(STEP_TIMEOUT, "L1's head", l1.get_block_number()).await?;
+    read_logs(&l1, leg, latest).await?;
+    // Only this chain's operations are kept: a forward is abi.encode(target, value, call,
+    // gas, sender), target being the chain's executor on the Gateway.
+    leg.ops.retain(|id, op| {
+        *id >= head
+            && <(Address, U256, Bytes, U256, Address)>::abi_decode_params(&op.data)
+                .is_ok_and(|(to, ..)| to == target)
+    });
+    Ok(GatewayL1Queue {
+        pending: leg.ops.len() as u64,
+        oldest_age_blocks: leg
+            .ops
+            .values()
+            .map(|op| latest.saturating_sub(op.block))
+            .max()
+            .unwrap_or(0),
+        expired: leg.ops.values().filter(|op| op.expiration < latest).count() as u64,
+    })
 }
 
 /// Reads the executor's `NewPriorityRequest` logs from where the last read stopped through
@@ -267,4 +332,9 @@ fn record(status: &PriorityStatus) {
         .set(status.queued.saturating_sub(status.processed) as f64);
     metrics::gauge!("settlement_priority_oldest_age_blocks").set(status.oldest_age_blocks as f64);
     metrics::gauge!("settlement_priority_ops_expired").set(status.expired as f64);
+    let leg = status.gateway_l1_queue.unwrap_or_default();
+    metrics::gauge!("settlement_priority_gateway_l1_ops_pending").set(leg.pending as f64);
+    metrics::gauge!("settlement_priority_gateway_l1_oldest_age_blocks")
+        .set(leg.oldest_age_blocks as f64);
+    metrics::gauge!("settlement_priority_gateway_l1_ops_expired").set(leg.expired as f64);
 }

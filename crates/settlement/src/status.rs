@@ -142,6 +142,25 @@ pub struct PriorityStatus {
     /// Pending operations past their expiry (`expirationBlock` of the layer): the chain's
     /// operator has not included them in time (alarm).
     pub expired: u64,
+    /// For a chain on the Gateway (when this node knows the Gateway's executor on L1): its
+    /// operations still in the Gateway's own queue on L1, where the Bridgehub queued them
+    /// with an expiry in L1 blocks and the Gateway's node has not forwarded them yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_l1_queue: Option<GatewayL1Queue>,
+}
+
+/// `settlement_status.priority.gatewayL1Queue`: a chain's operations waiting in the Gateway's
+/// queue on L1 (not yet forwarded into the Gateway, or forwarded in a Gateway batch L1 has not
+/// settled).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayL1Queue {
+    /// This chain's operations there not yet consumed by a settled Gateway batch.
+    pub pending: u64,
+    /// How many L1 blocks the oldest of them has waited (0: none).
+    pub oldest_age_blocks: u64,
+    /// Those past their L1 expiration block: the Gateway has not carried them in time (alarm).
+    pub expired: u64,
 }
 
 /// `settlement_status.halt`: the chain reorged below a batch the settlement layer holds.
