@@ -14,8 +14,8 @@ use alloy::{
 use devnet::Topology;
 use gateway_contracts::{Bridgehub, GatewayExecutor, convert};
 use gateway_primitives::{
-    ChainBatchRef, CommitBatchInfo, GatewayCarry, StoredBatchInfo, batch_leaf, batch_output_hash,
-    chain_leaf, gateway_commitment, merkle_root, public_input,
+    ChainBatchRef, CommitBatchInfo, GatewayCarry, IncrementalTree, StoredBatchInfo, batch_leaf,
+    batch_output_hash, chain_leaf, gateway_commitment, merkle_root, public_input,
 };
 use gateway_prover::{BatchPublicInput, MockBackend, ProofBackend};
 
@@ -139,7 +139,32 @@ impl GatewayL1 {
             chainBatches: refs,
             previous: runs.iter().map(|(_, p, _)| p.clone()).collect(),
             chainsAdded: added.iter().map(|id| U256::from(*id)).collect(),
+            // Filled in by `batch` (and its kin) from what L1 holds then.
+            frontiers: Vec::new(),
         }
+    }
+
+    /// The frontier of each carried chain's batch tree as L1 holds it now, one per run of one
+    /// chain in `carry` (`GatewayCarry.frontiers`; a chain not in the tree yet has none).
+    pub fn frontiers_for(&self, carry: &GatewayCarry) -> Vec<Vec<B256>> {
+        let mut frontiers = Vec::new();
+        let mut last = None;
+        for r in &carry.chainBatches {
+            if last == Some(r.chainId) {
+                continue;
+            }
+            last = Some(r.chainId);
+            let mut tree = IncrementalTree::default();
+            if let Some((_, batches)) =
+                self.tree.iter().find(|(id, _)| U256::from(*id) == r.chainId)
+            {
+                for b in batches {
+                    tree.push(batch_leaf(b.batchNumber, b.l2LogsRoot));
+                }
+            }
+            frontiers.push(tree.frontier());
+        }
+        frontiers
     }
 
     /// The shared root L1 computes after `carry`.
@@ -187,12 +212,13 @@ impl GatewayL1 {
 
     fn build(
         &self,
-        carry: GatewayCarry,
+        mut carry: GatewayCarry,
         root: B256,
         proven: &[ChainBatchRef],
         ops: u64,
         ops_hash: B256,
     ) -> GatewayBatch {
+        carry.frontiers = self.frontiers_for(&carry);
         let number = self.last.batchNumber + 1;
         let first = self.last_timestamp + 1;
         let info = CommitBatchInfo {

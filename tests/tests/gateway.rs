@@ -722,6 +722,24 @@ async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_
                 "width {width}: reordered"
             );
         }
+        // A frontier of the first chain's batch tree that is not the tree L1 holds: a node
+        // changed, or one too many (L1 keeps only the tree's root and leaf count).
+        let mut wrong_frontier = honest.clone();
+        let frontier = &mut wrong_frontier.carry.frontiers[0];
+        let expect_mismatch = !frontier.is_empty();
+        match frontier.first_mut() {
+            Some(node) => *node = B256::repeat_byte(0x5f),
+            None => frontier.push(B256::repeat_byte(0x5f)),
+        }
+        let refusal = gateway.refused(&wrong_frontier).await;
+        assert!(
+            if expect_mismatch {
+                matches!(&refusal, Errors::ChainFrontierMismatch(e) if e.chainId == U256::from(ids[0]))
+            } else {
+                matches!(&refusal, Errors::FrontierLengthMismatch(_))
+            },
+            "width {width}: wrong frontier: {refusal:?}"
+        );
         assert_eq!(
             gateway.executor.totalBatchesExecuted().call().await.unwrap(),
             U256::from(settled),

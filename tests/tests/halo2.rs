@@ -368,6 +368,8 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
             chainBatches: refs.to_vec(),
             previous: vec![genesis.clone()],
             chainsAdded: vec![U256::from(chain.node.chain_id)],
+            // The chain's batch tree is empty: added in this batch.
+            frontiers: vec![Vec::new()],
         };
         gateway_executor.settleBatch(
             convert(&gateway_genesis).unwrap(),

@@ -51,7 +51,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     /// - `priorityOpsFinal`: the priority operations its L1-final batches executed (their
     ///   `numberOfL1Txs`), ever; the Bridgehub lets a chain leave only when this matches what it
     ///   routed to the chain through the Gateway;
-    /// - `leafCount`: the leaves of its batch tree (`batchBranches`);
+    /// - `leafCount`: the leaves of its batch tree (whose root is `chainRootOf`);
     /// - `onGateway`: it settles on the Gateway (handed over and not taken back);
     /// - `inSharedTree`: the Gateway's MessageRoot added it to the shared tree.
     struct ChainState {
@@ -70,9 +70,9 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     /// @dev The chains of the Gateway's shared tree, in the order its MessageRoot added them
     /// (64-bit ids, four per slot: the shared root reads them all each Gateway batch).
     uint64[] internal sharedTreeIds;
-    /// @dev Per chain, the branch of its batch tree (`Merkle.pushAt`; the count is in `chains`).
-    mapping(uint256 chainId => bytes32[32]) internal batchBranches;
-    /// @notice Per chain, the root of its batch tree as of the last settled Gateway batch.
+    /// @notice Per chain, the root of its batch tree as of the last settled Gateway batch (its
+    /// leaf count is in `chains`). Only the root is kept: a Gateway batch that appends to the
+    /// tree brings its frontier (`GatewayCarry.frontiers`), checked against this root.
     mapping(uint256 chainId => bytes32) public chainRootOf;
     // The Gateway's priority queue (`PriorityQueue`): operations the Bridgehub queued for the
     // chains on the Gateway; the Gateway's node forwards each to its chain's queue there, and
@@ -119,6 +119,10 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     error ChainAlreadyInSharedTree(uint256 chainId);
     /// @notice `previous` does not hold exactly one entry per run of one chain.
     error PreviousBatchesLengthMismatch(uint256 runs, uint256 previous);
+    /// @notice `frontiers` does not hold exactly one entry per run of one chain.
+    error FrontiersLengthMismatch(uint256 runs, uint256 frontiers);
+    /// @notice The carried frontier of a chain's batch tree is not the tree L1 holds.
+    error ChainFrontierMismatch(uint256 chainId, bytes32 expected, bytes32 got);
     /// @notice The Gateway batch's `l2LogsRoot` is not the shared root of what L1 holds final.
     error SharedRootMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
     /// @notice A handover names a batch below the chain's last L1-final one.
@@ -315,7 +319,8 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             if (state.inSharedTree) revert ChainAlreadyInSharedTree(id);
             state.inSharedTree = true;
             sharedTreeIds.push(uint64(id));
-            chainRootOf[id] = Merkle.rootAt(batchBranches[id], state.leafCount);
+            // (Its batch tree is empty: no batch of a chain outside the tree is carried.)
+            chainRootOf[id] = Merkle.nodeOf(bytes32(0), bytes32(0));
         }
     }
 
@@ -336,6 +341,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             if (!state.onGateway) revert ChainNotOnGateway(id, refs[i].batch.batchNumber);
             if (!state.inSharedTree) revert ChainNotInSharedTree(id);
             if (run >= carry.previous.length) revert PreviousBatchesLengthMismatch(run + 1, carry.previous.length);
+            if (run >= carry.frontiers.length) revert FrontiersLengthMismatch(run + 1, carry.frontiers.length);
             uint256 first = uint256(state.lastFinalBatch) + 1;
             {
                 StoredBatchInfo calldata previous = carry.previous[run];
@@ -351,6 +357,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             ++run;
         }
         if (run != carry.previous.length) revert PreviousBatchesLengthMismatch(run, carry.previous.length);
+        if (run != carry.frontiers.length) revert FrontiersLengthMismatch(run, carry.frontiers.length);
     }
 
     /// @dev One run of chain `carry.chainBatches[start].chainId` from index `start`, advancing
@@ -364,7 +371,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     ) internal returns (uint256 i) {
         ChainBatchRef[] calldata refs = carry.chainBatches;
         uint256 id = refs[start].chainId;
-        bytes32[32] storage branch = batchBranches[id];
+        bytes32[32] memory branch = _branchOf(id, carry.frontiers[run], state.leafCount);
         uint256 next = uint256(state.lastFinalBatch) + 1;
         bytes32 prevState = carry.previous[run].stateCommitment;
         bytes32 hash;
@@ -382,7 +389,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             inputs[3 + 2 * i] = input;
             // (A tree holds fewer than 2^32 leaves: the count fits.)
             state.leafCount = uint64(
-                Merkle.pushAt(branch, state.leafCount, Commitments.batchLeaf(Commitments.toUint64(next), b.l2LogsRoot))
+                Merkle.pushIn(branch, state.leafCount, Commitments.batchLeaf(Commitments.toUint64(next), b.l2LogsRoot))
             );
             prevState = b.stateCommitment;
             hash = Commitments.storedBatchHash(b);
@@ -394,7 +401,20 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         }
         state.lastFinalBatch = Commitments.toUint64(next - 1);
         lastFinalHash[id] = hash;
-        chainRootOf[id] = Merkle.rootAt(branch, state.leafCount);
+        chainRootOf[id] = Merkle.rootIn(branch, state.leafCount);
+    }
+
+    /// @dev Chain `id`'s batch tree of `count` leaves in memory, from the carried `frontier`,
+    /// which must be the tree L1 holds (its root is `chainRootOf[id]`).
+    function _branchOf(uint256 id, bytes32[] calldata frontier, uint256 count)
+        internal
+        view
+        returns (bytes32[32] memory branch)
+    {
+        branch = Merkle.branchOf(frontier, count);
+        bytes32 got = Merkle.rootIn(branch, count);
+        bytes32 expected = chainRootOf[id];
+        if (got != expected) revert ChainFrontierMismatch(id, expected, got);
     }
 
     /// @notice Commitments.gatewayCommitment over `Commitments.batchOutputHash(batch)`, for the

@@ -19,6 +19,8 @@ library Merkle {
     }
 
     error TreeFull();
+    /// @notice A frontier without exactly one node per set bit of its tree's leaf count.
+    error FrontierLengthMismatch(uint256 count, uint256 frontierLength);
 
     /// @notice The inner node over `left` and `right`.
     function nodeOf(bytes32 left, bytes32 right) internal pure returns (bytes32) {
@@ -60,10 +62,32 @@ library Merkle {
         }
     }
 
-    /// @notice `push` on a tree whose leaf count is kept elsewhere (packed with other state):
-    /// appends `leaf` to the `count` leaves under `branch`; returns the new count.
-    function pushAt(bytes32[MAX_DEPTH] storage branch, uint256 count, bytes32 leaf)
+    /// @notice The branch of an append-only tree of `count` leaves, in memory, from its
+    /// frontier: the nodes `push` keeps at the set bits of `count`, lowest bit first (the only
+    /// ones its root and its next pushes read). Reverts `FrontierLengthMismatch` unless there is
+    /// exactly one per set bit.
+    function branchOf(bytes32[] calldata frontier, uint256 count)
         internal
+        pure
+        returns (bytes32[MAX_DEPTH] memory branch)
+    {
+        if (count >> MAX_DEPTH != 0) revert TreeFull();
+        uint256 k = 0;
+        for (uint256 h = 0; count >> h != 0; ++h) {
+            if ((count >> h) & 1 == 1) {
+                if (k == frontier.length) revert FrontierLengthMismatch(count, frontier.length);
+                branch[h] = frontier[k];
+                ++k;
+            }
+        }
+        if (k != frontier.length) revert FrontierLengthMismatch(count, frontier.length);
+    }
+
+    /// @notice `push` on a branch in memory whose leaf count is kept apart: appends `leaf` to
+    /// the `count` leaves under `branch`; returns the new count.
+    function pushIn(bytes32[MAX_DEPTH] memory branch, uint256 count, bytes32 leaf)
+        internal
+        pure
         returns (uint256 size)
     {
         size = count + 1;
@@ -80,8 +104,8 @@ library Merkle {
         }
     }
 
-    /// @notice `root` of the `count` leaves under `branch` (see `pushAt`).
-    function rootAt(bytes32[MAX_DEPTH] storage branch, uint256 count) internal view returns (bytes32 node) {
+    /// @notice `root` of the `count` leaves under `branch` (see `pushIn`).
+    function rootIn(bytes32[MAX_DEPTH] memory branch, uint256 count) internal pure returns (bytes32 node) {
         uint256 depth = depthFor(count);
         if (count == uint256(1) << depth) return branch[depth];
         bytes32 zero = bytes32(0);

@@ -62,6 +62,11 @@ struct GatewayCarry {
     /// @notice The chains the Gateway's MessageRoot added to its shared tree inside this batch,
     /// in the order it added them.
     uint256[] chainsAdded;
+    /// @notice One per run of one chain in `chainBatches`, in order: the frontier of that
+    /// chain's batch tree as L1 holds it (`Merkle.branchOf`: the nodes at the set bits of its
+    /// leaf count, lowest first). L1 keeps only the tree's root and count and checks the
+    /// frontier against them, so it can append the run's batch roots.
+    bytes32[][] frontiers;
 }
 
 /// @notice The hashes both the contracts and the Rust side compute (DESIGN section 4).

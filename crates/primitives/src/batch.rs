@@ -56,6 +56,10 @@ sol! {
         StoredBatchInfo[] previous;
         /// The chains the Gateway's MessageRoot added to its shared tree inside it, in order.
         uint256[] chainsAdded;
+        /// One per run of one chain in `chainBatches`: the frontier of that chain's batch tree
+        /// as L1 holds it ([`crate::IncrementalTree::frontier`]), which L1 checks against the
+        /// root it keeps before appending the run's batch roots.
+        bytes32[][] frontiers;
     }
 }
 

@@ -119,6 +119,29 @@ impl IncrementalTree {
         &self.branch
     }
 
+    /// Its frontier: the kept nodes at the set bits of its leaf count, lowest bit first (all
+    /// its root and its next pushes read; `Merkle.branchOf` rebuilds the tree from it).
+    pub fn frontier(&self) -> Vec<B256> {
+        (0..u64::BITS as usize)
+            .filter(|h| (self.count >> h) & 1 == 1)
+            .map(|h| self.branch.get(h).copied().unwrap_or_default())
+            .collect()
+    }
+
+    /// The tree of `count` leaves whose frontier is `frontier` (see [`Self::frontier`]);
+    /// `None` unless it holds exactly one node per set bit of `count`.
+    pub fn from_frontier(count: u64, frontier: &[B256]) -> Option<Self> {
+        if frontier.len() != count.count_ones() as usize {
+            return None;
+        }
+        let bits = (0..u64::BITS as usize).filter(|h| (count >> h) & 1 == 1);
+        let mut branch = vec![B256::ZERO; (u64::BITS - count.leading_zeros()) as usize];
+        for (h, node) in bits.zip(frontier) {
+            branch[h] = *node;
+        }
+        Some(Self { count, branch })
+    }
+
     /// The tree of `count` leaves whose kept nodes are `branch` (as [`Self::branch`] gave).
     pub const fn from_parts(count: u64, branch: Vec<B256>) -> Self {
         Self { count, branch }
@@ -185,6 +208,19 @@ mod tests {
             let rebuilt = IncrementalTree::from_parts(tree.count(), tree.branch().to_vec());
             assert_eq!(rebuilt, tree);
             assert_eq!(tree.count(), leaves.len() as u64);
+            // Its frontier is all there is to it: the tree rebuilt from it has its root and
+            // grows as it does.
+            let frontier = tree.frontier();
+            assert_eq!(frontier.len(), tree.count().count_ones() as usize);
+            let mut from_frontier =
+                IncrementalTree::from_frontier(tree.count(), &frontier).unwrap();
+            assert_eq!(from_frontier.root(), tree.root());
+            let mut grown = tree.clone();
+            from_frontier.push(B256::repeat_byte(i));
+            grown.push(B256::repeat_byte(i));
+            assert_eq!(from_frontier.root(), grown.root());
+            assert_eq!(from_frontier.frontier(), grown.frontier());
+            assert!(IncrementalTree::from_frontier(tree.count() | 1 << 40, &frontier).is_none());
         }
     }
 

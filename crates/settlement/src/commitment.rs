@@ -165,10 +165,12 @@ pub fn stored_batch_info(b: &gateway_store::ChainBatchInfo) -> StoredBatchInfo {
 }
 
 /// What Gateway batch `contents` carries, as `GatewayExecutor.settleBatch` takes it: the chain
-/// batches, one previous batch per run of one chain (the batch before the run's first), and the
-/// chains the shared tree added.
+/// batches, one previous batch per run of one chain (the batch before the run's first), the
+/// chains the shared tree added, and `frontiers` (one per run: the chain's batch tree as L1
+/// holds it).
 pub fn gateway_carry(
     contents: &GatewayBatchContents,
+    frontiers: Vec<Vec<B256>>,
 ) -> SettlementResult<gateway_primitives::GatewayCarry> {
     let mut previous = Vec::new();
     let mut last_chain = None;
@@ -182,6 +184,7 @@ pub fn gateway_carry(
         chainBatches: chain_batch_refs(contents)?,
         previous,
         chainsAdded: contents.chainsAdded.iter().map(|id| U256::from(*id)).collect(),
+        frontiers,
     })
 }
 

@@ -9,7 +9,6 @@ contract MerkleHarness {
     using Merkle for Merkle.Tree;
 
     Merkle.Tree internal tree;
-    bytes32[32] internal branch;
 
     /// @notice Root of `leaves` computed in memory.
     function rootOf(bytes32[] calldata leaves) external pure returns (bytes32) {
@@ -25,15 +24,30 @@ contract MerkleHarness {
         root = tree.root();
     }
 
-    /// @notice Root of `leaves` pushed one by one with `pushAt` (the count kept outside the
-    /// tree, as GatewayExecutor keeps it), read with `rootAt`; the branch is cleared first.
-    function countedRootOf(bytes32[] calldata leaves) external returns (bytes32) {
-        delete branch;
+    /// @notice Root of `leaves` pushed one by one with `pushIn` on a branch in memory (the
+    /// count kept apart, as GatewayExecutor keeps it), read with `rootIn`; and the same root
+    /// rebuilt from the frontier (`branchOf`), which is returned too.
+    function countedRootOf(bytes32[] calldata leaves) external pure returns (bytes32 root, bytes32[] memory frontier) {
+        bytes32[32] memory branch;
         uint256 count = 0;
         for (uint256 i = 0; i < leaves.length; ++i) {
-            count = Merkle.pushAt(branch, count, leaves[i]);
+            count = Merkle.pushIn(branch, count, leaves[i]);
         }
-        return Merkle.rootAt(branch, count);
+        root = Merkle.rootIn(branch, count);
+        uint256 bits = 0;
+        for (uint256 h = 0; count >> h != 0; ++h) {
+            bits += (count >> h) & 1;
+        }
+        frontier = new bytes32[](bits);
+        uint256 k = 0;
+        for (uint256 h = 0; count >> h != 0; ++h) {
+            if ((count >> h) & 1 == 1) frontier[k++] = branch[h];
+        }
+    }
+
+    /// @notice The root of a tree of `count` leaves from its frontier (`branchOf`, `rootIn`).
+    function frontierRootOf(bytes32[] calldata frontier, uint256 count) external pure returns (bytes32) {
+        return Merkle.rootIn(Merkle.branchOf(frontier, count), count);
     }
 
     /// @notice Merkle.verify.

@@ -85,6 +85,29 @@ impl L1Mirror {
         Ok(store.gateway_batch_contents(number)?.is_some_and(|c| c.sharedRoot == self.root()))
     }
 
+    /// The frontier of each chain's batch tree as L1 holds it before `contents`, one per run of
+    /// one chain in `contents` (`GatewayCarry.frontiers`); a chain the same batch adds has an
+    /// empty tree.
+    pub(super) fn frontiers(&self, contents: &GatewayBatchContents) -> Vec<Vec<B256>> {
+        let mut frontiers = Vec::new();
+        let mut last = None;
+        for r in &contents.chainBatches {
+            if last == Some(r.chainId) {
+                continue;
+            }
+            last = Some(r.chainId);
+            let id = r.chainId.saturating_to::<u64>();
+            frontiers.push(
+                self.chains
+                    .iter()
+                    .find(|(c, _)| *c == id)
+                    .map(|(_, tree)| tree.frontier())
+                    .unwrap_or_default(),
+            );
+        }
+        frontiers
+    }
+
     fn apply(&mut self, contents: &GatewayBatchContents) {
         for id in &contents.chainsAdded {
             self.chains.push((*id, IncrementalTree::default()));

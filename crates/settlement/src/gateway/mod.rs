@@ -241,6 +241,17 @@ impl Gateway {
         Ok((contents, holds))
     }
 
+    /// Send: the frontiers of the batch trees L1 holds for the chains Gateway batch `number`
+    /// carries (`contents`), one per run (`GatewayCarry.frontiers`).
+    pub(crate) fn l1_frontiers(
+        &self,
+        store: &Store,
+        number: u64,
+        contents: &GatewayBatchContents,
+    ) -> SettlementResult<Vec<Vec<alloy::primitives::B256>>> {
+        Ok(L1Mirror::before(store, number)?.frontiers(contents))
+    }
+
     /// Prove: the leaf proofs of the chain batches Gateway batch `number` carries, as the
     /// chains proved them on the Gateway.
     pub(crate) fn chain_leaves(
