@@ -14,8 +14,9 @@ use alloy::{
 use devnet::Topology;
 use gateway_contracts::{Bridgehub, GatewayExecutor, convert};
 use gateway_primitives::{
-    ChainBatchRef, CommitBatchInfo, GatewayCarry, IncrementalTree, StoredBatchInfo, batch_leaf,
-    batch_output_hash, chain_leaf, gateway_commitment, merkle_root, public_input,
+    ChainBatchRef, ChainFrontier, ChainRoot, CommitBatchInfo, GatewayCarry, IncrementalTree,
+    StoredBatchInfo, batch_leaf, batch_output_hash, chain_leaf, gateway_commitment, merkle_root,
+    public_input,
 };
 use gateway_prover::{BatchPublicInput, MockBackend, ProofBackend};
 
@@ -140,13 +141,28 @@ impl GatewayL1 {
             previous: runs.iter().map(|(_, p, _)| p.clone()).collect(),
             chainsAdded: added.iter().map(|id| U256::from(*id)).collect(),
             // Filled in by `batch` (and its kin) from what L1 holds then.
+            sharedTree: Vec::new(),
             frontiers: Vec::new(),
         }
     }
 
-    /// The frontier of each carried chain's batch tree as L1 holds it now, one per run of one
-    /// chain in `carry` (`GatewayCarry.frontiers`; a chain not in the tree yet has none).
-    pub fn frontiers_for(&self, carry: &GatewayCarry) -> Vec<Vec<B256>> {
+    /// What L1 holds of the shared tree now (`GatewayCarry.sharedTree`) and, per run of one
+    /// chain in `carry`, where the chain is in it once `carry`'s chains are added and the
+    /// frontier of its batch tree (`GatewayCarry.frontiers`; a chain not in the tree yet has
+    /// an empty one, and one in neither an index past the end).
+    pub fn l1_view(&self, carry: &GatewayCarry) -> (Vec<ChainRoot>, Vec<ChainFrontier>) {
+        let tree_of = |batches: &[CommitBatchInfo]| {
+            let mut tree = IncrementalTree::default();
+            for b in batches {
+                tree.push(batch_leaf(b.batchNumber, b.l2LogsRoot));
+            }
+            tree
+        };
+        let shared = self
+            .tree
+            .iter()
+            .map(|(id, batches)| ChainRoot { chainId: *id, root: tree_of(batches).root() })
+            .collect();
         let mut frontiers = Vec::new();
         let mut last = None;
         for r in &carry.chainBatches {
@@ -154,17 +170,19 @@ impl GatewayL1 {
                 continue;
             }
             last = Some(r.chainId);
-            let mut tree = IncrementalTree::default();
-            if let Some((_, batches)) =
-                self.tree.iter().find(|(id, _)| U256::from(*id) == r.chainId)
-            {
-                for b in batches {
-                    tree.push(batch_leaf(b.batchNumber, b.l2LogsRoot));
-                }
-            }
-            frontiers.push(tree.frontier());
+            let held = self.tree.iter().position(|(id, _)| U256::from(*id) == r.chainId);
+            let index = held
+                .or_else(|| {
+                    let added = carry.chainsAdded.iter().position(|c| *c == r.chainId)?;
+                    Some(self.tree.len() + added)
+                })
+                .unwrap_or(usize::MAX);
+            frontiers.push(ChainFrontier {
+                treeIndex: U256::from(index),
+                nodes: held.map(|i| tree_of(&self.tree[i].1).frontier()).unwrap_or_default(),
+            });
         }
-        frontiers
+        (shared, frontiers)
     }
 
     /// The shared root L1 computes after `carry`.
@@ -218,7 +236,7 @@ impl GatewayL1 {
         ops: u64,
         ops_hash: B256,
     ) -> GatewayBatch {
-        carry.frontiers = self.frontiers_for(&carry);
+        (carry.sharedTree, carry.frontiers) = self.l1_view(&carry);
         let number = self.last.batchNumber + 1;
         let first = self.last_timestamp + 1;
         let info = CommitBatchInfo {

@@ -725,7 +725,7 @@ async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_
         // A frontier of the first chain's batch tree that is not the tree L1 holds: a node
         // changed, or one too many (L1 keeps only the tree's root and leaf count).
         let mut wrong_frontier = honest.clone();
-        let frontier = &mut wrong_frontier.carry.frontiers[0];
+        let frontier = &mut wrong_frontier.carry.frontiers[0].nodes;
         let expect_mismatch = !frontier.is_empty();
         match frontier.first_mut() {
             Some(node) => *node = B256::repeat_byte(0x5f),
@@ -739,6 +739,25 @@ async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_
                 matches!(&refusal, Errors::FrontierLengthMismatch(_))
             },
             "width {width}: wrong frontier: {refusal:?}"
+        );
+        // The shared tree L1 holds comes in calldata, checked against the one hash L1 keeps:
+        // another root for the last chain is refused, and so is a run pointing at another
+        // chain's place in the tree.
+        let mut wrong_tree = honest.clone();
+        let entry = wrong_tree.carry.sharedTree.last_mut().unwrap();
+        entry.root = B256::repeat_byte(0x6e);
+        assert!(
+            matches!(gateway.refused(&wrong_tree).await, Errors::SharedTreeMismatch(_)),
+            "width {width}: wrong shared tree"
+        );
+        let mut misplaced = honest.clone();
+        misplaced.carry.frontiers[0].treeIndex += U256::from(1);
+        assert!(
+            matches!(
+                gateway.refused(&misplaced).await,
+                Errors::ChainNotInSharedTree(e) if e.chainId == U256::from(ids[0])
+            ),
+            "width {width}: misplaced"
         );
         assert_eq!(
             gateway.executor.totalBatchesExecuted().call().await.unwrap(),

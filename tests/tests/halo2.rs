@@ -368,8 +368,10 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
             chainBatches: refs.to_vec(),
             previous: vec![genesis.clone()],
             chainsAdded: vec![U256::from(chain.node.chain_id)],
-            // The chain's batch tree is empty: added in this batch.
-            frontiers: vec![Vec::new()],
+            // Nothing in the shared tree before; the chain, added in this batch, has an empty
+            // batch tree.
+            sharedTree: Vec::new(),
+            frontiers: vec![gateway_primitives::ChainFrontier::default()],
         };
         gateway_executor.settleBatch(
             convert(&gateway_genesis).unwrap(),

@@ -6,7 +6,9 @@ import {GovernedVerifier} from "./GovernedVerifier.sol";
 import {IVerifier} from "./IVerifier.sol";
 import {Merkle} from "./Merkle.sol";
 import {PriorityQueue} from "./PriorityQueue.sol";
-import {ChainBatchRef, CommitBatchInfo, Commitments, GatewayCarry, StoredBatchInfo} from "./Types.sol";
+import {
+    ChainBatchRef, ChainFrontier, ChainRoot, CommitBatchInfo, Commitments, GatewayCarry, StoredBatchInfo
+} from "./Types.sol";
 
 /// @notice The Gateway's own executor on L1. Each Gateway batch is committed, proved and executed
 /// in one call, with ONE aggregated proof whose exposed inputs are the Gateway batch's own public
@@ -51,7 +53,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     /// - `priorityOpsFinal`: the priority operations its L1-final batches executed (their
     ///   `numberOfL1Txs`), ever; the Bridgehub lets a chain leave only when this matches what it
     ///   routed to the chain through the Gateway;
-    /// - `leafCount`: the leaves of its batch tree (whose root is `chainRootOf`);
+    /// - `leafCount`: the leaves of its batch tree (whose root is in the shared tree);
     /// - `onGateway`: it settles on the Gateway (handed over and not taken back);
     /// - `inSharedTree`: the Gateway's MessageRoot added it to the shared tree.
     struct ChainState {
@@ -67,13 +69,12 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     mapping(uint256 chainId => bytes32) public lastFinalHash;
     /// @notice The Gateway's shared message root (interop root) as of each settled Gateway batch.
     mapping(uint256 batchNumber => bytes32) public sharedRootOf;
-    /// @dev The chains of the Gateway's shared tree, in the order its MessageRoot added them
-    /// (64-bit ids, four per slot: the shared root reads them all each Gateway batch).
-    uint64[] internal sharedTreeIds;
-    /// @notice Per chain, the root of its batch tree as of the last settled Gateway batch (its
-    /// leaf count is in `chains`). Only the root is kept: a Gateway batch that appends to the
-    /// tree brings its frontier (`GatewayCarry.frontiers`), checked against this root.
-    mapping(uint256 chainId => bytes32) public chainRootOf;
+    /// @notice The Gateway's shared tree as L1 holds it (every chain in the order the Gateway's
+    /// MessageRoot added it, with the root of its batch tree), as a hash:
+    /// keccak256 of its entries as `GatewayCarry.sharedTree` encodes them (two words each: the
+    /// chain id and the root). Each Gateway batch brings the tree in calldata, checked against
+    /// it: one slot instead of one per chain.
+    bytes32 public sharedTreeHash;
     // The Gateway's priority queue (`PriorityQueue`): operations the Bridgehub queued for the
     // chains on the Gateway; the Gateway's node forwards each to its chain's queue there, and
     // each Gateway batch reports the ones it forwarded (`numberOfL1Txs`, `priorityOpsHash`).
@@ -117,6 +118,8 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     error ChainNotInSharedTree(uint256 chainId);
     /// @notice An added chain is already in the shared tree.
     error ChainAlreadyInSharedTree(uint256 chainId);
+    /// @notice The carried shared tree is not the one L1 holds.
+    error SharedTreeMismatch(bytes32 expected, bytes32 got);
     /// @notice `previous` does not hold exactly one entry per run of one chain.
     error PreviousBatchesLengthMismatch(uint256 runs, uint256 previous);
     /// @notice `frontiers` does not hold exactly one entry per run of one chain.
@@ -143,6 +146,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         admin = admin_;
         bridgehub = bridgehub_;
         storedBatchHash[0] = Commitments.storedBatchHash(genesis);
+        sharedTreeHash = keccak256("");
     }
 
     /// @notice Per chain, its highest batch L1-final through the Gateway (or the batch it was
@@ -164,12 +168,6 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     /// @notice Whether the chain is in the Gateway's shared tree.
     function inSharedTree(uint256 id) external view returns (bool) {
         return chains[id].inSharedTree;
-    }
-
-    /// @notice The `index`th chain of the Gateway's shared tree, in the order its MessageRoot
-    /// added them.
-    function sharedTreeChains(uint256 index) external view returns (uint256) {
-        return sharedTreeIds[index];
     }
 
     /// @notice Gives `operator` the `roles` bits (0 removes it; settling needs `ROLE_SETTLE`).
@@ -201,21 +199,11 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         emit ChainTakenBack(id, chains[id].lastFinalBatch);
     }
 
-    /// @notice How many chains the shared tree has.
-    function sharedTreeChainCount() external view returns (uint256) {
-        return sharedTreeIds.length;
-    }
-
     /// @notice The shared root of what L1 holds final: the root the next Gateway batch must carry
     /// when it adds no chain and carries no chain batch.
-    function sharedRoot() public view returns (bytes32) {
-        uint256 n = sharedTreeIds.length;
-        bytes32[] memory leaves = new bytes32[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            uint64 id = sharedTreeIds[i];
-            leaves[i] = Commitments.chainLeaf(id, chainRootOf[id]);
-        }
-        return Merkle.rootOf(leaves);
+    function sharedRoot() external view returns (bytes32) {
+        uint256 settled = totalBatchesExecuted;
+        return settled == 0 ? Merkle.rootOf(new bytes32[](0)) : sharedRootOf[settled];
     }
 
     /// @notice Same as `totalBatchesExecuted`: settling commits, proves and executes at once.
@@ -268,11 +256,17 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             bytes32 opsHash = _consumePriorityOps(batch.numberOfL1Txs);
             if (opsHash != batch.priorityOpsHash) revert PriorityOpsHashMismatch(number, opsHash, batch.priorityOpsHash);
         }
-        _addChains(carry.chainsAdded);
-        _finalizeChainBatches(carry, inputs, number);
+        bytes32[] memory tree = _sharedTree(carry);
+        _finalizeChainBatches(carry, inputs, number, tree);
         {
-            bytes32 expectedRoot = sharedRoot();
+            uint256 n = tree.length / 2;
+            bytes32[] memory leaves = new bytes32[](n);
+            for (uint256 i = 0; i < n; ++i) {
+                leaves[i] = Commitments.chainLeaf(uint64(uint256(tree[2 * i])), tree[2 * i + 1]);
+            }
+            bytes32 expectedRoot = Merkle.rootOf(leaves);
             if (batch.l2LogsRoot != expectedRoot) revert SharedRootMismatch(number, expectedRoot, batch.l2LogsRoot);
+            sharedTreeHash = _hashOf(tree);
         }
         // A verifier that reverts (a malformed proof) refuses the proof as well.
         try verifier.verify(inputs, proof) returns (bool valid) {
@@ -310,26 +304,55 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         ) revert TimestampsInvalid(batch.firstBlockTimestamp, batch.lastBlockTimestamp, previousLast, block.timestamp);
     }
 
-    /// @dev Appends the chains the Gateway's MessageRoot added, each with an empty batch tree.
-    function _addChains(uint256[] calldata ids) internal {
+    /// @dev The shared tree as L1 holds it (the carried one, checked against `sharedTreeHash`),
+    /// in memory as two words per chain (its id, its batch tree's root), followed by the chains
+    /// the Gateway's MessageRoot added in this batch, each with an empty batch tree.
+    function _sharedTree(GatewayCarry calldata carry) internal returns (bytes32[] memory tree) {
+        ChainRoot[] calldata held = carry.sharedTree;
+        uint256 n = held.length;
+        uint256[] calldata ids = carry.chainsAdded;
+        tree = new bytes32[](2 * (n + ids.length));
+        // The carried entries as they are encoded (static structs: two words each).
+        assembly ("memory-safe") {
+            calldatacopy(add(tree, 0x20), held.offset, mul(n, 0x40))
+        }
+        {
+            bytes32 got;
+            assembly ("memory-safe") {
+                got := keccak256(add(tree, 0x20), mul(n, 0x40))
+            }
+            bytes32 expected = sharedTreeHash;
+            if (got != expected) revert SharedTreeMismatch(expected, got);
+        }
+        bytes32 empty = Merkle.nodeOf(bytes32(0), bytes32(0));
         for (uint256 i = 0; i < ids.length; ++i) {
             uint256 id = ids[i];
             if (id == 0 || id == chainId || id > type(uint64).max) revert InvalidChainId(i, id);
             ChainState storage state = chains[id];
             if (state.inSharedTree) revert ChainAlreadyInSharedTree(id);
             state.inSharedTree = true;
-            sharedTreeIds.push(uint64(id));
             // (Its batch tree is empty: no batch of a chain outside the tree is carried.)
-            chainRootOf[id] = Merkle.nodeOf(bytes32(0), bytes32(0));
+            tree[2 * (n + i)] = bytes32(id);
+            tree[2 * (n + i) + 1] = empty;
+        }
+    }
+
+    /// @dev `sharedTreeHash` of `tree` (see `_sharedTree`).
+    function _hashOf(bytes32[] memory tree) internal pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            hash := keccak256(add(tree, 0x20), mul(mload(tree), 0x20))
         }
     }
 
     /// @dev Checks each run of one chain against what L1 holds final for it, fills the chain
     /// batches' inputs after the Gateway's own two (recomputed here), adds their roots to the
     /// chain's batch tree and advances the chain's last L1-final batch (one write per run).
-    function _finalizeChainBatches(GatewayCarry calldata carry, uint256[] memory inputs, uint256 gatewayBatch)
-        internal
-    {
+    function _finalizeChainBatches(
+        GatewayCarry calldata carry,
+        uint256[] memory inputs,
+        uint256 gatewayBatch,
+        bytes32[] memory tree
+    ) internal {
         ChainBatchRef[] calldata refs = carry.chainBatches;
         uint256 i = 0;
         uint256 run = 0;
@@ -351,7 +374,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
                     revert ChainPreviousBatchMismatch(id, first - 1, expected, got);
                 }
             }
-            i = _finalizeRun(carry, i, run, inputs, state);
+            i = _finalizeRun(carry, i, run, inputs, state, tree);
             chains[id] = state;
             emit ChainBatchesFinal(id, first, state.lastFinalBatch, gatewayBatch);
             ++run;
@@ -360,61 +383,96 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         if (run != carry.frontiers.length) revert FrontiersLengthMismatch(run, carry.frontiers.length);
     }
 
-    /// @dev One run of chain `carry.chainBatches[start].chainId` from index `start`, advancing
-    /// the chain's `state` (in memory; the caller writes it back); returns the index after it.
+    /// @dev Run `run` of the carry, of chain `carry.chainBatches[start].chainId` from index
+    /// `start`: its batch tree taken from the shared tree (checked against the carried
+    /// frontier), the run finalized, the new root put back; returns the index after it.
     function _finalizeRun(
         GatewayCarry calldata carry,
         uint256 start,
         uint256 run,
         uint256[] memory inputs,
-        ChainState memory state
+        ChainState memory state,
+        bytes32[] memory tree
     ) internal returns (uint256 i) {
-        ChainBatchRef[] calldata refs = carry.chainBatches;
+        uint256 id = carry.chainBatches[start].chainId;
+        ChainFrontier calldata frontier = carry.frontiers[run];
+        uint256 at = _rootIndexOf(tree, frontier.treeIndex, id);
+        bytes32[32] memory branch = _branchOf(id, tree[at], frontier.nodes, state.leafCount);
+        i = _carryRun(carry.chainBatches, start, carry.previous[run].stateCommitment, inputs, state, branch);
+        tree[at] = Merkle.rootIn(branch, state.leafCount);
+    }
+
+    /// @dev The batches of one run from index `start`: each checked and its public input put
+    /// in `inputs`, its root appended to `branch`; the chain's `state` advanced (in memory; the
+    /// caller writes it back) and its last final hash written; returns the index after it.
+    function _carryRun(
+        ChainBatchRef[] calldata refs,
+        uint256 start,
+        bytes32 prevState,
+        uint256[] memory inputs,
+        ChainState memory state,
+        bytes32[32] memory branch
+    ) internal returns (uint256 i) {
         uint256 id = refs[start].chainId;
-        bytes32[32] memory branch = _branchOf(id, carry.frontiers[run], state.leafCount);
         uint256 next = uint256(state.lastFinalBatch) + 1;
-        bytes32 prevState = carry.previous[run].stateCommitment;
         bytes32 hash;
         i = start;
         while (i < refs.length && refs[i].chainId == id) {
-            CommitBatchInfo calldata c = refs[i].batch;
-            if (c.batchNumber != next) revert ChainBatchOutOfOrder(id, next, c.batchNumber);
-            if (c.chainId != id || c.slChainId != chainId) {
-                revert CarriedBatchMisdirected(id, next, c.chainId, c.slChainId);
-            }
-            StoredBatchInfo memory b = Commitments.storedOf(c);
-            uint256 input = Commitments.publicInput(prevState, b.stateCommitment, b.commitment);
-            if (input != refs[i].publicInput) revert ChainPublicInputMismatch(id, next, input, refs[i].publicInput);
+            StoredBatchInfo memory b = _checkCarried(refs[i], next, prevState);
             inputs[2 + 2 * i] = id;
-            inputs[3 + 2 * i] = input;
+            inputs[3 + 2 * i] = refs[i].publicInput;
             // (A tree holds fewer than 2^32 leaves: the count fits.)
             state.leafCount = uint64(
                 Merkle.pushIn(branch, state.leafCount, Commitments.batchLeaf(Commitments.toUint64(next), b.l2LogsRoot))
             );
             prevState = b.stateCommitment;
             hash = Commitments.storedBatchHash(b);
-            if (c.numberOfL1Txs != 0) {
-                state.priorityOpsFinal = Commitments.toUint64(uint256(state.priorityOpsFinal) + c.numberOfL1Txs);
+            if (b.numberOfL1Txs != 0) {
+                state.priorityOpsFinal = Commitments.toUint64(uint256(state.priorityOpsFinal) + b.numberOfL1Txs);
             }
             ++next;
             ++i;
         }
         state.lastFinalBatch = Commitments.toUint64(next - 1);
         lastFinalHash[id] = hash;
-        chainRootOf[id] = Merkle.rootIn(branch, state.leafCount);
+    }
+
+    /// @dev Carried batch `r` must be its chain's batch `next`, committed on this Gateway, and
+    /// its carried public input the one L1 computes from `prevState` and it; returns what the
+    /// chain's executor stored for it.
+    function _checkCarried(ChainBatchRef calldata r, uint256 next, bytes32 prevState)
+        internal
+        view
+        returns (StoredBatchInfo memory b)
+    {
+        CommitBatchInfo calldata c = r.batch;
+        uint256 id = r.chainId;
+        if (c.batchNumber != next) revert ChainBatchOutOfOrder(id, next, c.batchNumber);
+        if (c.chainId != id || c.slChainId != chainId) {
+            revert CarriedBatchMisdirected(id, next, c.chainId, c.slChainId);
+        }
+        b = Commitments.storedOf(c);
+        uint256 input = Commitments.publicInput(prevState, b.stateCommitment, b.commitment);
+        if (input != r.publicInput) revert ChainPublicInputMismatch(id, next, input, r.publicInput);
+    }
+
+    /// @dev Where chain `id`'s root is in `tree` (see `_sharedTree`), the chain being its
+    /// `index`th entry (the carry says which).
+    function _rootIndexOf(bytes32[] memory tree, uint256 index, uint256 id) internal pure returns (uint256) {
+        if (index >= tree.length / 2 || tree[2 * index] != bytes32(id)) revert ChainNotInSharedTree(id);
+        return 2 * index + 1;
     }
 
     /// @dev Chain `id`'s batch tree of `count` leaves in memory, from the carried `frontier`,
-    /// which must be the tree L1 holds (its root is `chainRootOf[id]`).
-    function _branchOf(uint256 id, bytes32[] calldata frontier, uint256 count)
+    /// which must be the tree L1 holds (whose root is `root`).
+    function _branchOf(uint256 id, bytes32 root, bytes32[] calldata frontier, uint256 count)
         internal
-        view
+        pure
         returns (bytes32[32] memory branch)
     {
         branch = Merkle.branchOf(frontier, count);
         bytes32 got = Merkle.rootIn(branch, count);
-        bytes32 expected = chainRootOf[id];
-        if (got != expected) revert ChainFrontierMismatch(id, expected, got);
+        if (got != root) revert ChainFrontierMismatch(id, root, got);
     }
 
     /// @notice Commitments.gatewayCommitment over `Commitments.batchOutputHash(batch)`, for the

@@ -23,8 +23,16 @@ library Merkle {
     error FrontierLengthMismatch(uint256 count, uint256 frontierLength);
 
     /// @notice The inner node over `left` and `right`.
-    function nodeOf(bytes32 left, bytes32 right) internal pure returns (bytes32) {
-        return keccak256(abi.encodePacked(NODE_PREFIX, left, right));
+    function nodeOf(bytes32 left, bytes32 right) internal pure returns (bytes32 node) {
+        // keccak256(abi.encodePacked(NODE_PREFIX, left, right)), hashed in the free memory past
+        // the free memory pointer instead of allocating a new preimage for every node.
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, shl(248, 0x01))
+            mstore(add(p, 0x01), left)
+            mstore(add(p, 0x21), right)
+            node := keccak256(p, 0x41)
+        }
     }
 
     /// @notice Appends a leaf; O(log n).

@@ -62,11 +62,27 @@ struct GatewayCarry {
     /// @notice The chains the Gateway's MessageRoot added to its shared tree inside this batch,
     /// in the order it added them.
     uint256[] chainsAdded;
-    /// @notice One per run of one chain in `chainBatches`, in order: the frontier of that
-    /// chain's batch tree as L1 holds it (`Merkle.branchOf`: the nodes at the set bits of its
-    /// leaf count, lowest first). L1 keeps only the tree's root and count and checks the
-    /// frontier against them, so it can append the run's batch roots.
-    bytes32[][] frontiers;
+    /// @notice The Gateway's shared tree as L1 holds it before this batch: every chain in it,
+    /// in the order the Gateway added them, with the root of its batch tree. L1 keeps only a
+    /// hash of it (`GatewayExecutor.sharedTreeHash`) and checks this against it.
+    ChainRoot[] sharedTree;
+    /// @notice One per run of one chain in `chainBatches`, in order: where the chain is in
+    /// `sharedTree` (after the chains this batch adds) and the frontier of its batch tree,
+    /// which L1 checks against the root there before appending the run's batch roots.
+    ChainFrontier[] frontiers;
+}
+
+/// @notice A chain of the Gateway's shared tree and the root of its batch tree.
+struct ChainRoot {
+    uint64 chainId;
+    bytes32 root;
+}
+
+/// @notice Where a chain is in the shared tree, and the frontier of its batch tree
+/// (`Merkle.branchOf`: the nodes at the set bits of its leaf count, lowest first).
+struct ChainFrontier {
+    uint256 treeIndex;
+    bytes32[] nodes;
 }
 
 /// @notice The hashes both the contracts and the Rust side compute (DESIGN section 4).
@@ -98,8 +114,24 @@ library Commitments {
         pure
         returns (bytes32)
     {
-        return keccak256(abi.encodePacked(outputHash, keccak256(abi.encode(chainBatches))));
+        // keccak256(abi.encode(chainBatches)), hashed from the calldata as it is (the refs are
+        // static structs: CHAIN_BATCH_REF_BYTES each, contiguous) instead of re-encoded field by
+        // field. A field with dirty bits is refused where it is read (ABI decoding checks it).
+        bytes32 refsHash;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let size := mul(chainBatches.length, CHAIN_BATCH_REF_BYTES)
+            mstore(p, 0x20)
+            mstore(add(p, 0x20), chainBatches.length)
+            calldatacopy(add(p, 0x40), chainBatches.offset, size)
+            refsHash := keccak256(p, add(size, 0x40))
+        }
+        return keccak256(abi.encodePacked(outputHash, refsHash));
     }
+
+    /// @notice The ABI size of a `ChainBatchRef`: its chain id, the 13 words of its
+    /// `CommitBatchInfo` and its public input (15 words).
+    uint256 internal constant CHAIN_BATCH_REF_BYTES = 480;
 
     /// @notice What a chain's executor stores for committed batch `b`.
     function storedOf(CommitBatchInfo calldata b) internal pure returns (StoredBatchInfo memory) {
@@ -131,12 +163,23 @@ library Commitments {
     /// @notice A leaf of a chain's batch tree in MessageRoot: a 40-byte preimage, never an inner
     /// node's (Merkle.nodeOf hashes 65 bytes).
     function batchLeaf(uint64 batchNumber, bytes32 batchRoot) internal pure returns (bytes32) {
-        return keccak256(abi.encodePacked(batchNumber, batchRoot));
+        return packedHash(batchNumber, batchRoot);
+    }
+
+    /// @notice keccak256(abi.encodePacked(a, b)), hashed past the free memory pointer without
+    /// allocating the preimage.
+    function packedHash(uint64 a, bytes32 b) internal pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, shl(192, a))
+            mstore(add(p, 0x08), b)
+            hash := keccak256(p, 0x28)
+        }
     }
 
     /// @notice A leaf of the shared tree over chains in MessageRoot (40-byte preimage).
     function chainLeaf(uint64 chainId, bytes32 chainRoot) internal pure returns (bytes32) {
-        return keccak256(abi.encodePacked(chainId, chainRoot));
+        return packedHash(chainId, chainRoot);
     }
 
     /// @notice Thrown when a chain id or batch number does not fit 64 bits.

@@ -56,10 +56,27 @@ sol! {
         StoredBatchInfo[] previous;
         /// The chains the Gateway's MessageRoot added to its shared tree inside it, in order.
         uint256[] chainsAdded;
-        /// One per run of one chain in `chainBatches`: the frontier of that chain's batch tree
-        /// as L1 holds it ([`crate::IncrementalTree::frontier`]), which L1 checks against the
-        /// root it keeps before appending the run's batch roots.
-        bytes32[][] frontiers;
+        /// The Gateway's shared tree as L1 holds it before this batch (every chain in the
+        /// order the Gateway added them, with its batch tree's root); L1 keeps only its hash.
+        ChainRoot[] sharedTree;
+        /// One per run of one chain in `chainBatches`: where the chain is in `sharedTree`
+        /// (after the chains this batch adds) and the frontier of its batch tree as L1 holds it
+        /// ([`crate::IncrementalTree::frontier`]), which L1 checks against the root there.
+        ChainFrontier[] frontiers;
+    }
+
+    /// A chain of the Gateway's shared tree and the root of its batch tree.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct ChainRoot {
+        uint64 chainId;
+        bytes32 root;
+    }
+
+    /// Where a chain is in the shared tree, and the frontier of its batch tree.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct ChainFrontier {
+        uint256 treeIndex;
+        bytes32[] nodes;
     }
 }
 

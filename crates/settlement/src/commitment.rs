@@ -166,11 +166,12 @@ pub fn stored_batch_info(b: &gateway_store::ChainBatchInfo) -> StoredBatchInfo {
 
 /// What Gateway batch `contents` carries, as `GatewayExecutor.settleBatch` takes it: the chain
 /// batches, one previous batch per run of one chain (the batch before the run's first), the
-/// chains the shared tree added, and `frontiers` (one per run: the chain's batch tree as L1
-/// holds it).
+/// chains the shared tree added, what L1 holds of the shared tree (`shared_tree`) and, per run,
+/// where the chain is in it and its batch tree's frontier (`frontiers`).
 pub fn gateway_carry(
     contents: &GatewayBatchContents,
-    frontiers: Vec<Vec<B256>>,
+    shared_tree: Vec<gateway_primitives::ChainRoot>,
+    frontiers: Vec<gateway_primitives::ChainFrontier>,
 ) -> SettlementResult<gateway_primitives::GatewayCarry> {
     let mut previous = Vec::new();
     let mut last_chain = None;
@@ -184,6 +185,7 @@ pub fn gateway_carry(
         chainBatches: chain_batch_refs(contents)?,
         previous,
         chainsAdded: contents.chainsAdded.iter().map(|id| U256::from(*id)).collect(),
+        sharedTree: shared_tree,
         frontiers,
     })
 }

@@ -7,11 +7,12 @@
 //!   transactions, mock verifier: the protocol's own cost).
 //! - Through the Gateway: one `GatewayExecutor.settleBatch` per Gateway batch carrying one batch
 //!   of each of N chains, with the mock aggregated verifier (steady state: every chain already
-//!   has an L1-final batch; 64 chains in the shared tree, whose root L1 recomputes each time).
+//!   has an L1-final batch; 64 chains in the shared tree, which the batch brings in calldata and whose root L1
+//!   recomputes each time).
 //!   The real path adds the halo2 aggregated proof's verification per Gateway batch; it is not
 //!   estimated here (no constant stands in for a measurement): `tests/tests/halo2.rs` measures
 //!   it for the 4-leaf aggregation, the widest the flat aggregation verifies on L1 today.
-//! - Where the gas goes: the shapes up to 64 chain batches run again on a second devnet whose L1
+//! - Where the gas goes: the shapes up to 32 chain batches run again on a second devnet whose L1
 //!   traces every opcode (`devnet::gas_profile`), and a second table splits each measured
 //!   `settleBatch` per chain batch into calldata, storage reads and writes, hashing, events,
 //!   calls and the rest (also in the report, per row).
@@ -33,7 +34,7 @@ const CHAIN_COUNTS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 /// often than the Gateway settles): (chains, batches per chain).
 const RUNS: [(usize, usize); 3] = [(16, 4), (16, 16), (64, 4)];
 /// The widest Gateway batch whose settlement is traced to say where its gas went.
-const MAX_PROFILED: u64 = 64;
+const MAX_PROFILED: u64 = 32;
 
 fn batch(chain_id: u64, sl: u64, number: u64, timestamp: u64) -> CommitBatchInfo {
     CommitBatchInfo {
@@ -170,8 +171,8 @@ async fn measure(
 async fn main() -> eyre::Result<()> {
     let shapes: Vec<_> = CHAIN_COUNTS.iter().map(|c| (*c, 1)).chain(RUNS).collect();
     let (direct_per_batch, measured) = measure(&shapes, false).await?;
-    // Where the gas went: the same shapes up to 64 chain batches again, on an L1 that traces
-    // each opcode (slower; a trace of 256 chain batches runs to gigabytes).
+    // Where the gas went: the same shapes up to 32 chain batches again, on an L1 that traces
+    // each opcode (slower: anvil keeps every step, and from 64 chain batches on it runs out of time or memory).
     let profiled: Vec<_> =
         shapes.iter().copied().filter(|(c, b)| (c * b) as u64 <= MAX_PROFILED).collect();
     let (_, traced) = measure(&profiled, true).await?;

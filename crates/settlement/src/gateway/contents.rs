@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use alloy::primitives::{B256, U256};
-use gateway_primitives::{IncrementalTree, batch_leaf, chain_leaf, merkle_root};
+use gateway_primitives::{
+    ChainFrontier, ChainRoot, IncrementalTree, batch_leaf, chain_leaf, merkle_root,
+};
 use gateway_store::{ChainRef, GatewayBatchContents, Store};
 use tracing::warn;
 
@@ -85,10 +87,19 @@ impl L1Mirror {
         Ok(store.gateway_batch_contents(number)?.is_some_and(|c| c.sharedRoot == self.root()))
     }
 
-    /// The frontier of each chain's batch tree as L1 holds it before `contents`, one per run of
-    /// one chain in `contents` (`GatewayCarry.frontiers`); a chain the same batch adds has an
-    /// empty tree.
-    pub(super) fn frontiers(&self, contents: &GatewayBatchContents) -> Vec<Vec<B256>> {
+    /// The shared tree as L1 holds it (`GatewayCarry.sharedTree`), and for each run of one
+    /// chain in `contents` (a Gateway batch on top of it), where the chain is in the tree once
+    /// the batch's chains are added and the frontier of its batch tree (`GatewayCarry.
+    /// frontiers`; a chain the same batch adds has an empty tree).
+    pub(super) fn l1_view(
+        &self,
+        contents: &GatewayBatchContents,
+    ) -> (Vec<ChainRoot>, Vec<ChainFrontier>) {
+        let tree: Vec<ChainRoot> = self
+            .chains
+            .iter()
+            .map(|(id, tree)| ChainRoot { chainId: *id, root: tree.root() })
+            .collect();
         let mut frontiers = Vec::new();
         let mut last = None;
         for r in &contents.chainBatches {
@@ -97,15 +108,19 @@ impl L1Mirror {
             }
             last = Some(r.chainId);
             let id = r.chainId.saturating_to::<u64>();
-            frontiers.push(
-                self.chains
-                    .iter()
-                    .find(|(c, _)| *c == id)
-                    .map(|(_, tree)| tree.frontier())
-                    .unwrap_or_default(),
-            );
+            let held = self.chains.iter().position(|(c, _)| *c == id);
+            let index = held
+                .or_else(|| {
+                    let added = contents.chainsAdded.iter().position(|c| *c == id)?;
+                    Some(self.chains.len() + added)
+                })
+                .unwrap_or(usize::MAX);
+            frontiers.push(ChainFrontier {
+                treeIndex: U256::from(index),
+                nodes: held.map(|i| self.chains[i].1.frontier()).unwrap_or_default(),
+            });
         }
-        frontiers
+        (tree, frontiers)
     }
 
     fn apply(&mut self, contents: &GatewayBatchContents) {

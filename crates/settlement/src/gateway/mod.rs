@@ -241,15 +241,19 @@ impl Gateway {
         Ok((contents, holds))
     }
 
-    /// Send: the frontiers of the batch trees L1 holds for the chains Gateway batch `number`
-    /// carries (`contents`), one per run (`GatewayCarry.frontiers`).
-    pub(crate) fn l1_frontiers(
+    /// Send: what L1 holds of the shared tree before Gateway batch `number` (`contents`) and,
+    /// per run of one chain in it, where the chain is there and its batch tree's frontier
+    /// (`GatewayCarry.sharedTree` and `frontiers`).
+    pub(crate) fn l1_view(
         &self,
         store: &Store,
         number: u64,
         contents: &GatewayBatchContents,
-    ) -> SettlementResult<Vec<Vec<alloy::primitives::B256>>> {
-        Ok(L1Mirror::before(store, number)?.frontiers(contents))
+    ) -> SettlementResult<(
+        Vec<gateway_primitives::ChainRoot>,
+        Vec<gateway_primitives::ChainFrontier>,
+    )> {
+        Ok(L1Mirror::before(store, number)?.l1_view(contents))
     }
 
     /// Prove: the leaf proofs of the chain batches Gateway batch `number` carries, as the

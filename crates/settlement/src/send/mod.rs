@@ -569,8 +569,8 @@ impl Sender {
         let da = self.da_input(&batch, info.daScheme)?;
         let sealed = [batch.commit_info.clone()];
         let contents = crate::commitment::gateway_contents(&self.store, number)?;
-        let frontiers = gateway.l1_frontiers(&self.store, number, &contents)?;
-        let carry = convert(&crate::commitment::gateway_carry(&contents, frontiers)?)?;
+        let (shared_tree, frontiers) = gateway.l1_view(&self.store, number, &contents)?;
+        let carry = convert(&crate::commitment::gateway_carry(&contents, shared_tree, frontiers)?)?;
         let prev = convert(&stored_info(&self.store, &self.config, number - 1)?)?;
         let call = self.gateway_executor.settleBatch(
             prev,
