@@ -755,7 +755,7 @@ async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_
         assert!(
             matches!(
                 gateway.refused(&misplaced).await,
-                Errors::ChainNotInSharedTree(e) if e.chainId == U256::from(ids[0])
+                Errors::ChainTreeIndexMismatch(e) if e.chainId == U256::from(ids[0])
             ),
             "width {width}: misplaced"
         );

@@ -22,9 +22,11 @@ import {
 ///   has not taken back) may be carried;
 /// - each chain batch's public input is recomputed here from the previous batch's state
 ///   commitment and the carried batch, never taken from calldata;
-/// - the shared message root is recomputed here: this contract keeps its own copy of the
-///   Gateway MessageRoot's trees (chains in the order the Gateway added them, each chain's
-///   executed batch roots) and refuses a Gateway batch whose `l2LogsRoot` differs.
+/// - the shared message root is recomputed here from what L1 holds of the Gateway
+///   MessageRoot's trees (chains in the order the Gateway added them, each chain's tree of its
+///   L1-final batch roots): one hash of the shared tree and each chain's leaf count in storage,
+///   the tree and the carried chains' frontiers in calldata, checked against them; a Gateway
+///   batch whose `l2LogsRoot` differs is refused.
 /// The verifier sees `[gatewayChainId, gatewayInput, chainId_1, input_1, ...]`: every chain's
 /// leaf proof binds its chain id, so a Gateway cannot pass one chain's proof off as another's.
 contract GatewayExecutor is GovernedVerifier, PriorityQueue {
@@ -126,6 +128,8 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     error FrontiersLengthMismatch(uint256 runs, uint256 frontiers);
     /// @notice The carried frontier of a chain's batch tree is not the tree L1 holds.
     error ChainFrontierMismatch(uint256 chainId, bytes32 expected, bytes32 got);
+    /// @notice A run's `treeIndex` does not point at its chain in the shared tree.
+    error ChainTreeIndexMismatch(uint256 chainId, uint256 treeIndex);
     /// @notice The Gateway batch's `l2LogsRoot` is not the shared root of what L1 holds final.
     error SharedRootMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
     /// @notice A handover names a batch below the chain's last L1-final one.
@@ -459,7 +463,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     /// @dev Where chain `id`'s root is in `tree` (see `_sharedTree`), the chain being its
     /// `index`th entry (the carry says which).
     function _rootIndexOf(bytes32[] memory tree, uint256 index, uint256 id) internal pure returns (uint256) {
-        if (index >= tree.length / 2 || tree[2 * index] != bytes32(id)) revert ChainNotInSharedTree(id);
+        if (index >= tree.length / 2 || tree[2 * index] != bytes32(id)) revert ChainTreeIndexMismatch(id, index);
         return 2 * index + 1;
     }
 

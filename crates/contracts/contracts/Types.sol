@@ -116,7 +116,10 @@ library Commitments {
     {
         // keccak256(abi.encode(chainBatches)), hashed from the calldata as it is (the refs are
         // static structs: CHAIN_BATCH_REF_BYTES each, contiguous) instead of re-encoded field by
-        // field. A field with dirty bits is refused where it is read (ABI decoding checks it).
+        // field. This relies on GatewayExecutor decoding every ref whole (`storedOf` copies its
+        // batch to memory, which refuses a field with dirty bits); and dirty bytes could only
+        // change this hash, which the proof must then match. Callers outside settleBatch (the
+        // view below) get no such check.
         bytes32 refsHash;
         assembly ("memory-safe") {
             let p := mload(0x40)

@@ -45,6 +45,9 @@ use crate::{
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Layer blocks read per `eth_getLogs`.
 const LOG_PAGE: u64 = 10_000;
+/// Pages of the Gateway's queue on L1 read per step (a node that starts reads L1's history
+/// over several steps, relaying meanwhile).
+const L1_LEG_PAGES_PER_STEP: u64 = 20;
 
 /// One operation as its layer queued it.
 #[derive(Debug, Clone)]
@@ -163,8 +166,18 @@ async fn step(
     read_logs(&layer, queue, safe).await?;
     queue.ops.retain(|id, _| *id >= head.min(next));
     let oldest = queue.ops.get(&head).filter(|_| pending > 0);
+    // Only what the status shows: a failed or unfinished read of it never holds relaying up.
     let gateway_l1_queue = match on_gateway_via(pipeline, &active) {
-        Some(source) => Some(read_l1_leg(source, active.layer.executor, l1_leg).await?),
+        Some(source) => {
+            let confirmations = active.layer_confirmations;
+            match read_l1_leg(source, active.layer.executor, confirmations, l1_leg).await {
+                Ok(leg) => leg,
+                Err(err) => {
+                    warn!(target: "settlement::priority", error = %err, "reading the Gateway's queue on L1 failed; its part of the status is unknown");
+                    None
+                }
+            }
+        }
         None => None,
     };
     let status = PriorityStatus {
@@ -242,13 +255,16 @@ fn on_gateway_via<'a>(
 /// The first leg of an L1 -> L2 transaction to a chain on the Gateway: the Gateway's own queue
 /// on L1 (`GatewayExecutor`), where the Bridgehub queues it with an expiry in L1 blocks until
 /// the Gateway's node forwards it into the Gateway. Reads that queue's logs on from where the
-/// last read stopped and counts this chain's operations in it (those for `target`, the chain's
-/// executor on the Gateway) that the Gateway has not consumed.
+/// last read stopped (at most [`L1_LEG_PAGES_PER_STEP`] pages per call, as deep as
+/// `confirmations`) and counts this chain's operations in it (those for `target`, the chain's
+/// executor on the Gateway) that the Gateway has not consumed; `None` until the read has
+/// caught up with L1.
 async fn read_l1_leg(
     source: &L1FinalitySource,
     target: Address,
+    confirmations: u64,
     leg: &mut Queue,
-) -> SettlementResult<GatewayL1Queue> {
+) -> SettlementResult<Option<GatewayL1Queue>> {
     let l1 = ProviderBuilder::new().connect_http(source.l1_rpc_url.clone());
     if leg.executor != source.gateway_executor {
         *leg = Queue { executor: source.gateway_executor, ..Queue::default() };
@@ -262,7 +278,9 @@ async fn read_l1_leg(
     .await?
     .saturating_to();
     let latest = within(STEP_TIMEOUT, "L1's head", l1.get_block_number()).await?;
-    read_logs(&l1, leg, latest).await?;
+    let safe = latest.saturating_sub(confirmations.saturating_sub(1));
+    let through = safe.min(leg.next_block.saturating_add(L1_LEG_PAGES_PER_STEP * LOG_PAGE - 1));
+    read_logs(&l1, leg, through).await?;
     // Only this chain's operations are kept: a forward is abi.encode(target, value, call,
     // gas, sender), target being the chain's executor on the Gateway.
     leg.ops.retain(|id, op| {
@@ -270,7 +288,10 @@ async fn read_l1_leg(
             && <(Address, U256, Bytes, U256, Address)>::abi_decode_params(&op.data)
                 .is_ok_and(|(to, ..)| to == target)
     });
-    Ok(GatewayL1Queue {
+    if through < safe {
+        return Ok(None);
+    }
+    Ok(Some(GatewayL1Queue {
         pending: leg.ops.len() as u64,
         oldest_age_blocks: leg
             .ops
@@ -279,7 +300,7 @@ async fn read_l1_leg(
             .max()
             .unwrap_or(0),
         expired: leg.ops.values().filter(|op| op.expiration < latest).count() as u64,
-    })
+    }))
 }
 
 /// Reads the executor's `NewPriorityRequest` logs from where the last read stopped through
