@@ -276,6 +276,34 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
         gateway_commitment(batch_output_hash(&honest.info), &honest.carry.chainBatches)
     );
 
+    // The refs are hashed from calldata as they are encoded: one whose uint64 field has dirty
+    // upper bits is refused by ABI decoding, not hashed as if it were clean.
+    {
+        use alloy::providers::Provider as _;
+        let marker = 0x1122_3344_5566_7788u64;
+        let mut marked = a1.clone();
+        marked.firstBlockTimestamp = marker;
+        let carry = GatewayL1::carry(&added, &[(a, a0.clone(), vec![marked])]);
+        let batch = gateway.batch(carry);
+        let call = gateway.settle_call(&batch);
+        let mut calldata = call.calldata().to_vec();
+        let word = B256::from(U256::from(marker));
+        let at = calldata.windows(32).position(|w| w == word.as_slice()).expect("the marked field");
+        // Clean, the batch settles (checked by a call, not sent).
+        call.call().await.unwrap();
+        calldata[at] = 0x01;
+        let request = alloy::rpc::types::TransactionRequest::default()
+            .from(topology.gateway.governance)
+            .to(*gateway.executor.address())
+            .input(calldata.into());
+        let err = l1.call(request).await.expect_err("a dirty uint64 must be refused");
+        let data = err.as_error_resp().and_then(|e| e.as_revert_data());
+        assert!(
+            data.as_ref().is_none_or(|d| d.is_empty()),
+            "refused by ABI decoding (no error data), not by a check of the hash: {err}"
+        );
+    }
+
     // A skipped batch: chain a's batch 2 right after its genesis.
     let skipped = gateway.batch(GatewayL1::carry(&added, &[(a, a0.clone(), vec![a2.clone()])]));
     assert!(matches!(
