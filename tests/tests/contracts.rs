@@ -1239,16 +1239,7 @@ async fn priority_operations_are_consumed_in_order_and_block_migration_while_pen
             matches!(err, Errors::PriorityOpsHashMismatch(ref e) if e.expected == expected && e.got == hash),
             "{what}: {err:?}"
         );
-        settler
-            .executor
-            .revertBatches(U256::ZERO)
-            .send()
-            .await
-            .unwrap()
-            .with_timeout(Some(TX_TIMEOUT))
-            .get_receipt()
-            .await
-            .unwrap();
+        settler.executor.revertBatches(U256::ZERO).send().await.unwrap().mined().await.unwrap();
         settler.last = saved.clone();
     }
     settler.last = saved.clone();

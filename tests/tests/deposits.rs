@@ -250,17 +250,21 @@ async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-/// Censorship is visible: an operation nobody relays stays pending, and once past its
-/// expiration block `settlement_status.priority` counts it expired (and the gauge alarms).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operation_nobody_includes_shows_pending_then_expired_in_the_status() {
+/// What [`one_unrelayed_operation`] started: kept alive by the test.
+type Unrelayed = (
+    Devnet,
+    tempfile::TempDir,
+    exex_host::HostHandle,
+    std::sync::Arc<gateway_store::Store>,
+    gateway_settlement::Settlement,
+);
+
+/// A devnet of one chain settling as `settles_on`, its node watching the priority queue without
+/// relaying, and one operation requested for it on L1 (by a funded account of the test's own).
+async fn one_unrelayed_operation(settles_on: InitialSettlement) -> Unrelayed {
     let devnet = Devnet::start(
         // Mined blocks keep no state on disk: thousands of them are mined in seconds.
-        DevnetConfig {
-            chains: vec![InitialSettlement::L1],
-            prune_history: Some(64),
-            ..Default::default()
-        },
+        DevnetConfig { chains: vec![settles_on], prune_history: Some(64), ..Default::default() },
         None,
     )
     .await
@@ -275,9 +279,10 @@ async fn an_operation_nobody_includes_shows_pending_then_expired_in_the_status()
         chain_rpc_url: chain.node.rpc_url.clone(),
         relayer_key: None,
     });
-    let (_host, _store, settlement) =
+    let (host, store, settlement) =
         start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
-    let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    let user_key = e2e_tests::fixtures::funded_l1_user(&topology).await.unwrap();
+    let user = signer_provider(topology.l1.node.rpc_url.clone(), &user_key).unwrap();
     Bridgehub::new(topology.bridgehub, &user)
         .requestL2Transaction(
             U256::from(chain.node.chain_id),
@@ -294,6 +299,24 @@ async fn an_operation_nobody_includes_shows_pending_then_expired_in_the_status()
         .mined()
         .await
         .unwrap();
+    (devnet, dir, host, store, settlement)
+}
+
+/// Mines the 7,200 L1 blocks after which a queued operation is past its expiration block.
+async fn mine_past_expiry(devnet: &Devnet) {
+    for _ in 0..8 {
+        devnet::rpc_call(&devnet.topology.l1.node.rpc_url, "anvil_mine", serde_json::json!([901]))
+            .await
+            .unwrap();
+    }
+}
+
+/// Censorship is visible: an operation nobody relays stays pending, and once past its
+/// expiration block `settlement_status.priority` counts it expired (and the gauge alarms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_nobody_includes_shows_pending_then_expired_in_the_status() {
+    let (devnet, _dir, _host, _store, settlement) =
+        one_unrelayed_operation(InitialSettlement::L1).await;
     let priority =
         |settlement: &gateway_settlement::Settlement| settlement.status().unwrap().priority;
     wait_for("the operation pending in the status", || async {
@@ -303,12 +326,7 @@ async fn an_operation_nobody_includes_shows_pending_then_expired_in_the_status()
     .unwrap();
     let status = priority(&settlement).unwrap();
     assert_eq!((status.processed, status.expired), (0, 0), "{status:?}");
-    // 7,200 L1 blocks later it is past its expiration block.
-    for _ in 0..8 {
-        devnet::rpc_call(&topology.l1.node.rpc_url, "anvil_mine", serde_json::json!([901]))
-            .await
-            .unwrap();
-    }
+    mine_past_expiry(&devnet).await;
     wait_for("the operation expired in the status", || async {
         priority(&settlement).is_some_and(|p| p.expired == 1)
     })
@@ -324,45 +342,8 @@ async fn an_operation_nobody_includes_shows_pending_then_expired_in_the_status()
 /// shows it pending there, then expired 7,200 L1 blocks later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_the_gateway_does_not_forward_shows_pending_then_expired_on_l1() {
-    let devnet = Devnet::start(
-        DevnetConfig {
-            chains: vec![InitialSettlement::Gateway],
-            prune_history: Some(64),
-            ..Default::default()
-        },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let chain = topology.chains[0].clone();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = chain_config(&topology, &chain);
-    config.inbox = Some(InboxConfig {
-        address: chain.inbox,
-        chain_rpc_url: chain.node.rpc_url.clone(),
-        relayer_key: None,
-    });
-    let (_host, _store, settlement) =
-        start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
-    let user_key = e2e_tests::fixtures::funded_l1_user(&topology).await.unwrap();
-    let user = signer_provider(topology.l1.node.rpc_url.clone(), &user_key).unwrap();
-    Bridgehub::new(topology.bridgehub, &user)
-        .requestL2Transaction(
-            U256::from(chain.node.chain_id),
-            Address::repeat_byte(0x45),
-            U256::from(1),
-            Bytes::new(),
-            U256::from(50_000),
-            Address::ZERO,
-        )
-        .value(U256::from(devnet::PRIORITY_OP_FEE_WEI + 1))
-        .send()
-        .await
-        .unwrap()
-        .mined()
-        .await
-        .unwrap();
+    let (devnet, _dir, _host, _store, settlement) =
+        one_unrelayed_operation(InitialSettlement::Gateway).await;
     let leg = |settlement: &gateway_settlement::Settlement| {
         settlement.status().unwrap().priority.and_then(|p| p.gateway_l1_queue)
     };
@@ -374,11 +355,7 @@ async fn an_operation_the_gateway_does_not_forward_shows_pending_then_expired_on
     let status = settlement.status().unwrap().priority.unwrap();
     assert_eq!((status.queued, status.pending), (0, 0), "nothing reached the Gateway: {status:?}");
     assert_eq!(leg(&settlement).unwrap().expired, 0);
-    for _ in 0..8 {
-        devnet::rpc_call(&topology.l1.node.rpc_url, "anvil_mine", serde_json::json!([901]))
-            .await
-            .unwrap();
-    }
+    mine_past_expiry(&devnet).await;
     wait_for("the operation expired in the Gateway's L1 queue", || async {
         leg(&settlement).is_some_and(|l| l.expired == 1)
     })

@@ -229,57 +229,110 @@ async fn a_deposit_in_each_migration_phase_is_processed_once_on_the_layer_the_ch
     gateway_host.stop().await;
 }
 
+/// A chain on the Gateway whose node was asked to move it to L1 and waits, in the `migrating`
+/// phase, for the migration relayer's step (it has no relayer key), with a deposit made then.
+struct WaitingMove {
+    _devnet: Devnet,
+    topology: devnet::Topology,
+    chain: devnet::ChainTopology,
+    _gateway_dir: tempfile::TempDir,
+    gateway_host: exex_host::HostHandle,
+    dir: tempfile::TempDir,
+    host: exex_host::HostHandle,
+    store: std::sync::Arc<gateway_store::Store>,
+    settlement: gateway_settlement::Settlement,
+    traffic: Traffic,
+    /// The deposit made while migrating: its receiver and amount.
+    deposit: (Address, U256),
+}
+
+impl WaitingMove {
+    /// The chain's settlement config, with the migration relayer's key or without it.
+    fn config(
+        topology: &devnet::Topology,
+        chain: &devnet::ChainTopology,
+        relayer: bool,
+    ) -> gateway_settlement::SettlementConfig {
+        let mut config = relaying_chain_config(topology, chain);
+        let mut migration = migration_config(topology, chain);
+        if !relayer {
+            migration.relayer_key = None;
+        }
+        config.migration = Some(migration);
+        config
+    }
+
+    async fn start(to: Address, amount: U256) -> Self {
+        init_tracing();
+        let devnet = Devnet::start(
+            DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
+            None,
+        )
+        .await
+        .unwrap();
+        let topology = devnet.topology.clone();
+        let user_key = funded_l1_user(&topology).await.unwrap();
+        let chain = topology.chains[0].clone();
+        let gateway_dir = tempfile::tempdir().unwrap();
+        let (gateway_host, _, _) = start_settlement(
+            forwarding_gateway_config(&topology),
+            &topology.gateway.node.rpc_url,
+            gateway_dir.path(),
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (host, store, settlement) = start_settlement(
+            Self::config(&topology, &chain, false),
+            &chain.node.rpc_url,
+            dir.path(),
+        )
+        .await
+        .unwrap();
+        let admin = admin_client(&host, dir.path()).unwrap();
+        let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
+        traffic.blocks(3, 1).await.unwrap();
+        admin.call("settlement_migrate", serde_json::json!([{ "to": "l1" }])).await.unwrap();
+        wait_for("the migration waiting for the relayer", || async {
+            traffic.blocks(1, 1).await.unwrap();
+            settlement.status().unwrap().migration.is_some_and(|m| {
+                m.phase == "migrating"
+                    && m.waiting_for.as_deref().is_some_and(|w| w.contains("relayer"))
+            })
+        })
+        .await
+        .unwrap();
+        let receipt =
+            deposit_to(&topology, &user_key, chain.node.chain_id, to, amount).await.unwrap();
+        assert_eq!(entered(&receipt), Entered::Parked, "a deposit while migrating is parked");
+        Self {
+            _devnet: devnet,
+            topology,
+            chain,
+            _gateway_dir: gateway_dir,
+            gateway_host,
+            dir,
+            host,
+            store,
+            settlement,
+            traffic,
+            deposit: (to, amount),
+        }
+    }
+}
+
 /// The chain's admin cancels the move on the Bridgehub while the node is past draining (here
 /// the node has no relayer key: it waits for the Gateway's relayer): the node gives the
 /// migration up, settles on the Gateway again, and forwards what was parked meanwhile there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_cancelled_on_the_bridgehub_mid_migration_is_given_up_and_parked_deposits_go_on() {
-    init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let user_key = funded_l1_user(&topology).await.unwrap();
-    let chain = topology.chains[0].clone();
+    let mut m = WaitingMove::start(Address::repeat_byte(0x3c), U256::from(4_321u64)).await;
+    let (topology, chain, settlement, traffic) = (&m.topology, &m.chain, &m.settlement, &m.traffic);
     let chain_id = U256::from(chain.node.chain_id);
     let gateway_id = topology.gateway.node.chain_id;
-    let gateway_dir = tempfile::tempdir().unwrap();
-    let (mut gateway_host, _, _) = start_settlement(
-        forwarding_gateway_config(&topology),
-        &topology.gateway.node.rpc_url,
-        gateway_dir.path(),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = relaying_chain_config(&topology, &chain);
-    let mut migration = migration_config(&topology, &chain);
-    migration.relayer_key = None;
-    config.migration = Some(migration);
-    let (mut host, _store, settlement) =
-        start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
-    let admin = admin_client(&host, dir.path()).unwrap();
-    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
-    traffic.blocks(3, 1).await.unwrap();
-
-    admin.call("settlement_migrate", serde_json::json!([{ "to": "l1" }])).await.unwrap();
-    wait_for("the migration waiting for the Gateway's relayer", || async {
-        traffic.blocks(1, 1).await.unwrap();
-        settlement.status().unwrap().migration.is_some_and(|m| {
-            m.phase == "migrating"
-                && m.waiting_for.as_deref().is_some_and(|w| w.contains("relayer"))
-        })
-    })
-    .await
-    .unwrap();
+    let (to, amount) = m.deposit;
     let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
     let bridgehub = Bridgehub::new(topology.bridgehub, &user);
-    let (to, amount) = (Address::repeat_byte(0x3c), U256::from(4_321u64));
-    let receipt = deposit_to(&topology, &user_key, chain.node.chain_id, to, amount).await.unwrap();
-    assert_eq!(entered(&receipt), Entered::Parked, "the move is open: parked");
     // The admin gives the move up on the Bridgehub, not through the node.
     bridgehub.cancelMigration(chain_id).send().await.unwrap().mined().await.unwrap();
     wait_for("the node giving the migration up", || async {
@@ -305,8 +358,8 @@ async fn a_move_cancelled_on_the_bridgehub_mid_migration_is_given_up_and_parked_
     .unwrap();
     let parked = bridgehub.parkedCount(chain_id).call().await.unwrap();
     assert_eq!((parked.forwarded, parked.total), (U256::from(1), U256::from(1)));
-    host.stop().await;
-    gateway_host.stop().await;
+    m.host.stop().await;
+    m.gateway_host.stop().await;
 }
 
 /// A deposit made in the `migrating` phase of a move that completes (the node waits there for
@@ -315,64 +368,26 @@ async fn a_move_cancelled_on_the_bridgehub_mid_migration_is_given_up_and_parked_
 /// there once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposit_while_migrating_is_parked_then_processed_once_on_the_new_layer() {
-    init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
-    let topology = devnet.topology.clone();
-    let user_key = funded_l1_user(&topology).await.unwrap();
-    let chain = topology.chains[0].clone();
+    let mut m = WaitingMove::start(Address::repeat_byte(0x3d), U256::from(5_432u64)).await;
+    let (topology, chain) = (m.topology.clone(), m.chain.clone());
     let chain_id = U256::from(chain.node.chain_id);
     let l1_id = topology.l1.node.chain_id;
-    let gateway_dir = tempfile::tempdir().unwrap();
-    let (mut gateway_host, _, _) = start_settlement(
-        forwarding_gateway_config(&topology),
-        &topology.gateway.node.rpc_url,
-        gateway_dir.path(),
+    let (to, amount) = m.deposit;
+    // Restarted with the relayer's key, the node completes the move; the parked deposit is
+    // forwarded to L1's queue and processed once.
+    m.host.stop().await;
+    drop((m.settlement, m.store));
+    let (mut host, _store, settlement) = start_settlement(
+        WaitingMove::config(&topology, &chain, true),
+        &chain.node.rpc_url,
+        m.dir.path(),
     )
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = |relayer: bool| {
-        let mut config = relaying_chain_config(&topology, &chain);
-        let mut migration = migration_config(&topology, &chain);
-        if !relayer {
-            migration.relayer_key = None;
-        }
-        config.migration = Some(migration);
-        config
-    };
-    let (mut host, store, settlement) =
-        start_settlement(config(false), &chain.node.rpc_url, dir.path()).await.unwrap();
-    let admin = admin_client(&host, dir.path()).unwrap();
-    let traffic = Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap();
-    traffic.blocks(3, 1).await.unwrap();
-    admin.call("settlement_migrate", serde_json::json!([{ "to": "l1" }])).await.unwrap();
-    wait_for("the migration waiting for the relayer", || async {
-        traffic.blocks(1, 1).await.unwrap();
-        settlement.status().unwrap().migration.is_some_and(|m| {
-            m.phase == "migrating"
-                && m.waiting_for.as_deref().is_some_and(|w| w.contains("relayer"))
-        })
-    })
-    .await
-    .unwrap();
-    let (to, amount) = (Address::repeat_byte(0x3d), U256::from(5_432u64));
-    let receipt = deposit_to(&topology, &user_key, chain.node.chain_id, to, amount).await.unwrap();
-    assert_eq!(entered(&receipt), Entered::Parked, "a deposit while migrating is parked");
-    host.stop().await;
-    drop((settlement, store, admin));
-
-    // Restarted with the relayer's key, the node completes the move; the parked deposit is
-    // forwarded to L1's queue and processed once.
-    let (mut host, _store, settlement) =
-        start_settlement(config(true), &chain.node.rpc_url, dir.path()).await.unwrap();
     let l2 = ProviderBuilder::new().connect_http(chain.node.rpc_url.clone());
     let l1 = ProviderBuilder::new().connect_http(topology.l1.node.rpc_url.clone());
     let on_l1 = ChainExecutor::new(chain.l1_executor, &l1);
+    let traffic = &m.traffic;
     wait_for("the move completed and the deposit consumed on L1", || async {
         traffic.blocks(1, 1).await.unwrap();
         let status = settlement.status().unwrap();
@@ -389,5 +404,5 @@ async fn a_deposit_while_migrating_is_parked_then_processed_once_on_the_new_laye
     assert_eq!((parked.forwarded, parked.total), (U256::from(1), U256::from(1)));
     assert_eq!(on_l1.totalPriorityOps().call().await.unwrap(), U256::from(1), "queued once");
     host.stop().await;
-    gateway_host.stop().await;
+    m.gateway_host.stop().await;
 }
