@@ -361,6 +361,13 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         uint256 i = 0;
         uint256 run = 0;
         while (i < refs.length) {
+            // What a run allocates (its chain's state and tree, each batch's hashing) is dead
+            // once the run is done: the free memory pointer goes back, so memory (whose cost
+            // grows with its square) stays the size of one run, not of the whole carry.
+            uint256 freeMemory;
+            assembly ("memory-safe") {
+                freeMemory := mload(0x40)
+            }
             uint256 id = refs[i].chainId;
             if (id == 0 || id == chainId) revert InvalidChainId(i, id);
             // One read of the chain's packed state; one write after its run.
@@ -382,6 +389,9 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             chains[id] = state;
             emit ChainBatchesFinal(id, first, state.lastFinalBatch, gatewayBatch);
             ++run;
+            assembly ("memory-safe") {
+                mstore(0x40, freeMemory)
+            }
         }
         if (run != carry.previous.length) revert PreviousBatchesLengthMismatch(run, carry.previous.length);
         if (run != carry.frontiers.length) revert FrontiersLengthMismatch(run, carry.frontiers.length);
