@@ -1,14 +1,14 @@
 //! L1 gas per chain batch, settled directly on L1 versus carried by a Gateway batch, for 1, 2,
-//! 4, 8, 16, 32 and 64 chains carrying one batch each, and for 16 and 64 chains carrying
-//! several each (`chains x batches`), measured in one run on the same anvil L1. Prints a table and writes
-//! `reports/bench-gateway.json`.
+//! 4, 8, 16, 32 and 64 chains carrying one batch each, and for 8, 16 and 64 chains carrying
+//! several each (`chains x batches`), measured in one run on the same anvil L1. Prints a table
+//! and writes `reports/bench-gateway.json`.
 //!
 //! - Direct: each chain commits, proves and executes its batch on its own L1 executor (three
 //!   transactions, mock verifier: the protocol's own cost).
 //! - Through the Gateway: one `GatewayExecutor.settleBatch` per Gateway batch carrying one batch
 //!   of each of N chains, with the mock aggregated verifier (steady state: every chain already
-//!   has an L1-final batch; 64 chains in the shared tree, which the batch brings in calldata and whose root L1
-//!   recomputes each time).
+//!   has an L1-final batch; 64 chains in the shared tree, which the batch brings in calldata
+//!   and whose root L1 recomputes each time).
 //!   The real path adds the halo2 aggregated proof's verification per Gateway batch; it is not
 //!   estimated here (no constant stands in for a measurement): `tests/tests/halo2.rs` measures
 //!   it for the 4-leaf aggregation, the widest the flat aggregation verifies on L1 today.
@@ -32,7 +32,7 @@ use gateway_primitives::{CommitBatchInfo, StoredBatchInfo};
 const CHAIN_COUNTS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 /// Rows where each chain carries several batches per Gateway batch (a chain that seals more
 /// often than the Gateway settles): (chains, batches per chain).
-const RUNS: [(usize, usize); 3] = [(16, 4), (16, 16), (64, 4)];
+const RUNS: [(usize, usize); 4] = [(8, 4), (16, 4), (16, 16), (64, 4)];
 /// The widest Gateway batch whose settlement is traced to say where its gas went.
 const MAX_PROFILED: u64 = 32;
 
