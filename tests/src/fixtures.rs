@@ -116,6 +116,12 @@ pub fn gateway_config(topology: &Topology) -> SettlementConfig {
     config
 }
 
+/// A devnet with the default settings and one chain per entry of `chains`, each settling first
+/// where its entry says (stopped, by pid, when dropped).
+pub async fn devnet_of(chains: Vec<devnet::InitialSettlement>) -> eyre::Result<devnet::Devnet> {
+    Ok(devnet::Devnet::start(devnet::DevnetConfig { chains, ..Default::default() }, None).await?)
+}
+
 /// A test's own user on L1 (its key, funded with 1,000 ETH there): a test that sends L1
 /// transactions while a node runs must not share the node's key (their nonces would race).
 pub async fn funded_l1_user(topology: &Topology) -> eyre::Result<String> {

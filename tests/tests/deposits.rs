@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use e2e_tests::fixtures::devnet_of;
 use std::time::Duration;
 
 use alloy::sol_types::{SolEvent, SolValue};
@@ -22,12 +23,7 @@ use gateway_settlement::{InboxConfig, commitment::decode_commit_info};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposits_to_and_withdrawals_from_a_chain_on_l1_move_value_once_each() {
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
     assert_eq!(chain.inbox, devnet::INBOX_ADDRESS, "chain init places the inbox");
@@ -259,12 +255,13 @@ type Unrelayed = (
     gateway_settlement::Settlement,
 );
 
-/// A devnet of one chain settling as `settles_on`, its node watching the priority queue without
-/// relaying, and one operation requested for it on L1 (by a funded account of the test's own).
+/// A devnet of two chains settling as `settles_on`, the first one's node watching the priority
+/// queue without relaying, and one operation requested on L1 for each chain (by a funded account
+/// of the test's own): the first chain's status must count its own only.
 async fn one_unrelayed_operation(settles_on: InitialSettlement) -> Unrelayed {
     let devnet = Devnet::start(
         // Mined blocks keep no state on disk: thousands of them are mined in seconds.
-        DevnetConfig { chains: vec![settles_on], prune_history: Some(64), ..Default::default() },
+        DevnetConfig { chains: vec![settles_on; 2], prune_history: Some(64), ..Default::default() },
         None,
     )
     .await
@@ -283,22 +280,24 @@ async fn one_unrelayed_operation(settles_on: InitialSettlement) -> Unrelayed {
         start_settlement(config, &chain.node.rpc_url, dir.path()).await.unwrap();
     let user_key = e2e_tests::fixtures::funded_l1_user(&topology).await.unwrap();
     let user = signer_provider(topology.l1.node.rpc_url.clone(), &user_key).unwrap();
-    Bridgehub::new(topology.bridgehub, &user)
-        .requestL2Transaction(
-            U256::from(chain.node.chain_id),
-            Address::repeat_byte(0x44),
-            U256::from(1),
-            Bytes::new(),
-            U256::from(50_000),
-            Address::ZERO,
-        )
-        .value(U256::from(devnet::PRIORITY_OP_FEE_WEI + 1))
-        .send()
-        .await
-        .unwrap()
-        .mined()
-        .await
-        .unwrap();
+    for target in &topology.chains {
+        Bridgehub::new(topology.bridgehub, &user)
+            .requestL2Transaction(
+                U256::from(target.node.chain_id),
+                Address::repeat_byte(0x44),
+                U256::from(1),
+                Bytes::new(),
+                U256::from(50_000),
+                Address::ZERO,
+            )
+            .value(U256::from(devnet::PRIORITY_OP_FEE_WEI + 1))
+            .send()
+            .await
+            .unwrap()
+            .mined()
+            .await
+            .unwrap();
+    }
     (devnet, dir, host, store, settlement)
 }
 

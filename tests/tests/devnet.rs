@@ -4,6 +4,7 @@
 
 use alloy::{primitives::U256, providers::Provider};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Topology, signer_provider};
+use e2e_tests::fixtures::devnet_of;
 use gateway_contracts::{Bridgehub, ChainExecutor, MessageRoot, roles};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,12 +104,7 @@ async fn starts_registers_writes_the_topology_and_stops_by_pid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_devnet_dropped_without_stop_still_stops_every_node() {
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let ports: Vec<u16> = devnet.nodes().map(devnet::Anvil::port).collect();
     let pids: Vec<u32> = devnet.nodes().map(devnet::Anvil::pid).collect();
     assert_eq!(pids.len(), 3);

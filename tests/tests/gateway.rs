@@ -8,6 +8,7 @@
 
 use alloy::primitives::{B256, U256};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
+use e2e_tests::fixtures::devnet_of;
 use e2e_tests::fixtures::{self, chain_config, gateway_config, start_host, start_settlement};
 use e2e_tests::gateway_l1::{GatewayL1, register_made_up_chains};
 use exex_host::HostHandle;
@@ -239,12 +240,7 @@ async fn two_chains_on_the_gateway_become_l1_final_through_gateway_batches() {
 /// over to the Gateway may be carried, and the aggregated proof must cover exactly them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::Gateway; 2], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::Gateway; 2]).await.unwrap();
     let topology = devnet.topology.clone();
     let l1 = signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
         .unwrap();
@@ -592,12 +588,7 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_aggregates_through_a_worker_on_postgres_and_its_chain_becomes_l1_final() {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::Gateway]).await.unwrap();
     let topology = devnet.topology.clone();
     let pg = devnet::postgres::Postgres::start().unwrap();
     let queue = |url: &str| -> Arc<dyn ProofBackend> {
@@ -673,12 +664,7 @@ async fn the_gateway_aggregates_through_a_worker_on_postgres_and_its_chain_becom
 /// leaves in the other order). The gas of each width is printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_leaf_is_refused() {
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let topology = devnet.topology.clone();
     type Errors = GatewayExecutor::GatewayExecutorErrors;
     let ids: Vec<u64> = (0..64).map(|i| 5_000 + i).collect();
@@ -861,12 +847,7 @@ impl ProofBackend for FakeJunkProofBackend {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_chain_proving_junk_is_held_back_and_the_others_reach_l1_finality() {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::Gateway; 3], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::Gateway; 3]).await.unwrap();
     let topology = devnet.topology.clone();
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let (gateway_host, _gateway_store, _) = start_settlement(
@@ -1138,12 +1119,7 @@ async fn rogue_chain_settles_a_batch(topology: &devnet::Topology, chain_id: u64,
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chains_l1_refuses_or_the_node_cannot_read_are_held_back_and_the_other_goes_on() {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::Gateway]).await.unwrap();
     let topology = devnet.topology.clone();
     let gateway_dir = tempfile::tempdir().unwrap();
     let (gateway_host, _) =

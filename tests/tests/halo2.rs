@@ -7,13 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use e2e_tests::fixtures::devnet_of;
 use std::{sync::Arc, time::Instant};
 
 use alloy::{
     primitives::{B256, Bytes, U256},
     providers::Provider,
 };
-use devnet::{Devnet, DevnetConfig, InitialSettlement, signer_provider};
+use devnet::{InitialSettlement, signer_provider};
 use gateway_contracts::{
     ChainExecutor, GatewayExecutor, GatewayExecutorDeployment, Halo2AggregatedVerifier,
     Halo2AggregationVerifier, Halo2BatchVerifier, Halo2LeafVerifier, convert,
@@ -40,12 +41,7 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
             .await
             .unwrap(),
     );
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let chain = devnet.topology.chains[0].clone();
     let l1 = signer_provider(devnet.topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
 

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use e2e_tests::fixtures::devnet_of;
 use std::time::{Duration, Instant};
 
 use alloy::{
@@ -344,12 +345,7 @@ async fn messages_are_proven_across_chains_before_l1_finality_and_on_l1_after() 
 async fn only_roots_with_enough_gateway_confirmations_are_imported_and_a_reorged_one_never() {
     use gateway_contracts::MessageRoot;
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::Gateway]).await.unwrap();
     let topology = devnet.topology.clone();
     let chain = &topology.chains[0];
     let mut config = chain_config(&topology, chain);

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use e2e_tests::fixtures::devnet_of;
 use std::{
     collections::BTreeMap,
     sync::{
@@ -17,9 +18,7 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
     sol_types::SolEvent,
 };
-use devnet::{
-    ChainTopology, Devnet, DevnetConfig, InitialSettlement, Topology, Traffic, signer_provider,
-};
+use devnet::{ChainTopology, Devnet, InitialSettlement, Topology, Traffic, signer_provider};
 use e2e_tests::fixtures::{Mined, gateway_config, start_host, start_settlement};
 use exex_host::HostHandle;
 use gateway_contracts::{Bridgehub, ChainExecutor};
@@ -186,12 +185,7 @@ async fn executed_batches(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_migrates_to_the_gateway_back_to_l1_and_again_losing_and_repeating_nothing() {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
     let (l1, gateway) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
@@ -298,12 +292,7 @@ async fn a_chain_migrates_to_the_gateway_back_to_l1_and_again_losing_and_repeati
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_refusal_returns_its_error_and_changes_nothing() {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
     let (l1, gateway) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
@@ -474,12 +463,7 @@ async fn each_refusal_returns_its_error_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restarted_after_a_migration_done_elsewhere_follows_the_bridgehub() {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
     let (l1, gateway) = (topology.l1.node.chain_id, topology.gateway.node.chain_id);
@@ -593,12 +577,7 @@ async fn relaying_node_with(
     tweak: impl FnOnce(&mut SettlementConfig),
 ) -> (Devnet, Topology, ChainTopology, Node, Traffic, tempfile::TempDir) {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
     let mut config = config(&topology, &chain, true);

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use e2e_tests::fixtures::devnet_of;
 use std::time::Duration;
 
 use alloy::{
@@ -14,10 +15,7 @@ use alloy::{
     rpc::types::TransactionReceipt,
     sol_types::SolEvent,
 };
-use devnet::{
-    Devnet, DevnetConfig, InitialSettlement, Traffic, bridge::deposit as deposit_to,
-    signer_provider,
-};
+use devnet::{Devnet, InitialSettlement, Traffic, bridge::deposit as deposit_to, signer_provider};
 use e2e_tests::fixtures::{
     Mined, admin_client, forwarding_gateway_config, funded_l1_user, init_tracing, migration_config,
     relaying_chain_config, start_settlement, wait_for,
@@ -44,12 +42,7 @@ fn entered(receipt: &TransactionReceipt) -> Entered {
 async fn a_deposit_in_each_migration_phase_is_processed_once_on_the_layer_the_chain_then_settles_on()
  {
     init_tracing();
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let topology = devnet.topology.clone();
     let user_key = funded_l1_user(&topology).await.unwrap();
     let chain = topology.chains[0].clone();
@@ -264,12 +257,7 @@ impl WaitingMove {
 
     async fn start(to: Address, amount: U256) -> Self {
         init_tracing();
-        let devnet = Devnet::start(
-            DevnetConfig { chains: vec![InitialSettlement::Gateway], ..Default::default() },
-            None,
-        )
-        .await
-        .unwrap();
+        let devnet = devnet_of(vec![InitialSettlement::Gateway]).await.unwrap();
         let topology = devnet.topology.clone();
         let user_key = funded_l1_user(&topology).await.unwrap();
         let chain = topology.chains[0].clone();

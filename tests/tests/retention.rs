@@ -5,9 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use e2e_tests::fixtures::devnet_of;
 use std::time::Duration;
 
-use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic};
+use devnet::{InitialSettlement, Traffic};
 use e2e_tests::fixtures::{
     chain_config, migration_config, send_message, start_settlement, wait_for,
 };
@@ -15,12 +16,7 @@ use gateway_settlement::interop::ProofTarget;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l1_final_history_past_retention_is_pruned_and_settlement_goes_on() {
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
     let mut config = chain_config(&topology, &chain);

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use e2e_tests::fixtures::devnet_of;
 use std::{sync::Arc, time::Duration};
 
 use alloy::{
@@ -270,12 +271,7 @@ struct StuckOnL1 {
 impl StuckOnL1 {
     async fn start(tx_timeout: Duration, cap_over_base_percent: Option<u128>) -> Self {
         init_tracing();
-        let devnet = Devnet::start(
-            DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-            None,
-        )
-        .await
-        .unwrap();
+        let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
         let topology = devnet.topology.clone();
         let chain = topology.chains[0].clone();
         let l1 = topology.l1.node.rpc_url.clone();
@@ -716,12 +712,7 @@ async fn a_send_refused_before_broadcast_is_retried_at_the_same_fee() {
 
 /// A devnet with one chain settling on L1: the devnet, its topology and the chain.
 async fn one_l1_chain() -> (Devnet, Topology, ChainTopology) {
-    let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
-        None,
-    )
-    .await
-    .unwrap();
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
     let topology = devnet.topology.clone();
     let chain = topology.chains[0].clone();
     (devnet, topology, chain)

@@ -9,8 +9,6 @@ pragma solidity 0.8.30;
 /// nodeOf(0, 0).
 library Merkle {
     uint256 internal constant MAX_DEPTH = 32;
-    /// @notice The prefix of an inner node's preimage.
-    bytes1 internal constant NODE_PREFIX = 0x01;
 
     /// @notice An append-only tree that keeps one node per level.
     struct Tree {
@@ -24,7 +22,7 @@ library Merkle {
 
     /// @notice The inner node over `left` and `right`.
     function nodeOf(bytes32 left, bytes32 right) internal pure returns (bytes32 node) {
-        // keccak256(abi.encodePacked(NODE_PREFIX, left, right)), hashed in the free memory past
+        // keccak256(abi.encodePacked(bytes1(0x01), left, right)), hashed in the free memory past
         // the free memory pointer instead of allocating a new preimage for every node.
         assembly ("memory-safe") {
             let p := mload(0x40)

@@ -109,8 +109,9 @@ pub async fn gas_profile<P: Provider>(provider: &P, hash: B256) -> DevnetResult<
 
 fn profile_of(gas_limit: u64, trace: &Trace) -> GasProfile {
     let steps = &trace.struct_logs;
-    let intrinsic =
-        steps.first().map_or(gas_limit.saturating_sub(trace.gas), |s| gas_limit - s.gas);
+    let intrinsic = steps
+        .first()
+        .map_or(gas_limit.saturating_sub(trace.gas), |s| gas_limit.saturating_sub(s.gas));
     let mut profile = GasProfile {
         gas_used: trace.gas,
         base: intrinsic.min(21_000),

@@ -93,7 +93,8 @@ pub struct ProverQueueArgs {
     #[arg(
         long = "prover.queue-ca-file",
         env = "GATEWAY_PROVER_QUEUE_CA_FILE",
-        value_name = "FILE"
+        value_name = "FILE",
+        requires = "queue"
     )]
     pub queue_ca_file: Option<PathBuf>,
     /// Claims a job may have (a worker's failure, an expired lease and a refused proof each
@@ -568,6 +569,8 @@ mod tests {
             (vec!["--gateway.max-chain-batches", "0"], "--gateway.max-chain-batches"),
             (vec!["--gateway.message-root", "0x12"], "--gateway.message-root"),
             (vec!["--settlement.poll-interval", "0s"], "--settlement.poll-interval"),
+            // A CA file for no queue would be silently ignored.
+            (vec!["--prover.queue-ca-file", "/etc/ssl/ca.pem"], "--prover.queue"),
         ] {
             let err =
                 Wrapper::try_parse_from(std::iter::once("x").chain(args)).unwrap_err().to_string();

@@ -172,7 +172,7 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
             info!(target: "gateway_node", %addr, "serving metrics");
         }
         let mut cancel_proofs = None;
-        if !ext.settlement.enabled && (ext.prover.queue.is_some() || ext.prover.queue_ca_file.is_some()) {
+        if !ext.settlement.enabled && ext.prover.queue.is_some() {
             eyre::bail!(
                 "--prover.queue needs --settlement.enabled: without the settlement ExEx the node proves nothing"
             );

@@ -289,13 +289,9 @@ async fn mine_all_but(
             return status;
         }
         assert!(Instant::now() < deadline, "the node did not reach its failpoint");
-        let pool = devnet::rpc_call(l1, "txpool_content", serde_json::json!([])).await.unwrap();
-        let inputs: Vec<String> = pool["pending"]
-            .as_object()
-            .into_iter()
-            .flat_map(|by_sender| by_sender.values())
-            .filter_map(|by_nonce| by_nonce.as_object())
-            .flat_map(|by_nonce| by_nonce.values())
+        let inputs: Vec<String> = pending_txs(l1)
+            .await
+            .iter()
             .filter_map(|tx| tx["input"].as_str().map(str::to_owned))
             .collect();
         let held_hex = alloy::primitives::hex::encode_prefixed(selector);
@@ -684,22 +680,32 @@ async fn a_node_killed_while_relaying_a_deposit_processes_it_once() {
     stop(node).await;
 }
 
+/// The pending transactions in the pool of the node at `url` (`txpool_content`), as it shows
+/// them.
+async fn pending_txs(url: &alloy::transports::http::reqwest::Url) -> Vec<serde_json::Value> {
+    let pool = devnet::rpc_call(url, "txpool_content", serde_json::json!([])).await.unwrap();
+    pool["pending"]
+        .as_object()
+        .into_iter()
+        .flat_map(|by_sender| by_sender.values())
+        .filter_map(|by_nonce| by_nonce.as_object())
+        .flat_map(|by_nonce| by_nonce.values().cloned())
+        .collect()
+}
+
 /// The pending transactions to `to` in the pool of the node at `url`: (from, nonce, hash).
 async fn pending_to(
     url: &alloy::transports::http::reqwest::Url,
     to: alloy::primitives::Address,
 ) -> Vec<(alloy::primitives::Address, u64, alloy::primitives::B256)> {
-    let pool = devnet::rpc_call(url, "txpool_content", serde_json::json!([])).await.unwrap();
     let mut found = Vec::new();
-    for txs in pool["pending"].as_object().into_iter().flat_map(|by_from| by_from.values()) {
-        for tx in txs.as_object().into_iter().flat_map(|by_nonce| by_nonce.values()) {
-            let field = |name: &str| tx[name].as_str().unwrap_or_default().to_string();
-            if field("to").parse::<alloy::primitives::Address>().ok() != Some(to) {
-                continue;
-            }
-            let nonce = u64::from_str_radix(field("nonce").trim_start_matches("0x"), 16).unwrap();
-            found.push((field("from").parse().unwrap(), nonce, field("hash").parse().unwrap()));
+    for tx in pending_txs(url).await {
+        let field = |name: &str| tx[name].as_str().unwrap_or_default().to_string();
+        if field("to").parse::<alloy::primitives::Address>().ok() != Some(to) {
+            continue;
         }
+        let nonce = u64::from_str_radix(field("nonce").trim_start_matches("0x"), 16).unwrap();
+        found.push((field("from").parse().unwrap(), nonce, field("hash").parse().unwrap()));
     }
     found
 }

@@ -129,8 +129,10 @@ impl IncrementalTree {
     }
 
     /// The tree of `count` leaves whose frontier is `frontier` (see [`Self::frontier`]);
-    /// `None` unless it holds exactly one node per set bit of `count`.
-    pub fn from_frontier(count: u64, frontier: &[B256]) -> Option<Self> {
+    /// `None` unless it holds exactly one node per set bit of `count`. (Tests: L1 rebuilds the
+    /// tree this way, `Merkle.branchOf`.)
+    #[cfg(test)]
+    fn from_frontier(count: u64, frontier: &[B256]) -> Option<Self> {
         if frontier.len() != count.count_ones() as usize {
             return None;
         }

@@ -272,9 +272,9 @@ impl Worker {
                 // process may be killed before it ends); the proof, if it ends, is dropped.
                 _ = shutdown.cancelled() => {
                     cancel.cancel();
-                    // The blocking proof is not waited for (its result would be dropped): it
-                    // stops at its next step, or with the process.
-                    proving.abort();
+                    // The blocking proof is not waited for (its result would be dropped): the
+                    // cancel token stops it at its next step, or it ends with the process (a
+                    // blocking task cannot be aborted).
                     self.put_back(job.id, &job.claim).await;
                     metrics::gauge!("prover_worker_busy").decrement(1.0);
                     metrics::counter!("prover_worker_jobs_total", "kind" => job.kind.as_str(), "outcome" => "stopped")

@@ -15,7 +15,7 @@
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use alloy::{
@@ -47,7 +47,11 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 const LOG_PAGE: u64 = 10_000;
 /// Pages of the Gateway's queue on L1 read per step (a node that starts reads L1's history
 /// over several steps, relaying meanwhile).
-const L1_LEG_PAGES_PER_STEP: u64 = 20;
+const L1_LEG_PAGES_PER_STEP: u64 = 5;
+/// How long one read of the Gateway's queue on L1 may take (it only feeds the status).
+const L1_LEG_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the Gateway's queue on L1 is read.
+const L1_LEG_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One operation as its layer queued it.
 #[derive(Debug, Clone)]
@@ -70,6 +74,14 @@ struct Queue {
     next_block: u64,
     /// Operations not yet consumed, by id.
     ops: BTreeMap<u64, QueuedOp>,
+}
+
+/// What this node last read of the Gateway's queue on L1 (see [`read_l1_leg`]), read again
+/// at most every [`L1_LEG_INTERVAL`] so that a run of relays does not pay for it each time.
+#[derive(Default)]
+struct L1Leg {
+    queue: Queue,
+    read: Option<(Instant, Option<GatewayL1Queue>)>,
 }
 
 /// Watches, and with a key relays, until `shutdown`.
@@ -100,7 +112,7 @@ pub(crate) async fn run(
         None => None,
     };
     let mut queue = Queue::default();
-    let mut l1_leg = Queue::default();
+    let mut l1_leg = L1Leg::default();
     loop {
         let result =
             step(&pipeline, &inbox, &chain, relayer.as_ref(), &mut queue, &mut l1_leg).await;
@@ -132,7 +144,7 @@ async fn step(
     chain: &DynProvider,
     relayer: Option<&Relayer>,
     queue: &mut Queue,
-    l1_leg: &mut Queue,
+    l1_leg: &mut L1Leg,
 ) -> SettlementResult<bool> {
     let contract = L2Inbox::new(inbox.address, chain.clone());
     let active = pipeline.active_config();
@@ -163,20 +175,32 @@ async fn step(
     // Operations are read only once as deep as the layer's confirmations: a deposit a reorg
     // of the layer drops must not be credited on the chain.
     let safe = latest.saturating_sub(active.layer_confirmations.saturating_sub(1));
-    read_logs(&layer, queue, safe).await?;
+    read_logs(&layer, queue, safe, STEP_TIMEOUT).await?;
     queue.ops.retain(|id, _| *id >= head.min(next));
     let oldest = queue.ops.get(&head).filter(|_| pending > 0);
     // Only what the status shows: a failed or unfinished read of it never holds relaying up.
     let gateway_l1_queue = match on_gateway_via(pipeline, &active) {
+        Some(_) if l1_leg.read.is_some_and(|(at, _)| at.elapsed() < L1_LEG_INTERVAL) => {
+            l1_leg.read.and_then(|(_, leg)| leg)
+        }
         Some(source) => {
             let confirmations = active.layer_confirmations;
-            match read_l1_leg(source, active.layer.executor, confirmations, l1_leg).await {
+            let leg = match read_l1_leg(
+                source,
+                active.layer.executor,
+                confirmations,
+                &mut l1_leg.queue,
+            )
+            .await
+            {
                 Ok(leg) => leg,
                 Err(err) => {
                     warn!(target: "settlement::priority", error = %err, "reading the Gateway's queue on L1 failed; its part of the status is unknown");
                     None
                 }
-            }
+            };
+            l1_leg.read = Some((Instant::now(), leg));
+            leg
         }
         None => None,
     };
@@ -271,16 +295,16 @@ async fn read_l1_leg(
     }
     let executor = GatewayExecutor::new(source.gateway_executor, &l1);
     let head: u64 = within(
-        STEP_TIMEOUT,
+        L1_LEG_TIMEOUT,
         "the Gateway's priorityQueueHead on L1",
         executor.priorityQueueHead().call(),
     )
     .await?
     .saturating_to();
-    let latest = within(STEP_TIMEOUT, "L1's head", l1.get_block_number()).await?;
+    let latest = within(L1_LEG_TIMEOUT, "L1's head", l1.get_block_number()).await?;
     let safe = latest.saturating_sub(confirmations.saturating_sub(1));
     let through = safe.min(leg.next_block.saturating_add(L1_LEG_PAGES_PER_STEP * LOG_PAGE - 1));
-    read_logs(&l1, leg, through).await?;
+    read_logs(&l1, leg, through, L1_LEG_TIMEOUT).await?;
     // Only this chain's operations are kept: a forward is abi.encode(target, value, call,
     // gas, sender), target being the chain's executor on the Gateway.
     leg.ops.retain(|id, op| {
@@ -305,7 +329,12 @@ async fn read_l1_leg(
 
 /// Reads the executor's `NewPriorityRequest` logs from where the last read stopped through
 /// `latest`, page by page.
-async fn read_logs(layer: &impl Provider, queue: &mut Queue, latest: u64) -> SettlementResult<()> {
+async fn read_logs(
+    layer: &impl Provider,
+    queue: &mut Queue,
+    latest: u64,
+    timeout: Duration,
+) -> SettlementResult<()> {
     while queue.next_block <= latest {
         let to = latest.min(queue.next_block.saturating_add(LOG_PAGE - 1));
         let filter = Filter::new()
@@ -313,7 +342,7 @@ async fn read_logs(layer: &impl Provider, queue: &mut Queue, latest: u64) -> Set
             .event_signature(ChainExecutor::NewPriorityRequest::SIGNATURE_HASH)
             .from_block(queue.next_block)
             .to_block(to);
-        let logs = within(STEP_TIMEOUT, "NewPriorityRequest logs", layer.get_logs(&filter)).await?;
+        let logs = within(timeout, "NewPriorityRequest logs", layer.get_logs(&filter)).await?;
         for log in logs {
             let request =
                 ChainExecutor::NewPriorityRequest::decode_log_data(log.data()).map_err(|e| {
@@ -353,9 +382,12 @@ fn record(status: &PriorityStatus) {
         .set(status.queued.saturating_sub(status.processed) as f64);
     metrics::gauge!("settlement_priority_oldest_age_blocks").set(status.oldest_age_blocks as f64);
     metrics::gauge!("settlement_priority_ops_expired").set(status.expired as f64);
-    let leg = status.gateway_l1_queue.unwrap_or_default();
-    metrics::gauge!("settlement_priority_gateway_l1_ops_pending").set(leg.pending as f64);
-    metrics::gauge!("settlement_priority_gateway_l1_oldest_age_blocks")
-        .set(leg.oldest_age_blocks as f64);
-    metrics::gauge!("settlement_priority_gateway_l1_ops_expired").set(leg.expired as f64);
+    // Unknown (a failed or unfinished read) leaves the gauges as last read: a zero there would
+    // clear the alarm while L1 cannot be read.
+    if let Some(leg) = status.gateway_l1_queue {
+        metrics::gauge!("settlement_priority_gateway_l1_ops_pending").set(leg.pending as f64);
+        metrics::gauge!("settlement_priority_gateway_l1_oldest_age_blocks")
+            .set(leg.oldest_age_blocks as f64);
+        metrics::gauge!("settlement_priority_gateway_l1_ops_expired").set(leg.expired as f64);
+    }
 }

@@ -6,13 +6,13 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command},
+    process::Command,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use alloy::primitives::U256;
-use devnet::postgres::Postgres;
+use devnet::{ChildProcess, postgres::Postgres};
 use gateway_prover::{
     BatchPublicInput, Halo2Backend, Halo2Config, ProofBackend, peak_memory_bytes,
 };
@@ -47,17 +47,8 @@ pub(crate) async fn run_worker(url: &str, id: &str, out: &Path) -> eyre::Result<
     Ok(())
 }
 
-/// A worker process of this benchmark; stopped with SIGTERM.
-struct WorkerProcess(Child);
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-KILL", &self.0.id().to_string()]).status();
-            let _ = self.0.wait();
-        }
-    }
-}
+/// How long a worker may take to put its jobs back and exit after SIGTERM.
+const WORKER_EXIT: Duration = Duration::from_secs(60);
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -96,7 +87,7 @@ pub(crate) async fn measure(
                 .arg(out.path())
                 .env("RUST_LOG", "warn")
                 .spawn()?;
-            children.push(WorkerProcess(child));
+            children.push(ChildProcess(child));
         }
         let deadline = Instant::now() + Duration::from_secs(600);
         while node.jobs_status().is_none_or(|s| s.workers < workers as u64) {
@@ -124,10 +115,13 @@ pub(crate) async fn measure(
         }
         let seconds = started.elapsed().as_secs_f64();
         for child in &children {
-            let _ = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
+            child.signal("TERM");
         }
         for mut child in children {
-            child.0.wait()?;
+            let pid = child.pid();
+            child.wait_exit(WORKER_EXIT).ok_or_else(|| {
+                eyre::eyre!("worker {pid} did not exit within {WORKER_EXIT:?} of SIGTERM")
+            })?;
         }
         let mut peaks = Vec::new();
         for w in 0..workers {

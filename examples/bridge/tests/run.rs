@@ -3,10 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
 use devnet::ChildProcess;
 
@@ -17,29 +14,19 @@ const LIMIT: Duration = Duration::from_secs(300);
 #[test]
 fn the_bridge_example_deposits_withdraws_and_claims_once_on_both_routes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("stdout");
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let child = Command::new(BIN)
         .env("RUST_LOG", "warn")
         .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
     // Stopped by its pid if it overruns (ChildProcess kills it when dropped).
     let mut child = ChildProcess(child);
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the bridge example ran past {LIMIT:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status =
+        child.wait_exit(LIMIT).unwrap_or_else(|| panic!("the bridge example ran past {LIMIT:?}"));
     let stdout = std::fs::read_to_string(&out).unwrap();
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.0.stderr.take() {
-        use std::io::Read as _;
-        pipe.read_to_string(&mut stderr).unwrap();
-    }
+    let stderr = std::fs::read_to_string(&err).unwrap();
     assert!(status.success(), "the bridge example failed: {stdout}\n{stderr}");
     for route in ["settles on L1", "settles on the Gateway"] {
         assert!(stdout.contains(route), "no chain that {route}: {stdout}");

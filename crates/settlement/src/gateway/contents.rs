@@ -123,7 +123,7 @@ impl L1Mirror {
         (tree, frontiers)
     }
 
-    fn apply(&mut self, contents: &GatewayBatchContents) {
+    pub(super) fn apply(&mut self, contents: &GatewayBatchContents) {
         for id in &contents.chainsAdded {
             self.chains.push((*id, IncrementalTree::default()));
         }

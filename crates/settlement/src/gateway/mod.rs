@@ -54,6 +54,9 @@ pub(crate) struct Gateway {
     /// What L1 holds after the last Gateway batch sealed here, so that sealing the next one
     /// does not fold every earlier batch again.
     mirror: Mutex<Option<(u64, L1Mirror)>>,
+    /// What L1 holds after the Gateway batches below the last one sent from here, so that
+    /// sending (and sending again) does not fold every earlier batch either.
+    sent_mirror: Mutex<Option<(u64, L1Mirror)>>,
 }
 
 #[derive(Debug, Default)]
@@ -176,7 +179,12 @@ impl Gateway {
 
     /// Gateway mode with these settings.
     pub(crate) fn new(mode: GatewayMode) -> Self {
-        Self { mode, totals: Mutex::default(), mirror: Mutex::default() }
+        Self {
+            mode,
+            totals: Mutex::default(),
+            mirror: Mutex::default(),
+            sent_mirror: Mutex::default(),
+        }
     }
 
     /// Ingest: records the chain events of a Gateway block in the block's store transaction.
@@ -253,7 +261,28 @@ impl Gateway {
         Vec<gateway_primitives::ChainRoot>,
         Vec<gateway_primitives::ChainFrontier>,
     )> {
-        Ok(L1Mirror::before(store, number)?.l1_view(contents))
+        let mut cached = lock(&self.sent_mirror);
+        let before = number.saturating_sub(1);
+        let mirror = match cached.take() {
+            // The same batch sent again.
+            Some((through, mirror)) if through == before && mirror.holds(store, through)? => mirror,
+            // The next batch: the last one sent is folded in.
+            Some((through, mut mirror))
+                if through + 1 == before && mirror.holds(store, through)? =>
+            {
+                match store.gateway_batch_contents(before)? {
+                    Some(last) => {
+                        mirror.apply(&last);
+                        mirror
+                    }
+                    None => L1Mirror::before(store, number)?,
+                }
+            }
+            _ => L1Mirror::before(store, number)?,
+        };
+        let view = mirror.l1_view(contents);
+        *cached = Some((before, mirror));
+        Ok(view)
     }
 
     /// Prove: the leaf proofs of the chain batches Gateway batch `number` carries, as the
