@@ -1,5 +1,6 @@
-//! Made-up Gateway batches settled on L1's `GatewayExecutor` with mock aggregated proofs, for
-//! tests of what L1 checks without running the Gateway's node. [`GatewayL1`] keeps what L1 holds
+//! Made-up Gateway batches settled on L1's `GatewayExecutor` with mock aggregated proofs (or a
+//! real backend's, [`GatewayL1::with_backend`]), for tests of what L1 checks without running the
+//! Gateway's node. [`GatewayL1`] keeps what L1 holds
 //! (the last Gateway batch, each chain's carried batches in the shared tree) so that an honest
 //! batch is built exactly as L1 recomputes it, and a test can alter one thing at a time.
 
@@ -19,6 +20,7 @@ use gateway_primitives::{
     public_input,
 };
 use gateway_prover::{BatchPublicInput, MockBackend, ProofBackend};
+use std::sync::Arc;
 
 /// A Gateway batch as `settleBatch` takes it.
 #[derive(Debug, Clone)]
@@ -27,7 +29,7 @@ pub struct GatewayBatch {
     pub info: CommitBatchInfo,
     /// What it carries.
     pub carry: GatewayCarry,
-    /// The mock aggregated proof.
+    /// The aggregated proof (mock unless the fixture has another backend).
     pub proof: Bytes,
 }
 
@@ -43,6 +45,8 @@ pub struct GatewayL1 {
     last_timestamp: u64,
     /// The shared tree as L1 holds it: chains in order, each with its carried batches.
     tree: Vec<(u64, Vec<CommitBatchInfo>)>,
+    /// Proves the Gateway's leaf and the chain batches, and aggregates them.
+    backend: Arc<dyn ProofBackend>,
 }
 
 /// Registers made-up chains `ids` on the Gateway through L1's Bridgehub (by L1 governance),
@@ -85,7 +89,16 @@ impl GatewayL1 {
             last: topology.gateway_genesis.stored_info(),
             last_timestamp: now().saturating_sub(3_000),
             tree: Vec::new(),
+            backend: Arc::new(MockBackend::default()),
         }
+    }
+
+    /// Proves the batches it builds from now on with `backend` (L1's aggregated verifier must
+    /// accept that backend's proofs).
+    #[must_use]
+    pub fn with_backend(mut self, backend: Arc<dyn ProofBackend>) -> Self {
+        self.backend = backend;
+        self
     }
 
     /// A made-up batch of `chain` after `previous`, committed on this Gateway, its fields
@@ -201,7 +214,7 @@ impl GatewayL1 {
     }
 
     /// The next Gateway batch carrying `carry`, honest in all but what a test changes later:
-    /// its `l2LogsRoot` is the shared root L1 computes, and its mock aggregated proof covers
+    /// its `l2LogsRoot` is the shared root L1 computes, and its aggregated proof covers
     /// the Gateway's leaf and `carry`'s chain batches.
     pub fn batch(&self, carry: GatewayCarry) -> GatewayBatch {
         let root = self.shared_root_after(&carry);
@@ -253,24 +266,24 @@ impl GatewayL1 {
             ..Default::default()
         };
         let commitment = gateway_commitment(batch_output_hash(&info), proven);
-        let backend = MockBackend::default();
+        let backend = &self.backend;
         let mut leaves = Vec::with_capacity(1 + proven.len());
         let gateway_input = BatchPublicInput {
             chain_id: self.gateway_chain_id,
             batch_number: number,
             value: public_input(self.last.stateCommitment, info.newStateCommitment, commitment),
         };
-        leaves.push(backend.prove_batch(&gateway_input).expect("mock leaf"));
+        leaves.push(backend.prove_batch(&gateway_input).expect("the Gateway's leaf proof"));
         for r in proven {
             let input = BatchPublicInput {
                 chain_id: r.chainId.saturating_to(),
                 batch_number: r.batch.batchNumber,
                 value: r.publicInput,
             };
-            leaves.push(backend.prove_batch(&input).expect("mock leaf"));
+            leaves.push(backend.prove_batch(&input).expect("a chain batch's leaf proof"));
         }
         let proof =
-            backend.aggregated_calldata(&backend.aggregate(&leaves).expect("mock aggregation"));
+            backend.aggregated_calldata(&backend.aggregate(&leaves).expect("the aggregation"));
         GatewayBatch { info, carry, proof }
     }
 

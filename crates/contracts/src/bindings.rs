@@ -97,6 +97,13 @@ sol!(
 sol!(
     #[sol(rpc)]
     #[derive(Debug, PartialEq, Eq)]
+    Halo2TreeVerifier,
+    "artifacts/Halo2TreeVerifier.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
     GatewayExecutor,
     "artifacts/GatewayExecutor.json"
 );

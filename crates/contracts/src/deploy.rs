@@ -9,7 +9,8 @@ use gateway_primitives::StoredBatchInfo;
 
 use crate::{
     Bridgehub, ChainExecutor, GatewayExecutor, GatewayFees, Halo2AggregatedVerifier,
-    Halo2AggregationVerifier, Halo2BatchVerifier, Halo2LeafVerifier, InteropRoots, L2Bridge,
+    Halo2AggregationVerifier, Halo2BatchVerifier, Halo2LeafVerifier, Halo2TreeVerifier, InteropRoots,
+    L2Bridge,
     L2Inbox, L2Messenger, MerkleHarness, MessageRoot, MessageVerifier, MockAggregatedVerifier,
     MockVerifier,
 };
@@ -172,8 +173,30 @@ pub async fn deploy_halo2_aggregated_verifier<P: Provider>(
     let generated = Halo2AggregationVerifier::deploy(&provider).await.map_err(|source| {
         ContractsError::Deploy { source: Box::new(source), contract: "Halo2AggregationVerifier" }
     })?;
+    let generated = *generated.address();
+    deploy_halo2_adapter(provider, generated, arity).await
+}
+
+/// Deploys the generated verifier of a two-level halo2 tree and its `IVerifier` adapter for
+/// `leaves` leaves (the tree's arity squared); returns the adapter.
+pub async fn deploy_halo2_tree_verifier<P: Provider>(
+    provider: P,
+    leaves: usize,
+) -> ContractsResult<Address> {
+    let generated = Halo2TreeVerifier::deploy(&provider).await.map_err(|source| {
+        ContractsError::Deploy { source: Box::new(source), contract: "Halo2TreeVerifier" }
+    })?;
+    let generated = *generated.address();
+    deploy_halo2_adapter(provider, generated, leaves).await
+}
+
+async fn deploy_halo2_adapter<P: Provider>(
+    provider: P,
+    generated: Address,
+    leaves: usize,
+) -> ContractsResult<Address> {
     let adapter =
-        Halo2AggregatedVerifier::deploy(&provider, *generated.address(), U256::from(arity))
+        Halo2AggregatedVerifier::deploy(&provider, generated, U256::from(leaves))
             .await
             .map_err(|source| ContractsError::Deploy {
             source: Box::new(source),

@@ -18,6 +18,7 @@ use gateway_contracts::{
     Bridgehub, ChainExecutor, ExecutorDeployment, GatewayExecutor, GatewayExecutorDeployment,
     MessageRoot, convert, deploy_bridgehub, deploy_chain_executor, deploy_gateway_executor,
     deploy_halo2_aggregated_verifier, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
+    deploy_halo2_tree_verifier,
     deploy_interop_roots, deploy_l2_messenger, deploy_message_root, deploy_message_verifier,
     deploy_mock_aggregated_verifier, deploy_mock_verifier, roles, root_sources,
 };
@@ -231,6 +232,10 @@ pub async fn init_ecosystem(spec: &EcosystemSpec) -> DevnetResult<Topology> {
         deploy_mock_aggregated_verifier(&l1_gov)
             .await
             .map_err(deployed("L1 MockAggregatedVerifier"))?
+    } else if spec.proofs == DevnetProofs::Halo2Tree {
+        deploy_halo2_tree_verifier(&l1_gov, gateway_prover_arity() * gateway_prover_arity())
+            .await
+            .map_err(deployed("L1 halo2 tree verifier"))?
     } else {
         deploy_halo2_aggregated_verifier(&l1_gov, gateway_prover_arity())
             .await

@@ -73,7 +73,12 @@ pub enum DevnetProofs {
     Mock,
     /// Real halo2 leaf proofs: the generated `Halo2LeafVerifier` on L1 and the Gateway and a
     /// `Halo2BatchVerifier` per chain and settlement layer. No `MockVerifier` is deployed.
+    /// The Gateway's aggregated proof on L1: one flat aggregation of 4 leaves.
     Halo2,
+    /// As [`DevnetProofs::Halo2`], but the Gateway's aggregated proof on L1 is a two-level
+    /// tree of 16 leaves (`Halo2TreeVerifier`): its node runs with
+    /// `--settlement.halo2-aggregation tree`.
+    Halo2Tree,
 }
 
 impl Default for DevnetConfig {

@@ -46,6 +46,25 @@ pub enum ProofsArg {
     Halo2,
 }
 
+/// The shape of the Gateway's aggregated halo2 proof.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Halo2AggregationArg {
+    /// One aggregation of 4 leaves (the Gateway's and 3 chain batches), verified on L1 by
+    /// `Halo2AggregationVerifier`.
+    #[default]
+    Flat,
+    /// A two-level tree of 16 leaves (the Gateway's and 15 chain batches): four aggregations
+    /// of 4 leaves, aggregated again; verified on L1 by `Halo2TreeVerifier`.
+    Tree,
+}
+
+impl Halo2AggregationArg {
+    /// Whether it is the tree.
+    pub const fn is_tree(self) -> bool {
+        matches!(self, Self::Tree)
+    }
+}
+
 /// Everything `gateway-node node` adds to the host's flags.
 #[derive(Debug, Clone, Args)]
 pub struct NodeExtArgs {
@@ -231,6 +250,18 @@ pub struct SettlementArgs {
         value_name = "DIR"
     )]
     pub halo2_cache_dir: Option<PathBuf>,
+    /// Gateway mode with halo2: the shape of the aggregated proof, which must match the
+    /// verifier behind the Gateway's executor on L1 (checked at start): `flat` (4 leaves) or
+    /// `tree` (16 leaves: up to 15 chain batches per Gateway batch, about five times the
+    /// proving work of `flat`).
+    #[arg(
+        long = "settlement.halo2-aggregation",
+        env = "GATEWAY_SETTLEMENT_HALO2_AGGREGATION",
+        value_enum,
+        default_value = "flat",
+        value_name = "SHAPE"
+    )]
+    pub halo2_aggregation: Halo2AggregationArg,
     /// How often the sender looks at the settlement layer (receipts, the executor's counters).
     #[arg(long = "settlement.poll-interval", env = "GATEWAY_SETTLEMENT_POLL_INTERVAL", value_name = "DURATION", default_value = "1s", value_parser = parse_poll_interval)]
     pub poll_interval: Duration,

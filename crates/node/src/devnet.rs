@@ -42,6 +42,11 @@ pub struct DevnetArgs {
     /// `halo2` is real and slow (the executors then check it with the generated verifier).
     #[arg(long = "proofs", value_enum, default_value = "mock", value_name = "BACKEND")]
     pub proofs: ProofsArg,
+    /// With `--proofs halo2`: the Gateway's aggregated proof on L1, one aggregation of 4 leaves
+    /// (`flat`) or a two-level tree of 16 (`tree`: up to 15 chain batches per Gateway batch,
+    /// about five aggregations' time each).
+    #[arg(long = "halo2-aggregation", value_enum, default_value = "flat", value_name = "SHAPE")]
+    pub halo2_aggregation: crate::args::Halo2AggregationArg,
     /// Where the hosts keep their WALs and stores, and where the topology and status files go.
     /// Each run starts fresh: the chains' old stores are removed.
     #[arg(long = "datadir", value_name = "DIR", default_value = DEFAULT_DEVNET_DATADIR)]
@@ -116,11 +121,13 @@ pub async fn run(args: DevnetArgs) -> eyre::Result<()> {
             // The one cache the node and the tests use: keys made once serve all of them.
             let cache = Halo2Config::default_cache_dir();
             info!(target: "gateway_node::devnet", cache = %cache.display(), "halo2 proofs: loading or making the SRS and leaf keys");
-            let backend =
-                tokio::task::spawn_blocking(move || Halo2Backend::new(Halo2Config::dev(cache)))
-                    .await?
-                    .map_err(|e| eyre::eyre!("--proofs halo2: {e}"))?;
-            (DevnetProofs::Halo2, Arc::new(backend))
+            let tree = args.halo2_aggregation.is_tree();
+            let backend = tokio::task::spawn_blocking(move || {
+                Halo2Backend::new(Halo2Config { tree, ..Halo2Config::dev(cache) })
+            })
+            .await?
+            .map_err(|e| eyre::eyre!("--proofs halo2: {e}"))?;
+            (if tree { DevnetProofs::Halo2Tree } else { DevnetProofs::Halo2 }, Arc::new(backend))
         }
     };
     info!(target: "gateway_node::devnet", chains = args.chains, l1_chains = args.l1_chains, proofs = ?proofs, "starting the devnet");
@@ -151,7 +158,11 @@ async fn run_on(
     let topology_file = args.datadir.join("topology.json");
     let keys = args.datadir.join("keys");
     let relayer_key = write_key(&keys, "gateway-operator", &topology.gateway.governance_key)?;
-    let flags = host_flags(topology, &topology_file, &relayer_key, &relayer_key, true, args.proofs);
+    let mut flags =
+        host_flags(topology, &topology_file, &relayer_key, &relayer_key, true, args.proofs);
+    if topology.proofs == DevnetProofs::Halo2Tree {
+        flags.extend(["--settlement.halo2-aggregation".into(), "tree".into()]);
+    }
     let gateway_run = start_host(
         topology.gateway.node.chain_id,
         &topology.gateway.node.rpc_url,
@@ -226,6 +237,9 @@ async fn run_on(
         ),
         DevnetProofs::Halo2 => println!(
             "proofs: halo2, REAL and slow (leaf proofs about 1 s each on 2 cores, checked on chain by the generated verifier; INSECURE dev SRS). Ctrl-C stops everything."
+        ),
+        DevnetProofs::Halo2Tree => println!(
+            "proofs: halo2, REAL and slow, the Gateway's proof a tree of 16 leaves (about five aggregations per Gateway batch; INSECURE dev SRS). Ctrl-C stops everything."
         ),
     }
 

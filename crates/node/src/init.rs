@@ -63,6 +63,11 @@ pub struct EcosystemInitArgs {
     /// Which proofs the verifiers accept.
     #[arg(long = "proofs", value_enum, default_value = "halo2", value_name = "BACKEND")]
     pub proofs: InitProofs,
+    /// With `--proofs halo2`: which verifier checks the Gateway's aggregated proof on L1, one
+    /// aggregation of 4 leaves (`flat`) or a two-level tree of 16 (`tree`); the Gateway's node
+    /// must run with the same `--settlement.halo2-aggregation`.
+    #[arg(long = "halo2-aggregation", value_enum, default_value = "flat", value_name = "SHAPE")]
+    pub halo2_aggregation: crate::args::Halo2AggregationArg,
     /// Blocks between governance queueing a verifier change on an executor and applying it.
     #[arg(long = "verifier-delay-blocks", value_name = "BLOCKS", default_value_t = 7200)]
     pub verifier_delay_blocks: u64,
@@ -166,7 +171,13 @@ pub async fn ecosystem_init(args: EcosystemInitArgs) -> eyre::Result<()> {
     let l1_key = read_key(&args.l1_governance_key_file, "--l1-governance-key-file")?;
     let gateway_key = read_key(&args.gateway_governance_key_file, "--gateway-governance-key-file")?;
     let proofs = match args.proofs {
-        InitProofs::Halo2 if args.dev || args.ceremony_verifiers => DevnetProofs::Halo2,
+        InitProofs::Halo2 if args.dev || args.ceremony_verifiers => {
+            if args.halo2_aggregation.is_tree() {
+                DevnetProofs::Halo2Tree
+            } else {
+                DevnetProofs::Halo2
+            }
+        }
         InitProofs::Halo2 => eyre::bail!(
             "--proofs halo2: the halo2 verifiers built into this binary are the committed ones, made from the INSECURE dev SRS (its secret comes from a public seed: anyone could forge proofs they accept); build the binary with your ceremony SRS's verifiers and pass --ceremony-verifiers (docs/operators.md), or pass --dev on a devnet"
         ),

@@ -191,6 +191,7 @@ fn run_node(command: exex_host::NodeCommand<args::NodeExtArgs>) -> eyre::Result<
             let config = settings::settlement_config(&ext, &chain_url).await?;
             settings::refuse_mock_verifiers(&ext, &config).await?;
             let backend = settings::proof_backend(&ext)?;
+            settings::refuse_aggregation_mismatch(&ext, &config, backend.as_ref()).await?;
             cancel_proofs = Some(CancelOnDrop(Arc::clone(&backend)));
             info!(
                 target: "gateway_node",

@@ -112,6 +112,8 @@ pub async fn run(args: ProverArgs) -> eyre::Result<()> {
         args.proofs,
         args.srs_file.as_deref(),
         &cache_dir,
+        // The shape comes with each aggregation job (the node's own setting).
+        crate::args::Halo2AggregationArg::Flat,
         "--proofs",
     )?;
     let mut config = WorkerConfig::new();

@@ -664,6 +664,45 @@ pub async fn refuse_mock_verifiers(
     Ok(())
 }
 
+/// Refuses a Gateway node whose aggregated proofs are not the shape its executor on L1
+/// verifies (`--settlement.halo2-aggregation` against the adapter's `arity()`): every
+/// `settleBatch` would revert. A verifier without `arity()` (a mock) is not checked.
+pub async fn refuse_aggregation_mismatch(
+    args: &NodeExtArgs,
+    config: &SettlementConfig,
+    backend: &dyn gateway_prover::ProofBackend,
+) -> eyre::Result<()> {
+    if config.gateway.is_none() || args.settlement.proofs != ProofsArg::Halo2 {
+        return Ok(());
+    }
+    let Some(leaves) = backend.max_aggregated() else { return Ok(()) };
+    let layer = &config.layer;
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(layer.rpc_url.clone());
+    let verifier = gateway_contracts::ChainExecutor::new(layer.executor, &provider)
+        .verifier()
+        .call()
+        .await
+        .wrap_err_with(|| {
+            format!("the Gateway's executor {} on chain {}: reading its verifier", layer.executor, layer.chain_id)
+        })?;
+    let Ok(arity) =
+        gateway_contracts::Halo2AggregatedVerifier::new(verifier, &provider).arity().call().await
+    else {
+        return Ok(());
+    };
+    if arity != alloy::primitives::U256::from(leaves) {
+        let shape = args.settlement.halo2_aggregation;
+        let other = if shape.is_tree() { "flat" } else { "tree" };
+        eyre::bail!(
+            "--settlement.halo2-aggregation {}: this node's aggregated proofs hold {leaves} leaves, but the Gateway's executor {} on chain {} verifies proofs of {arity} leaves (verifier {verifier}): every settleBatch would revert; pass --settlement.halo2-aggregation {other}, or have governance point the executor at the matching verifier",
+            if shape.is_tree() { "tree" } else { "flat" },
+            layer.executor,
+            layer.chain_id
+        );
+    }
+    Ok(())
+}
+
 /// Where the halo2 SRS and keys are: `--settlement.halo2-cache-dir`, else the one cache the
 /// devnet and the tests use too.
 pub fn halo2_cache_dir(args: &NodeExtArgs) -> std::path::PathBuf {
@@ -684,6 +723,7 @@ pub fn proof_backend(
         args.settlement.proofs,
         args.settlement.srs_file.as_deref(),
         &halo2_cache_dir(args),
+        args.settlement.halo2_aggregation,
         "--settlement.proofs",
     )?;
     let Some(url) = &args.prover.queue else { return Ok(local) };
@@ -696,12 +736,14 @@ pub fn proof_backend(
     Ok(std::sync::Arc::new(queued))
 }
 
-/// The in-process backend: `proofs`, with a ceremony SRS from `srs_file` (else the dev SRS)
-/// and keys under `cache_dir`; `flag` names the setting in errors.
+/// The in-process backend: `proofs`, with a ceremony SRS from `srs_file` (else the dev SRS),
+/// keys under `cache_dir` and aggregated proofs of the shape `aggregation`; `flag` names the
+/// setting in errors.
 pub fn local_backend(
     proofs: ProofsArg,
     srs_file: Option<&std::path::Path>,
     cache_dir: &std::path::Path,
+    aggregation: crate::args::Halo2AggregationArg,
     flag: &str,
 ) -> eyre::Result<std::sync::Arc<dyn gateway_prover::ProofBackend>> {
     match proofs {
@@ -720,6 +762,7 @@ pub fn local_backend(
             let config = gateway_prover::Halo2Config {
                 cache_dir: cache_dir.to_path_buf(),
                 srs,
+                tree: aggregation.is_tree(),
                 ..gateway_prover::Halo2Config::dev(cache_dir)
             };
             let backend = tokio::task::block_in_place(|| gateway_prover::Halo2Backend::new(config))

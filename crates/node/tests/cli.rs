@@ -583,3 +583,70 @@ async fn the_gateway_public_rpc_refuses_deployments_until_the_admin_allows_them(
     assert!(child.signal("TERM"));
     assert!(child.wait_exit(Duration::from_secs(30)).is_some_and(|s| s.success()));
 }
+
+/// A Gateway node whose aggregated proofs are not the shape L1's verifier takes (flat 4 leaves
+/// or a tree of 16) would have every `settleBatch` revert: it is refused at start, naming
+/// `--settlement.halo2-aggregation`, the executor and both sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_node_whose_proof_shape_l1_does_not_verify_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, topology_file, _) = one_chain_devnet(dir.path(), InitialSettlement::L1).await;
+    let topology = &devnet.topology;
+    let gateway_key = dir.path().join("gateway.key");
+    std::fs::write(&gateway_key, &topology.gateway.governance_key).unwrap();
+    let l1 = &topology.l1.node.rpc_url;
+    let l1_governance = devnet::signer_provider(l1.clone(), &topology.l1.governance_key).unwrap();
+    let gateway = |shape: &str| {
+        let out = run_to_exit(
+            &[
+                "node",
+                "--chain.rpc-url",
+                topology.gateway.node.rpc_url.as_str(),
+                "--settlement.enabled",
+                "--dev",
+                "--gateway.enabled",
+                "--settlement.gateway-network",
+                &topology.gateway.node.chain_id.to_string(),
+                "--settlement.topology",
+                topology_file.to_str().unwrap(),
+                "--settlement.operator-key-file",
+                gateway_key.to_str().unwrap(),
+                "--settlement.proofs",
+                "halo2",
+                "--settlement.halo2-aggregation",
+                shape,
+            ],
+            &dir.path().join(format!("data-{shape}")),
+        );
+        assert!(!out.status.success(), "{shape} must be refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let executor = topology.gateway_l1_executor.to_string();
+    // L1 verifies flat aggregations of 4 leaves; the node would make trees of 16.
+    let flat = gateway_contracts::deploy_halo2_aggregated_verifier(&l1_governance, 4).await.unwrap();
+    devnet::change_verifier(l1, &topology.l1.governance_key, topology.gateway_l1_executor, flat)
+        .await
+        .unwrap();
+    let err = gateway("tree");
+    assert!(
+        err.contains("--settlement.halo2-aggregation tree")
+            && err.contains("hold 16 leaves")
+            && err.contains("proofs of 4 leaves")
+            && err.contains(&executor)
+            && err.contains("--settlement.halo2-aggregation flat"),
+        "{err}"
+    );
+    // And the other way round.
+    let tree = gateway_contracts::deploy_halo2_tree_verifier(&l1_governance, 16).await.unwrap();
+    devnet::change_verifier(l1, &topology.l1.governance_key, topology.gateway_l1_executor, tree)
+        .await
+        .unwrap();
+    let err = gateway("flat");
+    assert!(
+        err.contains("--settlement.halo2-aggregation flat")
+            && err.contains("hold 4 leaves")
+            && err.contains("proofs of 16 leaves")
+            && err.contains("--settlement.halo2-aggregation tree"),
+        "{err}"
+    );
+}

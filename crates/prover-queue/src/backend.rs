@@ -443,7 +443,8 @@ impl ProofBackend for QueueBackend {
     }
 
     fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
-        self.aggregate_as(proofs, false)
+        // The shape is the node's: a worker makes what the job asks, whatever its own setting.
+        self.aggregate_as(proofs, self.inner.local.aggregates_trees())
     }
 
     fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
@@ -468,6 +469,10 @@ impl ProofBackend for QueueBackend {
 
     fn max_aggregated(&self) -> Option<usize> {
         self.inner.local.max_aggregated()
+    }
+
+    fn aggregates_trees(&self) -> bool {
+        self.inner.local.aggregates_trees()
     }
 
     fn jobs_status(&self) -> Option<JobsStatus> {

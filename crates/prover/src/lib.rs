@@ -29,8 +29,8 @@ mod job;
 mod mock;
 
 pub use halo2::{
-    AggregationKeys, CIRCUIT_HASH, CIRCUIT_VERSION, DEFAULT_AGGREGATION_K, DEFAULT_ARITY,
-    DEFAULT_LEAF_K, DEV_SRS_SEED, Halo2Backend, Halo2Config, LeafKeys, SrsSource,
+    AggregationKeys, CIRCUIT_HASH, CIRCUIT_VERSION, DEFAULT_AGGREGATION_K, DEFAULT_ARITY, DEFAULT_TREE_K,
+    DEFAULT_LEAF_K, DEV_SRS_SEED, Halo2Backend, Halo2Config, LeafKeys, SrsSource, Subtree,
     peak_memory_bytes,
 };
 pub use job::{JobCancel, job_cancelled, run_job};
@@ -180,6 +180,12 @@ pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
     /// At most this many proofs go into one aggregation (`None`: no limit).
     fn max_aggregated(&self) -> Option<usize> {
         None
+    }
+
+    /// Whether [`ProofBackend::aggregate`] makes what [`ProofBackend::aggregate_tree`] makes
+    /// (a backend configured for trees): a job sent elsewhere then asks for a tree.
+    fn aggregates_trees(&self) -> bool {
+        false
     }
 
     /// Where the proof jobs stand when they run elsewhere (a job queue shared with workers):

@@ -9,9 +9,14 @@
 //!   of each of N chains, with the mock aggregated verifier (steady state: every chain already
 //!   has an L1-final batch; 64 chains in the shared tree, which the batch brings in calldata
 //!   and whose root L1 recomputes each time).
-//!   The real path adds the halo2 aggregated proof's verification per Gateway batch; it is not
-//!   estimated here (no constant stands in for a measurement): `tests/tests/halo2.rs` measures
-//!   it for the 4-leaf aggregation, the widest the flat aggregation verifies on L1 today.
+//! - Real proofs (`--halo2 15,4`): the same Gateway batches with a REAL aggregated proof, a
+//!   two-level halo2 tree of 16 leaves (the Gateway's and up to 15 chain batches) verified on L1
+//!   by the deployed `Halo2TreeVerifier` behind its adapter. Per shape, on one L1: a warm-up
+//!   Gateway batch and a measured one with the mock verifier, then governance switches L1's
+//!   aggregated verifier to the tree's and one Gateway batch of the same shape settles with the
+//!   real proof (then back). Each real row proves its tree on this machine (about five k = 21
+//!   aggregations: tens of minutes on 2 cores) and is written to `reports/bench-gateway-halo2.json`.
+//!   `--halo2-only` skips the mock tables.
 //! - Where the gas goes: the shapes up to 32 chain batches run again on a second devnet whose L1
 //!   traces every opcode (`devnet::gas_profile`), and a second table splits each measured
 //!   `settleBatch` per chain batch into calldata, storage reads and writes, hashing, events,
@@ -19,15 +24,23 @@
 //!
 //! ```text
 //! cargo run --release -p example-bench-gateway
+//! cargo run --release -p example-bench-gateway -- --halo2 15,4 --halo2-only
 //! ```
 
-use alloy::primitives::{B256, Bytes, U256};
+use std::{sync::Arc, time::Instant};
+
+use alloy::{
+    primitives::{B256, Bytes, U256},
+    providers::Provider,
+};
 use devnet::{
-    Devnet, DevnetConfig, GasProfile, InitialSettlement, confirm, gas_profile, signer_provider,
+    Devnet, DevnetConfig, GasProfile, InitialSettlement, change_verifier, confirm, gas_profile,
+    signer_provider,
 };
 use e2e_tests::gateway_l1::{GatewayL1, register_made_up_chains};
-use gateway_contracts::{ChainExecutor, convert};
+use gateway_contracts::{ChainExecutor, convert, deploy_halo2_tree_verifier};
 use gateway_primitives::{CommitBatchInfo, StoredBatchInfo};
+use gateway_prover::{Halo2Backend, Halo2Config, MockBackend, ProofBackend, peak_memory_bytes};
 
 const CHAIN_COUNTS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 /// Rows where each chain carries several batches per Gateway batch (a chain that seals more
@@ -167,8 +180,158 @@ async fn measure(
     Ok((direct_per_batch, measured))
 }
 
+/// Real rows: for each count of chains (one batch each), a Gateway batch settled on L1 with a
+/// real halo2 tree proof (see the module docs), beside the same shape with the mock verifier.
+async fn measure_halo2(chain_counts: &[usize]) -> eyre::Result<Vec<serde_json::Value>> {
+    let devnet =
+        Devnet::start(DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() }, None)
+            .await?;
+    let topology = &devnet.topology;
+    let l1_url = &topology.l1.node.rpc_url;
+    let operator = signer_provider(l1_url.clone(), &topology.gateway.governance_key)?;
+    let l1_governance = signer_provider(l1_url.clone(), &topology.l1.governance_key)?;
+    let executor = topology.gateway_l1_executor;
+    let mock_verifier = ChainExecutor::new(executor, &operator).verifier().call().await?;
+
+    let cache = Halo2Config::default_cache_dir();
+    let backend = tokio::task::block_in_place(|| {
+        Halo2Backend::new(Halo2Config { tree: true, ..Halo2Config::dev(cache) })
+    })?;
+    let started = Instant::now();
+    tokio::task::block_in_place(|| backend.prepare_tree())?;
+    eprintln!("tree keys ready in {:.1} s", started.elapsed().as_secs_f64());
+    let leaves = backend.config().leaves_per_proof();
+    let backend: Arc<dyn ProofBackend> = Arc::new(backend);
+    let tree_verifier = deploy_halo2_tree_verifier(&l1_governance, leaves).await?;
+    let generated = gateway_contracts::Halo2AggregatedVerifier::new(tree_verifier, &operator)
+        .aggregationVerifier()
+        .call()
+        .await?;
+    let verifier_size = operator.get_code_at(generated).await?.len();
+    eprintln!("Halo2TreeVerifier deployed: {verifier_size} bytes of code (EIP-170: 24,576)");
+
+    let max_chains = chain_counts.iter().copied().max().unwrap_or(1);
+    eyre::ensure!(
+        max_chains < leaves,
+        "a tree of {leaves} leaves holds the Gateway's and at most {} chain batches",
+        leaves - 1
+    );
+    let ids: Vec<u64> = (0..max_chains as u64).map(|i| 2_000 + i).collect();
+    let mut last_of = register_made_up_chains(topology, &ids).await?;
+    let mut gateway = GatewayL1::new(topology, operator.clone());
+    gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await?;
+    let mut rows = Vec::new();
+    for &chains in chain_counts {
+        let mut mock_gas = 0;
+        for round in 0..3u8 {
+            let real = round == 2;
+            let runs: Vec<_> = ids[..chains]
+                .iter()
+                .map(|id| {
+                    let previous = last_of[id].clone();
+                    let next = gateway.chain_batch(*id, &previous, (*id as u8) ^ round);
+                    last_of.insert(*id, next.to_stored());
+                    (*id, previous, vec![next])
+                })
+                .collect();
+            if real {
+                change_verifier(l1_url, &topology.l1.governance_key, executor, tree_verifier)
+                    .await?;
+                gateway = gateway.with_backend(Arc::clone(&backend));
+            }
+            let carry = GatewayL1::carry(&[], &runs);
+            let started = Instant::now();
+            let batch = tokio::task::block_in_place(|| gateway.batch(carry));
+            let prove_seconds = started.elapsed().as_secs_f64();
+            let receipt = gateway.settle(batch).await?;
+            if !real {
+                mock_gas = receipt.gas_used;
+                continue;
+            }
+            change_verifier(l1_url, &topology.l1.governance_key, executor, mock_verifier).await?;
+            gateway = gateway.with_backend(Arc::new(MockBackend::default()));
+            rows.push(serde_json::json!({
+                "chains": chains,
+                "chain_batches": chains,
+                "leaves": leaves,
+                "gateway_settle_gas_real": receipt.gas_used,
+                "gateway_settle_tx_real": receipt.transaction_hash,
+                "gateway_settle_gas_mock": mock_gas,
+                "real_minus_mock_gas": receipt.gas_used.saturating_sub(mock_gas),
+                "gateway_gas_per_chain_batch_real": receipt.gas_used / chains as u64,
+                "prove_seconds": prove_seconds,
+                "peak_memory_bytes": peak_memory_bytes(),
+                "tree_verifier_code_bytes": verifier_size,
+            }));
+            eprintln!("{}", rows.last().map(ToString::to_string).unwrap_or_default());
+        }
+    }
+    Ok(rows)
+}
+
+/// Prints the real rows and writes their report.
+fn report_halo2(rows: &[serde_json::Value], direct_per_batch: Option<u64>) -> eyre::Result<()> {
+    println!("\nL1 gas with the REAL aggregated proof (halo2 tree of 16 leaves, Halo2TreeVerifier):");
+    println!(
+        "{:>7} {:>14} {:>14} {:>14} {:>14} {:>9} {:>10}",
+        "chains", "settle (real)", "settle (mock)", "real - mock", "real/batch", "saving", "prove s"
+    );
+    for row in rows {
+        let chains = row["chains"].as_u64().unwrap_or(1);
+        let per_batch = row["gateway_gas_per_chain_batch_real"].as_u64().unwrap_or_default();
+        let saving = direct_per_batch
+            .map_or_else(|| "-".to_string(), |d| format!("{:.1}x", d as f64 / per_batch as f64));
+        println!(
+            "{chains:>7} {:>14} {:>14} {:>14} {per_batch:>14} {saving:>9} {:>10.0}",
+            row["gateway_settle_gas_real"],
+            row["gateway_settle_gas_mock"],
+            row["real_minus_mock_gas"],
+            row["prove_seconds"].as_f64().unwrap_or_default(),
+        );
+    }
+    std::fs::create_dir_all("reports")?;
+    let report = serde_json::json!({
+        "bench": "gateway-gas-halo2",
+        "verifiers": { "gateway": "Halo2AggregatedVerifier over Halo2TreeVerifier (16 leaves)" },
+        "direct_gas_per_chain_batch_mock": direct_per_batch,
+        "rows": rows,
+    });
+    std::fs::write("reports/bench-gateway-halo2.json", serde_json::to_vec_pretty(&report)?)?;
+    eprintln!("report written to reports/bench-gateway-halo2.json");
+    Ok(())
+}
+
+/// `--halo2 N,M` (chain counts of the real rows) and `--halo2-only`.
+fn parse_args() -> eyre::Result<(Vec<usize>, bool)> {
+    let mut halo2 = Vec::new();
+    let mut only = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--halo2" => {
+                let value = args.next().unwrap_or_default();
+                halo2 = value
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| eyre::eyre!("--halo2 {value:?}: expected chain counts like 15,4 ({e})"))?;
+                eyre::ensure!(halo2.iter().all(|n| *n > 0), "--halo2 {value:?}: counts start at 1");
+            }
+            "--halo2-only" => only = true,
+            other => eyre::bail!("unknown argument {other:?}; known: --halo2 N[,M...], --halo2-only"),
+        }
+    }
+    eyre::ensure!(!only || !halo2.is_empty(), "--halo2-only needs --halo2 N[,M...]");
+    Ok((halo2, only))
+}
+
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
+    let (halo2, halo2_only) = parse_args()?;
+    if halo2_only {
+        let rows = measure_halo2(&halo2).await?;
+        return report_halo2(&rows, None);
+    }
     let shapes: Vec<_> = CHAIN_COUNTS.iter().map(|c| (*c, 1)).chain(RUNS).collect();
     let (direct_per_batch, measured) = measure(&shapes, false).await?;
     // Where the gas went: the same shapes up to 32 chain batches again, on an L1 that traces
@@ -252,5 +415,9 @@ async fn main() -> eyre::Result<()> {
     });
     std::fs::write("reports/bench-gateway.json", serde_json::to_vec_pretty(&report)?)?;
     eprintln!("report written to reports/bench-gateway.json");
+    if !halo2.is_empty() {
+        let rows = measure_halo2(&halo2).await?;
+        report_halo2(&rows, Some(direct_per_batch))?;
+    }
     Ok(())
 }

@@ -1,7 +1,9 @@
-//! Measures the halo2 backend: for flat aggregations of 1, 2 and 4 leaves and a two-level
-//! 2-to-1 tree (4 leaves): keygen time (leaf and aggregation, fresh keys over the cached dev SRS),
-//! prove time per leaf and per aggregation, peak memory, proof size, and the gas to verify the
-//! proof in its generated Solidity verifier on anvil (plus the verifier's code size).
+//! Measures the halo2 backend: for flat aggregations of 1, 2 and 4 leaves and two-level trees
+//! (`tree-2`: 4 leaves; `tree-4`: 16, the Gateway's tree): keygen time (leaf and aggregation,
+//! fresh keys over the cached dev SRS), prove time per leaf and per aggregation, peak memory,
+//! proof size, and the gas to verify the proof in its generated Solidity verifier on anvil (plus
+//! the verifier's code size). A tree is also measured level by level: each first-level
+//! aggregation's time, the top's, and each level's own peak memory (`levels` in the report).
 //!
 //! Each configuration runs in a child process of its own, so its peak memory is its own.
 //! Prints a table and writes `reports/bench-proofs.json`. Takes about 30 minutes on 2 cores at k = 21.
@@ -114,9 +116,30 @@ fn run_one(config: &str, out: &Path) -> eyre::Result<()> {
     }
     let keygen = started.elapsed().as_secs_f64();
 
+    // A tree level by level: each first-level aggregation (subtree) and the top timed, with
+    // the peak memory of each level on its own.
     let started = Instant::now();
-    let aggregated =
-        if tree { backend.aggregate_tree(&proofs)? } else { backend.aggregate(&proofs)? };
+    let mut levels = serde_json::Map::new();
+    let aggregated = if tree {
+        let mut subtree_seconds = Vec::new();
+        let mut subtrees = Vec::new();
+        reset_peak_memory();
+        for group in proofs.chunks(arity) {
+            let started = Instant::now();
+            subtrees.push(backend.aggregate_subtree(group)?);
+            subtree_seconds.push(started.elapsed().as_secs_f64());
+        }
+        levels.insert("level1_subtree_seconds".into(), subtree_seconds.into());
+        levels.insert("level1_peak_memory_bytes".into(), peak_memory_bytes().into());
+        reset_peak_memory();
+        let started = Instant::now();
+        let top = backend.aggregate_subtrees(subtrees)?;
+        levels.insert("level2_top_seconds".into(), started.elapsed().as_secs_f64().into());
+        levels.insert("level2_peak_memory_bytes".into(), peak_memory_bytes().into());
+        top
+    } else {
+        backend.aggregate(&proofs)?
+    };
     let prove = started.elapsed().as_secs_f64();
     backend.verify_aggregated(&aggregated)?;
 
@@ -148,9 +171,16 @@ fn run_one(config: &str, out: &Path) -> eyre::Result<()> {
         "aggregation_k": backend.config().aggregation_k,
         "peak_memory_bytes": peak_memory_bytes(),
         "proof_bytes": bytes.len(),
+        "levels": levels,
     });
     std::fs::write(out.join("row.json"), serde_json::to_vec_pretty(&row)?)?;
     Ok(())
+}
+
+/// Starts a new peak of resident memory (`VmHWM`) from now (Linux; elsewhere a no-op, and the
+/// peak stays the whole run's).
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Deploys the verifier and measures a verification: (gas, deployed size).
@@ -285,6 +315,21 @@ async fn main() -> eyre::Result<()> {
             row["proof_bytes"],
             row["verify_gas"],
             row["verifier_bytes"],
+        );
+    }
+    for row in &rows {
+        let levels = &row["levels"];
+        let Some(subtrees) = levels["level1_subtree_seconds"].as_array() else { continue };
+        let seconds: Vec<String> =
+            subtrees.iter().map(|s| format!("{:.1}", s.as_f64().unwrap_or_default())).collect();
+        let gb = |k: &str| levels[k].as_f64().unwrap_or_default() / 1e9;
+        println!(
+            "{}: level 1 (subtrees) {} s, peak {:.2} GB; level 2 (top) {:.1} s, peak {:.2} GB",
+            row["config"].as_str().unwrap_or_default(),
+            seconds.join(" / "),
+            gb("level1_peak_memory_bytes"),
+            levels["level2_top_seconds"].as_f64().unwrap_or_default(),
+            gb("level2_peak_memory_bytes"),
         );
     }
     if let Some(dir) = args.report.parent() {

@@ -6,7 +6,7 @@
 //! `make contracts` compiles them (optimizer off) into artifacts.
 //!
 //! ```text
-//! cargo run --release -p gateway-prover --bin halo2-verifiers [-- [--srs-file FILE] [--cache-dir DIR] [--leaf-only] [--aggregation-k K] [--arity N] [OUT_DIR]]
+//! cargo run --release -p gateway-prover --bin halo2-verifiers [-- [--srs-file FILE] [--cache-dir DIR] [--leaf-only] [--tree] [--aggregation-k K] [--arity N] [OUT_DIR]]
 //! ```
 //!
 //! `--aggregation-k` and `--arity` override the backend's defaults, to try other shapes (the
@@ -27,6 +27,7 @@ fn main() -> eyre::Result<()> {
     let mut config = Halo2Config::dev(Halo2Config::default_cache_dir());
     let mut out = PathBuf::from("crates/contracts/contracts/verifiers");
     let mut leaf_only = false;
+    let mut tree = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -39,6 +40,7 @@ fn main() -> eyre::Result<()> {
                 config.cache_dir = PathBuf::from(dir);
             }
             "--leaf-only" => leaf_only = true,
+            "--tree" => tree = true,
             "--aggregation-k" => {
                 let value = args.next().unwrap_or_default();
                 config.aggregation_k = value
@@ -53,7 +55,7 @@ fn main() -> eyre::Result<()> {
             }
             flag if flag.starts_with("--") => {
                 bail!(
-                    "unknown flag {flag:?}; known: --srs-file FILE, --cache-dir DIR, --leaf-only, --aggregation-k K, --arity N, OUT_DIR"
+                    "unknown flag {flag:?}; known: --srs-file FILE, --cache-dir DIR, --leaf-only, --tree, --aggregation-k K, --arity N, OUT_DIR"
                 )
             }
             dir => out = PathBuf::from(dir),
@@ -69,6 +71,10 @@ fn main() -> eyre::Result<()> {
     }
     let aggregation = backend.aggregation_verifier_solidity()?;
     std::fs::write(out.join("Halo2AggregationVerifier.sol"), aggregation)?;
+    if tree {
+        let tree = backend.tree_verifier_solidity()?;
+        std::fs::write(out.join("Halo2TreeVerifier.sol"), tree)?;
+    }
     println!("wrote {}", out.display());
     Ok(())
 }

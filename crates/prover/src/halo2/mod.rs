@@ -63,6 +63,10 @@ use circuits::{ACCUMULATOR_LIMBS, LEAF_INSTANCES, aggregation_circuit, leaf_circ
 pub const DEFAULT_LEAF_K: u32 = 12;
 /// The aggregation circuit's `k` by default (and the SRS size).
 pub const DEFAULT_AGGREGATION_K: u32 = 21;
+/// The `k` of a tree's top (the aggregation of aggregations) by default. At `k` = 21 the top of
+/// a 4 × 4 tree needs 10 advice columns and its generated verifier is 33,036 bytes, over
+/// EIP-170's 24,576; twice the rows halve the columns (same dev SRS seed, so the same secret).
+pub const DEFAULT_TREE_K: u32 = 22;
 /// Leaves per aggregation by default: the Gateway's leaf and three chain batches. At `k` = 21
 /// the aggregation circuit needs 6 advice columns for 4 leaves, and its generated verifier
 /// (22,264 bytes) still deploys under EIP-170; at `k` = 20 only 2 leaves fit.
@@ -97,8 +101,15 @@ pub struct Halo2Config {
     pub leaf_k: u32,
     /// The aggregation circuit's `k`.
     pub aggregation_k: u32,
+    /// The `k` of a tree's top, at least `aggregation_k` (an SRS of this size is needed for
+    /// trees).
+    pub tree_k: u32,
     /// Leaves per aggregation.
     pub arity: usize,
+    /// Whether [`ProofBackend::aggregate`] makes a two-level tree of `arity × arity` leaves
+    /// (verified on L1 by `Halo2TreeVerifier`) instead of one flat aggregation of `arity`
+    /// leaves (`Halo2AggregationVerifier`). L1's aggregated verifier must be the matching one.
+    pub tree: bool,
 }
 
 impl Halo2Config {
@@ -109,8 +120,15 @@ impl Halo2Config {
             srs: SrsSource::DevSeed,
             leaf_k: DEFAULT_LEAF_K,
             aggregation_k: DEFAULT_AGGREGATION_K,
+            tree_k: DEFAULT_TREE_K,
             arity: DEFAULT_ARITY,
+            tree: false,
         }
+    }
+
+    /// Leaves one aggregated proof holds: `arity`, or `arity²` for a tree.
+    pub const fn leaves_per_proof(&self) -> usize {
+        if self.tree { self.arity * self.arity } else { self.arity }
     }
 
     /// The default cache directory: `$XDG_CACHE_HOME/gateway-exex/halo2`, else
@@ -123,12 +141,36 @@ impl Halo2Config {
     }
 }
 
+/// A tree's first-level aggregation ([`Halo2Backend::aggregate_subtree`]): its leaves' inputs
+/// (padding included) and its proof, which only [`Halo2Backend::aggregate_subtrees`] reads.
+#[derive(Clone)]
+pub struct Subtree {
+    inputs: Vec<BatchPublicInput>,
+    snark: Snark,
+}
+
+impl Subtree {
+    /// The leaves' inputs, in order, padding included.
+    pub fn inputs(&self) -> &[BatchPublicInput] {
+        &self.inputs
+    }
+}
+
+impl std::fmt::Debug for Subtree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subtree").field("inputs", &self.inputs).finish_non_exhaustive()
+    }
+}
+
 /// Real halo2-KZG proofs; see the module docs.
 pub struct Halo2Backend {
     config: Halo2Config,
     leaf: Arc<LeafKeys>,
     aggregation: OnceLock<Result<Arc<AggregationKeys>, String>>,
     tree: OnceLock<Result<Arc<AggregationKeys>, String>>,
+    /// A first-level aggregation of padding leaves alone, made once and reused by every tree
+    /// with at most `arity × (arity - 1)` leaves.
+    padding_subtree: OnceLock<Subtree>,
     cancelled: AtomicBool,
     /// Aggregations (and their keygen) run on their own rayon pool: they take minutes and
     /// would otherwise hold rayon's global pool, starving every leaf proof queued behind them.
@@ -192,6 +234,15 @@ impl Halo2Backend {
     /// Loads (or generates and caches) the SRS and the leaf keys. The aggregation keys are made
     /// on the first aggregation, or by [`Self::prepare_aggregation`].
     pub fn new(config: Halo2Config) -> ProverResult<Self> {
+        if config.tree_k < config.aggregation_k {
+            return Err(ProverError::Failed {
+                what: "the halo2 backend".into(),
+                reason: format!(
+                    "a tree's top k ({}) is below the aggregation's ({})",
+                    config.tree_k, config.aggregation_k
+                ),
+            });
+        }
         if config.arity == 0 || config.arity > 8 {
             return Err(ProverError::Failed {
                 what: "the halo2 backend".into(),
@@ -205,6 +256,7 @@ impl Halo2Backend {
             leaf,
             aggregation: OnceLock::new(),
             tree: OnceLock::new(),
+            padding_subtree: OnceLock::new(),
             aggregation_pool: OnceLock::new(),
             cancelled: AtomicBool::new(false),
         })
@@ -236,9 +288,11 @@ impl Halo2Backend {
     /// aggregations), after the first level's.
     pub fn prepare_tree(&self) -> ProverResult<Arc<AggregationKeys>> {
         let inner = self.prepare_aggregation()?;
+        // The top's keys and SRS are of its own `k`: the key file names it.
+        let top = Halo2Config { aggregation_k: self.config.tree_k, ..self.config.clone() };
         self.tree
             .get_or_init(|| {
-                AggregationKeys::load_or_create(&self.config, Inner::Aggregations(&inner))
+                AggregationKeys::load_or_create(&top, Inner::Aggregations(&inner))
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })
@@ -261,10 +315,12 @@ impl Halo2Backend {
     }
 
     /// One proof over `arity × arity` leaves as a two-level tree: each group of `arity` leaves is
-    /// aggregated (Poseidon transcript, so it can be aggregated again), then the aggregations
-    /// are aggregated into one EVM-verifiable proof. Its inputs are every leaf's, in order;
-    /// fewer leaves are padded with proofs of `[0, 0]`. Verified by [`ProofBackend::verify_aggregated`]
-    /// (it tells a tree from a flat aggregation by the number of inputs).
+    /// aggregated ([`Self::aggregate_subtree`]), then the groups' aggregations are aggregated
+    /// into one EVM-verifiable proof ([`Self::aggregate_subtrees`]). Its inputs are every
+    /// leaf's, in order; fewer leaves are padded with proofs of `[0, 0]`, and a group of padding
+    /// alone is aggregated once per backend and reused. Verified by
+    /// [`ProofBackend::verify_aggregated`] (it tells a tree from a flat aggregation by the
+    /// number of inputs).
     fn tree_of_leaves(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
         let arity = self.config.arity;
         if proofs.is_empty() {
@@ -279,23 +335,45 @@ impl Halo2Backend {
                 ),
             });
         }
-        self.check_cancelled("a tree aggregation")?;
+        let mut subtrees = Vec::with_capacity(arity);
+        for (index, group) in proofs.chunks(arity).enumerate() {
+            info!(target: "prover::halo2", level = 1, group = index + 1, leaves = group.len(), "tree: aggregating");
+            subtrees.push(self.aggregate_subtree(group)?);
+        }
+        self.aggregate_subtrees(subtrees)
+    }
+
+    /// A tree's first level: one aggregation of at most `arity` leaves (padded with proofs of
+    /// `[0, 0]`), kept in the Poseidon transcript so [`Self::aggregate_subtrees`] can aggregate
+    /// it again. Independent of the other groups: a group can be aggregated as soon as its
+    /// leaves are proved.
+    ///
+    /// # Errors
+    /// No or too many leaves, a leaf of another backend, cancellation, or the prover failing.
+    pub fn aggregate_subtree(&self, proofs: &[BatchProof]) -> ProverResult<Subtree> {
+        let arity = self.config.arity;
+        if proofs.is_empty() {
+            return Err(ProverError::EmptyAggregation);
+        }
+        if proofs.len() > arity {
+            return Err(ProverError::Failed {
+                what: format!("a subtree of {} proofs", proofs.len()),
+                reason: format!("a subtree holds at most {arity} (the arity)"),
+            });
+        }
+        let what = format!("a first-level aggregation of {} leaves", proofs.len());
+        self.check_cancelled(&what)?;
         let inner = self.prepare_aggregation()?;
-        let top = self.prepare_tree()?;
-        let (mut inputs, mut snarks) = self.leaf_snarks(proofs, arity * arity)?;
-        inputs.truncate(arity * arity);
-        let mut level_one = Vec::with_capacity(arity);
-        for (index, group) in snarks.chunks(arity).enumerate() {
-            let what = format!("a first-level aggregation of {} leaves", group.len());
-            self.check_cancelled(&what)?;
-            info!(target: "prover::halo2", level = 1, group = index + 1, of = arity, leaves = group.len(), "tree: aggregating");
-            let started = Instant::now();
-            let snark = guarded(&what, || {
+        let (inputs, snarks) = self.leaf_snarks(proofs, arity)?;
+        self.check_cancelled(&what)?;
+        let started = Instant::now();
+        let snark = self.on_aggregation_pool(|| {
+            guarded(&what, || {
                 let circuit = aggregation_circuit(
                     CircuitBuilderStage::Prover,
                     inner.config,
                     &inner.params,
-                    group.to_vec(),
+                    snarks,
                     Some(inner.break_points.clone()),
                     false,
                 );
@@ -303,34 +381,74 @@ impl Halo2Backend {
                 let proof =
                     gen_proof_shplonk(&inner.params, &inner.pk, circuit, instances.clone(), None);
                 Snark::new(inner.protocol.clone(), instances, proof)
-            })?;
-            native::record_proof("aggregation", started);
-            level_one.push(snark);
+            })
+        })?;
+        native::record_proof("subtree", started);
+        info!(target: "prover::halo2", level = 1, seconds = started.elapsed().as_secs_f64(), "tree: subtree aggregated");
+        Ok(Subtree { inputs, snark })
+    }
+
+    /// A tree's top: one EVM-verifiable aggregation of at most `arity` subtrees (in order;
+    /// fewer are padded with a subtree of padding leaves, made once per backend). Its inputs
+    /// are the subtrees' leaves' inputs, in order.
+    ///
+    /// # Errors
+    /// No or too many subtrees, cancellation, or the prover failing.
+    pub fn aggregate_subtrees(&self, mut subtrees: Vec<Subtree>) -> ProverResult<AggregatedProof> {
+        let arity = self.config.arity;
+        if subtrees.is_empty() {
+            return Err(ProverError::EmptyAggregation);
         }
-        snarks.clear();
+        if subtrees.len() > arity {
+            return Err(ProverError::Failed {
+                what: format!("a tree of {} subtrees", subtrees.len()),
+                reason: format!("a two-level tree takes at most {arity} (the arity)"),
+            });
+        }
+        let top = self.prepare_tree()?;
+        if subtrees.len() < arity {
+            let padding = self.padding_subtree()?;
+            subtrees.resize(arity, padding);
+        }
+        let inputs: Vec<BatchPublicInput> =
+            subtrees.iter().flat_map(|s| s.inputs.iter().copied()).collect();
         let what = format!("a tree over {} leaves", inputs.len());
         self.check_cancelled(&what)?;
-        info!(target: "prover::halo2", level = 2, aggregations = level_one.len(), "tree: aggregating the aggregations");
+        info!(target: "prover::halo2", level = 2, subtrees = subtrees.len(), "tree: aggregating the subtrees");
         let started = Instant::now();
-        let (instances, proof) = guarded(&what, || {
-            let circuit = aggregation_circuit(
-                CircuitBuilderStage::Prover,
-                top.config,
-                &top.params,
-                level_one,
-                Some(top.break_points.clone()),
-                true,
-            );
-            let instances = circuit.instances();
-            let proof = gen_evm_proof_shplonk(&top.params, &top.pk, circuit, instances.clone());
-            (instances, proof)
+        let snarks: Vec<Snark> = subtrees.into_iter().map(|s| s.snark).collect();
+        let (instances, proof) = self.on_aggregation_pool(|| {
+            guarded(&what, || {
+                let circuit = aggregation_circuit(
+                    CircuitBuilderStage::Prover,
+                    top.config,
+                    &top.params,
+                    snarks,
+                    Some(top.break_points.clone()),
+                    true,
+                );
+                let instances = circuit.instances();
+                let proof = gen_evm_proof_shplonk(&top.params, &top.pk, circuit, instances.clone());
+                (instances, proof)
+            })
         })?;
         native::record_proof("tree", started);
+        info!(target: "prover::halo2", level = 2, seconds = started.elapsed().as_secs_f64(), "tree: top aggregated");
         Ok(AggregatedProof {
             backend: BackendKind::Halo2,
             inputs,
             bytes: accumulator_and(&instances, &proof),
         })
+    }
+
+    /// The subtree of `arity` padding leaves, aggregated on first use and kept.
+    fn padding_subtree(&self) -> ProverResult<Subtree> {
+        if let Some(subtree) = self.padding_subtree.get() {
+            return Ok(subtree.clone());
+        }
+        let padding = self.prove_batch(&Self::padding_input())?;
+        let subtree = self.aggregate_subtree(&[padding])?;
+        Ok(self.padding_subtree.get_or_init(|| subtree).clone())
     }
 
     /// The leaves' inputs and snarks, padded to `count` with proofs of `[0, 0]`.
@@ -537,11 +655,15 @@ impl ProofBackend for Halo2Backend {
     }
 
     fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
-        self.on_aggregation_pool(|| self.aggregate_leaves(proofs))
+        if self.config.tree {
+            self.tree_of_leaves(proofs)
+        } else {
+            self.on_aggregation_pool(|| self.aggregate_leaves(proofs))
+        }
     }
 
     fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
-        self.on_aggregation_pool(|| self.tree_of_leaves(proofs))
+        self.tree_of_leaves(proofs)
     }
 
     fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
@@ -583,30 +705,34 @@ impl ProofBackend for Halo2Backend {
             what: what.clone(),
             reason,
         };
+        // The inputs the proof exposes: the given ones, then padding leaves up to its width
+        // (as L1's adapter pads them). A backend configured for trees takes only trees; any
+        // takes a tree when it holds more leaves than one flat aggregation.
         let arity = self.config.arity;
-        let keys = if proof.inputs.len() == arity {
-            self.prepare_aggregation()?
-        } else if proof.inputs.len() == arity * arity {
-            self.prepare_tree()?
-        } else {
-            return Err(invalid(format!(
-                "{} inputs: a flat aggregation has {arity}, a two-level tree {}",
-                proof.inputs.len(),
-                arity * arity
-            )));
+        let (keys, width) = match proof.inputs.len() {
+            0 => return Err(invalid("no inputs".into())),
+            n if n <= arity && !self.config.tree => (self.prepare_aggregation()?, arity),
+            n if n <= arity * arity => (self.prepare_tree()?, arity * arity),
+            n => {
+                return Err(invalid(format!(
+                    "{n} inputs: a two-level tree of arity {arity} holds at most {}",
+                    arity * arity
+                )));
+            }
         };
         let head = ACCUMULATOR_LIMBS * 32;
         if proof.bytes.len() <= head {
             return Err(invalid("shorter than its accumulator".into()));
         }
-        let mut instances = Vec::with_capacity(ACCUMULATOR_LIMBS + 2 * proof.inputs.len());
+        let mut instances = Vec::with_capacity(ACCUMULATOR_LIMBS + LEAF_INSTANCES * width);
         for limb in proof.bytes[..head].chunks(32) {
             instances.push(
                 to_fr(U256::from_be_slice(limb))
                     .map_err(|_| invalid("an accumulator limb is not a field element".into()))?,
             );
         }
-        for input in &proof.inputs {
+        let padding = Self::padding_input();
+        for input in proof.inputs.iter().chain(std::iter::repeat_n(&padding, width - proof.inputs.len())) {
             instances.extend(leaf_instances(input)?);
         }
         native::verify_evm_proof(
@@ -624,7 +750,11 @@ impl ProofBackend for Halo2Backend {
     }
 
     fn max_aggregated(&self) -> Option<usize> {
-        Some(self.config.arity)
+        Some(self.config.leaves_per_proof())
+    }
+
+    fn aggregates_trees(&self) -> bool {
+        self.config.tree
     }
 
     fn cancel(&self) {

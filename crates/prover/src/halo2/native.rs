@@ -116,7 +116,7 @@ pub(crate) fn check_accumulator(
 pub(crate) fn describe_metrics() {
     metrics::describe_histogram!(
         "prover_proof_seconds",
-        "time of one halo2 proof, by kind (leaf, aggregation, tree)"
+        "time of one halo2 proof, by kind (leaf, aggregation, subtree: a tree's first level, tree: its top)"
     );
     metrics::describe_gauge!(
         "prover_peak_memory_bytes",
