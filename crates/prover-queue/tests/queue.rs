@@ -339,3 +339,76 @@ async fn over_tls_the_queue_works_only_with_a_certificate_it_trusts() {
     let proof = prove(&node, 1).await.unwrap();
     MockBackend::default().verify_batch(&proof).unwrap();
 }
+
+/// A backend that says it aggregates trees (as a Gateway node's with
+/// `--settlement.halo2-aggregation tree`), or a worker's that records which shape it was asked.
+#[derive(Debug, Default)]
+struct Shapes {
+    trees: bool,
+    asked_trees: std::sync::atomic::AtomicUsize,
+    asked_flat: std::sync::atomic::AtomicUsize,
+}
+
+impl ProofBackend for Shapes {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mock
+    }
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+        MockBackend::default().prove_batch(input)
+    }
+    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        self.asked_flat.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        MockBackend::default().aggregate(proofs)
+    }
+    fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        self.asked_trees.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        MockBackend::default().aggregate(proofs)
+    }
+    fn aggregates_trees(&self) -> bool {
+        self.trees
+    }
+    fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+        MockBackend::default().verify_batch(proof)
+    }
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+        MockBackend::default().verify_aggregated(proof)
+    }
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
+        MockBackend::default().aggregated_calldata(proof)
+    }
+}
+
+/// The shape of an aggregation is the node's: a node that aggregates trees asks its workers
+/// for a tree, and a worker (whatever its own setting) makes what the job asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_aggregates_trees_asks_its_workers_for_trees() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let pg = Postgres::start().unwrap();
+    let config = QueueConfig { poll_interval: Duration::from_millis(50), ..QueueConfig::new(pg.url()) };
+    let trees = QueueBackend::new(config.clone(), Arc::new(Shapes { trees: true, ..Shapes::default() }))
+        .unwrap();
+    let flat = QueueBackend::new(config, Arc::new(Shapes::default())).unwrap();
+    assert!(trees.aggregates_trees() && !flat.aggregates_trees());
+    let worker_backend = Arc::new(Shapes::default());
+    let _worker = worker(&pg.url(), "w1", worker_backend.clone());
+    let leaves =
+        vec![MockBackend::default().prove_batch(&input(1)).unwrap(), MockBackend::default().prove_batch(&input(2)).unwrap()];
+    let aggregate = |node: QueueBackend, leaves: Vec<BatchProof>| async move {
+        let job = tokio::task::spawn_blocking(move || node.aggregate(&leaves));
+        tokio::time::timeout(WAIT, job).await.expect("the aggregation within 60 s").unwrap().unwrap()
+    };
+    aggregate(trees, leaves.clone()).await;
+    assert_eq!(
+        (worker_backend.asked_trees.load(SeqCst), worker_backend.asked_flat.load(SeqCst)),
+        (1, 0),
+        "the tree node's job asked for a tree"
+    );
+    let mut other = leaves;
+    other.reverse();
+    aggregate(flat, other).await;
+    assert_eq!(
+        (worker_backend.asked_trees.load(SeqCst), worker_backend.asked_flat.load(SeqCst)),
+        (1, 1),
+        "the flat node's job asked for a flat aggregation"
+    );
+}

@@ -327,6 +327,13 @@ fn parse_args() -> eyre::Result<(Vec<usize>, bool)> {
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
+    // The prover logs each level of a real tree (RUST_LOG=prover=info).
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .try_init();
     let (halo2, halo2_only) = parse_args()?;
     if halo2_only {
         let rows = measure_halo2(&halo2).await?;

@@ -1,9 +1,11 @@
 //! Regenerates the Solidity verifiers of the halo2 backend's circuits into the contracts'
-//! sources: `Halo2LeafVerifier.sol` and `Halo2AggregationVerifier.sol`, made by snark-verifier
+//! sources: `Halo2LeafVerifier.sol`, `Halo2AggregationVerifier.sol` and, with `--tree`,
+//! `Halo2TreeVerifier.sol` (the top of a two-level tree of `arity × arity` leaves, at the tree's
+//! `k`: its SRS and keys take about 20 minutes and 20 GB the first time), made by snark-verifier
 //! from the circuits' verifying keys over an SRS: the insecure dev SRS (the devnet's, whose
 //! verifiers are committed) or, with `--srs-file`, a ceremony SRS — the verifiers that accept
 //! the proofs of a node started with `--settlement.srs-file` on that same file. Then
-//! `make contracts` compiles them (optimizer off) into artifacts.
+//! `make contracts` compiles them (without the Yul optimizer) into artifacts.
 //!
 //! ```text
 //! cargo run --release -p gateway-prover --bin halo2-verifiers [-- [--srs-file FILE] [--cache-dir DIR] [--leaf-only] [--tree] [--aggregation-k K] [--arity N] [OUT_DIR]]

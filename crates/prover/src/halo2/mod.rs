@@ -10,6 +10,11 @@
 //!   instances are the 12 limbs of the KZG accumulator, then every leaf's
 //!   `[chain_id, batch_public_input]` in order; fewer leaves are padded with proofs of
 //!   `[0, 0]`.
+//! - **Tree** ([`Halo2Config::tree`]): `arity` aggregations of `arity` leaves each
+//!   ([`Halo2Backend::aggregate_subtree`], Poseidon transcript), aggregated again at `tree_k`
+//!   ([`Halo2Backend::aggregate_subtrees`], `k` = 22: at 21 its verifier does not deploy under
+//!   EIP-170) into one EVM proof exposing the accumulator and then every leaf's inputs, like a
+//!   flat aggregation of `arity²` leaves.
 //! - **SRS**: for dev and tests, generated once from a fixed, public seed
 //!   ([`DEV_SRS_SEED`]: INSECURE, anyone can forge proofs against it) and cached; production
 //!   loads a ceremony SRS file ([`SrsSource::File`]).
