@@ -9,10 +9,9 @@ use gateway_primitives::StoredBatchInfo;
 
 use crate::{
     Bridgehub, ChainExecutor, GatewayExecutor, GatewayFees, Halo2AggregatedVerifier,
-    Halo2AggregationVerifier, Halo2BatchVerifier, Halo2LeafVerifier, Halo2TreeVerifier, InteropRoots,
-    L2Bridge,
-    L2Inbox, L2Messenger, MerkleHarness, MessageRoot, MessageVerifier, MockAggregatedVerifier,
-    MockVerifier,
+    Halo2AggregationVerifier, Halo2BatchVerifier, Halo2LeafVerifier, Halo2TreeVerifier,
+    InteropRoots, L2Bridge, L2Inbox, L2Messenger, MerkleHarness, MessageRoot, MessageVerifier,
+    MockAggregatedVerifier, MockVerifier,
 };
 
 /// The result type of this crate.
@@ -195,13 +194,12 @@ async fn deploy_halo2_adapter<P: Provider>(
     generated: Address,
     leaves: usize,
 ) -> ContractsResult<Address> {
-    let adapter =
-        Halo2AggregatedVerifier::deploy(&provider, generated, U256::from(leaves))
-            .await
-            .map_err(|source| ContractsError::Deploy {
-            source: Box::new(source),
-            contract: "Halo2AggregatedVerifier",
-        })?;
+    let adapter = Halo2AggregatedVerifier::deploy(&provider, generated, U256::from(leaves))
+        .await
+        .map_err(|source| ContractsError::Deploy {
+        source: Box::new(source),
+        contract: "Halo2AggregatedVerifier",
+    })?;
     Ok(*adapter.address())
 }
 

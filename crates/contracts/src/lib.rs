@@ -33,15 +33,14 @@ mod deploy;
 pub use bindings::{
     Bridgehub, ChainExecutor, Forwarder, GatewayExecutor, GatewayFees, Halo2AggregatedVerifier,
     Halo2AggregationVerifier, Halo2BatchVerifier, Halo2LeafVerifier, Halo2TreeVerifier, IVerifier,
-    InteropRoots,
-    L2Bridge, L2Inbox, L2Messenger, MerkleHarness, MessageRoot, MessageVerifier,
+    InteropRoots, L2Bridge, L2Inbox, L2Messenger, MerkleHarness, MessageRoot, MessageVerifier,
     MockAggregatedVerifier, MockVerifier, roles, root_sources,
 };
 pub use deploy::{
     ContractsError, ContractsResult, ExecutorDeployment, GatewayExecutorDeployment, convert,
     deploy_bridgehub, deploy_chain_executor, deploy_gateway_executor, deploy_gateway_fees,
     deploy_halo2_aggregated_verifier, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
-    deploy_halo2_tree_verifier, deploy_interop_roots, deploy_l2_bridge, deploy_l2_inbox, deploy_l2_messenger,
-    deploy_merkle_harness, deploy_message_root, deploy_message_verifier,
+    deploy_halo2_tree_verifier, deploy_interop_roots, deploy_l2_bridge, deploy_l2_inbox,
+    deploy_l2_messenger, deploy_merkle_harness, deploy_message_root, deploy_message_verifier,
     deploy_mock_aggregated_verifier, deploy_mock_verifier,
 };

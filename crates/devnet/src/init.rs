@@ -18,9 +18,9 @@ use gateway_contracts::{
     Bridgehub, ChainExecutor, ExecutorDeployment, GatewayExecutor, GatewayExecutorDeployment,
     MessageRoot, convert, deploy_bridgehub, deploy_chain_executor, deploy_gateway_executor,
     deploy_halo2_aggregated_verifier, deploy_halo2_batch_verifier, deploy_halo2_leaf_verifier,
-    deploy_halo2_tree_verifier,
-    deploy_interop_roots, deploy_l2_messenger, deploy_message_root, deploy_message_verifier,
-    deploy_mock_aggregated_verifier, deploy_mock_verifier, roles, root_sources,
+    deploy_halo2_tree_verifier, deploy_interop_roots, deploy_l2_messenger, deploy_message_root,
+    deploy_message_verifier, deploy_mock_aggregated_verifier, deploy_mock_verifier, roles,
+    root_sources,
 };
 use tracing::info;
 

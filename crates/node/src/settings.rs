@@ -683,7 +683,10 @@ pub async fn refuse_aggregation_mismatch(
         .call()
         .await
         .wrap_err_with(|| {
-            format!("the Gateway's executor {} on chain {}: reading its verifier", layer.executor, layer.chain_id)
+            format!(
+                "the Gateway's executor {} on chain {}: reading its verifier",
+                layer.executor, layer.chain_id
+            )
         })?;
     let Ok(arity) =
         gateway_contracts::Halo2AggregatedVerifier::new(verifier, &provider).arity().call().await

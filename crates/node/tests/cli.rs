@@ -623,7 +623,8 @@ async fn a_gateway_node_whose_proof_shape_l1_does_not_verify_is_refused() {
     };
     let executor = topology.gateway_l1_executor.to_string();
     // L1 verifies flat aggregations of 4 leaves; the node would make trees of 16.
-    let flat = gateway_contracts::deploy_halo2_aggregated_verifier(&l1_governance, 4).await.unwrap();
+    let flat =
+        gateway_contracts::deploy_halo2_aggregated_verifier(&l1_governance, 4).await.unwrap();
     devnet::change_verifier(l1, &topology.l1.governance_key, topology.gateway_l1_executor, flat)
         .await
         .unwrap();

@@ -384,18 +384,26 @@ impl ProofBackend for Shapes {
 async fn a_node_that_aggregates_trees_asks_its_workers_for_trees() {
     use std::sync::atomic::Ordering::SeqCst;
     let pg = Postgres::start().unwrap();
-    let config = QueueConfig { poll_interval: Duration::from_millis(50), ..QueueConfig::new(pg.url()) };
-    let trees = QueueBackend::new(config.clone(), Arc::new(Shapes { trees: true, ..Shapes::default() }))
-        .unwrap();
+    let config =
+        QueueConfig { poll_interval: Duration::from_millis(50), ..QueueConfig::new(pg.url()) };
+    let trees =
+        QueueBackend::new(config.clone(), Arc::new(Shapes { trees: true, ..Shapes::default() }))
+            .unwrap();
     let flat = QueueBackend::new(config, Arc::new(Shapes::default())).unwrap();
     assert!(trees.aggregates_trees() && !flat.aggregates_trees());
     let worker_backend = Arc::new(Shapes::default());
     let _worker = worker(&pg.url(), "w1", worker_backend.clone());
-    let leaves =
-        vec![MockBackend::default().prove_batch(&input(1)).unwrap(), MockBackend::default().prove_batch(&input(2)).unwrap()];
+    let leaves = vec![
+        MockBackend::default().prove_batch(&input(1)).unwrap(),
+        MockBackend::default().prove_batch(&input(2)).unwrap(),
+    ];
     let aggregate = |node: QueueBackend, leaves: Vec<BatchProof>| async move {
         let job = tokio::task::spawn_blocking(move || node.aggregate(&leaves));
-        tokio::time::timeout(WAIT, job).await.expect("the aggregation within 60 s").unwrap().unwrap()
+        tokio::time::timeout(WAIT, job)
+            .await
+            .expect("the aggregation within 60 s")
+            .unwrap()
+            .unwrap()
     };
     aggregate(trees, leaves.clone()).await;
     assert_eq!(

@@ -29,9 +29,9 @@ mod job;
 mod mock;
 
 pub use halo2::{
-    AggregationKeys, CIRCUIT_HASH, CIRCUIT_VERSION, DEFAULT_AGGREGATION_K, DEFAULT_ARITY, DEFAULT_TREE_K,
-    DEFAULT_LEAF_K, DEV_SRS_SEED, Halo2Backend, Halo2Config, LeafKeys, SrsSource, Subtree,
-    peak_memory_bytes,
+    AggregationKeys, CIRCUIT_HASH, CIRCUIT_VERSION, DEFAULT_AGGREGATION_K, DEFAULT_ARITY,
+    DEFAULT_LEAF_K, DEFAULT_TREE_K, DEV_SRS_SEED, Halo2Backend, Halo2Config, LeafKeys, SrsSource,
+    Subtree, peak_memory_bytes,
 };
 pub use job::{JobCancel, job_cancelled, run_job};
 pub use mock::{MOCK_PROOF_MAGIC, MockBackend};

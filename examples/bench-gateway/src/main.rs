@@ -183,9 +183,11 @@ async fn measure(
 /// Real rows: for each count of chains (one batch each), a Gateway batch settled on L1 with a
 /// real halo2 tree proof (see the module docs), beside the same shape with the mock verifier.
 async fn measure_halo2(chain_counts: &[usize]) -> eyre::Result<Vec<serde_json::Value>> {
-    let devnet =
-        Devnet::start(DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() }, None)
-            .await?;
+    let devnet = Devnet::start(
+        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        None,
+    )
+    .await?;
     let topology = &devnet.topology;
     let l1_url = &topology.l1.node.rpc_url;
     let operator = signer_provider(l1_url.clone(), &topology.gateway.governance_key)?;
@@ -271,10 +273,18 @@ async fn measure_halo2(chain_counts: &[usize]) -> eyre::Result<Vec<serde_json::V
 
 /// Prints the real rows and writes their report.
 fn report_halo2(rows: &[serde_json::Value], direct_per_batch: Option<u64>) -> eyre::Result<()> {
-    println!("\nL1 gas with the REAL aggregated proof (halo2 tree of 16 leaves, Halo2TreeVerifier):");
+    println!(
+        "\nL1 gas with the REAL aggregated proof (halo2 tree of 16 leaves, Halo2TreeVerifier):"
+    );
     println!(
         "{:>7} {:>14} {:>14} {:>14} {:>14} {:>9} {:>10}",
-        "chains", "settle (real)", "settle (mock)", "real - mock", "real/batch", "saving", "prove s"
+        "chains",
+        "settle (real)",
+        "settle (mock)",
+        "real - mock",
+        "real/batch",
+        "saving",
+        "prove s"
     );
     for row in rows {
         let chains = row["chains"].as_u64().unwrap_or(1);
@@ -314,11 +324,15 @@ fn parse_args() -> eyre::Result<(Vec<usize>, bool)> {
                     .split(',')
                     .map(|n| n.trim().parse::<usize>())
                     .collect::<Result<_, _>>()
-                    .map_err(|e| eyre::eyre!("--halo2 {value:?}: expected chain counts like 15,4 ({e})"))?;
+                    .map_err(|e| {
+                        eyre::eyre!("--halo2 {value:?}: expected chain counts like 15,4 ({e})")
+                    })?;
                 eyre::ensure!(halo2.iter().all(|n| *n > 0), "--halo2 {value:?}: counts start at 1");
             }
             "--halo2-only" => only = true,
-            other => eyre::bail!("unknown argument {other:?}; known: --halo2 N[,M...], --halo2-only"),
+            other => {
+                eyre::bail!("unknown argument {other:?}; known: --halo2 N[,M...], --halo2-only")
+            }
         }
     }
     eyre::ensure!(!only || !halo2.is_empty(), "--halo2-only needs --halo2 N[,M...]");

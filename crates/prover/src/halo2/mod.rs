@@ -737,7 +737,9 @@ impl ProofBackend for Halo2Backend {
             );
         }
         let padding = Self::padding_input();
-        for input in proof.inputs.iter().chain(std::iter::repeat_n(&padding, width - proof.inputs.len())) {
+        for input in
+            proof.inputs.iter().chain(std::iter::repeat_n(&padding, width - proof.inputs.len()))
+        {
             instances.extend(leaf_instances(input)?);
         }
         native::verify_evm_proof(
