@@ -43,7 +43,7 @@ bench: tools
 bench-soak: tools
 	$(CARGO) run --release --locked -p example-bench-soak -- --blocks 10000 --txs 20 --retention-s 120
 
-## The halo2 benchmark (about 30 minutes at k = 21): keygen, proving, memory, proof size, verify gas.
+## The halo2 benchmark (about 40 minutes: aggregations at k = 21, a tree's top at k = 22): keygen, proving, memory, proof size, verify gas.
 bench-proofs: tools
 	$(CARGO) run --release --locked -p example-bench-proofs
 

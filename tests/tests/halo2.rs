@@ -259,6 +259,13 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
     let mut swapped = aggregated.clone();
     swapped.inputs.swap(1, 2);
     assert!(backend.verify_aggregated(&swapped).is_err(), "the order of the inputs is bound");
+    // The inputs as asked (a queued aggregation's, unpadded) verify: the padding is added as
+    // L1's adapter adds it; dropping a real leaf instead is refused.
+    let mut unpadded = aggregated.clone();
+    unpadded.inputs.truncate(3);
+    backend.verify_aggregated(&unpadded).unwrap();
+    unpadded.inputs.truncate(2);
+    assert!(backend.verify_aggregated(&unpadded).is_err(), "a real leaf is not padding");
 
     let raw = Halo2AggregationVerifier::deploy(&l1).await.unwrap();
     let size = l1.get_code_at(*raw.address()).await.unwrap().len();

@@ -36,6 +36,49 @@ pub use bindings::{
     InteropRoots, L2Bridge, L2Inbox, L2Messenger, MerkleHarness, MessageRoot, MessageVerifier,
     MockAggregatedVerifier, MockVerifier, roles, root_sources,
 };
+/// keccak256 of the deployed code of the halo2 verifiers generated from the INSECURE dev SRS
+/// (the committed ones). A binary built with a ceremony SRS's verifiers has other code; these
+/// must never be deployed as production verifiers (anyone can forge proofs they accept).
+pub const DEV_SRS_VERIFIER_CODE_HASHES: [(&str, alloy::primitives::B256); 3] = [
+    (
+        "Halo2LeafVerifier",
+        alloy::primitives::b256!(
+            "0xbc796de34217ac081f3df754023fc2d7d048a51aae84d47b0edb0d667517e562"
+        ),
+    ),
+    (
+        "Halo2AggregationVerifier",
+        alloy::primitives::b256!(
+            "0x271b1058694b607b9d3d02fe65b6c5e9c54e094737a808c13ee55a90837d8147"
+        ),
+    ),
+    (
+        "Halo2TreeVerifier",
+        alloy::primitives::b256!(
+            "0x52987724a6cbb8fa2fe4caba63f2ee416717a27cfd2c88988ddd5d6e453a5efc"
+        ),
+    ),
+];
+
+/// The halo2 verifiers built into this binary whose code is the dev SRS's
+/// ([`DEV_SRS_VERIFIER_CODE_HASHES`]), by contract name.
+pub fn built_in_dev_srs_verifiers() -> Vec<&'static str> {
+    let built_in: [(&str, &alloy::primitives::Bytes); 3] = [
+        ("Halo2LeafVerifier", &Halo2LeafVerifier::DEPLOYED_BYTECODE),
+        ("Halo2AggregationVerifier", &Halo2AggregationVerifier::DEPLOYED_BYTECODE),
+        ("Halo2TreeVerifier", &Halo2TreeVerifier::DEPLOYED_BYTECODE),
+    ];
+    built_in
+        .into_iter()
+        .filter(|(name, code)| {
+            DEV_SRS_VERIFIER_CODE_HASHES
+                .iter()
+                .any(|(dev, hash)| dev == name && alloy::primitives::keccak256(code) == *hash)
+        })
+        .map(|(name, _)| name)
+        .collect()
+}
+
 pub use deploy::{
     ContractsError, ContractsResult, ExecutorDeployment, GatewayExecutorDeployment, convert,
     deploy_bridgehub, deploy_chain_executor, deploy_gateway_executor, deploy_gateway_fees,
@@ -44,3 +87,15 @@ pub use deploy::{
     deploy_l2_messenger, deploy_merkle_harness, deploy_message_root, deploy_message_verifier,
     deploy_mock_aggregated_verifier, deploy_mock_verifier,
 };
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_committed_verifiers_are_known_as_the_dev_srss() {
+        assert_eq!(
+            super::built_in_dev_srs_verifiers(),
+            ["Halo2LeafVerifier", "Halo2AggregationVerifier", "Halo2TreeVerifier"],
+            "the committed verifiers are made from the dev SRS: DEV_SRS_VERIFIER_CODE_HASHES must name them"
+        );
+    }
+}

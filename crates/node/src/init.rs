@@ -186,6 +186,26 @@ pub async fn ecosystem_init(args: EcosystemInitArgs) -> eyre::Result<()> {
             "--proofs mock deploys MockVerifiers, which accept ANY proof: anyone could settle anything; use --proofs halo2, or pass --dev on a devnet"
         ),
     };
+    if proofs != DevnetProofs::Mock && !args.dev {
+        // --ceremony-verifiers is a promise: the code built in must not be the dev SRS's.
+        let tree = proofs == DevnetProofs::Halo2Tree;
+        let deployed = [
+            "Halo2LeafVerifier",
+            if tree { "Halo2TreeVerifier" } else { "Halo2AggregationVerifier" },
+        ];
+        let dev: Vec<&str> = gateway_contracts::built_in_dev_srs_verifiers()
+            .into_iter()
+            .filter(|name| deployed.contains(name))
+            .collect();
+        if !dev.is_empty() {
+            eyre::bail!(
+                "--ceremony-verifiers: {} built into this binary {} the INSECURE dev SRS's (the committed code: anyone could forge proofs it accepts); generate your ceremony SRS's with `cargo run --release -p gateway-prover --bin halo2-verifiers -- --srs-file ceremony.srs{}`, run `make contracts` and rebuild the binary",
+                dev.join(" and "),
+                if dev.len() == 1 { "is" } else { "are" },
+                if tree { " --tree" } else { "" }
+            );
+        }
+    }
     if args.topology.exists() {
         let topology = Topology::load(&args.topology)
             .wrap_err_with(|| format!("--topology {}", args.topology.display()))?;

@@ -272,6 +272,24 @@ async fn the_system_runs_as_separate_processes_from_init_to_l1_finality_interop_
     dev_srs[at] = "halo2".into();
     let refused = run_err(&strs(&dev_srs));
     assert!(refused.contains("--ceremony-verifiers") && refused.contains("INSECURE"), "{refused}");
+    // --ceremony-verifiers with the dev SRS's verifiers built in: refused, naming them (the
+    // tree's with --halo2-aggregation tree).
+    let mut promised = dev_srs.clone();
+    promised.push("--ceremony-verifiers".into());
+    let refused = run_err(&strs(&promised));
+    assert!(
+        refused.contains("Halo2LeafVerifier and Halo2AggregationVerifier")
+            && refused.contains("dev SRS")
+            && !refused.contains("--tree"),
+        "{refused}"
+    );
+    promised.extend(["--halo2-aggregation".into(), "tree".into()]);
+    let refused = run_err(&strs(&promised));
+    assert!(
+        refused.contains("Halo2LeafVerifier and Halo2TreeVerifier")
+            && refused.contains("--srs-file ceremony.srs --tree"),
+        "{refused}"
+    );
     // L1 and the Gateway on one node: refused.
     let mut one_node = ecosystem(&["--dev"]);
     let at = one_node.iter().position(|w| w == "--gateway-rpc-url").unwrap();

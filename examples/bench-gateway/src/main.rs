@@ -14,8 +14,8 @@
 //!   by the deployed `Halo2TreeVerifier` behind its adapter. Per shape, on one L1: a warm-up
 //!   Gateway batch and a measured one with the mock verifier, then governance switches L1's
 //!   aggregated verifier to the tree's and one Gateway batch of the same shape settles with the
-//!   real proof (then back). Each real row proves its tree on this machine (about five k = 21
-//!   aggregations: tens of minutes on 2 cores) and is written to `reports/bench-gateway-halo2.json`.
+//!   real proof (then back). Each real row proves its tree on this machine (four k = 21
+//!   aggregations and a k = 22 top: about 23 minutes and 20 GB on 2 cores) and is written to `reports/bench-gateway-halo2.json`.
 //!   `--halo2-only` skips the mock tables.
 //! - Where the gas goes: the shapes up to 32 chain batches run again on a second devnet whose L1
 //!   traces every opcode (`devnet::gas_profile`), and a second table splits each measured

@@ -6,7 +6,7 @@
 //! aggregation's time, the top's, and each level's own peak memory (`levels` in the report).
 //!
 //! Each configuration runs in a child process of its own, so its peak memory is its own.
-//! Prints a table and writes `reports/bench-proofs.json`. Takes about 30 minutes on 2 cores at k = 21.
+//! Prints a table and writes `reports/bench-proofs.json`. Takes about 40 minutes on 2 cores (aggregations at k = 21, a tree's top at k = 22).
 //!
 //! With `--queue-workers 1,2`, also real leaf proofs through the PostgreSQL prover queue with 1
 //! and 2 worker processes (see `queue.rs`), written to `reports/bench-proofs-queue.json`

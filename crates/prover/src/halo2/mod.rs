@@ -106,8 +106,8 @@ pub struct Halo2Config {
     pub leaf_k: u32,
     /// The aggregation circuit's `k`.
     pub aggregation_k: u32,
-    /// The `k` of a tree's top, at least `aggregation_k` (an SRS of this size is needed for
-    /// trees).
+    /// The `k` of a tree's top (raised to `aggregation_k` if below it); trees need an SRS of
+    /// this size.
     pub tree_k: u32,
     /// Leaves per aggregation.
     pub arity: usize,
@@ -151,6 +151,8 @@ impl Halo2Config {
 #[derive(Clone)]
 pub struct Subtree {
     inputs: Vec<BatchPublicInput>,
+    /// Real leaves (not padding) at the start of `inputs`.
+    leaves: usize,
     snark: Snark,
 }
 
@@ -239,15 +241,6 @@ impl Halo2Backend {
     /// Loads (or generates and caches) the SRS and the leaf keys. The aggregation keys are made
     /// on the first aggregation, or by [`Self::prepare_aggregation`].
     pub fn new(config: Halo2Config) -> ProverResult<Self> {
-        if config.tree_k < config.aggregation_k {
-            return Err(ProverError::Failed {
-                what: "the halo2 backend".into(),
-                reason: format!(
-                    "a tree's top k ({}) is below the aggregation's ({})",
-                    config.tree_k, config.aggregation_k
-                ),
-            });
-        }
         if config.arity == 0 || config.arity > 8 {
             return Err(ProverError::Failed {
                 what: "the halo2 backend".into(),
@@ -294,7 +287,8 @@ impl Halo2Backend {
     pub fn prepare_tree(&self) -> ProverResult<Arc<AggregationKeys>> {
         let inner = self.prepare_aggregation()?;
         // The top's keys and SRS are of its own `k`: the key file names it.
-        let top = Halo2Config { aggregation_k: self.config.tree_k, ..self.config.clone() };
+        let k = self.config.tree_k.max(self.config.aggregation_k);
+        let top = Halo2Config { aggregation_k: k, ..self.config.clone() };
         self.tree
             .get_or_init(|| {
                 AggregationKeys::load_or_create(&top, Inner::Aggregations(&inner))
@@ -390,7 +384,7 @@ impl Halo2Backend {
         })?;
         native::record_proof("subtree", started);
         info!(target: "prover::halo2", level = 1, seconds = started.elapsed().as_secs_f64(), "tree: subtree aggregated");
-        Ok(Subtree { inputs, snark })
+        Ok(Subtree { inputs, leaves: proofs.len(), snark })
     }
 
     /// A tree's top: one EVM-verifiable aggregation of at most `arity` subtrees (in order;
@@ -408,6 +402,18 @@ impl Halo2Backend {
             return Err(ProverError::Failed {
                 what: format!("a tree of {} subtrees", subtrees.len()),
                 reason: format!("a two-level tree takes at most {arity} (the arity)"),
+            });
+        }
+        // The leaves' inputs must read as L1 reads them: every leaf, then padding at the end
+        // only. A subtree before the last must be full.
+        if let Some(short) = subtrees[..subtrees.len() - 1].iter().position(|s| s.leaves < arity) {
+            return Err(ProverError::Failed {
+                what: format!("a tree of {} subtrees", subtrees.len()),
+                reason: format!(
+                    "subtree {} holds {} leaves and is not the last: padding would sit between leaves",
+                    short + 1,
+                    subtrees[short].leaves
+                ),
             });
         }
         let top = self.prepare_tree()?;
@@ -452,7 +458,7 @@ impl Halo2Backend {
             return Ok(subtree.clone());
         }
         let padding = self.prove_batch(&Self::padding_input())?;
-        let subtree = self.aggregate_subtree(&[padding])?;
+        let subtree = Subtree { leaves: 0, ..self.aggregate_subtree(&[padding])? };
         Ok(self.padding_subtree.get_or_init(|| subtree).clone())
     }
 
@@ -661,14 +667,16 @@ impl ProofBackend for Halo2Backend {
 
     fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
         if self.config.tree {
-            self.tree_of_leaves(proofs)
+            // Keygen and padding proofs too run on the aggregation pool (the subtrees' and the
+            // top's installs then run in place).
+            self.on_aggregation_pool(|| self.tree_of_leaves(proofs))
         } else {
             self.on_aggregation_pool(|| self.aggregate_leaves(proofs))
         }
     }
 
     fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
-        self.tree_of_leaves(proofs)
+        self.on_aggregation_pool(|| self.tree_of_leaves(proofs))
     }
 
     fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
