@@ -1,7 +1,8 @@
 //! The devnet's value traffic: on every chain, a deposit from L1 (through the Bridgehub), a
 //! withdrawal through the chain's `L2Bridge`, and the claim of each withdrawal on L1 once its
 //! batch is final there, every `interval`; and the totals the status view shows per chain
-//! (escrowed, deposited, withdrawn).
+//! (escrowed, deposited, withdrawn). Its L1 transactions come from an account of its own, not
+//! the chain operator's, whose L1 nonces the chain's node uses.
 
 use std::{
     sync::{Arc, Mutex},
@@ -49,8 +50,21 @@ pub async fn value_loop(
     stop: CancellationToken,
 ) {
     let mut unclaimed: Vec<Withdrawal> = Vec::new();
+    let mut l1_key = None;
     loop {
-        if let Err(err) = round(&topology, &chain, &settlement, &totals, &mut unclaimed).await {
+        if l1_key.is_none() {
+            match l1_user_key(&topology, chain.node.chain_id).await {
+                Ok(key) => l1_key = Some(key),
+                Err(err) => {
+                    warn!(target: "gateway_node::devnet", chain = chain.node.chain_id, %err, "funding the value traffic's L1 account failed; trying again");
+                }
+            }
+        }
+        let result = match &l1_key {
+            Some(key) => round(&topology, &chain, key, &settlement, &totals, &mut unclaimed).await,
+            None => Ok(()),
+        };
+        if let Err(err) = result {
             warn!(target: "gateway_node::devnet", chain = chain.node.chain_id, %err, "value traffic failed");
         }
         tokio::select! {
@@ -60,6 +74,23 @@ pub async fn value_loop(
     }
 }
 
+/// The L1 account `chain_id`'s value traffic sends from (deposits, claims), made from the chain
+/// id and funded on the devnet's L1 anvil. Not the chain operator's: the chain's node commits on
+/// L1 with that key, and a deposit sent at the nonce of its pending commit left the commit
+/// waiting.
+async fn l1_user_key(topology: &Topology, chain_id: u64) -> eyre::Result<String> {
+    let key = alloy::primitives::keccak256(format!("gateway-exex devnet value traffic {chain_id}"))
+        .to_string();
+    let user = devnet::address_of_key(&key, "the value traffic's key")?;
+    devnet::rpc_call(
+        &topology.l1.node.rpc_url,
+        "anvil_setBalance",
+        serde_json::json!([user, "0x3635c9adc5dea00000"]),
+    )
+    .await?;
+    Ok(key)
+}
+
 fn totals_of(totals: &Mutex<ValueTotals>) -> std::sync::MutexGuard<'_, ValueTotals> {
     totals.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -67,6 +98,7 @@ fn totals_of(totals: &Mutex<ValueTotals>) -> std::sync::MutexGuard<'_, ValueTota
 async fn round(
     topology: &Topology,
     chain: &ChainTopology,
+    l1_key: &str,
     settlement: &Settlement,
     totals: &Mutex<ValueTotals>,
     unclaimed: &mut Vec<Withdrawal>,
@@ -76,7 +108,7 @@ async fn round(
     // Claim what is final on L1; a withdrawal whose claim fails is tried again next round.
     let mut still = Vec::new();
     for withdrawal in std::mem::take(unclaimed) {
-        match claim_when_final(topology, chain, settlement, &withdrawal).await {
+        match claim_when_final(topology, chain, l1_key, settlement, &withdrawal).await {
             Ok(true) => {
                 let mut t = totals_of(totals);
                 t.claimed += 1;
@@ -92,7 +124,7 @@ async fn round(
     *unclaimed = still;
     // A deposit to the operator's account on the chain.
     let amount = U256::from(DEPOSIT_WEI);
-    deposit(topology, key, id, chain.operator, amount).await?;
+    deposit(topology, l1_key, id, chain.operator, amount).await?;
     {
         let mut t = totals_of(totals);
         t.deposits += 1;
@@ -104,7 +136,7 @@ async fn round(
         unclaimed.push(sent);
         totals_of(totals).withdrawals += 1;
     }
-    let l1 = devnet::signer_provider(topology.l1.node.rpc_url.clone(), key)?;
+    let l1 = devnet::signer_provider(topology.l1.node.rpc_url.clone(), l1_key)?;
     let escrowed = Bridgehub::new(topology.bridgehub, &l1).escrowed(U256::from(id)).call().await?;
     totals_of(totals).escrowed = escrowed;
     Ok(())
@@ -129,6 +161,7 @@ impl ValueTotals {
 async fn claim_when_final(
     topology: &Topology,
     chain: &ChainTopology,
+    l1_key: &str,
     settlement: &Settlement,
     withdrawal: &Withdrawal,
 ) -> eyre::Result<bool> {
@@ -139,8 +172,9 @@ async fn claim_when_final(
     };
     let answer = answer?;
     let Some(proof) = answer.proof else { return Ok(false) };
-    let (key, id) = (&chain.operator_key, chain.node.chain_id);
-    claim(topology, key, id, answer.batch_number, withdrawal, proof.to_withdrawal_proof()).await?;
+    let id = chain.node.chain_id;
+    claim(topology, l1_key, id, answer.batch_number, withdrawal, proof.to_withdrawal_proof())
+        .await?;
     Ok(true)
 }
 
