@@ -126,13 +126,7 @@ pub async fn devnet_of(chains: Vec<devnet::InitialSettlement>) -> eyre::Result<d
 /// transactions while a node runs must not share the node's key (their nonces would race).
 pub async fn funded_l1_user(topology: &Topology) -> eyre::Result<String> {
     const USER_KEY: &str = "0x4343434343434343434343434343434343434343434343434343434343434343";
-    let user = devnet::address_of_key(USER_KEY, "the test user's key")?;
-    devnet::rpc_call(
-        &topology.l1.node.rpc_url,
-        "anvil_setBalance",
-        serde_json::json!([user, "0x3635c9adc5dea00000"]),
-    )
-    .await?;
+    devnet::fund_key(&topology.l1.node.rpc_url, USER_KEY).await?;
     Ok(USER_KEY.to_string())
 }
 

@@ -36,7 +36,7 @@ pub use init::{
     init_ecosystem, node_at,
 };
 pub use process::{ChildProcess, local_http, local_rpc, process_alive};
-pub use start::Devnet;
+pub use start::{Devnet, fund_key};
 pub use topology::{
     ChainInterop, ChainTopology, DEFAULT_CHAINS, DEFAULT_FIRST_CHAIN_ID, DEFAULT_GATEWAY_CHAIN_ID,
     DEFAULT_L1_CHAIN_ID, DevnetConfig, DevnetProofs, GATEWAY_FEE_PER_BATCH_WEI, GenesisBatch,

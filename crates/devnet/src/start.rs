@@ -132,6 +132,21 @@ fn node_topology(anvil: &Anvil) -> NodeTopology {
     NodeTopology { chain_id: anvil.chain_id(), rpc_url: anvil.endpoint(), pid: anvil.pid() }
 }
 
+/// Gives the account of `key` 1,000 ETH on the anvil at `url` and returns its address: a
+/// devnet's or a test's own user, whose nonces never race a node's.
+///
+/// # Errors
+/// A key that does not parse, or the node refusing `anvil_setBalance`.
+pub async fn fund_key(
+    url: &alloy::transports::http::reqwest::Url,
+    key: &str,
+) -> DevnetResult<Address> {
+    let account = crate::init::address_of_key(key, "the key to fund")?;
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(url.clone()).erased();
+    fund(&provider, account).await?;
+    Ok(account)
+}
+
 /// Gives `account` 1,000 ETH on the node `provider` talks to (anvil_setBalance).
 async fn fund(provider: &DynProvider, account: Address) -> DevnetResult<()> {
     let balance = U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18u64));

@@ -81,13 +81,7 @@ pub async fn value_loop(
 async fn l1_user_key(topology: &Topology, chain_id: u64) -> eyre::Result<String> {
     let key = alloy::primitives::keccak256(format!("gateway-exex devnet value traffic {chain_id}"))
         .to_string();
-    let user = devnet::address_of_key(&key, "the value traffic's key")?;
-    devnet::rpc_call(
-        &topology.l1.node.rpc_url,
-        "anvil_setBalance",
-        serde_json::json!([user, "0x3635c9adc5dea00000"]),
-    )
-    .await?;
+    devnet::fund_key(&topology.l1.node.rpc_url, &key).await?;
     Ok(key)
 }
 
