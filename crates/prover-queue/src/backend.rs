@@ -10,7 +10,7 @@ use std::{
 
 use alloy_primitives::Bytes;
 use gateway_prover::{
-    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, FailedJob, JobsStatus,
+    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, FailedJob, GroupProof, JobsStatus,
     ProofBackend, ProverError, ProverResult, check_input_width,
 };
 use tracing::{info, warn};
@@ -451,6 +451,28 @@ impl ProofBackend for QueueBackend {
         self.aggregate_as(proofs, true)
     }
 
+    fn tree_group_size(&self) -> Option<usize> {
+        self.inner.local.tree_group_size()
+    }
+
+    fn aggregate_group(&self, proofs: &[BatchProof]) -> ProverResult<GroupProof> {
+        if proofs.is_empty() {
+            return Err(ProverError::EmptyAggregation);
+        }
+        self.inner.handle.block_on(self.inner.group(proofs))
+    }
+
+    fn aggregate_groups(&self, groups: &[GroupProof]) -> ProverResult<AggregatedProof> {
+        if groups.is_empty() {
+            return Err(ProverError::EmptyAggregation);
+        }
+        self.inner.handle.block_on(self.inner.top(groups.to_vec()))
+    }
+
+    fn verify_group(&self, group: &GroupProof) -> ProverResult<()> {
+        self.inner.local.verify_group(group)
+    }
+
     fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
         self.inner.local.verify_batch(proof)
     }
@@ -490,6 +512,9 @@ impl QueueBackend {
         if proofs.is_empty() {
             return Err(ProverError::EmptyAggregation);
         }
+        if let (true, Some(size)) = (tree, self.inner.local.tree_group_size()) {
+            return self.aggregate_in_groups(proofs, size);
+        }
         let local = &self.inner.local;
         let inputs: Vec<BatchPublicInput> = proofs.iter().map(|p| p.input).collect();
         self.run(Payload::Aggregate { tree, proofs: proofs.to_vec() }, |bytes| {
@@ -497,5 +522,59 @@ impl QueueBackend {
             local.verify_aggregated(&proof)?;
             Ok(proof)
         })
+    }
+
+    /// A tree made group by group: one job per group of `size` leaves, all queued at once (so
+    /// as many workers as there are groups prove them side by side), each group checked when
+    /// it comes back; then one job for the top over them. The same group asked again (a
+    /// restarted node, a group queued ahead of time) is the same job.
+    fn aggregate_in_groups(
+        &self,
+        proofs: &[BatchProof],
+        size: usize,
+    ) -> ProverResult<AggregatedProof> {
+        let size = size.max(1);
+        if proofs.len() > size * size {
+            return Err(ProverError::Failed {
+                what: format!("a tree of {} proofs", proofs.len()),
+                reason: format!(
+                    "a two-level tree of groups of {size} holds at most {}",
+                    size * size
+                ),
+            });
+        }
+        let inner = &self.inner;
+        inner.handle.block_on(async {
+            let groups =
+                futures::future::try_join_all(proofs.chunks(size).map(|g| inner.group(g))).await?;
+            inner.top(groups).await
+        })
+    }
+}
+
+impl Inner {
+    /// One group of a tree, as a job; checked when it comes back.
+    async fn group(&self, proofs: &[BatchProof]) -> ProverResult<GroupProof> {
+        let local = &self.local;
+        let inputs: Vec<BatchPublicInput> = proofs.iter().map(|p| p.input).collect();
+        self.run(Payload::Group { proofs: proofs.to_vec() }, move |bytes| {
+            let group = GroupProof { backend: local.kind(), inputs: inputs.clone(), bytes };
+            local.verify_group(&group)?;
+            Ok(group)
+        })
+        .await
+    }
+
+    /// A tree's top over `groups`, as a job; checked when it comes back.
+    async fn top(&self, groups: Vec<GroupProof>) -> ProverResult<AggregatedProof> {
+        let local = &self.local;
+        let inputs: Vec<BatchPublicInput> =
+            groups.iter().flat_map(|g| g.inputs.iter().copied()).collect();
+        self.run(Payload::Top { groups }, |bytes| {
+            let proof = AggregatedProof { backend: local.kind(), inputs: inputs.clone(), bytes };
+            local.verify_aggregated(&proof)?;
+            Ok(proof)
+        })
+        .await
     }
 }

@@ -2,7 +2,7 @@
 
 use alloy_primitives::{Bytes, U256, keccak256};
 use alloy_sol_types::SolValue;
-use gateway_prover::{BackendKind, BatchProof, BatchPublicInput};
+use gateway_prover::{BackendKind, BatchProof, BatchPublicInput, GroupProof};
 
 use crate::error::QueueError;
 
@@ -11,7 +11,8 @@ use crate::error::QueueError;
 pub enum JobKind {
     /// One batch's proof.
     Leaf,
-    /// One proof over several batch proofs (an aggregation node of the tree).
+    /// One proof over several batch proofs: a whole aggregation, or one node of a tree (a
+    /// group of leaves, or the top over the groups).
     Aggregate,
 }
 
@@ -58,7 +59,25 @@ pub(crate) enum Payload {
         /// The proofs, in order.
         proofs: Vec<BatchProof>,
     },
+    /// One group of a tree (its first level), proved apart from the others.
+    Group {
+        /// The group's leaves, in order.
+        proofs: Vec<BatchProof>,
+    },
+    /// A tree's top over its groups.
+    Top {
+        /// The groups, in order.
+        groups: Vec<GroupProof>,
+    },
 }
+
+/// The first word of an aggregation's payload: what it makes. A flat aggregation and a whole
+/// tree keep the encoding they had as a boolean (0, 1); a worker that knows only those refuses
+/// the others as payloads that do not decode.
+const SHAPE_FLAT: u64 = 0;
+const SHAPE_TREE: u64 = 1;
+const SHAPE_GROUP: u64 = 2;
+const SHAPE_TOP: u64 = 3;
 
 type Input = (u64, u64, U256);
 
@@ -74,7 +93,7 @@ impl Payload {
     pub(crate) fn kind(&self) -> JobKind {
         match self {
             Self::Leaf(_) => JobKind::Leaf,
-            Self::Aggregate { .. } => JobKind::Aggregate,
+            Self::Aggregate { .. } | Self::Group { .. } | Self::Top { .. } => JobKind::Aggregate,
         }
     }
 
@@ -83,11 +102,23 @@ impl Payload {
         match self {
             Self::Leaf(input) => input_tuple(input).abi_encode(),
             Self::Aggregate { tree, proofs } => {
-                let inputs: Vec<Input> = proofs.iter().map(|p| input_tuple(&p.input)).collect();
-                let bytes: Vec<Bytes> = proofs.iter().map(|p| p.bytes.clone()).collect();
-                (*tree, inputs, bytes).abi_encode_params()
+                let shape = if *tree { SHAPE_TREE } else { SHAPE_FLAT };
+                Self::encode_proofs(shape, proofs)
+            }
+            Self::Group { proofs } => Self::encode_proofs(SHAPE_GROUP, proofs),
+            Self::Top { groups } => {
+                let inputs: Vec<Vec<Input>> =
+                    groups.iter().map(|g| g.inputs.iter().map(input_tuple).collect()).collect();
+                let bytes: Vec<Bytes> = groups.iter().map(|g| g.bytes.clone()).collect();
+                (SHAPE_TOP, inputs, bytes).abi_encode_params()
             }
         }
+    }
+
+    fn encode_proofs(shape: u64, proofs: &[BatchProof]) -> Vec<u8> {
+        let inputs: Vec<Input> = proofs.iter().map(|p| input_tuple(&p.input)).collect();
+        let bytes: Vec<Bytes> = proofs.iter().map(|p| p.bytes.clone()).collect();
+        (shape, inputs, bytes).abi_encode_params()
     }
 
     /// The payload of job `id`, of `kind`, made by `backend`'s proofs.
@@ -104,20 +135,51 @@ impl Payload {
         match kind {
             JobKind::Leaf => Ok(Self::Leaf(input_of(Input::abi_decode(bytes).map_err(bad)?))),
             JobKind::Aggregate => {
-                let (tree, inputs, proofs) =
-                    <(bool, Vec<Input>, Vec<Bytes>)>::abi_decode_params(bytes).map_err(bad)?;
+                let shape = bytes.get(..32).map(U256::from_be_slice).unwrap_or(U256::MAX);
+                let mismatch = |inputs: usize, proofs: usize| QueueError::BadJob {
+                    id,
+                    reason: format!("{inputs} inputs for {proofs} proofs"),
+                };
+                if shape == U256::from(SHAPE_TOP) {
+                    let (_, inputs, proofs) =
+                        <(u64, Vec<Vec<Input>>, Vec<Bytes>)>::abi_decode_params(bytes)
+                            .map_err(bad)?;
+                    if inputs.len() != proofs.len() {
+                        return Err(mismatch(inputs.len(), proofs.len()));
+                    }
+                    let groups = inputs
+                        .into_iter()
+                        .zip(proofs)
+                        .map(|(inputs, bytes)| GroupProof {
+                            backend,
+                            inputs: inputs.into_iter().map(input_of).collect(),
+                            bytes,
+                        })
+                        .collect();
+                    return Ok(Self::Top { groups });
+                }
+                let (shape, inputs, proofs) =
+                    <(u64, Vec<Input>, Vec<Bytes>)>::abi_decode_params(bytes).map_err(bad)?;
                 if inputs.len() != proofs.len() {
-                    return Err(QueueError::BadJob {
-                        id,
-                        reason: format!("{} inputs for {} proofs", inputs.len(), proofs.len()),
-                    });
+                    return Err(mismatch(inputs.len(), proofs.len()));
                 }
                 let proofs = inputs
                     .into_iter()
                     .zip(proofs)
                     .map(|(input, bytes)| BatchProof { backend, input: input_of(input), bytes })
                     .collect();
-                Ok(Self::Aggregate { tree, proofs })
+                match shape {
+                    SHAPE_FLAT | SHAPE_TREE => {
+                        Ok(Self::Aggregate { tree: shape == SHAPE_TREE, proofs })
+                    }
+                    SHAPE_GROUP => Ok(Self::Group { proofs }),
+                    other => Err(QueueError::BadJob {
+                        id,
+                        reason: format!(
+                            "its aggregate payload names shape {other}, which this worker does not know"
+                        ),
+                    }),
+                }
             }
         }
     }
@@ -129,7 +191,7 @@ impl Payload {
                 "{backend}/leaf/{}/{}/{:#x}",
                 input.chain_id, input.batch_number, input.value
             ),
-            Self::Aggregate { .. } => {
+            Self::Aggregate { .. } | Self::Group { .. } | Self::Top { .. } => {
                 format!("{backend}/aggregate/{}", keccak256(self.encode()))
             }
         }
@@ -141,18 +203,34 @@ impl Payload {
             Self::Leaf(input) => {
                 format!("batch {} of chain {}", input.batch_number, input.chain_id)
             }
-            Self::Aggregate { proofs, .. } => match (proofs.first(), proofs.last()) {
-                (Some(first), Some(last)) => format!(
-                    "aggregation of {} proofs (chain {} batch {} .. chain {} batch {})",
-                    proofs.len(),
-                    first.input.chain_id,
-                    first.input.batch_number,
-                    last.input.chain_id,
-                    last.input.batch_number
-                ),
-                _ => "an empty aggregation".into(),
-            },
+            Self::Aggregate { proofs, .. } => {
+                format!("aggregation of {}", span(proofs.iter().map(|p| &p.input)))
+            }
+            Self::Group { proofs } => {
+                format!("tree group of {}", span(proofs.iter().map(|p| &p.input)))
+            }
+            Self::Top { groups } => format!(
+                "tree top over {} groups of {}",
+                groups.len(),
+                span(groups.iter().flat_map(|g| &g.inputs))
+            ),
         }
+    }
+}
+
+/// `N proofs (chain a batch b .. chain c batch d)`.
+fn span<'a>(inputs: impl Iterator<Item = &'a BatchPublicInput>) -> String {
+    let inputs: Vec<_> = inputs.collect();
+    match (inputs.first(), inputs.last()) {
+        (Some(first), Some(last)) => format!(
+            "{} proofs (chain {} batch {} .. chain {} batch {})",
+            inputs.len(),
+            first.chain_id,
+            first.batch_number,
+            last.chain_id,
+            last.batch_number
+        ),
+        _ => "no proofs".into(),
     }
 }
 
@@ -185,6 +263,38 @@ mod tests {
             aggregate.what(),
             "aggregation of 2 proofs (chain 270 batch 1 .. chain 271 batch 2)"
         );
+        // A group and a top go as aggregation jobs, each its own work.
+        let group = Payload::Group { proofs: vec![proof(270, 1), proof(271, 2)] };
+        let decoded =
+            Payload::decode(3, JobKind::Aggregate, BackendKind::Mock, &group.encode()).unwrap();
+        assert_eq!(decoded, group);
+        assert_ne!(group.key(BackendKind::Mock), aggregate.key(BackendKind::Mock));
+        let groups = vec![
+            GroupProof {
+                backend: BackendKind::Mock,
+                inputs: vec![proof(270, 1).input, proof(271, 2).input],
+                bytes: Bytes::from(vec![1u8; 5]),
+            },
+            GroupProof {
+                backend: BackendKind::Mock,
+                inputs: vec![proof(272, 3).input],
+                bytes: Bytes::from(vec![2u8; 5]),
+            },
+        ];
+        let top = Payload::Top { groups };
+        let decoded =
+            Payload::decode(4, JobKind::Aggregate, BackendKind::Mock, &top.encode()).unwrap();
+        assert_eq!(decoded, top);
+        assert_eq!(top.kind(), JobKind::Aggregate);
+        assert_eq!(
+            top.what(),
+            "tree top over 2 groups of 3 proofs (chain 270 batch 1 .. chain 272 batch 3)"
+        );
+        // A shape this code does not know is refused, naming it.
+        let mut unknown = group.encode();
+        unknown[31] = 9;
+        let err = Payload::decode(5, JobKind::Aggregate, BackendKind::Mock, &unknown).unwrap_err();
+        assert!(err.to_string().contains("shape 9"), "{err}");
         // Reordered leaves are other work.
         let reordered =
             Payload::Aggregate { tree: true, proofs: vec![proof(271, 2), proof(270, 1)] };

@@ -424,6 +424,8 @@ fn prove(
         Payload::Leaf(input) => backend.prove_batch(input)?.bytes,
         Payload::Aggregate { tree: false, proofs } => backend.aggregate(proofs)?.bytes,
         Payload::Aggregate { tree: true, proofs } => backend.aggregate_tree(proofs)?.bytes,
+        Payload::Group { proofs } => backend.aggregate_group(proofs)?.bytes,
+        Payload::Top { groups } => backend.aggregate_groups(groups)?.bytes,
     })
 }
 

@@ -11,8 +11,8 @@ use std::{sync::Arc, time::Duration};
 use alloy_primitives::{Bytes, U256};
 use devnet::postgres::Postgres;
 use gateway_prover::{
-    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, JobsStatus, MockBackend,
-    ProofBackend, ProverError, ProverResult,
+    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, GroupProof, JobsStatus,
+    MockBackend, ProofBackend, ProverError, ProverResult,
 };
 use gateway_prover_queue::{Db, QueueBackend, QueueConfig, Worker, WorkerConfig, retry_failed};
 use tokio_util::sync::CancellationToken;
@@ -419,4 +419,105 @@ async fn a_node_that_aggregates_trees_asks_its_workers_for_trees() {
         (1, 1),
         "the flat node's job asked for a flat aggregation"
     );
+}
+
+/// A worker's backend that makes trees group by group (groups of 3) and FAKES every group and
+/// top it makes (the mock proof with one byte flipped).
+#[derive(Debug)]
+struct LyingGroups;
+
+impl ProofBackend for LyingGroups {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mock
+    }
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+        MockBackend::default().prove_batch(input)
+    }
+    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        MockBackend::default().aggregate(proofs)
+    }
+    fn tree_group_size(&self) -> Option<usize> {
+        Some(3)
+    }
+    fn aggregate_group(&self, proofs: &[BatchProof]) -> ProverResult<GroupProof> {
+        let group = MockBackend::with_tree_groups(3).aggregate_group(proofs)?;
+        Ok(GroupProof { bytes: flip(&group.bytes), ..group })
+    }
+    fn aggregate_groups(&self, groups: &[GroupProof]) -> ProverResult<AggregatedProof> {
+        let top = MockBackend::with_tree_groups(3).aggregate_groups(groups)?;
+        Ok(AggregatedProof { bytes: flip(&top.bytes), ..top })
+    }
+    fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+        MockBackend::default().verify_batch(proof)
+    }
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+        MockBackend::default().verify_aggregated(proof)
+    }
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> Bytes {
+        MockBackend::default().aggregated_calldata(proof)
+    }
+}
+
+/// A tree whose backend makes it group by group goes to the queue as one job per group, all
+/// queued at once (any worker takes any group), and then one job for the top: each group is
+/// checked when it comes back, so a worker's FAKED group is refused and proved by another
+/// before the top is asked; the tree is the one the backend makes in one piece, and asking it
+/// again (a restarted node, groups queued ahead of time) reuses every job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_goes_to_the_workers_group_by_group_and_a_faked_group_is_refused() {
+    let pg = Postgres::start().unwrap();
+    let config = QueueConfig {
+        poll_interval: Duration::from_millis(50),
+        status_interval: Duration::from_millis(200),
+        ..QueueConfig::new(pg.url())
+    };
+    let node = QueueBackend::new(config, Arc::new(MockBackend::with_tree_groups(3))).unwrap();
+    let leaves: Vec<BatchProof> =
+        (1..=7).map(|b| MockBackend::default().prove_batch(&input(b)).unwrap()).collect();
+    let tree = |node: QueueBackend, leaves: Vec<BatchProof>| {
+        tokio::spawn(async move {
+            let job = tokio::task::spawn_blocking(move || node.aggregate_tree(&leaves));
+            tokio::time::timeout(WAIT, job).await.expect("the tree within 60 s").unwrap()
+        })
+    };
+    let liar = worker(&pg.url(), "liar", Arc::new(LyingGroups));
+    let job = tree(node.clone(), leaves.clone());
+    status_until(&node, "the liar's group refused", |s| s.refused_proofs >= 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!job.is_finished(), "no tree without an honest worker");
+    let honest: Vec<_> = ["h1", "h2"]
+        .iter()
+        .map(|id| worker(&pg.url(), id, Arc::new(MockBackend::with_tree_groups(3))))
+        .collect();
+    let proof = job.await.unwrap().unwrap();
+    assert_eq!(proof.inputs, (1..=7).map(input).collect::<Vec<_>>());
+    MockBackend::with_tree_groups(3).verify_aggregated(&proof).unwrap();
+    assert_eq!(proof, MockBackend::default().aggregate_tree(&leaves).unwrap());
+
+    let rows = rows(&pg.url()).await;
+    assert_eq!(rows.len(), 4, "3 groups (3 + 3 + 1 leaves) and the top: {rows:?}");
+    assert!(
+        rows.iter().all(|r| r.0 == "aggregate"
+            && r.1 == "done"
+            && matches!(r.2.as_deref(), Some("h1" | "h2"))
+            && r.5 == 1),
+        "every job proved by an honest worker and used once: {rows:?}"
+    );
+    let refused: i32 = rows.iter().map(|r| r.4).sum();
+    assert!(refused >= 1 && rows.iter().any(|r| r.6 == vec!["liar".to_string()]), "{rows:?}");
+
+    // Asked again: the same four jobs, each used twice.
+    let again = tree(node.clone(), leaves.clone()).await.unwrap().unwrap();
+    assert_eq!(again, proof);
+    let rows = self::rows(&pg.url()).await;
+    assert_eq!(rows.iter().map(|r| r.5).collect::<Vec<_>>(), vec![2, 2, 2, 2], "{rows:?}");
+    // One group asked alone (as a node would queue it ahead of its tree): the same job too.
+    let group = {
+        let (node, leaves) = (node.clone(), leaves[3..6].to_vec());
+        tokio::task::spawn_blocking(move || node.aggregate_group(&leaves)).await.unwrap().unwrap()
+    };
+    assert_eq!(group, MockBackend::with_tree_groups(3).aggregate_group(&leaves[3..6]).unwrap());
+    assert_eq!(self::rows(&pg.url()).await.len(), 4);
+    liar.cancel();
+    honest.iter().for_each(CancellationToken::cancel);
 }

@@ -138,6 +138,22 @@ pub struct AggregatedProof {
     pub bytes: Bytes,
 }
 
+/// One group of a two-level tree, aggregated on its own (the tree's first level,
+/// [`ProofBackend::aggregate_group`]): it exposes its leaves' inputs in order and is read only
+/// by [`ProofBackend::aggregate_groups`], which aggregates groups into the tree's one proof.
+/// Groups are independent of each other, so each can be proved on another machine, and as soon
+/// as its leaves are proved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupProof {
+    /// Who made it.
+    pub backend: BackendKind,
+    /// The inputs of its leaves, in order (without the padding a backend adds to fill the
+    /// group: that is implied by the group's width).
+    pub inputs: Vec<BatchPublicInput>,
+    /// The proof.
+    pub bytes: Bytes,
+}
+
 /// A proof system for batch proofs and their aggregation. Proving is CPU-bound: call it from a
 /// blocking task.
 pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
@@ -157,6 +173,32 @@ pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
     /// backend without recursion aggregates them flat.
     fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
         self.aggregate(proofs)
+    }
+
+    /// Leaves per group when this backend's trees are made group by group
+    /// ([`ProofBackend::aggregate_group`], then [`ProofBackend::aggregate_groups`]), so the
+    /// groups can be proved apart (on other machines, ahead of time); `None`: a tree is one
+    /// piece of work ([`ProofBackend::aggregate_tree`]).
+    fn tree_group_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// A tree's first level: one group of at most [`ProofBackend::tree_group_size`] leaves.
+    /// The default refuses (a backend without groups).
+    fn aggregate_group(&self, proofs: &[BatchProof]) -> ProverResult<GroupProof> {
+        Err(no_groups(self.kind(), format!("a group of {} proofs", proofs.len())))
+    }
+
+    /// A tree's top: one proof over `groups` (in order; each but the last full), exposing every
+    /// leaf's input in order, the same proof [`ProofBackend::aggregate_tree`] makes over their
+    /// leaves; checked by [`ProofBackend::verify_aggregated`]. The default refuses.
+    fn aggregate_groups(&self, groups: &[GroupProof]) -> ProverResult<AggregatedProof> {
+        Err(no_groups(self.kind(), format!("a tree of {} groups", groups.len())))
+    }
+
+    /// Checks a group's proof natively. The default refuses.
+    fn verify_group(&self, group: &GroupProof) -> ProverResult<()> {
+        Err(no_groups(self.kind(), format!("a group of {} leaves", group.inputs.len())))
     }
 
     /// Checks a batch proof natively.
@@ -199,6 +241,15 @@ pub trait ProofBackend: std::fmt::Debug + Send + Sync + 'static {
     /// backends have nothing to cancel. One job alone is cancelled through its [`JobCancel`]
     /// (see [`run_job`]).
     fn cancel(&self) {}
+}
+
+fn no_groups(kind: BackendKind, what: String) -> ProverError {
+    ProverError::Failed {
+        what,
+        reason: format!(
+            "the {kind} backend makes no tree group by group (tree_group_size is None)"
+        ),
+    }
 }
 
 /// Proof jobs that run on workers elsewhere, as `settlement_status.proverJobs` shows them.

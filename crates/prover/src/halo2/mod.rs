@@ -61,8 +61,8 @@ use snark_verifier_sdk::{
 use tracing::{info, warn};
 
 use crate::{
-    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, ProofBackend, ProverError,
-    ProverResult, check_input_width,
+    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, GroupProof, ProofBackend,
+    ProverError, ProverResult, check_input_width,
 };
 use circuits::{ACCUMULATOR_LIMBS, LEAF_INSTANCES, aggregation_circuit, leaf_circuit};
 
@@ -532,6 +532,22 @@ impl ProofBackend for Halo2Backend {
 
     fn aggregate_tree(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
         self.on_aggregation_pool(|| self.tree_of_leaves(proofs))
+    }
+
+    fn tree_group_size(&self) -> Option<usize> {
+        Some(self.config.arity)
+    }
+
+    fn aggregate_group(&self, proofs: &[BatchProof]) -> ProverResult<GroupProof> {
+        self.on_aggregation_pool(|| self.aggregate_subtree(proofs)).map(|s| s.to_group())
+    }
+
+    fn aggregate_groups(&self, groups: &[GroupProof]) -> ProverResult<AggregatedProof> {
+        self.on_aggregation_pool(|| self.aggregate_group_proofs(groups))
+    }
+
+    fn verify_group(&self, group: &GroupProof) -> ProverResult<()> {
+        self.verify_group_proof(group)
     }
 
     fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {

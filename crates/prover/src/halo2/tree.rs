@@ -4,14 +4,17 @@
 
 use std::time::Instant;
 
-use halo2_base::gates::circuit::CircuitBuilderStage;
+use halo2_base::{gates::circuit::CircuitBuilderStage, halo2_proofs::halo2curves::bn256::Fr};
 use snark_verifier_sdk::{CircuitExt, Snark, evm::gen_evm_proof_shplonk, halo2::gen_proof_shplonk};
 use tracing::info;
 
-use super::{Halo2Backend, accumulator_and, circuits::aggregation_circuit, guarded, native};
+use super::{
+    ACCUMULATOR_LIMBS, Halo2Backend, accumulator_and, circuits::aggregation_circuit, guarded,
+    leaf_instances, native, to_fr,
+};
 use crate::{
-    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, ProofBackend, ProverError,
-    ProverResult,
+    AggregatedProof, BackendKind, BatchProof, BatchPublicInput, GroupProof, ProofBackend,
+    ProverError, ProverResult,
 };
 
 /// A tree's first-level aggregation ([`Halo2Backend::aggregate_subtree`]): its leaves' inputs
@@ -28,6 +31,16 @@ impl Subtree {
     /// The leaves' inputs, in order, padding included.
     pub fn inputs(&self) -> &[BatchPublicInput] {
         &self.inputs
+    }
+
+    /// As it travels ([`ProofBackend::aggregate_group`]): its real leaves' inputs, and its
+    /// accumulator's limbs followed by its Poseidon-transcript proof.
+    pub fn to_group(&self) -> GroupProof {
+        GroupProof {
+            backend: BackendKind::Halo2,
+            inputs: self.inputs[..self.leaves].to_vec(),
+            bytes: accumulator_and(&self.snark.instances, &self.snark.proof),
+        }
     }
 }
 
@@ -175,6 +188,89 @@ impl Halo2Backend {
             inputs,
             bytes: accumulator_and(&instances, &proof),
         })
+    }
+
+    /// A group as it travelled ([`Subtree::to_group`]) made a subtree again, its instances
+    /// rebuilt from the inputs it names (padded to the arity) and its accumulator; returns it
+    /// with the accumulator's limbs. Nothing is verified here ([`Self::verify_subtree`]).
+    fn subtree_of(&self, group: &GroupProof) -> ProverResult<(Subtree, Vec<Fr>)> {
+        let arity = self.config.arity;
+        let what = format!("a group of {} leaves", group.inputs.len());
+        let invalid = |reason: String| ProverError::Invalid {
+            kind: BackendKind::Halo2,
+            what: what.clone(),
+            reason,
+        };
+        if group.backend != BackendKind::Halo2 {
+            return Err(ProverError::WrongBackend {
+                expected: BackendKind::Halo2,
+                got: group.backend,
+            });
+        }
+        if group.inputs.is_empty() || group.inputs.len() > arity {
+            return Err(invalid(format!(
+                "{} leaves; a group holds 1 to {arity}",
+                group.inputs.len()
+            )));
+        }
+        let head = ACCUMULATOR_LIMBS * 32;
+        if group.bytes.len() <= head {
+            return Err(invalid("shorter than its accumulator".into()));
+        }
+        let mut instances = Vec::with_capacity(ACCUMULATOR_LIMBS + 2 * arity);
+        for limb in group.bytes[..head].chunks(32) {
+            instances.push(
+                to_fr(alloy_primitives::U256::from_be_slice(limb))
+                    .map_err(|_| invalid("an accumulator limb is not a field element".into()))?,
+            );
+        }
+        let limbs = instances.clone();
+        let padding = Self::padding_input();
+        let mut inputs = group.inputs.clone();
+        inputs.resize(arity, padding);
+        for input in &inputs {
+            instances.extend(leaf_instances(input)?);
+        }
+        let keys = self.prepare_aggregation()?;
+        let snark =
+            Snark::new(keys.protocol.clone(), vec![instances], group.bytes[head..].to_vec());
+        Ok((Subtree { inputs, leaves: group.inputs.len(), snark }, limbs))
+    }
+
+    /// Checks a subtree natively: its proof against the first level's verifying key, and its
+    /// accumulator's pairing.
+    fn verify_subtree(&self, subtree: &Subtree, limbs: &[Fr]) -> ProverResult<()> {
+        let what = format!("a group of {} leaves", subtree.leaves);
+        let keys = self.prepare_aggregation()?;
+        let instances = subtree.snark.instances.first().map(Vec::as_slice).unwrap_or_default();
+        native::verify_poseidon_proof(
+            &keys.params,
+            keys.pk.get_vk(),
+            instances,
+            &subtree.snark.proof,
+            &what,
+        )?;
+        native::check_accumulator(&keys.params, limbs, &what)
+    }
+
+    /// [`ProofBackend::verify_group`].
+    pub(super) fn verify_group_proof(&self, group: &GroupProof) -> ProverResult<()> {
+        let (subtree, limbs) = self.subtree_of(group)?;
+        self.verify_subtree(&subtree, &limbs)
+    }
+
+    /// [`ProofBackend::aggregate_groups`]: each group checked, then the top over them.
+    pub(super) fn aggregate_group_proofs(
+        &self,
+        groups: &[GroupProof],
+    ) -> ProverResult<AggregatedProof> {
+        let mut subtrees = Vec::with_capacity(groups.len());
+        for group in groups {
+            let (subtree, limbs) = self.subtree_of(group)?;
+            self.verify_subtree(&subtree, &limbs)?;
+            subtrees.push(subtree);
+        }
+        self.aggregate_subtrees(subtrees)
     }
 
     /// The subtree of `arity` padding leaves, aggregated on first use and kept.
