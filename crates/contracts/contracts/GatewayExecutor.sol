@@ -250,7 +250,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         _checkBatch(number, batch);
         DataAvailability.requireNoBlobAfter(DataAvailability.check(batch, daInput, 0));
 
-        bytes32 commitment = Commitments.gatewayCommitment(Commitments.batchOutputHash(batch), carry.chainBatches);
+        bytes32 commitment = Commitments.gatewayCommitment(Commitments.batchOutputHashOf(batch), carry.chainBatches);
         uint256[] memory inputs = new uint256[](2 + 2 * carry.chainBatches.length);
         inputs[0] = chainId;
         inputs[1] = Commitments.publicInput(last.stateCommitment, batch.newStateCommitment, commitment);
@@ -379,7 +379,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             uint256 first = uint256(state.lastFinalBatch) + 1;
             {
                 StoredBatchInfo calldata previous = carry.previous[run];
-                bytes32 got = Commitments.storedBatchHash(previous);
+                bytes32 got = Commitments.storedBatchHashOf(previous);
                 bytes32 expected = lastFinalHash[id];
                 if (got != expected || previous.batchNumber != first - 1) {
                     revert ChainPreviousBatchMismatch(id, first - 1, expected, got);
@@ -418,7 +418,8 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
 
     /// @dev The batches of one run from index `start`: each checked and its public input put
     /// in `inputs`, its root appended to `branch`; the chain's `state` advanced (in memory; the
-    /// caller writes it back) and its last final hash written; returns the index after it.
+    /// caller writes it back) and its last final hash written (the stored hash of the run's
+    /// last batch, the only one L1 keeps); returns the index after it.
     function _carryRun(
         ChainBatchRef[] calldata refs,
         uint256 start,
@@ -429,44 +430,48 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     ) internal returns (uint256 i) {
         uint256 id = refs[start].chainId;
         uint256 next = uint256(state.lastFinalBatch) + 1;
-        bytes32 hash;
+        bytes32 commitment;
         i = start;
         while (i < refs.length && refs[i].chainId == id) {
-            StoredBatchInfo memory b = _checkCarried(refs[i], next, prevState);
+            ChainBatchRef calldata r = refs[i];
+            CommitBatchInfo calldata c = r.batch;
+            commitment = _checkCarried(r, next, prevState);
             inputs[2 + 2 * i] = id;
-            inputs[3 + 2 * i] = refs[i].publicInput;
-            // (A tree holds fewer than 2^32 leaves: the count fits.)
+            inputs[3 + 2 * i] = r.publicInput;
+            // (A tree holds fewer than 2^32 leaves: the count fits; `next` is the batch's
+            // number, which fits 64 bits.)
             state.leafCount = uint64(
-                Merkle.pushIn(branch, state.leafCount, Commitments.batchLeaf(Commitments.toUint64(next), b.l2LogsRoot))
+                Merkle.pushIn(branch, state.leafCount, Commitments.batchLeaf(uint64(next), c.l2LogsRoot))
             );
-            prevState = b.stateCommitment;
-            hash = Commitments.storedBatchHash(b);
-            if (b.numberOfL1Txs != 0) {
-                state.priorityOpsFinal = Commitments.toUint64(uint256(state.priorityOpsFinal) + b.numberOfL1Txs);
+            prevState = c.newStateCommitment;
+            uint256 l1Txs = c.numberOfL1Txs;
+            if (l1Txs != 0) {
+                state.priorityOpsFinal = Commitments.toUint64(uint256(state.priorityOpsFinal) + l1Txs);
             }
             ++next;
             ++i;
         }
         state.lastFinalBatch = Commitments.toUint64(next - 1);
-        lastFinalHash[id] = hash;
+        lastFinalHash[id] = Commitments.storedHashOf(refs[i - 1].batch, commitment);
     }
 
     /// @dev Carried batch `r` must be its chain's batch `next`, committed on this Gateway, and
-    /// its carried public input the one L1 computes from `prevState` and it; returns what the
-    /// chain's executor stored for it.
+    /// its carried public input the one L1 computes from `prevState` and it; returns its
+    /// commitment (its batch output hash). Every ref of the carry passes here, so every one is
+    /// checked as ABI decoding would (`Commitments.batchOutputHashOf`).
     function _checkCarried(ChainBatchRef calldata r, uint256 next, bytes32 prevState)
         internal
         view
-        returns (StoredBatchInfo memory b)
+        returns (bytes32 commitment)
     {
         CommitBatchInfo calldata c = r.batch;
         uint256 id = r.chainId;
+        commitment = Commitments.batchOutputHashOf(c);
         if (c.batchNumber != next) revert ChainBatchOutOfOrder(id, next, c.batchNumber);
         if (c.chainId != id || c.slChainId != chainId) {
             revert CarriedBatchMisdirected(id, next, c.chainId, c.slChainId);
         }
-        b = Commitments.storedOf(c);
-        uint256 input = Commitments.publicInput(prevState, b.stateCommitment, b.commitment);
+        uint256 input = Commitments.publicInputOf(prevState, c.newStateCommitment, commitment);
         if (input != r.publicInput) revert ChainPublicInputMismatch(id, next, input, r.publicInput);
     }
 

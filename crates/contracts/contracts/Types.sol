@@ -116,8 +116,8 @@ library Commitments {
     {
         // keccak256(abi.encode(chainBatches)), hashed from the calldata as it is (the refs are
         // static structs: CHAIN_BATCH_REF_BYTES each, contiguous) instead of re-encoded field by
-        // field. This relies on GatewayExecutor decoding every ref whole (`storedOf` copies its
-        // batch to memory, which refuses a field with dirty bits); and dirty bytes could only
+        // field. This relies on GatewayExecutor checking every ref whole (`batchOutputHashOf`
+        // refuses a field with dirty bits, as ABI decoding does); and dirty bytes could only
         // change this hash, which the proof must then match. Callers outside settleBatch (the
         // view below) get no such check.
         bytes32 refsHash;
@@ -130,6 +130,82 @@ library Commitments {
             refsHash := keccak256(p, add(size, 0x40))
         }
         return keccak256(abi.encodePacked(outputHash, refsHash));
+    }
+
+    /// @notice Thrown when a narrow field of a batch in calldata has bits above its type (ABI
+    /// decoding refuses the same).
+    error DirtyField();
+
+    /// @notice `batchOutputHash` of a batch in calldata, hashed from its words where they lie
+    /// instead of from a decoded copy. Checks its narrow fields (`batchNumber`, the
+    /// timestamps, `daScheme`) as ABI decoding does: a field with bits above its type reverts
+    /// `DirtyField`, so a batch hashed here reads the same to every other decoder.
+    function batchOutputHashOf(CommitBatchInfo calldata b) internal pure returns (bytes32 hash) {
+        bool dirty;
+        assembly ("memory-safe") {
+            let first := calldataload(add(b, 0x40))
+            let last := calldataload(add(b, 0x60))
+            let da := calldataload(add(b, 0xa0))
+            dirty := or(
+                or(gt(calldataload(b), 0xffffffffffffffff), gt(first, 0xffffffffffffffff)),
+                or(gt(last, 0xffffffffffffffff), gt(da, 0xff))
+            )
+            // chainId ‖ firstBlockTimestamp (8) ‖ lastBlockTimestamp (8) ‖ daScheme (1) ‖ the
+            // seven words from daCommitment to slChainId, as they lie: 273 bytes, past the free
+            // memory pointer (nothing allocated).
+            let p := mload(0x40)
+            mstore(p, calldataload(add(b, 0x80)))
+            mstore(add(p, 0x20), shl(192, first))
+            mstore(add(p, 0x28), shl(192, last))
+            mstore(add(p, 0x30), shl(248, da))
+            calldatacopy(add(p, 0x31), add(b, 0xc0), 0xe0)
+            hash := keccak256(p, 0x111)
+        }
+        if (dirty) revert DirtyField();
+    }
+
+    /// @notice `storedBatchHash(storedOf(b))` for a batch in calldata whose output hash is
+    /// `commitment` (`batchOutputHashOf`, which has checked its fields).
+    function storedHashOf(CommitBatchInfo calldata b, bytes32 commitment) internal pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, calldataload(b)) // batchNumber
+            mstore(add(p, 0x20), calldataload(add(b, 0x20))) // stateCommitment
+            mstore(add(p, 0x40), calldataload(add(b, 0xe0))) // numberOfL1Txs
+            mstore(add(p, 0x60), calldataload(add(b, 0x120))) // priorityOpsHash
+            mstore(add(p, 0x80), calldataload(add(b, 0x160))) // dependencyRootsRollingHash
+            mstore(add(p, 0xa0), calldataload(add(b, 0x140))) // l2LogsRoot
+            mstore(add(p, 0xc0), commitment)
+            hash := keccak256(p, 0xe0)
+        }
+    }
+
+    /// @notice `storedBatchHash` of a stored batch in calldata, hashed from its words where they
+    /// lie; its `batchNumber` checked as ABI decoding does (`DirtyField`).
+    function storedBatchHashOf(StoredBatchInfo calldata b) internal pure returns (bytes32 hash) {
+        bool dirty;
+        assembly ("memory-safe") {
+            dirty := gt(calldataload(b), 0xffffffffffffffff)
+            let p := mload(0x40)
+            calldatacopy(p, b, 0xe0)
+            hash := keccak256(p, 0xe0)
+        }
+        if (dirty) revert DirtyField();
+    }
+
+    /// @notice `publicInput`, hashed past the free memory pointer without allocating.
+    function publicInputOf(bytes32 prevStateCommitment, bytes32 stateCommitment, bytes32 commitment)
+        internal
+        pure
+        returns (uint256 input)
+    {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, prevStateCommitment)
+            mstore(add(p, 0x20), stateCommitment)
+            mstore(add(p, 0x40), commitment)
+            input := shr(32, keccak256(p, 0x60))
+        }
     }
 
     /// @notice The ABI size of a `ChainBatchRef`: its chain id, the 13 words of its
