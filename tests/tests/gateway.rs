@@ -14,7 +14,8 @@ use e2e_tests::gateway_l1::{GatewayL1, register_made_up_chains};
 use exex_host::HostHandle;
 use gateway_contracts::{ChainExecutor, GatewayExecutor, MessageRoot, convert};
 use gateway_primitives::{
-    StoredBatchInfo, batch_output_hash, gateway_commitment, public_input, stored_batch_hash,
+    CommitBatchInfo, StoredBatchInfo, batch_output_hash, gateway_commitment, public_input,
+    stored_batch_hash,
 };
 use gateway_prover::{
     AggregatedProof, BackendKind, BatchProof, BatchPublicInput, MockBackend, ProofBackend,
@@ -272,36 +273,46 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
         gateway_commitment(batch_output_hash(&honest.info), &honest.carry.chainBatches)
     );
 
-    // The refs are hashed from calldata as they are encoded: one whose uint64 field has dirty
-    // upper bits is refused by the same check ABI decoding makes (`DirtyField`), not hashed as
-    // if it were clean.
+    // The refs are hashed from calldata as they are encoded: one whose narrow field (each
+    // uint64 timestamp, the uint8 DA scheme) has dirty upper bits is refused by the same check
+    // ABI decoding makes (`DirtyField`), not hashed as if it were clean.
     {
         use alloy::providers::Provider as _;
-        let marker = 0x1122_3344_5566_7788u64;
-        let mut marked = a1.clone();
-        marked.firstBlockTimestamp = marker;
-        let carry = GatewayL1::carry(&added, &[(a, a0.clone(), vec![marked])]);
-        let batch = gateway.batch(carry);
-        let call = gateway.settle_call(&batch);
-        let mut calldata = call.calldata().to_vec();
-        let word = B256::from(U256::from(marker));
-        let at = calldata.windows(32).position(|w| w == word.as_slice()).expect("the marked field");
-        // Clean, the batch settles (checked by a call, not sent).
-        call.call().await.unwrap();
-        calldata[at] = 0x01;
-        let request = alloy::rpc::types::TransactionRequest::default()
-            .from(topology.gateway.governance)
-            .to(*gateway.executor.address())
-            .input(calldata.into());
-        let err = l1.call(request).await.expect_err("a dirty uint64 must be refused");
-        let data = err.as_error_resp().and_then(|e| e.as_revert_data()).unwrap_or_default();
-        assert!(
-            matches!(
-                <Errors as alloy::sol_types::SolInterface>::abi_decode(&data),
-                Ok(Errors::DirtyField(_))
-            ),
-            "refused as a dirty field, not by a check of the hash: {err}"
-        );
+        type Mark = fn(&mut CommitBatchInfo, u64);
+        let fields: [(&str, u64, Mark); 3] = [
+            ("firstBlockTimestamp", 0x1122_3344_5566_7788, |b, m| b.firstBlockTimestamp = m),
+            ("lastBlockTimestamp", 0x2233_4455_6677_8899, |b, m| b.lastBlockTimestamp = m),
+            ("daScheme", 0xa7, |b, m| b.daScheme = m as u8),
+        ];
+        for (field, marker, mark) in fields {
+            let mut marked = a1.clone();
+            mark(&mut marked, marker);
+            let carry = GatewayL1::carry(&added, &[(a, a0.clone(), vec![marked])]);
+            let batch = gateway.batch(carry);
+            let call = gateway.settle_call(&batch);
+            let mut calldata = call.calldata().to_vec();
+            let word = B256::from(U256::from(marker));
+            let at = calldata
+                .windows(32)
+                .position(|w| w == word.as_slice())
+                .unwrap_or_else(|| panic!("the marked {field}"));
+            // Clean, the batch settles (checked by a call, not sent).
+            call.call().await.unwrap();
+            calldata[at] = 0x01;
+            let request = alloy::rpc::types::TransactionRequest::default()
+                .from(topology.gateway.governance)
+                .to(*gateway.executor.address())
+                .input(calldata.into());
+            let err = l1.call(request).await.expect_err("a dirty field must be refused");
+            let data = err.as_error_resp().and_then(|e| e.as_revert_data()).unwrap_or_default();
+            assert!(
+                matches!(
+                    <Errors as alloy::sol_types::SolInterface>::abi_decode(&data),
+                    Ok(Errors::DirtyField(_))
+                ),
+                "a dirty {field} refused as a dirty field, not by a check of the hash: {err}"
+            );
+        }
     }
 
     // A skipped batch: chain a's batch 2 right after its genesis.

@@ -22,7 +22,9 @@ pub struct ProverArgs {
     /// (TLS follows the address's `sslmode`: `require` for TLS only).
     #[arg(long = "queue-ca-file", env = "GATEWAY_PROVER_QUEUE_CA_FILE", value_name = "FILE")]
     pub queue_ca_file: Option<PathBuf>,
-    /// The kinds of job this worker takes (`leaf`, `aggregate`, comma-separated).
+    /// The kinds of job this worker takes, comma-separated: `leaf`, `aggregate` (every
+    /// aggregation, a tree's groups and top included), or only a tree's `group` or `top` jobs
+    /// (the top needs the most memory).
     #[arg(
         long = "kinds",
         env = "GATEWAY_PROVER_KINDS",

@@ -235,13 +235,19 @@ pub fn render(statuses: &[Value]) -> String {
     }
     for status in statuses {
         let Some(jobs) = status.get("proverJobs").filter(|j| !j.is_null()) else { continue };
-        let count =
-            |key: &str| jobs.pointer("/jobs").and_then(|j| j.get(key)).and_then(Value::as_u64);
+        // Every kind's jobs in a state (leaf, aggregate, a tree's group and top).
         let by_state: Vec<String> = ["queued", "running", "failed"]
             .iter()
             .map(|state| {
-                let total = count(&format!("leaf.{state}")).unwrap_or_default()
-                    + count(&format!("aggregate.{state}")).unwrap_or_default();
+                let suffix = format!(".{state}");
+                let total: u64 = jobs
+                    .pointer("/jobs")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(key, _)| key.ends_with(&suffix))
+                    .filter_map(|(_, n)| n.as_u64())
+                    .sum();
                 format!("{total} {state}")
             })
             .collect();
@@ -330,7 +336,7 @@ mod tests {
             "chainId": 270, "settlementLayer": 31337, "phase": "settling",
             "proverJobs": {"queue": "postgres://p:***@db/proofs", "reachable": false,
                            "error": "connection refused",
-                           "jobs": {"leaf.queued": 3, "aggregate.queued": 1, "leaf.running": 2, "leaf.failed": 1},
+                           "jobs": {"leaf.queued": 3, "aggregate.queued": 1, "group.queued": 2, "top.running": 1, "leaf.running": 2, "leaf.failed": 1},
                            "workers": 2, "leaseExpiries": 4, "refusedProofs": 1,
                            "failed": [{"id": 17, "kind": "leaf", "what": "batch 9 of chain 270", "attempts": 3, "reason": "worker w: out of memory"}]}
         });
@@ -338,7 +344,7 @@ mod tests {
         let rows: Vec<&str> = table.lines().collect();
         assert_eq!(
             rows[2],
-            "chain 270 proof jobs at postgres://p:***@db/proofs: 4 queued, 2 running, 1 failed; 2 workers, 4 lease expiries, 1 refused proofs; UNREACHABLE: connection refused",
+            "chain 270 proof jobs at postgres://p:***@db/proofs: 6 queued, 3 running, 1 failed; 2 workers, 4 lease expiries, 1 refused proofs; UNREACHABLE: connection refused",
             "{table}"
         );
         assert_eq!(

@@ -265,6 +265,21 @@ impl Inner {
         }
     }
 
+    /// [`Self::withdraw`] by the job's key: the job asked for `payload`, if no worker took it.
+    async fn withdraw_payload(&self, payload: &Payload) {
+        let withdrawn = self
+            .db
+            .execute(
+                "withdrawing a job",
+                "DELETE FROM gateway_proof_jobs WHERE key = $1 AND state = 'queued'",
+                &[&payload.key(self.local.kind())],
+            )
+            .await;
+        if let Err(err) = withdrawn {
+            warn!(target: "prover_queue", %err, what = %payload.what(), "could not withdraw a cancelled job");
+        }
+    }
+
     /// The result of `id` is used (counted; kept a while for a node that restarts).
     async fn taken(&self, id: i64) {
         let taken = self
@@ -459,12 +474,18 @@ impl ProofBackend for QueueBackend {
         if proofs.is_empty() {
             return Err(ProverError::EmptyAggregation);
         }
+        self.check_groups(&[proofs.len()])?;
         self.inner.handle.block_on(self.inner.group(proofs))
     }
 
     fn aggregate_groups(&self, groups: &[GroupProof]) -> ProverResult<AggregatedProof> {
         if groups.is_empty() {
             return Err(ProverError::EmptyAggregation);
+        }
+        let sizes: Vec<usize> = groups.iter().map(|g| g.inputs.len()).collect();
+        self.check_groups(&sizes)?;
+        for group in groups {
+            self.inner.local.verify_group(group)?;
         }
         self.inner.handle.block_on(self.inner.top(groups.to_vec()))
     }
@@ -546,9 +567,56 @@ impl QueueBackend {
         let inner = &self.inner;
         inner.handle.block_on(async {
             let groups =
-                futures::future::try_join_all(proofs.chunks(size).map(|g| inner.group(g))).await?;
+                match futures::future::try_join_all(proofs.chunks(size).map(|g| inner.group(g)))
+                    .await
+                {
+                    Ok(groups) => groups,
+                    Err(err) => {
+                        // The first group to fail ends the wait for the others; cancelled, none
+                        // is needed any more: those no worker took yet leave the queue.
+                        if matches!(err, ProverError::Cancelled(_)) {
+                            for group in proofs.chunks(size) {
+                                inner
+                                    .withdraw_payload(&Payload::Group { proofs: group.to_vec() })
+                                    .await;
+                            }
+                        }
+                        return Err(err);
+                    }
+                };
             inner.top(groups).await
         })
+    }
+
+    /// The checks a tree's pieces must pass before they are queued (a worker would refuse them
+    /// after spending attempts): groups of at most `size` leaves, at most `size` of them, each
+    /// but the last full.
+    fn check_groups(&self, sizes: &[usize]) -> ProverResult<()> {
+        let Some(size) = self.inner.local.tree_group_size() else {
+            return Err(ProverError::Failed {
+                what: format!("a tree of {} groups", sizes.len()),
+                reason: format!("the {} backend makes no tree group by group", self.kind()),
+            });
+        };
+        let short = sizes.iter().position(|n| *n < size);
+        let bad = if sizes.is_empty() || sizes.contains(&0) {
+            Some("an empty group".to_string())
+        } else if let Some(n) = sizes.iter().find(|n| **n > size) {
+            Some(format!("a group of {n} leaves; a group holds at most {size}"))
+        } else if sizes.len() > size {
+            Some(format!("{} groups; a tree holds at most {size}", sizes.len()))
+        } else if short.is_some_and(|i| i + 1 < sizes.len()) {
+            Some("a group that is not full before the last".to_string())
+        } else {
+            None
+        };
+        match bad {
+            Some(reason) => Err(ProverError::Failed {
+                what: format!("a tree of {} groups", sizes.len()),
+                reason,
+            }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -11,21 +11,39 @@ use crate::error::QueueError;
 pub enum JobKind {
     /// One batch's proof.
     Leaf,
-    /// One proof over several batch proofs: a whole aggregation, or one node of a tree (a
-    /// group of leaves, or the top over the groups).
+    /// One proof over several batch proofs (a flat aggregation, or a tree made in one piece).
     Aggregate,
+    /// One group of a tree's leaves, aggregated (the tree's first level).
+    Group,
+    /// A tree's top: one proof over its groups (the most memory: about 20 GB at k = 22).
+    Top,
 }
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [Self; 2] = [Self::Leaf, Self::Aggregate];
+    pub const ALL: [Self; 4] = [Self::Leaf, Self::Aggregate, Self::Group, Self::Top];
 
     /// Its name in the queue and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Leaf => "leaf",
             Self::Aggregate => "aggregate",
+            Self::Group => "group",
+            Self::Top => "top",
         }
+    }
+
+    /// The kinds a worker asked for `kinds` takes: `aggregate` stands for every aggregation
+    /// (a tree's groups and top too), so a worker set up before trees were made in pieces
+    /// keeps taking all of them; `group` or `top` alone route those to some workers only.
+    pub fn taken_with(kinds: &[Self]) -> Vec<Self> {
+        let mut taken = kinds.to_vec();
+        if kinds.contains(&Self::Aggregate) {
+            taken.extend([Self::Group, Self::Top]);
+        }
+        taken.sort_unstable();
+        taken.dedup();
+        taken
     }
 }
 
@@ -42,7 +60,11 @@ impl std::str::FromStr for JobKind {
         match s.trim() {
             "leaf" => Ok(Self::Leaf),
             "aggregate" => Ok(Self::Aggregate),
-            other => Err(format!("unknown proof job kind '{other}' (expected leaf or aggregate)")),
+            "group" => Ok(Self::Group),
+            "top" => Ok(Self::Top),
+            other => Err(format!(
+                "unknown proof job kind '{other}' (expected leaf, aggregate, group or top)"
+            )),
         }
     }
 }
@@ -71,9 +93,10 @@ pub(crate) enum Payload {
     },
 }
 
-/// The first word of an aggregation's payload: what it makes. A flat aggregation and a whole
-/// tree keep the encoding they had as a boolean (0, 1); a worker that knows only those refuses
-/// the others as payloads that do not decode.
+/// The first word of an aggregation's payload: what it makes (a flat aggregation and a whole
+/// tree keep the encoding they had as a boolean, 0 and 1). Each shape has its job kind too, so
+/// a worker that does not know groups and tops never claims them; the word is checked against
+/// the kind all the same.
 const SHAPE_FLAT: u64 = 0;
 const SHAPE_TREE: u64 = 1;
 const SHAPE_GROUP: u64 = 2;
@@ -93,7 +116,9 @@ impl Payload {
     pub(crate) fn kind(&self) -> JobKind {
         match self {
             Self::Leaf(_) => JobKind::Leaf,
-            Self::Aggregate { .. } | Self::Group { .. } | Self::Top { .. } => JobKind::Aggregate,
+            Self::Aggregate { .. } => JobKind::Aggregate,
+            Self::Group { .. } => JobKind::Group,
+            Self::Top { .. } => JobKind::Top,
         }
     }
 
@@ -134,18 +159,32 @@ impl Payload {
         };
         match kind {
             JobKind::Leaf => Ok(Self::Leaf(input_of(Input::abi_decode(bytes).map_err(bad)?))),
-            JobKind::Aggregate => {
+            JobKind::Aggregate | JobKind::Group | JobKind::Top => {
                 let shape = bytes.get(..32).map(U256::from_be_slice).unwrap_or(U256::MAX);
-                let mismatch = |inputs: usize, proofs: usize| QueueError::BadJob {
-                    id,
-                    reason: format!("{inputs} inputs for {proofs} proofs"),
+                let expected: &[u64] = match kind {
+                    JobKind::Group => &[SHAPE_GROUP],
+                    JobKind::Top => &[SHAPE_TOP],
+                    _ => &[SHAPE_FLAT, SHAPE_TREE],
                 };
-                if shape == U256::from(SHAPE_TOP) {
+                if !expected.iter().any(|e| shape == U256::from(*e)) {
+                    return Err(QueueError::BadJob {
+                        id,
+                        reason: format!("its {kind} payload names shape {shape}, not a {kind}'s"),
+                    });
+                }
+                if kind == JobKind::Top {
                     let (_, inputs, proofs) =
                         <(u64, Vec<Vec<Input>>, Vec<Bytes>)>::abi_decode_params(bytes)
                             .map_err(bad)?;
                     if inputs.len() != proofs.len() {
-                        return Err(mismatch(inputs.len(), proofs.len()));
+                        return Err(QueueError::BadJob {
+                            id,
+                            reason: format!(
+                                "{} input lists for {} groups",
+                                inputs.len(),
+                                proofs.len()
+                            ),
+                        });
                     }
                     let groups = inputs
                         .into_iter()
@@ -161,25 +200,20 @@ impl Payload {
                 let (shape, inputs, proofs) =
                     <(u64, Vec<Input>, Vec<Bytes>)>::abi_decode_params(bytes).map_err(bad)?;
                 if inputs.len() != proofs.len() {
-                    return Err(mismatch(inputs.len(), proofs.len()));
+                    return Err(QueueError::BadJob {
+                        id,
+                        reason: format!("{} inputs for {} proofs", inputs.len(), proofs.len()),
+                    });
                 }
                 let proofs = inputs
                     .into_iter()
                     .zip(proofs)
                     .map(|(input, bytes)| BatchProof { backend, input: input_of(input), bytes })
                     .collect();
-                match shape {
-                    SHAPE_FLAT | SHAPE_TREE => {
-                        Ok(Self::Aggregate { tree: shape == SHAPE_TREE, proofs })
-                    }
-                    SHAPE_GROUP => Ok(Self::Group { proofs }),
-                    other => Err(QueueError::BadJob {
-                        id,
-                        reason: format!(
-                            "its aggregate payload names shape {other}, which this worker does not know"
-                        ),
-                    }),
-                }
+                Ok(match kind {
+                    JobKind::Group => Self::Group { proofs },
+                    _ => Self::Aggregate { tree: shape == SHAPE_TREE, proofs },
+                })
             }
         }
     }
@@ -192,7 +226,7 @@ impl Payload {
                 input.chain_id, input.batch_number, input.value
             ),
             Self::Aggregate { .. } | Self::Group { .. } | Self::Top { .. } => {
-                format!("{backend}/aggregate/{}", keccak256(self.encode()))
+                format!("{backend}/{}/{}", self.kind(), keccak256(self.encode()))
             }
         }
     }
@@ -266,8 +300,14 @@ mod tests {
         // A group and a top go as aggregation jobs, each its own work.
         let group = Payload::Group { proofs: vec![proof(270, 1), proof(271, 2)] };
         let decoded =
-            Payload::decode(3, JobKind::Aggregate, BackendKind::Mock, &group.encode()).unwrap();
-        assert_eq!(decoded, group);
+            Payload::decode(3, JobKind::Group, BackendKind::Mock, &group.encode()).unwrap();
+        assert_eq!((decoded.kind(), &decoded), (JobKind::Group, &group));
+        // A payload read as another kind than its own is refused, naming its shape.
+        let err = Payload::decode(3, JobKind::Aggregate, BackendKind::Mock, &group.encode())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("names shape 2"), "{err}");
+        assert!(Payload::decode(3, JobKind::Top, BackendKind::Mock, &group.encode()).is_err());
         assert_ne!(group.key(BackendKind::Mock), aggregate.key(BackendKind::Mock));
         let groups = vec![
             GroupProof {
@@ -282,19 +322,22 @@ mod tests {
             },
         ];
         let top = Payload::Top { groups };
-        let decoded =
-            Payload::decode(4, JobKind::Aggregate, BackendKind::Mock, &top.encode()).unwrap();
+        let decoded = Payload::decode(4, JobKind::Top, BackendKind::Mock, &top.encode()).unwrap();
         assert_eq!(decoded, top);
-        assert_eq!(top.kind(), JobKind::Aggregate);
+        assert_eq!(top.kind(), JobKind::Top);
+        assert!(Payload::decode(4, JobKind::Group, BackendKind::Mock, &top.encode()).is_err());
         assert_eq!(
             top.what(),
             "tree top over 2 groups of 3 proofs (chain 270 batch 1 .. chain 272 batch 3)"
         );
-        // A shape this code does not know is refused, naming it.
+        // A shape this code does not know is refused, naming it, whatever its high bits.
         let mut unknown = group.encode();
         unknown[31] = 9;
         let err = Payload::decode(5, JobKind::Aggregate, BackendKind::Mock, &unknown).unwrap_err();
         assert!(err.to_string().contains("shape 9"), "{err}");
+        let mut wide = aggregate.encode();
+        wide[23] = 1;
+        assert!(Payload::decode(6, JobKind::Aggregate, BackendKind::Mock, &wide).is_err());
         // Reordered leaves are other work.
         let reordered =
             Payload::Aggregate { tree: true, proofs: vec![proof(271, 2), proof(270, 1)] };
@@ -313,6 +356,13 @@ mod tests {
     fn kinds_parse_from_the_command_line() {
         assert_eq!("leaf".parse::<JobKind>(), Ok(JobKind::Leaf));
         assert_eq!(" aggregate".parse::<JobKind>(), Ok(JobKind::Aggregate));
-        assert!("root".parse::<JobKind>().unwrap_err().contains("leaf or aggregate"));
+        assert_eq!("top".parse::<JobKind>(), Ok(JobKind::Top));
+        assert!("root".parse::<JobKind>().unwrap_err().contains("leaf, aggregate, group or top"));
+        // `aggregate` takes a tree's groups and top too; `group` alone only groups.
+        assert_eq!(
+            JobKind::taken_with(&[JobKind::Leaf, JobKind::Aggregate]),
+            JobKind::ALL.to_vec()
+        );
+        assert_eq!(JobKind::taken_with(&[JobKind::Group]), vec![JobKind::Group]);
     }
 }

@@ -37,7 +37,8 @@ enum Fault {
 pub struct WorkerConfig {
     /// Its name in the queue (unique per process; default: host name and process id).
     pub id: String,
-    /// The kinds of job it takes.
+    /// The kinds of job it takes (`aggregate` stands for a tree's groups and top too:
+    /// [`JobKind::taken_with`]).
     pub kinds: Vec<JobKind>,
     /// Jobs it proves at once.
     pub concurrency: usize,
@@ -106,6 +107,7 @@ impl Worker {
         let run = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
+        let config = WorkerConfig { kinds: JobKind::taken_with(&config.kinds), ..config };
         Self { db, backend, config, fault, run, claims: AtomicU64::new(0) }
     }
 

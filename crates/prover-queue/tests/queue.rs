@@ -290,6 +290,31 @@ async fn a_job_nobody_waits_for_any_more_leaves_the_queue() {
     let result = tokio::time::timeout(WAIT, job).await.unwrap().unwrap();
     assert!(matches!(result, Err(ProverError::Cancelled(_))), "{result:?}");
     assert!(rows(&pg.url()).await.is_empty(), "withdrawn");
+
+    // A tree waits for all its groups at once: cancelled, every group no worker took leaves
+    // the queue (not only the one whose wait saw the cancellation first).
+    let config =
+        QueueConfig { poll_interval: Duration::from_millis(50), ..QueueConfig::new(pg.url()) };
+    let node = QueueBackend::new(config, Arc::new(MockBackend::with_tree_groups(3))).unwrap();
+    let leaves: Vec<BatchProof> =
+        (1..=7).map(|b| MockBackend::default().prove_batch(&input(b)).unwrap()).collect();
+    let cancel = gateway_prover::JobCancel::new();
+    let job = {
+        let (node, cancel) = (node.clone(), cancel.clone());
+        tokio::task::spawn_blocking(move || {
+            gateway_prover::run_job(&cancel, || node.aggregate_tree(&leaves))
+        })
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while rows(&pg.url()).await.len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "the groups never queued");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    let result = tokio::time::timeout(WAIT, job).await.unwrap().unwrap();
+    assert!(matches!(result, Err(ProverError::Cancelled(_))), "{result:?}");
+    let left = rows(&pg.url()).await;
+    assert!(left.is_empty(), "every group withdrawn: {left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,11 +521,14 @@ async fn a_tree_goes_to_the_workers_group_by_group_and_a_faked_group_is_refused(
 
     let rows = rows(&pg.url()).await;
     assert_eq!(rows.len(), 4, "3 groups (3 + 3 + 1 leaves) and the top: {rows:?}");
+    assert_eq!(
+        rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        vec!["group", "group", "group", "top"],
+        "jobs of their own kinds (a worker that knows no groups never claims them)"
+    );
     assert!(
-        rows.iter().all(|r| r.0 == "aggregate"
-            && r.1 == "done"
-            && matches!(r.2.as_deref(), Some("h1" | "h2"))
-            && r.5 == 1),
+        rows.iter()
+            .all(|r| r.1 == "done" && matches!(r.2.as_deref(), Some("h1" | "h2")) && r.5 == 1),
         "every job proved by an honest worker and used once: {rows:?}"
     );
     let refused: i32 = rows.iter().map(|r| r.4).sum();

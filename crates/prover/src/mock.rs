@@ -117,7 +117,12 @@ impl ProofBackend for MockBackend {
     }
 
     fn aggregate_groups(&self, groups: &[GroupProof]) -> ProverResult<AggregatedProof> {
-        let size = self.tree_groups.unwrap_or(usize::MAX);
+        let Some(size) = self.tree_groups else {
+            return Err(ProverError::Failed {
+                what: format!("a tree of {} groups", groups.len()),
+                reason: "this mock backend makes trees in one piece".into(),
+            });
+        };
         if groups.is_empty() {
             return Err(ProverError::EmptyAggregation);
         }
@@ -150,11 +155,15 @@ impl ProofBackend for MockBackend {
                 got: group.backend,
             });
         }
-        if group.inputs.is_empty() || group.bytes != commit_as(MOCK_GROUP_MAGIC, &group.inputs) {
+        let size = self.tree_groups.unwrap_or(0);
+        if group.inputs.is_empty()
+            || group.inputs.len() > size
+            || group.bytes != commit_as(MOCK_GROUP_MAGIC, &group.inputs)
+        {
             return Err(ProverError::Invalid {
                 kind: BackendKind::Mock,
                 what: format!("a group of {} leaves", group.inputs.len()),
-                reason: "the proof does not commit to these inputs as a group".into(),
+                reason: format!("not a group of at most {size} leaves committing to these inputs"),
             });
         }
         Ok(())

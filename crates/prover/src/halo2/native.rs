@@ -33,6 +33,17 @@ fn invalid(what: &str, reason: impl Into<String>) -> ProverError {
     ProverError::Invalid { kind: BackendKind::Halo2, what: what.into(), reason: reason.into() }
 }
 
+/// A verifier that panicked read bytes it could not parse: the proof's fault (whoever made it,
+/// a worker say), not the verifier's.
+fn panicked(what: &str, error: ProverError) -> ProverError {
+    match error {
+        ProverError::Failed { reason, .. } => {
+            invalid(what, format!("the verifier panicked on it: {reason}"))
+        }
+        other => other,
+    }
+}
+
 /// Verifies a Keccak-transcript (EVM) SHPLONK proof.
 pub(crate) fn verify_evm_proof(
     params: &ParamsKZG<Bn256>,
@@ -51,7 +62,8 @@ pub(crate) fn verify_evm_proof(
             EvmTranscript<G1Affine, _, _, _>,
             _,
         >(verifier_params, vk, SingleStrategy::new(params), &[&[instances]], &mut transcript)
-    })?;
+    })
+    .map_err(|e| panicked(what, e))?;
     result.map_err(|e| invalid(what, format!("{e:?}")))
 }
 
@@ -74,7 +86,8 @@ pub(crate) fn verify_poseidon_proof(
             &[&[instances]],
             &mut transcript,
         )
-    })?;
+    })
+    .map_err(|e| panicked(what, e))?;
     result.map_err(|e| invalid(what, format!("{e:?}")))
 }
 
