@@ -2,7 +2,7 @@
 
 use alloy_primitives::{Bytes, U256, keccak256};
 use alloy_sol_types::SolValue;
-use gateway_prover::{BackendKind, BatchProof, BatchPublicInput, GroupProof};
+use gateway_prover::{BackendKind, BatchProof, BatchPublicInput, GroupProof, describe_inputs};
 
 use crate::error::QueueError;
 
@@ -238,33 +238,17 @@ impl Payload {
                 format!("batch {} of chain {}", input.batch_number, input.chain_id)
             }
             Self::Aggregate { proofs, .. } => {
-                format!("aggregation of {}", span(proofs.iter().map(|p| &p.input)))
+                format!("aggregation of {}", describe_inputs(proofs.iter().map(|p| &p.input)))
             }
             Self::Group { proofs } => {
-                format!("tree group of {}", span(proofs.iter().map(|p| &p.input)))
+                format!("tree group of {}", describe_inputs(proofs.iter().map(|p| &p.input)))
             }
             Self::Top { groups } => format!(
                 "tree top over {} groups of {}",
                 groups.len(),
-                span(groups.iter().flat_map(|g| &g.inputs))
+                describe_inputs(groups.iter().flat_map(|g| &g.inputs))
             ),
         }
-    }
-}
-
-/// `N proofs (chain a batch b .. chain c batch d)`.
-fn span<'a>(inputs: impl Iterator<Item = &'a BatchPublicInput>) -> String {
-    let inputs: Vec<_> = inputs.collect();
-    match (inputs.first(), inputs.last()) {
-        (Some(first), Some(last)) => format!(
-            "{} proofs (chain {} batch {} .. chain {} batch {})",
-            inputs.len(),
-            first.chain_id,
-            first.batch_number,
-            last.chain_id,
-            last.batch_number
-        ),
-        _ => "no proofs".into(),
     }
 }
 

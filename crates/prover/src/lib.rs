@@ -312,3 +312,20 @@ pub fn check_input_width(value: U256) -> ProverResult<()> {
     }
     Ok(())
 }
+
+/// Inputs for people: `N proofs (chain a batch b .. chain c batch d)`, naming the first and
+/// the last (job names, error messages).
+pub fn describe_inputs<'a>(inputs: impl IntoIterator<Item = &'a BatchPublicInput>) -> String {
+    let inputs: Vec<_> = inputs.into_iter().collect();
+    match (inputs.first(), inputs.last()) {
+        (Some(first), Some(last)) => format!(
+            "{} proofs (chain {} batch {} .. chain {} batch {})",
+            inputs.len(),
+            first.chain_id,
+            first.batch_number,
+            last.chain_id,
+            last.batch_number
+        ),
+        _ => "no proofs".into(),
+    }
+}

@@ -195,7 +195,7 @@ impl Halo2Backend {
     /// with the accumulator's limbs. Nothing is verified here ([`Self::verify_subtree`]).
     fn subtree_of(&self, group: &GroupProof) -> ProverResult<(Subtree, Vec<Fr>)> {
         let arity = self.config.arity;
-        let what = group_what(&group.inputs);
+        let what = format!("a group of {}", crate::describe_inputs(&group.inputs));
         let invalid = |reason: String| ProverError::Invalid {
             kind: BackendKind::Halo2,
             what: what.clone(),
@@ -240,7 +240,8 @@ impl Halo2Backend {
     /// Checks a subtree natively: its proof against the first level's verifying key, and its
     /// accumulator's pairing.
     fn verify_subtree(&self, subtree: &Subtree, limbs: &[Fr]) -> ProverResult<()> {
-        let what = group_what(&subtree.inputs[..subtree.leaves]);
+        let what =
+            format!("a group of {}", crate::describe_inputs(&subtree.inputs[..subtree.leaves]));
         let keys = self.prepare_aggregation()?;
         let instances = subtree.snark.instances.first().map(Vec::as_slice).unwrap_or_default();
         native::verify_poseidon_proof(
@@ -281,20 +282,5 @@ impl Halo2Backend {
         let padding = self.prove_batch(&Self::padding_input())?;
         let subtree = Subtree { leaves: 0, ..self.aggregate_subtree(&[padding])? };
         Ok(self.padding_subtree.get_or_init(|| subtree).clone())
-    }
-}
-
-/// A group for people: its size and its first and last leaves.
-fn group_what(inputs: &[BatchPublicInput]) -> String {
-    match (inputs.first(), inputs.last()) {
-        (Some(first), Some(last)) => format!(
-            "a group of {} leaves (chain {} batch {} .. chain {} batch {})",
-            inputs.len(),
-            first.chain_id,
-            first.batch_number,
-            last.chain_id,
-            last.batch_number
-        ),
-        _ => "an empty group".into(),
     }
 }
