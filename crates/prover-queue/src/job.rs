@@ -1,4 +1,5 @@
-//! The two kinds of proof job and how their payloads are written into the queue.
+//! The kinds of proof job (a leaf, an aggregation, a tree's group and top) and how their
+//! payloads are written into the queue.
 
 use alloy_primitives::{Bytes, U256, keccak256};
 use alloy_sol_types::SolValue;

@@ -10,7 +10,7 @@ pub fn describe() {
     metrics::counter!("prover_queue_lease_expiries_total").increment(0);
     describe_gauge!(
         "prover_queue_jobs",
-        "proof jobs in the queue by kind (leaf, aggregate) and state (queued, running, done, failed)"
+        "proof jobs in the queue by kind (leaf, aggregate, group, top) and state (queued, running, done, failed)"
     );
     describe_gauge!("prover_queue_workers", "prover workers seen in the last 30 s");
     describe_gauge!(
