@@ -266,6 +266,20 @@ pub fn render(statuses: &[Value]) -> String {
             u64_at(jobs, "/leaseExpiries"),
             u64_at(jobs, "/refusedProofs"),
         );
+        let idle: Vec<&str> = jobs
+            .get("kindsWithoutWorkers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !idle.is_empty() {
+            let _ = writeln!(
+                out,
+                "  NO WORKER takes the queued {} jobs: start one with --kinds aggregate (or upgrade older workers)",
+                idle.join(", ")
+            );
+        }
         for failed in jobs.get("failed").and_then(Value::as_array).into_iter().flatten() {
             let _ = writeln!(
                 out,
@@ -338,6 +352,7 @@ mod tests {
                            "error": "connection refused",
                            "jobs": {"leaf.queued": 3, "aggregate.queued": 1, "group.queued": 2, "top.running": 1, "leaf.running": 2, "leaf.failed": 1},
                            "workers": 2, "leaseExpiries": 4, "refusedProofs": 1,
+                           "kindsWithoutWorkers": ["group"],
                            "failed": [{"id": 17, "kind": "leaf", "what": "batch 9 of chain 270", "attempts": 3, "reason": "worker w: out of memory"}]}
         });
         let table = render(&[chain]);
@@ -349,6 +364,10 @@ mod tests {
         );
         assert_eq!(
             rows[3],
+            "  NO WORKER takes the queued group jobs: start one with --kinds aggregate (or upgrade older workers)"
+        );
+        assert_eq!(
+            rows[4],
             "  FAILED job 17 (batch 9 of chain 270, 3 attempts): worker w: out of memory"
         );
     }

@@ -383,6 +383,25 @@ impl Inner {
             status.refused_proofs = row.get::<_, i64>(2).max(0) as u64;
             status.oldest_queued_s = row.get::<_, i64>(3).max(0) as u64;
         }
+        // Kinds queued that no live worker takes (a worker lists its kinds, comma-separated).
+        let takers: Vec<String> = self
+            .db
+            .query(
+                "listing live workers' kinds",
+                "SELECT kinds FROM gateway_prover_workers WHERE seen_at > now() - interval '30 seconds'",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect();
+        status.kinds_without_workers = JobKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .filter(|kind| status.jobs.get(&format!("{kind}.queued")).is_some_and(|n| *n > 0))
+            .filter(|kind| !takers.iter().any(|list| list.split(',').any(|k| k == *kind)))
+            .map(str::to_string)
+            .collect();
         status.failed = self
             .db
             .query(
@@ -422,6 +441,13 @@ async fn refresh_status(inner: Weak<Inner>) {
                 metrics::gauge!("prover_queue_oldest_queued_seconds")
                     .set(status.oldest_queued_s as f64);
                 metrics::gauge!("prover_queue_reachable").set(1.0);
+                let before = lock(&strong.status).kinds_without_workers.clone();
+                if !status.kinds_without_workers.is_empty()
+                    && status.kinds_without_workers != before
+                {
+                    let kinds = status.kinds_without_workers.join(",");
+                    warn!(target: "prover_queue", %kinds, "proof jobs of these kinds wait and no live worker takes them: start a worker with `--kinds aggregate` (or `--kinds {kinds}`), or upgrade workers older than these kinds");
+                }
                 status
             }
             Err(err) => {

@@ -505,8 +505,31 @@ async fn a_tree_goes_to_the_workers_group_by_group_and_a_faked_group_is_refused(
             tokio::time::timeout(WAIT, job).await.expect("the tree within 60 s").unwrap()
         })
     };
-    let liar = worker(&pg.url(), "liar", Arc::new(LyingGroups));
+    // A worker that takes leaves only: the groups wait, and the status says no worker takes
+    // them.
+    let leaves_only = {
+        let config = WorkerConfig {
+            id: "leaves-only".into(),
+            kinds: vec![gateway_prover_queue::JobKind::Leaf],
+            poll_interval: Duration::from_millis(50),
+            ..WorkerConfig::new()
+        };
+        let worker = Arc::new(Worker::new(
+            Db::new(&pg.url()).unwrap(),
+            Arc::new(MockBackend::default()),
+            config,
+        ));
+        let stop = CancellationToken::new();
+        tokio::spawn(worker.run(stop.clone()));
+        stop
+    };
     let job = tree(node.clone(), leaves.clone());
+    let status = status_until(&node, "groups shown waiting without a worker", |s| {
+        s.kinds_without_workers == vec!["group".to_string()]
+    })
+    .await;
+    assert_eq!(status.jobs.get("group.queued"), Some(&3), "{status:?}");
+    let liar = worker(&pg.url(), "liar", Arc::new(LyingGroups));
     status_until(&node, "the liar's group refused", |s| s.refused_proofs >= 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!job.is_finished(), "no tree without an honest worker");
@@ -546,6 +569,8 @@ async fn a_tree_goes_to_the_workers_group_by_group_and_a_faked_group_is_refused(
     };
     assert_eq!(group, MockBackend::with_tree_groups(3).aggregate_group(&leaves[3..6]).unwrap());
     assert_eq!(self::rows(&pg.url()).await.len(), 4);
+    assert!(node.jobs_status().unwrap().kinds_without_workers.is_empty());
     liar.cancel();
+    leaves_only.cancel();
     honest.iter().for_each(CancellationToken::cancel);
 }

@@ -275,6 +275,10 @@ pub struct JobsStatus {
     /// Jobs that failed every attempt, newest first (at most 10): they wait for an operator
     /// (`gateway-node prover retry-failed`).
     pub failed: Vec<FailedJob>,
+    /// Kinds of job waiting in the queue that no live worker takes (say `group` while every
+    /// worker is of a release without tree groups, or started with `--kinds leaf`): they wait
+    /// until such a worker comes.
+    pub kinds_without_workers: Vec<String>,
     /// The last error reaching the queue, if the last look failed.
     pub error: Option<String>,
 }
