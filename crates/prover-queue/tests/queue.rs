@@ -565,7 +565,8 @@ async fn a_tree_goes_to_the_workers_group_by_group_and_a_faked_group_is_refused(
     // One group asked alone (as a node would queue it ahead of its tree): the same job too.
     let group = {
         let (node, leaves) = (node.clone(), leaves[3..6].to_vec());
-        tokio::task::spawn_blocking(move || node.aggregate_group(&leaves)).await.unwrap().unwrap()
+        let job = tokio::task::spawn_blocking(move || node.aggregate_group(&leaves));
+        tokio::time::timeout(WAIT, job).await.expect("the group within 60 s").unwrap().unwrap()
     };
     assert_eq!(group, MockBackend::with_tree_groups(3).aggregate_group(&leaves[3..6]).unwrap());
     assert_eq!(self::rows(&pg.url()).await.len(), 4);
