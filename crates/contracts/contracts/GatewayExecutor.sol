@@ -471,7 +471,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         if (c.chainId != id || c.slChainId != chainId) {
             revert CarriedBatchMisdirected(id, next, c.chainId, c.slChainId);
         }
-        uint256 input = Commitments.publicInputOf(prevState, c.newStateCommitment, commitment);
+        uint256 input = Commitments.publicInput(prevState, c.newStateCommitment, commitment);
         if (input != r.publicInput) revert ChainPublicInputMismatch(id, next, input, r.publicInput);
     }
 

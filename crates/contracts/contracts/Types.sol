@@ -164,8 +164,8 @@ library Commitments {
         if (dirty) revert DirtyField();
     }
 
-    /// @notice `storedBatchHash(storedOf(b))` for a batch in calldata whose output hash is
-    /// `commitment` (`batchOutputHashOf`, which has checked its fields).
+    /// @notice `storedBatchHash` of what a chain's executor stores for batch `b` in calldata,
+    /// whose output hash is `commitment` (`batchOutputHashOf`, which has checked its fields).
     function storedHashOf(CommitBatchInfo calldata b, bytes32 commitment) internal pure returns (bytes32 hash) {
         assembly ("memory-safe") {
             let p := mload(0x40)
@@ -193,8 +193,19 @@ library Commitments {
         if (dirty) revert DirtyField();
     }
 
-    /// @notice `publicInput`, hashed past the free memory pointer without allocating.
-    function publicInputOf(bytes32 prevStateCommitment, bytes32 stateCommitment, bytes32 commitment)
+    /// @notice The ABI size of a `ChainBatchRef`: its chain id, the 13 words of its
+    /// `CommitBatchInfo` and its public input (15 words).
+    uint256 internal constant CHAIN_BATCH_REF_BYTES = 480;
+
+    /// @notice The hash a settlement layer stores for a batch.
+    function storedBatchHash(StoredBatchInfo memory b) internal pure returns (bytes32) {
+        return keccak256(abi.encode(b));
+    }
+
+    /// @notice The proof's public input for a batch: 224 bits, so it fits a BN254 field element.
+    /// keccak256(abi.encodePacked(...)) >> 32, hashed past the free memory pointer without
+    /// allocating the preimage.
+    function publicInput(bytes32 prevStateCommitment, bytes32 stateCommitment, bytes32 commitment)
         internal
         pure
         returns (uint256 input)
@@ -206,37 +217,6 @@ library Commitments {
             mstore(add(p, 0x40), commitment)
             input := shr(32, keccak256(p, 0x60))
         }
-    }
-
-    /// @notice The ABI size of a `ChainBatchRef`: its chain id, the 13 words of its
-    /// `CommitBatchInfo` and its public input (15 words).
-    uint256 internal constant CHAIN_BATCH_REF_BYTES = 480;
-
-    /// @notice What a chain's executor stores for committed batch `b`.
-    function storedOf(CommitBatchInfo calldata b) internal pure returns (StoredBatchInfo memory) {
-        return StoredBatchInfo({
-            batchNumber: b.batchNumber,
-            stateCommitment: b.newStateCommitment,
-            numberOfL1Txs: b.numberOfL1Txs,
-            priorityOpsHash: b.priorityOpsHash,
-            dependencyRootsRollingHash: b.dependencyRootsRollingHash,
-            l2LogsRoot: b.l2LogsRoot,
-            commitment: batchOutputHash(b)
-        });
-    }
-
-    /// @notice The hash a settlement layer stores for a batch.
-    function storedBatchHash(StoredBatchInfo memory b) internal pure returns (bytes32) {
-        return keccak256(abi.encode(b));
-    }
-
-    /// @notice The proof's public input for a batch: 224 bits, so it fits a BN254 field element.
-    function publicInput(bytes32 prevStateCommitment, bytes32 stateCommitment, bytes32 commitment)
-        internal
-        pure
-        returns (uint256)
-    {
-        return uint256(keccak256(abi.encodePacked(prevStateCommitment, stateCommitment, commitment))) >> 32;
     }
 
     /// @notice A leaf of a chain's batch tree in MessageRoot: a 40-byte preimage, never an inner

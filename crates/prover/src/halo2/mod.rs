@@ -466,6 +466,23 @@ fn accumulator_and(instances: &[Vec<Fr>], proof: &[u8]) -> Bytes {
     bytes.into()
 }
 
+/// The inverse of [`accumulator_and`]: the accumulator's limbs and the proof after them, or
+/// why the bytes are not that.
+fn split_accumulator(bytes: &[u8]) -> Result<(Vec<Fr>, &[u8]), String> {
+    let head = ACCUMULATOR_LIMBS * 32;
+    if bytes.len() <= head {
+        return Err("shorter than its accumulator".into());
+    }
+    let limbs = bytes[..head]
+        .chunks(32)
+        .map(|limb| {
+            to_fr(U256::from_be_slice(limb))
+                .map_err(|_| "an accumulator limb is not a field element".to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((limbs, &bytes[head..]))
+}
+
 /// Gives the generated verifier a name of its own and this repo's compiler version.
 fn rename_verifier(source: &str, name: &str) -> String {
     let mut out = String::from(
@@ -604,30 +621,16 @@ impl ProofBackend for Halo2Backend {
                 )));
             }
         };
-        let head = ACCUMULATOR_LIMBS * 32;
-        if proof.bytes.len() <= head {
-            return Err(invalid("shorter than its accumulator".into()));
-        }
+        let (limbs, evm_proof) = split_accumulator(&proof.bytes).map_err(invalid)?;
         let mut instances = Vec::with_capacity(ACCUMULATOR_LIMBS + LEAF_INSTANCES * width);
-        for limb in proof.bytes[..head].chunks(32) {
-            instances.push(
-                to_fr(U256::from_be_slice(limb))
-                    .map_err(|_| invalid("an accumulator limb is not a field element".into()))?,
-            );
-        }
+        instances.extend(limbs);
         let padding = Self::padding_input();
         for input in
             proof.inputs.iter().chain(std::iter::repeat_n(&padding, width - proof.inputs.len()))
         {
             instances.extend(leaf_instances(input)?);
         }
-        native::verify_evm_proof(
-            &keys.params,
-            keys.pk.get_vk(),
-            &instances,
-            &proof.bytes[head..],
-            &what,
-        )?;
+        native::verify_evm_proof(&keys.params, keys.pk.get_vk(), &instances, evm_proof, &what)?;
         native::check_accumulator(&keys.params, &instances[..ACCUMULATOR_LIMBS], &what)
     }
 

@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::{
     ACCUMULATOR_LIMBS, Halo2Backend, accumulator_and, circuits::aggregation_circuit, guarded,
-    leaf_instances, native, to_fr,
+    leaf_instances, native, split_accumulator,
 };
 use crate::{
     AggregatedProof, BackendKind, BatchProof, BatchPublicInput, GroupProof, ProofBackend,
@@ -213,18 +213,9 @@ impl Halo2Backend {
                 group.inputs.len()
             )));
         }
-        let head = ACCUMULATOR_LIMBS * 32;
-        if group.bytes.len() <= head {
-            return Err(invalid("shorter than its accumulator".into()));
-        }
+        let (limbs, proof) = split_accumulator(&group.bytes).map_err(invalid)?;
         let mut instances = Vec::with_capacity(ACCUMULATOR_LIMBS + 2 * arity);
-        for limb in group.bytes[..head].chunks(32) {
-            instances.push(
-                to_fr(alloy_primitives::U256::from_be_slice(limb))
-                    .map_err(|_| invalid("an accumulator limb is not a field element".into()))?,
-            );
-        }
-        let limbs = instances.clone();
+        instances.extend_from_slice(&limbs);
         let padding = Self::padding_input();
         let mut inputs = group.inputs.clone();
         inputs.resize(arity, padding);
@@ -232,8 +223,7 @@ impl Halo2Backend {
             instances.extend(leaf_instances(input)?);
         }
         let keys = self.prepare_aggregation()?;
-        let snark =
-            Snark::new(keys.protocol.clone(), vec![instances], group.bytes[head..].to_vec());
+        let snark = Snark::new(keys.protocol.clone(), vec![instances], proof.to_vec());
         Ok((Subtree { inputs, leaves: group.inputs.len(), snark }, limbs))
     }
 
