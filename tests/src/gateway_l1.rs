@@ -156,6 +156,8 @@ impl GatewayL1 {
             // Filled in by `batch` (and its kin) from what L1 holds then.
             sharedTree: Vec::new(),
             frontiers: Vec::new(),
+            // The leaves in the carried order (a test sets another).
+            leafOrder: Bytes::new(),
         }
     }
 
@@ -223,7 +225,8 @@ impl GatewayL1 {
     }
 
     /// The next Gateway batch carrying `carry`, committing to `root`, with a mock aggregated
-    /// proof over the Gateway's leaf and `proven` (which may differ from what it carries).
+    /// proof over the Gateway's leaf and `proven` (which may differ from what it carries), the
+    /// chain leaves where `carry.leafOrder` puts them.
     pub fn batch_with(
         &self,
         carry: GatewayCarry,
@@ -274,14 +277,25 @@ impl GatewayL1 {
             value: public_input(self.last.stateCommitment, info.newStateCommitment, commitment),
         };
         leaves.push(backend.prove_batch(&gateway_input).expect("the Gateway's leaf proof"));
-        for r in proven {
+        // The chain leaves where `carry.leafOrder` puts them (in `proven`'s order when it is
+        // empty or not one position per batch: a test that breaks it sets it after building).
+        let order =
+            carry.leafOrder.chunks_exact(2).map(|p| usize::from(u16::from_be_bytes([p[0], p[1]])));
+        let order: Vec<usize> = if carry.leafOrder.len() == 2 * proven.len() {
+            order.collect()
+        } else {
+            (0..proven.len()).collect()
+        };
+        let mut placed = vec![None; proven.len()];
+        for (r, at) in proven.iter().zip(order) {
             let input = BatchPublicInput {
                 chain_id: r.chainId.saturating_to(),
                 batch_number: r.batch.batchNumber,
                 value: r.publicInput,
             };
-            leaves.push(backend.prove_batch(&input).expect("a chain batch's leaf proof"));
+            placed[at] = Some(backend.prove_batch(&input).expect("a chain batch's leaf proof"));
         }
+        leaves.extend(placed.into_iter().map(|leaf| leaf.expect("one leaf per place")));
         let proof =
             backend.aggregated_calldata(&backend.aggregate(&leaves).expect("the aggregation"));
         GatewayBatch { info, carry, proof }

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{B256, Bytes, U256};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::devnet_of;
 use e2e_tests::fixtures::{self, chain_config, gateway_config, start_host, start_settlement};
@@ -14,8 +14,8 @@ use e2e_tests::gateway_l1::{GatewayL1, register_made_up_chains};
 use exex_host::HostHandle;
 use gateway_contracts::{ChainExecutor, GatewayExecutor, MessageRoot, convert};
 use gateway_primitives::{
-    CommitBatchInfo, StoredBatchInfo, batch_output_hash, gateway_commitment, public_input,
-    stored_batch_hash,
+    CommitBatchInfo, GatewayCarry, StoredBatchInfo, batch_output_hash, gateway_commitment,
+    public_input, stored_batch_hash,
 };
 use gateway_prover::{
     AggregatedProof, BackendKind, BatchProof, BatchPublicInput, MockBackend, ProofBackend,
@@ -26,6 +26,13 @@ use jsonrpsee::{core::client::ClientT, http_client::HttpClientBuilder, rpc_param
 use std::sync::Arc;
 
 use e2e_tests::fixtures::init_tracing;
+
+/// `settlement_status` of `host` as JSON.
+async fn status_json(host: &HostHandle) -> serde_json::Value {
+    let url = format!("http://{}", host.rpc_addr().unwrap());
+    let client = HttpClientBuilder::default().build(url).unwrap();
+    client.request("settlement_status", rpc_params![]).await.unwrap()
+}
 
 async fn status(host: &HostHandle) -> SettlementStatus {
     let url = format!("http://{}", host.rpc_addr().unwrap());
@@ -670,6 +677,246 @@ async fn the_gateway_aggregates_through_a_worker_on_postgres_and_its_chain_becom
     chain_host.stop().await;
     gateway_host.stop().await;
     stop.cancel();
+}
+
+/// The Gateway places chain leaves in its aggregated proof in the order their batches
+/// executed on it (`GatewayCarry.leafOrder`), while the carried batches stay grouped by chain:
+/// L1 builds the verifier's inputs in that order. A proof in another order than the one carried
+/// is refused, and so is an order that is not one distinct place per carried batch (a repeated
+/// place would leave a slot for a padding leaf, and one past the end or a short order would
+/// drop a batch from the proof). The gas of a reordered batch is printed beside the same batch
+/// in carried order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_takes_the_leaves_in_the_carried_leaf_order_and_refuses_an_order_that_is_no_permutation()
+{
+    let devnet = devnet_of(vec![InitialSettlement::L1]).await.unwrap();
+    let topology = devnet.topology.clone();
+    type Errors = GatewayExecutor::GatewayExecutorErrors;
+    let ids: Vec<u64> = (0..4).map(|i| 6_000 + i).collect();
+    let mut last_of = register_made_up_chains(&topology, &ids).await.unwrap();
+    let operator =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
+            .unwrap();
+    let mut gateway = GatewayL1::new(&topology, operator);
+    gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await.unwrap();
+    let order_bytes = |order: &[u16]| -> Bytes {
+        order.iter().flat_map(|p| p.to_be_bytes()).collect::<Vec<u8>>().into()
+    };
+    let mut gas = Vec::new();
+    // Rounds 2 and 3 carry the same shape (each chain's batch tree frontier one node long).
+    for (tag, order) in [(1u8, None), (2, Some([2u16, 0, 3, 1])), (3, None)] {
+        let runs: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let previous = last_of[id].clone();
+                let next = gateway.chain_batch(*id, &previous, tag);
+                (*id, previous, vec![next])
+            })
+            .collect();
+        let mut carry = GatewayL1::carry(&[], &runs);
+        let Some(order) = order else {
+            // The same shape in carried order, for the gas beside it.
+            let receipt = gateway.settle(gateway.batch(carry)).await.unwrap();
+            gas.push(receipt.gas_used);
+            for (id, _, batches) in &runs {
+                last_of.insert(*id, batches[0].to_stored());
+            }
+            continue;
+        };
+        carry.leafOrder = order_bytes(&order);
+        let honest = gateway.batch(carry.clone());
+
+        // The proof's leaves in carried order while the carry says otherwise.
+        let mut plain = gateway.batch(GatewayCarry { leafOrder: Bytes::new(), ..carry.clone() });
+        plain.carry.leafOrder = order_bytes(&order);
+        assert!(matches!(gateway.refused(&plain).await, Errors::InvalidProof(_)));
+        // The leaves in the right order, the carry saying nothing (L1 keeps the carried order).
+        let mut unsaid = honest.clone();
+        unsaid.carry.leafOrder = Bytes::new();
+        assert!(matches!(gateway.refused(&unsaid).await, Errors::InvalidProof(_)));
+        // Two batches in one place (the slot of place 2 left empty).
+        let mut repeated = honest.clone();
+        repeated.carry.leafOrder = order_bytes(&[0, 0, 3, 1]);
+        let refusal = gateway.refused(&repeated).await;
+        assert!(
+            matches!(&refusal, Errors::LeafOrderInvalid(e) if e.index == U256::from(1) && e.position == U256::ZERO),
+            "{refusal:?}"
+        );
+        // A place past the last leaf.
+        let mut past = honest.clone();
+        past.carry.leafOrder = order_bytes(&[2, 0, 4, 1]);
+        let refusal = gateway.refused(&past).await;
+        assert!(
+            matches!(&refusal, Errors::LeafOrderInvalid(e) if e.index == U256::from(2) && e.position == U256::from(4)),
+            "{refusal:?}"
+        );
+        // Too short, and an odd byte too many.
+        for bytes in [order_bytes(&[2, 0, 1]), {
+            let mut b = order_bytes(&order).to_vec();
+            b.push(0);
+            b.into()
+        }] {
+            let mut short = honest.clone();
+            short.carry.leafOrder = bytes.clone();
+            let refusal = gateway.refused(&short).await;
+            assert!(
+                matches!(&refusal, Errors::LeafOrderLengthMismatch(e) if e.chainBatches == U256::from(4) && e.bytesGiven == U256::from(bytes.len())),
+                "{refusal:?}"
+            );
+        }
+        assert_eq!(gateway.executor.totalBatchesExecuted().call().await.unwrap(), U256::from(2));
+        // The honest batch in its leaf order settles.
+        let receipt = gateway.settle(honest).await.unwrap();
+        gas.push(receipt.gas_used);
+        for (id, _, batches) in &runs {
+            assert_eq!(
+                gateway.executor.lastFinalBatch(U256::from(*id)).call().await.unwrap(),
+                U256::from(2)
+            );
+            last_of.insert(*id, batches[0].to_stored());
+        }
+    }
+    println!(
+        "4 chain batches: settleBatch {} gas in another leaf order, {} in carried order (the same shape)",
+        gas[1], gas[2]
+    );
+}
+
+/// The Gateway's proof backend in the groups test: a mock that makes trees group by group
+/// (groups of 4) whose tops take a while (so that chain batches gather while one runs), and
+/// that records every group and top it makes.
+#[derive(Debug)]
+struct RecordingTreeBackend {
+    inner: MockBackend,
+    groups: std::sync::Mutex<Vec<Vec<BatchPublicInput>>>,
+    tops: std::sync::Mutex<Vec<Vec<BatchPublicInput>>>,
+}
+
+impl ProofBackend for RecordingTreeBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Mock
+    }
+    fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+        self.inner.prove_batch(input)
+    }
+    fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+        self.inner.aggregate(proofs)
+    }
+    fn tree_group_size(&self) -> Option<usize> {
+        self.inner.tree_group_size()
+    }
+    fn aggregates_trees(&self) -> bool {
+        self.inner.aggregates_trees()
+    }
+    fn aggregate_group(&self, proofs: &[BatchProof]) -> ProverResult<gateway_prover::GroupProof> {
+        let group = self.inner.aggregate_group(proofs)?;
+        self.groups.lock().unwrap().push(group.inputs.clone());
+        Ok(group)
+    }
+    fn aggregate_groups(
+        &self,
+        groups: &[gateway_prover::GroupProof],
+    ) -> ProverResult<AggregatedProof> {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let top = self.inner.aggregate_groups(groups)?;
+        self.tops.lock().unwrap().push(top.inputs.clone());
+        Ok(top)
+    }
+    fn verify_group(&self, group: &gateway_prover::GroupProof) -> ProverResult<()> {
+        self.inner.verify_group(group)
+    }
+    fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+        self.inner.verify_batch(proof)
+    }
+    fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+        self.inner.verify_aggregated(proof)
+    }
+    fn aggregated_calldata(&self, proof: &AggregatedProof) -> alloy::primitives::Bytes {
+        self.inner.aggregated_calldata(proof)
+    }
+}
+
+/// Two chains settle through a Gateway whose backend makes trees group by group: the chain
+/// batches' leaves are in the order they executed on the Gateway (not grouped by chain), L1
+/// takes that order, and while one Gateway batch's top is proved, the whole groups of the next
+/// are aggregated before it is sealed, each once; its proof job takes them
+/// (`settlement_status.gateway.treeGroups`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_of_the_next_gateway_batch_are_aggregated_before_it_is_sealed_in_execution_order() {
+    init_tracing();
+    let devnet =
+        devnet_of(vec![InitialSettlement::Gateway, InitialSettlement::Gateway]).await.unwrap();
+    let topology = devnet.topology.clone();
+    let backend = Arc::new(RecordingTreeBackend {
+        inner: MockBackend::with_tree_groups(4),
+        groups: Default::default(),
+        tops: Default::default(),
+    });
+    let mut config = gateway_config(&topology);
+    if let Some(mode) = config.gateway.as_mut() {
+        mode.max_chain_batches = Some(15);
+    }
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (mut gateway_host, _, _) = fixtures::start_settlement_proving_with(
+        config,
+        &topology.gateway.node.rpc_url,
+        dirs[0].path(),
+        Arc::clone(&backend) as Arc<dyn ProofBackend>,
+    )
+    .await
+    .unwrap();
+    let mut hosts = Vec::new();
+    let mut traffic = Vec::new();
+    for (chain, dir) in topology.chains.iter().zip(&dirs[1..]) {
+        hosts.push(
+            start_host(chain_config(&topology, chain), &chain.node.rpc_url, dir.path())
+                .await
+                .unwrap()
+                .0,
+        );
+        traffic.push(Traffic::new(chain.node.rpc_url.clone(), &chain.operator_key).unwrap());
+    }
+    let ids: Vec<u64> = topology.chains.iter().map(|c| c.node.chain_id).collect();
+    let l1 =
+        signer_provider(topology.l1.node.rpc_url.clone(), &topology.l1.governance_key).unwrap();
+    let l1_executor = GatewayExecutor::new(topology.gateway_l1_executor, &l1);
+    // A top whose chain leaves are not grouped by chain: they went in execution order.
+    let interleaved = |top: &Vec<BatchPublicInput>| {
+        let chains: Vec<u64> = top[1..].iter().map(|i| i.chain_id).collect();
+        chains.windows(2).any(|w| w[0] > w[1])
+    };
+    wait_for("a group made ahead used, and a Gateway batch in execution order settled", || async {
+        for t in &traffic {
+            t.blocks(1, 1).await.unwrap();
+        }
+        let value = status_json(&gateway_host).await;
+        let used = value["gateway"]["treeGroups"]["usedReady"].as_u64().unwrap_or(0);
+        let tops = backend.tops.lock().unwrap().clone();
+        let settled = l1_executor.totalBatchesExecuted().call().await.unwrap();
+        used >= 1 && tops.iter().any(interleaved) && settled >= U256::from(tops.len())
+    })
+    .await;
+    // Each group was made once (ahead or at its seal, never both).
+    let groups = backend.groups.lock().unwrap().clone();
+    let mut seen = std::collections::HashSet::new();
+    for group in &groups {
+        assert!(seen.insert(group.clone()), "group made twice: {group:?}");
+    }
+    let value = status_json(&gateway_host).await;
+    let counts = &value["gateway"]["treeGroups"];
+    assert_eq!(
+        counts["madeAhead"].as_u64().unwrap() + counts["madeAtSeal"].as_u64().unwrap(),
+        groups.len() as u64,
+        "{counts}"
+    );
+    // Every chain batch of a settled top is L1-final.
+    for id in &ids {
+        assert!(l1_executor.lastFinalBatch(U256::from(*id)).call().await.unwrap() >= U256::from(1));
+    }
+    for mut host in hosts {
+        host.stop().await;
+    }
+    gateway_host.stop().await;
 }
 
 /// One Gateway batch carrying 1, 4, 16 and 64 chain batches (of as many chains, 64 in the

@@ -375,6 +375,8 @@ async fn real_halo2_proofs_verify_natively_and_in_the_generated_verifiers_on_anv
             // batch tree.
             sharedTree: Vec::new(),
             frontiers: vec![gateway_primitives::ChainFrontier::default()],
+            // One chain batch: in its carried place.
+            leafOrder: Bytes::new(),
         };
         gateway_executor.settleBatch(
             convert(&gateway_genesis).unwrap(),

@@ -27,8 +27,10 @@ import {
 ///   L1-final batch roots): one hash of the shared tree and each chain's leaf count in storage,
 ///   the tree and the carried chains' frontiers in calldata, checked against them; a Gateway
 ///   batch whose `l2LogsRoot` differs is refused.
-/// The verifier sees `[gatewayChainId, gatewayInput, chainId_1, input_1, ...]`: every chain's
-/// leaf proof binds its chain id, so a Gateway cannot pass one chain's proof off as another's.
+/// The verifier sees `[gatewayChainId, gatewayInput, chainId_1, input_1, ...]`, the chain
+/// batches in the order `GatewayCarry.leafOrder` gives (the order they executed on the Gateway):
+/// every chain's leaf proof binds its chain id, so a Gateway cannot pass one chain's proof off as
+/// another's.
 contract GatewayExecutor is GovernedVerifier, PriorityQueue {
 
     /// @notice The operator role bit that may settle batches (its own bit: holding other roles
@@ -134,6 +136,11 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
     error SharedRootMismatch(uint256 batchNumber, bytes32 expected, bytes32 got);
     /// @notice A handover names a batch below the chain's last L1-final one.
     error StaleHandover(uint256 chainId, uint256 lastBatch, uint256 lastFinalBatch);
+    /// @notice `leafOrder` does not hold two bytes per carried chain batch.
+    error LeafOrderLengthMismatch(uint256 chainBatches, uint256 bytesGiven);
+    /// @notice `leafOrder` places carried chain batch `index` at `position`, which is past the
+    /// last leaf or taken by another batch (it must be a permutation).
+    error LeafOrderInvalid(uint256 index, uint256 position);
     /// @notice The aggregated proof does not prove exactly these batches.
     error InvalidProof();
 
@@ -272,6 +279,7 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             if (batch.l2LogsRoot != expectedRoot) revert SharedRootMismatch(number, expectedRoot, batch.l2LogsRoot);
             sharedTreeHash = _hashOf(tree);
         }
+        inputs = _inLeafOrder(inputs, carry.leafOrder);
         // A verifier that reverts (a malformed proof) refuses the proof as well.
         try verifier.verify(inputs, proof) returns (bool valid) {
             if (!valid) revert InvalidProof();
@@ -473,6 +481,53 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         }
         uint256 input = Commitments.publicInput(prevState, c.newStateCommitment, commitment);
         if (input != r.publicInput) revert ChainPublicInputMismatch(id, next, input, r.publicInput);
+    }
+
+    /// @dev The verifier's inputs with the chain batches' leaves moved where `order` puts them
+    /// (`GatewayCarry.leafOrder`): `inputs` itself when `order` is empty. Each carried batch
+    /// goes to a distinct position below their count, so every leaf is in the proof once and
+    /// no slot is left empty.
+    function _inLeafOrder(uint256[] memory inputs, bytes calldata order)
+        internal
+        pure
+        returns (uint256[] memory out)
+    {
+        if (order.length == 0) return inputs;
+        uint256 n = (inputs.length - 2) / 2;
+        if (order.length != 2 * n) revert LeafOrderLengthMismatch(n, order.length);
+        out = new uint256[](inputs.length);
+        // One bit per place, set when a batch takes it.
+        uint256[] memory taken = new uint256[]((n >> 8) + 1);
+        uint256 bad = type(uint256).max;
+        assembly ("memory-safe") {
+            let src := add(inputs, 0x20)
+            let dst := add(out, 0x20)
+            // The Gateway's own leaf stays first.
+            mstore(dst, mload(src))
+            mstore(add(dst, 0x20), mload(add(src, 0x20)))
+            let bits := add(taken, 0x20)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let at := shr(240, calldataload(add(order.offset, shl(1, i))))
+                if iszero(lt(at, n)) {
+                    bad := i
+                    break
+                }
+                let word := add(bits, shl(5, shr(8, at)))
+                let bit := shl(and(at, 0xff), 1)
+                let held := mload(word)
+                if and(held, bit) {
+                    bad := i
+                    break
+                }
+                mstore(word, or(held, bit))
+                // Batch i's two words (chain id, input) from place i to place `at`.
+                let from := add(src, shl(6, add(i, 1)))
+                let to := add(dst, shl(6, add(at, 1)))
+                mstore(to, mload(from))
+                mstore(add(to, 0x20), mload(add(from, 0x20)))
+            }
+        }
+        if (bad != type(uint256).max) revert LeafOrderInvalid(bad, uint16(bytes2(order[2 * bad:2 * bad + 2])));
     }
 
     /// @dev Where chain `id`'s root is in `tree` (see `_sharedTree`), the chain being its

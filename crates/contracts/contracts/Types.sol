@@ -70,6 +70,13 @@ struct GatewayCarry {
     /// `sharedTree` (after the chains this batch adds) and the frontier of its batch tree,
     /// which L1 checks against the root there before appending the run's batch roots.
     ChainFrontier[] frontiers;
+    /// @notice Where each carried chain batch's leaf is in the aggregated proof, after the
+    /// Gateway's own: two bytes per entry of `chainBatches` (big-endian), a permutation of
+    /// `0..chainBatches.length`; empty when the leaves are in `chainBatches`' order. The Gateway
+    /// places leaves in the order their batches executed on it (a position fixed as soon as a
+    /// batch executes, so a group of leaves is aggregated before the Gateway batch is sealed),
+    /// while `chainBatches` is grouped by chain for L1's checks.
+    bytes leafOrder;
 }
 
 /// @notice A chain of the Gateway's shared tree and the root of its batch tree.

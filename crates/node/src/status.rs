@@ -227,6 +227,16 @@ pub fn render(statuses: &[Value]) -> String {
                 u64_at(backlog, "/oldestAgeS"),
             );
         }
+        if let Some(groups) = gw.get("treeGroups").filter(|g| g.is_object()) {
+            let _ = writeln!(
+                out,
+                "  tree groups: {} made ahead of their Gateway batch ({} used, {} ready now), {} made at seal",
+                u64_at(groups, "/madeAhead"),
+                u64_at(groups, "/usedReady"),
+                u64_at(groups, "/ready"),
+                u64_at(groups, "/madeAtSeal"),
+            );
+        }
         for chain in gw.get("chains").and_then(Value::as_array).into_iter().flatten() {
             if let Some(why) = chain.get("heldBack").and_then(Value::as_str) {
                 let _ = writeln!(out, "  chain {} HELD BACK: {why}", u64_at(chain, "/chainId"));
@@ -317,6 +327,7 @@ mod tests {
                         "directL1GasPerChainBatch": 90000, "l1CostWei": "0x10",
                         "fees": {"priceWei": "0x5", "nextPriceWei": "0x7", "nextPriceFromBlock": 120, "collectedWei": "0x14"},
                         "provingBacklog": {"waitingForProof": 5, "blocks": 9, "chainBatches": 4, "oldestAgeS": 12},
+                        "treeGroups": {"madeAhead": 6, "madeAtSeal": 3, "usedReady": 5, "ready": 1},
                         "chains": [{"chainId": 271, "heldBack": "a junk proof"}]}
         });
         let table = render(&[chain, gateway]);
@@ -340,8 +351,13 @@ mod tests {
             "  gathering: 4 chain batches in 9 blocks, the oldest 12 s old while batch 5 waits for its proof",
             "{table}"
         );
-        assert!(rows[7].contains("chain 271 HELD BACK: a junk proof"), "{table}");
-        assert_eq!(rows.len(), 8);
+        assert_eq!(
+            rows[7],
+            "  tree groups: 6 made ahead of their Gateway batch (5 used, 1 ready now), 3 made at seal",
+            "{table}"
+        );
+        assert!(rows[8].contains("chain 271 HELD BACK: a junk proof"), "{table}");
+        assert_eq!(rows.len(), 9);
     }
 
     #[test]

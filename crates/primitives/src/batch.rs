@@ -1,6 +1,6 @@
 //! Batch types and their hashes (DESIGN section 4).
 
-use alloy_primitives::{B256, U256, keccak256};
+use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_sol_types::{SolValue, sol};
 
 sol! {
@@ -63,6 +63,10 @@ sol! {
         /// (after the chains this batch adds) and the frontier of its batch tree as L1 holds it
         /// ([`crate::IncrementalTree::frontier`]), which L1 checks against the root there.
         ChainFrontier[] frontiers;
+        /// Where each entry of `chainBatches` is among the aggregated proof's chain leaves
+        /// (after the Gateway's own): two big-endian bytes each, a permutation; empty when the
+        /// leaves are in `chainBatches`' order ([`crate::encode_leaf_order`]).
+        bytes leafOrder;
     }
 
     /// A chain of the Gateway's shared tree and the root of its batch tree.
@@ -160,6 +164,21 @@ pub fn gateway_commitment(output_hash: B256, chain_batches: &[ChainBatchRef]) ->
     packed[..32].copy_from_slice(output_hash.as_slice());
     packed[32..].copy_from_slice(keccak256(chain_batches.abi_encode()).as_slice());
     keccak256(packed)
+}
+
+/// `GatewayCarry.leafOrder` for `positions` (where each carried chain batch's leaf is among the
+/// aggregated proof's chain leaves, in the order of `chainBatches`): two big-endian bytes each,
+/// or empty when every batch is where it is carried (L1 then keeps the carried order). `None`
+/// when a position does not fit two bytes.
+pub fn encode_leaf_order(positions: &[usize]) -> Option<Bytes> {
+    if positions.iter().enumerate().all(|(i, at)| i == *at) {
+        return Some(Bytes::new());
+    }
+    let mut bytes = Vec::with_capacity(2 * positions.len());
+    for at in positions {
+        bytes.extend_from_slice(&u16::try_from(*at).ok()?.to_be_bytes());
+    }
+    Some(bytes.into())
 }
 
 /// `keccak256(abi.encode(info))`: what contracts store per batch.

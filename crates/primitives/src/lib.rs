@@ -23,8 +23,8 @@ pub mod vectors;
 
 pub use batch::{
     ChainBatchRef, ChainFrontier, ChainRoot, CommitBatchInfo, DaScheme, GatewayCarry,
-    StoredBatchInfo, batch_leaf, batch_output_hash, chain_leaf, gateway_commitment, public_input,
-    stored_batch_hash,
+    StoredBatchInfo, batch_leaf, batch_output_hash, chain_leaf, encode_leaf_order,
+    gateway_commitment, public_input, stored_batch_hash,
 };
 pub use interop::{MessageProof, dependency_roots_rolling_hash, message_leaf, message_leaf_of_log};
 pub use merkle::{

@@ -98,6 +98,10 @@ impl ProofBackend for MockBackend {
         self.tree_groups
     }
 
+    fn aggregates_trees(&self) -> bool {
+        self.tree_groups.is_some()
+    }
+
     fn aggregate_group(&self, proofs: &[BatchProof]) -> ProverResult<GroupProof> {
         let Some(size) = self.tree_groups else {
             return Err(ProverError::Failed {

@@ -167,12 +167,21 @@ pub fn stored_batch_info(b: &gateway_store::ChainBatchInfo) -> StoredBatchInfo {
 /// What Gateway batch `contents` carries, as `GatewayExecutor.settleBatch` takes it: the chain
 /// batches, one previous batch per run of one chain (the batch before the run's first), the
 /// chains the shared tree added, what L1 holds of the shared tree (`shared_tree`) and, per run,
-/// where the chain is in it and its batch tree's frontier (`frontiers`).
+/// where the chain is in it and its batch tree's frontier (`frontiers`), and where each chain
+/// batch's leaf is in the aggregated proof (`leaf_order`, in the order of
+/// `contents.chainBatches`; `GatewayCarry.leafOrder`).
 pub fn gateway_carry(
     contents: &GatewayBatchContents,
     shared_tree: Vec<gateway_primitives::ChainRoot>,
     frontiers: Vec<gateway_primitives::ChainFrontier>,
+    leaf_order: &[usize],
 ) -> SettlementResult<gateway_primitives::GatewayCarry> {
+    let order = gateway_primitives::encode_leaf_order(leaf_order).ok_or_else(|| {
+        SettlementError::Corrupt(format!(
+            "a Gateway batch carries {} chain batches: more than a leaf order can place (65,536)",
+            leaf_order.len()
+        ))
+    })?;
     let mut previous = Vec::new();
     let mut last_chain = None;
     for r in &contents.chainBatches {
@@ -187,6 +196,7 @@ pub fn gateway_carry(
         chainsAdded: contents.chainsAdded.iter().map(|id| U256::from(*id)).collect(),
         sharedTree: shared_tree,
         frontiers,
+        leafOrder: order,
     })
 }
 

@@ -13,7 +13,7 @@ use crate::{
     commitment::batch_public_input,
     config::SettlementConfig,
     error::{SettlementError, SettlementResult},
-    gateway::Gateway,
+    gateway::{Gateway, groups::ReadyGroups},
     state::{IDLE_TICK, Pipeline, wait},
 };
 
@@ -133,18 +133,20 @@ const JOB_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis
 
 /// The blocking part of a proof job: the batch's proof, checked natively; in Gateway mode ONE
 /// proof over the Gateway's leaf and every carried chain batch's. Returns what is stored.
+/// A tree's groups made ahead ([`crate::gateway::groups`]) are taken.
 fn prove_job(
     backend: &dyn ProofBackend,
     input: &gateway_prover::BatchPublicInput,
-    chain_leaves: Option<Vec<BatchProof>>,
+    chain_leaves: Option<(Vec<BatchProof>, Arc<ReadyGroups>)>,
+    cancel: &gateway_prover::JobCancel,
 ) -> Result<Vec<u8>, gateway_prover::ProverError> {
     let proof = backend.prove_batch(input)?;
     backend.verify_batch(&proof)?;
-    let Some(chain_leaves) = chain_leaves else { return Ok(proof.bytes.to_vec()) };
+    let Some((chain_leaves, ready)) = chain_leaves else { return Ok(proof.bytes.to_vec()) };
     let mut leaves = Vec::with_capacity(1 + chain_leaves.len());
     leaves.push(proof);
     leaves.extend(chain_leaves);
-    let aggregated = backend.aggregate(&leaves)?;
+    let aggregated = crate::gateway::groups::aggregate(backend, &leaves, &ready, cancel)?;
     backend.verify_aggregated(&aggregated)?;
     Ok(backend.aggregated_calldata(&aggregated).to_vec())
 }
@@ -161,7 +163,7 @@ async fn prove_one(
     let input = batch_public_input(store, config, batch.number)?;
     let chain_leaves = match gateway {
         Some(gateway) => match gateway.chain_leaves(store, backend.as_ref(), batch.number) {
-            Ok(leaves) => Some(leaves),
+            Ok(leaves) => Some((leaves, Arc::clone(&gateway.ready))),
             Err(err @ SettlementError::ChainProofInvalid { chain_id, .. }) => {
                 gateway.hold_back(store, batch.number, chain_id, &err.to_string())?;
                 return Ok(false);
@@ -171,7 +173,7 @@ async fn prove_one(
         None => None,
     };
     // Gateway mode: the job aggregates the carried chain batches' proofs.
-    let aggregates = chain_leaves.as_ref().is_some_and(|leaves| !leaves.is_empty());
+    let aggregates = chain_leaves.as_ref().is_some_and(|(leaves, _)| !leaves.is_empty());
     let started = Instant::now();
     let job_backend = Arc::clone(backend);
     let cancel = gateway_prover::JobCancel::new();
@@ -188,7 +190,7 @@ async fn prove_one(
     }
     let mut job = tokio::task::spawn_blocking(move || {
         gateway_prover::run_job(&job_cancel, || {
-            prove_job(job_backend.as_ref(), &input, chain_leaves)
+            prove_job(job_backend.as_ref(), &input, chain_leaves, &job_cancel)
         })
     });
     let mut guard = CancelOnDrop(Some(cancel.clone()));

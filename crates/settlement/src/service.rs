@@ -166,6 +166,18 @@ impl Settlement {
             "prover",
             crate::prove::run(Arc::clone(pipeline), self.gateway.clone(), shutdown.clone()),
         );
+        if let Some(gateway) = &self.gateway
+            && crate::gateway::groups::group_size(pipeline.backend.as_ref()).is_some()
+        {
+            supervisor.spawn(
+                "groups-ahead",
+                crate::gateway::groups::run(
+                    Arc::clone(pipeline),
+                    Arc::clone(gateway),
+                    shutdown.clone(),
+                ),
+            );
+        }
         if let Some(finality) = &self.finality {
             supervisor.spawn(
                 "finality",

@@ -294,6 +294,9 @@ pub struct GatewayStatus {
     pub fees: Option<GatewayFeesStatus>,
     /// What gathers for the next Gateway batch while one waits for its aggregated proof.
     pub proving_backlog: ProvingBacklog,
+    /// With a backend that makes trees group by group: the groups of Gateway batches' proofs
+    /// made ahead of their seal and at it, since the node started (`None` otherwise).
+    pub tree_groups: Option<crate::gateway::groups::GroupCounts>,
     /// Per chain.
     pub chains: Vec<GatewayChainStatus>,
     /// The last few Gateway batches.

@@ -304,6 +304,39 @@ pub(super) fn batch_contents(
     Ok((contents, holds, mirror))
 }
 
+/// Where each chain batch `contents` carries (a Gateway batch over blocks `from..=to`) is among
+/// its aggregated proof's chain leaves, in the order of `contents.chainBatches`: the order the
+/// batches executed on the Gateway (block, then log), those carried over from before `from`
+/// first. A batch's place is fixed as soon as it executes (later ones only come after it), so
+/// whole groups of leaves are aggregated before the Gateway batch is sealed
+/// ([`super::Gateway::upcoming_groups`]); `chainBatches` stays grouped by chain for L1.
+pub(super) fn leaf_order(
+    store: &Store,
+    contents: &GatewayBatchContents,
+    from: u64,
+    to: u64,
+) -> SettlementResult<Vec<usize>> {
+    let mut executed_at: HashMap<(u64, u64), (u64, usize)> = HashMap::new();
+    for (block, events) in store.gateway_block_events(from..=to)? {
+        for (index, e) in events.executed.iter().enumerate() {
+            executed_at.entry((e.chainId, e.batchNumber)).or_insert((block, index));
+        }
+    }
+    let key = |r: &ChainRef| {
+        let id = (r.chainId.saturating_to::<u64>(), r.batchNumber.saturating_to::<u64>());
+        // Carried over from an earlier Gateway batch's range: before everything this range
+        // executed (a stable sort keeps them in chain order).
+        executed_at.get(&id).copied().unwrap_or((0, 0))
+    };
+    let mut by_execution: Vec<usize> = (0..contents.chainBatches.len()).collect();
+    by_execution.sort_by_key(|i| key(&contents.chainBatches[*i]));
+    let mut positions = vec![0; by_execution.len()];
+    for (at, i) in by_execution.into_iter().enumerate() {
+        positions[i] = at;
+    }
+    Ok(positions)
+}
+
 pub(super) fn executed_per_block(
     store: &Store,
     from: u64,
@@ -397,6 +430,48 @@ mod tests {
             .iter()
             .map(|r| (r.chainId.saturating_to(), r.batchNumber.saturating_to()))
             .collect()
+    }
+
+    /// Leaves go in the order their batches executed (block, then log), those carried over from
+    /// before the range first, whatever the chain ids; the carried batches stay grouped by chain.
+    #[test]
+    fn leaves_are_placed_in_execution_order_with_carried_over_batches_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let block = |executed: Vec<ExecutedChainBatch>| GatewayBlockEvents {
+            executed,
+            ..Default::default()
+        };
+        store
+            .write(|tx| {
+                tx.put_gateway_block_events(5, &block(vec![executed(271, 1), executed(270, 1)]))?;
+                tx.put_gateway_block_events(6, &block(vec![executed(270, 2), executed(271, 2)]))
+            })
+            .unwrap();
+        let carried = |pairs: &[(u64, u64)]| GatewayBatchContents {
+            chainBatches: pairs
+                .iter()
+                .map(|(c, n)| ChainRef {
+                    chainId: U256::from(*c),
+                    batchNumber: U256::from(*n),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        // Grouped by chain: 270/1, 270/2, 271/1, 271/2; executed 271/1, 270/1, 270/2, 271/2.
+        let contents = carried(&[(270, 1), (270, 2), (271, 1), (271, 2)]);
+        assert_eq!(leaf_order(&store, &contents, 5, 6).unwrap(), vec![1, 2, 0, 3]);
+        // 269/7 executed before block 5 (a cap left it): first; a range that holds only
+        // block 6 puts 270/1 and 271/1 (executed before it) first too, in carried order.
+        let contents = carried(&[(269, 7), (270, 1), (270, 2), (271, 1), (271, 2)]);
+        assert_eq!(leaf_order(&store, &contents, 5, 6).unwrap(), vec![0, 2, 3, 1, 4]);
+        let contents = carried(&[(270, 1), (270, 2), (271, 1), (271, 2)]);
+        assert_eq!(leaf_order(&store, &contents, 6, 6).unwrap(), vec![0, 2, 1, 3]);
+        // One place each, every place taken.
+        let mut places = leaf_order(&store, &contents, 5, 6).unwrap();
+        places.sort_unstable();
+        assert_eq!(places, vec![0, 1, 2, 3]);
     }
 
     #[test]

@@ -23,6 +23,7 @@
 
 mod contents;
 mod events;
+pub(crate) mod groups;
 
 use std::sync::Mutex;
 
@@ -35,7 +36,9 @@ use reth_primitives_traits::RecoveredBlock;
 use tracing::{error, info, warn};
 
 use self::{
-    contents::{Holds, L1Mirror, L1MirrorCheckpoint, batch_contents, executed_per_block},
+    contents::{
+        Holds, L1Mirror, L1MirrorCheckpoint, batch_contents, executed_per_block, leaf_order,
+    },
     events::block_events,
 };
 use crate::{
@@ -57,6 +60,8 @@ pub(crate) struct Gateway {
     /// What L1 holds after the Gateway batches below the last one sent from here, so that
     /// sending (and sending again) does not fold every earlier batch either.
     sent_mirror: Mutex<Option<(u64, L1Mirror)>>,
+    /// Groups of leaves aggregated ahead of their Gateway batch's seal ([`groups`]).
+    pub(crate) ready: std::sync::Arc<groups::ReadyGroups>,
 }
 
 #[derive(Debug, Default)]
@@ -184,6 +189,7 @@ impl Gateway {
             totals: Mutex::default(),
             mirror: Mutex::default(),
             sent_mirror: Mutex::default(),
+            ready: std::sync::Arc::default(),
         }
     }
 
@@ -285,8 +291,23 @@ impl Gateway {
         Ok(view)
     }
 
+    /// Prove and send: where each chain batch Gateway batch `number` (carrying `contents`)
+    /// carries is among its aggregated proof's chain leaves, in the order of
+    /// `contents.chainBatches`: the order they executed on the Gateway (`GatewayCarry.
+    /// leafOrder` on L1).
+    pub(crate) fn leaf_order(
+        &self,
+        store: &Store,
+        number: u64,
+        contents: &GatewayBatchContents,
+    ) -> SettlementResult<Vec<usize>> {
+        let batch = store.batch(number)?.ok_or(SettlementError::MissingBatch(number))?;
+        leaf_order(store, contents, batch.first_block, batch.last_block)
+    }
+
     /// Prove: the leaf proofs of the chain batches Gateway batch `number` carries, as the
-    /// chains proved them on the Gateway.
+    /// chains proved them on the Gateway, in the order of its aggregated proof's leaves
+    /// ([`Gateway::leaf_order`]).
     pub(crate) fn chain_leaves(
         &self,
         store: &Store,
@@ -294,6 +315,61 @@ impl Gateway {
         number: u64,
     ) -> SettlementResult<Vec<BatchProof>> {
         let contents = gateway_contents(store, number)?;
+        let order = self.leaf_order(store, number, &contents)?;
+        Ok(in_proof_order(self.leaves_of(store, backend, number, &contents)?, &order))
+    }
+
+    /// Make ahead ([`groups`]): the chain leaves, in proof order, of the Gateway batch that
+    /// gathers now, as it would be sealed over the blocks stored deep enough (cut as
+    /// [`Gateway::cap`] cuts them); none while a chain would be held back (sealing decides).
+    pub(crate) fn upcoming_leaves(
+        &self,
+        store: &Store,
+        config: &crate::config::SettlementConfig,
+        backend: &dyn ProofBackend,
+    ) -> SettlementResult<Vec<BatchProof>> {
+        let last = store.last_batch()?;
+        let (number, from) = match &last {
+            Some(batch) => (batch.number + 1, batch.last_block + 1),
+            None => (1, 1),
+        };
+        let Some(tip) = store.last_block()? else { return Ok(Vec::new()) };
+        let mut to = tip.number.saturating_sub(config.confirmations);
+        if to < from {
+            return Ok(Vec::new());
+        }
+        if let Some(fits) = self.cap(store, number, from, (to - from + 1) as usize)? {
+            to = from + fits as u64 - 1;
+        }
+        let mirror = {
+            let cached = lock(&self.mirror);
+            match cached.as_ref() {
+                Some((through, mirror))
+                    if through + 1 == number && mirror.holds(store, *through)? =>
+                {
+                    mirror.clone()
+                }
+                _ => L1Mirror::before(store, number)?,
+            }
+        };
+        let (contents, holds, _) =
+            batch_contents(store, mirror, number, from, to, self.mode.max_chain_batches)?;
+        if !holds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let order = leaf_order(store, &contents, from, to)?;
+        Ok(in_proof_order(self.leaves_of(store, backend, number, &contents)?, &order))
+    }
+
+    /// The leaf proofs of the chain batches `contents` carries (Gateway batch `number`, sealed
+    /// or about to be), in its order, each checked.
+    fn leaves_of(
+        &self,
+        store: &Store,
+        backend: &dyn ProofBackend,
+        number: u64,
+        contents: &GatewayBatchContents,
+    ) -> SettlementResult<Vec<BatchProof>> {
         let mut leaves = Vec::with_capacity(contents.chainBatches.len());
         for carried in &contents.chainBatches {
             let (chain_id, batch_number) = (
@@ -446,10 +522,23 @@ impl Gateway {
             // Read by the metrics loop (`Settlement::status` fills it in).
             fees: None,
             proving_backlog: proving_backlog(store, open)?,
+            tree_groups: self.ready.status(),
             chains: chains.into_values().collect(),
             recent_batches: recent,
         })
     }
+}
+
+/// `leaves` (in the order of a Gateway batch's `chainBatches`) moved to their places in its
+/// aggregated proof (`order`, from [`Gateway::leaf_order`]).
+fn in_proof_order(leaves: Vec<BatchProof>, order: &[usize]) -> Vec<BatchProof> {
+    let mut placed: Vec<Option<BatchProof>> = vec![None; leaves.len()];
+    for (leaf, at) in leaves.into_iter().zip(order) {
+        if let Some(slot) = placed.get_mut(*at) {
+            *slot = Some(leaf);
+        }
+    }
+    placed.into_iter().flatten().collect()
 }
 
 /// What gathers for the next Gateway batch: the Gateway's stored blocks above the last sealed

@@ -570,7 +570,9 @@ impl Sender {
         let sealed = [batch.commit_info.clone()];
         let contents = crate::commitment::gateway_contents(&self.store, number)?;
         let (shared_tree, frontiers) = gateway.l1_view(&self.store, number, &contents)?;
-        let carry = convert(&crate::commitment::gateway_carry(&contents, shared_tree, frontiers)?)?;
+        let order = gateway.leaf_order(&self.store, number, &contents)?;
+        let carry =
+            convert(&crate::commitment::gateway_carry(&contents, shared_tree, frontiers, &order)?)?;
         let prev = convert(&stored_info(&self.store, &self.config, number - 1)?)?;
         let call = self.gateway_executor.settleBatch(
             prev,

@@ -1,0 +1,379 @@
+//! Gateway mode with a backend that makes trees group by group: the groups of a Gateway batch's
+//! leaves aggregated before it is sealed.
+//!
+//! A Gateway batch's aggregated proof is a tree whose first level aggregates groups of
+//! [`ProofBackend::tree_group_size`] leaves: the Gateway's own leaf first, then the chain
+//! batches' in the order they executed on the Gateway ([`super::Gateway::leaf_order`]). A chain
+//! batch's place is fixed once it executes (later ones come after it), so every full group after
+//! the first (which holds the Gateway's leaf, made only once the batch is sealed) is aggregated
+//! while the Gateway batch still gathers ([`run`]). Its proof job then takes them
+//! ([`aggregate`]): only the first group, a last partial one and the top remain.
+//!
+//! A group made for leaves the sealed batch does not hold in those places (a chain held back,
+//! a reorg, a batch cut by another limit) is simply not used: it is dropped once
+//! [`MAX_READY`] newer ones are kept.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::{Arc, Condvar, Mutex},
+    time::Duration,
+};
+
+use gateway_prover::{
+    AggregatedProof, BatchProof, BatchPublicInput, GroupProof, JobCancel, ProofBackend,
+    ProverError, ProverResult,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::Gateway;
+use crate::{
+    error::SettlementResult,
+    state::{IDLE_TICK, Pipeline},
+    support::lock,
+};
+
+/// Groups made ahead and not used yet that are kept (the oldest go first).
+pub(crate) const MAX_READY: usize = 64;
+/// How long a proof job waits for a group being made ahead before making it itself (a real
+/// group takes minutes on a small machine; through a job queue, making it again would be the
+/// same queued job anyway).
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(3600);
+
+/// The group size when `backend` makes its trees group by group (`None`: it aggregates in one
+/// piece, and nothing is made ahead).
+pub(crate) fn group_size(backend: &dyn ProofBackend) -> Option<usize> {
+    backend.tree_group_size().filter(|size| *size >= 1 && backend.aggregates_trees())
+}
+
+type Key = Vec<BatchPublicInput>;
+
+/// Groups made ahead of their Gateway batch's seal, and those being made.
+#[derive(Debug, Default)]
+pub(crate) struct ReadyGroups {
+    state: Mutex<ReadyState>,
+    changed: Condvar,
+    /// The backend makes trees group by group ([`run`] works).
+    enabled: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct ReadyState {
+    made: HashMap<Key, GroupProof>,
+    /// Insertion order of `made`, to drop the oldest.
+    order: VecDeque<Key>,
+    making: HashSet<Key>,
+    counts: GroupCounts,
+}
+
+/// How the groups of Gateway batches' proofs were made, since the node started
+/// (`settlement_status.gateway.treeGroups`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupCounts {
+    /// Groups aggregated while their Gateway batch still gathered.
+    pub made_ahead: u64,
+    /// Groups a sealed Gateway batch's proof job made itself (its first group, the Gateway's
+    /// leaf in it; a last partial one; any not made ahead).
+    pub made_at_seal: u64,
+    /// Groups made ahead that a sealed Gateway batch's proof used.
+    pub used_ready: u64,
+    /// Groups made ahead and ready now.
+    pub ready: u64,
+}
+
+impl ReadyGroups {
+    /// The counts, with the groups ready now.
+    pub(crate) fn counts(&self) -> GroupCounts {
+        let state = lock(&self.state);
+        GroupCounts { ready: state.made.len() as u64, ..state.counts }
+    }
+
+    /// The counts when the backend makes trees group by group (`settlement_status`).
+    pub(crate) fn status(&self) -> Option<GroupCounts> {
+        self.enabled.load(std::sync::atomic::Ordering::Relaxed).then(|| self.counts())
+    }
+
+    /// Marks `key` as being made; false when it is made or being made already.
+    fn start(&self, key: &Key) -> bool {
+        let mut state = lock(&self.state);
+        !state.made.contains_key(key) && state.making.insert(key.clone())
+    }
+
+    /// Ends making `key`: keeps the group when there is one.
+    fn finish(&self, key: &Key, group: Option<GroupProof>) {
+        let mut state = lock(&self.state);
+        state.making.remove(key);
+        if let Some(group) = group {
+            state.counts.made_ahead += 1;
+            state.order.push_back(key.clone());
+            state.made.insert(key.clone(), group);
+            while state.order.len() > MAX_READY {
+                if let Some(oldest) = state.order.pop_front() {
+                    state.made.remove(&oldest);
+                }
+            }
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// The group made ahead for `key`, waiting while it is being made (at most `wait`).
+    fn take(&self, key: &Key, wait: Duration, cancel: &JobCancel) -> Option<GroupProof> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(group) = state.made.remove(key) {
+                state.order.retain(|k| k != key);
+                state.counts.used_ready += 1;
+                return Some(group);
+            }
+            let now = std::time::Instant::now();
+            if !state.making.contains(key) || now >= deadline || cancel.is_cancelled() {
+                return None;
+            }
+            let slice = (deadline - now).min(Duration::from_millis(200));
+            state = match self.changed.wait_timeout(state, slice) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    fn made_at_seal(&self, n: u64) {
+        lock(&self.state).counts.made_at_seal += n;
+    }
+}
+
+/// The full groups after the first among `leaves` (a Gateway batch's chain leaves in proof
+/// order, the Gateway's own leaf to go before them) of `size` leaves each.
+pub(crate) fn full_groups_after_first(leaves: &[BatchProof], size: usize) -> Vec<Vec<BatchProof>> {
+    if size == 0 || leaves.len() < size {
+        return Vec::new();
+    }
+    // The first group is the Gateway's leaf and the first `size - 1` chain leaves.
+    leaves[size - 1..].chunks_exact(size).map(<[BatchProof]>::to_vec).collect()
+}
+
+/// A Gateway batch's aggregated proof over `leaves` (the Gateway's first, then the chain
+/// batches' in proof order): a tree of groups when the backend makes trees group by group,
+/// taking the groups made ahead (or being made: it waits for them) and making the others side
+/// by side; else the backend's own aggregation.
+pub(crate) fn aggregate(
+    backend: &dyn ProofBackend,
+    leaves: &[BatchProof],
+    ready: &ReadyGroups,
+    cancel: &JobCancel,
+) -> ProverResult<AggregatedProof> {
+    let Some(size) = group_size(backend) else { return backend.aggregate(leaves) };
+    let chunks: Vec<&[BatchProof]> = leaves.chunks(size).collect();
+    let mut groups: Vec<Option<GroupProof>> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            // Only whole groups after the first are made ahead.
+            (i > 0 && chunk.len() == size)
+                .then(|| ready.take(&key_of(chunk), IN_FLIGHT_WAIT, cancel))
+                .flatten()
+        })
+        .collect();
+    let missing: Vec<usize> = (0..chunks.len()).filter(|i| groups[*i].is_none()).collect();
+    ready.made_at_seal(missing.len() as u64);
+    let made: Vec<ProverResult<GroupProof>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = missing
+            .iter()
+            .map(|i| {
+                let chunk = chunks[*i];
+                // (The job's cancellation is per thread: carried onto this one.)
+                scope.spawn(move || {
+                    gateway_prover::run_job(cancel, || backend.aggregate_group(chunk))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ProverError::Failed {
+                        what: "a group of a Gateway batch's tree".into(),
+                        reason: "the thread making it panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    for (i, group) in missing.into_iter().zip(made) {
+        groups[i] = Some(group?);
+    }
+    let groups: Vec<GroupProof> = groups.into_iter().flatten().collect();
+    backend.aggregate_groups(&groups)
+}
+
+fn key_of(leaves: &[BatchProof]) -> Key {
+    leaves.iter().map(|l| l.input).collect()
+}
+
+/// Runs until `shutdown`: whenever the Gateway's stored blocks or batches change, starts
+/// aggregating each full group of the Gateway batch that gathers (after its first) that is not
+/// made or being made yet, side by side (each a blocking task of its own, awaited when the
+/// node stops).
+pub(crate) async fn run(
+    pipeline: Arc<Pipeline>,
+    gateway: Arc<Gateway>,
+    shutdown: CancellationToken,
+) -> SettlementResult<()> {
+    let backend = Arc::clone(&pipeline.backend);
+    let Some(size) = group_size(backend.as_ref()) else {
+        // Nothing to make ahead (the service starts this task only for such backends).
+        shutdown.cancelled().await;
+        return Ok(());
+    };
+    gateway.ready.enabled.store(true, std::sync::atomic::Ordering::Relaxed);
+    let store = Arc::clone(&pipeline.store);
+    let cancel = JobCancel::new();
+    let mut jobs = tokio::task::JoinSet::new();
+    let mut seen = None;
+    loop {
+        while jobs.try_join_next().is_some() {}
+        let now = (store.last_block()?.map(|b| b.number), store.last_batch()?.map(|b| b.number));
+        if seen != Some(now) {
+            seen = Some(now);
+            match gateway.upcoming_leaves(&store, &pipeline.active_config(), backend.as_ref()) {
+                Ok(leaves) => {
+                    for group in full_groups_after_first(&leaves, size) {
+                        let key = key_of(&group);
+                        if !gateway.ready.start(&key) {
+                            continue;
+                        }
+                        let (backend, ready, cancel) =
+                            (Arc::clone(&backend), Arc::clone(&gateway.ready), cancel.clone());
+                        jobs.spawn_blocking(move || {
+                            make_ahead(backend.as_ref(), &ready, &group, &cancel)
+                        });
+                    }
+                }
+                Err(err) => {
+                    warn!(target: "settlement::gateway", %err, "the next Gateway batch's leaves could not be read: no group made ahead");
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                cancel.cancel();
+                while jobs.join_next().await.is_some() {}
+                return Ok(());
+            }
+            () = tokio::time::sleep(IDLE_TICK) => {}
+        }
+    }
+}
+
+/// Makes `group` ahead of its Gateway batch's seal (checked), and keeps it in `ready`.
+fn make_ahead(
+    backend: &dyn ProofBackend,
+    ready: &ReadyGroups,
+    group: &[BatchProof],
+    cancel: &JobCancel,
+) {
+    let key = key_of(group);
+    let made = gateway_prover::run_job(cancel, || {
+        let made = backend.aggregate_group(group)?;
+        backend.verify_group(&made)?;
+        Ok::<_, ProverError>(made)
+    });
+    match made {
+        Ok(made) => {
+            info!(target: "settlement::gateway", leaves = %gateway_prover::describe_inputs(&key), "group aggregated ahead of its Gateway batch's seal");
+            ready.finish(&key, Some(made));
+        }
+        Err(err) => {
+            warn!(target: "settlement::gateway", %err, "a group could not be made ahead: its Gateway batch's proof job makes it");
+            ready.finish(&key, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gateway_prover::MockBackend;
+
+    use super::*;
+
+    fn leaf(batch: u64) -> BatchProof {
+        let input = BatchPublicInput {
+            chain_id: 270 + batch % 2,
+            batch_number: batch,
+            value: alloy::primitives::U256::from(batch),
+        };
+        MockBackend::default().prove_batch(&input).unwrap()
+    }
+
+    /// The groups made ahead are the whole ones after the Gateway's: with groups of 3, chain
+    /// leaves 2..5 and 5..8 (leaves 0 and 1 share the first group with the Gateway's).
+    #[test]
+    fn only_whole_groups_after_the_gateways_are_made_ahead() {
+        let leaves: Vec<BatchProof> = (0..9).map(leaf).collect();
+        let groups = full_groups_after_first(&leaves, 3);
+        let numbers: Vec<Vec<u64>> =
+            groups.iter().map(|g| g.iter().map(|l| l.input.batch_number).collect()).collect();
+        assert_eq!(numbers, vec![vec![2, 3, 4], vec![5, 6, 7]]);
+        assert!(full_groups_after_first(&leaves[..2], 3).is_empty());
+        assert!(full_groups_after_first(&leaves, 0).is_empty());
+    }
+
+    /// A tree made from groups made ahead is the tree made in one piece; the groups taken are
+    /// counted and gone; a group for other leaves is not used.
+    #[test]
+    fn a_tree_takes_the_groups_made_ahead_and_equals_the_one_made_in_one_piece() {
+        let backend = MockBackend::with_tree_groups(3);
+        let gateway_leaf = leaf(100);
+        let chain: Vec<BatchProof> = (0..8).map(leaf).collect();
+        let ready = ReadyGroups::default();
+        for group in full_groups_after_first(&chain, 3) {
+            let key = key_of(&group);
+            assert!(ready.start(&key));
+            assert!(!ready.start(&key), "being made: not started twice");
+            ready.finish(&key, Some(backend.aggregate_group(&group).unwrap()));
+        }
+        // A group made for leaves the batch does not hold (another order).
+        let stray = vec![chain[3].clone(), chain[2].clone(), chain[4].clone()];
+        ready.finish(&key_of(&stray), Some(backend.aggregate_group(&stray).unwrap()));
+        assert_eq!(ready.counts().ready, 3);
+        let mut leaves = vec![gateway_leaf];
+        leaves.extend(chain);
+        let tree = aggregate(&backend, &leaves, &ready, &JobCancel::new()).unwrap();
+        assert_eq!(tree, backend.aggregate_tree(&leaves).unwrap());
+        backend.verify_aggregated(&tree).unwrap();
+        let counts = ready.counts();
+        // Leaves [gw, 0, 1], [2, 3, 4], [5, 6, 7]: two groups taken, one made at seal, the
+        // stray one left.
+        assert_eq!((counts.used_ready, counts.made_at_seal, counts.ready), (2, 1, 1), "{counts:?}");
+        // A backend aggregating in one piece makes nothing ahead and ignores the groups.
+        assert_eq!(group_size(&MockBackend::default()), None);
+    }
+
+    /// A proof job waits for a group being made ahead instead of making it twice.
+    #[test]
+    fn a_proof_job_waits_for_a_group_being_made_ahead() {
+        let backend = MockBackend::with_tree_groups(2);
+        let group: Vec<BatchProof> = (0..2).map(leaf).collect();
+        let key = key_of(&group);
+        let ready = Arc::new(ReadyGroups::default());
+        assert!(ready.start(&key));
+        let made = backend.aggregate_group(&group).unwrap();
+        let maker = {
+            let (ready, key, made) = (Arc::clone(&ready), key.clone(), made.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                ready.finish(&key, Some(made));
+            })
+        };
+        let taken = ready.take(&key, Duration::from_secs(30), &JobCancel::new());
+        maker.join().unwrap();
+        assert_eq!(taken, Some(made));
+        // Not being made: no wait.
+        let started = std::time::Instant::now();
+        assert_eq!(ready.take(&key, Duration::from_secs(30), &JobCancel::new()), None);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
