@@ -154,6 +154,14 @@ pub fn describe() {
         "gateway mode: L1 gas used settling Gateway batches (one transaction each)"
     );
     describe_counter!(
+        "gateway_tree_groups_total",
+        "gateway mode, trees made group by group: groups of Gateway batches' proofs made, by when (made=ahead: while their Gateway batch gathered; made=at_seal: by its proof job)"
+    );
+    describe_counter!(
+        "gateway_tree_groups_used_ahead_total",
+        "gateway mode, trees made group by group: groups made ahead that a Gateway batch's proof took (made ahead minus this: work a reorg or a hold-back wasted)"
+    );
+    describe_counter!(
         "gateway_chains_held_back_total",
         "gateway mode: chains held back because a leaf proof they submitted does not verify at the Gateway's node (alarm)"
     );

@@ -106,6 +106,7 @@ impl ReadyGroups {
         state.making.remove(key);
         if let Some(group) = group {
             state.counts.made_ahead += 1;
+            metrics::counter!("gateway_tree_groups_total", "made" => "ahead").increment(1);
             state.order.push_back(key.clone());
             state.made.insert(key.clone(), group);
             while state.order.len() > MAX_READY {
@@ -126,6 +127,7 @@ impl ReadyGroups {
             if let Some(group) = state.made.remove(key) {
                 state.order.retain(|k| k != key);
                 state.counts.used_ready += 1;
+                metrics::counter!("gateway_tree_groups_used_ahead_total").increment(1);
                 return Some(group);
             }
             let now = std::time::Instant::now();
@@ -142,6 +144,7 @@ impl ReadyGroups {
 
     fn made_at_seal(&self, n: u64) {
         lock(&self.state).counts.made_at_seal += n;
+        metrics::counter!("gateway_tree_groups_total", "made" => "at_seal").increment(n);
     }
 }
 
@@ -276,10 +279,19 @@ fn make_ahead(
     cancel: &JobCancel,
 ) {
     let key = key_of(group);
-    let made = gateway_prover::run_job(cancel, || {
-        let made = backend.aggregate_group(group)?;
-        backend.verify_group(&made)?;
-        Ok::<_, ProverError>(made)
+    // A panic while making it must not leave it "being made" (a proof job would wait for it).
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        gateway_prover::run_job(cancel, || {
+            let made = backend.aggregate_group(group)?;
+            backend.verify_group(&made)?;
+            Ok::<_, ProverError>(made)
+        })
+    }))
+    .unwrap_or_else(|_| {
+        Err(ProverError::Failed {
+            what: format!("a group of {}", gateway_prover::describe_inputs(&key)),
+            reason: "the backend panicked".into(),
+        })
     });
     match made {
         Ok(made) => {
@@ -350,6 +362,50 @@ mod tests {
         assert_eq!((counts.used_ready, counts.made_at_seal, counts.ready), (2, 1, 1), "{counts:?}");
         // A backend aggregating in one piece makes nothing ahead and ignores the groups.
         assert_eq!(group_size(&MockBackend::default()), None);
+    }
+
+    /// A backend that panics while making a group.
+    #[derive(Debug)]
+    struct Panicking(MockBackend);
+
+    impl ProofBackend for Panicking {
+        fn kind(&self) -> gateway_prover::BackendKind {
+            self.0.kind()
+        }
+        fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+            self.0.prove_batch(input)
+        }
+        fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+            self.0.aggregate(proofs)
+        }
+        fn aggregate_group(&self, _: &[BatchProof]) -> ProverResult<GroupProof> {
+            panic!("a bug in the backend")
+        }
+        fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+            self.0.verify_batch(proof)
+        }
+        fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+            self.0.verify_aggregated(proof)
+        }
+        fn aggregated_calldata(&self, proof: &AggregatedProof) -> alloy::primitives::Bytes {
+            self.0.aggregated_calldata(proof)
+        }
+    }
+
+    /// A group whose making panicked is no longer "being made": a proof job does not wait for
+    /// it, and it can be started again.
+    #[test]
+    fn a_group_whose_making_panicked_is_not_waited_for() {
+        let group: Vec<BatchProof> = (0..2).map(leaf).collect();
+        let key = key_of(&group);
+        let ready = ReadyGroups::default();
+        assert!(ready.start(&key));
+        make_ahead(&Panicking(MockBackend::default()), &ready, &group, &JobCancel::new());
+        let started = std::time::Instant::now();
+        assert_eq!(ready.take(&key, Duration::from_secs(30), &JobCancel::new()), None);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(ready.start(&key), "can be made again");
+        assert_eq!(ready.counts().made_ahead, 0);
     }
 
     /// A proof job waits for a group being made ahead instead of making it twice.
