@@ -55,6 +55,8 @@ pub(crate) struct ReadyGroups {
     changed: Condvar,
     /// The backend makes trees group by group ([`run`] works).
     enabled: std::sync::atomic::AtomicBool,
+    /// Held by the aggregation running on this machine ([`ReadyGroups::turn`]).
+    one_at_a_time: Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +89,14 @@ impl ReadyGroups {
     pub(crate) fn counts(&self) -> GroupCounts {
         let state = lock(&self.state);
         GroupCounts { ready: state.made.len() as u64, ..state.counts }
+    }
+
+    /// A turn to aggregate on this machine: one aggregation at a time ([`in_process`]).
+    fn turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        match self.one_at_a_time.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
     /// The counts when the backend makes trees group by group (`settlement_status`).
@@ -160,8 +170,9 @@ pub(crate) fn full_groups_after_first(leaves: &[BatchProof], size: usize) -> Vec
 
 /// A Gateway batch's aggregated proof over `leaves` (the Gateway's first, then the chain
 /// batches' in proof order): a tree of groups when the backend makes trees group by group,
-/// taking the groups made ahead (or being made: it waits for them) and making the others side
-/// by side; else the backend's own aggregation.
+/// taking the groups made ahead (or being made: it waits for them) and making the others
+/// (side by side through a job queue, one at a time in-process); else the backend's own
+/// aggregation.
 pub(crate) fn aggregate(
     backend: &dyn ProofBackend,
     leaves: &[BatchProof],
@@ -182,6 +193,17 @@ pub(crate) fn aggregate(
         .collect();
     let missing: Vec<usize> = (0..chunks.len()).filter(|i| groups[*i].is_none()).collect();
     ready.made_at_seal(missing.len() as u64);
+    if in_process(backend) {
+        // One aggregation at a time on this machine (memory: a real one takes gigabytes).
+        for i in missing {
+            let _turn = ready.turn();
+            groups[i] = Some(backend.aggregate_group(chunks[i])?);
+        }
+        let groups: Vec<GroupProof> = groups.into_iter().flatten().collect();
+        let _turn = ready.turn();
+        return backend.aggregate_groups(&groups);
+    }
+    // Through a job queue: the groups go out at once, to as many workers.
     let made: Vec<ProverResult<GroupProof>> = std::thread::scope(|scope| {
         let handles: Vec<_> = missing
             .iter()
@@ -210,6 +232,13 @@ pub(crate) fn aggregate(
     }
     let groups: Vec<GroupProof> = groups.into_iter().flatten().collect();
     backend.aggregate_groups(&groups)
+}
+
+/// Whether `backend` proves on this machine (not through a job queue to workers elsewhere):
+/// then its aggregations run one at a time, the groups made ahead and the proof job's taking
+/// turns ([`ReadyGroups::turn`]), as a tree made in one piece did.
+fn in_process(backend: &dyn ProofBackend) -> bool {
+    backend.jobs_status().is_none()
 }
 
 fn key_of(leaves: &[BatchProof]) -> Key {
@@ -282,7 +311,10 @@ fn make_ahead(
     // A panic while making it must not leave it "being made" (a proof job would wait for it).
     let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         gateway_prover::run_job(cancel, || {
-            let made = backend.aggregate_group(group)?;
+            let made = {
+                let _turn = in_process(backend).then(|| ready.turn());
+                backend.aggregate_group(group)?
+            };
             backend.verify_group(&made)?;
             Ok::<_, ProverError>(made)
         })
@@ -406,6 +438,94 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(ready.start(&key), "can be made again");
         assert_eq!(ready.counts().made_ahead, 0);
+    }
+
+    /// An in-process backend that records how many aggregations run at once.
+    #[derive(Debug)]
+    struct Overlap {
+        inner: MockBackend,
+        running: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Overlap {
+        fn aggregation<T>(&self, f: impl FnOnce() -> T) -> T {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            std::thread::sleep(Duration::from_millis(30));
+            let out = f();
+            self.running.fetch_sub(1, SeqCst);
+            out
+        }
+    }
+
+    impl ProofBackend for Overlap {
+        fn kind(&self) -> gateway_prover::BackendKind {
+            self.inner.kind()
+        }
+        fn prove_batch(&self, input: &BatchPublicInput) -> ProverResult<BatchProof> {
+            self.inner.prove_batch(input)
+        }
+        fn aggregate(&self, proofs: &[BatchProof]) -> ProverResult<AggregatedProof> {
+            self.inner.aggregate(proofs)
+        }
+        fn tree_group_size(&self) -> Option<usize> {
+            self.inner.tree_group_size()
+        }
+        fn aggregates_trees(&self) -> bool {
+            true
+        }
+        fn aggregate_group(&self, proofs: &[BatchProof]) -> ProverResult<GroupProof> {
+            self.aggregation(|| self.inner.aggregate_group(proofs))
+        }
+        fn aggregate_groups(&self, groups: &[GroupProof]) -> ProverResult<AggregatedProof> {
+            self.aggregation(|| self.inner.aggregate_groups(groups))
+        }
+        fn verify_group(&self, group: &GroupProof) -> ProverResult<()> {
+            self.inner.verify_group(group)
+        }
+        fn verify_batch(&self, proof: &BatchProof) -> ProverResult<()> {
+            self.inner.verify_batch(proof)
+        }
+        fn verify_aggregated(&self, proof: &AggregatedProof) -> ProverResult<()> {
+            self.inner.verify_aggregated(proof)
+        }
+        fn aggregated_calldata(&self, proof: &AggregatedProof) -> alloy::primitives::Bytes {
+            self.inner.aggregated_calldata(proof)
+        }
+    }
+
+    /// In-process, the groups made ahead and a proof job's groups and top take turns: one
+    /// aggregation at a time on the machine (a real one takes gigabytes), as a tree made in one
+    /// piece did.
+    #[test]
+    fn in_process_aggregations_run_one_at_a_time() {
+        let backend = Arc::new(Overlap {
+            inner: MockBackend::with_tree_groups(2),
+            running: Default::default(),
+            most: Default::default(),
+        });
+        let ready = Arc::new(ReadyGroups::default());
+        // Groups of another Gateway batch made ahead while this one's proof job runs.
+        let ahead: Vec<_> = (0..3)
+            .map(|i| {
+                let (backend, ready) = (Arc::clone(&backend), Arc::clone(&ready));
+                std::thread::spawn(move || {
+                    let group = vec![leaf(10 + 2 * i), leaf(11 + 2 * i)];
+                    assert!(ready.start(&key_of(&group)));
+                    make_ahead(backend.as_ref(), &ready, &group, &JobCancel::new());
+                })
+            })
+            .collect();
+        let leaves: Vec<BatchProof> = (0..4).map(leaf).collect();
+        let tree = aggregate(backend.as_ref(), &leaves, &ready, &JobCancel::new()).unwrap();
+        for maker in ahead {
+            maker.join().unwrap();
+        }
+        backend.verify_aggregated(&tree).unwrap();
+        assert_eq!(ready.counts().made_ahead, 3);
+        assert_eq!(backend.most.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     /// A proof job waits for a group being made ahead instead of making it twice.
