@@ -3,7 +3,9 @@
 //! fresh keys over the cached dev SRS), prove time per leaf and per aggregation, peak memory,
 //! proof size, and the gas to verify the proof in its generated Solidity verifier on anvil (plus
 //! the verifier's code size). A tree is also measured level by level: each first-level
-//! aggregation's time, the top's, and each level's own peak memory (`levels` in the report).
+//! aggregation's time, the top's, and each level's own peak memory (`levels` in the report),
+//! and from those the time from the last chain batch proved to the Gateway batch's proof, with
+//! the groups after the first made ahead (as the Gateway's node does) and with all made at seal.
 //!
 //! Each configuration runs in a child process of its own, so its peak memory is its own.
 //! Prints a table and writes `reports/bench-proofs.json`. Takes about 40 minutes on 2 cores (aggregations at k = 21, a tree's top at k = 22).
@@ -141,14 +143,29 @@ fn run_one(config: &str, out: &Path) -> eyre::Result<()> {
             eyre::ensure!(backend.verify_group(&altered).is_err(), "an altered group verified");
             groups.push(made);
         }
-        levels.insert("level1_subtree_seconds".into(), subtree_seconds.into());
+        levels.insert("level1_subtree_seconds".into(), subtree_seconds.clone().into());
         levels.insert("level1_group_verify_seconds".into(), verify_seconds.into());
         levels.insert("level1_peak_memory_bytes".into(), peak_memory_bytes().into());
         reset_peak_memory();
         let started = Instant::now();
         let top = backend.aggregate_groups(&groups)?;
-        levels.insert("level2_top_seconds".into(), started.elapsed().as_secs_f64().into());
+        let top_seconds = started.elapsed().as_secs_f64();
+        levels.insert("level2_top_seconds".into(), top_seconds.into());
         levels.insert("level2_peak_memory_bytes".into(), peak_memory_bytes().into());
+        // From the last chain batch proved to the Gateway batch's proof, from these measured
+        // times: the Gateway's own leaf (one leaf's time), then with the groups after the first
+        // made while the batch gathered (`gateway::groups`) only the first group and the top;
+        // with every group made at seal, all of them and the top.
+        let first_group = subtree_seconds.first().copied().unwrap_or_default();
+        let all_groups: f64 = subtree_seconds.iter().sum();
+        levels.insert(
+            "after_last_leaf_seconds_groups_ahead".into(),
+            (per_leaf + first_group + top_seconds).into(),
+        );
+        levels.insert(
+            "after_last_leaf_seconds_all_at_seal".into(),
+            (per_leaf + all_groups + top_seconds).into(),
+        );
         top
     } else {
         backend.aggregate(&proofs)?
@@ -336,13 +353,20 @@ async fn main() -> eyre::Result<()> {
         let seconds: Vec<String> =
             subtrees.iter().map(|s| format!("{:.1}", s.as_f64().unwrap_or_default())).collect();
         let gb = |k: &str| levels[k].as_f64().unwrap_or_default() / 1e9;
+        let s = |k: &str| levels[k].as_f64().unwrap_or_default();
         println!(
             "{}: level 1 (subtrees) {} s, peak {:.2} GB; level 2 (top) {:.1} s, peak {:.2} GB",
             row["config"].as_str().unwrap_or_default(),
             seconds.join(" / "),
             gb("level1_peak_memory_bytes"),
-            levels["level2_top_seconds"].as_f64().unwrap_or_default(),
+            s("level2_top_seconds"),
             gb("level2_peak_memory_bytes"),
+        );
+        println!(
+            "{}: last chain batch proved -> Gateway batch's proof: {:.1} s with the later groups made ahead, {:.1} s with all made at seal",
+            row["config"].as_str().unwrap_or_default(),
+            s("after_last_leaf_seconds_groups_ahead"),
+            s("after_last_leaf_seconds_all_at_seal"),
         );
     }
     if let Some(dir) = args.report.parent() {
