@@ -129,6 +129,28 @@ impl ReadyGroups {
         self.changed.notify_all();
     }
 
+    /// Whether `key` is being made ahead now.
+    fn being_made(&self, key: &Key) -> bool {
+        lock(&self.state).making.contains(key)
+    }
+
+    /// Puts back groups taken for a proof that then failed (or was cancelled): the next try
+    /// takes them again instead of making them anew.
+    fn put_back(&self, groups: Vec<GroupProof>) {
+        let mut state = lock(&self.state);
+        for group in groups {
+            let key = group.inputs.clone();
+            state.counts.used_ready = state.counts.used_ready.saturating_sub(1);
+            state.order.push_back(key.clone());
+            state.made.insert(key, group);
+        }
+        while state.order.len() > MAX_READY {
+            if let Some(oldest) = state.order.pop_front() {
+                state.made.remove(&oldest);
+            }
+        }
+    }
+
     /// The group made ahead for `key`, waiting while it is being made (at most `wait`).
     fn take(&self, key: &Key, wait: Duration, cancel: &JobCancel) -> Option<GroupProof> {
         let deadline = std::time::Instant::now() + wait;
@@ -170,9 +192,9 @@ pub(crate) fn full_groups_after_first(leaves: &[BatchProof], size: usize) -> Vec
 
 /// A Gateway batch's aggregated proof over `leaves` (the Gateway's first, then the chain
 /// batches' in proof order): a tree of groups when the backend makes trees group by group,
-/// taking the groups made ahead (or being made: it waits for them) and making the others
-/// (side by side through a job queue, one at a time in-process); else the backend's own
-/// aggregation.
+/// taking the groups made ahead and making the others (side by side through a job queue, one
+/// at a time in-process) while it waits for those still being made ahead; else the backend's
+/// own aggregation. Groups taken are put back if the proof fails.
 pub(crate) fn aggregate(
     backend: &dyn ProofBackend,
     leaves: &[BatchProof],
@@ -181,31 +203,78 @@ pub(crate) fn aggregate(
 ) -> ProverResult<AggregatedProof> {
     let Some(size) = group_size(backend) else { return backend.aggregate(leaves) };
     let chunks: Vec<&[BatchProof]> = leaves.chunks(size).collect();
-    let mut groups: Vec<Option<GroupProof>> = chunks
-        .iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            // Only whole groups after the first are made ahead.
-            (i > 0 && chunk.len() == size)
-                .then(|| ready.take(&key_of(chunk), IN_FLIGHT_WAIT, cancel))
-                .flatten()
-        })
+    // Only whole groups after the first (the Gateway's leaf is in it) are made ahead.
+    let ahead = |i: usize| i > 0 && chunks[i].len() == size;
+    let mut groups: Vec<Option<GroupProof>> = (0..chunks.len())
+        .map(|i| ahead(i).then(|| ready.take(&key_of(chunks[i]), Duration::ZERO, cancel)).flatten())
         .collect();
-    let missing: Vec<usize> = (0..chunks.len()).filter(|i| groups[*i].is_none()).collect();
-    ready.made_at_seal(missing.len() as u64);
+    let taken: Vec<GroupProof> = groups.iter().flatten().cloned().collect();
+    let (waiting, missing): (Vec<usize>, Vec<usize>) = (0..chunks.len())
+        .filter(|i| groups[*i].is_none())
+        .partition(|i| ahead(*i) && ready.being_made(&key_of(chunks[*i])));
+    let result = (|| {
+        // The missing groups are made while those being made ahead are waited for.
+        let (made, awaited) = std::thread::scope(|scope| {
+            let making = scope.spawn(|| make_groups(backend, &chunks, &missing, ready, cancel));
+            let awaited: Vec<(usize, Option<GroupProof>)> = waiting
+                .iter()
+                .map(|i| (*i, ready.take(&key_of(chunks[*i]), IN_FLIGHT_WAIT, cancel)))
+                .collect();
+            let made = making.join().unwrap_or_else(|_| {
+                Err(ProverError::Failed {
+                    what: "the groups of a Gateway batch's tree".into(),
+                    reason: "the thread making them panicked".into(),
+                })
+            });
+            (made, awaited)
+        });
+        for (i, group) in made? {
+            groups[i] = Some(group);
+        }
+        let mut late = Vec::new();
+        for (i, group) in awaited {
+            match group {
+                Some(group) => groups[i] = Some(group),
+                // Its making ahead failed or took too long: made here.
+                None => late.push(i),
+            }
+        }
+        for (i, group) in make_groups(backend, &chunks, &late, ready, cancel)? {
+            groups[i] = Some(group);
+        }
+        let groups: Vec<GroupProof> = groups.iter().flatten().cloned().collect();
+        let _turn = in_process(backend).then(|| ready.turn());
+        backend.aggregate_groups(&groups)
+    })();
+    if result.is_err() {
+        ready.put_back(taken);
+    }
+    result
+}
+
+/// Makes the groups of `chunks` at `indices` for a proof job: one at a time in-process, side
+/// by side through a job queue (each on a thread of its own, carrying the job's cancellation).
+fn make_groups(
+    backend: &dyn ProofBackend,
+    chunks: &[&[BatchProof]],
+    indices: &[usize],
+    ready: &ReadyGroups,
+    cancel: &JobCancel,
+) -> ProverResult<Vec<(usize, GroupProof)>> {
+    ready.made_at_seal(indices.len() as u64);
     if in_process(backend) {
         // One aggregation at a time on this machine (memory: a real one takes gigabytes).
-        for i in missing {
-            let _turn = ready.turn();
-            groups[i] = Some(backend.aggregate_group(chunks[i])?);
-        }
-        let groups: Vec<GroupProof> = groups.into_iter().flatten().collect();
-        let _turn = ready.turn();
-        return backend.aggregate_groups(&groups);
+        return indices
+            .iter()
+            .map(|i| {
+                let _turn = ready.turn();
+                gateway_prover::run_job(cancel, || backend.aggregate_group(chunks[*i]))
+                    .map(|g| (*i, g))
+            })
+            .collect();
     }
-    // Through a job queue: the groups go out at once, to as many workers.
-    let made: Vec<ProverResult<GroupProof>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = missing
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = indices
             .iter()
             .map(|i| {
                 let chunk = chunks[*i];
@@ -215,23 +284,20 @@ pub(crate) fn aggregate(
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
+        indices
+            .iter()
+            .zip(handles)
+            .map(|(i, h)| {
+                let group = h.join().unwrap_or_else(|_| {
                     Err(ProverError::Failed {
                         what: "a group of a Gateway batch's tree".into(),
                         reason: "the thread making it panicked".into(),
                     })
-                })
+                })?;
+                Ok((*i, group))
             })
             .collect()
-    });
-    for (i, group) in missing.into_iter().zip(made) {
-        groups[i] = Some(group?);
-    }
-    let groups: Vec<GroupProof> = groups.into_iter().flatten().collect();
-    backend.aggregate_groups(&groups)
+    })
 }
 
 /// Whether `backend` proves on this machine (not through a job queue to workers elsewhere):
@@ -265,13 +331,25 @@ pub(crate) async fn run(
     let cancel = JobCancel::new();
     let mut jobs = tokio::task::JoinSet::new();
     let mut seen = None;
+    let mut last_error = None;
     loop {
         while jobs.try_join_next().is_some() {}
         let now = (store.last_block()?.map(|b| b.number), store.last_batch()?.map(|b| b.number));
         if seen != Some(now) {
             seen = Some(now);
-            match gateway.upcoming_leaves(&store, &pipeline.active_config(), backend.as_ref()) {
-                Ok(leaves) => {
+            // Reading the store and checking leaves is blocking work.
+            let read = {
+                let (gateway, store, backend) =
+                    (Arc::clone(&gateway), Arc::clone(&store), Arc::clone(&backend));
+                let config = pipeline.active_config();
+                tokio::task::spawn_blocking(move || {
+                    gateway.upcoming_leaves(&store, &config, backend.as_ref())
+                })
+                .await
+            };
+            match read {
+                Ok(Ok(leaves)) => {
+                    last_error = None;
                     for group in full_groups_after_first(&leaves, size) {
                         let key = key_of(&group);
                         if !gateway.ready.start(&key) {
@@ -284,8 +362,16 @@ pub(crate) async fn run(
                         });
                     }
                 }
+                Ok(Err(err)) => {
+                    let err = err.to_string();
+                    // Once per distinct error, not at every block.
+                    if last_error.as_ref() != Some(&err) {
+                        warn!(target: "settlement::gateway", %err, "the next Gateway batch's leaves could not be read: no group made ahead");
+                    }
+                    last_error = Some(err);
+                }
                 Err(err) => {
-                    warn!(target: "settlement::gateway", %err, "the next Gateway batch's leaves could not be read: no group made ahead");
+                    warn!(target: "settlement::gateway", %err, "reading the next Gateway batch's leaves panicked");
                 }
             }
         }
@@ -446,6 +532,7 @@ mod tests {
         inner: MockBackend,
         running: std::sync::atomic::AtomicUsize,
         most: std::sync::atomic::AtomicUsize,
+        fail_top: std::sync::atomic::AtomicBool,
     }
 
     impl Overlap {
@@ -480,6 +567,9 @@ mod tests {
             self.aggregation(|| self.inner.aggregate_group(proofs))
         }
         fn aggregate_groups(&self, groups: &[GroupProof]) -> ProverResult<AggregatedProof> {
+            if self.fail_top.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(ProverError::Failed { what: "a top".into(), reason: "test".into() });
+            }
             self.aggregation(|| self.inner.aggregate_groups(groups))
         }
         fn verify_group(&self, group: &GroupProof) -> ProverResult<()> {
@@ -505,6 +595,7 @@ mod tests {
             inner: MockBackend::with_tree_groups(2),
             running: Default::default(),
             most: Default::default(),
+            fail_top: Default::default(),
         });
         let ready = Arc::new(ReadyGroups::default());
         // Groups of another Gateway batch made ahead while this one's proof job runs.
@@ -526,6 +617,33 @@ mod tests {
         backend.verify_aggregated(&tree).unwrap();
         assert_eq!(ready.counts().made_ahead, 3);
         assert_eq!(backend.most.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    /// Groups made ahead that a failed proof took are put back: the next try takes them
+    /// instead of making them again.
+    #[test]
+    fn groups_a_failed_proof_took_are_put_back() {
+        let backend = Overlap {
+            inner: MockBackend::with_tree_groups(3),
+            running: Default::default(),
+            most: Default::default(),
+            fail_top: true.into(),
+        };
+        let leaves: Vec<BatchProof> = (0..9).map(leaf).collect();
+        let ready = ReadyGroups::default();
+        for group in full_groups_after_first(&leaves[1..], 3) {
+            assert!(ready.start(&key_of(&group)));
+            make_ahead(&backend, &ready, &group, &JobCancel::new());
+        }
+        assert_eq!(ready.counts().ready, 2);
+        assert!(aggregate(&backend, &leaves, &ready, &JobCancel::new()).is_err());
+        let counts = ready.counts();
+        assert_eq!((counts.ready, counts.used_ready), (2, 0), "{counts:?}");
+        backend.fail_top.store(false, std::sync::atomic::Ordering::SeqCst);
+        let tree = aggregate(&backend, &leaves, &ready, &JobCancel::new()).unwrap();
+        backend.verify_aggregated(&tree).unwrap();
+        let counts = ready.counts();
+        assert_eq!((counts.ready, counts.used_ready), (0, 2), "{counts:?}");
     }
 
     /// A proof job waits for a group being made ahead instead of making it twice.

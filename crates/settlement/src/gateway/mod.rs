@@ -62,6 +62,22 @@ pub(crate) struct Gateway {
     sent_mirror: Mutex<Option<(u64, L1Mirror)>>,
     /// Groups of leaves aggregated ahead of their Gateway batch's seal ([`groups`]).
     pub(crate) ready: std::sync::Arc<groups::ReadyGroups>,
+    /// Chain leaves that verified here ([`checked_key`]), so that the next Gateway batch's
+    /// leaves, read again at each of its blocks, are checked once.
+    checked: Mutex<std::collections::HashSet<alloy::primitives::B256>>,
+}
+
+/// At most this many checked leaves are remembered (then forgotten at once).
+const MAX_CHECKED_LEAVES: usize = 4096;
+
+/// What identifies a checked leaf: its input and its proof's bytes.
+fn checked_key(leaf: &BatchProof) -> alloy::primitives::B256 {
+    let mut preimage = Vec::with_capacity(48 + leaf.bytes.len());
+    preimage.extend_from_slice(&leaf.input.chain_id.to_be_bytes());
+    preimage.extend_from_slice(&leaf.input.batch_number.to_be_bytes());
+    preimage.extend_from_slice(&leaf.input.value.to_be_bytes::<32>());
+    preimage.extend_from_slice(&leaf.bytes);
+    alloy::primitives::keccak256(preimage)
 }
 
 #[derive(Debug, Default)]
@@ -190,6 +206,7 @@ impl Gateway {
             mirror: Mutex::default(),
             sent_mirror: Mutex::default(),
             ready: std::sync::Arc::default(),
+            checked: Mutex::default(),
         }
     }
 
@@ -213,15 +230,11 @@ impl Gateway {
         from: u64,
         take: usize,
     ) -> SettlementResult<Option<usize>> {
-        let Some(max) = self.mode.max_chain_batches else { return Ok(None) };
-        let mut carried = 0;
-        for (block, executed) in executed_per_block(store, from, from + take as u64 - 1)? {
-            if carried + executed > max && block > from {
-                return Ok(Some((block - from) as usize));
-            }
-            carried += executed;
-        }
-        if carried > max {
+        let (fits, carried) = self.fitting(store, from, take)?;
+        if let Some(max) = self.mode.max_chain_batches
+            && fits.is_none()
+            && carried > max
+        {
             warn!(
                 target: "settlement::gateway",
                 batch = number,
@@ -230,7 +243,26 @@ impl Gateway {
                 "a Gateway block executed more chain batches than one aggregation holds; this Gateway batch cannot be proved with this backend"
             );
         }
-        Ok(None)
+        Ok(fits)
+    }
+
+    /// [`Gateway::cap`] without its warning, with the chain batches the blocks it keeps
+    /// executed.
+    fn fitting(
+        &self,
+        store: &Store,
+        from: u64,
+        take: usize,
+    ) -> SettlementResult<(Option<usize>, usize)> {
+        let Some(max) = self.mode.max_chain_batches else { return Ok((None, 0)) };
+        let mut carried = 0;
+        for (block, executed) in executed_per_block(store, from, from + take as u64 - 1)? {
+            if carried + executed > max && block > from {
+                return Ok((Some((block - from) as usize), carried));
+            }
+            carried += executed;
+        }
+        Ok((None, carried))
     }
 
     /// Seal: what Gateway batch `number`, over blocks `from..=to`, carries, and the chains to
@@ -316,12 +348,17 @@ impl Gateway {
     ) -> SettlementResult<Vec<BatchProof>> {
         let contents = gateway_contents(store, number)?;
         let order = self.leaf_order(store, number, &contents)?;
-        Ok(in_proof_order(self.leaves_of(store, backend, number, &contents)?, &order))
+        let leaves = self
+            .leaves_of(store, backend, number, &contents)?
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        Ok(in_proof_order(leaves, &order))
     }
 
     /// Make ahead ([`groups`]): the chain leaves, in proof order, of the Gateway batch that
     /// gathers now, as it would be sealed over the blocks stored deep enough (cut as
-    /// [`Gateway::cap`] cuts them); none while a chain would be held back (sealing decides).
+    /// [`Gateway::cap`] cuts them), up to the first that does not verify (its chain will be
+    /// held back, moving every leaf after it).
     pub(crate) fn upcoming_leaves(
         &self,
         store: &Store,
@@ -338,38 +375,54 @@ impl Gateway {
         if to < from {
             return Ok(Vec::new());
         }
-        if let Some(fits) = self.cap(store, number, from, (to - from + 1) as usize)? {
+        if let Some(fits) = self.fitting(store, from, (to - from + 1) as usize)?.0 {
             to = from + fits as u64 - 1;
         }
         let mirror = {
-            let cached = lock(&self.mirror);
+            let mut cached = lock(&self.mirror);
             match cached.as_ref() {
                 Some((through, mirror))
                     if through + 1 == number && mirror.holds(store, *through)? =>
                 {
                     mirror.clone()
                 }
-                _ => L1Mirror::before(store, number)?,
+                _ => {
+                    let mirror = L1Mirror::before(store, number)?;
+                    // Kept for the next call and for sealing `number` (what L1 holds after
+                    // `number - 1`), so a start does not fold every batch again each block.
+                    if number > 1 && cached.as_ref().is_none_or(|(t, _)| *t + 1 < number) {
+                        *cached = Some((number - 1, mirror.clone()));
+                    }
+                    mirror
+                }
             }
         };
-        let (contents, holds, _) =
+        // (A chain whose batches cannot be read is left out, as sealing leaves it out.)
+        let (contents, _, _) =
             batch_contents(store, mirror, number, from, to, self.mode.max_chain_batches)?;
-        if !holds.is_empty() {
-            return Ok(Vec::new());
-        }
         let order = leaf_order(store, &contents, from, to)?;
-        Ok(in_proof_order(self.leaves_of(store, backend, number, &contents)?, &order))
+        let mut placed: Vec<Option<SettlementResult<BatchProof>>> =
+            (0..order.len()).map(|_| None).collect();
+        for (leaf, at) in self.leaves_of(store, backend, number, &contents)?.into_iter().zip(order)
+        {
+            if let Some(slot) = placed.get_mut(at) {
+                *slot = Some(leaf);
+            }
+        }
+        Ok(placed.into_iter().map_while(|leaf| leaf.and_then(Result::ok)).collect())
     }
 
     /// The leaf proofs of the chain batches `contents` carries (Gateway batch `number`, sealed
-    /// or about to be), in its order, each checked.
+    /// or about to be), in its order, each checked (a leaf checked before, the same bytes for
+    /// the same input, is not checked again): one that does not verify is a
+    /// [`SettlementError::ChainProofInvalid`] in its place; the outer error is the store's.
     fn leaves_of(
         &self,
         store: &Store,
         backend: &dyn ProofBackend,
         number: u64,
         contents: &GatewayBatchContents,
-    ) -> SettlementResult<Vec<BatchProof>> {
+    ) -> SettlementResult<Vec<SettlementResult<BatchProof>>> {
         let mut leaves = Vec::with_capacity(contents.chainBatches.len());
         for carried in &contents.chainBatches {
             let (chain_id, batch_number) = (
@@ -391,15 +444,29 @@ impl Gateway {
                 input: BatchPublicInput { chain_id, batch_number, value: proved.publicInput },
                 bytes: proved.proof,
             };
+            let key = checked_key(&leaf);
+            if lock(&self.checked).contains(&key) {
+                leaves.push(Ok(leaf));
+                continue;
+            }
             // One chain's junk must not stall the others: a leaf that does not verify here is
             // left out (the caller holds its chain back and seals again).
-            backend.verify_batch(&leaf).map_err(|source| SettlementError::ChainProofInvalid {
-                gateway_batch: number,
-                chain_id,
-                batch_number,
-                source,
-            })?;
-            leaves.push(leaf);
+            match backend.verify_batch(&leaf) {
+                Ok(()) => {
+                    let mut checked = lock(&self.checked);
+                    if checked.len() >= MAX_CHECKED_LEAVES {
+                        checked.clear();
+                    }
+                    checked.insert(key);
+                    leaves.push(Ok(leaf));
+                }
+                Err(source) => leaves.push(Err(SettlementError::ChainProofInvalid {
+                    gateway_batch: number,
+                    chain_id,
+                    batch_number,
+                    source,
+                })),
+            }
         }
         Ok(leaves)
     }
