@@ -93,6 +93,24 @@ impl GatewayL1 {
         }
     }
 
+    /// The devnet's Gateway executor on L1 with made-up chains `ids` registered on the
+    /// Gateway (by L1 governance) and added to its shared tree by a first Gateway batch (settled
+    /// by the Gateway's governance, which holds `ROLE_SETTLE`); returns it with each chain's
+    /// genesis (the previous batch of its first carried one).
+    pub async fn with_made_up_chains(
+        topology: &Topology,
+        ids: &[u64],
+    ) -> eyre::Result<(Self, std::collections::BTreeMap<u64, StoredBatchInfo>)> {
+        let last_of = register_made_up_chains(topology, ids).await?;
+        let operator = devnet::signer_provider(
+            topology.l1.node.rpc_url.clone(),
+            &topology.gateway.governance_key,
+        )?;
+        let mut gateway = Self::new(topology, operator);
+        gateway.settle(gateway.batch(Self::carry(ids, &[]))).await?;
+        Ok((gateway, last_of))
+    }
+
     /// Proves the batches it builds from now on with `backend` (L1's aggregated verifier must
     /// accept that backend's proofs).
     #[must_use]

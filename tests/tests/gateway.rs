@@ -10,7 +10,7 @@ use alloy::primitives::{B256, Bytes, U256};
 use devnet::{Devnet, DevnetConfig, InitialSettlement, Traffic, signer_provider};
 use e2e_tests::fixtures::devnet_of;
 use e2e_tests::fixtures::{self, chain_config, gateway_config, start_host, start_settlement};
-use e2e_tests::gateway_l1::{GatewayL1, register_made_up_chains};
+use e2e_tests::gateway_l1::GatewayL1;
 use exex_host::HostHandle;
 use gateway_contracts::{ChainExecutor, GatewayExecutor, MessageRoot, convert};
 use gateway_primitives::{
@@ -693,12 +693,7 @@ async fn l1_takes_the_leaves_in_the_carried_leaf_order_and_refuses_an_order_that
     let topology = devnet.topology.clone();
     type Errors = GatewayExecutor::GatewayExecutorErrors;
     let ids: Vec<u64> = (0..4).map(|i| 6_000 + i).collect();
-    let mut last_of = register_made_up_chains(&topology, &ids).await.unwrap();
-    let operator =
-        signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
-            .unwrap();
-    let mut gateway = GatewayL1::new(&topology, operator);
-    gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await.unwrap();
+    let (mut gateway, mut last_of) = GatewayL1::with_made_up_chains(&topology, &ids).await.unwrap();
     let order_bytes = |order: &[u16]| -> Bytes {
         order.iter().flat_map(|p| p.to_be_bytes()).collect::<Vec<u8>>().into()
     };
@@ -909,6 +904,11 @@ async fn groups_of_the_next_gateway_batch_are_aggregated_before_it_is_sealed_in_
         groups.len() as u64,
         "{counts}"
     );
+    println!(
+        "{} Gateway batch proofs, {} groups: {counts}",
+        backend.tops.lock().unwrap().len(),
+        groups.len()
+    );
     // Every chain batch of a settled top is L1-final.
     for id in &ids {
         assert!(l1_executor.lastFinalBatch(U256::from(*id)).call().await.unwrap() >= U256::from(1));
@@ -930,12 +930,7 @@ async fn gateway_batches_of_1_4_16_and_64_chain_batches_settle_and_any_tampered_
     let topology = devnet.topology.clone();
     type Errors = GatewayExecutor::GatewayExecutorErrors;
     let ids: Vec<u64> = (0..64).map(|i| 5_000 + i).collect();
-    let mut last_of = register_made_up_chains(&topology, &ids).await.unwrap();
-    let operator =
-        signer_provider(topology.l1.node.rpc_url.clone(), &topology.gateway.governance_key)
-            .unwrap();
-    let mut gateway = GatewayL1::new(&topology, operator);
-    gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await.unwrap();
+    let (mut gateway, mut last_of) = GatewayL1::with_made_up_chains(&topology, &ids).await.unwrap();
     for (settled, width) in (1u64..).zip([1usize, 4, 16, 64]) {
         let runs: Vec<_> = ids[..width]
             .iter()

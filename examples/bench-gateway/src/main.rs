@@ -37,7 +37,7 @@ use devnet::{
     Devnet, DevnetConfig, GasProfile, InitialSettlement, change_verifier, confirm, gas_profile,
     signer_provider,
 };
-use e2e_tests::gateway_l1::{GatewayL1, register_made_up_chains};
+use e2e_tests::gateway_l1::GatewayL1;
 use gateway_contracts::{ChainExecutor, convert, deploy_halo2_tree_verifier};
 use gateway_primitives::{CommitBatchInfo, StoredBatchInfo};
 use gateway_prover::{Halo2Backend, Halo2Config, MockBackend, ProofBackend, peak_memory_bytes};
@@ -134,9 +134,7 @@ async fn measure(
 
     let max_chains = CHAIN_COUNTS.iter().copied().max().unwrap_or(1) as u64;
     let ids: Vec<u64> = (0..max_chains).map(|i| 1_000 + i).collect();
-    let mut last_of = register_made_up_chains(topology, &ids).await?;
-    let mut gateway = GatewayL1::new(topology, gateway_provider.clone());
-    gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await?;
+    let (mut gateway, mut last_of) = GatewayL1::with_made_up_chains(topology, &ids).await?;
     let mut measured = Vec::new();
     for &(chains, per_chain) in shapes {
         let mut last_receipt = None;
@@ -219,9 +217,7 @@ async fn measure_halo2(chain_counts: &[usize]) -> eyre::Result<Vec<serde_json::V
         leaves - 1
     );
     let ids: Vec<u64> = (0..max_chains as u64).map(|i| 2_000 + i).collect();
-    let mut last_of = register_made_up_chains(topology, &ids).await?;
-    let mut gateway = GatewayL1::new(topology, operator.clone());
-    gateway.settle(gateway.batch(GatewayL1::carry(&ids, &[]))).await?;
+    let (mut gateway, mut last_of) = GatewayL1::with_made_up_chains(topology, &ids).await?;
     let mut rows = Vec::new();
     for &chains in chain_counts {
         let mut mock_gas = 0;
