@@ -66,6 +66,9 @@ struct ReadyState {
     order: VecDeque<Key>,
     making: HashSet<Key>,
     counts: GroupCounts,
+    /// Proof jobs on now, and the groups made ahead they wait for.
+    jobs: usize,
+    wanted: HashSet<Key>,
 }
 
 /// How the groups of Gateway batches' proofs were made, since the node started
@@ -84,6 +87,16 @@ pub struct GroupCounts {
     pub ready: u64,
 }
 
+/// Where a group stands when a proof job asks for it ([`ReadyGroups::claim`]).
+enum Claim {
+    /// Made ahead: taken.
+    Taken(GroupProof),
+    /// Being made ahead: to wait for.
+    BeingMade,
+    /// Neither: the job makes it.
+    Missing,
+}
+
 impl ReadyGroups {
     /// The counts, with the groups ready now.
     pub(crate) fn counts(&self) -> GroupCounts {
@@ -97,6 +110,24 @@ impl ReadyGroups {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
+    }
+
+    /// A turn for a group made ahead (`key`): it waits while a proof job is on (a sealed
+    /// batch's work goes first) unless the job waits for this very group; `None` when
+    /// cancelled.
+    fn turn_ahead(&self, key: &Key, cancel: &JobCancel) -> Option<std::sync::MutexGuard<'_, ()>> {
+        let mut state = lock(&self.state);
+        while state.jobs > 0 && !state.wanted.contains(key) {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            state = match self.changed.wait_timeout(state, Duration::from_millis(200)) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        drop(state);
+        Some(self.turn())
     }
 
     /// The counts when the backend makes trees group by group (`settlement_status`).
@@ -117,21 +148,20 @@ impl ReadyGroups {
         if let Some(group) = group {
             state.counts.made_ahead += 1;
             metrics::counter!("gateway_tree_groups_total", "made" => "ahead").increment(1);
-            state.order.push_back(key.clone());
-            state.made.insert(key.clone(), group);
-            while state.order.len() > MAX_READY {
-                if let Some(oldest) = state.order.pop_front() {
-                    state.made.remove(&oldest);
-                }
-            }
+            state.keep(group);
         }
         drop(state);
         self.changed.notify_all();
     }
 
-    /// Whether `key` is being made ahead now.
-    fn being_made(&self, key: &Key) -> bool {
-        lock(&self.state).making.contains(key)
+    /// Takes `key` if it is made ahead, else says whether it is being made (one look).
+    fn claim(&self, key: &Key) -> Claim {
+        let mut state = lock(&self.state);
+        match state.take(key) {
+            Some(group) => Claim::Taken(group),
+            None if state.making.contains(key) => Claim::BeingMade,
+            None => Claim::Missing,
+        }
     }
 
     /// Puts back groups taken for a proof that then failed (or was cancelled): the next try
@@ -139,27 +169,21 @@ impl ReadyGroups {
     fn put_back(&self, groups: Vec<GroupProof>) {
         let mut state = lock(&self.state);
         for group in groups {
-            let key = group.inputs.clone();
             state.counts.used_ready = state.counts.used_ready.saturating_sub(1);
-            state.order.push_back(key.clone());
-            state.made.insert(key, group);
-        }
-        while state.order.len() > MAX_READY {
-            if let Some(oldest) = state.order.pop_front() {
-                state.made.remove(&oldest);
-            }
+            state.keep(group);
         }
     }
 
-    /// The group made ahead for `key`, waiting while it is being made (at most `wait`).
-    fn take(&self, key: &Key, wait: Duration, cancel: &JobCancel) -> Option<GroupProof> {
-        let deadline = std::time::Instant::now() + wait;
+    /// The group made ahead for `key`, waiting while it is being made (until `deadline`).
+    fn take(
+        &self,
+        key: &Key,
+        deadline: std::time::Instant,
+        cancel: &JobCancel,
+    ) -> Option<GroupProof> {
         let mut state = lock(&self.state);
         loop {
-            if let Some(group) = state.made.remove(key) {
-                state.order.retain(|k| k != key);
-                state.counts.used_ready += 1;
-                metrics::counter!("gateway_tree_groups_used_ahead_total").increment(1);
+            if let Some(group) = state.take(key) {
                 return Some(group);
             }
             let now = std::time::Instant::now();
@@ -174,9 +198,69 @@ impl ReadyGroups {
         }
     }
 
-    fn made_at_seal(&self, n: u64) {
-        lock(&self.state).counts.made_at_seal += n;
-        metrics::counter!("gateway_tree_groups_total", "made" => "at_seal").increment(n);
+    /// A proof job starts (`true`, waiting for `wanted`) or ends: while one is on, groups made
+    /// ahead for later batches wait for their turn ([`ReadyGroups::turn_ahead`]).
+    fn job(&self, on: bool, wanted: &[Key]) {
+        let mut state = lock(&self.state);
+        if on {
+            state.jobs += 1;
+            state.wanted.extend(wanted.iter().cloned());
+        } else {
+            state.jobs = state.jobs.saturating_sub(1);
+            for key in wanted {
+                state.wanted.remove(key);
+            }
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    fn made_at_seal(&self) {
+        lock(&self.state).counts.made_at_seal += 1;
+        metrics::counter!("gateway_tree_groups_total", "made" => "at_seal").increment(1);
+    }
+}
+
+impl ReadyState {
+    /// Keeps `group` (once: a key already kept keeps its place), dropping the oldest beyond
+    /// [`MAX_READY`].
+    fn keep(&mut self, group: GroupProof) {
+        let key = group.inputs.clone();
+        if self.made.insert(key.clone(), group).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > MAX_READY {
+            if let Some(oldest) = self.order.pop_front() {
+                self.made.remove(&oldest);
+            }
+        }
+    }
+
+    /// Removes `key` for a proof, counting it used.
+    fn take(&mut self, key: &Key) -> Option<GroupProof> {
+        let group = self.made.remove(key)?;
+        self.order.retain(|k| k != key);
+        self.counts.used_ready += 1;
+        metrics::counter!("gateway_tree_groups_used_ahead_total").increment(1);
+        Some(group)
+    }
+}
+
+/// Groups a proof job took, put back unless the proof is made (also on a panic), and the job
+/// marked on while it lasts ([`ReadyGroups::job`]).
+struct JobGroups<'a> {
+    ready: &'a ReadyGroups,
+    taken: Vec<GroupProof>,
+    wanted: Vec<Key>,
+    done: bool,
+}
+
+impl Drop for JobGroups<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.ready.put_back(std::mem::take(&mut self.taken));
+        }
+        self.ready.job(false, &self.wanted);
     }
 }
 
@@ -193,8 +277,9 @@ pub(crate) fn full_groups_after_first(leaves: &[BatchProof], size: usize) -> Vec
 /// A Gateway batch's aggregated proof over `leaves` (the Gateway's first, then the chain
 /// batches' in proof order): a tree of groups when the backend makes trees group by group,
 /// taking the groups made ahead and making the others (side by side through a job queue, one
-/// at a time in-process) while it waits for those still being made ahead; else the backend's
-/// own aggregation. Groups taken are put back if the proof fails.
+/// at a time in-process, before any group made ahead for a later batch) while it waits for
+/// those still being made ahead; else the backend's own aggregation. Groups taken are put back
+/// if the proof is not made.
 pub(crate) fn aggregate(
     backend: &dyn ProofBackend,
     leaves: &[BatchProof],
@@ -203,53 +288,67 @@ pub(crate) fn aggregate(
 ) -> ProverResult<AggregatedProof> {
     let Some(size) = group_size(backend) else { return backend.aggregate(leaves) };
     let chunks: Vec<&[BatchProof]> = leaves.chunks(size).collect();
-    // Only whole groups after the first (the Gateway's leaf is in it) are made ahead.
-    let ahead = |i: usize| i > 0 && chunks[i].len() == size;
-    let mut groups: Vec<Option<GroupProof>> = (0..chunks.len())
-        .map(|i| ahead(i).then(|| ready.take(&key_of(chunks[i]), Duration::ZERO, cancel)).flatten())
-        .collect();
-    let taken: Vec<GroupProof> = groups.iter().flatten().cloned().collect();
-    let (waiting, missing): (Vec<usize>, Vec<usize>) = (0..chunks.len())
-        .filter(|i| groups[*i].is_none())
-        .partition(|i| ahead(*i) && ready.being_made(&key_of(chunks[*i])));
-    let result = (|| {
-        // The missing groups are made while those being made ahead are waited for.
-        let (made, awaited) = std::thread::scope(|scope| {
-            let making = scope.spawn(|| make_groups(backend, &chunks, &missing, ready, cancel));
-            let awaited: Vec<(usize, Option<GroupProof>)> = waiting
-                .iter()
-                .map(|i| (*i, ready.take(&key_of(chunks[*i]), IN_FLIGHT_WAIT, cancel)))
-                .collect();
-            let made = making.join().unwrap_or_else(|_| {
-                Err(ProverError::Failed {
-                    what: "the groups of a Gateway batch's tree".into(),
-                    reason: "the thread making them panicked".into(),
-                })
-            });
-            (made, awaited)
-        });
-        for (i, group) in made? {
-            groups[i] = Some(group);
+    let mut groups: Vec<Option<GroupProof>> = vec![None; chunks.len()];
+    let (mut waiting, mut missing) = (Vec::new(), Vec::new());
+    let mut job = JobGroups { ready, taken: Vec::new(), wanted: Vec::new(), done: false };
+    for (i, chunk) in chunks.iter().enumerate() {
+        // Only whole groups after the first (the Gateway's leaf is in it) are made ahead.
+        if i == 0 || chunk.len() < size {
+            missing.push(i);
+            continue;
         }
-        let mut late = Vec::new();
-        for (i, group) in awaited {
-            match group {
-                Some(group) => groups[i] = Some(group),
-                // Its making ahead failed or took too long: made here.
-                None => late.push(i),
+        match ready.claim(&key_of(chunk)) {
+            Claim::Taken(group) => {
+                job.taken.push(group.clone());
+                groups[i] = Some(group);
             }
+            Claim::BeingMade => waiting.push(i),
+            Claim::Missing => missing.push(i),
         }
-        for (i, group) in make_groups(backend, &chunks, &late, ready, cancel)? {
-            groups[i] = Some(group);
-        }
-        let groups: Vec<GroupProof> = groups.iter().flatten().cloned().collect();
-        let _turn = in_process(backend).then(|| ready.turn());
-        backend.aggregate_groups(&groups)
-    })();
-    if result.is_err() {
-        ready.put_back(taken);
     }
-    result
+    job.wanted = waiting.iter().map(|i| key_of(chunks[*i])).collect();
+    ready.job(true, &job.wanted);
+    // The missing groups are made while those being made ahead are waited for (one deadline
+    // for all of them).
+    let deadline = std::time::Instant::now() + IN_FLIGHT_WAIT;
+    let (made, awaited) = std::thread::scope(|scope| {
+        let making = scope.spawn(|| make_groups(backend, &chunks, &missing, ready, cancel));
+        let awaited: Vec<(usize, Option<GroupProof>)> = waiting
+            .iter()
+            .map(|i| (*i, ready.take(&key_of(chunks[*i]), deadline, cancel)))
+            .collect();
+        let made = making.join().unwrap_or_else(|_| {
+            Err(ProverError::Failed {
+                what: "the groups of a Gateway batch's tree".into(),
+                reason: "the thread making them panicked".into(),
+            })
+        });
+        (made, awaited)
+    });
+    let mut late = Vec::new();
+    for (i, group) in awaited {
+        match group {
+            Some(group) => {
+                job.taken.push(group.clone());
+                groups[i] = Some(group);
+            }
+            // Its making ahead failed or took too long: made here.
+            None => late.push(i),
+        }
+    }
+    for (i, group) in made? {
+        groups[i] = Some(group);
+    }
+    for (i, group) in make_groups(backend, &chunks, &late, ready, cancel)? {
+        groups[i] = Some(group);
+    }
+    let groups: Vec<GroupProof> = groups.into_iter().flatten().collect();
+    let top = {
+        let _turn = in_process(backend).then(|| ready.turn());
+        backend.aggregate_groups(&groups)?
+    };
+    job.done = true;
+    Ok(top)
 }
 
 /// Makes the groups of `chunks` at `indices` for a proof job: one at a time in-process, side
@@ -261,40 +360,35 @@ fn make_groups(
     ready: &ReadyGroups,
     cancel: &JobCancel,
 ) -> ProverResult<Vec<(usize, GroupProof)>> {
-    ready.made_at_seal(indices.len() as u64);
+    let make = |i: usize| {
+        let group = gateway_prover::run_job(cancel, || backend.aggregate_group(chunks[i]))?;
+        ready.made_at_seal();
+        Ok((i, group))
+    };
     if in_process(backend) {
         // One aggregation at a time on this machine (memory: a real one takes gigabytes).
         return indices
             .iter()
             .map(|i| {
+                if cancel.is_cancelled() {
+                    return Err(ProverError::Cancelled("a Gateway batch's tree".into()));
+                }
                 let _turn = ready.turn();
-                gateway_prover::run_job(cancel, || backend.aggregate_group(chunks[*i]))
-                    .map(|g| (*i, g))
+                make(*i)
             })
             .collect();
     }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = indices
-            .iter()
-            .map(|i| {
-                let chunk = chunks[*i];
-                // (The job's cancellation is per thread: carried onto this one.)
-                scope.spawn(move || {
-                    gateway_prover::run_job(cancel, || backend.aggregate_group(chunk))
-                })
-            })
-            .collect();
-        indices
-            .iter()
-            .zip(handles)
-            .map(|(i, h)| {
-                let group = h.join().unwrap_or_else(|_| {
+        let handles: Vec<_> = indices.iter().map(|i| scope.spawn(move || make(*i))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
                     Err(ProverError::Failed {
                         what: "a group of a Gateway batch's tree".into(),
                         reason: "the thread making it panicked".into(),
                     })
-                })?;
-                Ok((*i, group))
+                })
             })
             .collect()
     })
@@ -397,8 +491,12 @@ fn make_ahead(
     // A panic while making it must not leave it "being made" (a proof job would wait for it).
     let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         gateway_prover::run_job(cancel, || {
-            let made = {
-                let _turn = in_process(backend).then(|| ready.turn());
+            let made = if in_process(backend) {
+                let Some(_turn) = ready.turn_ahead(&key, cancel) else {
+                    return Err(ProverError::Cancelled(gateway_prover::describe_inputs(&key)));
+                };
+                backend.aggregate_group(group)?
+            } else {
                 backend.aggregate_group(group)?
             };
             backend.verify_group(&made)?;
@@ -520,7 +618,14 @@ mod tests {
         assert!(ready.start(&key));
         make_ahead(&Panicking(MockBackend::default()), &ready, &group, &JobCancel::new());
         let started = std::time::Instant::now();
-        assert_eq!(ready.take(&key, Duration::from_secs(30), &JobCancel::new()), None);
+        assert_eq!(
+            ready.take(
+                &key,
+                std::time::Instant::now() + Duration::from_secs(30),
+                &JobCancel::new()
+            ),
+            None
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(ready.start(&key), "can be made again");
         assert_eq!(ready.counts().made_ahead, 0);
@@ -646,6 +751,34 @@ mod tests {
         assert_eq!((counts.ready, counts.used_ready), (0, 2), "{counts:?}");
     }
 
+    /// In-process, a group made ahead for a later batch waits while a proof job is on, unless
+    /// the job waits for that very group.
+    #[test]
+    fn groups_for_later_batches_wait_while_a_proof_job_is_on() {
+        let backend = Arc::new(MockBackend::with_tree_groups(2));
+        let ready = Arc::new(ReadyGroups::default());
+        let wanted: Vec<BatchProof> = (0..2).map(leaf).collect();
+        let later: Vec<BatchProof> = (2..4).map(leaf).collect();
+        ready.job(true, &[key_of(&wanted)]);
+        let spawn = |group: Vec<BatchProof>| {
+            let (backend, ready) = (Arc::clone(&backend), Arc::clone(&ready));
+            assert!(ready.start(&key_of(&group)));
+            std::thread::spawn(move || {
+                make_ahead(backend.as_ref(), &ready, &group, &JobCancel::new())
+            })
+        };
+        let (later_maker, wanted_maker) = (spawn(later), spawn(wanted.clone()));
+        wanted_maker.join().unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(ready.counts().made_ahead, 1, "only the group the job waits for");
+        assert!(
+            ready.take(&key_of(&wanted), std::time::Instant::now(), &JobCancel::new()).is_some()
+        );
+        ready.job(false, &[key_of(&wanted)]);
+        later_maker.join().unwrap();
+        assert_eq!(ready.counts().made_ahead, 2);
+    }
+
     /// A proof job waits for a group being made ahead instead of making it twice.
     #[test]
     fn a_proof_job_waits_for_a_group_being_made_ahead() {
@@ -662,12 +795,23 @@ mod tests {
                 ready.finish(&key, Some(made));
             })
         };
-        let taken = ready.take(&key, Duration::from_secs(30), &JobCancel::new());
+        let taken = ready.take(
+            &key,
+            std::time::Instant::now() + Duration::from_secs(30),
+            &JobCancel::new(),
+        );
         maker.join().unwrap();
         assert_eq!(taken, Some(made));
         // Not being made: no wait.
         let started = std::time::Instant::now();
-        assert_eq!(ready.take(&key, Duration::from_secs(30), &JobCancel::new()), None);
+        assert_eq!(
+            ready.take(
+                &key,
+                std::time::Instant::now() + Duration::from_secs(30),
+                &JobCancel::new()
+            ),
+            None
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

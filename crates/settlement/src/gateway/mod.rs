@@ -390,7 +390,8 @@ impl Gateway {
                     let mirror = L1Mirror::before(store, number)?;
                     // Kept for the next call and for sealing `number` (what L1 holds after
                     // `number - 1`), so a start does not fold every batch again each block.
-                    if number > 1 && cached.as_ref().is_none_or(|(t, _)| *t + 1 < number) {
+                    // (Unless the seal stage keeps a newer one.)
+                    if number > 1 && cached.as_ref().is_none_or(|(t, _)| *t < number) {
                         *cached = Some((number - 1, mirror.clone()));
                     }
                     mirror
@@ -401,15 +402,25 @@ impl Gateway {
         let (contents, _, _) =
             batch_contents(store, mirror, number, from, to, self.mode.max_chain_batches)?;
         let order = leaf_order(store, &contents, from, to)?;
-        let mut placed: Vec<Option<SettlementResult<BatchProof>>> =
-            (0..order.len()).map(|_| None).collect();
-        for (leaf, at) in self.leaves_of(store, backend, number, &contents)?.into_iter().zip(order)
-        {
-            if let Some(slot) = placed.get_mut(at) {
+        let leaves = self.leaves_of(store, backend, number, &contents)?;
+        // A chain with a leaf that does not verify will be held back, all its batches taken
+        // out: the leaves before its first one keep their places.
+        let bad: std::collections::HashSet<U256> = contents
+            .chainBatches
+            .iter()
+            .zip(&leaves)
+            .filter(|(_, leaf)| leaf.is_err())
+            .map(|(r, _)| r.chainId)
+            .collect();
+        let mut placed: Vec<Option<BatchProof>> = (0..order.len()).map(|_| None).collect();
+        for ((r, leaf), at) in contents.chainBatches.iter().zip(leaves).zip(order) {
+            if let (Some(slot), Ok(leaf)) = (placed.get_mut(at), leaf)
+                && !bad.contains(&r.chainId)
+            {
                 *slot = Some(leaf);
             }
         }
-        Ok(placed.into_iter().map_while(|leaf| leaf.and_then(Result::ok)).collect())
+        Ok(placed.into_iter().map_while(|leaf| leaf).collect())
     }
 
     /// The leaf proofs of the chain batches `contents` carries (Gateway batch `number`, sealed
