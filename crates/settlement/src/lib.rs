@@ -83,7 +83,7 @@ pub use metrics::describe as describe_metrics;
 pub use migration::MigrationError;
 pub use status::{
     BatchFinality, FinalityStatus, GatewayBatchStatus, GatewayChainStatus, GatewayFeesStatus,
-    GatewayL1Queue, GatewayStatus, HaltStatus, LayerStatus, MigrationStatus, OnChainCounters,
-    PendingTx, PriorityStatus, ProvingBacklog, SettlementStatus, TxStage,
+    GatewayL1Queue, GatewayStatus, GroupCounts, HaltStatus, LayerStatus, MigrationStatus,
+    OnChainCounters, PendingTx, PriorityStatus, ProvingBacklog, SettlementStatus, TxStage,
 };
 pub use supervisor::TaskFailure;

@@ -296,11 +296,28 @@ pub struct GatewayStatus {
     pub proving_backlog: ProvingBacklog,
     /// With a backend that makes trees group by group: the groups of Gateway batches' proofs
     /// made ahead of their seal and at it, since the node started (`None` otherwise).
-    pub tree_groups: Option<crate::gateway::groups::GroupCounts>,
+    pub tree_groups: Option<GroupCounts>,
     /// Per chain.
     pub chains: Vec<GatewayChainStatus>,
     /// The last few Gateway batches.
     pub recent_batches: Vec<GatewayBatchStatus>,
+}
+
+/// Gateway mode, trees made group by group: how the groups of Gateway batches' proofs were
+/// made since the node started (`settlement_status.gateway.treeGroups`; made by the settlement
+/// crate's `gateway::groups`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupCounts {
+    /// Groups aggregated while their Gateway batch still gathered.
+    pub made_ahead: u64,
+    /// Groups a sealed Gateway batch's proof job made itself (its first group, the Gateway's
+    /// leaf in it; a last partial one; any not made ahead).
+    pub made_at_seal: u64,
+    /// Groups made ahead that a sealed Gateway batch's proof used.
+    pub used_ready: u64,
+    /// Groups made ahead and ready now.
+    pub ready: u64,
 }
 
 /// Gateway mode: the proving backlog. At most one sealed Gateway batch waits for its proof;

@@ -30,6 +30,7 @@ use super::Gateway;
 use crate::{
     error::SettlementResult,
     state::{IDLE_TICK, Pipeline},
+    status::GroupCounts,
     support::lock,
 };
 
@@ -69,22 +70,6 @@ struct ReadyState {
     /// Proof jobs on now, and the groups made ahead they wait for.
     jobs: usize,
     wanted: HashSet<Key>,
-}
-
-/// How the groups of Gateway batches' proofs were made, since the node started
-/// (`settlement_status.gateway.treeGroups`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupCounts {
-    /// Groups aggregated while their Gateway batch still gathered.
-    pub made_ahead: u64,
-    /// Groups a sealed Gateway batch's proof job made itself (its first group, the Gateway's
-    /// leaf in it; a last partial one; any not made ahead).
-    pub made_at_seal: u64,
-    /// Groups made ahead that a sealed Gateway batch's proof used.
-    pub used_ready: u64,
-    /// Groups made ahead and ready now.
-    pub ready: u64,
 }
 
 /// Where a group stands when a proof job asks for it ([`ReadyGroups::claim`]).
