@@ -9,6 +9,11 @@
 //! while the Gateway batch still gathers ([`run`]). Its proof job then takes them
 //! ([`aggregate`]): only the first group, a last partial one and the top remain.
 //!
+//! In-process (no job queue) the aggregations take turns, one at a time on the machine as a
+//! tree made in one piece did (a real one takes gigabytes): while a sealed batch's proof job is
+//! on, groups made ahead for later batches wait, except those it waits for. Through a job queue
+//! the groups go out at once, to as many workers.
+//!
 //! A group made for leaves the sealed batch does not hold in those places (a chain held back,
 //! a reorg, a batch cut by another limit) is simply not used: it is dropped once
 //! [`MAX_READY`] newer ones are kept.
