@@ -570,6 +570,15 @@ mod tests {
         assert_eq!(group_size(&MockBackend::default()), None);
     }
 
+    /// `take` of `key` answers at once, with nothing: no group is made or being made (the
+    /// 30 s it may wait would show).
+    fn assert_nothing_to_wait_for(ready: &ReadyGroups, key: &Key) {
+        let started = std::time::Instant::now();
+        let deadline = started + Duration::from_secs(30);
+        assert_eq!(ready.take(key, deadline, &JobCancel::new()), None);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
     /// A backend that panics while making a group.
     #[derive(Debug)]
     struct Panicking(MockBackend);
@@ -607,16 +616,7 @@ mod tests {
         let ready = ReadyGroups::default();
         assert!(ready.start(&key));
         make_ahead(&Panicking(MockBackend::default()), &ready, &group, &JobCancel::new());
-        let started = std::time::Instant::now();
-        assert_eq!(
-            ready.take(
-                &key,
-                std::time::Instant::now() + Duration::from_secs(30),
-                &JobCancel::new()
-            ),
-            None
-        );
-        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_nothing_to_wait_for(&ready, &key);
         assert!(ready.start(&key), "can be made again");
         assert_eq!(ready.counts().made_ahead, 0);
     }
@@ -793,15 +793,6 @@ mod tests {
         maker.join().unwrap();
         assert_eq!(taken, Some(made));
         // Not being made: no wait.
-        let started = std::time::Instant::now();
-        assert_eq!(
-            ready.take(
-                &key,
-                std::time::Instant::now() + Duration::from_secs(30),
-                &JobCancel::new()
-            ),
-            None
-        );
-        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_nothing_to_wait_for(&ready, &key);
     }
 }
