@@ -1028,6 +1028,25 @@ async fn rust_and_solidity_agree_on_hashes_and_merkle_trees_for_random_inputs() 
         );
         let (a, b, c) = (rng.word(), rng.word(), rng.word());
         assert_eq!(executor.publicInput(a, b, c).call().await.unwrap(), public_input(a, b, c));
+
+        // The shared root GatewayExecutor recomputes (in assembly, from its in-memory shared
+        // tree of ids and roots): the MessageRoot's root over the chains' leaves, for trees up
+        // to 64 chains and past a power of two.
+        let chains = [0usize, 1, 2, 3, 4, 5, 63, 64, 65].get(case).copied();
+        let chains = chains.unwrap_or((rng.next() % 70) as usize);
+        let ids_and_roots: Vec<(u64, B256)> =
+            (0..chains).map(|_| (rng.next(), rng.word())).collect();
+        let flat: Vec<B256> = ids_and_roots
+            .iter()
+            .flat_map(|(id, root)| [B256::from(U256::from(*id)), *root])
+            .collect();
+        let leaves: Vec<B256> =
+            ids_and_roots.iter().map(|(id, root)| chain_leaf(*id, *root)).collect();
+        assert_eq!(
+            harness.sharedRootOf(flat).call().await.unwrap(),
+            merkle_root(&leaves),
+            "seed {seed} case {case}: {chains} chains"
+        );
     }
     let _: Address = *harness.address();
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 pragma solidity 0.8.30;
 
+import {Merkle} from "./Merkle.sol";
+
 /// @notice What a settlement layer keeps of a committed batch; contracts store
 /// keccak256(abi.encode(StoredBatchInfo)).
 struct StoredBatchInfo {
@@ -246,6 +248,46 @@ library Commitments {
     /// @notice A leaf of the shared tree over chains in MessageRoot (40-byte preimage).
     function chainLeaf(uint64 chainId, bytes32 chainRoot) internal pure returns (bytes32) {
         return packedHash(chainId, chainRoot);
+    }
+
+    /// @notice The shared message root over the chains of `tree`, two words per chain (its id,
+    /// the root of its batch tree; GatewayExecutor's in-memory shared tree): `Merkle.rootOf`
+    /// over their `chainLeaf`s, in one level array in the free memory, which it leaves
+    /// unallocated. The same root as `Merkle.rootOf` over the leaves (MerkleHarness checks it
+    /// against the Rust side) at a fifth of the gas: with 64 chains, Solidity loops over
+    /// bounds-checked arrays cost about 70,000 gas, this about 13,000.
+    function sharedRootOf(bytes32[] memory tree) internal pure returns (bytes32 root) {
+        uint256 n = tree.length / 2;
+        uint256 width = uint256(1) << Merkle.depthFor(n);
+        assembly ("memory-safe") {
+            // The level array, then the scratch for each hash's preimage (65 bytes at most).
+            let level := mload(0x40)
+            let scratch := add(level, shl(5, width))
+            let entry := add(tree, 0x20)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                // chainLeaf: keccak256(abi.encodePacked(uint64(id), root)), 40 bytes.
+                mstore(scratch, shl(192, mload(entry)))
+                mstore(add(scratch, 0x08), mload(add(entry, 0x20)))
+                mstore(add(level, shl(5, i)), keccak256(scratch, 0x28))
+                entry := add(entry, 0x40)
+            }
+            // Missing leaves are zero (the free memory may hold anything).
+            for { let i := n } lt(i, width) { i := add(i, 1) } {
+                mstore(add(level, shl(5, i)), 0)
+            }
+            // Merkle.nodeOf: keccak256(0x01 ‖ left ‖ right), 65 bytes.
+            mstore(scratch, shl(248, 0x01))
+            for {} gt(width, 1) {} {
+                width := shr(1, width)
+                for { let i := 0 } lt(i, width) { i := add(i, 1) } {
+                    let pair := add(level, shl(6, i))
+                    mstore(add(scratch, 0x01), mload(pair))
+                    mstore(add(scratch, 0x21), mload(add(pair, 0x20)))
+                    mstore(add(level, shl(5, i)), keccak256(scratch, 0x41))
+                }
+            }
+            root := mload(level)
+        }
     }
 
     /// @notice Thrown when a chain id or batch number does not fit 64 bits.

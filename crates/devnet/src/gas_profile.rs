@@ -9,7 +9,7 @@ use crate::{DevnetError, DevnetResult, raw_call};
 
 /// A transaction's gas, split by what paid for it. The parts add up to the receipt's gas used:
 /// `base + calldata + storage_reads + storage_writes + hashing + events + calls + other -
-/// refund`.
+/// refund + floor`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GasProfile {
     /// The receipt's gas used.
@@ -36,6 +36,11 @@ pub struct GasProfile {
     pub other: u64,
     /// Gas refunded at the end (storage cleared or set back).
     pub refund: u64,
+    /// What the transaction paid above its execution because its calldata's floor price
+    /// (EIP-7623: 10 gas per zero byte, 40 per other byte, plus 21,000) was higher: nonzero only
+    /// for a calldata-heavy transaction, whose gas then no longer moves with its execution. (A
+    /// transaction that gets a refund and pays the floor shows the top-up net of the refund.)
+    pub floor: u64,
 }
 
 impl GasProfile {
@@ -55,6 +60,7 @@ impl GasProfile {
             calls: self.calls / n,
             other: self.other / n,
             refund: self.refund / n,
+            floor: self.floor / n,
         }
     }
 }
@@ -70,6 +76,9 @@ struct Trace {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Step {
+    /// Where in the code of the frame it ran (for [`PCS_ENV`]).
+    #[serde(default)]
+    pc: u64,
     op: String,
     gas: u64,
     gas_cost: u64,
@@ -104,7 +113,30 @@ pub async fn gas_profile<P: Provider>(provider: &P, hash: B256) -> DevnetResult<
         raw_call(provider, "eth_getTransactionByHash", serde_json::json!([hash])).await?,
     )
     .map_err(|e| DevnetError::Rpc(format!("eth_getTransactionByHash {hash}: {e}")))?;
+    if let Some(dir) = std::env::var_os(PCS_ENV) {
+        let path = std::path::Path::new(&dir).join(format!("{hash}.txt"));
+        std::fs::write(&path, pcs_of(&trace))
+            .map_err(|source| DevnetError::Io { path: path.clone(), source })?;
+    }
     Ok(profile_of(tx.gas.to::<u64>(), &trace))
+}
+
+/// The environment variable naming a folder: when set, [`gas_profile`] also writes there, per
+/// traced transaction, `<hash>.txt` with one line per top-frame step: its program counter, its
+/// opcode and the gas it cost (a call's including all inside it). `node
+/// scripts/gas-by-line.js <file> [Contract]` adds them up by line of the contract's sources.
+pub const PCS_ENV: &str = "GAS_PROFILE_PCS";
+
+/// The top frame's steps of `trace` as [`PCS_ENV`] writes them.
+fn pcs_of(trace: &Trace) -> String {
+    let steps = &trace.struct_logs;
+    let mut out = String::new();
+    for (i, step) in steps.iter().enumerate().filter(|(_, s)| s.depth == 1) {
+        let next = steps[i + 1..].iter().position(|s| s.depth == 1).map(|p| i + 1 + p);
+        let cost = next.map_or(step.gas_cost, |n| step.gas.saturating_sub(steps[n].gas));
+        out.push_str(&format!("{} {} {cost}\n", step.pc, step.op));
+    }
+    out
 }
 
 fn profile_of(gas_limit: u64, trace: &Trace) -> GasProfile {
@@ -148,6 +180,7 @@ fn profile_of(gas_limit: u64, trace: &Trace) -> GasProfile {
         i = next.unwrap_or(steps.len());
     }
     profile.refund = spent.saturating_sub(trace.gas);
+    profile.floor = trace.gas.saturating_sub(spent);
     profile
 }
 
@@ -156,7 +189,7 @@ mod tests {
     use super::*;
 
     fn step(op: &str, gas: u64, gas_cost: u64, depth: u64) -> Step {
-        Step { op: op.into(), gas, gas_cost, depth }
+        Step { pc: 7, op: op.into(), gas, gas_cost, depth }
     }
 
     #[test]
@@ -191,6 +224,24 @@ mod tests {
             + p.calls
             + p.other;
         assert_eq!(sum - p.refund, p.gas_used);
+        assert_eq!(p.floor, 0);
         assert_eq!(p.per(2).storage_writes, 2_500);
+        // The top frame's steps, a call's gas including what ran inside it.
+        let pcs: Vec<_> = pcs_of(&trace).lines().map(str::to_owned).collect();
+        assert_eq!(pcs.len(), 8);
+        assert_eq!(pcs[5], "7 STATICCALL 3100");
+    }
+
+    #[test]
+    fn a_calldata_floor_above_the_execution_is_its_own_part() {
+        // 21,000 + 1,000 intrinsic and 50 of execution, but the calldata's floor price is 40,000.
+        let trace = Trace {
+            gas: 40_000,
+            struct_logs: vec![step("PUSH1", 78_000, 3, 1), step("STOP", 77_953, 0, 1)],
+        };
+        let p = profile_of(100_000, &trace);
+        assert_eq!((p.base, p.calldata, p.other, p.refund), (21_000, 1_000, 47, 0));
+        assert_eq!(p.floor, 40_000 - 22_047);
+        assert_eq!(p.base + p.calldata + p.other + p.floor, p.gas_used);
     }
 }

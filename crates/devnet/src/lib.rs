@@ -29,7 +29,7 @@ pub use anvil::{
     ANVIL_ENV, Anvil, AnvilConfig, DEV_ACCOUNT_KEYS, DevnetError, DevnetResult, anvil_path,
     project_root,
 };
-pub use gas_profile::{GasProfile, gas_profile};
+pub use gas_profile::{GasProfile, PCS_ENV as GAS_PROFILE_PCS_ENV, gas_profile};
 pub use history::{MinedTx, SettlementCalls, mined_from};
 pub use init::{
     ChainSpec, EcosystemSpec, address_of_key, check_chain, check_ecosystem, genesis_of, init_chain,

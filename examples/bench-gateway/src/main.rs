@@ -17,10 +17,13 @@
 //!   real proof (then back). Each real row proves its tree on this machine (four k = 21
 //!   aggregations and a k = 22 top: about 23 minutes and 20 GB on 2 cores) and is written to `reports/bench-gateway-halo2.json`.
 //!   `--halo2-only` skips the mock tables.
-//! - Where the gas goes: the shapes up to 32 chain batches run again on a second devnet whose L1
-//!   traces every opcode (`devnet::gas_profile`), and a second table splits each measured
-//!   `settleBatch` per chain batch into calldata, storage reads and writes, hashing, events,
-//!   calls and the rest (also in the report, per row).
+//! - Where the gas goes: every shape runs again on a second devnet whose L1 traces every opcode
+//!   (`devnet::gas_profile`), and a second table splits each measured `settleBatch` per chain
+//!   batch into calldata, storage reads and writes, hashing, events, calls, the rest, and the
+//!   calldata floor's top-up (EIP-7623: a Gateway batch whose calldata is priced above its
+//!   execution pays for its calldata alone, so execution savings do not show in it). With
+//!   `GAS_PROFILE_PCS=<folder>` each traced transaction's steps are written there too, for
+//!   `node scripts/gas-by-line.js <file> GatewayExecutor` to add up by source line.
 //!
 //! ```text
 //! cargo run --release -p example-bench-gateway
@@ -46,8 +49,8 @@ const CHAIN_COUNTS: [usize; 7] = [1, 2, 4, 8, 16, 32, 64];
 /// Rows where each chain carries several batches per Gateway batch (a chain that seals more
 /// often than the Gateway settles): (chains, batches per chain).
 const RUNS: [(usize, usize); 4] = [(8, 4), (16, 4), (16, 16), (64, 4)];
-/// The widest Gateway batch whose settlement is traced to say where its gas went.
-const MAX_PROFILED: u64 = 32;
+/// The widest Gateway batch whose settlement is traced to say where its gas went (all of them).
+const MAX_PROFILED: u64 = 256;
 
 fn batch(chain_id: u64, sl: u64, number: u64, timestamp: u64) -> CommitBatchInfo {
     CommitBatchInfo {
@@ -393,7 +396,7 @@ async fn main() -> eyre::Result<()> {
     }
     println!("\nL1 gas per chain batch of the Gateway's settleBatch, by kind (opcode trace):");
     println!(
-        "{:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "shape",
         "total",
         "base+data",
@@ -404,13 +407,14 @@ async fn main() -> eyre::Result<()> {
         "keccak",
         "events",
         "calls",
-        "other"
+        "other",
+        "floor"
     );
     for (m, p) in &traced {
         let Some(p) = p else { continue };
         let p = p.per((m.chains * m.per_chain) as u64);
         println!(
-            "{:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "{:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
             format!("{}x{}", m.chains, m.per_chain),
             p.gas_used,
             p.base + p.calldata,
@@ -422,6 +426,7 @@ async fn main() -> eyre::Result<()> {
             p.events,
             p.calls,
             p.other,
+            p.floor,
         );
     }
     std::fs::create_dir_all("reports")?;

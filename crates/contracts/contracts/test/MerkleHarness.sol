@@ -60,6 +60,12 @@ contract MerkleHarness {
         return Commitments.batchLeaf(batchNumber, batchRoot);
     }
 
+    /// @notice The shared root over `chains` (two words per chain: its id, its batch tree's root)
+    /// as GatewayExecutor computes it (`Commitments.sharedRootOf`).
+    function sharedRootOf(bytes32[] calldata chains) external pure returns (bytes32) {
+        return Commitments.sharedRootOf(chains);
+    }
+
     /// @notice A chain's leaf in the shared tree, as MessageRoot computes it.
     function chainLeaf(uint64 chainId, bytes32 chainRoot) external pure returns (bytes32) {
         return Commitments.chainLeaf(chainId, chainRoot);
