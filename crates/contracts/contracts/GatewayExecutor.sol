@@ -467,12 +467,19 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
         uint256 next = uint256(state.lastFinalBatch) + 1;
         bytes32 commitment;
         i = start;
-        while (i < refs.length && refs[i].chainId == id) {
+        uint256 count = refs.length;
+        while (i < count && refs[i].chainId == id) {
             ChainBatchRef calldata r = refs[i];
             CommitBatchInfo calldata c = r.batch;
             commitment = _checkCarried(r, next, prevState);
-            inputs[2 + 2 * i] = id;
-            inputs[3 + 2 * i] = r.publicInput;
+            uint256 input = r.publicInput;
+            assembly ("memory-safe") {
+                // inputs[2 + 2i] = id, inputs[3 + 2i] = input: `inputs` holds 2 + 2 * count
+                // words and i < count.
+                let at := add(inputs, shl(6, add(i, 1)))
+                mstore(add(at, 0x20), id)
+                mstore(add(at, 0x40), input)
+            }
             // (A tree holds fewer than 2^32 leaves: the count fits; `next` is the batch's
             // number, which fits 64 bits.)
             state.leafCount = uint64(
@@ -483,8 +490,10 @@ contract GatewayExecutor is GovernedVerifier, PriorityQueue {
             if (l1Txs != 0) {
                 state.priorityOpsFinal = Commitments.toUint64(uint256(state.priorityOpsFinal) + l1Txs);
             }
-            ++next;
-            ++i;
+            unchecked {
+                ++next;
+                ++i;
+            }
         }
         state.lastFinalBatch = Commitments.toUint64(next - 1);
         lastFinalHash[id] = Commitments.storedHashOf(refs[i - 1].batch, commitment);

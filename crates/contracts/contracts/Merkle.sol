@@ -78,15 +78,23 @@ library Merkle {
         returns (bytes32[MAX_DEPTH] memory branch)
     {
         if (count >> MAX_DEPTH != 0) revert TreeFull();
-        uint256 k = 0;
-        for (uint256 h = 0; count >> h != 0; ++h) {
-            if ((count >> h) & 1 == 1) {
-                if (k == frontier.length) revert FrontierLengthMismatch(count, frontier.length);
-                branch[h] = frontier[k];
-                ++k;
+        uint256 bits = 0;
+        assembly ("memory-safe") {
+            for { let rest := count } rest { rest := shr(1, rest) } {
+                bits := add(bits, and(rest, 1))
             }
         }
-        if (k != frontier.length) revert FrontierLengthMismatch(count, frontier.length);
+        if (bits != frontier.length) revert FrontierLengthMismatch(count, frontier.length);
+        // (In assembly: a loop of bounds-checked array accesses costs several times as much.)
+        assembly ("memory-safe") {
+            let from := frontier.offset
+            for { let h := 0 } shr(h, count) { h := add(h, 1) } {
+                if and(shr(h, count), 1) {
+                    mstore(add(branch, shl(5, h)), calldataload(from))
+                    from := add(from, 0x20)
+                }
+            }
+        }
     }
 
     /// @notice `push` on a branch in memory whose leaf count is kept apart: appends `leaf` to
@@ -98,15 +106,22 @@ library Merkle {
     {
         size = count + 1;
         if (size > (uint256(1) << MAX_DEPTH) - 1) revert TreeFull();
-        bytes32 node = leaf;
-        uint256 rest = size;
-        for (uint256 h = 0; h < MAX_DEPTH; ++h) {
-            if (rest & 1 == 1) {
-                branch[h] = node;
-                return size;
+        // As `push`, in assembly (hashing past the free memory pointer, as `nodeOf`): the
+        // lowest set bit of `size` is below MAX_DEPTH, so the loop always stores the node.
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, shl(248, 0x01))
+            let node := leaf
+            for { let h := 0 } lt(h, MAX_DEPTH) { h := add(h, 1) } {
+                let at := add(branch, shl(5, h))
+                if and(shr(h, size), 1) {
+                    mstore(at, node)
+                    break
+                }
+                mstore(add(p, 0x01), mload(at))
+                mstore(add(p, 0x21), node)
+                node := keccak256(p, 0x41)
             }
-            node = nodeOf(branch[h], node);
-            rest >>= 1;
         }
     }
 
@@ -114,16 +129,26 @@ library Merkle {
     function rootIn(bytes32[MAX_DEPTH] memory branch, uint256 count) internal pure returns (bytes32 node) {
         uint256 depth = depthFor(count);
         if (count == uint256(1) << depth) return branch[depth];
-        bytes32 zero = bytes32(0);
-        uint256 size = count;
-        for (uint256 h = 0; h < depth; ++h) {
-            if (size & 1 == 1) {
-                node = nodeOf(branch[h], node);
-            } else {
-                node = nodeOf(node, zero);
+        // As `root`, in assembly (hashing past the free memory pointer, as `nodeOf`).
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, shl(248, 0x01))
+            let zero := 0
+            for { let h := 0 } lt(h, depth) { h := add(h, 1) } {
+                switch and(shr(h, count), 1)
+                case 1 {
+                    mstore(add(p, 0x01), mload(add(branch, shl(5, h))))
+                    mstore(add(p, 0x21), node)
+                }
+                default {
+                    mstore(add(p, 0x01), node)
+                    mstore(add(p, 0x21), zero)
+                }
+                node := keccak256(p, 0x41)
+                mstore(add(p, 0x01), zero)
+                mstore(add(p, 0x21), zero)
+                zero := keccak256(p, 0x41)
             }
-            zero = nodeOf(zero, zero);
-            size >>= 1;
         }
     }
 
@@ -163,9 +188,12 @@ library Merkle {
 
     /// @notice max(1, ceil(log2 count)).
     function depthFor(uint256 count) internal pure returns (uint256 depth) {
-        depth = 1;
-        while ((uint256(1) << depth) < count) {
-            ++depth;
+        // (At most 255: a count above 2^255 gets 255, as no tree holds that many leaves.)
+        assembly ("memory-safe") {
+            depth := 1
+            for {} and(lt(shl(depth, 1), count), lt(depth, 255)) {} {
+                depth := add(depth, 1)
+            }
         }
     }
 }
