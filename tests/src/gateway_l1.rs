@@ -8,7 +8,7 @@
 #![allow(clippy::expect_used)]
 
 use alloy::{
-    primitives::{B256, Bytes, U256},
+    primitives::{B256, Bytes, U256, keccak256},
     providers::DynProvider,
     rpc::types::TransactionReceipt,
 };
@@ -120,16 +120,26 @@ impl GatewayL1 {
     }
 
     /// A made-up batch of `chain` after `previous`, committed on this Gateway, its fields
-    /// derived from `tag`.
+    /// derived from `tag`. Its state commitment, logs root and DA commitment are hashes (of
+    /// the chain, the batch number, the tag and the field's name): as many nonzero bytes as
+    /// real ones, so the calldata L1 pays for is a real batch's.
     pub fn chain_batch(&self, chain: u64, previous: &StoredBatchInfo, tag: u8) -> CommitBatchInfo {
+        let number = previous.batchNumber + 1;
+        let hash = |field: &str| {
+            keccak256(
+                [&chain.to_be_bytes()[..], &number.to_be_bytes(), &[tag], field.as_bytes()]
+                    .concat(),
+            )
+        };
         CommitBatchInfo {
-            batchNumber: previous.batchNumber + 1,
-            newStateCommitment: B256::repeat_byte(tag),
+            batchNumber: number,
+            newStateCommitment: hash("state"),
             firstBlockTimestamp: 1_000 + u64::from(tag),
             lastBlockTimestamp: 1_001 + u64::from(tag),
             chainId: U256::from(chain),
             daScheme: 2,
-            l2LogsRoot: B256::repeat_byte(tag ^ 0x80),
+            daCommitment: hash("da"),
+            l2LogsRoot: hash("logs"),
             slChainId: U256::from(self.gateway_chain_id),
             ..Default::default()
         }
