@@ -684,8 +684,10 @@ async fn a_pending_priority_operation_holds_a_migration_a_bounded_time_then_it_i
         relaying_node_with(|c| c.priority_ops_drain_timeout = Duration::from_secs(3)).await;
     node.wait("batch 1 executed", |s| executed(s) >= 1).await;
 
-    // Someone pays for an L1 -> L2 transaction through the Bridgehub.
-    let user = signer_provider(topology.l1.node.rpc_url.clone(), &chain.operator_key).unwrap();
+    // Someone pays for an L1 -> L2 transaction through the Bridgehub (with its own key: the
+    // node's sender uses the operator's, and their nonces would race).
+    let user_key = e2e_tests::fixtures::funded_l1_user(&topology).await.unwrap();
+    let user = signer_provider(topology.l1.node.rpc_url.clone(), &user_key).unwrap();
     Bridgehub::new(topology.bridgehub, &user)
         .requestL2Transaction(
             U256::from(chain.node.chain_id),
