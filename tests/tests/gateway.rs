@@ -456,6 +456,15 @@ async fn l1_checks_each_chains_batch_chain_and_the_shared_root_it_recomputes() {
     assert_eq!(executor.lastFinalBatch(U256::from(b)).call().await.unwrap(), U256::from(1));
     assert_eq!(executor.sharedRootOf(U256::from(1)).call().await.unwrap(), honest.info.l2LogsRoot);
     assert_eq!(executor.sharedRoot().call().await.unwrap(), honest.info.l2LogsRoot);
+    // L1 keeps the last Gateway batch's stored hash only (earlier ones are in their events).
+    let last_hash = stored_batch_hash(&gateway.last);
+    assert_eq!(executor.lastBatchHash().call().await.unwrap(), last_hash);
+    assert_eq!(executor.storedBatchHash(U256::from(1)).call().await.unwrap(), last_hash);
+    let err = executor.storedBatchHash(U256::ZERO).call().await.expect_err("batch 0 is not kept");
+    assert!(matches!(
+        err.as_decoded_interface_error::<Errors>(),
+        Some(Errors::BatchHashNotKept(e)) if e.batchNumber == U256::ZERO && e.lastSettled == U256::from(1)
+    ));
     let finals: Vec<_> = receipt
         .inner
         .logs()
