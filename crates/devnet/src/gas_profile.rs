@@ -129,14 +129,21 @@ pub const PCS_ENV: &str = "GAS_PROFILE_PCS";
 
 /// The top frame's steps of `trace` as [`PCS_ENV`] writes them.
 fn pcs_of(trace: &Trace) -> String {
-    let steps = &trace.struct_logs;
     let mut out = String::new();
-    for (i, step) in steps.iter().enumerate().filter(|(_, s)| s.depth == 1) {
-        let next = steps[i + 1..].iter().position(|s| s.depth == 1).map(|p| i + 1 + p);
-        let cost = next.map_or(step.gas_cost, |n| step.gas.saturating_sub(steps[n].gas));
+    for (step, cost) in top_frame(trace) {
         out.push_str(&format!("{} {} {cost}\n", step.pc, step.op));
     }
     out
+}
+
+/// The top frame's steps of `trace`, each with its gas: what the next top-frame step has less
+/// (a call's includes everything inside it); the last one's is its own cost.
+fn top_frame(trace: &Trace) -> impl Iterator<Item = (&Step, u64)> {
+    let steps = &trace.struct_logs;
+    steps.iter().enumerate().filter(|(_, s)| s.depth == 1).map(move |(i, step)| {
+        let next = steps[i + 1..].iter().find(|s| s.depth == 1);
+        (step, next.map_or(step.gas_cost, |n| step.gas.saturating_sub(n.gas)))
+    })
 }
 
 fn profile_of(gas_limit: u64, trace: &Trace) -> GasProfile {
@@ -151,17 +158,7 @@ fn profile_of(gas_limit: u64, trace: &Trace) -> GasProfile {
         ..GasProfile::default()
     };
     let mut spent = intrinsic;
-    let mut i = 0;
-    while i < steps.len() {
-        let step = &steps[i];
-        if step.depth != 1 {
-            i += 1;
-            continue;
-        }
-        // The gas of a top-frame step is what the next top-frame step has less (a call's
-        // includes everything inside it); the last one's is its own cost.
-        let next = steps[i + 1..].iter().position(|s| s.depth == 1).map(|p| i + 1 + p);
-        let cost = next.map_or(step.gas_cost, |n| step.gas.saturating_sub(steps[n].gas));
+    for (step, cost) in top_frame(trace) {
         spent += cost;
         match step.op.as_str() {
             "SLOAD" => {
@@ -177,7 +174,6 @@ fn profile_of(gas_limit: u64, trace: &Trace) -> GasProfile {
             "CALL" | "STATICCALL" | "DELEGATECALL" | "CALLCODE" => profile.calls += cost,
             _ => profile.other += cost,
         }
-        i = next.unwrap_or(steps.len());
     }
     profile.refund = spent.saturating_sub(trace.gas);
     profile.floor = trace.gas.saturating_sub(spent);
