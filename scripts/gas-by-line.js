@@ -3,48 +3,34 @@
 //   GAS_PROFILE_PCS=/tmp/pcs cargo run --release -p example-bench-gateway
 //   node scripts/gas-by-line.js /tmp/pcs/<tx hash>.txt [Contract] [rows]
 //
-// The input (devnet::gas_profile, `PCS_ENV`) has one line per step of the transaction's top
-// frame: program counter, opcode, gas (a call's including everything inside it). The contract
-// (default GatewayExecutor) is compiled here with the settings of compile-contracts.js to get
-// its deployed code's source map; each step's gas goes to the source line its instruction came
-// from (storage, log and call opcodes each under their own name, a compiler-generated helper
-// under `generated`). Prints the top rows (default 40), largest first.
+// The input (devnet::gas_profile, `PCS_ENV`) has one line per step of one call frame of the
+// transaction (`<hash>.txt` the top frame, `<hash>.frame<N>.depth<D>.txt` the others): program
+// counter, opcode, gas (a call's including everything inside it). The contract (default
+// GatewayExecutor; a generated verifier such as Halo2TreeVerifier for its frame) is compiled here
+// with the settings of its artifact (solc-input.js) to get its deployed code's source map; each
+// step's gas goes to the source line its instruction came from (storage, log and call opcodes
+// each under their own name, a compiler-generated helper under `generated`). Prints the top rows
+// (default 40), largest first.
 'use strict';
 const fs = require('fs');
-const path = require('path');
+const { srcDir, VERIFIERS, sourceSets, compile } = require('./solc-input');
 
-const root = path.resolve(__dirname, '..');
-const solc = require(path.join(root, '.tools', 'node_modules', 'solc'));
-const srcDir = path.join(root, 'crates', 'contracts', 'contracts');
 const [file, name = 'GatewayExecutor', rowsArg = '40'] = process.argv.slice(2);
 if (!file) {
   process.stderr.write('usage: node scripts/gas-by-line.js <steps file> [Contract] [rows]\n');
   process.exit(2);
 }
 
-function sources(dir, prefix = '') {
-  const out = {};
-  for (const n of fs.readdirSync(dir).sort()) {
-    const full = path.join(dir, n);
-    const key = prefix + n;
-    if (fs.statSync(full).isDirectory()) {
-      if (key !== 'verifiers') Object.assign(out, sources(full, key + '/'));
-    } else if (n.endsWith('.sol')) out[key] = { content: fs.readFileSync(full, 'utf8') };
-  }
-  return out;
+// The source set the contract is compiled in (a generated verifier's own, or the contracts'),
+// with the same settings as its artifact (solc-input.js).
+const sets = sourceSets();
+const set = VERIFIERS.includes(name) ? sets[1] : sets[0];
+if (!set) {
+  process.stderr.write(`no generated verifiers under ${srcDir}\n`);
+  process.exit(1);
 }
-
-const srcs = sources(srcDir);
-const output = JSON.parse(solc.compile(JSON.stringify({
-  language: 'Solidity',
-  sources: srcs,
-  settings: {
-    optimizer: { enabled: true, runs: 200 },
-    evmVersion: 'cancun',
-    metadata: { bytecodeHash: 'none', appendCBOR: false },
-    outputSelection: { '*': { '*': ['evm.deployedBytecode.object', 'evm.deployedBytecode.sourceMap'] } },
-  },
-})));
+const srcs = set.sources;
+const output = compile(srcs, set.optimize, ['evm.deployedBytecode.object', 'evm.deployedBytecode.sourceMap']);
 const contract = Object.values(output.contracts || {}).map((c) => c[name]).find(Boolean);
 if (!contract) {
   process.stderr.write(`no contract ${name} under ${srcDir}\n`);
@@ -101,7 +87,7 @@ for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
   if (NAMED.test(op)) key = `${op} @ ${key}`;
   byLine.set(key, (byLine.get(key) || 0) + +cost);
 }
-console.log(`${total} gas in the top frame (the intrinsic gas is not in the steps)`);
+console.log(`${total} gas in the frame's steps (a top frame's intrinsic gas is not in them)`);
 for (const [key, gas] of [...byLine.entries()].sort((a, b) => b[1] - a[1]).slice(0, +rowsArg)) {
   const m = key.match(/([^ ]+\.sol):(\d+)$/);
   const text = m ? (srcs[m[1]].content.split('\n')[+m[2] - 1] || '').trim().slice(0, 80) : '';

@@ -114,36 +114,78 @@ pub async fn gas_profile<P: Provider>(provider: &P, hash: B256) -> DevnetResult<
     )
     .map_err(|e| DevnetError::Rpc(format!("eth_getTransactionByHash {hash}: {e}")))?;
     if let Some(dir) = std::env::var_os(PCS_ENV) {
-        let path = std::path::Path::new(&dir).join(format!("{hash}.txt"));
-        std::fs::write(&path, pcs_of(&trace))
-            .map_err(|source| DevnetError::Io { path: path.clone(), source })?;
+        for (name, steps) in pcs_files(&trace) {
+            let path = std::path::Path::new(&dir).join(format!("{hash}{name}"));
+            std::fs::write(&path, steps)
+                .map_err(|source| DevnetError::Io { path: path.clone(), source })?;
+        }
     }
     Ok(profile_of(tx.gas.to::<u64>(), &trace))
 }
 
 /// The environment variable naming a folder: when set, [`gas_profile`] also writes there, per
-/// traced transaction, `<hash>.txt` with one line per top-frame step: its program counter, its
-/// opcode and the gas it cost (a call's including all inside it). `node
-/// scripts/gas-by-line.js <file> [Contract]` adds them up by line of the contract's sources.
+/// traced transaction, one file per call frame with one line per step of it: its program counter,
+/// its opcode and the gas it cost (a call's including all inside it). The top frame's file is
+/// `<hash>.txt`; the frames it calls, in the order they started, are
+/// `<hash>.frame<N>.depth<D>.txt` (the top frame is frame 0 at depth 1; a verifier behind an
+/// adapter is the frame at depth 3). `node scripts/gas-by-line.js <file> [Contract]` adds a
+/// file up by line of the contract's sources.
 pub const PCS_ENV: &str = "GAS_PROFILE_PCS";
 
-/// The top frame's steps of `trace` as [`PCS_ENV`] writes them.
-fn pcs_of(trace: &Trace) -> String {
-    let mut out = String::new();
-    for (step, cost) in top_frame(trace) {
-        out.push_str(&format!("{} {} {cost}\n", step.pc, step.op));
-    }
-    out
+/// The files [`PCS_ENV`] writes for `trace`: each frame's name after the transaction hash, and
+/// its steps.
+fn pcs_files(trace: &Trace) -> Vec<(String, String)> {
+    frames(trace)
+        .iter()
+        .enumerate()
+        .map(|(n, frame)| {
+            let name = if n == 0 {
+                ".txt".to_string()
+            } else {
+                format!(".frame{n}.depth{}.txt", frame.depth)
+            };
+            let mut out = String::new();
+            for (step, cost) in &frame.steps {
+                out.push_str(&format!("{} {} {cost}\n", step.pc, step.op));
+            }
+            (name, out)
+        })
+        .collect()
 }
 
-/// The top frame's steps of `trace`, each with its gas: what the next top-frame step has less
-/// (a call's includes everything inside it); the last one's is its own cost.
-fn top_frame(trace: &Trace) -> impl Iterator<Item = (&Step, u64)> {
-    let steps = &trace.struct_logs;
-    steps.iter().enumerate().filter(|(_, s)| s.depth == 1).map(move |(i, step)| {
-        let next = steps[i + 1..].iter().find(|s| s.depth == 1);
-        (step, next.map_or(step.gas_cost, |n| step.gas.saturating_sub(n.gas)))
-    })
+/// One call frame of a trace: its depth and its steps, each with its gas: what the frame's next
+/// step has less (a call's includes everything inside it); the frame's last step its own cost.
+struct Frame<'a> {
+    depth: u64,
+    steps: Vec<(&'a Step, u64)>,
+}
+
+/// The call frames of `trace`, in the order they started (the top frame first). A step deeper
+/// than the frame before it starts a new frame; a shallower one goes back to the frame it
+/// returned to (two calls from one frame are two frames).
+fn frames(trace: &Trace) -> Vec<Frame<'_>> {
+    let mut frames: Vec<Frame<'_>> = Vec::new();
+    // The frames still running, innermost last (indices into `frames`).
+    let mut running: Vec<usize> = Vec::new();
+    for step in &trace.struct_logs {
+        while running.last().is_some_and(|&f| frames[f].depth > step.depth) {
+            running.pop();
+        }
+        let at = match running.last() {
+            Some(&f) if frames[f].depth == step.depth => f,
+            _ => {
+                frames.push(Frame { depth: step.depth, steps: Vec::new() });
+                running.push(frames.len() - 1);
+                frames.len() - 1
+            }
+        };
+        let frame = &mut frames[at];
+        if let Some((previous, cost)) = frame.steps.last_mut() {
+            *cost = previous.gas.saturating_sub(step.gas);
+        }
+        frame.steps.push((step, step.gas_cost));
+    }
+    frames
 }
 
 fn profile_of(gas_limit: u64, trace: &Trace) -> GasProfile {
@@ -158,7 +200,8 @@ fn profile_of(gas_limit: u64, trace: &Trace) -> GasProfile {
         ..GasProfile::default()
     };
     let mut spent = intrinsic;
-    for (step, cost) in top_frame(trace) {
+    let top = frames(trace).into_iter().next().map(|frame| frame.steps).unwrap_or_default();
+    for (step, cost) in top {
         spent += cost;
         match step.op.as_str() {
             "SLOAD" => {
@@ -222,10 +265,49 @@ mod tests {
         assert_eq!(sum - p.refund, p.gas_used);
         assert_eq!(p.floor, 0);
         assert_eq!(p.per(2).storage_writes, 2_500);
-        // The top frame's steps, a call's gas including what ran inside it.
-        let pcs: Vec<_> = pcs_of(&trace).lines().map(str::to_owned).collect();
-        assert_eq!(pcs.len(), 8);
-        assert_eq!(pcs[5], "7 STATICCALL 3100");
+        // One file per frame: the top frame's steps, a call's gas including what ran inside
+        // it, then the called frame's own steps.
+        let files = pcs_files(&trace);
+        let names: Vec<_> = files.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, [".txt", ".frame1.depth2.txt"]);
+        let top: Vec<_> = files[0].1.lines().collect();
+        assert_eq!(top.len(), 8);
+        assert_eq!(top[5], "7 STATICCALL 3100");
+        assert_eq!(files[1].1.lines().collect::<Vec<_>>(), ["7 PUSH1 1500", "7 RETURN 0"]);
+    }
+
+    #[test]
+    fn each_call_frame_gets_its_own_steps_and_two_calls_are_two_frames() {
+        // The top frame calls an adapter that calls a verifier, then calls a second contract.
+        let trace = Trace {
+            gas: 0,
+            struct_logs: vec![
+                step("STATICCALL", 90_000, 40_000, 1),
+                step("PUSH1", 60_000, 3, 2),
+                step("STATICCALL", 59_997, 30_000, 2),
+                step("MULMOD", 50_000, 8, 3),
+                step("RETURN", 49_992, 0, 3),
+                step("RETURN", 49_900, 0, 2),
+                step("CALL", 80_000, 9_000, 1),
+                step("SLOAD", 75_000, 2_100, 2),
+                step("STOP", 72_900, 0, 2),
+                step("STOP", 71_000, 0, 1),
+            ],
+        };
+        let frames = frames(&trace);
+        let shape: Vec<_> = frames.iter().map(|f| (f.depth, f.steps.len())).collect();
+        assert_eq!(shape, [(1, 3), (2, 3), (3, 2), (2, 2)]);
+        let costs = |f: &Frame<'_>| f.steps.iter().map(|(_, c)| *c).collect::<Vec<_>>();
+        // A call's gas is what its frame has less at its next step: all inside it included.
+        assert_eq!(costs(&frames[0]), [10_000, 9_000, 0]);
+        assert_eq!(costs(&frames[1]), [3, 10_097, 0]);
+        assert_eq!(costs(&frames[2]), [8, 0]);
+        assert_eq!(costs(&frames[3]), [2_100, 0]);
+        let names: Vec<_> = pcs_files(&trace).into_iter().map(|(name, _)| name).collect();
+        assert_eq!(
+            names,
+            [".txt", ".frame1.depth2.txt", ".frame2.depth3.txt", ".frame3.depth2.txt"]
+        );
     }
 
     #[test]

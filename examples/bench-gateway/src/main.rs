@@ -15,7 +15,10 @@
 //!   Gateway batch and a measured one with the mock verifier, then governance switches L1's
 //!   aggregated verifier to the tree's and one Gateway batch of the same shape settles with the
 //!   real proof (then back). Each real row proves its tree on this machine (four k = 21
-//!   aggregations and a k = 22 top: about 23 minutes and 20 GB on 2 cores) and is written to `reports/bench-gateway-halo2.json`.
+//!   aggregations and a k = 22 top: about 23 minutes and 20 GB on 2 cores) and is written to
+//!   `reports/bench-gateway-halo2.json`, with the verifier call's gas from an opcode trace of
+//!   each settlement (with `GAS_PROFILE_PCS`, the generated verifier's own steps are the
+//!   `.frame<N>.depth3.txt` file: `node scripts/gas-by-line.js <file> Halo2TreeVerifier`).
 //!   `--halo2-only` skips the mock tables.
 //! - Where the gas goes: every shape runs again on a second devnet whose L1 traces every opcode
 //!   (`devnet::gas_profile`), and a second table splits each measured `settleBatch` per chain
@@ -190,8 +193,14 @@ async fn measure(
 /// Real rows: for each count of chains (one batch each), a Gateway batch settled on L1 with a
 /// real halo2 tree proof (see the module docs), beside the same shape with the mock verifier.
 async fn measure_halo2(chain_counts: &[usize]) -> eyre::Result<Vec<serde_json::Value>> {
+    // An L1 that traces every opcode, so that each settlement says where its gas went and what
+    // the verifier call cost (a few settlements: the tracing's cost does not matter).
     let devnet = Devnet::start(
-        DevnetConfig { chains: vec![InitialSettlement::L1], ..Default::default() },
+        DevnetConfig {
+            chains: vec![InitialSettlement::L1],
+            l1_steps_tracing: true,
+            ..Default::default()
+        },
         None,
     )
     .await?;
@@ -230,6 +239,7 @@ async fn measure_halo2(chain_counts: &[usize]) -> eyre::Result<Vec<serde_json::V
     let mut rows = Vec::new();
     for &chains in chain_counts {
         let mut mock_gas = 0;
+        let mut mock_profile = None;
         for round in 0..3u8 {
             let real = round == 2;
             let runs: Vec<_> = ids[..chains]
@@ -251,8 +261,17 @@ async fn measure_halo2(chain_counts: &[usize]) -> eyre::Result<Vec<serde_json::V
             let batch = tokio::task::block_in_place(|| gateway.batch(carry));
             let prove_seconds = started.elapsed().as_secs_f64();
             let receipt = gateway.settle(batch).await?;
+            let profile = gas_profile(&operator, receipt.transaction_hash).await?;
+            eyre::ensure!(
+                profile.gas_used == receipt.gas_used,
+                "the trace of {} used {} gas, its receipt {}",
+                receipt.transaction_hash,
+                profile.gas_used,
+                receipt.gas_used
+            );
             if !real {
                 mock_gas = receipt.gas_used;
+                mock_profile = Some(profile);
                 continue;
             }
             change_verifier(l1_url, &topology.l1.governance_key, executor, mock_verifier).await?;
@@ -265,6 +284,12 @@ async fn measure_halo2(chain_counts: &[usize]) -> eyre::Result<Vec<serde_json::V
                 "gateway_settle_tx_real": receipt.transaction_hash,
                 "gateway_settle_gas_mock": mock_gas,
                 "real_minus_mock_gas": receipt.gas_used.saturating_sub(mock_gas),
+                // The verifier call (the adapter, the generated verifier, its precompiles), from
+                // the opcode trace; the rest of each profile is settleBatch's own work.
+                "verify_call_gas_real": profile.calls,
+                "verify_call_gas_mock": mock_profile.map(|p| p.calls),
+                "gateway_settle_gas_profile_real": profile,
+                "gateway_settle_gas_profile_mock": mock_profile,
                 "gateway_gas_per_chain_batch_real": receipt.gas_used / chains as u64,
                 "prove_seconds": prove_seconds,
                 "peak_memory_bytes": peak_memory_bytes(),
@@ -282,11 +307,12 @@ fn report_halo2(rows: &[serde_json::Value], direct_per_batch: Option<u64>) -> ey
         "\nL1 gas with the REAL aggregated proof (halo2 tree of 16 leaves, Halo2TreeVerifier):"
     );
     println!(
-        "{:>7} {:>14} {:>14} {:>14} {:>14} {:>9} {:>10}",
+        "{:>7} {:>14} {:>14} {:>14} {:>14} {:>14} {:>9} {:>10}",
         "chains",
         "settle (real)",
         "settle (mock)",
         "real - mock",
+        "verify call",
         "real/batch",
         "saving",
         "prove s"
@@ -297,10 +323,11 @@ fn report_halo2(rows: &[serde_json::Value], direct_per_batch: Option<u64>) -> ey
         let saving = direct_per_batch
             .map_or_else(|| "-".to_string(), |d| format!("{:.1}x", d as f64 / per_batch as f64));
         println!(
-            "{chains:>7} {:>14} {:>14} {:>14} {per_batch:>14} {saving:>9} {:>10.0}",
+            "{chains:>7} {:>14} {:>14} {:>14} {:>14} {per_batch:>14} {saving:>9} {:>10.0}",
             row["gateway_settle_gas_real"],
             row["gateway_settle_gas_mock"],
             row["real_minus_mock_gas"],
+            row["verify_call_gas_real"],
             row["prove_seconds"].as_f64().unwrap_or_default(),
         );
     }
