@@ -154,19 +154,41 @@ library Merkle {
 
     /// @notice The root over `leaves` (memory); the same tree as push and root.
     function rootOf(bytes32[] memory leaves) internal pure returns (bytes32) {
-        uint256 depth = depthFor(leaves.length);
-        uint256 width = uint256(1) << depth;
-        bytes32[] memory level = new bytes32[](width);
-        for (uint256 i = 0; i < leaves.length; ++i) {
-            level[i] = leaves[i];
-        }
-        while (width > 1) {
-            width >>= 1;
-            for (uint256 i = 0; i < width; ++i) {
-                level[i] = nodeOf(level[2 * i], level[2 * i + 1]);
+        uint256 n = leaves.length;
+        uint256 width = uint256(1) << depthFor(n);
+        uint256 level;
+        assembly ("memory-safe") {
+            // The bottom level past the free memory pointer (see `levelRoot`): the leaves, then
+            // zeros for the missing ones (the free memory may hold anything).
+            level := mload(0x40)
+            mcopy(level, add(leaves, 0x20), shl(5, n))
+            for { let i := n } lt(i, width) { i := add(i, 1) } {
+                mstore(add(level, shl(5, i)), 0)
             }
         }
-        return level[0];
+        return levelRoot(level, width);
+    }
+
+    /// @notice The root over the `width` nodes (a power of two) at memory `level`, hashed level
+    /// by level in place: for a caller that wrote a tree's bottom level past the free memory
+    /// pointer (not allocated: `level` and the 65 bytes after its `width` words are overwritten,
+    /// and nothing is allocated between writing it and this call).
+    function levelRoot(uint256 level, uint256 width) internal pure returns (bytes32 root_) {
+        assembly ("memory-safe") {
+            // The preimage of each node (nodeOf: 0x01 ‖ left ‖ right, 65 bytes) after the level.
+            let scratch := add(level, shl(5, width))
+            mstore(scratch, shl(248, 0x01))
+            for {} gt(width, 1) {} {
+                width := shr(1, width)
+                for { let i := 0 } lt(i, width) { i := add(i, 1) } {
+                    let pair := add(level, shl(6, i))
+                    mstore(add(scratch, 0x01), mload(pair))
+                    mstore(add(scratch, 0x21), mload(add(pair, 0x20)))
+                    mstore(add(level, shl(5, i)), keccak256(scratch, 0x41))
+                }
+            }
+            root_ := mload(level)
+        }
     }
 
     /// @notice Checks a proof of `leaf` at `index` against `expectedRoot`.

@@ -252,16 +252,17 @@ library Commitments {
 
     /// @notice The shared message root over the chains of `tree`, two words per chain (its id,
     /// the root of its batch tree; GatewayExecutor's in-memory shared tree): `Merkle.rootOf`
-    /// over their `chainLeaf`s, in one level array in the free memory, which it leaves
-    /// unallocated. The same root as `Merkle.rootOf` over the leaves (MerkleHarness checks it
-    /// against the Rust side) at a fifth of the gas: with 64 chains, Solidity loops over
-    /// bounds-checked arrays cost about 70,000 gas, this about 13,000.
-    function sharedRootOf(bytes32[] memory tree) internal pure returns (bytes32 root) {
+    /// over their `chainLeaf`s (MerkleHarness checks it against the Rust side), without
+    /// allocating them: each leaf is hashed straight into the bottom level that
+    /// `Merkle.levelRoot` hashes, in the free memory, which stays unallocated.
+    function sharedRootOf(bytes32[] memory tree) internal pure returns (bytes32) {
         uint256 n = tree.length / 2;
         uint256 width = uint256(1) << Merkle.depthFor(n);
+        uint256 level;
         assembly ("memory-safe") {
-            // The level array, then the scratch for each hash's preimage (65 bytes at most).
-            let level := mload(0x40)
+            // The bottom level past the free memory pointer (see `Merkle.levelRoot`), and the
+            // scratch for each chain leaf's preimage after it.
+            level := mload(0x40)
             let scratch := add(level, shl(5, width))
             let entry := add(tree, 0x20)
             for { let i := 0 } lt(i, n) { i := add(i, 1) } {
@@ -275,19 +276,8 @@ library Commitments {
             for { let i := n } lt(i, width) { i := add(i, 1) } {
                 mstore(add(level, shl(5, i)), 0)
             }
-            // Merkle.nodeOf: keccak256(0x01 ‖ left ‖ right), 65 bytes.
-            mstore(scratch, shl(248, 0x01))
-            for {} gt(width, 1) {} {
-                width := shr(1, width)
-                for { let i := 0 } lt(i, width) { i := add(i, 1) } {
-                    let pair := add(level, shl(6, i))
-                    mstore(add(scratch, 0x01), mload(pair))
-                    mstore(add(scratch, 0x21), mload(add(pair, 0x20)))
-                    mstore(add(level, shl(5, i)), keccak256(scratch, 0x41))
-                }
-            }
-            root := mload(level)
         }
+        return Merkle.levelRoot(level, width);
     }
 
     /// @notice Thrown when a chain id or batch number does not fit 64 bits.
