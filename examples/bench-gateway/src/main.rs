@@ -170,15 +170,10 @@ async fn measure(
         }
         let receipt = last_receipt.ok_or_else(|| eyre::eyre!("no Gateway batch settled"))?;
         let profile = if traced {
-            let profile = gas_profile(&gateway_provider, receipt.transaction_hash).await?;
-            eyre::ensure!(
-                profile.gas_used == receipt.gas_used,
-                "the trace of {} says {} gas, its receipt {}",
-                receipt.transaction_hash,
-                profile.gas_used,
-                receipt.gas_used
-            );
-            Some(profile)
+            Some(
+                checked_profile(&gateway_provider, receipt.transaction_hash, receipt.gas_used)
+                    .await?,
+            )
         } else {
             None
         };
@@ -188,6 +183,21 @@ async fn measure(
         ));
     }
     Ok((direct_per_batch, measured))
+}
+
+/// The gas profile of settled transaction `hash`, which must add up to its receipt's `gas_used`.
+async fn checked_profile<P: Provider>(
+    provider: &P,
+    hash: B256,
+    gas_used: u64,
+) -> eyre::Result<GasProfile> {
+    let profile = gas_profile(provider, hash).await?;
+    eyre::ensure!(
+        profile.gas_used == gas_used,
+        "the trace of {hash} says {} gas, its receipt {gas_used}",
+        profile.gas_used
+    );
+    Ok(profile)
 }
 
 /// Real rows: for each count of chains (one batch each), a Gateway batch settled on L1 with a
@@ -261,14 +271,8 @@ async fn measure_halo2(chain_counts: &[usize]) -> eyre::Result<Vec<serde_json::V
             let batch = tokio::task::block_in_place(|| gateway.batch(carry));
             let prove_seconds = started.elapsed().as_secs_f64();
             let receipt = gateway.settle(batch).await?;
-            let profile = gas_profile(&operator, receipt.transaction_hash).await?;
-            eyre::ensure!(
-                profile.gas_used == receipt.gas_used,
-                "the trace of {} used {} gas, its receipt {}",
-                receipt.transaction_hash,
-                profile.gas_used,
-                receipt.gas_used
-            );
+            let profile =
+                checked_profile(&operator, receipt.transaction_hash, receipt.gas_used).await?;
             if !real {
                 mock_gas = receipt.gas_used;
                 mock_profile = Some(profile);
