@@ -15,7 +15,7 @@
 //!   Gateway batch and a measured one with the mock verifier, then governance switches L1's
 //!   aggregated verifier to the tree's and one Gateway batch of the same shape settles with the
 //!   real proof (then back). Each real row proves its tree on this machine (four k = 21
-//!   aggregations and a k = 22 top: about 23 minutes and 20 GB on 2 cores) and is written to
+//!   aggregations and a k = 22 top: about 38 minutes and 20 GB on 2 cores) and is written to
 //!   `reports/bench-gateway-halo2.json`, with the verifier call's gas from an opcode trace of
 //!   each settlement (with `GAS_PROFILE_PCS`, the generated verifier's own steps are the
 //!   `.frame<N>.depth3.txt` file: `node scripts/gas-by-line.js <file> Halo2TreeVerifier`).
@@ -391,8 +391,8 @@ async fn main() -> eyre::Result<()> {
     }
     let shapes: Vec<_> = CHAIN_COUNTS.iter().map(|c| (*c, 1)).chain(RUNS).collect();
     let (direct_per_batch, measured) = measure(&shapes, false).await?;
-    // Where the gas went: the same shapes up to 32 chain batches again, on an L1 that traces
-    // each opcode (slower: anvil keeps every step, and from 64 chain batches on it runs out of time or memory).
+    // Where the gas went: the same shapes up to MAX_PROFILED chain batches (all of them) again,
+    // on an L1 that traces each opcode (slower: anvil keeps every step).
     let profiled: Vec<_> =
         shapes.iter().copied().filter(|(c, b)| (c * b) as u64 <= MAX_PROFILED).collect();
     let (_, traced) = measure(&profiled, true).await?;
